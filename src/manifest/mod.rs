@@ -1,0 +1,177 @@
+//! Manifest documents: YAML text -> typed documents with source spans, reporting every problem.
+//!
+//! Pure: takes a [`SourceSet`] already in memory, returns documents and diagnostics. Adding a
+//! kind is adding a module with a [`ManifestKind`] impl and a line in [`decode_document`].
+
+pub mod decode;
+pub mod format;
+pub mod guest_user;
+pub mod organization;
+pub mod role_assignment;
+pub mod selector;
+pub mod targets;
+pub mod tenant;
+pub mod yaml;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::diagnostic::{Code, Diagnostic, did_you_mean, nearest};
+use crate::source::{FileId, Loc, SourceSet, Sp};
+use decode::{Cx, Fields};
+use yaml::{Node, Value};
+
+pub use guest_user::{GuestUserDoc, InvitationDoc};
+pub use organization::OrganizationDoc;
+pub use role_assignment::{MspRole, PrincipalDoc, RoleAssignmentDoc};
+pub use targets::TenantTargets;
+pub use tenant::TenantDoc;
+
+/// One manifest document, tagged by `kind`. This type is also the source of the JSON Schema.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(tag = "kind")]
+pub enum Manifest {
+    Tenant(TenantDoc),
+    Organization(OrganizationDoc),
+    GuestUser(GuestUserDoc),
+    RoleAssignment(RoleAssignmentDoc),
+}
+
+/// Every kind's name, for "unknown kind" suggestions.
+pub const KINDS: &[&str] = &[
+    TenantDoc::KIND,
+    OrganizationDoc::KIND,
+    guest_user::GuestUserDoc::KIND,
+    RoleAssignmentDoc::KIND,
+];
+
+/// A decoded document and where it starts.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub manifest: Manifest,
+    pub loc: Loc,
+}
+
+/// A manifest kind: its `kind:` value, its fields and how to decode it.
+pub trait ManifestKind: Sized {
+    const KIND: &'static str;
+    /// Accepted field names (besides `kind`); a test keeps this in step with the schema.
+    const FIELDS: &'static [&'static str];
+    fn decode(cx: &mut Cx, fields: &Fields) -> Option<Self>;
+}
+
+fn decode_kind<K: ManifestKind>(cx: &mut Cx, node: &Node) -> Option<K> {
+    let what = format!("a {}", K::KIND);
+    let fields = cx.fields(node, &what, K::FIELDS)?;
+    K::decode(cx, &fields)
+}
+
+/// Decodes one document (a YAML mapping with `kind`).
+pub fn decode_document(cx: &mut Cx, node: &Node) -> Option<Document> {
+    let loc = cx.loc(node);
+    let Value::Map(entries) = &node.value else {
+        cx.report(
+            Diagnostic::error(
+                Code::NotAMapping,
+                loc,
+                format!("a manifest document must be a mapping with `kind:`, found {}", node.value.describe()),
+            )
+            .with_label("not a mapping")
+            .with_help(format!("start the document with `kind:` and one of {}", KINDS.join(", "))),
+        );
+        return None;
+    };
+    let Some((_, kind_node)) = entries
+        .iter()
+        .find(|(k, _)| matches!(&k.value, Value::String(s) if s == "kind"))
+    else {
+        cx.report(
+            Diagnostic::error(Code::MissingKind, loc, "document has no `kind`")
+                .with_label("`kind` is missing here")
+                .with_help(format!("add `kind:` with one of {}", KINDS.join(", "))),
+        );
+        return None;
+    };
+    let kind = cx.string(kind_node, "`kind`")?;
+    let manifest = match kind.value.as_str() {
+        TenantDoc::KIND => Manifest::Tenant(decode_kind(cx, node)?),
+        OrganizationDoc::KIND => Manifest::Organization(decode_kind(cx, node)?),
+        GuestUserDoc::KIND => Manifest::GuestUser(decode_kind(cx, node)?),
+        RoleAssignmentDoc::KIND => Manifest::RoleAssignment(decode_kind(cx, node)?),
+        other => {
+            let help = did_you_mean(&nearest(other, KINDS.iter().copied()))
+                .unwrap_or_else(|| format!("kinds are: {}", KINDS.join(", ")));
+            cx.report(
+                Diagnostic::error(Code::UnknownKind, kind.loc, format!("unknown kind `{other}`"))
+                    .with_label("unknown kind")
+                    .with_help(help),
+            );
+            return None;
+        }
+    };
+    Some(Document { manifest, loc })
+}
+
+/// Parses and decodes every document of every file.
+pub fn parse_sources(sources: &SourceSet) -> (Vec<Document>, Vec<Diagnostic>) {
+    let mut documents = Vec::new();
+    let mut diags = Vec::new();
+    for (file_id, _) in sources.iter() {
+        parse_file(file_id, sources, &mut documents, &mut diags);
+    }
+    (documents, diags)
+}
+
+fn parse_file(file_id: FileId, sources: &SourceSet, documents: &mut Vec<Document>, diags: &mut Vec<Diagnostic>) {
+    let file = sources.file(file_id);
+    let nodes = match yaml::parse_documents(file_id, file) {
+        Ok(nodes) => nodes,
+        Err(diagnostic) => {
+            diags.push(diagnostic);
+            return;
+        }
+    };
+    let mut cx = Cx {
+        file_id,
+        file,
+        diags,
+    };
+    for node in &nodes {
+        if matches!(node.value, Value::Null) {
+            continue;
+        }
+        if let Some(doc) = decode_document(&mut cx, node) {
+            documents.push(doc);
+        }
+    }
+}
+
+/// Calls `decode` on a field when it is present.
+pub fn optional<T>(fields: &Fields, name: &str, decode: impl FnOnce(&Node) -> Option<T>) -> Option<T> {
+    fields.get(name).and_then(decode)
+}
+
+/// The required `name` of a document, checked to be a stable slug.
+pub fn decode_name(cx: &mut Cx, fields: &Fields, kind: &str) -> Option<Sp<String>> {
+    let node = fields.required(cx, "name")?;
+    let name = cx.string(node, "`name`")?;
+    if let Err(reason) = format::check_name(&name.value) {
+        let suggestion = format::suggest_name(&name.value);
+        let mut help = String::from("`name` is the stable id other documents refer to; put the human name in `displayName`");
+        if !suggestion.is_empty() && format::check_name(&suggestion).is_ok() {
+            help = format!("use `name: {suggestion}`; {help}");
+        }
+        cx.report(
+            Diagnostic::error(Code::InvalidName, name.loc, format!("invalid {kind} name `{}`: {reason}", name.value))
+                .with_label("invalid name")
+                .with_help(help),
+        );
+        return None;
+    }
+    Some(name)
+}
+
+/// A reference to another document by name (checked later, when all names are known).
+pub fn decode_reference(cx: &mut Cx, node: &Node, what: &str) -> Option<Sp<String>> {
+    cx.non_empty_string(node, what)
+}

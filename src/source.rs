@@ -1,0 +1,170 @@
+//! Manifest sources held in memory: files, their text and byte spans into them.
+//!
+//! Everything downstream (parsing, validation, diagnostics) refers to text through [`Loc`], so
+//! reading files is the only I/O and happens once, at the edge (`crate::load`).
+
+use std::fmt;
+
+/// Index of a file in a [`SourceSet`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(pub u32);
+
+/// A byte range in one source file; what every diagnostic points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Loc {
+    pub file: FileId,
+    pub offset: u32,
+    pub len: u32,
+}
+
+impl Loc {
+    pub fn new(file: FileId, offset: usize, len: usize) -> Self {
+        Loc {
+            file,
+            offset: offset as u32,
+            len: len as u32,
+        }
+    }
+
+    /// The start of a file, for problems that belong to a whole file (unreadable, not UTF-8).
+    pub fn file_start(file: FileId) -> Self {
+        Loc::new(file, 0, 0)
+    }
+}
+
+/// A decoded value with the place it came from, so semantic checks can point at it.
+#[derive(Clone, Debug)]
+pub struct Sp<T> {
+    pub value: T,
+    pub loc: Loc,
+}
+
+impl<T> Sp<T> {
+    pub fn new(value: T, loc: Loc) -> Self {
+        Sp { value, loc }
+    }
+}
+
+impl<T: PartialEq> PartialEq for Sp<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<T: serde::Serialize> serde::Serialize for Sp<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(s)
+    }
+}
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Sp<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Sp<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+/// One manifest file: its display path and its text (already checked to be UTF-8).
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    pub path: String,
+    pub text: String,
+    line_starts: Vec<u32>,
+}
+
+impl SourceFile {
+    pub fn new(path: impl Into<String>, text: impl Into<String>) -> Self {
+        let text = text.into();
+        let mut line_starts = vec![0u32];
+        line_starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| (i + 1) as u32),
+        );
+        SourceFile {
+            path: path.into(),
+            text,
+            line_starts,
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.line_starts[line] as usize;
+        let end = (offset as usize).min(self.text.len());
+        let column = self
+            .text
+            .get(start..end)
+            .map_or(end - start, |s| s.chars().count());
+        (line + 1, column + 1)
+    }
+
+    /// The text a location covers (empty when the location is out of range).
+    pub fn slice(&self, loc: Loc) -> &str {
+        let start = loc.offset as usize;
+        let end = start + loc.len as usize;
+        self.text.get(start..end).unwrap_or("")
+    }
+}
+
+/// All the files of one run, addressed by [`FileId`].
+#[derive(Clone, Debug, Default)]
+pub struct SourceSet {
+    files: Vec<SourceFile>,
+}
+
+impl SourceSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, file: SourceFile) -> FileId {
+        self.files.push(file);
+        FileId((self.files.len() - 1) as u32)
+    }
+
+    pub fn file(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (FileId(i as u32), f))
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// `path:line:column` of a location, the form editors and CI annotations understand.
+    pub fn describe(&self, loc: Loc) -> String {
+        let file = self.file(loc.file);
+        let (line, column) = file.line_col(loc.offset);
+        format!("{}:{}:{}", file.path, line, column)
+    }
+}
