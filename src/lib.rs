@@ -4,7 +4,49 @@
 //! and diagnostics, with no I/O. `load` reads files at the edge; `cli` is the only place that
 //! prints or exits. See ARCHITECTURE.md.
 
+pub mod cli;
 pub mod diagnostic;
+pub mod load;
 pub mod manifest;
+pub mod model;
 pub mod roles;
+pub mod schema;
 pub mod source;
+
+use diagnostic::Diagnostic;
+use model::DesiredModel;
+use source::SourceSet;
+
+/// The outcome of loading manifests: the desired model and every problem found.
+#[derive(Debug)]
+pub struct Validation {
+    pub model: DesiredModel,
+    pub documents: usize,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Validation {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+/// Parses, decodes and resolves manifests already in memory. Pure; `load_diagnostics` are the
+/// problems found while reading (they come first in the result).
+pub fn validate_sources(sources: &SourceSet, load_diagnostics: Vec<Diagnostic>) -> Validation {
+    let (documents, parse_diagnostics) = manifest::parse_sources(sources);
+    let (model, resolve_diagnostics) = model::resolve(&documents);
+    let mut diagnostics = load_diagnostics;
+    diagnostics.extend(parse_diagnostics);
+    diagnostics.extend(resolve_diagnostics);
+    diagnostic::sort(&mut diagnostics);
+    Validation {
+        model,
+        documents: documents.len(),
+        diagnostics,
+    }
+}

@@ -54,8 +54,12 @@ impl Cx<'_> {
         let s = self.string(node, what)?;
         if s.value.trim().is_empty() {
             self.report(
-                Diagnostic::error(Code::InvalidValue, s.loc, format!("{what} must not be empty"))
-                    .with_label("empty"),
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    s.loc,
+                    format!("{what} must not be empty"),
+                )
+                .with_label("empty"),
             );
             return None;
         }
@@ -78,7 +82,9 @@ impl Cx<'_> {
             Value::Seq(items) => Some(
                 items
                     .iter()
-                    .filter_map(|item| self.non_empty_string(item, &format!("each entry of {what}")))
+                    .filter_map(|item| {
+                        self.non_empty_string(item, &format!("each entry of {what}"))
+                    })
                     .collect(),
             ),
             _ => {
@@ -136,9 +142,10 @@ impl Cx<'_> {
                     format!("unknown field `{name}` in {what}"),
                 )
                 .with_label("unknown field");
-                diagnostic = diagnostic.with_help(did_you_mean(&suggestions).unwrap_or_else(|| {
-                    format!("the fields of {what} are: {}", allowed.join(", "))
-                }));
+                diagnostic =
+                    diagnostic.with_help(did_you_mean(&suggestions).unwrap_or_else(|| {
+                        format!("the fields of {what} are: {}", allowed.join(", "))
+                    }));
                 self.report(diagnostic);
             }
         }

@@ -32,7 +32,12 @@ pub fn suggest_name(input: &str) -> String {
         }
     }
     let trimmed = out.trim_matches('-');
-    trimmed.chars().take(63).collect::<String>().trim_end_matches('-').to_string()
+    trimmed
+        .chars()
+        .take(63)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string()
 }
 
 /// A GUID in its canonical 8-4-4-4-12 hexadecimal form, as Entra prints tenant and object ids.
@@ -104,10 +109,7 @@ pub fn check_label_key(key: &str) -> Result<(), String> {
             if prefix.is_empty() || prefix.len() > 253 {
                 return Err("prefix before '/' must be 1 to 253 characters".into());
             }
-            if !prefix
-                .split('.')
-                .all(|part| check_name(part).is_ok())
-            {
+            if !prefix.split('.').all(|part| check_name(part).is_ok()) {
                 return Err(format!("prefix '{prefix}' must be a lowercase DNS name"));
             }
             name
@@ -137,7 +139,9 @@ fn check_label_part(text: &str, may_be_empty: bool) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
-        return Err(format!("'{bad}' is not allowed (use letters, digits, '-', '_' or '.')"));
+        return Err(format!(
+            "'{bad}' is not allowed (use letters, digits, '-', '_' or '.')"
+        ));
     }
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     if !alnum(text.chars().next()) || !alnum(text.chars().last()) {

@@ -50,12 +50,14 @@ pub struct InvitationDoc {
 }
 
 impl InvitationDoc {
-    const FIELDS: &'static [&'static str] = &["sendEmail", "redirectUrl", "message", "messageLanguage"];
+    const FIELDS: &'static [&'static str] =
+        &["sendEmail", "redirectUrl", "message", "messageLanguage"];
 }
 
 impl ManifestKind for GuestUserDoc {
     const KIND: &'static str = "GuestUser";
-    const FIELDS: &'static [&'static str] = &["name", "email", "displayName", "tenants", "invitation"];
+    const FIELDS: &'static [&'static str] =
+        &["name", "email", "displayName", "tenants", "invitation"];
 
     fn decode(cx: &mut Cx, fields: &Fields) -> Option<Self> {
         let name = decode_name(cx, fields, Self::KIND);
@@ -63,24 +65,32 @@ impl ManifestKind for GuestUserDoc {
             let email = cx.string(n, "`email`")?;
             if let Err(reason) = check_email(&email.value) {
                 cx.report(
-                    Diagnostic::error(Code::InvalidEmail, email.loc, format!("`email` is not a valid address: {reason}"))
-                        .with_label("invalid email")
-                        .with_help("write a bare address such as alice@msp.example"),
+                    Diagnostic::error(
+                        Code::InvalidEmail,
+                        email.loc,
+                        format!("`email` is not a valid address: {reason}"),
+                    )
+                    .with_label("invalid email")
+                    .with_help("write a bare address such as alice@msp.example"),
                 );
-                return None;
+                // Keep the document (it is already marked unclean) so references to it still
+                // resolve and do not produce follow-on errors.
             }
             Some(email)
         });
-        let display_name = optional(fields, "displayName", |n| cx.non_empty_string(n, "`displayName`"));
+        let display_name = optional(fields, "displayName", |n| {
+            cx.non_empty_string(n, "`displayName`")
+        });
         let tenants = fields
             .required(cx, "tenants")
-            .and_then(|n| TenantTargets::decode(cx, n));
+            .and_then(|n| TenantTargets::decode(cx, n))
+            .unwrap_or(TenantTargets::Names(Vec::new()));
         let invitation = optional(fields, "invitation", |n| decode_invitation(cx, n));
         Some(GuestUserDoc {
             name: name?,
             email: email?,
             display_name,
-            tenants: tenants?,
+            tenants,
             invitation,
         })
     }
@@ -93,16 +103,22 @@ fn decode_invitation(cx: &mut Cx, node: &crate::manifest::yaml::Node) -> Option<
         let url = cx.string(n, "`redirectUrl`")?;
         if let Err(reason) = check_url(&url.value) {
             cx.report(
-                Diagnostic::error(Code::InvalidUrl, url.loc, format!("`redirectUrl` is not a valid URL: {reason}"))
-                    .with_label("invalid URL")
-                    .with_help("use an absolute https URL, e.g. https://myapps.microsoft.com"),
+                Diagnostic::error(
+                    Code::InvalidUrl,
+                    url.loc,
+                    format!("`redirectUrl` is not a valid URL: {reason}"),
+                )
+                .with_label("invalid URL")
+                .with_help("use an absolute https URL, e.g. https://myapps.microsoft.com"),
             );
             return None;
         }
         Some(url)
     });
     let message = optional(&fields, "message", |n| cx.non_empty_string(n, "`message`"));
-    let message_language = optional(&fields, "messageLanguage", |n| cx.non_empty_string(n, "`messageLanguage`"));
+    let message_language = optional(&fields, "messageLanguage", |n| {
+        cx.non_empty_string(n, "`messageLanguage`")
+    });
     Some(InvitationDoc {
         send_email,
         redirect_url,

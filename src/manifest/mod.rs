@@ -50,6 +50,9 @@ pub const KINDS: &[&str] = &[
 pub struct Document {
     pub manifest: Manifest,
     pub loc: Loc,
+    /// No problem was reported while decoding it; unclean documents still take part in
+    /// resolution (so references to them resolve) but skip follow-on checks.
+    pub clean: bool,
 }
 
 /// A manifest kind: its `kind:` value, its fields and how to decode it.
@@ -68,16 +71,29 @@ fn decode_kind<K: ManifestKind>(cx: &mut Cx, node: &Node) -> Option<K> {
 
 /// Decodes one document (a YAML mapping with `kind`).
 pub fn decode_document(cx: &mut Cx, node: &Node) -> Option<Document> {
+    let before = cx.diags.len();
+    let mut doc = decode_manifest(cx, node)?;
+    doc.clean = cx.diags.len() == before;
+    Some(doc)
+}
+
+fn decode_manifest(cx: &mut Cx, node: &Node) -> Option<Document> {
     let loc = cx.loc(node);
     let Value::Map(entries) = &node.value else {
         cx.report(
             Diagnostic::error(
                 Code::NotAMapping,
                 loc,
-                format!("a manifest document must be a mapping with `kind:`, found {}", node.value.describe()),
+                format!(
+                    "a manifest document must be a mapping with `kind:`, found {}",
+                    node.value.describe()
+                ),
             )
             .with_label("not a mapping")
-            .with_help(format!("start the document with `kind:` and one of {}", KINDS.join(", "))),
+            .with_help(format!(
+                "start the document with `kind:` and one of {}",
+                KINDS.join(", ")
+            )),
         );
         return None;
     };
@@ -102,14 +118,22 @@ pub fn decode_document(cx: &mut Cx, node: &Node) -> Option<Document> {
             let help = did_you_mean(&nearest(other, KINDS.iter().copied()))
                 .unwrap_or_else(|| format!("kinds are: {}", KINDS.join(", ")));
             cx.report(
-                Diagnostic::error(Code::UnknownKind, kind.loc, format!("unknown kind `{other}`"))
-                    .with_label("unknown kind")
-                    .with_help(help),
+                Diagnostic::error(
+                    Code::UnknownKind,
+                    kind.loc,
+                    format!("unknown kind `{other}`"),
+                )
+                .with_label("unknown kind")
+                .with_help(help),
             );
             return None;
         }
     };
-    Some(Document { manifest, loc })
+    Some(Document {
+        manifest,
+        loc,
+        clean: true,
+    })
 }
 
 /// Parses and decodes every document of every file.
@@ -122,7 +146,12 @@ pub fn parse_sources(sources: &SourceSet) -> (Vec<Document>, Vec<Diagnostic>) {
     (documents, diags)
 }
 
-fn parse_file(file_id: FileId, sources: &SourceSet, documents: &mut Vec<Document>, diags: &mut Vec<Diagnostic>) {
+fn parse_file(
+    file_id: FileId,
+    sources: &SourceSet,
+    documents: &mut Vec<Document>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let file = sources.file(file_id);
     let nodes = match yaml::parse_documents(file_id, file) {
         Ok(nodes) => nodes,
@@ -147,7 +176,11 @@ fn parse_file(file_id: FileId, sources: &SourceSet, documents: &mut Vec<Document
 }
 
 /// Calls `decode` on a field when it is present.
-pub fn optional<T>(fields: &Fields, name: &str, decode: impl FnOnce(&Node) -> Option<T>) -> Option<T> {
+pub fn optional<T>(
+    fields: &Fields,
+    name: &str,
+    decode: impl FnOnce(&Node) -> Option<T>,
+) -> Option<T> {
     fields.get(name).and_then(decode)
 }
 
@@ -157,14 +190,20 @@ pub fn decode_name(cx: &mut Cx, fields: &Fields, kind: &str) -> Option<Sp<String
     let name = cx.string(node, "`name`")?;
     if let Err(reason) = format::check_name(&name.value) {
         let suggestion = format::suggest_name(&name.value);
-        let mut help = String::from("`name` is the stable id other documents refer to; put the human name in `displayName`");
+        let mut help = String::from(
+            "`name` is the stable id other documents refer to; put the human name in `displayName`",
+        );
         if !suggestion.is_empty() && format::check_name(&suggestion).is_ok() {
             help = format!("use `name: {suggestion}`; {help}");
         }
         cx.report(
-            Diagnostic::error(Code::InvalidName, name.loc, format!("invalid {kind} name `{}`: {reason}", name.value))
-                .with_label("invalid name")
-                .with_help(help),
+            Diagnostic::error(
+                Code::InvalidName,
+                name.loc,
+                format!("invalid {kind} name `{}`: {reason}", name.value),
+            )
+            .with_label("invalid name")
+            .with_help(help),
         );
         return None;
     }

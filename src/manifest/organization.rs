@@ -30,7 +30,9 @@ impl ManifestKind for OrganizationDoc {
 
     fn decode(cx: &mut Cx, fields: &Fields) -> Option<Self> {
         let name = decode_name(cx, fields, Self::KIND);
-        let display_name = optional(fields, "displayName", |n| cx.non_empty_string(n, "`displayName`"));
+        let display_name = optional(fields, "displayName", |n| {
+            cx.non_empty_string(n, "`displayName`")
+        });
         let tenant = optional(fields, "tenant", |n| decode_reference(cx, n, "`tenant`"));
         Some(OrganizationDoc {
             name: name?,

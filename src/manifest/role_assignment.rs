@@ -71,21 +71,33 @@ impl MspRole {
 
 impl ManifestKind for RoleAssignmentDoc {
     const KIND: &'static str = "RoleAssignment";
-    const FIELDS: &'static [&'static str] =
-        &["name", "principal", "directoryRoles", "scope", "tenants", "mspRoles"];
+    const FIELDS: &'static [&'static str] = &[
+        "name",
+        "principal",
+        "directoryRoles",
+        "scope",
+        "tenants",
+        "mspRoles",
+    ];
 
     fn decode(cx: &mut Cx, fields: &Fields) -> Option<Self> {
         let name = decode_name(cx, fields, Self::KIND);
         let principal = fields
             .required(cx, "principal")
             .and_then(|n| decode_principal(cx, n));
-        let directory_roles = optional(fields, "directoryRoles", |n| cx.string_list(n, "`directoryRoles`"));
+        let directory_roles = optional(fields, "directoryRoles", |n| {
+            cx.string_list(n, "`directoryRoles`")
+        });
         let scope = optional(fields, "scope", |n| {
             let scope = cx.string(n, "`scope`")?;
             if let Err(reason) = check_scope(&scope.value) {
                 cx.report(
-                    Diagnostic::error(Code::InvalidScope, scope.loc, format!("invalid `scope`: {reason}"))
-                        .with_label("invalid scope"),
+                    Diagnostic::error(
+                        Code::InvalidScope,
+                        scope.loc,
+                        format!("invalid `scope`: {reason}"),
+                    )
+                    .with_label("invalid scope"),
                 );
                 return None;
             }
@@ -94,14 +106,29 @@ impl ManifestKind for RoleAssignmentDoc {
         let tenants = optional(fields, "tenants", |n| TenantTargets::decode(cx, n));
         let msp_roles = optional(fields, "mspRoles", |n| {
             let names = cx.string_list(n, "`mspRoles`")?;
-            Some(names.into_iter().filter_map(|r| decode_msp_role(cx, r)).collect())
+            Some(
+                names
+                    .into_iter()
+                    .filter_map(|r| decode_msp_role(cx, r))
+                    .collect(),
+            )
         });
-        if directory_roles.is_none() && msp_roles.is_none() && fields.get("directoryRoles").is_none() && fields.get("mspRoles").is_none() {
+        if directory_roles.is_none()
+            && msp_roles.is_none()
+            && fields.get("directoryRoles").is_none()
+            && fields.get("mspRoles").is_none()
+        {
             let loc = fields.loc(cx);
             cx.report(
-                Diagnostic::error(Code::MissingField, loc, "a RoleAssignment needs `directoryRoles`, `mspRoles` or both")
-                    .with_label("assigns nothing")
-                    .with_help("add `directoryRoles: [Helpdesk Administrator]` or `mspRoles: [TenantAdmin]`"),
+                Diagnostic::error(
+                    Code::MissingField,
+                    loc,
+                    "a RoleAssignment needs `directoryRoles`, `mspRoles` or both",
+                )
+                .with_label("assigns nothing")
+                .with_help(
+                    "add `directoryRoles: [Helpdesk Administrator]` or `mspRoles: [TenantAdmin]`",
+                ),
             );
         }
         Some(RoleAssignmentDoc {
@@ -118,13 +145,25 @@ impl ManifestKind for RoleAssignmentDoc {
 fn decode_principal(cx: &mut Cx, node: &Node) -> Option<PrincipalDoc> {
     const FIELDS: &[&str] = &["guest", "userId", "groupId"];
     let fields = cx.fields(node, "`principal`", FIELDS)?;
-    let present: Vec<&str> = FIELDS.iter().copied().filter(|f| fields.get(f).is_some()).collect();
+    let present: Vec<&str> = FIELDS
+        .iter()
+        .copied()
+        .filter(|f| fields.get(f).is_some())
+        .collect();
     if present.len() != 1 {
         let loc = fields.loc(cx);
         cx.report(
-            Diagnostic::error(Code::InvalidValue, loc, "`principal` needs exactly one of `guest`, `userId` or `groupId`")
-                .with_label(if present.is_empty() { "none given".to_string() } else { format!("{} given", present.join(" and ")) })
-                .with_help("e.g. `principal: {guest: alice}`"),
+            Diagnostic::error(
+                Code::InvalidValue,
+                loc,
+                "`principal` needs exactly one of `guest`, `userId` or `groupId`",
+            )
+            .with_label(if present.is_empty() {
+                "none given".to_string()
+            } else {
+                format!("{} given", present.join(" and "))
+            })
+            .with_help("e.g. `principal: {guest: alice}`"),
         );
         return None;
     }
@@ -135,13 +174,21 @@ fn decode_principal(cx: &mut Cx, node: &Node) -> Option<PrincipalDoc> {
             let id = cx.string(node, &format!("`{field}`"))?;
             if let Err(reason) = check_guid(&id.value) {
                 cx.report(
-                    Diagnostic::error(Code::InvalidGuid, id.loc, format!("`{field}` is not a GUID: {reason}"))
-                        .with_label("not a GUID")
-                        .with_help("use the object id shown in the Entra admin center"),
+                    Diagnostic::error(
+                        Code::InvalidGuid,
+                        id.loc,
+                        format!("`{field}` is not a GUID: {reason}"),
+                    )
+                    .with_label("not a GUID")
+                    .with_help("use the object id shown in the Entra admin center"),
                 );
                 return None;
             }
-            Some(if field == "userId" { PrincipalDoc::UserId(id) } else { PrincipalDoc::GroupId(id) })
+            Some(if field == "userId" {
+                PrincipalDoc::UserId(id)
+            } else {
+                PrincipalDoc::GroupId(id)
+            })
         }
     }
 }
@@ -154,9 +201,13 @@ fn decode_msp_role(cx: &mut Cx, name: Sp<String>) -> Option<Sp<MspRole>> {
     let help = did_you_mean(&nearest(&name.value, known.clone()))
         .unwrap_or_else(|| format!("MSP roles are: {}", known.collect::<Vec<_>>().join(", ")));
     cx.report(
-        Diagnostic::error(Code::InvalidValue, name.loc, format!("unknown MSP role `{}`", name.value))
-            .with_label("unknown MSP role")
-            .with_help(help),
+        Diagnostic::error(
+            Code::InvalidValue,
+            name.loc,
+            format!("unknown MSP role `{}`", name.value),
+        )
+        .with_label("unknown MSP role")
+        .with_help(help),
     );
     None
 }

@@ -142,7 +142,8 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize, usize)>, SelectorError> {
             }
             c if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/') => {
                 while i < bytes.len()
-                    && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'-' | b'_' | b'.' | b'/'))
+                    && (bytes[i].is_ascii_alphanumeric()
+                        || matches!(bytes[i], b'-' | b'_' | b'.' | b'/'))
                 {
                     i += 1;
                 }

@@ -54,11 +54,14 @@ impl TenantTargets {
             Value::Map(_) => {
                 let fields = cx.fields(node, "`tenants`", &["selector"])?;
                 let selector = fields.required(cx, "selector")?;
-                decode_selector(cx, selector)
-                    .map(|selector| TenantTargets::Selector { selector })
+                decode_selector(cx, selector).map(|selector| TenantTargets::Selector { selector })
             }
             _ => {
-                cx.wrong_type(node, "`tenants`", "a list of tenant names or {selector: ...}");
+                cx.wrong_type(
+                    node,
+                    "`tenants`",
+                    "a list of tenant names or {selector: ...}",
+                );
                 None
             }
         }
@@ -75,21 +78,36 @@ fn decode_selector(cx: &mut Cx, node: &Node) -> Option<Sp<Selector>> {
                 if let Err(reason) = format::check_label_key(&key.value) {
                     ok = false;
                     cx.report(
-                        Diagnostic::error(Code::InvalidSelector, key.loc, format!("invalid label key `{}` in selector: {reason}", key.value))
-                            .with_label("invalid label key"),
+                        Diagnostic::error(
+                            Code::InvalidSelector,
+                            key.loc,
+                            format!("invalid label key `{}` in selector: {reason}", key.value),
+                        )
+                        .with_label("invalid label key"),
                     );
                 }
                 if let Err(reason) = format::check_label_value(&value.value) {
                     ok = false;
                     cx.report(
-                        Diagnostic::error(Code::InvalidSelector, value.loc, format!("invalid label value `{}` in selector: {reason}", value.value))
-                            .with_label("invalid label value"),
+                        Diagnostic::error(
+                            Code::InvalidSelector,
+                            value.loc,
+                            format!(
+                                "invalid label value `{}` in selector: {reason}",
+                                value.value
+                            ),
+                        )
+                        .with_label("invalid label value"),
                     );
                 }
             }
             ok.then(|| {
                 Sp::new(
-                    Selector::from_labels(labels.iter().map(|(k, v)| (k.value.as_str(), v.value.as_str()))),
+                    Selector::from_labels(
+                        labels
+                            .iter()
+                            .map(|(k, v)| (k.value.as_str(), v.value.as_str())),
+                    ),
                     loc,
                 )
             })
@@ -102,7 +120,9 @@ fn decode_selector(cx: &mut Cx, node: &Node) -> Option<Sp<Selector>> {
                     let raw = cx.file.slice(loc);
                     let inner = if raw == text.value {
                         Some(0)
-                    } else if (raw.starts_with('"') || raw.starts_with('\'')) && raw[1..].starts_with(&text.value) {
+                    } else if (raw.starts_with('"') || raw.starts_with('\''))
+                        && raw[1..].starts_with(&text.value)
+                    {
                         Some(1)
                     } else {
                         None

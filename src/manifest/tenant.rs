@@ -23,7 +23,9 @@ pub struct TenantDoc {
     /// The Entra tenant id (GUID). Without it the tenant exists only on the MSP side and
     /// cannot receive guests or directory roles.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"))]
+    #[schemars(regex(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ))]
     pub microsoft_tenant_id: Option<Sp<String>>,
     /// Labels for selecting tenants (`tier: gold`); keys and values as in Kubernetes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -37,7 +39,9 @@ impl ManifestKind for TenantDoc {
 
     fn decode(cx: &mut Cx, fields: &Fields) -> Option<Self> {
         let name = decode_name(cx, fields, Self::KIND);
-        let display_name = optional(fields, "displayName", |n| cx.non_empty_string(n, "`displayName`"));
+        let display_name = optional(fields, "displayName", |n| {
+            cx.non_empty_string(n, "`displayName`")
+        });
         let microsoft_tenant_id = optional(fields, "microsoftTenantId", |n| {
             let id = cx.string(n, "`microsoftTenantId`")?;
             if let Err(reason) = check_guid(&id.value) {
@@ -59,14 +63,22 @@ impl ManifestKind for TenantDoc {
             for (key, value) in &labels {
                 if let Err(reason) = check_label_key(&key.value) {
                     cx.report(
-                        Diagnostic::error(Code::InvalidLabel, key.loc, format!("invalid label key `{}`: {reason}", key.value))
-                            .with_label("invalid label key"),
+                        Diagnostic::error(
+                            Code::InvalidLabel,
+                            key.loc,
+                            format!("invalid label key `{}`: {reason}", key.value),
+                        )
+                        .with_label("invalid label key"),
                     );
                 }
                 if let Err(reason) = check_label_value(&value.value) {
                     cx.report(
-                        Diagnostic::error(Code::InvalidLabel, value.loc, format!("invalid label value `{}`: {reason}", value.value))
-                            .with_label("invalid label value"),
+                        Diagnostic::error(
+                            Code::InvalidLabel,
+                            value.loc,
+                            format!("invalid label value `{}`: {reason}", value.value),
+                        )
+                        .with_label("invalid label value"),
                     );
                 }
             }

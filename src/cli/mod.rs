@@ -1,0 +1,119 @@
+//! The command line: clap types -> resolved settings -> thin command functions over the library.
+//!
+//! This is the only module that prints or decides exit codes.
+
+mod render;
+mod roles;
+mod schema;
+mod validate;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit codes shared by every command (CI conventions: 2 means "changes" or "drift").
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tenantform",
+    version,
+    about = "Declarative GitOps for MSPs: tenant mappings, organizations, guest users and roles across many Entra ID tenants",
+    long_about = "tenantform reads YAML manifests that declare, for every customer, the tenant mapping, \
+its billing organizations, the MSP engineers invited as guests and their roles; it checks them, \
+plans the changes against Microsoft Entra and its own state, and applies them when asked.",
+    after_help = "Examples:\n  tenantform validate examples/foggy-it\n  tenantform validate --output json manifests/ | jq .summary\n  cat customer.yaml | tenantform validate -\n  tenantform schema > manifest.schema.json\n\nExit codes: 0 success, 1 error (invalid manifests, bad usage), 2 changes or drift (plan/drift)."
+)]
+pub struct Cli {
+    /// When to use colors: auto (only on a terminal, and never when NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check manifests and report every problem with file:line:column.
+    #[command(
+        long_about = "Load every *.yaml / *.yml file under PATH (or one file, or - for stdin), check the \
+syntax, fields, names, references, GUIDs, emails, URLs, role names and selectors, and report every \
+problem at once, each with a stable code (TF…), the offending text and a hint.\n\n\
+Exit 0 when valid (warnings allowed unless --strict), 1 when any error was found.",
+        after_help = "Examples:\n  tenantform validate                      # manifests in the current directory\n  tenantform validate customers/ --strict  # warnings fail too\n  tenantform validate --output json . > diagnostics.json"
+    )]
+    Validate(validate::Args),
+    /// Print the JSON Schema of the manifest format (for editors and CI checks).
+    #[command(
+        after_help = "Editors with the YAML language server pick it up from a first line like:\n  # yaml-language-server: $schema=../schemas/manifest.schema.json"
+    )]
+    Schema(schema::Args),
+    /// List the Entra built-in directory roles that manifests may name.
+    Roles(roles::Args),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// How data-producing commands print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// Machine-readable JSON (stable, versioned).
+    Json,
+}
+
+/// Errors that stop a command before it can report anything else.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Load(#[from] crate::load::LoadError),
+}
+
+/// Settings every command receives, resolved from flags and the environment.
+pub struct Context {
+    /// Colors on stderr/stdout (decided once from --color, TTY and NO_COLOR).
+    pub color: bool,
+}
+
+/// Where manifests come from when PATH is omitted.
+pub fn default_manifest_path() -> PathBuf {
+    PathBuf::from(".")
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stderr().is_terminal()
+        }
+    };
+    let cx = Context { color };
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(&cx, args),
+        Command::Schema(args) => schema::run(&cx, args),
+        Command::Roles(args) => roles::run(&cx, args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            render::print_error(&cx, &err);
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! `tenantform validate`: load manifests, report every problem, summarize the model.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::cli::{CliError, Context, OutputFormat, exit, render};
+use crate::diagnostic::ResolvedDiagnostic;
+use crate::load::load_path;
+use crate::{Validation, validate_sources};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A manifest directory (searched recursively), a single file, or - for stdin.
+    #[arg(value_name = "PATH", default_value = ".")]
+    path: PathBuf,
+    /// Treat warnings (e.g. a selector that matches no tenant) as errors.
+    #[arg(long)]
+    strict: bool,
+    /// text: diagnostics on stderr and a summary on stdout; json: one JSON object on stdout.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+}
+
+/// Counts of what the manifests declare.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+struct Summary {
+    files: usize,
+    documents: usize,
+    tenants: usize,
+    implicit_tenants: usize,
+    organizations: usize,
+    guests: usize,
+    role_assignments: usize,
+    errors: usize,
+    warnings: usize,
+}
+
+/// `--output json`: versioned so CI scripts can rely on it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonReport {
+    format_version: u32,
+    valid: bool,
+    summary: Summary,
+    diagnostics: Vec<ResolvedDiagnostic>,
+}
+
+pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
+    let (sources, load_diagnostics) = load_path(&args.path)?;
+    let validation = validate_sources(&sources, load_diagnostics);
+    let valid = validation.errors() == 0 && (!args.strict || validation.warnings() == 0);
+    let summary = summarize(sources.len(), &validation);
+    match args.output {
+        OutputFormat::Json => {
+            let report = JsonReport {
+                format_version: 1,
+                valid,
+                diagnostics: validation
+                    .diagnostics
+                    .iter()
+                    .map(|d| d.resolve(&sources))
+                    .collect(),
+                summary,
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("report serializes")
+            );
+        }
+        OutputFormat::Text => {
+            eprint!(
+                "{}",
+                render::render_diagnostics(&sources, &validation.diagnostics, cx.color)
+            );
+            let counts = format!(
+                "{}, {}: {} ({} implicit), {}, {}, {}",
+                plural(summary.files, "file"),
+                plural(summary.documents, "document"),
+                plural(summary.tenants, "tenant"),
+                summary.implicit_tenants,
+                plural(summary.organizations, "organization"),
+                plural(summary.guests, "guest"),
+                plural(summary.role_assignments, "role assignment"),
+            );
+            if valid {
+                let warnings = match summary.warnings {
+                    0 => String::new(),
+                    n => format!(" ({})", plural(n, "warning")),
+                };
+                println!("valid: {counts}{warnings}");
+            } else {
+                let strict = if validation.errors() == 0 {
+                    " (--strict)"
+                } else {
+                    ""
+                };
+                eprintln!(
+                    "invalid: {}, {}{strict} in {counts}",
+                    plural(summary.errors, "error"),
+                    plural(summary.warnings, "warning")
+                );
+            }
+        }
+    }
+    Ok(if valid { exit::OK } else { exit::ERROR })
+}
+
+fn summarize(files: usize, v: &Validation) -> Summary {
+    Summary {
+        files,
+        documents: v.documents,
+        tenants: v.model.tenants.len(),
+        implicit_tenants: v.model.tenants.values().filter(|t| t.implicit).count(),
+        organizations: v.model.organizations.len(),
+        guests: v.model.guests.len(),
+        role_assignments: v.model.role_assignments.len(),
+        errors: v.errors(),
+        warnings: v.warnings(),
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

@@ -1,0 +1,168 @@
+//! Reading manifests from the file system or stdin into a [`SourceSet`] (the only I/O here).
+//!
+//! Files are visited in a deterministic order (sorted paths), so diagnostics and plans are
+//! stable. Problems with one file (unreadable, not UTF-8, too large) become diagnostics; only a
+//! path that does not exist at all is an error.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::source::{Loc, SourceFile, SourceSet};
+
+/// Largest manifest file read; larger ones are reported, not parsed.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: no such file or directory")]
+    NotFound { path: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: no manifest files (*.yaml, *.yml) found")]
+    NoManifests { path: String },
+}
+
+/// Loads `path`: a directory (recursively, `*.yaml`/`*.yml`, hidden entries skipped), a single
+/// file, or `-` for standard input.
+pub fn load_path(path: &Path) -> Result<(SourceSet, Vec<Diagnostic>), LoadError> {
+    let mut sources = SourceSet::new();
+    let mut diags = Vec::new();
+    if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| LoadError::Io {
+                path: "<stdin>".into(),
+                source,
+            })?;
+        add_bytes(&mut sources, &mut diags, "<stdin>".into(), bytes);
+        return Ok((sources, diags));
+    }
+    let display = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => LoadError::NotFound {
+            path: display.clone(),
+        },
+        _ => LoadError::Io {
+            path: display.clone(),
+            source,
+        },
+    })?;
+    let files = if meta.is_dir() {
+        let mut files = Vec::new();
+        collect_manifest_files(path, &mut files).map_err(|source| LoadError::Io {
+            path: display.clone(),
+            source,
+        })?;
+        files.sort();
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    if files.is_empty() {
+        return Err(LoadError::NoManifests { path: display });
+    }
+    for file in files {
+        let shown = file.display().to_string();
+        match read_limited(&file) {
+            Ok(bytes) => add_bytes(&mut sources, &mut diags, shown, bytes),
+            Err(err) => {
+                let id = sources.add(SourceFile::new(shown.clone(), ""));
+                diags.push(
+                    Diagnostic::error(
+                        Code::ReadFailed,
+                        Loc::file_start(id),
+                        format!("cannot read {shown}: {err}"),
+                    )
+                    .with_help("check the file's permissions"),
+                );
+            }
+        }
+    }
+    Ok((sources, diags))
+}
+
+fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Adds one file's bytes, reporting size and encoding problems instead of parsing them.
+pub fn add_bytes(
+    sources: &mut SourceSet,
+    diags: &mut Vec<Diagnostic>,
+    path: String,
+    bytes: Vec<u8>,
+) {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let id = sources.add(SourceFile::new(path.clone(), ""));
+        diags.push(
+            Diagnostic::error(
+                Code::FileTooLarge,
+                Loc::file_start(id),
+                format!(
+                    "{path} is larger than {} MiB",
+                    MAX_FILE_BYTES / (1024 * 1024)
+                ),
+            )
+            .with_help(
+                "split the manifests into several files (one per customer is the usual layout)",
+            ),
+        );
+        return;
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            let text = text
+                .strip_prefix('\u{feff}')
+                .map(str::to_string)
+                .unwrap_or(text);
+            sources.add(SourceFile::new(path, text));
+        }
+        Err(err) => {
+            let valid = err.utf8_error().valid_up_to();
+            let bytes = err.into_bytes();
+            // Keep the valid prefix so the diagnostic can show the line the bad byte is on.
+            let prefix = String::from_utf8_lossy(&bytes[..valid]).into_owned();
+            let id = sources.add(SourceFile::new(path.clone(), prefix));
+            diags.push(
+                Diagnostic::error(
+                    Code::NotUtf8,
+                    Loc::new(id, valid, 0),
+                    format!("{path} is not UTF-8 (invalid byte 0x{:02x} at byte offset {valid})", bytes[valid]),
+                )
+                .with_label("invalid UTF-8 starts here")
+                .with_help("save the file as UTF-8 (manifests written on Windows are sometimes UTF-16 or Windows-1252)"),
+            );
+        }
+    }
+}
+
+fn collect_manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            collect_manifest_files(&path, out)?;
+        } else if (file_type.is_file() || file_type.is_symlink() && path.is_file())
+            && path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! The JSON Schema of the manifest format, generated from the manifest types.
+//!
+//! `schemas/manifest.schema.json` is a committed copy (editors use it through the
+//! `# yaml-language-server: $schema=` line); a test fails when it is stale.
+
+use crate::manifest::Manifest;
+
+/// Where the committed schema lives, relative to the repository root.
+pub const MANIFEST_SCHEMA_PATH: &str = "schemas/manifest.schema.json";
+
+pub fn manifest_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(Manifest);
+    schema.insert("title".into(), "tenantform manifest".into());
+    schema.insert(
+        "description".into(),
+        "One YAML document of a tenantform manifest tree: a Tenant, Organization, GuestUser or RoleAssignment."
+            .into(),
+    );
+    schema.to_value()
+}
+
+/// The schema as committed: pretty JSON with a trailing newline.
+pub fn manifest_schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&manifest_schema()).expect("schema serializes");
+    text.push('\n');
+    text
+}
