@@ -12,6 +12,7 @@ pub mod model;
 pub mod roles;
 pub mod schema;
 pub mod source;
+pub mod synthetic;
 
 use diagnostic::Diagnostic;
 use model::DesiredModel;
