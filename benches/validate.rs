@@ -23,9 +23,13 @@ fn write_tree(dir: &Path, tenants: usize) -> (usize, u64) {
 
 /// Runs the binary, returning (wall seconds, peak RSS in bytes, exit status, stdout).
 fn run_validate(dir: &Path) -> (f64, u64, i32, String) {
-    let out_path = dir.join("..").join(format!("validate-{}.json", std::process::id()));
+    let out_path = dir
+        .join("..")
+        .join(format!("validate-{}.json", std::process::id()));
     let out = std::fs::File::create(&out_path).unwrap();
     let start = Instant::now();
+    // Reaped below by wait4, which also reports the child's peak memory.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_tenantform"))
         .args(["validate", "--output", "json"])
         .arg(dir)
@@ -41,7 +45,11 @@ fn run_validate(dir: &Path) -> (f64, u64, i32, String) {
     assert_eq!(pid, child.id() as i32, "wait4 failed");
     let stdout = std::fs::read_to_string(&out_path).unwrap();
     let _ = std::fs::remove_file(&out_path);
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     (wall, usage.ru_maxrss as u64 * 1024, code, stdout)
 }
 
@@ -50,9 +58,19 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
-    println!("tenantform validate benchmark ({} cores)", std::thread::available_parallelism().map_or(1, |n| n.get()));
-    println!("{:>8} {:>7} {:>9} {:>8} {:>9} {:>9} {:>9}", "tenants", "files", "documents", "MiB", "best s", "median s", "peak MB");
+    let sizes = if sizes.is_empty() {
+        vec![1_000, 10_000]
+    } else {
+        sizes
+    };
+    println!(
+        "tenantform validate benchmark ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:>8} {:>7} {:>9} {:>8} {:>9} {:>9} {:>9}",
+        "tenants", "files", "documents", "MiB", "best s", "median s", "peak MB"
+    );
     for tenants in sizes {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("tree");
@@ -81,7 +99,10 @@ fn main() {
         );
         if tenants == 10_000 {
             let ok = walls[1] < 3.0 && peak < 500_000_000;
-            println!("target (10,000 tenants: < 3 s, < 500 MB): {}", if ok { "met" } else { "MISSED" });
+            println!(
+                "target (10,000 tenants: < 3 s, < 500 MB): {}",
+                if ok { "met" } else { "MISSED" }
+            );
         }
     }
 }

@@ -73,7 +73,7 @@ pub fn load_path(path: &Path) -> Result<(SourceSet, Vec<Diagnostic>), LoadError>
         match read_limited(&file) {
             Ok(bytes) => add_bytes(&mut sources, &mut diags, shown, bytes),
             Err(err) => {
-                let id = sources.add(SourceFile::new(shown.clone(), ""));
+                let id = sources.add(SourceFile::unparsable(shown.clone(), ""));
                 diags.push(
                     Diagnostic::error(
                         Code::ReadFailed,
@@ -104,7 +104,7 @@ pub fn add_bytes(
     bytes: Vec<u8>,
 ) {
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        let id = sources.add(SourceFile::new(path.clone(), ""));
+        let id = sources.add(SourceFile::unparsable(path.clone(), ""));
         diags.push(
             Diagnostic::error(
                 Code::FileTooLarge,
@@ -132,12 +132,13 @@ pub fn add_bytes(
             let valid = err.utf8_error().valid_up_to();
             let bytes = err.into_bytes();
             // Keep the valid prefix so the diagnostic can show the line the bad byte is on.
-            let prefix = String::from_utf8_lossy(&bytes[..valid]).into_owned();
-            let id = sources.add(SourceFile::new(path.clone(), prefix));
+            let mut prefix = String::from_utf8_lossy(&bytes[..valid]).into_owned();
+            prefix.push(char::REPLACEMENT_CHARACTER);
+            let id = sources.add(SourceFile::unparsable(path.clone(), prefix));
             diags.push(
                 Diagnostic::error(
                     Code::NotUtf8,
-                    Loc::new(id, valid, 0),
+                    Loc::new(id, valid, char::REPLACEMENT_CHARACTER.len_utf8()),
                     format!("{path} is not UTF-8 (invalid byte 0x{:02x} at byte offset {valid})", bytes[valid]),
                 )
                 .with_label("invalid UTF-8 starts here")

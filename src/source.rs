@@ -83,6 +83,9 @@ impl<T: fmt::Display> fmt::Display for Sp<T> {
 pub struct SourceFile {
     pub path: String,
     pub text: String,
+    /// False when the file could not be read whole (too large, not UTF-8): it is kept only so
+    /// diagnostics can point into it, and is never parsed.
+    pub parse: bool,
     line_starts: Vec<u32>,
 }
 
@@ -99,7 +102,16 @@ impl SourceFile {
         SourceFile {
             path: path.into(),
             text,
+            parse: true,
             line_starts,
+        }
+    }
+
+    /// A file kept for diagnostics only (see [`SourceFile::parse`]).
+    pub fn unparsable(path: impl Into<String>, text: impl Into<String>) -> Self {
+        SourceFile {
+            parse: false,
+            ..SourceFile::new(path, text)
         }
     }
 

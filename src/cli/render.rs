@@ -72,7 +72,16 @@ fn to_report(sources: &SourceSet, d: &Diagnostic) -> Report {
             text.clone(),
             (label.loc.offset as usize, label.loc.len as usize),
         );
-        if label.loc.file == primary.file {
+        // Labels near the primary share its snippet; distant ones get their own block after
+        // it, so the first location shown is always the primary one.
+        let file = sources.file(label.loc.file);
+        let near = label.loc.file == primary.file
+            && file
+                .line_col(label.loc.offset)
+                .0
+                .abs_diff(file.line_col(primary.offset).0)
+                <= 2;
+        if i == 0 || near {
             labels.push(if i == 0 {
                 LabeledSpan::new_primary_with_span(
                     text,
@@ -83,7 +92,7 @@ fn to_report(sources: &SourceSet, d: &Diagnostic) -> Report {
             });
         } else {
             related.push(Report {
-                header: format!("note: {}", label.message),
+                header: label.message.clone(),
                 severity: miette::Severity::Advice,
                 help: None,
                 source: named_source(sources, label.loc.file),
@@ -115,7 +124,8 @@ pub fn render_diagnostics(sources: &SourceSet, diagnostics: &[Diagnostic], color
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
         .with_links(false)
-        .with_context_lines(1);
+        .with_context_lines(1)
+        .with_show_related_as_nested(true);
     let mut out = String::new();
     for d in diagnostics {
         let report = to_report(sources, d);

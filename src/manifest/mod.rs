@@ -140,7 +140,7 @@ fn decode_manifest(cx: &mut Cx, node: &Node) -> Option<Document> {
 pub fn parse_sources(sources: &SourceSet) -> (Vec<Document>, Vec<Diagnostic>) {
     let mut documents = Vec::new();
     let mut diags = Vec::new();
-    for (file_id, _) in sources.iter() {
+    for (file_id, _) in sources.iter().filter(|(_, f)| f.parse) {
         parse_file(file_id, sources, &mut documents, &mut diags);
     }
     (documents, diags)

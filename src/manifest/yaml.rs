@@ -171,8 +171,12 @@ pub fn parse_documents(file_id: FileId, file: &SourceFile) -> Result<Vec<Node>, 
                     }
                 })
                 .unwrap_or((0, 0));
+            let mut root = &err;
+            while let serde_saphyr::Error::WithSnippet { error, .. } | serde_saphyr::Error::AliasError { error, .. } = root {
+                root = error;
+            }
             let is_limit = matches!(
-                err,
+                root,
                 serde_saphyr::Error::Budget { .. }
                     | serde_saphyr::Error::AliasReplayLimitExceeded { .. }
                     | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }

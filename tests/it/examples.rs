@@ -1,0 +1,148 @@
+//! The shipped examples are valid and mean what their READMEs say.
+
+use std::collections::BTreeSet;
+
+use tenantform::model::{DesiredModel, Principal};
+use tenantform::{load::load_path, validate_sources};
+
+use crate::support::{repo_root, run};
+
+fn load(dir: &str) -> DesiredModel {
+    let (sources, diags) = load_path(&repo_root().join(dir)).unwrap();
+    let v = validate_sources(&sources, diags);
+    assert!(v.diagnostics.is_empty(), "{dir}: {:?}", v.diagnostics);
+    v.model
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn foggy_it_is_one_tenant_with_three_billed_organizations() {
+    let run = run(&["validate", "examples/foggy-it"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "valid: 2 files, 6 documents: 1 tenant (0 implicit), 3 organizations, 1 guest, 1 role assignment\n"
+    );
+
+    let model = load("examples/foggy-it");
+    let tenant = &model.tenants["foggy-it"];
+    assert_eq!(tenant.display_name, "Foggy IT Services");
+    assert!(!tenant.implicit);
+    let orgs: Vec<(&str, &str)> = model
+        .organizations
+        .values()
+        .map(|o| (o.display_name.as_str(), o.tenant.as_str()))
+        .collect();
+    assert_eq!(
+        orgs,
+        [
+            ("Foggy IT Services - Boston", "foggy-it"),
+            ("Foggy IT Services - Burlington", "foggy-it"),
+            ("Foggy IT Services - Waltham", "foggy-it"),
+        ]
+    );
+    let guest = &model.guests["dana-support"];
+    assert_eq!(guest.tenants, set(&["foggy-it"]));
+    let ra = &model.role_assignments["dana-foggy-helpdesk"];
+    assert_eq!(ra.principal, Principal::Guest("dana-support".into()));
+    assert_eq!(ra.directory_roles.len(), 1);
+    assert_eq!(
+        ra.directory_roles[0].template_id,
+        "729827e3-9c14-49f7-bb1b-9608f156bbb8"
+    );
+    assert_eq!(
+        ra.directory_roles[0].display_name.as_deref(),
+        Some("Helpdesk Administrator")
+    );
+    assert_eq!(ra.scope, "/");
+    assert_eq!(ra.tenants, set(&["foggy-it"]));
+    assert_eq!(
+        ra.msp_roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        ["TenantAdmin"]
+    );
+}
+
+#[test]
+fn msp_fleet_selectors_pick_the_right_tenants() {
+    let model = load("examples/msp-fleet");
+    assert_eq!(model.tenants.len(), 21);
+    assert!(
+        model.tenants["vista-bakery"].implicit,
+        "organization without tenant gets a 1:1 tenant"
+    );
+    assert_eq!(model.organizations["vista-bakery"].tenant, "vista-bakery");
+
+    // tier in (gold, silver), !legacy  — granite-cpa is silver but legacy.
+    assert_eq!(
+        model.guests["alice-tier1"].tenants,
+        set(&[
+            "alder-dental",
+            "birchwood-law",
+            "cedar-logistics",
+            "dover-clinic",
+            "fjord-shipping",
+            "iris-biotech",
+            "juniper-schools",
+            "kestrel-aero",
+            "maple-foods",
+            "northwind-retail",
+            "oak-insurance",
+            "rowan-nonprofit",
+            "tamarack-energy",
+        ])
+    );
+    // Mapping form {region: eu-west}.
+    assert_eq!(
+        model.guests["dmitri-eu"].tenants,
+        set(&[
+            "fjord-shipping",
+            "iris-biotech",
+            "juniper-schools",
+            "pine-hospitality",
+            "spruce-media"
+        ])
+    );
+    // Principal by email resolves to the guest's name; default targets are the guest's tenants.
+    let reader = &model.role_assignments["carol-security-reader"];
+    assert_eq!(reader.principal, Principal::Guest("carol-security".into()));
+    assert_eq!(reader.tenants, model.guests["carol-security"].tenants);
+    assert_eq!(
+        model.role_assignments["carol-security-admin-gold"].tenants,
+        set(&["alder-dental", "birchwood-law", "northwind-retail"])
+    );
+    // A role by template id and one by name that are different roles both stay.
+    assert_eq!(
+        model.role_assignments["dmitri-eu-exchange"]
+            .directory_roles
+            .len(),
+        2
+    );
+    assert!(!model.guests["carol-security"].invitation.send_email);
+    assert!(
+        model.guests["alice-tier1"].invitation.send_email,
+        "sendEmail defaults to true"
+    );
+}
+
+#[test]
+fn synthetic_fleet_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in tenantform::synthetic::fleet(50) {
+        let path = dir.path().join(&f.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, f.text).unwrap();
+    }
+    let (sources, diags) = load_path(dir.path()).unwrap();
+    let v = validate_sources(&sources, diags);
+    assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
+    assert_eq!(v.documents, 50 * 10 + 4);
+    assert_eq!(v.model.tenants.len(), 50);
+    assert_eq!(v.model.organizations.len(), 150);
+    assert_eq!(v.model.guests.len(), 152);
+    // customer i: tier = TIERS[i % 3], region = REGIONS[(i / 3) % 3], legacy when i % 10 == 7.
+    let tier1: usize = (0..50).filter(|i| i % 3 != 2 && i % 10 != 7).count();
+    assert_eq!(v.model.guests["fleet-tier1"].tenants.len(), tier1);
+}

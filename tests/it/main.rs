@@ -1,0 +1,9 @@
+//! Integration tests: the real `tenantform` binary on fixtures. One test binary, a module per
+//! area, keeps linking cheap.
+
+mod examples;
+mod model;
+mod schema;
+mod support;
+mod validate_cases;
+mod validate_cli;

@@ -1,0 +1,126 @@
+//! Desired-model semantics through the library API (pure: text in, model out).
+
+use tenantform::diagnostic::Code;
+use tenantform::source::{SourceFile, SourceSet};
+use tenantform::validate_sources;
+
+fn validate(files: &[(&str, &str)]) -> tenantform::Validation {
+    let mut sources = SourceSet::new();
+    for (path, text) in files {
+        sources.add(SourceFile::new(*path, *text));
+    }
+    validate_sources(&sources, Vec::new())
+}
+
+fn codes(v: &tenantform::Validation) -> Vec<&'static str> {
+    v.diagnostics.iter().map(|d| d.code.as_str()).collect()
+}
+
+#[test]
+fn organizations_without_tenant_get_their_own_and_can_share_one() {
+    let v = validate(&[(
+        "a.yaml",
+        "kind: Organization\nname: boston\ndisplayName: Foggy - Boston\n---\n\
+         kind: Organization\nname: waltham\ntenant: boston\n",
+    )]);
+    assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
+    let tenant = &v.model.tenants["boston"];
+    assert!(tenant.implicit);
+    assert_eq!(tenant.display_name, "Foggy - Boston");
+    assert_eq!(v.model.organizations["waltham"].tenant, "boston");
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run_across_files() {
+    let v = validate(&[
+        ("a.yaml", "kind: Tenant\nname: x\nbogus: 1\n"),
+        (
+            "b.yaml",
+            "kind: Tenant\nname: x\n---\nkind: Organization\nname: o\ntenant: y\n",
+        ),
+        ("c.yaml", "kind: Tenant\nname: [\n"),
+    ]);
+    assert_eq!(codes(&v), ["TF203", "TF400", "TF401", "TF103"]);
+    // Sorted by file, then position.
+    let files: Vec<u32> = v.diagnostics.iter().map(|d| d.primary().file.0).collect();
+    assert_eq!(files, [0, 1, 1, 2]);
+}
+
+#[test]
+fn values_yaml_would_retype_are_read_as_written() {
+    let v = validate(&[(
+        "a.yaml",
+        "kind: Tenant\nname: t1\ndisplayName: 1.10\nlabels: { tier: 1, n: no, zip: 02134 }\n",
+    )]);
+    assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
+    let t = &v.model.tenants["t1"];
+    assert_eq!(t.display_name, "1.10");
+    assert_eq!(t.labels["tier"], "1");
+    assert_eq!(t.labels["n"], "no");
+    assert_eq!(t.labels["zip"], "02134");
+}
+
+#[test]
+fn role_names_are_case_insensitive_and_ids_accepted() {
+    let v = validate(&[(
+        "a.yaml",
+        "kind: Tenant\nname: t\nmicrosoftTenantId: 3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b\n---\n\
+         kind: GuestUser\nname: g\nemail: g@msp.example\ntenants: [t]\n---\n\
+         kind: RoleAssignment\nname: r\nprincipal: {guest: G@MSP.example}\n\
+         directoryRoles: [gLoBaL rEaDeR, 11111111-2222-4333-8444-555555555555]\nscope: /\n",
+    )]);
+    assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
+    let roles = &v.model.role_assignments["r"].directory_roles;
+    let names: Vec<Option<&str>> = roles.iter().map(|r| r.display_name.as_deref()).collect();
+    assert_eq!(
+        names,
+        [None, Some("Global Reader")],
+        "custom role id kept without a name"
+    );
+}
+
+#[test]
+fn object_id_principals_need_exactly_one_tenant() {
+    let tenants = "kind: Tenant\nname: a\nmicrosoftTenantId: 3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b\n---\n\
+                   kind: Tenant\nname: b\nmicrosoftTenantId: 4f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b\n---\n";
+    let none = validate(&[(
+        "a.yaml",
+        &format!(
+            "{tenants}kind: RoleAssignment\nname: r\nprincipal: {{userId: 5f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b}}\ndirectoryRoles: [Global Reader]\n"
+        ),
+    )]);
+    assert_eq!(codes(&none), ["TF204"]);
+    let two = validate(&[(
+        "a.yaml",
+        &format!(
+            "{tenants}kind: RoleAssignment\nname: r\nprincipal: {{groupId: 5f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b}}\ndirectoryRoles: [Global Reader]\ntenants: [a, b]\n"
+        ),
+    )]);
+    assert_eq!(codes(&two), ["TF208"]);
+    let one = validate(&[(
+        "a.yaml",
+        &format!(
+            "{tenants}kind: RoleAssignment\nname: r\nprincipal: {{groupId: 5f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b}}\ndirectoryRoles: [Global Reader]\ntenants: [b]\n"
+        ),
+    )]);
+    assert!(one.diagnostics.is_empty(), "{:?}", one.diagnostics);
+}
+
+#[test]
+fn msp_only_roles_do_not_need_a_microsoft_tenant() {
+    let v = validate(&[(
+        "a.yaml",
+        "kind: Organization\nname: vista\n---\n\
+         kind: RoleAssignment\nname: r\nprincipal: {userId: 5f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b}\n\
+         mspRoles: [TenantViewer]\ntenants: [vista]\n",
+    )]);
+    assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
+}
+
+#[test]
+fn every_code_is_unique() {
+    let mut seen = std::collections::HashSet::new();
+    for code in Code::ALL {
+        assert!(seen.insert(code.as_str()), "{} reused", code.as_str());
+    }
+}

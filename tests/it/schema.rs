@@ -1,0 +1,81 @@
+//! The committed JSON Schema is current, and the manifests we ship conform to it.
+
+use crate::support::{repo_root, run};
+
+#[test]
+fn committed_schema_is_current() {
+    let printed = run(&["schema"]);
+    assert_eq!(printed.code, 0);
+    let path = repo_root().join(tenantform::schema::MANIFEST_SCHEMA_PATH);
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if std::env::var_os("TENANTFORM_UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &printed.stdout).unwrap();
+        return;
+    }
+    assert!(
+        committed == printed.stdout,
+        "{} is stale: run `TENANTFORM_UPDATE_SCHEMAS=1 cargo test schema` and commit it",
+        path.display()
+    );
+}
+
+#[test]
+fn decoders_accept_exactly_the_schema_fields() {
+    use tenantform::manifest::ManifestKind;
+    let schema = tenantform::schema::manifest_schema();
+    let variants = schema["oneOf"].as_array().unwrap();
+    let fields = |kind: &str| -> Vec<String> {
+        let variant = variants
+            .iter()
+            .find(|v| v["properties"]["kind"]["const"] == kind)
+            .unwrap_or_else(|| panic!("{kind} in schema"));
+        let mut names: Vec<String> = variant["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "kind")
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    };
+    let sorted = |f: &[&str]| {
+        let mut v: Vec<String> = f.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    };
+    use tenantform::manifest::*;
+    assert_eq!(fields("Tenant"), sorted(TenantDoc::FIELDS));
+    assert_eq!(fields("Organization"), sorted(OrganizationDoc::FIELDS));
+    assert_eq!(fields("GuestUser"), sorted(GuestUserDoc::FIELDS));
+    assert_eq!(fields("RoleAssignment"), sorted(RoleAssignmentDoc::FIELDS));
+    assert_eq!(variants.len(), KINDS.len());
+}
+
+#[test]
+fn examples_point_editors_at_the_schema() {
+    for dir in ["examples/foggy-it", "examples/msp-fleet"] {
+        let mut stack = vec![repo_root().join(dir)];
+        let mut seen = 0;
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let first = text.lines().next().unwrap();
+            let reference = first
+                .strip_prefix("# yaml-language-server: $schema=")
+                .unwrap_or_else(|| panic!("{} starts with the schema line", path.display()));
+            let target = path.parent().unwrap().join(reference);
+            assert!(
+                target.is_file(),
+                "{}: {} exists",
+                path.display(),
+                target.display()
+            );
+            seen += 1;
+        }
+        assert!(seen > 0);
+    }
+}

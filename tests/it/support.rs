@@ -1,0 +1,48 @@
+//! Running the binary and shaping its output for assertions and snapshots.
+
+use std::path::{Path, PathBuf};
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Exit code and both streams, the form snapshots store.
+    pub fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn command() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("tenantform").expect("binary built");
+    cmd.env_remove("NO_COLOR").env("COLUMNS", "100");
+    cmd
+}
+
+/// Runs `tenantform ARGS` in `cwd` with stdin `input`.
+pub fn run_in(cwd: &Path, args: &[&str], input: Option<&[u8]>) -> Run {
+    let mut cmd = command();
+    cmd.current_dir(cwd).args(args);
+    if let Some(input) = input {
+        cmd.write_stdin(input.to_vec());
+    }
+    let out = cmd.output().expect("tenantform runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+pub fn run(args: &[&str]) -> Run {
+    run_in(&repo_root(), args, None)
+}

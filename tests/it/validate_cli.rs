@@ -1,0 +1,196 @@
+//! `tenantform validate` behaviour beyond single diagnostics: stdin, JSON, limits, ordering,
+//! colors and help.
+
+use crate::support::{repo_root, run, run_in};
+
+fn write(dir: &std::path::Path, name: &str, text: &[u8]) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn reads_stdin_with_dash() {
+    let manifest = std::fs::read(repo_root().join("examples/foggy-it/tenant.yaml")).unwrap();
+    let ok = run_in(&repo_root(), &["validate", "-"], Some(&manifest));
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(
+        ok.stdout.contains("1 tenant (0 implicit), 3 organizations"),
+        "{}",
+        ok.stdout
+    );
+
+    let bad = run_in(
+        &repo_root(),
+        &["--color", "never", "validate", "-"],
+        Some(b"kind: Tenant\nname: Bad Name\n"),
+    );
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("<stdin>:2:7"), "{}", bad.stderr);
+}
+
+#[test]
+fn json_output_lists_every_diagnostic_with_positions() {
+    let run = run(&[
+        "validate",
+        "--output",
+        "json",
+        "tests/cases/validate/many-problems-at-once",
+    ]);
+    assert_eq!(run.code, 1);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid JSON");
+    assert_eq!(report["formatVersion"], 1);
+    assert_eq!(report["valid"], false);
+    let diags = report["diagnostics"].as_array().unwrap();
+    let codes: Vec<&str> = diags.iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(
+        codes,
+        [
+            "TF203", "TF300", "TF401", "TF301", "TF304", "TF402", "TF303", "TF202"
+        ]
+    );
+    let first = &diags[0];
+    assert_eq!(first["line"], 3);
+    assert_eq!(first["column"], 1);
+    assert_eq!(first["text"], "dispalyName");
+    assert_eq!(first["help"], "did you mean `displayName`?");
+    assert_eq!(report["summary"]["errors"], 8);
+    assert!(
+        run.stderr.is_empty(),
+        "JSON mode keeps stderr clean: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn oversized_file_is_reported_not_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = b"kind: Tenant\nname: big\nlabels:\n".to_vec();
+    while big.len() <= 17 * 1024 * 1024 {
+        big.extend_from_slice(
+            b"  # padding padding padding padding padding padding padding padding\n",
+        );
+    }
+    write(dir.path(), "big.yaml", &big);
+    write(dir.path(), "ok.yaml", b"kind: Tenant\nname: ok\n");
+    let run = run_in(dir.path(), &["--color", "never", "validate", "."], None);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("[TF102]"), "{}", run.stderr);
+    assert!(run.stderr.contains("larger than 16 MiB"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1 tenant"),
+        "the other file is still checked: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn deep_nesting_is_a_limit_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = format!(
+        "kind: Tenant\nname: deep\nlabels: {}{}\n",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    write(dir.path(), "deep.yaml", deep.as_bytes());
+    let run = run_in(
+        dir.path(),
+        &["--color", "never", "validate", "deep.yaml"],
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("[TF104]") || run.stderr.contains("[TF103]"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn files_are_read_in_sorted_order_and_hidden_entries_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "b/z.yaml", b"kind: Tennant\nname: b\n");
+    write(dir.path(), "a.yml", b"kind: Tennant\nname: a\n");
+    write(dir.path(), "c.yaml", b"kind: Tennant\nname: c\n");
+    write(dir.path(), ".git/config.yaml", b"kind: Tennant\n");
+    write(dir.path(), ".tenantform/state.yaml", b"kind: Tennant\n");
+    write(dir.path(), "notes.txt", b"kind: Tennant\n");
+    let run = run_in(dir.path(), &["validate", "--output", "json", "."], None);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let files: Vec<&str> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["./a.yml", "./b/z.yaml", "./c.yaml"]);
+}
+
+#[test]
+fn missing_path_and_empty_directory_are_errors() {
+    let missing = run(&["--color", "never", "validate", "no/such/dir"]);
+    assert_eq!(missing.code, 1);
+    assert_eq!(
+        missing.stderr,
+        "error: no/such/dir: no such file or directory\n"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let run = run_in(empty.path(), &["--color", "never", "validate"], None);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("no manifest files"), "{}", run.stderr);
+}
+
+#[test]
+fn colors_follow_the_flag_and_no_color() {
+    let case = "tests/cases/validate/tf202-unknown-kind";
+    let always = run(&["--color", "always", "validate", case]);
+    assert!(always.stderr.contains('\x1b'), "--color always colors");
+    let never = run(&["--color", "never", "validate", case]);
+    assert!(!never.stderr.contains('\x1b'));
+    // Not a terminal: auto means no color.
+    let auto = run(&["validate", case]);
+    assert!(!auto.stderr.contains('\x1b'));
+    let mut cmd = crate::support::command();
+    let out = cmd
+        .current_dir(repo_root())
+        .env("NO_COLOR", "1")
+        .args(["validate", case])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains('\x1b'));
+}
+
+#[test]
+fn help_teaches_the_commands() {
+    let top = run(&["--help"]);
+    assert_eq!(top.code, 0);
+    for word in ["validate", "schema", "roles", "Exit codes"] {
+        assert!(
+            top.stdout.contains(word),
+            "--help mentions {word}:\n{}",
+            top.stdout
+        );
+    }
+    let validate = run(&["validate", "--help"]);
+    for word in ["--strict", "--output", "stdin", "Examples:"] {
+        assert!(
+            validate.stdout.contains(word),
+            "validate --help mentions {word}:\n{}",
+            validate.stdout
+        );
+    }
+}
+
+#[test]
+fn roles_lists_the_builtin_table() {
+    let run = run(&["roles", "--search", "helpdesk", "--output", "json"]);
+    assert_eq!(run.code, 0);
+    let rows: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([{"name": "Helpdesk Administrator", "templateId": "729827e3-9c14-49f7-bb1b-9608f156bbb8"}])
+    );
+    let all = crate::support::run(&["roles"]);
+    assert_eq!(all.stdout.lines().count(), 123);
+}
