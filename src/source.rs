@@ -34,30 +34,30 @@ impl Loc {
 
 /// A decoded value with the place it came from, so semantic checks can point at it.
 #[derive(Clone, Debug)]
-pub struct Sp<T> {
+pub struct Located<T> {
     pub value: T,
     pub loc: Loc,
 }
 
-impl<T> Sp<T> {
+impl<T> Located<T> {
     pub fn new(value: T, loc: Loc) -> Self {
-        Sp { value, loc }
+        Located { value, loc }
     }
 }
 
-impl<T: PartialEq> PartialEq for Sp<T> {
+impl<T: PartialEq> PartialEq for Located<T> {
     fn eq(&self, other: &Self) -> bool {
         self.value == other.value
     }
 }
 
-impl<T: serde::Serialize> serde::Serialize for Sp<T> {
+impl<T: serde::Serialize> serde::Serialize for Located<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.value.serialize(s)
     }
 }
 
-impl<T: schemars::JsonSchema> schemars::JsonSchema for Sp<T> {
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Located<T> {
     fn inline_schema() -> bool {
         T::inline_schema()
     }
@@ -72,7 +72,7 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for Sp<T> {
     }
 }
 
-impl<T: fmt::Display> fmt::Display for Sp<T> {
+impl<T: fmt::Display> fmt::Display for Located<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.value.fmt(f)
     }

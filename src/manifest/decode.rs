@@ -2,7 +2,7 @@
 
 use crate::diagnostic::{Code, Diagnostic, did_you_mean, nearest};
 use crate::manifest::yaml::{Node, Value};
-use crate::source::{FileId, Loc, SourceFile, Sp};
+use crate::source::{FileId, Loc, Located, SourceFile};
 
 /// Decoding context for one file: where we are and where problems go.
 pub struct Cx<'a> {
@@ -35,12 +35,12 @@ impl Cx<'_> {
 
     /// A string value. Plain scalars YAML would read as numbers or booleans (`tier: 1`) are
     /// taken as written, which is what a person means in a string field.
-    pub fn string(&mut self, node: &Node, what: &str) -> Option<Sp<String>> {
+    pub fn string(&mut self, node: &Node, what: &str) -> Option<Located<String>> {
         let loc = self.loc(node);
         match &node.value {
-            Value::String(s) => Some(Sp::new(s.clone(), loc)),
+            Value::String(s) => Some(Located::new(s.clone(), loc)),
             Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
-                Some(Sp::new(self.file.slice(loc).trim().to_string(), loc))
+                Some(Located::new(self.file.slice(loc).trim().to_string(), loc))
             }
             _ => {
                 self.wrong_type(node, what, "a string");
@@ -50,7 +50,7 @@ impl Cx<'_> {
     }
 
     /// A non-empty string value.
-    pub fn non_empty_string(&mut self, node: &Node, what: &str) -> Option<Sp<String>> {
+    pub fn non_empty_string(&mut self, node: &Node, what: &str) -> Option<Located<String>> {
         let s = self.string(node, what)?;
         if s.value.trim().is_empty() {
             self.report(
@@ -66,9 +66,9 @@ impl Cx<'_> {
         Some(s)
     }
 
-    pub fn bool(&mut self, node: &Node, what: &str) -> Option<Sp<bool>> {
+    pub fn bool(&mut self, node: &Node, what: &str) -> Option<Located<bool>> {
         match node.value {
-            Value::Bool(b) => Some(Sp::new(b, self.loc(node))),
+            Value::Bool(b) => Some(Located::new(b, self.loc(node))),
             _ => {
                 self.wrong_type(node, what, "true or false");
                 None
@@ -77,7 +77,7 @@ impl Cx<'_> {
     }
 
     /// A list of strings; a single string is not silently promoted (it is usually a mistake).
-    pub fn string_list(&mut self, node: &Node, what: &str) -> Option<Vec<Sp<String>>> {
+    pub fn string_list(&mut self, node: &Node, what: &str) -> Option<Vec<Located<String>>> {
         match &node.value {
             Value::Seq(items) => Some(
                 items
@@ -95,7 +95,11 @@ impl Cx<'_> {
     }
 
     /// A mapping of strings to strings, with duplicate keys left to the YAML layer.
-    pub fn string_map(&mut self, node: &Node, what: &str) -> Option<Vec<(Sp<String>, Sp<String>)>> {
+    pub fn string_map(
+        &mut self,
+        node: &Node,
+        what: &str,
+    ) -> Option<Vec<(Located<String>, Located<String>)>> {
         match &node.value {
             Value::Map(entries) => Some(
                 entries
@@ -122,6 +126,26 @@ impl Cx<'_> {
         what: &str,
         allowed: &'static [&'static str],
     ) -> Option<Fields<'n>> {
+        self.mapping_fields(node, what, allowed, false)
+    }
+
+    /// Like [`Cx::fields`] for a whole document, whose `kind` was read already.
+    pub fn document_fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        allowed: &'static [&'static str],
+    ) -> Option<Fields<'n>> {
+        self.mapping_fields(node, what, allowed, true)
+    }
+
+    fn mapping_fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        allowed: &'static [&'static str],
+        is_document: bool,
+    ) -> Option<Fields<'n>> {
         let Value::Map(entries) = &node.value else {
             self.wrong_type(node, what, "a mapping");
             return None;
@@ -134,7 +158,7 @@ impl Cx<'_> {
             };
             if allowed.contains(&name.as_str()) {
                 known.push((name.as_str(), key, value));
-            } else if name != "kind" {
+            } else if !(is_document && name == "kind") {
                 let suggestions = nearest(name, allowed.iter().copied());
                 let mut diagnostic = Diagnostic::error(
                     Code::UnknownField,

@@ -8,7 +8,7 @@ use crate::manifest::decode::{Cx, Fields};
 use crate::manifest::format::{check_email, check_url};
 use crate::manifest::targets::TenantTargets;
 use crate::manifest::{ManifestKind, decode_name, optional};
-use crate::source::Sp;
+use crate::source::Located;
 
 /// A guest invited (Microsoft Graph invitation) into every targeted tenant.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -16,13 +16,13 @@ use crate::source::Sp;
 pub struct GuestUserDoc {
     /// Stable id: lowercase letters, digits and '-', at most 63 characters.
     #[schemars(regex(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
-    pub name: Sp<String>,
+    pub name: Located<String>,
     /// The address the invitation goes to; the guest is found in each tenant by it.
     #[schemars(email)]
-    pub email: Sp<String>,
+    pub email: Located<String>,
     /// Display name in the customer's directory; defaults to the email address.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<Sp<String>>,
+    pub display_name: Option<Located<String>>,
     /// The tenants to invite into.
     pub tenants: TenantTargets,
     /// How the invitation is sent.
@@ -36,17 +36,17 @@ pub struct GuestUserDoc {
 pub struct InvitationDoc {
     /// Send Microsoft's invitation email (default true).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub send_email: Option<Sp<bool>>,
+    pub send_email: Option<Located<bool>>,
     /// Where the guest lands after redeeming (default https://myapps.microsoft.com).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(url)]
-    pub redirect_url: Option<Sp<String>>,
+    pub redirect_url: Option<Located<String>>,
     /// A personal message added to the invitation email.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<Sp<String>>,
+    pub message: Option<Located<String>>,
     /// Language of the invitation email, e.g. `en-US` (default: the guest's browser language).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_language: Option<Sp<String>>,
+    pub message_language: Option<Located<String>>,
 }
 
 impl InvitationDoc {

@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::diagnostic::{Code, Diagnostic, did_you_mean, nearest};
-use crate::source::{FileId, Loc, SourceSet, Sp};
+use crate::source::{FileId, Loc, Located, SourceSet};
 use decode::{Cx, Fields};
 use yaml::{Node, Value};
 
@@ -65,7 +65,7 @@ pub trait ManifestKind: Sized {
 
 fn decode_kind<K: ManifestKind>(cx: &mut Cx, node: &Node) -> Option<K> {
     let what = format!("a {}", K::KIND);
-    let fields = cx.fields(node, &what, K::FIELDS)?;
+    let fields = cx.document_fields(node, &what, K::FIELDS)?;
     K::decode(cx, &fields)
 }
 
@@ -136,14 +136,47 @@ fn decode_manifest(cx: &mut Cx, node: &Node) -> Option<Document> {
     })
 }
 
-/// Parses and decodes every document of every file.
+/// Parses and decodes every document of every file. Files are independent, so large trees are
+/// split across the machine's cores; results are joined in file order, so output is the same
+/// as a sequential run.
 pub fn parse_sources(sources: &SourceSet) -> (Vec<Document>, Vec<Diagnostic>) {
-    let mut documents = Vec::new();
-    let mut diags = Vec::new();
-    for (file_id, _) in sources.iter().filter(|(_, f)| f.parse) {
-        parse_file(file_id, sources, &mut documents, &mut diags);
+    /// Below this many files per worker, threads cost more than they save.
+    const MIN_FILES_PER_WORKER: usize = 64;
+    let ids: Vec<FileId> = sources
+        .iter()
+        .filter(|(_, f)| f.parse)
+        .map(|(id, _)| id)
+        .collect();
+    let parse_chunk = |chunk: &[FileId]| {
+        let mut documents = Vec::new();
+        let mut diags = Vec::new();
+        for &id in chunk {
+            parse_file(id, sources, &mut documents, &mut diags);
+        }
+        (documents, diags)
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(ids.len() / MIN_FILES_PER_WORKER)
+        .max(1);
+    if workers == 1 {
+        return parse_chunk(&ids);
     }
-    (documents, diags)
+    let chunk_size = ids.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .chunks(chunk_size)
+            .map(|chunk| scope.spawn(move || parse_chunk(chunk)))
+            .collect();
+        let mut documents = Vec::new();
+        let mut diags = Vec::new();
+        for handle in handles {
+            let (d, g) = handle.join().expect("manifest parser thread panicked");
+            documents.extend(d);
+            diags.extend(g);
+        }
+        (documents, diags)
+    })
 }
 
 fn parse_file(
@@ -185,7 +218,7 @@ pub fn optional<T>(
 }
 
 /// The required `name` of a document, checked to be a stable slug.
-pub fn decode_name(cx: &mut Cx, fields: &Fields, kind: &str) -> Option<Sp<String>> {
+pub fn decode_name(cx: &mut Cx, fields: &Fields, kind: &str) -> Option<Located<String>> {
     let node = fields.required(cx, "name")?;
     let name = cx.string(node, "`name`")?;
     if let Err(reason) = format::check_name(&name.value) {
@@ -211,6 +244,6 @@ pub fn decode_name(cx: &mut Cx, fields: &Fields, kind: &str) -> Option<Sp<String
 }
 
 /// A reference to another document by name (checked later, when all names are known).
-pub fn decode_reference(cx: &mut Cx, node: &Node, what: &str) -> Option<Sp<String>> {
+pub fn decode_reference(cx: &mut Cx, node: &Node, what: &str) -> Option<Located<String>> {
     cx.non_empty_string(node, what)
 }

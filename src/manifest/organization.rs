@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::manifest::decode::{Cx, Fields};
 use crate::manifest::{ManifestKind, decode_name, decode_reference, optional};
-use crate::source::Sp;
+use crate::source::Located;
 
 /// A billing organization. Without `tenant` it gets its own tenant of the same name (1:1);
 /// several organizations may name the same tenant. Moving one is an update in place.
@@ -14,14 +14,14 @@ use crate::source::Sp;
 pub struct OrganizationDoc {
     /// Stable id: lowercase letters, digits and '-', at most 63 characters.
     #[schemars(regex(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
-    pub name: Sp<String>,
+    pub name: Located<String>,
     /// Human-readable name; defaults to `name`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<Sp<String>>,
+    pub display_name: Option<Located<String>>,
     /// The `name` of the Tenant this organization belongs to. Omit it for an implicit tenant
     /// named after the organization.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<Sp<String>>,
+    pub tenant: Option<Located<String>>,
 }
 
 impl ManifestKind for OrganizationDoc {

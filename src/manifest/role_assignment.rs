@@ -9,7 +9,7 @@ use crate::manifest::format::{check_guid, check_scope};
 use crate::manifest::targets::TenantTargets;
 use crate::manifest::yaml::Node;
 use crate::manifest::{ManifestKind, decode_name, decode_reference, optional};
-use crate::source::Sp;
+use crate::source::Located;
 
 /// Roles given to one principal in every targeted tenant.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -17,21 +17,21 @@ use crate::source::Sp;
 pub struct RoleAssignmentDoc {
     /// Stable id: lowercase letters, digits and '-', at most 63 characters.
     #[schemars(regex(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
-    pub name: Sp<String>,
+    pub name: Located<String>,
     /// Who gets the roles.
     pub principal: PrincipalDoc,
     /// Entra built-in role display names (any case) or role template ids.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub directory_roles: Vec<Sp<String>>,
+    pub directory_roles: Vec<Located<String>>,
     /// `/` (the whole directory, default) or `/administrativeUnits/<GUID>`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<Sp<String>>,
+    pub scope: Option<Located<String>>,
     /// Where to assign; defaults to every tenant the guest is invited into.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenants: Option<TenantTargets>,
     /// MSP-side permissions, kept in tenantform's state (who may switch into which tenant).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub msp_roles: Vec<Sp<MspRole>>,
+    pub msp_roles: Vec<Located<MspRole>>,
 }
 
 /// The principal of a role assignment.
@@ -39,11 +39,11 @@ pub struct RoleAssignmentDoc {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum PrincipalDoc {
     /// A GuestUser, by its `name` or its email.
-    Guest(Sp<String>),
+    Guest(Located<String>),
     /// An existing user in the (single) targeted tenant, by object id.
-    UserId(Sp<String>),
+    UserId(Located<String>),
     /// An existing group in the (single) targeted tenant, by object id.
-    GroupId(Sp<String>),
+    GroupId(Located<String>),
 }
 
 /// MSP-side permissions on a tenant.
@@ -193,9 +193,9 @@ fn decode_principal(cx: &mut Cx, node: &Node) -> Option<PrincipalDoc> {
     }
 }
 
-fn decode_msp_role(cx: &mut Cx, name: Sp<String>) -> Option<Sp<MspRole>> {
+fn decode_msp_role(cx: &mut Cx, name: Located<String>) -> Option<Located<MspRole>> {
     if let Some((_, role)) = MspRole::ALL.iter().find(|(n, _)| *n == name.value) {
-        return Some(Sp::new(*role, name.loc));
+        return Some(Located::new(*role, name.loc));
     }
     let known = MspRole::ALL.iter().map(|(n, _)| *n);
     let help = did_you_mean(&nearest(&name.value, known.clone()))

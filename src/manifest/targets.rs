@@ -10,18 +10,18 @@ use crate::manifest::decode::Cx;
 use crate::manifest::selector::Selector;
 use crate::manifest::yaml::{Node, Value};
 use crate::manifest::{decode_reference, format};
-use crate::source::{Loc, Sp};
+use crate::source::{Loc, Located};
 
 /// Either a list of tenant names or `{selector: ...}`.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum TenantTargets {
     /// Tenant names (the `name` of Tenant documents or of implicit tenants).
-    Names(Vec<Sp<String>>),
+    Names(Vec<Located<String>>),
     /// Every mapped tenant whose labels match.
     Selector {
         #[schemars(with = "SelectorSchema")]
-        selector: Sp<Selector>,
+        selector: Located<Selector>,
     },
 }
 
@@ -68,7 +68,7 @@ impl TenantTargets {
     }
 }
 
-fn decode_selector(cx: &mut Cx, node: &Node) -> Option<Sp<Selector>> {
+fn decode_selector(cx: &mut Cx, node: &Node) -> Option<Located<Selector>> {
     let loc = cx.loc(node);
     match &node.value {
         Value::Map(_) => {
@@ -102,7 +102,7 @@ fn decode_selector(cx: &mut Cx, node: &Node) -> Option<Sp<Selector>> {
                 }
             }
             ok.then(|| {
-                Sp::new(
+                Located::new(
                     Selector::from_labels(
                         labels
                             .iter()
@@ -115,7 +115,7 @@ fn decode_selector(cx: &mut Cx, node: &Node) -> Option<Sp<Selector>> {
         _ => {
             let text = cx.string(node, "`selector`")?;
             match Selector::parse(&text.value) {
-                Ok(selector) => Some(Sp::new(selector, loc)),
+                Ok(selector) => Some(Located::new(selector, loc)),
                 Err(err) => {
                     let raw = cx.file.slice(loc);
                     let inner = if raw == text.value {

@@ -7,7 +7,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::manifest::decode::{Cx, Fields};
 use crate::manifest::format::{check_guid, check_label_key, check_label_value};
 use crate::manifest::{ManifestKind, decode_name, optional};
-use crate::source::Sp;
+use crate::source::Located;
 
 /// A customer tenant. Its `name` is the stable id other documents refer to; `displayName` may
 /// change freely (a rename is an update in place, never a re-creation).
@@ -16,21 +16,21 @@ use crate::source::Sp;
 pub struct TenantDoc {
     /// Stable id: lowercase letters, digits and '-', at most 63 characters.
     #[schemars(regex(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
-    pub name: Sp<String>,
+    pub name: Located<String>,
     /// Human-readable name; defaults to `name`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<Sp<String>>,
+    pub display_name: Option<Located<String>>,
     /// The Entra tenant id (GUID). Without it the tenant exists only on the MSP side and
     /// cannot receive guests or directory roles.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(regex(
         pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     ))]
-    pub microsoft_tenant_id: Option<Sp<String>>,
+    pub microsoft_tenant_id: Option<Located<String>>,
     /// Labels for selecting tenants (`tier: gold`); keys and values as in Kubernetes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "std::collections::BTreeMap<String, String>")]
-    pub labels: Vec<(Sp<String>, Sp<String>)>,
+    pub labels: Vec<(Located<String>, Located<String>)>,
 }
 
 impl ManifestKind for TenantDoc {

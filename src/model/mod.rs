@@ -15,7 +15,7 @@ use crate::manifest::{
     TenantDoc, TenantTargets,
 };
 use crate::roles::RoleCatalog;
-use crate::source::{Loc, Sp};
+use crate::source::{Loc, Located};
 
 /// Where a guest lands after redeeming an invitation when the manifest does not say.
 pub const DEFAULT_REDIRECT_URL: &str = "https://myapps.microsoft.com";
@@ -155,7 +155,7 @@ fn check_unique(
     diags: &mut Vec<Diagnostic>,
     seen: &mut HashMap<String, Loc>,
     kind: &str,
-    name: &Sp<String>,
+    name: &Located<String>,
 ) -> bool {
     if let Some(first) = seen.get(&name.value) {
         diags.push(
@@ -319,7 +319,7 @@ impl Resolver {
         );
     }
 
-    fn check_tenant_exists(&mut self, reference: &Sp<String>, from: &str) -> bool {
+    fn check_tenant_exists(&mut self, reference: &Located<String>, from: &str) -> bool {
         if self.model.tenants.contains_key(&reference.value) {
             return true;
         }
@@ -469,7 +469,7 @@ impl Resolver {
         );
     }
 
-    fn resolve_guest(&mut self, reference: &Sp<String>) -> Option<String> {
+    fn resolve_guest(&mut self, reference: &Located<String>) -> Option<String> {
         if self.model.guests.contains_key(&reference.value) {
             return Some(reference.value.clone());
         }
@@ -501,7 +501,7 @@ impl Resolver {
         None
     }
 
-    fn resolve_roles(&mut self, names: &[Sp<String>]) -> Vec<DirectoryRole> {
+    fn resolve_roles(&mut self, names: &[Located<String>]) -> Vec<DirectoryRole> {
         let catalog = RoleCatalog::builtin();
         let mut roles: Vec<DirectoryRole> = Vec::new();
         let mut seen: HashMap<String, Loc> = HashMap::new();

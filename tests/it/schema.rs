@@ -79,3 +79,46 @@ fn examples_point_editors_at_the_schema() {
         assert!(seen > 0);
     }
 }
+
+/// Every YAML document under `dir`, as JSON values, with the file it came from.
+fn documents_under(dir: &std::path::Path) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&text).unwrap();
+            out.extend(docs.into_iter().map(|d| (path.display().to_string(), d)));
+        }
+    }
+    out
+}
+
+#[test]
+fn shipped_manifests_conform_to_the_schema_and_bad_ones_do_not() {
+    let validator =
+        jsonschema::validator_for(&tenantform::schema::manifest_schema()).expect("schema compiles");
+    let mut checked = 0;
+    for dir in ["examples/foggy-it", "examples/msp-fleet"] {
+        for (file, doc) in documents_under(&repo_root().join(dir)) {
+            let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{file}: {errors:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "checked {checked} documents");
+    for case in [
+        "tf203-unknown-field",
+        "tf204-missing-field",
+        "tf202-unknown-kind",
+        "tf205-wrong-type",
+    ] {
+        let docs = documents_under(&repo_root().join("tests/cases/validate").join(case));
+        assert!(
+            docs.iter().any(|(_, doc)| !validator.is_valid(doc)),
+            "{case}: the schema should reject it too"
+        );
+    }
+}
