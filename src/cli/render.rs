@@ -55,7 +55,27 @@ impl miette::Diagnostic for Report {
 
 fn named_source(sources: &SourceSet, file: crate::source::FileId) -> NamedSource<String> {
     let f = sources.file(file);
-    NamedSource::new(f.path.clone(), f.text.clone())
+    NamedSource::new(terminal_safe(&f.path), terminal_safe(&f.text))
+}
+
+/// Characters that could drive the terminal or reorder what is shown (escape sequences, bidi
+/// overrides) are replaced by visible ones of the same UTF-8 length, so spans stay valid.
+/// Manifest text is untrusted: it may come from a pull request.
+pub fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let dangerous = (c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if !dangerous {
+                return c;
+            }
+            match c.len_utf8() {
+                1 => '?',
+                2 => '\u{bf}',
+                _ => char::REPLACEMENT_CHARACTER,
+            }
+        })
+        .collect()
 }
 
 fn to_report(sources: &SourceSet, d: &Diagnostic) -> Report {
@@ -67,7 +87,7 @@ fn to_report(sources: &SourceSet, d: &Diagnostic) -> Report {
     let mut labels = Vec::new();
     let mut related = Vec::new();
     for (i, label) in d.labels.iter().enumerate() {
-        let text = (!label.message.is_empty()).then(|| label.message.clone());
+        let text = (!label.message.is_empty()).then(|| terminal_safe(&label.message));
         let span = LabeledSpan::new_with_span(
             text.clone(),
             (label.loc.offset as usize, label.loc.len as usize),
@@ -92,7 +112,7 @@ fn to_report(sources: &SourceSet, d: &Diagnostic) -> Report {
             });
         } else {
             related.push(Report {
-                header: label.message.clone(),
+                header: terminal_safe(&label.message),
                 severity: miette::Severity::Advice,
                 help: None,
                 source: named_source(sources, label.loc.file),
@@ -102,12 +122,16 @@ fn to_report(sources: &SourceSet, d: &Diagnostic) -> Report {
         }
     }
     Report {
-        header: format!("{severity_word}[{}]: {}", d.code.as_str(), d.message),
+        header: format!(
+            "{severity_word}[{}]: {}",
+            d.code.as_str(),
+            terminal_safe(&d.message)
+        ),
         severity: match d.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
         },
-        help: d.help.clone(),
+        help: d.help.as_deref().map(terminal_safe),
         source: named_source(sources, primary.file),
         labels,
         related,
@@ -154,5 +178,18 @@ pub fn print_error(cx: &Context, err: &dyn std::error::Error) {
         message.push_str(&format!(": {s}"));
         source = s.source();
     }
-    eprintln!("{prefix}: {message}");
+    eprintln!("{prefix}: {}", terminal_safe(&message));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn control_and_bidi_characters_are_neutralised_keeping_lengths() {
+        let input = "name: evil\u{1b}[2J\u{9b}x\u{202e}gnp.exe\tok\n";
+        let safe = terminal_safe(input);
+        assert_eq!(safe, "name: evil?[2J\u{bf}x\u{fffd}gnp.exe\tok\n");
+        assert_eq!(safe.len(), input.len());
+    }
 }

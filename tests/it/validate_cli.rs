@@ -194,3 +194,24 @@ fn roles_lists_the_builtin_table() {
     let all = crate::support::run(&["roles"]);
     assert_eq!(all.stdout.lines().count(), 123);
 }
+
+#[test]
+fn untrusted_text_cannot_drive_the_terminal() {
+    let manifest = "kind: Tenant\nname: \"evil\\e[2J\\u202e\"\ndisplayName: \"\\e]8;;https://x.example\\e\\\\\"\nbogus: 1\n";
+    let run = run_in(
+        &repo_root(),
+        &["--color", "never", "validate", "-"],
+        Some(manifest.as_bytes()),
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("[TF206]"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains('\x1b'),
+        "raw ESC reached the terminal: {:?}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains('\u{202e}'),
+        "bidi override reached the terminal"
+    );
+}
