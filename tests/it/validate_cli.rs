@@ -215,3 +215,12 @@ fn untrusted_text_cannot_drive_the_terminal() {
         "bidi override reached the terminal"
     );
 }
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    // 2 means "changes" or "drift" to CI; a typo in a flag must never look like that.
+    let run = run(&["validate", "--no-such-flag"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("--no-such-flag"));
+    assert_eq!(crate::support::run(&["--version"]).code, 0);
+}
