@@ -67,6 +67,7 @@ codes! {
     TenantNotMapped = "TF405", "tenant-not-mapped";
     DuplicateMicrosoftTenantId = "TF406", "duplicate-microsoft-tenant-id";
     DuplicateEmail = "TF407", "duplicate-email";
+    FormerNameConflict = "TF408", "former-name-conflict";
     SelectorMatchesNothing = "TF500", "selector-matches-nothing";
     DuplicateRole = "TF501", "duplicate-role";
 }

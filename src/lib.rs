@@ -9,9 +9,12 @@ pub mod diagnostic;
 pub mod load;
 pub mod manifest;
 pub mod model;
+pub mod plan;
+pub mod resources;
 pub mod roles;
 pub mod schema;
 pub mod source;
+pub mod state;
 pub mod synthetic;
 
 use diagnostic::Diagnostic;

@@ -243,6 +243,31 @@ pub fn decode_name(cx: &mut Cx, fields: &Fields, kind: &str) -> Option<Located<S
     Some(name)
 }
 
+/// `formerNames`: earlier stable names, each checked like a name.
+pub fn decode_former_names(cx: &mut Cx, fields: &Fields, kind: &str) -> Vec<Located<String>> {
+    let Some(list) = optional(fields, "formerNames", |n| {
+        cx.string_list(n, "`formerNames`")
+    }) else {
+        return Vec::new();
+    };
+    list.into_iter()
+        .filter(|name| match format::check_name(&name.value) {
+            Ok(()) => true,
+            Err(reason) => {
+                cx.report(
+                    Diagnostic::error(
+                        Code::InvalidName,
+                        name.loc,
+                        format!("invalid former {kind} name `{}`: {reason}", name.value),
+                    )
+                    .with_label("invalid name"),
+                );
+                false
+            }
+        })
+        .collect()
+}
+
 /// A reference to another document by name (checked later, when all names are known).
 pub fn decode_reference(cx: &mut Cx, node: &Node, what: &str) -> Option<Located<String>> {
     cx.non_empty_string(node, what)

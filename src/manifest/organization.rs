@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::manifest::decode::{Cx, Fields};
-use crate::manifest::{ManifestKind, decode_name, decode_reference, optional};
+use crate::manifest::{ManifestKind, decode_former_names, decode_name, decode_reference, optional};
 use crate::source::Located;
 
 /// A billing organization. Without `tenant` it gets its own tenant of the same name (1:1);
@@ -22,11 +22,14 @@ pub struct OrganizationDoc {
     /// named after the organization.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<Located<String>>,
+    /// Names this organization had before, so a rename is an update in place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub former_names: Vec<Located<String>>,
 }
 
 impl ManifestKind for OrganizationDoc {
     const KIND: &'static str = "Organization";
-    const FIELDS: &'static [&'static str] = &["name", "displayName", "tenant"];
+    const FIELDS: &'static [&'static str] = &["name", "displayName", "tenant", "formerNames"];
 
     fn decode(cx: &mut Cx, fields: &Fields) -> Option<Self> {
         let name = decode_name(cx, fields, Self::KIND);
@@ -34,10 +37,12 @@ impl ManifestKind for OrganizationDoc {
             cx.non_empty_string(n, "`displayName`")
         });
         let tenant = optional(fields, "tenant", |n| decode_reference(cx, n, "`tenant`"));
+        let former_names = decode_former_names(cx, fields, Self::KIND);
         Some(OrganizationDoc {
             name: name?,
             display_name,
             tenant,
+            former_names,
         })
     }
 }

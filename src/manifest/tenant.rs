@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::manifest::decode::{Cx, Fields};
 use crate::manifest::format::{check_guid, check_label_key, check_label_value};
-use crate::manifest::{ManifestKind, decode_name, optional};
+use crate::manifest::{ManifestKind, decode_former_names, decode_name, optional};
 use crate::source::Located;
 
 /// A customer tenant. Its `name` is the stable id other documents refer to; `displayName` may
@@ -31,11 +31,21 @@ pub struct TenantDoc {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "std::collections::BTreeMap<String, String>")]
     pub labels: Vec<(Located<String>, Located<String>)>,
+    /// Names this tenant had before (including the implicit tenant of an organization), so a
+    /// rename keeps the existing tenant record instead of deleting and re-creating it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub former_names: Vec<Located<String>>,
 }
 
 impl ManifestKind for TenantDoc {
     const KIND: &'static str = "Tenant";
-    const FIELDS: &'static [&'static str] = &["name", "displayName", "microsoftTenantId", "labels"];
+    const FIELDS: &'static [&'static str] = &[
+        "name",
+        "displayName",
+        "microsoftTenantId",
+        "labels",
+        "formerNames",
+    ];
 
     fn decode(cx: &mut Cx, fields: &Fields) -> Option<Self> {
         let name = decode_name(cx, fields, Self::KIND);
@@ -85,11 +95,13 @@ impl ManifestKind for TenantDoc {
             Some(labels)
         })
         .unwrap_or_default();
+        let former_names = decode_former_names(cx, fields, Self::KIND);
         Some(TenantDoc {
             name: name?,
             display_name,
             microsoft_tenant_id,
             labels,
+            former_names,
         })
     }
 }

@@ -37,6 +37,8 @@ pub struct Tenant {
     pub labels: BTreeMap<String, String>,
     /// Created for an Organization without `tenant:` (1:1), not written as a Tenant document.
     pub implicit: bool,
+    /// Earlier stable names: a plan moves a stored tenant of such a name to this one.
+    pub former_names: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -45,6 +47,8 @@ pub struct Organization {
     pub name: String,
     pub display_name: String,
     pub tenant: String,
+    /// Earlier stable names: a plan moves a stored organization of such a name to this one.
+    pub former_names: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -124,6 +128,7 @@ pub fn resolve(documents: &[Document]) -> (DesiredModel, Vec<Diagnostic>) {
     for org in &organizations {
         r.add_organization(org);
     }
+    r.check_former_names();
     for (guest, clean) in &guests {
         r.add_guest(guest);
         if !clean {
@@ -148,6 +153,8 @@ struct Resolver {
     assignment_locs: HashMap<String, Loc>,
     /// Guests whose targets had errors; their role assignments skip follow-on checks.
     guests_with_errors: BTreeSet<String>,
+    /// (kind, owner, former names), checked once every current name is known.
+    former_names: Vec<(&'static str, String, Vec<Located<String>>)>,
 }
 
 /// Reports a second definition of a name, pointing at both; returns false when it is one.
@@ -199,9 +206,12 @@ impl Resolver {
                     .map(|(k, v)| (k.value.clone(), v.value.clone()))
                     .collect(),
                 implicit: false,
+                former_names: doc.former_names.iter().map(|n| n.value.clone()).collect(),
                 name,
             },
         );
+        self.former_names
+            .push(("Tenant", doc.name.value.clone(), doc.former_names.clone()));
     }
 
     fn check_microsoft_ids(&mut self) {
@@ -269,6 +279,7 @@ impl Resolver {
                 microsoft_tenant_id: None,
                 labels: BTreeMap::new(),
                 implicit: true,
+                former_names: Vec::new(),
             },
         );
     }
@@ -315,8 +326,55 @@ impl Resolver {
                     .as_ref()
                     .map_or_else(|| org.name.value.clone(), |d| d.value.clone()),
                 tenant,
+                former_names: org.former_names.iter().map(|n| n.value.clone()).collect(),
             },
         );
+        self.former_names.push((
+            "Organization",
+            org.name.value.clone(),
+            org.former_names.clone(),
+        ));
+    }
+
+    /// A former name must not be a current name of the same kind, nor claimed twice.
+    fn check_former_names(&mut self) {
+        let mut claimed: HashMap<(&str, String), (String, Loc)> = HashMap::new();
+        for (kind, owner, names) in std::mem::take(&mut self.former_names) {
+            for former in names {
+                let current = match kind {
+                    "Tenant" => self.model.tenants.contains_key(&former.value),
+                    _ => self.model.organizations.contains_key(&former.value),
+                };
+                let key = (kind, former.value.clone());
+                let message = if current {
+                    Some(format!(
+                        "{kind} `{owner}` lists `{}` as a former name, but a {kind} of that name still exists",
+                        former.value
+                    ))
+                } else if let Some((other, _)) = claimed.get(&key) {
+                    Some(format!(
+                        "`{}` is a former name of both {kind} `{other}` and `{owner}`",
+                        former.value
+                    ))
+                } else {
+                    None
+                };
+                match message {
+                    Some(message) => {
+                        let mut d = Diagnostic::error(Code::FormerNameConflict, former.loc, message)
+                            .with_label("conflicting former name")
+                            .with_help("a former name says which stored object this one continues; it must be unique and no longer in use");
+                        if let Some((_, loc)) = claimed.get(&key) {
+                            d = d.with_secondary(*loc, "also claimed here");
+                        }
+                        self.diags.push(d);
+                    }
+                    None => {
+                        claimed.insert(key, (owner.clone(), former.loc));
+                    }
+                }
+            }
+        }
     }
 
     fn check_tenant_exists(&mut self, reference: &Located<String>, from: &str) -> bool {

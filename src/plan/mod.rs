@@ -1,0 +1,441 @@
+//! The plan: a pure diff of (desired model, stored state) into ordered actions.
+//!
+//! Each action has an address, an operation, a reason and attribute-level before/after. Live
+//! Entra snapshots will join the inputs later and add the drift reasons without changing this
+//! shape. Nothing here does I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::model::DesiredModel;
+use crate::resources::{DesiredObject, KINDS, address, kind};
+use crate::state::{Attributes, State, StateObject};
+
+/// Version of the plan JSON (`--output json` and saved plan files).
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// Marks a file as a tenantform plan (so `apply FILE` can tell it from manifests).
+pub const PLAN_MARKER: &str = "tenantform-plan";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanOptions {
+    /// Deletes are planned as blocked unless this is set.
+    pub allow_delete: bool,
+}
+
+/// Everything a plan is computed from.
+pub struct PlanInput<'a> {
+    pub desired: &'a DesiredModel,
+    pub state: &'a State,
+    pub options: PlanOptions,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// Always `tenantform-plan`.
+    pub kind: String,
+    pub format_version: u32,
+    /// Digest of the desired model the plan was made from (`sha256:...`).
+    pub manifests_digest: String,
+    /// The stored state the plan was made against.
+    pub state: StateRef,
+    pub options: PlanOptions,
+    /// Ordered: creates and updates by dependency (tenant, organization, ...), then deletes in
+    /// reverse dependency order. Unchanged objects are listed as `no-op`.
+    pub actions: Vec<Action>,
+    /// Plan-wide notes (hints about likely mistakes).
+    pub warnings: Vec<String>,
+    pub summary: Summary,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StateRef {
+    pub lineage: String,
+    pub serial: u64,
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+    NoOp,
+}
+
+/// Why an action is planned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// In the manifests, not in state.
+    NewInManifests,
+    /// Manifest attributes differ from the last applied ones.
+    ChangedInManifests,
+    /// The stable name changed (`formerNames` or a renamed tenant); the object is kept.
+    RenamedInManifests,
+    /// In state, no longer in the manifests.
+    RemovedFromManifests,
+    /// Changed in Entra since the last apply.
+    DriftedInEntra,
+    /// Recorded in state but gone from Entra.
+    MissingInEntra,
+}
+
+impl Reason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::NewInManifests => "new in manifests",
+            Reason::ChangedInManifests => "changed in manifests",
+            Reason::RenamedInManifests => "renamed in manifests",
+            Reason::RemovedFromManifests => "removed from manifests",
+            Reason::DriftedInEntra => "changed in Entra since last apply",
+            Reason::MissingInEntra => "missing in Entra",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Action {
+    pub address: String,
+    pub kind: String,
+    /// The tenant this object belongs to (plans are grouped per customer).
+    pub tenant: String,
+    pub op: Op,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// The address the object had in state, when it is renamed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
+    /// Attribute-level differences (`labels.tier` for nested values).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<AttributeChange>,
+    /// Attributes as last applied (updates and deletes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Attributes>,
+    /// Attributes to apply (creates and updates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Attributes>,
+    /// Why this action will not be carried out (e.g. a delete without `--allow-delete`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Action {
+    /// Will apply do something for it?
+    pub fn is_change(&self) -> bool {
+        self.op != Op::NoOp && self.blocked.is_none()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributeChange {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub no_op: usize,
+    /// Planned but not to be carried out (counted in their operation too).
+    pub blocked: usize,
+}
+
+impl Summary {
+    /// Changes apply would make (blocked ones excluded).
+    pub fn changes(&self) -> usize {
+        self.create + self.update + self.delete - self.blocked
+    }
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.summary.changes() > 0
+    }
+}
+
+/// `sha256:<hex>` of the desired model: what "the manifests changed" means for a saved plan.
+pub fn manifests_digest(model: &DesiredModel) -> String {
+    let bytes = serde_json::to_vec(model).expect("model serializes");
+    let digest = Sha256::digest(&bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Computes the plan.
+pub fn plan(input: &PlanInput) -> Plan {
+    let desired: Vec<DesiredObject> = KINDS
+        .iter()
+        .flat_map(|k| (k.desired)(input.desired))
+        .collect();
+    let desired_addresses: BTreeSet<&str> = desired.iter().map(|d| d.address.as_str()).collect();
+
+    // The state as the manifests name it: objects with a former name move to the new address.
+    let mut stored: BTreeMap<String, &StateObject> = input
+        .state
+        .objects
+        .iter()
+        .map(|(a, o)| (a.clone(), o))
+        .collect();
+    let mut moved_from: BTreeMap<String, String> = BTreeMap::new();
+    for k in KINDS {
+        for (current, formers) in (k.former_names)(input.desired) {
+            let new = address(k.name, &current);
+            if stored.contains_key(&new) {
+                continue; // already renamed: former names are history
+            }
+            let Some(former) = formers.iter().find(|f| {
+                let old = address(k.name, f);
+                stored.contains_key(&old) && !desired_addresses.contains(old.as_str())
+            }) else {
+                continue;
+            };
+            move_object(&mut stored, &mut moved_from, &address(k.name, former), &new);
+            if k.name == "tenant" {
+                let addresses: Vec<String> = stored.keys().cloned().collect();
+                for old in addresses {
+                    let object_kind = kind(&stored[&old].kind);
+                    if let Some(new) =
+                        object_kind.and_then(|ok| (ok.after_tenant_rename)(&old, former, &current))
+                        && !stored.contains_key(&new)
+                        && !desired_addresses.contains(old.as_str())
+                    {
+                        move_object(&mut stored, &mut moved_from, &old, &new);
+                    }
+                }
+            }
+        }
+    }
+
+    let mut actions = Vec::with_capacity(desired.len() + 8);
+    for d in &desired {
+        let k = kind(d.kind).expect("registered kind");
+        let action = match stored.remove(&d.address) {
+            None => Action {
+                address: d.address.clone(),
+                kind: d.kind.to_string(),
+                tenant: d.tenant.clone(),
+                op: Op::Create,
+                reason: Some(Reason::NewInManifests),
+                moved_from: None,
+                changes: diff(&Attributes::new(), &d.attributes),
+                before: None,
+                after: Some(d.attributes.clone()),
+                blocked: None,
+                warnings: Vec::new(),
+            },
+            Some(object) => {
+                let changes = diff(&object.attributes, &d.attributes);
+                let from = moved_from.get(&d.address).cloned();
+                let (op, reason) = match (changes.is_empty(), &from) {
+                    (true, None) => (Op::NoOp, None),
+                    (_, Some(_)) => (Op::Update, Some(Reason::RenamedInManifests)),
+                    (false, None) => (Op::Update, Some(Reason::ChangedInManifests)),
+                };
+                let warnings = if op == Op::Update {
+                    (k.update_warnings)(&d.address, &object.attributes, &d.attributes)
+                } else {
+                    Vec::new()
+                };
+                Action {
+                    address: d.address.clone(),
+                    kind: d.kind.to_string(),
+                    tenant: d.tenant.clone(),
+                    op,
+                    reason,
+                    moved_from: from,
+                    changes,
+                    before: (op != Op::NoOp).then(|| object.attributes.clone()),
+                    after: (op != Op::NoOp).then(|| d.attributes.clone()),
+                    blocked: None,
+                    warnings,
+                }
+            }
+        };
+        actions.push(action);
+    }
+    for (addr, object) in stored {
+        let tenant = kind(&object.kind).map_or_else(String::new, |k| (k.tenant_of)(&addr, object));
+        actions.push(Action {
+            changes: diff(&object.attributes, &Attributes::new()),
+            address: addr,
+            kind: object.kind.clone(),
+            tenant,
+            op: Op::Delete,
+            reason: Some(Reason::RemovedFromManifests),
+            moved_from: None,
+            before: Some(object.attributes.clone()),
+            after: None,
+            blocked: (!input.options.allow_delete)
+                .then(|| "deletes need --allow-delete".to_string()),
+            warnings: Vec::new(),
+        });
+    }
+    order(&mut actions);
+    let warnings = hints(&actions, input.state);
+    let mut summary = Summary::default();
+    for a in &actions {
+        match a.op {
+            Op::Create => summary.create += 1,
+            Op::Update => summary.update += 1,
+            Op::Delete => summary.delete += 1,
+            Op::NoOp => summary.no_op += 1,
+        }
+        if a.blocked.is_some() {
+            summary.blocked += 1;
+        }
+    }
+    Plan {
+        kind: PLAN_MARKER.to_string(),
+        format_version: PLAN_FORMAT_VERSION,
+        manifests_digest: manifests_digest(input.desired),
+        state: StateRef {
+            lineage: input.state.lineage.clone(),
+            serial: input.state.serial,
+        },
+        options: input.options,
+        actions,
+        warnings,
+        summary,
+    }
+}
+
+fn move_object<'a>(
+    stored: &mut BTreeMap<String, &'a StateObject>,
+    moved_from: &mut BTreeMap<String, String>,
+    old: &str,
+    new: &str,
+) {
+    if let Some(object) = stored.remove(old) {
+        stored.insert(new.to_string(), object);
+        moved_from.insert(new.to_string(), old.to_string());
+    }
+}
+
+/// Creates, updates and no-ops in dependency order; then deletes in reverse.
+fn order(actions: &mut [Action]) {
+    let rank = |a: &Action| kind(&a.kind).map_or(u8::MAX, |k| k.order);
+    actions.sort_by(|a, b| {
+        let (a_del, b_del) = (a.op == Op::Delete, b.op == Op::Delete);
+        a_del.cmp(&b_del).then_with(|| {
+            if a_del {
+                rank(b)
+                    .cmp(&rank(a))
+                    .then_with(|| a.address.cmp(&b.address))
+            } else {
+                rank(a)
+                    .cmp(&rank(b))
+                    .then_with(|| a.address.cmp(&b.address))
+            }
+        })
+    });
+}
+
+/// Attribute differences, one level deep for nested objects (`labels.tier`).
+pub fn diff(before: &Attributes, after: &Attributes) -> Vec<AttributeChange> {
+    let mut changes = Vec::new();
+    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    for key in keys {
+        let (b, a) = (
+            before.get(key).filter(|v| !v.is_null()),
+            after.get(key).filter(|v| !v.is_null()),
+        );
+        match (b, a) {
+            (Some(Value::Object(bm)), Some(Value::Object(am))) => {
+                let sub: BTreeSet<&String> = bm.keys().chain(am.keys()).collect();
+                for s in sub {
+                    if bm.get(s) != am.get(s) {
+                        changes.push(AttributeChange {
+                            path: format!("{key}.{s}"),
+                            before: bm.get(s).cloned(),
+                            after: am.get(s).cloned(),
+                        });
+                    }
+                }
+            }
+            (Some(Value::Object(m)), None) | (None, Some(Value::Object(m))) if m.is_empty() => {}
+            (b, a) if b != a => changes.push(AttributeChange {
+                path: key.clone(),
+                before: b.cloned(),
+                after: a.cloned(),
+            }),
+            _ => {}
+        }
+    }
+    changes
+}
+
+/// Plan-wide hints: a likely rename planned as delete + create.
+fn hints(actions: &[Action], state: &State) -> Vec<String> {
+    let mut hints = Vec::new();
+    let deleted_tenants: BTreeMap<&str, &Action> = actions
+        .iter()
+        .filter(|a| a.op == Op::Delete && a.kind == "tenant")
+        .map(|a| (a.address.as_str(), a))
+        .collect();
+    for created in actions
+        .iter()
+        .filter(|a| a.op == Op::Create && a.kind == "tenant")
+    {
+        let new_name = created.address.trim_start_matches("tenant.");
+        let new_id = created
+            .after
+            .as_ref()
+            .and_then(|a| a.get("microsoftTenantId"))
+            .filter(|v| !v.is_null());
+        // Organizations now under the new tenant whose old implicit tenant is being deleted.
+        let mut candidates: Vec<&str> = actions
+            .iter()
+            .filter(|a| a.kind == "organization" && a.tenant == new_name)
+            .filter_map(|a| a.address.strip_prefix("organization."))
+            .filter(|org| {
+                let old = format!("tenant.{org}");
+                deleted_tenants.contains_key(old.as_str())
+                    && state
+                        .objects
+                        .get(&old)
+                        .and_then(|o| o.attributes.get("implicit"))
+                        == Some(&Value::Bool(true))
+            })
+            .collect();
+        for (old, action) in &deleted_tenants {
+            if new_id.is_some()
+                && action
+                    .before
+                    .as_ref()
+                    .and_then(|b| b.get("microsoftTenantId"))
+                    == new_id
+            {
+                candidates.push(old.trim_start_matches("tenant."));
+            }
+        }
+        candidates.sort();
+        candidates.dedup();
+        if let Some(first) = candidates.first() {
+            hints.push(format!(
+                "{} is created while tenant.{first} is deleted; if it is the same customer, add `formerNames: [{first}]` to Tenant `{new_name}` to keep the existing tenant record (an update instead of delete + create)",
+                created.address
+            ));
+        }
+    }
+    hints
+}

@@ -1,0 +1,86 @@
+//! The kinds of object tenantform manages, one module each, registered in [`KINDS`].
+//!
+//! A kind says how to derive its desired objects from the model, what its address is, which
+//! tenant an object belongs to, and how a tenant rename moves it. Plan, apply and the `state`
+//! commands work on any kind through this table; adding a kind is adding a module and a line.
+
+pub mod msp_role;
+pub mod organization;
+pub mod tenant;
+
+use std::collections::BTreeMap;
+
+use crate::model::DesiredModel;
+use crate::state::{Attributes, StateObject};
+
+/// One object the manifests ask for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredObject {
+    pub address: String,
+    pub kind: &'static str,
+    /// The tenant it belongs to (for grouping plans per customer).
+    pub tenant: String,
+    pub attributes: Attributes,
+}
+
+pub struct ResourceKind {
+    /// Address prefix and `kind` in state, e.g. `tenant`.
+    pub name: &'static str,
+    /// Apply order: lower first for creates and updates, reversed for deletes.
+    pub order: u8,
+    pub desired: fn(&DesiredModel) -> Vec<DesiredObject>,
+    /// (current name, former names) for kinds that can be renamed in manifests.
+    pub former_names: fn(&DesiredModel) -> Vec<(String, Vec<String>)>,
+    /// The tenant a stored object belongs to.
+    pub tenant_of: fn(address: &str, object: &StateObject) -> String,
+    /// The address a stored object moves to when tenant `from` becomes `to` (if it moves).
+    pub after_tenant_rename: fn(address: &str, from: &str, to: &str) -> Option<String>,
+    /// Loud notes about an update (e.g. remapping a tenant to another Microsoft tenant).
+    pub update_warnings: fn(address: &str, before: &Attributes, after: &Attributes) -> Vec<String>,
+    /// Outside-world ids to record for a new object.
+    pub new_ids: fn() -> BTreeMap<String, String>,
+}
+
+pub const KINDS: &[ResourceKind] = &[tenant::KIND, organization::KIND, msp_role::KIND];
+
+pub fn kind(name: &str) -> Option<&'static ResourceKind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// `kind.key`, the address objects have in plans and state.
+pub fn address(kind: &str, key: &str) -> String {
+    format!("{kind}.{key}")
+}
+
+/// Splits `kind.key` (keys may contain dots; kinds do not).
+pub fn split_address(address: &str) -> Option<(&str, &str)> {
+    address
+        .split_once('.')
+        .filter(|(k, key)| !k.is_empty() && !key.is_empty())
+}
+
+fn no_former_names(_: &DesiredModel) -> Vec<(String, Vec<String>)> {
+    Vec::new()
+}
+
+fn no_warnings(_: &str, _: &Attributes, _: &Attributes) -> Vec<String> {
+    Vec::new()
+}
+
+fn no_ids() -> BTreeMap<String, String> {
+    BTreeMap::new()
+}
+
+fn unmoved(_: &str, _: &str, _: &str) -> Option<String> {
+    None
+}
+
+/// A fresh MSP-side record id (the id the MSP tool would give the record).
+fn record_id() -> BTreeMap<String, String> {
+    BTreeMap::from([("record".to_string(), uuid::Uuid::new_v4().to_string())])
+}
+
+/// A string attribute of a stored object ("" when absent).
+pub fn attr_str<'a>(attributes: &'a Attributes, name: &str) -> &'a str {
+    attributes.get(name).and_then(|v| v.as_str()).unwrap_or("")
+}

@@ -1,0 +1,47 @@
+//! `organization.<name>`: a billing organization and the tenant it is parented under.
+
+use serde_json::json;
+
+use super::{DesiredObject, ResourceKind, address, attr_str};
+use crate::model::DesiredModel;
+use crate::state::{Attributes, StateObject};
+
+pub const KIND: ResourceKind = ResourceKind {
+    name: "organization",
+    order: 1,
+    desired,
+    former_names,
+    tenant_of,
+    after_tenant_rename: super::unmoved,
+    update_warnings: super::no_warnings,
+    new_ids: super::record_id,
+};
+
+fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
+    model
+        .organizations
+        .values()
+        .map(|o| DesiredObject {
+            address: address("organization", &o.name),
+            kind: "organization",
+            tenant: o.tenant.clone(),
+            attributes: Attributes::from([
+                ("displayName".into(), json!(o.display_name)),
+                ("tenant".into(), json!(o.tenant)),
+            ]),
+        })
+        .collect()
+}
+
+fn former_names(model: &DesiredModel) -> Vec<(String, Vec<String>)> {
+    model
+        .organizations
+        .values()
+        .filter(|o| !o.former_names.is_empty())
+        .map(|o| (o.name.clone(), o.former_names.clone()))
+        .collect()
+}
+
+fn tenant_of(_: &str, object: &StateObject) -> String {
+    attr_str(&object.attributes, "tenant").to_string()
+}

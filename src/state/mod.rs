@@ -1,0 +1,234 @@
+//! Stored state: what tenantform owns, as last applied.
+//!
+//! State holds addresses, outside-world ids, last-applied attributes, where each object came
+//! from and when; never tokens or secrets. Backends sit behind [`StateStore`]; the local JSON
+//! file ([`file::FileStateStore`]) is the default.
+
+pub mod file;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The state format this build reads and writes. A newer file is refused, never rewritten.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// Attribute values as last applied (plain JSON, so every kind shares one diff).
+pub type Attributes = BTreeMap<String, serde_json::Value>;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct State {
+    pub format_version: u32,
+    /// Identifies one history of state; a plan from another lineage never applies here.
+    pub lineage: String,
+    /// Increases with every write; a saved plan records it to detect staleness.
+    pub serial: u64,
+    /// Owned objects by address (`tenant.foggy-it`, `organization.foggy-boston`, ...).
+    pub objects: BTreeMap<String, StateObject>,
+    /// Journal entries replayed on load (an apply was interrupted); not stored.
+    #[serde(skip)]
+    pub recovered_changes: usize,
+}
+
+impl State {
+    /// An empty state with a fresh lineage (nothing is written until the first change).
+    pub fn new() -> Self {
+        State {
+            format_version: STATE_FORMAT_VERSION,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            serial: 0,
+            objects: BTreeMap::new(),
+            recovered_changes: 0,
+        }
+    }
+
+    pub fn apply_change(&mut self, change: &StateChange) {
+        match change {
+            StateChange::Put { address, object } => {
+                self.objects.insert(address.clone(), object.clone());
+            }
+            StateChange::Delete { address } => {
+                self.objects.remove(address);
+            }
+        }
+    }
+
+    pub fn objects_of_kind<'a>(
+        &'a self,
+        kind: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a StateObject)> + 'a {
+        self.objects.iter().filter(move |(_, o)| o.kind == kind)
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StateObject {
+    pub kind: String,
+    /// Ids in the outside world (tenant record id, Entra object ids, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ids: BTreeMap<String, String>,
+    pub attributes: Attributes,
+    pub source: Source,
+    /// RFC 3339 time of the apply that last wrote this object.
+    pub applied_at: String,
+}
+
+/// Which manifests an object was applied from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Source {
+    /// `sha256:` digest of the resolved desired model.
+    pub digest: String,
+    /// Git commit, when manifests were read from a repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+/// One recorded change; an apply journals these as it goes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "op")]
+pub enum StateChange {
+    Put {
+        address: String,
+        object: StateObject,
+    },
+    Delete {
+        address: String,
+    },
+}
+
+/// Who holds the state lock, shown to anyone who finds it locked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockInfo {
+    pub id: String,
+    pub who: String,
+    pub pid: u32,
+    pub command: String,
+    pub created: String,
+}
+
+impl LockInfo {
+    /// Describes this process running `command`.
+    pub fn for_command(command: impl Into<String>) -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            who: format!("{user}@{host}"),
+            pid: std::process::id(),
+            command: command.into(),
+            created: now_rfc3339(),
+        }
+    }
+}
+
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "lock {} held by {} (pid {}) since {}, running `{}`",
+            self.id, self.who, self.pid, self.created, self.command
+        )
+    }
+}
+
+/// The current time, RFC 3339 in UTC with seconds.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .to_string()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state file {path} is corrupt: {detail}")]
+    Corrupt { path: String, detail: String },
+    #[error(
+        "state file {path} has format version {found}; this tenantform reads up to {supported}: upgrade tenantform (the file is left untouched)"
+    )]
+    NewerFormat {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("state is locked: {info}")]
+    Locked { info: LockInfo },
+    #[error("state is locked by another process (no lock details recorded)")]
+    LockedUnknown,
+    #[error("lock {id} is held by a running process: {info}; stop it or wait for it, then retry")]
+    LockHeld { id: String, info: LockInfo },
+    #[error("the state lock is {current}, not {requested}")]
+    LockIdMismatch { requested: String, current: String },
+    #[error("{context} {path}: {source}")]
+    Io {
+        context: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no object at address {0} in state")]
+    NoSuchAddress(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What `unlock` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UnlockOutcome {
+    /// A stale lock record was cleared.
+    Cleared,
+    /// There was no lock.
+    NotLocked,
+}
+
+/// Held while a process may write state; released on drop.
+pub struct StateLock {
+    _held: Box<dyn Send>,
+    pub info: LockInfo,
+}
+
+impl StateLock {
+    pub fn new(held: Box<dyn Send>, info: LockInfo) -> Self {
+        StateLock { _held: held, info }
+    }
+}
+
+/// Appends changes as they happen, so an interrupted apply loses nothing it did.
+pub trait Journal {
+    /// Records a change. With `durable` it is on disk (fsynced) before this returns: needed
+    /// after every change made outside tenantform, so a power loss cannot forget it; changes
+    /// that exist only in state can skip the fsync (a killed process still leaves them).
+    fn record(&mut self, change: &StateChange, durable: bool) -> Result<(), StateError>;
+}
+
+/// Where state lives. Writers hold the lock; readers never need it.
+pub trait StateStore {
+    /// Human-readable location for messages.
+    fn describe(&self) -> String;
+    /// The state, with any journal of an interrupted apply replayed on top.
+    fn load(&self) -> Result<State, StateError>;
+    /// Waits up to `timeout` for the exclusive writer lock.
+    fn lock(&self, info: LockInfo, timeout: Duration) -> Result<StateLock, StateError>;
+    /// Clears a stale lock record with this id; refuses while its holder runs.
+    fn unlock(&self, id: &str) -> Result<UnlockOutcome, StateError>;
+    /// Starts a journal of changes made on top of `base` (which must be stored as is).
+    fn journal(&self, base: &State, lock: &StateLock) -> Result<Box<dyn Journal>, StateError>;
+    /// Writes `state` whole and atomically, then drops the journal.
+    fn write(&self, state: &State, lock: &StateLock) -> Result<(), StateError>;
+}
