@@ -4,12 +4,14 @@
 //! and diagnostics, with no I/O. `load` reads files at the edge; `cli` is the only place that
 //! prints or exits. See ARCHITECTURE.md.
 
+pub mod apply;
 pub mod cli;
 pub mod diagnostic;
 pub mod load;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod render;
 pub mod resources;
 pub mod roles;
 pub mod schema;

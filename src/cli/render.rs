@@ -6,6 +6,7 @@ use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 
 use crate::cli::Context;
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::render::terminal_safe;
 use crate::source::SourceSet;
 
 /// One diagnostic in miette's terms, with its file's text attached for the snippet.
@@ -56,26 +57,6 @@ impl miette::Diagnostic for Report {
 fn named_source(sources: &SourceSet, file: crate::source::FileId) -> NamedSource<String> {
     let f = sources.file(file);
     NamedSource::new(terminal_safe(&f.path), terminal_safe(&f.text))
-}
-
-/// Characters that could drive the terminal or reorder what is shown (escape sequences, bidi
-/// overrides) are replaced by visible ones of the same UTF-8 length, so spans stay valid.
-/// Manifest text is untrusted: it may come from a pull request.
-pub fn terminal_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            let dangerous = (c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
-                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            if !dangerous {
-                return c;
-            }
-            match c.len_utf8() {
-                1 => '?',
-                2 => '\u{bf}',
-                _ => char::REPLACEMENT_CHARACTER,
-            }
-        })
-        .collect()
 }
 
 fn to_report(sources: &SourceSet, d: &Diagnostic) -> Report {
@@ -179,17 +160,4 @@ pub fn print_error(cx: &Context, err: &dyn std::error::Error) {
         source = s.source();
     }
     eprintln!("{prefix}: {}", terminal_safe(&message));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::terminal_safe;
-
-    #[test]
-    fn control_and_bidi_characters_are_neutralised_keeping_lengths() {
-        let input = "name: evil\u{1b}[2J\u{9b}x\u{202e}gnp.exe\tok\n";
-        let safe = terminal_safe(input);
-        assert_eq!(safe, "name: evil?[2J\u{bf}x\u{fffd}gnp.exe\tok\n");
-        assert_eq!(safe.len(), input.len());
-    }
 }

@@ -49,6 +49,14 @@ impl State {
             StateChange::Put { address, object } => {
                 self.objects.insert(address.clone(), object.clone());
             }
+            StateChange::Move {
+                from,
+                address,
+                object,
+            } => {
+                self.objects.remove(from);
+                self.objects.insert(address.clone(), object.clone());
+            }
             StateChange::Delete { address } => {
                 self.objects.remove(address);
             }
@@ -98,6 +106,12 @@ pub struct Source {
 #[serde(rename_all = "camelCase", tag = "op")]
 pub enum StateChange {
     Put {
+        address: String,
+        object: StateObject,
+    },
+    /// A rename and its new content in one record, so a crash cannot lose the object.
+    Move {
+        from: String,
         address: String,
         object: StateObject,
     },

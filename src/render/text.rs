@@ -1,0 +1,215 @@
+//! Terminal rendering of a plan, in the `+ ~ -` style of Terraform.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::{plural, show_value, terminal_safe};
+use crate::plan::{Action, AttributeChange, Op, Plan};
+
+/// ANSI styling, or none.
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    fn op(&self, op: Op, text: &str) -> String {
+        match op {
+            Op::Create => self.paint("32", text),
+            Op::Update => self.paint("33", text),
+            Op::Delete => self.paint("31", text),
+            Op::NoOp => text.to_string(),
+        }
+    }
+}
+
+fn symbol(op: Op) -> &'static str {
+    match op {
+        Op::Create => "+",
+        Op::Update => "~",
+        Op::Delete => "-",
+        Op::NoOp => " ",
+    }
+}
+
+fn verb(op: Op) -> &'static str {
+    match op {
+        Op::Create => "will be created",
+        Op::Update => "will be updated in place",
+        Op::Delete => "will be deleted",
+        Op::NoOp => "is unchanged",
+    }
+}
+
+/// Strings longer than this (or with line breaks) are shown as a diff, not old -> new.
+const LONG_VALUE: usize = 72;
+
+fn change_lines(out: &mut String, style: &Style, change: &AttributeChange, width: usize) {
+    let path = terminal_safe(&change.path);
+    match (&change.before, &change.after) {
+        (None, Some(after)) => {
+            let _ = writeln!(
+                out,
+                "      {} {path:width$} = {}",
+                style.op(Op::Create, "+"),
+                show_value(after)
+            );
+        }
+        (Some(before), None) => {
+            let _ = writeln!(
+                out,
+                "      {} {path:width$} = {}",
+                style.op(Op::Delete, "-"),
+                show_value(before)
+            );
+        }
+        (Some(Value::String(b)), Some(Value::String(a)))
+            if b.len() > LONG_VALUE
+                || a.len() > LONG_VALUE
+                || b.contains('\n')
+                || a.contains('\n') =>
+        {
+            let _ = writeln!(out, "      {} {path}:", style.op(Op::Update, "~"));
+            long_string_diff(out, style, b, a);
+        }
+        (Some(before), Some(after)) => {
+            let _ = writeln!(
+                out,
+                "      {} {path:width$} = {} -> {}",
+                style.op(Op::Update, "~"),
+                show_value(before),
+                show_value(after)
+            );
+        }
+        (None, None) => {}
+    }
+}
+
+/// Line diff for multi-line values, word diff (`[-old-]{+new+}`) for long single lines.
+fn long_string_diff(out: &mut String, style: &Style, before: &str, after: &str) {
+    if before.contains('\n') || after.contains('\n') {
+        let diff = similar::TextDiff::from_lines(before, after);
+        for change in diff.iter_all_changes() {
+            let line = terminal_safe(change.value().trim_end_matches('\n'));
+            let marked = match change.tag() {
+                similar::ChangeTag::Delete => style.op(Op::Delete, &format!("- {line}")),
+                similar::ChangeTag::Insert => style.op(Op::Create, &format!("+ {line}")),
+                similar::ChangeTag::Equal => format!("  {line}"),
+            };
+            let _ = writeln!(out, "          {marked}");
+        }
+    } else {
+        let diff = similar::TextDiff::from_words(before, after);
+        let mut line = String::new();
+        for change in diff.iter_all_changes() {
+            let word = terminal_safe(change.value());
+            match change.tag() {
+                similar::ChangeTag::Delete => {
+                    line.push_str(&style.op(Op::Delete, &format!("[-{word}-]")))
+                }
+                similar::ChangeTag::Insert => {
+                    line.push_str(&style.op(Op::Create, &format!("{{+{word}+}}")))
+                }
+                similar::ChangeTag::Equal => line.push_str(&word),
+            }
+        }
+        let _ = writeln!(out, "          {line}");
+    }
+}
+
+fn action_block(out: &mut String, style: &Style, action: &Action) {
+    let address = terminal_safe(&action.address);
+    let mut header = format!("  # {address} {}", verb(action.op));
+    if let Some(reason) = action.reason {
+        let _ = write!(header, " ({}", reason.describe());
+        if let Some(from) = &action.moved_from {
+            let _ = write!(header, ", from {}", terminal_safe(from));
+        }
+        header.push(')');
+    }
+    let _ = writeln!(out, "{header}");
+    if let Some(blocked) = &action.blocked {
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.paint("1;31", &format!("# blocked: {}", terminal_safe(blocked)))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {} {address}",
+        style.op(action.op, symbol(action.op))
+    );
+    let width = action
+        .changes
+        .iter()
+        .map(|c| c.path.chars().count())
+        .max()
+        .unwrap_or(0);
+    for change in &action.changes {
+        change_lines(out, style, change, width);
+    }
+    for warning in &action.warnings {
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.paint("1;33", &format!("! warning: {}", terminal_safe(warning)))
+        );
+    }
+    out.push('\n');
+}
+
+/// The summary line, e.g. `Plan: 1 to create, 2 to update, 0 to delete, 4 unchanged.`
+pub fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    let blocked = if s.blocked > 0 {
+        format!(" ({} blocked)", s.blocked)
+    } else {
+        String::new()
+    };
+    format!(
+        "Plan: {} to create, {} to update, {} to delete{blocked}, {} unchanged.",
+        s.create, s.update, s.delete, s.no_op
+    )
+}
+
+/// The whole plan for a terminal.
+pub fn render(plan: &Plan, color: bool) -> String {
+    let style = Style { color };
+    let mut out = String::new();
+    let changed: Vec<&Action> = plan.actions.iter().filter(|a| a.op != Op::NoOp).collect();
+    if changed.is_empty() {
+        let _ = writeln!(
+            out,
+            "No changes. State matches the manifests ({}).\n",
+            plural(plan.summary.no_op, "object")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "tenantform will perform these actions ({} + create, {} ~ update, {} - delete):\n",
+            style.op(Op::Create, &plan.summary.create.to_string()),
+            style.op(Op::Update, &plan.summary.update.to_string()),
+            style.op(Op::Delete, &plan.summary.delete.to_string()),
+        );
+        for action in changed {
+            action_block(&mut out, &style, action);
+        }
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out, "{}", style.paint("1;33", "Warnings:"));
+        for w in &plan.warnings {
+            let _ = writeln!(out, "  - {}", terminal_safe(w));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", summary_line(plan));
+    out
+}
