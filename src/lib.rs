@@ -4,6 +4,7 @@
 //! and diagnostics, with no I/O. `load` reads files at the edge; `cli` is the only place that
 //! prints or exits. See ARCHITECTURE.md.
 
+pub mod access;
 pub mod apply;
 pub mod cli;
 pub mod diagnostic;

@@ -5,8 +5,9 @@
 
 use crate::manifest::Manifest;
 
-/// Where the committed schema lives, relative to the repository root.
+/// Where the committed schemas live, relative to the repository root.
 pub const MANIFEST_SCHEMA_PATH: &str = "schemas/manifest.schema.json";
+pub const PLAN_SCHEMA_PATH: &str = "schemas/plan.schema.json";
 
 pub fn manifest_schema() -> serde_json::Value {
     let mut schema = schemars::schema_for!(Manifest);
@@ -21,7 +22,19 @@ pub fn manifest_schema() -> serde_json::Value {
 
 /// The schema as committed: pretty JSON with a trailing newline.
 pub fn manifest_schema_text() -> String {
-    let mut text = serde_json::to_string_pretty(&manifest_schema()).expect("schema serializes");
+    pretty(&manifest_schema())
+}
+
+/// The JSON Schema of `plan --output json` and saved plans' plan part.
+pub fn plan_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(crate::plan::Plan);
+    schema.insert("title".into(), "tenantform plan".into());
+    schema.to_value()
+}
+
+/// Pretty JSON with a trailing newline, as committed.
+pub fn pretty(schema: &serde_json::Value) -> String {
+    let mut text = serde_json::to_string_pretty(schema).expect("schema serializes");
     text.push('\n');
     text
 }

@@ -2,9 +2,14 @@
 //!
 //! This is the only module that prints or decides exit codes.
 
+mod access;
+mod apply;
+mod common;
+mod plan;
 mod render;
 mod roles;
 mod schema;
+mod state;
 mod validate;
 
 use std::io::IsTerminal;
@@ -17,6 +22,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
+    /// `plan --detailed-exitcode` with changes; `drift` with drift.
+    pub const CHANGES: u8 = 2;
 }
 
 #[derive(Parser, Debug)]
@@ -27,7 +34,7 @@ pub mod exit {
     long_about = "tenantform reads YAML manifests that declare, for every customer, the tenant mapping, \
 its billing organizations, the MSP engineers invited as guests and their roles; it checks them, \
 plans the changes against Microsoft Entra and its own state, and applies them when asked.",
-    after_help = "Examples:\n  tenantform validate examples/foggy-it\n  tenantform validate --output json manifests/ | jq .summary\n  cat customer.yaml | tenantform validate -\n  tenantform schema > manifest.schema.json\n\nExit codes: 0 success, 1 error (invalid manifests, bad usage), 2 changes or drift (plan/drift)."
+    after_help = "Examples:\n  tenantform validate examples/foggy-it\n  tenantform validate --output json manifests/ | jq .summary\n  cat customer.yaml | tenantform validate -\n  tenantform plan --out plan.tfp && tenantform apply plan.tfp\n  tenantform access --tenant foggy-it\n  tenantform schema > manifest.schema.json\n\nExit codes: 0 success, 1 error (invalid manifests, bad usage), 2 changes or drift (plan/drift)."
 )]
 pub struct Cli {
     /// When to use colors: auto (only on a terminal, and never when NO_COLOR is set), always, never.
@@ -49,6 +56,29 @@ Exit 0 when valid (warnings allowed unless --strict), 1 when any error was found
         after_help = "Examples:\n  tenantform validate                      # manifests in the current directory\n  tenantform validate customers/ --strict  # warnings fail too\n  tenantform validate --output json . > diagnostics.json"
     )]
     Validate(validate::Args),
+    /// Show what apply would change: create, update, delete, attribute by attribute.
+    #[command(
+        long_about = "Compare the manifests with stored state and print the changes apply would make, \
+each with its reason (new, changed, renamed or removed in manifests). Nothing is changed.\n\n\
+Deletes are listed as blocked unless --allow-delete is given.",
+        after_help = "Examples:\n  tenantform plan examples/foggy-it\n  tenantform plan --output markdown > plan.md        # pull-request comment\n  tenantform plan --out plan.tfp && tenantform apply plan.tfp\n  tenantform plan --detailed-exitcode                # exit 2 when there are changes"
+    )]
+    Plan(plan::Args),
+    /// Carry out a plan: computed now, or saved with `plan --out`.
+    #[command(
+        long_about = "Apply the manifests (or exactly a saved plan) and record every change in state as it \
+is made. On a terminal it asks for confirmation; without one it refuses unless --auto-approve. A \
+saved plan is refused when state or the manifests changed since it was made.",
+        after_help = "Examples:\n  tenantform apply examples/foggy-it\n  tenantform apply --auto-approve plan.tfp          # CI, after review\n  tenantform apply --allow-delete --lock-timeout 2m"
+    )]
+    Apply(apply::Args),
+    /// Inspect or edit stored state (list, show, mv, rm, unlock).
+    State(state::Args),
+    /// Who can switch into which customer (MSP roles recorded in state).
+    #[command(
+        after_help = "Examples:\n  tenantform access --user dana.whitfield@contoso-msp.example\n  tenantform access --tenant foggy-it --output json"
+    )]
+    Access(access::Args),
     /// Print the JSON Schema of the manifest format (for editors and CI checks).
     #[command(
         after_help = "Editors with the YAML language server pick it up from a first line like:\n  # yaml-language-server: $schema=../schemas/manifest.schema.json"
@@ -80,6 +110,26 @@ pub enum OutputFormat {
 pub enum CliError {
     #[error(transparent)]
     Load(#[from] crate::load::LoadError),
+    #[error(
+        "{errors} error(s) and {warnings} warning(s) in the manifests; nothing was planned or changed"
+    )]
+    InvalidManifests { errors: usize, warnings: usize },
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error("apply failed: {0}")]
+    Apply(#[from] crate::apply::ApplyError),
+    #[error("saved plan is stale: {0}")]
+    StalePlan(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Settings every command receives, resolved from flags and the environment.
@@ -117,6 +167,10 @@ pub fn main() -> ExitCode {
     let cx = Context { color };
     let result = match cli.command {
         Command::Validate(args) => validate::run(&cx, args),
+        Command::Plan(args) => plan::run(&cx, args),
+        Command::Apply(args) => apply::run(&cx, args),
+        Command::State(args) => state::run(&cx, args),
+        Command::Access(args) => access::run(&cx, args),
         Command::Schema(args) => schema::run(&cx, args),
         Command::Roles(args) => roles::run(&cx, args),
     };

@@ -3,9 +3,23 @@
 use crate::cli::{CliError, Context, exit};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Which schema: the manifest format, or the JSON plan (`plan --output json`).
+    #[arg(value_enum, default_value_t = Which::Manifest)]
+    which: Which,
+}
 
-pub fn run(_cx: &Context, _args: Args) -> Result<u8, CliError> {
-    print!("{}", crate::schema::manifest_schema_text());
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Which {
+    Manifest,
+    Plan,
+}
+
+pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
+    let schema = match args.which {
+        Which::Manifest => crate::schema::manifest_schema(),
+        Which::Plan => crate::schema::plan_schema(),
+    };
+    print!("{}", crate::schema::pretty(&schema));
     Ok(exit::OK)
 }

@@ -117,7 +117,7 @@ pub struct Action {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moved_from: Option<String>,
     /// Attribute-level differences (`labels.tier` for nested values).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<AttributeChange>,
     /// Attributes as last applied (updates and deletes).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,7 +128,7 @@ pub struct Action {
     /// Why this action will not be carried out (e.g. a delete without `--allow-delete`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
@@ -319,8 +319,8 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
 }
 
-fn move_object<'a>(
-    stored: &mut BTreeMap<String, &'a StateObject>,
+fn move_object(
+    stored: &mut BTreeMap<String, &StateObject>,
     moved_from: &mut BTreeMap<String, String>,
     old: &str,
     new: &str,
@@ -438,4 +438,41 @@ fn hints(actions: &[Action], state: &State) -> Vec<String> {
         }
     }
     hints
+}
+
+/// A plan written by `plan --out`, with where it was made, for `apply FILE`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedPlan {
+    #[serde(flatten)]
+    pub plan: Plan,
+    /// Absolute path of the manifests the plan was made from.
+    pub manifests: String,
+    /// Absolute path of the state file.
+    pub state_path: String,
+}
+
+/// Why a saved plan may no longer be applied, if it may not.
+pub fn staleness(plan: &Plan, manifests_digest: &str, state: &State) -> Option<String> {
+    if plan.state.lineage.is_empty() && !state.lineage.is_empty() {
+        return Some(
+            "state has changed since the plan was made (there was no state then)".to_string(),
+        );
+    }
+    if plan.state.lineage != state.lineage {
+        return Some(format!(
+            "the plan was made against another state (lineage {}, this state is {})",
+            plan.state.lineage, state.lineage
+        ));
+    }
+    if plan.state.serial != state.serial {
+        return Some(format!(
+            "state has changed since the plan was made (serial {} then, {} now)",
+            plan.state.serial, state.serial
+        ));
+    }
+    if plan.manifests_digest != manifests_digest {
+        return Some("the manifests have changed since the plan was made".to_string());
+    }
+    None
 }

@@ -194,10 +194,10 @@ pub fn render(plan: &Plan, color: bool) -> String {
     } else {
         let _ = writeln!(
             out,
-            "tenantform will perform these actions ({} + create, {} ~ update, {} - delete):\n",
-            style.op(Op::Create, &plan.summary.create.to_string()),
-            style.op(Op::Update, &plan.summary.update.to_string()),
-            style.op(Op::Delete, &plan.summary.delete.to_string()),
+            "tenantform will perform these actions ({} create, {} update in place, {} delete):\n",
+            style.op(Op::Create, "+"),
+            style.op(Op::Update, "~"),
+            style.op(Op::Delete, "-"),
         );
         for action in changed {
             action_block(&mut out, &style, action);

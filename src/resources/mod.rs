@@ -23,6 +23,9 @@ pub struct DesiredObject {
     pub attributes: Attributes,
 }
 
+/// A current stable name and the names the same object had before.
+pub type FormerNames = (String, Vec<String>);
+
 pub struct ResourceKind {
     /// Address prefix and `kind` in state, e.g. `tenant`.
     pub name: &'static str,
@@ -30,11 +33,13 @@ pub struct ResourceKind {
     pub order: u8,
     pub desired: fn(&DesiredModel) -> Vec<DesiredObject>,
     /// (current name, former names) for kinds that can be renamed in manifests.
-    pub former_names: fn(&DesiredModel) -> Vec<(String, Vec<String>)>,
+    pub former_names: fn(&DesiredModel) -> Vec<FormerNames>,
     /// The tenant a stored object belongs to.
     pub tenant_of: fn(address: &str, object: &StateObject) -> String,
     /// The address a stored object moves to when tenant `from` becomes `to` (if it moves).
     pub after_tenant_rename: fn(address: &str, from: &str, to: &str) -> Option<String>,
+    /// Rewrites references to tenant `from` inside a stored object (for `state mv`).
+    pub rename_tenant_reference: fn(object: &mut StateObject, from: &str, to: &str),
     /// Loud notes about an update (e.g. remapping a tenant to another Microsoft tenant).
     pub update_warnings: fn(address: &str, before: &Attributes, after: &Attributes) -> Vec<String>,
     /// Outside-world ids to record for a new object.
@@ -59,7 +64,7 @@ pub fn split_address(address: &str) -> Option<(&str, &str)> {
         .filter(|(k, key)| !k.is_empty() && !key.is_empty())
 }
 
-fn no_former_names(_: &DesiredModel) -> Vec<(String, Vec<String>)> {
+fn no_former_names(_: &DesiredModel) -> Vec<FormerNames> {
     Vec::new()
 }
 
@@ -73,6 +78,17 @@ fn no_ids() -> BTreeMap<String, String> {
 
 fn unmoved(_: &str, _: &str, _: &str) -> Option<String> {
     None
+}
+
+fn no_tenant_reference(_: &mut StateObject, _: &str, _: &str) {}
+
+/// For kinds whose `tenant` attribute names the tenant they belong to.
+fn rename_tenant_attribute(object: &mut StateObject, from: &str, to: &str) {
+    if attr_str(&object.attributes, "tenant") == from {
+        object
+            .attributes
+            .insert("tenant".into(), serde_json::Value::String(to.into()));
+    }
 }
 
 /// A fresh MSP-side record id (the id the MSP tool would give the record).

@@ -20,6 +20,7 @@ pub const KIND: ResourceKind = ResourceKind {
     former_names: super::no_former_names,
     tenant_of,
     after_tenant_rename,
+    rename_tenant_reference: super::rename_tenant_attribute,
     update_warnings: super::no_warnings,
     new_ids: super::no_ids,
 };

@@ -13,6 +13,7 @@ pub const KIND: ResourceKind = ResourceKind {
     former_names,
     tenant_of,
     after_tenant_rename: super::unmoved,
+    rename_tenant_reference: super::rename_tenant_attribute,
     update_warnings: super::no_warnings,
     new_ids: super::record_id,
 };
@@ -33,7 +34,7 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
         .collect()
 }
 
-fn former_names(model: &DesiredModel) -> Vec<(String, Vec<String>)> {
+fn former_names(model: &DesiredModel) -> Vec<super::FormerNames> {
     model
         .organizations
         .values()

@@ -13,6 +13,7 @@ pub const KIND: ResourceKind = ResourceKind {
     former_names,
     tenant_of,
     after_tenant_rename,
+    rename_tenant_reference: super::no_tenant_reference,
     update_warnings,
     new_ids: super::record_id,
 };
@@ -35,7 +36,7 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
         .collect()
 }
 
-fn former_names(model: &DesiredModel) -> Vec<(String, Vec<String>)> {
+fn former_names(model: &DesiredModel) -> Vec<super::FormerNames> {
     model
         .tenants
         .values()

@@ -151,6 +151,10 @@ impl FileStateStore {
             Err(_) if lines.len() == 1 && !complete => return Ok(()),
             Err(e) => return Err(corrupt(format!("bad header: {e}"))),
         };
+        // The very first apply was interrupted: no file yet, the journal names the lineage.
+        if state.lineage.is_empty() && state.serial == 0 && header.journal_for_serial == 0 {
+            state.lineage = header.journal_for_lineage.clone();
+        }
         // A journal for an older serial was already folded into the file (the process died
         // between writing the file and removing the journal).
         if header.journal_for_lineage != state.lineage || header.journal_for_serial != state.serial
@@ -191,9 +195,8 @@ impl StateStore for FileStateStore {
     }
 
     fn load(&self) -> Result<State, StateError> {
-        let Some(mut state) = self.read_snapshot()? else {
-            return Ok(State::new());
-        };
+        // No file yet, but maybe a journal: the very first apply was interrupted.
+        let mut state = self.read_snapshot()?.unwrap_or_default();
         self.replay_journal(&mut state)?;
         Ok(state)
     }
@@ -216,7 +219,9 @@ impl StateStore for FileStateStore {
                 Err(std::fs::TryLockError::WouldBlock) => {
                     if start.elapsed() >= timeout {
                         return Err(match read_lock_info(&mut file) {
-                            Some(info) => StateError::Locked { info },
+                            Some(info) => StateError::Locked {
+                                info: Box::new(info),
+                            },
                             None => StateError::LockedUnknown,
                         });
                     }
@@ -257,7 +262,7 @@ impl StateStore for FileStateStore {
                 }
                 Err(StateError::LockHeld {
                     id: id.into(),
-                    info,
+                    info: Box::new(info),
                 })
             }
             Err(std::fs::TryLockError::Error(e)) => Err(self.io("cannot lock state", &path)(e)),
@@ -277,6 +282,11 @@ impl StateStore for FileStateStore {
     }
 
     fn journal(&self, base: &State, _lock: &StateLock) -> Result<Box<dyn Journal>, StateError> {
+        if base.lineage.is_empty() {
+            return Err(StateError::Invalid(
+                "refusing to journal a state without a lineage (call ensure_lineage first)".into(),
+            ));
+        }
         self.ensure_dir()?;
         let path = self.journal_path();
         let mut file = OpenOptions::new()
@@ -301,6 +311,11 @@ impl StateStore for FileStateStore {
 
     fn write(&self, state: &State, _lock: &StateLock) -> Result<(), StateError> {
         self.ensure_dir()?;
+        if state.lineage.is_empty() {
+            return Err(StateError::Invalid(
+                "refusing to write a state without a lineage (call ensure_lineage first)".into(),
+            ));
+        }
         let mut text = serde_json::to_vec_pretty(state).expect("state serializes");
         text.push(b'\n');
         let tmp = self.sibling(&format!(".tmp-{}", std::process::id()));

@@ -5,6 +5,7 @@
 //! file ([`file::FileStateStore`]) is the default.
 
 pub mod file;
+pub mod ops;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -33,14 +34,22 @@ pub struct State {
 }
 
 impl State {
-    /// An empty state with a fresh lineage (nothing is written until the first change).
+    /// The state before anything was ever written: no lineage yet (the first write gives it
+    /// one), so a plan made against it still matches at apply time.
     pub fn new() -> Self {
         State {
             format_version: STATE_FORMAT_VERSION,
-            lineage: uuid::Uuid::new_v4().to_string(),
+            lineage: String::new(),
             serial: 0,
             objects: BTreeMap::new(),
             recovered_changes: 0,
+        }
+    }
+
+    /// Gives a state that was never written its lineage; writers call this before recording.
+    pub fn ensure_lineage(&mut self) {
+        if self.lineage.is_empty() {
+            self.lineage = uuid::Uuid::new_v4().to_string();
         }
     }
 
@@ -182,11 +191,11 @@ pub enum StateError {
         supported: u32,
     },
     #[error("state is locked: {info}")]
-    Locked { info: LockInfo },
+    Locked { info: Box<LockInfo> },
     #[error("state is locked by another process (no lock details recorded)")]
     LockedUnknown,
     #[error("lock {id} is held by a running process: {info}; stop it or wait for it, then retry")]
-    LockHeld { id: String, info: LockInfo },
+    LockHeld { id: String, info: Box<LockInfo> },
     #[error("the state lock is {current}, not {requested}")]
     LockIdMismatch { requested: String, current: String },
     #[error("{context} {path}: {source}")]

@@ -3,7 +3,9 @@
 
 mod examples;
 mod model;
+mod plan_apply;
 mod schema;
+mod state_store;
 mod support;
 mod validate_cases;
 mod validate_cli;

@@ -46,3 +46,26 @@ pub fn run_in(cwd: &Path, args: &[&str], input: Option<&[u8]>) -> Run {
 pub fn run(args: &[&str]) -> Run {
     run_in(&repo_root(), args, None)
 }
+
+/// Writes `files` (relative path, text) under `dir`.
+pub fn write_tree(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// Writes a synthetic fleet of `n` tenants under `dir`.
+pub fn write_fleet(dir: &Path, n: usize) {
+    for f in tenantform::synthetic::fleet(n) {
+        let path = dir.join(&f.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, f.text).unwrap();
+    }
+}
+
+/// The binary, for processes a test starts in the background (and may kill).
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tenantform"))
+}

@@ -1,0 +1,217 @@
+//! `tenantform apply`: carry out a plan (computed now, or saved by `plan --out`).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::apply::{ApplyEvent, StateOnlyExecutor, apply};
+use crate::cli::common::{Location, LockArgs, load_model};
+use crate::cli::{CliError, Context, exit};
+use crate::plan::{
+    PLAN_MARKER, Plan, PlanInput, PlanOptions, SavedPlan, manifests_digest, plan, staleness,
+};
+use crate::render;
+use crate::state::file::FileStateStore;
+use crate::state::{LockInfo, Source, StateStore};
+
+/// Test hook: pause this long after each change, so tests can kill an apply between changes.
+const STEP_DELAY_ENV: &str = "TENANTFORM_TEST_APPLY_STEP_DELAY_MS";
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Manifests (directory, file, or -) or a plan file saved by `tenantform plan --out`.
+    #[arg(value_name = "PATH|PLANFILE", default_value = ".")]
+    path: PathBuf,
+    /// State file [default: PATH/.tenantform/state.json; for a plan file, the one it names].
+    #[arg(long, value_name = "FILE", env = "TENANTFORM_STATE")]
+    state: Option<PathBuf>,
+    /// Apply without asking (for CI). Without a terminal, apply refuses unless this is given.
+    #[arg(long)]
+    auto_approve: bool,
+    /// Carry out deletes (without it they are listed as blocked and skipped).
+    #[arg(long)]
+    allow_delete: bool,
+    /// Treat manifest warnings as errors.
+    #[arg(long)]
+    strict: bool,
+    #[command(flatten)]
+    lock: LockArgs,
+}
+
+fn read_saved_plan(path: &Path) -> Option<Result<SavedPlan, CliError>> {
+    if !path.is_file() {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    if value.get("kind")?.as_str()? != PLAN_MARKER {
+        return None;
+    }
+    Some(serde_json::from_value(value).map_err(|e| {
+        CliError::Usage(format!(
+            "{} is a tenantform plan this version cannot read: {e}",
+            path.display()
+        ))
+    }))
+}
+
+fn confirm(cx: &Context) -> Result<bool, CliError> {
+    eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|source| CliError::Io {
+            path: "<stdin>".into(),
+            source,
+        })?;
+    let _ = cx;
+    Ok(answer.trim() == "yes")
+}
+
+pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
+    let saved = read_saved_plan(&args.path).transpose()?;
+    let (location, options) = match &saved {
+        Some(saved) => {
+            if args.allow_delete {
+                return Err(CliError::Usage(
+                    "--allow-delete is decided when the plan is made: run `tenantform plan --allow-delete --out FILE`".into(),
+                ));
+            }
+            let state = args
+                .state
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&saved.state_path));
+            (
+                Location {
+                    path: PathBuf::from(&saved.manifests),
+                    state: Some(state),
+                },
+                saved.plan.options,
+            )
+        }
+        None => (
+            Location {
+                path: args.path.clone(),
+                state: args.state.clone(),
+            },
+            PlanOptions {
+                allow_delete: args.allow_delete,
+            },
+        ),
+    };
+
+    let model = load_model(cx, &location.path, args.strict)?;
+    let digest = manifests_digest(&model);
+    let store: FileStateStore = location.store();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let lock = store.lock(LockInfo::for_command(command), args.lock.lock_timeout)?;
+    let mut state = store.load()?;
+    if state.recovered_changes > 0 {
+        eprintln!(
+            "Recovered {} changes from an interrupted apply; recording them in {} first.",
+            state.recovered_changes,
+            store.describe()
+        );
+        state.ensure_lineage();
+        store.write(&state, &lock)?;
+        state.recovered_changes = 0;
+    }
+
+    let plan: Plan = match saved {
+        Some(saved) => {
+            if let Some(why) = staleness(&saved.plan, &digest, &state) {
+                return Err(CliError::StalePlan(format!(
+                    "{why}; make a new plan with `tenantform plan --out FILE`"
+                )));
+            }
+            saved.plan
+        }
+        None => plan(&PlanInput {
+            desired: &model,
+            state: &state,
+            options,
+        }),
+    };
+    print!("{}", render::text::render(&plan, cx.color));
+    if !plan.has_changes() {
+        return Ok(exit::OK);
+    }
+    if !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::Refused(
+                "not applying without confirmation: no terminal to ask on. Pass --auto-approve (e.g. in CI, after reviewing a saved plan)".into(),
+            ));
+        }
+        if !confirm(cx)? {
+            eprintln!("Apply cancelled; nothing was changed.");
+            return Ok(exit::ERROR);
+        }
+    }
+
+    let step_delay = std::env::var(STEP_DELAY_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis);
+    let source = Source {
+        digest,
+        commit: None,
+    };
+    state.ensure_lineage();
+    let mut journal = store.journal(&state, &lock)?;
+    let base_serial = state.serial;
+    let mut on_event = |event: ApplyEvent| match event {
+        ApplyEvent::Started(a) => {
+            print!("{}: {}...", render::terminal_safe(&a.address), verb(a.op));
+            let _ = std::io::stdout().flush();
+        }
+        ApplyEvent::Done(_) => {
+            println!(" done");
+            if let Some(delay) = step_delay {
+                std::thread::sleep(delay);
+            }
+        }
+        ApplyEvent::Skipped(a) => println!(
+            "{}: skipped ({})",
+            render::terminal_safe(&a.address),
+            a.blocked.as_deref().unwrap_or("blocked")
+        ),
+    };
+    let result = apply(
+        &plan,
+        &mut state,
+        journal.as_mut(),
+        &mut StateOnlyExecutor,
+        &source,
+        &mut on_event,
+    );
+    // Whatever happened, record what was done.
+    state.serial = base_serial + 1;
+    store.write(&state, &lock)?;
+    let report = result?;
+    println!(
+        "\nApply complete: {} created, {} updated, {} deleted{}. State: {} (serial {}).",
+        report.created,
+        report.updated,
+        report.deleted,
+        if report.blocked > 0 {
+            format!(", {} blocked", report.blocked)
+        } else {
+            String::new()
+        },
+        store.describe(),
+        state.serial
+    );
+    drop(lock);
+    Ok(exit::OK)
+}
+
+fn verb(op: crate::plan::Op) -> &'static str {
+    match op {
+        crate::plan::Op::Create => "creating",
+        crate::plan::Op::Update => "updating",
+        crate::plan::Op::Delete => "deleting",
+        crate::plan::Op::NoOp => "checking",
+    }
+}

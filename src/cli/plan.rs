@@ -1,0 +1,113 @@
+//! `tenantform plan`: what apply would change, as text, Markdown or JSON.
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+
+use crate::cli::common::{Location, load_model, write_private_file};
+use crate::cli::{CliError, Context, exit};
+use crate::plan::{Plan, PlanInput, PlanOptions, SavedPlan, plan};
+use crate::render;
+use crate::state::StateStore;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum PlanFormat {
+    /// For terminals: + create, ~ update, - delete, attribute by attribute.
+    #[default]
+    Text,
+    /// For pull-request comments: summary table, one collapsible section per tenant.
+    Markdown,
+    /// Versioned JSON (schemas/plan.schema.json).
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    location: Location,
+    /// Plan deletes to be carried out (without it they are listed as blocked).
+    #[arg(long)]
+    allow_delete: bool,
+    #[arg(long, short, value_enum, default_value_t = PlanFormat::Text)]
+    output: PlanFormat,
+    /// Save the plan to FILE; `tenantform apply FILE` applies exactly it.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Treat manifest warnings as errors.
+    #[arg(long)]
+    strict: bool,
+}
+
+/// Loads manifests and state and computes the plan (shared with apply).
+pub fn make_plan(
+    cx: &Context,
+    location: &Location,
+    options: PlanOptions,
+    strict: bool,
+) -> Result<Plan, CliError> {
+    let model = load_model(cx, &location.path, strict)?;
+    let store = location.store();
+    let state = store.load()?;
+    if state.recovered_changes > 0 {
+        eprintln!(
+            "note: {} changes from an interrupted apply were recovered from {}; the next apply records them",
+            state.recovered_changes,
+            store.describe()
+        );
+    }
+    Ok(plan(&PlanInput {
+        desired: &model,
+        state: &state,
+        options,
+    }))
+}
+
+pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
+    let options = PlanOptions {
+        allow_delete: args.allow_delete,
+    };
+    let plan = make_plan(cx, &args.location, options, args.strict)?;
+    match args.output {
+        PlanFormat::Text => print!("{}", render::text::render(&plan, cx.color)),
+        PlanFormat::Markdown => print!(
+            "{}",
+            render::markdown::render(&plan, render::markdown::GITHUB_COMMENT_LIMIT)
+        ),
+        PlanFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&plan).expect("plan serializes")
+        ),
+    }
+    if let Some(out) = &args.out {
+        let absolute = |p: &std::path::Path| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+                .to_string()
+        };
+        if args.location.path == std::path::Path::new("-") {
+            return Err(CliError::Usage("--out needs manifests from a path, not stdin (apply re-reads them to check they did not change)".into()));
+        }
+        let saved = SavedPlan {
+            manifests: absolute(&args.location.path),
+            state_path: absolute(&args.location.state_path()),
+            plan: plan.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&saved).expect("plan serializes");
+        write_private_file(out, &bytes)?;
+        eprintln!(
+            "Saved the plan to {}; apply it with: tenantform apply {}",
+            out.display(),
+            out.display()
+        );
+    }
+    let changes = plan.summary.create + plan.summary.update + plan.summary.delete;
+    Ok(if args.detailed_exitcode && changes > 0 {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
+}

@@ -1,0 +1,78 @@
+//! Edits of stored state that change nothing outside it (`state mv`, `state rm`).
+
+use super::{State, StateChange, StateError};
+use crate::resources::{kind, split_address};
+
+/// Renames an object's address (a stable name changed) and everything that follows from it:
+/// for a tenant, the objects whose address or `tenant` attribute names it.
+pub fn move_address(state: &State, from: &str, to: &str) -> Result<Vec<StateChange>, StateError> {
+    let object = state
+        .objects
+        .get(from)
+        .ok_or_else(|| StateError::NoSuchAddress(from.to_string()))?;
+    let (from_kind, from_key) = split_address(from)
+        .ok_or_else(|| StateError::Invalid(format!("`{from}` is not an address (kind.name)")))?;
+    let (to_kind, to_key) = split_address(to)
+        .ok_or_else(|| StateError::Invalid(format!("`{to}` is not an address (kind.name)")))?;
+    if from_kind != to_kind {
+        return Err(StateError::Invalid(format!(
+            "cannot move a {from_kind} to a {to_kind} address"
+        )));
+    }
+    if state.objects.contains_key(to) {
+        return Err(StateError::Invalid(format!(
+            "{to} already exists in state; remove it first with `tenantform state rm {to}`"
+        )));
+    }
+    if crate::manifest::format::check_name(to_key).is_err() && from_kind != "msp_role" {
+        return Err(StateError::Invalid(format!(
+            "`{to_key}` is not a valid name (lowercase letters, digits and '-')"
+        )));
+    }
+    let mut changes = vec![StateChange::Move {
+        from: from.to_string(),
+        address: to.to_string(),
+        object: object.clone(),
+    }];
+    if from_kind == "tenant" {
+        for (address, other) in &state.objects {
+            if address == from {
+                continue;
+            }
+            let Some(k) = kind(&other.kind) else { continue };
+            let mut updated = other.clone();
+            (k.rename_tenant_reference)(&mut updated, from_key, to_key);
+            let new_address = (k.after_tenant_rename)(address, from_key, to_key);
+            match new_address {
+                Some(new) if !state.objects.contains_key(&new) => changes.push(StateChange::Move {
+                    from: address.clone(),
+                    address: new,
+                    object: updated,
+                }),
+                _ if updated != *other => changes.push(StateChange::Put {
+                    address: address.clone(),
+                    object: updated,
+                }),
+                _ => {}
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// Forgets objects without deleting anything they stand for.
+pub fn remove_addresses(
+    state: &State,
+    addresses: &[String],
+) -> Result<Vec<StateChange>, StateError> {
+    addresses
+        .iter()
+        .map(|a| {
+            if state.objects.contains_key(a) {
+                Ok(StateChange::Delete { address: a.clone() })
+            } else {
+                Err(StateError::NoSuchAddress(a.clone()))
+            }
+        })
+        .collect()
+}

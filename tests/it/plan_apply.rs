@@ -1,0 +1,747 @@
+//! Plan and apply through the real binary over real state files.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{binary, repo_root, run_in, write_fleet, write_tree};
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+fn state_file(dir: &Path) -> std::path::PathBuf {
+    dir.join("state.json")
+}
+
+/// `tenantform ARGS --state DIR/state.json` from the repository root.
+fn tf(dir: &Path, args: &[&str]) -> crate::support::Run {
+    let state = state_file(dir);
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--state", state.to_str().unwrap()]);
+    run_in(&repo_root(), &all, None)
+}
+
+const BEFORE: &str = "tests/cases/plan/foggy-it-migration/before";
+
+#[test]
+fn foggy_it_migration_plans_updates_not_delete_and_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = tf(dir.path(), &["apply", BEFORE, "--auto-approve"]);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    assert!(first.stdout.contains("6 created"), "{}", first.stdout);
+
+    let plan = tf(
+        dir.path(),
+        &["plan", "examples/foggy-it", "--output", "json"],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plan = json(&plan.stdout);
+    let ops: Vec<(String, String, Option<String>)> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["op"].as_str().unwrap().to_string(),
+                a["address"].as_str().unwrap().to_string(),
+                a["movedFrom"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    let expect = |op: &str, address: &str, from: Option<&str>| {
+        (
+            op.to_string(),
+            address.to_string(),
+            from.map(str::to_string),
+        )
+    };
+    assert_eq!(
+        ops,
+        [
+            expect("update", "tenant.foggy-it", Some("tenant.foggy-boston")),
+            expect("update", "organization.foggy-boston", None),
+            expect("update", "organization.foggy-burlington", None),
+            expect("update", "organization.foggy-waltham", None),
+            expect("create", "msp_role.foggy-it.dana-support.TenantAdmin", None),
+            expect("delete", "tenant.foggy-burlington", None),
+            expect("delete", "tenant.foggy-waltham", None),
+        ]
+    );
+    assert!(
+        !ops.iter().any(|(op, a, _)| op == "create"
+            && (a.starts_with("tenant.") || a.starts_with("organization."))),
+        "no tenant or organization is re-created"
+    );
+    let org = &plan["actions"][2];
+    assert_eq!(
+        org["changes"],
+        serde_json::json!([{"path": "tenant", "before": "foggy-burlington", "after": "foggy-it"}])
+    );
+
+    // Apply it all: the tenant keeps the record id the Boston tenant had.
+    let before_id = json(
+        &tf(
+            dir.path(),
+            &["state", "show", "tenant.foggy-boston", "--output", "json"],
+        )
+        .stdout,
+    )["object"]["ids"]["record"]
+        .clone();
+    let applied = tf(
+        dir.path(),
+        &[
+            "apply",
+            "examples/foggy-it",
+            "--auto-approve",
+            "--allow-delete",
+        ],
+    );
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    let after = json(
+        &tf(
+            dir.path(),
+            &["state", "show", "tenant.foggy-it", "--output", "json"],
+        )
+        .stdout,
+    );
+    assert_eq!(after["object"]["ids"]["record"], before_id);
+    assert_eq!(
+        after["object"]["attributes"]["displayName"],
+        "Foggy IT Services"
+    );
+
+    let again = tf(
+        dir.path(),
+        &["plan", "examples/foggy-it", "--detailed-exitcode"],
+    );
+    assert_eq!(again.code, 0, "converged: {}", again.stdout);
+    assert!(again.stdout.starts_with("No changes."));
+}
+
+#[test]
+fn migration_plan_text_and_markdown_render_as_reviewed() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
+    let text = tf(
+        dir.path(),
+        &["--color", "never", "plan", "examples/foggy-it"],
+    );
+    let markdown = tf(
+        dir.path(),
+        &["plan", "examples/foggy-it", "--output", "markdown"],
+    );
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(repo_root().join("tests/cases/plan/foggy-it-migration"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| {
+        insta::assert_snapshot!("plan-text", text.stdout);
+        insta::assert_snapshot!("plan-markdown", markdown.stdout);
+    });
+}
+
+#[test]
+fn without_former_names_the_plan_suggests_them() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
+    let manifests = tempfile::tempdir().unwrap();
+    let tenant = std::fs::read_to_string(repo_root().join("examples/foggy-it/tenant.yaml"))
+        .unwrap()
+        .replace("formerNames: [foggy-boston]\n", "");
+    write_tree(manifests.path(), &[("tenant.yaml", &tenant)]);
+    let plan = tf(
+        dir.path(),
+        &[
+            "plan",
+            manifests.path().to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+    );
+    let plan = json(&plan.stdout);
+    assert_eq!(plan["summary"]["create"], 1);
+    assert_eq!(plan["summary"]["delete"], 3);
+    let warnings = plan["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("formerNames: [foggy-boston]")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn detailed_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let changes = tf(
+        dir.path(),
+        &["plan", "examples/foggy-it", "--detailed-exitcode"],
+    );
+    assert_eq!(changes.code, 2, "{}", changes.stderr);
+    let without_flag = tf(dir.path(), &["plan", "examples/foggy-it"]);
+    assert_eq!(without_flag.code, 0);
+    assert_eq!(
+        tf(
+            dir.path(),
+            &["apply", "examples/foggy-it", "--auto-approve"]
+        )
+        .code,
+        0
+    );
+    assert_eq!(
+        tf(
+            dir.path(),
+            &["plan", "examples/foggy-it", "--detailed-exitcode"]
+        )
+        .code,
+        0
+    );
+    let invalid = tf(
+        dir.path(),
+        &[
+            "plan",
+            "tests/cases/validate/tf203-unknown-field",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(invalid.code, 1);
+    assert!(invalid.stderr.contains("[TF203]"));
+}
+
+#[test]
+fn apply_refuses_without_a_terminal_or_approval_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tf(dir.path(), &["apply", "examples/foggy-it"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("--auto-approve"), "{}", run.stderr);
+    assert!(!state_file(dir.path()).exists(), "no state written");
+}
+
+#[test]
+fn invalid_manifests_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        tf(
+            dir.path(),
+            &["apply", "examples/foggy-it", "--auto-approve"]
+        )
+        .code,
+        0
+    );
+    let before = std::fs::read(state_file(dir.path())).unwrap();
+    let run = tf(
+        dir.path(),
+        &[
+            "apply",
+            "tests/cases/validate/many-problems-at-once",
+            "--auto-approve",
+            "--allow-delete",
+        ],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("nothing was planned or changed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(state_file(dir.path())).unwrap(), before);
+}
+
+#[test]
+fn saved_plans_apply_exactly_and_refuse_when_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = tempfile::tempdir().unwrap();
+    let tenant = "kind: Tenant\nname: acme\ndisplayName: Acme\n";
+    write_tree(manifests.path(), &[("t.yaml", tenant)]);
+    let m = manifests.path().to_str().unwrap();
+    let plan_file = dir.path().join("plan.tfp");
+    let p = plan_file.to_str().unwrap();
+
+    assert_eq!(tf(dir.path(), &["plan", m, "--out", p]).code, 0);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&plan_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    // Manifests changed since: refused.
+    write_tree(
+        manifests.path(),
+        &[(
+            "t.yaml",
+            "kind: Tenant\nname: acme\ndisplayName: Acme Corp\n",
+        )],
+    );
+    let stale = tf(dir.path(), &["apply", p, "--auto-approve"]);
+    assert_eq!(stale.code, 1);
+    assert!(
+        stale.stderr.contains("manifests have changed"),
+        "{}",
+        stale.stderr
+    );
+    assert!(!state_file(dir.path()).exists());
+
+    // Fresh plan applies exactly.
+    assert_eq!(tf(dir.path(), &["plan", m, "--out", p]).code, 0);
+    let applied = tf(dir.path(), &["apply", p, "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert!(applied.stdout.contains("1 created"));
+    // Applying the same plan again: state moved on since.
+    let again = tf(dir.path(), &["apply", p, "--auto-approve"]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again
+            .stderr
+            .contains("state has changed since the plan was made"),
+        "{}",
+        again.stderr
+    );
+    // Planning flags belong to the plan.
+    let flag = tf(
+        dir.path(),
+        &["apply", p, "--auto-approve", "--allow-delete"],
+    );
+    assert_eq!(flag.code, 1);
+    assert!(flag.stderr.contains("decided when the plan is made"));
+}
+
+#[test]
+fn deletes_are_blocked_without_allow_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = tempfile::tempdir().unwrap();
+    let m = manifests.path().to_str().unwrap();
+    write_tree(
+        manifests.path(),
+        &[(
+            "a.yaml",
+            "kind: Tenant\nname: a\n---\nkind: Tenant\nname: b\n",
+        )],
+    );
+    assert_eq!(tf(dir.path(), &["apply", m, "--auto-approve"]).code, 0);
+    write_tree(manifests.path(), &[("a.yaml", "kind: Tenant\nname: a\n")]);
+    let blocked = tf(
+        dir.path(),
+        &["--color", "never", "apply", m, "--auto-approve"],
+    );
+    assert_eq!(blocked.code, 0);
+    assert!(
+        blocked
+            .stdout
+            .contains("# blocked: deletes need --allow-delete"),
+        "{}",
+        blocked.stdout
+    );
+    assert!(
+        blocked.stdout.contains("1 to delete (1 blocked)"),
+        "{}",
+        blocked.stdout
+    );
+    assert!(
+        json(&tf(dir.path(), &["state", "list", "--output", "json"]).stdout)
+            .to_string()
+            .contains("tenant.b")
+    );
+    let allowed = tf(
+        dir.path(),
+        &["apply", m, "--auto-approve", "--allow-delete"],
+    );
+    assert!(allowed.stdout.contains("1 deleted"), "{}", allowed.stdout);
+}
+
+#[test]
+fn remapping_a_microsoft_tenant_is_a_loud_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = tempfile::tempdir().unwrap();
+    let m = manifests.path().to_str().unwrap();
+    let tenant = |id: &str| format!("kind: Tenant\nname: acme\nmicrosoftTenantId: {id}\n");
+    write_tree(
+        manifests.path(),
+        &[("a.yaml", &tenant("3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b"))],
+    );
+    assert_eq!(tf(dir.path(), &["apply", m, "--auto-approve"]).code, 0);
+    write_tree(
+        manifests.path(),
+        &[("a.yaml", &tenant("7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"))],
+    );
+    let plan = tf(dir.path(), &["--color", "never", "plan", m]);
+    assert!(
+        plan.stdout
+            .contains("! warning: tenant.acme is remapped from Microsoft tenant 3f2a9c4e"),
+        "{}",
+        plan.stdout
+    );
+    let json_plan = json(&tf(dir.path(), &["plan", m, "--output", "json"]).stdout);
+    assert_eq!(
+        json_plan["actions"][0]["warnings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn state_commands_list_show_move_and_forget() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        tf(
+            dir.path(),
+            &["apply", "examples/foggy-it", "--auto-approve"]
+        )
+        .code,
+        0
+    );
+    let list = tf(dir.path(), &["state", "list"]);
+    assert_eq!(
+        list.stdout,
+        "msp_role.foggy-it.dana-support.TenantAdmin\norganization.foggy-boston\norganization.foggy-burlington\norganization.foggy-waltham\ntenant.foggy-it\n"
+    );
+    let show = tf(dir.path(), &["state", "show", "tenant.foggy-it"]);
+    assert!(
+        show.stdout
+            .contains("displayName       = \"Foggy IT Services\""),
+        "{}",
+        show.stdout
+    );
+
+    // mv renames without re-creating: the tenant's roles and organizations follow.
+    let mv = tf(
+        dir.path(),
+        &["state", "mv", "tenant.foggy-it", "tenant.foggy"],
+    );
+    assert_eq!(mv.code, 0, "{}", mv.stderr);
+    let list = tf(dir.path(), &["state", "list"]).stdout;
+    assert!(
+        list.contains("msp_role.foggy.dana-support.TenantAdmin") && list.contains("tenant.foggy\n"),
+        "{list}"
+    );
+    let org = json(
+        &tf(
+            dir.path(),
+            &[
+                "state",
+                "show",
+                "organization.foggy-boston",
+                "--output",
+                "json",
+            ],
+        )
+        .stdout,
+    );
+    assert_eq!(org["object"]["attributes"]["tenant"], "foggy");
+    assert_eq!(
+        tf(
+            dir.path(),
+            &["state", "mv", "tenant.foggy", "tenant.foggy-it"]
+        )
+        .code,
+        0
+    );
+    assert_eq!(
+        tf(
+            dir.path(),
+            &["plan", "examples/foggy-it", "--detailed-exitcode"]
+        )
+        .code,
+        0,
+        "moved back: no changes"
+    );
+
+    let missing = tf(dir.path(), &["state", "mv", "tenant.nope", "tenant.x"]);
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("no object at address tenant.nope"));
+
+    // rm forgets: the next plan wants to create it again.
+    assert_eq!(
+        tf(dir.path(), &["state", "rm", "organization.foggy-waltham"]).code,
+        0
+    );
+    let plan = json(
+        &tf(
+            dir.path(),
+            &["plan", "examples/foggy-it", "--output", "json"],
+        )
+        .stdout,
+    );
+    assert_eq!(plan["summary"]["create"], 1);
+
+    let unlock = tf(dir.path(), &["state", "unlock", "0000"]);
+    assert_eq!(unlock.code, 0, "{}", unlock.stderr);
+    assert!(unlock.stdout.contains("not locked"));
+}
+
+#[test]
+fn access_lists_who_can_switch_into_what() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        tf(
+            dir.path(),
+            &["apply", "examples/msp-fleet", "--auto-approve"]
+        )
+        .code,
+        0
+    );
+    let user = tf(
+        dir.path(),
+        &[
+            "access",
+            "examples/msp-fleet",
+            "--user",
+            "ALICE.nguyen@contoso-msp.example",
+            "--output",
+            "json",
+        ],
+    );
+    let grants = json(&user.stdout);
+    let tenants: Vec<&str> = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(tenants.len(), 13, "{tenants:?}");
+    assert!(tenants.contains(&"alder-dental") && !tenants.contains(&"granite-cpa"));
+    assert!(
+        grants
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["role"] == "TenantAdmin")
+    );
+
+    let tenant = tf(
+        dir.path(),
+        &[
+            "access",
+            "examples/msp-fleet",
+            "--tenant",
+            "northwind-retail",
+        ],
+    );
+    assert_eq!(
+        tenant.stdout,
+        "TENANT            NAME              WHO                               ROLE\n\
+         northwind-retail  Northwind Retail  alice.nguyen@contoso-msp.example  TenantAdmin\n\
+         northwind-retail  Northwind Retail  erin.walsh@contoso-msp.example    TenantAdmin\n"
+    );
+    let needs_one = tf(dir.path(), &["access", "examples/msp-fleet"]);
+    assert_eq!(needs_one.code, 1);
+}
+
+/// Waits until `predicate` holds or `timeout` passes.
+fn wait_for(timeout: Duration, mut predicate: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if predicate() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn journal_lines(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("state.json.journal")).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn a_killed_apply_resumes_and_converges_without_duplicates() {
+    let manifests = tempfile::tempdir().unwrap();
+    write_fleet(manifests.path(), 6);
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_file(dir.path());
+    let mut child = Command::new(binary())
+        .args([
+            "apply",
+            "--auto-approve",
+            "--state",
+            state.to_str().unwrap(),
+        ])
+        .arg(manifests.path())
+        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "100")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it (SIGKILL: no cleanup) once some changes are journaled.
+    assert!(
+        wait_for(Duration::from_secs(20), || journal_lines(dir.path()) >= 6),
+        "apply made progress"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before_kill = journal_lines(dir.path()) - 1;
+    assert!(!state.exists(), "the state file is only written at the end");
+
+    // The interrupted work is visible to plan, and apply finishes the rest.
+    let plan = tf(
+        dir.path(),
+        &[
+            "plan",
+            manifests.path().to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+    );
+    assert!(
+        plan.stderr.contains("interrupted apply were recovered"),
+        "{}",
+        plan.stderr
+    );
+    let plan = json(&plan.stdout);
+    let total = plan["actions"].as_array().unwrap().len();
+    assert_eq!(
+        plan["summary"]["noOp"].as_u64().unwrap() as usize,
+        done_before_kill
+    );
+    let rerun = tf(
+        dir.path(),
+        &[
+            "apply",
+            manifests.path().to_str().unwrap(),
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    assert!(
+        rerun
+            .stdout
+            .contains(&format!("{} created", total - done_before_kill)),
+        "{}",
+        rerun.stdout
+    );
+
+    let converged = tf(
+        dir.path(),
+        &[
+            "plan",
+            manifests.path().to_str().unwrap(),
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(converged.code, 0, "{}", converged.stdout);
+    // Same objects as an apply that was never interrupted, each once.
+    let clean = tempfile::tempdir().unwrap();
+    assert_eq!(
+        tf(
+            clean.path(),
+            &[
+                "apply",
+                manifests.path().to_str().unwrap(),
+                "--auto-approve"
+            ]
+        )
+        .code,
+        0
+    );
+    let addresses = |d: &Path| tf(d, &["state", "list"]).stdout;
+    assert_eq!(addresses(dir.path()), addresses(clean.path()));
+    let state: serde_json::Value = json(&std::fs::read_to_string(&state).unwrap());
+    let mut records: Vec<&str> = state["objects"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|o| o["ids"]["record"].as_str())
+        .collect();
+    let n = records.len();
+    records.sort();
+    records.dedup();
+    assert_eq!(records.len(), n, "no record created twice");
+}
+
+#[test]
+fn two_applies_at_once_one_waits_or_fails_clearly() {
+    let manifests = tempfile::tempdir().unwrap();
+    write_fleet(manifests.path(), 2);
+    let m = manifests.path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_file(dir.path());
+    let mut first = Command::new(binary())
+        .args([
+            "apply",
+            "--auto-approve",
+            "--state",
+            state.to_str().unwrap(),
+            m,
+        ])
+        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "40")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || journal_lines(
+        dir.path()
+    ) >= 2));
+    let blocked = tf(dir.path(), &["apply", m, "--auto-approve"]);
+    assert_eq!(blocked.code, 1);
+    assert!(
+        blocked.stderr.contains("state is locked: lock"),
+        "{}",
+        blocked.stderr
+    );
+    assert!(
+        blocked.stderr.contains("tenantform apply")
+            || blocked.stderr.contains("apply --auto-approve"),
+        "{}",
+        blocked.stderr
+    );
+    // With a timeout it waits for the first to finish, then finds nothing left to do.
+    let waited = tf(
+        dir.path(),
+        &["apply", m, "--auto-approve", "--lock-timeout", "60s"],
+    );
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    assert!(
+        waited.stdout.starts_with("No changes."),
+        "{}",
+        waited.stdout
+    );
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn corrupt_state_stops_plan_and_apply_and_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(state_file(dir.path()), "{ not json").unwrap();
+    for args in [
+        &["plan", "examples/foggy-it"][..],
+        &["apply", "examples/foggy-it", "--auto-approve"][..],
+    ] {
+        let run = tf(dir.path(), args);
+        assert_eq!(run.code, 1);
+        assert!(run.stderr.contains("is corrupt"), "{}", run.stderr);
+    }
+    assert_eq!(
+        std::fs::read_to_string(state_file(dir.path())).unwrap(),
+        "{ not json"
+    );
+}
+
+#[test]
+fn committed_plan_schema_is_current_and_plans_conform() {
+    let printed = crate::support::run(&["schema", "plan"]);
+    let path = repo_root().join(tenantform::schema::PLAN_SCHEMA_PATH);
+    if std::env::var_os("TENANTFORM_UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &printed.stdout).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap_or_default(),
+        printed.stdout,
+        "{} is stale: run `TENANTFORM_UPDATE_SCHEMAS=1 cargo test schema` and commit it",
+        path.display()
+    );
+    let validator = jsonschema::validator_for(&json(&printed.stdout)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
+    let plan = json(
+        &tf(
+            dir.path(),
+            &["plan", "examples/foggy-it", "--output", "json"],
+        )
+        .stdout,
+    );
+    let errors: Vec<String> = validator
+        .iter_errors(&plan)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
