@@ -5,8 +5,6 @@
 //! interrupted apply leaves a journal from which the next run resumes: nothing done is
 //! forgotten, nothing is done twice.
 
-use std::collections::BTreeMap;
-
 use crate::plan::{Action, Op, Plan};
 use crate::resources::kind;
 use crate::state::{Journal, Source, State, StateChange, StateError, StateObject, now_rfc3339};
@@ -15,7 +13,7 @@ use crate::state::{Journal, Source, State, StateChange, StateError, StateObject,
 #[derive(Debug, Default)]
 pub struct Executed {
     /// Outside-world ids to record (merged over the stored ones).
-    pub ids: BTreeMap<String, String>,
+    pub ids: crate::state::Ids,
     /// Whether something outside tenantform changed (then the journal entry is fsynced).
     pub external: bool,
 }
@@ -42,7 +40,7 @@ impl Executor for StateOnlyExecutor {
             Op::Create => kind(&action.kind)
                 .map(|k| (k.new_ids)())
                 .unwrap_or_default(),
-            _ => BTreeMap::new(),
+            _ => crate::state::Ids::new(),
         };
         Ok(Executed {
             ids,

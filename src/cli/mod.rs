@@ -86,6 +86,9 @@ saved plan is refused when state or the manifests changed since it was made.",
     Schema(schema::Args),
     /// List the Entra built-in directory roles that manifests may name.
     Roles(roles::Args),
+    /// Write a synthetic manifest tree of N tenants (for trying tenantform at scale).
+    #[command(hide = true)]
+    GenerateFleet(GenerateFleetArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -103,6 +106,32 @@ pub enum OutputFormat {
     Text,
     /// Machine-readable JSON (stable, versioned).
     Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct GenerateFleetArgs {
+    /// How many tenants (about ten documents each).
+    #[arg(long)]
+    tenants: usize,
+    /// Directory to write into (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn generate_fleet(args: GenerateFleetArgs) -> Result<u8, CliError> {
+    for file in crate::synthetic::fleet(args.tenants) {
+        let path = args.out.join(&file.path);
+        let io = |source| CliError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(path.parent().expect("relative path has a parent")).map_err(io)?;
+        std::fs::write(&path, file.text).map_err(|source| CliError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(exit::OK)
 }
 
 /// Errors that stop a command before it can report anything else.
@@ -173,6 +202,7 @@ pub fn main() -> ExitCode {
         Command::Access(args) => access::run(&cx, args),
         Command::Schema(args) => schema::run(&cx, args),
         Command::Roles(args) => roles::run(&cx, args),
+        Command::GenerateFleet(args) => generate_fleet(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

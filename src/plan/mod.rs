@@ -121,9 +121,11 @@ pub struct Action {
     pub changes: Vec<AttributeChange>,
     /// Attributes as last applied (updates and deletes).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, Value>>")]
     pub before: Option<Attributes>,
     /// Attributes to apply (creates and updates).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, Value>>")]
     pub after: Option<Attributes>,
     /// Why this action will not be carried out (e.g. a delete without `--allow-delete`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,8 +177,20 @@ impl Plan {
 
 /// `sha256:<hex>` of the desired model: what "the manifests changed" means for a saved plan.
 pub fn manifests_digest(model: &DesiredModel) -> String {
-    let bytes = serde_json::to_vec(model).expect("model serializes");
-    let digest = Sha256::digest(&bytes);
+    /// Hashes what is written, so the model's JSON is never held in memory whole.
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut writer = HashWriter(Sha256::new());
+    serde_json::to_writer(&mut writer, model).expect("model serializes");
+    let digest = writer.0.finalize();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }

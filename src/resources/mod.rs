@@ -8,8 +8,6 @@ pub mod msp_role;
 pub mod organization;
 pub mod tenant;
 
-use std::collections::BTreeMap;
-
 use crate::model::DesiredModel;
 use crate::state::{Attributes, StateObject};
 
@@ -43,7 +41,7 @@ pub struct ResourceKind {
     /// Loud notes about an update (e.g. remapping a tenant to another Microsoft tenant).
     pub update_warnings: fn(address: &str, before: &Attributes, after: &Attributes) -> Vec<String>,
     /// Outside-world ids to record for a new object.
-    pub new_ids: fn() -> BTreeMap<String, String>,
+    pub new_ids: fn() -> crate::state::Ids,
 }
 
 pub const KINDS: &[ResourceKind] = &[tenant::KIND, organization::KIND, msp_role::KIND];
@@ -72,8 +70,8 @@ fn no_warnings(_: &str, _: &Attributes, _: &Attributes) -> Vec<String> {
     Vec::new()
 }
 
-fn no_ids() -> BTreeMap<String, String> {
-    BTreeMap::new()
+fn no_ids() -> crate::state::Ids {
+    crate::state::Ids::new()
 }
 
 fn unmoved(_: &str, _: &str, _: &str) -> Option<String> {
@@ -92,8 +90,10 @@ fn rename_tenant_attribute(object: &mut StateObject, from: &str, to: &str) {
 }
 
 /// A fresh MSP-side record id (the id the MSP tool would give the record).
-fn record_id() -> BTreeMap<String, String> {
-    BTreeMap::from([("record".to_string(), uuid::Uuid::new_v4().to_string())])
+fn record_id() -> crate::state::Ids {
+    [("record".to_string(), uuid::Uuid::new_v4().to_string())]
+        .into_iter()
+        .collect()
 }
 
 /// A string attribute of a stored object ("" when absent).

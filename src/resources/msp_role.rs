@@ -56,11 +56,13 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
                     principal_key(&ra.principal),
                     role.as_str()
                 );
-                let mut attributes = Attributes::from([
+                let mut attributes = [
                     ("tenant".into(), json!(tenant)),
                     ("principal".into(), json!(principal_ref(&ra.principal))),
                     ("role".into(), json!(role.as_str())),
-                ]);
+                ]
+                .into_iter()
+                .collect::<Attributes>();
                 if let Some(email) = &email {
                     attributes.insert("principalEmail".into(), json!(email));
                 }

@@ -26,10 +26,12 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
             address: address("organization", &o.name),
             kind: "organization",
             tenant: o.tenant.clone(),
-            attributes: Attributes::from([
+            attributes: [
                 ("displayName".into(), json!(o.display_name)),
                 ("tenant".into(), json!(o.tenant)),
-            ]),
+            ]
+            .into_iter()
+            .collect::<Attributes>(),
         })
         .collect()
 }

@@ -26,12 +26,14 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
             address: address("tenant", &t.name),
             kind: "tenant",
             tenant: t.name.clone(),
-            attributes: Attributes::from([
+            attributes: [
                 ("displayName".into(), json!(t.display_name)),
                 ("microsoftTenantId".into(), json!(t.microsoft_tenant_id)),
                 ("labels".into(), json!(t.labels)),
                 ("implicit".into(), json!(t.implicit)),
-            ]),
+            ]
+            .into_iter()
+            .collect::<Attributes>(),
         })
         .collect()
 }

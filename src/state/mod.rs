@@ -15,8 +15,13 @@ use serde::{Deserialize, Serialize};
 /// The state format this build reads and writes. A newer file is refused, never rewritten.
 pub const STATE_FORMAT_VERSION: u32 = 1;
 
-/// Attribute values as last applied (plain JSON, so every kind shares one diff).
-pub type Attributes = BTreeMap<String, serde_json::Value>;
+/// Attribute values as last applied (plain JSON, so every kind shares one diff). A sorted
+/// vector map: objects have a handful of attributes, and a fleet has hundreds of thousands of
+/// objects, where a B-tree node per object would triple the memory.
+pub type Attributes = litemap::LiteMap<String, serde_json::Value>;
+
+/// Outside-world ids by name (`record`, `objectId`, ...), small like [`Attributes`].
+pub type Ids = litemap::LiteMap<String, String>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -91,8 +96,8 @@ impl Default for State {
 pub struct StateObject {
     pub kind: String,
     /// Ids in the outside world (tenant record id, Entra object ids, ...).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ids: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Ids::is_empty")]
+    pub ids: Ids,
     pub attributes: Attributes,
     pub source: Source,
     /// RFC 3339 time of the apply that last wrote this object.

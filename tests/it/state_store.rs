@@ -13,8 +13,12 @@ use tenantform::state::{
 fn object(kind: &str, name: &str) -> StateObject {
     StateObject {
         kind: kind.into(),
-        ids: [("record".to_string(), format!("rec-{name}"))].into(),
-        attributes: Attributes::from([("displayName".to_string(), serde_json::json!(name))]),
+        ids: [("record".to_string(), format!("rec-{name}"))]
+            .into_iter()
+            .collect(),
+        attributes: [("displayName".to_string(), serde_json::json!(name))]
+            .into_iter()
+            .collect::<Attributes>(),
         source: Source {
             digest: "sha256:00".into(),
             commit: None,

@@ -1,0 +1,71 @@
+//! Shared by the benchmarks: writing synthetic trees and measuring a child process.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Writes a synthetic fleet of `tenants`; returns (files, bytes).
+pub fn write_tree(dir: &Path, tenants: usize) -> (usize, u64) {
+    let files = tenantform::synthetic::fleet(tenants);
+    let mut bytes = 0;
+    for f in &files {
+        let path = dir.join(&f.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &f.text).unwrap();
+        bytes += f.text.len() as u64;
+    }
+    (files.len(), bytes)
+}
+
+pub struct Measured {
+    pub wall_seconds: f64,
+    pub peak_rss_bytes: u64,
+    pub exit_code: i32,
+    pub stdout: String,
+}
+
+/// Runs the release binary with `args`, returning wall time and peak RSS (wait4's rusage).
+pub fn run_tenantform(args: &[&str], scratch: &Path) -> Measured {
+    let out_path = scratch.join(format!("bench-out-{}.txt", std::process::id()));
+    let out = std::fs::File::create(&out_path).unwrap();
+    let start = Instant::now();
+    // Reaped below by wait4, which also reports the child's peak memory.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(env!("CARGO_BIN_EXE_tenantform"))
+        .args(args)
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start tenantform");
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let wall_seconds = start.elapsed().as_secs_f64();
+    assert_eq!(pid, child.id() as i32, "wait4 failed");
+    let stdout = std::fs::read_to_string(&out_path).unwrap();
+    let _ = std::fs::remove_file(&out_path);
+    Measured {
+        wall_seconds,
+        peak_rss_bytes: usage.ru_maxrss as u64 * 1024,
+        exit_code: if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        },
+        stdout,
+    }
+}
+
+/// Sizes from the command line (`cargo bench --bench X -- 1000`), or the defaults.
+pub fn sizes(defaults: &[usize]) -> Vec<usize> {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    if sizes.is_empty() {
+        defaults.to_vec()
+    } else {
+        sizes
+    }
+}

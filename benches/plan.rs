@@ -1,0 +1,112 @@
+//! Plan benchmark: `tenantform plan` for synthetic fleets (3 organizations per tenant, plus
+//! guests' MSP roles) against a state of the same size, so the plan has no changes: the cost of
+//! loading manifests and state and diffing everything. Prints wall time and peak memory.
+//! Target: 10,000 tenants in under 2 s and under 500 MB.
+//!
+//! Run: `cargo bench --bench plan` (add `-- 1000` to choose sizes).
+
+mod common;
+
+use tenantform::apply::{StateOnlyExecutor, apply};
+use tenantform::plan::{PlanInput, PlanOptions, manifests_digest, plan};
+use tenantform::state::file::FileStateStore;
+use tenantform::state::{Journal, LockInfo, Source, State, StateChange, StateError, StateStore};
+
+/// The state is built in memory; the file is written once at the end.
+struct NoJournal;
+
+impl Journal for NoJournal {
+    fn record(&mut self, _: &StateChange, _: bool) -> Result<(), StateError> {
+        Ok(())
+    }
+}
+
+fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (usize, u64) {
+    let (sources, diags) = tenantform::load::load_path(manifests).unwrap();
+    let validation = tenantform::validate_sources(&sources, diags);
+    assert_eq!(validation.errors(), 0);
+    let mut state = State::new();
+    state.ensure_lineage();
+    let p = plan(&PlanInput {
+        desired: &validation.model,
+        state: &state,
+        options: PlanOptions::default(),
+    });
+    let source = Source {
+        digest: manifests_digest(&validation.model),
+        commit: None,
+    };
+    apply(
+        &p,
+        &mut state,
+        &mut NoJournal,
+        &mut StateOnlyExecutor,
+        &source,
+        &mut |_| {},
+    )
+    .unwrap();
+    state.serial = 1;
+    let store = FileStateStore::new(state_path);
+    let lock = store
+        .lock(LockInfo::for_command("bench"), std::time::Duration::ZERO)
+        .unwrap();
+    store.write(&state, &lock).unwrap();
+    (
+        state.objects.len(),
+        std::fs::metadata(state_path).unwrap().len(),
+    )
+}
+
+fn main() {
+    println!(
+        "tenantform plan benchmark, no changes ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:>8} {:>13} {:>13} {:>9} {:>9} {:>9} {:>9}",
+        "tenants", "organizations", "state objects", "state MB", "best s", "median s", "peak MB"
+    );
+    for tenants in common::sizes(&[1_000, 10_000]) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("tree");
+        common::write_tree(&dir, tenants);
+        let state_path = root.path().join("state.json");
+        let (objects, state_bytes) = build_state(&dir, &state_path);
+        let mut walls = Vec::new();
+        let mut peak = 0;
+        for _ in 0..3 {
+            let run = common::run_tenantform(
+                &[
+                    "plan",
+                    "--detailed-exitcode",
+                    "--state",
+                    state_path.to_str().unwrap(),
+                    dir.to_str().unwrap(),
+                ],
+                root.path(),
+            );
+            assert_eq!(run.exit_code, 0, "expected no changes: {}", run.stdout);
+            assert!(run.stdout.starts_with("No changes."), "{}", run.stdout);
+            walls.push(run.wall_seconds);
+            peak = peak.max(run.peak_rss_bytes);
+        }
+        walls.sort_by(f64::total_cmp);
+        println!(
+            "{:>8} {:>13} {:>13} {:>9.1} {:>9.3} {:>9.3} {:>9.1}",
+            tenants,
+            tenants * 3,
+            objects,
+            state_bytes as f64 / 1e6,
+            walls[0],
+            walls[1],
+            peak as f64 / 1e6
+        );
+        if tenants == 10_000 {
+            let ok = walls[1] < 2.0 && peak < 500_000_000;
+            println!(
+                "target (10,000 tenants x 3 organizations: < 2 s, < 500 MB): {}",
+                if ok { "met" } else { "MISSED" }
+            );
+        }
+    }
+}
