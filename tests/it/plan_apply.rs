@@ -745,3 +745,33 @@ fn committed_plan_schema_is_current_and_plans_conform() {
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+/// Runs `tenantform ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_terminal(args: &str, answer: &str) -> String {
+    let command = format!("{} --color never {args}", binary().display());
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` provides a terminal");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn on_a_terminal_apply_asks_and_only_yes_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_file(dir.path());
+    let args = format!("apply examples/foggy-it --state {}", state.display());
+    let declined = on_terminal(&args, "no\n");
+    assert!(declined.contains("Only 'yes' will be accepted"), "{declined}");
+    assert!(declined.contains("Apply cancelled"), "{declined}");
+    assert!(!state.exists());
+    let accepted = on_terminal(&args, "yes\n");
+    assert!(accepted.contains("Apply complete: 5 created"), "{accepted}");
+    assert!(state.exists());
+}
