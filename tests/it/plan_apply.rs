@@ -757,7 +757,12 @@ fn on_terminal(args: &str, answer: &str) -> String {
         .spawn()
         .expect("util-linux `script` provides a terminal");
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -768,7 +773,10 @@ fn on_a_terminal_apply_asks_and_only_yes_applies() {
     let state = state_file(dir.path());
     let args = format!("apply examples/foggy-it --state {}", state.display());
     let declined = on_terminal(&args, "no\n");
-    assert!(declined.contains("Only 'yes' will be accepted"), "{declined}");
+    assert!(
+        declined.contains("Only 'yes' will be accepted"),
+        "{declined}"
+    );
     assert!(declined.contains("Apply cancelled"), "{declined}");
     assert!(!state.exists());
     let accepted = on_terminal(&args, "yes\n");
