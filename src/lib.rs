@@ -15,6 +15,7 @@ pub mod plan;
 pub mod render;
 pub mod resources;
 pub mod roles;
+pub mod sandbox;
 pub mod schema;
 pub mod source;
 pub mod state;

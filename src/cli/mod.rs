@@ -8,6 +8,7 @@ mod common;
 mod plan;
 mod render;
 mod roles;
+mod sandbox;
 mod schema;
 mod state;
 mod validate;
@@ -86,6 +87,8 @@ saved plan is refused when state or the manifests changed since it was made.",
     Schema(schema::Args),
     /// List the Entra built-in directory roles that manifests may name.
     Roles(roles::Args),
+    /// Run the embedded Microsoft Graph emulator (no Azure account needed).
+    Sandbox(sandbox::Args),
     /// Write a synthetic manifest tree of N tenants (for trying tenantform at scale).
     #[command(hide = true)]
     GenerateFleet(GenerateFleetArgs),
@@ -203,6 +206,7 @@ pub fn main() -> ExitCode {
         Command::Schema(args) => schema::run(&cx, args),
         Command::Roles(args) => roles::run(&cx, args),
         Command::GenerateFleet(args) => generate_fleet(args),
+        Command::Sandbox(args) => sandbox::run(&cx, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

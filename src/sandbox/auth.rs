@@ -1,0 +1,175 @@
+//! The token endpoint: `POST /{tenant}/oauth2/v2.0/token` with client credentials, a client
+//! secret or a client assertion, answering like Entra (including its AADSTS errors).
+//!
+//! Assertions are checked for their claims (issuer, subject, audience, lifetime), not their
+//! signature: the sandbox has no certificates to trust, and says so.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::world::{Token, World};
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// An AADSTS error in Entra's body shape.
+pub fn aadsts(status: u16, error: &str, code: u32, message: &str) -> (u16, Value) {
+    let trace = uuid::Uuid::new_v4().to_string();
+    let correlation = uuid::Uuid::new_v4().to_string();
+    let now = super::now();
+    (
+        status,
+        json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {message} Trace ID: {trace} Correlation ID: {correlation} Timestamp: {now}"),
+            "error_codes": [code],
+            "timestamp": now,
+            "trace_id": trace,
+            "correlation_id": correlation,
+            "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+        }),
+    )
+}
+
+fn jwt_claims(jwt: &str) -> Option<Value> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Handles a token request for `tenant_key` (GUID or domain); returns status and body.
+pub fn token(
+    world: &mut World,
+    tenant_key: &str,
+    form: &HashMap<String, String>,
+    token_url: &str,
+) -> (u16, Value, Option<String>) {
+    let with_tenant = |(s, v): (u16, Value)| (s, v, None);
+    let Some(tenant_id) = world.resolve_tenant(tenant_key) else {
+        return with_tenant(aadsts(
+            400,
+            "invalid_request",
+            90002,
+            &format!(
+                "Tenant '{tenant_key}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        ));
+    };
+    let some_tenant = |(s, v): (u16, Value)| (s, v, Some(tenant_id.clone()));
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return some_tenant(aadsts(
+            400,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.",
+        ));
+    }
+    if !form.get("scope").is_some_and(|s| s.ends_with("/.default")) {
+        return some_tenant(aadsts(
+            400,
+            "invalid_scope",
+            1002012,
+            "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
+        ));
+    }
+    let client_id = form.get("client_id").cloned().unwrap_or_default();
+    let dir = &world.tenants[&tenant_id];
+    let app = world
+        .apps
+        .iter()
+        .find(|a| a.client_id.eq_ignore_ascii_case(&client_id));
+    let Some(app) = app.filter(|_| dir.consent) else {
+        return some_tenant(aadsts(
+            400,
+            "unauthorized_client",
+            700016,
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+                dir.display_name
+            ),
+        ));
+    };
+    match (
+        form.get("client_secret"),
+        form.get("client_assertion"),
+        form.get("client_assertion_type"),
+    ) {
+        (Some(secret), None, _) => {
+            if *secret != app.client_secret {
+                return some_tenant(aadsts(
+                    401,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+                ));
+            }
+        }
+        (None, Some(assertion), Some(kind)) if kind == JWT_BEARER => {
+            let Some(claims) = jwt_claims(assertion) else {
+                return some_tenant(aadsts(
+                    401,
+                    "invalid_client",
+                    50027,
+                    "JWT token is invalid or malformed.",
+                ));
+            };
+            let now = jiff::Timestamp::now().as_second();
+            let exp = claims["exp"].as_i64().unwrap_or(0);
+            let nbf = claims["nbf"].as_i64().unwrap_or(0);
+            if exp < now || nbf > now + 300 {
+                return some_tenant(aadsts(
+                    401,
+                    "invalid_client",
+                    700024,
+                    "Client assertion is not within its valid time range.",
+                ));
+            }
+            let aud = claims["aud"].as_str().unwrap_or("");
+            let federated = aud == FEDERATED_AUDIENCE;
+            let certificate_ok = aud == token_url
+                && claims["iss"].as_str() == Some(client_id.as_str())
+                && claims["sub"].as_str() == Some(client_id.as_str());
+            if !federated && !certificate_ok {
+                return some_tenant(aadsts(
+                    401,
+                    "invalid_client",
+                    700027,
+                    "Client assertion failed signature validation or has the wrong audience, issuer or subject.",
+                ));
+            }
+        }
+        _ => {
+            return some_tenant(aadsts(
+                401,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            ));
+        }
+    }
+    let access_token = format!("sandbox.{}", uuid::Uuid::new_v4().simple());
+    let lifetime = world.token_lifetime;
+    world.tokens.insert(
+        access_token.clone(),
+        Token {
+            tenant_id: tenant_id.clone(),
+            client_id: app.client_id.clone(),
+            expires: Instant::now() + lifetime,
+        },
+    );
+    (
+        200,
+        json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime.as_secs(),
+            "ext_expires_in": lifetime.as_secs(),
+            "access_token": access_token,
+        }),
+        Some(tenant_id),
+    )
+}

@@ -1,0 +1,416 @@
+//! One tenant's directory in the sandbox: users (members and guests), deleted users, role
+//! assignments, contracts and the organization. Plain data and operations; no HTTP here.
+
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+
+use super::fixture::{FixtureContract, FixtureTenant};
+
+/// A Graph error: HTTP status, Graph error code and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl GraphError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        GraphError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn not_found(what: &str) -> Self {
+        GraphError::new(
+            404,
+            "Request_ResourceNotFound",
+            format!(
+                "Resource '{what}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        )
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        GraphError::new(400, "Request_BadRequest", message)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: String,
+    pub display_name: String,
+    pub mail: Option<String>,
+    pub other_mails: Vec<String>,
+    pub user_type: String,
+    pub creation_type: Option<String>,
+    pub external_user_state: Option<String>,
+    pub external_user_state_change_date_time: Option<String>,
+    pub user_principal_name: String,
+    pub account_enabled: bool,
+    pub created_date_time: String,
+    /// When it was created in this process: replication delay counts from here.
+    pub created_at: Instant,
+}
+
+impl User {
+    /// Every property the sandbox knows, as Graph names them.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "displayName": self.display_name,
+            "mail": self.mail,
+            "otherMails": self.other_mails,
+            "userType": self.user_type,
+            "creationType": self.creation_type,
+            "externalUserState": self.external_user_state,
+            "externalUserStateChangeDateTime": self.external_user_state_change_date_time,
+            "userPrincipalName": self.user_principal_name,
+            "accountEnabled": self.account_enabled,
+            "createdDateTime": self.created_date_time,
+            "businessPhones": [],
+            "givenName": null,
+            "surname": null,
+            "jobTitle": null,
+            "mobilePhone": null,
+            "officeLocation": null,
+            "preferredLanguage": null,
+        })
+    }
+}
+
+/// Properties returned without `$select` (Graph's default set for users).
+pub const DEFAULT_USER_PROPERTIES: &[&str] = &[
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+];
+
+#[derive(Clone, Debug)]
+pub struct RoleAssignment {
+    pub id: String,
+    pub principal_id: String,
+    pub role_definition_id: String,
+    pub directory_scope_id: String,
+}
+
+impl RoleAssignment {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "principalId": self.principal_id,
+            "roleDefinitionId": self.role_definition_id,
+            "directoryScopeId": self.directory_scope_id,
+        })
+    }
+}
+
+pub struct Directory {
+    pub id: String,
+    pub display_name: String,
+    pub domain: String,
+    pub consent: bool,
+    pub users: IndexMap<String, User>,
+    /// Soft-deleted users (30 days in Entra; until restored or purged here).
+    pub deleted_users: IndexMap<String, (User, String)>,
+    pub role_assignments: IndexMap<String, RoleAssignment>,
+    pub contracts: Vec<FixtureContract>,
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Local part of a guest UPN: `bob@contoso.com` -> `bob_contoso.com#EXT#`.
+fn guest_upn(email: &str, domain: &str) -> String {
+    format!("{}#EXT#@{domain}", email.replace('@', "_"))
+}
+
+impl Directory {
+    pub fn from_fixture(t: &FixtureTenant) -> Directory {
+        let now = super::now();
+        let mut dir = Directory {
+            id: t.id.to_lowercase(),
+            display_name: t.display_name.clone(),
+            domain: t.domain.clone(),
+            consent: t.consent,
+            users: IndexMap::new(),
+            deleted_users: IndexMap::new(),
+            role_assignments: IndexMap::new(),
+            contracts: t.contracts.clone(),
+        };
+        for u in &t.users {
+            let id = u.id.clone().unwrap_or_else(new_id);
+            let guest = u.user_type == "Guest";
+            let upn = u
+                .user_principal_name
+                .clone()
+                .unwrap_or_else(|| match (&u.mail, guest) {
+                    (Some(mail), true) => guest_upn(mail, &t.domain),
+                    (Some(mail), false) => {
+                        format!("{}@{}", mail.split('@').next().unwrap_or("user"), t.domain)
+                    }
+                    (None, _) => format!("{id}@{}", t.domain),
+                });
+            dir.users.insert(
+                id.clone(),
+                User {
+                    id,
+                    display_name: u.display_name.clone(),
+                    mail: u.mail.clone(),
+                    other_mails: u.other_mails.clone(),
+                    user_type: u.user_type.clone(),
+                    creation_type: guest.then(|| "Invitation".to_string()),
+                    external_user_state: u
+                        .external_user_state
+                        .clone()
+                        .or_else(|| guest.then(|| "Accepted".into())),
+                    external_user_state_change_date_time: guest.then(|| now.clone()),
+                    user_principal_name: upn,
+                    account_enabled: true,
+                    created_date_time: now.clone(),
+                    created_at: Instant::now() - Duration::from_secs(3600),
+                },
+            );
+        }
+        dir
+    }
+
+    pub fn organization_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "displayName": self.display_name,
+            "verifiedDomains": [{
+                "name": self.domain,
+                "isDefault": true,
+                "isInitial": true,
+                "type": "Managed",
+                "capabilities": "Email, OfficeCommunicationsOnline",
+            }],
+        })
+    }
+
+    /// `POST /invitations`: a guest in PendingAcceptance. Inviting an address that already
+    /// has a guest returns that guest (as Entra appears to), never a second one.
+    pub fn invite(&mut self, body: &Value, redeem_base: &str) -> Result<Value, GraphError> {
+        let email = body
+            .get("invitedUserEmailAddress")
+            .and_then(Value::as_str)
+            .filter(|s| s.contains('@'))
+            .ok_or_else(|| {
+                GraphError::bad_request(
+                    "Property invitedUserEmailAddress is required and must be an email address.",
+                )
+            })?;
+        let redirect = body
+            .get("inviteRedirectUrl")
+            .and_then(Value::as_str)
+            .ok_or_else(|| GraphError::bad_request("Property inviteRedirectUrl is required."))?;
+        let display_name = body
+            .get("invitedUserDisplayName")
+            .and_then(Value::as_str)
+            .unwrap_or(email)
+            .to_string();
+        let reset = body
+            .get("resetRedemption")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let existing = self.find_by_email(email).map(|u| u.id.clone());
+        let user_id = match existing {
+            Some(id) => {
+                let user = self.users.get_mut(&id).expect("found above");
+                if reset {
+                    user.external_user_state = Some("PendingAcceptance".into());
+                    user.external_user_state_change_date_time = Some(super::now());
+                }
+                id
+            }
+            None => {
+                let id = new_id();
+                self.users.insert(
+                    id.clone(),
+                    User {
+                        id: id.clone(),
+                        display_name,
+                        mail: Some(email.to_string()),
+                        other_mails: vec![email.to_string()],
+                        user_type: body
+                            .get("invitedUserType")
+                            .and_then(Value::as_str)
+                            .unwrap_or("Guest")
+                            .to_string(),
+                        creation_type: Some("Invitation".into()),
+                        external_user_state: Some("PendingAcceptance".into()),
+                        external_user_state_change_date_time: Some(super::now()),
+                        user_principal_name: guest_upn(email, &self.domain),
+                        account_enabled: true,
+                        created_date_time: super::now(),
+                        created_at: Instant::now(),
+                    },
+                );
+                id
+            }
+        };
+        let invitation_id = new_id();
+        Ok(json!({
+            "id": invitation_id,
+            "invitedUserDisplayName": self.users[&user_id].display_name,
+            "invitedUserEmailAddress": email,
+            "invitedUserType": self.users[&user_id].user_type,
+            "inviteRedirectUrl": redirect,
+            "inviteRedeemUrl": format!("{redeem_base}/redeem?tenant={}&invitation={invitation_id}&user={user_id}", self.id),
+            "sendInvitationMessage": body.get("sendInvitationMessage").and_then(Value::as_bool).unwrap_or(false),
+            "resetRedemption": reset,
+            "status": "PendingAcceptance",
+            "invitedUserMessageInfo": body.get("invitedUserMessageInfo").cloned().unwrap_or(json!({
+                "messageLanguage": null, "customizedMessageBody": null, "ccRecipients": []
+            })),
+            "invitedUser": {"id": user_id},
+        }))
+    }
+
+    pub fn find_by_email(&self, email: &str) -> Option<&User> {
+        let email = email.to_lowercase();
+        self.users.values().find(|u| {
+            u.mail.as_deref().is_some_and(|m| m.to_lowercase() == email)
+                || u.other_mails.iter().any(|m| m.to_lowercase() == email)
+        })
+    }
+
+    /// The redemption a real guest does by following the invitation link.
+    pub fn accept(&mut self, user_id: &str) -> Result<(), GraphError> {
+        let user = self
+            .users
+            .get_mut(user_id)
+            .ok_or_else(|| GraphError::not_found(user_id))?;
+        user.external_user_state = Some("Accepted".into());
+        user.external_user_state_change_date_time = Some(super::now());
+        Ok(())
+    }
+
+    pub fn patch_user(&mut self, user_id: &str, patch: &Value) -> Result<(), GraphError> {
+        let user = self
+            .users
+            .get_mut(user_id)
+            .ok_or_else(|| GraphError::not_found(user_id))?;
+        let Some(fields) = patch.as_object() else {
+            return Err(GraphError::bad_request(
+                "Request body must be a JSON object.",
+            ));
+        };
+        for (key, value) in fields {
+            match key.as_str() {
+                "displayName" => {
+                    user.display_name = value
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .ok_or_else(|| GraphError::bad_request("Invalid value specified for property 'displayName' of resource 'User'."))?
+                        .to_string()
+                }
+                "mail" => user.mail = value.as_str().map(str::to_string),
+                "otherMails" => {
+                    user.other_mails = value
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default()
+                }
+                "accountEnabled" => user.account_enabled = value.as_bool().unwrap_or(user.account_enabled),
+                "userType" => user.user_type = value.as_str().unwrap_or("Guest").to_string(),
+                "externalUserState" => {
+                    user.external_user_state = value.as_str().map(str::to_string);
+                    user.external_user_state_change_date_time = Some(super::now());
+                }
+                other => {
+                    return Err(GraphError::bad_request(format!(
+                        "Property '{other}' does not exist on type 'microsoft.graph.user' or cannot be updated."
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Soft delete: the user moves to deleted items and loses its role assignments.
+    pub fn delete_user(&mut self, user_id: &str) -> Result<(), GraphError> {
+        let user = self
+            .users
+            .shift_remove(user_id)
+            .ok_or_else(|| GraphError::not_found(user_id))?;
+        self.role_assignments
+            .retain(|_, ra| ra.principal_id != user_id);
+        self.deleted_users
+            .insert(user.id.clone(), (user, super::now()));
+        Ok(())
+    }
+
+    pub fn restore_user(&mut self, id: &str) -> Result<Value, GraphError> {
+        let (user, _) = self
+            .deleted_users
+            .shift_remove(id)
+            .ok_or_else(|| GraphError::not_found(id))?;
+        let json = user.to_json();
+        self.users.insert(user.id.clone(), user);
+        Ok(json)
+    }
+
+    /// `POST roleAssignments`. A principal created less than `replication_delay` ago is not
+    /// visible yet (404), as with Entra's replication; a duplicate is the real conflict error.
+    pub fn assign_role(
+        &mut self,
+        body: &Value,
+        replication_delay: Duration,
+        role_exists: impl Fn(&str) -> bool,
+    ) -> Result<Value, GraphError> {
+        let field = |name: &str| {
+            body.get(name)
+                .and_then(Value::as_str)
+                .map(str::to_lowercase)
+                .ok_or_else(|| GraphError::bad_request(format!("Property '{name}' is required.")))
+        };
+        let principal_id = field("principalId")?;
+        let role_definition_id = field("roleDefinitionId")?;
+        let directory_scope_id = body
+            .get("directoryScopeId")
+            .and_then(Value::as_str)
+            .unwrap_or("/")
+            .to_string();
+        if !directory_scope_id.starts_with('/') {
+            return Err(GraphError::bad_request("Invalid directoryScopeId."));
+        }
+        match self.users.get(&principal_id) {
+            Some(user) if user.created_at.elapsed() >= replication_delay => {}
+            _ => return Err(GraphError::not_found(&principal_id)),
+        }
+        if !role_exists(&role_definition_id) {
+            return Err(GraphError::not_found(&role_definition_id));
+        }
+        if self.role_assignments.values().any(|ra| {
+            ra.principal_id == principal_id
+                && ra.role_definition_id == role_definition_id
+                && ra.directory_scope_id == directory_scope_id
+        }) {
+            return Err(GraphError::bad_request(
+                "A conflicting object with one or more of the specified property values is present in the directory.",
+            ));
+        }
+        let ra = RoleAssignment {
+            id: new_id(),
+            principal_id,
+            role_definition_id,
+            directory_scope_id,
+        };
+        let json = ra.to_json();
+        self.role_assignments.insert(ra.id.clone(), ra);
+        Ok(json)
+    }
+}

@@ -1,0 +1,170 @@
+//! The sandbox's starting world, from a YAML or JSON file: apps, tenants, users, contracts.
+
+use serde::{Deserialize, Serialize};
+
+/// A multi-tenant app registration (the MSP's app) the token endpoint knows.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FixtureApp {
+    pub client_id: String,
+    /// Accepted secret for client-credentials requests (sandbox only: never a real secret).
+    pub client_secret: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FixtureTenant {
+    /// The Entra tenant id (GUID).
+    pub id: String,
+    pub display_name: String,
+    /// Default verified domain, e.g. `foggyit.onmicrosoft.com`.
+    pub domain: String,
+    /// Whether the apps are consented here (a service principal exists). Without consent the
+    /// token endpoint answers AADSTS700016, as Entra does.
+    #[serde(default = "yes")]
+    pub consent: bool,
+    #[serde(default)]
+    pub users: Vec<FixtureUser>,
+    /// Customers of this tenant as a partner (`GET /contracts`).
+    #[serde(default)]
+    pub contracts: Vec<FixtureContract>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FixtureUser {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub display_name: String,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default)]
+    pub other_mails: Vec<String>,
+    /// `Member` (default) or `Guest`.
+    #[serde(default = "member")]
+    pub user_type: String,
+    /// For guests: `PendingAcceptance` or `Accepted`.
+    #[serde(default)]
+    pub external_user_state: Option<String>,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+}
+
+fn member() -> String {
+    "Member".into()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FixtureContract {
+    pub customer_id: String,
+    pub display_name: String,
+    pub default_domain_name: String,
+    #[serde(default = "reseller")]
+    pub contract_type: String,
+}
+
+fn reseller() -> String {
+    "ResellerPartner".into()
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fixture {
+    #[serde(default)]
+    pub apps: Vec<FixtureApp>,
+    #[serde(default)]
+    pub tenants: Vec<FixtureTenant>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    #[error("cannot read fixture {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("fixture {path} is not valid: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Fixture {
+    /// Reads a YAML (or JSON, which is YAML) fixture file.
+    pub fn load(path: &std::path::Path) -> Result<Fixture, FixtureError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Fixture::parse(&text).map_err(|message| FixtureError::Invalid {
+            path: shown,
+            message,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Fixture, String> {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// A world of `tenants` customer tenants with `users` members each, plus the MSP's own
+    /// (partner) tenant with a contract per customer: for tests, demos and benchmarks.
+    pub fn generated(tenants: usize, users: usize) -> Fixture {
+        let app = FixtureApp {
+            client_id: SANDBOX_CLIENT_ID.into(),
+            client_secret: SANDBOX_CLIENT_SECRET.into(),
+        };
+        let mut customers: Vec<FixtureTenant> = (0..tenants)
+            .map(|i| FixtureTenant {
+                id: crate::synthetic::synthetic_guid(i as u64),
+                display_name: format!("Customer {i} Holdings"),
+                domain: format!("customer{i:05}.onmicrosoft.com"),
+                consent: true,
+                users: (0..users)
+                    .map(|u| FixtureUser {
+                        id: None,
+                        display_name: format!("User {u} of customer {i}"),
+                        mail: Some(format!("user{u}@customer{i:05}.example")),
+                        other_mails: Vec::new(),
+                        user_type: "Member".into(),
+                        external_user_state: None,
+                        user_principal_name: None,
+                    })
+                    .collect(),
+                contracts: Vec::new(),
+            })
+            .collect();
+        let partner = FixtureTenant {
+            id: SANDBOX_PARTNER_TENANT_ID.into(),
+            display_name: "Contoso MSP (partner)".into(),
+            domain: "contoso-msp.onmicrosoft.com".into(),
+            consent: true,
+            users: Vec::new(),
+            contracts: customers
+                .iter()
+                .map(|c| FixtureContract {
+                    customer_id: c.id.clone(),
+                    display_name: c.display_name.clone(),
+                    default_domain_name: c.domain.clone(),
+                    contract_type: "ResellerPartner".into(),
+                })
+                .collect(),
+        };
+        customers.insert(0, partner);
+        Fixture {
+            apps: vec![app],
+            tenants: customers,
+        }
+    }
+}
+
+/// Client id of the app in generated fixtures (not a real app).
+pub const SANDBOX_CLIENT_ID: &str = "5a3d1c2e-0000-4000-8000-00000000a11c";
+/// Its secret in the sandbox (not a real secret; only ever accepted by the sandbox).
+pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-only-secret";
+/// The MSP's own tenant in generated fixtures.
+pub const SANDBOX_PARTNER_TENANT_ID: &str = "0c0a7f1e-0000-4000-8000-0000000c0a7f";

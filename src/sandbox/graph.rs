@@ -1,0 +1,416 @@
+//! The Graph v1.0 endpoints, as a function from (tenant, method, URL, body) to a reply, so the
+//! HTTP layer and `$batch` share one implementation.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::directory::{DEFAULT_USER_PROPERTIES, GraphError};
+use super::odata::{Filter, project};
+use super::world::World;
+use crate::roles::RoleCatalog;
+
+/// A Graph response before it is put on the wire.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Option<Value>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: Value) -> Reply {
+        Reply {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+        }
+    }
+    pub fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+    pub fn error(e: &GraphError) -> Reply {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        Reply {
+            status: e.status,
+            body: Some(json!({
+                "error": {
+                    "code": e.code,
+                    "message": e.message,
+                    "innerError": {
+                        "date": super::now(),
+                        "request-id": request_id,
+                        "client-request-id": request_id,
+                    }
+                }
+            })),
+            headers: vec![("request-id".into(), request_id)],
+        }
+    }
+}
+
+/// Parsed OData query options.
+#[derive(Default)]
+pub struct Query {
+    pub filter: Option<String>,
+    pub select: Option<Vec<String>>,
+    pub top: Option<usize>,
+    pub skip_token: Option<usize>,
+    pub expand: Option<String>,
+    /// Other parameters, kept for building next links.
+    pub raw: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(query: &str) -> Result<Query, GraphError> {
+        let mut q = Query::default();
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let (key, value) = (key.into_owned(), value.into_owned());
+            match key.as_str() {
+                "$filter" => q.filter = Some(value.clone()),
+                "$select" => {
+                    q.select = Some(
+                        value
+                            .split(',')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect(),
+                    )
+                }
+                "$top" => {
+                    let top: usize = value.parse().map_err(|_| {
+                        GraphError::bad_request(format!("Invalid $top value '{value}'."))
+                    })?;
+                    if top == 0 || top > 999 {
+                        return Err(GraphError::bad_request(
+                            "Invalid page size specified: '$top' must be between 1 and 999.",
+                        ));
+                    }
+                    q.top = Some(top);
+                }
+                "$skiptoken" => {
+                    q.skip_token = Some(
+                        value
+                            .parse()
+                            .map_err(|_| GraphError::bad_request("Invalid $skiptoken."))?,
+                    )
+                }
+                "$expand" => q.expand = Some(value.clone()),
+                _ => {}
+            }
+            if key != "$skiptoken" {
+                q.raw.push((key, value));
+            }
+        }
+        Ok(q)
+    }
+
+    pub fn has_select(&self) -> bool {
+        self.select.is_some()
+    }
+}
+
+/// Context for one Graph call.
+pub struct Call<'a> {
+    pub tenant: &'a str,
+    /// Absolute base for links, e.g. `http://127.0.0.1:1234` (no `/v1.0`).
+    pub base_url: &'a str,
+    pub method: &'a str,
+    /// Path under `/v1.0`, without the query, e.g. `/users/abc`.
+    pub path: &'a str,
+    pub query: &'a str,
+    pub body: Option<&'a Value>,
+}
+
+fn collection(items: Vec<Value>, query: &Query, call: &Call, context: &str) -> Reply {
+    let page = query.top.unwrap_or(100);
+    let start = query.skip_token.unwrap_or(0);
+    let total = items.len();
+    let value: Vec<Value> = items.into_iter().skip(start).take(page).collect();
+    let mut body = json!({
+        "@odata.context": format!("{}/v1.0/$metadata#{context}", call.base_url),
+        "value": value,
+    });
+    if start + page < total {
+        let mut link = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &query.raw {
+            link.append_pair(k, v);
+        }
+        link.append_pair("$skiptoken", &(start + page).to_string());
+        body["@odata.nextLink"] = json!(format!(
+            "{}/v1.0{}?{}",
+            call.base_url,
+            call.path,
+            link.finish()
+        ));
+    }
+    Reply::json(200, body)
+}
+
+fn filtered(items: impl Iterator<Item = Value>, query: &Query) -> Result<Vec<Value>, GraphError> {
+    let filter = query.filter.as_deref().map(Filter::parse).transpose()?;
+    Ok(items
+        .filter(|v| filter.as_ref().is_none_or(|f| f.matches(v)))
+        .collect())
+}
+
+fn role_definition_json(id: &str, name: &str) -> Value {
+    json!({
+        "id": id,
+        "displayName": name,
+        "description": null,
+        "isBuiltIn": true,
+        "isEnabled": true,
+        "templateId": id,
+        "version": "1",
+        "resourceScopes": ["/"],
+        "rolePermissions": [],
+    })
+}
+
+fn body_of<'a>(call: &Call<'a>) -> Result<&'a Value, GraphError> {
+    call.body
+        .filter(|b| b.is_object())
+        .ok_or_else(|| GraphError::bad_request("Write requests must contain a JSON object body."))
+}
+
+/// Serves one Graph call for the tenant of the caller's token.
+pub fn dispatch(world: &mut World, call: &Call) -> Reply {
+    match serve(world, call) {
+        Ok(reply) => reply,
+        Err(e) => Reply::error(&e),
+    }
+}
+
+fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
+    let query = Query::parse(call.query)?;
+    let segments: Vec<&str> = call
+        .path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let replication = Duration::from_millis(world.faults.replication_delay_ms);
+    let base = call.base_url.to_string();
+    let dir = world.directory(call.tenant)?;
+    let catalog = RoleCatalog::builtin();
+    match (call.method, segments.as_slice()) {
+        ("POST", ["invitations"]) => Ok(Reply::json(201, dir.invite(body_of(call)?, &base)?)),
+        ("GET", ["users"]) => {
+            let items = filtered(dir.users.values().map(|u| u.to_json()), &query)?;
+            let items = items
+                .into_iter()
+                .map(|u| project(u, query.select.as_deref(), Some(DEFAULT_USER_PROPERTIES)))
+                .collect();
+            Ok(collection(items, &query, call, "users"))
+        }
+        ("GET", ["users", id]) => {
+            let user = dir
+                .users
+                .get(&id.to_lowercase())
+                .ok_or_else(|| GraphError::not_found(id))?;
+            Ok(Reply::json(
+                200,
+                project(
+                    user.to_json(),
+                    query.select.as_deref(),
+                    Some(DEFAULT_USER_PROPERTIES),
+                ),
+            ))
+        }
+        ("PATCH", ["users", id]) => {
+            dir.patch_user(&id.to_lowercase(), body_of(call)?)?;
+            Ok(Reply::empty(204))
+        }
+        ("DELETE", ["users", id]) => {
+            dir.delete_user(&id.to_lowercase())?;
+            Ok(Reply::empty(204))
+        }
+        ("GET", ["directory", "deletedItems", "microsoft.graph.user"]) => {
+            let items = filtered(
+                dir.deleted_users.values().map(|(u, deleted)| {
+                    let mut v = u.to_json();
+                    v["deletedDateTime"] = json!(deleted);
+                    v["@odata.type"] = json!("#microsoft.graph.user");
+                    v
+                }),
+                &query,
+            )?;
+            let items = items
+                .into_iter()
+                .map(|u| project(u, query.select.as_deref(), None))
+                .collect();
+            Ok(collection(items, &query, call, "directoryObjects"))
+        }
+        ("GET", ["directory", "deletedItems", id]) => {
+            let (user, deleted) = dir
+                .deleted_users
+                .get(&id.to_lowercase())
+                .ok_or_else(|| GraphError::not_found(id))?;
+            let mut v = user.to_json();
+            v["deletedDateTime"] = json!(deleted);
+            v["@odata.type"] = json!("#microsoft.graph.user");
+            Ok(Reply::json(200, v))
+        }
+        ("DELETE", ["directory", "deletedItems", id]) => {
+            dir.deleted_users
+                .shift_remove(&id.to_lowercase())
+                .ok_or_else(|| GraphError::not_found(id))?;
+            Ok(Reply::empty(204))
+        }
+        ("POST", ["directory", "deletedItems", id, "restore"]) => {
+            Ok(Reply::json(200, dir.restore_user(&id.to_lowercase())?))
+        }
+        ("GET", ["roleManagement", "directory", "roleDefinitions"]) => {
+            let items = filtered(
+                catalog
+                    .all()
+                    .iter()
+                    .map(|r| role_definition_json(r.template_id, r.name)),
+                &query,
+            )?;
+            let items = items
+                .into_iter()
+                .map(|r| project(r, query.select.as_deref(), None))
+                .collect();
+            Ok(collection(
+                items,
+                &query,
+                call,
+                "roleManagement/directory/roleDefinitions",
+            ))
+        }
+        ("GET", ["roleManagement", "directory", "roleDefinitions", id]) => {
+            let role = catalog
+                .by_template_id(id)
+                .ok_or_else(|| GraphError::not_found(id))?;
+            Ok(Reply::json(
+                200,
+                role_definition_json(role.template_id, role.name),
+            ))
+        }
+        ("GET", ["roleManagement", "directory", "roleAssignments"]) => {
+            let expand_principal = query
+                .expand
+                .as_deref()
+                .is_some_and(|e| e.split(',').any(|x| x.trim() == "principal"));
+            let items = filtered(dir.role_assignments.values().map(|ra| ra.to_json()), &query)?;
+            let items = items
+                .into_iter()
+                .map(|mut ra| {
+                    if expand_principal {
+                        let principal = ra["principalId"]
+                            .as_str()
+                            .and_then(|id| dir.users.get(id))
+                            .map(|u| {
+                                let mut p = project(
+                                    u.to_json(),
+                                    Some(&[
+                                        "id".into(),
+                                        "displayName".into(),
+                                        "mail".into(),
+                                        "userType".into(),
+                                    ]),
+                                    None,
+                                );
+                                p["@odata.type"] = json!("#microsoft.graph.user");
+                                p
+                            });
+                        ra["principal"] = principal.unwrap_or(Value::Null);
+                    }
+                    project(ra, query.select.as_deref(), None)
+                })
+                .collect();
+            Ok(collection(
+                items,
+                &query,
+                call,
+                "roleManagement/directory/roleAssignments",
+            ))
+        }
+        ("POST", ["roleManagement", "directory", "roleAssignments"]) => {
+            let body = body_of(call)?;
+            Ok(Reply::json(
+                201,
+                dir.assign_role(body, replication, |id| catalog.by_template_id(id).is_some())?,
+            ))
+        }
+        ("GET", ["roleManagement", "directory", "roleAssignments", id]) => {
+            let ra = dir
+                .role_assignments
+                .get(*id)
+                .ok_or_else(|| GraphError::not_found(id))?;
+            Ok(Reply::json(200, ra.to_json()))
+        }
+        ("DELETE", ["roleManagement", "directory", "roleAssignments", id]) => {
+            dir.role_assignments
+                .shift_remove(*id)
+                .ok_or_else(|| GraphError::not_found(id))?;
+            Ok(Reply::empty(204))
+        }
+        ("GET", ["contracts"]) => {
+            let items = filtered(dir.contracts.iter().map(contract_json), &query)?;
+            let items = items
+                .into_iter()
+                .map(|c| project(c, query.select.as_deref(), None))
+                .collect();
+            Ok(collection(items, &query, call, "contracts"))
+        }
+        ("GET", ["contracts", id]) => {
+            let c = dir
+                .contracts
+                .iter()
+                .find(|c| contract_id(c) == *id)
+                .ok_or_else(|| GraphError::not_found(id))?;
+            Ok(Reply::json(200, contract_json(c)))
+        }
+        ("GET", ["organization"]) => {
+            let org = project(dir.organization_json(), query.select.as_deref(), None);
+            Ok(collection(vec![org], &query, call, "organization"))
+        }
+        ("GET", ["organization", id]) if id.eq_ignore_ascii_case(&dir.id) => {
+            Ok(Reply::json(200, dir.organization_json()))
+        }
+        (
+            _,
+            [
+                "users" | "invitations" | "contracts" | "organization" | "directory"
+                | "roleManagement",
+                ..,
+            ],
+        ) => Err(GraphError::new(
+            405,
+            "Request_BadRequest",
+            format!(
+                "The sandbox does not support {} {}.",
+                call.method, call.path
+            ),
+        )),
+        _ => Err(GraphError::new(
+            400,
+            "BadRequest",
+            format!(
+                "Resource not found for the segment '{}'.",
+                segments.first().unwrap_or(&"")
+            ),
+        )),
+    }
+}
+
+fn contract_id(c: &super::fixture::FixtureContract) -> String {
+    format!("contract-{}", c.customer_id.to_lowercase())
+}
+
+fn contract_json(c: &super::fixture::FixtureContract) -> Value {
+    json!({
+        "id": contract_id(c),
+        "customerId": c.customer_id.to_lowercase(),
+        "defaultDomainName": c.default_domain_name,
+        "displayName": c.display_name,
+        "contractType": c.contract_type,
+    })
+}

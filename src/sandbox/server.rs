@@ -1,0 +1,594 @@
+//! HTTP for the sandbox: hyper connections (so a fault can drop one), an axum router for the
+//! token endpoint, Graph under `/v1.0`, `$batch`, and `/_sandbox` controls for tests and demos.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query as QueryParams, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use super::directory::GraphError;
+use super::faults::{Faults, Injected, draw, request_cost};
+use super::graph::{Call, Reply, dispatch};
+use super::world::{RecordedRequest, World};
+
+/// Shared by every connection.
+#[derive(Clone)]
+pub struct Shared {
+    pub world: Arc<Mutex<World>>,
+    /// `http://127.0.0.1:PORT`, for links in responses.
+    pub base_url: Arc<str>,
+}
+
+/// Marks a response whose connection must be dropped instead of answered.
+#[derive(Clone, Copy)]
+struct DropConnection;
+
+const MAX_BATCH: usize = 20;
+
+fn json_response(status: u16, body: Option<&Value>, headers: &[(String, String)]) -> Response {
+    let mut response = match body {
+        Some(body) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            [(
+                "content-type",
+                "application/json; odata.metadata=minimal; charset=utf-8",
+            )],
+            serde_json::to_vec(body).expect("JSON serializes"),
+        )
+            .into_response(),
+        None => StatusCode::from_u16(status)
+            .unwrap_or(StatusCode::NO_CONTENT)
+            .into_response(),
+    };
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+fn reply_response(reply: &Reply) -> Response {
+    json_response(reply.status, reply.body.as_ref(), &reply.headers)
+}
+
+fn record(
+    world: &mut World,
+    method: &str,
+    path: &str,
+    tenant: Option<&str>,
+    status: u16,
+    in_batch: bool,
+) {
+    world.requests.push(RecordedRequest {
+        method: method.to_string(),
+        path: path.to_string(),
+        tenant: tenant.map(str::to_string),
+        status,
+        in_batch,
+    });
+}
+
+fn throttled(retry_after: f64) -> Reply {
+    let mut reply = Reply::error(&GraphError::new(
+        429,
+        "TooManyRequests",
+        "Too many requests. Please try again later.",
+    ));
+    // Graph sends decimal seconds (e.g. "2.128"); keep a short fraction.
+    let text = format!("{retry_after:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.').to_string();
+    reply.headers.push(("Retry-After".into(), text));
+    reply
+}
+
+fn server_error(status: u16) -> Reply {
+    let (code, message) = match status {
+        503 => (
+            "serviceNotAvailable",
+            "The service is temporarily unavailable. Please retry later.",
+        ),
+        504 => (
+            "gatewayTimeout",
+            "The gateway did not receive a timely response.",
+        ),
+        _ => ("generalException", "An unexpected error occurred."),
+    };
+    let mut reply = Reply::error(&GraphError::new(status, code, message));
+    if status == 503 {
+        reply.headers.push(("Retry-After".into(), "1".into()));
+    }
+    reply
+}
+
+/// Faults and budgets for one Graph request (outer or inside a batch), then the call itself.
+fn handle_call(
+    world: &mut World,
+    app: &str,
+    call: &Call,
+    allow_drop: bool,
+) -> Result<Reply, DropConnection> {
+    let faults = world.faults.clone();
+    match draw(&faults, &mut world.rng) {
+        Injected::Drop if allow_drop => return Err(DropConnection),
+        Injected::Drop => return Ok(server_error(503)),
+        Injected::Throttle { retry_after } => return Ok(throttled(retry_after)),
+        Injected::ServerError { status } => return Ok(server_error(status)),
+        Injected::None => {}
+    }
+    if faults.enforce_budgets {
+        let users = world.tenants.get(call.tenant).map_or(0, |d| d.users.len());
+        let has_select = call.query.contains("%24select") || call.query.contains("$select");
+        let has_expand = call.query.contains("%24expand") || call.query.contains("$expand");
+        let cost = request_cost(call.method, call.path, has_select, has_expand);
+        let is_write = call.method != "GET";
+        if let Some(wait) =
+            world
+                .budgets
+                .charge(app, call.tenant, users, cost, is_write, Instant::now())
+        {
+            return Ok(throttled(wait));
+        }
+    }
+    Ok(dispatch(world, call))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+/// `/v1.0/...`: authenticate, inject faults, serve (or run a batch).
+async fn graph(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri
+        .path()
+        .strip_prefix("/v1.0")
+        .unwrap_or(uri.path())
+        .to_string();
+    let query = uri.query().unwrap_or("").to_string();
+    let latency = {
+        let world = shared.world.lock().expect("sandbox lock");
+        Duration::from_millis(world.faults.latency_ms)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let full_path = uri.path().to_string();
+    let auth = bearer(&headers)
+        .ok_or(("Access token is empty.", 401))
+        .and_then(|token| {
+            world
+                .check_token(&token)
+                .cloned()
+                .ok_or(("Access token has expired or is not yet valid.", 401))
+        });
+    let token = match auth {
+        Ok(token) => token,
+        Err((message, status)) => {
+            let reply = Reply::error(&GraphError::new(
+                status,
+                "InvalidAuthenticationToken",
+                message,
+            ));
+            record(&mut world, method.as_str(), &full_path, None, status, false);
+            return reply_response(&reply);
+        }
+    };
+    let tenant = token.tenant_id.clone();
+    if !world.tenants.get(&tenant).is_some_and(|d| d.consent) {
+        let reply = Reply::error(&GraphError::new(
+            403,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ));
+        record(
+            &mut world,
+            method.as_str(),
+            &full_path,
+            Some(&tenant),
+            403,
+            false,
+        );
+        return reply_response(&reply);
+    }
+    let parsed_body: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let reply = Reply::error(&GraphError::bad_request(format!(
+                    "Unable to read JSON request payload: {e}"
+                )));
+                record(
+                    &mut world,
+                    method.as_str(),
+                    &full_path,
+                    Some(&tenant),
+                    400,
+                    false,
+                );
+                return reply_response(&reply);
+            }
+        }
+    };
+    if path == "/$batch" && method == Method::POST {
+        let reply = batch(
+            &mut world,
+            &shared.base_url,
+            &tenant,
+            &token.client_id,
+            parsed_body.as_ref(),
+        );
+        record(
+            &mut world,
+            "POST",
+            &full_path,
+            Some(&tenant),
+            reply.status,
+            false,
+        );
+        return reply_response(&reply);
+    }
+    let call = Call {
+        tenant: &tenant,
+        base_url: &shared.base_url,
+        method: method.as_str(),
+        path: &path,
+        query: &query,
+        body: parsed_body.as_ref(),
+    };
+    match handle_call(&mut world, &token.client_id, &call, true) {
+        Ok(reply) => {
+            record(
+                &mut world,
+                method.as_str(),
+                &full_path,
+                Some(&tenant),
+                reply.status,
+                false,
+            );
+            reply_response(&reply)
+        }
+        Err(drop) => {
+            record(
+                &mut world,
+                method.as_str(),
+                &full_path,
+                Some(&tenant),
+                0,
+                false,
+            );
+            let mut response = Response::new(Body::empty());
+            response.extensions_mut().insert(drop);
+            response
+        }
+    }
+}
+
+/// `POST /$batch`: up to 20 requests in order, `dependsOn` honoured (424 when a dependency
+/// failed), each with its own faults and budget.
+fn batch(
+    world: &mut World,
+    base_url: &str,
+    tenant: &str,
+    app: &str,
+    body: Option<&Value>,
+) -> Reply {
+    let Some(requests) = body
+        .and_then(|b| b.get("requests"))
+        .and_then(Value::as_array)
+    else {
+        return Reply::error(&GraphError::bad_request(
+            "Batch request must contain a 'requests' array.",
+        ));
+    };
+    if requests.is_empty() || requests.len() > MAX_BATCH {
+        return Reply::error(&GraphError::bad_request(format!(
+            "Number of batch request steps exceeds the maximum value of {MAX_BATCH}."
+        )));
+    }
+    let mut statuses: HashMap<String, u16> = HashMap::new();
+    let mut responses = Vec::with_capacity(requests.len());
+    for request in requests {
+        let id = match &request["id"] {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => {
+                return Reply::error(&GraphError::bad_request(
+                    "Every batch request needs an 'id'.",
+                ));
+            }
+        };
+        let depends: Vec<String> = request["dependsOn"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let failed_dependency = depends
+            .iter()
+            .any(|d| statuses.get(d).is_none_or(|s| *s >= 400));
+        let reply = if failed_dependency {
+            Reply::error(&GraphError::new(
+                424,
+                "FailedDependency",
+                "The request could not be processed because a request it depends on failed.",
+            ))
+        } else {
+            let method = request["method"].as_str().unwrap_or("GET").to_uppercase();
+            let url = request["url"].as_str().unwrap_or("");
+            let url = url.trim_start_matches("/v1.0").trim_start_matches("v1.0/");
+            let url = if url.starts_with('/') {
+                url.to_string()
+            } else {
+                format!("/{url}")
+            };
+            let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+            let call = Call {
+                tenant,
+                base_url,
+                method: &method,
+                path,
+                query,
+                body: request.get("body"),
+            };
+            let reply = handle_call(world, app, &call, false).unwrap_or_else(|_| server_error(503));
+            record(
+                world,
+                &method,
+                &format!("/v1.0{path}"),
+                Some(tenant),
+                reply.status,
+                true,
+            );
+            reply
+        };
+        statuses.insert(id.clone(), reply.status);
+        let headers: serde_json::Map<String, Value> = reply
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .chain(
+                reply
+                    .body
+                    .is_some()
+                    .then(|| ("Content-Type".to_string(), json!("application/json"))),
+            )
+            .collect();
+        let mut entry = json!({"id": id, "status": reply.status, "headers": headers});
+        if let Some(body) = reply.body {
+            entry["body"] = body;
+        }
+        responses.push(entry);
+    }
+    Reply::json(200, json!({"responses": responses}))
+}
+
+async fn token(
+    State(shared): State<Shared>,
+    Path(tenant): Path<String>,
+    uri: Uri,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let token_url = format!("{}{}", shared.base_url, uri.path());
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let (status, body, resolved) = super::auth::token(&mut world, &tenant, &form, &token_url);
+    let path = uri.path().to_string();
+    record(
+        &mut world,
+        "POST",
+        &path,
+        resolved.as_deref(),
+        status,
+        false,
+    );
+    json_response(status, Some(&body), &[])
+}
+
+/// Where a guest lands when following an invitation link: redeems it.
+async fn redeem(
+    State(shared): State<Shared>,
+    QueryParams(q): QueryParams<HashMap<String, String>>,
+) -> Response {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let (Some(tenant), Some(user)) = (q.get("tenant"), q.get("user")) else {
+        return (StatusCode::BAD_REQUEST, "missing tenant or user").into_response();
+    };
+    match world.directory(tenant).and_then(|d| d.accept(user)) {
+        Ok(()) => (StatusCode::OK, "Invitation accepted (sandbox).").into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, e.message).into_response(),
+    }
+}
+
+type ControlResult = Result<Response, (StatusCode, String)>;
+
+fn control_error(e: GraphError) -> (StatusCode, String) {
+    (
+        StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+        e.message,
+    )
+}
+
+async fn requests(State(shared): State<Shared>, method: Method) -> Response {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    if method == Method::DELETE {
+        world.requests.clear();
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    axum::Json(world.requests.clone()).into_response()
+}
+
+async fn faults(State(shared): State<Shared>, method: Method, body: Bytes) -> ControlResult {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    if method == Method::PUT {
+        let faults: Faults =
+            serde_json::from_slice(&body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+        world.rng = super::faults::Rng::new(faults.seed);
+        world.faults = faults;
+    }
+    Ok(axum::Json(world.faults.clone()).into_response())
+}
+
+async fn control_user(
+    State(shared): State<Shared>,
+    Path((tenant, user)): Path<(String, String)>,
+    method: Method,
+    body: Bytes,
+) -> ControlResult {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let dir = world.directory(&tenant).map_err(control_error)?;
+    let id = dir
+        .users
+        .get(&user.to_lowercase())
+        .map(|u| u.id.clone())
+        .or_else(|| dir.find_by_email(&user).map(|u| u.id.clone()))
+        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no user {user}")))?;
+    match method {
+        Method::DELETE => dir.delete_user(&id).map_err(control_error)?,
+        _ => {
+            let patch: Value = serde_json::from_slice(&body)
+                .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+            dir.patch_user(&id, &patch).map_err(control_error)?;
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn control_accept(
+    State(shared): State<Shared>,
+    Path((tenant, user)): Path<(String, String)>,
+) -> ControlResult {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let dir = world.directory(&tenant).map_err(control_error)?;
+    let id = dir
+        .users
+        .get(&user.to_lowercase())
+        .map(|u| u.id.clone())
+        .or_else(|| dir.find_by_email(&user).map(|u| u.id.clone()))
+        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no user {user}")))?;
+    dir.accept(&id).map_err(control_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn control_role_assignment(
+    State(shared): State<Shared>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ControlResult {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let dir = world.directory(&tenant).map_err(control_error)?;
+    dir.role_assignments
+        .shift_remove(&id)
+        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no role assignment {id}")))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn control_consent(
+    State(shared): State<Shared>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> ControlResult {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let consent: Value =
+        serde_json::from_slice(&body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    let dir = world.directory(&tenant).map_err(control_error)?;
+    dir.consent = consent["consent"].as_bool().unwrap_or(true);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/redeem", get(redeem))
+        .route("/_sandbox/requests", get(requests).delete(requests))
+        .route("/_sandbox/faults", get(faults).put(faults))
+        .route(
+            "/_sandbox/tenants/{tenant}/users/{user}",
+            axum::routing::patch(control_user).delete(control_user),
+        )
+        .route(
+            "/_sandbox/tenants/{tenant}/users/{user}/accept",
+            post(control_accept),
+        )
+        .route(
+            "/_sandbox/tenants/{tenant}/roleAssignments/{id}",
+            axum::routing::delete(control_role_assignment),
+        )
+        .route(
+            "/_sandbox/tenants/{tenant}/consent",
+            axum::routing::put(control_consent),
+        )
+        .route("/v1.0/{*rest}", axum::routing::any(graph))
+        .with_state(shared)
+}
+
+/// Accepts connections until `shutdown` resolves. Each connection is served by hyper with
+/// keep-alive; a response marked [`DropConnection`] closes it without an answer.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Shared,
+    shutdown: tokio::sync::oneshot::Receiver<()>,
+) {
+    use tower::ServiceExt;
+    let app = router(shared);
+    let mut shutdown = shutdown;
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(_) => continue,
+            },
+            _ = &mut shutdown => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let app = app.clone();
+                    async move {
+                        let response = app
+                            .oneshot(request.map(Body::new))
+                            .await
+                            .expect("router is infallible");
+                        if response.extensions().get::<DropConnection>().is_some() {
+                            Err(std::io::Error::other(
+                                "connection dropped by fault injection",
+                            ))
+                        } else {
+                            Ok(response)
+                        }
+                    }
+                },
+            );
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+}

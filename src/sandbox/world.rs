@@ -1,0 +1,95 @@
+//! Everything the sandbox holds: apps, tenant directories, issued tokens, faults, budgets and
+//! the log of requests served. One lock around it; every operation is short.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::directory::{Directory, GraphError};
+use super::faults::{Budgets, Faults, Rng};
+use super::fixture::{Fixture, FixtureApp};
+
+/// How long issued tokens live (Entra's are about an hour).
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
+
+#[derive(Clone, Debug)]
+pub struct Token {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub expires: Instant,
+}
+
+/// One request as served, for tests and benchmarks to count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path without the query, e.g. `/v1.0/users` or `/{tenant}/oauth2/v2.0/token`.
+    pub path: String,
+    /// The tenant the request acted in, when known.
+    pub tenant: Option<String>,
+    pub status: u16,
+    /// An inner request of a `$batch` (the batch itself is recorded too).
+    pub in_batch: bool,
+}
+
+pub struct World {
+    pub apps: Vec<FixtureApp>,
+    pub tenants: IndexMap<String, Directory>,
+    domains: HashMap<String, String>,
+    pub tokens: HashMap<String, Token>,
+    pub faults: Faults,
+    pub rng: Rng,
+    pub budgets: Budgets,
+    pub requests: Vec<RecordedRequest>,
+    /// Seconds a token lives; tests shorten it to exercise refresh.
+    pub token_lifetime: Duration,
+}
+
+impl World {
+    pub fn new(fixture: &Fixture, faults: Faults) -> World {
+        let mut tenants = IndexMap::new();
+        let mut domains = HashMap::new();
+        for t in &fixture.tenants {
+            let dir = Directory::from_fixture(t);
+            domains.insert(dir.domain.to_lowercase(), dir.id.clone());
+            tenants.insert(dir.id.clone(), dir);
+        }
+        World {
+            apps: fixture.apps.clone(),
+            tenants,
+            domains,
+            tokens: HashMap::new(),
+            rng: Rng::new(faults.seed),
+            faults,
+            budgets: Budgets::default(),
+            requests: Vec::new(),
+            token_lifetime: TOKEN_LIFETIME,
+        }
+    }
+
+    /// A tenant by id (any case) or verified domain.
+    pub fn resolve_tenant(&self, key: &str) -> Option<String> {
+        let key = key.to_lowercase();
+        if self.tenants.contains_key(&key) {
+            return Some(key);
+        }
+        self.domains.get(&key).cloned()
+    }
+
+    pub fn directory(&mut self, key: &str) -> Result<&mut Directory, GraphError> {
+        let id = self
+            .resolve_tenant(key)
+            .ok_or_else(|| GraphError::not_found(key))?;
+        Ok(self.tenants.get_mut(&id).expect("resolved"))
+    }
+
+    /// The token's tenant and app, if the token is known and not expired.
+    pub fn check_token(&self, token: &str) -> Option<&Token> {
+        self.tokens
+            .get(token)
+            .filter(|t| t.expires > Instant::now())
+    }
+}
