@@ -4,6 +4,7 @@
 mod examples;
 mod model;
 mod plan_apply;
+mod sandbox;
 mod schema;
 mod state_store;
 mod support;
