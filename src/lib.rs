@@ -8,6 +8,7 @@ pub mod access;
 pub mod apply;
 pub mod cli;
 pub mod diagnostic;
+pub mod graph;
 pub mod load;
 pub mod manifest;
 pub mod model;

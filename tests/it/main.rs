@@ -2,6 +2,7 @@
 //! area, keeps linking cheap.
 
 mod examples;
+mod graph_client;
 mod model;
 mod plan_apply;
 mod sandbox;

@@ -1,0 +1,542 @@
+//! The Graph client: per-tenant tokens (cached until near expiry), retries that honour
+//! Graph's throttling, paging and `$batch`. Errors name the tenant, the Graph error code, the
+//! message and the request id.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use oauth2::basic::BasicClient;
+use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
+use serde_json::{Value, json};
+
+use super::config::{Credential, GraphConfig};
+
+/// Bounds on retrying one request.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub max_total: Duration,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            max_total: Duration::from_secs(120),
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GraphClientError {
+    /// The token request failed; `consent_needed` when the app is not consented there.
+    #[error("tenant {tenant}: cannot get a token: {message}{}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Token {
+        tenant: String,
+        code: Option<String>,
+        message: String,
+        consent_needed: bool,
+    },
+    #[error(transparent)]
+    Api(Box<ApiError>),
+    #[error("tenant {tenant}: {method} {path}: {message}")]
+    Transport {
+        tenant: String,
+        method: String,
+        path: String,
+        message: String,
+    },
+}
+
+impl GraphClientError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GraphClientError::Api(e) => Some(e.status),
+            _ => None,
+        }
+    }
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            GraphClientError::Api(e) => Some(&e.code),
+            GraphClientError::Token { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+    pub fn is_consent_needed(&self) -> bool {
+        matches!(
+            self,
+            GraphClientError::Token {
+                consent_needed: true,
+                ..
+            }
+        )
+    }
+}
+
+/// A Graph error answer, with everything needed to report it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "tenant {tenant}: {method} {path} failed: HTTP {status} {code}: {message} (request-id {request_id})"
+)]
+pub struct ApiError {
+    pub tenant: String,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub request_id: String,
+}
+
+/// A successful (2xx) response.
+#[derive(Clone, Debug)]
+pub struct GraphResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// One request inside a `$batch`.
+#[derive(Clone, Debug)]
+pub struct BatchRequest {
+    pub id: String,
+    pub method: String,
+    /// Relative to the version, e.g. `/users?$filter=...`.
+    pub url: String,
+    pub body: Option<Value>,
+    pub depends_on: Vec<String>,
+}
+
+/// One answer inside a `$batch`, any status.
+#[derive(Clone, Debug)]
+pub struct BatchResponse {
+    pub id: String,
+    pub status: u16,
+    pub body: Value,
+}
+
+struct CachedToken {
+    value: String,
+    refresh_after: Instant,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct HttpError(#[from] reqwest::Error);
+
+pub struct GraphClient {
+    http: reqwest::Client,
+    config: GraphConfig,
+    retry: RetryPolicy,
+    tokens: tokio::sync::Mutex<HashMap<String, CachedToken>>,
+    requests: AtomicU64,
+    token_requests: AtomicU64,
+}
+
+/// AADSTS codes that mean "the app is not consented in this tenant".
+const CONSENT_CODES: &[&str] = &["AADSTS700016", "AADSTS7000229", "AADSTS65001"];
+
+impl GraphClient {
+    pub fn new(config: GraphConfig, retry: RetryPolicy) -> Result<GraphClient, GraphClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .user_agent(concat!("tenantform/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| GraphClientError::Transport {
+                tenant: String::new(),
+                method: String::new(),
+                path: String::new(),
+                message: e.to_string(),
+            })?;
+        Ok(GraphClient {
+            http,
+            config,
+            retry,
+            tokens: tokio::sync::Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+            token_requests: AtomicU64::new(0),
+        })
+    }
+
+    pub fn config(&self) -> &GraphConfig {
+        &self.config
+    }
+
+    /// Graph requests sent (retries and batches counted once per HTTP request).
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn token_request_count(&self) -> u64 {
+        self.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// A token for `tenant`, from the cache unless it expires within five minutes.
+    pub async fn token(&self, tenant: &str) -> Result<String, GraphClientError> {
+        let mut cache = self.tokens.lock().await;
+        if let Some(t) = cache
+            .get(tenant)
+            .filter(|t| t.refresh_after > Instant::now())
+        {
+            return Ok(t.value.clone());
+        }
+        let (value, lifetime) = self.fetch_token(tenant).await?;
+        let margin = Duration::from_secs(300).min(lifetime / 2);
+        cache.insert(
+            tenant.to_string(),
+            CachedToken {
+                value: value.clone(),
+                refresh_after: Instant::now() + lifetime.saturating_sub(margin),
+            },
+        );
+        Ok(value)
+    }
+
+    async fn fetch_token(&self, tenant: &str) -> Result<(String, Duration), GraphClientError> {
+        self.token_requests.fetch_add(1, Ordering::Relaxed);
+        let token_error = |code: Option<String>, message: String| GraphClientError::Token {
+            tenant: tenant.to_string(),
+            consent_needed: code.as_deref().is_some_and(|c| CONSENT_CODES.contains(&c)),
+            code,
+            message,
+        };
+        let token_url = TokenUrl::new(self.config.token_url(tenant))
+            .map_err(|e| token_error(None, e.to_string()))?;
+        let mut client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
+            .set_token_uri(token_url)
+            .set_auth_type(AuthType::RequestBody);
+        let assertion = match &self.config.credential {
+            Credential::ClientSecret(secret) => {
+                client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
+                None
+            }
+            Credential::FederatedTokenFile(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        token_error(
+                            None,
+                            format!(
+                                "cannot read AZURE_FEDERATED_TOKEN_FILE {}: {e}",
+                                path.display()
+                            ),
+                        )
+                    })?
+                    .trim()
+                    .to_string(),
+            ),
+            Credential::Certificate(path) => Some(
+                super::assertion::certificate_assertion(
+                    path,
+                    &self.config.client_id,
+                    &self.config.token_url(tenant),
+                )
+                .map_err(|e| token_error(None, e))?,
+            ),
+        };
+        let http = self.http.clone();
+        let send = move |request: oauth2::HttpRequest| {
+            let http = http.clone();
+            async move {
+                let request = reqwest::Request::try_from(request)?;
+                let response = http.execute(request).await?;
+                let mut builder = http::Response::builder().status(response.status());
+                for (name, value) in response.headers() {
+                    builder = builder.header(name, value);
+                }
+                let body = response.bytes().await?.to_vec();
+                Ok::<_, HttpError>(builder.body(body).expect("response parts are valid"))
+            }
+        };
+        let mut request = client
+            .exchange_client_credentials()
+            .add_scope(Scope::new(self.config.scope()));
+        if let Some(assertion) = &assertion {
+            request = request
+                .add_extra_param(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
+                .add_extra_param("client_assertion", assertion.clone());
+        }
+        match request.request_async(&send).await {
+            Ok(token) => Ok((
+                token.access_token().secret().clone(),
+                token.expires_in().unwrap_or(Duration::from_secs(3600)),
+            )),
+            Err(oauth2::RequestTokenError::ServerResponse(err)) => {
+                let description = err
+                    .error_description()
+                    .cloned()
+                    .unwrap_or_else(|| err.error().to_string());
+                let code = description
+                    .split(':')
+                    .next()
+                    .filter(|c| c.starts_with("AADSTS"))
+                    .map(str::to_string);
+                let message = description
+                    .split(" Trace ID:")
+                    .next()
+                    .unwrap_or(&description)
+                    .to_string();
+                Err(token_error(code, message))
+            }
+            Err(other) => Err(token_error(None, other.to_string())),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.config.graph_url)
+        }
+    }
+
+    /// One Graph request with retries (429, 503, 504, connection errors; 500/502 for GETs), honouring
+    /// Retry-After and backing off with jitter otherwise. Non-2xx answers become errors.
+    pub async fn send(
+        &self,
+        tenant: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<GraphResponse, GraphClientError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.token(tenant).await?;
+            let mut request = self
+                .http
+                .request(method.parse().expect("HTTP method"), self.url(path))
+                .bearer_auth(token)
+                .header("client-request-id", uuid::Uuid::new_v4().to_string());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let transport = |message: String| GraphClientError::Transport {
+                tenant: tenant.to_string(),
+                method: method.to_string(),
+                path: path.to_string(),
+                message,
+            };
+            let outcome: Result<std::convert::Infallible, (GraphClientError, Option<Duration>)> =
+                match request.send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let retry_after = response
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.trim().parse::<f64>().ok())
+                            .filter(|s| s.is_finite() && *s >= 0.0)
+                            .map(Duration::from_secs_f64);
+                        let header_request_id = response
+                            .headers()
+                            .get("request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        match response.bytes().await {
+                            Ok(bytes) => {
+                                let body: Value = if bytes.is_empty() {
+                                    Value::Null
+                                } else {
+                                    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+                                };
+                                if (200..300).contains(&status) {
+                                    return Ok(GraphResponse { status, body });
+                                }
+                                let err = api_error(
+                                    tenant,
+                                    method,
+                                    path,
+                                    status,
+                                    &body,
+                                    header_request_id,
+                                );
+                                // 500/502 are transient too, but only reads are safe to repeat.
+                                let transient = matches!(status, 429 | 503 | 504)
+                                    || (method == "GET" && matches!(status, 500 | 502));
+                                if transient {
+                                    Err((err, retry_after))
+                                } else {
+                                    return Err(err);
+                                }
+                            }
+                            Err(e) => Err((
+                                transport(format!(
+                                    "connection failed while reading the response: {e}"
+                                )),
+                                None,
+                            )),
+                        }
+                    }
+                    Err(e) => Err((transport(format!("connection failed: {e}")), None)),
+                };
+            let Err((err, retry_after)) = outcome;
+            let delay = retry_after.unwrap_or_else(|| backoff(&self.retry, attempt));
+            if attempt >= self.retry.max_attempts
+                || started.elapsed() + delay > self.retry.max_total
+            {
+                return Err(err);
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    pub async fn get(&self, tenant: &str, path: &str) -> Result<Value, GraphClientError> {
+        Ok(self.send(tenant, "GET", path, None).await?.body)
+    }
+
+    /// Every item of a collection, following `@odata.nextLink` whole.
+    pub async fn get_all(&self, tenant: &str, path: &str) -> Result<Vec<Value>, GraphClientError> {
+        let mut items = Vec::new();
+        let mut next = Some(path.to_string());
+        while let Some(link) = next {
+            let page = self.get(tenant, &link).await?;
+            items.extend(page["value"].as_array().cloned().unwrap_or_default());
+            next = page["@odata.nextLink"].as_str().map(str::to_string);
+        }
+        Ok(items)
+    }
+
+    /// Runs requests as `$batch`es of at most 20. Inner 429/503/504 answers are retried (in a
+    /// later batch, after the longest Retry-After), other statuses are returned as they are.
+    pub async fn batch(
+        &self,
+        tenant: &str,
+        requests: Vec<BatchRequest>,
+    ) -> Result<Vec<BatchResponse>, GraphClientError> {
+        let mut done: HashMap<String, BatchResponse> = HashMap::new();
+        let order: Vec<String> = requests.iter().map(|r| r.id.clone()).collect();
+        let mut pending = requests;
+        let started = Instant::now();
+        let mut round = 0;
+        while !pending.is_empty() {
+            round += 1;
+            let mut wait: Option<Duration> = None;
+            let mut retry = Vec::new();
+            for chunk in pending.chunks(20) {
+                let body = json!({"requests": chunk.iter().map(|r| {
+                    let mut v = json!({"id": r.id, "method": r.method, "url": r.url});
+                    if let Some(b) = &r.body {
+                        v["body"] = b.clone();
+                        v["headers"] = json!({"Content-Type": "application/json"});
+                    }
+                    if !r.depends_on.is_empty() {
+                        v["dependsOn"] = json!(r.depends_on);
+                    }
+                    v
+                }).collect::<Vec<_>>()});
+                let answer = self.send(tenant, "POST", "/$batch", Some(&body)).await?;
+                for response in answer.body["responses"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let id = response["id"].as_str().unwrap_or_default().to_string();
+                    let status = response["status"].as_u64().unwrap_or(0) as u16;
+                    let Some(request) = chunk.iter().find(|r| r.id == id) else {
+                        continue;
+                    };
+                    if matches!(status, 429 | 503 | 504) && round < self.retry.max_attempts as usize
+                    {
+                        let after = response["headers"]
+                            .as_object()
+                            .and_then(|h| {
+                                h.iter()
+                                    .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                            })
+                            .and_then(|(_, v)| v.as_str().and_then(|s| s.parse::<f64>().ok()))
+                            .map(Duration::from_secs_f64)
+                            .unwrap_or_else(|| backoff(&self.retry, round as u32));
+                        wait = Some(wait.map_or(after, |w| w.max(after)));
+                        retry.push(request.clone());
+                    } else {
+                        done.insert(
+                            id.clone(),
+                            BatchResponse {
+                                id,
+                                status,
+                                body: response.get("body").cloned().unwrap_or(Value::Null),
+                            },
+                        );
+                    }
+                }
+            }
+            // A dependency retried means its dependents (answered 424) are retried too.
+            let retried: Vec<String> = retry.iter().map(|r| r.id.clone()).collect();
+            let dependents: Vec<String> = done
+                .values()
+                .filter(|r| r.status == 424)
+                .map(|r| r.id.clone())
+                .filter(|id| {
+                    pending
+                        .iter()
+                        .find(|p| &p.id == id)
+                        .is_some_and(|p| p.depends_on.iter().any(|d| retried.contains(d)))
+                })
+                .collect();
+            for id in dependents {
+                done.remove(&id);
+                if let Some(p) = pending.iter().find(|p| p.id == id) {
+                    retry.push(p.clone());
+                }
+            }
+            pending = retry;
+            if let Some(wait) = wait {
+                if started.elapsed() + wait > self.retry.max_total {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Ok(order
+            .into_iter()
+            .filter_map(|id| done.remove(&id))
+            .collect())
+    }
+}
+
+/// Exponential backoff with full jitter.
+fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let exp = policy
+        .base_delay
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(policy.max_delay);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0;
+    exp.mul_f64(0.5 + jitter / 2.0)
+}
+
+fn api_error(
+    tenant: &str,
+    method: &str,
+    path: &str,
+    status: u16,
+    body: &Value,
+    header_request_id: Option<String>,
+) -> GraphClientError {
+    let error = &body["error"];
+    GraphClientError::Api(Box::new(ApiError {
+        tenant: tenant.to_string(),
+        method: method.to_string(),
+        path: path.split('?').next().unwrap_or(path).to_string(),
+        status,
+        code: error["code"].as_str().unwrap_or("unknown").to_string(),
+        message: error["message"]
+            .as_str()
+            .unwrap_or("no error message")
+            .to_string(),
+        request_id: error["innerError"]["request-id"]
+            .as_str()
+            .map(str::to_string)
+            .or(header_request_id)
+            .unwrap_or_else(|| "none".into()),
+    }))
+}

@@ -1,0 +1,11 @@
+//! Microsoft Graph: configuration, authentication and the HTTP client. Everything that talks
+//! to Entra goes through here; the planner only sees the snapshots it returns.
+
+pub mod assertion;
+pub mod client;
+pub mod config;
+
+pub use client::{
+    BatchRequest, BatchResponse, GraphClient, GraphClientError, GraphResponse, RetryPolicy,
+};
+pub use config::{Cloud, Credential, GraphConfig, Secret};

@@ -1,0 +1,256 @@
+//! The Graph client against the sandbox over real HTTP: tokens and their cache, retries under
+//! throttling, server errors and dropped connections, paging, batches, and its errors.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tenantform::graph::{BatchRequest, Credential, GraphClient, GraphConfig, RetryPolicy, Secret};
+use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
+use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
+
+const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+const BIRCHWOOD: &str = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f";
+
+fn sandbox(faults: Faults) -> SandboxHandle {
+    let mut f =
+        Fixture::load(&crate::support::repo_root().join("examples/sandbox/fixture.yaml")).unwrap();
+    let mut big = Fixture::generated(1, 450).tenants.remove(1);
+    big.id = "11111111-1111-4111-8111-111111111111".into();
+    big.domain = "big.onmicrosoft.com".into();
+    f.tenants.push(big);
+    SandboxHandle::start(&f, faults).unwrap()
+}
+
+fn client(sandbox: &SandboxHandle) -> GraphClient {
+    let config = GraphConfig {
+        client_id: SANDBOX_CLIENT_ID.into(),
+        home_tenant_id: None,
+        credential: Credential::ClientSecret(Secret::new(SANDBOX_CLIENT_SECRET)),
+        login_url: sandbox.base_url().into(),
+        graph_url: sandbox.graph_url(),
+    };
+    let retry = RetryPolicy {
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        ..RetryPolicy::default()
+    };
+    GraphClient::new(config, retry).unwrap()
+}
+
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn tokens_are_cached_per_tenant() {
+    let sandbox = sandbox(Faults::default());
+    let graph = client(&sandbox);
+    run(async {
+        for _ in 0..3 {
+            graph.get(FOGGY, "/organization").await.unwrap();
+        }
+        graph
+            .get("big.onmicrosoft.com", "/organization")
+            .await
+            .unwrap();
+    });
+    assert_eq!(graph.token_request_count(), 2, "one token per tenant");
+    let tokens = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/token"))
+        .count();
+    assert_eq!(tokens, 2);
+}
+
+#[test]
+fn missing_consent_is_recognised_with_its_aadsts_code() {
+    let sandbox = sandbox(Faults::default());
+    let graph = client(&sandbox);
+    let err = run(graph.get(BIRCHWOOD, "/organization")).unwrap_err();
+    assert!(err.is_consent_needed(), "{err}");
+    assert_eq!(err.code(), Some("AADSTS700016"));
+    let text = err.to_string();
+    assert!(
+        text.contains(BIRCHWOOD) && text.contains("AADSTS700016"),
+        "{text}"
+    );
+    assert!(!text.contains("Trace ID"), "trace noise trimmed: {text}");
+}
+
+#[test]
+fn api_errors_carry_tenant_code_message_and_request_id() {
+    let sandbox = sandbox(Faults::default());
+    let graph = client(&sandbox);
+    let err = run(graph.get(FOGGY, "/users/no-such-user")).unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    let text = err.to_string();
+    for part in [
+        FOGGY,
+        "Request_ResourceNotFound",
+        "request-id",
+        "GET /users/no-such-user",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+}
+
+#[test]
+fn retries_through_throttling_server_errors_and_dropped_connections() {
+    let faults = Faults {
+        seed: 3,
+        throttle_rate: 0.3,
+        retry_after_seconds: 0.01,
+        server_error_rate: 0.15,
+        drop_rate: 0.1,
+        ..Faults::default()
+    };
+    let sandbox = sandbox(faults);
+    let graph = client(&sandbox);
+    run(async {
+        for i in 0..40 {
+            let org = graph
+                .get(FOGGY, "/organization")
+                .await
+                .unwrap_or_else(|e| panic!("request {i}: {e}"));
+            assert_eq!(org["value"][0]["id"], FOGGY);
+        }
+    });
+    let log = sandbox.requests();
+    let graph_calls: Vec<_> = log
+        .iter()
+        .filter(|r| r.path == "/v1.0/organization")
+        .collect();
+    assert!(
+        graph_calls.len() > 40,
+        "faults forced retries: {}",
+        graph_calls.len()
+    );
+    assert!(graph_calls.iter().any(|r| r.status == 429));
+    assert!(
+        graph_calls.iter().any(|r| r.status == 0),
+        "a dropped connection was retried"
+    );
+    assert_eq!(graph_calls.iter().filter(|r| r.status == 200).count(), 40);
+}
+
+#[test]
+fn honours_decimal_retry_after_and_gives_up_within_bounds() {
+    let sandbox = sandbox(Faults {
+        throttle_rate: 1.0,
+        retry_after_seconds: 0.2,
+        ..Faults::default()
+    });
+    let mut config_graph = client(&sandbox);
+    drop(config_graph);
+    let config = GraphConfig {
+        client_id: SANDBOX_CLIENT_ID.into(),
+        home_tenant_id: None,
+        credential: Credential::ClientSecret(Secret::new(SANDBOX_CLIENT_SECRET)),
+        login_url: sandbox.base_url().into(),
+        graph_url: sandbox.graph_url(),
+    };
+    config_graph = GraphClient::new(
+        config,
+        RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        },
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let err = run(config_graph.get(FOGGY, "/organization")).unwrap_err();
+    let elapsed = start.elapsed();
+    assert_eq!(err.status(), Some(429));
+    assert!(
+        elapsed >= Duration::from_millis(400),
+        "waited Retry-After twice: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    assert_eq!(config_graph.request_count(), 3);
+}
+
+#[test]
+fn pages_and_batches() {
+    let sandbox = sandbox(Faults::default());
+    let graph = client(&sandbox);
+    run(async {
+        let users = graph
+            .get_all("big.onmicrosoft.com", "/users?$select=id&$top=200")
+            .await
+            .unwrap();
+        assert_eq!(users.len(), 450);
+        let requests: Vec<BatchRequest> = (0..25)
+            .map(|i| BatchRequest {
+                id: format!("r{i}"),
+                method: "GET".into(),
+                url: if i == 7 {
+                    "/users/missing".into()
+                } else {
+                    "/organization".into()
+                },
+                body: None,
+                depends_on: Vec::new(),
+            })
+            .collect();
+        let answers = graph.batch(FOGGY, requests).await.unwrap();
+        assert_eq!(answers.len(), 25);
+        assert_eq!(answers[7].status, 404);
+        assert!(
+            answers
+                .iter()
+                .enumerate()
+                .all(|(i, a)| i == 7 || a.status == 200)
+        );
+    });
+    let batches = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1.0/$batch")
+        .count();
+    assert_eq!(batches, 2, "25 requests in batches of 20");
+}
+
+#[test]
+fn throttled_inner_batch_requests_are_retried() {
+    let sandbox = sandbox(Faults {
+        seed: 11,
+        throttle_rate: 0.4,
+        retry_after_seconds: 0.01,
+        ..Faults::default()
+    });
+    let graph = client(&sandbox);
+    let answers = run(async {
+        let requests: Vec<BatchRequest> = (0..10)
+            .map(|i| BatchRequest {
+                id: i.to_string(),
+                method: "POST".into(),
+                url: "/invitations".into(),
+                body: Some(json!({"invitedUserEmailAddress": format!("g{i}@msp.example"), "inviteRedirectUrl": "https://myapps.microsoft.com"})),
+                depends_on: Vec::new(),
+            })
+            .collect();
+        graph.batch(FOGGY, requests).await.unwrap()
+    });
+    assert!(
+        answers.iter().all(|a| a.status == 201),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    let guests = sandbox.with_world(|w| {
+        w.tenants[FOGGY]
+            .users
+            .values()
+            .filter(|u| {
+                u.mail
+                    .as_deref()
+                    .is_some_and(|m| m.ends_with("@msp.example"))
+            })
+            .count()
+    });
+    assert_eq!(guests, 10, "each invited exactly once");
+}
