@@ -9,6 +9,7 @@ pub mod apply;
 pub mod cli;
 pub mod diagnostic;
 pub mod graph;
+pub mod live;
 pub mod load;
 pub mod manifest;
 pub mod model;

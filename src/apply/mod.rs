@@ -5,6 +5,8 @@
 //! interrupted apply leaves a journal from which the next run resumes: nothing done is
 //! forgotten, nothing is done twice.
 
+pub mod entra;
+
 use crate::plan::{Action, Op, Plan};
 use crate::resources::kind;
 use crate::state::{Journal, Source, State, StateChange, StateError, StateObject, now_rfc3339};
@@ -20,10 +22,13 @@ pub struct Executed {
 
 /// Makes a change happen outside tenantform's state.
 pub trait Executor {
+    /// Carries out `action`; `stored` is its object as recorded, `state` everything recorded
+    /// so far in this apply (e.g. the object id of a guest invited a moment ago).
     fn execute(
         &mut self,
         action: &Action,
         stored: Option<&StateObject>,
+        state: &State,
     ) -> Result<Executed, ApplyError>;
 }
 
@@ -35,6 +40,7 @@ impl Executor for StateOnlyExecutor {
         &mut self,
         action: &Action,
         _stored: Option<&StateObject>,
+        _state: &State,
     ) -> Result<Executed, ApplyError> {
         let ids = match action.op {
             Op::Create => kind(&action.kind)
@@ -69,6 +75,7 @@ pub struct ApplyReport {
     pub created: usize,
     pub updated: usize,
     pub deleted: usize,
+    pub adopted: usize,
     pub blocked: usize,
 }
 
@@ -91,11 +98,13 @@ pub fn apply(
         on_event(ApplyEvent::Started(action));
         let stored_at = action.moved_from.as_deref().unwrap_or(&action.address);
         let stored = state.objects.get(stored_at).cloned();
-        let executed = executor.execute(action, stored.as_ref())?;
+        let executed = executor.execute(action, stored.as_ref(), state)?;
         let change = match action.op {
-            Op::Create | Op::Update => {
+            Op::Create | Op::Update | Op::Adopt => {
                 let mut ids = stored.map(|s| s.ids).unwrap_or_default();
-                ids.extend(executed.ids);
+                for (k, v) in action.live_ids.iter().flatten().chain(executed.ids.iter()) {
+                    ids.insert(k.clone(), v.clone());
+                }
                 let object = StateObject {
                     kind: action.kind.clone(),
                     ids,
@@ -126,6 +135,7 @@ pub fn apply(
             Op::Create => report.created += 1,
             Op::Update => report.updated += 1,
             Op::Delete => report.deleted += 1,
+            Op::Adopt => report.adopted += 1,
             Op::NoOp => {}
         }
         on_event(ApplyEvent::Done(action));

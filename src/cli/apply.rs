@@ -4,8 +4,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::apply::entra::EntraExecutor;
 use crate::apply::{ApplyEvent, StateOnlyExecutor, apply};
-use crate::cli::common::{Location, LockArgs, load_model};
+use crate::cli::common::{GraphArgs, Location, LockArgs, connect, load_model, read_live};
 use crate::cli::{CliError, Context, exit};
 use crate::plan::{
     PLAN_MARKER, Plan, PlanInput, PlanOptions, SavedPlan, manifests_digest, plan, staleness,
@@ -31,6 +32,11 @@ pub struct Args {
     /// Carry out deletes (without it they are listed as blocked and skipped).
     #[arg(long)]
     allow_delete: bool,
+    /// Take over guests and role assignments that exist in Entra but tenantform does not own.
+    #[arg(long)]
+    adopt: bool,
+    #[command(flatten)]
+    graph: GraphArgs,
     /// Treat manifest warnings as errors.
     #[arg(long)]
     strict: bool,
@@ -74,9 +80,9 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let saved = read_saved_plan(&args.path).transpose()?;
     let (location, options) = match &saved {
         Some(saved) => {
-            if args.allow_delete {
+            if args.allow_delete || args.adopt {
                 return Err(CliError::Usage(
-                    "--allow-delete is decided when the plan is made: run `tenantform plan --allow-delete --out FILE`".into(),
+                    "--allow-delete and --adopt are decided when the plan is made: run `tenantform plan --allow-delete --out FILE`".into(),
                 ));
             }
             let state = args
@@ -98,6 +104,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             },
             PlanOptions {
                 allow_delete: args.allow_delete,
+                adopt: args.adopt,
             },
         ),
     };
@@ -119,6 +126,9 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         state.recovered_changes = 0;
     }
 
+    let mut graph = args.graph.clone();
+    graph.sandbox |= saved.as_ref().is_some_and(|s| s.sandbox);
+    let connection = connect(&graph, &model, &location.state_path())?;
     let plan: Plan = match saved {
         Some(saved) => {
             if let Some(why) = staleness(&saved.plan, &digest, &state) {
@@ -128,14 +138,23 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             }
             saved.plan
         }
-        None => plan(&PlanInput {
-            desired: &model,
-            state: &state,
-            options,
-        }),
+        None => {
+            let live = connection
+                .as_ref()
+                .map(|c| read_live(c, &graph, &model, &state));
+            plan(&PlanInput {
+                desired: &model,
+                state: &state,
+                live: live.as_ref(),
+                options,
+            })
+        }
     };
     print!("{}", render::text::render(&plan, cx.color));
     if !plan.has_changes() {
+        if let Some(connection) = connection {
+            connection.close()?;
+        }
         return Ok(exit::OK);
     }
     if !args.auto_approve {
@@ -178,23 +197,44 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             a.blocked.as_deref().unwrap_or("blocked")
         ),
     };
-    let result = apply(
-        &plan,
-        &mut state,
-        journal.as_mut(),
-        &mut StateOnlyExecutor,
-        &source,
-        &mut on_event,
-    );
+    let result = match &connection {
+        Some(c) => {
+            let mut executor = EntraExecutor {
+                client: &c.client,
+                runtime: &c.runtime,
+                replication_wait: Duration::from_secs(120),
+            };
+            apply(
+                &plan,
+                &mut state,
+                journal.as_mut(),
+                &mut executor,
+                &source,
+                &mut on_event,
+            )
+        }
+        None => apply(
+            &plan,
+            &mut state,
+            journal.as_mut(),
+            &mut StateOnlyExecutor,
+            &source,
+            &mut on_event,
+        ),
+    };
     // Whatever happened, record what was done.
     state.serial = base_serial + 1;
     store.write(&state, &lock)?;
+    if let Some(connection) = connection {
+        connection.close()?;
+    }
     let report = result?;
     println!(
-        "\nApply complete: {} created, {} updated, {} deleted{}. State: {} (serial {}).",
+        "\nApply complete: {} created, {} updated, {} deleted, {} adopted{}. State: {} (serial {}).",
         report.created,
         report.updated,
         report.deleted,
+        report.adopted,
         if report.blocked > 0 {
             format!(", {} blocked", report.blocked)
         } else {
@@ -212,6 +252,7 @@ fn verb(op: crate::plan::Op) -> &'static str {
         crate::plan::Op::Create => "creating",
         crate::plan::Op::Update => "updating",
         crate::plan::Op::Delete => "deleting",
+        crate::plan::Op::Adopt => "adopting",
         crate::plan::Op::NoOp => "checking",
     }
 }

@@ -105,3 +105,209 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
+
+/// How to reach Entra.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GraphArgs {
+    /// Use an embedded Graph sandbox instead of Microsoft Graph (no Azure account needed). Its
+    /// directory is kept in `sandbox-world.json` beside the state file between runs.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Faults for the sandbox, e.g. latency=50ms,throttle=0.1,replication=2s (see `sandbox serve --help`).
+    #[arg(long, value_name = "SPEC", requires = "sandbox", value_parser = crate::sandbox::Faults::parse)]
+    pub sandbox_faults: Option<crate::sandbox::Faults>,
+    /// How many tenants are read at once.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub parallelism: usize,
+    /// Admin-consent redirect URI shown in "consent needed" links.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TENANTFORM_CONSENT_REDIRECT_URI",
+        default_value = "https://localhost/consent-done"
+    )]
+    pub consent_redirect_uri: String,
+}
+
+/// A Graph client, the runtime it runs on, and the sandbox behind it (if any).
+pub struct Connection {
+    pub client: crate::graph::GraphClient,
+    pub runtime: tokio::runtime::Runtime,
+    sandbox: Option<(crate::sandbox::SandboxHandle, PathBuf)>,
+}
+
+impl Connection {
+    /// Saves the sandbox's directory for the next run (no-op against real Graph).
+    pub fn close(self) -> Result<(), CliError> {
+        if let Some((sandbox, path)) = &self.sandbox {
+            let fixture = sandbox.with_world(|w| w.to_fixture());
+            let text = serde_json::to_vec_pretty(&fixture).expect("fixture serializes");
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+            write_private_file(path, &text)?;
+        }
+        Ok(())
+    }
+}
+
+/// The sandbox's world: the saved one, plus a consented tenant for every mapped tenant.
+fn sandbox_fixture(
+    model: &DesiredModel,
+    saved: &Path,
+) -> Result<crate::sandbox::Fixture, CliError> {
+    use crate::sandbox::fixture::{
+        FixtureApp, FixtureTenant, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
+    };
+    let mut fixture = if saved.exists() {
+        crate::sandbox::Fixture::load(saved)
+            .map_err(|e| CliError::Usage(format!("{e} (delete it to start the sandbox afresh)")))?
+    } else {
+        crate::sandbox::Fixture::default()
+    };
+    if fixture.apps.is_empty() {
+        fixture.apps.push(FixtureApp {
+            client_id: SANDBOX_CLIENT_ID.into(),
+            client_secret: SANDBOX_CLIENT_SECRET.into(),
+        });
+    }
+    for tenant in model.tenants.values() {
+        let Some(id) = &tenant.microsoft_tenant_id else {
+            continue;
+        };
+        if fixture
+            .tenants
+            .iter()
+            .any(|t| t.id.eq_ignore_ascii_case(id))
+        {
+            continue;
+        }
+        fixture.tenants.push(FixtureTenant {
+            id: id.clone(),
+            display_name: tenant.display_name.clone(),
+            domain: format!("{}.onmicrosoft.com", tenant.name.replace('-', "")),
+            consent: true,
+            users: Vec::new(),
+            contracts: Vec::new(),
+            role_assignments: Vec::new(),
+        });
+    }
+    Ok(fixture)
+}
+
+/// Connects to Graph: the sandbox with `--sandbox`, Microsoft Graph when AZURE_CLIENT_ID is
+/// set, otherwise nothing (Entra objects are then listed as not read).
+pub fn connect(
+    args: &GraphArgs,
+    model: &DesiredModel,
+    state_path: &Path,
+) -> Result<Option<Connection>, CliError> {
+    use crate::graph::{Credential, GraphClient, GraphConfig, RetryPolicy, Secret};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Io {
+            path: "tokio runtime".into(),
+            source,
+        })?;
+    let graph_error = |e: crate::graph::GraphClientError| CliError::Usage(e.to_string());
+    if args.sandbox {
+        let saved = state_path.with_file_name("sandbox-world.json");
+        let fixture = sandbox_fixture(model, &saved)?;
+        let faults = args.sandbox_faults.clone().unwrap_or_default();
+        let handle = crate::sandbox::SandboxHandle::start(&fixture, faults).map_err(|source| {
+            CliError::Io {
+                path: "127.0.0.1".into(),
+                source,
+            }
+        })?;
+        let config = GraphConfig {
+            client_id: crate::sandbox::fixture::SANDBOX_CLIENT_ID.into(),
+            home_tenant_id: None,
+            credential: Credential::ClientSecret(Secret::new(
+                crate::sandbox::fixture::SANDBOX_CLIENT_SECRET,
+            )),
+            login_url: handle.base_url().to_string(),
+            graph_url: handle.graph_url(),
+        };
+        let client = GraphClient::new(config, RetryPolicy::default()).map_err(graph_error)?;
+        return Ok(Some(Connection {
+            client,
+            runtime,
+            sandbox: Some((handle, saved)),
+        }));
+    }
+    match GraphConfig::from_env(|k| std::env::var(k).ok()) {
+        Ok(config) => {
+            let client = GraphClient::new(config, RetryPolicy::default()).map_err(graph_error)?;
+            Ok(Some(Connection {
+                client,
+                runtime,
+                sandbox: None,
+            }))
+        }
+        Err(crate::graph::config::ConfigError::NoClientId) => Ok(None),
+        Err(e) => Err(CliError::Usage(e.to_string())),
+    }
+}
+
+/// Reads the tenants whose Entra objects the plan needs (desired or recorded in state).
+pub fn read_live(
+    connection: &Connection,
+    args: &GraphArgs,
+    model: &DesiredModel,
+    state: &crate::state::State,
+) -> crate::live::LiveSnapshot {
+    use std::collections::BTreeMap;
+    let mut tenants: BTreeMap<String, String> = BTreeMap::new();
+    for k in crate::resources::KINDS.iter().filter(|k| k.live.is_some()) {
+        for d in (k.desired)(model) {
+            if let Some(id) = model
+                .tenants
+                .get(&d.tenant)
+                .and_then(|t| t.microsoft_tenant_id.clone())
+            {
+                tenants.insert(d.tenant, id);
+            }
+        }
+        for (address, object) in state.objects_of_kind(k.name) {
+            let tenant = (k.tenant_of)(address, object);
+            let id = model
+                .tenants
+                .get(&tenant)
+                .and_then(|t| t.microsoft_tenant_id.clone())
+                .or_else(|| {
+                    state
+                        .objects
+                        .get(&format!("tenant.{tenant}"))
+                        .and_then(|t| t.attributes.get("microsoftTenantId"))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                });
+            if let Some(id) = id {
+                tenants.insert(tenant, id);
+            }
+        }
+    }
+    let to_read = tenants
+        .into_iter()
+        .map(
+            |(name, microsoft_tenant_id)| crate::graph::read::TenantToRead {
+                name,
+                microsoft_tenant_id,
+            },
+        )
+        .collect();
+    connection
+        .runtime
+        .block_on(crate::graph::read::read_tenants(
+            &connection.client,
+            to_read,
+            args.parallelism,
+            &args.consent_redirect_uri,
+        ))
+}

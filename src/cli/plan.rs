@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use crate::cli::common::{Location, load_model, write_private_file};
+use crate::cli::common::{GraphArgs, Location, connect, load_model, read_live, write_private_file};
 use crate::cli::{CliError, Context, exit};
 use crate::plan::{Plan, PlanInput, PlanOptions, SavedPlan, plan};
 use crate::render;
@@ -25,9 +25,14 @@ pub enum PlanFormat {
 pub struct Args {
     #[command(flatten)]
     location: Location,
+    #[command(flatten)]
+    graph: GraphArgs,
     /// Plan deletes to be carried out (without it they are listed as blocked).
     #[arg(long)]
     allow_delete: bool,
+    /// Take over guests and role assignments that exist in Entra but tenantform does not own.
+    #[arg(long)]
+    adopt: bool,
     #[arg(long, short, value_enum, default_value_t = PlanFormat::Text)]
     output: PlanFormat,
     /// Save the plan to FILE; `tenantform apply FILE` applies exactly it.
@@ -41,16 +46,21 @@ pub struct Args {
     strict: bool,
 }
 
-/// Loads manifests and state and computes the plan (shared with apply).
+/// Loads manifests, state and (when connected) live Entra, and computes the plan.
 pub fn make_plan(
     cx: &Context,
     location: &Location,
+    graph: &GraphArgs,
     options: PlanOptions,
     strict: bool,
 ) -> Result<Plan, CliError> {
     let model = load_model(cx, &location.path, strict)?;
     let store = location.store();
     let state = store.load()?;
+    let connection = connect(graph, &model, &location.state_path())?;
+    let live = connection
+        .as_ref()
+        .map(|c| read_live(c, graph, &model, &state));
     if state.recovered_changes > 0 {
         eprintln!(
             "note: {} changes from an interrupted apply were recovered from {}; the next apply records them",
@@ -58,18 +68,24 @@ pub fn make_plan(
             store.describe()
         );
     }
-    Ok(plan(&PlanInput {
+    let plan = plan(&PlanInput {
         desired: &model,
         state: &state,
+        live: live.as_ref(),
         options,
-    }))
+    });
+    if let Some(connection) = connection {
+        connection.close()?;
+    }
+    Ok(plan)
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let options = PlanOptions {
         allow_delete: args.allow_delete,
+        adopt: args.adopt,
     };
-    let plan = make_plan(cx, &args.location, options, args.strict)?;
+    let plan = make_plan(cx, &args.location, &args.graph, options, args.strict)?;
     match args.output {
         PlanFormat::Text => print!("{}", render::text::render(&plan, cx.color)),
         PlanFormat::Markdown => print!(
@@ -94,6 +110,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         let saved = SavedPlan {
             manifests: absolute(&args.location.path),
             state_path: absolute(&args.location.state_path()),
+            sandbox: args.graph.sandbox,
             plan: plan.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&saved).expect("plan serializes");
@@ -104,7 +121,8 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             out.display()
         );
     }
-    let changes = plan.summary.create + plan.summary.update + plan.summary.delete;
+    let changes =
+        plan.summary.create + plan.summary.update + plan.summary.delete + plan.summary.adopt;
     Ok(if args.detailed_exitcode && changes > 0 {
         exit::CHANGES
     } else {

@@ -4,6 +4,7 @@
 pub mod assertion;
 pub mod client;
 pub mod config;
+pub mod read;
 
 pub use client::{
     BatchRequest, BatchResponse, GraphClient, GraphClientError, GraphResponse, RetryPolicy,

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::live::{LiveSnapshot, LiveTenant};
 use crate::model::DesiredModel;
 use crate::resources::{DesiredObject, KINDS, address, kind};
-use crate::state::{Attributes, State, StateObject};
+use crate::state::{Attributes, Ids, State, StateObject};
 
 /// Version of the plan JSON (`--output json` and saved plan files).
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -26,12 +27,17 @@ pub const PLAN_MARKER: &str = "tenantform-plan";
 pub struct PlanOptions {
     /// Deletes are planned as blocked unless this is set.
     pub allow_delete: bool,
+    /// Take over objects that exist in Entra but tenantform does not own (instead of blocking).
+    #[serde(default)]
+    pub adopt: bool,
 }
 
 /// Everything a plan is computed from.
 pub struct PlanInput<'a> {
     pub desired: &'a DesiredModel,
     pub state: &'a State,
+    /// What Entra holds now; without it, objects that live in Entra are not planned.
+    pub live: Option<&'a LiveSnapshot>,
     pub options: PlanOptions,
 }
 
@@ -51,7 +57,21 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Plan-wide notes (hints about likely mistakes).
     pub warnings: Vec<String>,
+    /// Tenants whose Entra objects could not be planned (consent needed, read failed, not read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_read: Vec<TenantNotRead>,
     pub summary: Summary,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantNotRead {
+    pub tenant: String,
+    /// `consent-needed`, `failed` or `not-read` (Entra was not read at all).
+    pub status: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -69,6 +89,8 @@ pub enum Op {
     Create,
     Update,
     Delete,
+    /// Record an existing Entra object as owned, without changing it.
+    Adopt,
     NoOp,
 }
 
@@ -88,6 +110,8 @@ pub enum Reason {
     DriftedInEntra,
     /// Recorded in state but gone from Entra.
     MissingInEntra,
+    /// In Entra already, but not created or adopted by tenantform.
+    ExistsInEntra,
 }
 
 impl Reason {
@@ -99,6 +123,7 @@ impl Reason {
             Reason::RemovedFromManifests => "removed from manifests",
             Reason::DriftedInEntra => "changed in Entra since last apply",
             Reason::MissingInEntra => "missing in Entra",
+            Reason::ExistsInEntra => "exists in Entra, not owned by tenantform",
         }
     }
 }
@@ -132,6 +157,13 @@ pub struct Action {
     pub blocked: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Ids of the live Entra object (for updates, deletes and adoptions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
+    pub live_ids: Option<Ids>,
+    /// Live information shown with the object, e.g. `PendingAcceptance since ...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Action {
@@ -157,6 +189,8 @@ pub struct Summary {
     pub create: usize,
     pub update: usize,
     pub delete: usize,
+    #[serde(default)]
+    pub adopt: usize,
     pub no_op: usize,
     /// Planned but not to be carried out (counted in their operation too).
     pub blocked: usize,
@@ -165,7 +199,7 @@ pub struct Summary {
 impl Summary {
     /// Changes apply would make (blocked ones excluded).
     pub fn changes(&self) -> usize {
-        self.create + self.update + self.delete - self.blocked
+        self.create + self.update + self.delete + self.adopt - self.blocked
     }
 }
 
@@ -240,10 +274,71 @@ pub fn plan(input: &PlanInput) -> Plan {
         }
     }
 
+    let delete_blocked =
+        || (!input.options.allow_delete).then(|| "deletes need --allow-delete".to_string());
     let mut actions = Vec::with_capacity(desired.len() + 8);
+    let mut not_read: BTreeMap<String, TenantNotRead> = BTreeMap::new();
     for d in &desired {
         let k = kind(d.kind).expect("registered kind");
-        let action = match stored.remove(&d.address) {
+        let stored_object = stored.remove(&d.address);
+        let from = moved_from.get(&d.address).cloned();
+        if let Some(rules) = &k.live {
+            let Some(dir) = readable(input.live, &d.tenant, &mut not_read) else {
+                continue;
+            };
+            let found = (rules.find)(dir, &d.attributes, stored_object);
+            let pick = |a: &Attributes| -> Attributes {
+                rules
+                    .compared
+                    .iter()
+                    .filter_map(|c| a.get(*c).map(|v| ((*c).to_string(), v.clone())))
+                    .collect()
+            };
+            let base = Action {
+                address: d.address.clone(),
+                kind: d.kind.to_string(),
+                tenant: d.tenant.clone(),
+                op: Op::NoOp,
+                reason: None,
+                moved_from: from.clone(),
+                changes: Vec::new(),
+                before: stored_object.map(|o| o.attributes.clone()),
+                after: Some(d.attributes.clone()),
+                blocked: None,
+                warnings: Vec::new(),
+                live_ids: found.as_ref().map(|l| l.ids.clone()),
+                note: found.as_ref().and_then(|l| l.note.clone()),
+            };
+            let action = match (stored_object, found) {
+                (None, None) => Action { op: Op::Create, reason: Some(Reason::NewInManifests), changes: diff(&Attributes::new(), &d.attributes), ..base },
+                (None, Some(_)) => Action {
+                    op: Op::Adopt,
+                    reason: Some(Reason::ExistsInEntra),
+                    blocked: (!input.options.adopt).then(|| "exists in Entra but is not owned: pass --adopt to manage it (it is never invited or created twice)".to_string()),
+                    ..base
+                },
+                (Some(_), None) => Action { op: Op::Create, reason: Some(Reason::MissingInEntra), changes: diff(&Attributes::new(), &d.attributes), ..base },
+                (Some(object), Some(live)) => {
+                    let wanted = pick(&d.attributes);
+                    let changes = diff(&live.attributes, &wanted);
+                    if changes.is_empty() && from.is_none() {
+                        Action { after: None, before: None, ..base }
+                    } else {
+                        let reason = if from.is_some() {
+                            Reason::RenamedInManifests
+                        } else if pick(&object.attributes) == wanted {
+                            Reason::DriftedInEntra
+                        } else {
+                            Reason::ChangedInManifests
+                        };
+                        Action { op: Op::Update, reason: Some(reason), changes, ..base }
+                    }
+                }
+            };
+            actions.push(action);
+            continue;
+        }
+        let action = match stored_object {
             None => Action {
                 address: d.address.clone(),
                 kind: d.kind.to_string(),
@@ -256,10 +351,11 @@ pub fn plan(input: &PlanInput) -> Plan {
                 after: Some(d.attributes.clone()),
                 blocked: None,
                 warnings: Vec::new(),
+                live_ids: None,
+                note: None,
             },
             Some(object) => {
                 let changes = diff(&object.attributes, &d.attributes);
-                let from = moved_from.get(&d.address).cloned();
                 let (op, reason) = match (changes.is_empty(), &from) {
                     (true, None) => (Op::NoOp, None),
                     (_, Some(_)) => (Op::Update, Some(Reason::RenamedInManifests)),
@@ -282,26 +378,42 @@ pub fn plan(input: &PlanInput) -> Plan {
                     after: (op != Op::NoOp).then(|| d.attributes.clone()),
                     blocked: None,
                     warnings,
+                    live_ids: None,
+                    note: None,
                 }
             }
         };
         actions.push(action);
     }
     for (addr, object) in stored {
-        let tenant = kind(&object.kind).map_or_else(String::new, |k| (k.tenant_of)(&addr, object));
+        let k = kind(&object.kind);
+        let tenant = k.map_or_else(String::new, |k| (k.tenant_of)(&addr, object));
+        let mut live_ids = None;
+        let mut reason = Reason::RemovedFromManifests;
+        if let Some(rules) = k.and_then(|k| k.live.as_ref()) {
+            // Never delete what cannot be seen: unreadable tenants keep their objects.
+            let Some(dir) = readable(input.live, &tenant, &mut not_read) else {
+                continue;
+            };
+            match (rules.find)(dir, &object.attributes, Some(object)) {
+                Some(live) => live_ids = Some(live.ids),
+                None => reason = Reason::MissingInEntra,
+            }
+        }
         actions.push(Action {
             changes: diff(&object.attributes, &Attributes::new()),
             address: addr,
             kind: object.kind.clone(),
             tenant,
             op: Op::Delete,
-            reason: Some(Reason::RemovedFromManifests),
+            reason: Some(reason),
             moved_from: None,
             before: Some(object.attributes.clone()),
             after: None,
-            blocked: (!input.options.allow_delete)
-                .then(|| "deletes need --allow-delete".to_string()),
+            blocked: delete_blocked(),
             warnings: Vec::new(),
+            live_ids,
+            note: None,
         });
     }
     order(&mut actions);
@@ -312,6 +424,7 @@ pub fn plan(input: &PlanInput) -> Plan {
             Op::Create => summary.create += 1,
             Op::Update => summary.update += 1,
             Op::Delete => summary.delete += 1,
+            Op::Adopt => summary.adopt += 1,
             Op::NoOp => summary.no_op += 1,
         }
         if a.blocked.is_some() {
@@ -329,8 +442,36 @@ pub fn plan(input: &PlanInput) -> Plan {
         options: input.options,
         actions,
         warnings,
+        not_read: not_read.into_values().collect(),
         summary,
     }
+}
+
+/// The live directory of `tenant`, or why it cannot be planned (recorded once per tenant).
+fn readable<'a>(
+    live: Option<&'a LiveSnapshot>,
+    tenant: &str,
+    not_read: &mut BTreeMap<String, TenantNotRead>,
+) -> Option<&'a crate::live::LiveDirectory> {
+    let entry = |status: &str, message: String, consent_url: Option<String>| TenantNotRead {
+        tenant: tenant.to_string(),
+        status: status.to_string(),
+        message,
+        consent_url,
+    };
+    let missing = match live.map(|l| l.tenants.get(tenant)) {
+        Some(Some(LiveTenant::Read(dir))) => return Some(dir),
+        Some(Some(LiveTenant::ConsentNeeded { message, consent_url })) => entry("consent-needed", message.clone(), Some(consent_url.clone())),
+        Some(Some(LiveTenant::Failed { message })) => entry("failed", message.clone(), None),
+        Some(None) => entry("not-read", "Entra was not read for this tenant".into(), None),
+        None => entry(
+            "not-read",
+            "guests and directory roles are not planned without Graph: set AZURE_CLIENT_ID and a credential, or use --sandbox".into(),
+            None,
+        ),
+    };
+    not_read.entry(tenant.to_string()).or_insert(missing);
+    None
 }
 
 fn move_object(
@@ -464,6 +605,9 @@ pub struct SavedPlan {
     pub manifests: String,
     /// Absolute path of the state file.
     pub state_path: String,
+    /// Made against the embedded Graph sandbox (`--sandbox`); apply uses it too.
+    #[serde(default)]
+    pub sandbox: bool,
 }
 
 /// Why a saved plan may no longer be applied, if it may not.

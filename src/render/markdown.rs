@@ -49,6 +49,11 @@ fn diff_lines(action: &Action) -> String {
         Op::Delete => "-",
         _ => "!",
     };
+    let note = action
+        .note
+        .as_deref()
+        .map(|n| format!("  # {n}"))
+        .unwrap_or_default();
     let mut header = format!("{marker} {}", action.address);
     if let Some(reason) = action.reason {
         let _ = write!(header, "  ({}", reason.describe());
@@ -60,6 +65,7 @@ fn diff_lines(action: &Action) -> String {
     if let Some(blocked) = &action.blocked {
         let _ = write!(header, "  [blocked: {blocked}]");
     }
+    header.push_str(&super::terminal_safe(&note));
     let _ = writeln!(body, "{header}");
     for change in &action.changes {
         if let Some(before) = &change.before {
@@ -111,6 +117,14 @@ pub fn render(plan: &Plan, max_len: usize) -> String {
     }
     for w in &plan.warnings {
         let _ = writeln!(head, "> **Warning:** {}\n", escape_inline(w));
+    }
+    for t in &plan.not_read {
+        let _ = writeln!(
+            head,
+            "> **Not planned:** {}: {}\n",
+            escape_inline(&t.tenant),
+            escape_inline(&t.message)
+        );
     }
 
     let mut by_tenant: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();

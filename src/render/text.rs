@@ -25,6 +25,7 @@ impl Style {
             Op::Create => self.paint("32", text),
             Op::Update => self.paint("33", text),
             Op::Delete => self.paint("31", text),
+            Op::Adopt => self.paint("36", text),
             Op::NoOp => text.to_string(),
         }
     }
@@ -35,6 +36,7 @@ fn symbol(op: Op) -> &'static str {
         Op::Create => "+",
         Op::Update => "~",
         Op::Delete => "-",
+        Op::Adopt => "=",
         Op::NoOp => " ",
     }
 }
@@ -44,6 +46,7 @@ fn verb(op: Op) -> &'static str {
         Op::Create => "will be created",
         Op::Update => "will be updated in place",
         Op::Delete => "will be deleted",
+        Op::Adopt => "will be adopted (recorded as owned, unchanged)",
         Op::NoOp => "is unchanged",
     }
 }
@@ -175,8 +178,16 @@ pub fn summary_line(plan: &Plan) -> String {
         String::new()
     };
     format!(
-        "Plan: {} to create, {} to update, {} to delete{blocked}, {} unchanged.",
-        s.create, s.update, s.delete, s.no_op
+        "Plan: {} to create, {} to update, {} to delete{blocked}, {}{} unchanged.",
+        s.create,
+        s.update,
+        s.delete,
+        if s.adopt > 0 {
+            format!("{} to adopt, ", s.adopt)
+        } else {
+            String::new()
+        },
+        s.no_op
     )
 }
 
@@ -202,6 +213,47 @@ pub fn render(plan: &Plan, color: bool) -> String {
         for action in changed {
             action_block(&mut out, &style, action);
         }
+    }
+    let pending: Vec<&Action> = plan
+        .actions
+        .iter()
+        .filter(|a| {
+            a.op == Op::NoOp
+                && a.note
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("PendingAcceptance"))
+        })
+        .collect();
+    if !pending.is_empty() {
+        let _ = writeln!(out, "Invitations not yet accepted:");
+        for a in pending {
+            let _ = writeln!(
+                out,
+                "  {}  {}",
+                terminal_safe(&a.address),
+                terminal_safe(a.note.as_deref().unwrap_or(""))
+            );
+        }
+        out.push('\n');
+    }
+    for t in &plan.not_read {
+        let _ = writeln!(
+            out,
+            "{} {}: {}",
+            style.paint("1;33", "Not planned:"),
+            terminal_safe(&t.tenant),
+            terminal_safe(&t.message)
+        );
+        if let Some(url) = &t.consent_url {
+            let _ = writeln!(
+                out,
+                "  consent needed: send the customer's admin {}",
+                terminal_safe(url)
+            );
+        }
+    }
+    if !plan.not_read.is_empty() {
+        out.push('\n');
     }
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "{}", style.paint("1;33", "Warnings:"));

@@ -4,6 +4,8 @@
 //! tenant an object belongs to, and how a tenant rename moves it. Plan, apply and the `state`
 //! commands work on any kind through this table; adding a kind is adding a module and a line.
 
+pub mod directory_role;
+pub mod guest;
 pub mod msp_role;
 pub mod organization;
 pub mod tenant;
@@ -42,9 +44,39 @@ pub struct ResourceKind {
     pub update_warnings: fn(address: &str, before: &Attributes, after: &Attributes) -> Vec<String>,
     /// Outside-world ids to record for a new object.
     pub new_ids: fn() -> crate::state::Ids,
+    /// For kinds that live in Entra: how to find their live object. Planned only when Entra
+    /// was read; otherwise listed as not read.
+    pub live: Option<LiveRules>,
 }
 
-pub const KINDS: &[ResourceKind] = &[tenant::KIND, organization::KIND, msp_role::KIND];
+/// A live object found for a desired or stored one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveObject {
+    pub ids: crate::state::Ids,
+    /// The live values of the compared attributes.
+    pub attributes: Attributes,
+    /// Shown beside the object (e.g. "PendingAcceptance since ...").
+    pub note: Option<String>,
+}
+
+pub struct LiveRules {
+    /// Finds the live object for `attributes` (desired, or stored when no longer desired).
+    pub find: fn(
+        dir: &crate::live::LiveDirectory,
+        attributes: &Attributes,
+        stored: Option<&StateObject>,
+    ) -> Option<LiveObject>,
+    /// Attributes compared with Entra (others are identity or only used on create).
+    pub compared: &'static [&'static str],
+}
+
+pub const KINDS: &[ResourceKind] = &[
+    tenant::KIND,
+    organization::KIND,
+    guest::KIND,
+    directory_role::KIND,
+    msp_role::KIND,
+];
 
 pub fn kind(name: &str) -> Option<&'static ResourceKind> {
     KINDS.iter().find(|k| k.name == name)

@@ -23,6 +23,7 @@ pub const KIND: ResourceKind = ResourceKind {
     rename_tenant_reference: super::rename_tenant_attribute,
     update_warnings: super::no_warnings,
     new_ids: super::no_ids,
+    live: None,
 };
 
 /// The address segment naming a principal: a guest's stable name, or `user-<id>`/`group-<id>`.

@@ -16,6 +16,7 @@ pub const KIND: ResourceKind = ResourceKind {
     rename_tenant_reference: super::rename_tenant_attribute,
     update_warnings: super::no_warnings,
     new_ids: super::record_id,
+    live: None,
 };
 
 fn desired(model: &DesiredModel) -> Vec<DesiredObject> {

@@ -16,6 +16,7 @@ pub const KIND: ResourceKind = ResourceKind {
     rename_tenant_reference: super::no_tenant_reference,
     update_warnings,
     new_ids: super::record_id,
+    live: None,
 };
 
 fn desired(model: &DesiredModel) -> Vec<DesiredObject> {

@@ -183,7 +183,51 @@ impl Directory {
                 },
             );
         }
+        for ra in &t.role_assignments {
+            let ra = RoleAssignment {
+                id: ra.id.clone().unwrap_or_else(new_id),
+                principal_id: ra.principal_id.to_lowercase(),
+                role_definition_id: ra.role_definition_id.to_lowercase(),
+                directory_scope_id: ra.directory_scope_id.clone(),
+            };
+            dir.role_assignments.insert(ra.id.clone(), ra);
+        }
         dir
+    }
+
+    /// This directory as a fixture (to keep a sandbox's world between runs).
+    pub fn to_fixture(&self) -> FixtureTenant {
+        use super::fixture::{FixtureRoleAssignment, FixtureUser};
+        FixtureTenant {
+            id: self.id.clone(),
+            display_name: self.display_name.clone(),
+            domain: self.domain.clone(),
+            consent: self.consent,
+            users: self
+                .users
+                .values()
+                .map(|u| FixtureUser {
+                    id: Some(u.id.clone()),
+                    display_name: u.display_name.clone(),
+                    mail: u.mail.clone(),
+                    other_mails: u.other_mails.clone(),
+                    user_type: u.user_type.clone(),
+                    external_user_state: u.external_user_state.clone(),
+                    user_principal_name: Some(u.user_principal_name.clone()),
+                })
+                .collect(),
+            contracts: self.contracts.clone(),
+            role_assignments: self
+                .role_assignments
+                .values()
+                .map(|r| FixtureRoleAssignment {
+                    id: Some(r.id.clone()),
+                    principal_id: r.principal_id.clone(),
+                    role_definition_id: r.role_definition_id.clone(),
+                    directory_scope_id: r.directory_scope_id.clone(),
+                })
+                .collect(),
+        }
     }
 
     pub fn organization_json(&self) -> Value {

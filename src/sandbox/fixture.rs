@@ -28,6 +28,23 @@ pub struct FixtureTenant {
     /// Customers of this tenant as a partner (`GET /contracts`).
     #[serde(default)]
     pub contracts: Vec<FixtureContract>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub role_assignments: Vec<FixtureRoleAssignment>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FixtureRoleAssignment {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub principal_id: String,
+    pub role_definition_id: String,
+    #[serde(default = "root_scope")]
+    pub directory_scope_id: String,
+}
+
+fn root_scope() -> String {
+    "/".into()
 }
 
 fn yes() -> bool {
@@ -136,6 +153,7 @@ impl Fixture {
                     })
                     .collect(),
                 contracts: Vec::new(),
+                role_assignments: Vec::new(),
             })
             .collect();
         let partner = FixtureTenant {
@@ -153,6 +171,7 @@ impl Fixture {
                     contract_type: "ResellerPartner".into(),
                 })
                 .collect(),
+            role_assignments: Vec::new(),
         };
         customers.insert(0, partner);
         Fixture {

@@ -70,6 +70,14 @@ impl World {
         }
     }
 
+    /// The world as a fixture: apps, tenants, users, guests, contracts, role assignments.
+    pub fn to_fixture(&self) -> Fixture {
+        Fixture {
+            apps: self.apps.clone(),
+            tenants: self.tenants.values().map(Directory::to_fixture).collect(),
+        }
+    }
+
     /// A tenant by id (any case) or verified domain.
     pub fn resolve_tenant(&self, key: &str) -> Option<String> {
         let key = key.to_lowercase();

@@ -25,6 +25,17 @@ pub fn repo_root() -> PathBuf {
 pub fn command() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("tenantform").expect("binary built");
     cmd.env_remove("NO_COLOR").env("COLUMNS", "100");
+    // Hermetic: never reach a real tenant from the test suite.
+    for var in [
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "TENANTFORM_STATE",
+    ] {
+        cmd.env_remove(var);
+    }
     cmd
 }
 

@@ -1,0 +1,299 @@
+//! Carrying out guest and directory-role actions in Entra through the Graph client.
+//!
+//! Safety first: before inviting, the guest is looked up by email again, so an address that
+//! already has a guest is never invited twice (even when the plan is stale or an earlier apply
+//! died after inviting). A role assignment conflict means "already done"; a just-invited guest
+//! that is not yet visible (replication) is retried, bounded.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{ApplyError, Executed, Executor, StateOnlyExecutor};
+use crate::graph::{GraphClient, GraphClientError};
+use crate::plan::{Action, Op};
+use crate::resources::attr_str;
+use crate::state::{Ids, State, StateObject};
+
+pub struct EntraExecutor<'a> {
+    pub client: &'a GraphClient,
+    pub runtime: &'a tokio::runtime::Runtime,
+    /// How long to keep retrying a role assignment whose principal is not replicated yet.
+    pub replication_wait: Duration,
+}
+
+/// `'` doubled inside an OData string literal, then URL-encoded.
+pub fn odata_string(value: &str) -> String {
+    let quoted = format!("'{}'", value.replace('\'', "''"));
+    url::form_urlencoded::byte_serialize(quoted.as_bytes()).collect()
+}
+
+fn failed(action: &Action, e: impl std::fmt::Display) -> ApplyError {
+    ApplyError::Failed {
+        address: action.address.clone(),
+        message: e.to_string(),
+    }
+}
+
+fn ids(pairs: &[(&str, &str)]) -> Ids {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn microsoft_tenant(state: &State, action: &Action) -> Result<String, ApplyError> {
+    let tenant = attr_str(
+        action
+            .after
+            .as_ref()
+            .or(action.before.as_ref())
+            .expect("attributes"),
+        "tenant",
+    );
+    state
+        .objects
+        .get(&format!("tenant.{tenant}"))
+        .and_then(|t| t.attributes.get("microsoftTenantId"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            failed(
+                action,
+                format!("tenant `{tenant}` has no Microsoft tenant id in state"),
+            )
+        })
+}
+
+fn is_not_found(e: &GraphClientError) -> bool {
+    e.status() == Some(404)
+}
+
+impl EntraExecutor<'_> {
+    fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.runtime.block_on(f)
+    }
+
+    fn object_id(action: &Action, stored: Option<&StateObject>, key: &str) -> Option<String> {
+        action
+            .live_ids
+            .as_ref()
+            .and_then(|i| i.get(key).cloned())
+            .or_else(|| stored.and_then(|s| s.ids.get(key).cloned()))
+    }
+
+    fn guest(
+        &self,
+        action: &Action,
+        stored: Option<&StateObject>,
+        state: &State,
+    ) -> Result<Executed, ApplyError> {
+        let tid = microsoft_tenant(state, action)?;
+        let g = self.client;
+        match action.op {
+            Op::Create => {
+                let after = action.after.as_ref().expect("create has attributes");
+                let email = attr_str(after, "email");
+                let lookup = format!(
+                    "/users?$filter={}&$select=id",
+                    url::form_urlencoded::byte_serialize(
+                        format!(
+                            "mail eq '{0}' or otherMails/any(m:m eq '{0}')",
+                            email.replace('\'', "''")
+                        )
+                        .as_bytes()
+                    )
+                    .collect::<String>()
+                );
+                let existing = self
+                    .block(g.get(&tid, &lookup))
+                    .map_err(|e| failed(action, e))?;
+                if let Some(id) = existing["value"][0]["id"].as_str() {
+                    // Someone (or an interrupted apply) invited this address already: own it.
+                    return Ok(Executed {
+                        ids: ids(&[("objectId", id)]),
+                        external: false,
+                    });
+                }
+                let mut body = json!({
+                    "invitedUserEmailAddress": email,
+                    "invitedUserDisplayName": attr_str(after, "displayName"),
+                    "inviteRedirectUrl": attr_str(after, "redirectUrl"),
+                    "sendInvitationMessage": after.get("sendInvitationEmail").and_then(Value::as_bool).unwrap_or(true),
+                });
+                let message = after.get("invitationMessage").and_then(Value::as_str);
+                let language = after.get("messageLanguage").and_then(Value::as_str);
+                if message.is_some() || language.is_some() {
+                    body["invitedUserMessageInfo"] =
+                        json!({"customizedMessageBody": message, "messageLanguage": language});
+                }
+                let invited = self
+                    .block(g.send(&tid, "POST", "/invitations", Some(&body)))
+                    .map_err(|e| failed(action, e))?;
+                let id = invited.body["invitedUser"]["id"]
+                    .as_str()
+                    .ok_or_else(|| failed(action, "the invitation answer has no invitedUser.id"))?;
+                Ok(Executed {
+                    ids: ids(&[("objectId", id)]),
+                    external: true,
+                })
+            }
+            Op::Update => {
+                let id = Self::object_id(action, stored, "objectId")
+                    .ok_or_else(|| failed(action, "no object id"))?;
+                let name = action
+                    .after
+                    .as_ref()
+                    .map(|a| attr_str(a, "displayName"))
+                    .unwrap_or_default();
+                self.block(g.send(
+                    &tid,
+                    "PATCH",
+                    &format!("/users/{id}"),
+                    Some(&json!({"displayName": name})),
+                ))
+                .map_err(|e| failed(action, e))?;
+                Ok(Executed {
+                    ids: Ids::new(),
+                    external: true,
+                })
+            }
+            Op::Delete => {
+                if let Some(id) = Self::object_id(action, stored, "objectId")
+                    .filter(|_| action.live_ids.is_some())
+                {
+                    match self.block(g.send(&tid, "DELETE", &format!("/users/{id}"), None)) {
+                        Ok(_) => {}
+                        Err(e) if is_not_found(&e) => {}
+                        Err(e) => return Err(failed(action, e)),
+                    }
+                }
+                Ok(Executed {
+                    ids: Ids::new(),
+                    external: true,
+                })
+            }
+            Op::Adopt | Op::NoOp => Ok(Executed::default()),
+        }
+    }
+
+    fn directory_role(
+        &self,
+        action: &Action,
+        stored: Option<&StateObject>,
+        state: &State,
+    ) -> Result<Executed, ApplyError> {
+        let tid = microsoft_tenant(state, action)?;
+        let g = self.client;
+        match action.op {
+            Op::Create => {
+                let after = action.after.as_ref().expect("create has attributes");
+                let principal = attr_str(after, "principal");
+                let principal_id = match principal.split_once(':') {
+                    Some(("guest", name)) => state
+                        .objects
+                        .get(&format!("guest.{}.{name}", attr_str(after, "tenant")))
+                        .and_then(|o| o.ids.get("objectId").cloned())
+                        .ok_or_else(|| {
+                            failed(
+                                action,
+                                format!("guest `{name}` has no object id yet (was it invited?)"),
+                            )
+                        })?,
+                    Some((_, id)) => id.to_string(),
+                    None => return Err(failed(action, format!("unknown principal `{principal}`"))),
+                };
+                let role = attr_str(after, "roleDefinitionId").to_string();
+                let body = json!({"principalId": principal_id, "roleDefinitionId": role, "directoryScopeId": attr_str(after, "directoryScopeId")});
+                let started = Instant::now();
+                let mut delay = Duration::from_millis(200);
+                loop {
+                    match self.block(g.send(
+                        &tid,
+                        "POST",
+                        "/roleManagement/directory/roleAssignments",
+                        Some(&body),
+                    )) {
+                        Ok(created) => {
+                            let id = created.body["id"].as_str().unwrap_or_default();
+                            return Ok(Executed {
+                                ids: ids(&[("assignmentId", id), ("principalId", &principal_id)]),
+                                external: true,
+                            });
+                        }
+                        // The guest was just created and is not replicated yet.
+                        Err(e)
+                            if is_not_found(&e)
+                                && started.elapsed() + delay <= self.replication_wait =>
+                        {
+                            std::thread::sleep(delay);
+                            delay = (delay * 2).min(Duration::from_secs(5));
+                        }
+                        // Already assigned: find it and own it.
+                        Err(e)
+                            if e.status() == Some(400)
+                                && e.to_string().contains("conflicting object") =>
+                        {
+                            let filter = format!(
+                                "principalId eq '{principal_id}' and roleDefinitionId eq '{role}'"
+                            );
+                            let path = format!(
+                                "/roleManagement/directory/roleAssignments?$filter={}",
+                                url::form_urlencoded::byte_serialize(filter.as_bytes())
+                                    .collect::<String>()
+                            );
+                            let found = self
+                                .block(g.get(&tid, &path))
+                                .map_err(|e| failed(action, e))?;
+                            let id = found["value"][0]["id"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string();
+                            return Ok(Executed {
+                                ids: ids(&[("assignmentId", &id), ("principalId", &principal_id)]),
+                                external: false,
+                            });
+                        }
+                        Err(e) => return Err(failed(action, e)),
+                    }
+                }
+            }
+            Op::Delete => {
+                if let Some(id) = Self::object_id(action, stored, "assignmentId")
+                    .filter(|_| action.live_ids.is_some())
+                {
+                    match self.block(g.send(
+                        &tid,
+                        "DELETE",
+                        &format!("/roleManagement/directory/roleAssignments/{id}"),
+                        None,
+                    )) {
+                        Ok(_) => {}
+                        Err(e) if is_not_found(&e) => {}
+                        Err(e) => return Err(failed(action, e)),
+                    }
+                }
+                Ok(Executed {
+                    ids: Ids::new(),
+                    external: true,
+                })
+            }
+            Op::Update | Op::Adopt | Op::NoOp => Ok(Executed::default()),
+        }
+    }
+}
+
+impl Executor for EntraExecutor<'_> {
+    fn execute(
+        &mut self,
+        action: &Action,
+        stored: Option<&StateObject>,
+        state: &State,
+    ) -> Result<Executed, ApplyError> {
+        match action.kind.as_str() {
+            "guest" => self.guest(action, stored, state),
+            "directory_role" => self.directory_role(action, stored, state),
+            _ => StateOnlyExecutor.execute(action, stored, state),
+        }
+    }
+}

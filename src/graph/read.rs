@@ -1,0 +1,143 @@
+//! Reading the live state of many tenants: one `$batch` per tenant (guests and role
+//! assignments together), bounded concurrency across tenants, and "consent needed" for a
+//! tenant whose token fails that way while the others carry on.
+
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::client::{BatchRequest, GraphClient};
+use crate::live::{LiveDirectory, LiveGuest, LiveRoleAssignment, LiveSnapshot, LiveTenant};
+
+const GUEST_FIELDS: &str =
+    "id,displayName,mail,otherMails,userType,externalUserState,externalUserStateChangeDateTime";
+
+/// A tenant to read: its stable name and Microsoft tenant id.
+pub struct TenantToRead {
+    pub name: String,
+    pub microsoft_tenant_id: String,
+}
+
+/// Reads every tenant, at most `parallelism` at a time.
+pub async fn read_tenants(
+    client: &GraphClient,
+    tenants: Vec<TenantToRead>,
+    parallelism: usize,
+    consent_redirect: &str,
+) -> LiveSnapshot {
+    let results: Vec<(String, LiveTenant)> = futures_util::stream::iter(tenants)
+        .map(|t| async move {
+            let live = read_tenant(client, &t.microsoft_tenant_id, consent_redirect).await;
+            (t.name, live)
+        })
+        .buffer_unordered(parallelism.max(1))
+        .collect()
+        .await;
+    LiveSnapshot {
+        tenants: results.into_iter().collect(),
+    }
+}
+
+fn items(body: &Value) -> Vec<Value> {
+    body["value"].as_array().cloned().unwrap_or_default()
+}
+
+async fn read_tenant(client: &GraphClient, tenant_id: &str, consent_redirect: &str) -> LiveTenant {
+    let requests = vec![
+        BatchRequest {
+            id: "guests".into(),
+            method: "GET".into(),
+            url: format!("/users?$filter=userType eq 'Guest'&$select={GUEST_FIELDS}&$top=999"),
+            body: None,
+            depends_on: Vec::new(),
+        },
+        BatchRequest {
+            id: "roles".into(),
+            method: "GET".into(),
+            url: "/roleManagement/directory/roleAssignments?$top=999".into(),
+            body: None,
+            depends_on: Vec::new(),
+        },
+    ];
+    let answers = match client.batch(tenant_id, requests).await {
+        Ok(a) => a,
+        Err(e) if e.is_consent_needed() => {
+            return LiveTenant::ConsentNeeded {
+                message: e.to_string(),
+                consent_url: client
+                    .config()
+                    .consent_url(tenant_id, consent_redirect, tenant_id),
+            };
+        }
+        Err(e) => {
+            return LiveTenant::Failed {
+                message: e.to_string(),
+            };
+        }
+    };
+    let mut guests = Vec::new();
+    let mut roles = Vec::new();
+    for answer in answers {
+        if answer.status != 200 {
+            let error = &answer.body["error"];
+            return LiveTenant::Failed {
+                message: format!(
+                    "tenant {tenant_id}: reading {} failed: HTTP {} {}: {} (request-id {})",
+                    answer.id,
+                    answer.status,
+                    error["code"].as_str().unwrap_or("unknown"),
+                    error["message"].as_str().unwrap_or(""),
+                    error["innerError"]["request-id"].as_str().unwrap_or("none"),
+                ),
+            };
+        }
+        // Large directories page: follow the rest outside the batch.
+        let mut all = items(&answer.body);
+        if let Some(next) = answer.body["@odata.nextLink"].as_str() {
+            match client.get_all(tenant_id, next).await {
+                Ok(more) => all.extend(more),
+                Err(e) => {
+                    return LiveTenant::Failed {
+                        message: e.to_string(),
+                    };
+                }
+            }
+        }
+        if answer.id == "guests" {
+            guests = all;
+        } else {
+            roles = all;
+        }
+    }
+    let str_of = |v: &Value, k: &str| v[k].as_str().map(str::to_string);
+    LiveTenant::Read(LiveDirectory {
+        guests: guests
+            .iter()
+            .map(|g| LiveGuest {
+                id: str_of(g, "id").unwrap_or_default(),
+                display_name: str_of(g, "displayName").unwrap_or_default(),
+                mail: str_of(g, "mail"),
+                other_mails: g["otherMails"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|m| m.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                external_user_state: str_of(g, "externalUserState"),
+                external_user_state_change: str_of(g, "externalUserStateChangeDateTime"),
+            })
+            .collect(),
+        role_assignments: roles
+            .iter()
+            .map(|r| LiveRoleAssignment {
+                id: str_of(r, "id").unwrap_or_default(),
+                principal_id: str_of(r, "principalId").unwrap_or_default().to_lowercase(),
+                role_definition_id: str_of(r, "roleDefinitionId")
+                    .unwrap_or_default()
+                    .to_lowercase(),
+                directory_scope_id: str_of(r, "directoryScopeId").unwrap_or_else(|| "/".into()),
+            })
+            .collect(),
+    })
+}
