@@ -30,6 +30,7 @@ fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (us
     let p = plan(&PlanInput {
         desired: &validation.model,
         state: &state,
+        live: None,
         options: PlanOptions::default(),
     });
     let source = Source {

@@ -69,6 +69,15 @@ fn is_not_found(e: &GraphClientError) -> bool {
     e.status() == Some(404)
 }
 
+/// Server errors the client does not repeat for writes (it cannot know whether the write
+/// happened). The executor can: it checks before repeating an invitation, and a repeated
+/// role assignment that did happen answers "conflict", which means done.
+fn is_server_error(e: &GraphClientError) -> bool {
+    matches!(e.status(), Some(500 | 502))
+}
+
+const WRITE_ATTEMPTS: u32 = 5;
+
 impl EntraExecutor<'_> {
     fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
         self.runtime.block_on(f)
@@ -92,51 +101,20 @@ impl EntraExecutor<'_> {
         let g = self.client;
         match action.op {
             Op::Create => {
-                let after = action.after.as_ref().expect("create has attributes");
-                let email = attr_str(after, "email");
-                let lookup = format!(
-                    "/users?$filter={}&$select=id",
-                    url::form_urlencoded::byte_serialize(
-                        format!(
-                            "mail eq '{0}' or otherMails/any(m:m eq '{0}')",
-                            email.replace('\'', "''")
-                        )
-                        .as_bytes()
-                    )
-                    .collect::<String>()
-                );
-                let existing = self
-                    .block(g.get(&tid, &lookup))
-                    .map_err(|e| failed(action, e))?;
-                if let Some(id) = existing["value"][0]["id"].as_str() {
-                    // Someone (or an interrupted apply) invited this address already: own it.
-                    return Ok(Executed {
-                        ids: ids(&[("objectId", id)]),
-                        external: false,
-                    });
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match self.invite(&tid, action) {
+                        Err(GuestWriteError::Graph(e))
+                            if is_server_error(&e) && attempt < WRITE_ATTEMPTS =>
+                        {
+                            std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+                        }
+                        Err(GuestWriteError::Graph(e)) => return Err(failed(action, e)),
+                        Err(GuestWriteError::Other(e)) => return Err(e),
+                        Ok(executed) => return Ok(executed),
+                    }
                 }
-                let mut body = json!({
-                    "invitedUserEmailAddress": email,
-                    "invitedUserDisplayName": attr_str(after, "displayName"),
-                    "inviteRedirectUrl": attr_str(after, "redirectUrl"),
-                    "sendInvitationMessage": after.get("sendInvitationEmail").and_then(Value::as_bool).unwrap_or(true),
-                });
-                let message = after.get("invitationMessage").and_then(Value::as_str);
-                let language = after.get("messageLanguage").and_then(Value::as_str);
-                if message.is_some() || language.is_some() {
-                    body["invitedUserMessageInfo"] =
-                        json!({"customizedMessageBody": message, "messageLanguage": language});
-                }
-                let invited = self
-                    .block(g.send(&tid, "POST", "/invitations", Some(&body)))
-                    .map_err(|e| failed(action, e))?;
-                let id = invited.body["invitedUser"]["id"]
-                    .as_str()
-                    .ok_or_else(|| failed(action, "the invitation answer has no invitedUser.id"))?;
-                Ok(Executed {
-                    ids: ids(&[("objectId", id)]),
-                    external: true,
-                })
             }
             Op::Update => {
                 let id = Self::object_id(action, stored, "objectId")
@@ -177,6 +155,56 @@ impl EntraExecutor<'_> {
         }
     }
 
+    /// Looks the address up, then invites only if no guest has it yet.
+    fn invite(&self, tid: &str, action: &Action) -> Result<Executed, GuestWriteError> {
+        let g = self.client;
+        let after = action.after.as_ref().expect("create has attributes");
+        let email = attr_str(after, "email");
+        let filter = format!(
+            "mail eq '{0}' or otherMails/any(m:m eq '{0}')",
+            email.replace('\'', "''")
+        );
+        let lookup = format!(
+            "/users?$filter={}&$select=id",
+            url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+        );
+        let existing = self
+            .block(g.get(tid, &lookup))
+            .map_err(GuestWriteError::Graph)?;
+        if let Some(id) = existing["value"][0]["id"].as_str() {
+            // Someone (or an interrupted apply) invited this address already: own it.
+            return Ok(Executed {
+                ids: ids(&[("objectId", id)]),
+                external: false,
+            });
+        }
+        let mut body = json!({
+            "invitedUserEmailAddress": email,
+            "invitedUserDisplayName": attr_str(after, "displayName"),
+            "inviteRedirectUrl": attr_str(after, "redirectUrl"),
+            "sendInvitationMessage": after.get("sendInvitationEmail").and_then(Value::as_bool).unwrap_or(true),
+        });
+        let message = after.get("invitationMessage").and_then(Value::as_str);
+        let language = after.get("messageLanguage").and_then(Value::as_str);
+        if message.is_some() || language.is_some() {
+            body["invitedUserMessageInfo"] =
+                json!({"customizedMessageBody": message, "messageLanguage": language});
+        }
+        let invited = self
+            .block(g.send(tid, "POST", "/invitations", Some(&body)))
+            .map_err(GuestWriteError::Graph)?;
+        let id = invited.body["invitedUser"]["id"].as_str().ok_or_else(|| {
+            GuestWriteError::Other(failed(
+                action,
+                "the invitation answer has no invitedUser.id",
+            ))
+        })?;
+        Ok(Executed {
+            ids: ids(&[("objectId", id)]),
+            external: true,
+        })
+    }
+
     fn directory_role(
         &self,
         action: &Action,
@@ -207,6 +235,7 @@ impl EntraExecutor<'_> {
                 let body = json!({"principalId": principal_id, "roleDefinitionId": role, "directoryScopeId": attr_str(after, "directoryScopeId")});
                 let started = Instant::now();
                 let mut delay = Duration::from_millis(200);
+                let mut server_errors = 0;
                 loop {
                     match self.block(g.send(
                         &tid,
@@ -220,6 +249,10 @@ impl EntraExecutor<'_> {
                                 ids: ids(&[("assignmentId", id), ("principalId", &principal_id)]),
                                 external: true,
                             });
+                        }
+                        Err(e) if is_server_error(&e) && server_errors + 1 < WRITE_ATTEMPTS => {
+                            server_errors += 1;
+                            std::thread::sleep(Duration::from_millis(200 * server_errors as u64));
                         }
                         // The guest was just created and is not replicated yet.
                         Err(e)
@@ -296,4 +329,9 @@ impl Executor for EntraExecutor<'_> {
             _ => StateOnlyExecutor.execute(action, stored, state),
         }
     }
+}
+
+enum GuestWriteError {
+    Graph(GraphClientError),
+    Other(ApplyError),
 }

@@ -156,7 +156,10 @@ pub fn print_error(cx: &Context, err: &dyn std::error::Error) {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
-        message.push_str(&format!(": {s}"));
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(&format!(": {text}"));
+        }
         source = s.source();
     }
     eprintln!("{prefix}: {}", terminal_safe(&message));

@@ -417,7 +417,8 @@ pub fn plan(input: &PlanInput) -> Plan {
         });
     }
     order(&mut actions);
-    let warnings = hints(&actions, input.state);
+    let mut warnings = hints(&actions, input.state);
+    warnings.extend(unowned_role_assignments(&actions, input.live));
     let mut summary = Summary::default();
     for a in &actions {
         match a.op {
@@ -445,6 +446,47 @@ pub fn plan(input: &PlanInput) -> Plan {
         not_read: not_read.into_values().collect(),
         summary,
     }
+}
+
+/// Role assignments in Entra held by guests tenantform manages, that tenantform neither
+/// wants nor owns: reported, never deleted.
+fn unowned_role_assignments(actions: &[Action], live: Option<&LiveSnapshot>) -> Vec<String> {
+    let Some(live) = live else { return Vec::new() };
+    let catalog = crate::roles::RoleCatalog::builtin();
+    let mut notes = Vec::new();
+    for (tenant, status) in &live.tenants {
+        let LiveTenant::Read(dir) = status else {
+            continue;
+        };
+        let in_tenant = || actions.iter().filter(move |a| &a.tenant == tenant);
+        let id_of = |a: &Action, key: &str| a.live_ids.as_ref().and_then(|i| i.get(key).cloned());
+        let managed: BTreeSet<String> = in_tenant()
+            .filter(|a| a.kind == "guest")
+            .filter_map(|a| id_of(a, "objectId"))
+            .map(|id| id.to_lowercase())
+            .collect();
+        let owned: BTreeSet<String> = in_tenant()
+            .filter(|a| a.kind == "directory_role")
+            .filter_map(|a| id_of(a, "assignmentId"))
+            .collect();
+        for ra in &dir.role_assignments {
+            if !managed.contains(&ra.principal_id) || owned.contains(&ra.id) {
+                continue;
+            }
+            let role = catalog
+                .by_template_id(&ra.role_definition_id)
+                .map_or(ra.role_definition_id.as_str(), |r| r.name);
+            let who = dir
+                .guest_by_id(&ra.principal_id)
+                .and_then(|g| g.mail.clone())
+                .unwrap_or_else(|| ra.principal_id.clone());
+            notes.push(format!(
+                "{tenant}: {who} also holds {role} (scope {}), not managed by tenantform: reported, not changed",
+                ra.directory_scope_id
+            ));
+        }
+    }
+    notes
 }
 
 /// The live directory of `tenant`, or why it cannot be planned (recorded once per tenant).

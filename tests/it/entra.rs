@@ -1,0 +1,500 @@
+//! Guests and directory roles end to end: the real binary with `--sandbox` (its directory is
+//! kept in `sandbox-world.json`, which these tests edit to play "someone changed it in the
+//! portal"), over real HTTP to the embedded Graph sandbox.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::{repo_root, run_in, write_tree};
+
+const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+const DANA: &str = "dana.whitfield@contoso-msp.example";
+
+fn tf(dir: &Path, manifests: &str, args: &[&str]) -> crate::support::Run {
+    let state = dir.join("state.json");
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend([manifests, "--sandbox", "--state", state.to_str().unwrap()]);
+    run_in(&repo_root(), &all, None)
+}
+
+fn world(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("sandbox-world.json")).unwrap()).unwrap()
+}
+
+fn edit_world(dir: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut w = world(dir);
+    edit(&mut w);
+    std::fs::write(
+        dir.join("sandbox-world.json"),
+        serde_json::to_vec_pretty(&w).unwrap(),
+    )
+    .unwrap();
+}
+
+fn tenant<'a>(w: &'a mut Value, id: &str) -> &'a mut Value {
+    w["tenants"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["id"] == id)
+        .unwrap()
+}
+
+fn users_with_email(w: &Value, id: &str, email: &str) -> usize {
+    let t = w["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap();
+    t["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| {
+            u["mail"]
+                .as_str()
+                .is_some_and(|m| m.eq_ignore_ascii_case(email))
+        })
+        .count()
+}
+
+fn json_plan(dir: &Path, manifests: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["plan", "--output", "json"];
+    args.extend_from_slice(extra);
+    let run = tf(dir, manifests, &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+fn ops(plan: &Value) -> Vec<(String, String, String)> {
+    plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] != "no-op")
+        .map(|a| {
+            (
+                a["op"].as_str().unwrap().to_string(),
+                a["address"].as_str().unwrap().to_string(),
+                a["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+const GUEST: &str = "guest.foggy-it.dana-support";
+const ROLE: &str = "directory_role.foggy-it.dana-support.729827e3-9c14-49f7-bb1b-9608f156bbb8.root";
+
+#[test]
+fn invite_accept_drift_and_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let applied = tf(
+        d,
+        "examples/foggy-it",
+        &["--color", "never", "apply", "--auto-approve"],
+    );
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert!(
+        applied
+            .stdout
+            .contains(&format!("{GUEST}: creating... done"))
+    );
+    assert!(
+        applied
+            .stdout
+            .contains(&format!("{ROLE}: creating... done"))
+    );
+
+    // One guest, pending, with the role; state knows their ids.
+    let w = world(d);
+    assert_eq!(users_with_email(&w, FOGGY, DANA), 1);
+    let foggy = w["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == FOGGY)
+        .unwrap();
+    let dana = foggy["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["mail"] == DANA)
+        .unwrap();
+    assert_eq!(dana["userType"], "Guest");
+    assert_eq!(dana["externalUserState"], "PendingAcceptance");
+    let roles = foggy["roleAssignments"].as_array().unwrap();
+    assert_eq!(roles.len(), 1);
+    assert_eq!(
+        (
+            roles[0]["principalId"].as_str(),
+            roles[0]["roleDefinitionId"].as_str()
+        ),
+        (dana["id"].as_str(), Some(HELPDESK))
+    );
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["objects"][GUEST]["ids"]["objectId"], dana["id"]);
+    assert_eq!(
+        state["objects"][ROLE]["ids"]["assignmentId"],
+        roles[0]["id"]
+    );
+
+    // Pending acceptance is visible in the plan; nothing to change.
+    let pending = tf(
+        d,
+        "examples/foggy-it",
+        &["--color", "never", "plan", "--detailed-exitcode"],
+    );
+    assert_eq!(pending.code, 0, "{}", pending.stdout);
+    assert!(
+        pending.stdout.contains("Invitations not yet accepted:"),
+        "{}",
+        pending.stdout
+    );
+    assert!(
+        pending
+            .stdout
+            .contains(&format!("{GUEST}  PendingAcceptance since ")),
+        "{}",
+        pending.stdout
+    );
+
+    // Dana redeems the invitation; someone renames her in the portal and removes her role.
+    edit_world(d, |w| {
+        let t = tenant(w, FOGGY);
+        let user = t["users"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|u| u["mail"] == DANA)
+            .unwrap();
+        user["externalUserState"] = json!("Accepted");
+        user["displayName"] = json!("Dana W. (edited in portal)");
+        t["roleAssignments"] = json!([]);
+    });
+    let drift = json_plan(d, "examples/foggy-it", &[]);
+    assert_eq!(
+        ops(&drift),
+        [
+            ("update".into(), GUEST.into(), "drifted-in-entra".into()),
+            ("create".into(), ROLE.into(), "missing-in-entra".into()),
+        ]
+    );
+    let guest = drift["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["address"] == GUEST)
+        .unwrap();
+    assert_eq!(
+        guest["changes"],
+        json!([{"path": "displayName", "before": "Dana W. (edited in portal)", "after": "Dana Whitfield (Contoso MSP Support)"}])
+    );
+    assert!(
+        guest["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("Accepted since")
+    );
+
+    let repaired = tf(d, "examples/foggy-it", &["apply", "--auto-approve"]);
+    assert_eq!(repaired.code, 0, "{}{}", repaired.stdout, repaired.stderr);
+    let w = world(d);
+    assert_eq!(users_with_email(&w, FOGGY, DANA), 1, "never invited twice");
+    let foggy = w["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == FOGGY)
+        .unwrap();
+    assert_eq!(foggy["roleAssignments"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        tf(d, "examples/foggy-it", &["plan", "--detailed-exitcode"]).code,
+        0
+    );
+}
+
+#[test]
+fn a_guest_deleted_in_the_portal_is_invited_again_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(
+        tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
+        0
+    );
+    edit_world(d, |w| {
+        let t = tenant(w, FOGGY);
+        t["users"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|u| u["mail"] != DANA);
+        t["roleAssignments"] = json!([]);
+    });
+    let plan = json_plan(d, "examples/foggy-it", &[]);
+    assert_eq!(
+        ops(&plan),
+        [
+            ("create".into(), GUEST.into(), "missing-in-entra".into()),
+            ("create".into(), ROLE.into(), "missing-in-entra".into()),
+        ]
+    );
+    assert_eq!(
+        tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
+        0
+    );
+    assert_eq!(users_with_email(&world(d), FOGGY, DANA), 1);
+    assert_eq!(
+        tf(d, "examples/foggy-it", &["plan", "--detailed-exitcode"]).code,
+        0
+    );
+}
+
+#[test]
+fn existing_guests_are_adopted_never_invited_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let manifests = tempfile::tempdir().unwrap();
+    let m = manifests.path().to_str().unwrap();
+    write_tree(
+        manifests.path(),
+        &[(
+            "foggy.yaml",
+            "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: 3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b\n---\n\
+             kind: GuestUser\nname: ben\nemail: BEN@previous-msp.example\ndisplayName: Ben (old MSP)\ntenants: [foggy-it]\n",
+        )],
+    );
+    // Ben was invited by hand before tenantform: seed the sandbox's directory with him.
+    std::fs::write(
+        d.join("sandbox-world.json"),
+        serde_json::to_vec(&json!({"tenants": [{
+            "id": FOGGY, "displayName": "Foggy IT Services", "domain": "foggyit.onmicrosoft.com",
+            "users": [{"displayName": "Ben (old MSP)", "mail": "ben@previous-msp.example", "userType": "Guest", "externalUserState": "Accepted"}]
+        }]}))
+        .unwrap(),
+    )
+    .unwrap();
+    let plan = json_plan(d, m, &[]);
+    let adopt = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["address"] == "guest.foggy-it.ben")
+        .unwrap();
+    assert_eq!(adopt["op"], "adopt");
+    assert_eq!(adopt["reason"], "exists-in-entra");
+    assert!(adopt["blocked"].as_str().unwrap().contains("--adopt"));
+
+    let blocked = tf(d, m, &["apply", "--auto-approve"]);
+    assert_eq!(blocked.code, 0);
+    assert_eq!(
+        users_with_email(&world(d), FOGGY, "ben@previous-msp.example"),
+        1,
+        "not invited"
+    );
+
+    let adopted = tf(d, m, &["apply", "--auto-approve", "--adopt"]);
+    assert_eq!(adopted.code, 0, "{}", adopted.stderr);
+    assert!(adopted.stdout.contains("1 adopted"), "{}", adopted.stdout);
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("state.json")).unwrap()).unwrap();
+    assert!(state["objects"]["guest.foggy-it.ben"]["ids"]["objectId"].is_string());
+    assert_eq!(
+        users_with_email(&world(d), FOGGY, "ben@previous-msp.example"),
+        1
+    );
+    assert_eq!(tf(d, m, &["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn removing_a_guest_deletes_only_what_tenantform_owns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let manifests = tempfile::tempdir().unwrap();
+    let m = manifests.path().to_str().unwrap();
+    for f in ["tenant.yaml", "support.yaml"] {
+        std::fs::copy(
+            repo_root().join("examples/foggy-it").join(f),
+            manifests.path().join(f),
+        )
+        .unwrap();
+    }
+    assert_eq!(tf(d, m, &["apply", "--auto-approve"]).code, 0);
+    // Someone also gave Dana Global Reader by hand: tenantform does not own that.
+    edit_world(d, |w| {
+        let t = tenant(w, FOGGY);
+        let dana = t["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["mail"] == DANA)
+            .unwrap()["id"]
+            .clone();
+        t["roleAssignments"].as_array_mut().unwrap().push(json!({"principalId": dana, "roleDefinitionId": "f2ef992c-3afb-46b9-b7cf-a126ee74c451"}));
+    });
+    std::fs::remove_file(manifests.path().join("support.yaml")).unwrap();
+    let plan = json_plan(d, m, &[]);
+    let deletes: Vec<String> = ops(&plan)
+        .into_iter()
+        .filter(|(op, _, _)| op == "delete")
+        .map(|(_, a, _)| a)
+        .collect();
+    // Reverse dependency order; the hand-made Global Reader assignment is not in the plan.
+    assert_eq!(
+        deletes,
+        ["msp_role.foggy-it.dana-support.TenantAdmin", ROLE, GUEST]
+    );
+    let removed = tf(d, m, &["apply", "--auto-approve", "--allow-delete"]);
+    assert_eq!(removed.code, 0, "{}{}", removed.stdout, removed.stderr);
+    let w = world(d);
+    assert_eq!(
+        users_with_email(&w, FOGGY, DANA),
+        0,
+        "the guest tenantform invited is removed"
+    );
+    let foggy = w["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == FOGGY)
+        .unwrap();
+    // Her deletion also removed the hand-made assignment in Entra (as Entra does), but
+    // tenantform never deleted it itself: only its own assignment was in the plan.
+    assert!(
+        foggy["roleAssignments"]
+            .as_array()
+            .is_none_or(|r| r.is_empty())
+    );
+}
+
+#[test]
+fn unowned_role_assignments_of_managed_guests_are_reported_not_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(
+        tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
+        0
+    );
+    edit_world(d, |w| {
+        let t = tenant(w, FOGGY);
+        let dana = t["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["mail"] == DANA)
+            .unwrap()["id"]
+            .clone();
+        t["roleAssignments"].as_array_mut().unwrap().push(json!({"principalId": dana, "roleDefinitionId": "f2ef992c-3afb-46b9-b7cf-a126ee74c451"}));
+    });
+    let plan = json_plan(d, "examples/foggy-it", &["--allow-delete"]);
+    assert!(ops(&plan).is_empty(), "nothing to change: {:?}", ops(&plan));
+    let warnings = plan["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| {
+            let w = w.as_str().unwrap();
+            w.contains("Global Reader") && w.contains(DANA) && w.contains("not managed")
+        }),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn a_tenant_without_consent_is_reported_and_others_still_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let manifests = tempfile::tempdir().unwrap();
+    let m = manifests.path().to_str().unwrap();
+    write_tree(
+        manifests.path(),
+        &[(
+            "fleet.yaml",
+            "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: 3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b\n---\n\
+             kind: Tenant\nname: birchwood\nmicrosoftTenantId: 7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f\n---\n\
+             kind: GuestUser\nname: dana\nemail: dana@msp.example\ntenants: [foggy-it, birchwood]\n",
+        )],
+    );
+    std::fs::write(
+        d.join("sandbox-world.json"),
+        serde_json::to_vec(&json!({"tenants": [
+            {"id": FOGGY, "displayName": "Foggy IT Services", "domain": "foggyit.onmicrosoft.com"},
+            {"id": "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "displayName": "Birchwood Law", "domain": "birchwood.onmicrosoft.com", "consent": false}
+        ]}))
+        .unwrap(),
+    )
+    .unwrap();
+    let plan = json_plan(d, m, &[]);
+    let not_read = plan["notRead"].as_array().unwrap();
+    assert_eq!(not_read.len(), 1);
+    assert_eq!(not_read[0]["tenant"], "birchwood");
+    assert_eq!(not_read[0]["status"], "consent-needed");
+    let url = not_read[0]["consentUrl"].as_str().unwrap();
+    assert!(
+        url.contains("/7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f/v2.0/adminconsent?client_id="),
+        "{url}"
+    );
+    assert!(ops(&plan).contains(&(
+        "create".into(),
+        "guest.foggy-it.dana".into(),
+        "new-in-manifests".into()
+    )));
+    let text = tf(d, m, &["--color", "never", "plan"]);
+    assert!(
+        text.stdout
+            .contains("consent needed: send the customer's admin http"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn throttling_server_errors_and_replication_delay_still_converge_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let manifests = tempfile::tempdir().unwrap();
+    let m = manifests.path().to_str().unwrap();
+    crate::support::write_fleet(manifests.path(), 4);
+    let faults = "seed=5,throttle=0.25,retry-after=0.01,5xx=0.1,replication=300ms";
+    let first = tf(
+        d,
+        m,
+        &["apply", "--auto-approve", "--sandbox-faults", faults],
+    );
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    let again = tf(
+        d,
+        m,
+        &["plan", "--detailed-exitcode", "--sandbox-faults", faults],
+    );
+    assert_eq!(again.code, 0, "converged: {}", again.stdout);
+    let w = world(d);
+    for t in w["tenants"].as_array().unwrap() {
+        let mut mails: Vec<&str> = t["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|u| u["mail"].as_str())
+            .collect();
+        let n = mails.len();
+        mails.sort();
+        mails.dedup();
+        assert_eq!(mails.len(), n, "no duplicate invitation in {}", t["id"]);
+        let mut roles: Vec<(String, String)> = t["roleAssignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["principalId"].to_string(),
+                    r["roleDefinitionId"].to_string(),
+                )
+            })
+            .collect();
+        let n = roles.len();
+        roles.sort();
+        roles.dedup();
+        assert_eq!(roles.len(), n, "no duplicate assignment in {}", t["id"]);
+    }
+}
