@@ -119,18 +119,28 @@ impl EntraExecutor<'_> {
             Op::Update => {
                 let id = Self::object_id(action, stored, "objectId")
                     .ok_or_else(|| failed(action, "no object id"))?;
-                let name = action
-                    .after
-                    .as_ref()
-                    .map(|a| attr_str(a, "displayName"))
-                    .unwrap_or_default();
-                self.block(g.send(
-                    &tid,
-                    "PATCH",
-                    &format!("/users/{id}"),
-                    Some(&json!({"displayName": name})),
-                ))
-                .map_err(|e| failed(action, e))?;
+                let after = action.after.as_ref().expect("update has attributes");
+                if action.changes.iter().any(|c| c.path == "displayName") {
+                    let name = attr_str(after, "displayName");
+                    self.block(g.send(
+                        &tid,
+                        "PATCH",
+                        &format!("/users/{id}"),
+                        Some(&json!({"displayName": name})),
+                    ))
+                    .map_err(|e| failed(action, e))?;
+                }
+                if action.changes.iter().any(|c| c.path == "invitation") {
+                    let body = json!({
+                        "invitedUserEmailAddress": attr_str(after, "email"),
+                        "inviteRedirectUrl": attr_str(after, "redirectUrl"),
+                        "sendInvitationMessage": after.get("sendInvitationEmail").and_then(Value::as_bool).unwrap_or(true),
+                        "resetRedemption": true,
+                        "invitedUser": {"id": id},
+                    });
+                    self.block(g.send(&tid, "POST", "/invitations", Some(&body)))
+                        .map_err(|e| failed(action, e))?;
+                }
                 Ok(Executed {
                     ids: Ids::new(),
                     external: true,

@@ -35,6 +35,9 @@ pub struct Args {
     /// Take over guests and role assignments that exist in Entra but tenantform does not own.
     #[arg(long)]
     adopt: bool,
+    /// Send pending invitations again (their redemption links are reset).
+    #[arg(long)]
+    resend_invitations: bool,
     #[command(flatten)]
     graph: GraphArgs,
     /// Treat manifest warnings as errors.
@@ -80,7 +83,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let saved = read_saved_plan(&args.path).transpose()?;
     let (location, options) = match &saved {
         Some(saved) => {
-            if args.allow_delete || args.adopt {
+            if args.allow_delete || args.adopt || args.resend_invitations {
                 return Err(CliError::Usage(
                     "--allow-delete and --adopt are decided when the plan is made: run `tenantform plan --allow-delete --out FILE`".into(),
                 ));
@@ -105,6 +108,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             PlanOptions {
                 allow_delete: args.allow_delete,
                 adopt: args.adopt,
+                resend_invitations: args.resend_invitations,
             },
         ),
     };

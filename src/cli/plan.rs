@@ -33,6 +33,9 @@ pub struct Args {
     /// Take over guests and role assignments that exist in Entra but tenantform does not own.
     #[arg(long)]
     adopt: bool,
+    /// Send pending invitations again (their redemption links are reset).
+    #[arg(long)]
+    resend_invitations: bool,
     #[arg(long, short, value_enum, default_value_t = PlanFormat::Text)]
     output: PlanFormat,
     /// Save the plan to FILE; `tenantform apply FILE` applies exactly it.
@@ -84,6 +87,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let options = PlanOptions {
         allow_delete: args.allow_delete,
         adopt: args.adopt,
+        resend_invitations: args.resend_invitations,
     };
     let plan = make_plan(cx, &args.location, &args.graph, options, args.strict)?;
     match args.output {

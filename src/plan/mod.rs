@@ -30,6 +30,9 @@ pub struct PlanOptions {
     /// Take over objects that exist in Entra but tenantform does not own (instead of blocking).
     #[serde(default)]
     pub adopt: bool,
+    /// Send invitations that are still pending again (Graph `resetRedemption`).
+    #[serde(default)]
+    pub resend_invitations: bool,
 }
 
 /// Everything a plan is computed from.
@@ -112,6 +115,8 @@ pub enum Reason {
     MissingInEntra,
     /// In Entra already, but not created or adopted by tenantform.
     ExistsInEntra,
+    /// `--resend-invitations` for an invitation still pending.
+    ResendRequested,
 }
 
 impl Reason {
@@ -124,6 +129,7 @@ impl Reason {
             Reason::DriftedInEntra => "changed in Entra since last apply",
             Reason::MissingInEntra => "missing in Entra",
             Reason::ExistsInEntra => "exists in Entra, not owned by tenantform",
+            Reason::ResendRequested => "invitation resend requested",
         }
     }
 }
@@ -320,12 +326,22 @@ pub fn plan(input: &PlanInput) -> Plan {
                 (Some(_), None) => Action { op: Op::Create, reason: Some(Reason::MissingInEntra), changes: diff(&Attributes::new(), &d.attributes), ..base },
                 (Some(object), Some(live)) => {
                     let wanted = pick(&d.attributes);
-                    let changes = diff(&live.attributes, &wanted);
+                    let mut changes = diff(&live.attributes, &wanted);
+                    let resend = input.options.resend_invitations && live.pending_invitation;
+                    if resend {
+                        changes.push(AttributeChange {
+                            path: "invitation".into(),
+                            before: Some(Value::String("PendingAcceptance".into())),
+                            after: Some(Value::String("resent".into())),
+                        });
+                    }
                     if changes.is_empty() && from.is_none() {
                         Action { after: None, before: None, ..base }
                     } else {
                         let reason = if from.is_some() {
                             Reason::RenamedInManifests
+                        } else if resend && changes.len() == 1 {
+                            Reason::ResendRequested
                         } else if pick(&object.attributes) == wanted {
                             Reason::DriftedInEntra
                         } else {

@@ -130,5 +130,6 @@ fn find(
         .collect(),
         attributes: Attributes::new(),
         note: None,
+        pending_invitation: false,
     })
 }

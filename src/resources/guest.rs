@@ -81,5 +81,6 @@ fn find(
             .into_iter()
             .collect(),
         note: guest.acceptance(),
+        pending_invitation: guest.external_user_state.as_deref() == Some("PendingAcceptance"),
     })
 }

@@ -57,6 +57,8 @@ pub struct LiveObject {
     pub attributes: Attributes,
     /// Shown beside the object (e.g. "PendingAcceptance since ...").
     pub note: Option<String>,
+    /// An invitation not yet redeemed (guests only): `--resend-invitations` applies to it.
+    pub pending_invitation: bool,
 }
 
 pub struct LiveRules {

@@ -498,3 +498,45 @@ fn throttling_server_errors_and_replication_delay_still_converge_without_duplica
         assert_eq!(roles.len(), n, "no duplicate assignment in {}", t["id"]);
     }
 }
+
+#[test]
+fn pending_invitations_can_be_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(
+        tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
+        0
+    );
+    let plan = json_plan(d, "examples/foggy-it", &["--resend-invitations"]);
+    assert_eq!(
+        ops(&plan),
+        [("update".into(), GUEST.into(), "resend-requested".into())]
+    );
+    let resent = tf(
+        d,
+        "examples/foggy-it",
+        &["apply", "--auto-approve", "--resend-invitations"],
+    );
+    assert_eq!(resent.code, 0, "{}{}", resent.stdout, resent.stderr);
+    assert!(resent.stdout.contains("1 updated"), "{}", resent.stdout);
+    assert_eq!(users_with_email(&world(d), FOGGY, DANA), 1);
+    // Accepted invitations are never re-sent.
+    edit_world(d, |w| {
+        let t = tenant(w, FOGGY);
+        let user = t["users"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|u| u["mail"] == DANA)
+            .unwrap();
+        user["externalUserState"] = json!("Accepted");
+    });
+    assert!(
+        ops(&json_plan(
+            d,
+            "examples/foggy-it",
+            &["--resend-invitations"]
+        ))
+        .is_empty()
+    );
+}
