@@ -540,3 +540,148 @@ fn pending_invitations_can_be_sent_again() {
         .is_empty()
     );
 }
+
+/// A standalone `tenantform sandbox serve` process (killed on drop).
+struct StandaloneSandbox {
+    child: std::process::Child,
+    base: String,
+}
+
+impl StandaloneSandbox {
+    fn start(tenants: usize) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(crate::support::binary())
+            .args([
+                "sandbox",
+                "serve",
+                "--tenants",
+                &tenants.to_string(),
+                "--users",
+                "0",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let base = first.trim().rsplit(' ').next().unwrap().to_string();
+        StandaloneSandbox { child, base }
+    }
+}
+
+impl Drop for StandaloneSandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_killed_apply_against_graph_resumes_without_duplicates() {
+    use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
+    let sandbox = StandaloneSandbox::start(3);
+    let manifests = tempfile::tempdir().unwrap();
+    crate::support::write_fleet(manifests.path(), 3);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let env = [
+        ("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID.to_string()),
+        ("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET.to_string()),
+        ("TENANTFORM_GRAPH_URL", format!("{}/v1.0", sandbox.base)),
+        ("TENANTFORM_LOGIN_URL", sandbox.base.clone()),
+    ];
+    let apply = |delay: &str| {
+        let mut cmd = std::process::Command::new(crate::support::binary());
+        cmd.args([
+            "apply",
+            "--auto-approve",
+            "--state",
+            state.to_str().unwrap(),
+        ])
+        .arg(manifests.path())
+        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", delay)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        cmd
+    };
+    // 3 tenants and 9 organizations come first; kill once some guests were invited.
+    let mut child = apply("60").spawn().unwrap();
+    let journal = dir.path().join("state.json.journal");
+    let lines = || std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count());
+    let start = std::time::Instant::now();
+    while lines() < 1 + 12 + 4 && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(lines() >= 17, "killed mid-way through the guests");
+
+    let rerun = apply("0").output().unwrap();
+    assert!(
+        rerun.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    let again = std::process::Command::new(crate::support::binary())
+        .args([
+            "plan",
+            "--detailed-exitcode",
+            "--state",
+            state.to_str().unwrap(),
+        ])
+        .arg(manifests.path())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+
+    // Count what Entra holds: each guest once, each assignment once.
+    let config = tenantform::graph::GraphConfig::from_env(|k| {
+        env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let graph =
+        tenantform::graph::GraphClient::new(config, tenantform::graph::RetryPolicy::default())
+            .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for i in 0..3u64 {
+        let tenant = tenantform::synthetic::synthetic_guid(i);
+        let users = rt
+            .block_on(graph.get_all(&tenant, "/users?$select=mail"))
+            .unwrap();
+        let mut mails: Vec<String> = users
+            .iter()
+            .filter_map(|u| u["mail"].as_str().map(str::to_lowercase))
+            .collect();
+        let n = mails.len();
+        mails.sort();
+        mails.dedup();
+        assert_eq!(mails.len(), n, "tenant {i}: a guest was invited twice");
+        assert!(n >= 3, "tenant {i} has its guests");
+        let roles = rt
+            .block_on(graph.get_all(&tenant, "/roleManagement/directory/roleAssignments"))
+            .unwrap();
+        let mut pairs: Vec<String> = roles
+            .iter()
+            .map(|r| format!("{}/{}", r["principalId"], r["roleDefinitionId"]))
+            .collect();
+        let n = pairs.len();
+        pairs.sort();
+        pairs.dedup();
+        assert_eq!(pairs.len(), n, "tenant {i}: a role was assigned twice");
+    }
+}

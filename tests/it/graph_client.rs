@@ -254,3 +254,105 @@ fn throttled_inner_batch_requests_are_retried() {
     });
     assert_eq!(guests, 10, "each invited exactly once");
 }
+
+fn with_credential(sandbox: &SandboxHandle, credential: Credential) -> GraphClient {
+    let config = GraphConfig {
+        client_id: SANDBOX_CLIENT_ID.into(),
+        home_tenant_id: None,
+        credential,
+        login_url: sandbox.base_url().into(),
+        graph_url: sandbox.graph_url(),
+    };
+    GraphClient::new(config, RetryPolicy::default()).unwrap()
+}
+
+#[test]
+fn certificate_client_assertions_get_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    let cert = dir.path().join("cert.pem");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=tenantform-test",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is installed");
+    assert!(status.success());
+    let bundle = dir.path().join("bundle.pem");
+    let text = std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&bundle, text).unwrap();
+
+    let sandbox = sandbox(Faults::default());
+    let graph = with_credential(&sandbox, Credential::Certificate(bundle));
+    let org = run(graph.get(FOGGY, "/organization")).unwrap();
+    assert_eq!(org["value"][0]["id"], FOGGY);
+
+    // The assertion the client sent: RS256 with x5t#S256, aud = token URL, iss = sub = client.
+    let jwt = tenantform::graph::assertion::certificate_assertion(
+        &dir.path().join("bundle.pem"),
+        SANDBOX_CLIENT_ID,
+        &sandbox.token_url(FOGGY),
+    )
+    .unwrap();
+    let header = jsonwebtoken::decode_header(&jwt).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    assert!(header.x5t_s256.is_some());
+}
+
+#[test]
+fn federated_token_files_are_read_for_every_token() {
+    use base64::Engine;
+    let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let now = jiff::Timestamp::now().as_second();
+    let claims = json!({"aud": "api://AzureADTokenExchange", "iss": "https://token.actions.githubusercontent.com", "sub": "repo:msp/tenants:ref:refs/heads/main", "nbf": now, "exp": now + 600});
+    let jwt = format!(
+        "{}.{}.{}",
+        e.encode(br#"{"alg":"RS256"}"#),
+        e.encode(claims.to_string()),
+        e.encode(b"sig")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("oidc-token");
+    std::fs::write(&file, format!("{jwt}\n")).unwrap();
+    let sandbox = sandbox(Faults::default());
+    let graph = with_credential(&sandbox, Credential::FederatedTokenFile(file.clone()));
+    assert!(run(graph.get(FOGGY, "/organization")).is_ok());
+    std::fs::remove_file(&file).unwrap();
+    let err = run(graph.get("big.onmicrosoft.com", "/organization")).unwrap_err();
+    assert!(
+        err.to_string().contains("AZURE_FEDERATED_TOKEN_FILE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tokens_are_refreshed_before_they_expire() {
+    let sandbox = sandbox(Faults::default());
+    sandbox.with_world(|w| w.token_lifetime = Duration::from_secs(2));
+    let graph = client(&sandbox);
+    run(async {
+        graph.get(FOGGY, "/organization").await.unwrap();
+        graph.get(FOGGY, "/organization").await.unwrap();
+        assert_eq!(graph.token_request_count(), 1);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        graph.get(FOGGY, "/organization").await.unwrap();
+        assert_eq!(
+            graph.token_request_count(),
+            2,
+            "refreshed with time to spare"
+        );
+    });
+}
