@@ -38,14 +38,41 @@ pub fn tenant_name(i: usize) -> String {
     format!("customer-{i:05}")
 }
 
+/// How many guests each tenant has and how many directory roles each guest holds.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub guests_per_tenant: usize,
+    pub roles_per_guest: usize,
+    /// Two engineers targeted at many tenants by label selectors.
+    pub fleet_wide_guests: bool,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            guests_per_tenant: 3,
+            roles_per_guest: 1,
+            fleet_wide_guests: true,
+        }
+    }
+}
+
 /// Generates a fleet of `n` tenants.
 pub fn fleet(n: usize) -> Vec<GeneratedFile> {
+    fleet_shaped(n, Shape::default())
+}
+
+/// Generates a fleet of `n` tenants of the given shape.
+pub fn fleet_shaped(n: usize, shape: Shape) -> Vec<GeneratedFile> {
     let mut files = Vec::with_capacity(n + 1);
     for i in 0..n {
         files.push(GeneratedFile {
             path: format!("tenants/{}.yaml", tenant_name(i)),
-            text: tenant_file(i),
+            text: tenant_file(i, shape),
         });
+    }
+    if !shape.fleet_wide_guests {
+        return files;
     }
     files.push(GeneratedFile {
         path: "people/fleet-engineers.yaml".to_string(),
@@ -77,7 +104,7 @@ directoryRoles: [Helpdesk Administrator]
     files
 }
 
-fn tenant_file(i: usize) -> String {
+fn tenant_file(i: usize, shape: Shape) -> String {
     use std::fmt::Write;
     let name = tenant_name(i);
     let mut out = String::with_capacity(2048);
@@ -99,11 +126,14 @@ fn tenant_file(i: usize) -> String {
             "---\nkind: Organization\nname: {name}-{site}\ndisplayName: Customer {i} Holdings - {site}\ntenant: {name}\n"
         );
     }
-    for j in 0..3 {
+    for j in 0..shape.guests_per_tenant {
+        let roles: Vec<&str> = (0..shape.roles_per_guest)
+            .map(|r| ROLES[(i + j + r) % ROLES.len()])
+            .collect();
         let _ = write!(
             out,
             "---\nkind: GuestUser\nname: {name}-eng{j}\nemail: eng{j}.c{i}@msp.example\ndisplayName: Engineer {j} for customer {i}\ntenants: [{name}]\n---\nkind: RoleAssignment\nname: {name}-eng{j}-roles\nprincipal: {{ guest: {name}-eng{j} }}\ndirectoryRoles: [{}]\nmspRoles: [TenantAdmin]\n",
-            ROLES[(i + j) % ROLES.len()],
+            roles.join(", "),
         );
     }
     out

@@ -6,7 +6,11 @@ use std::time::Instant;
 
 /// Writes a synthetic fleet of `tenants`; returns (files, bytes).
 pub fn write_tree(dir: &Path, tenants: usize) -> (usize, u64) {
-    let files = tenantform::synthetic::fleet(tenants);
+    write_files(dir, tenantform::synthetic::fleet(tenants))
+}
+
+/// Writes generated files under `dir`; returns (files, bytes).
+pub fn write_files(dir: &Path, files: Vec<tenantform::synthetic::GeneratedFile>) -> (usize, u64) {
     let mut bytes = 0;
     for f in &files {
         let path = dir.join(&f.path);
@@ -26,6 +30,11 @@ pub struct Measured {
 
 /// Runs the release binary with `args`, returning wall time and peak RSS (wait4's rusage).
 pub fn run_tenantform(args: &[&str], scratch: &Path) -> Measured {
+    run_tenantform_with_env(args, &[], scratch)
+}
+
+/// Like [`run_tenantform`], with extra environment variables.
+pub fn run_tenantform_with_env(args: &[&str], env: &[(&str, String)], scratch: &Path) -> Measured {
     let out_path = scratch.join(format!("bench-out-{}.txt", std::process::id()));
     let out = std::fs::File::create(&out_path).unwrap();
     let start = Instant::now();
@@ -33,6 +42,7 @@ pub fn run_tenantform(args: &[&str], scratch: &Path) -> Measured {
     #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_tenantform"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::from(out))
         .stderr(Stdio::inherit())
         .spawn()

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::apply::entra::EntraExecutor;
 use crate::apply::{ApplyEvent, StateOnlyExecutor, apply};
-use crate::cli::common::{GraphArgs, Location, LockArgs, connect, load_model, read_live};
+use crate::cli::common::{
+    GraphArgs, Location, LockArgs, connect, finish_live_read, load_model, start_live_read,
+};
 use crate::cli::{CliError, Context, exit};
 use crate::plan::{
     PLAN_MARKER, Plan, PlanInput, PlanOptions, SavedPlan, manifests_digest, plan, staleness,
@@ -143,9 +145,10 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             saved.plan
         }
         None => {
-            let live = connection
-                .as_ref()
-                .map(|c| read_live(c, &graph, &model, &state));
+            let live = connection.as_ref().map(|c| {
+                let reading = start_live_read(c, &graph, &model);
+                finish_live_read(c, &graph, reading, &model, &state)
+            });
             plan(&PlanInput {
                 desired: &model,
                 state: &state,
@@ -204,7 +207,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let result = match &connection {
         Some(c) => {
             let mut executor = EntraExecutor {
-                client: &c.client,
+                client: c.client.as_ref(),
                 runtime: &c.runtime,
                 replication_wait: Duration::from_secs(120),
             };

@@ -131,7 +131,7 @@ pub struct GraphArgs {
 
 /// A Graph client, the runtime it runs on, and the sandbox behind it (if any).
 pub struct Connection {
-    pub client: crate::graph::GraphClient,
+    pub client: std::sync::Arc<crate::graph::GraphClient>,
     pub runtime: tokio::runtime::Runtime,
     sandbox: Option<(crate::sandbox::SandboxHandle, PathBuf)>,
 }
@@ -236,7 +236,7 @@ pub fn connect(
         };
         let client = GraphClient::new(config, RetryPolicy::default()).map_err(graph_error)?;
         return Ok(Some(Connection {
-            client,
+            client: client.into(),
             runtime,
             sandbox: Some((handle, saved)),
         }));
@@ -245,7 +245,7 @@ pub fn connect(
         Ok(config) => {
             let client = GraphClient::new(config, RetryPolicy::default()).map_err(graph_error)?;
             Ok(Some(Connection {
-                client,
+                client: client.into(),
                 runtime,
                 sandbox: None,
             }))
@@ -255,15 +255,9 @@ pub fn connect(
     }
 }
 
-/// Reads the tenants whose Entra objects the plan needs (desired or recorded in state).
-pub fn read_live(
-    connection: &Connection,
-    args: &GraphArgs,
-    model: &DesiredModel,
-    state: &crate::state::State,
-) -> crate::live::LiveSnapshot {
-    use std::collections::BTreeMap;
-    let mut tenants: BTreeMap<String, String> = BTreeMap::new();
+/// The tenants with Entra objects (guests, directory roles) the manifests ask for.
+fn desired_live_tenants(model: &DesiredModel) -> std::collections::BTreeMap<String, String> {
+    let mut tenants = std::collections::BTreeMap::new();
     for k in crate::resources::KINDS.iter().filter(|k| k.live.is_some()) {
         for d in (k.desired)(model) {
             if let Some(id) = model
@@ -274,6 +268,17 @@ pub fn read_live(
                 tenants.insert(d.tenant, id);
             }
         }
+    }
+    tenants
+}
+
+/// The tenants of Entra objects recorded in state (they may no longer be desired).
+fn stored_live_tenants(
+    model: &DesiredModel,
+    state: &crate::state::State,
+) -> std::collections::BTreeMap<String, String> {
+    let mut tenants = std::collections::BTreeMap::new();
+    for k in crate::resources::KINDS.iter().filter(|k| k.live.is_some()) {
         for (address, object) in state.objects_of_kind(k.name) {
             let tenant = (k.tenant_of)(address, object);
             let id = model
@@ -293,7 +298,13 @@ pub fn read_live(
             }
         }
     }
-    let to_read = tenants
+    tenants
+}
+
+fn to_read(
+    tenants: std::collections::BTreeMap<String, String>,
+) -> Vec<crate::graph::read::TenantToRead> {
+    tenants
         .into_iter()
         .map(
             |(name, microsoft_tenant_id)| crate::graph::read::TenantToRead {
@@ -301,13 +312,55 @@ pub fn read_live(
                 microsoft_tenant_id,
             },
         )
-        .collect();
-    connection
+        .collect()
+}
+
+/// Reading live Entra in the background while the rest of the plan's inputs load.
+pub struct LiveRead {
+    handle: tokio::task::JoinHandle<crate::live::LiveSnapshot>,
+    started: std::collections::BTreeSet<String>,
+}
+
+/// Starts reading the tenants the manifests need.
+pub fn start_live_read(
+    connection: &Connection,
+    args: &GraphArgs,
+    model: &DesiredModel,
+) -> LiveRead {
+    let tenants = desired_live_tenants(model);
+    let started = tenants.keys().cloned().collect();
+    let client = connection.client.clone();
+    let (parallelism, redirect) = (args.parallelism, args.consent_redirect_uri.clone());
+    let handle = connection.runtime.spawn(async move {
+        crate::graph::read::read_tenants(&client, to_read(tenants), parallelism, &redirect).await
+    });
+    LiveRead { handle, started }
+}
+
+/// Waits for the background read, then reads the tenants only state knows about.
+pub fn finish_live_read(
+    connection: &Connection,
+    args: &GraphArgs,
+    read: LiveRead,
+    model: &DesiredModel,
+    state: &crate::state::State,
+) -> crate::live::LiveSnapshot {
+    let mut snapshot = connection
         .runtime
-        .block_on(crate::graph::read::read_tenants(
-            &connection.client,
-            to_read,
-            args.parallelism,
-            &args.consent_redirect_uri,
-        ))
+        .block_on(read.handle)
+        .expect("live read task");
+    let mut rest = stored_live_tenants(model, state);
+    rest.retain(|name, _| !read.started.contains(name));
+    if !rest.is_empty() {
+        let more = connection
+            .runtime
+            .block_on(crate::graph::read::read_tenants(
+                &connection.client,
+                to_read(rest),
+                args.parallelism,
+                &args.consent_redirect_uri,
+            ));
+        snapshot.tenants.extend(more.tenants);
+    }
+    snapshot
 }

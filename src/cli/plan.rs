@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use crate::cli::common::{GraphArgs, Location, connect, load_model, read_live, write_private_file};
+use crate::cli::common::{
+    GraphArgs, Location, connect, finish_live_read, load_model, start_live_read, write_private_file,
+};
 use crate::cli::{CliError, Context, exit};
 use crate::plan::{Plan, PlanInput, PlanOptions, SavedPlan, plan};
 use crate::render;
@@ -58,12 +60,17 @@ pub fn make_plan(
     strict: bool,
 ) -> Result<Plan, CliError> {
     let model = load_model(cx, &location.path, strict)?;
+    let connection = connect(graph, &model, &location.state_path())?;
+    // Entra is read in the background while state loads.
+    let reading = connection
+        .as_ref()
+        .map(|c| start_live_read(c, graph, &model));
     let store = location.store();
     let state = store.load()?;
-    let connection = connect(graph, &model, &location.state_path())?;
     let live = connection
         .as_ref()
-        .map(|c| read_live(c, graph, &model, &state));
+        .zip(reading)
+        .map(|(c, r)| finish_live_read(c, graph, r, &model, &state));
     if state.recovered_changes > 0 {
         eprintln!(
             "note: {} changes from an interrupted apply were recovered from {}; the next apply records them",

@@ -132,7 +132,10 @@ pub struct GraphClient {
     http: reqwest::Client,
     config: GraphConfig,
     retry: RetryPolicy,
-    tokens: tokio::sync::Mutex<HashMap<String, CachedToken>>,
+    /// One slot per tenant, so tenants fetch their tokens in parallel and a tenant never
+    /// fetches twice at once.
+    tokens:
+        std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<Option<CachedToken>>>>>,
     requests: AtomicU64,
     token_requests: AtomicU64,
 }
@@ -157,7 +160,7 @@ impl GraphClient {
             http,
             config,
             retry,
-            tokens: tokio::sync::Mutex::new(HashMap::new()),
+            tokens: std::sync::Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
         })
@@ -178,22 +181,23 @@ impl GraphClient {
 
     /// A token for `tenant`, from the cache unless it expires within five minutes.
     pub async fn token(&self, tenant: &str) -> Result<String, GraphClientError> {
-        let mut cache = self.tokens.lock().await;
-        if let Some(t) = cache
-            .get(tenant)
-            .filter(|t| t.refresh_after > Instant::now())
-        {
+        let slot = self
+            .tokens
+            .lock()
+            .expect("token cache lock")
+            .entry(tenant.to_string())
+            .or_default()
+            .clone();
+        let mut cached = slot.lock().await;
+        if let Some(t) = cached.as_ref().filter(|t| t.refresh_after > Instant::now()) {
             return Ok(t.value.clone());
         }
         let (value, lifetime) = self.fetch_token(tenant).await?;
         let margin = Duration::from_secs(300).min(lifetime / 2);
-        cache.insert(
-            tenant.to_string(),
-            CachedToken {
-                value: value.clone(),
-                refresh_after: Instant::now() + lifetime.saturating_sub(margin),
-            },
-        );
+        *cached = Some(CachedToken {
+            value: value.clone(),
+            refresh_after: Instant::now() + lifetime.saturating_sub(margin),
+        });
         Ok(value)
     }
 

@@ -470,21 +470,38 @@ fn unowned_role_assignments(actions: &[Action], live: Option<&LiveSnapshot>) -> 
     let Some(live) = live else { return Vec::new() };
     let catalog = crate::roles::RoleCatalog::builtin();
     let mut notes = Vec::new();
+    // Owned ids per tenant, gathered in one pass over the actions.
+    let mut managed: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut owned: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for a in actions {
+        let ids = a.live_ids.as_ref();
+        match a.kind.as_str() {
+            "guest" => {
+                if let Some(id) = ids.and_then(|i| i.get("objectId")) {
+                    managed
+                        .entry(a.tenant.as_str())
+                        .or_default()
+                        .insert(id.to_lowercase());
+                }
+            }
+            "directory_role" => {
+                if let Some(id) = ids.and_then(|i| i.get("assignmentId")) {
+                    owned
+                        .entry(a.tenant.as_str())
+                        .or_default()
+                        .insert(id.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    let empty = BTreeSet::new();
     for (tenant, status) in &live.tenants {
         let LiveTenant::Read(dir) = status else {
             continue;
         };
-        let in_tenant = || actions.iter().filter(move |a| &a.tenant == tenant);
-        let id_of = |a: &Action, key: &str| a.live_ids.as_ref().and_then(|i| i.get(key).cloned());
-        let managed: BTreeSet<String> = in_tenant()
-            .filter(|a| a.kind == "guest")
-            .filter_map(|a| id_of(a, "objectId"))
-            .map(|id| id.to_lowercase())
-            .collect();
-        let owned: BTreeSet<String> = in_tenant()
-            .filter(|a| a.kind == "directory_role")
-            .filter_map(|a| id_of(a, "assignmentId"))
-            .collect();
+        let managed = managed.get(tenant.as_str()).unwrap_or(&empty);
+        let owned = owned.get(tenant.as_str()).unwrap_or(&empty);
         for ra in &dir.role_assignments {
             if !managed.contains(&ra.principal_id) || owned.contains(&ra.id) {
                 continue;

@@ -124,7 +124,11 @@ impl Fixture {
         })
     }
 
+    /// JSON (as the sandbox saves its world) or YAML (as people write fixtures).
     pub fn parse(text: &str) -> Result<Fixture, String> {
+        if text.trim_start().starts_with('{') {
+            return serde_json::from_str(text).map_err(|e| e.to_string());
+        }
         serde_saphyr::from_str(text).map_err(|e| e.to_string())
     }
 

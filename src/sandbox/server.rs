@@ -395,6 +395,13 @@ async fn token(
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
     let token_url = format!("{}{}", shared.base_url, uri.path());
+    let latency = {
+        let world = shared.world.lock().expect("sandbox lock");
+        Duration::from_millis(world.faults.latency_ms)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let mut world = shared.world.lock().expect("sandbox lock");
     let (status, body, resolved) = super::auth::token(&mut world, &tenant, &form, &token_url);
     let path = uri.path().to_string();

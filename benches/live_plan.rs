@@ -1,0 +1,223 @@
+//! Live plan benchmark: a no-change `tenantform plan` for 1,000 tenants x 20 guests x 2
+//! directory roles against the Graph sandbox (its own process) with 50 ms latency per request.
+//! Prints wall time, requests made and peak memory. Targets: at most 2 HTTP requests per tenant
+//! plus one token request per tenant, and wall time within 1.5x of
+//! tenants x round trips x latency / parallelism.
+//!
+//! Run: `cargo bench --bench live_plan` (optional: `-- TENANTS PARALLELISM`).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tenantform::apply::apply;
+use tenantform::apply::entra::EntraExecutor;
+use tenantform::graph::read::{TenantToRead, read_tenants};
+use tenantform::graph::{Credential, GraphClient, GraphConfig, RetryPolicy, Secret};
+use tenantform::plan::{PlanInput, PlanOptions, manifests_digest, plan};
+use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
+use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
+use tenantform::state::file::FileStateStore;
+use tenantform::state::{Journal, LockInfo, Source, State, StateChange, StateError, StateStore};
+use tenantform::synthetic::{Shape, fleet_shaped};
+
+struct NoJournal;
+
+impl Journal for NoJournal {
+    fn record(&mut self, _: &StateChange, _: bool) -> Result<(), StateError> {
+        Ok(())
+    }
+}
+
+fn client_for(base: &str) -> GraphClient {
+    let config = GraphConfig {
+        client_id: SANDBOX_CLIENT_ID.into(),
+        home_tenant_id: None,
+        credential: Credential::ClientSecret(Secret::new(SANDBOX_CLIENT_SECRET)),
+        login_url: base.into(),
+        graph_url: format!("{base}/v1.0"),
+    };
+    GraphClient::new(config, RetryPolicy::default()).unwrap()
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let tenants = args.first().copied().unwrap_or(1_000);
+    let parallelism = args.get(1).copied().unwrap_or(16);
+    let latency_ms = 50u64;
+    let root = tempfile::tempdir().unwrap();
+    let manifests = root.path().join("tree");
+    let shape = Shape {
+        guests_per_tenant: 20,
+        roles_per_guest: 2,
+        fleet_wide_guests: false,
+    };
+    common::write_files(&manifests, fleet_shaped(tenants, shape));
+
+    // Build the world and the state by applying once, in-process, without latency.
+    let setup = Instant::now();
+    let (sources, diags) = tenantform::load::load_path(&manifests).unwrap();
+    let model = tenantform::validate_sources(&sources, diags).model;
+    let sandbox = SandboxHandle::start(&Fixture::generated(tenants, 0), Faults::default()).unwrap();
+    let client = client_for(sandbox.base_url());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let to_read = || -> Vec<TenantToRead> {
+        model
+            .tenants
+            .values()
+            .map(|t| TenantToRead {
+                name: t.name.clone(),
+                microsoft_tenant_id: t.microsoft_tenant_id.clone().unwrap(),
+            })
+            .collect()
+    };
+    let live = runtime.block_on(read_tenants(&client, to_read(), 32, "https://localhost"));
+    let mut state = State::new();
+    state.ensure_lineage();
+    let first = plan(&PlanInput {
+        desired: &model,
+        state: &state,
+        live: Some(&live),
+        options: PlanOptions::default(),
+    });
+    let source = Source {
+        digest: manifests_digest(&model),
+        commit: None,
+    };
+    let mut executor = EntraExecutor {
+        client: &client,
+        runtime: &runtime,
+        replication_wait: Duration::from_secs(60),
+    };
+    let report = apply(
+        &first,
+        &mut state,
+        &mut NoJournal,
+        &mut executor,
+        &source,
+        &mut |_| {},
+    )
+    .unwrap();
+    state.serial = 1;
+    let state_path = root.path().join("state.json");
+    let store = FileStateStore::new(&state_path);
+    let lock = store
+        .lock(LockInfo::for_command("bench"), Duration::ZERO)
+        .unwrap();
+    store.write(&state, &lock).unwrap();
+    drop(lock);
+    let world_path = root.path().join("world.json");
+    std::fs::write(
+        &world_path,
+        serde_json::to_vec(&sandbox.with_world(|w| w.to_fixture())).unwrap(),
+    )
+    .unwrap();
+    drop(sandbox);
+    println!(
+        "setup: {} objects created through the sandbox in {:.1} s",
+        report.created,
+        setup.elapsed().as_secs_f64()
+    );
+
+    // The sandbox, in its own process, 50 ms per request.
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tenantform"))
+        .args([
+            "sandbox",
+            "serve",
+            "--fixture",
+            world_path.to_str().unwrap(),
+            "--faults",
+            &format!("latency={latency_ms}ms"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_string();
+    std::thread::spawn(move || for _ in out.lines() {});
+
+    let env = [
+        ("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID.to_string()),
+        ("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET.to_string()),
+        ("TENANTFORM_GRAPH_URL", format!("{base}/v1.0")),
+        ("TENANTFORM_LOGIN_URL", base.clone()),
+    ];
+    let parallel = parallelism.to_string();
+    let run = common::run_tenantform_with_env(
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--parallelism",
+            &parallel,
+            "--state",
+            state_path.to_str().unwrap(),
+            manifests.to_str().unwrap(),
+        ],
+        &env,
+        root.path(),
+    );
+    let requests: serde_json::Value = runtime.block_on(async {
+        reqwest::get(format!("{base}/_sandbox/requests"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(run.exit_code, 0, "expected no changes:\n{}", run.stdout);
+
+    let log = requests.as_array().unwrap();
+    let tokens = log
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().ends_with("/oauth2/v2.0/token"))
+        .count();
+    let graph = log
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().starts_with("/v1.0") && r["inBatch"] == false)
+        .count();
+    let round_trips_per_tenant = 2.0; // token + one $batch
+    let ideal =
+        tenants as f64 * round_trips_per_tenant * latency_ms as f64 / 1000.0 / parallelism as f64;
+    println!(
+        "tenantform live plan benchmark ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "fleet: {tenants} tenants x {} guests x {} roles ({} state objects), sandbox latency {latency_ms} ms, --parallelism {parallelism}",
+        shape.guests_per_tenant,
+        shape.roles_per_guest,
+        state.objects.len()
+    );
+    println!(
+        "no-change plan: {:.2} s wall, {:.1} MB peak; requests: {graph} Graph ({:.2}/tenant) + {tokens} token ({:.2}/tenant)",
+        run.wall_seconds,
+        run.peak_rss_bytes as f64 / 1e6,
+        graph as f64 / tenants as f64,
+        tokens as f64 / tenants as f64
+    );
+    println!(
+        "ideal (tenants x round trips x latency / parallelism): {ideal:.2} s; ratio {:.2}",
+        run.wall_seconds / ideal
+    );
+    let requests_ok = graph <= 2 * tenants && tokens <= tenants;
+    let time_ok = run.wall_seconds <= 1.5 * ideal;
+    println!(
+        "targets: <= 2 Graph + 1 token request per tenant {}; wall within 1.5x of ideal {}",
+        if requests_ok { "met" } else { "MISSED" },
+        if time_ok { "met" } else { "MISSED" }
+    );
+}
