@@ -1,3 +1,4 @@
+#![allow(dead_code)] // Shared by every benchmark; each uses a part.
 //! Shared by the benchmarks: writing synthetic trees and measuring a child process.
 
 use std::path::Path;

@@ -563,11 +563,12 @@ impl StandaloneSandbox {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
+        stdout.read_line(&mut first).unwrap();
         let base = first.trim().rsplit(' ').next().unwrap().to_string();
+        // Keep reading: a closed pipe would make the sandbox's next print fail and stop it.
+        std::thread::spawn(move || for _ in stdout.lines() {});
         StandaloneSandbox { child, base }
     }
 }
@@ -619,8 +620,13 @@ fn a_killed_apply_against_graph_resumes_without_duplicates() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(lines() >= 17, "killed mid-way through the guests");
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        lines() >= 17,
+        "killed mid-way through the guests; apply printed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     let rerun = apply("0").output().unwrap();
     assert!(
