@@ -681,3 +681,55 @@ fn every_response_conforms_to_the_openapi_subset() {
     }
     assert!(checked > 40, "{checked} responses checked");
 }
+
+#[test]
+fn http_controls_drive_the_sandbox_from_outside() {
+    let sandbox = SandboxHandle::start(&fixture(), Faults::default()).unwrap();
+    runtime().block_on(async {
+        let http = reqwest::Client::new();
+        let control = |path: &str| format!("{}/_sandbox{path}", sandbox.base_url());
+        let g = Graph::connect(&sandbox, FOGGY).await;
+        let invited = g
+            .send("POST", "/invitations", Some(json!({"invitedUserEmailAddress": "ctl@msp.example", "inviteRedirectUrl": "https://myapps.microsoft.com"})))
+            .await;
+        let id = invited.body["invitedUser"]["id"].as_str().unwrap().to_string();
+
+        let accept = http.post(control(&format!("/tenants/{FOGGY}/users/ctl@msp.example/accept"))).send().await.unwrap();
+        assert_eq!(accept.status().as_u16(), 204);
+        assert_eq!(g.get(&format!("/users/{id}?$select=externalUserState")).await.body["externalUserState"], "Accepted");
+
+        let edit = http
+            .patch(control(&format!("/tenants/foggyit.onmicrosoft.com/users/{id}")))
+            .json(&json!({"displayName": "Edited in the portal"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(edit.status().as_u16(), 204);
+        assert_eq!(g.get(&format!("/users/{id}")).await.body["displayName"], "Edited in the portal");
+
+        sandbox.with_world(|w| w.faults.replication_delay_ms = 0);
+        let ra = g
+            .send("POST", "/roleManagement/directory/roleAssignments", Some(json!({"principalId": id, "roleDefinitionId": HELPDESK, "directoryScopeId": "/"})))
+            .await;
+        let ra_id = ra.body["id"].as_str().unwrap();
+        let removed = http.delete(control(&format!("/tenants/{FOGGY}/roleAssignments/{ra_id}"))).send().await.unwrap();
+        assert_eq!(removed.status().as_u16(), 204);
+        assert_eq!(g.get(&format!("/roleManagement/directory/roleAssignments/{ra_id}")).await.status, 404);
+
+        let faults = http.put(control("/faults")).json(&json!({"throttleRate": 1.0, "retryAfterSeconds": 3.5})).send().await.unwrap();
+        assert_eq!(faults.status().as_u16(), 200);
+        let throttled = g.get("/organization").await;
+        assert_eq!((throttled.status, throttled.headers["retry-after"].to_str().unwrap()), (429, "3.5"));
+        http.put(control("/faults")).json(&json!({})).send().await.unwrap();
+
+        let consent = http.put(control(&format!("/tenants/{FOGGY}/consent"))).json(&json!({"consent": false})).send().await.unwrap();
+        assert_eq!(consent.status().as_u16(), 204);
+        let (status, body) = token(&http, &sandbox, FOGGY, &[("client_secret", SANDBOX_CLIENT_SECRET)]).await;
+        assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(700016)));
+
+        let deleted = http.delete(control(&format!("/tenants/{FOGGY}/users/{id}"))).send().await.unwrap();
+        assert_eq!(deleted.status().as_u16(), 204);
+        assert_eq!(http.delete(control("/requests")).send().await.unwrap().status().as_u16(), 204);
+        assert!(sandbox.requests().is_empty());
+    });
+}
