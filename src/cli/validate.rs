@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::cli::{CliError, Context, OutputFormat, exit, render};
 use crate::diagnostic::ResolvedDiagnostic;
 use crate::load::load_path;
+use crate::render::plural;
 use crate::{Validation, validate_sources};
 
 #[derive(clap::Args, Debug)]
@@ -118,13 +119,5 @@ fn summarize(files: usize, v: &Validation) -> Summary {
         role_assignments: v.model.role_assignments.len(),
         errors: v.errors(),
         warnings: v.warnings(),
-    }
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
     }
 }

@@ -15,8 +15,8 @@ pub const KIND: ResourceKind = ResourceKind {
     order: 2,
     desired,
     former_names: super::no_former_names,
-    tenant_of,
-    after_tenant_rename,
+    tenant_of: super::tenant_attribute,
+    after_tenant_rename: super::rename_tenant_segment,
     rename_tenant_reference: super::rename_tenant_attribute,
     update_warnings: super::no_warnings,
     new_ids: super::no_ids,
@@ -50,18 +50,6 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
         }
     }
     out
-}
-
-fn tenant_of(_: &str, object: &StateObject) -> String {
-    attr_str(&object.attributes, "tenant").to_string()
-}
-
-fn after_tenant_rename(address: &str, from: &str, to: &str) -> Option<String> {
-    let rest = address
-        .strip_prefix("guest.")?
-        .strip_prefix(from)?
-        .strip_prefix('.')?;
-    Some(format!("guest.{to}.{rest}"))
 }
 
 fn find(

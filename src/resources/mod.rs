@@ -114,6 +114,18 @@ fn unmoved(_: &str, _: &str, _: &str) -> Option<String> {
 
 fn no_tenant_reference(_: &mut StateObject, _: &str, _: &str) {}
 
+/// The tenant of kinds whose `tenant` attribute names it.
+fn tenant_attribute(_: &str, object: &StateObject) -> String {
+    attr_str(&object.attributes, "tenant").to_string()
+}
+
+/// For kinds addressed `<kind>.<tenant>.<rest>`: the address once tenant `from` is `to`.
+fn rename_tenant_segment(address: &str, from: &str, to: &str) -> Option<String> {
+    let (kind, key) = split_address(address)?;
+    let rest = key.strip_prefix(from)?.strip_prefix('.')?;
+    Some(format!("{kind}.{to}.{rest}"))
+}
+
 /// For kinds whose `tenant` attribute names the tenant they belong to.
 fn rename_tenant_attribute(object: &mut StateObject, from: &str, to: &str) {
     if attr_str(&object.attributes, "tenant") == from {

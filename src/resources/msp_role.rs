@@ -9,17 +9,17 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{DesiredObject, ResourceKind, address, attr_str};
+use super::{DesiredObject, ResourceKind, address};
 use crate::model::{DesiredModel, Principal};
-use crate::state::{Attributes, StateObject};
+use crate::state::Attributes;
 
 pub const KIND: ResourceKind = ResourceKind {
     name: "msp_role",
     order: 4,
     desired,
     former_names: super::no_former_names,
-    tenant_of,
-    after_tenant_rename,
+    tenant_of: super::tenant_attribute,
+    after_tenant_rename: super::rename_tenant_segment,
     rename_tenant_reference: super::rename_tenant_attribute,
     update_warnings: super::no_warnings,
     new_ids: super::no_ids,
@@ -81,16 +81,4 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
         }
     }
     objects.into_values().collect()
-}
-
-fn tenant_of(_: &str, object: &StateObject) -> String {
-    attr_str(&object.attributes, "tenant").to_string()
-}
-
-fn after_tenant_rename(address: &str, from: &str, to: &str) -> Option<String> {
-    let rest = address
-        .strip_prefix("msp_role.")?
-        .strip_prefix(from)?
-        .strip_prefix('.')?;
-    Some(format!("msp_role.{to}.{rest}"))
 }

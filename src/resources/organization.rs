@@ -2,16 +2,16 @@
 
 use serde_json::json;
 
-use super::{DesiredObject, ResourceKind, address, attr_str};
+use super::{DesiredObject, ResourceKind, address};
 use crate::model::DesiredModel;
-use crate::state::{Attributes, StateObject};
+use crate::state::Attributes;
 
 pub const KIND: ResourceKind = ResourceKind {
     name: "organization",
     order: 1,
     desired,
     former_names,
-    tenant_of,
+    tenant_of: super::tenant_attribute,
     after_tenant_rename: super::unmoved,
     rename_tenant_reference: super::rename_tenant_attribute,
     update_warnings: super::no_warnings,
@@ -44,8 +44,4 @@ fn former_names(model: &DesiredModel) -> Vec<super::FormerNames> {
         .filter(|o| !o.former_names.is_empty())
         .map(|o| (o.name.clone(), o.former_names.clone()))
         .collect()
-}
-
-fn tenant_of(_: &str, object: &StateObject) -> String {
-    attr_str(&object.attributes, "tenant").to_string()
 }

@@ -323,6 +323,14 @@ impl Directory {
         }))
     }
 
+    /// A user's id from its id or any of its email addresses.
+    pub fn user_id(&self, id_or_email: &str) -> Option<String> {
+        self.users
+            .get(&id_or_email.to_lowercase())
+            .or_else(|| self.find_by_email(id_or_email))
+            .map(|u| u.id.clone())
+    }
+
     pub fn find_by_email(&self, email: &str) -> Option<&User> {
         let email = email.to_lowercase();
         self.users.values().find(|u| {

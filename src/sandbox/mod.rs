@@ -117,11 +117,9 @@ impl SandboxHandle {
     }
 
     fn user_id(world: &mut World, tenant: &str, user: &str) -> Result<String, GraphError> {
-        let dir = world.directory(tenant)?;
-        dir.users
-            .get(&user.to_lowercase())
-            .map(|u| u.id.clone())
-            .or_else(|| dir.find_by_email(user).map(|u| u.id.clone()))
+        world
+            .directory(tenant)?
+            .user_id(user)
             .ok_or_else(|| GraphError::not_found(user))
     }
 

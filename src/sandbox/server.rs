@@ -469,10 +469,7 @@ async fn control_user(
     let mut world = shared.world.lock().expect("sandbox lock");
     let dir = world.directory(&tenant).map_err(control_error)?;
     let id = dir
-        .users
-        .get(&user.to_lowercase())
-        .map(|u| u.id.clone())
-        .or_else(|| dir.find_by_email(&user).map(|u| u.id.clone()))
+        .user_id(&user)
         .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no user {user}")))?;
     match method {
         Method::DELETE => dir.delete_user(&id).map_err(control_error)?,
@@ -492,10 +489,7 @@ async fn control_accept(
     let mut world = shared.world.lock().expect("sandbox lock");
     let dir = world.directory(&tenant).map_err(control_error)?;
     let id = dir
-        .users
-        .get(&user.to_lowercase())
-        .map(|u| u.id.clone())
-        .or_else(|| dir.find_by_email(&user).map(|u| u.id.clone()))
+        .user_id(&user)
         .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no user {user}")))?;
     dir.accept(&id).map_err(control_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
