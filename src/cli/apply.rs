@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::apply::entra::EntraExecutor;
 use crate::apply::{ApplyEvent, StateOnlyExecutor, apply};
 use crate::cli::common::{
-    GraphArgs, Location, LockArgs, connect, finish_live_read, load_model, start_live_read,
+    GraphArgs, Location, LockArgs, connect, finish_live_read, load_manifests, start_live_read,
 };
 use crate::cli::{CliError, Context, exit};
 use crate::plan::{
@@ -42,6 +42,9 @@ pub struct Args {
     resend_invitations: bool,
     #[command(flatten)]
     graph: GraphArgs,
+    /// Apply the manifests as they are at this git commit, branch or tag.
+    #[arg(long = "ref", value_name = "REF")]
+    reference: Option<String>,
     /// Treat manifest warnings as errors.
     #[arg(long)]
     strict: bool,
@@ -94,28 +97,50 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                 .state
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(&saved.state_path));
+            let manifests = PathBuf::from(&saved.manifests);
+            // A plan made from a work tree applies only on the same checkout; one made from
+            // git (`--ref`) reads exactly its commit again.
+            if let Some(planned) = saved.commit.as_ref().filter(|_| !saved.from_git) {
+                let checked_out = crate::git::head_commit(&manifests);
+                if checked_out.as_deref() != Some(planned.as_str()) {
+                    return Err(CliError::StalePlan(format!(
+                        "the plan was made at commit {planned}, but {} is at {}; plan again on this commit",
+                        manifests.display(),
+                        checked_out.as_deref().unwrap_or("no commit")
+                    )));
+                }
+            }
             (
                 Location {
-                    path: PathBuf::from(&saved.manifests),
+                    path: manifests,
                     state: Some(state),
+                    reference: saved.commit.clone().filter(|_| saved.from_git),
                 },
-                saved.plan.options,
+                saved.plan.options.clone(),
             )
         }
         None => (
             Location {
                 path: args.path.clone(),
                 state: args.state.clone(),
+                reference: args.reference.clone(),
             },
             PlanOptions {
                 allow_delete: args.allow_delete,
                 adopt: args.adopt,
                 resend_invitations: args.resend_invitations,
+                only_tenants: None,
             },
         ),
     };
 
-    let model = load_model(cx, &location.path, args.strict)?;
+    let loaded = load_manifests(
+        cx,
+        &location.path,
+        location.reference.as_deref(),
+        args.strict,
+    )?;
+    let model = loaded.model;
     let digest = manifests_digest(&model);
     let store: FileStateStore = location.store();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -182,7 +207,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         .map(Duration::from_millis);
     let source = Source {
         digest,
-        commit: None,
+        commit: loaded.commit.clone(),
     };
     state.ensure_lineage();
     let mut journal = store.journal(&state, &lock)?;

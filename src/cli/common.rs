@@ -18,6 +18,10 @@ pub struct Location {
     /// State file [default: PATH/.tenantform/state.json].
     #[arg(long, value_name = "FILE", env = "TENANTFORM_STATE")]
     pub state: Option<PathBuf>,
+    /// Read the manifests as they are at this git commit, branch or tag (the work tree is not
+    /// touched).
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
 }
 
 /// How long to wait for another writer's state lock.
@@ -66,9 +70,36 @@ impl Location {
     }
 }
 
-/// Loads and validates manifests; diagnostics go to stderr, errors stop the command.
-pub fn load_model(cx: &Context, path: &Path, strict: bool) -> Result<DesiredModel, CliError> {
-    let (sources, load_diagnostics) = load_path(path)?;
+/// Manifests that loaded: the model and the git commit they came from (the checked-out
+/// commit for a work tree inside a repository).
+pub struct LoadedManifests {
+    pub model: DesiredModel,
+    pub commit: Option<String>,
+}
+
+/// Loads and validates manifests (from the work tree, or at `reference` in git); diagnostics
+/// go to stderr, errors stop the command.
+pub fn load_manifests(
+    cx: &Context,
+    path: &Path,
+    reference: Option<&str>,
+    strict: bool,
+) -> Result<LoadedManifests, CliError> {
+    let (sources, load_diagnostics, commit) = match reference {
+        Some(reference) => {
+            let (sources, diags, commit) = crate::git::load_at(path, reference)?;
+            (sources, diags, Some(commit))
+        }
+        None => {
+            let (sources, diags) = load_path(path)?;
+            let commit = if path == Path::new("-") {
+                None
+            } else {
+                crate::git::head_commit(path)
+            };
+            (sources, diags, commit)
+        }
+    };
     let Validation {
         model, diagnostics, ..
     } = validate_sources(&sources, load_diagnostics);
@@ -81,7 +112,7 @@ pub fn load_model(cx: &Context, path: &Path, strict: bool) -> Result<DesiredMode
     if errors > 0 || (strict && warnings > 0) {
         return Err(CliError::InvalidManifests { errors, warnings });
     }
-    Ok(model)
+    Ok(LoadedManifests { model, commit })
 }
 
 /// Writes a file atomically with owner-only permissions.

@@ -148,6 +148,8 @@ pub enum CliError {
     InvalidManifests { errors: usize, warnings: usize },
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    #[error(transparent)]
+    Git(#[from] crate::git::GitError),
     #[error("apply failed: {0}")]
     Apply(#[from] crate::apply::ApplyError),
     #[error("saved plan is stale: {0}")]

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use crate::cli::common::{
-    GraphArgs, Location, connect, finish_live_read, load_model, start_live_read, write_private_file,
+    GraphArgs, Location, connect, finish_live_read, load_manifests, start_live_read,
+    write_private_file,
 };
 use crate::cli::{CliError, Context, exit};
 use crate::plan::{Plan, PlanInput, PlanOptions, SavedPlan, plan};
@@ -49,6 +50,17 @@ pub struct Args {
     /// Treat manifest warnings as errors.
     #[arg(long)]
     strict: bool,
+    /// Plan only the tenants whose desired objects differ between BASE (a git commit, branch
+    /// or tag) and the manifests planned; exact, including tenants a label change moves in or
+    /// out of a selector. For pull requests: `--changed-since origin/main`.
+    #[arg(long, value_name = "BASE")]
+    changed_since: Option<String>,
+}
+
+/// A computed plan and the commit its manifests came from.
+pub struct MadePlan {
+    pub plan: Plan,
+    pub commit: Option<String>,
 }
 
 /// Loads manifests, state and (when connected) live Entra, and computes the plan.
@@ -56,21 +68,49 @@ pub fn make_plan(
     cx: &Context,
     location: &Location,
     graph: &GraphArgs,
-    options: PlanOptions,
+    mut options: PlanOptions,
     strict: bool,
-) -> Result<Plan, CliError> {
-    let model = load_model(cx, &location.path, strict)?;
+    changed_since: Option<&str>,
+) -> Result<MadePlan, CliError> {
+    let loaded = load_manifests(cx, &location.path, location.reference.as_deref(), strict)?;
+    let model = loaded.model;
+    if let Some(base) = changed_since {
+        // The base may not validate (it is history); its model is still what was wanted then.
+        let (sources, diags, _) = crate::git::load_at(&location.path, base)?;
+        let base_model = crate::validate_sources(&sources, diags).model;
+        let changed = crate::plan::changed_tenants(&base_model, &model);
+        eprintln!(
+            "--changed-since {base}: {} of {} tenants changed",
+            changed.len(),
+            model.tenants.len()
+        );
+        options.only_tenants = Some(changed);
+    }
+    let graph_model: std::borrow::Cow<crate::model::DesiredModel> = match &options.only_tenants {
+        // Read only the tenants in scope.
+        Some(only) => {
+            let mut scoped = model.clone();
+            for guest in scoped.guests.values_mut() {
+                guest.tenants.retain(|t| only.contains(t));
+            }
+            for ra in scoped.role_assignments.values_mut() {
+                ra.tenants.retain(|t| only.contains(t));
+            }
+            std::borrow::Cow::Owned(scoped)
+        }
+        None => std::borrow::Cow::Borrowed(&model),
+    };
     let connection = connect(graph, &model, &location.state_path())?;
     // Entra is read in the background while state loads.
     let reading = connection
         .as_ref()
-        .map(|c| start_live_read(c, graph, &model));
+        .map(|c| start_live_read(c, graph, &graph_model));
     let store = location.store();
     let state = store.load()?;
     let live = connection
         .as_ref()
         .zip(reading)
-        .map(|(c, r)| finish_live_read(c, graph, r, &model, &state));
+        .map(|(c, r)| finish_live_read(c, graph, r, &graph_model, &state));
     if state.recovered_changes > 0 {
         eprintln!(
             "note: {} changes from an interrupted apply were recovered from {}; the next apply records them",
@@ -87,7 +127,10 @@ pub fn make_plan(
     if let Some(connection) = connection {
         connection.close()?;
     }
-    Ok(plan)
+    Ok(MadePlan {
+        plan,
+        commit: loaded.commit,
+    })
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
@@ -95,8 +138,16 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         allow_delete: args.allow_delete,
         adopt: args.adopt,
         resend_invitations: args.resend_invitations,
+        only_tenants: None,
     };
-    let plan = make_plan(cx, &args.location, &args.graph, options, args.strict)?;
+    let MadePlan { plan, commit } = make_plan(
+        cx,
+        &args.location,
+        &args.graph,
+        options,
+        args.strict,
+        args.changed_since.as_deref(),
+    )?;
     match args.output {
         PlanFormat::Text => print!("{}", render::text::render(&plan, cx.color)),
         PlanFormat::Markdown => print!(
@@ -122,6 +173,8 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             manifests: absolute(&args.location.path),
             state_path: absolute(&args.location.state_path()),
             sandbox: args.graph.sandbox,
+            commit: commit.clone(),
+            from_git: args.location.reference.is_some(),
             plan: plan.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&saved).expect("plan serializes");

@@ -22,7 +22,7 @@ pub const PLAN_FORMAT_VERSION: u32 = 1;
 /// Marks a file as a tenantform plan (so `apply FILE` can tell it from manifests).
 pub const PLAN_MARKER: &str = "tenantform-plan";
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanOptions {
     /// Deletes are planned as blocked unless this is set.
@@ -33,6 +33,9 @@ pub struct PlanOptions {
     /// Send invitations that are still pending again (Graph `resetRedemption`).
     #[serde(default)]
     pub resend_invitations: bool,
+    /// Plan only these tenants (`--changed-since`); others are left as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_tenants: Option<BTreeSet<String>>,
 }
 
 /// Everything a plan is computed from.
@@ -237,9 +240,17 @@ pub fn manifests_digest(model: &DesiredModel) -> String {
 
 /// Computes the plan.
 pub fn plan(input: &PlanInput) -> Plan {
+    let in_scope = |tenant: &str| {
+        input
+            .options
+            .only_tenants
+            .as_ref()
+            .is_none_or(|only| only.contains(tenant))
+    };
     let desired: Vec<DesiredObject> = KINDS
         .iter()
         .flat_map(|k| (k.desired)(input.desired))
+        .filter(|d| in_scope(&d.tenant))
         .collect();
     let desired_addresses: BTreeSet<&str> = desired.iter().map(|d| d.address.as_str()).collect();
 
@@ -248,6 +259,7 @@ pub fn plan(input: &PlanInput) -> Plan {
         .state
         .objects
         .iter()
+        .filter(|(a, o)| kind(&o.kind).is_none_or(|k| in_scope(&(k.tenant_of)(a, o))))
         .map(|(a, o)| (a.clone(), o))
         .collect();
     let mut moved_from: BTreeMap<String, String> = BTreeMap::new();
@@ -456,7 +468,7 @@ pub fn plan(input: &PlanInput) -> Plan {
             lineage: input.state.lineage.clone(),
             serial: input.state.serial,
         },
-        options: input.options,
+        options: input.options.clone(),
         actions,
         warnings,
         not_read: not_read.into_values().collect(),
@@ -670,6 +682,33 @@ fn hints(actions: &[Action], state: &State) -> Vec<String> {
     hints
 }
 
+/// Tenants whose desired objects differ between two models, of any kind and in any
+/// attribute, including tenants present in only one. Exact by construction: a label change
+/// that moves a tenant in or out of a selector changes that tenant's guests, so it counts.
+pub fn changed_tenants(base: &DesiredModel, head: &DesiredModel) -> BTreeSet<String> {
+    fn by_tenant(model: &DesiredModel) -> BTreeMap<String, BTreeMap<String, Attributes>> {
+        let mut out: BTreeMap<String, BTreeMap<String, Attributes>> = BTreeMap::new();
+        for k in KINDS {
+            for d in (k.desired)(model) {
+                out.entry(d.tenant)
+                    .or_default()
+                    .insert(d.address, d.attributes);
+            }
+        }
+        for name in model.tenants.keys() {
+            out.entry(name.clone()).or_default();
+        }
+        out
+    }
+    let (before, after) = (by_tenant(base), by_tenant(head));
+    before
+        .keys()
+        .chain(after.keys())
+        .filter(|t| before.get(*t) != after.get(*t))
+        .cloned()
+        .collect()
+}
+
 /// A plan written by `plan --out`, with where it was made, for `apply FILE`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -683,6 +722,12 @@ pub struct SavedPlan {
     /// Made against the embedded Graph sandbox (`--sandbox`); apply uses it too.
     #[serde(default)]
     pub sandbox: bool,
+    /// The git commit the manifests were read at (or checked out, for a work tree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Read from git (`--ref`) rather than the work tree: apply reads that commit again.
+    #[serde(default)]
+    pub from_git: bool,
 }
 
 /// Why a saved plan may no longer be applied, if it may not.

@@ -3,6 +3,7 @@
 
 mod entra;
 mod examples;
+mod gitops;
 mod graph_client;
 mod model;
 mod plan_apply;
