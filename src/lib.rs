@@ -8,6 +8,7 @@ pub mod access;
 pub mod apply;
 pub mod cli;
 pub mod diagnostic;
+pub mod drift;
 pub mod git;
 pub mod graph;
 pub mod live;

@@ -8,6 +8,14 @@ use crate::manifest::Manifest;
 /// Where the committed schemas live, relative to the repository root.
 pub const MANIFEST_SCHEMA_PATH: &str = "schemas/manifest.schema.json";
 pub const PLAN_SCHEMA_PATH: &str = "schemas/plan.schema.json";
+pub const DRIFT_SCHEMA_PATH: &str = "schemas/drift.schema.json";
+
+/// The JSON Schema of `drift --output json`.
+pub fn drift_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(crate::drift::DriftReport);
+    schema.insert("title".into(), "tenantform drift report".into());
+    schema.to_value()
+}
 
 pub fn manifest_schema() -> serde_json::Value {
     let mut schema = schemars::schema_for!(Manifest);

@@ -5,7 +5,8 @@
 mod access;
 mod apply;
 mod common;
-mod plan;
+mod drift;
+pub(crate) mod plan;
 mod render;
 mod roles;
 mod sandbox;
@@ -73,6 +74,16 @@ saved plan is refused when state or the manifests changed since it was made.",
         after_help = "Examples:\n  tenantform apply examples/foggy-it\n  tenantform apply --auto-approve plan.tfp          # CI, after review\n  tenantform apply --allow-delete --lock-timeout 2m"
     )]
     Apply(apply::Args),
+    /// Report drift: differences between the manifests and state and Entra, with causes.
+    #[command(
+        long_about = "Compare live Entra and stored state with the manifests (at --ref, or the work tree) \
+and report every difference with its cause: changed in Entra, missing in Entra, unmanaged object \
+found, invitation pending too long, manifests not applied, consent needed. Nothing is changed. \
+DriftException manifests accept a deviation until their expiry date; accepted ones are listed apart.\n\n\
+Exit 0 no drift, 2 drift, 1 error.",
+        after_help = "Examples:\n  tenantform drift --sandbox examples/foggy-it\n  tenantform drift --ref origin/main --output junit > drift.xml\n  tenantform drift --output markdown --pending-days 7"
+    )]
+    Drift(drift::Args),
     /// Inspect or edit stored state (list, show, mv, rm, unlock).
     State(state::Args),
     /// Who can switch into which customer (MSP roles recorded in state).
@@ -203,6 +214,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&cx, args),
         Command::Plan(args) => plan::run(&cx, args),
         Command::Apply(args) => apply::run(&cx, args),
+        Command::Drift(args) => drift::run(&cx, args),
         Command::State(args) => state::run(&cx, args),
         Command::Access(args) => access::run(&cx, args),
         Command::Schema(args) => schema::run(&cx, args),

@@ -61,6 +61,7 @@ pub struct Args {
 pub struct MadePlan {
     pub plan: Plan,
     pub commit: Option<String>,
+    pub model: crate::model::DesiredModel,
 }
 
 /// Loads manifests, state and (when connected) live Entra, and computes the plan.
@@ -130,6 +131,7 @@ pub fn make_plan(
     Ok(MadePlan {
         plan,
         commit: loaded.commit,
+        model,
     })
 }
 
@@ -140,7 +142,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         resend_invitations: args.resend_invitations,
         only_tenants: None,
     };
-    let MadePlan { plan, commit } = make_plan(
+    let MadePlan { plan, commit, .. } = make_plan(
         cx,
         &args.location,
         &args.graph,

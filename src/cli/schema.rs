@@ -4,7 +4,7 @@ use crate::cli::{CliError, Context, exit};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Which schema: the manifest format, or the JSON plan (`plan --output json`).
+    /// Which schema: the manifest format, the JSON plan (`plan --output json`) or the drift report.
     #[arg(value_enum, default_value_t = Which::Manifest)]
     which: Which,
 }
@@ -13,12 +13,14 @@ pub struct Args {
 enum Which {
     Manifest,
     Plan,
+    Drift,
 }
 
 pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
     let schema = match args.which {
         Which::Manifest => crate::schema::manifest_schema(),
         Which::Plan => crate::schema::plan_schema(),
+        Which::Drift => crate::schema::drift_schema(),
     };
     print!("{}", crate::schema::pretty(&schema));
     Ok(exit::OK)

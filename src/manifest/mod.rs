@@ -4,6 +4,7 @@
 //! kind is adding a module with a [`ManifestKind`] impl and a line in [`decode_document`].
 
 pub mod decode;
+pub mod drift_exception;
 pub mod format;
 pub mod guest_user;
 pub mod organization;
@@ -21,6 +22,7 @@ use crate::source::{FileId, Loc, Located, SourceSet};
 use decode::{Cx, Fields};
 use yaml::{Node, Value};
 
+pub use drift_exception::DriftExceptionDoc;
 pub use guest_user::{GuestUserDoc, InvitationDoc};
 pub use organization::OrganizationDoc;
 pub use role_assignment::{MspRole, PrincipalDoc, RoleAssignmentDoc};
@@ -35,6 +37,7 @@ pub enum Manifest {
     Organization(OrganizationDoc),
     GuestUser(GuestUserDoc),
     RoleAssignment(RoleAssignmentDoc),
+    DriftException(DriftExceptionDoc),
 }
 
 /// Every kind's name, for "unknown kind" suggestions.
@@ -43,6 +46,7 @@ pub const KINDS: &[&str] = &[
     OrganizationDoc::KIND,
     guest_user::GuestUserDoc::KIND,
     RoleAssignmentDoc::KIND,
+    DriftExceptionDoc::KIND,
 ];
 
 /// A decoded document and where it starts.
@@ -114,6 +118,7 @@ fn decode_manifest(cx: &mut Cx, node: &Node) -> Option<Document> {
         OrganizationDoc::KIND => Manifest::Organization(decode_kind(cx, node)?),
         GuestUserDoc::KIND => Manifest::GuestUser(decode_kind(cx, node)?),
         RoleAssignmentDoc::KIND => Manifest::RoleAssignment(decode_kind(cx, node)?),
+        DriftExceptionDoc::KIND => Manifest::DriftException(decode_kind(cx, node)?),
         other => {
             let help = did_you_mean(&nearest(other, KINDS.iter().copied()))
                 .unwrap_or_else(|| format!("kinds are: {}", KINDS.join(", ")));

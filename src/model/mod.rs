@@ -26,6 +26,36 @@ pub struct DesiredModel {
     pub organizations: BTreeMap<String, Organization>,
     pub guests: BTreeMap<String, Guest>,
     pub role_assignments: BTreeMap<String, RoleAssignment>,
+    /// Accepted deviations (they change no plan; drift reports list them apart).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub drift_exceptions: BTreeMap<String, DriftException>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftException {
+    pub name: String,
+    pub tenant: String,
+    /// An address, or a prefix ending in `*`.
+    pub address: String,
+    pub reason: String,
+    /// Last day it applies (YYYY-MM-DD).
+    pub expires: String,
+}
+
+impl DriftException {
+    pub fn matches(&self, tenant: &str, address: &str) -> bool {
+        tenant == self.tenant
+            && match self.address.strip_suffix('*') {
+                Some(prefix) => address.starts_with(prefix),
+                None => address == self.address,
+            }
+    }
+
+    /// Still in force on `today` (YYYY-MM-DD compare as dates).
+    pub fn active_on(&self, today: &str) -> bool {
+        self.expires.as_str() >= today
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -113,12 +143,14 @@ pub fn resolve(documents: &[Document]) -> (DesiredModel, Vec<Diagnostic>) {
     let mut organizations = Vec::new();
     let mut guests = Vec::new();
     let mut assignments = Vec::new();
+    let mut exceptions = Vec::new();
     for doc in documents {
         match &doc.manifest {
             Manifest::Tenant(t) => r.add_tenant(t),
             Manifest::Organization(o) => organizations.push(o),
             Manifest::GuestUser(g) => guests.push((g, doc.clean)),
             Manifest::RoleAssignment(a) => assignments.push(a),
+            Manifest::DriftException(e) => exceptions.push(e),
         }
     }
     r.check_microsoft_ids();
@@ -137,6 +169,24 @@ pub fn resolve(documents: &[Document]) -> (DesiredModel, Vec<Diagnostic>) {
     }
     for assignment in &assignments {
         r.add_role_assignment(assignment);
+    }
+    let mut exception_locs = HashMap::new();
+    for e in &exceptions {
+        if !check_unique(&mut r.diags, &mut exception_locs, "DriftException", &e.name)
+            || !r.check_tenant_exists(&e.tenant, "drift exception")
+        {
+            continue;
+        }
+        r.model.drift_exceptions.insert(
+            e.name.value.clone(),
+            DriftException {
+                name: e.name.value.clone(),
+                tenant: e.tenant.value.clone(),
+                address: e.address.value.clone(),
+                reason: e.reason.value.clone(),
+                expires: e.expires.value.clone(),
+            },
+        );
     }
     (r.model, r.diags)
 }

@@ -66,7 +66,19 @@ pub struct Plan {
     /// Tenants whose Entra objects could not be planned (consent needed, read failed, not read).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_read: Vec<TenantNotRead>,
+    /// Entra objects held by managed principals that tenantform does not own (never touched).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged: Vec<Unmanaged>,
     pub summary: Summary,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Unmanaged {
+    pub tenant: String,
+    /// The Entra object id.
+    pub id: String,
+    pub description: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -446,7 +458,12 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
     order(&mut actions);
     let mut warnings = hints(&actions, input.state);
-    warnings.extend(unowned_role_assignments(&actions, input.live));
+    let unmanaged = unowned_role_assignments(&actions, input.live);
+    warnings.extend(
+        unmanaged
+            .iter()
+            .map(|u| format!("{}: {}", u.tenant, u.description)),
+    );
     let mut summary = Summary::default();
     for a in &actions {
         match a.op {
@@ -472,13 +489,14 @@ pub fn plan(input: &PlanInput) -> Plan {
         actions,
         warnings,
         not_read: not_read.into_values().collect(),
+        unmanaged,
         summary,
     }
 }
 
 /// Role assignments in Entra held by guests tenantform manages, that tenantform neither
 /// wants nor owns: reported, never deleted.
-fn unowned_role_assignments(actions: &[Action], live: Option<&LiveSnapshot>) -> Vec<String> {
+fn unowned_role_assignments(actions: &[Action], live: Option<&LiveSnapshot>) -> Vec<Unmanaged> {
     let Some(live) = live else { return Vec::new() };
     let catalog = crate::roles::RoleCatalog::builtin();
     let mut notes = Vec::new();
@@ -525,10 +543,14 @@ fn unowned_role_assignments(actions: &[Action], live: Option<&LiveSnapshot>) -> 
                 .guest_by_id(&ra.principal_id)
                 .and_then(|g| g.mail.clone())
                 .unwrap_or_else(|| ra.principal_id.clone());
-            notes.push(format!(
-                "{tenant}: {who} also holds {role} (scope {}), not managed by tenantform: reported, not changed",
-                ra.directory_scope_id
-            ));
+            notes.push(Unmanaged {
+                tenant: tenant.clone(),
+                id: ra.id.clone(),
+                description: format!(
+                    "{who} also holds {role} (scope {}), not managed by tenantform: reported, not changed",
+                    ra.directory_scope_id
+                ),
+            });
         }
     }
     notes

@@ -1,0 +1,71 @@
+//! `tenantform drift`: report every difference between the manifests and what state and
+//! Entra hold, with its cause, changing nothing.
+
+use clap::ValueEnum;
+
+use crate::cli::common::{GraphArgs, Location};
+use crate::cli::plan::{MadePlan, make_plan};
+use crate::cli::{CliError, Context, exit};
+use crate::plan::PlanOptions;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum DriftFormat {
+    #[default]
+    Text,
+    Markdown,
+    /// Versioned JSON (schemas/drift.schema.json).
+    Json,
+    /// JUnit XML: one test case per tenant, one failure per drifted object.
+    Junit,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    location: Location,
+    #[command(flatten)]
+    graph: GraphArgs,
+    #[arg(long, short, value_enum, default_value_t = DriftFormat::Text)]
+    output: DriftFormat,
+    /// Report invitations still pending after this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 14)]
+    pending_days: i64,
+    /// The day to evaluate exception expiry and pending invitations on (default: today, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD", hide = true)]
+    today: Option<jiff::civil::Date>,
+}
+
+pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
+    let options = PlanOptions {
+        allow_delete: true,
+        ..PlanOptions::default()
+    };
+    let MadePlan {
+        plan,
+        commit,
+        model,
+    } = make_plan(cx, &args.location, &args.graph, options, false, None)?;
+    let today = args.today.unwrap_or_else(|| {
+        jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+    });
+    let report = crate::drift::report(&plan, &model, commit, today, args.pending_days);
+    match args.output {
+        DriftFormat::Text => print!("{}", crate::drift::render_text(&report)),
+        DriftFormat::Markdown => print!(
+            "{}",
+            crate::drift::render_markdown(&report, crate::render::markdown::GITHUB_COMMENT_LIMIT)
+        ),
+        DriftFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        ),
+        DriftFormat::Junit => print!("{}", crate::drift::junit::render(&report)),
+    }
+    Ok(if report.has_drift() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
+}

@@ -1,0 +1,397 @@
+//! Drift: every difference between the manifests and what state and Entra hold, with its
+//! cause, computed from a plan (pure). Accepted deviations (`DriftException`) are listed
+//! apart until they expire.
+
+pub mod junit;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::DesiredModel;
+use crate::plan::{AttributeChange, Op, Plan, Reason};
+
+pub const DRIFT_FORMAT_VERSION: u32 = 1;
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// Changed in Entra since the last apply (e.g. a name edited in the portal).
+    ChangedInEntra,
+    /// Recorded as applied, gone from Entra (e.g. a role removed in the portal).
+    MissingInEntra,
+    /// In Entra but not managed by tenantform (an extra role, an existing guest).
+    UnmanagedInEntra,
+    /// An invitation not accepted after the allowed number of days.
+    InvitationPending,
+    /// The manifests ask for a change that has not been applied.
+    NotApplied,
+    /// The app is not consented in the tenant, so it could not be checked.
+    ConsentNeeded,
+    /// The tenant could not be read.
+    ReadFailed,
+}
+
+impl Cause {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Cause::ChangedInEntra => "changed in Entra",
+            Cause::MissingInEntra => "missing in Entra",
+            Cause::UnmanagedInEntra => "unmanaged object in Entra",
+            Cause::InvitationPending => "invitation still pending",
+            Cause::NotApplied => "manifests not applied",
+            Cause::ConsentNeeded => "consent needed",
+            Cause::ReadFailed => "could not read the tenant",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// The object's address (or the Entra object id for unmanaged ones).
+    pub address: String,
+    pub cause: Cause,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<AttributeChange>,
+    /// The exception that accepts it (accepted findings only), or one that has expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception: Option<ExceptionRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExceptionRef {
+    pub name: String,
+    pub reason: String,
+    pub expires: String,
+    pub expired: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantDrift {
+    pub tenant: String,
+    /// Drift that counts.
+    pub findings: Vec<Finding>,
+    /// Drift accepted by an unexpired `DriftException`.
+    pub accepted: Vec<Finding>,
+    /// Admin consent URL, when consent is needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftReport {
+    /// Always `tenantform-drift`.
+    pub kind: String,
+    pub format_version: u32,
+    /// The day the report is for (exceptions expire by it).
+    pub date: String,
+    /// The git commit of the manifests compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Every tenant checked, sorted by name.
+    pub tenants: Vec<TenantDrift>,
+    pub summary: DriftSummary,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftSummary {
+    pub tenants: usize,
+    pub tenants_with_drift: usize,
+    pub findings: usize,
+    pub accepted: usize,
+}
+
+impl DriftReport {
+    pub fn has_drift(&self) -> bool {
+        self.summary.findings > 0
+    }
+}
+
+/// "PendingAcceptance since 2026-11-01T10:00:00Z" -> days pending on `today`.
+fn pending_days(note: &str, today: jiff::civil::Date) -> Option<i64> {
+    let since = note.strip_prefix("PendingAcceptance since ")?;
+    let ts: jiff::Timestamp = since.parse().ok()?;
+    let date = ts.to_zoned(jiff::tz::TimeZone::UTC).date();
+    Some((today - date).get_days() as i64)
+}
+
+/// Builds the report from a plan made against live Entra with deletes allowed.
+pub fn report(
+    plan: &Plan,
+    model: &DesiredModel,
+    commit: Option<String>,
+    today: jiff::civil::Date,
+    max_pending_days: i64,
+) -> DriftReport {
+    let mut tenants: BTreeMap<String, TenantDrift> = BTreeMap::new();
+    for name in model.tenants.keys() {
+        tenants.entry(name.clone()).or_insert_with(|| TenantDrift {
+            tenant: name.clone(),
+            ..TenantDrift::default()
+        });
+    }
+    let mut add = |tenant: &str, finding: Finding| {
+        tenants
+            .entry(tenant.to_string())
+            .or_insert_with(|| TenantDrift {
+                tenant: tenant.to_string(),
+                ..TenantDrift::default()
+            })
+            .findings
+            .push(finding);
+    };
+    for a in &plan.actions {
+        let cause = match (a.op, a.reason) {
+            (Op::NoOp, _) => {
+                if let Some(days) = a.note.as_deref().and_then(|n| pending_days(n, today))
+                    && days > max_pending_days
+                {
+                    add(
+                        &a.tenant,
+                        Finding {
+                            address: a.address.clone(),
+                            cause: Cause::InvitationPending,
+                            detail: format!(
+                                "{} ({days} days; allowed {max_pending_days})",
+                                a.note.as_deref().unwrap_or("")
+                            ),
+                            changes: Vec::new(),
+                            exception: None,
+                        },
+                    );
+                }
+                continue;
+            }
+            (_, Some(Reason::DriftedInEntra)) => Cause::ChangedInEntra,
+            (Op::Create, Some(Reason::MissingInEntra)) => Cause::MissingInEntra,
+            (Op::Adopt, _) => Cause::UnmanagedInEntra,
+            _ => Cause::NotApplied,
+        };
+        let mut detail = match a.reason {
+            Some(reason) => format!("{} ({})", cause.describe(), reason.describe()),
+            None => cause.describe().to_string(),
+        };
+        if let Some(note) = &a.note {
+            detail.push_str(&format!("; {note}"));
+        }
+        add(
+            &a.tenant,
+            Finding {
+                address: a.address.clone(),
+                cause,
+                detail,
+                changes: a.changes.clone(),
+                exception: None,
+            },
+        );
+    }
+    for u in &plan.unmanaged {
+        add(
+            &u.tenant,
+            Finding {
+                address: u.id.clone(),
+                cause: Cause::UnmanagedInEntra,
+                detail: u.description.clone(),
+                changes: Vec::new(),
+                exception: None,
+            },
+        );
+    }
+    for t in &plan.not_read {
+        let cause = if t.status == "consent-needed" {
+            Cause::ConsentNeeded
+        } else {
+            Cause::ReadFailed
+        };
+        if t.status == "not-read" {
+            continue; // Entra was not read at all: that is how the command was run, not drift
+        }
+        let entry = tenants
+            .entry(t.tenant.clone())
+            .or_insert_with(|| TenantDrift {
+                tenant: t.tenant.clone(),
+                ..TenantDrift::default()
+            });
+        entry.consent_url = t.consent_url.clone();
+        entry.findings.push(Finding {
+            address: format!("tenant.{}", t.tenant),
+            cause,
+            detail: t.message.clone(),
+            changes: Vec::new(),
+            exception: None,
+        });
+    }
+    // Exceptions: accepted while in force; expired ones are named on the finding.
+    let today_text = today.to_string();
+    for drift in tenants.values_mut() {
+        let findings = std::mem::take(&mut drift.findings);
+        for mut f in findings {
+            let exception = model
+                .drift_exceptions
+                .values()
+                .find(|e| e.matches(&drift.tenant, &f.address));
+            match exception {
+                Some(e) => {
+                    let expired = !e.active_on(&today_text);
+                    f.exception = Some(ExceptionRef {
+                        name: e.name.clone(),
+                        reason: e.reason.clone(),
+                        expires: e.expires.clone(),
+                        expired,
+                    });
+                    if expired {
+                        drift.findings.push(f)
+                    } else {
+                        drift.accepted.push(f)
+                    }
+                }
+                None => drift.findings.push(f),
+            }
+        }
+    }
+    let tenants: Vec<TenantDrift> = tenants.into_values().collect();
+    let summary = DriftSummary {
+        tenants: tenants.len(),
+        tenants_with_drift: tenants.iter().filter(|t| !t.findings.is_empty()).count(),
+        findings: tenants.iter().map(|t| t.findings.len()).sum(),
+        accepted: tenants.iter().map(|t| t.accepted.len()).sum(),
+    };
+    DriftReport {
+        kind: "tenantform-drift".into(),
+        format_version: DRIFT_FORMAT_VERSION,
+        date: today_text,
+        commit,
+        tenants,
+        summary,
+    }
+}
+
+/// Text for a terminal.
+pub fn render_text(report: &DriftReport) -> String {
+    use crate::render::terminal_safe;
+    use std::fmt::Write;
+    let mut out = String::new();
+    for t in report
+        .tenants
+        .iter()
+        .filter(|t| !t.findings.is_empty() || !t.accepted.is_empty())
+    {
+        let _ = writeln!(out, "{}", terminal_safe(&t.tenant));
+        for f in &t.findings {
+            let _ = writeln!(
+                out,
+                "  ! {}  [{}] {}",
+                terminal_safe(&f.address),
+                f.cause.describe(),
+                terminal_safe(&f.detail)
+            );
+            for c in &f.changes {
+                let show = |v: &Option<serde_json::Value>| {
+                    v.as_ref()
+                        .map_or("(none)".to_string(), crate::render::show_value)
+                };
+                let _ = writeln!(
+                    out,
+                    "      {}: {} -> {}",
+                    terminal_safe(&c.path),
+                    show(&c.before),
+                    show(&c.after)
+                );
+            }
+            if let Some(e) = f.exception.as_ref().filter(|e| e.expired) {
+                let _ = writeln!(
+                    out,
+                    "      exception `{}` expired on {}",
+                    terminal_safe(&e.name),
+                    e.expires
+                );
+            }
+        }
+        if let Some(url) = &t.consent_url {
+            let _ = writeln!(out, "      consent URL: {}", terminal_safe(url));
+        }
+        for f in &t.accepted {
+            let e = f
+                .exception
+                .as_ref()
+                .expect("accepted findings name their exception");
+            let _ = writeln!(
+                out,
+                "  ~ {}  [{}] accepted by `{}` until {}: {}",
+                terminal_safe(&f.address),
+                f.cause.describe(),
+                terminal_safe(&e.name),
+                e.expires,
+                terminal_safe(&e.reason)
+            );
+        }
+    }
+    let s = &report.summary;
+    let _ = writeln!(
+        out,
+        "Drift: {} finding(s) in {} of {} tenant(s); {} accepted by exceptions.",
+        s.findings, s.tenants_with_drift, s.tenants, s.accepted
+    );
+    out
+}
+
+/// Markdown for an issue or pull-request comment (escaped, bounded like plans).
+pub fn render_markdown(report: &DriftReport, max_len: usize) -> String {
+    use crate::render::markdown::escape_inline;
+    use std::fmt::Write;
+    let s = &report.summary;
+    let mut out = String::from(
+        "### tenantform drift\n\n| tenants | with drift | findings | accepted |\n| ---: | ---: | ---: | ---: |\n",
+    );
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} |\n",
+        s.tenants, s.tenants_with_drift, s.findings, s.accepted
+    );
+    for t in report
+        .tenants
+        .iter()
+        .filter(|t| !t.findings.is_empty() || !t.accepted.is_empty())
+    {
+        let mut section = format!(
+            "<details><summary><b>{}</b>: {} finding(s)</summary>\n\n",
+            escape_inline(&t.tenant),
+            t.findings.len()
+        );
+        for f in &t.findings {
+            let _ = writeln!(
+                section,
+                "- `{}` **{}**: {}",
+                escape_inline(&f.address).replace('`', "'"),
+                escape_inline(f.cause.describe()),
+                escape_inline(&f.detail)
+            );
+        }
+        for f in &t.accepted {
+            let e = f.exception.as_ref().expect("named");
+            let _ = writeln!(
+                section,
+                "- accepted until {}: `{}` ({})",
+                e.expires,
+                escape_inline(&f.address).replace('`', "'"),
+                escape_inline(&e.reason)
+            );
+        }
+        section.push_str("\n</details>\n\n");
+        if out.len() + section.len() + 200 > max_len {
+            out.push_str("_More tenants not shown: the comment would be too long. See the JSON or JUnit report._\n");
+            break;
+        }
+        out.push_str(&section);
+    }
+    out
+}

@@ -1,0 +1,258 @@
+//! `tenantform drift` against the sandbox (`--sandbox`, whose directory these tests edit to
+//! play "changed in the portal"): causes, exceptions, formats, exit codes.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::{repo_root, run_in, write_tree};
+
+const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+const DANA: &str = "dana.whitfield@contoso-msp.example";
+const GUEST: &str = "guest.foggy-it.dana-support";
+
+/// A copy of examples/foggy-it, applied through the sandbox.
+fn applied() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["tenant.yaml", "support.yaml"] {
+        std::fs::copy(
+            repo_root().join("examples/foggy-it").join(f),
+            dir.path().join(f),
+        )
+        .unwrap();
+    }
+    let run = tf(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    dir
+}
+
+fn tf(dir: &Path, args: &[&str]) -> crate::support::Run {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend([dir.to_str().unwrap(), "--sandbox"]);
+    run_in(&repo_root(), &all, None)
+}
+
+fn edit_world(dir: &Path, edit: impl FnOnce(&mut Value)) {
+    let path = dir.join(".tenantform/sandbox-world.json");
+    let mut w: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(
+        w["tenants"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|t| t["id"] == FOGGY)
+            .unwrap(),
+    );
+    std::fs::write(path, serde_json::to_vec(&w).unwrap()).unwrap();
+}
+
+fn drift_json(dir: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["drift", "--output", "json"];
+    args.extend_from_slice(extra);
+    let run = tf(dir, &args);
+    assert!(run.code == 0 || run.code == 2, "{}", run.stderr);
+    (run.code, serde_json::from_str(&run.stdout).unwrap())
+}
+
+fn causes(report: &Value) -> Vec<(String, String)> {
+    report["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["findings"].as_array().unwrap().iter())
+        .map(|f| {
+            (
+                f["address"].as_str().unwrap().to_string(),
+                f["cause"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn no_drift_exits_zero() {
+    let dir = applied();
+    let (code, report) = drift_json(dir.path(), &[]);
+    assert_eq!(code, 0);
+    assert_eq!(report["summary"]["findings"], 0);
+    assert_eq!(report["summary"]["tenants"], 1);
+}
+
+#[test]
+fn every_cause_is_reported_and_nothing_changes() {
+    let dir = applied();
+    edit_world(dir.path(), |t| {
+        let dana_id = {
+            let users = t["users"].as_array_mut().unwrap();
+            let dana = users.iter_mut().find(|u| u["mail"] == DANA).unwrap();
+            dana["displayName"] = json!("Dana <script>alert(1)</script> @everyone");
+            dana["id"].clone()
+        };
+        t["roleAssignments"] = json!([{"principalId": dana_id, "roleDefinitionId": "f2ef992c-3afb-46b9-b7cf-a126ee74c451"}]);
+    });
+    // A manifest change not applied yet.
+    let tenant = std::fs::read_to_string(dir.path().join("tenant.yaml"))
+        .unwrap()
+        .replace("Foggy IT Services - Waltham", "Foggy IT - Waltham");
+    std::fs::write(dir.path().join("tenant.yaml"), tenant).unwrap();
+    let world = |dir: &Path| -> (Vec<Value>, usize) {
+        let w: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(".tenantform/sandbox-world.json")).unwrap(),
+        )
+        .unwrap();
+        let t = w["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == FOGGY)
+            .unwrap()
+            .clone();
+        (
+            t["users"].as_array().unwrap().clone(),
+            t["roleAssignments"].as_array().map_or(0, Vec::len),
+        )
+    };
+    let world_before = world(dir.path());
+    let state_before = std::fs::read(dir.path().join(".tenantform/state.json")).unwrap();
+
+    let (code, report) = drift_json(dir.path(), &[]);
+    assert_eq!(code, 2);
+    let mut found = causes(&report);
+    found.sort();
+    let role = "directory_role.foggy-it.dana-support.729827e3-9c14-49f7-bb1b-9608f156bbb8.root";
+    let unmanaged = found
+        .iter()
+        .find(|(_, c)| c == "unmanaged-in-entra")
+        .map(|(a, _)| a.clone())
+        .expect("unmanaged");
+    let mut expected = vec![
+        (role.to_string(), "missing-in-entra".to_string()),
+        (GUEST.to_string(), "changed-in-entra".to_string()),
+        (
+            "organization.foggy-waltham".to_string(),
+            "not-applied".to_string(),
+        ),
+        (unmanaged, "unmanaged-in-entra".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(found, expected);
+    assert_eq!(
+        std::fs::read(dir.path().join(".tenantform/state.json")).unwrap(),
+        state_before,
+        "drift changes no state"
+    );
+    assert_eq!(
+        world(dir.path()),
+        world_before,
+        "drift changes nothing in Entra"
+    );
+
+    // JUnit: one test case per tenant, one failure per drifted object, escaped.
+    let junit = tf(dir.path(), &["drift", "--output", "junit"]);
+    assert_eq!(junit.code, 2);
+    assert!(junit.stdout.starts_with("<?xml"));
+    assert_eq!(junit.stdout.matches("<testcase ").count(), 1);
+    assert_eq!(junit.stdout.matches("<failure ").count(), 4);
+    assert!(!junit.stdout.contains("<script>"));
+
+    // Markdown: the name from Entra cannot inject HTML or mention anyone.
+    let md = tf(dir.path(), &["drift", "--output", "markdown"]);
+    assert!(md.stdout.contains("### tenantform drift"));
+    assert!(
+        !md.stdout.contains("<script>") && !md.stdout.contains("@everyone"),
+        "{}",
+        md.stdout
+    );
+}
+
+#[test]
+fn pending_invitations_count_after_the_allowed_days() {
+    let dir = applied();
+    assert_eq!(drift_json(dir.path(), &["--pending-days", "14"]).0, 0);
+    let (code, report) = drift_json(
+        dir.path(),
+        &["--pending-days", "14", "--today", "2099-01-01"],
+    );
+    assert_eq!(code, 2);
+    assert_eq!(
+        causes(&report),
+        [(GUEST.to_string(), "invitation-pending".to_string())]
+    );
+}
+
+#[test]
+fn exceptions_accept_drift_until_they_expire() {
+    let dir = applied();
+    write_tree(
+        dir.path(),
+        &[(
+            "exceptions.yaml",
+            "kind: DriftException\nname: dana-pending\ntenant: foggy-it\naddress: guest.foggy-it.*\nreason: Dana is on leave until March\nexpires: 2099-03-31\n",
+        )],
+    );
+    let (code, report) = drift_json(dir.path(), &["--today", "2099-01-01"]);
+    assert_eq!(code, 0, "accepted drift does not count");
+    assert_eq!(report["summary"]["accepted"], 1);
+    let accepted = &report["tenants"][0]["accepted"][0];
+    assert_eq!(
+        accepted["exception"]["reason"],
+        "Dana is on leave until March"
+    );
+    let text = tf(dir.path(), &["drift", "--today", "2099-01-01"]);
+    assert!(
+        text.stdout
+            .contains("accepted by `dana-pending` until 2099-03-31"),
+        "{}",
+        text.stdout
+    );
+
+    let (code, report) = drift_json(dir.path(), &["--today", "2099-04-01"]);
+    assert_eq!(code, 2, "expired exceptions stop accepting");
+    assert_eq!(
+        report["tenants"][0]["findings"][0]["exception"]["expired"],
+        true
+    );
+}
+
+#[test]
+fn a_tenant_without_consent_is_drift_with_its_consent_url() {
+    let dir = applied();
+    edit_world(dir.path(), |t| t["consent"] = json!(false));
+    let (code, report) = drift_json(dir.path(), &[]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        causes(&report),
+        [("tenant.foggy-it".to_string(), "consent-needed".to_string())]
+    );
+    assert!(
+        report["tenants"][0]["consentUrl"]
+            .as_str()
+            .unwrap()
+            .contains("adminconsent")
+    );
+}
+
+#[test]
+fn committed_drift_schema_is_current_and_reports_conform() {
+    let printed = crate::support::run(&["schema", "drift"]);
+    let path = repo_root().join(tenantform::schema::DRIFT_SCHEMA_PATH);
+    if std::env::var_os("TENANTFORM_UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &printed.stdout).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap_or_default(),
+        printed.stdout,
+        "{} is stale",
+        path.display()
+    );
+    let validator =
+        jsonschema::validator_for(&serde_json::from_str(&printed.stdout).unwrap()).unwrap();
+    let dir = applied();
+    edit_world(dir.path(), |t| t["roleAssignments"] = json!([]));
+    let (_, report) = drift_json(dir.path(), &[]);
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
