@@ -1,0 +1,131 @@
+//! The CI examples in examples/ci parse, and every `tenantform` call in them uses a command
+//! and flags that exist (checked against the binary's own `--help`).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::support::{repo_root, run};
+
+fn load(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo_root().join("examples/ci").join(name)).unwrap();
+    // YAML 1.2 booleans only: GitHub's `on:` key must stay a string.
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_str_with_options(&text, options).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Every shell script in the file (`run`, `script`, `inlineScript`).
+fn scripts(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("run" | "script" | "inlineScript", Value::String(s)) => out.push(s.clone()),
+                    _ => scripts(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| scripts(i, out)),
+        _ => {}
+    }
+}
+
+/// (subcommand, flags) of every `tenantform ...` call.
+fn calls(scripts: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for script in scripts {
+        let joined = script.replace("\\\n", " ");
+        for line in joined.lines() {
+            // `tenantform` as a command (first word, or after a shell separator), not an
+            // argument (as in `cargo install tenantform`).
+            let all: Vec<&str> = line.split_whitespace().collect();
+            let Some(at) = all.iter().enumerate().position(|(i, w)| {
+                *w == "tenantform"
+                    && (i == 0 || matches!(all[i - 1], "&&" | ";" | "||" | "|" | "then" | "do"))
+            }) else {
+                continue;
+            };
+            let mut words = all[at + 1..].iter().copied();
+            let Some(sub) = words.next() else { continue };
+            let mut flags = Vec::new();
+            for w in words {
+                if matches!(w, ">" | ">>" | "|" | "||" | "&&" | ";") {
+                    break;
+                }
+                if let Some(flag) = w.strip_prefix("--") {
+                    flags.push(format!("--{}", flag.split('=').next().unwrap()));
+                }
+            }
+            out.push((sub.to_string(), flags));
+        }
+    }
+    out
+}
+
+fn check_calls(file: &str) -> Vec<(String, Vec<String>)> {
+    let mut all = Vec::new();
+    scripts(&load(file), &mut all);
+    let calls = calls(&all);
+    assert!(!calls.is_empty(), "{file} calls tenantform");
+    let mut help: BTreeMap<String, String> = BTreeMap::new();
+    for (sub, flags) in &calls {
+        let text = help.entry(sub.clone()).or_insert_with(|| {
+            let h = run(&[sub, "--help"]);
+            assert_eq!(h.code, 0, "{file}: `tenantform {sub}` is not a command");
+            h.stdout
+        });
+        for flag in flags {
+            assert!(
+                text.contains(flag.as_str()),
+                "{file}: `tenantform {sub}` has no {flag}"
+            );
+        }
+    }
+    calls
+}
+
+#[test]
+fn github_actions_workflow_plans_applies_and_reports_drift() {
+    let w = load("github-actions.yml");
+    assert_eq!(
+        w["permissions"]["id-token"], "write",
+        "OIDC for workload identity federation"
+    );
+    for trigger in ["pull_request", "push", "schedule"] {
+        assert!(w["on"].get(trigger).is_some(), "on.{trigger}");
+    }
+    assert_eq!(
+        w["jobs"]["apply"]["environment"], "production",
+        "apply waits for approval"
+    );
+    let calls = check_calls("github-actions.yml");
+    let has = |sub: &str, flag: &str| {
+        calls
+            .iter()
+            .any(|(s, f)| s == sub && f.iter().any(|x| x == flag))
+    };
+    assert!(
+        has("plan", "--changed-since") && has("plan", "--out") && has("apply", "--auto-approve")
+    );
+    assert!(has("drift", "--output"));
+    let text = std::fs::read_to_string(repo_root().join("examples/ci/github-actions.yml")).unwrap();
+    assert!(text.contains("--output junit") && text.contains("--output markdown"));
+    assert!(text.contains("AZURE_FEDERATED_TOKEN_FILE"));
+}
+
+#[test]
+fn azure_pipelines_plans_applies_and_reports_drift() {
+    let p = load("azure-pipelines.yml");
+    assert!(p.get("pr").is_some() && p.get("schedules").is_some() && p.get("trigger").is_some());
+    let text =
+        std::fs::read_to_string(repo_root().join("examples/ci/azure-pipelines.yml")).unwrap();
+    assert!(text.contains("PublishTestResults@2") && text.contains("testResultsFormat: JUnit"));
+    assert!(text.contains("environment: production"));
+    let calls = check_calls("azure-pipelines.yml");
+    assert!(calls.iter().any(|(s, _)| s == "drift"));
+    assert!(
+        calls
+            .iter()
+            .any(|(s, f)| s == "apply" && f.contains(&"--auto-approve".to_string()))
+    );
+}
