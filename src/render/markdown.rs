@@ -89,6 +89,7 @@ fn counts(actions: &[&Action]) -> String {
         (Op::Create, "to create"),
         (Op::Update, "to update"),
         (Op::Delete, "to delete"),
+        (Op::Adopt, "to adopt"),
     ] {
         if n(op) > 0 {
             parts.push(format!("{} {word}", n(op)));
@@ -115,16 +116,26 @@ pub fn render(plan: &Plan, max_len: usize) -> String {
     if !plan.has_changes() && s.blocked == 0 {
         let _ = writeln!(head, "No changes: state matches the manifests.");
     }
-    for w in &plan.warnings {
+    // Notes are bounded too: a fleet can have a note per tenant.
+    const MAX_NOTES: usize = 10;
+    for w in plan.warnings.iter().take(MAX_NOTES) {
         let _ = writeln!(head, "> **Warning:** {}\n", escape_inline(w));
     }
-    for t in &plan.not_read {
+    if plan.warnings.len() > MAX_NOTES {
+        let more = plan.warnings.len() - MAX_NOTES;
+        let _ = writeln!(head, "> _{more} more warnings: see `tenantform plan`._\n");
+    }
+    for t in plan.not_read.iter().take(MAX_NOTES) {
         let _ = writeln!(
             head,
             "> **Not planned:** {}: {}\n",
             escape_inline(&t.tenant),
             escape_inline(&t.message)
         );
+    }
+    if plan.not_read.len() > MAX_NOTES {
+        let more = plan.not_read.len() - MAX_NOTES;
+        let _ = writeln!(head, "> _{more} more tenants not planned._\n");
     }
 
     let mut by_tenant: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();

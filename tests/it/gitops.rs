@@ -307,3 +307,110 @@ fn a_saved_plan_is_refused_on_another_commit() {
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     let _ = repo_root();
 }
+
+#[test]
+fn pull_request_markdown_fits_one_comment_and_says_what_it_left_out() {
+    let manifests = tempfile::tempdir().unwrap();
+    crate::support::write_fleet(manifests.path(), 1500);
+    let state = tempfile::tempdir().unwrap();
+    let run = run_in(
+        &repo_root(),
+        &[
+            "plan",
+            manifests.path().to_str().unwrap(),
+            "--output",
+            "markdown",
+            "--state",
+            state.path().join("state.json").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.chars().count() <= 65_536,
+        "{} characters",
+        run.stdout.chars().count()
+    );
+    assert!(
+        run.stdout.contains("tenant sections not shown"),
+        "truncation is announced"
+    );
+    assert!(
+        run.stdout.starts_with("### tenantform plan\n\n| create |"),
+        "summary table first"
+    );
+    assert_eq!(
+        run.stdout.matches("<details>").count(),
+        run.stdout.matches("</details>").count(),
+        "no section cut in half"
+    );
+}
+
+#[test]
+fn changed_since_reads_only_the_changed_tenants_from_graph() {
+    use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
+    // Four customers whose tenant ids match the sandbox's generated tenants.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let fleet = tenantform::synthetic::fleet(4);
+    for f in &fleet {
+        write_tree(dir.path(), &[(&format!("manifests/{}", f.path), &f.text)]);
+    }
+    let base = commit(&repo, "four customers");
+    let second = dir.path().join("manifests/tenants/customer-00002.yaml");
+    let text = std::fs::read_to_string(&second)
+        .unwrap()
+        .replace("Customer 2 Holdings\n", "Customer 2 Holdings Ltd\n");
+    std::fs::write(&second, text).unwrap();
+    commit(&repo, "rename customer 2");
+
+    let sandbox = tenantform::sandbox::SandboxHandle::start(
+        &tenantform::sandbox::Fixture::generated(4, 0),
+        Default::default(),
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::support::binary())
+        .current_dir(dir.path())
+        .args([
+            "plan",
+            "manifests",
+            "--changed-since",
+            &base,
+            "--state",
+            "state.json",
+            "--output",
+            "json",
+        ])
+        .env("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
+        .env("TENANTFORM_GRAPH_URL", sandbox.graph_url())
+        .env("TENANTFORM_LOGIN_URL", sandbox.base_url())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        plan["options"]["onlyTenants"],
+        serde_json::json!(["customer-00002"])
+    );
+    let read: std::collections::BTreeSet<String> = sandbox
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.tenant)
+        .collect();
+    assert_eq!(
+        read.into_iter().collect::<Vec<_>>(),
+        [tenantform::synthetic::synthetic_guid(2)],
+        "one tenant's reads"
+    );
+    let wire = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| !r.in_batch)
+        .count();
+    assert_eq!(wire, 2, "its token and one $batch");
+}
