@@ -9,6 +9,7 @@ pub mod apply;
 pub mod cli;
 pub mod diagnostic;
 pub mod drift;
+pub mod export;
 pub mod git;
 pub mod graph;
 pub mod live;

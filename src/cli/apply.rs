@@ -84,8 +84,24 @@ fn confirm(cx: &Context) -> Result<bool, CliError> {
     Ok(answer.trim() == "yes")
 }
 
+/// `tenantform import`: apply in import mode (adopt what exists, change nothing in Entra).
+pub fn run_import(cx: &Context, mut args: Args) -> Result<u8, CliError> {
+    args.adopt = true;
+    args.auto_approve = true;
+    run_mode(cx, args, true)
+}
+
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
+    run_mode(cx, args, false)
+}
+
+fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError> {
     let saved = read_saved_plan(&args.path).transpose()?;
+    if import_only && saved.is_some() {
+        return Err(CliError::Usage(
+            "import plans for itself: give it the manifests, not a saved plan".into(),
+        ));
+    }
     let (location, options) = match &saved {
         Some(saved) => {
             if args.allow_delete || args.adopt || args.resend_invitations {
@@ -130,6 +146,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                 adopt: args.adopt,
                 resend_invitations: args.resend_invitations,
                 only_tenants: None,
+                import_only,
             },
         ),
     };

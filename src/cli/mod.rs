@@ -6,6 +6,7 @@ mod access;
 mod apply;
 mod common;
 mod drift;
+mod export;
 pub(crate) mod plan;
 mod render;
 mod roles;
@@ -84,6 +85,19 @@ Exit 0 no drift, 2 drift, 1 error.",
         after_help = "Examples:\n  tenantform drift --sandbox examples/foggy-it\n  tenantform drift --ref origin/main --output junit > drift.xml\n  tenantform drift --output markdown --pending-days 7"
     )]
     Drift(drift::Args),
+    /// Write manifests from live tenants (onboarding), then `import` them.
+    #[command(
+        after_help = "Examples:\n  tenantform export --all-customers --out customers/\n  tenantform export --tenant-id 3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b --out customers/\n  tenantform import customers/ && tenantform plan customers/   # no changes"
+    )]
+    Export(export::Args),
+    /// Record existing guests and role assignments as owned, changing nothing in Entra.
+    #[command(
+        long_about = "Plan the manifests against Entra and record what already exists (guests, directory role \
+assignments) as owned in state, with the MSP-side records; nothing in Entra is created, changed or \
+deleted. After `export`, the next plan is empty.",
+        after_help = "Example:\n  tenantform export --all-customers --out customers/ && tenantform import customers/"
+    )]
+    Import(apply::Args),
     /// Inspect or edit stored state (list, show, mv, rm, unlock).
     State(state::Args),
     /// Who can switch into which customer (MSP roles recorded in state).
@@ -215,6 +229,8 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&cx, args),
         Command::Apply(args) => apply::run(&cx, args),
         Command::Drift(args) => drift::run(&cx, args),
+        Command::Export(args) => export::run(&cx, args),
+        Command::Import(args) => apply::run_import(&cx, args),
         Command::State(args) => state::run(&cx, args),
         Command::Access(args) => access::run(&cx, args),
         Command::Schema(args) => schema::run(&cx, args),

@@ -141,6 +141,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         adopt: args.adopt,
         resend_invitations: args.resend_invitations,
         only_tenants: None,
+        import_only: false,
     };
     let MadePlan { plan, commit, .. } = make_plan(
         cx,

@@ -42,22 +42,7 @@ fn items(body: &Value) -> Vec<Value> {
 }
 
 async fn read_tenant(client: &GraphClient, tenant_id: &str, consent_redirect: &str) -> LiveTenant {
-    let requests = vec![
-        BatchRequest {
-            id: "guests".into(),
-            method: "GET".into(),
-            url: format!("/users?$filter=userType eq 'Guest'&$select={GUEST_FIELDS}&$top=999"),
-            body: None,
-            depends_on: Vec::new(),
-        },
-        BatchRequest {
-            id: "roles".into(),
-            method: "GET".into(),
-            url: "/roleManagement/directory/roleAssignments?$top=999".into(),
-            body: None,
-            depends_on: Vec::new(),
-        },
-    ];
+    let requests = vec![guests_request("guests"), roles_request("roles")];
     let answers = match client.batch(tenant_id, requests).await {
         Ok(a) => a,
         Err(e) if e.is_consent_needed() => {
@@ -108,8 +93,13 @@ async fn read_tenant(client: &GraphClient, tenant_id: &str, consent_redirect: &s
             roles = all;
         }
     }
+    LiveTenant::Read(parse_directory(&guests, &roles))
+}
+
+/// Guests and role assignments as Graph returns them -> the live directory.
+pub fn parse_directory(guests: &[Value], roles: &[Value]) -> LiveDirectory {
     let str_of = |v: &Value, k: &str| v[k].as_str().map(str::to_string);
-    LiveTenant::Read(LiveDirectory {
+    LiveDirectory {
         guests: guests
             .iter()
             .map(|g| LiveGuest {
@@ -139,5 +129,40 @@ async fn read_tenant(client: &GraphClient, tenant_id: &str, consent_redirect: &s
                 directory_scope_id: str_of(r, "directoryScopeId").unwrap_or_else(|| "/".into()),
             })
             .collect(),
-    })
+    }
+}
+
+/// The request that lists a tenant's guests (shared by planning and export).
+pub fn guests_request(id: &str) -> BatchRequest {
+    BatchRequest {
+        id: id.into(),
+        method: "GET".into(),
+        url: format!("/users?$filter=userType eq 'Guest'&$select={GUEST_FIELDS}&$top=999"),
+        body: None,
+        depends_on: Vec::new(),
+    }
+}
+
+/// The request that lists a tenant's directory role assignments.
+pub fn roles_request(id: &str) -> BatchRequest {
+    BatchRequest {
+        id: id.into(),
+        method: "GET".into(),
+        url: "/roleManagement/directory/roleAssignments?$top=999".into(),
+        body: None,
+        depends_on: Vec::new(),
+    }
+}
+
+/// Every item of a batch answer, following its next link outside the batch.
+pub async fn all_items(
+    client: &GraphClient,
+    tenant_id: &str,
+    body: &Value,
+) -> Result<Vec<Value>, super::GraphClientError> {
+    let mut all = items(body);
+    if let Some(next) = body["@odata.nextLink"].as_str() {
+        all.extend(client.get_all(tenant_id, next).await?);
+    }
+    Ok(all)
 }

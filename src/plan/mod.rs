@@ -36,6 +36,9 @@ pub struct PlanOptions {
     /// Plan only these tenants (`--changed-since`); others are left as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only_tenants: Option<BTreeSet<String>>,
+    /// `import`: record what exists; nothing in Entra is created, changed or deleted.
+    #[serde(default)]
+    pub import_only: bool,
 }
 
 /// Everything a plan is computed from.
@@ -455,6 +458,18 @@ pub fn plan(input: &PlanInput) -> Plan {
             live_ids,
             note: None,
         });
+    }
+    if input.options.import_only {
+        for a in &mut actions {
+            let in_entra = kind(&a.kind).is_some_and(|k| k.live.is_some());
+            if in_entra
+                && matches!(a.op, Op::Create | Op::Update | Op::Delete)
+                && a.blocked.is_none()
+            {
+                a.blocked =
+                    Some("import changes nothing in Entra: run `tenantform apply` for this".into());
+            }
+        }
     }
     order(&mut actions);
     let mut warnings = hints(&actions, input.state);

@@ -7,6 +7,7 @@ mod examples;
 mod gitops;
 mod graph_client;
 mod model;
+mod onboarding;
 mod pipelines;
 mod plan_apply;
 mod sandbox;

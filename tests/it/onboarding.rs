@@ -1,0 +1,145 @@
+//! Onboarding a fleet configured by hand: export from live tenants, import into state without
+//! changing Entra, and the next plan is empty.
+
+use serde_json::Value;
+use tenantform::sandbox::fixture::{
+    FixtureRoleAssignment, FixtureUser, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
+    SANDBOX_PARTNER_TENANT_ID,
+};
+use tenantform::sandbox::{Fixture, SandboxHandle};
+
+const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+const GLOBAL_READER: &str = "f2ef992c-3afb-46b9-b7cf-a126ee74c451";
+
+/// Five customers set up by hand: Dana in all of them (Helpdesk), a local guest each, and in
+/// one tenant a Global Reader scoped to an administrative unit.
+fn hand_made_fleet() -> Fixture {
+    let mut f = Fixture::generated(5, 2);
+    for (i, t) in f.tenants.iter_mut().enumerate().skip(1) {
+        let guest = |id: String, name: &str, mail: &str| FixtureUser {
+            id: Some(id),
+            display_name: name.into(),
+            mail: Some(mail.into()),
+            other_mails: vec![mail.into()],
+            user_type: "Guest".into(),
+            external_user_state: Some("Accepted".into()),
+            user_principal_name: None,
+        };
+        let dana = format!("00000000-0000-4000-8000-{i:012}");
+        let local = format!("00000000-0000-4000-8001-{i:012}");
+        t.users.push(guest(
+            dana.clone(),
+            "Dana Whitfield (MSP)",
+            "dana@msp.example",
+        ));
+        t.users.push(guest(
+            local.clone(),
+            &format!("Ben O'Neil #{i}"),
+            &format!("ben{i}@old-msp.example"),
+        ));
+        t.role_assignments.push(FixtureRoleAssignment {
+            id: None,
+            principal_id: dana,
+            role_definition_id: HELPDESK.into(),
+            directory_scope_id: "/".into(),
+        });
+        if i == 2 {
+            t.role_assignments.push(FixtureRoleAssignment {
+                id: None,
+                principal_id: local,
+                role_definition_id: GLOBAL_READER.into(),
+                directory_scope_id: "/administrativeUnits/6f0d7a2e-1c3b-4d5e-8f90-a1b2c3d4e5f6"
+                    .into(),
+            });
+        }
+    }
+    f
+}
+
+fn tenantform(sandbox: &SandboxHandle, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(crate::support::binary())
+        .args(args)
+        .env("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
+        .env("AZURE_TENANT_ID", SANDBOX_PARTNER_TENANT_ID)
+        .env("TENANTFORM_GRAPH_URL", sandbox.graph_url())
+        .env("TENANTFORM_LOGIN_URL", sandbox.base_url())
+        .env_remove("TENANTFORM_STATE")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn export_then_import_then_plan_is_a_no_op() {
+    let sandbox = SandboxHandle::start(&hand_made_fleet(), Default::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("customers");
+    let state = dir.path().join("state.json");
+    let (o, s) = (out.to_str().unwrap(), state.to_str().unwrap());
+
+    let exported = tenantform(&sandbox, &["export", "--all-customers", "--out", o]);
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let said = String::from_utf8_lossy(&exported.stdout);
+    assert!(said.contains("Exported 5 tenants and 6 guests"), "{said}");
+
+    // Valid, formatted like hand-written manifests, and conforming to the schema.
+    let valid = tenantform(&sandbox, &["validate", o]);
+    assert!(
+        valid.status.success(),
+        "{}",
+        String::from_utf8_lossy(&valid.stderr)
+    );
+    let dana = std::fs::read_to_string(out.join("people/dana-at-msp-example.yaml")).unwrap();
+    assert!(dana.starts_with("# yaml-language-server: $schema=../schemas/manifest.schema.json\nkind: GuestUser\nname: dana-at-msp-example\n"), "{dana}");
+    assert!(dana.contains("directoryRoles: [Helpdesk Administrator]"));
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("schemas/manifest.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for dir in ["tenants", "people"] {
+        for entry in std::fs::read_dir(out.join(dir)).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text).unwrap();
+            for doc in docs {
+                assert!(validator.is_valid(&doc), "{doc}");
+            }
+        }
+    }
+
+    // Import records everything as owned and writes nothing to Entra.
+    sandbox.clear_requests();
+    let imported = tenantform(&sandbox, &["import", o, "--state", s]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let writes: Vec<_> = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method != "GET" && !r.path.ends_with("/$batch") && !r.path.ends_with("/token")
+        })
+        .collect();
+    assert!(writes.is_empty(), "import changed Entra: {writes:?}");
+    let stdout = String::from_utf8_lossy(&imported.stdout);
+    assert!(stdout.contains("adopted"), "{stdout}");
+
+    let plan = tenantform(&sandbox, &["plan", o, "--state", s, "--detailed-exitcode"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
+
+    // Exporting into the same directory again refuses rather than overwrite.
+    let again = tenantform(&sandbox, &["export", "--all-customers", "--out", o]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
