@@ -203,6 +203,11 @@ fn sandbox_fixture(
         fixture.apps.push(FixtureApp {
             client_id: SANDBOX_CLIENT_ID.into(),
             client_secret: SANDBOX_CLIENT_SECRET.into(),
+            roles: vec![
+                "User.ReadWrite.All".into(),
+                "RoleManagement.ReadWrite.Directory".into(),
+                "Organization.Read.All".into(),
+            ],
         });
     }
     for tenant in model.tenants.values() {

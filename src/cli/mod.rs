@@ -4,7 +4,10 @@
 
 mod access;
 mod apply;
+mod auth;
 mod common;
+mod consent;
+mod customers;
 mod drift;
 mod export;
 pub(crate) mod plan;
@@ -98,6 +101,19 @@ deleted. After `export`, the next plan is empty.",
         after_help = "Example:\n  tenantform export --all-customers --out customers/ && tenantform import customers/"
     )]
     Import(apply::Args),
+    /// List the partner's customers (`/contracts`) and which are mapped to tenants.
+    #[command(
+        after_help = "Examples:\n  tenantform customers customers/ --search foggy\n  tenantform customers customers/ --unmapped --output json"
+    )]
+    Customers(customers::Args),
+    /// Print admin-consent URLs to send customers' administrators.
+    #[command(
+        name = "consent-url",
+        after_help = "Examples:\n  tenantform consent-url customers/ --tenant foggy-it\n  tenantform consent-url customers/ --all-unconsented --output json"
+    )]
+    ConsentUrl(consent::Args),
+    /// Check credentials: a token and a Graph read for every tenant.
+    Auth(auth::Args),
     /// Inspect or edit stored state (list, show, mv, rm, unlock).
     State(state::Args),
     /// Who can switch into which customer (MSP roles recorded in state).
@@ -229,6 +245,9 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&cx, args),
         Command::Apply(args) => apply::run(&cx, args),
         Command::Drift(args) => drift::run(&cx, args),
+        Command::Customers(args) => customers::run(&cx, args),
+        Command::ConsentUrl(args) => consent::run(&cx, args),
+        Command::Auth(args) => auth::run(&cx, args),
         Command::Export(args) => export::run(&cx, args),
         Command::Import(args) => apply::run_import(&cx, args),
         Command::State(args) => state::run(&cx, args),

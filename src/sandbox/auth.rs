@@ -152,8 +152,23 @@ pub fn token(
             ));
         }
     }
-    let access_token = format!("sandbox.{}", uuid::Uuid::new_v4().simple());
     let lifetime = world.token_lifetime;
+    // JWT-shaped like Entra's (unsigned): clients can read the tenant and the app's roles.
+    let claims = json!({
+        "aud": "https://graph.microsoft.com",
+        "iss": format!("https://sts.windows.net/{tenant_id}/"),
+        "tid": tenant_id,
+        "appid": app.client_id,
+        "roles": app.roles,
+        "exp": jiff::Timestamp::now().as_second() + lifetime.as_secs() as i64,
+        "uti": uuid::Uuid::new_v4().simple().to_string(),
+    });
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let access_token = format!(
+        "{}.{}.sandbox",
+        b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        b64.encode(claims.to_string())
+    );
     world.tokens.insert(
         access_token.clone(),
         Token {

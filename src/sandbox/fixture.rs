@@ -9,6 +9,19 @@ pub struct FixtureApp {
     pub client_id: String,
     /// Accepted secret for client-credentials requests (sandbox only: never a real secret).
     pub client_secret: String,
+    /// Application permissions granted to the app (the `roles` claim of its tokens).
+    #[serde(default = "default_app_roles")]
+    pub roles: Vec<String>,
+}
+
+fn default_app_roles() -> Vec<String> {
+    [
+        "User.ReadWrite.All",
+        "RoleManagement.ReadWrite.Directory",
+        "Organization.Read.All",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -138,6 +151,7 @@ impl Fixture {
         let app = FixtureApp {
             client_id: SANDBOX_CLIENT_ID.into(),
             client_secret: SANDBOX_CLIENT_SECRET.into(),
+            roles: default_app_roles(),
         };
         let mut customers: Vec<FixtureTenant> = (0..tenants)
             .map(|i| FixtureTenant {

@@ -143,3 +143,137 @@ fn export_then_import_then_plan_is_a_no_op() {
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+/// Four customers under the partner; the manifests map three; customer 2 has not consented.
+fn partner_world() -> (SandboxHandle, tempfile::TempDir) {
+    let mut fixture = Fixture::generated(4, 1);
+    fixture.tenants[3].consent = false; // tenants[0] is the partner
+    let sandbox = SandboxHandle::start(&fixture, Default::default()).unwrap();
+    let manifests = tempfile::tempdir().unwrap();
+    crate::support::write_fleet(manifests.path(), 3);
+    (sandbox, manifests)
+}
+
+fn json_of(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn auth_check_ticks_every_tenant_and_names_the_failures() {
+    let (sandbox, manifests) = partner_world();
+    let m = manifests.path().to_str().unwrap();
+    let out = tenantform(&sandbox, &["auth", "check", m, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "one tenant fails");
+    let rows = json_of(&out);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let ok = &rows[0];
+    assert_eq!(
+        (
+            ok["tenant"].as_str(),
+            ok["tokenOk"].as_bool(),
+            ok["graphOk"].as_bool()
+        ),
+        (Some("customer-00000"), Some(true), Some(true))
+    );
+    assert_eq!(ok["nameInEntra"], "Customer 0 Holdings");
+    assert!(
+        ok["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "RoleManagement.ReadWrite.Directory")
+    );
+    let failed = &rows[2];
+    assert_eq!(failed["tokenOk"], false);
+    assert!(failed["error"].as_str().unwrap().contains("AADSTS700016"));
+    assert!(
+        failed["consentUrl"]
+            .as_str()
+            .unwrap()
+            .contains("adminconsent")
+    );
+
+    let text = tenantform(&sandbox, &["auth", "check", m, "--tenants", "tier=gold"]);
+    assert_eq!(
+        text.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+    let shown = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        shown.contains("✓") && shown.contains("1 of 1 tenants OK."),
+        "{shown}"
+    );
+}
+
+#[test]
+fn consent_urls_for_named_and_unconsented_tenants() {
+    let (sandbox, manifests) = partner_world();
+    let m = manifests.path().to_str().unwrap();
+    let out = tenantform(
+        &sandbox,
+        &[
+            "consent-url",
+            m,
+            "--all-unconsented",
+            "--output",
+            "json",
+            "--consent-redirect-uri",
+            "https://msp.example/consent-done",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let links = json_of(&out);
+    assert_eq!(links.as_array().unwrap().len(), 1);
+    let url = url::Url::parse(links[0]["consentUrl"].as_str().unwrap()).unwrap();
+    assert!(url.path().ends_with(&format!(
+        "/{}/v2.0/adminconsent",
+        tenantform::synthetic::synthetic_guid(2)
+    )));
+    let q: std::collections::BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], SANDBOX_CLIENT_ID);
+    assert_eq!(q["scope"], "https://graph.microsoft.com/.default");
+    assert_eq!(q["redirect_uri"], "https://msp.example/consent-done");
+    assert_eq!(q["state"], "customer-00002");
+
+    let named = tenantform(&sandbox, &["consent-url", m, "--tenant", "customer-00000"]);
+    assert!(String::from_utf8_lossy(&named.stdout).contains("adminconsent?client_id="));
+}
+
+#[test]
+fn customers_lists_contracts_and_what_is_mapped() {
+    let (sandbox, manifests) = partner_world();
+    let m = manifests.path().to_str().unwrap();
+    let all = json_of(&tenantform(&sandbox, &["customers", m, "--output", "json"]));
+    let rows = all.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.iter().filter(|c| c["tenant"].is_string()).count(), 3);
+    let unmapped = json_of(&tenantform(
+        &sandbox,
+        &["customers", m, "--unmapped", "--output", "json"],
+    ));
+    assert_eq!(unmapped[0]["displayName"], "Customer 3 Holdings");
+    let search = json_of(&tenantform(
+        &sandbox,
+        &[
+            "customers",
+            m,
+            "--search",
+            "CUSTOMER00001",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        search.as_array().unwrap().len(),
+        1,
+        "matches the domain, any case"
+    );
+}

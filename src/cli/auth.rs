@@ -1,0 +1,182 @@
+//! `tenantform auth check`: a token and a Graph read for every tenant, with a tick each.
+
+use clap::Subcommand;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::cli::common::{GraphArgs, Location, connect, load_manifests};
+use crate::cli::{CliError, Context, OutputFormat, exit};
+use crate::manifest::selector::Selector;
+use crate::render::terminal_safe;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: AuthCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuthCommand {
+    /// Get a token for every mapped tenant and read its `/organization`; exit 1 if any fails.
+    #[command(
+        after_help = "Examples:\n  tenantform auth check customers/\n  tenantform auth check customers/ --tenants 'tier in (gold)' --output json"
+    )]
+    Check {
+        #[command(flatten)]
+        location: Location,
+        #[command(flatten)]
+        graph: GraphArgs,
+        /// Only tenants matching this label selector, e.g. `tier=gold` or `!legacy`.
+        #[arg(long, value_name = "SELECTOR")]
+        tenants: Option<String>,
+        #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+struct Row {
+    tenant: String,
+    microsoft_tenant_id: String,
+    name_in_entra: Option<String>,
+    token_ok: bool,
+    graph_ok: bool,
+    /// Application permissions in the token (`roles` claim).
+    roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consent_url: Option<String>,
+}
+
+/// The `roles` claim of a JWT access token (the payload is read, not verified).
+fn token_roles(token: &str) -> Vec<String> {
+    use base64::Engine;
+    let Some(payload) = token.split('.').nth(1) else {
+        return Vec::new();
+    };
+    let Ok(bytes) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('='))
+    else {
+        return Vec::new();
+    };
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    claims["roles"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
+    let AuthCommand::Check {
+        location,
+        graph,
+        tenants,
+        output,
+    } = args.command;
+    let model = load_manifests(cx, &location.path, location.reference.as_deref(), false)?.model;
+    let selector = tenants
+        .as_deref()
+        .map(Selector::parse)
+        .transpose()
+        .map_err(|e| CliError::Usage(format!("--tenants: {}", e.message)))?;
+    let connection = connect(&graph, &model, &location.state_path())?.ok_or_else(|| {
+        CliError::Usage("no Graph credentials: set AZURE_CLIENT_ID and a credential (see README), or use --sandbox".into())
+    })?;
+    let targets: Vec<(String, String)> = model
+        .tenants
+        .values()
+        .filter(|t| selector.as_ref().is_none_or(|s| s.matches(&t.labels)))
+        .filter_map(|t| t.microsoft_tenant_id.clone().map(|id| (t.name.clone(), id)))
+        .collect();
+    let client = connection.client.clone();
+    let redirect = graph.consent_redirect_uri.clone();
+    let mut rows: Vec<Row> = connection.runtime.block_on(
+        futures_util::stream::iter(targets)
+            .map(|(tenant, id)| {
+                let client = client.clone();
+                let redirect = redirect.clone();
+                async move {
+                    let mut row = Row {
+                        tenant,
+                        microsoft_tenant_id: id.clone(),
+                        name_in_entra: None,
+                        token_ok: false,
+                        graph_ok: false,
+                        roles: Vec::new(),
+                        error: None,
+                        consent_url: None,
+                    };
+                    match client.token(&id).await {
+                        Ok(token) => {
+                            row.token_ok = true;
+                            row.roles = token_roles(&token);
+                        }
+                        Err(e) => {
+                            if e.is_consent_needed() {
+                                row.consent_url =
+                                    Some(client.config().consent_url(&id, &redirect, &row.tenant));
+                            }
+                            row.error = Some(e.to_string());
+                            return row;
+                        }
+                    }
+                    match client
+                        .get(&id, "/organization?$select=id,displayName")
+                        .await
+                    {
+                        Ok(org) => {
+                            row.graph_ok = true;
+                            row.name_in_entra =
+                                org["value"][0]["displayName"].as_str().map(str::to_string);
+                        }
+                        Err(e) => row.error = Some(e.to_string()),
+                    }
+                    row
+                }
+            })
+            .buffer_unordered(graph.parallelism.max(1))
+            .collect(),
+    );
+    rows.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    let failed = rows.iter().filter(|r| !r.token_ok || !r.graph_ok).count();
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("rows serialize")
+        ),
+        OutputFormat::Text => {
+            let tick = |ok: bool| if ok { "✓" } else { "✗" };
+            println!(
+                "{:<24} {:<36} {:<28} {:<5} {:<5} ROLES / ERROR",
+                "TENANT", "MICROSOFT TENANT ID", "NAME IN ENTRA", "TOKEN", "GRAPH"
+            );
+            for r in &rows {
+                let tail = match &r.error {
+                    Some(e) => terminal_safe(e),
+                    None => r.roles.join(", "),
+                };
+                println!(
+                    "{:<24} {:<36} {:<28} {:<5} {:<5} {}",
+                    terminal_safe(&r.tenant),
+                    r.microsoft_tenant_id,
+                    terminal_safe(r.name_in_entra.as_deref().unwrap_or("-")),
+                    tick(r.token_ok),
+                    tick(r.graph_ok),
+                    tail
+                );
+                if let Some(url) = &r.consent_url {
+                    println!("{:<24} consent needed: {}", "", terminal_safe(url));
+                }
+            }
+            println!("\n{} of {} tenants OK.", rows.len() - failed, rows.len());
+        }
+    }
+    connection.close()?;
+    Ok(if failed > 0 { exit::ERROR } else { exit::OK })
+}

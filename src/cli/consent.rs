@@ -1,0 +1,118 @@
+//! `tenantform consent-url`: admin-consent links to send each customer's administrator.
+
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::cli::common::{GraphArgs, Location, connect, load_manifests};
+use crate::cli::{CliError, Context, OutputFormat, exit};
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["tenant", "all_unconsented"])))]
+pub struct Args {
+    #[command(flatten)]
+    location: Location,
+    #[command(flatten)]
+    graph: GraphArgs,
+    /// A tenant (its stable name) to print the link for; repeat for several.
+    #[arg(long, value_name = "NAME")]
+    tenant: Vec<String>,
+    /// Every mapped tenant where the app is not consented yet (found by asking for a token).
+    #[arg(long)]
+    all_unconsented: bool,
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Link {
+    tenant: String,
+    microsoft_tenant_id: String,
+    consent_url: String,
+}
+
+pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
+    let model = load_manifests(
+        cx,
+        &args.location.path,
+        args.location.reference.as_deref(),
+        false,
+    )?
+    .model;
+    let connection =
+        connect(&args.graph, &model, &args.location.state_path())?.ok_or_else(|| {
+            CliError::Usage(
+                "set AZURE_CLIENT_ID (the app customers consent to), or use --sandbox".into(),
+            )
+        })?;
+    let mapped = |name: &str| -> Result<(String, String), CliError> {
+        let t = model
+            .tenants
+            .get(name)
+            .ok_or_else(|| CliError::Usage(format!("no tenant `{name}` in the manifests")))?;
+        let id = t
+            .microsoft_tenant_id
+            .clone()
+            .ok_or_else(|| CliError::Usage(format!("tenant `{name}` has no microsoftTenantId")))?;
+        Ok((name.to_string(), id))
+    };
+    let targets: Vec<(String, String)> = if args.all_unconsented {
+        let client = connection.client.clone();
+        let all: Vec<(String, String)> = model
+            .tenants
+            .values()
+            .filter_map(|t| t.microsoft_tenant_id.clone().map(|id| (t.name.clone(), id)))
+            .collect();
+        connection.runtime.block_on(
+            futures_util::stream::iter(all)
+                .map(|(name, id)| {
+                    let client = client.clone();
+                    async move {
+                        let unconsented =
+                            matches!(client.token(&id).await, Err(e) if e.is_consent_needed());
+                        unconsented.then_some((name, id))
+                    }
+                })
+                .buffer_unordered(args.graph.parallelism.max(1))
+                .filter_map(|x| async move { x })
+                .collect(),
+        )
+    } else {
+        args.tenant
+            .iter()
+            .map(|n| mapped(n))
+            .collect::<Result<_, _>>()?
+    };
+    let mut links: Vec<Link> = targets
+        .into_iter()
+        .map(|(tenant, id)| Link {
+            consent_url: connection.client.config().consent_url(
+                &id,
+                &args.graph.consent_redirect_uri,
+                &tenant,
+            ),
+            tenant,
+            microsoft_tenant_id: id,
+        })
+        .collect();
+    links.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    match args.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&links).expect("links serialize")
+        ),
+        OutputFormat::Text if links.is_empty() => println!("Every mapped tenant has consented."),
+        OutputFormat::Text => {
+            for l in &links {
+                println!(
+                    "{}  {}\n  {}",
+                    crate::render::terminal_safe(&l.tenant),
+                    l.microsoft_tenant_id,
+                    l.consent_url
+                );
+            }
+        }
+    }
+    connection.close()?;
+    Ok(exit::OK)
+}
