@@ -50,7 +50,15 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             .to_zoned(jiff::tz::TimeZone::UTC)
             .date()
     });
-    let report = crate::drift::report(&plan, &model, commit, today, args.pending_days);
+    let customers = partner_customers(&args, &model)?;
+    let report = crate::drift::report(
+        &plan,
+        &model,
+        commit,
+        today,
+        args.pending_days,
+        customers.as_deref(),
+    );
     match args.output {
         DriftFormat::Text => print!("{}", crate::drift::render_text(&report)),
         DriftFormat::Markdown => print!(
@@ -68,4 +76,36 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     } else {
         exit::OK
     })
+}
+
+/// The partner's customers, when Graph is configured with a partner (home) tenant.
+fn partner_customers(
+    args: &Args,
+    model: &crate::model::DesiredModel,
+) -> Result<Option<Vec<crate::drift::PartnerCustomer>>, CliError> {
+    let Some(connection) =
+        crate::cli::common::connect(&args.graph, model, &args.location.state_path())?
+    else {
+        return Ok(None);
+    };
+    let Some(home) = connection.client.config().home_tenant_id.clone() else {
+        connection.close()?;
+        return Ok(None);
+    };
+    let contracts = connection
+        .runtime
+        .block_on(connection.client.get_all(&home, "/contracts"))
+        .map_err(|e| CliError::Usage(format!("reading the partner's customers: {e}")))?;
+    connection.close()?;
+    let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    Ok(Some(
+        contracts
+            .iter()
+            .map(|c| crate::drift::PartnerCustomer {
+                customer_id: text(c, "customerId"),
+                display_name: text(c, "displayName"),
+                domain: text(c, "defaultDomainName"),
+            })
+            .collect(),
+    ))
 }

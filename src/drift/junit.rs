@@ -24,12 +24,14 @@ pub fn escape(text: &str) -> String {
 }
 
 pub fn render(report: &DriftReport) -> String {
-    let tests = report.tenants.len();
+    let partner = usize::from(!report.unmapped_customers.is_empty());
+    let tests = report.tenants.len() + partner;
     let failed = report
         .tenants
         .iter()
         .filter(|t| !t.findings.is_empty())
-        .count();
+        .count()
+        + partner;
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
@@ -77,6 +79,20 @@ pub fn render(report: &DriftReport) -> String {
                 out,
                 "      <system-out>{}</system-out>",
                 escape(&lines.join("\n"))
+            );
+        }
+        out.push_str("    </testcase>\n");
+    }
+    if partner > 0 {
+        out.push_str("    <testcase classname=\"tenantform.drift\" name=\"partner customers\">\n");
+        for f in &report.unmapped_customers {
+            let _ = writeln!(
+                out,
+                "      <failure type=\"{}\" message=\"{}: {}\">{}</failure>",
+                escape(f.cause.describe()),
+                escape(&f.address),
+                escape(f.cause.describe()),
+                escape(&f.detail)
             );
         }
         out.push_str("    </testcase>\n");

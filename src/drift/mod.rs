@@ -33,6 +33,10 @@ pub enum Cause {
     ConsentNeeded,
     /// The tenant could not be read.
     ReadFailed,
+    /// Mapped to a Microsoft tenant that is no longer among the partner's customers.
+    NoLongerCustomer,
+    /// A customer of the partner that no tenant in the manifests maps.
+    UnmappedCustomer,
 }
 
 impl Cause {
@@ -45,6 +49,8 @@ impl Cause {
             Cause::NotApplied => "manifests not applied",
             Cause::ConsentNeeded => "consent needed",
             Cause::ReadFailed => "could not read the tenant",
+            Cause::NoLongerCustomer => "no longer a customer",
+            Cause::UnmappedCustomer => "customer not mapped to a tenant",
         }
     }
 }
@@ -98,7 +104,18 @@ pub struct DriftReport {
     pub commit: Option<String>,
     /// Every tenant checked, sorted by name.
     pub tenants: Vec<TenantDrift>,
+    /// Customers of the partner (from `/contracts`) no tenant maps; empty when not a partner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmapped_customers: Vec<Finding>,
     pub summary: DriftSummary,
+}
+
+/// A customer of the partner tenant (`GET /contracts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartnerCustomer {
+    pub customer_id: String,
+    pub display_name: String,
+    pub domain: String,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -131,6 +148,7 @@ pub fn report(
     commit: Option<String>,
     today: jiff::civil::Date,
     max_pending_days: i64,
+    customers: Option<&[PartnerCustomer]>,
 ) -> DriftReport {
     let mut tenants: BTreeMap<String, TenantDrift> = BTreeMap::new();
     for name in model.tenants.keys() {
@@ -230,6 +248,46 @@ pub fn report(
             exception: None,
         });
     }
+    // Partner relationships: mapped tenants that are no longer customers, and the reverse.
+    let mut unmapped_customers = Vec::new();
+    if let Some(customers) = customers {
+        let ids: std::collections::BTreeSet<String> = customers
+            .iter()
+            .map(|c| c.customer_id.to_lowercase())
+            .collect();
+        for t in model.tenants.values() {
+            if let Some(id) = t
+                .microsoft_tenant_id
+                .as_ref()
+                .filter(|id| !ids.contains(*id))
+            {
+                tenants.entry(t.name.clone()).or_default().findings.push(Finding {
+                    address: format!("tenant.{}", t.name),
+                    cause: Cause::NoLongerCustomer,
+                    detail: format!("Microsoft tenant {id} is not among the partner's customers (/contracts)"),
+                    changes: Vec::new(),
+                    exception: None,
+                });
+            }
+        }
+        let mapped: std::collections::BTreeSet<&str> = model
+            .tenants
+            .values()
+            .filter_map(|t| t.microsoft_tenant_id.as_deref())
+            .collect();
+        for c in customers
+            .iter()
+            .filter(|c| !mapped.contains(c.customer_id.to_lowercase().as_str()))
+        {
+            unmapped_customers.push(Finding {
+                address: c.customer_id.to_lowercase(),
+                cause: Cause::UnmappedCustomer,
+                detail: format!("{} ({})", c.display_name, c.domain),
+                changes: Vec::new(),
+                exception: None,
+            });
+        }
+    }
     // Exceptions: accepted while in force; expired ones are named on the finding.
     let today_text = today.to_string();
     for drift in tenants.values_mut() {
@@ -262,7 +320,8 @@ pub fn report(
     let summary = DriftSummary {
         tenants: tenants.len(),
         tenants_with_drift: tenants.iter().filter(|t| !t.findings.is_empty()).count(),
-        findings: tenants.iter().map(|t| t.findings.len()).sum(),
+        findings: tenants.iter().map(|t| t.findings.len()).sum::<usize>()
+            + unmapped_customers.len(),
         accepted: tenants.iter().map(|t| t.accepted.len()).sum(),
     };
     DriftReport {
@@ -271,6 +330,7 @@ pub fn report(
         date: today_text,
         commit,
         tenants,
+        unmapped_customers,
         summary,
     }
 }
@@ -333,6 +393,12 @@ pub fn render_text(report: &DriftReport) -> String {
                 e.expires,
                 terminal_safe(&e.reason)
             );
+        }
+    }
+    if !report.unmapped_customers.is_empty() {
+        let _ = writeln!(out, "Partner customers not mapped to a tenant:");
+        for f in &report.unmapped_customers {
+            let _ = writeln!(out, "  ! {}  {}", f.address, terminal_safe(&f.detail));
         }
     }
     let s = &report.summary;

@@ -277,3 +277,71 @@ fn customers_lists_contracts_and_what_is_mapped() {
         "matches the domain, any case"
     );
 }
+
+#[test]
+fn drift_reports_unmapped_customers_and_former_customers() {
+    let (sandbox, manifests) = partner_world();
+    write_tree_at(
+        manifests.path(),
+        "tenants/gone.yaml",
+        "kind: Tenant\nname: gone-customer\nmicrosoftTenantId: 99999999-9999-4999-8999-999999999999\n",
+    );
+    let m = manifests.path().to_str().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path().join("state.json");
+    let out = tenantform(
+        &sandbox,
+        &[
+            "drift",
+            m,
+            "--output",
+            "json",
+            "--state",
+            s.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out);
+    let unmapped = report["unmappedCustomers"].as_array().unwrap();
+    assert_eq!(unmapped.len(), 1);
+    assert_eq!(
+        unmapped[0]["address"],
+        tenantform::synthetic::synthetic_guid(3)
+    );
+    assert_eq!(unmapped[0]["cause"], "unmapped-customer");
+    let gone = report["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tenant"] == "gone-customer")
+        .unwrap();
+    assert!(
+        gone["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["cause"] == "no-longer-customer")
+    );
+
+    let junit = tenantform(
+        &sandbox,
+        &[
+            "drift",
+            m,
+            "--output",
+            "junit",
+            "--state",
+            s.to_str().unwrap(),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&junit.stdout).contains("name=\"partner customers\""));
+}
+
+fn write_tree_at(dir: &std::path::Path, name: &str, text: &str) {
+    crate::support::write_tree(dir, &[(name, text)]);
+}
