@@ -234,6 +234,18 @@ fn sandbox_fixture(
     Ok(fixture)
 }
 
+/// The runtime Graph calls run on (two workers: the machine has two cores).
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Io {
+            path: "tokio runtime".into(),
+            source,
+        })
+}
+
 /// Connects to Graph: the sandbox with `--sandbox`, Microsoft Graph when AZURE_CLIENT_ID is
 /// set, otherwise nothing (Entra objects are then listed as not read).
 pub fn connect(
@@ -242,14 +254,7 @@ pub fn connect(
     state_path: &Path,
 ) -> Result<Option<Connection>, CliError> {
     use crate::graph::{Credential, GraphClient, GraphConfig, RetryPolicy, Secret};
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| CliError::Io {
-            path: "tokio runtime".into(),
-            source,
-        })?;
+    let runtime = runtime()?;
     let graph_error = |e: crate::graph::GraphClientError| CliError::Usage(e.to_string());
     if args.sandbox {
         let saved = state_path.with_file_name("sandbox-world.json");

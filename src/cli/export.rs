@@ -35,14 +35,7 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let home = config.home_tenant_id.clone();
     let client = GraphClient::new(config, RetryPolicy::default()).map_err(graph_error)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| CliError::Io {
-            path: "tokio runtime".into(),
-            source,
-        })?;
+    let runtime = crate::cli::common::runtime()?;
     let tenant_ids: Vec<String> = if args.all_customers {
         let home = home.ok_or_else(|| {
             CliError::Usage("--all-customers needs AZURE_TENANT_ID (the partner tenant)".into())

@@ -23,6 +23,16 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+fn failure(out: &mut String, f: &super::Finding) {
+    let cause = escape(f.cause.describe());
+    let _ = writeln!(
+        out,
+        "      <failure type=\"{cause}\" message=\"{}: {cause}\">{}</failure>",
+        escape(&f.address),
+        escape(&f.detail)
+    );
+}
+
 pub fn render(report: &DriftReport) -> String {
     let partner = usize::from(!report.unmapped_customers.is_empty());
     let tests = report.tenants.len() + partner;
@@ -54,14 +64,7 @@ pub fn render(report: &DriftReport) -> String {
         }
         out.push_str(">\n");
         for f in &t.findings {
-            let _ = writeln!(
-                out,
-                "      <failure type=\"{}\" message=\"{}: {}\">{}</failure>",
-                escape(f.cause.describe()),
-                escape(&f.address),
-                escape(f.cause.describe()),
-                escape(&f.detail)
-            );
+            failure(&mut out, f);
         }
         if !t.accepted.is_empty() {
             let lines: Vec<String> = t
@@ -86,14 +89,7 @@ pub fn render(report: &DriftReport) -> String {
     if partner > 0 {
         out.push_str("    <testcase classname=\"tenantform.drift\" name=\"partner customers\">\n");
         for f in &report.unmapped_customers {
-            let _ = writeln!(
-                out,
-                "      <failure type=\"{}\" message=\"{}: {}\">{}</failure>",
-                escape(f.cause.describe()),
-                escape(&f.address),
-                escape(f.cause.describe()),
-                escape(&f.detail)
-            );
+            failure(&mut out, f);
         }
         out.push_str("    </testcase>\n");
     }
