@@ -44,13 +44,17 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         plan,
         commit,
         model,
+        connection,
     } = make_plan(cx, &args.location, &args.graph, options, false, None)?;
     let today = args.today.unwrap_or_else(|| {
         jiff::Timestamp::now()
             .to_zoned(jiff::tz::TimeZone::UTC)
             .date()
     });
-    let customers = partner_customers(&args, &model)?;
+    let customers = partner_customers(connection.as_ref())?;
+    if let Some(connection) = connection {
+        connection.close()?;
+    }
     let report = crate::drift::report(
         &plan,
         &model,
@@ -80,23 +84,18 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
 
 /// The partner's customers, when Graph is configured with a partner (home) tenant.
 fn partner_customers(
-    args: &Args,
-    model: &crate::model::DesiredModel,
+    connection: Option<&crate::cli::common::Connection>,
 ) -> Result<Option<Vec<crate::drift::PartnerCustomer>>, CliError> {
-    let Some(connection) =
-        crate::cli::common::connect(&args.graph, model, &args.location.state_path())?
-    else {
+    let Some(connection) = connection else {
         return Ok(None);
     };
     let Some(home) = connection.client.config().home_tenant_id.clone() else {
-        connection.close()?;
         return Ok(None);
     };
     let contracts = connection
         .runtime
         .block_on(connection.client.get_all(&home, "/contracts"))
         .map_err(|e| CliError::Usage(format!("reading the partner's customers: {e}")))?;
-    connection.close()?;
     let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
     Ok(Some(
         contracts

@@ -62,6 +62,8 @@ pub struct MadePlan {
     pub plan: Plan,
     pub commit: Option<String>,
     pub model: crate::model::DesiredModel,
+    /// Still open, for callers that read more (drift reads the partner's customers); close it.
+    pub connection: Option<crate::cli::common::Connection>,
 }
 
 /// Loads manifests, state and (when connected) live Entra, and computes the plan.
@@ -125,13 +127,11 @@ pub fn make_plan(
         live: live.as_ref(),
         options,
     });
-    if let Some(connection) = connection {
-        connection.close()?;
-    }
     Ok(MadePlan {
         plan,
         commit: loaded.commit,
         model,
+        connection,
     })
 }
 
@@ -143,7 +143,12 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         only_tenants: None,
         import_only: false,
     };
-    let MadePlan { plan, commit, .. } = make_plan(
+    let MadePlan {
+        plan,
+        commit,
+        connection,
+        ..
+    } = make_plan(
         cx,
         &args.location,
         &args.graph,
@@ -151,6 +156,9 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         args.strict,
         args.changed_since.as_deref(),
     )?;
+    if let Some(connection) = connection {
+        connection.close()?;
+    }
     match args.output {
         PlanFormat::Text => print!("{}", render::text::render(&plan, cx.color)),
         PlanFormat::Markdown => print!(
