@@ -93,7 +93,7 @@ fn main() {
         digest: manifests_digest(&model),
         commit: None,
     };
-    let mut executor = EntraExecutor {
+    let executor = EntraExecutor {
         client: &client,
         runtime: &runtime,
         replication_wait: Duration::from_secs(60),
@@ -102,11 +102,12 @@ fn main() {
         &first,
         &mut state,
         &mut NoJournal,
-        &mut executor,
+        &executor,
         &source,
-        &mut |_| {},
-    )
-    .unwrap();
+        32,
+        &|_| {},
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
     state.serial = 1;
     let state_path = root.path().join("state.json");
     let store = FileStateStore::new(&state_path);

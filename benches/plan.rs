@@ -37,15 +37,16 @@ fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (us
         digest: manifests_digest(&validation.model),
         commit: None,
     };
-    apply(
+    let report = apply(
         &p,
         &mut state,
         &mut NoJournal,
-        &mut StateOnlyExecutor,
+        &StateOnlyExecutor,
         &source,
-        &mut |_| {},
-    )
-    .unwrap();
+        1,
+        &|_| {},
+    );
+    assert!(report.errors.is_empty());
     state.serial = 1;
     let store = FileStateStore::new(state_path);
     let lock = store

@@ -264,9 +264,11 @@ impl EntraExecutor<'_> {
                             server_errors += 1;
                             std::thread::sleep(Duration::from_millis(200 * server_errors as u64));
                         }
-                        // The guest was just created and is not replicated yet.
+                        // The guest was just created and is not replicated yet (Graph names
+                        // the missing object: a missing role definition fails at once).
                         Err(e)
                             if is_not_found(&e)
+                                && e.to_string().contains(principal_id.as_str())
                                 && started.elapsed() + delay <= self.replication_wait =>
                         {
                             std::thread::sleep(delay);
@@ -328,7 +330,7 @@ impl EntraExecutor<'_> {
 
 impl Executor for EntraExecutor<'_> {
     fn execute(
-        &mut self,
+        &self,
         action: &Action,
         stored: Option<&StateObject>,
         state: &State,

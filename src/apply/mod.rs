@@ -21,11 +21,11 @@ pub struct Executed {
 }
 
 /// Makes a change happen outside tenantform's state.
-pub trait Executor {
+pub trait Executor: Sync {
     /// Carries out `action`; `stored` is its object as recorded, `state` everything recorded
     /// so far in this apply (e.g. the object id of a guest invited a moment ago).
     fn execute(
-        &mut self,
+        &self,
         action: &Action,
         stored: Option<&StateObject>,
         state: &State,
@@ -37,7 +37,7 @@ pub struct StateOnlyExecutor;
 
 impl Executor for StateOnlyExecutor {
     fn execute(
-        &mut self,
+        &self,
         action: &Action,
         _stored: Option<&StateObject>,
         _state: &State,
@@ -59,8 +59,23 @@ impl Executor for StateOnlyExecutor {
 pub enum ApplyError {
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("{address}: {message}")]
+    #[error("{}{message}", if address.is_empty() { String::new() } else { format!("{address}: ") })]
     Failed { address: String, message: String },
+}
+
+impl ApplyError {
+    /// This error, noting how many failed in all (for a one-line summary).
+    pub fn clone_message(&self, failures: usize) -> ApplyError {
+        let message = if failures > 1 {
+            format!("{self} (and {} more failures above)", failures - 1)
+        } else {
+            self.to_string()
+        };
+        ApplyError::Failed {
+            address: String::new(),
+            message,
+        }
+    }
 }
 
 /// Progress, for the CLI to show.
@@ -68,69 +83,98 @@ pub enum ApplyEvent<'a> {
     Started(&'a Action),
     Done(&'a Action),
     Skipped(&'a Action),
+    Failed(&'a Action, &'a ApplyError),
 }
 
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct ApplyReport {
     pub created: usize,
     pub updated: usize,
     pub deleted: usize,
     pub adopted: usize,
     pub blocked: usize,
+    /// Actions that failed; their tenant's later actions were not attempted. Other tenants
+    /// carried on: one customer's problem does not hold up the rest.
+    pub errors: Vec<ApplyError>,
 }
 
-/// Applies `plan` to `state`, recording every change in `journal` as it is made.
-pub fn apply(
-    plan: &Plan,
-    state: &mut State,
-    journal: &mut dyn Journal,
-    executor: &mut dyn Executor,
+/// The state change that records a carried-out action.
+fn record_of(
+    action: &Action,
+    stored: Option<StateObject>,
+    executed: Executed,
     source: &Source,
-    on_event: &mut dyn FnMut(ApplyEvent),
-) -> Result<ApplyReport, ApplyError> {
-    let mut report = ApplyReport::default();
-    for action in plan.actions.iter().filter(|a| a.op != Op::NoOp) {
-        if action.blocked.is_some() {
-            report.blocked += 1;
-            on_event(ApplyEvent::Skipped(action));
-            continue;
-        }
-        on_event(ApplyEvent::Started(action));
-        let stored_at = action.moved_from.as_deref().unwrap_or(&action.address);
-        let stored = state.objects.get(stored_at).cloned();
-        let executed = executor.execute(action, stored.as_ref(), state)?;
-        let change = match action.op {
-            Op::Create | Op::Update | Op::Adopt => {
-                let mut ids = stored.map(|s| s.ids).unwrap_or_default();
-                for (k, v) in action.live_ids.iter().flatten().chain(executed.ids.iter()) {
-                    ids.insert(k.clone(), v.clone());
-                }
-                let object = StateObject {
-                    kind: action.kind.clone(),
-                    ids,
-                    attributes: action.after.clone().unwrap_or_default(),
-                    source: source.clone(),
-                    applied_at: now_rfc3339(),
-                };
-                match &action.moved_from {
-                    Some(from) => StateChange::Move {
-                        from: from.clone(),
-                        address: action.address.clone(),
-                        object,
-                    },
-                    None => StateChange::Put {
-                        address: action.address.clone(),
-                        object,
-                    },
-                }
+) -> Option<StateChange> {
+    match action.op {
+        Op::Create | Op::Update | Op::Adopt => {
+            let mut ids = stored.map(|s| s.ids).unwrap_or_default();
+            for (k, v) in action.live_ids.iter().flatten().chain(executed.ids.iter()) {
+                ids.insert(k.clone(), v.clone());
             }
-            Op::Delete => StateChange::Delete {
-                address: action.address.clone(),
-            },
-            Op::NoOp => continue,
+            let object = StateObject {
+                kind: action.kind.clone(),
+                ids,
+                attributes: action.after.clone().unwrap_or_default(),
+                source: source.clone(),
+                applied_at: now_rfc3339(),
+            };
+            Some(match &action.moved_from {
+                Some(from) => StateChange::Move {
+                    from: from.clone(),
+                    address: action.address.clone(),
+                    object,
+                },
+                None => StateChange::Put {
+                    address: action.address.clone(),
+                    object,
+                },
+            })
+        }
+        Op::Delete => Some(StateChange::Delete {
+            address: action.address.clone(),
+        }),
+        Op::NoOp => None,
+    }
+}
+
+/// What the tenants' workers share.
+struct Shared<'a> {
+    state: std::sync::Mutex<&'a mut State>,
+    journal: std::sync::Mutex<&'a mut (dyn Journal + Send)>,
+    report: std::sync::Mutex<ApplyReport>,
+    on_event: &'a (dyn Fn(ApplyEvent) + Sync),
+}
+
+impl Shared<'_> {
+    /// Carries out one action against `local` (what the worker sees), then records it in the
+    /// journal and in the shared state.
+    fn run(
+        &self,
+        action: &Action,
+        local: &mut State,
+        executor: &(dyn Executor + Sync),
+        source: &Source,
+    ) -> Result<(), ApplyError> {
+        if action.blocked.is_some() {
+            self.report.lock().expect("report").blocked += 1;
+            (self.on_event)(ApplyEvent::Skipped(action));
+            return Ok(());
+        }
+        (self.on_event)(ApplyEvent::Started(action));
+        let stored_at = action.moved_from.as_deref().unwrap_or(&action.address);
+        let stored = local.objects.get(stored_at).cloned();
+        let executed = executor.execute(action, stored.as_ref(), local)?;
+        let external = executed.external;
+        let Some(change) = record_of(action, stored, executed, source) else {
+            return Ok(());
         };
-        journal.record(&change, executed.external)?;
-        state.apply_change(&change);
+        self.journal
+            .lock()
+            .expect("journal")
+            .record(&change, external)?;
+        self.state.lock().expect("state").apply_change(&change);
+        local.apply_change(&change);
+        let mut report = self.report.lock().expect("report");
         match action.op {
             Op::Create => report.created += 1,
             Op::Update => report.updated += 1,
@@ -138,7 +182,129 @@ pub fn apply(
             Op::Adopt => report.adopted += 1,
             Op::NoOp => {}
         }
-        on_event(ApplyEvent::Done(action));
+        drop(report);
+        (self.on_event)(ApplyEvent::Done(action));
+        Ok(())
     }
-    Ok(report)
+
+    fn failed(&self, action: &Action, error: ApplyError) {
+        (self.on_event)(ApplyEvent::Failed(action, &error));
+        self.report.lock().expect("report").errors.push(error);
+    }
+}
+
+/// Applies `plan` to `state`, recording every change in `journal` as it is made.
+///
+/// Tenant and organization records go first (they are only state), then every tenant's
+/// guests, roles and MSP roles in dependency order, `parallelism` tenants at a time, then
+/// organization and tenant deletes. A failure stops its own tenant only.
+pub fn apply(
+    plan: &Plan,
+    state: &mut State,
+    journal: &mut (dyn Journal + Send),
+    executor: &(dyn Executor + Sync),
+    source: &Source,
+    parallelism: usize,
+    on_event: &(dyn Fn(ApplyEvent) + Sync),
+) -> ApplyReport {
+    let records = |a: &&Action| matches!(a.kind.as_str(), "tenant" | "organization");
+    let changing: Vec<&Action> = plan.actions.iter().filter(|a| a.op != Op::NoOp).collect();
+    let first: Vec<&Action> = changing
+        .iter()
+        .copied()
+        .filter(|a| records(a) && a.op != Op::Delete)
+        .collect();
+    let last: Vec<&Action> = changing
+        .iter()
+        .copied()
+        .filter(|a| records(a) && a.op == Op::Delete)
+        .collect();
+    let mut per_tenant: std::collections::BTreeMap<&str, Vec<&Action>> =
+        std::collections::BTreeMap::new();
+    for a in changing.iter().copied().filter(|a| !records(a)) {
+        per_tenant.entry(a.tenant.as_str()).or_default().push(a);
+    }
+    let shared = Shared {
+        state: std::sync::Mutex::new(state),
+        journal: std::sync::Mutex::new(journal),
+        report: std::sync::Mutex::new(ApplyReport::default()),
+        on_event,
+    };
+    let snapshot = |shared: &Shared, tenant: Option<&str>| -> State {
+        let state = shared.state.lock().expect("state");
+        let mut local = State {
+            objects: Default::default(),
+            ..(**state).clone_header()
+        };
+        for (address, object) in state.objects.iter() {
+            let keep = match tenant {
+                None => true,
+                Some(t) => {
+                    address == &format!("tenant.{t}")
+                        || crate::resources::kind(&object.kind)
+                            .is_some_and(|k| (k.tenant_of)(address, object) == t)
+                }
+            };
+            if keep {
+                local.objects.insert(address.clone(), object.clone());
+            }
+        }
+        local
+    };
+    // Records first, in order; a failure here stops everything (later work depends on it).
+    let mut local = snapshot(&shared, None);
+    for action in &first {
+        if let Err(e) = shared.run(action, &mut local, executor, source) {
+            shared.failed(action, e);
+            return shared.report.into_inner().expect("report");
+        }
+    }
+    drop(local);
+    // Tenants in parallel, each in its own order.
+    let queue = std::sync::Mutex::new(per_tenant.into_iter());
+    std::thread::scope(|scope| {
+        for _ in 0..parallelism.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let Some((tenant, actions)) = queue.lock().expect("queue").next() else {
+                        break;
+                    };
+                    let mut local = snapshot(&shared, Some(tenant));
+                    for action in actions {
+                        if let Err(e) = shared.run(action, &mut local, executor, source) {
+                            shared.failed(action, e);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let failed_tenants: std::collections::BTreeSet<String> = shared
+        .report
+        .lock()
+        .expect("report")
+        .errors
+        .iter()
+        .filter_map(|e| match e {
+            ApplyError::Failed { address, .. } => plan
+                .actions
+                .iter()
+                .find(|a| &a.address == address)
+                .map(|a| a.tenant.clone()),
+            ApplyError::State(_) => None,
+        })
+        .collect();
+    // Deletes of organizations and tenants last; never for a tenant whose work failed.
+    let mut local = snapshot(&shared, None);
+    for action in last {
+        if failed_tenants.contains(&action.tenant) {
+            continue;
+        }
+        if let Err(e) = shared.run(action, &mut local, executor, source) {
+            shared.failed(action, e);
+            break;
+        }
+    }
+    shared.report.into_inner().expect("report")
 }

@@ -229,13 +229,15 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
     state.ensure_lineage();
     let mut journal = store.journal(&state, &lock)?;
     let base_serial = state.serial;
-    let mut on_event = |event: ApplyEvent| match event {
-        ApplyEvent::Started(a) => {
-            print!("{}: {}...", render::terminal_safe(&a.address), verb(a.op));
-            let _ = std::io::stdout().flush();
-        }
-        ApplyEvent::Done(_) => {
-            println!(" done");
+    // One whole line per event: tenants are applied in parallel.
+    let on_event = |event: ApplyEvent| match event {
+        ApplyEvent::Started(_) => {}
+        ApplyEvent::Done(a) => {
+            println!(
+                "{}: {}... done",
+                render::terminal_safe(&a.address),
+                verb(a.op)
+            );
             if let Some(delay) = step_delay {
                 std::thread::sleep(delay);
             }
@@ -245,10 +247,17 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
             render::terminal_safe(&a.address),
             a.blocked.as_deref().unwrap_or("blocked")
         ),
+        ApplyEvent::Failed(a, e) => println!(
+            "{}: {}... failed: {}",
+            render::terminal_safe(&a.address),
+            verb(a.op),
+            render::terminal_safe(&e.to_string())
+        ),
     };
-    let result = match &connection {
+    let parallelism = graph.parallelism;
+    let report = match &connection {
         Some(c) => {
-            let mut executor = EntraExecutor {
+            let executor = EntraExecutor {
                 client: c.client.as_ref(),
                 runtime: &c.runtime,
                 replication_wait: Duration::from_secs(120),
@@ -257,18 +266,20 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
                 &plan,
                 &mut state,
                 journal.as_mut(),
-                &mut executor,
+                &executor,
                 &source,
-                &mut on_event,
+                parallelism,
+                &on_event,
             )
         }
         None => apply(
             &plan,
             &mut state,
             journal.as_mut(),
-            &mut StateOnlyExecutor,
+            &StateOnlyExecutor,
             &source,
-            &mut on_event,
+            parallelism,
+            &on_event,
         ),
     };
     // Whatever happened, record what was done.
@@ -277,7 +288,6 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
     if let Some(connection) = connection {
         connection.close()?;
     }
-    let report = result?;
     println!(
         "\nApply complete: {} created, {} updated, {} deleted, {} adopted{}. State: {} (serial {}).",
         report.created,
@@ -293,6 +303,9 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         state.serial
     );
     drop(lock);
+    if let Some(first) = report.errors.first() {
+        return Err(CliError::Apply(first.clone_message(report.errors.len())));
+    }
     Ok(exit::OK)
 }
 

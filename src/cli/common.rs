@@ -147,7 +147,7 @@ pub struct GraphArgs {
     /// Faults for the sandbox, e.g. latency=50ms,throttle=0.1,replication=2s (see `sandbox serve --help`).
     #[arg(long, value_name = "SPEC", requires = "sandbox", value_parser = crate::sandbox::Faults::parse)]
     pub sandbox_faults: Option<crate::sandbox::Faults>,
-    /// How many tenants are read at once.
+    /// How many tenants are read (and applied) at once.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub parallelism: usize,
     /// Admin-consent redirect URI shown in "consent needed" links.

@@ -281,7 +281,11 @@ impl StateStore for FileStateStore {
         }
     }
 
-    fn journal(&self, base: &State, _lock: &StateLock) -> Result<Box<dyn Journal>, StateError> {
+    fn journal(
+        &self,
+        base: &State,
+        _lock: &StateLock,
+    ) -> Result<Box<dyn Journal + Send>, StateError> {
         if base.lineage.is_empty() {
             return Err(StateError::Invalid(
                 "refusing to journal a state without a lineage (call ensure_lineage first)".into(),

@@ -51,6 +51,17 @@ impl State {
         }
     }
 
+    /// The same lineage, serial and format without the objects.
+    pub fn clone_header(&self) -> State {
+        State {
+            format_version: self.format_version,
+            lineage: self.lineage.clone(),
+            serial: self.serial,
+            objects: BTreeMap::new(),
+            recovered_changes: self.recovered_changes,
+        }
+    }
+
     /// Gives a state that was never written its lineage; writers call this before recording.
     pub fn ensure_lineage(&mut self) {
         if self.lineage.is_empty() {
@@ -256,7 +267,11 @@ pub trait StateStore {
     /// Clears a stale lock record with this id; refuses while its holder runs.
     fn unlock(&self, id: &str) -> Result<UnlockOutcome, StateError>;
     /// Starts a journal of changes made on top of `base` (which must be stored as is).
-    fn journal(&self, base: &State, lock: &StateLock) -> Result<Box<dyn Journal>, StateError>;
+    fn journal(
+        &self,
+        base: &State,
+        lock: &StateLock,
+    ) -> Result<Box<dyn Journal + Send>, StateError>;
     /// Writes `state` whole and atomically, then drops the journal.
     fn write(&self, state: &State, lock: &StateLock) -> Result<(), StateError>;
 }

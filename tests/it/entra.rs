@@ -691,3 +691,49 @@ fn a_killed_apply_against_graph_resumes_without_duplicates() {
         assert_eq!(pairs.len(), n, "tenant {i}: a role was assigned twice");
     }
 }
+
+#[test]
+fn one_failing_tenant_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let manifests = tempfile::tempdir().unwrap();
+    crate::support::write_fleet(manifests.path(), 4);
+    // A custom role that does not exist in customer 1's directory: its assignment fails.
+    write_tree(
+        manifests.path(),
+        &[(
+            "people/custom.yaml",
+            "kind: RoleAssignment\nname: bad-custom-role\nprincipal: { guest: customer-00001-eng0 }\n\
+             directoryRoles: [11111111-2222-4333-8444-555555555555]\ntenants: [customer-00001]\n",
+        )],
+    );
+    let m = manifests.path().to_str().unwrap();
+    let started = std::time::Instant::now();
+    let run = tf(d, m, &["apply", "--auto-approve", "--parallelism", "4"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "a missing role fails fast"
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("bad-custom-role")
+            || run.stdout.contains("11111111-2222-4333-8444-555555555555"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("Request_ResourceNotFound"),
+        "{}",
+        run.stderr
+    );
+    // Every other tenant was applied completely.
+    let plan = json_plan(d, m, &[]);
+    let pending: std::collections::BTreeSet<String> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] != "no-op")
+        .map(|a| a["tenant"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(pending.into_iter().collect::<Vec<_>>(), ["customer-00001"]);
+}
