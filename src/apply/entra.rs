@@ -228,16 +228,31 @@ impl EntraExecutor<'_> {
                 let after = action.after.as_ref().expect("create has attributes");
                 let principal = attr_str(after, "principal");
                 let principal_id = match principal.split_once(':') {
-                    Some(("guest", name)) => state
+                    Some(("guest", name)) => match state
                         .objects
                         .get(&format!("guest.{}.{name}", attr_str(after, "tenant")))
                         .and_then(|o| o.ids.get("objectId").cloned())
-                        .ok_or_else(|| {
-                            failed(
-                                action,
-                                format!("guest `{name}` has no object id yet (was it invited?)"),
-                            )
-                        })?,
+                    {
+                        Some(id) => id,
+                        // Not recorded (e.g. adopted in another run): find the guest by email.
+                        None => {
+                            let email = attr_str(after, "principalEmail").replace('\'', "''");
+                            let filter =
+                                format!("mail eq '{email}' or otherMails/any(m:m eq '{email}')");
+                            let path = format!(
+                                "/users?$filter={}&$select=id",
+                                url::form_urlencoded::byte_serialize(filter.as_bytes())
+                                    .collect::<String>()
+                            );
+                            let found = self
+                                .block(g.get(&tid, &path))
+                                .map_err(|e| failed(action, e))?;
+                            found["value"][0]["id"]
+                                .as_str()
+                                .map(str::to_string)
+                                .ok_or_else(|| failed(action, format!("guest `{name}` does not exist in this tenant (was it invited?)")))?
+                        }
+                    },
                     Some((_, id)) => id.to_string(),
                     None => return Err(failed(action, format!("unknown principal `{principal}`"))),
                 };

@@ -11,6 +11,9 @@ use crate::plan::{Action, Op, Plan};
 use crate::resources::kind;
 use crate::state::{Journal, Source, State, StateChange, StateError, StateObject, now_rfc3339};
 
+/// The id recorded for an Entra create that was started but not known to have finished.
+pub const PENDING_ID: &str = "pending";
+
 /// What carrying out one action produced.
 #[derive(Debug, Default)]
 pub struct Executed {
@@ -108,6 +111,7 @@ fn record_of(
     match action.op {
         Op::Create | Op::Update | Op::Adopt => {
             let mut ids = stored.map(|s| s.ids).unwrap_or_default();
+            ids.remove(PENDING_ID);
             for (k, v) in action.live_ids.iter().flatten().chain(executed.ids.iter()) {
                 ids.insert(k.clone(), v.clone());
             }
@@ -163,6 +167,29 @@ impl Shared<'_> {
         (self.on_event)(ApplyEvent::Started(action));
         let stored_at = action.moved_from.as_deref().unwrap_or(&action.address);
         let stored = local.objects.get(stored_at).cloned();
+        // Write-ahead: before creating something in Entra, journal the intent. If the process
+        // dies before the result is recorded, the next plan knows the object it finds in Entra
+        // is ours (and records it) rather than someone else's.
+        let in_entra = crate::resources::kind(&action.kind).is_some_and(|k| k.live.is_some());
+        if in_entra && action.op == Op::Create && stored.is_none() {
+            let intent = StateChange::Put {
+                address: action.address.clone(),
+                object: StateObject {
+                    kind: action.kind.clone(),
+                    ids: [(PENDING_ID.to_string(), "create".to_string())]
+                        .into_iter()
+                        .collect(),
+                    attributes: action.after.clone().unwrap_or_default(),
+                    source: source.clone(),
+                    applied_at: now_rfc3339(),
+                },
+            };
+            self.journal
+                .lock()
+                .expect("journal")
+                .record(&intent, true)?;
+            self.state.lock().expect("state").apply_change(&intent);
+        }
         let executed = executor.execute(action, stored.as_ref(), local)?;
         let external = executed.external;
         let Some(change) = record_of(action, stored, executed, source) else {

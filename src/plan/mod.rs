@@ -135,6 +135,8 @@ pub enum Reason {
     ExistsInEntra,
     /// `--resend-invitations` for an invitation still pending.
     ResendRequested,
+    /// An interrupted apply created it in Entra without recording it; recorded now.
+    Recovered,
 }
 
 impl Reason {
@@ -148,6 +150,7 @@ impl Reason {
             Reason::MissingInEntra => "missing in Entra",
             Reason::ExistsInEntra => "exists in Entra, not owned by tenantform",
             Reason::ResendRequested => "invitation resend requested",
+            Reason::Recovered => "created by an interrupted apply, recorded now",
         }
     }
 }
@@ -342,7 +345,21 @@ pub fn plan(input: &PlanInput) -> Plan {
                 live_ids: found.as_ref().map(|l| l.ids.clone()),
                 note: found.as_ref().and_then(|l| l.note.clone()),
             };
+            // A create an interrupted apply started: what Entra has now is ours.
+            let interrupted =
+                stored_object.is_some_and(|o| o.ids.contains_key(crate::apply::PENDING_ID));
             let action = match (stored_object, found) {
+                (Some(_), Some(_)) if interrupted => Action {
+                    op: Op::Adopt,
+                    reason: Some(Reason::Recovered),
+                    ..base
+                },
+                (Some(_), None) if interrupted => Action {
+                    op: Op::Create,
+                    reason: Some(Reason::NewInManifests),
+                    changes: diff(&Attributes::new(), &d.attributes),
+                    ..base
+                },
                 (None, None) => Action { op: Op::Create, reason: Some(Reason::NewInManifests), changes: diff(&Attributes::new(), &d.attributes), ..base },
                 (None, Some(_)) => Action {
                     op: Op::Adopt,

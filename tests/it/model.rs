@@ -124,3 +124,81 @@ fn every_code_is_unique() {
         assert!(seen.insert(code.as_str()), "{} reused", code.as_str());
     }
 }
+
+#[test]
+fn an_interrupted_invitation_is_recognised_as_ours() {
+    use tenantform::live::{LiveDirectory, LiveGuest, LiveSnapshot, LiveTenant};
+    use tenantform::plan::{Op, PlanInput, PlanOptions, Reason, plan};
+    use tenantform::state::{Source, State, StateObject};
+    let v = validate(&[(
+        "a.yaml",
+        "kind: Tenant\nname: t\nmicrosoftTenantId: 3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b\n---\n\
+         kind: GuestUser\nname: g\nemail: g@msp.example\ntenants: [t]\n",
+    )]);
+    // The journal of a killed apply: the intent to invite was recorded, the result was not.
+    let mut state = State::new();
+    state.ensure_lineage();
+    state.objects.insert(
+        "guest.t.g".into(),
+        StateObject {
+            kind: "guest".into(),
+            ids: [(
+                tenantform::apply::PENDING_ID.to_string(),
+                "create".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+            attributes: Default::default(),
+            source: Source {
+                digest: "sha256:0".into(),
+                commit: None,
+            },
+            applied_at: "2026-11-23T00:00:00Z".into(),
+        },
+    );
+    let guest = LiveGuest {
+        id: "11111111-0000-4000-8000-000000000001".into(),
+        display_name: "g@msp.example".into(),
+        mail: Some("g@msp.example".into()),
+        other_mails: vec![],
+        external_user_state: Some("PendingAcceptance".into()),
+        external_user_state_change: None,
+    };
+    let live = LiveSnapshot {
+        tenants: [(
+            "t".to_string(),
+            LiveTenant::Read(LiveDirectory {
+                guests: vec![guest],
+                role_assignments: vec![],
+            }),
+        )]
+        .into(),
+    };
+    let p = plan(&PlanInput {
+        desired: &v.model,
+        state: &state,
+        live: Some(&live),
+        options: PlanOptions::default(),
+    });
+    let a = p.actions.iter().find(|a| a.address == "guest.t.g").unwrap();
+    assert_eq!((a.op, a.reason), (Op::Adopt, Some(Reason::Recovered)));
+    assert!(a.blocked.is_none(), "ours: no --adopt needed");
+    // Without a live guest, the invitation simply never happened: invite.
+    let empty = LiveSnapshot {
+        tenants: [("t".to_string(), LiveTenant::Read(LiveDirectory::default()))].into(),
+    };
+    let p = plan(&PlanInput {
+        desired: &v.model,
+        state: &state,
+        live: Some(&empty),
+        options: PlanOptions::default(),
+    });
+    assert_eq!(
+        p.actions
+            .iter()
+            .find(|a| a.address == "guest.t.g")
+            .unwrap()
+            .op,
+        Op::Create
+    );
+}
