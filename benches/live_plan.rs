@@ -123,6 +123,10 @@ fn main() {
     )
     .unwrap();
     drop(sandbox);
+    drop(first);
+    drop(live);
+    drop(model);
+    common::release_memory();
     println!(
         "setup: {} objects created through the sandbox in {:.1} s",
         report.created,

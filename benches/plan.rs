@@ -22,6 +22,7 @@ impl Journal for NoJournal {
 }
 
 fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (usize, u64) {
+    let started = std::time::Instant::now();
     let (sources, diags) = tenantform::load::load_path(manifests).unwrap();
     let validation = tenantform::validate_sources(&sources, diags);
     assert_eq!(validation.errors(), 0);
@@ -47,6 +48,11 @@ fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (us
         &|_| {},
     );
     assert!(report.errors.is_empty());
+    println!(
+        "  (state built by applying {} objects in-process in {:.2} s)",
+        state.objects.len(),
+        started.elapsed().as_secs_f64()
+    );
     state.serial = 1;
     let store = FileStateStore::new(state_path);
     let lock = store
@@ -74,6 +80,7 @@ fn main() {
         common::write_tree(&dir, tenants);
         let state_path = root.path().join("state.json");
         let (objects, state_bytes) = build_state(&dir, &state_path);
+        common::release_memory();
         let mut walls = Vec::new();
         let mut peak = 0;
         for _ in 0..3 {

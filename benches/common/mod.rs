@@ -37,6 +37,7 @@ pub fn run_tenantform(args: &[&str], scratch: &Path) -> Measured {
 /// Like [`run_tenantform`], with extra environment variables.
 pub fn run_tenantform_with_env(args: &[&str], env: &[(&str, String)], scratch: &Path) -> Measured {
     let out_path = scratch.join(format!("bench-out-{}.txt", std::process::id()));
+    let peak_path = scratch.join(format!("bench-peak-{}.txt", std::process::id()));
     let out = std::fs::File::create(&out_path).unwrap();
     let start = Instant::now();
     // Reaped below by wait4, which also reports the child's peak memory.
@@ -44,6 +45,7 @@ pub fn run_tenantform_with_env(args: &[&str], env: &[(&str, String)], scratch: &
     let child = Command::new(env!("CARGO_BIN_EXE_tenantform"))
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("TENANTFORM_PEAK_MEMORY_FILE", &peak_path)
         .stdout(Stdio::from(out))
         .stderr(Stdio::inherit())
         .spawn()
@@ -56,9 +58,14 @@ pub fn run_tenantform_with_env(args: &[&str], env: &[(&str, String)], scratch: &
     assert_eq!(pid, child.id() as i32, "wait4 failed");
     let stdout = std::fs::read_to_string(&out_path).unwrap();
     let _ = std::fs::remove_file(&out_path);
+    // The process's own high-water mark; rusage would include this (parent) process's memory.
+    let own_peak_kb: Option<u64> = std::fs::read_to_string(&peak_path)
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
+    let _ = std::fs::remove_file(&peak_path);
     Measured {
         wall_seconds,
-        peak_rss_bytes: usage.ru_maxrss as u64 * 1024,
+        peak_rss_bytes: own_peak_kb.unwrap_or(usage.ru_maxrss as u64) * 1024,
         exit_code: if libc::WIFEXITED(status) {
             libc::WEXITSTATUS(status)
         } else {
@@ -78,5 +85,15 @@ pub fn sizes(defaults: &[usize]) -> Vec<usize> {
         defaults.to_vec()
     } else {
         sizes
+    }
+}
+
+/// Returns freed heap pages to the kernel. Call before spawning the measured binary: a child
+/// starts as a copy of this process, and pages this process still holds would count in the
+/// child's peak memory (`ru_maxrss`) until it execs.
+pub fn release_memory() {
+    // SAFETY: malloc_trim only releases free memory held by the allocator.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

@@ -257,29 +257,14 @@ pub fn apply(
         report: std::sync::Mutex::new(ApplyReport::default()),
         on_event,
     };
-    let snapshot = |shared: &Shared, tenant: Option<&str>| -> State {
+    let full_copy = |shared: &Shared| -> State {
         let state = shared.state.lock().expect("state");
-        let mut local = State {
-            objects: Default::default(),
-            ..(**state).clone_header()
-        };
-        for (address, object) in state.objects.iter() {
-            let keep = match tenant {
-                None => true,
-                Some(t) => {
-                    address == &format!("tenant.{t}")
-                        || crate::resources::kind(&object.kind)
-                            .is_some_and(|k| (k.tenant_of)(address, object) == t)
-                }
-            };
-            if keep {
-                local.objects.insert(address.clone(), object.clone());
-            }
-        }
+        let mut local = state.clone_header();
+        local.objects = state.objects.clone();
         local
     };
     // Records first, in order; a failure here stops everything (later work depends on it).
-    let mut local = snapshot(&shared, None);
+    let mut local = full_copy(&shared);
     for action in &first {
         if let Err(e) = shared.run(action, &mut local, executor, source) {
             shared.failed(action, e);
@@ -287,16 +272,45 @@ pub fn apply(
         }
     }
     drop(local);
-    // Tenants in parallel, each in its own order.
-    let queue = std::sync::Mutex::new(per_tenant.into_iter());
+    // Each tenant's worker sees its tenant record and its own objects: grouped in one pass.
+    let mut views: std::collections::BTreeMap<&str, State> = std::collections::BTreeMap::new();
+    {
+        let state = shared.state.lock().expect("state");
+        for tenant in per_tenant.keys() {
+            let mut view = state.clone_header();
+            if let Some(record) = state.objects.get(&format!("tenant.{tenant}")) {
+                view.objects
+                    .insert(format!("tenant.{tenant}"), record.clone());
+            }
+            views.insert(tenant, view);
+        }
+        for (address, object) in state.objects.iter() {
+            let Some(k) = crate::resources::kind(&object.kind).filter(|k| k.name != "tenant")
+            else {
+                continue;
+            };
+            if let Some(view) = views.get_mut((k.tenant_of)(address, object).as_str()) {
+                view.objects.insert(address.clone(), object.clone());
+            }
+        }
+    }
+    let queue = std::sync::Mutex::new(
+        per_tenant
+            .into_iter()
+            .map(|(t, actions)| {
+                let view = views.remove(t).unwrap_or_default();
+                (actions, view)
+            })
+            .collect::<Vec<_>>()
+            .into_iter(),
+    );
     std::thread::scope(|scope| {
         for _ in 0..parallelism.max(1) {
             scope.spawn(|| {
                 loop {
-                    let Some((tenant, actions)) = queue.lock().expect("queue").next() else {
+                    let Some((actions, mut local)) = queue.lock().expect("queue").next() else {
                         break;
                     };
-                    let mut local = snapshot(&shared, Some(tenant));
                     for action in actions {
                         if let Err(e) = shared.run(action, &mut local, executor, source) {
                             shared.failed(action, e);
@@ -323,7 +337,7 @@ pub fn apply(
         })
         .collect();
     // Deletes of organizations and tenants last; never for a tenant whose work failed.
-    let mut local = snapshot(&shared, None);
+    let mut local = full_copy(&shared);
     for action in last {
         if failed_tenants.contains(&action.tenant) {
             continue;

@@ -218,6 +218,19 @@ pub fn default_manifest_path() -> PathBuf {
     PathBuf::from(".")
 }
 
+/// Benchmarks set TENANTFORM_PEAK_MEMORY_FILE: the process writes its own peak resident
+/// memory (VmHWM, kB) there. Measured from outside, a child's peak can include its parent's
+/// memory (Linux charges the parent's resident set to a vfork child at exec).
+fn report_peak_memory() {
+    let Some(path) = std::env::var_os("TENANTFORM_PEAK_MEMORY_FILE") else {
+        return;
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+        let _ = std::fs::write(path, kb.trim().trim_end_matches("kB").trim());
+    }
+}
+
 pub fn main() -> ExitCode {
     // clap exits with 2 on usage errors, which CI reads as "changes"; usage errors are 1 here.
     let cli = match Cli::try_parse() {
@@ -257,6 +270,7 @@ pub fn main() -> ExitCode {
         Command::GenerateFleet(args) => generate_fleet(args),
         Command::Sandbox(args) => sandbox::run(&cx, args),
     };
+    report_peak_memory();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -265,8 +265,22 @@ pub fn plan(input: &PlanInput) -> Plan {
             .as_ref()
             .is_none_or(|only| only.contains(tenant))
     };
+    // Without a live snapshot, kinds that live in Entra are not planned: only their tenants
+    // are listed as not read (without building their objects).
+    let mut not_read: BTreeMap<String, TenantNotRead> = BTreeMap::new();
+    let planned = |k: &&crate::resources::ResourceKind| input.live.is_some() || k.live.is_none();
+    for k in KINDS.iter().filter(|k| !planned(k)) {
+        let rules = k.live.as_ref().expect("only live kinds are skipped");
+        for tenant in (rules.tenants)(input.desired)
+            .into_iter()
+            .filter(|t| in_scope(t))
+        {
+            readable(None, &tenant, &mut not_read);
+        }
+    }
     let desired: Vec<DesiredObject> = KINDS
         .iter()
+        .filter(planned)
         .flat_map(|k| (k.desired)(input.desired))
         .filter(|d| in_scope(&d.tenant))
         .collect();
@@ -313,7 +327,6 @@ pub fn plan(input: &PlanInput) -> Plan {
     let delete_blocked =
         || (!input.options.allow_delete).then(|| "deletes need --allow-delete".to_string());
     let mut actions = Vec::with_capacity(desired.len() + 8);
-    let mut not_read: BTreeMap<String, TenantNotRead> = BTreeMap::new();
     for d in &desired {
         let k = kind(d.kind).expect("registered kind");
         let stored_object = stored.remove(&d.address);

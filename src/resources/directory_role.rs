@@ -22,6 +22,7 @@ pub const KIND: ResourceKind = ResourceKind {
     live: Some(LiveRules {
         find,
         compared: &[],
+        tenants,
     }),
 };
 
@@ -76,6 +77,15 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
     out.sort_by(|a, b| a.address.cmp(&b.address));
     out.dedup_by(|a, b| a.address == b.address);
     out
+}
+
+fn tenants(model: &DesiredModel) -> std::collections::BTreeSet<String> {
+    model
+        .role_assignments
+        .values()
+        .filter(|ra| !ra.directory_roles.is_empty())
+        .flat_map(|ra| ra.tenants.iter().cloned())
+        .collect()
 }
 
 /// The object id of the assignment's principal in this tenant, if it can be known.

@@ -23,6 +23,7 @@ pub const KIND: ResourceKind = ResourceKind {
     live: Some(LiveRules {
         find,
         compared: &["displayName"],
+        tenants,
     }),
 };
 
@@ -50,6 +51,14 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
         }
     }
     out
+}
+
+fn tenants(model: &DesiredModel) -> std::collections::BTreeSet<String> {
+    model
+        .guests
+        .values()
+        .flat_map(|g| g.tenants.iter().cloned())
+        .collect()
 }
 
 fn find(

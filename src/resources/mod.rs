@@ -70,6 +70,8 @@ pub struct LiveRules {
     ) -> Option<LiveObject>,
     /// Attributes compared with Entra (others are identity or only used on create).
     pub compared: &'static [&'static str],
+    /// The tenants that have desired objects of this kind (cheaper than building them).
+    pub tenants: fn(&DesiredModel) -> std::collections::BTreeSet<String>,
 }
 
 pub const KINDS: &[ResourceKind] = &[
