@@ -22,12 +22,6 @@ pub struct EntraExecutor<'a> {
     pub replication_wait: Duration,
 }
 
-/// `'` doubled inside an OData string literal, then URL-encoded.
-pub fn odata_string(value: &str) -> String {
-    let quoted = format!("'{}'", value.replace('\'', "''"));
-    url::form_urlencoded::byte_serialize(quoted.as_bytes()).collect()
-}
-
 fn failed(action: &Action, e: impl std::fmt::Display) -> ApplyError {
     ApplyError::Failed {
         address: action.address.clone(),
@@ -165,23 +159,31 @@ impl EntraExecutor<'_> {
         }
     }
 
+    /// The object id of the guest with this address (mail, then otherMails), if any.
+    fn guest_id_by_email(
+        &self,
+        tid: &str,
+        email: &str,
+    ) -> Result<Option<String>, GraphClientError> {
+        let email = email.replace('\'', "''");
+        let filter = format!("mail eq '{email}' or otherMails/any(m:m eq '{email}')");
+        let path = format!(
+            "/users?$filter={}&$select=id",
+            url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+        );
+        let found = self.block(self.client.get(tid, &path))?;
+        Ok(found["value"][0]["id"].as_str().map(str::to_string))
+    }
+
     /// Looks the address up, then invites only if no guest has it yet.
     fn invite(&self, tid: &str, action: &Action) -> Result<Executed, GuestWriteError> {
         let g = self.client;
         let after = action.after.as_ref().expect("create has attributes");
         let email = attr_str(after, "email");
-        let filter = format!(
-            "mail eq '{0}' or otherMails/any(m:m eq '{0}')",
-            email.replace('\'', "''")
-        );
-        let lookup = format!(
-            "/users?$filter={}&$select=id",
-            url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
-        );
         let existing = self
-            .block(g.get(tid, &lookup))
+            .guest_id_by_email(tid, email)
             .map_err(GuestWriteError::Graph)?;
-        if let Some(id) = existing["value"][0]["id"].as_str() {
+        if let Some(id) = existing.as_deref() {
             // Someone (or an interrupted apply) invited this address already: own it.
             return Ok(Executed {
                 ids: ids(&[("objectId", id)]),
@@ -235,23 +237,12 @@ impl EntraExecutor<'_> {
                     {
                         Some(id) => id,
                         // Not recorded (e.g. adopted in another run): find the guest by email.
-                        None => {
-                            let email = attr_str(after, "principalEmail").replace('\'', "''");
-                            let filter =
-                                format!("mail eq '{email}' or otherMails/any(m:m eq '{email}')");
-                            let path = format!(
-                                "/users?$filter={}&$select=id",
-                                url::form_urlencoded::byte_serialize(filter.as_bytes())
-                                    .collect::<String>()
-                            );
-                            let found = self
-                                .block(g.get(&tid, &path))
-                                .map_err(|e| failed(action, e))?;
-                            found["value"][0]["id"]
-                                .as_str()
-                                .map(str::to_string)
-                                .ok_or_else(|| failed(action, format!("guest `{name}` does not exist in this tenant (was it invited?)")))?
-                        }
+                        None => self
+                            .guest_id_by_email(&tid, attr_str(after, "principalEmail"))
+                            .map_err(|e| failed(action, e))?
+                            .ok_or_else(|| {
+                                failed(action, format!("guest `{name}` does not exist in this tenant (was it invited?)"))
+                            })?,
                     },
                     Some((_, id)) => id.to_string(),
                     None => return Err(failed(action, format!("unknown principal `{principal}`"))),
