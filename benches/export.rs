@@ -6,14 +6,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use tenantform::sandbox::Fixture;
-use tenantform::sandbox::fixture::{
-    FixtureRoleAssignment, FixtureUser, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
-    SANDBOX_PARTNER_TENANT_ID,
-};
+use tenantform::sandbox::fixture::{FixtureRoleAssignment, FixtureUser, SANDBOX_PARTNER_TENANT_ID};
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -46,32 +40,17 @@ fn main() {
     }
     let fixture_path = root.path().join("fixture.json");
     std::fs::write(&fixture_path, serde_json::to_vec(&fixture).unwrap()).unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tenantform"))
-        .args([
-            "sandbox",
-            "serve",
-            "--fixture",
-            fixture_path.to_str().unwrap(),
-            "--faults",
-            "latency=50ms",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(server.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_string();
-    std::thread::spawn(move || for _ in out.lines() {});
+    let latency = "latency=50ms";
+    let server = common::SandboxServer::start(&[
+        "--fixture",
+        fixture_path.to_str().unwrap(),
+        "--faults",
+        latency,
+    ]);
+    let base = server.base.clone();
 
-    let env = [
-        ("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID.to_string()),
-        ("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET.to_string()),
-        ("AZURE_TENANT_ID", SANDBOX_PARTNER_TENANT_ID.to_string()),
-        ("TENANTFORM_GRAPH_URL", format!("{base}/v1.0")),
-        ("TENANTFORM_LOGIN_URL", base.clone()),
-    ];
+    let mut env = server.env();
+    env.push(("AZURE_TENANT_ID", SANDBOX_PARTNER_TENANT_ID.to_string()));
     let dir = root.path().join("export");
     let run = common::run_tenantform_with_env(
         &["export", "--all-customers", "--out", dir.to_str().unwrap()],
@@ -90,8 +69,7 @@ fn main() {
                 .await
                 .unwrap()
         });
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_eq!(run.exit_code, 0, "{}", run.stdout);
     let wire = requests.iter().filter(|r| r["inBatch"] == false).count();
     let files = std::fs::read_dir(dir.join("tenants")).unwrap().count()

@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tenantform::apply::apply;
@@ -134,31 +132,16 @@ fn main() {
     );
 
     // The sandbox, in its own process, 50 ms per request.
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tenantform"))
-        .args([
-            "sandbox",
-            "serve",
-            "--fixture",
-            world_path.to_str().unwrap(),
-            "--faults",
-            &format!("latency={latency_ms}ms"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(server.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_string();
-    std::thread::spawn(move || for _ in out.lines() {});
+    let latency = &format!("latency={latency_ms}ms");
+    let server = common::SandboxServer::start(&[
+        "--fixture",
+        world_path.to_str().unwrap(),
+        "--faults",
+        latency,
+    ]);
+    let base = server.base.clone();
 
-    let env = [
-        ("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID.to_string()),
-        ("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET.to_string()),
-        ("TENANTFORM_GRAPH_URL", format!("{base}/v1.0")),
-        ("TENANTFORM_LOGIN_URL", base.clone()),
-    ];
+    let env = server.env();
     let parallel = parallelism.to_string();
     let run = common::run_tenantform_with_env(
         &[
@@ -181,8 +164,7 @@ fn main() {
             .await
             .unwrap()
     });
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_eq!(run.exit_code, 0, "expected no changes:\n{}", run.stdout);
 
     let log = requests.as_array().unwrap();

@@ -5,9 +5,9 @@
 //!
 //! Run: `cargo bench --bench sandbox` (optional: `-- CONNECTIONS SECONDS`).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -65,28 +65,17 @@ fn main() {
     let seconds = args.get(1).copied().unwrap_or(5);
     let (tenants, users) = (1_000, 100);
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tenantform"))
-        .args([
-            "sandbox",
-            "serve",
-            "--tenants",
-            &tenants.to_string(),
-            "--users",
-            &users.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the sandbox");
     let started = Instant::now();
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_string();
+    let server = common::SandboxServer::start(&[
+        "--tenants",
+        &tenants.to_string(),
+        "--users",
+        &users.to_string(),
+    ]);
     let ready = started.elapsed();
-    std::thread::spawn(move || for _ in stdout.lines() {});
+    let base = server.base.clone();
     let addr = base.trim_start_matches("http://").to_string();
-    let pid = server.id();
+    let pid = server.pid();
     let idle_rss = rss_kb(pid, "VmRSS:");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -138,8 +127,7 @@ fn main() {
     });
     let elapsed = start.elapsed().as_secs_f64();
     let peak_rss = rss_kb(pid, "VmHWM:");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 
     let rps = ok as f64 / elapsed;
     println!(
