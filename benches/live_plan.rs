@@ -86,6 +86,7 @@ fn main() {
         state: &state,
         live: Some(&live),
         options: PlanOptions::default(),
+        now: jiff::Timestamp::now(),
     });
     let source = Source {
         digest: manifests_digest(&model),
@@ -95,6 +96,7 @@ fn main() {
         client: &client,
         runtime: &runtime,
         replication_wait: Duration::from_secs(60),
+        stop: &std::sync::atomic::AtomicBool::new(false),
     };
     let report = apply(
         &first,
@@ -102,8 +104,11 @@ fn main() {
         &mut NoJournal,
         &executor,
         &source,
-        32,
-        &|_| {},
+        &tenantform::apply::Control {
+            parallelism: 32,
+            on_event: &|_| {},
+            stop: &std::sync::atomic::AtomicBool::new(false),
+        },
     );
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     state.serial = 1;

@@ -33,6 +33,7 @@ fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (us
         state: &state,
         live: None,
         options: PlanOptions::default(),
+        now: jiff::Timestamp::now(),
     });
     let source = Source {
         digest: manifests_digest(&validation.model),
@@ -44,8 +45,11 @@ fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (us
         &mut NoJournal,
         &StateOnlyExecutor,
         &source,
-        1,
-        &|_| {},
+        &tenantform::apply::Control {
+            parallelism: 1,
+            on_event: &|_| {},
+            stop: &std::sync::atomic::AtomicBool::new(false),
+        },
     );
     assert!(report.errors.is_empty());
     println!(

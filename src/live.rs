@@ -16,14 +16,9 @@ pub struct LiveSnapshot {
 #[serde(rename_all = "camelCase", tag = "status")]
 pub enum LiveTenant {
     Read(LiveDirectory),
-    /// The app is not consented there; the other tenants still plan.
-    ConsentNeeded {
-        message: String,
-        consent_url: String,
-    },
-    Failed {
-        message: String,
-    },
+    /// Not read (consent missing, token refused, permission missing, Graph error); the other
+    /// tenants still plan, and this one is a failure of the run.
+    Failed(crate::outcome::Failure),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

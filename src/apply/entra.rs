@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::{ApplyError, Executed, Executor, StateOnlyExecutor};
 use crate::graph::{GraphClient, GraphClientError};
+use crate::outcome::{Cause, Failure};
 use crate::plan::{Action, Op};
 use crate::resources::attr_str;
 use crate::state::{Ids, State, StateObject};
@@ -20,12 +21,22 @@ pub struct EntraExecutor<'a> {
     pub runtime: &'a tokio::runtime::Runtime,
     /// How long to keep retrying a role assignment whose principal is not replicated yet.
     pub replication_wait: Duration,
+    /// Set by Ctrl-C / SIGTERM: waits for replication end early.
+    pub stop: &'a std::sync::atomic::AtomicBool,
 }
 
-fn failed(action: &Action, e: impl std::fmt::Display) -> ApplyError {
+/// A Graph error on `action`, with its cause, code and request id.
+fn failed(action: &Action, e: GraphClientError) -> ApplyError {
     ApplyError::Failed {
         address: action.address.clone(),
-        message: e.to_string(),
+        failure: Box::new(e.failure()),
+    }
+}
+
+fn failed_because(action: &Action, cause: Cause, message: impl Into<String>) -> ApplyError {
+    ApplyError::Failed {
+        address: action.address.clone(),
+        failure: Box::new(Failure::new(cause, message)),
     }
 }
 
@@ -52,8 +63,9 @@ fn microsoft_tenant(state: &State, action: &Action) -> Result<String, ApplyError
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| {
-            failed(
+            failed_because(
                 action,
+                Cause::StateError,
                 format!("tenant `{tenant}` has no Microsoft tenant id in state"),
             )
         })
@@ -111,8 +123,9 @@ impl EntraExecutor<'_> {
                 }
             }
             Op::Update => {
-                let id = Self::object_id(action, stored, "objectId")
-                    .ok_or_else(|| failed(action, "no object id"))?;
+                let id = Self::object_id(action, stored, "objectId").ok_or_else(|| {
+                    failed_because(action, Cause::StateError, "no object id recorded")
+                })?;
                 let after = action.after.as_ref().expect("update has attributes");
                 if action.changes.iter().any(|c| c.path == "displayName") {
                     let name = attr_str(after, "displayName");
@@ -206,8 +219,9 @@ impl EntraExecutor<'_> {
             .block(g.send(tid, "POST", "/invitations", Some(&body)))
             .map_err(GuestWriteError::Graph)?;
         let id = invited.body["invitedUser"]["id"].as_str().ok_or_else(|| {
-            GuestWriteError::Other(failed(
+            GuestWriteError::Other(failed_because(
                 action,
+                Cause::GraphError,
                 "the invitation answer has no invitedUser.id",
             ))
         })?;
@@ -241,11 +255,11 @@ impl EntraExecutor<'_> {
                             .guest_id_by_email(&tid, attr_str(after, "principalEmail"))
                             .map_err(|e| failed(action, e))?
                             .ok_or_else(|| {
-                                failed(action, format!("guest `{name}` does not exist in this tenant (was it invited?)"))
+                                failed_because(action, Cause::DependencyFailed, format!("guest `{name}` does not exist in this tenant (was it invited?)"))
                             })?,
                     },
                     Some((_, id)) => id.to_string(),
-                    None => return Err(failed(action, format!("unknown principal `{principal}`"))),
+                    None => return Err(failed_because(action, Cause::StateError, format!("unknown principal `{principal}`"))),
                 };
                 let role = attr_str(after, "roleDefinitionId").to_string();
                 let body = json!({"principalId": principal_id, "roleDefinitionId": role, "directoryScopeId": attr_str(after, "directoryScopeId")});
@@ -277,6 +291,13 @@ impl EntraExecutor<'_> {
                                 && e.to_string().contains(principal_id.as_str())
                                 && started.elapsed() + delay <= self.replication_wait =>
                         {
+                            if self.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                                return Err(failed_because(
+                                    action,
+                                    Cause::Interrupted,
+                                    "stopped while waiting for the guest to replicate",
+                                ));
+                            }
                             std::thread::sleep(delay);
                             delay = (delay * 2).min(Duration::from_secs(5));
                         }

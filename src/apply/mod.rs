@@ -7,6 +7,10 @@
 
 pub mod entra;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::outcome::{Cause, Failure, Outcome, TenantOutcome};
 use crate::plan::{Action, Op, Plan};
 use crate::resources::kind;
 use crate::state::{Journal, Source, State, StateChange, StateError, StateObject, now_rfc3339};
@@ -62,21 +66,19 @@ impl Executor for StateOnlyExecutor {
 pub enum ApplyError {
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("{}{message}", if address.is_empty() { String::new() } else { format!("{address}: ") })]
-    Failed { address: String, message: String },
+    #[error("{address}: {}", failure.message)]
+    Failed {
+        address: String,
+        failure: Box<Failure>,
+    },
 }
 
 impl ApplyError {
-    /// This error, noting how many failed in all (for a one-line summary).
-    pub fn clone_message(&self, failures: usize) -> ApplyError {
-        let message = if failures > 1 {
-            format!("{self} (and {} more failures above)", failures - 1)
-        } else {
-            self.to_string()
-        };
-        ApplyError::Failed {
-            address: String::new(),
-            message,
+    /// What it means for the tenant.
+    pub fn failure(&self) -> Failure {
+        match self {
+            ApplyError::State(e) => Failure::new(Cause::StateError, e.to_string()),
+            ApplyError::Failed { failure, .. } => (**failure).clone(),
         }
     }
 }
@@ -96,9 +98,69 @@ pub struct ApplyReport {
     pub deleted: usize,
     pub adopted: usize,
     pub blocked: usize,
-    /// Actions that failed; their tenant's later actions were not attempted. Other tenants
-    /// carried on: one customer's problem does not hold up the rest.
-    pub errors: Vec<ApplyError>,
+    /// Actions that failed, with their tenant; that tenant's later actions were not
+    /// attempted. Other tenants carried on: one customer's problem does not hold up the rest.
+    pub errors: Vec<(String, ApplyError)>,
+    /// Addresses of the actions carried out and recorded.
+    pub done: BTreeSet<String>,
+    /// Stopped by a signal before every change was attempted.
+    pub interrupted: bool,
+}
+
+impl ApplyReport {
+    /// Every tenant of the plan and how its apply ended. A tenant is done only when every
+    /// change planned for it was carried out; otherwise it failed, with the cause.
+    pub fn outcomes(&self, plan: &Plan) -> Vec<TenantOutcome> {
+        let mut first_error: BTreeMap<&str, Failure> = BTreeMap::new();
+        for (tenant, e) in &self.errors {
+            first_error
+                .entry(tenant.as_str())
+                .or_insert_with(|| e.failure());
+        }
+        let mut planned: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+        for a in plan.actions.iter().filter(|a| a.is_change()) {
+            let entry = planned.entry(a.tenant.as_str()).or_default();
+            entry.0 += 1;
+            if self.done.contains(&a.address) {
+                entry.1 += 1;
+            }
+        }
+        plan.tenants
+            .iter()
+            .map(|t| {
+                let (changes, done) = planned.get(t.tenant.as_str()).copied().unwrap_or_default();
+                let outcome = if let Outcome::Failed(f) = &t.outcome {
+                    Outcome::Failed(f.clone())
+                } else if let Some(f) = first_error.get(t.tenant.as_str()) {
+                    Outcome::Failed(f.clone())
+                } else if done < changes {
+                    let why = if self.interrupted {
+                        Failure::new(
+                            Cause::Interrupted,
+                            format!("stopped before {} of {changes} changes", changes - done),
+                        )
+                    } else {
+                        Failure::new(
+                            Cause::DependencyFailed,
+                            format!(
+                                "{} of {changes} changes not applied: an earlier failure stopped them",
+                                changes - done
+                            ),
+                        )
+                    };
+                    Outcome::Failed(why)
+                } else if changes > 0 {
+                    Outcome::Done
+                } else {
+                    Outcome::NothingToDo
+                };
+                TenantOutcome {
+                    outcome,
+                    ..t.clone()
+                }
+            })
+            .collect()
+    }
 }
 
 /// The state change that records a carried-out action.
@@ -147,6 +209,8 @@ struct Shared<'a> {
     journal: std::sync::Mutex<&'a mut (dyn Journal + Send)>,
     report: std::sync::Mutex<ApplyReport>,
     on_event: &'a (dyn Fn(ApplyEvent) + Sync),
+    /// Set by Ctrl-C / SIGTERM: no new change starts.
+    stop: &'a AtomicBool,
 }
 
 impl Shared<'_> {
@@ -191,6 +255,7 @@ impl Shared<'_> {
             self.state.lock().expect("state").apply_change(&intent);
         }
         let executed = executor.execute(action, stored.as_ref(), local)?;
+        let done_address = action.address.clone();
         let external = executed.external;
         let Some(change) = record_of(action, stored, executed, source) else {
             return Ok(());
@@ -202,6 +267,7 @@ impl Shared<'_> {
         self.state.lock().expect("state").apply_change(&change);
         local.apply_change(&change);
         let mut report = self.report.lock().expect("report");
+        report.done.insert(done_address);
         match action.op {
             Op::Create => report.created += 1,
             Op::Update => report.updated += 1,
@@ -216,8 +282,31 @@ impl Shared<'_> {
 
     fn failed(&self, action: &Action, error: ApplyError) {
         (self.on_event)(ApplyEvent::Failed(action, &error));
-        self.report.lock().expect("report").errors.push(error);
+        self.report
+            .lock()
+            .expect("report")
+            .errors
+            .push((action.tenant.clone(), error));
     }
+
+    /// Whether to start another change (false once a stop was asked for).
+    fn may_start(&self) -> bool {
+        if self.stop.load(Ordering::SeqCst) {
+            self.report.lock().expect("report").interrupted = true;
+            false
+        } else {
+            true
+        }
+    }
+}
+
+/// How an apply runs: how many tenants at once, who hears about progress, and the flag that
+/// stops it between changes (Ctrl-C, SIGTERM).
+#[derive(Clone, Copy)]
+pub struct Control<'a> {
+    pub parallelism: usize,
+    pub on_event: &'a (dyn Fn(ApplyEvent) + Sync),
+    pub stop: &'a AtomicBool,
 }
 
 /// Applies `plan` to `state`, recording every change in `journal` as it is made.
@@ -231,9 +320,13 @@ pub fn apply(
     journal: &mut (dyn Journal + Send),
     executor: &(dyn Executor + Sync),
     source: &Source,
-    parallelism: usize,
-    on_event: &(dyn Fn(ApplyEvent) + Sync),
+    control: &Control,
 ) -> ApplyReport {
+    let Control {
+        parallelism,
+        on_event,
+        stop,
+    } = *control;
     let records = |a: &&Action| matches!(a.kind.as_str(), "tenant" | "organization");
     let changing: Vec<&Action> = plan.actions.iter().filter(|a| a.op != Op::NoOp).collect();
     let first: Vec<&Action> = changing
@@ -256,6 +349,7 @@ pub fn apply(
         journal: std::sync::Mutex::new(journal),
         report: std::sync::Mutex::new(ApplyReport::default()),
         on_event,
+        stop,
     };
     let full_copy = |shared: &Shared| -> State {
         let state = shared.state.lock().expect("state");
@@ -266,6 +360,9 @@ pub fn apply(
     // Records first, in order; a failure here stops everything (later work depends on it).
     let mut local = full_copy(&shared);
     for action in &first {
+        if !shared.may_start() {
+            return shared.report.into_inner().expect("report");
+        }
         if let Err(e) = shared.run(action, &mut local, executor, source) {
             shared.failed(action, e);
             return shared.report.into_inner().expect("report");
@@ -312,6 +409,9 @@ pub fn apply(
                         break;
                     };
                     for action in actions {
+                        if !shared.may_start() {
+                            break;
+                        }
                         if let Err(e) = shared.run(action, &mut local, executor, source) {
                             shared.failed(action, e);
                             break;
@@ -321,26 +421,23 @@ pub fn apply(
             });
         }
     });
-    let failed_tenants: std::collections::BTreeSet<String> = shared
+    let failed_tenants: BTreeSet<String> = shared
         .report
         .lock()
         .expect("report")
         .errors
         .iter()
-        .filter_map(|e| match e {
-            ApplyError::Failed { address, .. } => plan
-                .actions
-                .iter()
-                .find(|a| &a.address == address)
-                .map(|a| a.tenant.clone()),
-            ApplyError::State(_) => None,
-        })
+        .map(|(tenant, _)| tenant.clone())
+        .chain(plan.failed_tenants().map(|t| t.tenant.clone()))
         .collect();
     // Deletes of organizations and tenants last; never for a tenant whose work failed.
     let mut local = full_copy(&shared);
     for action in last {
         if failed_tenants.contains(&action.tenant) {
             continue;
+        }
+        if !shared.may_start() {
+            break;
         }
         if let Err(e) = shared.run(action, &mut local, executor, source) {
             shared.failed(action, e);

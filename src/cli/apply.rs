@@ -5,17 +5,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::apply::entra::EntraExecutor;
-use crate::apply::{ApplyEvent, StateOnlyExecutor, apply};
+use crate::apply::{ApplyEvent, Control, StateOnlyExecutor, apply};
 use crate::cli::common::{
-    GraphArgs, Location, LockArgs, connect, finish_live_read, load_manifests, start_live_read,
+    GraphArgs, Location, LockArgs, Need, PlanningArgs, connect, finish_live_read, load_manifests,
+    start_live_read,
 };
 use crate::cli::{CliError, Context, exit};
+use crate::outcome::{Outcome, TenantOutcome};
 use crate::plan::{
     PLAN_MARKER, Plan, PlanInput, PlanOptions, SavedPlan, manifests_digest, plan, staleness,
 };
 use crate::render;
 use crate::state::file::FileStateStore;
 use crate::state::{LockInfo, Source, StateStore};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Test hook: pause this long after each change, so tests can kill an apply between changes.
 const STEP_DELAY_ENV: &str = "TENANTFORM_TEST_APPLY_STEP_DELAY_MS";
@@ -42,6 +45,8 @@ pub struct Args {
     resend_invitations: bool,
     #[command(flatten)]
     graph: GraphArgs,
+    #[command(flatten)]
+    planning: PlanningArgs,
     /// Apply the manifests as they are at this git commit, branch or tag.
     #[arg(long = "ref", value_name = "REF")]
     reference: Option<String>,
@@ -147,6 +152,8 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
                 resend_invitations: args.resend_invitations,
                 only_tenants: None,
                 import_only,
+                offline: args.planning.offline,
+                replication_window_secs: args.planning.replication_window.as_secs(),
             },
         ),
     };
@@ -176,7 +183,11 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
 
     let mut graph = args.graph.clone();
     graph.sandbox |= saved.as_ref().is_some_and(|s| s.sandbox);
-    let connection = connect(&graph, &model, &location.state_path())?;
+    let need = Need::Plan {
+        command: if import_only { "import" } else { "apply" },
+        offline: options.offline,
+    };
+    let connection = connect(&graph, &model, &location.state_path(), need)?;
     let plan: Plan = match saved {
         Some(saved) => {
             if let Some(why) = staleness(&saved.plan, &digest, &state) {
@@ -196,15 +207,25 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
                 state: &state,
                 live: live.as_ref(),
                 options,
+                now: jiff::Timestamp::now(),
             })
         }
     };
-    print!("{}", render::text::render(&plan, cx.color));
+    // Stop asked for (Ctrl-C, SIGTERM, stdout closed): no new change starts; a second
+    // Ctrl-C ends the process at once (the journal keeps what was done).
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
+        let _ = signal_hook::flag::register(signal, stop.clone());
+    }
+    let out = Out::new(stop.clone());
+    out.print(&render::text::render(&plan, cx.color));
     if !plan.has_changes() {
         if let Some(connection) = connection {
             connection.close()?;
         }
-        return Ok(exit::OK);
+        crate::cli::plan::report_failed_tenants(&plan.tenants, "planned");
+        return Ok(plan.exit_code(false));
     }
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
@@ -233,34 +254,39 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
     let on_event = |event: ApplyEvent| match event {
         ApplyEvent::Started(_) => {}
         ApplyEvent::Done(a) => {
-            println!(
+            out.line(&format!(
                 "{}: {}... done",
                 render::terminal_safe(&a.address),
                 verb(a.op)
-            );
+            ));
             if let Some(delay) = step_delay {
                 std::thread::sleep(delay);
             }
         }
-        ApplyEvent::Skipped(a) => println!(
+        ApplyEvent::Skipped(a) => out.line(&format!(
             "{}: skipped ({})",
             render::terminal_safe(&a.address),
-            a.blocked.as_deref().unwrap_or("blocked")
-        ),
-        ApplyEvent::Failed(a, e) => println!(
+            render::terminal_safe(a.blocked.as_deref().unwrap_or("blocked"))
+        )),
+        ApplyEvent::Failed(a, e) => out.line(&format!(
             "{}: {}... failed: {}",
             render::terminal_safe(&a.address),
             verb(a.op),
-            render::terminal_safe(&e.to_string())
-        ),
+            render::terminal_safe(&e.failure().describe())
+        )),
     };
-    let parallelism = graph.parallelism;
+    let control = Control {
+        parallelism: graph.parallelism,
+        on_event: &on_event,
+        stop: &stop,
+    };
     let report = match &connection {
         Some(c) => {
             let executor = EntraExecutor {
                 client: c.client.as_ref(),
                 runtime: &c.runtime,
                 replication_wait: Duration::from_secs(120),
+                stop: &stop,
             };
             apply(
                 &plan,
@@ -268,8 +294,7 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
                 journal.as_mut(),
                 &executor,
                 &source,
-                parallelism,
-                &on_event,
+                &control,
             )
         }
         None => apply(
@@ -278,18 +303,31 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
             journal.as_mut(),
             &StateOnlyExecutor,
             &source,
-            parallelism,
-            &on_event,
+            &control,
         ),
     };
     // Whatever happened, record what was done.
     state.serial = base_serial + 1;
     store.write(&state, &lock)?;
+    drop(lock);
     if let Some(connection) = connection {
         connection.close()?;
     }
-    println!(
-        "\nApply complete: {} created, {} updated, {} deleted, {} adopted{}. State: {} (serial {}).",
+    let outcomes = report.outcomes(&plan);
+    let failed: Vec<&TenantOutcome> = outcomes.iter().filter(|t| t.outcome.is_failed()).collect();
+    let done = outcomes
+        .iter()
+        .filter(|t| t.outcome == Outcome::Done)
+        .count();
+    let headline = if report.interrupted {
+        "Apply interrupted"
+    } else if failed.is_empty() {
+        "Apply complete"
+    } else {
+        "Apply finished with failures"
+    };
+    out.line(&format!(
+        "\n{headline}: {} created, {} updated, {} deleted, {} adopted{}; {} of {} tenants done, {} failed. State: {} (serial {}).",
         report.created,
         report.updated,
         report.deleted,
@@ -299,14 +337,75 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         } else {
             String::new()
         },
+        done,
+        outcomes.len(),
+        failed.len(),
         store.describe(),
         state.serial
-    );
-    drop(lock);
-    if let Some(first) = report.errors.first() {
-        return Err(CliError::Apply(first.clone_message(report.errors.len())));
+    ));
+    if !failed.is_empty() {
+        eprintln!(
+            "error: {} of {} tenants are not as declared:",
+            failed.len(),
+            outcomes.len()
+        );
+        for t in &failed {
+            if let Outcome::Failed(f) = &t.outcome {
+                eprintln!(
+                    "  {}: {}",
+                    render::terminal_safe(&t.label()),
+                    render::terminal_safe(&f.describe())
+                );
+            }
+        }
+        if report.interrupted {
+            eprintln!("Run the same apply again to finish: nothing done is repeated.");
+        }
+        return Ok(exit::ERROR);
+    }
+    if out.is_broken() {
+        return Ok(exit::ERROR);
     }
     Ok(exit::OK)
+}
+
+/// Apply's standard output: a closed pipe (`tenantform apply | head`) asks apply to stop
+/// like Ctrl-C does, instead of panicking or killing it between a change and its record.
+struct Out {
+    stop: std::sync::Arc<AtomicBool>,
+    broken: AtomicBool,
+}
+
+impl Out {
+    fn new(stop: std::sync::Arc<AtomicBool>) -> Out {
+        Out {
+            stop,
+            broken: AtomicBool::new(false),
+        }
+    }
+
+    fn print(&self, text: &str) {
+        if self.broken.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        if stdout
+            .write_all(text.as_bytes())
+            .and_then(|_| stdout.flush())
+            .is_err()
+        {
+            self.broken.store(true, Ordering::SeqCst);
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn line(&self, text: &str) {
+        self.print(&format!("{text}\n"));
+    }
+
+    fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::SeqCst)
+    }
 }
 
 fn verb(op: crate::plan::Op) -> &'static str {

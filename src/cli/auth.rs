@@ -4,7 +4,7 @@ use clap::Subcommand;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::cli::common::{GraphArgs, Location, connect, load_manifests};
+use crate::cli::common::{GraphArgs, Location, connect_required, load_manifests};
 use crate::cli::{CliError, Context, OutputFormat, exit};
 use crate::manifest::selector::Selector;
 use crate::render::terminal_safe;
@@ -85,9 +85,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         .map(Selector::parse)
         .transpose()
         .map_err(|e| CliError::Usage(format!("--tenants: {}", e.message)))?;
-    let connection = connect(&graph, &model, &location.state_path())?.ok_or_else(|| {
-        CliError::Usage("no Graph credentials: set AZURE_CLIENT_ID and a credential (see README), or use --sandbox".into())
-    })?;
+    let connection = connect_required(&graph, &model, &location.state_path(), "auth check")?;
     let targets: Vec<(String, String)> = model
         .tenants
         .values()

@@ -160,6 +160,19 @@ pub struct GraphArgs {
     pub consent_redirect_uri: String,
 }
 
+/// How Entra is taken into a plan.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PlanningArgs {
+    /// Do not read Entra: plan only the MSP-side records (tenants, organizations, MSP roles).
+    /// Guests and directory roles are neither planned nor checked, and the output says so.
+    #[arg(long, conflicts_with = "sandbox")]
+    pub offline: bool,
+    /// An object applied less than this long ago that Entra does not show yet is pending
+    /// (replication), not missing; after it, it is missing and created again.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub replication_window: Duration,
+}
+
 /// A Graph client, the runtime it runs on, and the sandbox behind it (if any).
 pub struct Connection {
     pub client: std::sync::Arc<crate::graph::GraphClient>,
@@ -246,14 +259,46 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         })
 }
 
+/// Whether a command can do without Entra.
+#[derive(Clone, Copy, Debug)]
+pub enum Need<'a> {
+    /// Plans: Entra is read when the manifests have objects there, unless `--offline`.
+    Plan { command: &'a str, offline: bool },
+    /// Commands that only talk to Entra (drift, export, auth check, customers, consent-url).
+    Always { command: &'a str },
+}
+
+/// Connects for a command that cannot do anything without Entra.
+pub fn connect_required(
+    args: &GraphArgs,
+    model: &DesiredModel,
+    state_path: &Path,
+    command: &str,
+) -> Result<Connection, CliError> {
+    connect(args, model, state_path, Need::Always { command })?.ok_or_else(|| {
+        CliError::NoCredentials {
+            command: command.to_string(),
+        }
+    })
+}
+
+/// What to tell someone who ran a command that needs Entra without credentials.
+pub const CREDENTIALS_HELP: &str = "set AZURE_CLIENT_ID (the MSP's multi-tenant app) and AZURE_TENANT_ID (the partner tenant) with one of AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE";
+
 /// Connects to Graph: the sandbox with `--sandbox`, Microsoft Graph when AZURE_CLIENT_ID is
-/// set, otherwise nothing (Entra objects are then listed as not read).
+/// set; nothing with `--offline`. Without credentials, a command whose manifests have Entra
+/// objects fails (naming the variables to set) instead of reporting a fleet it never read.
+/// No network request is made before credentials are known.
 pub fn connect(
     args: &GraphArgs,
     model: &DesiredModel,
     state_path: &Path,
+    need: Need<'_>,
 ) -> Result<Option<Connection>, CliError> {
     use crate::graph::{Credential, GraphClient, GraphConfig, RetryPolicy, Secret};
+    if let Need::Plan { offline: true, .. } = need {
+        return Ok(None);
+    }
     let runtime = runtime()?;
     let graph_error = |e: crate::graph::GraphClientError| CliError::Usage(e.to_string());
     if args.sandbox {
@@ -291,8 +336,16 @@ pub fn connect(
                 sandbox: None,
             }))
         }
-        Err(crate::graph::config::ConfigError::NoClientId) => Ok(None),
-        Err(e) => Err(CliError::Usage(e.to_string())),
+        Err(crate::graph::config::ConfigError::NoClientId) => match need {
+            // Nothing in the manifests lives in Entra: there is nothing to read.
+            Need::Plan { .. } if desired_live_tenants(model).is_empty() => Ok(None),
+            Need::Plan { command, .. } | Need::Always { command } => Err(CliError::NoCredentials {
+                command: command.to_string(),
+            }),
+        },
+        Err(e) => Err(CliError::Usage(format!(
+            "{e} (Graph credentials: {CREDENTIALS_HELP})"
+        ))),
     }
 }
 

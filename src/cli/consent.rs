@@ -3,7 +3,7 @@
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::cli::common::{GraphArgs, Location, connect, load_manifests};
+use crate::cli::common::{GraphArgs, Location, connect_required, load_manifests};
 use crate::cli::{CliError, Context, OutputFormat, exit};
 
 #[derive(clap::Args, Debug)]
@@ -39,12 +39,12 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         false,
     )?
     .model;
-    let connection =
-        connect(&args.graph, &model, &args.location.state_path())?.ok_or_else(|| {
-            CliError::Usage(
-                "set AZURE_CLIENT_ID (the app customers consent to), or use --sandbox".into(),
-            )
-        })?;
+    let connection = connect_required(
+        &args.graph,
+        &model,
+        &args.location.state_path(),
+        "consent-url",
+    )?;
     let mapped = |name: &str| -> Result<(String, String), CliError> {
         let t = model
             .tenants

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::cli::common::{GraphArgs, Location, connect, load_manifests};
+use crate::cli::common::{GraphArgs, Location, connect_required, load_manifests};
 use crate::cli::{CliError, Context, OutputFormat, exit};
 use crate::render::terminal_safe;
 
@@ -41,8 +41,12 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         false,
     )?
     .model;
-    let connection = connect(&args.graph, &model, &args.location.state_path())?
-        .ok_or_else(|| CliError::Usage("no Graph credentials: set AZURE_CLIENT_ID, AZURE_TENANT_ID (the partner tenant) and a credential".into()))?;
+    let connection = connect_required(
+        &args.graph,
+        &model,
+        &args.location.state_path(),
+        "customers",
+    )?;
     let home = connection
         .client
         .config()

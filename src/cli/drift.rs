@@ -3,7 +3,7 @@
 
 use clap::ValueEnum;
 
-use crate::cli::common::{GraphArgs, Location};
+use crate::cli::common::{GraphArgs, Location, Need, parse_duration};
 use crate::cli::plan::{MadePlan, make_plan};
 use crate::cli::{CliError, Context, exit};
 use crate::plan::PlanOptions;
@@ -30,6 +30,10 @@ pub struct Args {
     /// Report invitations still pending after this many days.
     #[arg(long, value_name = "DAYS", default_value_t = 14)]
     pending_days: i64,
+    /// An object applied less than this long ago that Entra does not show yet is pending
+    /// (replication), not missing.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    replication_window: std::time::Duration,
     /// The day to evaluate exception expiry and pending invitations on (default: today, UTC).
     #[arg(long, value_name = "YYYY-MM-DD", hide = true)]
     today: Option<jiff::civil::Date>,
@@ -38,6 +42,7 @@ pub struct Args {
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let options = PlanOptions {
         allow_delete: true,
+        replication_window_secs: args.replication_window.as_secs(),
         ..PlanOptions::default()
     };
     let MadePlan {
@@ -45,7 +50,15 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         commit,
         model,
         connection,
-    } = make_plan(cx, &args.location, &args.graph, options, false, None)?;
+    } = make_plan(
+        cx,
+        &args.location,
+        &args.graph,
+        options,
+        false,
+        None,
+        Need::Always { command: "drift" },
+    )?;
     let today = args.today.unwrap_or_else(|| {
         jiff::Timestamp::now()
             .to_zoned(jiff::tz::TimeZone::UTC)
@@ -75,7 +88,10 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         ),
         DriftFormat::Junit => print!("{}", crate::drift::junit::render(&report)),
     }
-    Ok(if report.has_drift() {
+    crate::cli::plan::report_failed_tenants(&plan.tenants, "checked");
+    Ok(if plan.failed_tenants().next().is_some() {
+        exit::ERROR
+    } else if report.has_drift() {
         exit::CHANGES
     } else {
         exit::OK

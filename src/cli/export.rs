@@ -8,6 +8,8 @@ use crate::cli::{CliError, Context, exit};
 use crate::export::{ExportedTenant, manifests};
 use crate::graph::read::{all_items, guests_request, parse_directory, roles_request};
 use crate::graph::{BatchRequest, GraphClient, GraphConfig, RetryPolicy};
+use crate::outcome::Failure;
+use crate::render::terminal_safe;
 
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["tenant_id", "all_customers"])))]
@@ -31,8 +33,15 @@ fn graph_error(e: crate::graph::GraphClientError) -> CliError {
 }
 
 pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
-    let config = GraphConfig::from_env(|k| std::env::var(k).ok())
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let config = GraphConfig::from_env(|k| std::env::var(k).ok()).map_err(|e| match e {
+        crate::graph::config::ConfigError::NoClientId => CliError::NoCredentials {
+            command: "export".into(),
+        },
+        e => CliError::Usage(format!(
+            "{e} (Graph credentials: {})",
+            crate::cli::common::CREDENTIALS_HELP
+        )),
+    })?;
     let home = config.home_tenant_id.clone();
     let client = GraphClient::new(config, RetryPolicy::default()).map_err(graph_error)?;
     let runtime = crate::cli::common::runtime()?;
@@ -54,7 +63,7 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
         args.tenant_id.iter().map(|t| t.to_lowercase()).collect()
     };
     let client = &client;
-    let results: Vec<Result<ExportedTenant, CliError>> = runtime.block_on(
+    let results: Vec<Result<ExportedTenant, (String, Failure)>> = runtime.block_on(
         futures_util::stream::iter(tenant_ids)
             .map(|tid| async move {
                 let org = BatchRequest {
@@ -64,24 +73,18 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
                     body: None,
                     depends_on: Vec::new(),
                 };
+                let failed = |e: crate::graph::GraphClientError| (tid.clone(), e.failure());
                 let answers = client
                     .batch(
                         &tid,
                         vec![org, guests_request("guests"), roles_request("roles")],
                     )
                     .await
-                    .map_err(graph_error)?;
+                    .map_err(failed)?;
                 let mut display_name = tid.clone();
                 let (mut guests, mut roles) = (Vec::new(), Vec::new());
                 for a in answers {
-                    if a.status != 200 {
-                        return Err(CliError::Usage(format!(
-                            "tenant {tid}: reading {} failed: HTTP {} {}",
-                            a.id,
-                            a.status,
-                            a.body["error"]["message"].as_str().unwrap_or("")
-                        )));
-                    }
+                    a.ok(&tid).map_err(failed)?;
                     match a.id.as_str() {
                         "org" => {
                             if let Some(name) = a.body["value"][0]["displayName"].as_str() {
@@ -89,15 +92,9 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
                             }
                         }
                         "guests" => {
-                            guests = all_items(client, &tid, &a.body)
-                                .await
-                                .map_err(graph_error)?
+                            guests = all_items(client, &tid, &a.body).await.map_err(failed)?
                         }
-                        _ => {
-                            roles = all_items(client, &tid, &a.body)
-                                .await
-                                .map_err(graph_error)?
-                        }
+                        _ => roles = all_items(client, &tid, &a.body).await.map_err(failed)?,
                     }
                 }
                 Ok(ExportedTenant {
@@ -109,7 +106,17 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
             .buffer_unordered(args.parallelism.max(1))
             .collect(),
     );
-    let tenants: Vec<ExportedTenant> = results.into_iter().collect::<Result<_, _>>()?;
+    // The tenants that were read are exported; the others are listed and fail the command.
+    let mut tenants: Vec<ExportedTenant> = Vec::new();
+    let mut failures: Vec<(String, Failure)> = Vec::new();
+    for result in results {
+        match result {
+            Ok(t) => tenants.push(t),
+            Err(f) => failures.push(f),
+        }
+    }
+    tenants.sort_by(|a, b| a.microsoft_tenant_id.cmp(&b.microsoft_tenant_id));
+    failures.sort_by(|a, b| a.0.cmp(&b.0));
     let files = manifests(&tenants);
     // Nothing is overwritten: fail before writing anything.
     for f in &files {
@@ -148,5 +155,23 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
         "Next: `tenantform import {}` records them as owned without changing Entra.",
         args.out.display()
     );
-    Ok(exit::OK)
+    if failures.is_empty() {
+        return Ok(exit::OK);
+    }
+    eprintln!(
+        "\nNot exported ({} of {} tenants):",
+        failures.len(),
+        failures.len() + tenants.len()
+    );
+    for (tid, failure) in &failures {
+        eprintln!("  {tid}: {}", terminal_safe(&failure.describe()));
+    }
+    eprintln!(
+        "Export them again once fixed: tenantform export --out NEWDIR{}",
+        failures
+            .iter()
+            .map(|(t, _)| format!(" --tenant-id {t}"))
+            .collect::<String>()
+    );
+    Ok(exit::ERROR)
 }

@@ -199,6 +199,11 @@ pub enum CliError {
     Refused(String),
     #[error("{0}")]
     Usage(String),
+    #[error(
+        "`tenantform {command}` needs to read Entra and no Graph credentials are configured: {}.\nOr use --sandbox to run against the embedded Graph sandbox, or --offline to plan only the MSP-side records (tenants, organizations, MSP roles) without reading Entra.",
+        common::CREDENTIALS_HELP
+    )]
+    NoCredentials { command: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -231,6 +236,16 @@ fn report_peak_memory() {
     }
 }
 
+/// Output to a closed pipe (`tenantform roles | head -1`) ends the process quietly with the
+/// conventional status (141), as for any Unix tool, instead of a panic. Apply and import keep
+/// the signal ignored: they treat a closed stdout as a request to stop between changes.
+fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 pub fn main() -> ExitCode {
     // clap exits with 2 on usage errors, which CI reads as "changes"; usage errors are 1 here.
     let cli = match Cli::try_parse() {
@@ -253,6 +268,9 @@ pub fn main() -> ExitCode {
         }
     };
     let cx = Context { color };
+    if !matches!(cli.command, Command::Apply(_) | Command::Import(_)) {
+        default_sigpipe();
+    }
     let result = match cli.command {
         Command::Validate(args) => validate::run(&cx, args),
         Command::Plan(args) => plan::run(&cx, args),

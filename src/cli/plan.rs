@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use crate::cli::common::{
-    GraphArgs, Location, connect, finish_live_read, load_manifests, start_live_read,
-    write_private_file,
+    GraphArgs, Location, Need, PlanningArgs, connect, finish_live_read, load_manifests,
+    start_live_read, write_private_file,
 };
-use crate::cli::{CliError, Context, exit};
+use crate::cli::{CliError, Context};
 use crate::plan::{Plan, PlanInput, PlanOptions, SavedPlan, plan};
 use crate::render;
 use crate::state::StateStore;
@@ -30,6 +30,8 @@ pub struct Args {
     location: Location,
     #[command(flatten)]
     graph: GraphArgs,
+    #[command(flatten)]
+    planning: PlanningArgs,
     /// Plan deletes to be carried out (without it they are listed as blocked).
     #[arg(long)]
     allow_delete: bool,
@@ -44,7 +46,8 @@ pub struct Args {
     /// Save the plan to FILE; `tenantform apply FILE` applies exactly it.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 when anything failed
+    /// (even if other tenants have changes).
     #[arg(long)]
     detailed_exitcode: bool,
     /// Treat manifest warnings as errors.
@@ -74,6 +77,7 @@ pub fn make_plan(
     mut options: PlanOptions,
     strict: bool,
     changed_since: Option<&str>,
+    need: Need<'_>,
 ) -> Result<MadePlan, CliError> {
     let loaded = load_manifests(cx, &location.path, location.reference.as_deref(), strict)?;
     let model = loaded.model;
@@ -103,7 +107,7 @@ pub fn make_plan(
         }
         None => std::borrow::Cow::Borrowed(&model),
     };
-    let connection = connect(graph, &model, &location.state_path())?;
+    let connection = connect(graph, &graph_model, &location.state_path(), need)?;
     // Entra is read in the background while state loads.
     let reading = connection
         .as_ref()
@@ -126,6 +130,7 @@ pub fn make_plan(
         state: &state,
         live: live.as_ref(),
         options,
+        now: jiff::Timestamp::now(),
     });
     Ok(MadePlan {
         plan,
@@ -140,8 +145,9 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         allow_delete: args.allow_delete,
         adopt: args.adopt,
         resend_invitations: args.resend_invitations,
-        only_tenants: None,
-        import_only: false,
+        offline: args.planning.offline,
+        replication_window_secs: args.planning.replication_window.as_secs(),
+        ..PlanOptions::default()
     };
     let MadePlan {
         plan,
@@ -155,20 +161,13 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         options,
         args.strict,
         args.changed_since.as_deref(),
+        Need::Plan {
+            command: "plan",
+            offline: args.planning.offline,
+        },
     )?;
     if let Some(connection) = connection {
         connection.close()?;
-    }
-    match args.output {
-        PlanFormat::Text => print!("{}", render::text::render(&plan, cx.color)),
-        PlanFormat::Markdown => print!(
-            "{}",
-            render::markdown::render(&plan, render::markdown::GITHUB_COMMENT_LIMIT)
-        ),
-        PlanFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&plan).expect("plan serializes")
-        ),
     }
     if let Some(out) = &args.out {
         let absolute = |p: &std::path::Path| {
@@ -196,11 +195,40 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             out.display()
         );
     }
-    let changes =
-        plan.summary.create + plan.summary.update + plan.summary.delete + plan.summary.adopt;
-    Ok(if args.detailed_exitcode && changes > 0 {
-        exit::CHANGES
-    } else {
-        exit::OK
-    })
+    match args.output {
+        PlanFormat::Text => print!("{}", render::text::render(&plan, cx.color)),
+        PlanFormat::Markdown => print!(
+            "{}",
+            render::markdown::render(&plan, render::markdown::GITHUB_COMMENT_LIMIT)
+        ),
+        PlanFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&plan).expect("plan serializes")
+        ),
+    }
+    report_failed_tenants(&plan.tenants, "planned");
+    Ok(plan.exit_code(args.detailed_exitcode))
+}
+
+/// One stderr line per tenant that did not succeed, whatever the output format: CI logs show
+/// why the job is red.
+pub fn report_failed_tenants(tenants: &[crate::outcome::TenantOutcome], what: &str) {
+    let failed: Vec<_> = tenants.iter().filter(|t| t.outcome.is_failed()).collect();
+    if failed.is_empty() {
+        return;
+    }
+    eprintln!(
+        "error: {} of {} tenants could not be {what}:",
+        failed.len(),
+        tenants.len()
+    );
+    for t in failed {
+        if let crate::outcome::Outcome::Failed(f) = &t.outcome {
+            eprintln!(
+                "  {}: {}",
+                render::terminal_safe(&t.label()),
+                render::terminal_safe(&f.describe())
+            );
+        }
+    }
 }

@@ -225,25 +225,22 @@ pub fn report(
         );
     }
     for t in &plan.not_read {
-        let cause = if t.status == "consent-needed" {
+        let cause = if t.failure.cause == crate::outcome::Cause::ConsentMissing {
             Cause::ConsentNeeded
         } else {
             Cause::ReadFailed
         };
-        if t.status == "not-read" {
-            continue; // Entra was not read at all: that is how the command was run, not drift
-        }
         let entry = tenants
             .entry(t.tenant.clone())
             .or_insert_with(|| TenantDrift {
                 tenant: t.tenant.clone(),
                 ..TenantDrift::default()
             });
-        entry.consent_url = t.consent_url.clone();
+        entry.consent_url = t.failure.consent_url.clone();
         entry.findings.push(Finding {
             address: format!("tenant.{}", t.tenant),
             cause,
-            detail: t.message.clone(),
+            detail: t.failure.describe(),
             changes: Vec::new(),
             exception: None,
         });

@@ -67,6 +67,34 @@ impl GraphClientError {
             _ => None,
         }
     }
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            GraphClientError::Api(e) => Some(e.request_id.as_str()).filter(|id| *id != "none"),
+            _ => None,
+        }
+    }
+
+    /// What this error means for the tenant, with its code and request id.
+    pub fn failure(&self) -> crate::outcome::Failure {
+        use crate::outcome::Cause;
+        let cause = match self {
+            GraphClientError::Token {
+                consent_needed: true,
+                ..
+            } => Cause::ConsentMissing,
+            GraphClientError::Token { .. } => Cause::TokenRefused,
+            GraphClientError::Api(e) if e.status == 403 => Cause::PermissionMissing,
+            GraphClientError::Api(_) | GraphClientError::Transport { .. } => Cause::GraphError,
+        };
+        crate::outcome::Failure {
+            cause,
+            message: self.to_string(),
+            code: self.code().map(str::to_string),
+            request_id: self.request_id().map(str::to_string),
+            consent_url: None,
+        }
+    }
+
     pub fn is_consent_needed(&self) -> bool {
         matches!(
             self,
@@ -117,6 +145,27 @@ pub struct BatchResponse {
     pub id: String,
     pub status: u16,
     pub body: Value,
+    /// The request's method and URL, for error messages.
+    pub method: String,
+    pub url: String,
+}
+
+impl BatchResponse {
+    /// A 2xx answer, or the error it carries (as if the request had been sent alone).
+    pub fn ok(&self, tenant: &str) -> Result<&Value, GraphClientError> {
+        if (200..300).contains(&self.status) {
+            Ok(&self.body)
+        } else {
+            Err(api_error(
+                tenant,
+                &self.method,
+                &self.url,
+                self.status,
+                &self.body,
+                None,
+            ))
+        }
+    }
 }
 
 struct CachedToken {
@@ -310,6 +359,20 @@ impl GraphClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<GraphResponse, GraphClientError> {
+        self.send_request(tenant, method, path, body, method == "GET")
+            .await
+    }
+
+    /// [`Self::send`], saying whether the request only reads (so a server error may be
+    /// repeated): a `$batch` of GETs is a read although it is POSTed.
+    async fn send_request(
+        &self,
+        tenant: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        read_only: bool,
+    ) -> Result<GraphResponse, GraphClientError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -366,7 +429,7 @@ impl GraphClient {
                                 );
                                 // 500/502 are transient too, but only reads are safe to repeat.
                                 let transient = matches!(status, 429 | 503 | 504)
-                                    || (method == "GET" && matches!(status, 500 | 502));
+                                    || (read_only && matches!(status, 500 | 502));
                                 if transient {
                                     Err((err, retry_after))
                                 } else {
@@ -438,7 +501,10 @@ impl GraphClient {
                     }
                     v
                 }).collect::<Vec<_>>()});
-                let answer = self.send(tenant, "POST", "/$batch", Some(&body)).await?;
+                let read_only = chunk.iter().all(|r| r.method == "GET");
+                let answer = self
+                    .send_request(tenant, "POST", "/$batch", Some(&body), read_only)
+                    .await?;
                 for response in answer.body["responses"]
                     .as_array()
                     .cloned()
@@ -449,8 +515,11 @@ impl GraphClient {
                     let Some(request) = chunk.iter().find(|r| r.id == id) else {
                         continue;
                     };
-                    if matches!(status, 429 | 503 | 504) && round < self.retry.max_attempts as usize
-                    {
+                    // Throttling and gateway errors are transient for any request; server
+                    // errors (500/502) only for reads, which are safe to repeat.
+                    let transient = matches!(status, 429 | 503 | 504)
+                        || (request.method == "GET" && matches!(status, 500 | 502));
+                    if transient && round < self.retry.max_attempts as usize {
                         let after = response["headers"]
                             .as_object()
                             .and_then(|h| {
@@ -462,6 +531,17 @@ impl GraphClient {
                             .unwrap_or_else(|| backoff(&self.retry, round as u32));
                         wait = Some(wait.map_or(after, |w| w.max(after)));
                         retry.push(request.clone());
+                        // Kept until the retry answers: if time runs out, this is the answer.
+                        done.insert(
+                            id.clone(),
+                            BatchResponse {
+                                id,
+                                status,
+                                body: response.get("body").cloned().unwrap_or(Value::Null),
+                                method: request.method.clone(),
+                                url: request.url.clone(),
+                            },
+                        );
                     } else {
                         done.insert(
                             id.clone(),
@@ -469,13 +549,22 @@ impl GraphClient {
                                 id,
                                 status,
                                 body: response.get("body").cloned().unwrap_or(Value::Null),
+                                method: request.method.clone(),
+                                url: request.url.clone(),
                             },
                         );
                     }
                 }
             }
+            // Out of time: the transient answers kept in `done` are the answers.
+            let Some(wait) = wait.filter(|w| started.elapsed() + *w <= self.retry.max_total) else {
+                break;
+            };
             // A dependency retried means its dependents (answered 424) are retried too.
             let retried: Vec<String> = retry.iter().map(|r| r.id.clone()).collect();
+            for id in &retried {
+                done.remove(id);
+            }
             let dependents: Vec<String> = done
                 .values()
                 .filter(|r| r.status == 424)
@@ -494,17 +583,20 @@ impl GraphClient {
                 }
             }
             pending = retry;
-            if let Some(wait) = wait {
-                if started.elapsed() + wait > self.retry.max_total {
-                    break;
-                }
-                tokio::time::sleep(wait).await;
-            }
+            tokio::time::sleep(wait).await;
         }
-        Ok(order
+        // Every request gets an answer: one Graph left out is an error, never "nothing".
+        order
             .into_iter()
-            .filter_map(|id| done.remove(&id))
-            .collect())
+            .map(|id| {
+                done.remove(&id).ok_or_else(|| GraphClientError::Transport {
+                    tenant: tenant.to_string(),
+                    method: "POST".into(),
+                    path: "/$batch".into(),
+                    message: format!("the batch answer has no response for request `{id}`"),
+                })
+            })
+            .collect()
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::client::{BatchRequest, GraphClient};
 use crate::live::{LiveDirectory, LiveGuest, LiveRoleAssignment, LiveSnapshot, LiveTenant};
+use crate::outcome::Cause;
 
 const GUEST_FIELDS: &str =
     "id,displayName,mail,otherMails,userType,externalUserState,externalUserStateChangeDateTime";
@@ -43,50 +44,32 @@ fn items(body: &Value) -> Vec<Value> {
 
 async fn read_tenant(client: &GraphClient, tenant_id: &str, consent_redirect: &str) -> LiveTenant {
     let requests = vec![guests_request("guests"), roles_request("roles")];
+    let failed = |e: super::GraphClientError| {
+        let mut failure = e.failure();
+        if failure.cause == Cause::ConsentMissing {
+            failure.consent_url = Some(client.config().consent_url(
+                tenant_id,
+                consent_redirect,
+                tenant_id,
+            ));
+        }
+        LiveTenant::Failed(failure)
+    };
     let answers = match client.batch(tenant_id, requests).await {
         Ok(a) => a,
-        Err(e) if e.is_consent_needed() => {
-            return LiveTenant::ConsentNeeded {
-                message: e.to_string(),
-                consent_url: client
-                    .config()
-                    .consent_url(tenant_id, consent_redirect, tenant_id),
-            };
-        }
-        Err(e) => {
-            return LiveTenant::Failed {
-                message: e.to_string(),
-            };
-        }
+        Err(e) => return failed(e),
     };
     let mut guests = Vec::new();
     let mut roles = Vec::new();
     for answer in answers {
-        if answer.status != 200 {
-            let error = &answer.body["error"];
-            return LiveTenant::Failed {
-                message: format!(
-                    "tenant {tenant_id}: reading {} failed: HTTP {} {}: {} (request-id {})",
-                    answer.id,
-                    answer.status,
-                    error["code"].as_str().unwrap_or("unknown"),
-                    error["message"].as_str().unwrap_or(""),
-                    error["innerError"]["request-id"].as_str().unwrap_or("none"),
-                ),
-            };
+        if let Err(e) = answer.ok(tenant_id) {
+            return failed(e);
         }
         // Large directories page: follow the rest outside the batch.
-        let mut all = items(&answer.body);
-        if let Some(next) = answer.body["@odata.nextLink"].as_str() {
-            match client.get_all(tenant_id, next).await {
-                Ok(more) => all.extend(more),
-                Err(e) => {
-                    return LiveTenant::Failed {
-                        message: e.to_string(),
-                    };
-                }
-            }
-        }
+        let all = match all_items(client, tenant_id, &answer.body).await {
+            Ok(all) => all,
+            Err(e) => return failed(e),
+        };
         if answer.id == "guests" {
             guests = all;
         } else {

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::live::{LiveSnapshot, LiveTenant};
 use crate::model::DesiredModel;
+use crate::outcome::{Cause, Failure, Outcome, TenantOutcome};
 use crate::resources::{DesiredObject, KINDS, address, kind};
 use crate::state::{Attributes, Ids, State, StateObject};
 
@@ -22,7 +23,7 @@ pub const PLAN_FORMAT_VERSION: u32 = 1;
 /// Marks a file as a tenantform plan (so `apply FILE` can tell it from manifests).
 pub const PLAN_MARKER: &str = "tenantform-plan";
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanOptions {
     /// Deletes are planned as blocked unless this is set.
@@ -39,6 +40,34 @@ pub struct PlanOptions {
     /// `import`: record what exists; nothing in Entra is created, changed or deleted.
     #[serde(default)]
     pub import_only: bool,
+    /// `--offline`: Entra is not read; only MSP-side kinds are planned, on purpose.
+    #[serde(default)]
+    pub offline: bool,
+    /// An object recorded in state less than this long ago that Entra does not show yet is
+    /// pending replication, not missing (seconds).
+    #[serde(default = "default_replication_window")]
+    pub replication_window_secs: u64,
+}
+
+/// Entra usually shows a new object within seconds, sometimes minutes.
+pub const DEFAULT_REPLICATION_WINDOW_SECS: u64 = 600;
+
+fn default_replication_window() -> u64 {
+    DEFAULT_REPLICATION_WINDOW_SECS
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            allow_delete: false,
+            adopt: false,
+            resend_invitations: false,
+            only_tenants: None,
+            import_only: false,
+            offline: false,
+            replication_window_secs: DEFAULT_REPLICATION_WINDOW_SECS,
+        }
+    }
 }
 
 /// Everything a plan is computed from.
@@ -48,6 +77,8 @@ pub struct PlanInput<'a> {
     /// What Entra holds now; without it, objects that live in Entra are not planned.
     pub live: Option<&'a LiveSnapshot>,
     pub options: PlanOptions,
+    /// The time the plan is made (replication windows are measured from it).
+    pub now: jiff::Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -72,6 +103,9 @@ pub struct Plan {
     /// Entra objects held by managed principals that tenantform does not own (never touched).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmanaged: Vec<Unmanaged>,
+    /// Every tenant in the plan's scope and how it stands: changes, nothing to do, or failed.
+    #[serde(default)]
+    pub tenants: Vec<TenantOutcome>,
     pub summary: Summary,
 }
 
@@ -88,11 +122,9 @@ pub struct Unmanaged {
 #[serde(rename_all = "camelCase")]
 pub struct TenantNotRead {
     pub tenant: String,
-    /// `consent-needed`, `failed` or `not-read` (Entra was not read at all).
-    pub status: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub consent_url: Option<String>,
+    /// Why (consent missing, token refused, permission missing, Graph error, not read).
+    #[serde(flatten)]
+    pub failure: Failure,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -137,6 +169,10 @@ pub enum Reason {
     ResendRequested,
     /// An interrupted apply created it in Entra without recording it; recorded now.
     Recovered,
+    /// Recorded in state a moment ago and not visible in Entra yet (replication).
+    PendingReplication,
+    /// Waits for another object that is not planned or blocked (e.g. the guest of a role).
+    WaitsForDependency,
 }
 
 impl Reason {
@@ -151,6 +187,8 @@ impl Reason {
             Reason::ExistsInEntra => "exists in Entra, not owned by tenantform",
             Reason::ResendRequested => "invitation resend requested",
             Reason::Recovered => "created by an interrupted apply, recorded now",
+            Reason::PendingReplication => "not visible in Entra yet (replication)",
+            Reason::WaitsForDependency => "waits for an object that is not planned",
         }
     }
 }
@@ -234,6 +272,16 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.summary.changes() > 0
     }
+
+    /// Tenants that could not be planned (each a reason for exit code 1).
+    pub fn failed_tenants(&self) -> impl Iterator<Item = &TenantOutcome> {
+        self.tenants.iter().filter(|t| t.outcome.is_failed())
+    }
+
+    /// 1 if any tenant failed; with `detailed`, 2 for changes; else 0.
+    pub fn exit_code(&self, detailed: bool) -> u8 {
+        crate::outcome::exit_code(&self.tenants, self.has_changes(), detailed)
+    }
 }
 
 /// `sha256:<hex>` of the desired model: what "the manifests changed" means for a saved plan.
@@ -275,7 +323,7 @@ pub fn plan(input: &PlanInput) -> Plan {
             .into_iter()
             .filter(|t| in_scope(t))
         {
-            readable(None, &tenant, &mut not_read);
+            readable(None, input.options.offline, &tenant, &mut not_read);
         }
     }
     let desired: Vec<DesiredObject> = KINDS
@@ -332,7 +380,8 @@ pub fn plan(input: &PlanInput) -> Plan {
         let stored_object = stored.remove(&d.address);
         let from = moved_from.get(&d.address).cloned();
         if let Some(rules) = &k.live {
-            let Some(dir) = readable(input.live, &d.tenant, &mut not_read) else {
+            let Some(dir) = readable(input.live, input.options.offline, &d.tenant, &mut not_read)
+            else {
                 continue;
             };
             let found = (rules.find)(dir, &d.attributes, stored_object);
@@ -378,6 +427,13 @@ pub fn plan(input: &PlanInput) -> Plan {
                     op: Op::Adopt,
                     reason: Some(Reason::ExistsInEntra),
                     blocked: (!input.options.adopt).then(|| "exists in Entra but is not owned: pass --adopt to manage it (it is never invited or created twice)".to_string()),
+                    ..base
+                },
+                (Some(object), None) if replicating(object, &input.options, input.now) => Action {
+                    after: None,
+                    before: None,
+                    reason: Some(Reason::PendingReplication),
+                    note: Some(pending_note(object, &input.options)),
                     ..base
                 },
                 (Some(_), None) => Action { op: Op::Create, reason: Some(Reason::MissingInEntra), changes: diff(&Attributes::new(), &d.attributes), ..base },
@@ -465,7 +521,8 @@ pub fn plan(input: &PlanInput) -> Plan {
         let mut reason = Reason::RemovedFromManifests;
         if let Some(rules) = k.and_then(|k| k.live.as_ref()) {
             // Never delete what cannot be seen: unreadable tenants keep their objects.
-            let Some(dir) = readable(input.live, &tenant, &mut not_read) else {
+            let Some(dir) = readable(input.live, input.options.offline, &tenant, &mut not_read)
+            else {
                 continue;
             };
             match (rules.find)(dir, &object.attributes, Some(object)) {
@@ -501,6 +558,7 @@ pub fn plan(input: &PlanInput) -> Plan {
             }
         }
     }
+    block_unmet_dependencies(&mut actions, input.state);
     order(&mut actions);
     let mut warnings = hints(&actions, input.state);
     let unmanaged = unowned_role_assignments(&actions, input.live);
@@ -522,6 +580,7 @@ pub fn plan(input: &PlanInput) -> Plan {
             summary.blocked += 1;
         }
     }
+    let tenants = tenant_outcomes(input, &actions, &not_read);
     Plan {
         kind: PLAN_MARKER.to_string(),
         format_version: PLAN_FORMAT_VERSION,
@@ -535,6 +594,7 @@ pub fn plan(input: &PlanInput) -> Plan {
         warnings,
         not_read: not_read.into_values().collect(),
         unmanaged,
+        tenants,
         summary,
     }
 }
@@ -604,28 +664,158 @@ fn unowned_role_assignments(actions: &[Action], live: Option<&LiveSnapshot>) -> 
 /// The live directory of `tenant`, or why it cannot be planned (recorded once per tenant).
 fn readable<'a>(
     live: Option<&'a LiveSnapshot>,
+    offline: bool,
     tenant: &str,
     not_read: &mut BTreeMap<String, TenantNotRead>,
 ) -> Option<&'a crate::live::LiveDirectory> {
-    let entry = |status: &str, message: String, consent_url: Option<String>| TenantNotRead {
-        tenant: tenant.to_string(),
-        status: status.to_string(),
-        message,
-        consent_url,
-    };
-    let missing = match live.map(|l| l.tenants.get(tenant)) {
+    let failure = match live.map(|l| l.tenants.get(tenant)) {
         Some(Some(LiveTenant::Read(dir))) => return Some(dir),
-        Some(Some(LiveTenant::ConsentNeeded { message, consent_url })) => entry("consent-needed", message.clone(), Some(consent_url.clone())),
-        Some(Some(LiveTenant::Failed { message })) => entry("failed", message.clone(), None),
-        Some(None) => entry("not-read", "Entra was not read for this tenant".into(), None),
-        None => entry(
-            "not-read",
-            "guests and directory roles are not planned without Graph: set AZURE_CLIENT_ID and a credential, or use --sandbox".into(),
-            None,
+        Some(Some(LiveTenant::Failed(failure))) => failure.clone(),
+        Some(None) => Failure::new(Cause::NotRead, "Entra was not read for this tenant"),
+        None if offline => Failure::new(
+            Cause::NotRead,
+            "Entra was not read (--offline): guests and directory roles were not planned",
+        ),
+        None => Failure::new(
+            Cause::NotRead,
+            "Entra was not read (no Graph credentials: set AZURE_CLIENT_ID, AZURE_TENANT_ID and a credential, or use --sandbox): guests and directory roles were not planned",
         ),
     };
-    not_read.entry(tenant.to_string()).or_insert(missing);
+    not_read
+        .entry(tenant.to_string())
+        .or_insert_with(|| TenantNotRead {
+            tenant: tenant.to_string(),
+            failure,
+        });
     None
+}
+
+/// Recorded so recently that Entra may not show it yet.
+fn replicating(object: &StateObject, options: &PlanOptions, now: jiff::Timestamp) -> bool {
+    let Ok(applied) = object.applied_at.parse::<jiff::Timestamp>() else {
+        return false;
+    };
+    let age = now.duration_since(applied);
+    age >= jiff::SignedDuration::ZERO
+        && age < jiff::SignedDuration::from_secs(options.replication_window_secs as i64)
+}
+
+fn pending_note(object: &StateObject, options: &PlanOptions) -> String {
+    format!(
+        "recorded {} and not visible in Entra yet (replication); counted missing {} s after that",
+        object.applied_at, options.replication_window_secs
+    )
+}
+
+/// Blocks roles whose guest will not be there: a guest blocked in this plan, or (when its
+/// tenant was not read) one that state does not record as invited. A role never runs
+/// ahead of the guest it is for.
+fn block_unmet_dependencies(actions: &mut [Action], state: &State) {
+    let guests: BTreeMap<String, (Option<String>, Op)> = actions
+        .iter()
+        .filter(|a| a.kind == "guest")
+        .map(|a| (a.address.clone(), (a.blocked.clone(), a.op)))
+        .collect();
+    for a in actions.iter_mut() {
+        if !matches!(a.kind.as_str(), "msp_role" | "directory_role")
+            || !matches!(a.op, Op::Create | Op::Update | Op::Adopt)
+            || a.blocked.is_some()
+        {
+            continue;
+        }
+        let principal = a
+            .after
+            .as_ref()
+            .map(|attrs| crate::resources::attr_str(attrs, "principal").to_string())
+            .unwrap_or_default();
+        let Some(name) = principal.strip_prefix("guest:") else {
+            continue;
+        };
+        let guest = address("guest", &format!("{}.{name}", a.tenant));
+        let why = match guests.get(&guest) {
+            Some((Some(blocked), _)) => {
+                Some(format!("waits for {guest}, which is blocked: {blocked}"))
+            }
+            Some((None, Op::Delete)) => Some(format!("waits for {guest}, which is being removed")),
+            Some((None, _)) => None,
+            None => {
+                let invited = state.objects.get(&guest).is_some_and(|g| {
+                    g.ids.contains_key("objectId") && !g.ids.contains_key(crate::apply::PENDING_ID)
+                });
+                (!invited).then(|| {
+                    format!("waits for {guest}, which is not invited yet and was not planned (Entra not read)")
+                })
+            }
+        };
+        if let Some(why) = why {
+            a.blocked = Some(why);
+            a.reason = Some(Reason::WaitsForDependency);
+        }
+    }
+}
+
+/// Every tenant in scope, with how it stands.
+fn tenant_outcomes(
+    input: &PlanInput,
+    actions: &[Action],
+    not_read: &BTreeMap<String, TenantNotRead>,
+) -> Vec<TenantOutcome> {
+    let in_scope = |tenant: &str| {
+        input
+            .options
+            .only_tenants
+            .as_ref()
+            .is_none_or(|only| only.contains(tenant))
+    };
+    let mut names: BTreeSet<&str> = input
+        .desired
+        .tenants
+        .keys()
+        .map(String::as_str)
+        .filter(|t| in_scope(t))
+        .collect();
+    names.extend(
+        actions
+            .iter()
+            .map(|a| a.tenant.as_str())
+            .filter(|t| !t.is_empty()),
+    );
+    names.extend(not_read.keys().map(String::as_str));
+    let changing: BTreeSet<&str> = actions
+        .iter()
+        .filter(|a| a.is_change())
+        .map(|a| a.tenant.as_str())
+        .collect();
+    names
+        .into_iter()
+        .map(|name| {
+            let desired = input.desired.tenants.get(name);
+            let stored = input.state.objects.get(&format!("tenant.{name}"));
+            let stored_attr = |k: &str| {
+                stored
+                    .and_then(|o| o.attributes.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            let outcome = match not_read.get(name) {
+                Some(n) if !input.options.offline || n.failure.cause != Cause::NotRead => {
+                    Outcome::Failed(n.failure.clone())
+                }
+                _ if changing.contains(name) => Outcome::Changes,
+                _ => Outcome::NothingToDo,
+            };
+            TenantOutcome {
+                tenant: name.to_string(),
+                display_name: desired
+                    .map(|t| t.display_name.clone())
+                    .or_else(|| stored_attr("displayName")),
+                microsoft_tenant_id: desired
+                    .and_then(|t| t.microsoft_tenant_id.clone())
+                    .or_else(|| stored_attr("microsoftTenantId")),
+                outcome,
+            }
+        })
+        .collect()
 }
 
 fn move_object(

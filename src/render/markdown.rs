@@ -125,16 +125,27 @@ pub fn render(plan: &Plan, max_len: usize) -> String {
         let more = plan.warnings.len() - MAX_NOTES;
         let _ = writeln!(head, "> _{more} more warnings: see `tenantform plan`._\n");
     }
-    for t in plan.not_read.iter().take(MAX_NOTES) {
+    if plan.options.offline && !plan.not_read.is_empty() {
+        let _ = writeln!(
+            head,
+            "> **Offline:** Entra was not read (`--offline`): guests and directory roles of {} were not planned or checked.\n",
+            crate::render::plural(plan.not_read.len(), "tenant")
+        );
+    }
+    let failed: Vec<&crate::outcome::TenantOutcome> = plan.failed_tenants().collect();
+    for t in failed.iter().take(MAX_NOTES) {
+        let crate::outcome::Outcome::Failed(failure) = &t.outcome else {
+            continue;
+        };
         let _ = writeln!(
             head,
             "> **Not planned:** {}: {}\n",
-            escape_inline(&t.tenant),
-            escape_inline(&t.message)
+            escape_inline(&t.label()),
+            escape_inline(&failure.describe())
         );
     }
-    if plan.not_read.len() > MAX_NOTES {
-        let more = plan.not_read.len() - MAX_NOTES;
+    if failed.len() > MAX_NOTES {
+        let more = failed.len() - MAX_NOTES;
         let _ = writeln!(head, "> _{more} more tenants not planned._\n");
     }
 

@@ -196,7 +196,25 @@ pub fn render(plan: &Plan, color: bool) -> String {
     let style = Style { color };
     let mut out = String::new();
     let changed: Vec<&Action> = plan.actions.iter().filter(|a| a.op != Op::NoOp).collect();
-    if changed.is_empty() {
+    let failed = plan.failed_tenants().count();
+    let blocked_only = !changed.is_empty() && !changed.iter().any(|a| a.is_change());
+    if blocked_only {
+        let _ = writeln!(
+            out,
+            "No changes to apply; {} blocked, listed below.\n",
+            plural(changed.len(), "change")
+        );
+        for action in changed {
+            action_block(&mut out, &style, action);
+        }
+    } else if changed.is_empty() && failed > 0 {
+        let _ = writeln!(
+            out,
+            "No changes for the tenants that were read ({}), but {} could not be planned (below).\n",
+            plural(plan.summary.no_op, "object"),
+            plural(failed, "tenant")
+        );
+    } else if changed.is_empty() {
         let _ = writeln!(
             out,
             "No changes. State matches the manifests ({}).\n",
@@ -213,6 +231,23 @@ pub fn render(plan: &Plan, color: bool) -> String {
         for action in changed {
             action_block(&mut out, &style, action);
         }
+    }
+    let replicating: Vec<&Action> = plan
+        .actions
+        .iter()
+        .filter(|a| a.reason == Some(crate::plan::Reason::PendingReplication))
+        .collect();
+    if !replicating.is_empty() {
+        let _ = writeln!(out, "Applied, not visible in Entra yet (replication):");
+        for a in replicating {
+            let _ = writeln!(
+                out,
+                "  {}  {}",
+                terminal_safe(&a.address),
+                terminal_safe(a.note.as_deref().unwrap_or(""))
+            );
+        }
+        out.push('\n');
     }
     let pending: Vec<&Action> = plan
         .actions
@@ -236,23 +271,52 @@ pub fn render(plan: &Plan, color: bool) -> String {
         }
         out.push('\n');
     }
-    for t in &plan.not_read {
+    let offline: Vec<&crate::outcome::TenantOutcome> = plan
+        .tenants
+        .iter()
+        .filter(|t| {
+            plan.options.offline
+                && plan.not_read.iter().any(|n| {
+                    n.tenant == t.tenant && n.failure.cause == crate::outcome::Cause::NotRead
+                })
+        })
+        .collect();
+    if !offline.is_empty() {
         let _ = writeln!(
             out,
-            "{} {}: {}",
-            style.paint("1;33", "Not planned:"),
-            terminal_safe(&t.tenant),
-            terminal_safe(&t.message)
+            "{} Entra was not read (--offline): guests and directory roles of {} were not planned or checked.\n",
+            style.paint("1;33", "Offline:"),
+            plural(offline.len(), "tenant")
         );
-        if let Some(url) = &t.consent_url {
+    }
+    let failed: Vec<&crate::outcome::TenantOutcome> = plan.failed_tenants().collect();
+    if !failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                "1;31",
+                &format!("Not planned ({}):", plural(failed.len(), "tenant"))
+            )
+        );
+        for t in failed {
+            let crate::outcome::Outcome::Failed(failure) = &t.outcome else {
+                continue;
+            };
             let _ = writeln!(
                 out,
-                "  consent needed: send the customer's admin {}",
-                terminal_safe(url)
+                "  {}: {}",
+                terminal_safe(&t.label()),
+                terminal_safe(&failure.describe())
             );
+            if let Some(url) = &failure.consent_url {
+                let _ = writeln!(
+                    out,
+                    "    send the customer's admin the consent link: {}",
+                    terminal_safe(url)
+                );
+            }
         }
-    }
-    if !plan.not_read.is_empty() {
         out.push('\n');
     }
     if !plan.warnings.is_empty() {

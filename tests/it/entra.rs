@@ -16,6 +16,13 @@ fn tf(dir: &Path, manifests: &str, args: &[&str]) -> crate::support::Run {
     let state = dir.join("state.json");
     let mut all: Vec<&str> = args.to_vec();
     all.extend([manifests, "--sandbox", "--state", state.to_str().unwrap()]);
+    // Portal edits here happen right after an apply: no replication window to wait out.
+    if all
+        .iter()
+        .any(|a| matches!(*a, "plan" | "apply" | "import"))
+    {
+        all.extend(["--replication-window", "0s"]);
+    }
     run_in(&repo_root(), &all, None)
 }
 
@@ -425,11 +432,41 @@ fn a_tenant_without_consent_is_reported_and_others_still_plan() {
         .unwrap(),
     )
     .unwrap();
-    let plan = json_plan(d, m, &[]);
+    let run = tf(d, m, &["plan", "--output", "json", "--detailed-exitcode"]);
+    assert_eq!(
+        run.code, 1,
+        "a tenant not planned fails the run: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("1 of 2 tenants could not be planned")
+            && run.stderr.contains("birchwood: consent missing"),
+        "{}",
+        run.stderr
+    );
+    let plan: Value = serde_json::from_str(&run.stdout).unwrap();
     let not_read = plan["notRead"].as_array().unwrap();
     assert_eq!(not_read.len(), 1);
     assert_eq!(not_read[0]["tenant"], "birchwood");
-    assert_eq!(not_read[0]["status"], "consent-needed");
+    assert_eq!(not_read[0]["cause"], "consent-missing");
+    let outcomes: Vec<(String, String)> = plan["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["tenant"].as_str().unwrap().to_string(),
+                t["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("birchwood".to_string(), "failed".to_string()),
+            ("foggy-it".to_string(), "changes".to_string())
+        ]
+    );
     let url = not_read[0]["consentUrl"].as_str().unwrap();
     assert!(
         url.contains("/7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f/v2.0/adminconsent?client_id="),
@@ -443,7 +480,7 @@ fn a_tenant_without_consent_is_reported_and_others_still_plan() {
     let text = tf(d, m, &["--color", "never", "plan"]);
     assert!(
         text.stdout
-            .contains("consent needed: send the customer's admin http"),
+            .contains("send the customer's admin the consent link: http"),
         "{}",
         text.stdout
     );

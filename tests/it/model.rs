@@ -179,6 +179,7 @@ fn an_interrupted_invitation_is_recognised_as_ours() {
         state: &state,
         live: Some(&live),
         options: PlanOptions::default(),
+        now: jiff::Timestamp::now(),
     });
     let a = p.actions.iter().find(|a| a.address == "guest.t.g").unwrap();
     assert_eq!((a.op, a.reason), (Op::Adopt, Some(Reason::Recovered)));
@@ -192,6 +193,7 @@ fn an_interrupted_invitation_is_recognised_as_ours() {
         state: &state,
         live: Some(&empty),
         options: PlanOptions::default(),
+        now: jiff::Timestamp::now(),
     });
     assert_eq!(
         p.actions
