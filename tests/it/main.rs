@@ -6,6 +6,7 @@ mod entra;
 mod examples;
 mod gitops;
 mod graph_client;
+mod honest;
 mod model;
 mod onboarding;
 mod pipelines;

@@ -1,0 +1,606 @@
+//! Honest results: exit codes that never report work that was not done, no network without
+//! credentials, closed pipes and signals handled cleanly.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{binary, command, repo_root, run_in, write_tree};
+
+/// A copy of examples/foggy-it in a temporary directory (never the repository's own).
+fn foggy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["tenant.yaml", "support.yaml"] {
+        std::fs::copy(
+            repo_root().join("examples/foggy-it").join(f),
+            dir.path().join(f),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn run(dir: &Path, args: &[&str]) -> crate::support::Run {
+    run_in(dir, args, None)
+}
+
+#[test]
+fn commands_that_need_entra_fail_without_credentials_and_send_nothing() {
+    let dir = foggy();
+    let d = dir.path().to_str().unwrap();
+    // Anything sent would arrive here: TENANTFORM_GRAPH_URL / LOGIN_URL point at it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let out = dir.path().join("exported");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["plan", d],
+        vec!["plan", d, "--detailed-exitcode", "--output", "json"],
+        vec!["apply", d, "--auto-approve"],
+        vec!["import", d],
+        vec!["drift", d],
+        vec!["drift", d, "--output", "junit"],
+        vec!["export", "--all-customers", "--out", out.to_str().unwrap()],
+        vec!["auth", "check", d],
+        vec!["customers", d],
+        vec!["consent-url", d, "--all-unconsented"],
+    ];
+    for args in commands {
+        let output = command()
+            .current_dir(dir.path())
+            .args(&args)
+            .env("TENANTFORM_GRAPH_URL", format!("{url}/v1.0"))
+            .env("TENANTFORM_LOGIN_URL", &url)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        for variable in [
+            "AZURE_CLIENT_ID",
+            "AZURE_TENANT_ID",
+            "AZURE_CLIENT_SECRET",
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            "AZURE_FEDERATED_TOKEN_FILE",
+        ] {
+            assert!(
+                stderr.contains(variable),
+                "{args:?} names {variable}: {stderr}"
+            );
+        }
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            !dir.path().join(".tenantform/state.json").exists(),
+            "{args:?} wrote state"
+        );
+    }
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "no command may connect anywhere without credentials"
+    );
+}
+
+#[test]
+fn offline_plans_only_msp_side_records_and_says_entra_was_not_read() {
+    let dir = foggy();
+    let d = dir.path().to_str().unwrap();
+    let plan = run(dir.path(), &["plan", d, "--offline", "--output", "json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plan["options"]["offline"], true);
+    let kinds: Vec<&str> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert!(!kinds.contains(&"guest") && !kinds.contains(&"directory_role"));
+    // The MSP role would let Dana switch into a tenant she was never invited to: it waits.
+    let msp_role = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "msp_role")
+        .unwrap();
+    assert_eq!(msp_role["reason"], "waits-for-dependency");
+    assert!(
+        msp_role["blocked"]
+            .as_str()
+            .unwrap()
+            .contains("guest.foggy-it.dana-support"),
+        "{msp_role}"
+    );
+    let text = run(dir.path(), &["--color", "never", "plan", d, "--offline"]);
+    assert!(
+        text.stdout
+            .contains("Offline: Entra was not read (--offline)"),
+        "{}",
+        text.stdout
+    );
+    let applied = run(dir.path(), &["apply", d, "--offline", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let access = run(dir.path(), &["access", d, "--tenant", "foggy-it"]);
+    assert!(
+        !access.stdout.contains("dana"),
+        "no MSP role without its guest: {}",
+        access.stdout
+    );
+}
+
+/// Three customers; the app is not consented in the second.
+fn three_tenants_one_unconsented() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = [
+        "11111111-1111-4111-8111-111111111111",
+        "22222222-2222-4222-8222-222222222222",
+        "33333333-3333-4333-8333-333333333333",
+    ];
+    let mut manifests = String::new();
+    for (i, id) in ids.iter().enumerate() {
+        manifests.push_str(&format!(
+            "kind: Tenant\nname: t{i}\ndisplayName: Customer {i} Ltd\nmicrosoftTenantId: {id}\n---\n"
+        ));
+    }
+    manifests.push_str(
+        "kind: GuestUser\nname: dana\nemail: dana@msp.example\ntenants: [t0, t1, t2]\n---\n\
+         kind: RoleAssignment\nname: dana-admin\nprincipal: { guest: dana }\n\
+         directoryRoles: [Helpdesk Administrator]\nmspRoles: [TenantAdmin]\n",
+    );
+    write_tree(dir.path(), &[("fleet.yaml", &manifests)]);
+    let tenants: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            json!({"id": id, "displayName": format!("Customer {i} Ltd"),
+                   "domain": format!("c{i}.onmicrosoft.com"), "consent": i != 1})
+        })
+        .collect();
+    std::fs::create_dir_all(dir.path().join(".tenantform")).unwrap();
+    std::fs::write(
+        dir.path().join(".tenantform/sandbox-world.json"),
+        serde_json::to_vec(&json!({ "tenants": tenants })).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+fn guests_in_world(dir: &Path, tenant: &str) -> Vec<String> {
+    let world: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(".tenantform/sandbox-world.json")).unwrap(),
+    )
+    .unwrap();
+    world["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == tenant)
+        .and_then(|t| t["users"].as_array())
+        .map(|users| {
+            users
+                .iter()
+                .filter_map(|u| u["mail"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn one_failing_tenant_of_three_fails_the_run_after_the_other_two_are_applied() {
+    let dir = three_tenants_one_unconsented();
+    let d = dir.path().to_str().unwrap();
+
+    // Plan: changes for two tenants, one failure: 1 even with --detailed-exitcode.
+    let plan = run(
+        dir.path(),
+        &["plan", d, "--sandbox", "--detailed-exitcode", "-o", "json"],
+    );
+    assert_eq!(plan.code, 1, "{}", plan.stderr);
+    let json: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let statuses: Vec<(String, String)> = json["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["tenant"].as_str().unwrap().into(),
+                t["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("t0".to_string(), "changes".to_string()),
+            ("t1".to_string(), "failed".to_string()),
+            ("t2".to_string(), "changes".to_string()),
+        ]
+    );
+    assert_eq!(json["tenants"][1]["cause"], "consent-missing");
+    assert_eq!(json["tenants"][1]["displayName"], "Customer 1 Ltd");
+
+    let apply = run(
+        dir.path(),
+        &[
+            "--color",
+            "never",
+            "apply",
+            d,
+            "--sandbox",
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(apply.code, 1, "{}{}", apply.stdout, apply.stderr);
+    assert!(
+        apply.stderr.contains("1 of 3 tenants are not as declared")
+            && apply
+                .stderr
+                .contains("t1 (Customer 1 Ltd): consent missing"),
+        "{}",
+        apply.stderr
+    );
+    assert!(
+        apply.stdout.contains("2 of 3 tenants done, 1 failed"),
+        "{}",
+        apply.stdout
+    );
+    // The other two were applied completely; the unconsented one got nothing, and no MSP
+    // role says Dana may switch into it.
+    for id in [
+        "11111111-1111-4111-8111-111111111111",
+        "33333333-3333-4333-8333-333333333333",
+    ] {
+        assert_eq!(guests_in_world(dir.path(), id), ["dana@msp.example"]);
+    }
+    assert!(guests_in_world(dir.path(), "22222222-2222-4222-8222-222222222222").is_empty());
+    let access = run(
+        dir.path(),
+        &[
+            "access",
+            d,
+            "--user",
+            "dana@msp.example",
+            "--output",
+            "json",
+        ],
+    );
+    let tenants: Vec<String> = serde_json::from_str::<Vec<Value>>(&access.stdout)
+        .unwrap()
+        .iter()
+        .map(|g| g["tenant"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tenants, ["t0", "t2"]);
+
+    // Everything that could be done was: only the failed tenant is left.
+    let again = run(
+        dir.path(),
+        &["plan", d, "--sandbox", "--detailed-exitcode", "-o", "json"],
+    );
+    assert_eq!(again.code, 1);
+    let json: Value = serde_json::from_str(&again.stdout).unwrap();
+    let changing: Vec<&str> = json["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] != "no-op" && a["blocked"].is_null())
+        .map(|a| a["tenant"].as_str().unwrap())
+        .collect();
+    assert!(changing.iter().all(|t| *t == "t1"), "{changing:?}");
+}
+
+#[test]
+fn drift_of_a_tenant_that_cannot_be_read_is_an_error_not_a_clean_report() {
+    let dir = three_tenants_one_unconsented();
+    let d = dir.path().to_str().unwrap();
+    for format in ["text", "json", "junit", "markdown"] {
+        let drift = run(dir.path(), &["drift", d, "--sandbox", "-o", format]);
+        assert_eq!(drift.code, 1, "{format}: {}", drift.stderr);
+        assert!(
+            drift
+                .stderr
+                .contains("t1 (Customer 1 Ltd): consent missing")
+        );
+    }
+}
+
+/// Runs `tenantform ARGS` in `dir` with stdout a pipe whose reading end is already closed.
+fn with_closed_stdout(dir: &Path, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Command::new(binary())
+        .current_dir(dir)
+        .args(args)
+        .env_remove("AZURE_CLIENT_ID")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = foggy();
+    let d = dir.path().to_str().unwrap();
+    assert_eq!(
+        run(dir.path(), &["apply", d, "--sandbox", "--auto-approve"]).code,
+        0
+    );
+    let printing: Vec<Vec<&str>> = vec![
+        vec!["validate", d],
+        vec!["validate", d, "--output", "json"],
+        vec!["plan", d, "--sandbox"],
+        vec!["plan", d, "--sandbox", "--output", "json"],
+        vec!["plan", d, "--sandbox", "--output", "markdown"],
+        vec!["plan", d, "--offline"],
+        vec!["drift", d, "--sandbox"],
+        vec!["drift", d, "--sandbox", "--output", "junit"],
+        vec!["state", "list", "--state", ".tenantform/state.json"],
+        vec![
+            "state",
+            "show",
+            "tenant.foggy-it",
+            "--state",
+            ".tenantform/state.json",
+        ],
+        vec!["access", d, "--tenant", "foggy-it"],
+        vec!["roles"],
+        vec!["roles", "--output", "json"],
+        vec!["schema"],
+        vec!["--help"],
+        vec!["plan", "--help"],
+        vec!["--version"],
+    ];
+    for args in printing {
+        let out = with_closed_stdout(dir.path(), &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        // Killed by SIGPIPE (the convention), or done before it printed anything that failed.
+        assert!(
+            out.status.signal() == Some(libc::SIGPIPE) || out.status.code().is_some(),
+            "{args:?}: {:?}",
+            out.status
+        );
+    }
+    // Apply with nowhere to report to stops before its first change, releases the lock and
+    // says so; the next apply does the work.
+    std::fs::write(
+        dir.path().join("tenant.yaml"),
+        std::fs::read_to_string(dir.path().join("tenant.yaml"))
+            .unwrap()
+            .replace("displayName: Foggy IT Services", "displayName: Foggy IT"),
+    )
+    .unwrap();
+    let out = with_closed_stdout(dir.path(), &["apply", d, "--sandbox", "--auto-approve"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let rerun = run(dir.path(), &["apply", d, "--sandbox", "--auto-approve"]);
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    assert!(rerun.stdout.contains("4 updated"), "{}", rerun.stdout);
+}
+
+fn journal_lines(state_dir: &Path) -> usize {
+    std::fs::read_to_string(state_dir.join("state.json.journal")).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn sigint_and_sigterm_during_apply_stop_between_changes_and_the_rerun_converges() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let manifests = tempfile::tempdir().unwrap();
+        crate::support::write_fleet(manifests.path(), 4);
+        let m = manifests.path().to_str().unwrap();
+        let state_dir = manifests.path().join(".tenantform");
+        let child = Command::new(binary())
+            .args([
+                "apply",
+                m,
+                "--sandbox",
+                "--auto-approve",
+                "--parallelism",
+                "2",
+            ])
+            .env_remove("AZURE_CLIENT_ID")
+            .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "50")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while journal_lines(&state_dir) < 20 && started.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "signal {signal}: {stdout}{stderr}"
+        );
+        assert!(stdout.contains("Apply interrupted"), "{stdout}");
+        assert!(stderr.contains("interrupted: stopped before"), "{stderr}");
+        assert!(stderr.contains("Run the same apply again"), "{stderr}");
+        // State was written whole (the journal folded in) and the lock released.
+        let state: Value =
+            serde_json::from_str(&std::fs::read_to_string(state_dir.join("state.json")).unwrap())
+                .unwrap();
+        let recorded = state["objects"].as_object().unwrap().len();
+        assert!(recorded >= 10, "what was done is recorded: {recorded}");
+        let plan = run(
+            manifests.path(),
+            &["plan", m, "--sandbox", "--detailed-exitcode"],
+        );
+        assert_eq!(plan.code, 2, "work remains: {}", plan.stderr);
+        let rerun = run(
+            manifests.path(),
+            &["apply", m, "--sandbox", "--auto-approve"],
+        );
+        assert_eq!(rerun.code, 0, "{}{}", rerun.stdout, rerun.stderr);
+        let done = run(
+            manifests.path(),
+            &["plan", m, "--sandbox", "--detailed-exitcode"],
+        );
+        assert_eq!(done.code, 0, "{}", done.stdout);
+        // Every guest once in every tenant.
+        let world: Value = serde_json::from_str(
+            &std::fs::read_to_string(state_dir.join("sandbox-world.json")).unwrap(),
+        )
+        .unwrap();
+        for t in world["tenants"].as_array().unwrap() {
+            let mut mails: Vec<&str> = t["users"]
+                .as_array()
+                .map(|u| u.iter().filter_map(|u| u["mail"].as_str()).collect())
+                .unwrap_or_default();
+            let n = mails.len();
+            mails.sort();
+            mails.dedup();
+            assert_eq!(n, mails.len(), "a guest invited twice in {}", t["id"]);
+        }
+    }
+}
+
+/// The plan for one tenant `t` with guest `g` (and a role for it), state holding `stored`,
+/// and Entra showing `live` (None: the tenant could not be read).
+fn plan_with(
+    stored: &[(&str, &str, &[(&str, &str)], &str)],
+    live: Option<tenantform::live::LiveDirectory>,
+    now: &str,
+) -> tenantform::plan::Plan {
+    use tenantform::live::{LiveSnapshot, LiveTenant};
+    use tenantform::outcome::{Cause, Failure};
+    use tenantform::plan::{PlanInput, PlanOptions, plan};
+    use tenantform::source::{SourceFile, SourceSet};
+    use tenantform::state::{Source, State, StateObject};
+    let mut sources = SourceSet::new();
+    sources.add(SourceFile::new(
+        "a.yaml",
+        "kind: Tenant\nname: t\nmicrosoftTenantId: 3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b\n---\n\
+         kind: GuestUser\nname: g\nemail: g@msp.example\ntenants: [t]\n---\n\
+         kind: RoleAssignment\nname: g-admin\nprincipal: { guest: g }\n\
+         directoryRoles: [Global Reader]\nmspRoles: [TenantAdmin]\n",
+    ));
+    let v = tenantform::validate_sources(&sources, Vec::new());
+    assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
+    let mut state = State::new();
+    state.ensure_lineage();
+    for (address, kind, ids, applied_at) in stored {
+        state.objects.insert(
+            address.to_string(),
+            StateObject {
+                kind: kind.to_string(),
+                ids: ids
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                attributes: [("tenant".to_string(), json!("t"))].into_iter().collect(),
+                source: Source {
+                    digest: "sha256:0".into(),
+                    commit: None,
+                },
+                applied_at: applied_at.to_string(),
+            },
+        );
+    }
+    let live = LiveSnapshot {
+        tenants: [(
+            "t".to_string(),
+            match live {
+                Some(dir) => LiveTenant::Read(dir),
+                None => LiveTenant::Failed(Failure::new(Cause::GraphError, "HTTP 500")),
+            },
+        )]
+        .into(),
+    };
+    plan(&PlanInput {
+        desired: &v.model,
+        state: &state,
+        live: Some(&live),
+        options: PlanOptions::default(),
+        now: now.parse().unwrap(),
+    })
+}
+
+fn action<'a>(plan: &'a tenantform::plan::Plan, prefix: &str) -> &'a tenantform::plan::Action {
+    plan.actions
+        .iter()
+        .find(|a| a.address.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in {:#?}", plan.actions))
+}
+
+#[test]
+fn a_guest_applied_a_moment_ago_and_not_visible_yet_is_pending_not_invited_again() {
+    use tenantform::plan::{Op, Reason};
+    let guest: &[(&str, &str, &[(&str, &str)], &str)] = &[(
+        "guest.t.g",
+        "guest",
+        &[("objectId", "11111111-0000-4000-8000-000000000001")],
+        "2026-12-01T10:00:00Z",
+    )];
+    let empty = tenantform::live::LiveDirectory::default();
+    // 30 s after the invitation Entra does not list the guest yet: pending, nothing to do.
+    let soon = plan_with(guest, Some(empty.clone()), "2026-12-01T10:00:30Z");
+    let g = action(&soon, "guest.t.g");
+    assert_eq!(
+        (g.op, g.reason),
+        (Op::NoOp, Some(Reason::PendingReplication))
+    );
+    assert!(g.note.as_deref().unwrap().contains("replication"));
+    assert_eq!(
+        soon.exit_code(true),
+        2,
+        "the role and MSP role are still to do"
+    );
+    // After the replication window it is missing, and invited again.
+    let later = plan_with(guest, Some(empty), "2026-12-01T10:30:00Z");
+    let g = action(&later, "guest.t.g");
+    assert_eq!((g.op, g.reason), (Op::Create, Some(Reason::MissingInEntra)));
+}
+
+#[test]
+fn roles_never_run_ahead_of_their_guest() {
+    use tenantform::plan::Reason;
+    // The tenant could not be read: the guest is not planned, so neither is the MSP role that
+    // would let its engineer switch into the tenant; the tenant is a failure.
+    let unread = plan_with(&[], None, "2026-12-01T10:00:00Z");
+    let msp = action(&unread, "msp_role.t.g");
+    assert_eq!(msp.reason, Some(Reason::WaitsForDependency));
+    assert!(msp.blocked.as_deref().unwrap().contains("guest.t.g"));
+    assert!(
+        !unread
+            .actions
+            .iter()
+            .any(|a| a.kind == "guest" || a.kind == "directory_role")
+    );
+    assert_eq!(unread.exit_code(true), 1);
+    // A guest that exists in Entra but is not owned (adoption blocked): its roles wait too.
+    let unowned = tenantform::live::LiveDirectory {
+        guests: vec![tenantform::live::LiveGuest {
+            id: "11111111-0000-4000-8000-000000000001".into(),
+            display_name: "g@msp.example".into(),
+            mail: Some("g@msp.example".into()),
+            other_mails: vec![],
+            external_user_state: Some("Accepted".into()),
+            external_user_state_change: None,
+        }],
+        role_assignments: vec![],
+    };
+    let blocked = plan_with(&[], Some(unowned), "2026-12-01T10:00:00Z");
+    assert!(action(&blocked, "guest.t.g").blocked.is_some());
+    for prefix in ["directory_role.t.g", "msp_role.t.g"] {
+        let a = action(&blocked, prefix);
+        assert_eq!(a.reason, Some(Reason::WaitsForDependency), "{prefix}");
+        assert!(
+            a.blocked.as_deref().unwrap().contains("--adopt"),
+            "{prefix}"
+        );
+    }
+    // Invited in this plan: the roles follow it in the same apply.
+    let fresh = plan_with(&[], Some(Default::default()), "2026-12-01T10:00:00Z");
+    for prefix in ["guest.t.g", "directory_role.t.g", "msp_role.t.g"] {
+        assert!(action(&fresh, prefix).is_change(), "{prefix}");
+    }
+}
