@@ -463,10 +463,13 @@ fn sigint_and_sigterm_during_apply_stop_between_changes_and_the_rerun_converges(
     }
 }
 
+/// A stored object: address, kind, ids, appliedAt.
+type Stored<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+
 /// The plan for one tenant `t` with guest `g` (and a role for it), state holding `stored`,
 /// and Entra showing `live` (None: the tenant could not be read).
 fn plan_with(
-    stored: &[(&str, &str, &[(&str, &str)], &str)],
+    stored: &[Stored],
     live: Option<tenantform::live::LiveDirectory>,
     now: &str,
 ) -> tenantform::plan::Plan {
@@ -534,7 +537,7 @@ fn action<'a>(plan: &'a tenantform::plan::Plan, prefix: &str) -> &'a tenantform:
 #[test]
 fn a_guest_applied_a_moment_ago_and_not_visible_yet_is_pending_not_invited_again() {
     use tenantform::plan::{Op, Reason};
-    let guest: &[(&str, &str, &[(&str, &str)], &str)] = &[(
+    let guest: &[Stored] = &[(
         "guest.t.g",
         "guest",
         &[("objectId", "11111111-0000-4000-8000-000000000001")],
