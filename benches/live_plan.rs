@@ -78,7 +78,13 @@ fn main() {
             })
             .collect()
     };
-    let live = runtime.block_on(read_tenants(&client, to_read(), 32, "https://localhost"));
+    let live = runtime.block_on(read_tenants(
+        &client,
+        to_read(),
+        32,
+        "https://localhost",
+        None,
+    ));
     let mut state = State::new();
     state.ensure_lineage();
     let first = plan(&PlanInput {

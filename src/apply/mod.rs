@@ -89,6 +89,21 @@ pub enum ApplyEvent<'a> {
     Done(&'a Action),
     Skipped(&'a Action),
     Failed(&'a Action, &'a ApplyError),
+    /// Every change of a tenant's Entra and MSP-role work was attempted (or it stopped).
+    TenantFinished {
+        tenant: &'a str,
+        failed: bool,
+    },
+}
+
+/// How many tenants report [`ApplyEvent::TenantFinished`] (for a progress bar's total).
+pub fn tenants_to_apply(plan: &Plan) -> usize {
+    plan.actions
+        .iter()
+        .filter(|a| a.op != Op::NoOp && !matches!(a.kind.as_str(), "tenant" | "organization"))
+        .map(|a| a.tenant.as_str())
+        .collect::<BTreeSet<_>>()
+        .len()
 }
 
 #[derive(Debug, Default)]
@@ -408,15 +423,20 @@ pub fn apply(
                     let Some((actions, mut local)) = queue.lock().expect("queue").next() else {
                         break;
                     };
-                    for action in actions {
+                    let tenant = actions.first().map_or("", |a| a.tenant.as_str());
+                    let mut failed = false;
+                    for action in actions.iter() {
                         if !shared.may_start() {
+                            failed = true;
                             break;
                         }
                         if let Err(e) = shared.run(action, &mut local, executor, source) {
                             shared.failed(action, e);
+                            failed = true;
                             break;
                         }
                     }
+                    (shared.on_event)(ApplyEvent::TenantFinished { tenant, failed });
                 }
             });
         }

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::apply::entra::EntraExecutor;
-use crate::apply::{ApplyEvent, Control, StateOnlyExecutor, apply};
+use crate::apply::{ApplyEvent, Control, StateOnlyExecutor, apply, tenants_to_apply};
 use crate::cli::common::{
     GraphArgs, Location, LockArgs, Need, PlanningArgs, connect, finish_live_read, load_manifests,
     start_live_read,
 };
+use crate::cli::progress::{Progress, Verbosity};
 use crate::cli::{CliError, Context, exit};
 use crate::outcome::{Outcome, TenantOutcome};
 use crate::plan::{
@@ -199,7 +200,7 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         }
         None => {
             let live = connection.as_ref().map(|c| {
-                let reading = start_live_read(c, &graph, &model);
+                let reading = start_live_read(cx, c, &graph, &model);
                 finish_live_read(c, &graph, reading, &model, &state)
             });
             plan(&PlanInput {
@@ -219,7 +220,10 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
     let out = Out::new(stop.clone());
-    out.print(&render::text::render(&plan, cx.color));
+    let quiet = cx.verbosity == Verbosity::Quiet;
+    if !quiet {
+        out.print(&render::text::render(&plan, cx.color));
+    }
     if !plan.has_changes() {
         if let Some(connection) = connection {
             connection.close()?;
@@ -250,11 +254,17 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
     state.ensure_lineage();
     let mut journal = store.journal(&state, &lock)?;
     let base_serial = state.serial;
+    let mut progress = Progress::new("Applying", tenants_to_apply(&plan), cx.verbosity);
     // One whole line per event: tenants are applied in parallel.
+    let say = |line: String| {
+        if !quiet {
+            progress.suspend(|| out.line(&line));
+        }
+    };
     let on_event = |event: ApplyEvent| match event {
         ApplyEvent::Started(_) => {}
         ApplyEvent::Done(a) => {
-            out.line(&format!(
+            say(format!(
                 "{}: {}... done",
                 render::terminal_safe(&a.address),
                 verb(a.op)
@@ -263,17 +273,25 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
                 std::thread::sleep(delay);
             }
         }
-        ApplyEvent::Skipped(a) => out.line(&format!(
+        ApplyEvent::Skipped(a) => say(format!(
             "{}: skipped ({})",
             render::terminal_safe(&a.address),
             render::terminal_safe(a.blocked.as_deref().unwrap_or("blocked"))
         )),
-        ApplyEvent::Failed(a, e) => out.line(&format!(
-            "{}: {}... failed: {}",
-            render::terminal_safe(&a.address),
-            verb(a.op),
-            render::terminal_safe(&e.failure().describe())
-        )),
+        ApplyEvent::Failed(a, e) => {
+            let line = format!(
+                "{}: {}... failed: {}",
+                render::terminal_safe(&a.address),
+                verb(a.op),
+                render::terminal_safe(&e.failure().describe())
+            );
+            if quiet {
+                progress.suspend(|| eprintln!("{line}"));
+            } else {
+                say(line);
+            }
+        }
+        ApplyEvent::TenantFinished { failed, .. } => progress.tenant_done(failed),
     };
     let control = Control {
         parallelism: graph.parallelism,
@@ -306,6 +324,7 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
             &control,
         ),
     };
+    progress.finish();
     // Whatever happened, record what was done.
     state.serial = base_serial + 1;
     store.write(&state, &lock)?;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::cli::progress::Progress;
 use crate::cli::{CliError, Context, render};
 use crate::load::load_path;
 use crate::model::DesiredModel;
@@ -103,10 +104,13 @@ pub fn load_manifests(
     let Validation {
         model, diagnostics, ..
     } = validate_sources(&sources, load_diagnostics);
-    eprint!(
-        "{}",
-        render::render_diagnostics(&sources, &diagnostics, cx.color)
-    );
+    // Quiet runs show errors only.
+    let shown: Vec<crate::diagnostic::Diagnostic> = diagnostics
+        .iter()
+        .filter(|d| cx.verbosity > crate::cli::progress::Verbosity::Quiet || d.is_error())
+        .cloned()
+        .collect();
+    eprint!("{}", render::render_diagnostics(&sources, &shown, cx.color));
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
     if errors > 0 || (strict && warnings > 0) {
@@ -413,22 +417,44 @@ fn to_read(
 pub struct LiveRead {
     handle: tokio::task::JoinHandle<crate::live::LiveSnapshot>,
     started: std::collections::BTreeSet<String>,
+    progress: std::sync::Arc<Progress>,
+}
+
+fn on_read(progress: &std::sync::Arc<Progress>) -> crate::graph::read::OnTenantRead {
+    let progress = progress.clone();
+    std::sync::Arc::new(move |_, live| {
+        progress.tenant_done(matches!(live, crate::live::LiveTenant::Failed(_)))
+    })
 }
 
 /// Starts reading the tenants the manifests need.
 pub fn start_live_read(
+    cx: &Context,
     connection: &Connection,
     args: &GraphArgs,
     model: &DesiredModel,
 ) -> LiveRead {
     let tenants = desired_live_tenants(model);
     let started = tenants.keys().cloned().collect();
+    let progress = std::sync::Arc::new(Progress::new("Reading Entra", tenants.len(), cx.verbosity));
     let client = connection.client.clone();
     let (parallelism, redirect) = (args.parallelism, args.consent_redirect_uri.clone());
+    let report = on_read(&progress);
     let handle = connection.runtime.spawn(async move {
-        crate::graph::read::read_tenants(&client, to_read(tenants), parallelism, &redirect).await
+        crate::graph::read::read_tenants(
+            &client,
+            to_read(tenants),
+            parallelism,
+            &redirect,
+            Some(report),
+        )
+        .await
     });
-    LiveRead { handle, started }
+    LiveRead {
+        handle,
+        started,
+        progress,
+    }
 }
 
 /// Waits for the background read, then reads the tenants only state knows about.
@@ -446,6 +472,7 @@ pub fn finish_live_read(
     let mut rest = stored_live_tenants(model, state);
     rest.retain(|name, _| !read.started.contains(name));
     if !rest.is_empty() {
+        read.progress.add_total(rest.len());
         let more = connection
             .runtime
             .block_on(crate::graph::read::read_tenants(
@@ -453,6 +480,7 @@ pub fn finish_live_read(
                 to_read(rest),
                 args.parallelism,
                 &args.consent_redirect_uri,
+                Some(on_read(&read.progress)),
             ));
         snapshot.tenants.extend(more.tenants);
     }

@@ -56,6 +56,9 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             .ok_or_else(|| CliError::Usage(format!("tenant `{name}` has no microsoftTenantId")))?;
         Ok((name.to_string(), id))
     };
+    // Tenants whose token failed for another reason: neither consented nor not, as far as we
+    // know; listed, and the command fails.
+    let mut unchecked: Vec<(String, crate::outcome::Failure)> = Vec::new();
     let targets: Vec<(String, String)> = if args.all_unconsented {
         let client = connection.client.clone();
         let all: Vec<(String, String)> = model
@@ -63,20 +66,29 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             .values()
             .filter_map(|t| t.microsoft_tenant_id.clone().map(|id| (t.name.clone(), id)))
             .collect();
-        connection.runtime.block_on(
-            futures_util::stream::iter(all)
-                .map(|(name, id)| {
-                    let client = client.clone();
-                    async move {
-                        let unconsented =
-                            matches!(client.token(&id).await, Err(e) if e.is_consent_needed());
-                        unconsented.then_some((name, id))
-                    }
-                })
-                .buffer_unordered(args.graph.parallelism.max(1))
-                .filter_map(|x| async move { x })
-                .collect(),
-        )
+        let probed: Vec<(String, String, Option<crate::graph::GraphClientError>)> =
+            connection.runtime.block_on(
+                futures_util::stream::iter(all)
+                    .map(|(name, id)| {
+                        let client = client.clone();
+                        async move {
+                            let error = client.token(&id).await.err();
+                            (name, id, error)
+                        }
+                    })
+                    .buffer_unordered(args.graph.parallelism.max(1))
+                    .collect(),
+            );
+        let mut unconsented = Vec::new();
+        for (name, id, error) in probed {
+            match error {
+                Some(e) if e.is_consent_needed() => unconsented.push((name, id)),
+                Some(e) => unchecked.push((name, e.failure())),
+                None => {}
+            }
+        }
+        unchecked.sort_by(|a, b| a.0.cmp(&b.0));
+        unconsented
     } else {
         args.tenant
             .iter()
@@ -101,7 +113,9 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             "{}",
             serde_json::to_string_pretty(&links).expect("links serialize")
         ),
-        OutputFormat::Text if links.is_empty() => println!("Every mapped tenant has consented."),
+        OutputFormat::Text if links.is_empty() && unchecked.is_empty() => {
+            println!("Every mapped tenant has consented.")
+        }
         OutputFormat::Text => {
             for l in &links {
                 println!(
@@ -114,5 +128,19 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         }
     }
     connection.close()?;
-    Ok(exit::OK)
+    if unchecked.is_empty() {
+        return Ok(exit::OK);
+    }
+    eprintln!(
+        "error: {} tenants could not be checked for consent:",
+        unchecked.len()
+    );
+    for (tenant, failure) in &unchecked {
+        eprintln!(
+            "  {}: {}",
+            crate::render::terminal_safe(tenant),
+            crate::render::terminal_safe(&failure.describe())
+        );
+    }
+    Ok(exit::ERROR)
 }

@@ -11,6 +11,7 @@ mod customers;
 mod drift;
 mod export;
 pub(crate) mod plan;
+pub mod progress;
 mod render;
 mod roles;
 mod sandbox;
@@ -46,6 +47,13 @@ pub struct Cli {
     /// When to use colors: auto (only on a terminal, and never when NO_COLOR is set), always, never.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    /// More detail on stderr: -v per-tenant steps, -vv also every Graph request (method, path,
+    /// status, duration, request-id; never a token or secret).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+    /// Only errors and the final summary.
+    #[arg(short, long, global = true)]
+    quiet: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -216,6 +224,8 @@ pub enum CliError {
 pub struct Context {
     /// Colors on stderr/stdout (decided once from --color, TTY and NO_COLOR).
     pub color: bool,
+    /// `-q`, `-v`, `-vv`.
+    pub verbosity: progress::Verbosity,
 }
 
 /// Where manifests come from when PATH is omitted.
@@ -267,7 +277,9 @@ pub fn main() -> ExitCode {
                 && std::io::stderr().is_terminal()
         }
     };
-    let cx = Context { color };
+    let verbosity = progress::Verbosity::from_flags(cli.verbose, cli.quiet);
+    verbosity.install_logging(color);
+    let cx = Context { color, verbosity };
     if !matches!(cli.command, Command::Apply(_) | Command::Import(_)) {
         default_sigpipe();
     }

@@ -8,6 +8,7 @@ use crate::cli::common::{
     GraphArgs, Location, Need, PlanningArgs, connect, finish_live_read, load_manifests,
     start_live_read, write_private_file,
 };
+use crate::cli::progress::Verbosity;
 use crate::cli::{CliError, Context};
 use crate::plan::{Plan, PlanInput, PlanOptions, SavedPlan, plan};
 use crate::render;
@@ -86,11 +87,13 @@ pub fn make_plan(
         let (sources, diags, _) = crate::git::load_at(&location.path, base)?;
         let base_model = crate::validate_sources(&sources, diags).model;
         let changed = crate::plan::changed_tenants(&base_model, &model);
-        eprintln!(
-            "--changed-since {base}: {} of {} tenants changed",
-            changed.len(),
-            model.tenants.len()
-        );
+        if cx.verbosity > Verbosity::Quiet {
+            eprintln!(
+                "--changed-since {base}: {} of {} tenants changed",
+                changed.len(),
+                model.tenants.len()
+            );
+        }
         options.only_tenants = Some(changed);
     }
     let graph_model: std::borrow::Cow<crate::model::DesiredModel> = match &options.only_tenants {
@@ -111,14 +114,14 @@ pub fn make_plan(
     // Entra is read in the background while state loads.
     let reading = connection
         .as_ref()
-        .map(|c| start_live_read(c, graph, &graph_model));
+        .map(|c| start_live_read(cx, c, graph, &graph_model));
     let store = location.store();
     let state = store.load()?;
     let live = connection
         .as_ref()
         .zip(reading)
         .map(|(c, r)| finish_live_read(c, graph, r, &graph_model, &state));
-    if state.recovered_changes > 0 {
+    if state.recovered_changes > 0 && cx.verbosity > Verbosity::Quiet {
         eprintln!(
             "note: {} changes from an interrupted apply were recovered from {}; the next apply records them",
             state.recovered_changes,
@@ -196,6 +199,9 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         );
     }
     match args.output {
+        PlanFormat::Text if cx.verbosity == Verbosity::Quiet => {
+            println!("{}", render::text::summary_line(&plan))
+        }
         PlanFormat::Text => print!("{}", render::text::render(&plan, cx.color)),
         PlanFormat::Markdown => print!(
             "{}",

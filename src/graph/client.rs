@@ -252,6 +252,25 @@ impl GraphClient {
 
     async fn fetch_token(&self, tenant: &str) -> Result<(String, Duration), GraphClientError> {
         self.token_requests.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let result = self.request_token(tenant).await;
+        match &result {
+            Ok(_) => tracing::debug!(
+                tenant,
+                ms = started.elapsed().as_millis() as u64,
+                "token issued"
+            ),
+            Err(e) => tracing::debug!(
+                tenant,
+                ms = started.elapsed().as_millis() as u64,
+                code = e.code().unwrap_or("-"),
+                "token refused"
+            ),
+        }
+        result
+    }
+
+    async fn request_token(&self, tenant: &str) -> Result<(String, Duration), GraphClientError> {
         let token_error = |code: Option<String>, message: String| GraphClientError::Token {
             tenant: tenant.to_string(),
             consent_needed: code.as_deref().is_some_and(|c| CONSENT_CODES.contains(&c)),
@@ -393,10 +412,25 @@ impl GraphClient {
                 path: path.to_string(),
                 message,
             };
+            let sent = Instant::now();
             let outcome: Result<std::convert::Infallible, (GraphClientError, Option<Duration>)> =
                 match request.send().await {
                     Ok(response) => {
                         let status = response.status().as_u16();
+                        tracing::debug!(
+                            tenant,
+                            method,
+                            path = %self.url(path).trim_start_matches(&self.config.graph_url),
+                            status,
+                            ms = sent.elapsed().as_millis() as u64,
+                            request_id = response
+                                .headers()
+                                .get("request-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-"),
+                            attempt,
+                            "graph"
+                        );
                         let retry_after = response
                             .headers()
                             .get("retry-after")
@@ -444,7 +478,10 @@ impl GraphClient {
                             )),
                         }
                     }
-                    Err(e) => Err((transport(format!("connection failed: {e}")), None)),
+                    Err(e) => {
+                        tracing::debug!(tenant, method, path, attempt, error = %e, "graph: connection failed");
+                        Err((transport(format!("connection failed: {e}")), None))
+                    }
                 };
             let Err((err, retry_after)) = outcome;
             let delay = retry_after.unwrap_or_else(|| backoff(&self.retry, attempt));

@@ -18,16 +18,38 @@ pub struct TenantToRead {
     pub microsoft_tenant_id: String,
 }
 
+/// Told about each tenant as soon as it is read (for progress).
+pub type OnTenantRead = std::sync::Arc<dyn Fn(&str, &LiveTenant) + Send + Sync>;
+
 /// Reads every tenant, at most `parallelism` at a time.
 pub async fn read_tenants(
     client: &GraphClient,
     tenants: Vec<TenantToRead>,
     parallelism: usize,
     consent_redirect: &str,
+    on_read: Option<OnTenantRead>,
 ) -> LiveSnapshot {
+    let on_read = &on_read;
     let results: Vec<(String, LiveTenant)> = futures_util::stream::iter(tenants)
         .map(|t| async move {
+            let started = std::time::Instant::now();
             let live = read_tenant(client, &t.microsoft_tenant_id, consent_redirect).await;
+            let ms = started.elapsed().as_millis() as u64;
+            match &live {
+                LiveTenant::Read(dir) => tracing::info!(
+                    tenant = %t.name,
+                    guests = dir.guests.len(),
+                    role_assignments = dir.role_assignments.len(),
+                    ms,
+                    "read Entra"
+                ),
+                LiveTenant::Failed(f) => {
+                    tracing::info!(tenant = %t.name, ms, "not read: {}", f.describe())
+                }
+            }
+            if let Some(on_read) = on_read {
+                on_read(&t.name, &live);
+            }
             (t.name, live)
         })
         .buffer_unordered(parallelism.max(1))

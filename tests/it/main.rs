@@ -11,6 +11,7 @@ mod model;
 mod onboarding;
 mod pipelines;
 mod plan_apply;
+mod progress;
 mod sandbox;
 mod schema;
 mod state_store;
