@@ -32,7 +32,7 @@ fn graph_error(e: crate::graph::GraphClientError) -> CliError {
     CliError::Usage(e.to_string())
 }
 
-pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
+pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let config = GraphConfig::from_env(|k| std::env::var(k).ok()).map_err(|e| match e {
         crate::graph::config::ConfigError::NoClientId => CliError::NoCredentials {
             command: "export".into(),
@@ -63,6 +63,9 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
         args.tenant_id.iter().map(|t| t.to_lowercase()).collect()
     };
     let client = &client;
+    let mut progress =
+        crate::cli::progress::Progress::new("Exporting", tenant_ids.len(), cx.verbosity);
+    let progress_ref = &progress;
     let results: Vec<Result<ExportedTenant, (String, Failure)>> = runtime.block_on(
         futures_util::stream::iter(tenant_ids)
             .map(|tid| async move {
@@ -104,8 +107,10 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
                 })
             })
             .buffer_unordered(args.parallelism.max(1))
+            .inspect(|r| progress_ref.tenant_done(r.is_err()))
             .collect(),
     );
+    progress.finish();
     // The tenants that were read are exported; the others are listed and fail the command.
     let mut tenants: Vec<ExportedTenant> = Vec::new();
     let mut failures: Vec<(String, Failure)> = Vec::new();

@@ -154,6 +154,28 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// `/v1.0/...`: authenticate, inject faults, serve (or run a batch).
 async fn graph(
+    state: State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // Every Graph answer carries a request-id, and echoes the client's client-request-id.
+    let client_request_id = headers.get("client-request-id").cloned();
+    let mut response = graph_call(state, method, uri, headers, body).await;
+    let answer = response.headers_mut();
+    if !answer.contains_key("request-id") {
+        if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+            answer.insert("request-id", id);
+        }
+    }
+    if let Some(id) = client_request_id {
+        answer.insert("client-request-id", id);
+    }
+    response
+}
+
+async fn graph_call(
     State(shared): State<Shared>,
     method: Method,
     uri: Uri,
