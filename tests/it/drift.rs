@@ -29,7 +29,7 @@ fn applied() -> tempfile::TempDir {
 fn tf(dir: &Path, args: &[&str]) -> crate::support::Run {
     let mut all: Vec<&str> = args.to_vec();
     all.extend([dir.to_str().unwrap(), "--sandbox"]);
-    run_in(&repo_root(), &all, None)
+    run_in(dir, &all, None)
 }
 
 fn edit_world(dir: &Path, edit: impl FnOnce(&mut Value)) {

@@ -56,8 +56,12 @@ fn hand_made_fleet() -> Fixture {
     f
 }
 
+/// `tenantform ARGS` against `sandbox`, in a directory of its own (the tests name every path).
 fn tenantform(sandbox: &SandboxHandle, args: &[&str]) -> std::process::Output {
+    let cwd = tempfile::tempdir().unwrap();
+    crate::support::assert_hermetic(cwd.path(), args);
     std::process::Command::new(crate::support::binary())
+        .current_dir(cwd.path())
         .args(args)
         .env("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID)
         .env("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)

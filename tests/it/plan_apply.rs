@@ -4,7 +4,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{binary, repo_root, run_in, write_fleet, write_tree};
+use crate::support::{
+    assert_hermetic, binary, repo_root, run_in, workspace, write_fleet, write_tree,
+};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
@@ -14,26 +16,39 @@ fn state_file(dir: &Path) -> std::path::PathBuf {
     dir.join("state.json")
 }
 
-/// `tenantform ARGS --state DIR/state.json` from the repository root.
+/// `tenantform ARGS --state DIR/state.json` in DIR.
 fn tf(dir: &Path, args: &[&str]) -> crate::support::Run {
     let state = state_file(dir);
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["--state", state.to_str().unwrap()]);
-    run_in(&repo_root(), &all, None)
+    run_in(dir, &all, None)
 }
 
 const BEFORE: &str = "tests/cases/plan/foggy-it-migration/before";
 
+/// A temporary directory with copies of the manifests these tests name by their paths in the
+/// repository (`examples/foggy-it`, ...): state, plans and the sandbox's directory are written
+/// there, never into the repository.
+fn workdir() -> tempfile::TempDir {
+    workspace(&[
+        "examples/foggy-it",
+        "examples/msp-fleet",
+        BEFORE,
+        "tests/cases/validate/tf203-unknown-field",
+        "tests/cases/validate/many-problems-at-once",
+    ])
+}
+
 #[test]
 fn foggy_it_migration_plans_updates_not_delete_and_create() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     let first = tf(dir.path(), &["apply", BEFORE, "--auto-approve"]);
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
     assert!(first.stdout.contains("6 created"), "{}", first.stdout);
 
     let plan = tf(
         dir.path(),
-        &["plan", "examples/foggy-it", "--output", "json"],
+        &["plan", "examples/foggy-it", "--sandbox", "--output", "json"],
     );
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     let plan = json(&plan.stdout);
@@ -63,6 +78,12 @@ fn foggy_it_migration_plans_updates_not_delete_and_create() {
             expect("update", "organization.foggy-boston", None),
             expect("update", "organization.foggy-burlington", None),
             expect("update", "organization.foggy-waltham", None),
+            expect("create", "guest.foggy-it.dana-support", None),
+            expect(
+                "create",
+                "directory_role.foggy-it.dana-support.729827e3-9c14-49f7-bb1b-9608f156bbb8.root",
+                None
+            ),
             expect("create", "msp_role.foggy-it.dana-support.TenantAdmin", None),
             expect("delete", "tenant.foggy-burlington", None),
             expect("delete", "tenant.foggy-waltham", None),
@@ -93,6 +114,7 @@ fn foggy_it_migration_plans_updates_not_delete_and_create() {
         &[
             "apply",
             "examples/foggy-it",
+            "--sandbox",
             "--auto-approve",
             "--allow-delete",
         ],
@@ -113,7 +135,12 @@ fn foggy_it_migration_plans_updates_not_delete_and_create() {
 
     let again = tf(
         dir.path(),
-        &["plan", "examples/foggy-it", "--detailed-exitcode"],
+        &[
+            "plan",
+            "examples/foggy-it",
+            "--sandbox",
+            "--detailed-exitcode",
+        ],
     );
     assert_eq!(again.code, 0, "converged: {}", again.stdout);
     assert!(again.stdout.starts_with("No changes."));
@@ -121,15 +148,21 @@ fn foggy_it_migration_plans_updates_not_delete_and_create() {
 
 #[test]
 fn migration_plan_text_and_markdown_render_as_reviewed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
     let text = tf(
         dir.path(),
-        &["--color", "never", "plan", "examples/foggy-it"],
+        &["--color", "never", "plan", "examples/foggy-it", "--sandbox"],
     );
     let markdown = tf(
         dir.path(),
-        &["plan", "examples/foggy-it", "--output", "markdown"],
+        &[
+            "plan",
+            "examples/foggy-it",
+            "--sandbox",
+            "--output",
+            "markdown",
+        ],
     );
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(repo_root().join("tests/cases/plan/foggy-it-migration"));
@@ -143,7 +176,7 @@ fn migration_plan_text_and_markdown_render_as_reviewed() {
 
 #[test]
 fn without_former_names_the_plan_suggests_them() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
     let manifests = tempfile::tempdir().unwrap();
     let tenant = std::fs::read_to_string(repo_root().join("examples/foggy-it/tenant.yaml"))
@@ -173,18 +206,23 @@ fn without_former_names_the_plan_suggests_them() {
 
 #[test]
 fn detailed_exit_codes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     let changes = tf(
         dir.path(),
-        &["plan", "examples/foggy-it", "--detailed-exitcode"],
+        &[
+            "plan",
+            "examples/foggy-it",
+            "--sandbox",
+            "--detailed-exitcode",
+        ],
     );
     assert_eq!(changes.code, 2, "{}", changes.stderr);
-    let without_flag = tf(dir.path(), &["plan", "examples/foggy-it"]);
+    let without_flag = tf(dir.path(), &["plan", "examples/foggy-it", "--sandbox"]);
     assert_eq!(without_flag.code, 0);
     assert_eq!(
         tf(
             dir.path(),
-            &["apply", "examples/foggy-it", "--auto-approve"]
+            &["apply", "examples/foggy-it", "--sandbox", "--auto-approve"]
         )
         .code,
         0
@@ -192,7 +230,12 @@ fn detailed_exit_codes() {
     assert_eq!(
         tf(
             dir.path(),
-            &["plan", "examples/foggy-it", "--detailed-exitcode"]
+            &[
+                "plan",
+                "examples/foggy-it",
+                "--sandbox",
+                "--detailed-exitcode"
+            ]
         )
         .code,
         0
@@ -211,8 +254,8 @@ fn detailed_exit_codes() {
 
 #[test]
 fn apply_refuses_without_a_terminal_or_approval_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = tf(dir.path(), &["apply", "examples/foggy-it"]);
+    let dir = workdir();
+    let run = tf(dir.path(), &["apply", "examples/foggy-it", "--sandbox"]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("--auto-approve"), "{}", run.stderr);
     assert!(!state_file(dir.path()).exists(), "no state written");
@@ -220,11 +263,11 @@ fn apply_refuses_without_a_terminal_or_approval_and_changes_nothing() {
 
 #[test]
 fn invalid_manifests_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     assert_eq!(
         tf(
             dir.path(),
-            &["apply", "examples/foggy-it", "--auto-approve"]
+            &["apply", "examples/foggy-it", "--sandbox", "--auto-approve"]
         )
         .code,
         0
@@ -381,11 +424,11 @@ fn remapping_a_microsoft_tenant_is_a_loud_update() {
 
 #[test]
 fn state_commands_list_show_move_and_forget() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     assert_eq!(
         tf(
             dir.path(),
-            &["apply", "examples/foggy-it", "--auto-approve"]
+            &["apply", "examples/foggy-it", "--sandbox", "--auto-approve"]
         )
         .code,
         0
@@ -393,7 +436,13 @@ fn state_commands_list_show_move_and_forget() {
     let list = tf(dir.path(), &["state", "list"]);
     assert_eq!(
         list.stdout,
-        "msp_role.foggy-it.dana-support.TenantAdmin\norganization.foggy-boston\norganization.foggy-burlington\norganization.foggy-waltham\ntenant.foggy-it\n"
+        "directory_role.foggy-it.dana-support.729827e3-9c14-49f7-bb1b-9608f156bbb8.root\n\
+         guest.foggy-it.dana-support\n\
+         msp_role.foggy-it.dana-support.TenantAdmin\n\
+         organization.foggy-boston\n\
+         organization.foggy-burlington\n\
+         organization.foggy-waltham\n\
+         tenant.foggy-it\n"
     );
     let show = tf(dir.path(), &["state", "show", "tenant.foggy-it"]);
     assert!(
@@ -439,7 +488,12 @@ fn state_commands_list_show_move_and_forget() {
     assert_eq!(
         tf(
             dir.path(),
-            &["plan", "examples/foggy-it", "--detailed-exitcode"]
+            &[
+                "plan",
+                "examples/foggy-it",
+                "--sandbox",
+                "--detailed-exitcode"
+            ]
         )
         .code,
         0,
@@ -458,7 +512,7 @@ fn state_commands_list_show_move_and_forget() {
     let plan = json(
         &tf(
             dir.path(),
-            &["plan", "examples/foggy-it", "--output", "json"],
+            &["plan", "examples/foggy-it", "--sandbox", "--output", "json"],
         )
         .stdout,
     );
@@ -471,11 +525,11 @@ fn state_commands_list_show_move_and_forget() {
 
 #[test]
 fn access_lists_who_can_switch_into_what() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     assert_eq!(
         tf(
             dir.path(),
-            &["apply", "examples/msp-fleet", "--auto-approve"]
+            &["apply", "examples/msp-fleet", "--sandbox", "--auto-approve"]
         )
         .code,
         0
@@ -549,13 +603,16 @@ fn a_killed_apply_resumes_and_converges_without_duplicates() {
     write_fleet(manifests.path(), 6);
     let dir = tempfile::tempdir().unwrap();
     let state = state_file(dir.path());
+    let args = [
+        "apply",
+        "--auto-approve",
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    assert_hermetic(dir.path(), &args);
     let mut child = Command::new(binary())
-        .args([
-            "apply",
-            "--auto-approve",
-            "--state",
-            state.to_str().unwrap(),
-        ])
+        .current_dir(dir.path())
+        .args(args)
         .arg(manifests.path())
         .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "100")
         .stdout(Stdio::null())
@@ -655,14 +712,17 @@ fn two_applies_at_once_one_waits_or_fails_clearly() {
     let m = manifests.path().to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let state = state_file(dir.path());
+    let args = [
+        "apply",
+        "--auto-approve",
+        "--state",
+        state.to_str().unwrap(),
+        m,
+    ];
+    assert_hermetic(dir.path(), &args);
     let mut first = Command::new(binary())
-        .args([
-            "apply",
-            "--auto-approve",
-            "--state",
-            state.to_str().unwrap(),
-            m,
-        ])
+        .current_dir(dir.path())
+        .args(args)
         .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "40")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -700,11 +760,11 @@ fn two_applies_at_once_one_waits_or_fails_clearly() {
 
 #[test]
 fn corrupt_state_stops_plan_and_apply_and_is_not_overwritten() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     std::fs::write(state_file(dir.path()), "{ not json").unwrap();
     for args in [
-        &["plan", "examples/foggy-it"][..],
-        &["apply", "examples/foggy-it", "--auto-approve"][..],
+        &["plan", "examples/foggy-it", "--sandbox"][..],
+        &["apply", "examples/foggy-it", "--sandbox", "--auto-approve"][..],
     ] {
         let run = tf(dir.path(), args);
         assert_eq!(run.code, 1);
@@ -730,12 +790,12 @@ fn committed_plan_schema_is_current_and_plans_conform() {
         path.display()
     );
     let validator = jsonschema::validator_for(&json(&printed.stdout)).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
     let plan = json(
         &tf(
             dir.path(),
-            &["plan", "examples/foggy-it", "--output", "json"],
+            &["plan", "examples/foggy-it", "--sandbox", "--output", "json"],
         )
         .stdout,
     );
@@ -746,12 +806,13 @@ fn committed_plan_schema_is_current_and_plans_conform() {
     assert!(errors.is_empty(), "{errors:?}");
 }
 
-/// Runs `tenantform ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
-fn on_terminal(args: &str, answer: &str) -> String {
+/// Runs `tenantform ARGS` in `dir` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_terminal(dir: &Path, args: &str, answer: &str) -> String {
+    assert_hermetic(dir, &args.split(' ').collect::<Vec<_>>());
     let command = format!("{} --color never {args}", binary().display());
     let mut child = Command::new("script")
         .args(["-qec", &command, "/dev/null"])
-        .current_dir(repo_root())
+        .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -769,17 +830,20 @@ fn on_terminal(args: &str, answer: &str) -> String {
 
 #[test]
 fn on_a_terminal_apply_asks_and_only_yes_applies() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     let state = state_file(dir.path());
-    let args = format!("apply examples/foggy-it --state {}", state.display());
-    let declined = on_terminal(&args, "no\n");
+    let args = format!(
+        "apply examples/foggy-it --sandbox --state {}",
+        state.display()
+    );
+    let declined = on_terminal(dir.path(), &args, "no\n");
     assert!(
         declined.contains("Only 'yes' will be accepted"),
         "{declined}"
     );
     assert!(declined.contains("Apply cancelled"), "{declined}");
     assert!(!state.exists());
-    let accepted = on_terminal(&args, "yes\n");
-    assert!(accepted.contains("Apply complete: 5 created"), "{accepted}");
+    let accepted = on_terminal(dir.path(), &args, "yes\n");
+    assert!(accepted.contains("Apply complete: 7 created"), "{accepted}");
     assert!(state.exists());
 }
