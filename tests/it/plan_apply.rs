@@ -524,6 +524,113 @@ fn state_commands_list_show_move_and_forget() {
 }
 
 #[test]
+fn state_commands_take_the_manifest_directory_like_plan_and_apply() {
+    let ws = workspace(&["examples/foggy-it"]);
+    let m = "examples/foggy-it";
+    let run = |args: &[&str]| run_in(ws.path(), args, None);
+    let applied = run(&["apply", "--sandbox", "--auto-approve", m]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+
+    // `state list PATH`, `-C PATH` after or before the subcommand, and the file itself agree.
+    let listed = run(&["state", "list", m]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(
+        listed.stdout.contains("guest.foggy-it.dana-support\n")
+            && listed.stdout.contains("tenant.foggy-it\n"),
+        "{}",
+        listed.stdout
+    );
+    assert!(listed.stderr.is_empty(), "{}", listed.stderr);
+    let file = ws.path().join(m).join(".tenantform/state.json");
+    for other in [
+        &["state", "list", "-C", m][..],
+        &["state", "-C", m, "list"][..],
+        &["state", "--manifests", m, "list"][..],
+        &["state", "list", "examples/foggy-it/tenant.yaml"][..],
+        &["state", "list", "--state", file.to_str().unwrap()][..],
+    ] {
+        assert_eq!(run(other).stdout, listed.stdout, "{other:?}");
+    }
+    let inside = run_in(&ws.path().join(m), &["state", "list"], None);
+    assert_eq!(
+        inside.stdout, listed.stdout,
+        "no path needed beside the state"
+    );
+
+    let show = run(&[
+        "state",
+        "show",
+        "-C",
+        m,
+        "tenant.foggy-it",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert_eq!(
+        json(&show.stdout)["object"]["attributes"]["displayName"],
+        "Foggy IT Services"
+    );
+    let mv = run(&["state", "mv", "-C", m, "tenant.foggy-it", "tenant.foggy"]);
+    assert_eq!(mv.code, 0, "{}", mv.stderr);
+    assert!(run(&["state", "list", m]).stdout.contains("tenant.foggy\n"));
+    assert_eq!(
+        run(&["state", "-C", m, "mv", "tenant.foggy", "tenant.foggy-it"]).code,
+        0
+    );
+    let plan = run(&["plan", "--sandbox", "--detailed-exitcode", m]);
+    assert_eq!(plan.code, 0, "moved back: no changes\n{}", plan.stdout);
+    let rm = run(&["state", "rm", "-C", m, "organization.foggy-waltham"]);
+    assert_eq!(rm.code, 0, "{}", rm.stderr);
+    let plan = json(&run(&["plan", "--sandbox", "--output", "json", m]).stdout);
+    assert_eq!(plan["summary"]["create"], 1, "forgotten: created again");
+    let unlock = run(&["state", "unlock", "-C", m, "0000"]);
+    assert!(unlock.stdout.contains("not locked"), "{}", unlock.stdout);
+
+    // Mistakes say what happened and how to name the state meant.
+    let nowhere = run(&["state", "list"]);
+    assert_eq!(nowhere.code, 0);
+    assert!(nowhere.stdout.is_empty());
+    assert!(
+        nowhere
+            .stderr
+            .contains("no state at ./.tenantform/state.json: nothing has been applied there yet")
+            && nowhere.stderr.contains("`tenantform state list PATH`"),
+        "{}",
+        nowhere.stderr
+    );
+    let show_nothing = run(&["state", "show", "tenant.foggy-it"]);
+    assert_eq!(show_nothing.code, 1);
+    assert!(
+        show_nothing.stderr.contains("no state at"),
+        "{}",
+        show_nothing.stderr
+    );
+    let missing = run(&["state", "list", "no/such/dir"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .stderr
+            .contains("manifest path no/such/dir does not exist"),
+        "{}",
+        missing.stderr
+    );
+    let twice = run(&["state", "list", m, "-C", "."]);
+    assert_eq!(twice.code, 1);
+    assert!(twice.stderr.contains("give one"), "{}", twice.stderr);
+    // rm where nothing was applied is refused and leaves no lock or state behind.
+    std::fs::create_dir(ws.path().join("empty")).unwrap();
+    let rm_nothing = run(&["state", "rm", "-C", "empty", "tenant.foggy-it"]);
+    assert_eq!(rm_nothing.code, 1);
+    assert!(
+        rm_nothing
+            .stderr
+            .contains("no state at empty/.tenantform/state.json")
+    );
+    assert!(!ws.path().join("empty/.tenantform").exists());
+}
+
+#[test]
 fn access_lists_who_can_switch_into_what() {
     let dir = workdir();
     assert_eq!(
