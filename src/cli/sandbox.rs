@@ -17,7 +17,35 @@ pub struct Args {
 enum SandboxCommand {
     /// Serve Graph and a token endpoint on 127.0.0.1 until interrupted.
     #[command(
-        after_help = "Faults (comma-separated): latency=50ms, throttle=0.1 (share answered 429), retry-after=2.128,\n5xx=0.05, drop=0.01, replication=2s (new users 404 for role assignment), budgets (Graph's\nthrottling limits per app and tenant), seed=7 (same seed, same faults).\n\nControls (no auth; 127.0.0.1 only):\n  GET|DELETE /_sandbox/requests          the request log\n  GET|PUT    /_sandbox/faults            faults as JSON\n  POST  /_sandbox/tenants/T/users/U/accept    redeem an invitation (U: id or email)\n  PATCH|DELETE /_sandbox/tenants/T/users/U    out-of-band edit or delete\n  DELETE /_sandbox/tenants/T/roleAssignments/ID\n  PUT   /_sandbox/tenants/T/consent {\"consent\": false}\n\nExamples:\n  tenantform sandbox serve --fixture examples/sandbox/fixture.yaml --port 8080\n  tenantform sandbox serve --tenants 50 --users 20 --faults latency=50ms,throttle=0.05"
+        long_about = "Serve Graph and a token endpoint on 127.0.0.1 until interrupted (Ctrl-C, or kill).\n\n\
+It prints the URLs and the environment a second shell needs to point tenantform at it: \
+AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (the fixture's app: sandbox-only credentials, accepted by \
+this sandbox and nowhere else), AZURE_TENANT_ID (the MSP's own tenant: the fixture's partner \
+tenant, the one with contracts), TENANTFORM_GRAPH_URL and TENANTFORM_LOGIN_URL.",
+        after_help = "A second shell:\n  \
+Without --print-env, the banner shows the variables as `export` lines to paste. With --print-env,\n  \
+stdout carries only those lines, each written once the sandbox accepts connections, then a\n  \
+`# ready: ...` line naming its pid; the banner goes to stderr and the sandbox keeps serving.\n  \
+`eval \"$(tenantform sandbox serve --print-env ...)\"` would never return: write a file instead.\n\n    \
+tenantform sandbox serve --tenants 3 --print-env > sandbox.env & sandbox=$!\n    \
+until grep -q '^# ready' sandbox.env 2>/dev/null; do sleep 0.1; done\n    \
+. ./sandbox.env\n    \
+tenantform customers manifests/ && tenantform auth check manifests/\n    \
+kill $sandbox\n\n\
+Faults (comma-separated): latency=50ms, throttle=0.1 (share answered 429), retry-after=2.128,\n\
+5xx=0.05, drop=0.01, replication=2s (new users 404 for role assignment), budgets (Graph's\n\
+throttling limits per app and tenant), seed=7 (same seed, same faults).\n\n\
+Controls (no auth; 127.0.0.1 only):\n  \
+GET|DELETE /_sandbox/requests          the request log\n  \
+GET|PUT    /_sandbox/faults            faults as JSON\n  \
+POST  /_sandbox/tenants/T/users/U/accept    redeem an invitation (U: id or email)\n  \
+PATCH|DELETE /_sandbox/tenants/T/users/U    out-of-band edit or delete\n  \
+DELETE /_sandbox/tenants/T/roleAssignments/ID\n  \
+PUT   /_sandbox/tenants/T/consent {\"consent\": false}\n\n\
+Examples:\n  \
+tenantform sandbox serve --fixture examples/sandbox/fixture.yaml --port 8080\n  \
+tenantform sandbox serve --tenants 50 --users 20 --faults latency=50ms,throttle=0.05\n  \
+tenantform sandbox serve --tenants 3 --print-env > sandbox.env &"
     )]
     Serve {
         /// The starting world (YAML or JSON: apps, tenants, users, contracts, consent).
@@ -35,7 +63,127 @@ enum SandboxCommand {
         /// Faults to inject, e.g. latency=50ms,throttle=0.1,seed=7.
         #[arg(long, value_name = "SPEC", value_parser = Faults::parse, default_value = "")]
         faults: Faults,
+        /// Print only `export NAME=value` lines on stdout, then `# ready: ...` (for a file a
+        /// second shell sources); the banner goes to stderr. The sandbox keeps serving.
+        #[arg(long)]
+        print_env: bool,
     },
+}
+
+/// One line of the environment block: a variable, or a comment explaining a choice.
+enum EnvLine {
+    Export(&'static str, String),
+    Comment(String),
+}
+
+/// `value` as one shell word: bare when it is plainly safe, otherwise single-quoted.
+fn shell_quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '-' | '_' | '.' | '/' | ':' | '@' | '%' | '+' | ',')
+        });
+    if plain {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+/// Text from the fixture, safe inside a one-line `#` comment.
+fn comment_safe(text: &str) -> String {
+    crate::render::terminal_safe(text).replace(['\n', '\r', '\t'], " ")
+}
+
+/// The variables a second shell needs to reach this sandbox, with comments where the fixture
+/// leaves a choice.
+fn environment(fixture: &Fixture, base: &str, graph: &str) -> Result<Vec<EnvLine>, CliError> {
+    let mut lines = Vec::new();
+    match fixture.apps.split_first() {
+        Some((app, others)) => {
+            lines.push(EnvLine::Export("AZURE_CLIENT_ID", app.client_id.clone()));
+            lines.push(EnvLine::Export(
+                "AZURE_CLIENT_SECRET",
+                app.client_secret.clone(),
+            ));
+            if !others.is_empty() {
+                let ids: Vec<String> = others.iter().map(|a| comment_safe(&a.client_id)).collect();
+                lines.push(EnvLine::Comment(format!(
+                    "the fixture has more apps (secrets in the fixture): {}",
+                    ids.join(", ")
+                )));
+            }
+        }
+        None => lines.push(EnvLine::Comment(
+            "the fixture has no apps: the token endpoint accepts no client, so nothing can sign in"
+                .into(),
+        )),
+    }
+    let partners: Vec<_> = fixture
+        .tenants
+        .iter()
+        .filter(|t| !t.contracts.is_empty())
+        .collect();
+    match (partners.split_first(), fixture.tenants.first()) {
+        (Some((partner, others)), _) => {
+            if !others.is_empty() {
+                let rest: Vec<String> = others.iter().map(|t| comment_safe(&t.id)).collect();
+                lines.push(EnvLine::Comment(format!(
+                    "more than one tenant has contracts; AZURE_TENANT_ID is the first, {} (others: {})",
+                    comment_safe(&partner.display_name),
+                    rest.join(", ")
+                )));
+            }
+            lines.push(EnvLine::Export("AZURE_TENANT_ID", partner.id.clone()));
+        }
+        (None, Some(first)) => {
+            lines.push(EnvLine::Comment(format!(
+                "no tenant in the fixture has contracts (no partner tenant): AZURE_TENANT_ID is its first tenant, {}",
+                comment_safe(&first.display_name)
+            )));
+            lines.push(EnvLine::Export("AZURE_TENANT_ID", first.id.clone()));
+        }
+        (None, None) => lines.push(EnvLine::Comment(
+            "the fixture has no tenants: AZURE_TENANT_ID is left as it is".into(),
+        )),
+    }
+    lines.push(EnvLine::Export("TENANTFORM_GRAPH_URL", graph.to_string()));
+    lines.push(EnvLine::Export("TENANTFORM_LOGIN_URL", base.to_string()));
+    for line in &lines {
+        if let EnvLine::Export(name, value) = line
+            && value.chars().any(char::is_control)
+        {
+            return Err(CliError::Usage(format!(
+                "the fixture's value for {name} contains a control character (such as a line \
+                 break), which a shell variable line cannot carry: fix the fixture"
+            )));
+        }
+    }
+    Ok(lines)
+}
+
+impl std::fmt::Display for EnvLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnvLine::Export(name, value) => write!(f, "export {name}={}", shell_quote(value)),
+            EnvLine::Comment(text) => write!(f, "# {text}"),
+        }
+    }
+}
+
+/// Writes `lines` to stdout one at a time, each flushed before the next.
+fn print_flushed(lines: impl IntoIterator<Item = String>) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|source| CliError::Io {
+                path: "stdout".into(),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
@@ -45,6 +193,7 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
         users,
         port,
         faults,
+        print_env,
     } = args.command;
     let fixture = match (fixture, tenants) {
         (Some(path), _) => Fixture::load(&path).map_err(|e| CliError::Usage(e.to_string()))?,
@@ -62,29 +211,33 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
                 source,
             }
         })?;
-    let base = handle.base_url();
-    println!("Graph sandbox listening on {base}");
-    println!("  Graph API:   {}", handle.graph_url());
-    println!("  Token URL:   {base}/{{tenant-id-or-domain}}/oauth2/v2.0/token");
-    println!("  Controls:    {base}/_sandbox/requests, {base}/_sandbox/faults (see --help)");
-    println!();
-    println!("Sandbox-only credentials (accepted by this sandbox, nowhere else):");
-    for app in &fixture.apps {
-        println!(
-            "  export AZURE_CLIENT_ID={} AZURE_CLIENT_SECRET={}",
-            app.client_id, app.client_secret
+    let base = handle.base_url().to_string();
+    let env = environment(&fixture, &base, &handle.graph_url())?;
+
+    // The banner: on stdout, or on stderr when stdout carries only the environment.
+    let mut banner = vec![
+        format!("Graph sandbox listening on {base}"),
+        format!("  Graph API:   {}", handle.graph_url()),
+        format!("  Token URL:   {base}/{{tenant-id-or-domain}}/oauth2/v2.0/token"),
+        format!("  Controls:    {base}/_sandbox/requests, {base}/_sandbox/faults (see --help)"),
+        String::new(),
+    ];
+    if print_env {
+        banner.push("Environment for a second shell: on stdout (--print-env).".into());
+    } else {
+        banner.push(
+            "In a second shell (sandbox-only credentials: accepted by this sandbox, nowhere else):"
+                .into(),
         );
+        banner.extend(env.iter().map(|line| format!("  {line}")));
+        banner.push("  (--print-env prints just these lines, for a file to source)".into());
     }
-    println!(
-        "  export TENANTFORM_GRAPH_URL={} TENANTFORM_LOGIN_URL={base}",
-        handle.graph_url()
-    );
-    println!();
-    println!("Tenants ({}):", fixture.tenants.len());
+    banner.push(String::new());
+    banner.push(format!("Tenants ({}):", fixture.tenants.len()));
     for t in fixture.tenants.iter().take(20) {
-        println!(
+        banner.push(format!(
             "  {}  {:<32} {} users{}{}",
-            t.id,
+            crate::render::terminal_safe(&t.id),
             crate::render::terminal_safe(&t.display_name),
             t.users.len(),
             if t.contracts.is_empty() {
@@ -93,12 +246,25 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
                 format!(", partner of {}", t.contracts.len())
             },
             if t.consent { "" } else { ", NO CONSENT" }
-        );
+        ));
     }
     if fixture.tenants.len() > 20 {
-        println!("  ... and {} more", fixture.tenants.len() - 20);
+        banner.push(format!("  ... and {} more", fixture.tenants.len() - 20));
     }
-    println!("\nPress Ctrl-C to stop.");
+    banner.push(String::new());
+    banner.push("Press Ctrl-C to stop.".into());
+    if print_env {
+        for line in &banner {
+            eprintln!("{line}");
+        }
+        let pid = std::process::id();
+        print_flushed(env.iter().map(ToString::to_string).chain([format!(
+            "# ready: sandbox pid {pid} is serving on {base}; stop it with: kill {pid}"
+        )]))?;
+    } else {
+        print_flushed(banner)?;
+    }
+
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

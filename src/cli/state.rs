@@ -1,6 +1,6 @@
 //! `tenantform state ...`: inspect and edit stored state without touching anything it stands for.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
@@ -12,8 +12,25 @@ use crate::state::ops::{move_address, remove_addresses};
 use crate::state::{LockInfo, StateChange, StateStore, UnlockOutcome};
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "State is kept where plan and apply keep it: .tenantform/state.json \
+beside the manifests. Name the manifest directory as those commands take it: `state list PATH`, \
+or -C PATH with any state command (before or after its name). --state FILE (or \
+TENANTFORM_STATE) names the file itself and wins over both. With neither: \
+./.tenantform/state.json.\n\n\
+Examples:\n  \
+tenantform state list examples/foggy-it\n  \
+tenantform state show -C examples/foggy-it tenant.foggy-it --output json\n  \
+tenantform state -C examples/foggy-it mv tenant.foggy-boston tenant.foggy-it\n  \
+tenantform state rm -C customers/ guest.foggy-it.ben    # Entra is not touched\n  \
+tenantform state list --state /srv/tenantform/state.json"
+)]
 pub struct Args {
-    /// State file [default: ./.tenantform/state.json].
+    /// Manifest directory (or file) whose state to use: PATH/.tenantform/state.json, as plan and
+    /// apply use it.
+    #[arg(short = 'C', long = "manifests", value_name = "PATH", global = true)]
+    manifests: Option<PathBuf>,
+    /// State file [default: PATH/.tenantform/state.json, or ./.tenantform/state.json].
     #[arg(long, value_name = "FILE", env = "TENANTFORM_STATE", global = true)]
     state: Option<PathBuf>,
     #[command(subcommand)]
@@ -23,20 +40,30 @@ pub struct Args {
 #[derive(Subcommand, Debug)]
 enum StateCommand {
     /// List the addresses of every object in state.
+    #[command(
+        after_help = "Examples:\n  tenantform state list examples/foggy-it\n  tenantform state list --output json -C customers/"
+    )]
     List {
+        /// Manifest directory (or file) whose state to list, as `plan PATH` takes it (same as
+        /// -C PATH).
+        #[arg(value_name = "PATH")]
+        path: Option<PathBuf>,
         #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
     /// Show one object: attributes as last applied, ids, source and time.
+    #[command(
+        after_help = "Example:\n  tenantform state show -C examples/foggy-it tenant.foggy-it"
+    )]
     Show {
-        /// e.g. tenant.foggy-it
+        /// e.g. tenant.foggy-it (see `state list`)
         address: String,
         #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
     /// Rename an address (a stable name changed) without re-creating anything.
     #[command(
-        after_help = "Moving a tenant also moves its MSP roles and updates the organizations under it.\n\nExample:\n  tenantform state mv tenant.foggy-boston tenant.foggy-it"
+        after_help = "Moving a tenant also moves its MSP roles and updates the organizations under it.\n\nExample:\n  tenantform state mv -C examples/foggy-it tenant.foggy-boston tenant.foggy-it"
     )]
     Mv {
         from: String,
@@ -45,6 +72,9 @@ enum StateCommand {
         lock: LockArgs,
     },
     /// Forget objects: they stay as they are in the world, tenantform stops managing them.
+    #[command(
+        after_help = "Example:\n  tenantform state rm -C customers/ guest.foggy-it.ben organization.foggy-waltham"
+    )]
     Rm {
         #[arg(required = true)]
         addresses: Vec<String>,
@@ -52,17 +82,83 @@ enum StateCommand {
         lock: LockArgs,
     },
     /// Clear a stale lock record by its id (refused while the process holding it runs).
+    #[command(after_help = "Example:\n  tenantform state unlock -C customers/ 3f9c2a71")]
     Unlock { id: String },
 }
 
-fn store(path: Option<PathBuf>) -> FileStateStore {
-    FileStateStore::new(path.unwrap_or_else(|| default_state_path(std::path::Path::new("."))))
+/// The state file: --state FILE, else beside the manifest directory named by `state list PATH`
+/// or -C PATH (where `default_state_path` puts it for plan and apply), else ./.tenantform.
+fn state_path(
+    state: Option<PathBuf>,
+    manifests: Option<PathBuf>,
+    list_path: Option<PathBuf>,
+) -> Result<PathBuf, CliError> {
+    let manifests = match (list_path, manifests) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(CliError::Usage(format!(
+                "two manifest paths ({} and -C {}): give one",
+                a.display(),
+                b.display()
+            )));
+        }
+        (a, b) => a.or(b),
+    };
+    if let Some(path) = &manifests {
+        if path == Path::new("-") {
+            return Err(CliError::Usage(
+                "state commands need the manifest directory, not stdin (-)".into(),
+            ));
+        }
+        if !path.exists() {
+            return Err(CliError::Usage(format!(
+                "manifest path {} does not exist",
+                path.display()
+            )));
+        }
+    }
+    Ok(state.unwrap_or_else(|| default_state_path(manifests.as_deref().unwrap_or(Path::new(".")))))
+}
+
+/// Whether anything was ever stored at `store` (a snapshot, or the journal of an apply that
+/// was interrupted before its first snapshot).
+fn stored(store: &FileStateStore) -> bool {
+    store.path().exists() || store.journal_path().exists()
+}
+
+/// Why there is nothing at `store`, and, when no location was given, how to name one.
+fn nothing_stored(store: &FileStateStore, named: bool) -> String {
+    let mut text = format!(
+        "no state at {}: nothing has been applied there yet",
+        store.path().display()
+    );
+    if !named {
+        text.push_str(
+            " (for the state of a manifest directory, name it: `tenantform state list PATH`, or \
+             -C PATH with any state command)",
+        );
+    }
+    text
 }
 
 pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
-    let store = store(args.state);
+    let list_path = match &args.command {
+        StateCommand::List { path, .. } => path.clone(),
+        _ => None,
+    };
+    let named = args.state.is_some() || args.manifests.is_some() || list_path.is_some();
+    let store = FileStateStore::new(state_path(args.state, args.manifests, list_path)?);
+    let must_exist = |store: &FileStateStore| {
+        if stored(store) {
+            Ok(())
+        } else {
+            Err(CliError::Usage(nothing_stored(store, named)))
+        }
+    };
     match args.command {
-        StateCommand::List { output } => {
+        StateCommand::List { output, .. } => {
+            if !stored(&store) {
+                eprintln!("note: {}.", nothing_stored(&store, named));
+            }
             let state = store.load()?;
             match output {
                 OutputFormat::Json => {
@@ -85,6 +181,7 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
         StateCommand::Show { address, output } => {
+            must_exist(&store)?;
             let state = store.load()?;
             let object = state
                 .objects
@@ -126,6 +223,7 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
         StateCommand::Mv { from, to, lock } => {
+            must_exist(&store)?;
             edit(&store, &lock, "state mv", |state| {
                 move_address(state, &from, &to)
             })?;
@@ -133,6 +231,7 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
         StateCommand::Rm { addresses, lock } => {
+            must_exist(&store)?;
             let n = edit(&store, &lock, "state rm", |state| {
                 remove_addresses(state, &addresses)
             })?;

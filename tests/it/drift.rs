@@ -33,7 +33,7 @@ fn tf(dir: &Path, args: &[&str]) -> crate::support::Run {
     if all.iter().any(|a| matches!(*a, "plan" | "apply" | "drift")) {
         all.extend(["--replication-window", "0s"]);
     }
-    run_in(&repo_root(), &all, None)
+    run_in(dir, &all, None)
 }
 
 fn edit_world(dir: &Path, edit: impl FnOnce(&mut Value)) {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{repo_root, run_in, write_tree};
+use crate::support::{assert_hermetic, repo_root, run_in, workspace, write_tree};
 
 const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
 const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
@@ -23,7 +23,7 @@ fn tf(dir: &Path, manifests: &str, args: &[&str]) -> crate::support::Run {
     {
         all.extend(["--replication-window", "0s"]);
     }
-    run_in(&repo_root(), &all, None)
+    run_in(dir, &all, None)
 }
 
 fn world(dir: &Path) -> Value {
@@ -97,7 +97,7 @@ const ROLE: &str = "directory_role.foggy-it.dana-support.729827e3-9c14-49f7-bb1b
 
 #[test]
 fn invite_accept_drift_and_repair() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workspace(&["examples/foggy-it"]);
     let d = dir.path();
     let applied = tf(
         d,
@@ -227,7 +227,7 @@ fn invite_accept_drift_and_repair() {
 
 #[test]
 fn a_guest_deleted_in_the_portal_is_invited_again_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workspace(&["examples/foggy-it"]);
     let d = dir.path();
     assert_eq!(
         tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
@@ -379,7 +379,7 @@ fn removing_a_guest_deletes_only_what_tenantform_owns() {
 
 #[test]
 fn unowned_role_assignments_of_managed_guests_are_reported_not_touched() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workspace(&["examples/foggy-it"]);
     let d = dir.path();
     assert_eq!(
         tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
@@ -538,7 +538,7 @@ fn throttling_server_errors_and_replication_delay_still_converge_without_duplica
 
 #[test]
 fn pending_invitations_can_be_sent_again() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workspace(&["examples/foggy-it"]);
     let d = dir.path();
     assert_eq!(
         tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
@@ -632,17 +632,20 @@ fn a_killed_apply_against_graph_resumes_without_duplicates() {
         ("TENANTFORM_LOGIN_URL", sandbox.base.clone()),
     ];
     let apply = |delay: &str| {
-        let mut cmd = std::process::Command::new(crate::support::binary());
-        cmd.args([
+        let args = [
             "apply",
             "--auto-approve",
             "--state",
             state.to_str().unwrap(),
-        ])
-        .arg(manifests.path())
-        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", delay)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+        ];
+        assert_hermetic(dir.path(), &args);
+        let mut cmd = std::process::Command::new(crate::support::binary());
+        cmd.current_dir(dir.path())
+            .args(args)
+            .arg(manifests.path())
+            .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", delay)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         for (k, v) in &env {
             cmd.env(k, v);
         }
@@ -672,6 +675,7 @@ fn a_killed_apply_against_graph_resumes_without_duplicates() {
         String::from_utf8_lossy(&rerun.stderr)
     );
     let again = std::process::Command::new(crate::support::binary())
+        .current_dir(dir.path())
         .args([
             "plan",
             "--detailed-exitcode",

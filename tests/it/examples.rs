@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use tenantform::model::{DesiredModel, Principal};
 use tenantform::{load::load_path, validate_sources};
 
-use crate::support::{repo_root, run};
+use crate::support::{repo_root, run, run_in, workspace};
 
 fn load(dir: &str) -> DesiredModel {
     let (sources, diags) = load_path(&repo_root().join(dir)).unwrap();
@@ -16,6 +16,43 @@ fn load(dir: &str) -> DesiredModel {
 
 fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
+}
+
+/// README's set-up, step 1, in a copy of the repository's example: state and the sandbox's
+/// directory land in `examples/foggy-it/.tenantform/`, a second run has nothing to do, and the
+/// example still validates the same (the state directory is not a manifest).
+#[test]
+fn readme_first_command_keeps_state_beside_the_example_and_converges() {
+    let ws = workspace(&["examples/foggy-it"]);
+    let readme = ["apply", "--sandbox", "--auto-approve", "examples/foggy-it"];
+    let first = run_in(ws.path(), &readme, None);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    assert!(
+        first.stdout.contains("Apply complete: 7 created"),
+        "{}",
+        first.stdout
+    );
+    let kept = ws.path().join("examples/foggy-it/.tenantform");
+    assert!(kept.join("state.json").is_file() && kept.join("sandbox-world.json").is_file());
+
+    let again = run_in(ws.path(), &readme, None);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
+    let plan = run_in(
+        ws.path(),
+        &["--color", "never", "plan", "--sandbox", "examples/foggy-it"],
+        None,
+    );
+    assert!(
+        plan.stdout.contains("Invitations not yet accepted:"),
+        "{}",
+        plan.stdout
+    );
+    let validate = run_in(ws.path(), &["validate", "examples/foggy-it"], None);
+    assert_eq!(
+        validate.stdout,
+        run(&["validate", "examples/foggy-it"]).stdout
+    );
 }
 
 #[test]

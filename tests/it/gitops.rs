@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{repo_root, run_in, write_tree};
+use crate::support::{run_in, write_tree};
 
 /// Commits the work tree of `repo` with `message`; returns the commit id.
 fn commit(repo: &git2::Repository, message: &str) -> String {
@@ -314,7 +314,6 @@ fn a_saved_plan_is_refused_on_another_commit() {
         &["apply", plan_file.to_str().unwrap(), "--auto-approve"],
     );
     assert_eq!(applied.code, 0, "{}", applied.stderr);
-    let _ = repo_root();
 }
 
 #[test]
@@ -323,7 +322,7 @@ fn pull_request_markdown_fits_one_comment_and_says_what_it_left_out() {
     crate::support::write_fleet(manifests.path(), 1500);
     let state = tempfile::tempdir().unwrap();
     let run = run_in(
-        &repo_root(),
+        state.path(),
         &[
             "plan",
             manifests.path().to_str().unwrap(),

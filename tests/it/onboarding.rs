@@ -56,8 +56,12 @@ fn hand_made_fleet() -> Fixture {
     f
 }
 
+/// `tenantform ARGS` against `sandbox`, in a directory of its own (the tests name every path).
 fn tenantform(sandbox: &SandboxHandle, args: &[&str]) -> std::process::Output {
+    let cwd = tempfile::tempdir().unwrap();
+    crate::support::assert_hermetic(cwd.path(), args);
     std::process::Command::new(crate::support::binary())
+        .current_dir(cwd.path())
         .args(args)
         .env("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID)
         .env("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
@@ -345,4 +349,297 @@ fn drift_reports_unmapped_customers_and_former_customers() {
 
 fn write_tree_at(dir: &std::path::Path, name: &str, text: &str) {
     crate::support::write_tree(dir, &[(name, text)]);
+}
+
+/// `tenantform sandbox serve ARGS` in its own process (killed on drop).
+struct Served {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Served {
+    fn start(cwd: &std::path::Path, args: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(crate::support::binary())
+            .current_dir(cwd)
+            .args(["sandbox", "serve"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Lines as the sandbox writes them, read while it keeps serving.
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                if send.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        Served { child, lines }
+    }
+
+    /// Lines up to and including the first that starts with `last`.
+    fn read_until(&self, last: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("no line starting {last:?} ({e}); got {out:?}"));
+            let done = line.starts_with(last);
+            out.push(line);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    fn still_serving(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Stops it; returns what it wrote on stderr.
+    fn stop(mut self) -> String {
+        use std::io::Read;
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        err
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// NAME -> value of `export NAME=value` lines, as `sh` would read them (bare or single-quoted).
+fn exports(lines: &[String]) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in lines {
+        let Some(assignment) = line.trim_start().strip_prefix("export ") else {
+            continue;
+        };
+        let (name, value) = assignment.split_once('=').unwrap();
+        let value = if let Some(quoted) = value.strip_prefix('\'') {
+            quoted.strip_suffix('\'').unwrap().replace(r"'\''", "'")
+        } else {
+            value.to_string()
+        };
+        out.insert(name.to_string(), value);
+    }
+    out
+}
+
+/// `tenantform ARGS` in `cwd` after `sh` sourced `env_file`, with none of the caller's Azure or
+/// tenantform variables.
+fn sourced(cwd: &std::path::Path, env_file: &str, args: &[&str]) -> std::process::Output {
+    crate::support::assert_hermetic(cwd, args);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.current_dir(cwd)
+        .arg("-c")
+        .arg(format!(". ./{env_file} && exec \"$0\" \"$@\""))
+        .arg(crate::support::binary())
+        .args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AZURE_") || name.starts_with("TENANTFORM_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.output().unwrap()
+}
+
+const SANDBOX_ENV: [&str; 5] = [
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_TENANT_ID",
+    "TENANTFORM_GRAPH_URL",
+    "TENANTFORM_LOGIN_URL",
+];
+
+#[test]
+fn sandbox_print_env_gives_a_second_shell_everything_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::write_fleet(&dir.path().join("manifests"), 3);
+    let mut served = Served::start(
+        dir.path(),
+        &["--tenants", "3", "--users", "1", "--print-env"],
+    );
+    let lines = served.read_until("# ready");
+    // Read while the sandbox serves: stdout is flushed line by line, not at exit.
+    assert!(served.still_serving());
+    let (ready, env_lines) = lines.split_last().unwrap();
+    assert!(
+        env_lines.iter().all(|l| l.starts_with("export ")),
+        "only export lines: {lines:?}"
+    );
+    let pid = served.child.id();
+    assert!(ready.contains(&format!("kill {pid}")), "{ready}");
+    let env = exports(env_lines);
+    assert_eq!(env.keys().map(String::as_str).collect::<Vec<_>>(), {
+        let mut names = SANDBOX_ENV.to_vec();
+        names.sort();
+        names
+    });
+    assert_eq!(
+        env["AZURE_TENANT_ID"], SANDBOX_PARTNER_TENANT_ID,
+        "the partner tenant"
+    );
+    assert_eq!(env["AZURE_CLIENT_ID"], SANDBOX_CLIENT_ID);
+    assert!(env["TENANTFORM_GRAPH_URL"].starts_with(&env["TENANTFORM_LOGIN_URL"]));
+
+    // A second shell: source the lines, then list customers and check credentials.
+    std::fs::write(dir.path().join("sandbox.env"), lines.join("\n") + "\n").unwrap();
+    let customers = sourced(
+        dir.path(),
+        "sandbox.env",
+        &["customers", "manifests", "--output", "json"],
+    );
+    let rows = json_of(&customers);
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        3,
+        "the partner's /contracts"
+    );
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["tenant"].is_string())
+    );
+    let auth = sourced(
+        dir.path(),
+        "sandbox.env",
+        &["auth", "check", "manifests", "--output", "json"],
+    );
+    assert_eq!(
+        auth.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&auth.stdout)
+    );
+    let rows = json_of(&auth);
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["tokenOk"] == true && r["graphOk"] == true),
+        "{rows}"
+    );
+    // Without the file, the same command has no partner tenant to ask.
+    std::fs::write(dir.path().join("empty.env"), "").unwrap();
+    let without = sourced(dir.path(), "empty.env", &["customers", "manifests"]);
+    assert_eq!(without.status.code(), Some(1));
+
+    let banner = served.stop();
+    assert!(
+        banner.starts_with("Graph sandbox listening on "),
+        "{banner}"
+    );
+    assert!(banner.contains("Tenants (4):"), "{banner}");
+}
+
+#[test]
+fn sandbox_banner_shows_the_whole_environment_to_paste() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = crate::support::repo_root().join("examples/sandbox/fixture.yaml");
+    let served = Served::start(dir.path(), &["--fixture", fixture.to_str().unwrap()]);
+    let lines = served.read_until("Press Ctrl-C");
+    assert!(lines[0].starts_with("Graph sandbox listening on http://127.0.0.1:"));
+    let env = exports(&lines);
+    assert_eq!(env.len(), SANDBOX_ENV.len(), "{lines:?}");
+    assert_eq!(
+        env["AZURE_TENANT_ID"],
+        "0c0a7f1e-0000-4000-8000-0000000c0a7f"
+    );
+    let block: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("  export "))
+        .collect();
+    assert_eq!(
+        block.len(),
+        SANDBOX_ENV.len(),
+        "one variable a line: {lines:?}"
+    );
+}
+
+#[test]
+fn sandbox_env_without_a_partner_tenant_says_so_and_quotes_what_it_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    // A secret a shell would mangle unquoted; no tenant with contracts.
+    let secret = r#"it's $HOME `id` "q" \ & ;"#;
+    let fixture = format!(
+        "apps:\n  - clientId: 11111111-1111-4111-8111-111111111111\n    clientSecret: {}\n\
+         tenants:\n  - id: 3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b\n    displayName: Foggy IT Services\n    \
+         domain: foggyit.onmicrosoft.com\n",
+        serde_json::to_string(secret).unwrap()
+    );
+    crate::support::write_tree(
+        dir.path(),
+        &[
+            ("fixture.yaml", &fixture),
+            (
+                "manifests/foggy.yaml",
+                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: 3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b\n",
+            ),
+        ],
+    );
+    let served = Served::start(dir.path(), &["--fixture", "fixture.yaml", "--print-env"]);
+    let lines = served.read_until("# ready");
+    let tenant_line = lines
+        .iter()
+        .position(|l| l.starts_with("export AZURE_TENANT_ID="))
+        .unwrap();
+    assert!(
+        lines[tenant_line - 1].starts_with("# no tenant in the fixture has contracts")
+            && lines[tenant_line - 1].contains("Foggy IT Services"),
+        "{lines:?}"
+    );
+    let env = exports(&lines);
+    assert_eq!(
+        env["AZURE_TENANT_ID"],
+        "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b"
+    );
+    assert_eq!(env["AZURE_CLIENT_SECRET"], secret);
+    // The shell reads the secret back intact: the sandbox issues a token for it.
+    std::fs::write(dir.path().join("sandbox.env"), lines.join("\n") + "\n").unwrap();
+    let auth = sourced(dir.path(), "sandbox.env", &["auth", "check", "manifests"]);
+    assert_eq!(
+        auth.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&auth.stdout),
+        String::from_utf8_lossy(&auth.stderr)
+    );
+    drop(served);
+
+    // A value no shell line can carry is refused, not printed broken.
+    crate::support::write_tree(
+        dir.path(),
+        &[("bad.yaml", &fixture.replace("it's", "it's\\nsecond line"))],
+    );
+    let bad = std::process::Command::new(crate::support::binary())
+        .current_dir(dir.path())
+        .args(["sandbox", "serve", "--fixture", "bad.yaml", "--print-env"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(bad.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("AZURE_CLIENT_SECRET contains a control character"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }

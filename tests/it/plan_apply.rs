@@ -4,7 +4,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{binary, repo_root, run_in, write_fleet, write_tree};
+use crate::support::{
+    assert_hermetic, binary, repo_root, run_in, workspace, write_fleet, write_tree,
+};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
@@ -14,9 +16,8 @@ fn state_file(dir: &Path) -> std::path::PathBuf {
     dir.join("state.json")
 }
 
-/// `tenantform ARGS --state DIR/state.json` from the repository root. These tests are about
-/// state and MSP-side records: plans and applies are `--offline` unless they ask for Entra
-/// (`--sandbox`).
+/// `tenantform ARGS --state DIR/state.json` in DIR. These tests are about state and MSP-side
+/// records: plans and applies are `--offline` unless they ask for Entra (`--sandbox`).
 fn tf(dir: &Path, args: &[&str]) -> crate::support::Run {
     let state = state_file(dir);
     let mut all: Vec<&str> = args.to_vec();
@@ -28,21 +29,34 @@ fn tf(dir: &Path, args: &[&str]) -> crate::support::Run {
     if planning && !all.contains(&"--sandbox") {
         all.push("--offline");
     }
-    run_in(&repo_root(), &all, None)
+    run_in(dir, &all, None)
 }
 
 const BEFORE: &str = "tests/cases/plan/foggy-it-migration/before";
 
+/// A temporary directory with copies of the manifests these tests name by their paths in the
+/// repository (`examples/foggy-it`, ...): state, plans and the sandbox's directory are written
+/// there, never into the repository.
+fn workdir() -> tempfile::TempDir {
+    workspace(&[
+        "examples/foggy-it",
+        "examples/msp-fleet",
+        BEFORE,
+        "tests/cases/validate/tf203-unknown-field",
+        "tests/cases/validate/many-problems-at-once",
+    ])
+}
+
 #[test]
 fn foggy_it_migration_plans_updates_not_delete_and_create() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     let first = tf(dir.path(), &["apply", BEFORE, "--auto-approve"]);
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
     assert!(first.stdout.contains("6 created"), "{}", first.stdout);
 
     let plan = tf(
         dir.path(),
-        &["plan", "examples/foggy-it", "--output", "json"],
+        &["plan", "examples/foggy-it", "--sandbox", "--output", "json"],
     );
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     let plan = json(&plan.stdout);
@@ -72,6 +86,12 @@ fn foggy_it_migration_plans_updates_not_delete_and_create() {
             expect("update", "organization.foggy-boston", None),
             expect("update", "organization.foggy-burlington", None),
             expect("update", "organization.foggy-waltham", None),
+            expect("create", "guest.foggy-it.dana-support", None),
+            expect(
+                "create",
+                "directory_role.foggy-it.dana-support.729827e3-9c14-49f7-bb1b-9608f156bbb8.root",
+                None
+            ),
             expect("create", "msp_role.foggy-it.dana-support.TenantAdmin", None),
             expect("delete", "tenant.foggy-burlington", None),
             expect("delete", "tenant.foggy-waltham", None),
@@ -102,6 +122,7 @@ fn foggy_it_migration_plans_updates_not_delete_and_create() {
         &[
             "apply",
             "examples/foggy-it",
+            "--sandbox",
             "--auto-approve",
             "--allow-delete",
         ],
@@ -122,30 +143,34 @@ fn foggy_it_migration_plans_updates_not_delete_and_create() {
 
     let again = tf(
         dir.path(),
-        &["plan", "examples/foggy-it", "--detailed-exitcode"],
+        &[
+            "plan",
+            "examples/foggy-it",
+            "--sandbox",
+            "--detailed-exitcode",
+        ],
     );
     assert_eq!(again.code, 0, "converged: {}", again.stdout);
-    // Offline, the MSP role waits for its guest (never invited without Entra): nothing else.
-    assert!(
-        again
-            .stdout
-            .contains("Plan: 1 to create, 0 to update, 0 to delete (1 blocked)"),
-        "{}",
-        again.stdout
-    );
+    assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
 }
 
 #[test]
 fn migration_plan_text_and_markdown_render_as_reviewed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
     let text = tf(
         dir.path(),
-        &["--color", "never", "plan", "examples/foggy-it"],
+        &["--color", "never", "plan", "examples/foggy-it", "--sandbox"],
     );
     let markdown = tf(
         dir.path(),
-        &["plan", "examples/foggy-it", "--output", "markdown"],
+        &[
+            "plan",
+            "examples/foggy-it",
+            "--sandbox",
+            "--output",
+            "markdown",
+        ],
     );
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(repo_root().join("tests/cases/plan/foggy-it-migration"));
@@ -159,7 +184,7 @@ fn migration_plan_text_and_markdown_render_as_reviewed() {
 
 #[test]
 fn without_former_names_the_plan_suggests_them() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
     let manifests = tempfile::tempdir().unwrap();
     let tenant = std::fs::read_to_string(repo_root().join("examples/foggy-it/tenant.yaml"))
@@ -189,18 +214,23 @@ fn without_former_names_the_plan_suggests_them() {
 
 #[test]
 fn detailed_exit_codes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     let changes = tf(
         dir.path(),
-        &["plan", "examples/foggy-it", "--detailed-exitcode"],
+        &[
+            "plan",
+            "examples/foggy-it",
+            "--sandbox",
+            "--detailed-exitcode",
+        ],
     );
     assert_eq!(changes.code, 2, "{}", changes.stderr);
-    let without_flag = tf(dir.path(), &["plan", "examples/foggy-it"]);
+    let without_flag = tf(dir.path(), &["plan", "examples/foggy-it", "--sandbox"]);
     assert_eq!(without_flag.code, 0);
     assert_eq!(
         tf(
             dir.path(),
-            &["apply", "examples/foggy-it", "--auto-approve"]
+            &["apply", "examples/foggy-it", "--sandbox", "--auto-approve"]
         )
         .code,
         0
@@ -208,7 +238,12 @@ fn detailed_exit_codes() {
     assert_eq!(
         tf(
             dir.path(),
-            &["plan", "examples/foggy-it", "--detailed-exitcode"]
+            &[
+                "plan",
+                "examples/foggy-it",
+                "--sandbox",
+                "--detailed-exitcode"
+            ]
         )
         .code,
         0
@@ -227,8 +262,8 @@ fn detailed_exit_codes() {
 
 #[test]
 fn apply_refuses_without_a_terminal_or_approval_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = tf(dir.path(), &["apply", "examples/foggy-it"]);
+    let dir = workdir();
+    let run = tf(dir.path(), &["apply", "examples/foggy-it", "--sandbox"]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("--auto-approve"), "{}", run.stderr);
     assert!(!state_file(dir.path()).exists(), "no state written");
@@ -236,11 +271,11 @@ fn apply_refuses_without_a_terminal_or_approval_and_changes_nothing() {
 
 #[test]
 fn invalid_manifests_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     assert_eq!(
         tf(
             dir.path(),
-            &["apply", "examples/foggy-it", "--auto-approve"]
+            &["apply", "examples/foggy-it", "--sandbox", "--auto-approve"]
         )
         .code,
         0
@@ -397,11 +432,11 @@ fn remapping_a_microsoft_tenant_is_a_loud_update() {
 
 #[test]
 fn state_commands_list_show_move_and_forget() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     assert_eq!(
         tf(
             dir.path(),
-            &["apply", "examples/foggy-it", "--auto-approve", "--sandbox"]
+            &["apply", "examples/foggy-it", "--sandbox", "--auto-approve"]
         )
         .code,
         0
@@ -409,7 +444,13 @@ fn state_commands_list_show_move_and_forget() {
     let list = tf(dir.path(), &["state", "list"]);
     assert_eq!(
         list.stdout,
-        "directory_role.foggy-it.dana-support.729827e3-9c14-49f7-bb1b-9608f156bbb8.root\nguest.foggy-it.dana-support\nmsp_role.foggy-it.dana-support.TenantAdmin\norganization.foggy-boston\norganization.foggy-burlington\norganization.foggy-waltham\ntenant.foggy-it\n"
+        "directory_role.foggy-it.dana-support.729827e3-9c14-49f7-bb1b-9608f156bbb8.root\n\
+         guest.foggy-it.dana-support\n\
+         msp_role.foggy-it.dana-support.TenantAdmin\n\
+         organization.foggy-boston\n\
+         organization.foggy-burlington\n\
+         organization.foggy-waltham\n\
+         tenant.foggy-it\n"
     );
     let show = tf(dir.path(), &["state", "show", "tenant.foggy-it"]);
     assert!(
@@ -455,7 +496,12 @@ fn state_commands_list_show_move_and_forget() {
     assert_eq!(
         tf(
             dir.path(),
-            &["plan", "examples/foggy-it", "--detailed-exitcode"]
+            &[
+                "plan",
+                "examples/foggy-it",
+                "--sandbox",
+                "--detailed-exitcode"
+            ]
         )
         .code,
         0,
@@ -474,7 +520,7 @@ fn state_commands_list_show_move_and_forget() {
     let plan = json(
         &tf(
             dir.path(),
-            &["plan", "examples/foggy-it", "--output", "json"],
+            &["plan", "examples/foggy-it", "--sandbox", "--output", "json"],
         )
         .stdout,
     );
@@ -486,12 +532,119 @@ fn state_commands_list_show_move_and_forget() {
 }
 
 #[test]
+fn state_commands_take_the_manifest_directory_like_plan_and_apply() {
+    let ws = workspace(&["examples/foggy-it"]);
+    let m = "examples/foggy-it";
+    let run = |args: &[&str]| run_in(ws.path(), args, None);
+    let applied = run(&["apply", "--sandbox", "--auto-approve", m]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+
+    // `state list PATH`, `-C PATH` after or before the subcommand, and the file itself agree.
+    let listed = run(&["state", "list", m]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(
+        listed.stdout.contains("guest.foggy-it.dana-support\n")
+            && listed.stdout.contains("tenant.foggy-it\n"),
+        "{}",
+        listed.stdout
+    );
+    assert!(listed.stderr.is_empty(), "{}", listed.stderr);
+    let file = ws.path().join(m).join(".tenantform/state.json");
+    for other in [
+        &["state", "list", "-C", m][..],
+        &["state", "-C", m, "list"][..],
+        &["state", "--manifests", m, "list"][..],
+        &["state", "list", "examples/foggy-it/tenant.yaml"][..],
+        &["state", "list", "--state", file.to_str().unwrap()][..],
+    ] {
+        assert_eq!(run(other).stdout, listed.stdout, "{other:?}");
+    }
+    let inside = run_in(&ws.path().join(m), &["state", "list"], None);
+    assert_eq!(
+        inside.stdout, listed.stdout,
+        "no path needed beside the state"
+    );
+
+    let show = run(&[
+        "state",
+        "show",
+        "-C",
+        m,
+        "tenant.foggy-it",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert_eq!(
+        json(&show.stdout)["object"]["attributes"]["displayName"],
+        "Foggy IT Services"
+    );
+    let mv = run(&["state", "mv", "-C", m, "tenant.foggy-it", "tenant.foggy"]);
+    assert_eq!(mv.code, 0, "{}", mv.stderr);
+    assert!(run(&["state", "list", m]).stdout.contains("tenant.foggy\n"));
+    assert_eq!(
+        run(&["state", "-C", m, "mv", "tenant.foggy", "tenant.foggy-it"]).code,
+        0
+    );
+    let plan = run(&["plan", "--sandbox", "--detailed-exitcode", m]);
+    assert_eq!(plan.code, 0, "moved back: no changes\n{}", plan.stdout);
+    let rm = run(&["state", "rm", "-C", m, "organization.foggy-waltham"]);
+    assert_eq!(rm.code, 0, "{}", rm.stderr);
+    let plan = json(&run(&["plan", "--sandbox", "--output", "json", m]).stdout);
+    assert_eq!(plan["summary"]["create"], 1, "forgotten: created again");
+    let unlock = run(&["state", "unlock", "-C", m, "0000"]);
+    assert!(unlock.stdout.contains("not locked"), "{}", unlock.stdout);
+
+    // Mistakes say what happened and how to name the state meant.
+    let nowhere = run(&["state", "list"]);
+    assert_eq!(nowhere.code, 0);
+    assert!(nowhere.stdout.is_empty());
+    assert!(
+        nowhere
+            .stderr
+            .contains("no state at ./.tenantform/state.json: nothing has been applied there yet")
+            && nowhere.stderr.contains("`tenantform state list PATH`"),
+        "{}",
+        nowhere.stderr
+    );
+    let show_nothing = run(&["state", "show", "tenant.foggy-it"]);
+    assert_eq!(show_nothing.code, 1);
+    assert!(
+        show_nothing.stderr.contains("no state at"),
+        "{}",
+        show_nothing.stderr
+    );
+    let missing = run(&["state", "list", "no/such/dir"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .stderr
+            .contains("manifest path no/such/dir does not exist"),
+        "{}",
+        missing.stderr
+    );
+    let twice = run(&["state", "list", m, "-C", "."]);
+    assert_eq!(twice.code, 1);
+    assert!(twice.stderr.contains("give one"), "{}", twice.stderr);
+    // rm where nothing was applied is refused and leaves no lock or state behind.
+    std::fs::create_dir(ws.path().join("empty")).unwrap();
+    let rm_nothing = run(&["state", "rm", "-C", "empty", "tenant.foggy-it"]);
+    assert_eq!(rm_nothing.code, 1);
+    assert!(
+        rm_nothing
+            .stderr
+            .contains("no state at empty/.tenantform/state.json")
+    );
+    assert!(!ws.path().join("empty/.tenantform").exists());
+}
+
+#[test]
 fn access_lists_who_can_switch_into_what() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     assert_eq!(
         tf(
             dir.path(),
-            &["apply", "examples/msp-fleet", "--auto-approve", "--sandbox"]
+            &["apply", "examples/msp-fleet", "--sandbox", "--auto-approve"]
         )
         .code,
         0
@@ -565,14 +718,17 @@ fn a_killed_apply_resumes_and_converges_without_duplicates() {
     write_fleet(manifests.path(), 6);
     let dir = tempfile::tempdir().unwrap();
     let state = state_file(dir.path());
+    let args = [
+        "apply",
+        "--auto-approve",
+        "--offline",
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    assert_hermetic(dir.path(), &args);
     let mut child = Command::new(binary())
-        .args([
-            "apply",
-            "--auto-approve",
-            "--offline",
-            "--state",
-            state.to_str().unwrap(),
-        ])
+        .current_dir(dir.path())
+        .args(args)
         .arg(manifests.path())
         .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "100")
         .stdout(Stdio::null())
@@ -677,15 +833,18 @@ fn two_applies_at_once_one_waits_or_fails_clearly() {
     let m = manifests.path().to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let state = state_file(dir.path());
+    let args = [
+        "apply",
+        "--auto-approve",
+        "--offline",
+        "--state",
+        state.to_str().unwrap(),
+        m,
+    ];
+    assert_hermetic(dir.path(), &args);
     let mut first = Command::new(binary())
-        .args([
-            "apply",
-            "--auto-approve",
-            "--offline",
-            "--state",
-            state.to_str().unwrap(),
-            m,
-        ])
+        .current_dir(dir.path())
+        .args(args)
         .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "40")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -719,11 +878,11 @@ fn two_applies_at_once_one_waits_or_fails_clearly() {
 
 #[test]
 fn corrupt_state_stops_plan_and_apply_and_is_not_overwritten() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     std::fs::write(state_file(dir.path()), "{ not json").unwrap();
     for args in [
-        &["plan", "examples/foggy-it"][..],
-        &["apply", "examples/foggy-it", "--auto-approve"][..],
+        &["plan", "examples/foggy-it", "--sandbox"][..],
+        &["apply", "examples/foggy-it", "--sandbox", "--auto-approve"][..],
     ] {
         let run = tf(dir.path(), args);
         assert_eq!(run.code, 1);
@@ -749,12 +908,12 @@ fn committed_plan_schema_is_current_and_plans_conform() {
         path.display()
     );
     let validator = jsonschema::validator_for(&json(&printed.stdout)).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
     let plan = json(
         &tf(
             dir.path(),
-            &["plan", "examples/foggy-it", "--output", "json"],
+            &["plan", "examples/foggy-it", "--sandbox", "--output", "json"],
         )
         .stdout,
     );
@@ -765,12 +924,13 @@ fn committed_plan_schema_is_current_and_plans_conform() {
     assert!(errors.is_empty(), "{errors:?}");
 }
 
-/// Runs `tenantform ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
-fn on_terminal(args: &str, answer: &str) -> String {
+/// Runs `tenantform ARGS` in `dir` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_terminal(dir: &Path, args: &str, answer: &str) -> String {
+    assert_hermetic(dir, &args.split(' ').collect::<Vec<_>>());
     let command = format!("{} --color never {args}", binary().display());
     let mut child = Command::new("script")
         .args(["-qec", &command, "/dev/null"])
-        .current_dir(repo_root())
+        .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -788,20 +948,20 @@ fn on_terminal(args: &str, answer: &str) -> String {
 
 #[test]
 fn on_a_terminal_apply_asks_and_only_yes_applies() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     let state = state_file(dir.path());
     let args = format!(
-        "apply examples/foggy-it --offline --state {}",
+        "apply examples/foggy-it --sandbox --state {}",
         state.display()
     );
-    let declined = on_terminal(&args, "no\n");
+    let declined = on_terminal(dir.path(), &args, "no\n");
     assert!(
         declined.contains("Only 'yes' will be accepted"),
         "{declined}"
     );
     assert!(declined.contains("Apply cancelled"), "{declined}");
     assert!(!state.exists());
-    let accepted = on_terminal(&args, "yes\n");
-    assert!(accepted.contains("Apply complete: 4 created"), "{accepted}");
+    let accepted = on_terminal(dir.path(), &args, "yes\n");
+    assert!(accepted.contains("Apply complete: 7 created"), "{accepted}");
     assert!(state.exists());
 }

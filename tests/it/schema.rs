@@ -56,13 +56,8 @@ fn decoders_accept_exactly_the_schema_fields() {
 #[test]
 fn examples_point_editors_at_the_schema() {
     for dir in ["examples/foggy-it", "examples/msp-fleet"] {
-        let mut stack = vec![repo_root().join(dir)];
         let mut seen = 0;
-        while let Some(path) = stack.pop() {
-            if path.is_dir() {
-                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-                continue;
-            }
+        for path in manifest_files(&repo_root().join(dir)) {
             let text = std::fs::read_to_string(&path).unwrap();
             let first = text.lines().next().unwrap();
             let reference = first
@@ -81,18 +76,35 @@ fn examples_point_editors_at_the_schema() {
     }
 }
 
-/// Every YAML document under `dir`, as JSON values, with the file it came from.
-fn documents_under(dir: &std::path::Path) -> Vec<(String, serde_json::Value)> {
+/// The manifest files under `dir` as tenantform reads them: `*.yaml` / `*.yml`, hidden entries
+/// skipped (such as the `.tenantform/` state directory a local `apply` leaves in an example).
+fn manifest_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(path) = stack.pop() {
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
         if path.is_dir() {
             stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
         } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&text).unwrap();
-            out.extend(docs.into_iter().map(|d| (path.display().to_string(), d)));
+            out.push(path);
         }
+    }
+    out.sort();
+    out
+}
+
+/// Every YAML document under `dir`, as JSON values, with the file it came from.
+fn documents_under(dir: &std::path::Path) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for path in manifest_files(dir) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&text).unwrap();
+        out.extend(docs.into_iter().map(|d| (path.display().to_string(), d)));
     }
     out
 }

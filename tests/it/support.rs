@@ -39,8 +39,90 @@ pub fn command() -> assert_cmd::Command {
     cmd
 }
 
-/// Runs `tenantform ARGS` in `cwd` with stdin `input`.
+/// Commands that only read the repository and print: tests may run them from the repository
+/// root. Every other command reads or writes state (`PATH/.tenantform/state.json` by default),
+/// the sandbox's directory, plans or exported files.
+const READ_ONLY: &[&str] = &["validate", "schema", "roles"];
+
+/// Panics unless `tenantform ARGS` run in `cwd` stays out of the repository: a command that may
+/// read or write state must run outside the work tree (see [`workspace`]) and name no path in
+/// it. A test that wrote into `examples/` (or read what a local run left there, such as
+/// `examples/foggy-it/.tenantform/`) would pass or fail depending on what ran before it.
+pub fn assert_hermetic(cwd: &Path, args: &[&str]) {
+    let root = repo_root();
+    if args
+        .iter()
+        .any(|a| matches!(*a, "--help" | "-h" | "--version" | "-V"))
+    {
+        return;
+    }
+    // The subcommand: the first word that is neither an option nor --color's value.
+    let mut words = args.iter();
+    let mut sub = None;
+    while let Some(w) = words.next() {
+        if *w == "--color" {
+            words.next();
+        } else if !w.starts_with('-') {
+            sub = Some(*w);
+            break;
+        }
+    }
+    if sub.is_none_or(|s| READ_ONLY.contains(&s)) {
+        return;
+    }
+    let cwd = std::path::absolute(cwd).unwrap();
+    assert!(
+        !cwd.starts_with(&root),
+        "`tenantform {}` runs in {} inside the repository: run it in a temporary directory \
+         (support::workspace copies the example files it needs)",
+        args.join(" "),
+        cwd.display()
+    );
+    for arg in args {
+        let value = arg.split_once('=').map_or(*arg, |(_, v)| v);
+        let path = cwd.join(value);
+        assert!(
+            !path.starts_with(&root),
+            "`tenantform {}` names {value} inside the repository: copy it into a temporary \
+             directory (support::workspace)",
+            args.join(" ")
+        );
+    }
+}
+
+/// A temporary directory holding copies of the repository's `paths` (directories or files) at
+/// the same relative paths, so `examples/foggy-it` means the same there as in the repository.
+/// Hidden entries (such as the `.tenantform/` a local run leaves in `examples/foggy-it`) are not
+/// copied: a test starts from what is committed, and what it writes stays in the temporary
+/// directory.
+pub fn workspace(paths: &[&str]) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        if from.is_dir() {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                if !entry.file_name().to_string_lossy().starts_with('.') {
+                    copy(&entry.path(), &to.join(entry.file_name()));
+                }
+            }
+        } else {
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for path in paths {
+        let from = repo_root().join(path);
+        assert!(from.exists(), "{} exists", from.display());
+        copy(&from, &dir.path().join(path));
+    }
+    dir
+}
+
+/// Runs `tenantform ARGS` in `cwd` with stdin `input` (outside the repository unless the
+/// command only reads: see [`assert_hermetic`]).
 pub fn run_in(cwd: &Path, args: &[&str], input: Option<&[u8]>) -> Run {
+    assert_hermetic(cwd, args);
     let mut cmd = command();
     cmd.current_dir(cwd).args(args);
     if let Some(input) = input {
@@ -54,6 +136,7 @@ pub fn run_in(cwd: &Path, args: &[&str], input: Option<&[u8]>) -> Run {
     }
 }
 
+/// Runs a read-only command (`validate`, `schema`, `roles`, `--help`) from the repository root.
 pub fn run(args: &[&str]) -> Run {
     run_in(&repo_root(), args, None)
 }
@@ -79,4 +162,50 @@ pub fn write_fleet(dir: &Path, n: usize) {
 /// The binary, for processes a test starts in the background (and may kill).
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tenantform"))
+}
+
+#[test]
+fn commands_that_may_write_state_never_run_in_the_repository() {
+    let refused = |cwd: &Path, args: &[&str]| {
+        let (cwd, args) = (
+            cwd.to_path_buf(),
+            args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        );
+        std::panic::catch_unwind(move || {
+            assert_hermetic(&cwd, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .is_err()
+    };
+    let root = repo_root();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let inside = root.join("examples/foggy-it");
+    let inside = inside.to_str().unwrap();
+    // From the repository root: reading is fine, anything with state is not.
+    assert!(!refused(&root, &["validate", "examples/foggy-it"]));
+    assert!(!refused(&root, &["--color", "never", "schema", "plan"]));
+    assert!(!refused(&root, &["plan", "--help"]));
+    assert!(refused(
+        &root,
+        &["plan", "examples/foggy-it", "--state", "/tmp/s.json"]
+    ));
+    assert!(refused(&root, &["--color", "never", "state", "list"]));
+    // Elsewhere: a path into the repository is refused too, in any spelling.
+    assert!(!refused(
+        elsewhere.path(),
+        &["apply", "examples/foggy-it", "--sandbox"]
+    ));
+    assert!(refused(elsewhere.path(), &["apply", inside, "--sandbox"]));
+    let flag = format!("--state={inside}/.tenantform/state.json");
+    assert!(refused(elsewhere.path(), &["plan", ".", &flag]));
+}
+
+#[test]
+fn workspaces_copy_what_is_committed_not_local_state() {
+    let ws = workspace(&["examples/foggy-it"]);
+    let copied = ws.path().join("examples/foggy-it");
+    assert!(copied.join("tenant.yaml").is_file() && copied.join("support.yaml").is_file());
+    assert!(
+        !copied.join(".tenantform").exists(),
+        "a local run's state is never copied"
+    );
 }
