@@ -164,10 +164,10 @@ async fn graph(
     let client_request_id = headers.get("client-request-id").cloned();
     let mut response = graph_call(state, method, uri, headers, body).await;
     let answer = response.headers_mut();
-    if !answer.contains_key("request-id") {
-        if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-            answer.insert("request-id", id);
-        }
+    if !answer.contains_key("request-id")
+        && let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+    {
+        answer.insert("request-id", id);
     }
     if let Some(id) = client_request_id {
         answer.insert("client-request-id", id);
