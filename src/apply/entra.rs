@@ -317,10 +317,21 @@ impl EntraExecutor<'_> {
                             let found = self
                                 .block(g.get(&tid, &path))
                                 .map_err(|e| failed(action, e))?;
-                            let id = found["value"][0]["id"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_string();
+                            let scope = attr_str(after, "directoryScopeId");
+                            let id = found["value"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .find(|a| a["directoryScopeId"].as_str().unwrap_or("/") == scope)
+                                .and_then(|a| a["id"].as_str())
+                                .map(str::to_string)
+                                .ok_or_else(|| {
+                                    failed_because(
+                                        action,
+                                        Cause::GraphError,
+                                        "Graph answered that the assignment exists, but it is not listed yet (replication): run again",
+                                    )
+                                })?;
                             return Ok(Executed {
                                 ids: ids(&[("assignmentId", &id), ("principalId", &principal_id)]),
                                 external: false,

@@ -82,6 +82,9 @@ pub struct ExceptionRef {
 #[serde(rename_all = "camelCase")]
 pub struct TenantDrift {
     pub tenant: String,
+    /// The tenant's display name in the manifests (what people call the customer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// Drift that counts.
     pub findings: Vec<Finding>,
     /// Drift accepted by an unexpired `DriftException`.
@@ -313,7 +316,13 @@ pub fn report(
             }
         }
     }
-    let tenants: Vec<TenantDrift> = tenants.into_values().collect();
+    let tenants: Vec<TenantDrift> = tenants
+        .into_values()
+        .map(|mut t| {
+            t.display_name = model.tenants.get(&t.tenant).map(|m| m.display_name.clone());
+            t
+        })
+        .collect();
     let summary = DriftSummary {
         tenants: tenants.len(),
         tenants_with_drift: tenants.iter().filter(|t| !t.findings.is_empty()).count(),
@@ -342,7 +351,14 @@ pub fn render_text(report: &DriftReport) -> String {
         .iter()
         .filter(|t| !t.findings.is_empty() || !t.accepted.is_empty())
     {
-        let _ = writeln!(out, "{}", terminal_safe(&t.tenant));
+        let _ = writeln!(
+            out,
+            "{}",
+            terminal_safe(&crate::outcome::tenant_label(
+                &t.tenant,
+                t.display_name.as_deref()
+            ))
+        );
         for f in &t.findings {
             let _ = writeln!(
                 out,
@@ -427,7 +443,10 @@ pub fn render_markdown(report: &DriftReport, max_len: usize) -> String {
     {
         let mut section = format!(
             "<details><summary><b>{}</b>: {} finding(s)</summary>\n\n",
-            escape_inline(&t.tenant),
+            escape_inline(&crate::outcome::tenant_label(
+                &t.tenant,
+                t.display_name.as_deref()
+            )),
             t.findings.len()
         );
         for f in &t.findings {
