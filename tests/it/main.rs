@@ -10,6 +10,7 @@ mod model;
 mod onboarding;
 mod pipelines;
 mod plan_apply;
+mod random_kill;
 mod sandbox;
 mod schema;
 mod state_store;
