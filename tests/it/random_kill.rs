@@ -16,8 +16,13 @@
 //!
 //! Bounded: about `TENANTFORM_RANDOM_KILL_SECS` (default 150) seconds of runs, at least
 //! `MIN_RUNS`, never longer than `HARD_LIMIT`. Seeded: `TENANTFORM_RANDOM_KILL_SEED` replays
-//! the same kill delays, signals and fault seeds (thread timing still differs); without it the
-//! seed comes from the clock and is printed. Run with `--nocapture` to see the figures.
+//! the same kill points (as fractions of a full apply, which the first run measures), signals
+//! and fault seeds, though not the threads' timing; without it the seed comes from the clock,
+//! and it is printed. Run with `--nocapture` to see each run and the figures:
+//!
+//! ```sh
+//! cargo test --test it random_kill -- --nocapture
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -113,24 +118,27 @@ impl Ended {
             .iter()
             .any(|w| lower.contains(w))
         };
-        let mut lines: Vec<&str> = self
-            .stdout
+        // stderr first: it has what happened before the plan (a recovered journal).
+        let mut lines: Vec<String> = self
+            .stderr
             .lines()
-            .chain(self.stderr.lines())
             .filter(keep)
+            .map(|l| format!("      err| {l}"))
+            .chain(
+                self.stdout
+                    .lines()
+                    .filter(keep)
+                    .map(|l| format!("      out| {l}")),
+            )
             .collect();
         let more = lines.len().saturating_sub(limit);
         lines.truncate(limit);
-        let mut out = lines
-            .iter()
-            .map(|l| format!("      | {l}"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let mut out = lines.join("\n");
         if more > 0 {
-            out.push_str(&format!("\n      | ... and {more} more such lines"));
+            out.push_str(&format!("\n         ... and {more} more such lines"));
         }
         if out.is_empty() {
-            out = "      | (no error lines in its output)".into();
+            out = "         (no error lines in its output)".into();
         }
         out
     }
@@ -722,13 +730,10 @@ fn apply_killed_at_random_points_under_faults_keeps_its_promises() {
             let before = figures.violations.len();
             converged = record(&mut figures, epoch, &what, &ran, &found);
             eprintln!(
-                "random-kill: run {run} (epoch {epoch}.{in_epoch}): {} after {:.2} s; then a plan has {} changes{}",
-                match kill {
-                    Kill::Signal(..) if !ran.signalled =>
-                        format!("{} before its {planned_kill}", ran.describe_status()),
-                    _ => ran.describe_status(),
-                },
+                "random-kill: run {run} (epoch {epoch}.{in_epoch}, {planned_kill}): {} after {:.2} s, {} tenants not planned; then a plan has {} changes{}",
+                ran.describe_status(),
                 ran.elapsed.as_secs_f64(),
+                ran.stdout.matches("Not planned: ").count(),
                 found.changes.len(),
                 if figures.violations.len() > before {
                     " -- VIOLATION, see above"
