@@ -578,59 +578,14 @@ fn pending_invitations_can_be_sent_again() {
     );
 }
 
-/// A standalone `tenantform sandbox serve` process (killed on drop).
-struct StandaloneSandbox {
-    child: std::process::Child,
-    base: String,
-}
-
-impl StandaloneSandbox {
-    fn start(tenants: usize) -> Self {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(crate::support::binary())
-            .args([
-                "sandbox",
-                "serve",
-                "--tenants",
-                &tenants.to_string(),
-                "--users",
-                "0",
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let base = first.trim().rsplit(' ').next().unwrap().to_string();
-        // Keep reading: a closed pipe would make the sandbox's next print fail and stop it.
-        std::thread::spawn(move || for _ in stdout.lines() {});
-        StandaloneSandbox { child, base }
-    }
-}
-
-impl Drop for StandaloneSandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_killed_apply_against_graph_resumes_without_duplicates() {
-    use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
-    let sandbox = StandaloneSandbox::start(3);
+    let sandbox = crate::support::StandaloneSandbox::start(3);
     let manifests = tempfile::tempdir().unwrap();
     crate::support::write_fleet(manifests.path(), 3);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let env = [
-        ("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID.to_string()),
-        ("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET.to_string()),
-        ("TENANTFORM_GRAPH_URL", format!("{}/v1.0", sandbox.base)),
-        ("TENANTFORM_LOGIN_URL", sandbox.base.clone()),
-    ];
+    let env = sandbox.env();
     let apply = |delay: &str| {
         let args = [
             "apply",
@@ -694,13 +649,7 @@ fn a_killed_apply_against_graph_resumes_without_duplicates() {
     );
 
     // Count what Entra holds: each guest once, each assignment once.
-    let config = tenantform::graph::GraphConfig::from_env(|k| {
-        env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
-    })
-    .unwrap();
-    let graph =
-        tenantform::graph::GraphClient::new(config, tenantform::graph::RetryPolicy::default())
-            .unwrap();
+    let graph = sandbox.graph_client();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -12,6 +12,7 @@ mod onboarding;
 mod pipelines;
 mod plan_apply;
 mod progress;
+mod random_kill;
 mod sandbox;
 mod schema;
 mod state_store;
