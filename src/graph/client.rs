@@ -568,29 +568,19 @@ impl GraphClient {
                             .unwrap_or_else(|| backoff(&self.retry, round as u32));
                         wait = Some(wait.map_or(after, |w| w.max(after)));
                         retry.push(request.clone());
-                        // Kept until the retry answers: if time runs out, this is the answer.
-                        done.insert(
-                            id.clone(),
-                            BatchResponse {
-                                id,
-                                status,
-                                body: response.get("body").cloned().unwrap_or(Value::Null),
-                                method: request.method.clone(),
-                                url: request.url.clone(),
-                            },
-                        );
-                    } else {
-                        done.insert(
-                            id.clone(),
-                            BatchResponse {
-                                id,
-                                status,
-                                body: response.get("body").cloned().unwrap_or(Value::Null),
-                                method: request.method.clone(),
-                                url: request.url.clone(),
-                            },
-                        );
                     }
+                    // A transient answer is kept until its retry answers: if time runs out,
+                    // it is the answer.
+                    done.insert(
+                        id.clone(),
+                        BatchResponse {
+                            id,
+                            status,
+                            body: response.get("body").cloned().unwrap_or(Value::Null),
+                            method: request.method.clone(),
+                            url: request.url.clone(),
+                        },
+                    );
                 }
             }
             // Out of time: the transient answers kept in `done` are the answers.

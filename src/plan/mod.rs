@@ -56,6 +56,15 @@ fn default_replication_window() -> u64 {
     DEFAULT_REPLICATION_WINDOW_SECS
 }
 
+impl PlanOptions {
+    /// Whether the plan covers `tenant` (`--changed-since` narrows it).
+    pub fn in_scope(&self, tenant: &str) -> bool {
+        self.only_tenants
+            .as_ref()
+            .is_none_or(|only| only.contains(tenant))
+    }
+}
+
 impl Default for PlanOptions {
     fn default() -> Self {
         PlanOptions {
@@ -306,13 +315,7 @@ pub fn manifests_digest(model: &DesiredModel) -> String {
 
 /// Computes the plan.
 pub fn plan(input: &PlanInput) -> Plan {
-    let in_scope = |tenant: &str| {
-        input
-            .options
-            .only_tenants
-            .as_ref()
-            .is_none_or(|only| only.contains(tenant))
-    };
+    let in_scope = |tenant: &str| input.options.in_scope(tenant);
     // Without a live snapshot, kinds that live in Entra are not planned: only their tenants
     // are listed as not read (without building their objects).
     let mut not_read: BTreeMap<String, TenantNotRead> = BTreeMap::new();
@@ -760,13 +763,7 @@ fn tenant_outcomes(
     actions: &[Action],
     not_read: &BTreeMap<String, TenantNotRead>,
 ) -> Vec<TenantOutcome> {
-    let in_scope = |tenant: &str| {
-        input
-            .options
-            .only_tenants
-            .as_ref()
-            .is_none_or(|only| only.contains(tenant))
-    };
+    let in_scope = |tenant: &str| input.options.in_scope(tenant);
     let mut names: BTreeSet<&str> = input
         .desired
         .tenants

@@ -163,9 +163,15 @@ pub fn render(plan: &Plan, max_len: usize) -> String {
     for (i, (tenant, actions)) in by_tenant.iter().enumerate() {
         let body: String = actions.iter().map(|a| diff_lines(a)).collect();
         let fence = fence_for(&body);
+        // Reviewers know customers by name: `foggy-it (Foggy IT Services)`.
+        let label = plan
+            .tenants
+            .iter()
+            .find(|t| t.tenant == *tenant)
+            .map_or_else(|| tenant.to_string(), |t| t.label());
         let mut section = format!(
             "<details><summary><b>{}</b>: {}</summary>\n\n",
-            escape_inline(tenant),
+            escape_inline(&label),
             escape_inline(&counts(actions))
         );
         let _ = write!(section, "{fence}diff\n{body}{fence}\n\n</details>\n\n");

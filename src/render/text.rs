@@ -191,6 +191,24 @@ pub fn summary_line(plan: &Plan) -> String {
     )
 }
 
+/// A titled list of objects with their live notes (skipped when empty).
+fn note_list<'a>(out: &mut String, title: &str, actions: impl Iterator<Item = &'a Action>) {
+    let mut actions = actions.peekable();
+    if actions.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(out, "{title}");
+    for a in actions {
+        let _ = writeln!(
+            out,
+            "  {}  {}",
+            terminal_safe(&a.address),
+            terminal_safe(a.note.as_deref().unwrap_or(""))
+        );
+    }
+    out.push('\n');
+}
+
 /// The whole plan for a terminal.
 pub fn render(plan: &Plan, color: bool) -> String {
     let style = Style { color };
@@ -232,45 +250,23 @@ pub fn render(plan: &Plan, color: bool) -> String {
             action_block(&mut out, &style, action);
         }
     }
-    let replicating: Vec<&Action> = plan
-        .actions
-        .iter()
-        .filter(|a| a.reason == Some(crate::plan::Reason::PendingReplication))
-        .collect();
-    if !replicating.is_empty() {
-        let _ = writeln!(out, "Applied, not visible in Entra yet (replication):");
-        for a in replicating {
-            let _ = writeln!(
-                out,
-                "  {}  {}",
-                terminal_safe(&a.address),
-                terminal_safe(a.note.as_deref().unwrap_or(""))
-            );
-        }
-        out.push('\n');
-    }
-    let pending: Vec<&Action> = plan
-        .actions
-        .iter()
-        .filter(|a| {
+    note_list(
+        &mut out,
+        "Applied, not visible in Entra yet (replication):",
+        plan.actions
+            .iter()
+            .filter(|a| a.reason == Some(crate::plan::Reason::PendingReplication)),
+    );
+    note_list(
+        &mut out,
+        "Invitations not yet accepted:",
+        plan.actions.iter().filter(|a| {
             a.op == Op::NoOp
                 && a.note
                     .as_deref()
                     .is_some_and(|n| n.starts_with("PendingAcceptance"))
-        })
-        .collect();
-    if !pending.is_empty() {
-        let _ = writeln!(out, "Invitations not yet accepted:");
-        for a in pending {
-            let _ = writeln!(
-                out,
-                "  {}  {}",
-                terminal_safe(&a.address),
-                terminal_safe(a.note.as_deref().unwrap_or(""))
-            );
-        }
-        out.push('\n');
-    }
+        }),
+    );
     let offline: Vec<&crate::outcome::TenantOutcome> = plan
         .tenants
         .iter()

@@ -381,6 +381,108 @@ fn a_closed_stdout_ends_every_command_quietly() {
     assert!(rerun.stdout.contains("4 updated"), "{}", rerun.stdout);
 }
 
+#[test]
+fn partner_commands_with_a_closed_stdout_end_quietly_too() {
+    use std::os::unix::process::ExitStatusExt;
+    let sandbox = crate::support::StandaloneSandbox::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::write_fleet(dir.path(), 2);
+    let d = dir.path().to_str().unwrap();
+    let mut env = sandbox.env();
+    env.push((
+        "AZURE_TENANT_ID",
+        tenantform::sandbox::fixture::SANDBOX_PARTNER_TENANT_ID.to_string(),
+    ));
+    let exported = dir.path().join("exported");
+    let state = dir.path().join("state.json");
+    let s = state.to_str().unwrap();
+    let printing: Vec<Vec<&str>> = vec![
+        vec!["customers", d],
+        vec!["customers", d, "--output", "json"],
+        vec!["auth", "check", d],
+        vec!["consent-url", d, "--tenant", "customer-00000"],
+        vec![
+            "export",
+            "--all-customers",
+            "--out",
+            exported.to_str().unwrap(),
+        ],
+        vec!["plan", d, "--state", s],
+        vec!["drift", d, "--state", s, "--output", "json"],
+        vec!["import", d, "--state", s],
+    ];
+    for args in printing {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(binary())
+            .current_dir(dir.path())
+            .args(&args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            out.status.signal() == Some(libc::SIGPIPE) || out.status.code().is_some(),
+            "{args:?}: {:?}",
+            out.status
+        );
+    }
+}
+
+#[test]
+fn an_apply_against_a_graph_that_fails_every_request_exits_1() {
+    let dir = foggy();
+    let d = dir.path().to_str().unwrap();
+    // Every Graph request (each inside a $batch too) is throttled, always.
+    let faults = "throttle=1,retry-after=0.01";
+    let apply = run(
+        dir.path(),
+        &[
+            "apply",
+            d,
+            "--sandbox",
+            "--sandbox-faults",
+            faults,
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(apply.code, 1, "{}{}", apply.stdout, apply.stderr);
+    assert!(
+        apply
+            .stderr
+            .contains("foggy-it (Foggy IT Services): Graph error")
+            && apply.stderr.contains("429"),
+        "{}",
+        apply.stderr
+    );
+    let plan = run(
+        dir.path(),
+        &[
+            "plan",
+            d,
+            "--sandbox",
+            "--sandbox-faults",
+            faults,
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(plan.code, 1, "{}", plan.stderr);
+    let drift = run(
+        dir.path(),
+        &["drift", d, "--sandbox", "--sandbox-faults", faults],
+    );
+    assert_eq!(drift.code, 1, "{}", drift.stderr);
+    // Nothing was invited, and no MSP role says Dana may switch into the tenant.
+    let access = run(
+        dir.path(),
+        &["access", d, "--user", "dana.whitfield@contoso-msp.example"],
+    );
+    assert!(!access.stdout.contains("foggy-it"), "{}", access.stdout);
+}
+
 fn journal_lines(state_dir: &Path) -> usize {
     std::fs::read_to_string(state_dir.join("state.json.journal")).map_or(0, |t| t.lines().count())
 }
