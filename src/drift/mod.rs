@@ -85,6 +85,10 @@ pub struct TenantDrift {
     /// The tenant's display name in the manifests (what people call the customer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// How the check ended: `changes` (drift found), `nothing-to-do`, or `failed` with the
+    /// cause (the tenant could not be checked; the run exits 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<crate::outcome::Outcome>,
     /// Drift that counts.
     pub findings: Vec<Finding>,
     /// Drift accepted by an unexpired `DriftException`.
@@ -320,6 +324,17 @@ pub fn report(
         .into_values()
         .map(|mut t| {
             t.display_name = model.tenants.get(&t.tenant).map(|m| m.display_name.clone());
+            let failed = plan
+                .tenants
+                .iter()
+                .find(|o| o.tenant == t.tenant)
+                .map(|o| o.outcome.clone())
+                .filter(|o| o.is_failed());
+            t.outcome = Some(match failed {
+                Some(failed) => failed,
+                None if !t.findings.is_empty() => crate::outcome::Outcome::Changes,
+                None => crate::outcome::Outcome::NothingToDo,
+            });
             t
         })
         .collect();

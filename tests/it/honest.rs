@@ -300,6 +300,26 @@ fn drift_of_a_tenant_that_cannot_be_read_is_an_error_not_a_clean_report() {
                 .stderr
                 .contains("t1 (Customer 1 Ltd): consent missing")
         );
+        if format == "json" {
+            let report: Value = serde_json::from_str(&drift.stdout).unwrap();
+            let outcomes: Vec<(&str, &str)> = report["tenants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t["tenant"].as_str().unwrap(),
+                        t["outcome"]["status"].as_str().unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                outcomes,
+                [("t0", "changes"), ("t1", "failed"), ("t2", "changes")],
+                "nothing applied yet: t0 and t2 drift from the manifests"
+            );
+            assert_eq!(report["tenants"][1]["outcome"]["cause"], "consent-missing");
+        }
     }
 }
 
