@@ -26,6 +26,14 @@ pub struct Args {
     /// How many tenants are read at once.
     #[arg(long, value_name = "N", default_value_t = 16)]
     parallelism: usize,
+    /// Admin-consent redirect URI shown in "consent missing" links.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TENANTFORM_CONSENT_REDIRECT_URI",
+        default_value = "https://localhost/consent-done"
+    )]
+    consent_redirect_uri: String,
 }
 
 fn graph_error(e: crate::graph::GraphClientError) -> CliError {
@@ -63,6 +71,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         args.tenant_id.iter().map(|t| t.to_lowercase()).collect()
     };
     let client = &client;
+    let redirect = args.consent_redirect_uri.as_str();
     let mut progress =
         crate::cli::progress::Progress::new("Exporting", tenant_ids.len(), cx.verbosity);
     let progress_ref = &progress;
@@ -76,7 +85,14 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                     body: None,
                     depends_on: Vec::new(),
                 };
-                let failed = |e: crate::graph::GraphClientError| (tid.clone(), e.failure());
+                let failed = |e: crate::graph::GraphClientError| {
+                    let mut failure = e.failure();
+                    if failure.cause == crate::outcome::Cause::ConsentMissing {
+                        failure.consent_url =
+                            Some(client.config().consent_url(&tid, redirect, &tid));
+                    }
+                    (tid.clone(), failure)
+                };
                 let answers = client
                     .batch(
                         &tid,
@@ -170,6 +186,9 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     );
     for (tid, failure) in &failures {
         eprintln!("  {tid}: {}", terminal_safe(&failure.describe()));
+        if let Some(url) = &failure.consent_url {
+            eprintln!("    send the customer's admin the consent link: {url}");
+        }
     }
     eprintln!(
         "Export them again once fixed: tenantform export --out NEWDIR{}",

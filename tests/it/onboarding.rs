@@ -252,6 +252,91 @@ fn consent_urls_for_named_and_unconsented_tenants() {
 }
 
 #[test]
+fn export_continues_past_a_tenant_it_cannot_read_and_exits_1() {
+    let (sandbox, _manifests) = partner_world();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("customers");
+    let exported = tenantform(
+        &sandbox,
+        &["export", "--all-customers", "--out", out.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&exported.stderr);
+    assert_eq!(exported.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Not exported (1 of 4 tenants)"), "{stderr}");
+    assert!(stderr.contains("consent missing"), "{stderr}");
+    assert!(stderr.contains("consent link: http"), "{stderr}");
+    assert!(stderr.contains("--tenant-id"), "{stderr}");
+    let tenants: Vec<String> = std::fs::read_dir(out.join("tenants"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        tenants.len(),
+        3,
+        "the other three are exported: {tenants:?}"
+    );
+}
+
+#[test]
+fn customers_without_manifests_lists_every_contract_with_its_consent() {
+    let (sandbox, _manifests) = partner_world();
+    let out = tenantform(&sandbox, &["customers", "--output", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = json_of(&out);
+    let consent: Vec<(&str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["displayName"].as_str().unwrap(),
+                c["consent"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        consent,
+        [
+            ("Customer 0 Holdings", "consented"),
+            ("Customer 1 Holdings", "consented"),
+            ("Customer 2 Holdings", "consent-missing"),
+            ("Customer 3 Holdings", "consented"),
+        ]
+    );
+    assert!(
+        rows[2]["consentUrl"]
+            .as_str()
+            .unwrap()
+            .contains("adminconsent")
+    );
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["tenant"].is_null())
+    );
+    let text = tenantform(&sandbox, &["customers", "--search", "holdings"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("4 customers; 3 consented, 1 consent missing."),
+        "{text}"
+    );
+    let unchecked = tenantform(&sandbox, &["customers", "--no-consent-check", "-o", "json"]);
+    assert!(
+        json_of(&unchecked)
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["consent"] == "not-checked")
+    );
+}
+
+#[test]
 fn customers_lists_contracts_and_what_is_mapped() {
     let (sandbox, manifests) = partner_world();
     let m = manifests.path().to_str().unwrap();
