@@ -84,7 +84,70 @@ fn is_server_error(e: &GraphClientError) -> bool {
 
 const WRITE_ATTEMPTS: u32 = 5;
 
+/// The shapes replication delay takes when a role is assigned to a principal Graph does not
+/// see yet (GRAPH.md): 404 naming the principal, 404 naming a built-in role template (a
+/// custom role that is not there is a real error), 400 "Not a valid reference update".
+fn is_replication_delay(e: &GraphClientError, principal_id: &str, role: &str) -> bool {
+    let text = e.to_string();
+    match e.status() {
+        Some(404) if text.contains(principal_id) => true,
+        Some(404) if text.to_lowercase().contains(&role.to_lowercase()) => {
+            crate::roles::RoleCatalog::builtin()
+                .by_template_id(role)
+                .is_some()
+        }
+        Some(400) => text.contains("Not a valid reference update"),
+        _ => false,
+    }
+}
+
 impl EntraExecutor<'_> {
+    /// Applied so recently (this run, usually) that Entra may not show it everywhere yet.
+    fn recently_applied(&self, object: &StateObject) -> bool {
+        object
+            .applied_at
+            .parse::<jiff::Timestamp>()
+            .is_ok_and(|at| {
+                jiff::Timestamp::now().duration_since(at)
+                    < jiff::SignedDuration::try_from(self.replication_wait).unwrap_or_default()
+            })
+    }
+
+    /// Reads the new guest until Graph shows it (bounded), before giving it a role: the
+    /// assignment is then much less likely to meet replication delay at all.
+    fn wait_until_readable(
+        &self,
+        action: &Action,
+        tid: &str,
+        principal_id: &str,
+    ) -> Result<(), ApplyError> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.block(
+                self.client
+                    .get(tid, &format!("/users/{principal_id}?$select=id")),
+            ) {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if is_not_found(&e) && started.elapsed() + delay <= self.replication_wait =>
+                {
+                    if self.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        return Err(failed_because(
+                            action,
+                            Cause::Interrupted,
+                            "stopped while waiting for the guest to replicate",
+                        ));
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                // Not readable in time, or another error: the assignment's own retries decide.
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
     fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
         self.runtime.block_on(f)
     }
@@ -262,6 +325,14 @@ impl EntraExecutor<'_> {
                     None => return Err(failed_because(action, Cause::StateError, format!("unknown principal `{principal}`"))),
                 };
                 let role = attr_str(after, "roleDefinitionId").to_string();
+                if let Some((_, name)) = principal.split_once(':').filter(|(k, _)| *k == "guest") {
+                    let guest = state
+                        .objects
+                        .get(&format!("guest.{}.{name}", attr_str(after, "tenant")));
+                    if guest.is_some_and(|g| self.recently_applied(g)) {
+                        self.wait_until_readable(action, &tid, &principal_id)?;
+                    }
+                }
                 let body = json!({"principalId": principal_id, "roleDefinitionId": role, "directoryScopeId": attr_str(after, "directoryScopeId")});
                 let started = Instant::now();
                 let mut delay = Duration::from_millis(200);
@@ -284,11 +355,10 @@ impl EntraExecutor<'_> {
                             server_errors += 1;
                             std::thread::sleep(Duration::from_millis(200 * server_errors as u64));
                         }
-                        // The guest was just created and is not replicated yet (Graph names
-                        // the missing object: a missing role definition fails at once).
+                        // The guest was just created and is not replicated yet: Graph says so
+                        // in several shapes. A missing custom role definition fails at once.
                         Err(e)
-                            if is_not_found(&e)
-                                && e.to_string().contains(principal_id.as_str())
+                            if is_replication_delay(&e, &principal_id, &role)
                                 && started.elapsed() + delay <= self.replication_wait =>
                         {
                             if self.stop.load(std::sync::atomic::Ordering::SeqCst) {

@@ -56,6 +56,13 @@ pub struct User {
 }
 
 impl User {
+    /// Replicated: old enough to show in reads (Entra is eventually consistent).
+    pub fn visible(&self, replication_delay: Duration) -> bool {
+        self.created_at.elapsed() >= replication_delay
+    }
+}
+
+impl User {
     /// Every property the sandbox knows, as Graph names them.
     pub fn to_json(&self) -> Value {
         json!({
@@ -421,8 +428,10 @@ impl Directory {
         &mut self,
         body: &Value,
         replication_delay: Duration,
+        shape: crate::sandbox::faults::ReplicationShape,
         role_exists: impl Fn(&str) -> bool,
     ) -> Result<Value, GraphError> {
+        use crate::sandbox::faults::ReplicationShape;
         let field = |name: &str| {
             body.get(name)
                 .and_then(Value::as_str)
@@ -441,7 +450,16 @@ impl Directory {
         }
         match self.users.get(&principal_id) {
             Some(user) if user.created_at.elapsed() >= replication_delay => {}
-            _ => return Err(GraphError::not_found(&principal_id)),
+            Some(_) => {
+                return Err(match shape {
+                    ReplicationShape::Template => GraphError::not_found(&role_definition_id),
+                    ReplicationShape::Reference => {
+                        GraphError::bad_request("Not a valid reference update.")
+                    }
+                    _ => GraphError::not_found(&principal_id),
+                });
+            }
+            None => return Err(GraphError::not_found(&principal_id)),
         }
         if !role_exists(&role_definition_id) {
             return Err(GraphError::not_found(&role_definition_id));

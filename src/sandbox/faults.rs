@@ -21,8 +21,13 @@ pub struct Faults {
     pub server_error_rate: f64,
     /// Share of requests whose connection is dropped before a response.
     pub drop_rate: f64,
-    /// A new user is 404 for role assignment for this long.
+    /// Share of requests carried out, then dropped: the change is made, the answer is lost.
+    pub drop_after_rate: f64,
+    /// A new user is not visible for this long: absent from lists and reads, and role
+    /// assignments to it fail in one of `replication_shapes`.
     pub replication_delay_ms: u64,
+    /// How a role assignment to a principal not replicated yet fails (Graph shows all three).
+    pub replication_shape: ReplicationShape,
     /// Enforce Graph's identity throttling budgets per app and tenant.
     pub enforce_budgets: bool,
 }
@@ -63,11 +68,25 @@ impl Faults {
                 "retry-after" => f.retry_after_seconds = number()?,
                 "5xx" | "server-errors" => f.server_error_rate = rate()?,
                 "drop" => f.drop_rate = rate()?,
+                "drop-after" => f.drop_after_rate = rate()?,
                 "replication" => f.replication_delay_ms = duration()?,
+                "replication-shape" => {
+                    f.replication_shape = match value {
+                        "mixed" => ReplicationShape::Mixed,
+                        "principal" => ReplicationShape::Principal,
+                        "template" => ReplicationShape::Template,
+                        "reference" => ReplicationShape::Reference,
+                        _ => {
+                            return Err(format!(
+                                "`{part}`: one of mixed, principal, template, reference"
+                            ));
+                        }
+                    }
+                }
                 "budgets" => f.enforce_budgets = value.is_empty() || value == "true",
                 _ => {
                     return Err(format!(
-                        "unknown fault `{key}` (known: seed, latency, throttle, retry-after, 5xx, drop, replication, budgets)"
+                        "unknown fault `{key}` (known: seed, latency, throttle, retry-after, 5xx, drop, drop-after, replication, replication-shape, budgets)"
                     ));
                 }
             }
@@ -76,6 +95,32 @@ impl Faults {
             f.retry_after_seconds = 1.0;
         }
         Ok(f)
+    }
+}
+
+/// The shapes replication delay takes when a role is assigned to a principal Graph does not
+/// see yet (GRAPH.md, "Eventual consistency after an invitation"): 404 naming the principal,
+/// 404 naming the role template, or 400 "Not a valid reference update".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReplicationShape {
+    /// Each attempt draws one of the three.
+    #[default]
+    Mixed,
+    Principal,
+    Template,
+    Reference,
+}
+
+impl ReplicationShape {
+    /// The shape for one attempt (`draw` in 0..1 picks one when mixed).
+    pub fn pick(self, draw: f64) -> ReplicationShape {
+        match self {
+            ReplicationShape::Mixed if draw < 1.0 / 3.0 => ReplicationShape::Principal,
+            ReplicationShape::Mixed if draw < 2.0 / 3.0 => ReplicationShape::Template,
+            ReplicationShape::Mixed => ReplicationShape::Reference,
+            shape => shape,
+        }
     }
 }
 

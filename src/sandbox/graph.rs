@@ -195,13 +195,26 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
         .filter(|s| !s.is_empty())
         .collect();
     let replication = Duration::from_millis(world.faults.replication_delay_ms);
+    // Drawn only where it is used, so other requests' faults stay as their seed gives them.
+    let shape = if call.method == "POST" && call.path.ends_with("/roleAssignments") {
+        world.faults.replication_shape.pick(world.rng.next_f64())
+    } else {
+        crate::sandbox::faults::ReplicationShape::Principal
+    };
     let base = call.base_url.to_string();
     let dir = world.directory(call.tenant)?;
     let catalog = RoleCatalog::builtin();
     match (call.method, segments.as_slice()) {
         ("POST", ["invitations"]) => Ok(Reply::json(201, dir.invite(body_of(call)?, &base)?)),
         ("GET", ["users"]) => {
-            let items = filtered(dir.users.values().map(|u| u.to_json()), &query)?;
+            // A user created a moment ago is not listed yet (replication).
+            let items = filtered(
+                dir.users
+                    .values()
+                    .filter(|u| u.visible(replication))
+                    .map(|u| u.to_json()),
+                &query,
+            )?;
             let items = items
                 .into_iter()
                 .map(|u| project(u, query.select.as_deref(), Some(DEFAULT_USER_PROPERTIES)))
@@ -212,6 +225,7 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
             let user = dir
                 .users
                 .get(&id.to_lowercase())
+                .filter(|u| u.visible(replication))
                 .ok_or_else(|| GraphError::not_found(id))?;
             Ok(Reply::json(
                 200,
@@ -336,7 +350,9 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
             let body = body_of(call)?;
             Ok(Reply::json(
                 201,
-                dir.assign_role(body, replication, |id| catalog.by_template_id(id).is_some())?,
+                dir.assign_role(body, replication, shape, |id| {
+                    catalog.by_template_id(id).is_some()
+                })?,
             ))
         }
         ("GET", ["roleManagement", "directory", "roleAssignments", id]) => {

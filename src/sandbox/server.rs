@@ -141,7 +141,12 @@ fn handle_call(
             return Ok(throttled(wait));
         }
     }
-    Ok(dispatch(world, call))
+    let reply = dispatch(world, call);
+    // The change was made, but the answer never arrives (a real network can do this too).
+    if allow_drop && faults.drop_after_rate > 0.0 && world.rng.next_f64() < faults.drop_after_rate {
+        return Err(DropConnection);
+    }
+    Ok(reply)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {

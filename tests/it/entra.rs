@@ -20,6 +20,7 @@ fn tf(dir: &Path, manifests: &str, args: &[&str]) -> crate::support::Run {
     if all
         .iter()
         .any(|a| matches!(*a, "plan" | "apply" | "import"))
+        && !all.contains(&"--replication-window")
     {
         all.extend(["--replication-window", "0s"]);
     }

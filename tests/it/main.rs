@@ -13,6 +13,7 @@ mod pipelines;
 mod plan_apply;
 mod progress;
 mod random_kill;
+mod replication;
 mod sandbox;
 mod schema;
 mod state_store;
