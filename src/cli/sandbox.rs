@@ -33,8 +33,11 @@ until grep -q '^# ready' sandbox.env 2>/dev/null; do sleep 0.1; done\n    \
 tenantform customers manifests/ && tenantform auth check manifests/\n    \
 kill $sandbox\n\n\
 Faults (comma-separated): latency=50ms, throttle=0.1 (share answered 429), retry-after=2.128,\n\
-5xx=0.05, drop=0.01, replication=2s (new users 404 for role assignment), budgets (Graph's\n\
-throttling limits per app and tenant), seed=7 (same seed, same faults).\n\n\
+5xx=0.05, drop=0.01 (connection dropped before the change), drop-after=0.01 (change made, answer\n\
+lost), replication=2s (new users unlisted and unreadable, role assignments to them fail),\n\
+replication-shape=mixed|principal|template|reference (404 naming the principal, 404 naming the\n\
+role template, 400 \"Not a valid reference update\"), budgets (Graph's throttling limits per app\n\
+and tenant), seed=7 (same seed, same faults).\n\n\
 Controls (no auth; 127.0.0.1 only):\n  \
 GET|DELETE /_sandbox/requests          the request log\n  \
 GET|PUT    /_sandbox/faults            faults as JSON\n  \
