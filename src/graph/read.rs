@@ -153,7 +153,8 @@ pub fn roles_request(id: &str) -> BatchRequest {
     BatchRequest {
         id: id.into(),
         method: "GET".into(),
-        url: "/roleManagement/directory/roleAssignments?$top=999".into(),
+        // The list documents $filter, $expand and $select only (no $top): pages are followed.
+        url: "/roleManagement/directory/roleAssignments".into(),
         body: None,
         depends_on: Vec::new(),
     }

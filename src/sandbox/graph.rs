@@ -61,6 +61,10 @@ pub struct Query {
     pub top: Option<usize>,
     pub skip_token: Option<usize>,
     pub expand: Option<String>,
+    /// `$count=true`.
+    pub count: bool,
+    pub search: Option<String>,
+    pub orderby: Option<String>,
     /// Other parameters, kept for building next links.
     pub raw: Vec<(String, String)>,
 }
@@ -100,6 +104,9 @@ impl Query {
                     )
                 }
                 "$expand" => q.expand = Some(value.clone()),
+                "$count" => q.count = value.eq_ignore_ascii_case("true"),
+                "$search" => q.search = Some(value.clone()),
+                "$orderby" => q.orderby = Some(value.clone()),
                 _ => {}
             }
             if key != "$skiptoken" {
@@ -124,6 +131,43 @@ pub struct Call<'a> {
     pub path: &'a str,
     pub query: &'a str,
     pub body: Option<&'a Value>,
+    /// Sent with `ConsistencyLevel: eventual` (in `$batch`, on the inner request itself).
+    pub eventual: bool,
+}
+
+fn unsupported_query(message: impl Into<String>) -> GraphError {
+    GraphError::new(400, "Request_UnsupportedQuery", message)
+}
+
+/// Graph's rules for advanced queries on directory objects
+/// (learn.microsoft.com/graph/aad-advanced-queries): `ne`, `not`, `endsWith` need
+/// `ConsistencyLevel: eventual` and `$count=true`; `$search` and `$filter` with `$orderby`
+/// need the header; without it `$count=true` is silently ignored.
+fn check_advanced_query(
+    query: &Query,
+    filter: Option<&Filter>,
+    eventual: bool,
+) -> Result<(), GraphError> {
+    if let Some(op) = filter.and_then(Filter::advanced_operator)
+        && !(eventual && query.count)
+    {
+        // Graph's message for `ne` (seen in microsoft-graph-docs-contrib#3042); the same
+        // shape for the others (*unconfirmed*).
+        return Err(unsupported_query(format!(
+            "Unsupported property filter clause operator '{op}'."
+        )));
+    }
+    if query.search.is_some() && !eventual {
+        return Err(unsupported_query(
+            "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+        ));
+    }
+    if query.orderby.is_some() && query.filter.is_some() && !eventual {
+        return Err(unsupported_query(
+            "Sorting not supported for current query.",
+        ));
+    }
+    Ok(())
 }
 
 fn collection(items: Vec<Value>, query: &Query, call: &Call, context: &str) -> Reply {
@@ -207,6 +251,8 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
     match (call.method, segments.as_slice()) {
         ("POST", ["invitations"]) => Ok(Reply::json(201, dir.invite(body_of(call)?, &base)?)),
         ("GET", ["users"]) => {
+            let filter = query.filter.as_deref().map(Filter::parse).transpose()?;
+            check_advanced_query(&query, filter.as_ref(), call.eventual)?;
             // A user created a moment ago is not listed yet (replication).
             let items = filtered(
                 dir.users
@@ -215,12 +261,24 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
                     .map(|u| u.to_json()),
                 &query,
             )?;
+            let total = items.len();
             let items = items
                 .into_iter()
                 .map(|u| project(u, query.select.as_deref(), Some(DEFAULT_USER_PROPERTIES)))
                 .collect();
-            Ok(collection(items, &query, call, "users"))
+            let mut reply = collection(items, &query, call, "users");
+            // `$count=true` counts only in an advanced query; otherwise Graph ignores it.
+            if query.count
+                && call.eventual
+                && let Some(body) = reply.body.as_mut()
+            {
+                body["@odata.count"] = json!(total);
+            }
+            Ok(reply)
         }
+        ("GET", ["users", "$count"]) if !call.eventual => Err(unsupported_query(
+            "Raw count (/$count) is not supported because the 'ConsistencyLevel:eventual' header is missing. Refer to https://aka.ms/graph-docs/advanced-queries for more information",
+        )),
         ("GET", ["users", id]) => {
             let user = dir
                 .users

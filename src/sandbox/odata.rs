@@ -10,6 +10,8 @@ pub enum Filter {
     Eq(String, Value),
     Ne(String, Value),
     StartsWith(String, String),
+    /// `endswith(prop, 'suffix')`: an advanced query.
+    EndsWith(String, String),
     /// `collection/any(x: x eq value)`
     AnyEq(String, Value),
     And(Box<Filter>, Box<Filter>),
@@ -148,19 +150,23 @@ impl Parser<'_> {
             return Err(invalid(self.text, "expected a property"));
         };
         self.pos += 1;
-        if word == "startswith" {
+        if word.eq_ignore_ascii_case("startswith") || word.eq_ignore_ascii_case("endswith") {
             self.expect(Tok::Open)?;
             let Some(Tok::Ident(prop)) = self.tokens.get(self.pos).cloned() else {
-                return Err(invalid(self.text, "startswith needs a property"));
+                return Err(invalid(self.text, "startswith/endswith needs a property"));
             };
             self.pos += 1;
             self.expect(Tok::Comma)?;
-            let Some(Tok::Str(prefix)) = self.tokens.get(self.pos).cloned() else {
-                return Err(invalid(self.text, "startswith needs a string"));
+            let Some(Tok::Str(text)) = self.tokens.get(self.pos).cloned() else {
+                return Err(invalid(self.text, "startswith/endswith needs a string"));
             };
             self.pos += 1;
             self.expect(Tok::Close)?;
-            return Ok(Filter::StartsWith(prop, prefix));
+            return Ok(if word.eq_ignore_ascii_case("startswith") {
+                Filter::StartsWith(prop, text)
+            } else {
+                Filter::EndsWith(prop, text)
+            });
         }
         if let Some(collection) = word.strip_suffix("/any") {
             self.expect(Tok::Open)?;
@@ -223,6 +229,20 @@ impl Filter {
         Ok(filter)
     }
 
+    /// The first operator that only advanced queries allow (`ConsistencyLevel: eventual` and
+    /// `$count=true`), as Graph names it in its error, if the filter uses one.
+    pub fn advanced_operator(&self) -> Option<&'static str> {
+        match self {
+            Filter::Ne(..) => Some("NotEqualsMatch"),
+            Filter::Not(_) => Some("Not"),
+            Filter::EndsWith(..) => Some("EndsWith"),
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                a.advanced_operator().or_else(|| b.advanced_operator())
+            }
+            Filter::Eq(..) | Filter::StartsWith(..) | Filter::AnyEq(..) => None,
+        }
+    }
+
     /// Evaluates against an object's JSON; string equality ignores case, as Graph's does for
     /// mail and names.
     pub fn matches(&self, object: &Value) -> bool {
@@ -239,6 +259,10 @@ impl Filter {
                 .get(p)
                 .and_then(Value::as_str)
                 .is_some_and(|s| s.to_lowercase().starts_with(&prefix.to_lowercase())),
+            Filter::EndsWith(p, suffix) => object
+                .get(p)
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.to_lowercase().ends_with(&suffix.to_lowercase())),
             Filter::AnyEq(p, v) => object
                 .get(p)
                 .and_then(Value::as_array)

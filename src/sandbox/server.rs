@@ -285,6 +285,10 @@ async fn graph_call(
         path: &path,
         query: &query,
         body: parsed_body.as_ref(),
+        eventual: headers
+            .get("consistencylevel")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("eventual")),
     };
     match handle_call(&mut world, &token.client_id, &call, true) {
         Ok(reply) => {
@@ -375,6 +379,14 @@ fn batch(
                 format!("/{url}")
             };
             let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+            // Headers of a `$batch` request are its own: the outer request's do not count.
+            let eventual = request["headers"].as_object().is_some_and(|h| {
+                h.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("consistencylevel")
+                        && v.as_str()
+                            .is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
+                })
+            });
             let call = Call {
                 tenant,
                 base_url,
@@ -382,6 +394,7 @@ fn batch(
                 path,
                 query,
                 body: request.get("body"),
+                eventual,
             };
             let reply = handle_call(world, app, &call, false).unwrap_or_else(|_| server_error(503));
             record(

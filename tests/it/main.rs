@@ -12,6 +12,7 @@ mod onboarding;
 mod pipelines;
 mod plan_apply;
 mod progress;
+mod queries;
 mod random_kill;
 mod replication;
 mod sandbox;
