@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(privileged_ids().len(), 29);
         for line in PRIVILEGED.lines().skip(1).filter(|l| !l.trim().is_empty()) {
             let (id, name) = line.split_once('\t').unwrap();
-            assert_eq!(catalog.by_template_id(id).map(|r| r.name), Some(name.trim()));
+            assert_eq!(
+                catalog.by_template_id(id).map(|r| r.name),
+                Some(name.trim())
+            );
         }
         let global_admin = catalog.by_name("Global Administrator").unwrap();
         assert!(is_privileged(&global_admin.template_id.to_uppercase()));

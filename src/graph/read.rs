@@ -207,7 +207,10 @@ async fn read_group_members(client: &GraphClient, tenant_id: &str, dir: &mut Liv
             Ok(members) => {
                 dir.group_members.insert(
                     answer.id.clone(),
-                    members.iter().filter_map(LivePrincipal::from_graph).collect(),
+                    members
+                        .iter()
+                        .filter_map(LivePrincipal::from_graph)
+                        .collect(),
                 );
             }
             Err(e) => dir.group_members_not_checked = Some(e.to_string()),
