@@ -86,7 +86,13 @@ impl PrincipalInfo {
     pub fn describe(&self) -> String {
         let name = self.display_name.as_deref().unwrap_or(&self.id);
         let mut out = format!("{} \"{}\"", self.kind_text(), one_line(name));
-        if let Some(address) = self.user_principal_name.as_ref().or(self.mail.as_ref()) {
+        // A guest is known by its home address; a member by its sign-in name.
+        let address = if self.kind == "guest" {
+            self.mail.as_ref().or(self.user_principal_name.as_ref())
+        } else {
+            self.user_principal_name.as_ref().or(self.mail.as_ref())
+        };
+        if let Some(address) = address {
             out.push_str(&format!(" <{}>", one_line(address)));
         }
         if self.display_name.is_none() {

@@ -11,6 +11,7 @@ mod model;
 mod onboarding;
 mod pipelines;
 mod plan_apply;
+mod privileged;
 mod progress;
 mod random_kill;
 mod sandbox;
