@@ -26,6 +26,99 @@ pub enum LiveTenant {
 pub struct LiveDirectory {
     pub guests: Vec<LiveGuest>,
     pub role_assignments: Vec<LiveRoleAssignment>,
+    /// Who holds privileged roles (active or eligible), by lowercase object id, from
+    /// `$expand=principal`; only principals of privileged roles are kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub principals: BTreeMap<String, LivePrincipal>,
+    /// PIM-eligible role assignments (`roleEligibilitySchedules`), when they could be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eligible_assignments: Vec<LiveEligibleAssignment>,
+    /// Why eligible assignments were not read (no Entra ID P2, permission missing, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eligible_not_checked: Option<String>,
+    /// Transitive members of the groups that hold privileged roles, by lowercase group id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_members: BTreeMap<String, Vec<LivePrincipal>>,
+    /// Why some of those groups' members could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_members_not_checked: Option<String>,
+}
+
+/// What a directory object is, as far as privileged access goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrincipalKind {
+    User,
+    Guest,
+    Group,
+    ServicePrincipal,
+    /// Anything else (a device, a contact, or a type Graph did not name).
+    Other,
+}
+
+impl PrincipalKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::Guest => "guest",
+            PrincipalKind::Group => "group",
+            PrincipalKind::ServicePrincipal => "service principal",
+            PrincipalKind::Other => "directory object",
+        }
+    }
+}
+
+/// A directory object as Graph describes it (untrusted text: escape before showing).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LivePrincipal {
+    pub id: String,
+    pub kind: PrincipalKind,
+    pub display_name: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub mail: Option<String>,
+}
+
+impl LivePrincipal {
+    /// From a directory object's JSON (`@odata.type`, `userType`, names); `None` without an id.
+    pub fn from_graph(v: &serde_json::Value) -> Option<LivePrincipal> {
+        let text = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        let id = text("id")?.to_lowercase();
+        let upn = text("userPrincipalName");
+        let kind = match v["@odata.type"].as_str().unwrap_or_default() {
+            "#microsoft.graph.user" => {
+                let guest = v["userType"].as_str() == Some("Guest")
+                    || upn.as_deref().is_some_and(|u| u.contains("#EXT#"));
+                if guest {
+                    PrincipalKind::Guest
+                } else {
+                    PrincipalKind::User
+                }
+            }
+            "#microsoft.graph.group" => PrincipalKind::Group,
+            "#microsoft.graph.servicePrincipal" => PrincipalKind::ServicePrincipal,
+            _ => PrincipalKind::Other,
+        };
+        Some(LivePrincipal {
+            id,
+            kind,
+            display_name: text("displayName"),
+            user_principal_name: upn,
+            mail: text("mail"),
+        })
+    }
+}
+
+/// A PIM eligibility: the principal may activate the role (v1.0 `unifiedRoleEligibilitySchedule`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveEligibleAssignment {
+    pub id: String,
+    pub principal_id: String,
+    pub role_definition_id: String,
+    pub directory_scope_id: String,
+    /// `scheduleInfo.startDateTime`, else `createdDateTime`.
+    pub since: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

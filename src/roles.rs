@@ -2,11 +2,34 @@
 //!
 //! Template ids are the same in every tenant, so manifests may name a role by display name
 //! (case-insensitive) or by template id and both resolve without a Graph call.
+//!
+//! `data/entra_privileged_roles.tsv` lists the roles Microsoft labels PRIVILEGED (Graph v1.0
+//! has no such flag): drift reports anyone holding one of them that no manifest declares.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 const TABLE: &str = include_str!("../data/entra_builtin_roles.tsv");
+const PRIVILEGED: &str = include_str!("../data/entra_privileged_roles.tsv");
+
+/// Template ids (lowercase) of the roles Microsoft labels PRIVILEGED.
+fn privileged_ids() -> &'static std::collections::HashSet<String> {
+    static IDS: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
+    IDS.get_or_init(|| {
+        PRIVILEGED
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(id, _)| id.trim().to_lowercase())
+            .filter(|id| !id.is_empty())
+            .collect()
+    })
+}
+
+/// Whether the role with this template id is privileged (case-insensitive).
+pub fn is_privileged(template_id: &str) -> bool {
+    privileged_ids().contains(&template_id.trim().to_lowercase())
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuiltinRole {
@@ -85,6 +108,23 @@ mod tests {
         for role in catalog.all() {
             crate::manifest::format::check_guid(role.template_id).unwrap();
         }
+    }
+
+    #[test]
+    fn privileged_roles_are_builtin_roles() {
+        let catalog = RoleCatalog::builtin();
+        assert_eq!(privileged_ids().len(), 29);
+        for line in PRIVILEGED.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+            let (id, name) = line.split_once('\t').unwrap();
+            assert_eq!(
+                catalog.by_template_id(id).map(|r| r.name),
+                Some(name.trim())
+            );
+        }
+        let global_admin = catalog.by_name("Global Administrator").unwrap();
+        assert!(is_privileged(&global_admin.template_id.to_uppercase()));
+        let billing = catalog.by_name("Billing Administrator").unwrap();
+        assert!(!is_privileged(billing.template_id));
     }
 
     #[test]

@@ -246,6 +246,10 @@ fn sandbox_fixture(
             users: Vec::new(),
             contracts: Vec::new(),
             role_assignments: Vec::new(),
+            groups: Vec::new(),
+            service_principals: Vec::new(),
+            entra_id_p2: false,
+            role_eligibilities: Vec::new(),
         });
     }
     Ok(fixture)

@@ -50,6 +50,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         commit,
         model,
         connection,
+        live,
     } = make_plan(
         cx,
         &args.location,
@@ -75,6 +76,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         today,
         args.pending_days,
         customers.as_deref(),
+        live.as_ref(),
     );
     match args.output {
         DriftFormat::Text => print!("{}", crate::drift::render_text(&report)),

@@ -68,6 +68,8 @@ pub struct MadePlan {
     pub model: crate::model::DesiredModel,
     /// Still open, for callers that read more (drift reads the partner's customers); close it.
     pub connection: Option<crate::cli::common::Connection>,
+    /// What Entra held when the plan was made (drift reads privileged access from it).
+    pub live: Option<crate::live::LiveSnapshot>,
 }
 
 /// Loads manifests, state and (when connected) live Entra, and computes the plan.
@@ -140,6 +142,7 @@ pub fn make_plan(
         commit: loaded.commit,
         model,
         connection,
+        live,
     })
 }
 

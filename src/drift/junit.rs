@@ -25,11 +25,15 @@ pub fn escape(text: &str) -> String {
 
 fn failure(out: &mut String, f: &super::Finding) {
     let cause = escape(f.cause.describe());
+    let mut body = f.detail.clone();
+    for m in f.privileged.iter().flat_map(|p| &p.members) {
+        body.push_str(&format!("\nmember: {}", m.describe()));
+    }
     let _ = writeln!(
         out,
         "      <failure type=\"{cause}\" message=\"{}: {cause}\">{}</failure>",
         escape(&f.address),
-        escape(&f.detail)
+        escape(&body)
     );
 }
 
@@ -58,7 +62,7 @@ pub fn render(report: &DriftReport) -> String {
             "    <testcase classname=\"tenantform.drift\" name=\"{}\"",
             escape(&t.tenant)
         );
-        if t.findings.is_empty() && t.accepted.is_empty() {
+        if t.findings.is_empty() && t.accepted.is_empty() && t.eligible_not_checked.is_none() {
             out.push_str("/>\n");
             continue;
         }
@@ -66,8 +70,8 @@ pub fn render(report: &DriftReport) -> String {
         for f in &t.findings {
             failure(&mut out, f);
         }
-        if !t.accepted.is_empty() {
-            let lines: Vec<String> = t
+        if !t.accepted.is_empty() || t.eligible_not_checked.is_some() {
+            let mut lines: Vec<String> = t
                 .accepted
                 .iter()
                 .map(|f| {
@@ -78,6 +82,9 @@ pub fn render(report: &DriftReport) -> String {
                     )
                 })
                 .collect();
+            if let Some(why) = &t.eligible_not_checked {
+                lines.push(format!("eligible assignments not checked: {why}"));
+            }
             let _ = writeln!(
                 out,
                 "      <system-out>{}</system-out>",

@@ -3,6 +3,7 @@
 //! apart until they expire.
 
 pub mod junit;
+pub mod privileged;
 
 use std::collections::BTreeMap;
 
@@ -37,6 +38,9 @@ pub enum Cause {
     NoLongerCustomer,
     /// A customer of the partner that no tenant in the manifests maps.
     UnmappedCustomer,
+    /// Someone holds a privileged directory role (active or PIM-eligible) that no manifest
+    /// declares: an old MSP's guest, a leftover break-glass account, a service principal.
+    PrivilegedAccessUndeclared,
 }
 
 impl Cause {
@@ -51,6 +55,7 @@ impl Cause {
             Cause::ReadFailed => "could not read the tenant",
             Cause::NoLongerCustomer => "no longer a customer",
             Cause::UnmappedCustomer => "customer not mapped to a tenant",
+            Cause::PrivilegedAccessUndeclared => "privileged access nobody declared",
         }
     }
 }
@@ -67,6 +72,9 @@ pub struct Finding {
     /// The exception that accepts it (accepted findings only), or one that has expired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exception: Option<ExceptionRef>,
+    /// For `privileged-access-undeclared`: who holds which role, how, and since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<privileged::PrivilegedAccess>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -96,6 +104,10 @@ pub struct TenantDrift {
     /// Admin consent URL, when consent is needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent_url: Option<String>,
+    /// Why PIM-eligible role assignments could not be checked (no Entra ID P2, permission
+    /// missing); active assignments were still checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eligible_not_checked: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -156,6 +168,7 @@ pub fn report(
     today: jiff::civil::Date,
     max_pending_days: i64,
     customers: Option<&[PartnerCustomer]>,
+    live: Option<&crate::live::LiveSnapshot>,
 ) -> DriftReport {
     let mut tenants: BTreeMap<String, TenantDrift> = BTreeMap::new();
     for name in model.tenants.keys() {
@@ -191,6 +204,7 @@ pub fn report(
                             ),
                             changes: Vec::new(),
                             exception: None,
+                            privileged: None,
                         },
                     );
                 }
@@ -216,10 +230,23 @@ pub fn report(
                 detail,
                 changes: a.changes.clone(),
                 exception: None,
+                privileged: None,
             },
         );
     }
-    for u in &plan.unmanaged {
+    // Privileged access nobody declared; an unmanaged assignment it covers is reported once.
+    let privileged = live
+        .map(|l| privileged::findings(model, l))
+        .unwrap_or_default();
+    let covered: std::collections::BTreeSet<&str> = privileged
+        .iter()
+        .filter_map(|p| p.assignment_id.as_deref())
+        .collect();
+    for u in plan
+        .unmanaged
+        .iter()
+        .filter(|u| !covered.contains(u.id.as_str()))
+    {
         add(
             &u.tenant,
             Finding {
@@ -228,8 +255,12 @@ pub fn report(
                 detail: u.description.clone(),
                 changes: Vec::new(),
                 exception: None,
+                privileged: None,
             },
         );
+    }
+    for p in &privileged {
+        add(&p.tenant, p.finding.clone());
     }
     for t in &plan.not_read {
         let cause = if t.failure.cause == crate::outcome::Cause::ConsentMissing {
@@ -250,6 +281,7 @@ pub fn report(
             detail: t.failure.describe(),
             changes: Vec::new(),
             exception: None,
+            privileged: None,
         });
     }
     // Partner relationships: mapped tenants that are no longer customers, and the reverse.
@@ -271,6 +303,7 @@ pub fn report(
                     detail: format!("Microsoft tenant {id} is not among the partner's customers (/contracts)"),
                     changes: Vec::new(),
                     exception: None,
+                privileged: None,
                 });
             }
         }
@@ -289,6 +322,7 @@ pub fn report(
                 detail: format!("{} ({})", c.display_name, c.domain),
                 changes: Vec::new(),
                 exception: None,
+                privileged: None,
             });
         }
     }
@@ -324,6 +358,11 @@ pub fn report(
         .into_values()
         .map(|mut t| {
             t.display_name = model.tenants.get(&t.tenant).map(|m| m.display_name.clone());
+            if let Some(crate::live::LiveTenant::Read(dir)) =
+                live.and_then(|l| l.tenants.get(&t.tenant))
+            {
+                t.eligible_not_checked = dir.eligible_not_checked.clone();
+            }
             let failed = plan
                 .tenants
                 .iter()
@@ -395,6 +434,9 @@ pub fn render_text(report: &DriftReport) -> String {
                     show(&c.after)
                 );
             }
+            for m in f.privileged.iter().flat_map(|p| &p.members) {
+                let _ = writeln!(out, "      member: {}", terminal_safe(&m.describe()));
+            }
             if let Some(e) = f.exception.as_ref().filter(|e| e.expired) {
                 let _ = writeln!(
                     out,
@@ -420,6 +462,25 @@ pub fn render_text(report: &DriftReport) -> String {
                 terminal_safe(&e.name),
                 e.expires,
                 terminal_safe(&e.reason)
+            );
+        }
+    }
+    let unchecked: Vec<&TenantDrift> = report
+        .tenants
+        .iter()
+        .filter(|t| t.eligible_not_checked.is_some())
+        .collect();
+    if !unchecked.is_empty() {
+        let _ = writeln!(
+            out,
+            "Eligible (PIM) role assignments not checked (active ones were):"
+        );
+        for t in unchecked {
+            let _ = writeln!(
+                out,
+                "  {}: eligible assignments not checked: {}",
+                terminal_safe(&t.tenant),
+                terminal_safe(t.eligible_not_checked.as_deref().unwrap_or_default())
             );
         }
     }
@@ -472,6 +533,9 @@ pub fn render_markdown(report: &DriftReport, max_len: usize) -> String {
                 escape_inline(f.cause.describe()),
                 escape_inline(&f.detail)
             );
+            for m in f.privileged.iter().flat_map(|p| &p.members) {
+                let _ = writeln!(section, "  - member: {}", escape_inline(&m.describe()));
+            }
         }
         for f in &t.accepted {
             let e = f.exception.as_ref().expect("named");
@@ -489,6 +553,29 @@ pub fn render_markdown(report: &DriftReport, max_len: usize) -> String {
             break;
         }
         out.push_str(&section);
+    }
+    let unchecked: Vec<&TenantDrift> = report
+        .tenants
+        .iter()
+        .filter(|t| t.eligible_not_checked.is_some())
+        .collect();
+    if !unchecked.is_empty() {
+        let mut section = format!(
+            "<details><summary>Eligible (PIM) role assignments not checked in {} tenant(s)</summary>\n\n",
+            unchecked.len()
+        );
+        for t in unchecked {
+            let _ = writeln!(
+                section,
+                "- {}: {}",
+                escape_inline(&t.tenant),
+                escape_inline(t.eligible_not_checked.as_deref().unwrap_or_default())
+            );
+        }
+        section.push_str("\n</details>\n");
+        if out.len() + section.len() + 200 <= max_len {
+            out.push_str(&section);
+        }
     }
     out
 }

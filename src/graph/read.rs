@@ -1,13 +1,20 @@
-//! Reading the live state of many tenants: one `$batch` per tenant (guests and role
-//! assignments together), bounded concurrency across tenants, and "consent needed" for a
-//! tenant whose token fails that way while the others carry on.
+//! Reading the live state of many tenants: one `$batch` per tenant (guests, role assignments
+//! with their principals, PIM-eligible assignments), bounded concurrency across tenants, and
+//! "consent needed" for a tenant whose token fails that way while the others carry on. Only a
+//! tenant where a group holds a privileged role costs a second round trip (its members).
 
 use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::client::{BatchRequest, GraphClient};
-use crate::live::{LiveDirectory, LiveGuest, LiveRoleAssignment, LiveSnapshot, LiveTenant};
+use crate::live::{
+    LiveDirectory, LiveEligibleAssignment, LiveGuest, LivePrincipal, LiveRoleAssignment,
+    LiveSnapshot, LiveTenant, PrincipalKind,
+};
 use crate::outcome::Cause;
+
+/// What names a member of a group that holds a privileged role.
+const MEMBER_FIELDS: &str = "id,displayName,userPrincipalName,mail,userType";
 
 const GUEST_FIELDS: &str =
     "id,displayName,mail,otherMails,userType,externalUserState,externalUserStateChangeDateTime";
@@ -65,7 +72,11 @@ fn items(body: &Value) -> Vec<Value> {
 }
 
 async fn read_tenant(client: &GraphClient, tenant_id: &str, consent_redirect: &str) -> LiveTenant {
-    let requests = vec![guests_request("guests"), roles_request("roles")];
+    let requests = vec![
+        guests_request("guests"),
+        roles_request("roles"),
+        eligible_request("eligible"),
+    ];
     let failed = |e: super::GraphClientError| {
         let mut failure = e.failure();
         if failure.cause == Cause::ConsentMissing {
@@ -83,7 +94,19 @@ async fn read_tenant(client: &GraphClient, tenant_id: &str, consent_redirect: &s
     };
     let mut guests = Vec::new();
     let mut roles = Vec::new();
+    let mut eligible: Result<Vec<Value>, String> = Err("not read".into());
     for answer in answers {
+        if answer.id == "eligible" {
+            // PIM needs Entra ID P2 and a permission of its own: without them the tenant is
+            // still read, and the report says eligible assignments were not checked.
+            eligible = match answer.ok(tenant_id) {
+                Ok(_) => all_items(client, tenant_id, &answer.body)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(_) => Err(eligible_refusal(answer.status, &answer.body)),
+            };
+            continue;
+        }
         if let Err(e) = answer.ok(tenant_id) {
             return failed(e);
         }
@@ -98,13 +121,115 @@ async fn read_tenant(client: &GraphClient, tenant_id: &str, consent_redirect: &s
             roles = all;
         }
     }
-    LiveTenant::Read(parse_directory(&guests, &roles))
+    let mut dir = parse_directory(&guests, &roles);
+    match eligible {
+        Ok(items) => add_eligible(&mut dir, &items),
+        Err(why) => dir.eligible_not_checked = Some(why),
+    }
+    read_group_members(client, tenant_id, &mut dir).await;
+    LiveTenant::Read(dir)
 }
 
-/// Guests and role assignments as Graph returns them -> the live directory.
+/// Why Graph refused the eligibility list, for the report (untrusted text; escaped on output).
+fn eligible_refusal(status: u16, body: &Value) -> String {
+    let code = body["error"]["code"].as_str().unwrap_or_default();
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    let why = match (status, code) {
+        (403, _) => "permission missing (RoleManagement.Read.Directory)".to_string(),
+        (_, "AadPremiumLicenseRequired") => "the tenant has no Entra ID P2 (PIM)".to_string(),
+        _ if message.to_lowercase().contains("premium") || message.contains("PIM") => {
+            "the tenant has no Entra ID P2 (PIM)".to_string()
+        }
+        _ => format!("Graph answered {status} {code}"),
+    };
+    if message.is_empty() {
+        why
+    } else {
+        format!("{why}: {status} {code}: {message}")
+    }
+}
+
+/// PIM-eligible assignments of privileged roles, and their principals.
+pub fn add_eligible(dir: &mut LiveDirectory, items: &[Value]) {
+    let str_of = |v: &Value, k: &str| v[k].as_str().map(str::to_string);
+    for e in items {
+        let role = str_of(e, "roleDefinitionId")
+            .unwrap_or_default()
+            .to_lowercase();
+        if !crate::roles::is_privileged(&role) {
+            continue;
+        }
+        let principal_id = str_of(e, "principalId").unwrap_or_default().to_lowercase();
+        if let Some(p) = LivePrincipal::from_graph(&e["principal"]) {
+            dir.principals.insert(p.id.clone(), p);
+        }
+        dir.eligible_assignments.push(LiveEligibleAssignment {
+            id: str_of(e, "id").unwrap_or_default(),
+            principal_id,
+            role_definition_id: role,
+            directory_scope_id: str_of(e, "directoryScopeId").unwrap_or_else(|| "/".into()),
+            since: e["scheduleInfo"]["startDateTime"]
+                .as_str()
+                .or(e["createdDateTime"].as_str())
+                .map(str::to_string),
+        });
+    }
+}
+
+/// The members of each group that holds a privileged role (rare: one more `$batch`).
+async fn read_group_members(client: &GraphClient, tenant_id: &str, dir: &mut LiveDirectory) {
+    let groups: Vec<String> = dir
+        .principals
+        .values()
+        .filter(|p| p.kind == PrincipalKind::Group)
+        .map(|p| p.id.clone())
+        .collect();
+    if groups.is_empty() {
+        return;
+    }
+    let requests = groups
+        .iter()
+        .map(|id| members_request(id, id))
+        .collect::<Vec<_>>();
+    let answers = match client.batch(tenant_id, requests).await {
+        Ok(a) => a,
+        Err(e) => {
+            dir.group_members_not_checked = Some(e.to_string());
+            return;
+        }
+    };
+    for answer in answers {
+        let members = match answer.ok(tenant_id) {
+            Ok(_) => all_items(client, tenant_id, &answer.body).await,
+            Err(e) => Err(e),
+        };
+        match members {
+            Ok(members) => {
+                dir.group_members.insert(
+                    answer.id.clone(),
+                    members
+                        .iter()
+                        .filter_map(LivePrincipal::from_graph)
+                        .collect(),
+                );
+            }
+            Err(e) => dir.group_members_not_checked = Some(e.to_string()),
+        }
+    }
+}
+
+/// Guests and role assignments as Graph returns them -> the live directory (with the
+/// principals of privileged roles, when the assignments came with `$expand=principal`).
 pub fn parse_directory(guests: &[Value], roles: &[Value]) -> LiveDirectory {
     let str_of = |v: &Value, k: &str| v[k].as_str().map(str::to_string);
+    let principals = roles
+        .iter()
+        .filter(|r| crate::roles::is_privileged(r["roleDefinitionId"].as_str().unwrap_or("")))
+        .filter_map(|r| LivePrincipal::from_graph(&r["principal"]))
+        .map(|p| (p.id.clone(), p))
+        .collect();
     LiveDirectory {
+        principals,
         guests: guests
             .iter()
             .map(|g| LiveGuest {
@@ -134,6 +259,7 @@ pub fn parse_directory(guests: &[Value], roles: &[Value]) -> LiveDirectory {
                 directory_scope_id: str_of(r, "directoryScopeId").unwrap_or_else(|| "/".into()),
             })
             .collect(),
+        ..LiveDirectory::default()
     }
 }
 
@@ -154,7 +280,29 @@ pub fn roles_request(id: &str) -> BatchRequest {
         id: id.into(),
         method: "GET".into(),
         // The list documents $filter, $expand and $select only (no $top): pages are followed.
-        url: "/roleManagement/directory/roleAssignments".into(),
+        url: "/roleManagement/directory/roleAssignments?$expand=principal".into(),
+        body: None,
+        depends_on: Vec::new(),
+    }
+}
+
+/// The request that lists a tenant's PIM-eligible role assignments (v1.0; needs Entra ID P2).
+pub fn eligible_request(id: &str) -> BatchRequest {
+    BatchRequest {
+        id: id.into(),
+        method: "GET".into(),
+        url: "/roleManagement/directory/roleEligibilitySchedules?$expand=principal".into(),
+        body: None,
+        depends_on: Vec::new(),
+    }
+}
+
+/// The request that lists a group's transitive members (no cast: no advanced query needed).
+pub fn members_request(id: &str, group_id: &str) -> BatchRequest {
+    BatchRequest {
+        id: id.into(),
+        method: "GET".into(),
+        url: format!("/groups/{group_id}/transitiveMembers?$select={MEMBER_FIELDS}&$top=999"),
         body: None,
         depends_on: Vec::new(),
     }

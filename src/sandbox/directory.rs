@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use indexmap::IndexMap;
 use serde_json::{Value, json};
 
-use super::fixture::{FixtureContract, FixtureTenant};
+use super::fixture::{
+    FixtureContract, FixtureGroup, FixtureRoleEligibility, FixtureServicePrincipal, FixtureTenant,
+};
 
 /// A Graph error: HTTP status, Graph error code and message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,6 +134,43 @@ pub struct Directory {
     pub deleted_users: IndexMap<String, (User, String)>,
     pub role_assignments: IndexMap<String, RoleAssignment>,
     pub contracts: Vec<FixtureContract>,
+    pub groups: IndexMap<String, FixtureGroup>,
+    pub service_principals: IndexMap<String, FixtureServicePrincipal>,
+    /// Entra ID P2 (PIM): without it eligibility schedules are refused.
+    pub entra_id_p2: bool,
+    pub role_eligibilities: Vec<RoleEligibility>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RoleEligibility {
+    pub id: String,
+    pub principal_id: String,
+    pub role_definition_id: String,
+    pub directory_scope_id: String,
+    pub start_date_time: String,
+}
+
+impl RoleEligibility {
+    /// A v1.0 `unifiedRoleEligibilitySchedule`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "principalId": self.principal_id,
+            "roleDefinitionId": self.role_definition_id,
+            "directoryScopeId": self.directory_scope_id,
+            "appScopeId": null,
+            "createdUsing": self.id,
+            "createdDateTime": self.start_date_time,
+            "modifiedDateTime": null,
+            "status": "Provisioned",
+            "memberType": "Direct",
+            "scheduleInfo": {
+                "startDateTime": self.start_date_time,
+                "recurrence": null,
+                "expiration": {"type": "noExpiration", "endDateTime": null, "duration": null},
+            },
+        })
+    }
 }
 
 fn new_id() -> String {
@@ -155,6 +194,37 @@ impl Directory {
             deleted_users: IndexMap::new(),
             role_assignments: IndexMap::new(),
             contracts: t.contracts.clone(),
+            groups: t
+                .groups
+                .iter()
+                .map(|g| {
+                    let mut g = g.clone();
+                    g.id = g.id.to_lowercase();
+                    g.members = g.members.iter().map(|m| m.to_lowercase()).collect();
+                    (g.id.clone(), g)
+                })
+                .collect(),
+            service_principals: t
+                .service_principals
+                .iter()
+                .map(|sp| {
+                    let mut sp = sp.clone();
+                    sp.id = sp.id.to_lowercase();
+                    (sp.id.clone(), sp)
+                })
+                .collect(),
+            entra_id_p2: t.entra_id_p2,
+            role_eligibilities: t
+                .role_eligibilities
+                .iter()
+                .map(|e| RoleEligibility {
+                    id: e.id.clone().unwrap_or_else(new_id),
+                    principal_id: e.principal_id.to_lowercase(),
+                    role_definition_id: e.role_definition_id.to_lowercase(),
+                    directory_scope_id: e.directory_scope_id.clone(),
+                    start_date_time: e.start_date_time.clone().unwrap_or_else(|| now.clone()),
+                })
+                .collect(),
         };
         for u in &t.users {
             let id = u.id.clone().unwrap_or_else(new_id);
@@ -234,7 +304,77 @@ impl Directory {
                     directory_scope_id: r.directory_scope_id.clone(),
                 })
                 .collect(),
+            groups: self.groups.values().cloned().collect(),
+            service_principals: self.service_principals.values().cloned().collect(),
+            entra_id_p2: self.entra_id_p2,
+            role_eligibilities: self
+                .role_eligibilities
+                .iter()
+                .map(|e| FixtureRoleEligibility {
+                    id: Some(e.id.clone()),
+                    principal_id: e.principal_id.clone(),
+                    role_definition_id: e.role_definition_id.clone(),
+                    directory_scope_id: e.directory_scope_id.clone(),
+                    start_date_time: Some(e.start_date_time.clone()),
+                })
+                .collect(),
         }
+    }
+
+    /// A user, group or service principal as a `directoryObject` (with `@odata.type`), as
+    /// `$expand=principal` and member lists return it.
+    pub fn directory_object(&self, id: &str) -> Option<Value> {
+        let id = id.to_lowercase();
+        if let Some(u) = self.users.get(&id) {
+            let mut v = super::odata::project(u.to_json(), None, Some(DEFAULT_USER_PROPERTIES));
+            v["userType"] = json!(u.user_type);
+            v["@odata.type"] = json!("#microsoft.graph.user");
+            return Some(v);
+        }
+        if let Some(g) = self.groups.get(&id) {
+            return Some(json!({
+                "@odata.type": "#microsoft.graph.group",
+                "id": g.id,
+                "displayName": g.display_name,
+                "description": null,
+                "mail": g.mail,
+                "mailEnabled": g.mail.is_some(),
+                "securityEnabled": true,
+                "groupTypes": [],
+                "isAssignableToRole": g.is_assignable_to_role,
+            }));
+        }
+        self.service_principals.get(&id).map(|sp| {
+            json!({
+                "@odata.type": "#microsoft.graph.servicePrincipal",
+                "id": sp.id,
+                "displayName": sp.display_name,
+                "appId": sp.app_id,
+                "accountEnabled": true,
+                "servicePrincipalType": "Application",
+            })
+        })
+    }
+
+    /// Every member of a group, nested groups flattened (the groups themselves included), as
+    /// `transitiveMembers` lists them; `None` when there is no such group.
+    pub fn transitive_members(&self, group_id: &str) -> Option<Vec<Value>> {
+        let root = self.groups.get(&group_id.to_lowercase())?;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut queue: std::collections::VecDeque<&String> = root.members.iter().collect();
+        let mut out = Vec::new();
+        while let Some(id) = queue.pop_front() {
+            if id == &root.id || !seen.insert(id.clone()) {
+                continue;
+            }
+            if let Some(g) = self.groups.get(id) {
+                queue.extend(g.members.iter());
+            }
+            if let Some(v) = self.directory_object(id) {
+                out.push(v);
+            }
+        }
+        Some(out)
     }
 
     pub fn organization_json(&self) -> Value {

@@ -43,6 +43,55 @@ pub struct FixtureTenant {
     pub contracts: Vec<FixtureContract>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub role_assignments: Vec<FixtureRoleAssignment>,
+    /// Groups (role-assignable ones can hold directory roles); members are object ids of
+    /// users, groups or service principals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<FixtureGroup>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_principals: Vec<FixtureServicePrincipal>,
+    /// Whether the tenant has Entra ID P2 (PIM). Without it `roleEligibilitySchedules`
+    /// answers 400 `AadPremiumLicenseRequired`, as Graph does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub entra_id_p2: bool,
+    /// PIM-eligible role assignments (`roleEligibilitySchedules`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub role_eligibilities: Vec<FixtureRoleEligibility>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FixtureGroup {
+    pub id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default = "yes")]
+    pub is_assignable_to_role: bool,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FixtureServicePrincipal {
+    pub id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub app_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FixtureRoleEligibility {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub principal_id: String,
+    pub role_definition_id: String,
+    #[serde(default = "root_scope")]
+    pub directory_scope_id: String,
+    /// When the eligibility starts (and was created), e.g. `2025-03-01T09:00:00Z`.
+    #[serde(default)]
+    pub start_date_time: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -172,6 +221,10 @@ impl Fixture {
                     .collect(),
                 contracts: Vec::new(),
                 role_assignments: Vec::new(),
+                groups: Vec::new(),
+                service_principals: Vec::new(),
+                entra_id_p2: false,
+                role_eligibilities: Vec::new(),
             })
             .collect();
         let partner = FixtureTenant {
@@ -190,6 +243,10 @@ impl Fixture {
                 })
                 .collect(),
             role_assignments: Vec::new(),
+            groups: Vec::new(),
+            service_principals: Vec::new(),
+            entra_id_p2: false,
+            role_eligibilities: Vec::new(),
         };
         customers.insert(0, partner);
         Fixture {

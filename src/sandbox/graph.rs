@@ -366,33 +366,13 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
             ))
         }
         ("GET", ["roleManagement", "directory", "roleAssignments"]) => {
-            let expand_principal = query
-                .expand
-                .as_deref()
-                .is_some_and(|e| e.split(',').any(|x| x.trim() == "principal"));
+            let expand_principal = expands_principal(&query);
             let items = filtered(dir.role_assignments.values().map(|ra| ra.to_json()), &query)?;
             let items = items
                 .into_iter()
                 .map(|mut ra| {
                     if expand_principal {
-                        let principal = ra["principalId"]
-                            .as_str()
-                            .and_then(|id| dir.users.get(id))
-                            .map(|u| {
-                                let mut p = project(
-                                    u.to_json(),
-                                    Some(&[
-                                        "id".into(),
-                                        "displayName".into(),
-                                        "mail".into(),
-                                        "userType".into(),
-                                    ]),
-                                    None,
-                                );
-                                p["@odata.type"] = json!("#microsoft.graph.user");
-                                p
-                            });
-                        ra["principal"] = principal.unwrap_or(Value::Null);
+                        ra["principal"] = principal_of(dir, &ra);
                     }
                     project(ra, query.select.as_deref(), None)
                 })
@@ -403,6 +383,49 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
                 call,
                 "roleManagement/directory/roleAssignments",
             ))
+        }
+        ("GET", ["roleManagement", "directory", "roleEligibilitySchedules"]) => {
+            if !dir.entra_id_p2 {
+                // What Graph answers in a tenant without Entra ID P2 (PIM).
+                return Err(GraphError::new(
+                    400,
+                    "AadPremiumLicenseRequired",
+                    "The tenant needs an AAD Premium 2 license.",
+                ));
+            }
+            let expand_principal = expands_principal(&query);
+            let items = filtered(dir.role_eligibilities.iter().map(|e| e.to_json()), &query)?;
+            let items = items
+                .into_iter()
+                .map(|mut e| {
+                    if expand_principal {
+                        e["principal"] = principal_of(dir, &e);
+                    }
+                    project(e, query.select.as_deref(), None)
+                })
+                .collect();
+            Ok(collection(
+                items,
+                &query,
+                call,
+                "roleManagement/directory/roleEligibilitySchedules",
+            ))
+        }
+        ("GET", ["groups", id, "transitiveMembers"]) => {
+            let members = dir
+                .transitive_members(id)
+                .ok_or_else(|| GraphError::not_found(id))?;
+            let items = filtered(members.into_iter(), &query)?
+                .into_iter()
+                .map(|m| {
+                    let kind = m["@odata.type"].clone();
+                    let mut m = project(m, query.select.as_deref(), None);
+                    // Graph names each member's type, whatever is selected.
+                    m["@odata.type"] = kind;
+                    m
+                })
+                .collect();
+            Ok(collection(items, &query, call, "directoryObjects"))
         }
         ("POST", ["roleManagement", "directory", "roleAssignments"]) => {
             let body = body_of(call)?;
@@ -453,7 +476,7 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
             _,
             [
                 "users" | "invitations" | "contracts" | "organization" | "directory"
-                | "roleManagement",
+                | "roleManagement" | "groups",
                 ..,
             ],
         ) => Err(GraphError::new(
@@ -473,6 +496,21 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
             ),
         )),
     }
+}
+
+fn expands_principal(query: &Query) -> bool {
+    query
+        .expand
+        .as_deref()
+        .is_some_and(|e| e.split(',').any(|x| x.trim() == "principal"))
+}
+
+/// The expanded `principal` of an assignment or eligibility (null when it is gone).
+fn principal_of(dir: &super::directory::Directory, item: &Value) -> Value {
+    item["principalId"]
+        .as_str()
+        .and_then(|id| dir.directory_object(id))
+        .unwrap_or(Value::Null)
 }
 
 fn contract_id(c: &super::fixture::FixtureContract) -> String {

@@ -128,11 +128,17 @@ fn every_cause_is_reported_and_nothing_changes() {
     let mut found = causes(&report);
     found.sort();
     let role = "directory_role.foggy-it.dana-support.729827e3-9c14-49f7-bb1b-9608f156bbb8.root";
-    let unmanaged = found
+    // Dana's undeclared Global Reader is privileged: reported as that (not also as unmanaged).
+    let privileged = found
         .iter()
-        .find(|(_, c)| c == "unmanaged-in-entra")
+        .find(|(_, c)| c == "privileged-access-undeclared")
         .map(|(a, _)| a.clone())
-        .expect("unmanaged");
+        .expect("privileged");
+    assert!(
+        privileged.starts_with("privileged.foggy-it.")
+            && privileged.ends_with(".f2ef992c-3afb-46b9-b7cf-a126ee74c451"),
+        "{privileged}"
+    );
     let mut expected = vec![
         (role.to_string(), "missing-in-entra".to_string()),
         (GUEST.to_string(), "changed-in-entra".to_string()),
@@ -140,7 +146,7 @@ fn every_cause_is_reported_and_nothing_changes() {
             "organization.foggy-waltham".to_string(),
             "not-applied".to_string(),
         ),
-        (unmanaged, "unmanaged-in-entra".to_string()),
+        (privileged, "privileged-access-undeclared".to_string()),
     ];
     expected.sort();
     assert_eq!(found, expected);

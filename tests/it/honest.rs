@@ -712,6 +712,7 @@ fn roles_never_run_ahead_of_their_guest() {
             external_user_state_change: None,
         }],
         role_assignments: vec![],
+        ..Default::default()
     };
     let blocked = plan_with(&[], Some(unowned), "2026-12-01T10:00:00Z");
     assert!(action(&blocked, "guest.t.g").blocked.is_some());

@@ -11,6 +11,7 @@ mod model;
 mod onboarding;
 mod pipelines;
 mod plan_apply;
+mod privileged;
 mod progress;
 mod queries;
 mod random_kill;

@@ -170,6 +170,7 @@ fn an_interrupted_invitation_is_recognised_as_ours() {
             LiveTenant::Read(LiveDirectory {
                 guests: vec![guest],
                 role_assignments: vec![],
+                ..Default::default()
             }),
         )]
         .into(),
