@@ -200,7 +200,7 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         }
         None => {
             let live = connection.as_ref().map(|c| {
-                let reading = start_live_read(cx, c, &graph, &model);
+                let reading = start_live_read(cx, c, &graph, &model, false);
                 finish_live_read(c, &graph, reading, &model, &state)
             });
             plan(&PlanInput {

@@ -431,14 +431,23 @@ fn on_read(progress: &std::sync::Arc<Progress>) -> crate::graph::read::OnTenantR
     })
 }
 
-/// Starts reading the tenants the manifests need.
+/// Starts reading the tenants the manifests need (with `every_mapped`, every tenant mapped to
+/// a Microsoft tenant: drift checks privileged access even where nothing is declared).
 pub fn start_live_read(
     cx: &Context,
     connection: &Connection,
     args: &GraphArgs,
     model: &DesiredModel,
+    every_mapped: bool,
 ) -> LiveRead {
-    let tenants = desired_live_tenants(model);
+    let mut tenants = desired_live_tenants(model);
+    if every_mapped {
+        for t in model.tenants.values() {
+            if let Some(id) = &t.microsoft_tenant_id {
+                tenants.insert(t.name.clone(), id.clone());
+            }
+        }
+    }
     let started = tenants.keys().cloned().collect();
     let progress = std::sync::Arc::new(Progress::new("Reading Entra", tenants.len(), cx.verbosity));
     let client = connection.client.clone();

@@ -114,9 +114,10 @@ pub fn make_plan(
     };
     let connection = connect(graph, &graph_model, &location.state_path(), need)?;
     // Entra is read in the background while state loads.
-    let reading = connection
-        .as_ref()
-        .map(|c| start_live_read(cx, c, graph, &graph_model));
+    let reading = connection.as_ref().map(|c| {
+        let every_mapped = matches!(need, Need::Always { .. });
+        start_live_read(cx, c, graph, &graph_model, every_mapped)
+    });
     let store = location.store();
     let state = store.load()?;
     let live = connection

@@ -329,6 +329,14 @@ pub fn plan(input: &PlanInput) -> Plan {
             readable(None, input.options.offline, &tenant, &mut not_read);
         }
     }
+    // A tenant Entra was asked about and did not answer is not read, whatever it holds.
+    if let Some(live) = input.live {
+        for (tenant, status) in &live.tenants {
+            if matches!(status, LiveTenant::Failed(_)) && in_scope(tenant) {
+                readable(input.live, input.options.offline, tenant, &mut not_read);
+            }
+        }
+    }
     let desired: Vec<DesiredObject> = KINDS
         .iter()
         .filter(planned)

@@ -317,3 +317,52 @@ fn with_pim_eligible_assignments_are_reported_with_their_start() {
             .contains("since 2025-03-01")
     );
 }
+
+/// A mapped tenant where the manifests declare nothing in Entra is still checked: a foreign
+/// Global Administrator there is drift, and a tenant that cannot be read fails the run.
+#[test]
+fn tenants_with_nothing_declared_in_entra_are_checked_too() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[(
+            "tenants.yaml",
+            &format!(
+                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+                 kind: Tenant\nname: birchwood\nmicrosoftTenantId: 7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f\n"
+            ),
+        )],
+    );
+    let mut foggy = json!({"id": FOGGY, "displayName": "Foggy IT Services",
+                           "domain": "foggyit.onmicrosoft.com"});
+    old_msp_guest(&mut foggy);
+    std::fs::create_dir_all(dir.path().join(".tenantform")).unwrap();
+    let world = |birchwood_consents: bool| {
+        json!({"tenants": [foggy.clone(), {
+            "id": "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "displayName": "Birchwood Law",
+            "domain": "birchwood.onmicrosoft.com", "consent": birchwood_consents}]})
+    };
+    let write = |w: Value| {
+        std::fs::write(
+            dir.path().join(".tenantform/sandbox-world.json"),
+            serde_json::to_vec(&w).unwrap(),
+        )
+        .unwrap()
+    };
+    write(world(true));
+    let drift = tf(dir.path(), &["drift", "--output", "json"]);
+    assert_eq!(drift.code, 2, "{}", drift.stderr);
+    assert!(
+        drift.stdout.contains("admin@old-msp.example"),
+        "{}",
+        drift.stdout
+    );
+    write(world(false));
+    let drift = tf(dir.path(), &["drift", "--output", "json"]);
+    assert_eq!(drift.code, 1, "{}", drift.stderr);
+    assert!(
+        drift.stderr.contains("birchwood: consent missing"),
+        "{}",
+        drift.stderr
+    );
+}
