@@ -125,6 +125,12 @@ pub struct Directory {
     pub deleted_users: IndexMap<String, (User, String)>,
     pub role_assignments: IndexMap<String, RoleAssignment>,
     pub contracts: Vec<FixtureContract>,
+    /// Permissions granted to the app here (`None`: all the app's roles).
+    pub permissions: Option<Vec<String>>,
+    /// Directory roles the app itself holds here (for sensitive actions).
+    pub app_directory_roles: Vec<String>,
+    /// B2B invitations allowed in the tenant.
+    pub b2b_invitations: bool,
 }
 
 fn new_id() -> String {
@@ -148,6 +154,9 @@ impl Directory {
             deleted_users: IndexMap::new(),
             role_assignments: IndexMap::new(),
             contracts: t.contracts.clone(),
+            permissions: t.permissions.clone(),
+            app_directory_roles: t.app_directory_roles.clone(),
+            b2b_invitations: t.b2b_invitations,
         };
         for u in &t.users {
             let id = u.id.clone().unwrap_or_else(new_id);
@@ -227,6 +236,9 @@ impl Directory {
                     directory_scope_id: r.directory_scope_id.clone(),
                 })
                 .collect(),
+            permissions: self.permissions.clone(),
+            app_directory_roles: self.app_directory_roles.clone(),
+            b2b_invitations: self.b2b_invitations,
         }
     }
 
