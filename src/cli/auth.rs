@@ -142,8 +142,8 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                     match client.token(&id).await {
                         Ok(token) => {
                             row.token_ok = true;
-                            row.roles = crate::graph::permissions::token_roles(&token)
-                                .unwrap_or_default();
+                            row.roles =
+                                crate::graph::permissions::token_roles(&token).unwrap_or_default();
                             row.permissions_missing = row
                                 .permissions_needed
                                 .iter()

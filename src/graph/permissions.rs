@@ -81,18 +81,22 @@ pub fn needed(method: &str, path: &str) -> Option<&'static [&'static str]> {
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
-    Some(match (method.to_ascii_uppercase().as_str(), segments.as_slice()) {
-        ("POST", ["invitations"]) => INVITE,
-        ("GET", ["users", ..]) => USERS_READ,
-        ("PATCH", ["users", _]) => USERS_WRITE,
-        ("DELETE", ["users", _]) => USERS_DELETE,
-        ("GET", ["directory", "deletedItems", ..]) => DELETED_READ,
-        ("GET", ["roleManagement", "directory", ..]) => ROLES_READ,
-        ("POST" | "DELETE", ["roleManagement", "directory", "roleAssignments", ..]) => ROLES_WRITE,
-        ("GET", ["contracts", ..]) => CONTRACTS_READ,
-        ("GET", ["organization", ..]) => ORGANIZATION_READ,
-        _ => return None,
-    })
+    Some(
+        match (method.to_ascii_uppercase().as_str(), segments.as_slice()) {
+            ("POST", ["invitations"]) => INVITE,
+            ("GET", ["users", ..]) => USERS_READ,
+            ("PATCH", ["users", _]) => USERS_WRITE,
+            ("DELETE", ["users", _]) => USERS_DELETE,
+            ("GET", ["directory", "deletedItems", ..]) => DELETED_READ,
+            ("GET", ["roleManagement", "directory", ..]) => ROLES_READ,
+            ("POST" | "DELETE", ["roleManagement", "directory", "roleAssignments", ..]) => {
+                ROLES_WRITE
+            }
+            ("GET", ["contracts", ..]) => CONTRACTS_READ,
+            ("GET", ["organization", ..]) => ORGANIZATION_READ,
+            _ => return None,
+        },
+    )
 }
 
 /// "User.Invite.All (or ...) and RoleManagement.ReadWrite.Directory in tenant T: the app's

@@ -82,10 +82,8 @@ async fn read_tenant(client: &GraphClient, tenant_id: &str, consent_redirect: &s
     match client.token(tenant_id).await {
         Ok(token) => {
             if let Some(roles) = super::permissions::token_roles(&token) {
-                let missing = super::permissions::missing(
-                    &super::permissions::needs_for_read(),
-                    &roles,
-                );
+                let missing =
+                    super::permissions::missing(&super::permissions::needs_for_read(), &roles);
                 if !missing.is_empty() {
                     return LiveTenant::Failed(crate::outcome::Failure::new(
                         Cause::PermissionMissing,

@@ -93,9 +93,15 @@ pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static st
         ("GET", ["directory", "deletedItems", ..]) => DELETED_READ,
         ("DELETE", ["directory", "deletedItems", _])
         | ("POST", ["directory", "deletedItems", _, "restore"]) => DELETED_WRITE,
-        ("GET", ["roleManagement", "directory", "roleDefinitions" | "roleAssignments", ..]) => {
-            ROLES_READ
-        }
+        (
+            "GET",
+            [
+                "roleManagement",
+                "directory",
+                "roleDefinitions" | "roleAssignments",
+                ..,
+            ],
+        ) => ROLES_READ,
         ("POST" | "DELETE", ["roleManagement", "directory", "roleAssignments", ..]) => ROLES_WRITE,
         ("GET", ["contracts", ..]) => CONTRACTS_READ,
         ("GET", ["organization", ..]) => ORGANIZATION_READ,

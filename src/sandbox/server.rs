@@ -384,7 +384,8 @@ fn batch(
                 query,
                 body: request.get("body"),
             };
-            let reply = handle_call(world, token, &call, false).unwrap_or_else(|_| server_error(503));
+            let reply =
+                handle_call(world, token, &call, false).unwrap_or_else(|_| server_error(503));
             record(
                 world,
                 &method,
@@ -559,7 +560,11 @@ async fn control_permissions(
     body: Bytes,
 ) -> ControlResult {
     let mut world = shared.world.lock().expect("sandbox lock");
-    let app_roles = world.apps.first().map(|a| a.roles.clone()).unwrap_or_default();
+    let app_roles = world
+        .apps
+        .first()
+        .map(|a| a.roles.clone())
+        .unwrap_or_default();
     let dir = world.directory(&tenant).map_err(control_error)?;
     if method == Method::PUT {
         let value: Value =

@@ -239,7 +239,9 @@ fn deleting_a_global_administrator_needs_a_privileged_app_role() {
     let sandbox = sandbox(Some(&["User.ReadWrite.All"]), &[], true);
     runtime().block_on(async {
         let graph = Graph::connect(&sandbox).await;
-        let (status, answer) = graph.send("DELETE", &format!("/users/{ADMIN_ID}"), None).await;
+        let (status, answer) = graph
+            .send("DELETE", &format!("/users/{ADMIN_ID}"), None)
+            .await;
         assert_eq!(status, 403, "{answer}");
         assert_eq!(answer["error"]["code"], "Authorization_RequestDenied");
         let (status, answer) = graph
@@ -260,7 +262,11 @@ fn deleting_a_global_administrator_needs_a_privileged_app_role() {
             .await;
         assert_eq!(status, 204);
         let (status, _) = graph
-            .send("DELETE", "/users/bbbbbbbb-0000-4000-8000-000000000002", None)
+            .send(
+                "DELETE",
+                "/users/bbbbbbbb-0000-4000-8000-000000000002",
+                None,
+            )
             .await;
         assert_eq!(status, 204);
     });
@@ -272,7 +278,9 @@ fn deleting_a_global_administrator_needs_a_privileged_app_role() {
     );
     runtime().block_on(async {
         let graph = Graph::connect(&sandbox).await;
-        let (status, answer) = graph.send("DELETE", &format!("/users/{ADMIN_ID}"), None).await;
+        let (status, answer) = graph
+            .send("DELETE", &format!("/users/{ADMIN_ID}"), None)
+            .await;
         assert_eq!(status, 204, "{answer}");
     });
 }
@@ -386,20 +394,33 @@ fn a_tenant_without_user_invite_all_fails_alone_and_the_run_exits_1() {
     let d = dir.path().to_str().unwrap();
     let apply = run_in(
         dir.path(),
-        &["--color", "never", "apply", d, "--sandbox", "--auto-approve"],
+        &[
+            "--color",
+            "never",
+            "apply",
+            d,
+            "--sandbox",
+            "--auto-approve",
+        ],
         None,
     );
     assert_eq!(apply.code, 1, "{}{}", apply.stdout, apply.stderr);
     assert!(
         apply.stderr.contains("1 of 3 tenants are not as declared")
-            && apply.stderr.contains(&format!("t1 (Customer 1 Ltd): {MISSING_INVITE}"))
             && apply
                 .stderr
-                .contains("the app's token there has User.Read.All, RoleManagement.ReadWrite.Directory"),
+                .contains(&format!("t1 (Customer 1 Ltd): {MISSING_INVITE}"))
+            && apply.stderr.contains(
+                "the app's token there has User.Read.All, RoleManagement.ReadWrite.Directory"
+            ),
         "{}",
         apply.stderr
     );
-    assert!(!apply.stderr.contains("consent missing"), "{}", apply.stderr);
+    assert!(
+        !apply.stderr.contains("consent missing"),
+        "{}",
+        apply.stderr
+    );
     assert!(
         apply.stdout.contains("2 of 3 tenants done, 1 failed"),
         "{}",
@@ -427,7 +448,10 @@ fn a_tenant_without_user_invite_all_fails_alone_and_the_run_exits_1() {
     );
     assert_eq!(check.code, 1, "{}{}", check.stdout, check.stderr);
     let rows: Vec<Value> = serde_json::from_str(&check.stdout).unwrap();
-    let missing: Vec<Value> = rows.iter().map(|r| r["permissionsMissing"].clone()).collect();
+    let missing: Vec<Value> = rows
+        .iter()
+        .map(|r| r["permissionsMissing"].clone())
+        .collect();
     assert_eq!(
         missing,
         [
@@ -449,8 +473,9 @@ fn a_tenant_without_user_invite_all_fails_alone_and_the_run_exits_1() {
     let text = run_in(dir.path(), &["auth", "check", d, "--sandbox"], None);
     assert_eq!(text.code, 1);
     assert!(
-        text.stdout
-            .contains("permission missing: User.Invite.All (or User.ReadWrite.All, Directory.ReadWrite.All)"),
+        text.stdout.contains(
+            "permission missing: User.Invite.All (or User.ReadWrite.All, Directory.ReadWrite.All)"
+        ),
         "{}",
         text.stdout
     );
@@ -468,7 +493,10 @@ fn plan_names_the_read_permissions_a_tenant_lacks_without_sending_the_read() {
     let rt = runtime();
     let put: Value = rt.block_on(async {
         let answer = http
-            .put(format!("{}/_sandbox/tenants/{}/permissions", sandbox.base, ids[1]))
+            .put(format!(
+                "{}/_sandbox/tenants/{}/permissions",
+                sandbox.base, ids[1]
+            ))
             .json(&json!({"permissions": ["User.Invite.All"]}))
             .send()
             .await
@@ -487,11 +515,15 @@ fn plan_names_the_read_permissions_a_tenant_lacks_without_sending_the_read() {
     manifests.push_str("kind: GuestUser\nname: dana\nemail: dana@msp.example\ntenants: [t0, t1]\n");
     write_tree(dir.path(), &[("fleet.yaml", &manifests)]);
     let mut cmd = crate::support::command();
-    cmd.current_dir(dir.path()).args(["plan", ".", "-o", "json"]);
+    cmd.current_dir(dir.path())
+        .args(["plan", ".", "-o", "json"]);
     for (k, v) in sandbox.env() {
         cmd.env(k, v);
     }
-    cmd.env("AZURE_TENANT_ID", tenantform::sandbox::fixture::SANDBOX_PARTNER_TENANT_ID);
+    cmd.env(
+        "AZURE_TENANT_ID",
+        tenantform::sandbox::fixture::SANDBOX_PARTNER_TENANT_ID,
+    );
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
