@@ -44,32 +44,55 @@ struct Row {
     graph_ok: bool,
     /// Application permissions in the token (`roles` claim).
     roles: Vec<String>,
+    /// What the manifests' kinds need here (each satisfied by any one permission).
+    permissions_needed: Vec<Need>,
+    /// The needs the token satisfies none of, e.g. `User.Invite.All (or User.ReadWrite.All,
+    /// Directory.ReadWrite.All)`.
+    permissions_missing: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     consent_url: Option<String>,
 }
 
-/// The `roles` claim of a JWT access token (the payload is read, not verified).
-fn token_roles(token: &str) -> Vec<String> {
-    use base64::Engine;
-    let Some(payload) = token.split('.').nth(1) else {
-        return Vec::new();
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+struct Need {
+    /// What the manifests manage there that needs it: `guests`, `directory roles`, `reading`.
+    #[serde(rename = "for")]
+    purpose: &'static str,
+    /// Any one of these (least privileged first).
+    any_of: Vec<&'static str>,
+}
+
+/// What the manifests' kinds need in `tenant`: reading (guests and role assignments, for any
+/// tenant with Entra objects), inviting guests, assigning directory roles.
+fn needs(model: &crate::model::DesiredModel, tenant: &str) -> Vec<Need> {
+    use crate::graph::permissions as p;
+    let guests = model.guests.values().any(|g| g.tenants.contains(tenant));
+    let roles = model
+        .role_assignments
+        .values()
+        .any(|r| !r.directory_roles.is_empty() && r.tenants.contains(tenant));
+    let mut out = Vec::new();
+    let mut add = |purpose, list: Vec<&'static [&'static str]>| {
+        for any_of in list {
+            out.push(Need {
+                purpose,
+                any_of: any_of.to_vec(),
+            });
+        }
     };
-    let Ok(bytes) =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('='))
-    else {
-        return Vec::new();
-    };
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    claims["roles"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    if guests || roles {
+        add("reading", p::needs_for_read());
+    }
+    if guests {
+        add("guests", vec![p::INVITE]);
+    }
+    if roles {
+        add("directory roles", p::needs_for_directory_roles());
+    }
+    out
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
@@ -86,17 +109,21 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         .transpose()
         .map_err(|e| CliError::Usage(format!("--tenants: {}", e.message)))?;
     let connection = connect_required(&graph, &model, &location.state_path(), "auth check")?;
-    let targets: Vec<(String, String)> = model
+    let targets: Vec<(String, String, Vec<Need>)> = model
         .tenants
         .values()
         .filter(|t| selector.as_ref().is_none_or(|s| s.matches(&t.labels)))
-        .filter_map(|t| t.microsoft_tenant_id.clone().map(|id| (t.name.clone(), id)))
+        .filter_map(|t| {
+            t.microsoft_tenant_id
+                .clone()
+                .map(|id| (t.name.clone(), id, needs(&model, &t.name)))
+        })
         .collect();
     let client = connection.client.clone();
     let redirect = graph.consent_redirect_uri.clone();
     let mut rows: Vec<Row> = connection.runtime.block_on(
         futures_util::stream::iter(targets)
-            .map(|(tenant, id)| {
+            .map(|(tenant, id, needed)| {
                 let client = client.clone();
                 let redirect = redirect.clone();
                 async move {
@@ -107,13 +134,25 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                         token_ok: false,
                         graph_ok: false,
                         roles: Vec::new(),
+                        permissions_needed: needed,
+                        permissions_missing: Vec::new(),
                         error: None,
                         consent_url: None,
                     };
                     match client.token(&id).await {
                         Ok(token) => {
                             row.token_ok = true;
-                            row.roles = token_roles(&token);
+                            row.roles =
+                                crate::graph::permissions::token_roles(&token).unwrap_or_default();
+                            row.permissions_missing = row
+                                .permissions_needed
+                                .iter()
+                                .filter(|n| {
+                                    !crate::graph::permissions::satisfied(&n.any_of, &row.roles)
+                                })
+                                .map(|n| crate::graph::permissions::describe_any_of(&n.any_of))
+                                .collect();
+                            row.permissions_missing.dedup();
                         }
                         Err(e) => {
                             if e.is_consent_needed() {
@@ -142,7 +181,10 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             .collect(),
     );
     rows.sort_by(|a, b| a.tenant.cmp(&b.tenant));
-    let failed = rows.iter().filter(|r| !r.token_ok || !r.graph_ok).count();
+    let failed = rows
+        .iter()
+        .filter(|r| !r.token_ok || !r.graph_ok || !r.permissions_missing.is_empty())
+        .count();
     match output {
         OutputFormat::Json => println!(
             "{}",
@@ -151,8 +193,8 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         OutputFormat::Text => {
             let tick = |ok: bool| if ok { "✓" } else { "✗" };
             println!(
-                "{:<24} {:<36} {:<28} {:<5} {:<5} ROLES / ERROR",
-                "TENANT", "MICROSOFT TENANT ID", "NAME IN ENTRA", "TOKEN", "GRAPH"
+                "{:<24} {:<36} {:<28} {:<5} {:<5} {:<5} ROLES / ERROR",
+                "TENANT", "MICROSOFT TENANT ID", "NAME IN ENTRA", "TOKEN", "GRAPH", "PERMS"
             );
             for r in &rows {
                 let tail = match &r.error {
@@ -160,14 +202,22 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                     None => r.roles.join(", "),
                 };
                 println!(
-                    "{:<24} {:<36} {:<28} {:<5} {:<5} {}",
+                    "{:<24} {:<36} {:<28} {:<5} {:<5} {:<5} {}",
                     terminal_safe(&r.tenant),
                     r.microsoft_tenant_id,
                     terminal_safe(r.name_in_entra.as_deref().unwrap_or("-")),
                     tick(r.token_ok),
                     tick(r.graph_ok),
+                    if r.token_ok {
+                        tick(r.permissions_missing.is_empty())
+                    } else {
+                        "-"
+                    },
                     tail
                 );
+                for missing in &r.permissions_missing {
+                    println!("{:<24} permission missing: {}", "", terminal_safe(missing));
+                }
                 if let Some(url) = &r.consent_url {
                     println!("{:<24} consent needed: {}", "", terminal_safe(url));
                 }

@@ -220,11 +220,7 @@ fn sandbox_fixture(
         fixture.apps.push(FixtureApp {
             client_id: SANDBOX_CLIENT_ID.into(),
             client_secret: SANDBOX_CLIENT_SECRET.into(),
-            roles: vec![
-                "User.ReadWrite.All".into(),
-                "RoleManagement.ReadWrite.Directory".into(),
-                "Organization.Read.All".into(),
-            ],
+            roles: crate::sandbox::fixture::default_app_roles(),
         });
     }
     for tenant in model.tenants.values() {
@@ -246,6 +242,9 @@ fn sandbox_fixture(
             users: Vec::new(),
             contracts: Vec::new(),
             role_assignments: Vec::new(),
+            permissions: None,
+            app_directory_roles: Vec::new(),
+            b2b_invitations: true,
             groups: Vec::new(),
             service_principals: Vec::new(),
             entra_id_p2: false,

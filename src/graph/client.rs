@@ -83,12 +83,32 @@ impl GraphClientError {
                 ..
             } => Cause::ConsentMissing,
             GraphClientError::Token { .. } => Cause::TokenRefused,
-            GraphClientError::Api(e) if e.status == 403 => Cause::PermissionMissing,
+            // A 403 is "permission missing" when the token lacks every permission the request
+            // accepts; when it holds one (a sensitive action, a tenant policy), it is Graph's
+            // error as sent. Unknown roles or an unknown request: permission missing.
+            GraphClientError::Api(e) if e.status == 403 => match &e.permission {
+                Some(gap) if gap.granted_one => Cause::GraphError,
+                _ => Cause::PermissionMissing,
+            },
             GraphClientError::Api(_) | GraphClientError::Transport { .. } => Cause::GraphError,
+        };
+        let message = match self {
+            GraphClientError::Api(e) if cause == Cause::PermissionMissing => match &e.permission {
+                Some(gap) => format!(
+                    "{} in tenant {} ({} {}): {}",
+                    super::permissions::describe_any_of(&gap.any_of),
+                    e.tenant,
+                    e.method,
+                    e.path,
+                    super::permissions::describe_granted(&gap.granted)
+                ),
+                None => self.to_string(),
+            },
+            _ => self.to_string(),
         };
         crate::outcome::Failure {
             cause,
-            message: self.to_string(),
+            message,
             code: self.code().map(str::to_string),
             request_id: self.request_id().map(str::to_string),
             consent_url: None,
@@ -119,6 +139,31 @@ pub struct ApiError {
     pub code: String,
     pub message: String,
     pub request_id: String,
+    /// For a 403: what the request needed and what the token had.
+    pub permission: Option<PermissionGap>,
+}
+
+/// The permissions a refused request accepts and the ones the token carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionGap {
+    pub any_of: Vec<&'static str>,
+    pub granted: Vec<String>,
+    /// The token holds one of `any_of`: the refusal is not about the permission.
+    pub granted_one: bool,
+}
+
+impl PermissionGap {
+    /// For a 403 on `method path` with a token holding `roles`; `None` when the request or
+    /// the roles are unknown.
+    pub fn of(method: &str, path: &str, roles: Option<&[String]>) -> Option<PermissionGap> {
+        let any_of = super::permissions::needed(method, path)?;
+        let roles = roles?;
+        Some(PermissionGap {
+            any_of: any_of.to_vec(),
+            granted: roles.to_vec(),
+            granted_one: super::permissions::satisfied(any_of, roles),
+        })
+    }
 }
 
 /// A successful (2xx) response.
@@ -148,6 +193,8 @@ pub struct BatchResponse {
     /// The request's method and URL, for error messages.
     pub method: String,
     pub url: String,
+    /// The `roles` claim of the token the batch was sent with (to explain a 403).
+    pub roles: Option<Vec<String>>,
 }
 
 impl BatchResponse {
@@ -163,6 +210,7 @@ impl BatchResponse {
                 self.status,
                 &self.body,
                 None,
+                self.roles.as_deref(),
             ))
         }
     }
@@ -397,10 +445,11 @@ impl GraphClient {
         loop {
             attempt += 1;
             let token = self.token(tenant).await?;
+            let roles = || super::permissions::token_roles(&token);
             let mut request = self
                 .http
                 .request(method.parse().expect("HTTP method"), self.url(path))
-                .bearer_auth(token)
+                .bearer_auth(&token)
                 .header("client-request-id", uuid::Uuid::new_v4().to_string());
             if let Some(body) = body {
                 request = request.json(body);
@@ -460,6 +509,7 @@ impl GraphClient {
                                     status,
                                     &body,
                                     header_request_id,
+                                    (status == 403).then(roles).flatten().as_deref(),
                                 );
                                 // 500/502 are transient too, but only reads are safe to repeat.
                                 let transient = matches!(status, 429 | 503 | 504)
@@ -542,6 +592,11 @@ impl GraphClient {
                 let answer = self
                     .send_request(tenant, "POST", "/$batch", Some(&body), read_only)
                     .await?;
+                // The token just used (cached): its roles explain an inner 403.
+                let roles = match self.token(tenant).await {
+                    Ok(token) => super::permissions::token_roles(&token),
+                    Err(_) => None,
+                };
                 for response in answer.body["responses"]
                     .as_array()
                     .cloned()
@@ -579,6 +634,7 @@ impl GraphClient {
                             body: response.get("body").cloned().unwrap_or(Value::Null),
                             method: request.method.clone(),
                             url: request.url.clone(),
+                            roles: roles.clone(),
                         },
                     );
                 }
@@ -644,8 +700,14 @@ fn api_error(
     status: u16,
     body: &Value,
     header_request_id: Option<String>,
+    roles: Option<&[String]>,
 ) -> GraphClientError {
     let error = &body["error"];
+    let permission = if status == 403 {
+        PermissionGap::of(method, path, roles)
+    } else {
+        None
+    };
     GraphClientError::Api(Box::new(ApiError {
         tenant: tenant.to_string(),
         method: method.to_string(),
@@ -661,5 +723,6 @@ fn api_error(
             .map(str::to_string)
             .or(header_request_id)
             .unwrap_or_else(|| "none".into()),
+        permission,
     }))
 }

@@ -88,6 +88,23 @@ async fn read_tenant(client: &GraphClient, tenant_id: &str, consent_redirect: &s
         }
         LiveTenant::Failed(failure)
     };
+    // The token says what was granted: a tenant that cannot be read is named with the
+    // permissions it lacks, and the read is not sent.
+    match client.token(tenant_id).await {
+        Ok(token) => {
+            if let Some(roles) = super::permissions::token_roles(&token) {
+                let missing =
+                    super::permissions::missing(&super::permissions::needs_for_read(), &roles);
+                if !missing.is_empty() {
+                    return LiveTenant::Failed(crate::outcome::Failure::new(
+                        Cause::PermissionMissing,
+                        super::permissions::missing_message(&missing, tenant_id, &roles),
+                    ));
+                }
+            }
+        }
+        Err(e) => return failed(e),
+    }
     let answers = match client.batch(tenant_id, requests).await {
         Ok(a) => a,
         Err(e) => return failed(e),

@@ -153,13 +153,19 @@ pub fn token(
         }
     }
     let lifetime = world.token_lifetime;
+    // The roles claim holds what admin consent granted in this tenant, as Entra's does.
+    let roles: Vec<String> = match &dir.permissions {
+        Some(granted) => granted.clone(),
+        None => app.roles.clone(),
+    };
+    let client_id = app.client_id.clone();
     // JWT-shaped like Entra's (unsigned): clients can read the tenant and the app's roles.
     let claims = json!({
         "aud": "https://graph.microsoft.com",
         "iss": format!("https://sts.windows.net/{tenant_id}/"),
         "tid": tenant_id,
-        "appid": app.client_id,
-        "roles": app.roles,
+        "appid": client_id,
+        "roles": roles,
         "exp": jiff::Timestamp::now().as_second() + lifetime.as_secs() as i64,
         "uti": uuid::Uuid::new_v4().simple().to_string(),
     });
@@ -173,8 +179,9 @@ pub fn token(
         access_token.clone(),
         Token {
             tenant_id: tenant_id.clone(),
-            client_id: app.client_id.clone(),
+            client_id,
             expires: Instant::now() + lifetime,
+            roles,
         },
     );
     (

@@ -134,6 +134,12 @@ pub struct Directory {
     pub deleted_users: IndexMap<String, (User, String)>,
     pub role_assignments: IndexMap<String, RoleAssignment>,
     pub contracts: Vec<FixtureContract>,
+    /// Permissions granted to the app here (`None`: all the app's roles).
+    pub permissions: Option<Vec<String>>,
+    /// Directory roles the app itself holds here (for sensitive actions).
+    pub app_directory_roles: Vec<String>,
+    /// B2B invitations allowed in the tenant.
+    pub b2b_invitations: bool,
     pub groups: IndexMap<String, FixtureGroup>,
     pub service_principals: IndexMap<String, FixtureServicePrincipal>,
     /// Entra ID P2 (PIM): without it eligibility schedules are refused.
@@ -194,6 +200,9 @@ impl Directory {
             deleted_users: IndexMap::new(),
             role_assignments: IndexMap::new(),
             contracts: t.contracts.clone(),
+            permissions: t.permissions.clone(),
+            app_directory_roles: t.app_directory_roles.clone(),
+            b2b_invitations: t.b2b_invitations,
             groups: t
                 .groups
                 .iter()
@@ -304,6 +313,9 @@ impl Directory {
                     directory_scope_id: r.directory_scope_id.clone(),
                 })
                 .collect(),
+            permissions: self.permissions.clone(),
+            app_directory_roles: self.app_directory_roles.clone(),
+            b2b_invitations: self.b2b_invitations,
             groups: self.groups.values().cloned().collect(),
             service_principals: self.service_principals.values().cloned().collect(),
             entra_id_p2: self.entra_id_p2,

@@ -14,11 +14,14 @@ pub struct FixtureApp {
     pub roles: Vec<String>,
 }
 
-fn default_app_roles() -> Vec<String> {
+/// What tenantform's app asks for: guests and directory roles, organization and (in the
+/// partner tenant) contracts.
+pub fn default_app_roles() -> Vec<String> {
     [
         "User.ReadWrite.All",
         "RoleManagement.ReadWrite.Directory",
         "Organization.Read.All",
+        "Directory.Read.All",
     ]
     .map(String::from)
     .to_vec()
@@ -43,6 +46,19 @@ pub struct FixtureTenant {
     pub contracts: Vec<FixtureContract>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub role_assignments: Vec<FixtureRoleAssignment>,
+    /// Application permissions granted to the app here (admin consent can grant fewer than the
+    /// app asks for). Absent: every permission of the app (its `roles`). Tokens for this tenant
+    /// carry these in their `roles` claim, and every Graph endpoint checks them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+    /// Directory roles the app's service principal holds here (names or template ids). Deleting
+    /// a user with an administrative role, or changing such a user's sensitive properties, needs
+    /// Global Administrator or Privileged Authentication Administrator in app-only mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub app_directory_roles: Vec<String>,
+    /// Whether B2B invitations are allowed (false: app-only `POST /invitations` fails).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub b2b_invitations: bool,
     /// Groups (role-assignable ones can hold directory roles); members are object ids of
     /// users, groups or service principals.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -221,6 +237,9 @@ impl Fixture {
                     .collect(),
                 contracts: Vec::new(),
                 role_assignments: Vec::new(),
+                permissions: None,
+                app_directory_roles: Vec::new(),
+                b2b_invitations: true,
                 groups: Vec::new(),
                 service_principals: Vec::new(),
                 entra_id_p2: false,
@@ -243,6 +262,9 @@ impl Fixture {
                 })
                 .collect(),
             role_assignments: Vec::new(),
+            permissions: None,
+            app_directory_roles: Vec::new(),
+            b2b_invitations: true,
             groups: Vec::new(),
             service_principals: Vec::new(),
             entra_id_p2: false,
@@ -262,3 +284,7 @@ pub const SANDBOX_CLIENT_ID: &str = "5a3d1c2e-0000-4000-8000-00000000a11c";
 pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-only-secret";
 /// The MSP's own tenant in generated fixtures.
 pub const SANDBOX_PARTNER_TENANT_ID: &str = "0c0a7f1e-0000-4000-8000-0000000c0a7f";
+
+fn is_true(b: &bool) -> bool {
+    *b
+}

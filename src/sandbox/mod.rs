@@ -12,6 +12,7 @@ pub mod faults;
 pub mod fixture;
 pub mod graph;
 pub mod odata;
+pub mod permissions;
 pub mod server;
 pub mod world;
 

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use super::directory::GraphError;
 use super::faults::{Faults, Injected, draw, request_cost};
 use super::graph::{Call, Reply, dispatch};
-use super::world::{RecordedRequest, World};
+use super::world::{RecordedRequest, Token, World};
 
 /// Shared by every connection.
 #[derive(Clone)]
@@ -115,10 +115,11 @@ fn server_error(status: u16) -> Reply {
 /// Faults and budgets for one Graph request (outer or inside a batch), then the call itself.
 fn handle_call(
     world: &mut World,
-    app: &str,
+    token: &Token,
     call: &Call,
     allow_drop: bool,
 ) -> Result<Reply, DropConnection> {
+    let app = token.client_id.as_str();
     let faults = world.faults.clone();
     match draw(&faults, &mut world.rng) {
         Injected::Drop if allow_drop => return Err(DropConnection),
@@ -140,6 +141,11 @@ fn handle_call(
         {
             return Ok(throttled(wait));
         }
+    }
+    // After authentication (the token is valid), as Graph does: the token's roles must hold
+    // one of the permissions the endpoint accepts, and sensitive actions need more.
+    if let Err(denied) = super::permissions::authorize(world, call, &token.roles) {
+        return Ok(Reply::error(&denied));
     }
     let reply = dispatch(world, call);
     // The change was made, but the answer never arrives (a real network can do this too).
@@ -265,7 +271,7 @@ async fn graph_call(
             &mut world,
             &shared.base_url,
             &tenant,
-            &token.client_id,
+            &token,
             parsed_body.as_ref(),
         );
         record(
@@ -290,7 +296,7 @@ async fn graph_call(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("eventual")),
     };
-    match handle_call(&mut world, &token.client_id, &call, true) {
+    match handle_call(&mut world, &token, &call, true) {
         Ok(reply) => {
             record(
                 &mut world,
@@ -324,7 +330,7 @@ fn batch(
     world: &mut World,
     base_url: &str,
     tenant: &str,
-    app: &str,
+    token: &Token,
     body: Option<&Value>,
 ) -> Reply {
     let Some(requests) = body
@@ -396,7 +402,8 @@ fn batch(
                 body: request.get("body"),
                 eventual,
             };
-            let reply = handle_call(world, app, &call, false).unwrap_or_else(|_| server_error(503));
+            let reply =
+                handle_call(world, token, &call, false).unwrap_or_else(|_| server_error(503));
             record(
                 world,
                 &method,
@@ -560,6 +567,66 @@ async fn control_consent(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `PUT /_sandbox/tenants/T/permissions` with `{"permissions": [...]}` (or `null`: all of the
+/// app's) sets what admin consent granted there; tokens issued afterwards carry it. Optional
+/// `b2bInvitations` (bool) and `appDirectoryRoles` (names or template ids) set the tenant's
+/// other access settings. `GET` shows them.
+async fn control_permissions(
+    State(shared): State<Shared>,
+    Path(tenant): Path<String>,
+    method: Method,
+    body: Bytes,
+) -> ControlResult {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let app_roles = world
+        .apps
+        .first()
+        .map(|a| a.roles.clone())
+        .unwrap_or_default();
+    let dir = world.directory(&tenant).map_err(control_error)?;
+    if method == Method::PUT {
+        let value: Value =
+            serde_json::from_slice(&body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+        let permissions = match value.get("permissions") {
+            None => dir.permissions.clone(),
+            Some(Value::Null) => None,
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|p| {
+                        p.as_str().map(str::to_string).ok_or((
+                            StatusCode::BAD_REQUEST,
+                            "permissions must be strings".to_string(),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            _ => {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    "expected {\"permissions\": [..]} or {\"permissions\": null}".into(),
+                ));
+            }
+        };
+        dir.permissions = permissions;
+        if let Some(b2b) = value["b2bInvitations"].as_bool() {
+            dir.b2b_invitations = b2b;
+        }
+        if let Some(roles) = value["appDirectoryRoles"].as_array() {
+            dir.app_directory_roles = roles
+                .iter()
+                .filter_map(|r| r.as_str().map(str::to_string))
+                .collect();
+        }
+    }
+    Ok(axum::Json(serde_json::json!({
+        "permissions": dir.permissions.clone().unwrap_or(app_roles),
+        "b2bInvitations": dir.b2b_invitations,
+        "appDirectoryRoles": dir.app_directory_roles,
+    }))
+    .into_response())
+}
+
 pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
@@ -581,6 +648,10 @@ pub fn router(shared: Shared) -> Router {
         .route(
             "/_sandbox/tenants/{tenant}/consent",
             axum::routing::put(control_consent),
+        )
+        .route(
+            "/_sandbox/tenants/{tenant}/permissions",
+            get(control_permissions).put(control_permissions),
         )
         .route("/v1.0/{*rest}", axum::routing::any(graph))
         .with_state(shared)

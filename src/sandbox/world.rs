@@ -19,6 +19,8 @@ pub struct Token {
     pub tenant_id: String,
     pub client_id: String,
     pub expires: Instant,
+    /// Application permissions in the token's `roles` claim (granted when it was issued).
+    pub roles: Vec<String>,
 }
 
 /// One request as served, for tests and benchmarks to count.

@@ -355,6 +355,21 @@ fn removing_a_guest_deletes_only_what_tenantform_owns() {
         deletes,
         ["msp_role.foggy-it.dana-support.TenantAdmin", ROLE, GUEST]
     );
+    // Global Reader is an administrative role: as in Entra, User.ReadWrite.All alone does not
+    // delete its holder in app-only mode. That is Graph's refusal, not a missing permission.
+    let refused = tf(d, m, &["apply", "--auto-approve", "--allow-delete"]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("Graph error")
+            && refused.stderr.contains("holds an administrative role")
+            && !refused.stderr.contains("permission missing"),
+        "{}",
+        refused.stderr
+    );
+    // With Privileged Authentication Administrator for the app there, it may.
+    edit_world(d, |w| {
+        tenant(w, FOGGY)["appDirectoryRoles"] = json!(["Privileged Authentication Administrator"]);
+    });
     let removed = tf(d, m, &["apply", "--auto-approve", "--allow-delete"]);
     assert_eq!(removed.code, 0, "{}{}", removed.stdout, removed.stderr);
     let w = world(d);

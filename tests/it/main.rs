@@ -9,6 +9,7 @@ mod graph_client;
 mod honest;
 mod model;
 mod onboarding;
+mod permissions;
 mod pipelines;
 mod plan_apply;
 mod privileged;

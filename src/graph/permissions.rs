@@ -1,0 +1,231 @@
+//! Which application permissions tenantform's own Graph requests need, and the permissions an
+//! access token carries (its `roles` claim).
+//!
+//! With these, a 403 becomes "permission missing: User.Invite.All (or ...)" when the token
+//! lacks every permission the request accepts, whatever error code the service behind the
+//! endpoint uses; a 403 while the token holds one of them is something else (a sensitive
+//! action, a tenant policy) and is reported as Graph's error.
+//!
+//! The lists are Microsoft Learn's "Permissions" tables (application row: least privileged
+//! first, then the higher ones), one per API page: invitation-post, user-list, user-update,
+//! user-delete, rbacapplication-list-roleassignments, rbacapplication-post-roleassignments,
+//! unifiedroleassignment-delete, directory-deleteditems-list, contract-list, organization-list.
+
+use base64::Engine;
+
+/// `POST /invitations` (invitation-post.md).
+pub const INVITE: &[&str] = &[
+    "User.Invite.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+/// `GET /users` (user-list.md).
+pub const USERS_READ: &[&str] = &[
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+/// `PATCH /users/{id}` (user-update.md; the narrower permissions cover only `identities` and
+/// `accountEnabled`).
+pub const USERS_WRITE: &[&str] = &["User.ReadWrite.All", "Directory.ReadWrite.All"];
+/// `DELETE /users/{id}` (user-delete.md: no higher permission).
+pub const USERS_DELETE: &[&str] = &["User.ReadWrite.All"];
+/// `GET /directory/deletedItems/microsoft.graph.user` (directory-deleteditems-list.md).
+pub const DELETED_READ: &[&str] = &[
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+/// `GET roleManagement/directory/roleAssignments` and `roleDefinitions`
+/// (rbacapplication-list-roleassignments.md, directory provider).
+pub const ROLES_READ: &[&str] = &[
+    "RoleManagement.Read.Directory",
+    "RoleManagement.Read.All",
+    "Directory.Read.All",
+    "RoleManagement.ReadWrite.Directory",
+    "Directory.ReadWrite.All",
+];
+/// `POST`/`DELETE roleManagement/directory/roleAssignments`
+/// (rbacapplication-post-roleassignments.md, unifiedroleassignment-delete.md).
+pub const ROLES_WRITE: &[&str] = &["RoleManagement.ReadWrite.Directory"];
+/// `GET /contracts` (contract-list.md).
+pub const CONTRACTS_READ: &[&str] = &["Directory.Read.All", "Directory.ReadWrite.All"];
+/// `GET /organization` (organization-list.md).
+pub const ORGANIZATION_READ: &[&str] = &[
+    "Organization.Read.All",
+    "Directory.Read.All",
+    "Organization.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+
+/// The permissions (any one of them) a request tenantform sends needs, from its method and
+/// path (query and version prefix ignored); `None` for a request this table does not know.
+pub fn needed(method: &str, path: &str) -> Option<&'static [&'static str]> {
+    let path = path.split('?').next().unwrap_or(path);
+    // Next links are absolute: keep the path after the host and the version.
+    let path = match path
+        .strip_prefix("https://")
+        .or_else(|| path.strip_prefix("http://"))
+    {
+        Some(rest) => rest.find('/').map_or("", |i| &rest[i..]),
+        None => path,
+    };
+    let path = path
+        .strip_prefix("/v1.0")
+        .or_else(|| path.strip_prefix("/beta"))
+        .unwrap_or(path);
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    Some(
+        match (method.to_ascii_uppercase().as_str(), segments.as_slice()) {
+            ("POST", ["invitations"]) => INVITE,
+            ("GET", ["users", ..]) => USERS_READ,
+            ("PATCH", ["users", _]) => USERS_WRITE,
+            ("DELETE", ["users", _]) => USERS_DELETE,
+            ("GET", ["directory", "deletedItems", ..]) => DELETED_READ,
+            ("GET", ["roleManagement", "directory", ..]) => ROLES_READ,
+            ("POST" | "DELETE", ["roleManagement", "directory", "roleAssignments", ..]) => {
+                ROLES_WRITE
+            }
+            ("GET", ["contracts", ..]) => CONTRACTS_READ,
+            ("GET", ["organization", ..]) => ORGANIZATION_READ,
+            _ => return None,
+        },
+    )
+}
+
+/// "User.Invite.All (or ...) and RoleManagement.ReadWrite.Directory in tenant T: the app's
+/// token there has ...": the message of a permission-missing failure found from the token.
+pub fn missing_message(missing: &[&[&str]], tenant: &str, roles: &[String]) -> String {
+    let names: Vec<String> = missing.iter().map(|m| describe_any_of(m)).collect();
+    format!(
+        "{} in tenant {tenant}: {}",
+        names.join(" and "),
+        describe_granted(roles)
+    )
+}
+
+/// Whether `roles` holds any of `any_of`.
+pub fn satisfied(any_of: &[&str], roles: &[String]) -> bool {
+    any_of.iter().any(|p| roles.iter().any(|r| r == p))
+}
+
+/// `User.Invite.All (or User.ReadWrite.All, Directory.ReadWrite.All)`.
+pub fn describe_any_of(any_of: &[&str]) -> String {
+    match any_of {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [first, rest @ ..] => format!("{first} (or {})", rest.join(", ")),
+    }
+}
+
+/// "the app's token there has A, B" / "the app's token there has no application permissions".
+pub fn describe_granted(roles: &[String]) -> String {
+    if roles.is_empty() {
+        "the app's token there has no application permissions".into()
+    } else {
+        format!("the app's token there has {}", roles.join(", "))
+    }
+}
+
+/// What a kind of managed object needs in a tenant: each entry is satisfied by any one of its
+/// permissions. Guests are listed and invited; directory roles are listed and assigned.
+pub fn needs_for_guests() -> Vec<&'static [&'static str]> {
+    vec![USERS_READ, INVITE]
+}
+
+pub fn needs_for_directory_roles() -> Vec<&'static [&'static str]> {
+    vec![ROLES_WRITE]
+}
+
+/// What reading a tenant for a plan sends: its guests and its role assignments.
+pub fn needs_for_read() -> Vec<&'static [&'static str]> {
+    vec![USERS_READ, ROLES_READ]
+}
+
+/// The entries of `needs` the token's roles satisfy none of.
+pub fn missing(
+    needs: &[&'static [&'static str]],
+    roles: &[String],
+) -> Vec<&'static [&'static str]> {
+    let mut out: Vec<&'static [&'static str]> = Vec::new();
+    for need in needs {
+        if !satisfied(need, roles) && !out.contains(need) {
+            out.push(need);
+        }
+    }
+    out
+}
+
+/// The `roles` claim of a JWT access token (the payload is read, not verified: tenantform only
+/// uses it to explain a refusal). Not a JWT, or no claim: `None`.
+pub fn token_roles(token: &str) -> Option<Vec<String>> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(
+        claims["roles"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_map_to_their_permissions() {
+        assert_eq!(needed("POST", "/invitations"), Some(INVITE));
+        assert_eq!(
+            needed("GET", "/users?$filter=userType eq 'Guest'"),
+            Some(USERS_READ)
+        );
+        assert_eq!(
+            needed(
+                "GET",
+                "http://127.0.0.1:1/v1.0/roleManagement/directory/roleAssignments?$skiptoken=1"
+            ),
+            Some(ROLES_READ)
+        );
+        assert_eq!(
+            needed("DELETE", "/roleManagement/directory/roleAssignments/x"),
+            Some(ROLES_WRITE)
+        );
+        assert_eq!(needed("POST", "/$batch"), None);
+    }
+
+    #[test]
+    fn messages_name_the_alternatives() {
+        assert_eq!(
+            describe_any_of(INVITE),
+            "User.Invite.All (or User.ReadWrite.All, Directory.ReadWrite.All)"
+        );
+        let roles = vec!["User.Read.All".to_string()];
+        assert_eq!(missing(&needs_for_guests(), &roles), vec![INVITE]);
+    }
+
+    #[test]
+    fn roles_come_from_the_payload() {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let token = format!(
+            "{}.{}.sig",
+            b64.encode(b"{}"),
+            b64.encode(br#"{"roles":["User.Read.All"]}"#)
+        );
+        assert_eq!(token_roles(&token), Some(vec!["User.Read.All".to_string()]));
+        assert_eq!(token_roles("opaque"), None);
+    }
+}

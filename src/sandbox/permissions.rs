@@ -1,0 +1,277 @@
+//! Which application permissions each sandbox endpoint accepts, as Microsoft's pages list
+//! them, and the "sensitive actions" that need more than a permission in app-only mode.
+//!
+//! This is the sandbox playing Graph: it is deliberately separate from tenantform's own idea
+//! of what its requests need (`crate::graph::permissions`), so a wrong belief there shows up as
+//! a test failure instead of being mirrored here.
+//!
+//! Sources (Microsoft Learn, "Permissions" section of each API page, application row, least
+//! privileged first, then the higher privileged ones):
+//! - `POST /invitations` (invitation-post.md): User.Invite.All; higher Directory.ReadWrite.All,
+//!   User.ReadWrite.All. "Application permissions (app-only) do not work if B2B invitations are
+//!   disabled on the tenant or if B2B invitations are restricted to administrators."
+//! - `GET /users`, `GET /users/{id}` (user-list.md, user-get.md): User.Read.All; higher
+//!   Directory.Read.All, Directory.ReadWrite.All, User.ReadWrite.All.
+//! - `PATCH /users/{id}` (user-update.md): the page lists User.ManageIdentities.All and
+//!   User.EnableDisableAccount.All as least privileged, but they only cover `identities` and
+//!   `accountEnabled`; for other properties User.ReadWrite.All (higher Directory.ReadWrite.All).
+//! - `DELETE /users/{id}` (user-delete.md): User.ReadWrite.All; "Not available" as higher.
+//! - `GET /directory/deletedItems/microsoft.graph.user`, `GET /directory/deletedItems/{id}`
+//!   (directory-deleteditems-list.md, -get.md): User.Read.All; higher Directory.Read.All,
+//!   User.ReadWrite.All, Directory.ReadWrite.All.
+//! - `POST /directory/deletedItems/{id}/restore`, `DELETE /directory/deletedItems/{id}`
+//!   (directory-deleteditems-restore.md, -delete.md), users: User.DeleteRestore.All; higher
+//!   User.ReadWrite.All, Directory.ReadWrite.All. (Not in the search index; from the live pages.)
+//! - `GET roleManagement/directory/roleDefinitions[/{id}]` (rbacapplication-list-roledefinitions.md)
+//!   and `GET roleManagement/directory/roleAssignments[/{id}]`
+//!   (rbacapplication-list-roleassignments.md, directory provider): RoleManagement.Read.Directory,
+//!   RoleManagement.Read.All, Directory.Read.All, RoleManagement.ReadWrite.Directory,
+//!   Directory.ReadWrite.All.
+//! - `POST`/`DELETE roleManagement/directory/roleAssignments` (rbacapplication-post-roleassignments.md,
+//!   unifiedroleassignment-delete.md, directory provider): RoleManagement.ReadWrite.Directory only.
+//! - `GET /contracts[/{id}]` (contract-list.md, contract-get.md): Directory.Read.All; higher
+//!   Directory.ReadWrite.All.
+//! - `GET /organization[/{id}]` (organization-list.md, organization-get.md):
+//!   Organization.Read.All; higher Directory.Read.All, Organization.ReadWrite.All,
+//!   Directory.ReadWrite.All.
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use super::directory::{Directory, GraphError};
+
+const USER_READ: &[&str] = &[
+    "User.Read.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "User.ReadWrite.All",
+];
+const USER_WRITE: &[&str] = &["User.ReadWrite.All", "Directory.ReadWrite.All"];
+/// user-delete.md: User.ReadWrite.All, no higher permission.
+const USER_DELETE: &[&str] = &["User.ReadWrite.All"];
+const INVITE: &[&str] = &[
+    "User.Invite.All",
+    "Directory.ReadWrite.All",
+    "User.ReadWrite.All",
+];
+const DELETED_READ: &[&str] = &[
+    "User.Read.All",
+    "Directory.Read.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+const DELETED_WRITE: &[&str] = &[
+    "User.DeleteRestore.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+const ROLES_READ: &[&str] = &[
+    "RoleManagement.Read.Directory",
+    "RoleManagement.Read.All",
+    "Directory.Read.All",
+    "RoleManagement.ReadWrite.Directory",
+    "Directory.ReadWrite.All",
+];
+const ROLES_WRITE: &[&str] = &["RoleManagement.ReadWrite.Directory"];
+const CONTRACTS_READ: &[&str] = &["Directory.Read.All", "Directory.ReadWrite.All"];
+const ORGANIZATION_READ: &[&str] = &[
+    "Organization.Read.All",
+    "Directory.Read.All",
+    "Organization.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+
+/// The application permissions any one of which lets a request through, or `None` for a path
+/// this table does not know (the endpoint's own 400/405 answers it).
+pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static str]> {
+    Some(match (method, segments) {
+        ("POST", ["invitations"]) => INVITE,
+        ("GET", ["users"] | ["users", _]) => USER_READ,
+        ("PATCH", ["users", _]) => USER_WRITE,
+        ("DELETE", ["users", _]) => USER_DELETE,
+        ("GET", ["directory", "deletedItems", ..]) => DELETED_READ,
+        ("DELETE", ["directory", "deletedItems", _])
+        | ("POST", ["directory", "deletedItems", _, "restore"]) => DELETED_WRITE,
+        (
+            "GET",
+            [
+                "roleManagement",
+                "directory",
+                "roleDefinitions" | "roleAssignments",
+                ..,
+            ],
+        ) => ROLES_READ,
+        ("POST" | "DELETE", ["roleManagement", "directory", "roleAssignments", ..]) => ROLES_WRITE,
+        ("GET", ["contracts", ..]) => CONTRACTS_READ,
+        ("GET", ["organization", ..]) => ORGANIZATION_READ,
+        _ => return None,
+    })
+}
+
+/// Graph's answer to a token without the permission a directory endpoint needs.
+pub fn denied() -> GraphError {
+    GraphError::new(
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    )
+}
+
+/// Checks the token's `roles` against the endpoint's list: `Err` is the 403 Graph sends.
+pub fn check(method: &str, path: &str, roles: &[String]) -> Result<(), GraphError> {
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    match accepted(method, &segments) {
+        Some(any_of) if !any_of.iter().any(|p| roles.iter().any(|r| r == p)) => Err(denied()),
+        _ => Ok(()),
+    }
+}
+
+/// Everything Graph checks before serving a call with the token's `roles`: the permission the
+/// endpoint needs, then the sensitive-action rules of the tenant.
+pub fn authorize(
+    world: &mut super::World,
+    call: &super::graph::Call,
+    roles: &[String],
+) -> Result<(), GraphError> {
+    check(call.method, call.path, roles)?;
+    let segments: Vec<&str> = call
+        .path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    match world.tenants.get(call.tenant) {
+        Some(dir) => check_sensitive(dir, call.method, &segments, call.body),
+        None => Ok(()),
+    }
+}
+
+const PRIVILEGED_TABLE: &str = include_str!("../../data/entra_privileged_roles.tsv");
+
+/// Template ids of the built-in roles Microsoft labels privileged.
+fn privileged_role_ids() -> &'static Vec<String> {
+    static IDS: OnceLock<Vec<String>> = OnceLock::new();
+    IDS.get_or_init(|| {
+        PRIVILEGED_TABLE
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split('\t').next())
+            .map(|id| id.trim().to_lowercase())
+            .filter(|id| !id.is_empty())
+            .collect()
+    })
+}
+
+/// Global Administrator and Privileged Authentication Administrator: the roles Microsoft's
+/// "who can perform sensitive actions" table lets delete, or change the sensitive properties
+/// of, a user holding any administrative role.
+const SENSITIVE_ACTION_ROLES: &[&str] = &[
+    "62e90394-69f5-4237-9190-012177145e10", // Global Administrator
+    "7be44c8a-adaf-4e2a-84d6-ab2649e08a13", // Privileged Authentication Administrator
+];
+
+/// User properties Microsoft calls sensitive (only privileged callers may change them on a
+/// user who holds an administrative role).
+pub const SENSITIVE_PROPERTIES: &[&str] = &[
+    "accountEnabled",
+    "businessPhones",
+    "mobilePhone",
+    "otherMails",
+    "passwordProfile",
+    "userPrincipalName",
+    "onPremisesImmutableId",
+];
+
+fn holds_privileged_role(dir: &Directory, user_id: &str) -> bool {
+    let privileged = privileged_role_ids();
+    dir.role_assignments
+        .values()
+        .any(|ra| ra.principal_id == user_id && privileged.contains(&ra.role_definition_id))
+}
+
+fn app_may_act_on_admins(dir: &Directory) -> bool {
+    let catalog = crate::roles::RoleCatalog::builtin();
+    dir.app_directory_roles.iter().any(|role| {
+        let id = catalog
+            .by_name(role)
+            .map(|r| r.template_id.to_string())
+            .unwrap_or_else(|| role.to_lowercase());
+        SENSITIVE_ACTION_ROLES.contains(&id.as_str())
+    })
+}
+
+fn sensitive_denied(what: &str) -> GraphError {
+    GraphError::new(
+        403,
+        "Authorization_RequestDenied",
+        format!(
+            "Insufficient privileges to complete the operation. {what} a user who holds an administrative role needs the app to hold a sufficiently privileged directory role (e.g. Privileged Authentication Administrator)."
+        ),
+    )
+}
+
+/// The checks beyond the permission: deleting a user holding an administrative role, or
+/// changing such a user's sensitive properties, needs the app itself to hold a privileged
+/// directory role in app-only mode (Microsoft Learn: user-delete.md and user-update.md,
+/// "who can perform sensitive actions"); app-only invitations fail when B2B invitations are
+/// disabled in the tenant (invitation-post.md).
+pub fn check_sensitive(
+    dir: &Directory,
+    method: &str,
+    segments: &[&str],
+    body: Option<&Value>,
+) -> Result<(), GraphError> {
+    match (method, segments) {
+        ("POST", ["invitations"]) if !dir.b2b_invitations => Err(GraphError::new(
+            // Unconfirmed: the message is the one admins report; the status and code are our
+            // choice (Graph's exact answer could not be confirmed).
+            403,
+            "Authorization_RequestDenied",
+            "Guest invitations not allowed for your company. Contact your company administrator for more details.",
+        )),
+        ("DELETE", ["users", id]) => {
+            let id = id.to_lowercase();
+            if holds_privileged_role(dir, &id) && !app_may_act_on_admins(dir) {
+                return Err(sensitive_denied("Deleting"));
+            }
+            Ok(())
+        }
+        ("PATCH", ["users", id]) => {
+            let id = id.to_lowercase();
+            let sensitive = body
+                .and_then(Value::as_object)
+                .is_some_and(|b| b.keys().any(|k| SENSITIVE_PROPERTIES.contains(&k.as_str())));
+            if sensitive && holds_privileged_role(dir, &id) && !app_may_act_on_admins(dir) {
+                return Err(sensitive_denied("Changing sensitive properties of"));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_privileged_table_has_global_administrator() {
+        assert!(privileged_role_ids().contains(&SENSITIVE_ACTION_ROLES[0].to_string()));
+        assert!(privileged_role_ids().contains(&SENSITIVE_ACTION_ROLES[1].to_string()));
+    }
+
+    #[test]
+    fn a_higher_permission_is_accepted() {
+        let roles = vec!["Directory.ReadWrite.All".to_string()];
+        assert!(check("POST", "/invitations", &roles).is_ok());
+        assert!(check("GET", "/users", &roles).is_ok());
+        assert!(check("DELETE", "/users/x", &roles).is_err());
+        let read = vec!["User.Read.All".to_string()];
+        assert!(check("POST", "/invitations", &read).is_err());
+    }
+}
