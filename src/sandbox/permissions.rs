@@ -74,6 +74,27 @@ const ROLES_READ: &[&str] = &[
     "Directory.ReadWrite.All",
 ];
 const ROLES_WRITE: &[&str] = &["RoleManagement.ReadWrite.Directory"];
+/// rbacapplication-list-roleeligibilityschedules.md (directory provider), from the live page
+/// (*not in the search index*): RoleEligibilitySchedule.Read.Directory; higher
+/// RoleManagement.Read.Directory, RoleManagement.Read.All, RoleEligibilitySchedule.ReadWrite.Directory,
+/// RoleManagement.ReadWrite.Directory.
+const ELIGIBILITY_READ: &[&str] = &[
+    "RoleEligibilitySchedule.Read.Directory",
+    "RoleManagement.Read.Directory",
+    "RoleManagement.Read.All",
+    "RoleEligibilitySchedule.ReadWrite.Directory",
+    "RoleManagement.ReadWrite.Directory",
+];
+/// group-list-transitivemembers.md: GroupMember.Read.All; higher Group.Read.All,
+/// Directory.Read.All, GroupMember.ReadWrite.All, Group.ReadWrite.All, Directory.ReadWrite.All.
+const GROUP_MEMBERS_READ: &[&str] = &[
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Directory.Read.All",
+    "GroupMember.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
 const CONTRACTS_READ: &[&str] = &["Directory.Read.All", "Directory.ReadWrite.All"];
 const ORGANIZATION_READ: &[&str] = &[
     "Organization.Read.All",
@@ -103,6 +124,16 @@ pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static st
             ],
         ) => ROLES_READ,
         ("POST" | "DELETE", ["roleManagement", "directory", "roleAssignments", ..]) => ROLES_WRITE,
+        (
+            "GET",
+            [
+                "roleManagement",
+                "directory",
+                "roleEligibilitySchedules",
+                ..,
+            ],
+        ) => ELIGIBILITY_READ,
+        ("GET", ["groups", _, "transitiveMembers", ..]) => GROUP_MEMBERS_READ,
         ("GET", ["contracts", ..]) => CONTRACTS_READ,
         ("GET", ["organization", ..]) => ORGANIZATION_READ,
         _ => return None,
