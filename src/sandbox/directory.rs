@@ -541,6 +541,11 @@ impl Directory {
                     user.external_user_state = value.as_str().map(str::to_string);
                     user.external_user_state_change_date_time = Some(super::now());
                 }
+                // The Graph SDKs send the entity's type in every typed body; Graph accepts it
+                // when it names the entity's own type (OData JSON format 4.01, "Control
+                // Information: type", docs.oasis-open.org/odata/odata-json-format/v4.01) and
+                // refuses another type.
+                "@odata.type" if is_odata_type(value, "user") => {}
                 other => {
                     return Err(GraphError::bad_request(format!(
                         "Property '{other}' does not exist on type 'microsoft.graph.user' or cannot be updated."
@@ -635,4 +640,15 @@ impl Directory {
         self.role_assignments.insert(ra.id.clone(), ra);
         Ok(json)
     }
+}
+
+/// Whether a request body's `@odata.type` names `microsoft.graph.{entity}` (with or without the
+/// leading `#`, or with the namespace alias `graph`, as the metadata declares it).
+pub fn is_odata_type(value: &Value, entity: &str) -> bool {
+    value.as_str().is_some_and(|t| {
+        let t = t.strip_prefix('#').unwrap_or(t);
+        t.strip_prefix("microsoft.graph.")
+            .or_else(|| t.strip_prefix("graph."))
+            .is_some_and(|e| e.eq_ignore_ascii_case(entity))
+    })
 }

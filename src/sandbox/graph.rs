@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::directory::{DEFAULT_USER_PROPERTIES, GraphError};
+use super::directory::{DEFAULT_USER_PROPERTIES, GraphError, is_odata_type};
 use super::odata::{Filter, project};
 use super::world::World;
 use crate::roles::RoleCatalog;
@@ -222,6 +222,23 @@ fn body_of<'a>(call: &Call<'a>) -> Result<&'a Value, GraphError> {
         .ok_or_else(|| GraphError::bad_request("Write requests must contain a JSON object body."))
 }
 
+/// A write body that may name its type (`@odata.type`, as the Graph SDKs send in every typed
+/// body): accepted when it is the entity's own type, refused otherwise (OData JSON format 4.01,
+/// "Control Information: type"; the message is *unconfirmed*).
+fn typed_body<'a>(call: &Call<'a>, entity: &str) -> Result<&'a Value, GraphError> {
+    let body = body_of(call)?;
+    match body.get("@odata.type") {
+        Some(t) if !is_odata_type(t, entity) => Err(GraphError::bad_request(format!(
+            "Invalid @odata.type {t} for an entity of type 'microsoft.graph.{entity}'."
+        ))),
+        _ => Ok(body),
+    }
+}
+
+fn is_user_cast(segment: &str) -> bool {
+    matches!(segment, "microsoft.graph.user" | "graph.user")
+}
+
 /// Serves one Graph call for the tenant of the caller's token.
 pub fn dispatch(world: &mut World, call: &Call) -> Reply {
     match serve(world, call) {
@@ -249,7 +266,10 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
     let dir = world.directory(call.tenant)?;
     let catalog = RoleCatalog::builtin();
     match (call.method, segments.as_slice()) {
-        ("POST", ["invitations"]) => Ok(Reply::json(201, dir.invite(body_of(call)?, &base)?)),
+        ("POST", ["invitations"]) => Ok(Reply::json(
+            201,
+            dir.invite(typed_body(call, "invitation")?, &base)?,
+        )),
         ("GET", ["users"]) => {
             let filter = query.filter.as_deref().map(Filter::parse).transpose()?;
             check_advanced_query(&query, filter.as_ref(), call.eventual)?;
@@ -302,7 +322,11 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
             dir.delete_user(&id.to_lowercase())?;
             Ok(Reply::empty(204))
         }
-        ("GET", ["directory", "deletedItems", "microsoft.graph.user"]) => {
+        // The cast may name the type by its namespace alias too: Graph's metadata declares
+        // `<Schema Namespace="microsoft.graph" Alias="graph">` and the Graph SDKs request
+        // `/directory/deletedItems/graph.user` (OData URL conventions 4.01, "Addressing Derived
+        // Types": a qualified name may use the alias).
+        ("GET", ["directory", "deletedItems", cast]) if is_user_cast(cast) => {
             let items = filtered(
                 dir.deleted_users.values().map(|(u, deleted)| {
                     let mut v = u.to_json();
@@ -335,7 +359,21 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
             Ok(Reply::empty(204))
         }
         ("POST", ["directory", "deletedItems", id, "restore"]) => {
-            Ok(Reply::json(200, dir.restore_user(&id.to_lowercase())?))
+            // A directoryObject that names its type, as Graph answers
+            // (learn.microsoft.com/graph/api/directory-deleteditems-restore): typed clients
+            // read a user from it only by its `@odata.type`.
+            let mut user = dir.restore_user(&id.to_lowercase())?;
+            if let Some(fields) = user.as_object_mut() {
+                let mut answer = serde_json::Map::new();
+                answer.insert(
+                    "@odata.context".into(),
+                    json!(format!("{base}/v1.0/$metadata#directoryObjects/$entity")),
+                );
+                answer.insert("@odata.type".into(), json!("#microsoft.graph.user"));
+                answer.append(fields);
+                user = Value::Object(answer);
+            }
+            Ok(Reply::json(200, user))
         }
         ("GET", ["roleManagement", "directory", "roleDefinitions"]) => {
             let items = filtered(
@@ -428,7 +466,7 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
             Ok(collection(items, &query, call, "directoryObjects"))
         }
         ("POST", ["roleManagement", "directory", "roleAssignments"]) => {
-            let body = body_of(call)?;
+            let body = typed_body(call, "unifiedRoleAssignment")?;
             Ok(Reply::json(
                 201,
                 dir.assign_role(body, replication, shape, |id| {

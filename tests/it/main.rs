@@ -19,6 +19,7 @@ mod random_kill;
 mod replication;
 mod sandbox;
 mod schema;
+mod sdk_shapes;
 mod state_store;
 mod support;
 mod validate_cases;
