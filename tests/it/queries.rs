@@ -124,3 +124,36 @@ fn inside_a_batch_the_header_belongs_to_each_inner_request() {
     assert_eq!(inner("plain"), 400);
     assert_eq!(inner("eventual"), 200);
 }
+
+#[test]
+fn only_the_query_options_an_endpoint_documents_are_accepted() {
+    let sandbox = StandaloneSandbox::start(1);
+    let raw = Raw::new(&sandbox);
+    // The role assignment list documents $filter, $expand and $select only.
+    for refused in [
+        "/roleManagement/directory/roleAssignments?$top=999",
+        "/roleManagement/directory/roleAssignments?$orderby=id",
+        "/users?$skip=10",
+        "/organization?$top=1",
+    ] {
+        let (status, body) = raw.get(refused, false);
+        assert_eq!(status, 400, "{refused}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not supported"),
+            "{refused}: {body}"
+        );
+    }
+    for accepted in [
+        "/roleManagement/directory/roleAssignments?$expand=principal&$select=id",
+        "/users?$top=999&$select=id,mail",
+        "/organization?$select=id,displayName",
+    ] {
+        let (status, body) = raw.get(accepted, false);
+        assert_eq!(status, 200, "{accepted}: {body}");
+    }
+    // $top limits: 1 to 999 on users.
+    assert_eq!(raw.get("/users?$top=1000", false).0, 400);
+}
