@@ -113,6 +113,20 @@ impl EntraExecutor<'_> {
             })
     }
 
+    /// Waits `delay` (doubling it, up to 5 s) for replication, unless a stop was asked for.
+    fn replication_pause(&self, action: &Action, delay: &mut Duration) -> Result<(), ApplyError> {
+        if self.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(failed_because(
+                action,
+                Cause::Interrupted,
+                "stopped while waiting for the guest to replicate",
+            ));
+        }
+        std::thread::sleep(*delay);
+        *delay = (*delay * 2).min(Duration::from_secs(5));
+        Ok(())
+    }
+
     /// Reads the new guest until Graph shows it (bounded), before giving it a role: the
     /// assignment is then much less likely to meet replication delay at all.
     fn wait_until_readable(
@@ -132,15 +146,7 @@ impl EntraExecutor<'_> {
                 Err(e)
                     if is_not_found(&e) && started.elapsed() + delay <= self.replication_wait =>
                 {
-                    if self.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                        return Err(failed_because(
-                            action,
-                            Cause::Interrupted,
-                            "stopped while waiting for the guest to replicate",
-                        ));
-                    }
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    self.replication_pause(action, &mut delay)?;
                 }
                 // Not readable in time, or another error: the assignment's own retries decide.
                 Err(_) => return Ok(()),
@@ -361,15 +367,7 @@ impl EntraExecutor<'_> {
                             if is_replication_delay(&e, &principal_id, &role)
                                 && started.elapsed() + delay <= self.replication_wait =>
                         {
-                            if self.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                                return Err(failed_because(
-                                    action,
-                                    Cause::Interrupted,
-                                    "stopped while waiting for the guest to replicate",
-                                ));
-                            }
-                            std::thread::sleep(delay);
-                            delay = (delay * 2).min(Duration::from_secs(5));
+                            self.replication_pause(action, &mut delay)?;
                         }
                         // Already assigned: find it and own it.
                         Err(e)

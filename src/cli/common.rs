@@ -234,22 +234,11 @@ fn sandbox_fixture(
         {
             continue;
         }
-        fixture.tenants.push(FixtureTenant {
-            id: id.clone(),
-            display_name: tenant.display_name.clone(),
-            domain: format!("{}.onmicrosoft.com", tenant.name.replace('-', "")),
-            consent: true,
-            users: Vec::new(),
-            contracts: Vec::new(),
-            role_assignments: Vec::new(),
-            permissions: None,
-            app_directory_roles: Vec::new(),
-            b2b_invitations: true,
-            groups: Vec::new(),
-            service_principals: Vec::new(),
-            entra_id_p2: false,
-            role_eligibilities: Vec::new(),
-        });
+        fixture.tenants.push(FixtureTenant::new(
+            id,
+            &tenant.display_name,
+            &format!("{}.onmicrosoft.com", tenant.name.replace('-', "")),
+        ));
     }
     Ok(fixture)
 }

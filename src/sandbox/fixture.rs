@@ -220,10 +220,6 @@ impl Fixture {
         };
         let mut customers: Vec<FixtureTenant> = (0..tenants)
             .map(|i| FixtureTenant {
-                id: crate::synthetic::synthetic_guid(i as u64),
-                display_name: format!("Customer {i} Holdings"),
-                domain: format!("customer{i:05}.onmicrosoft.com"),
-                consent: true,
                 users: (0..users)
                     .map(|u| FixtureUser {
                         id: None,
@@ -235,23 +231,14 @@ impl Fixture {
                         user_principal_name: None,
                     })
                     .collect(),
-                contracts: Vec::new(),
-                role_assignments: Vec::new(),
-                permissions: None,
-                app_directory_roles: Vec::new(),
-                b2b_invitations: true,
-                groups: Vec::new(),
-                service_principals: Vec::new(),
-                entra_id_p2: false,
-                role_eligibilities: Vec::new(),
+                ..FixtureTenant::new(
+                    &crate::synthetic::synthetic_guid(i as u64),
+                    &format!("Customer {i} Holdings"),
+                    &format!("customer{i:05}.onmicrosoft.com"),
+                )
             })
             .collect();
         let partner = FixtureTenant {
-            id: SANDBOX_PARTNER_TENANT_ID.into(),
-            display_name: "Contoso MSP (partner)".into(),
-            domain: "contoso-msp.onmicrosoft.com".into(),
-            consent: true,
-            users: Vec::new(),
             contracts: customers
                 .iter()
                 .map(|c| FixtureContract {
@@ -261,14 +248,11 @@ impl Fixture {
                     contract_type: "ResellerPartner".into(),
                 })
                 .collect(),
-            role_assignments: Vec::new(),
-            permissions: None,
-            app_directory_roles: Vec::new(),
-            b2b_invitations: true,
-            groups: Vec::new(),
-            service_principals: Vec::new(),
-            entra_id_p2: false,
-            role_eligibilities: Vec::new(),
+            ..FixtureTenant::new(
+                SANDBOX_PARTNER_TENANT_ID,
+                "Contoso MSP (partner)",
+                "contoso-msp.onmicrosoft.com",
+            )
         };
         customers.insert(0, partner);
         Fixture {
@@ -284,6 +268,28 @@ pub const SANDBOX_CLIENT_ID: &str = "5a3d1c2e-0000-4000-8000-00000000a11c";
 pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-only-secret";
 /// The MSP's own tenant in generated fixtures.
 pub const SANDBOX_PARTNER_TENANT_ID: &str = "0c0a7f1e-0000-4000-8000-0000000c0a7f";
+
+impl FixtureTenant {
+    /// A consented tenant with an empty directory, every permission of the app, no PIM.
+    pub fn new(id: &str, display_name: &str, domain: &str) -> FixtureTenant {
+        FixtureTenant {
+            id: id.to_string(),
+            display_name: display_name.to_string(),
+            domain: domain.to_string(),
+            consent: true,
+            users: Vec::new(),
+            contracts: Vec::new(),
+            role_assignments: Vec::new(),
+            permissions: None,
+            app_directory_roles: Vec::new(),
+            b2b_invitations: true,
+            groups: Vec::new(),
+            service_principals: Vec::new(),
+            entra_id_p2: false,
+            role_eligibilities: Vec::new(),
+        }
+    }
+}
 
 fn is_true(b: &bool) -> bool {
     *b
