@@ -41,7 +41,7 @@ pub mod exit {
     long_about = "tenantform reads YAML manifests that declare, for every customer, the tenant mapping, \
 its billing organizations, the MSP engineers invited as guests and their roles; it checks them, \
 plans the changes against Microsoft Entra and its own state, and applies them when asked.",
-    after_help = "Examples:\n  tenantform validate examples/foggy-it\n  tenantform validate --output json manifests/ | jq .summary\n  cat customer.yaml | tenantform validate -\n  tenantform plan --out plan.tfp && tenantform apply plan.tfp\n  tenantform access --tenant foggy-it\n  tenantform schema > manifest.schema.json\n\nExit codes: 0 success, 1 error (invalid manifests, bad usage), 2 changes or drift (plan/drift)."
+    after_help = "Examples:\n  tenantform validate examples/foggy-it\n  tenantform validate --output json manifests/ | jq .summary\n  cat customer.yaml | tenantform validate -\n  tenantform plan --out plan.tfp && tenantform apply plan.tfp\n  tenantform access --tenant foggy-it\n  tenantform schema > manifest.schema.json\n\nExit codes: 0 success, 2 changes or drift (plan --detailed-exitcode, drift), 1 any error: invalid\nmanifests, bad usage, missing credentials, or any tenant that was not read, planned or applied\n(even when other tenants have changes). Without credentials use --sandbox, or --offline for\nMSP-side records only."
 )]
 pub struct Cli {
     /// When to use colors: auto (only on a terminal, and never when NO_COLOR is set), always, never.
@@ -72,9 +72,11 @@ Exit 0 when valid (warnings allowed unless --strict), 1 when any error was found
     Validate(validate::Args),
     /// Show what apply would change: create, update, delete, attribute by attribute.
     #[command(
-        long_about = "Compare the manifests with stored state and print the changes apply would make, \
-each with its reason (new, changed, renamed or removed in manifests). Nothing is changed.\n\n\
-Deletes are listed as blocked unless --allow-delete is given.",
+        long_about = "Compare the manifests with stored state and live Entra and print the changes apply \
+would make, each with its reason (new, changed, renamed or removed in manifests, changed or missing \
+in Entra). Nothing is changed.\n\n\
+Deletes are listed as blocked unless --allow-delete is given. Every tenant ends with an outcome \
+(changes, nothing to do, or failed with its cause); any failed tenant makes the exit code 1.",
         after_help = "Examples:\n  tenantform plan examples/foggy-it\n  tenantform plan --output markdown > plan.md        # pull-request comment\n  tenantform plan --out plan.tfp && tenantform apply plan.tfp\n  tenantform plan --detailed-exitcode                # exit 2 when there are changes"
     )]
     Plan(plan::Args),
