@@ -444,12 +444,37 @@ impl Executor for EntraExecutor<'_> {
         match action.kind.as_str() {
             "guest" => self.guest(action, stored, state),
             "directory_role" => self.directory_role(action, stored, state),
-            _ => StateOnlyExecutor.execute(action, stored, state),
+            // Kinds that live only in state: the record is the change.
+            kind if crate::resources::kind(kind).is_some_and(|k| k.live.is_none()) => {
+                StateOnlyExecutor.execute(action, stored, state)
+            }
+            // A kind that lives in Entra but has no arm here must never "apply" silently.
+            kind => Err(failed_because(
+                action,
+                Cause::StateError,
+                format!("no Entra executor for kind `{kind}`: nothing was applied"),
+            )),
         }
     }
 }
 
+/// The kinds this executor writes to Entra (a test keeps it equal to the registry's live kinds).
+pub const ENTRA_KINDS: &[&str] = &["guest", "directory_role"];
+
 enum GuestWriteError {
     Graph(GraphClientError),
     Other(ApplyError),
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_kind_that_lives_in_entra_has_an_executor() {
+        let live: Vec<&str> = crate::resources::KINDS
+            .iter()
+            .filter(|k| k.live.is_some())
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(live, super::ENTRA_KINDS);
+    }
 }

@@ -15,8 +15,7 @@ use crate::plan::{Action, Op, Plan};
 use crate::resources::kind;
 use crate::state::{Journal, Source, State, StateChange, StateError, StateObject, now_rfc3339};
 
-/// The id recorded for an Entra create that was started but not known to have finished.
-pub const PENDING_ID: &str = "pending";
+pub use crate::state::PENDING_ID;
 
 /// What carrying out one action produced.
 #[derive(Debug, Default)]

@@ -420,7 +420,7 @@ pub fn plan(input: &PlanInput) -> Plan {
             };
             // A create an interrupted apply started: what Entra has now is ours.
             let interrupted =
-                stored_object.is_some_and(|o| o.ids.contains_key(crate::apply::PENDING_ID));
+                stored_object.is_some_and(|o| o.ids.contains_key(crate::state::PENDING_ID));
             let action = match (stored_object, found) {
                 (Some(_), Some(_)) if interrupted => Action {
                     op: Op::Adopt,
@@ -754,7 +754,7 @@ fn block_unmet_dependencies(actions: &mut [Action], state: &State) {
             Some((None, _)) => None,
             None => {
                 let invited = state.objects.get(&guest).is_some_and(|g| {
-                    g.ids.contains_key("objectId") && !g.ids.contains_key(crate::apply::PENDING_ID)
+                    g.ids.contains_key("objectId") && !g.ids.contains_key(crate::state::PENDING_ID)
                 });
                 (!invited).then(|| {
                     format!("waits for {guest}, which is not invited yet and was not planned (Entra not read)")

@@ -187,6 +187,10 @@ impl std::fmt::Display for LockInfo {
 }
 
 /// The current time, RFC 3339 in UTC with seconds.
+/// The id recorded for an Entra create that was started but not known to have finished (a
+/// write-ahead intent): plan and apply both read it, so it lives with the state.
+pub const PENDING_ID: &str = "pending";
+
 pub fn now_rfc3339() -> String {
     jiff::Timestamp::now()
         .round(jiff::Unit::Second)
