@@ -48,6 +48,8 @@ pub struct Args {
     graph: GraphArgs,
     #[command(flatten)]
     planning: PlanningArgs,
+    #[command(flatten)]
+    selection: crate::cli::common::TenantSelection,
     /// Apply the manifests as they are at this git commit, branch or tag.
     #[arg(long = "ref", value_name = "REF")]
     reference: Option<String>,
@@ -108,11 +110,16 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
             "import plans for itself: give it the manifests, not a saved plan".into(),
         ));
     }
-    let (location, options) = match &saved {
+    let (location, mut options) = match &saved {
         Some(saved) => {
-            if args.allow_delete || args.adopt || args.resend_invitations {
+            if args.allow_delete
+                || args.adopt
+                || args.resend_invitations
+                || !args.selection.tenants.is_empty()
+                || args.selection.selector.is_some()
+            {
                 return Err(CliError::Usage(
-                    "--allow-delete and --adopt are decided when the plan is made: run `tenantform plan --allow-delete --out FILE`".into(),
+                    "--allow-delete, --adopt, --resend-invitations, --tenant and --selector are decided when the plan is made: run `tenantform plan --allow-delete --out FILE` (with the flags you need)".into(),
                 ));
             }
             let state = args
@@ -166,6 +173,9 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         args.strict,
     )?;
     let model = loaded.model;
+    if saved.is_none() {
+        options.only_tenants = args.selection.resolve(&model)?;
+    }
     let digest = manifests_digest(&model);
     let store: FileStateStore = location.store();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -200,7 +210,8 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         }
         None => {
             let live = connection.as_ref().map(|c| {
-                let reading = start_live_read(cx, c, &graph, &model, false);
+                let reading =
+                    start_live_read(cx, c, &graph, &model, false, options.only_tenants.as_ref());
                 finish_live_read(c, &graph, reading, &model, &state)
             });
             plan(&PlanInput {

@@ -25,6 +25,68 @@ pub struct Location {
     pub reference: Option<String>,
 }
 
+/// Which tenants a command works on (like Terraform's `-target`, but by customer).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TenantSelection {
+    /// Only this tenant (its stable name; repeat for several). Others are left as they are.
+    #[arg(long = "tenant", value_name = "NAME")]
+    pub tenants: Vec<String>,
+    /// Only tenants whose labels match, e.g. 'tier in (gold, silver), !legacy'.
+    #[arg(long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+}
+
+impl TenantSelection {
+    /// The selected tenants of `model`, or `None` when nothing narrows the selection. An
+    /// unknown name or a bad selector is an error: a typo must not select nothing silently.
+    pub fn resolve(
+        &self,
+        model: &DesiredModel,
+    ) -> Result<Option<std::collections::BTreeSet<String>>, CliError> {
+        if self.tenants.is_empty() && self.selector.is_none() {
+            return Ok(None);
+        }
+        let selector = self
+            .selector
+            .as_deref()
+            .map(crate::manifest::selector::Selector::parse)
+            .transpose()
+            .map_err(|e| CliError::Usage(format!("--selector: {}", e.message)))?;
+        for name in &self.tenants {
+            if !model.tenants.contains_key(name) {
+                let near =
+                    crate::diagnostic::nearest(name, model.tenants.keys().map(String::as_str));
+                let hint = crate::diagnostic::did_you_mean(&near)
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default();
+                return Err(CliError::Usage(format!(
+                    "--tenant {name}: no tenant of that name in the manifests{hint}"
+                )));
+            }
+        }
+        Ok(Some(
+            model
+                .tenants
+                .values()
+                .filter(|t| self.tenants.is_empty() || self.tenants.contains(&t.name))
+                .filter(|t| selector.as_ref().is_none_or(|s| s.matches(&t.labels)))
+                .map(|t| t.name.clone())
+                .collect(),
+        ))
+    }
+}
+
+/// Narrows `only` (e.g. from `--changed-since`) to `selected`.
+pub fn narrow(
+    only: Option<std::collections::BTreeSet<String>>,
+    selected: Option<std::collections::BTreeSet<String>>,
+) -> Option<std::collections::BTreeSet<String>> {
+    match (only, selected) {
+        (Some(a), Some(b)) => Some(a.intersection(&b).cloned().collect()),
+        (a, b) => a.or(b),
+    }
+}
+
 /// How long to wait for another writer's state lock.
 #[derive(clap::Args, Debug, Clone)]
 pub struct LockArgs {
@@ -410,6 +472,8 @@ pub struct LiveRead {
     handle: tokio::task::JoinHandle<crate::live::LiveSnapshot>,
     started: std::collections::BTreeSet<String>,
     progress: std::sync::Arc<Progress>,
+    /// The tenants in the plan's scope (`None`: all).
+    scope: Option<std::collections::BTreeSet<String>>,
 }
 
 fn on_read(progress: &std::sync::Arc<Progress>) -> crate::graph::read::OnTenantRead {
@@ -427,10 +491,13 @@ pub fn start_live_read(
     args: &GraphArgs,
     model: &DesiredModel,
     every_mapped: bool,
+    scope: Option<&std::collections::BTreeSet<String>>,
 ) -> LiveRead {
+    let in_scope = |name: &str| scope.is_none_or(|s| s.contains(name));
     let mut tenants = desired_live_tenants(model);
+    tenants.retain(|name, _| in_scope(name));
     if every_mapped {
-        for t in model.tenants.values() {
+        for t in model.tenants.values().filter(|t| in_scope(&t.name)) {
             if let Some(id) = &t.microsoft_tenant_id {
                 tenants.insert(t.name.clone(), id.clone());
             }
@@ -455,6 +522,7 @@ pub fn start_live_read(
         handle,
         started,
         progress,
+        scope: scope.cloned(),
     }
 }
 
@@ -471,7 +539,9 @@ pub fn finish_live_read(
         .block_on(read.handle)
         .expect("live read task");
     let mut rest = stored_live_tenants(model, state);
-    rest.retain(|name, _| !read.started.contains(name));
+    rest.retain(|name, _| {
+        !read.started.contains(name) && read.scope.as_ref().is_none_or(|s| s.contains(name))
+    });
     if !rest.is_empty() {
         read.progress.add_total(rest.len());
         let more = connection

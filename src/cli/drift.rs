@@ -4,7 +4,7 @@
 use clap::ValueEnum;
 
 use crate::cli::common::{GraphArgs, Location, Need, parse_duration};
-use crate::cli::plan::{MadePlan, make_plan};
+use crate::cli::plan::{MadePlan, PlanRequest, make_plan};
 use crate::cli::{CliError, Context, exit};
 use crate::plan::PlanOptions;
 
@@ -25,6 +25,8 @@ pub struct Args {
     location: Location,
     #[command(flatten)]
     graph: GraphArgs,
+    #[command(flatten)]
+    selection: crate::cli::common::TenantSelection,
     #[arg(long, short, value_enum, default_value_t = DriftFormat::Text)]
     output: DriftFormat,
     /// Report invitations still pending after this many days.
@@ -53,12 +55,15 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         live,
     } = make_plan(
         cx,
-        &args.location,
-        &args.graph,
-        options,
-        false,
-        None,
-        Need::Always { command: "drift" },
+        PlanRequest {
+            location: &args.location,
+            graph: &args.graph,
+            options,
+            strict: false,
+            changed_since: None,
+            need: Need::Always { command: "drift" },
+            selection: &args.selection,
+        },
     )?;
     let today = args.today.unwrap_or_else(|| {
         jiff::Timestamp::now()

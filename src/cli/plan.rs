@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use crate::cli::common::{
-    GraphArgs, Location, Need, PlanningArgs, connect, finish_live_read, load_manifests,
-    start_live_read, write_private_file,
+    GraphArgs, Location, Need, PlanningArgs, TenantSelection, connect, finish_live_read,
+    load_manifests, narrow, start_live_read, write_private_file,
 };
 use crate::cli::progress::Verbosity;
 use crate::cli::{CliError, Context};
@@ -33,6 +33,8 @@ pub struct Args {
     graph: GraphArgs,
     #[command(flatten)]
     planning: PlanningArgs,
+    #[command(flatten)]
+    selection: TenantSelection,
     /// Plan deletes to be carried out (without it they are listed as blocked).
     #[arg(long)]
     allow_delete: bool,
@@ -72,18 +74,32 @@ pub struct MadePlan {
     pub live: Option<crate::live::LiveSnapshot>,
 }
 
+/// What a plan is asked for: where, against what, for which tenants.
+pub struct PlanRequest<'a> {
+    pub location: &'a Location,
+    pub graph: &'a GraphArgs,
+    pub options: PlanOptions,
+    /// Manifest warnings are errors.
+    pub strict: bool,
+    pub changed_since: Option<&'a str>,
+    pub need: Need<'a>,
+    pub selection: &'a TenantSelection,
+}
+
 /// Loads manifests, state and (when connected) live Entra, and computes the plan.
-pub fn make_plan(
-    cx: &Context,
-    location: &Location,
-    graph: &GraphArgs,
-    mut options: PlanOptions,
-    strict: bool,
-    changed_since: Option<&str>,
-    need: Need<'_>,
-) -> Result<MadePlan, CliError> {
+pub fn make_plan(cx: &Context, request: PlanRequest<'_>) -> Result<MadePlan, CliError> {
+    let PlanRequest {
+        location,
+        graph,
+        mut options,
+        strict,
+        changed_since,
+        need,
+        selection,
+    } = request;
     let loaded = load_manifests(cx, &location.path, location.reference.as_deref(), strict)?;
     let model = loaded.model;
+    let selected = selection.resolve(&model)?;
     if let Some(base) = changed_since {
         // The base may not validate (it is history); its model is still what was wanted then.
         let (sources, diags, _) = crate::git::load_at(&location.path, base)?;
@@ -98,6 +114,7 @@ pub fn make_plan(
         }
         options.only_tenants = Some(changed);
     }
+    options.only_tenants = narrow(options.only_tenants.take(), selected);
     let graph_model: std::borrow::Cow<crate::model::DesiredModel> = match &options.only_tenants {
         // Read only the tenants in scope.
         Some(only) => {
@@ -116,7 +133,14 @@ pub fn make_plan(
     // Entra is read in the background while state loads.
     let reading = connection.as_ref().map(|c| {
         let every_mapped = matches!(need, Need::Always { .. });
-        start_live_read(cx, c, graph, &graph_model, every_mapped)
+        start_live_read(
+            cx,
+            c,
+            graph,
+            &graph_model,
+            every_mapped,
+            options.only_tenants.as_ref(),
+        )
     });
     let store = location.store();
     let state = store.load()?;
@@ -163,14 +187,17 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         ..
     } = make_plan(
         cx,
-        &args.location,
-        &args.graph,
-        options,
-        args.strict,
-        args.changed_since.as_deref(),
-        Need::Plan {
-            command: "plan",
-            offline: args.planning.offline,
+        PlanRequest {
+            location: &args.location,
+            graph: &args.graph,
+            options,
+            strict: args.strict,
+            changed_since: args.changed_since.as_deref(),
+            need: Need::Plan {
+                command: "plan",
+                offline: args.planning.offline,
+            },
+            selection: &args.selection,
         },
     )?;
     if let Some(connection) = connection {

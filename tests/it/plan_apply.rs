@@ -965,3 +965,79 @@ fn on_a_terminal_apply_asks_and_only_yes_applies() {
     assert!(accepted.contains("Apply complete: 7 created"), "{accepted}");
     assert!(state.exists());
 }
+
+#[test]
+fn tenant_and_selector_narrow_plan_and_apply_to_chosen_customers() {
+    let manifests = tempfile::tempdir().unwrap();
+    write_fleet(manifests.path(), 3);
+    let m = manifests.path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tenants_of = |run: &crate::support::Run| -> std::collections::BTreeSet<String> {
+        json(&run.stdout)["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["tenant"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let one = tf(
+        dir.path(),
+        &["plan", m, "--tenant", "customer-00001", "-o", "json"],
+    );
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    assert_eq!(
+        tenants_of(&one).into_iter().collect::<Vec<_>>(),
+        ["customer-00001"]
+    );
+    // customer 0 is gold, 1 silver, 2 bronze (synthetic tiers rotate).
+    let gold_or_bronze = tf(
+        dir.path(),
+        &[
+            "plan",
+            m,
+            "--selector",
+            "tier in (gold, bronze)",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(
+        tenants_of(&gold_or_bronze).into_iter().collect::<Vec<_>>(),
+        ["customer-00000", "customer-00002"]
+    );
+    let typo = tf(dir.path(), &["plan", m, "--tenant", "customer-0001"]);
+    assert_eq!(typo.code, 1);
+    assert!(
+        typo.stderr.contains("no tenant of that name")
+            && typo.stderr.contains("did you mean `customer-00001`"),
+        "{}",
+        typo.stderr
+    );
+    let bad = tf(dir.path(), &["plan", m, "--selector", "tier in gold"]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    // Apply one customer; the others are untouched and still to do.
+    let applied = tf(
+        dir.path(),
+        &["apply", m, "--tenant", "customer-00002", "--auto-approve"],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let listed = tf(dir.path(), &["state", "list"]).stdout;
+    assert!(listed.contains("tenant.customer-00002"), "{listed}");
+    assert!(!listed.contains("tenant.customer-00000"), "{listed}");
+    let rest = tf(dir.path(), &["plan", m, "-o", "json"]);
+    assert_eq!(
+        tenants_of(&rest)
+            .into_iter()
+            .filter(|t| {
+                json(&rest.stdout)["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| {
+                        a["tenant"] == t.as_str() && a["op"] == "create" && a["blocked"].is_null()
+                    })
+            })
+            .collect::<Vec<_>>(),
+        ["customer-00000", "customer-00001"]
+    );
+}
