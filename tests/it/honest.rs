@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{binary, command, repo_root, run_in, write_tree};
+use crate::support::{binary, command, guests_in_world, repo_root, run_in, three_tenant_fleet};
 
 /// A copy of examples/foggy-it in a temporary directory (never the repository's own).
 fn foggy() -> tempfile::TempDir {
@@ -128,66 +128,9 @@ fn offline_plans_only_msp_side_records_and_says_entra_was_not_read() {
     );
 }
 
-/// Three customers; the app is not consented in the second.
-fn three_tenants_one_unconsented() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let ids = [
-        "11111111-1111-4111-8111-111111111111",
-        "22222222-2222-4222-8222-222222222222",
-        "33333333-3333-4333-8333-333333333333",
-    ];
-    let mut manifests = String::new();
-    for (i, id) in ids.iter().enumerate() {
-        manifests.push_str(&format!(
-            "kind: Tenant\nname: t{i}\ndisplayName: Customer {i} Ltd\nmicrosoftTenantId: {id}\n---\n"
-        ));
-    }
-    manifests.push_str(
-        "kind: GuestUser\nname: dana\nemail: dana@msp.example\ntenants: [t0, t1, t2]\n---\n\
-         kind: RoleAssignment\nname: dana-admin\nprincipal: { guest: dana }\n\
-         directoryRoles: [Helpdesk Administrator]\nmspRoles: [TenantAdmin]\n",
-    );
-    write_tree(dir.path(), &[("fleet.yaml", &manifests)]);
-    let tenants: Vec<Value> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            json!({"id": id, "displayName": format!("Customer {i} Ltd"),
-                   "domain": format!("c{i}.onmicrosoft.com"), "consent": i != 1})
-        })
-        .collect();
-    std::fs::create_dir_all(dir.path().join(".tenantform")).unwrap();
-    std::fs::write(
-        dir.path().join(".tenantform/sandbox-world.json"),
-        serde_json::to_vec(&json!({ "tenants": tenants })).unwrap(),
-    )
-    .unwrap();
-    dir
-}
-
-fn guests_in_world(dir: &Path, tenant: &str) -> Vec<String> {
-    let world: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join(".tenantform/sandbox-world.json")).unwrap(),
-    )
-    .unwrap();
-    world["tenants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == tenant)
-        .and_then(|t| t["users"].as_array())
-        .map(|users| {
-            users
-                .iter()
-                .filter_map(|u| u["mail"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn one_failing_tenant_of_three_fails_the_run_after_the_other_two_are_applied() {
-    let dir = three_tenants_one_unconsented();
+    let dir = three_tenant_fleet(|i, t| t["consent"] = json!(i != 1));
     let d = dir.path().to_str().unwrap();
 
     // Plan: changes for two tenants, one failure: 1 even with --detailed-exitcode.
@@ -290,7 +233,7 @@ fn one_failing_tenant_of_three_fails_the_run_after_the_other_two_are_applied() {
 
 #[test]
 fn drift_of_a_tenant_that_cannot_be_read_is_an_error_not_a_clean_report() {
-    let dir = three_tenants_one_unconsented();
+    let dir = three_tenant_fleet(|i, t| t["consent"] = json!(i != 1));
     let d = dir.path().to_str().unwrap();
     for format in ["text", "json", "junit", "markdown"] {
         let drift = run(dir.path(), &["drift", d, "--sandbox", "-o", format]);

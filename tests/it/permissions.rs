@@ -1,14 +1,12 @@
 //! Permissions per request: the sandbox refuses what the tenant did not grant (as Graph does,
 //! inside `$batch` too), and tenantform names the missing permission for that tenant only.
 
-use std::path::Path;
-
 use base64::Engine;
 use serde_json::{Value, json};
 use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
 
-use crate::support::{run_in, write_tree};
+use crate::support::{guests_in_world, run_in, three_tenant_fleet, write_tree};
 
 const T0: &str = "11111111-1111-4111-8111-111111111111";
 const T1: &str = "22222222-2222-4222-8222-222222222222";
@@ -55,24 +53,11 @@ struct Graph {
 impl Graph {
     async fn connect(sandbox: &SandboxHandle) -> Graph {
         let http = reqwest::Client::new();
-        let answer: Value = http
-            .post(sandbox.token_url(T0))
-            .form(&[
-                ("client_id", SANDBOX_CLIENT_ID),
-                ("client_secret", SANDBOX_CLIENT_SECRET),
-                ("grant_type", "client_credentials"),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = crate::support::sandbox_token(&http, &sandbox.token_url(T0)).await;
         Graph {
             http,
             base: sandbox.base_url().to_string(),
-            token: answer["access_token"].as_str().unwrap().to_string(),
+            token,
         }
     }
 
@@ -326,71 +311,15 @@ fn granted_permissions_survive_the_world_round_trip() {
     assert!(saved["tenants"][0].get("permissions").is_none(), "{saved}");
 }
 
-/// Three customers; in the second the app was granted reading users and roles but nothing
-/// that invites.
-fn three_tenants_one_without_invite() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let ids = [T0, T1, T2];
-    let mut manifests = String::new();
-    for (i, id) in ids.iter().enumerate() {
-        manifests.push_str(&format!(
-            "kind: Tenant\nname: t{i}\ndisplayName: Customer {i} Ltd\nmicrosoftTenantId: {id}\n---\n"
-        ));
-    }
-    manifests.push_str(
-        "kind: GuestUser\nname: dana\nemail: dana@msp.example\ntenants: [t0, t1, t2]\n---\n\
-         kind: RoleAssignment\nname: dana-admin\nprincipal: { guest: dana }\n\
-         directoryRoles: [Helpdesk Administrator]\nmspRoles: [TenantAdmin]\n",
-    );
-    write_tree(dir.path(), &[("fleet.yaml", &manifests)]);
-    let tenants: Vec<Value> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            let mut t = json!({"id": id, "displayName": format!("Customer {i} Ltd"),
-                               "domain": format!("c{i}.onmicrosoft.com")});
-            if i == 1 {
-                t["permissions"] = json!(["User.Read.All", "RoleManagement.ReadWrite.Directory"]);
-            }
-            t
-        })
-        .collect();
-    std::fs::create_dir_all(dir.path().join(".tenantform")).unwrap();
-    std::fs::write(
-        dir.path().join(".tenantform/sandbox-world.json"),
-        serde_json::to_vec(&json!({ "tenants": tenants })).unwrap(),
-    )
-    .unwrap();
-    dir
-}
-
-fn guests_in_world(dir: &Path, tenant: &str) -> Vec<String> {
-    let world: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join(".tenantform/sandbox-world.json")).unwrap(),
-    )
-    .unwrap();
-    let t = world["tenants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == tenant)
-        .unwrap();
-    t["users"]
-        .as_array()
-        .map(|users| {
-            users
-                .iter()
-                .filter_map(|u| u["mail"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 const MISSING_INVITE: &str = "permission missing: User.Invite.All (or User.ReadWrite.All, Directory.ReadWrite.All) in tenant 22222222-2222-4222-8222-222222222222";
 
 #[test]
 fn a_tenant_without_user_invite_all_fails_alone_and_the_run_exits_1() {
-    let dir = three_tenants_one_without_invite();
+    let dir = three_tenant_fleet(|i, t| {
+        if i == 1 {
+            t["permissions"] = json!(["User.Read.All", "RoleManagement.ReadWrite.Directory"]);
+        }
+    });
     let d = dir.path().to_str().unwrap();
     let apply = run_in(
         dir.path(),

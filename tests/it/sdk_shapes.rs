@@ -3,7 +3,6 @@
 //! and a restored directory object that names its type.
 
 use serde_json::{Value, json};
-use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
 
 struct Graph {
@@ -15,24 +14,11 @@ struct Graph {
 impl Graph {
     async fn connect(sandbox: &SandboxHandle, tenant: &str) -> Graph {
         let http = reqwest::Client::new();
-        let token: Value = http
-            .post(sandbox.token_url(tenant))
-            .form(&[
-                ("client_id", SANDBOX_CLIENT_ID),
-                ("client_secret", SANDBOX_CLIENT_SECRET),
-                ("grant_type", "client_credentials"),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = crate::support::sandbox_token(&http, &sandbox.token_url(tenant)).await;
         Graph {
             http,
             base: format!("{}/v1.0", sandbox.base_url()),
-            token: token["access_token"].as_str().unwrap().to_string(),
+            token,
         }
     }
 

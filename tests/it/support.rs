@@ -284,3 +284,88 @@ impl Drop for StandaloneSandbox {
         let _ = self.child.wait();
     }
 }
+
+/// The ids of [`three_tenant_fleet`]'s customers.
+pub const FLEET_IDS: [&str; 3] = [
+    "11111111-1111-4111-8111-111111111111",
+    "22222222-2222-4222-8222-222222222222",
+    "33333333-3333-4333-8333-333333333333",
+];
+
+/// Three customers `t0`..`t2` ("Customer i Ltd"), Dana invited into all with Helpdesk
+/// Administrator and TenantAdmin, and a sandbox world beside the state in which `edit` shapes
+/// tenant `i` (e.g. no consent, fewer permissions).
+pub fn three_tenant_fleet(edit: impl Fn(usize, &mut serde_json::Value)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifests = String::new();
+    for (i, id) in FLEET_IDS.iter().enumerate() {
+        manifests.push_str(&format!(
+            "kind: Tenant\nname: t{i}\ndisplayName: Customer {i} Ltd\nmicrosoftTenantId: {id}\n---\n"
+        ));
+    }
+    manifests.push_str(
+        "kind: GuestUser\nname: dana\nemail: dana@msp.example\ntenants: [t0, t1, t2]\n---\n\
+         kind: RoleAssignment\nname: dana-admin\nprincipal: { guest: dana }\n\
+         directoryRoles: [Helpdesk Administrator]\nmspRoles: [TenantAdmin]\n",
+    );
+    write_tree(dir.path(), &[("fleet.yaml", &manifests)]);
+    let tenants: Vec<serde_json::Value> = FLEET_IDS
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut t = serde_json::json!({"id": id, "displayName": format!("Customer {i} Ltd"),
+                                           "domain": format!("c{i}.onmicrosoft.com")});
+            edit(i, &mut t);
+            t
+        })
+        .collect();
+    std::fs::create_dir_all(dir.path().join(".tenantform")).unwrap();
+    std::fs::write(
+        dir.path().join(".tenantform/sandbox-world.json"),
+        serde_json::to_vec(&serde_json::json!({ "tenants": tenants })).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+/// The mail of every user of `tenant` in the sandbox world kept under `dir/.tenantform`.
+pub fn guests_in_world(dir: &Path, tenant: &str) -> Vec<String> {
+    let world: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(".tenantform/sandbox-world.json")).unwrap(),
+    )
+    .unwrap();
+    world["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == tenant)
+        .and_then(|t| t["users"].as_array())
+        .map(|users| {
+            users
+                .iter()
+                .filter_map(|u| u["mail"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A sandbox token for `tenant` fetched over plain HTTP (for tests that talk to the sandbox
+/// as a foreign client would, not through tenantform's client).
+pub async fn sandbox_token(http: &reqwest::Client, token_url: &str) -> String {
+    use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
+    let answer: serde_json::Value = http
+        .post(token_url)
+        .form(&[
+            ("client_id", SANDBOX_CLIENT_ID),
+            ("client_secret", SANDBOX_CLIENT_SECRET),
+            ("grant_type", "client_credentials"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["access_token"].as_str().unwrap().to_string()
+}
