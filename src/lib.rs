@@ -16,6 +16,7 @@ pub mod live;
 pub mod load;
 pub mod manifest;
 pub mod model;
+pub mod ops;
 pub mod outcome;
 pub mod plan;
 pub mod render;

@@ -4,21 +4,15 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::apply::entra::EntraExecutor;
-use crate::apply::{ApplyEvent, Control, StateOnlyExecutor, apply, tenants_to_apply};
-use crate::cli::common::{
-    GraphArgs, Location, LockArgs, Need, PlanningArgs, connect, finish_live_read, load_manifests,
-    start_live_read,
-};
-use crate::cli::progress::{Progress, Verbosity};
+use crate::apply::ApplyEvent;
+use crate::cli::common::{CliReporter, GraphArgs, Location, LockArgs, PlanningArgs, settings};
+use crate::cli::progress::Verbosity;
 use crate::cli::{CliError, Context, exit};
+use crate::ops::apply::{Approval, PlanSource, check_saved_commit};
+use crate::ops::{Phase, Reporter, Workspace};
 use crate::outcome::{Outcome, TenantOutcome};
-use crate::plan::{
-    PLAN_MARKER, Plan, PlanInput, PlanOptions, SavedPlan, manifests_digest, plan, staleness,
-};
+use crate::plan::{PLAN_MARKER, Plan, PlanOptions, SavedPlan};
 use crate::render;
-use crate::state::file::FileStateStore;
-use crate::state::{LockInfo, Source, StateStore};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Test hook: pause this long after each change, so tests can kill an apply between changes.
@@ -77,7 +71,7 @@ fn read_saved_plan(path: &Path) -> Option<Result<SavedPlan, CliError>> {
     }))
 }
 
-fn confirm(cx: &Context) -> Result<bool, CliError> {
+fn confirm() -> Result<bool, CliError> {
     eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
@@ -88,7 +82,6 @@ fn confirm(cx: &Context) -> Result<bool, CliError> {
             path: "<stdin>".into(),
             source,
         })?;
-    let _ = cx;
     Ok(answer.trim() == "yes")
 }
 
@@ -104,13 +97,15 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
 }
 
 fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError> {
+    let command = if import_only { "import" } else { "apply" };
     let saved = read_saved_plan(&args.path).transpose()?;
     if import_only && saved.is_some() {
         return Err(CliError::Usage(
             "import plans for itself: give it the manifests, not a saved plan".into(),
         ));
     }
-    let (location, mut options) = match &saved {
+    let mut graph = args.graph.clone();
+    let location = match &saved {
         Some(saved) => {
             if args.allow_delete
                 || args.adopt
@@ -122,39 +117,35 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
                     "--allow-delete, --adopt, --resend-invitations, --tenant and --selector are decided when the plan is made: run `tenantform plan --allow-delete --out FILE` (with the flags you need)".into(),
                 ));
             }
-            let state = args
-                .state
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(&saved.state_path));
-            let manifests = PathBuf::from(&saved.manifests);
-            // A plan made from a work tree applies only on the same checkout; one made from
-            // git (`--ref`) reads exactly its commit again.
-            if let Some(planned) = saved.commit.as_ref().filter(|_| !saved.from_git) {
-                let checked_out = crate::git::head_commit(&manifests);
-                if checked_out.as_deref() != Some(planned.as_str()) {
-                    return Err(CliError::StalePlan(format!(
-                        "the plan was made at commit {planned}, but {} is at {}; plan again on this commit",
-                        manifests.display(),
-                        checked_out.as_deref().unwrap_or("no commit")
-                    )));
-                }
-            }
-            (
-                Location {
-                    path: manifests,
-                    state: Some(state),
-                    reference: saved.commit.clone().filter(|_| saved.from_git),
-                },
-                saved.plan.options.clone(),
-            )
-        }
-        None => (
+            check_saved_commit(saved)?;
+            graph.sandbox |= saved.sandbox;
             Location {
-                path: args.path.clone(),
-                state: args.state.clone(),
-                reference: args.reference.clone(),
-            },
-            PlanOptions {
+                path: PathBuf::from(&saved.manifests),
+                state: Some(
+                    args.state
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(&saved.state_path)),
+                ),
+                reference: saved.commit.clone().filter(|_| saved.from_git),
+            }
+        }
+        None => Location {
+            path: args.path.clone(),
+            state: args.state.clone(),
+            reference: args.reference.clone(),
+        },
+    };
+    let mut settings = settings(&location, &graph, args.strict);
+    settings.lock_timeout = args.lock.lock_timeout;
+    settings.apply_step_delay = std::env::var(STEP_DELAY_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis);
+    let selection = args.selection.to_ops();
+    let source = match saved {
+        Some(saved) => PlanSource::Saved(Box::new(saved)),
+        None => PlanSource::Compute {
+            options: PlanOptions {
                 allow_delete: args.allow_delete,
                 adopt: args.adopt,
                 resend_invitations: args.resend_invitations,
@@ -163,66 +154,11 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
                 offline: args.planning.offline,
                 replication_window_secs: args.planning.replication_window.as_secs(),
             },
-        ),
+            selection: &selection,
+            changed_since: None,
+        },
     };
 
-    let loaded = load_manifests(
-        cx,
-        &location.path,
-        location.reference.as_deref(),
-        args.strict,
-    )?;
-    let model = loaded.model;
-    if saved.is_none() {
-        options.only_tenants = args.selection.resolve(&model)?;
-    }
-    let digest = manifests_digest(&model);
-    let store: FileStateStore = location.store();
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let lock = store.lock(LockInfo::for_command(command), args.lock.lock_timeout)?;
-    let mut state = store.load()?;
-    if state.recovered_changes > 0 {
-        eprintln!(
-            "Recovered {} changes from an interrupted apply; recording them in {} first.",
-            state.recovered_changes,
-            store.describe()
-        );
-        state.ensure_lineage();
-        store.write(&state, &lock)?;
-        state.recovered_changes = 0;
-    }
-
-    let mut graph = args.graph.clone();
-    graph.sandbox |= saved.as_ref().is_some_and(|s| s.sandbox);
-    let need = Need::Plan {
-        command: if import_only { "import" } else { "apply" },
-        offline: options.offline,
-    };
-    let connection = connect(&graph, &model, &location.state_path(), need)?;
-    let plan: Plan = match saved {
-        Some(saved) => {
-            if let Some(why) = staleness(&saved.plan, &digest, &state) {
-                return Err(CliError::StalePlan(format!(
-                    "{why}; make a new plan with `tenantform plan --out FILE`"
-                )));
-            }
-            saved.plan
-        }
-        None => {
-            let live = connection.as_ref().map(|c| {
-                let reading =
-                    start_live_read(cx, c, &graph, &model, false, options.only_tenants.as_ref());
-                finish_live_read(c, &graph, reading, &model, &state)
-            });
-            plan(&PlanInput {
-                desired: &model,
-                state: &state,
-                live: live.as_ref(),
-                options,
-                now: jiff::Timestamp::now(),
-            })
-        }
-    };
     // Stop asked for (Ctrl-C, SIGTERM, stdout closed): no new change starts; a second
     // Ctrl-C ends the process at once (the journal keeps what was done).
     let stop = std::sync::Arc::new(AtomicBool::new(false));
@@ -232,118 +168,49 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
     }
     let out = Out::new(stop.clone());
     let quiet = cx.verbosity == Verbosity::Quiet;
-    if !quiet {
-        out.print(&render::text::render(&plan, cx.color));
-    }
-    if !plan.has_changes() {
-        if let Some(connection) = connection {
-            connection.close()?;
-        }
-        crate::cli::plan::report_failed_tenants(&plan.tenants, "planned");
-        return Ok(plan.exit_code(false));
-    }
-    if !args.auto_approve {
-        if !std::io::stdin().is_terminal() {
-            return Err(CliError::Refused(
-                "not applying without confirmation: no terminal to ask on. Pass --auto-approve (e.g. in CI, after reviewing a saved plan)".into(),
-            ));
-        }
-        if !confirm(cx)? {
-            eprintln!("Apply cancelled; nothing was changed.");
-            return Ok(exit::ERROR);
-        }
-    }
-
-    let step_delay = std::env::var(STEP_DELAY_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_millis);
-    let source = Source {
-        digest,
-        commit: loaded.commit.clone(),
+    let reporter = ApplyReporter {
+        inner: CliReporter::new(cx),
+        out: &out,
+        quiet,
     };
-    state.ensure_lineage();
-    let mut journal = store.journal(&state, &lock)?;
-    let base_serial = state.serial;
-    let mut progress = Progress::new("Applying", tenants_to_apply(&plan), cx.verbosity);
-    // One whole line per event: tenants are applied in parallel.
-    let say = |line: String| {
+    let mut ws = Workspace::open(settings, &reporter.inner)?;
+    let mut approve = |plan: &Plan| {
         if !quiet {
-            progress.suspend(|| out.line(&line));
+            out.print(&render::text::render(plan, cx.color));
         }
-    };
-    let on_event = |event: ApplyEvent| match event {
-        ApplyEvent::Started(_) => {}
-        ApplyEvent::Done(a) => {
-            say(format!(
-                "{}: {}... done",
-                render::terminal_safe(&a.address),
-                verb(a.op)
-            ));
-            if let Some(delay) = step_delay {
-                std::thread::sleep(delay);
-            }
+        if args.auto_approve {
+            return Approval::Apply;
         }
-        ApplyEvent::Skipped(a) => say(format!(
-            "{}: skipped ({})",
-            render::terminal_safe(&a.address),
-            render::terminal_safe(a.blocked.as_deref().unwrap_or("blocked"))
-        )),
-        ApplyEvent::Failed(a, e) => {
-            let line = format!(
-                "{}: {}... failed: {}",
-                render::terminal_safe(&a.address),
-                verb(a.op),
-                render::terminal_safe(&e.failure().describe())
+        if !std::io::stdin().is_terminal() {
+            return Approval::Refused(
+                "not applying without confirmation: no terminal to ask on. Pass --auto-approve (e.g. in CI, after reviewing a saved plan)".into(),
             );
-            if quiet {
-                progress.suspend(|| eprintln!("{line}"));
-            } else {
-                say(line);
+        }
+        match confirm() {
+            Ok(true) => Approval::Apply,
+            _ => Approval::Cancelled,
+        }
+    };
+    let run = crate::ops::apply::apply(&mut ws, source, command, &mut approve, &stop, &reporter)?;
+    ws.close()?;
+    let Some(report) = &run.report else {
+        return match run.approval {
+            Approval::Refused(why) => Err(CliError::Refused(why)),
+            Approval::Cancelled => {
+                eprintln!("Apply cancelled; nothing was changed.");
+                Ok(exit::ERROR)
             }
-        }
-        ApplyEvent::TenantFinished { failed, .. } => progress.tenant_done(failed),
+            Approval::Apply => {
+                // Nothing to do: the plan was shown only if it had changes, so show it now.
+                if !quiet {
+                    out.print(&render::text::render(&run.plan, cx.color));
+                }
+                crate::cli::plan::report_failed_tenants(&run.plan.tenants, "planned");
+                Ok(run.plan.exit_code(false))
+            }
+        };
     };
-    let control = Control {
-        parallelism: graph.parallelism,
-        on_event: &on_event,
-        stop: &stop,
-    };
-    let report = match &connection {
-        Some(c) => {
-            let executor = EntraExecutor {
-                client: c.client.as_ref(),
-                runtime: &c.runtime,
-                replication_wait: Duration::from_secs(120),
-                stop: &stop,
-            };
-            apply(
-                &plan,
-                &mut state,
-                journal.as_mut(),
-                &executor,
-                &source,
-                &control,
-            )
-        }
-        None => apply(
-            &plan,
-            &mut state,
-            journal.as_mut(),
-            &StateOnlyExecutor,
-            &source,
-            &control,
-        ),
-    };
-    progress.finish();
-    // Whatever happened, record what was done.
-    state.serial = base_serial + 1;
-    store.write(&state, &lock)?;
-    drop(lock);
-    if let Some(connection) = connection {
-        connection.close()?;
-    }
-    let outcomes = report.outcomes(&plan);
+    let outcomes = &run.outcomes;
     let failed: Vec<&TenantOutcome> = outcomes.iter().filter(|t| t.outcome.is_failed()).collect();
     let done = outcomes
         .iter()
@@ -370,8 +237,8 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         done,
         outcomes.len(),
         failed.len(),
-        store.describe(),
-        state.serial
+        run.store,
+        run.serial
     ));
     if !failed.is_empty() {
         eprintln!(
@@ -397,6 +264,75 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         return Ok(exit::ERROR);
     }
     Ok(exit::OK)
+}
+
+/// Apply's terminal reporting: the progress bar and notes, plus one whole line per change
+/// (tenants are applied in parallel).
+struct ApplyReporter<'a> {
+    inner: CliReporter<'a>,
+    out: &'a Out,
+    quiet: bool,
+}
+
+impl ApplyReporter<'_> {
+    fn say(&self, line: String) {
+        if !self.quiet {
+            self.inner.suspend(|| self.out.line(&line));
+        }
+    }
+}
+
+impl Reporter for ApplyReporter<'_> {
+    fn diagnostics(
+        &self,
+        sources: &crate::source::SourceSet,
+        diagnostics: &[crate::diagnostic::Diagnostic],
+    ) {
+        self.inner.diagnostics(sources, diagnostics)
+    }
+    fn note(&self, note: &crate::ops::Note) {
+        self.inner.note(note)
+    }
+    fn phase_started(&self, phase: Phase, tenants: usize) {
+        self.inner.phase_started(phase, tenants)
+    }
+    fn phase_grew(&self, phase: Phase, more: usize) {
+        self.inner.phase_grew(phase, more)
+    }
+    fn tenant_done(&self, phase: Phase, failed: bool) {
+        self.inner.tenant_done(phase, failed)
+    }
+    fn phase_finished(&self, phase: Phase) {
+        self.inner.phase_finished(phase)
+    }
+    fn apply_event(&self, event: &ApplyEvent<'_>) {
+        match event {
+            ApplyEvent::Started(_) | ApplyEvent::TenantFinished { .. } => {}
+            ApplyEvent::Done(a) => self.say(format!(
+                "{}: {}... done",
+                render::terminal_safe(&a.address),
+                verb(a.op)
+            )),
+            ApplyEvent::Skipped(a) => self.say(format!(
+                "{}: skipped ({})",
+                render::terminal_safe(&a.address),
+                render::terminal_safe(a.blocked.as_deref().unwrap_or("blocked"))
+            )),
+            ApplyEvent::Failed(a, e) => {
+                let line = format!(
+                    "{}: {}... failed: {}",
+                    render::terminal_safe(&a.address),
+                    verb(a.op),
+                    render::terminal_safe(&e.failure().describe())
+                );
+                if self.quiet {
+                    self.inner.suspend(|| eprintln!("{line}"));
+                } else {
+                    self.say(line);
+                }
+            }
+        }
+    }
 }
 
 /// Apply's standard output: a closed pipe (`tenantform apply | head`) asks apply to stop

@@ -3,10 +3,10 @@
 
 use clap::ValueEnum;
 
-use crate::cli::common::{GraphArgs, Location, Need, parse_duration};
-use crate::cli::plan::{MadePlan, PlanRequest, make_plan};
+use crate::cli::common::{CliReporter, GraphArgs, Location, parse_duration, settings};
 use crate::cli::{CliError, Context, exit};
-use crate::plan::PlanOptions;
+use crate::ops::Workspace;
+use crate::ops::drift::{DriftRequest, DriftRun};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum DriftFormat {
@@ -42,47 +42,24 @@ pub struct Args {
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
-    let options = PlanOptions {
-        allow_delete: true,
-        replication_window_secs: args.replication_window.as_secs(),
-        ..PlanOptions::default()
-    };
-    let MadePlan {
-        plan,
-        commit,
-        model,
-        connection,
-        live,
-    } = make_plan(
-        cx,
-        PlanRequest {
-            location: &args.location,
-            graph: &args.graph,
-            options,
-            strict: false,
-            changed_since: None,
-            need: Need::Always { command: "drift" },
-            selection: &args.selection,
-        },
-    )?;
     let today = args.today.unwrap_or_else(|| {
         jiff::Timestamp::now()
             .to_zoned(jiff::tz::TimeZone::UTC)
             .date()
     });
-    let customers = partner_customers(connection.as_ref())?;
-    if let Some(connection) = connection {
-        connection.close()?;
-    }
-    let report = crate::drift::report(
-        &plan,
-        &model,
-        commit,
-        today,
-        args.pending_days,
-        customers.as_deref(),
-        live.as_ref(),
-    );
+    let reporter = CliReporter::new(cx);
+    let mut ws = Workspace::open(settings(&args.location, &args.graph, false), &reporter)?;
+    let DriftRun { plan, report } = crate::ops::drift::drift(
+        &mut ws,
+        DriftRequest {
+            selection: &args.selection.to_ops(),
+            replication_window_secs: args.replication_window.as_secs(),
+            today,
+            pending_days: args.pending_days,
+        },
+        &reporter,
+    )?;
+    ws.close()?;
     match args.output {
         DriftFormat::Text => print!("{}", crate::drift::render_text(&report)),
         DriftFormat::Markdown => print!(
@@ -103,31 +80,4 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     } else {
         exit::OK
     })
-}
-
-/// The partner's customers, when Graph is configured with a partner (home) tenant.
-fn partner_customers(
-    connection: Option<&crate::cli::common::Connection>,
-) -> Result<Option<Vec<crate::drift::PartnerCustomer>>, CliError> {
-    let Some(connection) = connection else {
-        return Ok(None);
-    };
-    let Some(home) = connection.client.config().home_tenant_id.clone() else {
-        return Ok(None);
-    };
-    let contracts = connection
-        .runtime
-        .block_on(connection.client.get_all(&home, "/contracts"))
-        .map_err(|e| CliError::Usage(format!("reading the partner's customers: {e}")))?;
-    let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
-    Ok(Some(
-        contracts
-            .iter()
-            .map(|c| crate::drift::PartnerCustomer {
-                customer_id: text(c, "customerId"),
-                display_name: text(c, "displayName"),
-                domain: text(c, "defaultDomainName"),
-            })
-            .collect(),
-    ))
 }

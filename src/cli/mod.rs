@@ -191,35 +191,38 @@ fn generate_fleet(args: GenerateFleetArgs) -> Result<u8, CliError> {
 /// Errors that stop a command before it can report anything else.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// From the pipeline (manifests, state, Graph, credentials, a stale plan, ...).
     #[error(transparent)]
-    Load(#[from] crate::load::LoadError),
-    #[error(
-        "{errors} error(s) and {warnings} warning(s) in the manifests; nothing was planned or changed"
-    )]
-    InvalidManifests { errors: usize, warnings: usize },
-    #[error(transparent)]
-    State(#[from] crate::state::StateError),
-    #[error(transparent)]
-    Git(#[from] crate::git::GitError),
-    #[error("apply failed: {0}")]
-    Apply(#[from] crate::apply::ApplyError),
-    #[error("saved plan is stale: {0}")]
-    StalePlan(String),
+    Ops(#[from] crate::ops::OpsError),
     #[error("{0}")]
     Refused(String),
+    /// A request the command line cannot make sense of (flags that do not go together).
     #[error("{0}")]
     Usage(String),
-    #[error(
-        "`tenantform {command}` needs to read Entra and no Graph credentials are configured: {}.\nOr use --sandbox to run against the embedded Graph sandbox, or --offline to plan only the MSP-side records (tenants, organizations, MSP roles) without reading Entra.",
-        common::CREDENTIALS_HELP
-    )]
-    NoCredentials { command: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::state::StateError> for CliError {
+    fn from(e: crate::state::StateError) -> Self {
+        CliError::Ops(e.into())
+    }
+}
+
+impl From<crate::load::LoadError> for CliError {
+    fn from(e: crate::load::LoadError) -> Self {
+        CliError::Ops(e.into())
+    }
+}
+
+impl From<crate::git::GitError> for CliError {
+    fn from(e: crate::git::GitError) -> Self {
+        CliError::Ops(e.into())
+    }
 }
 
 /// Settings every command receives, resolved from flags and the environment.

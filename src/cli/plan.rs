@@ -5,14 +5,15 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use crate::cli::common::{
-    GraphArgs, Location, Need, PlanningArgs, TenantSelection, connect, finish_live_read,
-    load_manifests, narrow, start_live_read, write_private_file,
+    CliReporter, GraphArgs, Location, Need, PlanningArgs, TenantSelection, settings,
+    write_private_file,
 };
 use crate::cli::progress::Verbosity;
 use crate::cli::{CliError, Context};
-use crate::plan::{Plan, PlanInput, PlanOptions, SavedPlan, plan};
+use crate::ops::Workspace;
+use crate::ops::plan::{PlanRequest, PlanRun};
+use crate::plan::{PlanOptions, SavedPlan};
 use crate::render;
-use crate::state::StateStore;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum PlanFormat {
@@ -63,114 +64,6 @@ pub struct Args {
     changed_since: Option<String>,
 }
 
-/// A computed plan and the commit its manifests came from.
-pub struct MadePlan {
-    pub plan: Plan,
-    pub commit: Option<String>,
-    pub model: crate::model::DesiredModel,
-    /// Still open, for callers that read more (drift reads the partner's customers); close it.
-    pub connection: Option<crate::cli::common::Connection>,
-    /// What Entra held when the plan was made (drift reads privileged access from it).
-    pub live: Option<crate::live::LiveSnapshot>,
-}
-
-/// What a plan is asked for: where, against what, for which tenants.
-pub struct PlanRequest<'a> {
-    pub location: &'a Location,
-    pub graph: &'a GraphArgs,
-    pub options: PlanOptions,
-    /// Manifest warnings are errors.
-    pub strict: bool,
-    pub changed_since: Option<&'a str>,
-    pub need: Need<'a>,
-    pub selection: &'a TenantSelection,
-}
-
-/// Loads manifests, state and (when connected) live Entra, and computes the plan.
-pub fn make_plan(cx: &Context, request: PlanRequest<'_>) -> Result<MadePlan, CliError> {
-    let PlanRequest {
-        location,
-        graph,
-        mut options,
-        strict,
-        changed_since,
-        need,
-        selection,
-    } = request;
-    let loaded = load_manifests(cx, &location.path, location.reference.as_deref(), strict)?;
-    let model = loaded.model;
-    let selected = selection.resolve(&model)?;
-    if let Some(base) = changed_since {
-        // The base may not validate (it is history); its model is still what was wanted then.
-        let (sources, diags, _) = crate::git::load_at(&location.path, base)?;
-        let base_model = crate::validate_sources(&sources, diags).model;
-        let changed = crate::plan::changed_tenants(&base_model, &model);
-        if cx.verbosity > Verbosity::Quiet {
-            eprintln!(
-                "--changed-since {base}: {} of {} tenants changed",
-                changed.len(),
-                model.tenants.len()
-            );
-        }
-        options.only_tenants = Some(changed);
-    }
-    options.only_tenants = narrow(options.only_tenants.take(), selected);
-    let graph_model: std::borrow::Cow<crate::model::DesiredModel> = match &options.only_tenants {
-        // Read only the tenants in scope.
-        Some(only) => {
-            let mut scoped = model.clone();
-            for guest in scoped.guests.values_mut() {
-                guest.tenants.retain(|t| only.contains(t));
-            }
-            for ra in scoped.role_assignments.values_mut() {
-                ra.tenants.retain(|t| only.contains(t));
-            }
-            std::borrow::Cow::Owned(scoped)
-        }
-        None => std::borrow::Cow::Borrowed(&model),
-    };
-    let connection = connect(graph, &graph_model, &location.state_path(), need)?;
-    // Entra is read in the background while state loads.
-    let reading = connection.as_ref().map(|c| {
-        let every_mapped = matches!(need, Need::Always { .. });
-        start_live_read(
-            cx,
-            c,
-            graph,
-            &graph_model,
-            every_mapped,
-            options.only_tenants.as_ref(),
-        )
-    });
-    let store = location.store();
-    let state = store.load()?;
-    let live = connection
-        .as_ref()
-        .zip(reading)
-        .map(|(c, r)| finish_live_read(c, graph, r, &graph_model, &state));
-    if state.recovered_changes > 0 && cx.verbosity > Verbosity::Quiet {
-        eprintln!(
-            "note: {} changes from an interrupted apply were recovered from {}; the next apply records them",
-            state.recovered_changes,
-            store.describe()
-        );
-    }
-    let plan = plan(&PlanInput {
-        desired: &model,
-        state: &state,
-        live: live.as_ref(),
-        options,
-        now: jiff::Timestamp::now(),
-    });
-    Ok(MadePlan {
-        plan,
-        commit: loaded.commit,
-        model,
-        connection,
-        live,
-    })
-}
-
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let options = PlanOptions {
         allow_delete: args.allow_delete,
@@ -180,29 +73,26 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         replication_window_secs: args.planning.replication_window.as_secs(),
         ..PlanOptions::default()
     };
-    let MadePlan {
-        plan,
-        commit,
-        connection,
-        ..
-    } = make_plan(
-        cx,
+    let reporter = CliReporter::new(cx);
+    let mut ws = Workspace::open(
+        settings(&args.location, &args.graph, args.strict),
+        &reporter,
+    )?;
+    let PlanRun { plan, .. } = crate::ops::plan::plan(
+        &mut ws,
         PlanRequest {
-            location: &args.location,
-            graph: &args.graph,
             options,
-            strict: args.strict,
             changed_since: args.changed_since.as_deref(),
+            selection: &args.selection.to_ops(),
             need: Need::Plan {
                 command: "plan",
                 offline: args.planning.offline,
             },
-            selection: &args.selection,
         },
+        &reporter,
     )?;
-    if let Some(connection) = connection {
-        connection.close()?;
-    }
+    let commit = ws.manifests.commit.clone();
+    ws.close()?;
     if let Some(out) = &args.out {
         let absolute = |p: &std::path::Path| {
             std::path::absolute(p)

@@ -26,7 +26,7 @@ pub struct TenantToRead {
 }
 
 /// Told about each tenant as soon as it is read (for progress).
-pub type OnTenantRead = std::sync::Arc<dyn Fn(&str, &LiveTenant) + Send + Sync>;
+pub type OnTenantRead<'a> = &'a (dyn Fn(&str, &LiveTenant) + Sync);
 
 /// Reads every tenant, at most `parallelism` at a time.
 pub async fn read_tenants(
@@ -34,9 +34,8 @@ pub async fn read_tenants(
     tenants: Vec<TenantToRead>,
     parallelism: usize,
     consent_redirect: &str,
-    on_read: Option<OnTenantRead>,
+    on_read: Option<OnTenantRead<'_>>,
 ) -> LiveSnapshot {
-    let on_read = &on_read;
     let results: Vec<(String, LiveTenant)> = futures_util::stream::iter(tenants)
         .map(|t| async move {
             let started = std::time::Instant::now();

@@ -1,0 +1,83 @@
+//! `drift`: a plan made with live Entra and deletes allowed, viewed as causes (pure), plus the
+//! partner's customers nobody mapped.
+
+use crate::drift::{DriftReport, PartnerCustomer};
+use crate::ops::plan::{PlanRequest, PlanRun, plan};
+use crate::ops::{Need, OpsError, Reporter, Selection, Workspace};
+use crate::plan::{Plan, PlanOptions};
+
+pub struct DriftRequest<'a> {
+    pub selection: &'a Selection,
+    /// Replication window (seconds): newer objects Entra does not show yet are pending.
+    pub replication_window_secs: u64,
+    /// The day exception expiry and pending invitations are judged on.
+    pub today: jiff::civil::Date,
+    /// Invitations pending longer than this are drift.
+    pub pending_days: i64,
+}
+
+pub struct DriftRun {
+    pub plan: Plan,
+    pub report: DriftReport,
+}
+
+pub fn drift(
+    ws: &mut Workspace,
+    request: DriftRequest<'_>,
+    reporter: &dyn Reporter,
+) -> Result<DriftRun, OpsError> {
+    let options = PlanOptions {
+        allow_delete: true,
+        replication_window_secs: request.replication_window_secs,
+        ..PlanOptions::default()
+    };
+    let PlanRun { plan, live } = plan(
+        ws,
+        PlanRequest {
+            options,
+            changed_since: None,
+            selection: request.selection,
+            need: Need::Always { command: "drift" },
+        },
+        reporter,
+    )?;
+    let customers = partner_customers(ws)?;
+    let report = crate::drift::report(
+        &plan,
+        &ws.manifests.model,
+        ws.manifests.commit.clone(),
+        request.today,
+        request.pending_days,
+        customers.as_deref(),
+        live.as_ref(),
+    );
+    Ok(DriftRun { plan, report })
+}
+
+/// The partner's customers, when Graph is configured with a partner (home) tenant.
+fn partner_customers(ws: &Workspace) -> Result<Option<Vec<PartnerCustomer>>, OpsError> {
+    let Some(connection) = &ws.connection else {
+        return Ok(None);
+    };
+    let Some(home) = connection.client.config().home_tenant_id.clone() else {
+        return Ok(None);
+    };
+    let contracts = connection
+        .runtime
+        .block_on(connection.client.get_all(&home, "/contracts"))
+        .map_err(|error| OpsError::Graph {
+            context: "reading the partner's customers",
+            error,
+        })?;
+    let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    Ok(Some(
+        contracts
+            .iter()
+            .map(|c| PartnerCustomer {
+                customer_id: text(c, "customerId"),
+                display_name: text(c, "displayName"),
+                domain: text(c, "defaultDomainName"),
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,23 @@
+//! The pipeline every command runs, as library functions: the CLI parses flags into
+//! [`Settings`], calls one function here, renders what it returns and maps the outcomes to an
+//! exit code; benchmarks and tests call the same functions.
+//!
+//! Layering: `cli -> ops -> {apply executors, graph, state} -> pure core (manifest, model,
+//! plan, render, drift)`. Nothing here prints or exits: problems are typed ([`OpsError`]),
+//! per-tenant results are [`crate::outcome::TenantOutcome`]s, and progress goes to a
+//! [`Reporter`].
+
+pub mod apply;
+pub mod drift;
+pub mod error;
+pub mod export;
+pub mod live_read;
+pub mod plan;
+pub mod reporter;
+pub mod settings;
+pub mod workspace;
+
+pub use error::OpsError;
+pub use reporter::{Note, Phase, Reporter, Silent};
+pub use settings::{GraphSettings, GraphTarget, ManifestSource, Selection, Settings};
+pub use workspace::{Connection, Manifests, Need, Workspace};

@@ -1,0 +1,298 @@
+//! One value for a run's inputs: the manifests (validated), the state backend and, once
+//! connected, Graph. Opening it is the only place manifests are loaded and Graph is reached.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::graph::{Credential, GraphClient, GraphConfig, RetryPolicy, Secret};
+use crate::model::DesiredModel;
+use crate::ops::settings::{GraphTarget, ManifestSource, Settings};
+use crate::ops::{OpsError, Reporter};
+use crate::state::StateStore;
+
+/// Validated manifests and where they came from.
+pub struct Manifests {
+    pub model: DesiredModel,
+    /// The git commit they were read at (the checked-out commit for a work tree in git).
+    pub commit: Option<String>,
+}
+
+/// Loads and validates manifests. Diagnostics go to the reporter; errors (or warnings with
+/// `strict`) stop the run.
+pub fn load_manifests(
+    source: &ManifestSource,
+    strict: bool,
+    reporter: &dyn Reporter,
+) -> Result<Manifests, OpsError> {
+    let (sources, load_diagnostics, commit) = match &source.reference {
+        Some(reference) => {
+            let (sources, diags, commit) = crate::git::load_at(&source.path, reference)?;
+            (sources, diags, Some(commit))
+        }
+        None => {
+            let (sources, diags) = crate::load::load_path(&source.path)?;
+            let commit = if source.path == Path::new("-") {
+                None
+            } else {
+                crate::git::head_commit(&source.path)
+            };
+            (sources, diags, commit)
+        }
+    };
+    let validation = crate::validate_sources(&sources, load_diagnostics);
+    reporter.diagnostics(&sources, &validation.diagnostics);
+    let (errors, warnings) = (validation.errors(), validation.warnings());
+    if errors > 0 || (strict && warnings > 0) {
+        return Err(OpsError::InvalidManifests { errors, warnings });
+    }
+    Ok(Manifests {
+        model: validation.model,
+        commit,
+    })
+}
+
+/// Whether a command can do without Entra.
+#[derive(Clone, Copy, Debug)]
+pub enum Need<'a> {
+    /// Plans: Entra is read when the manifests have objects there, unless `--offline`.
+    Plan { command: &'a str, offline: bool },
+    /// Commands that only talk to Entra (drift, export, auth check, customers, consent-url).
+    Always { command: &'a str },
+}
+
+/// A Graph client, the runtime it runs on, and the sandbox behind it (if any).
+pub struct Connection {
+    pub client: std::sync::Arc<GraphClient>,
+    pub runtime: tokio::runtime::Runtime,
+    sandbox: Option<(crate::sandbox::SandboxHandle, std::path::PathBuf)>,
+}
+
+impl Connection {
+    /// Saves the sandbox's directory for the next run (no-op against real Graph).
+    pub fn close(self) -> Result<(), OpsError> {
+        if let Some((sandbox, path)) = &self.sandbox {
+            let fixture = sandbox.with_world(|w| w.to_fixture());
+            let text = serde_json::to_vec_pretty(&fixture).expect("fixture serializes");
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(OpsError::io(dir.display()))?;
+            }
+            write_private_file(path, &text)?;
+        }
+        Ok(())
+    }
+
+    /// The sandbox, when this connection is to one (tests and `auth check` look at it).
+    pub fn sandbox(&self) -> Option<&crate::sandbox::SandboxHandle> {
+        self.sandbox.as_ref().map(|(s, _)| s)
+    }
+}
+
+/// The runtime Graph calls run on (two workers: the machine has two cores).
+pub fn runtime() -> Result<tokio::runtime::Runtime, OpsError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(OpsError::io("tokio runtime"))
+}
+
+/// Connects to Graph: the sandbox with `--sandbox`, Microsoft Graph when credentials are
+/// configured; nothing for an offline plan. Without credentials, a command whose manifests
+/// have Entra objects fails (naming the variables to set) instead of reporting a fleet it
+/// never read. No network request is made here.
+pub fn connect(
+    settings: &Settings,
+    model: &DesiredModel,
+    need: Need<'_>,
+) -> Result<Option<Connection>, OpsError> {
+    if let Need::Plan { offline: true, .. } = need {
+        return Ok(None);
+    }
+    let graph_error = |error| OpsError::Graph {
+        context: "starting the Graph client",
+        error,
+    };
+    match &settings.graph.target {
+        GraphTarget::Sandbox { faults } => {
+            let saved = settings.sandbox_world_path();
+            let fixture = sandbox_fixture(model, &saved)?;
+            let handle = crate::sandbox::SandboxHandle::start(&fixture, faults.clone())
+                .map_err(OpsError::io("127.0.0.1"))?;
+            let config = GraphConfig {
+                client_id: crate::sandbox::fixture::SANDBOX_CLIENT_ID.into(),
+                home_tenant_id: None,
+                credential: Credential::ClientSecret(Secret::new(
+                    crate::sandbox::fixture::SANDBOX_CLIENT_SECRET,
+                )),
+                login_url: handle.base_url().to_string(),
+                graph_url: handle.graph_url(),
+            };
+            let client = GraphClient::new(config, RetryPolicy::default()).map_err(graph_error)?;
+            Ok(Some(Connection {
+                client: client.into(),
+                runtime: runtime()?,
+                sandbox: Some((handle, saved)),
+            }))
+        }
+        GraphTarget::Graph(config) => {
+            let client = GraphClient::new((**config).clone(), RetryPolicy::default())
+                .map_err(graph_error)?;
+            Ok(Some(Connection {
+                client: client.into(),
+                runtime: runtime()?,
+                sandbox: None,
+            }))
+        }
+        GraphTarget::NotConfigured => match need {
+            // Nothing in the manifests lives in Entra: there is nothing to read.
+            Need::Plan { .. } if desired_live_tenants(model).is_empty() => Ok(None),
+            Need::Plan { command, .. } | Need::Always { command } => Err(OpsError::NoCredentials {
+                command: command.to_string(),
+            }),
+        },
+        GraphTarget::Misconfigured(e) => Err(OpsError::Credentials(clone_config_error(e))),
+    }
+}
+
+/// Connects for a command that cannot do anything without Entra.
+pub fn connect_required(
+    settings: &Settings,
+    model: &DesiredModel,
+    command: &str,
+) -> Result<Connection, OpsError> {
+    connect(settings, model, Need::Always { command })?.ok_or_else(|| OpsError::NoCredentials {
+        command: command.to_string(),
+    })
+}
+
+fn clone_config_error(e: &crate::graph::config::ConfigError) -> crate::graph::config::ConfigError {
+    use crate::graph::config::ConfigError;
+    match e {
+        ConfigError::NoClientId => ConfigError::NoClientId,
+        ConfigError::NoCredential => ConfigError::NoCredential,
+        ConfigError::UnknownCloud(c) => ConfigError::UnknownCloud(c.clone()),
+    }
+}
+
+/// The sandbox's world: the saved one, plus a consented tenant for every mapped tenant.
+fn sandbox_fixture(
+    model: &DesiredModel,
+    saved: &Path,
+) -> Result<crate::sandbox::Fixture, OpsError> {
+    use crate::sandbox::fixture::{
+        FixtureApp, FixtureTenant, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
+    };
+    let mut fixture = if saved.exists() {
+        crate::sandbox::Fixture::load(saved).map_err(|e| OpsError::SandboxWorld {
+            path: saved.display().to_string(),
+            message: e.to_string(),
+        })?
+    } else {
+        crate::sandbox::Fixture::default()
+    };
+    if fixture.apps.is_empty() {
+        fixture.apps.push(FixtureApp {
+            client_id: SANDBOX_CLIENT_ID.into(),
+            client_secret: SANDBOX_CLIENT_SECRET.into(),
+            roles: crate::sandbox::fixture::default_app_roles(),
+        });
+    }
+    for tenant in model.tenants.values() {
+        let Some(id) = &tenant.microsoft_tenant_id else {
+            continue;
+        };
+        if fixture
+            .tenants
+            .iter()
+            .any(|t| t.id.eq_ignore_ascii_case(id))
+        {
+            continue;
+        }
+        fixture.tenants.push(FixtureTenant::new(
+            id,
+            &tenant.display_name,
+            &format!("{}.onmicrosoft.com", tenant.name.replace('-', "")),
+        ));
+    }
+    Ok(fixture)
+}
+
+/// The tenants with Entra objects (guests, directory roles) the manifests ask for, by name,
+/// with their Microsoft tenant ids.
+pub fn desired_live_tenants(model: &DesiredModel) -> BTreeMap<String, String> {
+    let mut tenants = BTreeMap::new();
+    for k in crate::resources::KINDS.iter().filter(|k| k.live.is_some()) {
+        for d in (k.desired)(model) {
+            if let Some(id) = model
+                .tenants
+                .get(&d.tenant)
+                .and_then(|t| t.microsoft_tenant_id.clone())
+            {
+                tenants.insert(d.tenant, id);
+            }
+        }
+    }
+    tenants
+}
+
+/// Writes a file atomically with owner-only permissions.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), OpsError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(OpsError::io(path.display()))?;
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .map_err(OpsError::io(path.display()))?;
+    std::fs::rename(&tmp, path).map_err(OpsError::io(path.display()))
+}
+
+/// A run's inputs: settings, validated manifests, the state store, and Graph once connected.
+pub struct Workspace {
+    pub settings: Settings,
+    pub manifests: Manifests,
+    pub store: Box<dyn StateStore + Send + Sync>,
+    pub connection: Option<Connection>,
+}
+
+impl Workspace {
+    /// Loads and validates the manifests the settings name.
+    pub fn open(settings: Settings, reporter: &dyn Reporter) -> Result<Workspace, OpsError> {
+        let manifests = load_manifests(&settings.manifests, settings.strict, reporter)?;
+        Ok(Workspace::with_manifests(settings, manifests))
+    }
+
+    /// A workspace over manifests already loaded (commands where they are optional).
+    pub fn with_manifests(settings: Settings, manifests: Manifests) -> Workspace {
+        let store = Box::new(settings.store());
+        Workspace {
+            settings,
+            manifests,
+            store,
+            connection: None,
+        }
+    }
+
+    /// Connects to Graph for `need` (reads scoped to `model`, which may be narrower than the
+    /// manifests'); `Ok(false)` when the run goes on without Entra.
+    pub fn connect(&mut self, model: &DesiredModel, need: Need<'_>) -> Result<bool, OpsError> {
+        if self.connection.is_none() {
+            self.connection = connect(&self.settings, model, need)?;
+        }
+        Ok(self.connection.is_some())
+    }
+
+    /// Ends the run: saves the sandbox's directory for the next one.
+    pub fn close(self) -> Result<(), OpsError> {
+        match self.connection {
+            Some(c) => c.close(),
+            None => Ok(()),
+        }
+    }
+}
