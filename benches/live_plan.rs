@@ -10,34 +10,24 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use tenantform::apply::apply;
-use tenantform::apply::entra::EntraExecutor;
-use tenantform::graph::read::{TenantToRead, read_tenants};
-use tenantform::graph::{Credential, GraphClient, GraphConfig, RetryPolicy, Secret};
-use tenantform::plan::{PlanInput, PlanOptions, manifests_digest, plan};
+use tenantform::graph::{Credential, GraphConfig, Secret};
+use tenantform::ops::apply::{Approval, PlanSource};
+use tenantform::ops::{
+    GraphSettings, GraphTarget, ManifestSource, Selection, Settings, Silent, Workspace,
+};
+use tenantform::plan::PlanOptions;
 use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
-use tenantform::state::file::FileStateStore;
-use tenantform::state::{Journal, LockInfo, Source, State, StateChange, StateError, StateStore};
 use tenantform::synthetic::{Shape, fleet_shaped};
 
-struct NoJournal;
-
-impl Journal for NoJournal {
-    fn record(&mut self, _: &StateChange, _: bool) -> Result<(), StateError> {
-        Ok(())
-    }
-}
-
-fn client_for(base: &str) -> GraphClient {
-    let config = GraphConfig {
+fn config_for(base: &str) -> GraphConfig {
+    GraphConfig {
         client_id: SANDBOX_CLIENT_ID.into(),
         home_tenant_id: None,
         credential: Credential::ClientSecret(Secret::new(SANDBOX_CLIENT_SECRET)),
         login_url: base.into(),
         graph_url: format!("{base}/v1.0"),
-    };
-    GraphClient::new(config, RetryPolicy::default()).unwrap()
+    }
 }
 
 fn main() {
@@ -57,74 +47,48 @@ fn main() {
     };
     common::write_files(&manifests, fleet_shaped(tenants, shape));
 
-    // Build the world and the state by applying once, in-process, without latency.
+    // Build the world and the state by applying once, in-process, without latency, through
+    // the same pipeline `tenantform apply` runs.
     let setup = Instant::now();
-    let (sources, diags) = tenantform::load::load_path(&manifests).unwrap();
-    let model = tenantform::validate_sources(&sources, diags).model;
     let sandbox = SandboxHandle::start(&Fixture::generated(tenants, 0), Faults::default()).unwrap();
-    let client = client_for(sandbox.base_url());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let state_path = root.path().join("state.json");
+    let settings = Settings {
+        manifests: ManifestSource {
+            path: manifests.clone(),
+            reference: None,
+        },
+        state_path: state_path.clone(),
+        graph: GraphSettings {
+            target: GraphTarget::Graph(Box::new(config_for(sandbox.base_url()))),
+            parallelism: 32,
+            consent_redirect_uri: "https://localhost".into(),
+        },
+        strict: false,
+        lock_timeout: Duration::ZERO,
+        apply_step_delay: None,
+        command_line: "bench".into(),
+    };
+    let mut ws = Workspace::open(settings, &Silent).unwrap();
+    let run = tenantform::ops::apply::apply(
+        &mut ws,
+        PlanSource::Compute {
+            options: PlanOptions::default(),
+            selection: &Selection::default(),
+            changed_since: None,
+        },
+        "apply",
+        &mut |_| Approval::Apply,
+        &std::sync::atomic::AtomicBool::new(false),
+        &Silent,
+    )
+    .unwrap();
+    let report = run.report.expect("the first apply has changes");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    drop(ws);
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let to_read = || -> Vec<TenantToRead> {
-        model
-            .tenants
-            .values()
-            .map(|t| TenantToRead {
-                name: t.name.clone(),
-                microsoft_tenant_id: t.microsoft_tenant_id.clone().unwrap(),
-            })
-            .collect()
-    };
-    let live = runtime.block_on(read_tenants(
-        &client,
-        to_read(),
-        32,
-        "https://localhost",
-        None,
-    ));
-    let mut state = State::new();
-    state.ensure_lineage();
-    let first = plan(&PlanInput {
-        desired: &model,
-        state: &state,
-        live: Some(&live),
-        options: PlanOptions::default(),
-        now: jiff::Timestamp::now(),
-    });
-    let source = Source {
-        digest: manifests_digest(&model),
-        commit: None,
-    };
-    let executor = EntraExecutor {
-        client: &client,
-        runtime: &runtime,
-        replication_wait: Duration::from_secs(60),
-        stop: &std::sync::atomic::AtomicBool::new(false),
-    };
-    let report = apply(
-        &first,
-        &mut state,
-        &mut NoJournal,
-        &executor,
-        &source,
-        &tenantform::apply::Control {
-            parallelism: 32,
-            on_event: &|_| {},
-            stop: &std::sync::atomic::AtomicBool::new(false),
-        },
-    );
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
-    state.serial = 1;
-    let state_path = root.path().join("state.json");
-    let store = FileStateStore::new(&state_path);
-    let lock = store
-        .lock(LockInfo::for_command("bench"), Duration::ZERO)
-        .unwrap();
-    store.write(&state, &lock).unwrap();
-    drop(lock);
     let world_path = root.path().join("world.json");
     std::fs::write(
         &world_path,
@@ -132,9 +96,6 @@ fn main() {
     )
     .unwrap();
     drop(sandbox);
-    drop(first);
-    drop(live);
-    drop(model);
     common::release_memory();
     println!(
         "setup: {} objects created through the sandbox in {:.1} s",
@@ -196,9 +157,7 @@ fn main() {
     );
     println!(
         "fleet: {tenants} tenants x {} guests x {} roles ({} state objects), sandbox latency {latency_ms} ms, --parallelism {parallelism}",
-        shape.guests_per_tenant,
-        shape.roles_per_guest,
-        state.objects.len()
+        shape.guests_per_tenant, shape.roles_per_guest, report.created
     );
     println!(
         "no-change plan: {:.2} s wall, {:.1} MB peak; requests: {graph} Graph ({:.2}/tenant) + {tokens} token ({:.2}/tenant)",

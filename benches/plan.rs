@@ -60,7 +60,10 @@ fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (us
         options,
         now: jiff::Timestamp::now(),
     });
-    let report = apply(
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let report = runtime.block_on(apply(
         &p,
         &mut state,
         &mut NoJournal,
@@ -71,7 +74,7 @@ fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (us
             on_event: &|_| {},
             stop: &std::sync::atomic::AtomicBool::new(false),
         },
-    );
+    ));
     assert!(report.errors.is_empty());
     println!(
         "  (state built by applying {} objects in-process in {:.2} s)",

@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
+
 use serde_json::{Value, json};
 
 use super::{ApplyError, Executed, Executor, StateOnlyExecutor};
@@ -18,7 +20,6 @@ use crate::state::{Ids, State, StateObject};
 
 pub struct EntraExecutor<'a> {
     pub client: &'a GraphClient,
-    pub runtime: &'a tokio::runtime::Runtime,
     /// How long to keep retrying a role assignment whose principal is not replicated yet.
     pub replication_wait: Duration,
     /// Set by Ctrl-C / SIGTERM: waits for replication end early.
@@ -114,7 +115,11 @@ impl EntraExecutor<'_> {
     }
 
     /// Waits `delay` (doubling it, up to 5 s) for replication, unless a stop was asked for.
-    fn replication_pause(&self, action: &Action, delay: &mut Duration) -> Result<(), ApplyError> {
+    async fn replication_pause(
+        &self,
+        action: &Action,
+        delay: &mut Duration,
+    ) -> Result<(), ApplyError> {
         if self.stop.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(failed_because(
                 action,
@@ -122,14 +127,14 @@ impl EntraExecutor<'_> {
                 "stopped while waiting for the guest to replicate",
             ));
         }
-        std::thread::sleep(*delay);
+        tokio::time::sleep(*delay).await;
         *delay = (*delay * 2).min(Duration::from_secs(5));
         Ok(())
     }
 
     /// Reads the new guest until Graph shows it (bounded), before giving it a role: the
     /// assignment is then much less likely to meet replication delay at all.
-    fn wait_until_readable(
+    async fn wait_until_readable(
         &self,
         action: &Action,
         tid: &str,
@@ -138,24 +143,21 @@ impl EntraExecutor<'_> {
         let started = Instant::now();
         let mut delay = Duration::from_millis(100);
         loop {
-            match self.block(
-                self.client
-                    .get(tid, &format!("/users/{principal_id}?$select=id")),
-            ) {
+            match self
+                .client
+                .get(tid, &format!("/users/{principal_id}?$select=id"))
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(e)
                     if is_not_found(&e) && started.elapsed() + delay <= self.replication_wait =>
                 {
-                    self.replication_pause(action, &mut delay)?;
+                    self.replication_pause(action, &mut delay).await?;
                 }
                 // Not readable in time, or another error: the assignment's own retries decide.
                 Err(_) => return Ok(()),
             }
         }
-    }
-
-    fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
-        self.runtime.block_on(f)
     }
 
     fn object_id(action: &Action, stored: Option<&StateObject>, key: &str) -> Option<String> {
@@ -166,7 +168,7 @@ impl EntraExecutor<'_> {
             .or_else(|| stored.and_then(|s| s.ids.get(key).cloned()))
     }
 
-    fn guest(
+    async fn guest(
         &self,
         action: &Action,
         stored: Option<&StateObject>,
@@ -179,11 +181,12 @@ impl EntraExecutor<'_> {
                 let mut attempt = 0;
                 loop {
                     attempt += 1;
-                    match self.invite(&tid, action) {
+                    match self.invite(&tid, action).await {
                         Err(GuestWriteError::Graph(e))
                             if is_server_error(&e) && attempt < WRITE_ATTEMPTS =>
                         {
-                            std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+                            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt)))
+                                .await;
                         }
                         Err(GuestWriteError::Graph(e)) => return Err(failed(action, e)),
                         Err(GuestWriteError::Other(e)) => return Err(e),
@@ -198,12 +201,13 @@ impl EntraExecutor<'_> {
                 let after = action.after.as_ref().expect("update has attributes");
                 if action.changes.iter().any(|c| c.path == "displayName") {
                     let name = attr_str(after, "displayName");
-                    self.block(g.send(
+                    g.send(
                         &tid,
                         "PATCH",
                         &format!("/users/{id}"),
                         Some(&json!({"displayName": name})),
-                    ))
+                    )
+                    .await
                     .map_err(|e| failed(action, e))?;
                 }
                 if action.changes.iter().any(|c| c.path == "invitation") {
@@ -214,7 +218,8 @@ impl EntraExecutor<'_> {
                         "resetRedemption": true,
                         "invitedUser": {"id": id},
                     });
-                    self.block(g.send(&tid, "POST", "/invitations", Some(&body)))
+                    g.send(&tid, "POST", "/invitations", Some(&body))
+                        .await
                         .map_err(|e| failed(action, e))?;
                 }
                 Ok(Executed {
@@ -226,7 +231,7 @@ impl EntraExecutor<'_> {
                 if let Some(id) = Self::object_id(action, stored, "objectId")
                     .filter(|_| action.live_ids.is_some())
                 {
-                    match self.block(g.send(&tid, "DELETE", &format!("/users/{id}"), None)) {
+                    match g.send(&tid, "DELETE", &format!("/users/{id}"), None).await {
                         Ok(_) => {}
                         Err(e) if is_not_found(&e) => {}
                         Err(e) => return Err(failed(action, e)),
@@ -242,7 +247,7 @@ impl EntraExecutor<'_> {
     }
 
     /// The object id of the guest with this address (mail, then otherMails), if any.
-    fn guest_id_by_email(
+    async fn guest_id_by_email(
         &self,
         tid: &str,
         email: &str,
@@ -253,17 +258,18 @@ impl EntraExecutor<'_> {
             "/users?$filter={}&$select=id",
             url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
         );
-        let found = self.block(self.client.get(tid, &path))?;
+        let found = self.client.get(tid, &path).await?;
         Ok(found["value"][0]["id"].as_str().map(str::to_string))
     }
 
     /// Looks the address up, then invites only if no guest has it yet.
-    fn invite(&self, tid: &str, action: &Action) -> Result<Executed, GuestWriteError> {
+    async fn invite(&self, tid: &str, action: &Action) -> Result<Executed, GuestWriteError> {
         let g = self.client;
         let after = action.after.as_ref().expect("create has attributes");
         let email = attr_str(after, "email");
         let existing = self
             .guest_id_by_email(tid, email)
+            .await
             .map_err(GuestWriteError::Graph)?;
         if let Some(id) = existing.as_deref() {
             // Someone (or an interrupted apply) invited this address already: own it.
@@ -284,8 +290,9 @@ impl EntraExecutor<'_> {
             body["invitedUserMessageInfo"] =
                 json!({"customizedMessageBody": message, "messageLanguage": language});
         }
-        let invited = self
-            .block(g.send(tid, "POST", "/invitations", Some(&body)))
+        let invited = g
+            .send(tid, "POST", "/invitations", Some(&body))
+            .await
             .map_err(GuestWriteError::Graph)?;
         let id = invited.body["invitedUser"]["id"].as_str().ok_or_else(|| {
             GuestWriteError::Other(failed_because(
@@ -300,7 +307,7 @@ impl EntraExecutor<'_> {
         })
     }
 
-    fn directory_role(
+    async fn directory_role(
         &self,
         action: &Action,
         stored: Option<&StateObject>,
@@ -322,6 +329,7 @@ impl EntraExecutor<'_> {
                         // Not recorded (e.g. adopted in another run): find the guest by email.
                         None => self
                             .guest_id_by_email(&tid, attr_str(after, "principalEmail"))
+                            .await
                             .map_err(|e| failed(action, e))?
                             .ok_or_else(|| {
                                 failed_because(action, Cause::DependencyFailed, format!("guest `{name}` does not exist in this tenant (was it invited?)"))
@@ -336,7 +344,8 @@ impl EntraExecutor<'_> {
                         .objects
                         .get(&format!("guest.{}.{name}", attr_str(after, "tenant")));
                     if guest.is_some_and(|g| self.recently_applied(g)) {
-                        self.wait_until_readable(action, &tid, &principal_id)?;
+                        self.wait_until_readable(action, &tid, &principal_id)
+                            .await?;
                     }
                 }
                 let body = json!({"principalId": principal_id, "roleDefinitionId": role, "directoryScopeId": attr_str(after, "directoryScopeId")});
@@ -344,12 +353,15 @@ impl EntraExecutor<'_> {
                 let mut delay = Duration::from_millis(200);
                 let mut server_errors = 0;
                 loop {
-                    match self.block(g.send(
-                        &tid,
-                        "POST",
-                        "/roleManagement/directory/roleAssignments",
-                        Some(&body),
-                    )) {
+                    match g
+                        .send(
+                            &tid,
+                            "POST",
+                            "/roleManagement/directory/roleAssignments",
+                            Some(&body),
+                        )
+                        .await
+                    {
                         Ok(created) => {
                             let id = created.body["id"].as_str().unwrap_or_default();
                             return Ok(Executed {
@@ -359,7 +371,8 @@ impl EntraExecutor<'_> {
                         }
                         Err(e) if is_server_error(&e) && server_errors + 1 < WRITE_ATTEMPTS => {
                             server_errors += 1;
-                            std::thread::sleep(Duration::from_millis(200 * server_errors as u64));
+                            tokio::time::sleep(Duration::from_millis(200 * server_errors as u64))
+                                .await;
                         }
                         // The guest was just created and is not replicated yet: Graph says so
                         // in several shapes. A missing custom role definition fails at once.
@@ -367,7 +380,7 @@ impl EntraExecutor<'_> {
                             if is_replication_delay(&e, &principal_id, &role)
                                 && started.elapsed() + delay <= self.replication_wait =>
                         {
-                            self.replication_pause(action, &mut delay)?;
+                            self.replication_pause(action, &mut delay).await?;
                         }
                         // Already assigned: find it and own it.
                         Err(e)
@@ -382,9 +395,7 @@ impl EntraExecutor<'_> {
                                 url::form_urlencoded::byte_serialize(filter.as_bytes())
                                     .collect::<String>()
                             );
-                            let found = self
-                                .block(g.get(&tid, &path))
-                                .map_err(|e| failed(action, e))?;
+                            let found = g.get(&tid, &path).await.map_err(|e| failed(action, e))?;
                             let scope = attr_str(after, "directoryScopeId");
                             let id = found["value"]
                                 .as_array()
@@ -413,12 +424,15 @@ impl EntraExecutor<'_> {
                 if let Some(id) = Self::object_id(action, stored, "assignmentId")
                     .filter(|_| action.live_ids.is_some())
                 {
-                    match self.block(g.send(
-                        &tid,
-                        "DELETE",
-                        &format!("/roleManagement/directory/roleAssignments/{id}"),
-                        None,
-                    )) {
+                    match g
+                        .send(
+                            &tid,
+                            "DELETE",
+                            &format!("/roleManagement/directory/roleAssignments/{id}"),
+                            None,
+                        )
+                        .await
+                    {
                         Ok(_) => {}
                         Err(e) if is_not_found(&e) => {}
                         Err(e) => return Err(failed(action, e)),
@@ -435,25 +449,27 @@ impl EntraExecutor<'_> {
 }
 
 impl Executor for EntraExecutor<'_> {
-    fn execute(
-        &self,
-        action: &Action,
-        stored: Option<&StateObject>,
-        state: &State,
-    ) -> Result<Executed, ApplyError> {
-        match action.kind.as_str() {
-            "guest" => self.guest(action, stored, state),
-            "directory_role" => self.directory_role(action, stored, state),
+    fn execute<'a>(
+        &'a self,
+        action: &'a Action,
+        stored: Option<&'a StateObject>,
+        state: &'a State,
+    ) -> BoxFuture<'a, Result<Executed, ApplyError>> {
+        use crate::resources::KindId;
+        // Exhaustive on purpose: a new kind is a compile error here until it says how it is
+        // applied, so nothing that lives in Entra can "apply" in state only.
+        match crate::resources::kind(&action.kind).map(|k| k.id) {
+            Some(KindId::Guest) => Box::pin(self.guest(action, stored, state)),
+            Some(KindId::DirectoryRole) => Box::pin(self.directory_role(action, stored, state)),
             // Kinds that live only in state: the record is the change.
-            kind if crate::resources::kind(kind).is_some_and(|k| k.live.is_none()) => {
+            Some(KindId::Tenant | KindId::Organization | KindId::MspRole) => {
                 StateOnlyExecutor.execute(action, stored, state)
             }
-            // A kind that lives in Entra but has no arm here must never "apply" silently.
-            kind => Err(failed_because(
+            None => Box::pin(std::future::ready(Err(failed_because(
                 action,
                 Cause::StateError,
-                format!("no Entra executor for kind `{kind}`: nothing was applied"),
-            )),
+                format!("unknown kind `{}`: nothing was applied", action.kind),
+            )))),
         }
     }
 }

@@ -10,6 +10,9 @@ pub mod entra;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+
 use crate::outcome::{Cause, Failure, Outcome, TenantOutcome};
 use crate::plan::{Action, Op, Plan};
 use crate::resources::kind;
@@ -29,35 +32,36 @@ pub struct Executed {
 /// Makes a change happen outside tenantform's state.
 pub trait Executor: Sync {
     /// Carries out `action`; `stored` is its object as recorded, `state` everything recorded
-    /// so far in this apply (e.g. the object id of a guest invited a moment ago).
-    fn execute(
-        &self,
-        action: &Action,
-        stored: Option<&StateObject>,
-        state: &State,
-    ) -> Result<Executed, ApplyError>;
+    /// so far in this apply (e.g. the object id of a guest invited a moment ago). Async: many
+    /// tenants' changes wait on Graph at once on one runtime, without a thread each.
+    fn execute<'a>(
+        &'a self,
+        action: &'a Action,
+        stored: Option<&'a StateObject>,
+        state: &'a State,
+    ) -> BoxFuture<'a, Result<Executed, ApplyError>>;
 }
 
 /// For kinds that live only in state (tenant records, organizations, MSP roles).
 pub struct StateOnlyExecutor;
 
 impl Executor for StateOnlyExecutor {
-    fn execute(
-        &self,
-        action: &Action,
-        _stored: Option<&StateObject>,
-        _state: &State,
-    ) -> Result<Executed, ApplyError> {
+    fn execute<'a>(
+        &'a self,
+        action: &'a Action,
+        _stored: Option<&'a StateObject>,
+        _state: &'a State,
+    ) -> BoxFuture<'a, Result<Executed, ApplyError>> {
         let ids = match action.op {
             Op::Create => kind(&action.kind)
                 .map(|k| (k.new_ids)())
                 .unwrap_or_default(),
             _ => crate::state::Ids::new(),
         };
-        Ok(Executed {
+        Box::pin(std::future::ready(Ok(Executed {
             ids,
             external: false,
-        })
+        })))
     }
 }
 
@@ -230,7 +234,7 @@ struct Shared<'a> {
 impl Shared<'_> {
     /// Carries out one action against `local` (what the worker sees), then records it in the
     /// journal and in the shared state.
-    fn run(
+    async fn run(
         &self,
         action: &Action,
         local: &mut State,
@@ -268,7 +272,7 @@ impl Shared<'_> {
                 .record(&intent, true)?;
             self.state.lock().expect("state").apply_change(&intent);
         }
-        let executed = executor.execute(action, stored.as_ref(), local)?;
+        let executed = executor.execute(action, stored.as_ref(), local).await?;
         let done_address = action.address.clone();
         let external = executed.external;
         let Some(change) = record_of(action, stored, executed, source) else {
@@ -328,13 +332,13 @@ pub struct Control<'a> {
 /// Tenant and organization records go first (they are only state), then every tenant's
 /// guests, roles and MSP roles in dependency order, `parallelism` tenants at a time, then
 /// organization and tenant deletes. A failure stops its own tenant only.
-pub fn apply(
+pub async fn apply(
     plan: &Plan,
     state: &mut State,
     journal: &mut (dyn Journal + Send),
     executor: &(dyn Executor + Sync),
     source: &Source,
-    control: &Control,
+    control: &Control<'_>,
 ) -> ApplyReport {
     let Control {
         parallelism,
@@ -377,7 +381,7 @@ pub fn apply(
         if !shared.may_start() {
             return shared.report.into_inner().expect("report");
         }
-        if let Err(e) = shared.run(action, &mut local, executor, source) {
+        if let Err(e) = shared.run(action, &mut local, executor, source).await {
             shared.failed(action, e);
             return shared.report.into_inner().expect("report");
         }
@@ -405,41 +409,32 @@ pub fn apply(
             }
         }
     }
-    let queue = std::sync::Mutex::new(
-        per_tenant
-            .into_iter()
-            .map(|(t, actions)| {
-                let view = views.remove(t).unwrap_or_default();
-                (actions, view)
-            })
-            .collect::<Vec<_>>()
-            .into_iter(),
-    );
-    std::thread::scope(|scope| {
-        for _ in 0..parallelism.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let Some((actions, mut local)) = queue.lock().expect("queue").next() else {
-                        break;
-                    };
-                    let tenant = actions.first().map_or("", |a| a.tenant.as_str());
-                    let mut failed = false;
-                    for action in actions.iter() {
-                        if !shared.may_start() {
-                            failed = true;
-                            break;
-                        }
-                        if let Err(e) = shared.run(action, &mut local, executor, source) {
-                            shared.failed(action, e);
-                            failed = true;
-                            break;
-                        }
-                    }
-                    (shared.on_event)(ApplyEvent::TenantFinished { tenant, failed });
+    let work: Vec<(Vec<&Action>, State)> = per_tenant
+        .into_iter()
+        .map(|(t, actions)| {
+            let view = views.remove(t).unwrap_or_default();
+            (actions, view)
+        })
+        .collect();
+    let shared = &shared;
+    futures_util::stream::iter(work)
+        .for_each_concurrent(parallelism.max(1), |(actions, mut local)| async move {
+            let tenant = actions.first().map_or("", |a| a.tenant.as_str());
+            let mut failed = false;
+            for action in actions.iter() {
+                if !shared.may_start() {
+                    failed = true;
+                    break;
                 }
-            });
-        }
-    });
+                if let Err(e) = shared.run(action, &mut local, executor, source).await {
+                    shared.failed(action, e);
+                    failed = true;
+                    break;
+                }
+            }
+            (shared.on_event)(ApplyEvent::TenantFinished { tenant, failed });
+        })
+        .await;
     let failed_tenants: BTreeSet<String> = shared
         .report
         .lock()
@@ -450,7 +445,7 @@ pub fn apply(
         .chain(plan.failed_tenants().map(|t| t.tenant.clone()))
         .collect();
     // Deletes of organizations and tenants last; never for a tenant whose work failed.
-    let mut local = full_copy(&shared);
+    let mut local = full_copy(shared);
     for action in last {
         if failed_tenants.contains(&action.tenant) {
             continue;
@@ -458,10 +453,10 @@ pub fn apply(
         if !shared.may_start() {
             break;
         }
-        if let Err(e) = shared.run(action, &mut local, executor, source) {
+        if let Err(e) = shared.run(action, &mut local, executor, source).await {
             shared.failed(action, e);
             break;
         }
     }
-    shared.report.into_inner().expect("report")
+    std::mem::take(&mut *shared.report.lock().expect("report"))
 }

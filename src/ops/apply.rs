@@ -196,27 +196,30 @@ pub fn apply(
         Some(c) => {
             let executor = EntraExecutor {
                 client: c.client.as_ref(),
-                runtime: &c.runtime,
                 replication_wait: Duration::from_secs(120),
                 stop,
             };
-            crate::apply::apply(
+            c.runtime.block_on(crate::apply::apply(
                 &plan,
                 &mut state,
                 journal.as_mut(),
                 &executor,
                 &source,
                 &control,
-            )
+            ))
         }
-        None => crate::apply::apply(
-            &plan,
-            &mut state,
-            journal.as_mut(),
-            &StateOnlyExecutor,
-            &source,
-            &control,
-        ),
+        // MSP-side records only: nothing waits on the network.
+        None => tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(OpsError::io("tokio runtime"))?
+            .block_on(crate::apply::apply(
+                &plan,
+                &mut state,
+                journal.as_mut(),
+                &StateOnlyExecutor,
+                &source,
+                &control,
+            )),
     };
     reporter.phase_finished(Phase::Applying);
     // Whatever happened, record what was done.

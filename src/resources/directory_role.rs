@@ -10,6 +10,7 @@ use crate::model::{DesiredModel, Principal};
 use crate::state::{Attributes, StateObject};
 
 pub const KIND: ResourceKind = ResourceKind {
+    id: super::KindId::DirectoryRole,
     name: "directory_role",
     order: 3,
     desired,

@@ -26,7 +26,19 @@ pub struct DesiredObject {
 /// A current stable name and the names the same object had before.
 pub type FormerNames = (String, Vec<String>);
 
+/// Every kind, as a closed set: layers that must treat each kind (the Entra executor, reads,
+/// export) match on it exhaustively, so a new kind is a compile error until each decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KindId {
+    Tenant,
+    Organization,
+    Guest,
+    DirectoryRole,
+    MspRole,
+}
+
 pub struct ResourceKind {
+    pub id: KindId,
     /// Address prefix and `kind` in state, e.g. `tenant`.
     pub name: &'static str,
     /// Apply order: lower first for creates and updates, reversed for deletes.
