@@ -12,6 +12,7 @@ mod onboarding;
 mod permissions;
 mod pipelines;
 mod plan_apply;
+mod plan_cases;
 mod privileged;
 mod progress;
 mod queries;
