@@ -394,37 +394,6 @@ fn removing_a_guest_deletes_only_what_tenantform_owns() {
 }
 
 #[test]
-fn unowned_role_assignments_of_managed_guests_are_reported_not_touched() {
-    let dir = workspace(&["examples/foggy-it"]);
-    let d = dir.path();
-    assert_eq!(
-        tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
-        0
-    );
-    edit_world(d, |w| {
-        let t = tenant(w, FOGGY);
-        let dana = t["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["mail"] == DANA)
-            .unwrap()["id"]
-            .clone();
-        t["roleAssignments"].as_array_mut().unwrap().push(json!({"principalId": dana, "roleDefinitionId": "f2ef992c-3afb-46b9-b7cf-a126ee74c451"}));
-    });
-    let plan = json_plan(d, "examples/foggy-it", &["--allow-delete"]);
-    assert!(ops(&plan).is_empty(), "nothing to change: {:?}", ops(&plan));
-    let warnings = plan["warnings"].as_array().unwrap();
-    assert!(
-        warnings.iter().any(|w| {
-            let w = w.as_str().unwrap();
-            w.contains("Global Reader") && w.contains(DANA) && w.contains("not managed")
-        }),
-        "{warnings:?}"
-    );
-}
-
-#[test]
 fn a_tenant_without_consent_is_reported_and_others_still_plan() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

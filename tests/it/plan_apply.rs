@@ -183,36 +183,6 @@ fn migration_plan_text_and_markdown_render_as_reviewed() {
 }
 
 #[test]
-fn without_former_names_the_plan_suggests_them() {
-    let dir = workdir();
-    assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
-    let manifests = tempfile::tempdir().unwrap();
-    let tenant = std::fs::read_to_string(repo_root().join("examples/foggy-it/tenant.yaml"))
-        .unwrap()
-        .replace("formerNames: [foggy-boston]\n", "");
-    write_tree(manifests.path(), &[("tenant.yaml", &tenant)]);
-    let plan = tf(
-        dir.path(),
-        &[
-            "plan",
-            manifests.path().to_str().unwrap(),
-            "--output",
-            "json",
-        ],
-    );
-    let plan = json(&plan.stdout);
-    assert_eq!(plan["summary"]["create"], 1);
-    assert_eq!(plan["summary"]["delete"], 3);
-    let warnings = plan["warnings"].as_array().unwrap();
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.as_str().unwrap().contains("formerNames: [foggy-boston]")),
-        "{warnings:?}"
-    );
-}
-
-#[test]
 fn detailed_exit_codes() {
     let dir = workdir();
     let changes = tf(
