@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{repo_root, run_in, write_tree};
+use crate::support::{repo_root, tf_on, write_tree};
 
 const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
 const DANA: &str = "dana.whitfield@contoso-msp.example";
@@ -21,23 +21,13 @@ fn applied() -> tempfile::TempDir {
         )
         .unwrap();
     }
-    let run = tf(dir.path(), &["apply", "--auto-approve"]);
+    let run = tf_on(dir.path(), dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     dir
 }
 
-fn tf(dir: &Path, args: &[&str]) -> crate::support::Run {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend([dir.to_str().unwrap(), "--sandbox"]);
-    // Portal edits here happen right after an apply: no replication window to wait out.
-    if all.iter().any(|a| matches!(*a, "plan" | "apply" | "drift")) {
-        all.extend(["--replication-window", "0s"]);
-    }
-    run_in(dir, &all, None)
-}
-
 fn edit_world(dir: &Path, edit: impl FnOnce(&mut Value)) {
-    let path = dir.join(".tenantform/sandbox-world.json");
+    let path = dir.join("sandbox-world.json");
     let mut w: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     edit(
         w["tenants"]
@@ -53,7 +43,7 @@ fn edit_world(dir: &Path, edit: impl FnOnce(&mut Value)) {
 fn drift_json(dir: &Path, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["drift", "--output", "json"];
     args.extend_from_slice(extra);
-    let run = tf(dir, &args);
+    let run = tf_on(dir, dir, &args);
     assert!(
         run.code == 0 || run.code == 2 || run.stderr.contains("could not be checked"),
         "{}",
@@ -104,10 +94,9 @@ fn every_cause_is_reported_and_nothing_changes() {
         .replace("Foggy IT Services - Waltham", "Foggy IT - Waltham");
     std::fs::write(dir.path().join("tenant.yaml"), tenant).unwrap();
     let world = |dir: &Path| -> (Vec<Value>, usize) {
-        let w: Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(".tenantform/sandbox-world.json")).unwrap(),
-        )
-        .unwrap();
+        let w: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("sandbox-world.json")).unwrap())
+                .unwrap();
         let t = w["tenants"]
             .as_array()
             .unwrap()
@@ -121,7 +110,7 @@ fn every_cause_is_reported_and_nothing_changes() {
         )
     };
     let world_before = world(dir.path());
-    let state_before = std::fs::read(dir.path().join(".tenantform/state.json")).unwrap();
+    let state_before = std::fs::read(dir.path().join("state.json")).unwrap();
 
     let (code, report) = drift_json(dir.path(), &[]);
     assert_eq!(code, 2);
@@ -151,7 +140,7 @@ fn every_cause_is_reported_and_nothing_changes() {
     expected.sort();
     assert_eq!(found, expected);
     assert_eq!(
-        std::fs::read(dir.path().join(".tenantform/state.json")).unwrap(),
+        std::fs::read(dir.path().join("state.json")).unwrap(),
         state_before,
         "drift changes no state"
     );
@@ -162,7 +151,7 @@ fn every_cause_is_reported_and_nothing_changes() {
     );
 
     // JUnit: one test case per tenant, one failure per drifted object, escaped.
-    let junit = tf(dir.path(), &["drift", "--output", "junit"]);
+    let junit = tf_on(dir.path(), dir.path(), &["drift", "--output", "junit"]);
     assert_eq!(junit.code, 2);
     assert!(junit.stdout.starts_with("<?xml"));
     assert_eq!(junit.stdout.matches("<testcase ").count(), 1);
@@ -170,7 +159,7 @@ fn every_cause_is_reported_and_nothing_changes() {
     assert!(!junit.stdout.contains("<script>"));
 
     // Markdown: the name from Entra cannot inject HTML or mention anyone.
-    let md = tf(dir.path(), &["drift", "--output", "markdown"]);
+    let md = tf_on(dir.path(), dir.path(), &["drift", "--output", "markdown"]);
     assert!(md.stdout.contains("### tenantform drift"));
     assert!(
         !md.stdout.contains("<script>") && !md.stdout.contains("@everyone"),
@@ -212,7 +201,7 @@ fn exceptions_accept_drift_until_they_expire() {
         accepted["exception"]["reason"],
         "Dana is on leave until March"
     );
-    let text = tf(dir.path(), &["drift", "--today", "2099-01-01"]);
+    let text = tf_on(dir.path(), dir.path(), &["drift", "--today", "2099-01-01"]);
     assert!(
         text.stdout
             .contains("accepted by `dana-pending` until 2099-03-31"),

@@ -6,26 +6,11 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{assert_hermetic, repo_root, run_in, workspace, write_tree};
+use crate::support::{assert_hermetic, repo_root, tf_on, workspace, write_tree};
 
 const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
 const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
 const DANA: &str = "dana.whitfield@contoso-msp.example";
-
-fn tf(dir: &Path, manifests: &str, args: &[&str]) -> crate::support::Run {
-    let state = dir.join("state.json");
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend([manifests, "--sandbox", "--state", state.to_str().unwrap()]);
-    // Portal edits here happen right after an apply: no replication window to wait out.
-    if all
-        .iter()
-        .any(|a| matches!(*a, "plan" | "apply" | "import"))
-        && !all.contains(&"--replication-window")
-    {
-        all.extend(["--replication-window", "0s"]);
-    }
-    run_in(dir, &all, None)
-}
 
 fn world(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("sandbox-world.json")).unwrap()).unwrap()
@@ -72,7 +57,7 @@ fn users_with_email(w: &Value, id: &str, email: &str) -> usize {
 fn json_plan(dir: &Path, manifests: &str, extra: &[&str]) -> Value {
     let mut args = vec!["plan", "--output", "json"];
     args.extend_from_slice(extra);
-    let run = tf(dir, manifests, &args);
+    let run = tf_on(dir, manifests, &args);
     assert_eq!(run.code, 0, "{}", run.stderr);
     serde_json::from_str(&run.stdout).unwrap()
 }
@@ -100,7 +85,7 @@ const ROLE: &str = "directory_role.foggy-it.dana-support.729827e3-9c14-49f7-bb1b
 fn invite_accept_drift_and_repair() {
     let dir = workspace(&["examples/foggy-it"]);
     let d = dir.path();
-    let applied = tf(
+    let applied = tf_on(
         d,
         "examples/foggy-it",
         &["--color", "never", "apply", "--auto-approve"],
@@ -152,7 +137,7 @@ fn invite_accept_drift_and_repair() {
     );
 
     // Pending acceptance is visible in the plan; nothing to change.
-    let pending = tf(
+    let pending = tf_on(
         d,
         "examples/foggy-it",
         &["--color", "never", "plan", "--detailed-exitcode"],
@@ -209,7 +194,7 @@ fn invite_accept_drift_and_repair() {
             .starts_with("Accepted since")
     );
 
-    let repaired = tf(d, "examples/foggy-it", &["apply", "--auto-approve"]);
+    let repaired = tf_on(d, "examples/foggy-it", &["apply", "--auto-approve"]);
     assert_eq!(repaired.code, 0, "{}{}", repaired.stdout, repaired.stderr);
     let w = world(d);
     assert_eq!(users_with_email(&w, FOGGY, DANA), 1, "never invited twice");
@@ -221,7 +206,7 @@ fn invite_accept_drift_and_repair() {
         .unwrap();
     assert_eq!(foggy["roleAssignments"].as_array().unwrap().len(), 1);
     assert_eq!(
-        tf(d, "examples/foggy-it", &["plan", "--detailed-exitcode"]).code,
+        tf_on(d, "examples/foggy-it", &["plan", "--detailed-exitcode"]).code,
         0
     );
 }
@@ -231,7 +216,7 @@ fn a_guest_deleted_in_the_portal_is_invited_again_once() {
     let dir = workspace(&["examples/foggy-it"]);
     let d = dir.path();
     assert_eq!(
-        tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
+        tf_on(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
         0
     );
     edit_world(d, |w| {
@@ -251,12 +236,12 @@ fn a_guest_deleted_in_the_portal_is_invited_again_once() {
         ]
     );
     assert_eq!(
-        tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
+        tf_on(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
         0
     );
     assert_eq!(users_with_email(&world(d), FOGGY, DANA), 1);
     assert_eq!(
-        tf(d, "examples/foggy-it", &["plan", "--detailed-exitcode"]).code,
+        tf_on(d, "examples/foggy-it", &["plan", "--detailed-exitcode"]).code,
         0
     );
 }
@@ -296,7 +281,7 @@ fn existing_guests_are_adopted_never_invited_again() {
     assert_eq!(adopt["reason"], "exists-in-entra");
     assert!(adopt["blocked"].as_str().unwrap().contains("--adopt"));
 
-    let blocked = tf(d, m, &["apply", "--auto-approve"]);
+    let blocked = tf_on(d, m, &["apply", "--auto-approve"]);
     assert_eq!(blocked.code, 0);
     assert_eq!(
         users_with_email(&world(d), FOGGY, "ben@previous-msp.example"),
@@ -304,7 +289,7 @@ fn existing_guests_are_adopted_never_invited_again() {
         "not invited"
     );
 
-    let adopted = tf(d, m, &["apply", "--auto-approve", "--adopt"]);
+    let adopted = tf_on(d, m, &["apply", "--auto-approve", "--adopt"]);
     assert_eq!(adopted.code, 0, "{}", adopted.stderr);
     assert!(adopted.stdout.contains("1 adopted"), "{}", adopted.stdout);
     let state: Value =
@@ -314,7 +299,7 @@ fn existing_guests_are_adopted_never_invited_again() {
         users_with_email(&world(d), FOGGY, "ben@previous-msp.example"),
         1
     );
-    assert_eq!(tf(d, m, &["plan", "--detailed-exitcode"]).code, 0);
+    assert_eq!(tf_on(d, m, &["plan", "--detailed-exitcode"]).code, 0);
 }
 
 #[test]
@@ -330,7 +315,7 @@ fn removing_a_guest_deletes_only_what_tenantform_owns() {
         )
         .unwrap();
     }
-    assert_eq!(tf(d, m, &["apply", "--auto-approve"]).code, 0);
+    assert_eq!(tf_on(d, m, &["apply", "--auto-approve"]).code, 0);
     // Someone also gave Dana Global Reader by hand: tenantform does not own that.
     edit_world(d, |w| {
         let t = tenant(w, FOGGY);
@@ -357,7 +342,7 @@ fn removing_a_guest_deletes_only_what_tenantform_owns() {
     );
     // Global Reader is an administrative role: as in Entra, User.ReadWrite.All alone does not
     // delete its holder in app-only mode. That is Graph's refusal, not a missing permission.
-    let refused = tf(d, m, &["apply", "--auto-approve", "--allow-delete"]);
+    let refused = tf_on(d, m, &["apply", "--auto-approve", "--allow-delete"]);
     assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
     assert!(
         refused.stderr.contains("Graph error")
@@ -370,7 +355,7 @@ fn removing_a_guest_deletes_only_what_tenantform_owns() {
     edit_world(d, |w| {
         tenant(w, FOGGY)["appDirectoryRoles"] = json!(["Privileged Authentication Administrator"]);
     });
-    let removed = tf(d, m, &["apply", "--auto-approve", "--allow-delete"]);
+    let removed = tf_on(d, m, &["apply", "--auto-approve", "--allow-delete"]);
     assert_eq!(removed.code, 0, "{}{}", removed.stdout, removed.stderr);
     let w = world(d);
     assert_eq!(
@@ -417,7 +402,7 @@ fn a_tenant_without_consent_is_reported_and_others_still_plan() {
         .unwrap(),
     )
     .unwrap();
-    let run = tf(d, m, &["plan", "--output", "json", "--detailed-exitcode"]);
+    let run = tf_on(d, m, &["plan", "--output", "json", "--detailed-exitcode"]);
     assert_eq!(
         run.code, 1,
         "a tenant not planned fails the run: {}",
@@ -462,7 +447,7 @@ fn a_tenant_without_consent_is_reported_and_others_still_plan() {
         "guest.foggy-it.dana".into(),
         "new-in-manifests".into()
     )));
-    let text = tf(d, m, &["--color", "never", "plan"]);
+    let text = tf_on(d, m, &["--color", "never", "plan"]);
     assert!(
         text.stdout
             .contains("send the customer's admin the consent link: http"),
@@ -479,13 +464,13 @@ fn throttling_server_errors_and_replication_delay_still_converge_without_duplica
     let m = manifests.path().to_str().unwrap();
     crate::support::write_fleet(manifests.path(), 4);
     let faults = "seed=5,throttle=0.25,retry-after=0.01,5xx=0.1,replication=300ms";
-    let first = tf(
+    let first = tf_on(
         d,
         m,
         &["apply", "--auto-approve", "--sandbox-faults", faults],
     );
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
-    let again = tf(
+    let again = tf_on(
         d,
         m,
         &["plan", "--detailed-exitcode", "--sandbox-faults", faults],
@@ -526,7 +511,7 @@ fn pending_invitations_can_be_sent_again() {
     let dir = workspace(&["examples/foggy-it"]);
     let d = dir.path();
     assert_eq!(
-        tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
+        tf_on(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
         0
     );
     let plan = json_plan(d, "examples/foggy-it", &["--resend-invitations"]);
@@ -534,7 +519,7 @@ fn pending_invitations_can_be_sent_again() {
         ops(&plan),
         [("update".into(), GUEST.into(), "resend-requested".into())]
     );
-    let resent = tf(
+    let resent = tf_on(
         d,
         "examples/foggy-it",
         &["apply", "--auto-approve", "--resend-invitations"],
@@ -684,7 +669,7 @@ fn one_failing_tenant_does_not_stop_the_others() {
     );
     let m = manifests.path().to_str().unwrap();
     let started = std::time::Instant::now();
-    let run = tf(d, m, &["apply", "--auto-approve", "--parallelism", "4"]);
+    let run = tf_on(d, m, &["apply", "--auto-approve", "--parallelism", "4"]);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
         "a missing role fails fast"

@@ -351,11 +351,7 @@ fn partner_commands_with_a_closed_stdout_end_quietly_too() {
     let dir = tempfile::tempdir().unwrap();
     crate::support::write_fleet(dir.path(), 2);
     let d = dir.path().to_str().unwrap();
-    let mut env = sandbox.env();
-    env.push((
-        "AZURE_TENANT_ID",
-        tenantform::sandbox::fixture::SANDBOX_PARTNER_TENANT_ID.to_string(),
-    ));
+    let env = sandbox.partner_env();
     let exported = dir.path().join("exported");
     let state = dir.path().join("state.json");
     let s = state.to_str().unwrap();
