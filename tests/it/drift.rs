@@ -5,40 +5,11 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{repo_root, tf_on, write_tree};
+use crate::support::{edit_world_tenant, foggy_it_applied, repo_root, tf_on, write_tree};
 
 const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
 const DANA: &str = "dana.whitfield@contoso-msp.example";
 const GUEST: &str = "guest.foggy-it.dana-support";
-
-/// A copy of examples/foggy-it, applied through the sandbox.
-fn applied() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["tenant.yaml", "support.yaml"] {
-        std::fs::copy(
-            repo_root().join("examples/foggy-it").join(f),
-            dir.path().join(f),
-        )
-        .unwrap();
-    }
-    let run = tf_on(dir.path(), dir.path(), &["apply", "--auto-approve"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    dir
-}
-
-fn edit_world(dir: &Path, edit: impl FnOnce(&mut Value)) {
-    let path = dir.join("sandbox-world.json");
-    let mut w: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    edit(
-        w["tenants"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|t| t["id"] == FOGGY)
-            .unwrap(),
-    );
-    std::fs::write(path, serde_json::to_vec(&w).unwrap()).unwrap();
-}
 
 fn drift_json(dir: &Path, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["drift", "--output", "json"];
@@ -69,7 +40,7 @@ fn causes(report: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn no_drift_exits_zero() {
-    let dir = applied();
+    let dir = foggy_it_applied();
     let (code, report) = drift_json(dir.path(), &[]);
     assert_eq!(code, 0);
     assert_eq!(report["summary"]["findings"], 0);
@@ -78,8 +49,8 @@ fn no_drift_exits_zero() {
 
 #[test]
 fn every_cause_is_reported_and_nothing_changes() {
-    let dir = applied();
-    edit_world(dir.path(), |t| {
+    let dir = foggy_it_applied();
+    edit_world_tenant(dir.path(), FOGGY, |t| {
         let dana_id = {
             let users = t["users"].as_array_mut().unwrap();
             let dana = users.iter_mut().find(|u| u["mail"] == DANA).unwrap();
@@ -94,9 +65,7 @@ fn every_cause_is_reported_and_nothing_changes() {
         .replace("Foggy IT Services - Waltham", "Foggy IT - Waltham");
     std::fs::write(dir.path().join("tenant.yaml"), tenant).unwrap();
     let world = |dir: &Path| -> (Vec<Value>, usize) {
-        let w: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("sandbox-world.json")).unwrap())
-                .unwrap();
+        let w = crate::support::world(dir);
         let t = w["tenants"]
             .as_array()
             .unwrap()
@@ -170,7 +139,7 @@ fn every_cause_is_reported_and_nothing_changes() {
 
 #[test]
 fn pending_invitations_count_after_the_allowed_days() {
-    let dir = applied();
+    let dir = foggy_it_applied();
     assert_eq!(drift_json(dir.path(), &["--pending-days", "14"]).0, 0);
     let (code, report) = drift_json(
         dir.path(),
@@ -185,7 +154,7 @@ fn pending_invitations_count_after_the_allowed_days() {
 
 #[test]
 fn exceptions_accept_drift_until_they_expire() {
-    let dir = applied();
+    let dir = foggy_it_applied();
     write_tree(
         dir.path(),
         &[(
@@ -219,8 +188,8 @@ fn exceptions_accept_drift_until_they_expire() {
 
 #[test]
 fn a_tenant_without_consent_is_drift_with_its_consent_url() {
-    let dir = applied();
-    edit_world(dir.path(), |t| t["consent"] = json!(false));
+    let dir = foggy_it_applied();
+    edit_world_tenant(dir.path(), FOGGY, |t| t["consent"] = json!(false));
     let (code, report) = drift_json(dir.path(), &[]);
     assert_eq!(
         code, 1,
@@ -253,8 +222,8 @@ fn committed_drift_schema_is_current_and_reports_conform() {
     );
     let validator =
         jsonschema::validator_for(&serde_json::from_str(&printed.stdout).unwrap()).unwrap();
-    let dir = applied();
-    edit_world(dir.path(), |t| t["roleAssignments"] = json!([]));
+    let dir = foggy_it_applied();
+    edit_world_tenant(dir.path(), FOGGY, |t| t["roleAssignments"] = json!([]));
     let (_, report) = drift_json(dir.path(), &[]);
     let errors: Vec<String> = validator
         .iter_errors(&report)

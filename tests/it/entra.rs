@@ -6,25 +6,11 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{assert_hermetic, repo_root, tf_on, workspace, write_tree};
+use crate::support::{assert_hermetic, edit_world, foggy_it, tf_on, workspace, world, write_tree};
 
 const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
 const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
 const DANA: &str = "dana.whitfield@contoso-msp.example";
-
-fn world(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("sandbox-world.json")).unwrap()).unwrap()
-}
-
-fn edit_world(dir: &Path, edit: impl FnOnce(&mut Value)) {
-    let mut w = world(dir);
-    edit(&mut w);
-    std::fs::write(
-        dir.join("sandbox-world.json"),
-        serde_json::to_vec_pretty(&w).unwrap(),
-    )
-    .unwrap();
-}
 
 fn tenant<'a>(w: &'a mut Value, id: &str) -> &'a mut Value {
     w["tenants"]
@@ -306,15 +292,8 @@ fn existing_guests_are_adopted_never_invited_again() {
 fn removing_a_guest_deletes_only_what_tenantform_owns() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let manifests = tempfile::tempdir().unwrap();
+    let manifests = foggy_it();
     let m = manifests.path().to_str().unwrap();
-    for f in ["tenant.yaml", "support.yaml"] {
-        std::fs::copy(
-            repo_root().join("examples/foggy-it").join(f),
-            manifests.path().join(f),
-        )
-        .unwrap();
-    }
     assert_eq!(tf_on(d, m, &["apply", "--auto-approve"]).code, 0);
     // Someone also gave Dana Global Reader by hand: tenantform does not own that.
     edit_world(d, |w| {

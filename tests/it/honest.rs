@@ -7,20 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{binary, command, guests_in_world, repo_root, run_in, three_tenant_fleet};
-
-/// A copy of examples/foggy-it in a temporary directory (never the repository's own).
-fn foggy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["tenant.yaml", "support.yaml"] {
-        std::fs::copy(
-            repo_root().join("examples/foggy-it").join(f),
-            dir.path().join(f),
-        )
-        .unwrap();
-    }
-    dir
-}
+use crate::support::{binary, command, foggy_it, guests_in_world, run_in, three_tenant_fleet};
 
 fn run(dir: &Path, args: &[&str]) -> crate::support::Run {
     run_in(dir, args, None)
@@ -28,7 +15,7 @@ fn run(dir: &Path, args: &[&str]) -> crate::support::Run {
 
 #[test]
 fn commands_that_need_entra_fail_without_credentials_and_send_nothing() {
-    let dir = foggy();
+    let dir = foggy_it();
     let d = dir.path().to_str().unwrap();
     // Anything sent would arrive here: TENANTFORM_GRAPH_URL / LOGIN_URL point at it.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -83,7 +70,7 @@ fn commands_that_need_entra_fail_without_credentials_and_send_nothing() {
 
 #[test]
 fn offline_plans_only_msp_side_records_and_says_entra_was_not_read() {
-    let dir = foggy();
+    let dir = foggy_it();
     let d = dir.path().to_str().unwrap();
     let plan = run(dir.path(), &["plan", d, "--offline", "--output", "json"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
@@ -283,7 +270,7 @@ fn with_closed_stdout(dir: &Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn a_closed_stdout_ends_every_command_quietly() {
     use std::os::unix::process::ExitStatusExt;
-    let dir = foggy();
+    let dir = foggy_it();
     let d = dir.path().to_str().unwrap();
     assert_eq!(
         run(dir.path(), &["apply", d, "--sandbox", "--auto-approve"]).code,
@@ -393,7 +380,7 @@ fn partner_commands_with_a_closed_stdout_end_quietly_too() {
 
 #[test]
 fn an_apply_against_a_graph_that_fails_every_request_exits_1() {
-    let dir = foggy();
+    let dir = foggy_it();
     let d = dir.path().to_str().unwrap();
     // Every Graph request (each inside a $batch too) is throttled, always.
     let faults = "throttle=1,retry-after=0.01";

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{repo_root, tf_on, write_tree};
+use crate::support::{edit_world_tenant, foggy_it_applied, tf_on, write_tree};
 
 const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
 const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
@@ -23,26 +23,8 @@ const SP: &str = "0ad00000-0000-4000-8000-00000000a005";
 /// examples/foggy-it applied (Dana, the MSP's guest, holds her declared Helpdesk
 /// Administrator, a privileged role), then Entra edited as `edit` says.
 fn world(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["tenant.yaml", "support.yaml"] {
-        std::fs::copy(
-            repo_root().join("examples/foggy-it").join(f),
-            dir.path().join(f),
-        )
-        .unwrap();
-    }
-    let run = tf_on(dir.path(), dir.path(), &["apply", "--auto-approve"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let path = dir.path().join("sandbox-world.json");
-    let mut w: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let tenant = w["tenants"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|t| t["id"] == FOGGY)
-        .unwrap();
-    edit(tenant);
-    std::fs::write(path, serde_json::to_vec(&w).unwrap()).unwrap();
+    let dir = foggy_it_applied();
+    edit_world_tenant(dir.path(), FOGGY, edit);
     dir
 }
 

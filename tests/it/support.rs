@@ -178,6 +178,60 @@ pub fn run(args: &[&str]) -> Run {
     run_in(&repo_root(), args, None)
 }
 
+/// A temporary directory holding examples/foggy-it's manifests at its top, so that it is both
+/// the manifests path and (through [`tf_on`]) where state and the sandbox's directory go.
+pub fn foggy_it() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["tenant.yaml", "support.yaml"] {
+        std::fs::copy(
+            repo_root().join("examples/foggy-it").join(f),
+            dir.path().join(f),
+        )
+        .unwrap_or_else(|e| panic!("copy examples/foggy-it/{f}: {e}"));
+    }
+    dir
+}
+
+/// [`foggy_it`] applied through the sandbox: Dana invited, with her roles.
+pub fn foggy_it_applied() -> tempfile::TempDir {
+    let dir = foggy_it();
+    let run = tf_on(dir.path(), dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    dir
+}
+
+/// The sandbox's directory that [`tf`] keeps in `dir` (`sandbox-world.json`).
+pub fn world(dir: &Path) -> serde_json::Value {
+    let path = dir.join("sandbox-world.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Edits the sandbox's directory in `dir`, as someone working in the portal would.
+pub fn edit_world(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut w = world(dir);
+    edit(&mut w);
+    std::fs::write(
+        dir.join("sandbox-world.json"),
+        serde_json::to_vec_pretty(&w).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Edits the tenant with Microsoft tenant id `id` in the sandbox's directory in `dir`.
+pub fn edit_world_tenant(dir: &Path, id: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    edit_world(dir, |w| {
+        let tenant = w["tenants"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|t| t["id"] == id)
+            .unwrap_or_else(|| panic!("no tenant {id} in the sandbox's directory"));
+        edit(tenant)
+    });
+}
+
 /// Writes `files` (relative path, text) under `dir`.
 pub fn write_tree(dir: &Path, files: &[(&str, &str)]) {
     for (name, text) in files {
