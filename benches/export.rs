@@ -7,7 +7,7 @@
 mod common;
 
 use tenantform::sandbox::Fixture;
-use tenantform::sandbox::fixture::{FixtureRoleAssignment, FixtureUser, SANDBOX_PARTNER_TENANT_ID};
+use tenantform::sandbox::fixture::{FixtureRoleAssignment, FixtureUser};
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -41,7 +41,7 @@ fn main() {
     let fixture_path = root.path().join("fixture.json");
     std::fs::write(&fixture_path, serde_json::to_vec(&fixture).unwrap()).unwrap();
     let latency = "latency=50ms";
-    let server = common::SandboxServer::start(&[
+    let server = common::serve_sandbox(&[
         "--fixture",
         fixture_path.to_str().unwrap(),
         "--faults",
@@ -49,8 +49,7 @@ fn main() {
     ]);
     let base = server.base.clone();
 
-    let mut env = server.env();
-    env.push(("AZURE_TENANT_ID", SANDBOX_PARTNER_TENANT_ID.to_string()));
+    let env = server.partner_env();
     let dir = root.path().join("export");
     let run = common::run_tenantform_with_env(
         &["export", "--all-customers", "--out", dir.to_str().unwrap()],

@@ -105,7 +105,7 @@ fn main() {
 
     // The sandbox, in its own process, 50 ms per request.
     let latency = &format!("latency={latency_ms}ms");
-    let server = common::SandboxServer::start(&[
+    let server = common::serve_sandbox(&[
         "--fixture",
         world_path.to_str().unwrap(),
         "--faults",

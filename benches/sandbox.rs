@@ -66,7 +66,7 @@ fn main() {
     let (tenants, users) = (1_000, 100);
 
     let started = Instant::now();
-    let server = common::SandboxServer::start(&[
+    let server = common::serve_sandbox(&[
         "--tenants",
         &tenants.to_string(),
         "--users",
@@ -83,27 +83,10 @@ fn main() {
         .build()
         .unwrap();
     let tenant = tenantform::synthetic::synthetic_guid(0);
-    let token: String = runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let answer: serde_json::Value = client
-            .post(format!("{base}/{tenant}/oauth2/v2.0/token"))
-            .form(&[
-                ("client_id", tenantform::sandbox::fixture::SANDBOX_CLIENT_ID),
-                (
-                    "client_secret",
-                    tenantform::sandbox::fixture::SANDBOX_CLIENT_SECRET,
-                ),
-                ("grant_type", "client_credentials"),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["access_token"].as_str().unwrap().to_string()
-    });
+    let token: String = runtime.block_on(common::standalone::sandbox_token(
+        &reqwest::Client::new(),
+        &format!("{base}/{tenant}/oauth2/v2.0/token"),
+    ));
 
     // Warm up, then measure.
     runtime.block_on(connection(

@@ -98,51 +98,11 @@ pub fn release_memory() {
     }
 }
 
-/// `tenantform sandbox serve ARGS` in its own process; killed on drop.
-pub struct SandboxServer {
-    child: std::process::Child,
-    /// `http://127.0.0.1:PORT`.
-    pub base: String,
-}
+/// The standalone sandbox and its environment, shared with the integration tests.
+#[path = "../../tests/it/standalone.rs"]
+pub mod standalone;
 
-impl SandboxServer {
-    pub fn start(args: &[&str]) -> SandboxServer {
-        use std::io::{BufRead, BufReader};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tenantform"))
-            .args(["sandbox", "serve"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the sandbox");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let base = line.trim().rsplit(' ').next().unwrap().to_string();
-        // Keep draining: a closed pipe would stop the server at its next print.
-        std::thread::spawn(move || for _ in out.lines() {});
-        SandboxServer { child, base }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Environment pointing tenantform at this sandbox with its sandbox-only app.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
-        vec![
-            ("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID.to_string()),
-            ("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET.to_string()),
-            ("TENANTFORM_GRAPH_URL", format!("{}/v1.0", self.base)),
-            ("TENANTFORM_LOGIN_URL", self.base.clone()),
-        ]
-    }
-}
-
-impl Drop for SandboxServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `tenantform sandbox serve ARGS` in its own process (stderr shown); killed on drop.
+pub fn serve_sandbox(args: &[&str]) -> standalone::StandaloneSandbox {
+    standalone::StandaloneSandbox::serve(args, Stdio::inherit())
 }

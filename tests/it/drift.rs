@@ -5,55 +5,16 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{repo_root, run_in, write_tree};
+use crate::support::{edit_world_tenant, foggy_it_applied, repo_root, tf_on, write_tree};
 
 const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
 const DANA: &str = "dana.whitfield@contoso-msp.example";
 const GUEST: &str = "guest.foggy-it.dana-support";
 
-/// A copy of examples/foggy-it, applied through the sandbox.
-fn applied() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["tenant.yaml", "support.yaml"] {
-        std::fs::copy(
-            repo_root().join("examples/foggy-it").join(f),
-            dir.path().join(f),
-        )
-        .unwrap();
-    }
-    let run = tf(dir.path(), &["apply", "--auto-approve"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    dir
-}
-
-fn tf(dir: &Path, args: &[&str]) -> crate::support::Run {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend([dir.to_str().unwrap(), "--sandbox"]);
-    // Portal edits here happen right after an apply: no replication window to wait out.
-    if all.iter().any(|a| matches!(*a, "plan" | "apply" | "drift")) {
-        all.extend(["--replication-window", "0s"]);
-    }
-    run_in(dir, &all, None)
-}
-
-fn edit_world(dir: &Path, edit: impl FnOnce(&mut Value)) {
-    let path = dir.join(".tenantform/sandbox-world.json");
-    let mut w: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    edit(
-        w["tenants"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|t| t["id"] == FOGGY)
-            .unwrap(),
-    );
-    std::fs::write(path, serde_json::to_vec(&w).unwrap()).unwrap();
-}
-
 fn drift_json(dir: &Path, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["drift", "--output", "json"];
     args.extend_from_slice(extra);
-    let run = tf(dir, &args);
+    let run = tf_on(dir, dir, &args);
     assert!(
         run.code == 0 || run.code == 2 || run.stderr.contains("could not be checked"),
         "{}",
@@ -79,7 +40,7 @@ fn causes(report: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn no_drift_exits_zero() {
-    let dir = applied();
+    let dir = foggy_it_applied();
     let (code, report) = drift_json(dir.path(), &[]);
     assert_eq!(code, 0);
     assert_eq!(report["summary"]["findings"], 0);
@@ -88,8 +49,8 @@ fn no_drift_exits_zero() {
 
 #[test]
 fn every_cause_is_reported_and_nothing_changes() {
-    let dir = applied();
-    edit_world(dir.path(), |t| {
+    let dir = foggy_it_applied();
+    edit_world_tenant(dir.path(), FOGGY, |t| {
         let dana_id = {
             let users = t["users"].as_array_mut().unwrap();
             let dana = users.iter_mut().find(|u| u["mail"] == DANA).unwrap();
@@ -104,10 +65,7 @@ fn every_cause_is_reported_and_nothing_changes() {
         .replace("Foggy IT Services - Waltham", "Foggy IT - Waltham");
     std::fs::write(dir.path().join("tenant.yaml"), tenant).unwrap();
     let world = |dir: &Path| -> (Vec<Value>, usize) {
-        let w: Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(".tenantform/sandbox-world.json")).unwrap(),
-        )
-        .unwrap();
+        let w = crate::support::world(dir);
         let t = w["tenants"]
             .as_array()
             .unwrap()
@@ -121,7 +79,7 @@ fn every_cause_is_reported_and_nothing_changes() {
         )
     };
     let world_before = world(dir.path());
-    let state_before = std::fs::read(dir.path().join(".tenantform/state.json")).unwrap();
+    let state_before = std::fs::read(dir.path().join("state.json")).unwrap();
 
     let (code, report) = drift_json(dir.path(), &[]);
     assert_eq!(code, 2);
@@ -151,7 +109,7 @@ fn every_cause_is_reported_and_nothing_changes() {
     expected.sort();
     assert_eq!(found, expected);
     assert_eq!(
-        std::fs::read(dir.path().join(".tenantform/state.json")).unwrap(),
+        std::fs::read(dir.path().join("state.json")).unwrap(),
         state_before,
         "drift changes no state"
     );
@@ -162,7 +120,7 @@ fn every_cause_is_reported_and_nothing_changes() {
     );
 
     // JUnit: one test case per tenant, one failure per drifted object, escaped.
-    let junit = tf(dir.path(), &["drift", "--output", "junit"]);
+    let junit = tf_on(dir.path(), dir.path(), &["drift", "--output", "junit"]);
     assert_eq!(junit.code, 2);
     assert!(junit.stdout.starts_with("<?xml"));
     assert_eq!(junit.stdout.matches("<testcase ").count(), 1);
@@ -170,7 +128,7 @@ fn every_cause_is_reported_and_nothing_changes() {
     assert!(!junit.stdout.contains("<script>"));
 
     // Markdown: the name from Entra cannot inject HTML or mention anyone.
-    let md = tf(dir.path(), &["drift", "--output", "markdown"]);
+    let md = tf_on(dir.path(), dir.path(), &["drift", "--output", "markdown"]);
     assert!(md.stdout.contains("### tenantform drift"));
     assert!(
         !md.stdout.contains("<script>") && !md.stdout.contains("@everyone"),
@@ -181,7 +139,7 @@ fn every_cause_is_reported_and_nothing_changes() {
 
 #[test]
 fn pending_invitations_count_after_the_allowed_days() {
-    let dir = applied();
+    let dir = foggy_it_applied();
     assert_eq!(drift_json(dir.path(), &["--pending-days", "14"]).0, 0);
     let (code, report) = drift_json(
         dir.path(),
@@ -196,7 +154,7 @@ fn pending_invitations_count_after_the_allowed_days() {
 
 #[test]
 fn exceptions_accept_drift_until_they_expire() {
-    let dir = applied();
+    let dir = foggy_it_applied();
     write_tree(
         dir.path(),
         &[(
@@ -212,7 +170,7 @@ fn exceptions_accept_drift_until_they_expire() {
         accepted["exception"]["reason"],
         "Dana is on leave until March"
     );
-    let text = tf(dir.path(), &["drift", "--today", "2099-01-01"]);
+    let text = tf_on(dir.path(), dir.path(), &["drift", "--today", "2099-01-01"]);
     assert!(
         text.stdout
             .contains("accepted by `dana-pending` until 2099-03-31"),
@@ -230,8 +188,8 @@ fn exceptions_accept_drift_until_they_expire() {
 
 #[test]
 fn a_tenant_without_consent_is_drift_with_its_consent_url() {
-    let dir = applied();
-    edit_world(dir.path(), |t| t["consent"] = json!(false));
+    let dir = foggy_it_applied();
+    edit_world_tenant(dir.path(), FOGGY, |t| t["consent"] = json!(false));
     let (code, report) = drift_json(dir.path(), &[]);
     assert_eq!(
         code, 1,
@@ -264,8 +222,8 @@ fn committed_drift_schema_is_current_and_reports_conform() {
     );
     let validator =
         jsonschema::validator_for(&serde_json::from_str(&printed.stdout).unwrap()).unwrap();
-    let dir = applied();
-    edit_world(dir.path(), |t| t["roleAssignments"] = json!([]));
+    let dir = foggy_it_applied();
+    edit_world_tenant(dir.path(), FOGGY, |t| t["roleAssignments"] = json!([]));
     let (_, report) = drift_json(dir.path(), &[]);
     let errors: Vec<String> = validator
         .iter_errors(&report)

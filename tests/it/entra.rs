@@ -6,40 +6,11 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{assert_hermetic, repo_root, run_in, workspace, write_tree};
+use crate::support::{assert_hermetic, edit_world, foggy_it, tf_on, workspace, world, write_tree};
 
 const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
 const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
 const DANA: &str = "dana.whitfield@contoso-msp.example";
-
-fn tf(dir: &Path, manifests: &str, args: &[&str]) -> crate::support::Run {
-    let state = dir.join("state.json");
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend([manifests, "--sandbox", "--state", state.to_str().unwrap()]);
-    // Portal edits here happen right after an apply: no replication window to wait out.
-    if all
-        .iter()
-        .any(|a| matches!(*a, "plan" | "apply" | "import"))
-        && !all.contains(&"--replication-window")
-    {
-        all.extend(["--replication-window", "0s"]);
-    }
-    run_in(dir, &all, None)
-}
-
-fn world(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("sandbox-world.json")).unwrap()).unwrap()
-}
-
-fn edit_world(dir: &Path, edit: impl FnOnce(&mut Value)) {
-    let mut w = world(dir);
-    edit(&mut w);
-    std::fs::write(
-        dir.join("sandbox-world.json"),
-        serde_json::to_vec_pretty(&w).unwrap(),
-    )
-    .unwrap();
-}
 
 fn tenant<'a>(w: &'a mut Value, id: &str) -> &'a mut Value {
     w["tenants"]
@@ -72,7 +43,7 @@ fn users_with_email(w: &Value, id: &str, email: &str) -> usize {
 fn json_plan(dir: &Path, manifests: &str, extra: &[&str]) -> Value {
     let mut args = vec!["plan", "--output", "json"];
     args.extend_from_slice(extra);
-    let run = tf(dir, manifests, &args);
+    let run = tf_on(dir, manifests, &args);
     assert_eq!(run.code, 0, "{}", run.stderr);
     serde_json::from_str(&run.stdout).unwrap()
 }
@@ -100,7 +71,7 @@ const ROLE: &str = "directory_role.foggy-it.dana-support.729827e3-9c14-49f7-bb1b
 fn invite_accept_drift_and_repair() {
     let dir = workspace(&["examples/foggy-it"]);
     let d = dir.path();
-    let applied = tf(
+    let applied = tf_on(
         d,
         "examples/foggy-it",
         &["--color", "never", "apply", "--auto-approve"],
@@ -152,7 +123,7 @@ fn invite_accept_drift_and_repair() {
     );
 
     // Pending acceptance is visible in the plan; nothing to change.
-    let pending = tf(
+    let pending = tf_on(
         d,
         "examples/foggy-it",
         &["--color", "never", "plan", "--detailed-exitcode"],
@@ -209,7 +180,7 @@ fn invite_accept_drift_and_repair() {
             .starts_with("Accepted since")
     );
 
-    let repaired = tf(d, "examples/foggy-it", &["apply", "--auto-approve"]);
+    let repaired = tf_on(d, "examples/foggy-it", &["apply", "--auto-approve"]);
     assert_eq!(repaired.code, 0, "{}{}", repaired.stdout, repaired.stderr);
     let w = world(d);
     assert_eq!(users_with_email(&w, FOGGY, DANA), 1, "never invited twice");
@@ -221,7 +192,7 @@ fn invite_accept_drift_and_repair() {
         .unwrap();
     assert_eq!(foggy["roleAssignments"].as_array().unwrap().len(), 1);
     assert_eq!(
-        tf(d, "examples/foggy-it", &["plan", "--detailed-exitcode"]).code,
+        tf_on(d, "examples/foggy-it", &["plan", "--detailed-exitcode"]).code,
         0
     );
 }
@@ -231,7 +202,7 @@ fn a_guest_deleted_in_the_portal_is_invited_again_once() {
     let dir = workspace(&["examples/foggy-it"]);
     let d = dir.path();
     assert_eq!(
-        tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
+        tf_on(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
         0
     );
     edit_world(d, |w| {
@@ -251,12 +222,12 @@ fn a_guest_deleted_in_the_portal_is_invited_again_once() {
         ]
     );
     assert_eq!(
-        tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
+        tf_on(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
         0
     );
     assert_eq!(users_with_email(&world(d), FOGGY, DANA), 1);
     assert_eq!(
-        tf(d, "examples/foggy-it", &["plan", "--detailed-exitcode"]).code,
+        tf_on(d, "examples/foggy-it", &["plan", "--detailed-exitcode"]).code,
         0
     );
 }
@@ -296,7 +267,7 @@ fn existing_guests_are_adopted_never_invited_again() {
     assert_eq!(adopt["reason"], "exists-in-entra");
     assert!(adopt["blocked"].as_str().unwrap().contains("--adopt"));
 
-    let blocked = tf(d, m, &["apply", "--auto-approve"]);
+    let blocked = tf_on(d, m, &["apply", "--auto-approve"]);
     assert_eq!(blocked.code, 0);
     assert_eq!(
         users_with_email(&world(d), FOGGY, "ben@previous-msp.example"),
@@ -304,7 +275,7 @@ fn existing_guests_are_adopted_never_invited_again() {
         "not invited"
     );
 
-    let adopted = tf(d, m, &["apply", "--auto-approve", "--adopt"]);
+    let adopted = tf_on(d, m, &["apply", "--auto-approve", "--adopt"]);
     assert_eq!(adopted.code, 0, "{}", adopted.stderr);
     assert!(adopted.stdout.contains("1 adopted"), "{}", adopted.stdout);
     let state: Value =
@@ -314,23 +285,16 @@ fn existing_guests_are_adopted_never_invited_again() {
         users_with_email(&world(d), FOGGY, "ben@previous-msp.example"),
         1
     );
-    assert_eq!(tf(d, m, &["plan", "--detailed-exitcode"]).code, 0);
+    assert_eq!(tf_on(d, m, &["plan", "--detailed-exitcode"]).code, 0);
 }
 
 #[test]
 fn removing_a_guest_deletes_only_what_tenantform_owns() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let manifests = tempfile::tempdir().unwrap();
+    let manifests = foggy_it();
     let m = manifests.path().to_str().unwrap();
-    for f in ["tenant.yaml", "support.yaml"] {
-        std::fs::copy(
-            repo_root().join("examples/foggy-it").join(f),
-            manifests.path().join(f),
-        )
-        .unwrap();
-    }
-    assert_eq!(tf(d, m, &["apply", "--auto-approve"]).code, 0);
+    assert_eq!(tf_on(d, m, &["apply", "--auto-approve"]).code, 0);
     // Someone also gave Dana Global Reader by hand: tenantform does not own that.
     edit_world(d, |w| {
         let t = tenant(w, FOGGY);
@@ -357,7 +321,7 @@ fn removing_a_guest_deletes_only_what_tenantform_owns() {
     );
     // Global Reader is an administrative role: as in Entra, User.ReadWrite.All alone does not
     // delete its holder in app-only mode. That is Graph's refusal, not a missing permission.
-    let refused = tf(d, m, &["apply", "--auto-approve", "--allow-delete"]);
+    let refused = tf_on(d, m, &["apply", "--auto-approve", "--allow-delete"]);
     assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
     assert!(
         refused.stderr.contains("Graph error")
@@ -370,7 +334,7 @@ fn removing_a_guest_deletes_only_what_tenantform_owns() {
     edit_world(d, |w| {
         tenant(w, FOGGY)["appDirectoryRoles"] = json!(["Privileged Authentication Administrator"]);
     });
-    let removed = tf(d, m, &["apply", "--auto-approve", "--allow-delete"]);
+    let removed = tf_on(d, m, &["apply", "--auto-approve", "--allow-delete"]);
     assert_eq!(removed.code, 0, "{}{}", removed.stdout, removed.stderr);
     let w = world(d);
     assert_eq!(
@@ -390,37 +354,6 @@ fn removing_a_guest_deletes_only_what_tenantform_owns() {
         foggy["roleAssignments"]
             .as_array()
             .is_none_or(|r| r.is_empty())
-    );
-}
-
-#[test]
-fn unowned_role_assignments_of_managed_guests_are_reported_not_touched() {
-    let dir = workspace(&["examples/foggy-it"]);
-    let d = dir.path();
-    assert_eq!(
-        tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
-        0
-    );
-    edit_world(d, |w| {
-        let t = tenant(w, FOGGY);
-        let dana = t["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["mail"] == DANA)
-            .unwrap()["id"]
-            .clone();
-        t["roleAssignments"].as_array_mut().unwrap().push(json!({"principalId": dana, "roleDefinitionId": "f2ef992c-3afb-46b9-b7cf-a126ee74c451"}));
-    });
-    let plan = json_plan(d, "examples/foggy-it", &["--allow-delete"]);
-    assert!(ops(&plan).is_empty(), "nothing to change: {:?}", ops(&plan));
-    let warnings = plan["warnings"].as_array().unwrap();
-    assert!(
-        warnings.iter().any(|w| {
-            let w = w.as_str().unwrap();
-            w.contains("Global Reader") && w.contains(DANA) && w.contains("not managed")
-        }),
-        "{warnings:?}"
     );
 }
 
@@ -448,7 +381,7 @@ fn a_tenant_without_consent_is_reported_and_others_still_plan() {
         .unwrap(),
     )
     .unwrap();
-    let run = tf(d, m, &["plan", "--output", "json", "--detailed-exitcode"]);
+    let run = tf_on(d, m, &["plan", "--output", "json", "--detailed-exitcode"]);
     assert_eq!(
         run.code, 1,
         "a tenant not planned fails the run: {}",
@@ -493,7 +426,7 @@ fn a_tenant_without_consent_is_reported_and_others_still_plan() {
         "guest.foggy-it.dana".into(),
         "new-in-manifests".into()
     )));
-    let text = tf(d, m, &["--color", "never", "plan"]);
+    let text = tf_on(d, m, &["--color", "never", "plan"]);
     assert!(
         text.stdout
             .contains("send the customer's admin the consent link: http"),
@@ -510,13 +443,13 @@ fn throttling_server_errors_and_replication_delay_still_converge_without_duplica
     let m = manifests.path().to_str().unwrap();
     crate::support::write_fleet(manifests.path(), 4);
     let faults = "seed=5,throttle=0.25,retry-after=0.01,5xx=0.1,replication=300ms";
-    let first = tf(
+    let first = tf_on(
         d,
         m,
         &["apply", "--auto-approve", "--sandbox-faults", faults],
     );
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
-    let again = tf(
+    let again = tf_on(
         d,
         m,
         &["plan", "--detailed-exitcode", "--sandbox-faults", faults],
@@ -557,7 +490,7 @@ fn pending_invitations_can_be_sent_again() {
     let dir = workspace(&["examples/foggy-it"]);
     let d = dir.path();
     assert_eq!(
-        tf(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
+        tf_on(d, "examples/foggy-it", &["apply", "--auto-approve"]).code,
         0
     );
     let plan = json_plan(d, "examples/foggy-it", &["--resend-invitations"]);
@@ -565,7 +498,7 @@ fn pending_invitations_can_be_sent_again() {
         ops(&plan),
         [("update".into(), GUEST.into(), "resend-requested".into())]
     );
-    let resent = tf(
+    let resent = tf_on(
         d,
         "examples/foggy-it",
         &["apply", "--auto-approve", "--resend-invitations"],
@@ -715,7 +648,7 @@ fn one_failing_tenant_does_not_stop_the_others() {
     );
     let m = manifests.path().to_str().unwrap();
     let started = std::time::Instant::now();
-    let run = tf(d, m, &["apply", "--auto-approve", "--parallelism", "4"]);
+    let run = tf_on(d, m, &["apply", "--auto-approve", "--parallelism", "4"]);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
         "a missing role fails fast"

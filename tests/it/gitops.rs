@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{run_in, write_tree};
+use crate::support::{run_in, tf, write_tree};
 
 /// Commits the work tree of `repo` with `message`; returns the commit id.
 fn commit(repo: &git2::Repository, message: &str) -> String {
@@ -61,19 +61,6 @@ fn fleet(dir: &Path, c_tier: &str, b_name: &str, a_tier: &str) {
             ("manifests/people.yaml", GUEST),
         ],
     );
-}
-
-fn tf(repo_dir: &Path, args: &[&str]) -> crate::support::Run {
-    let state = repo_dir.join("state.json");
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--state", state.to_str().unwrap()]);
-    // Entra through the embedded sandbox (its directory is kept beside the state). A saved
-    // plan remembers that it was made against the sandbox.
-    let saved_plan = all.get(1).is_some_and(|p| p.ends_with(".tfp"));
-    if matches!(all[0], "plan" | "apply" | "drift") && !saved_plan {
-        all.push("--sandbox");
-    }
-    run_in(repo_dir, &all, None)
 }
 
 fn json(text: &str) -> Value {
@@ -357,7 +344,6 @@ fn pull_request_markdown_fits_one_comment_and_says_what_it_left_out() {
 
 #[test]
 fn changed_since_reads_only_the_changed_tenants_from_graph() {
-    use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
     // Four customers whose tenant ids match the sandbox's generated tenants.
     let dir = tempfile::tempdir().unwrap();
     let repo = git2::Repository::init(dir.path()).unwrap();
@@ -390,10 +376,7 @@ fn changed_since_reads_only_the_changed_tenants_from_graph() {
             "--output",
             "json",
         ])
-        .env("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID)
-        .env("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
-        .env("TENANTFORM_GRAPH_URL", sandbox.graph_url())
-        .env("TENANTFORM_LOGIN_URL", sandbox.base_url())
+        .envs(crate::support::sandbox_env(sandbox.base_url()))
         .output()
         .unwrap();
     assert!(

@@ -7,20 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{binary, command, guests_in_world, repo_root, run_in, three_tenant_fleet};
-
-/// A copy of examples/foggy-it in a temporary directory (never the repository's own).
-fn foggy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["tenant.yaml", "support.yaml"] {
-        std::fs::copy(
-            repo_root().join("examples/foggy-it").join(f),
-            dir.path().join(f),
-        )
-        .unwrap();
-    }
-    dir
-}
+use crate::support::{binary, command, foggy_it, guests_in_world, run_in, three_tenant_fleet};
 
 fn run(dir: &Path, args: &[&str]) -> crate::support::Run {
     run_in(dir, args, None)
@@ -28,7 +15,7 @@ fn run(dir: &Path, args: &[&str]) -> crate::support::Run {
 
 #[test]
 fn commands_that_need_entra_fail_without_credentials_and_send_nothing() {
-    let dir = foggy();
+    let dir = foggy_it();
     let d = dir.path().to_str().unwrap();
     // Anything sent would arrive here: TENANTFORM_GRAPH_URL / LOGIN_URL point at it.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -83,7 +70,7 @@ fn commands_that_need_entra_fail_without_credentials_and_send_nothing() {
 
 #[test]
 fn offline_plans_only_msp_side_records_and_says_entra_was_not_read() {
-    let dir = foggy();
+    let dir = foggy_it();
     let d = dir.path().to_str().unwrap();
     let plan = run(dir.path(), &["plan", d, "--offline", "--output", "json"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
@@ -283,7 +270,7 @@ fn with_closed_stdout(dir: &Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn a_closed_stdout_ends_every_command_quietly() {
     use std::os::unix::process::ExitStatusExt;
-    let dir = foggy();
+    let dir = foggy_it();
     let d = dir.path().to_str().unwrap();
     assert_eq!(
         run(dir.path(), &["apply", d, "--sandbox", "--auto-approve"]).code,
@@ -351,11 +338,7 @@ fn partner_commands_with_a_closed_stdout_end_quietly_too() {
     let dir = tempfile::tempdir().unwrap();
     crate::support::write_fleet(dir.path(), 2);
     let d = dir.path().to_str().unwrap();
-    let mut env = sandbox.env();
-    env.push((
-        "AZURE_TENANT_ID",
-        tenantform::sandbox::fixture::SANDBOX_PARTNER_TENANT_ID.to_string(),
-    ));
+    let env = sandbox.partner_env();
     let exported = dir.path().join("exported");
     let state = dir.path().join("state.json");
     let s = state.to_str().unwrap();
@@ -397,7 +380,7 @@ fn partner_commands_with_a_closed_stdout_end_quietly_too() {
 
 #[test]
 fn an_apply_against_a_graph_that_fails_every_request_exits_1() {
-    let dir = foggy();
+    let dir = foggy_it();
     let d = dir.path().to_str().unwrap();
     // Every Graph request (each inside a $batch too) is throttled, always.
     let faults = "throttle=1,retry-after=0.01";
@@ -525,151 +508,5 @@ fn sigint_and_sigterm_during_apply_stop_between_changes_and_the_rerun_converges(
             mails.dedup();
             assert_eq!(n, mails.len(), "a guest invited twice in {}", t["id"]);
         }
-    }
-}
-
-/// A stored object: address, kind, ids, appliedAt.
-type Stored<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
-
-/// The plan for one tenant `t` with guest `g` (and a role for it), state holding `stored`,
-/// and Entra showing `live` (None: the tenant could not be read).
-fn plan_with(
-    stored: &[Stored],
-    live: Option<tenantform::live::LiveDirectory>,
-    now: &str,
-) -> tenantform::plan::Plan {
-    use tenantform::live::{LiveSnapshot, LiveTenant};
-    use tenantform::outcome::{Cause, Failure};
-    use tenantform::plan::{PlanInput, PlanOptions, plan};
-    use tenantform::source::{SourceFile, SourceSet};
-    use tenantform::state::{Source, State, StateObject};
-    let mut sources = SourceSet::new();
-    sources.add(SourceFile::new(
-        "a.yaml",
-        "kind: Tenant\nname: t\nmicrosoftTenantId: 3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b\n---\n\
-         kind: GuestUser\nname: g\nemail: g@msp.example\ntenants: [t]\n---\n\
-         kind: RoleAssignment\nname: g-admin\nprincipal: { guest: g }\n\
-         directoryRoles: [Global Reader]\nmspRoles: [TenantAdmin]\n",
-    ));
-    let v = tenantform::validate_sources(&sources, Vec::new());
-    assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
-    let mut state = State::new();
-    state.ensure_lineage();
-    for (address, kind, ids, applied_at) in stored {
-        state.objects.insert(
-            address.to_string(),
-            StateObject {
-                kind: kind.to_string(),
-                ids: ids
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                attributes: [("tenant".to_string(), json!("t"))].into_iter().collect(),
-                source: Source {
-                    digest: "sha256:0".into(),
-                    commit: None,
-                },
-                applied_at: applied_at.to_string(),
-            },
-        );
-    }
-    let live = LiveSnapshot {
-        tenants: [(
-            "t".to_string(),
-            match live {
-                Some(dir) => LiveTenant::Read(dir),
-                None => LiveTenant::Failed(Failure::new(Cause::GraphError, "HTTP 500")),
-            },
-        )]
-        .into(),
-    };
-    plan(&PlanInput {
-        desired: &v.model,
-        state: &state,
-        live: Some(&live),
-        options: PlanOptions::default(),
-        now: now.parse().unwrap(),
-    })
-}
-
-fn action<'a>(plan: &'a tenantform::plan::Plan, prefix: &str) -> &'a tenantform::plan::Action {
-    plan.actions
-        .iter()
-        .find(|a| a.address.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no {prefix} in {:#?}", plan.actions))
-}
-
-#[test]
-fn a_guest_applied_a_moment_ago_and_not_visible_yet_is_pending_not_invited_again() {
-    use tenantform::plan::{Op, Reason};
-    let guest: &[Stored] = &[(
-        "guest.t.g",
-        "guest",
-        &[("objectId", "11111111-0000-4000-8000-000000000001")],
-        "2026-12-01T10:00:00Z",
-    )];
-    let empty = tenantform::live::LiveDirectory::default();
-    // 30 s after the invitation Entra does not list the guest yet: pending, nothing to do.
-    let soon = plan_with(guest, Some(empty.clone()), "2026-12-01T10:00:30Z");
-    let g = action(&soon, "guest.t.g");
-    assert_eq!(
-        (g.op, g.reason),
-        (Op::NoOp, Some(Reason::PendingReplication))
-    );
-    assert!(g.note.as_deref().unwrap().contains("replication"));
-    assert_eq!(
-        soon.exit_code(true),
-        2,
-        "the role and MSP role are still to do"
-    );
-    // After the replication window it is missing, and invited again.
-    let later = plan_with(guest, Some(empty), "2026-12-01T10:30:00Z");
-    let g = action(&later, "guest.t.g");
-    assert_eq!((g.op, g.reason), (Op::Create, Some(Reason::MissingInEntra)));
-}
-
-#[test]
-fn roles_never_run_ahead_of_their_guest() {
-    use tenantform::plan::Reason;
-    // The tenant could not be read: the guest is not planned, so neither is the MSP role that
-    // would let its engineer switch into the tenant; the tenant is a failure.
-    let unread = plan_with(&[], None, "2026-12-01T10:00:00Z");
-    let msp = action(&unread, "msp_role.t.g");
-    assert_eq!(msp.reason, Some(Reason::WaitsForDependency));
-    assert!(msp.blocked.as_deref().unwrap().contains("guest.t.g"));
-    assert!(
-        !unread
-            .actions
-            .iter()
-            .any(|a| a.kind == "guest" || a.kind == "directory_role")
-    );
-    assert_eq!(unread.exit_code(true), 1);
-    // A guest that exists in Entra but is not owned (adoption blocked): its roles wait too.
-    let unowned = tenantform::live::LiveDirectory {
-        guests: vec![tenantform::live::LiveGuest {
-            id: "11111111-0000-4000-8000-000000000001".into(),
-            display_name: "g@msp.example".into(),
-            mail: Some("g@msp.example".into()),
-            other_mails: vec![],
-            external_user_state: Some("Accepted".into()),
-            external_user_state_change: None,
-        }],
-        role_assignments: vec![],
-        ..Default::default()
-    };
-    let blocked = plan_with(&[], Some(unowned), "2026-12-01T10:00:00Z");
-    assert!(action(&blocked, "guest.t.g").blocked.is_some());
-    for prefix in ["directory_role.t.g", "msp_role.t.g"] {
-        let a = action(&blocked, prefix);
-        assert_eq!(a.reason, Some(Reason::WaitsForDependency), "{prefix}");
-        assert!(
-            a.blocked.as_deref().unwrap().contains("--adopt"),
-            "{prefix}"
-        );
-    }
-    // Invited in this plan: the roles follow it in the same apply.
-    let fresh = plan_with(&[], Some(Default::default()), "2026-12-01T10:00:00Z");
-    for prefix in ["guest.t.g", "directory_role.t.g", "msp_role.t.g"] {
-        assert!(action(&fresh, prefix).is_change(), "{prefix}");
     }
 }

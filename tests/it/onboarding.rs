@@ -3,8 +3,7 @@
 
 use serde_json::Value;
 use tenantform::sandbox::fixture::{
-    FixtureRoleAssignment, FixtureUser, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
-    SANDBOX_PARTNER_TENANT_ID,
+    FixtureRoleAssignment, FixtureUser, SANDBOX_CLIENT_ID, SANDBOX_PARTNER_TENANT_ID,
 };
 use tenantform::sandbox::{Fixture, SandboxHandle};
 
@@ -63,11 +62,7 @@ fn tenantform(sandbox: &SandboxHandle, args: &[&str]) -> std::process::Output {
     std::process::Command::new(crate::support::binary())
         .current_dir(cwd.path())
         .args(args)
-        .env("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID)
-        .env("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
-        .env("AZURE_TENANT_ID", SANDBOX_PARTNER_TENANT_ID)
-        .env("TENANTFORM_GRAPH_URL", sandbox.graph_url())
-        .env("TENANTFORM_LOGIN_URL", sandbox.base_url())
+        .envs(crate::support::partner_env(sandbox.base_url()))
         .env_remove("TENANTFORM_STATE")
         .output()
         .unwrap()

@@ -446,13 +446,7 @@ fn plan_names_the_read_permissions_a_tenant_lacks_without_sending_the_read() {
     let mut cmd = crate::support::command();
     cmd.current_dir(dir.path())
         .args(["plan", ".", "-o", "json"]);
-    for (k, v) in sandbox.env() {
-        cmd.env(k, v);
-    }
-    cmd.env(
-        "AZURE_TENANT_ID",
-        tenantform::sandbox::fixture::SANDBOX_PARTNER_TENANT_ID,
-    );
+    cmd.envs(sandbox.partner_env());
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    assert_hermetic, binary, repo_root, run_in, workspace, write_fleet, write_tree,
+    assert_hermetic, binary, repo_root, run_in, tf, workspace, write_fleet, write_tree,
 };
 
 fn json(text: &str) -> serde_json::Value {
@@ -14,22 +14,6 @@ fn json(text: &str) -> serde_json::Value {
 
 fn state_file(dir: &Path) -> std::path::PathBuf {
     dir.join("state.json")
-}
-
-/// `tenantform ARGS --state DIR/state.json` in DIR. These tests are about state and MSP-side
-/// records: plans and applies are `--offline` unless they ask for Entra (`--sandbox`).
-fn tf(dir: &Path, args: &[&str]) -> crate::support::Run {
-    let state = state_file(dir);
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--state", state.to_str().unwrap()]);
-    let planning = all
-        .iter()
-        .find(|a| !a.starts_with('-') && **a != "never")
-        .is_some_and(|c| matches!(*c, "plan" | "apply" | "import"));
-    if planning && !all.contains(&"--sandbox") {
-        all.push("--offline");
-    }
-    run_in(dir, &all, None)
 }
 
 const BEFORE: &str = "tests/cases/plan/foggy-it-migration/before";
@@ -50,7 +34,10 @@ fn workdir() -> tempfile::TempDir {
 #[test]
 fn foggy_it_migration_plans_updates_not_delete_and_create() {
     let dir = workdir();
-    let first = tf(dir.path(), &["apply", BEFORE, "--auto-approve"]);
+    let first = tf(
+        dir.path(),
+        &["apply", "--offline", BEFORE, "--auto-approve"],
+    );
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
     assert!(first.stdout.contains("6 created"), "{}", first.stdout);
 
@@ -157,7 +144,14 @@ fn foggy_it_migration_plans_updates_not_delete_and_create() {
 #[test]
 fn migration_plan_text_and_markdown_render_as_reviewed() {
     let dir = workdir();
-    assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
+    assert_eq!(
+        tf(
+            dir.path(),
+            &["apply", "--offline", BEFORE, "--auto-approve"]
+        )
+        .code,
+        0
+    );
     let text = tf(
         dir.path(),
         &["--color", "never", "plan", "examples/foggy-it", "--sandbox"],
@@ -180,36 +174,6 @@ fn migration_plan_text_and_markdown_render_as_reviewed() {
         insta::assert_snapshot!("plan-text", text.stdout);
         insta::assert_snapshot!("plan-markdown", markdown.stdout);
     });
-}
-
-#[test]
-fn without_former_names_the_plan_suggests_them() {
-    let dir = workdir();
-    assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
-    let manifests = tempfile::tempdir().unwrap();
-    let tenant = std::fs::read_to_string(repo_root().join("examples/foggy-it/tenant.yaml"))
-        .unwrap()
-        .replace("formerNames: [foggy-boston]\n", "");
-    write_tree(manifests.path(), &[("tenant.yaml", &tenant)]);
-    let plan = tf(
-        dir.path(),
-        &[
-            "plan",
-            manifests.path().to_str().unwrap(),
-            "--output",
-            "json",
-        ],
-    );
-    let plan = json(&plan.stdout);
-    assert_eq!(plan["summary"]["create"], 1);
-    assert_eq!(plan["summary"]["delete"], 3);
-    let warnings = plan["warnings"].as_array().unwrap();
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.as_str().unwrap().contains("formerNames: [foggy-boston]")),
-        "{warnings:?}"
-    );
 }
 
 #[test]
@@ -252,6 +216,7 @@ fn detailed_exit_codes() {
         dir.path(),
         &[
             "plan",
+            "--offline",
             "tests/cases/validate/tf203-unknown-field",
             "--detailed-exitcode",
         ],
@@ -285,6 +250,7 @@ fn invalid_manifests_change_nothing() {
         dir.path(),
         &[
             "apply",
+            "--offline",
             "tests/cases/validate/many-problems-at-once",
             "--auto-approve",
             "--allow-delete",
@@ -309,7 +275,10 @@ fn saved_plans_apply_exactly_and_refuse_when_stale() {
     let plan_file = dir.path().join("plan.tfp");
     let p = plan_file.to_str().unwrap();
 
-    assert_eq!(tf(dir.path(), &["plan", m, "--out", p]).code, 0);
+    assert_eq!(
+        tf(dir.path(), &["plan", "--offline", m, "--out", p]).code,
+        0
+    );
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&plan_file).unwrap().permissions(),
     );
@@ -332,7 +301,10 @@ fn saved_plans_apply_exactly_and_refuse_when_stale() {
     assert!(!state_file(dir.path()).exists());
 
     // Fresh plan applies exactly.
-    assert_eq!(tf(dir.path(), &["plan", m, "--out", p]).code, 0);
+    assert_eq!(
+        tf(dir.path(), &["plan", "--offline", m, "--out", p]).code,
+        0
+    );
     let applied = tf(dir.path(), &["apply", p, "--auto-approve"]);
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     assert!(applied.stdout.contains("1 created"));
@@ -367,11 +339,21 @@ fn deletes_are_blocked_without_allow_delete() {
             "kind: Tenant\nname: a\n---\nkind: Tenant\nname: b\n",
         )],
     );
-    assert_eq!(tf(dir.path(), &["apply", m, "--auto-approve"]).code, 0);
+    assert_eq!(
+        tf(dir.path(), &["apply", "--offline", m, "--auto-approve"]).code,
+        0
+    );
     write_tree(manifests.path(), &[("a.yaml", "kind: Tenant\nname: a\n")]);
     let blocked = tf(
         dir.path(),
-        &["--color", "never", "apply", m, "--auto-approve"],
+        &[
+            "--color",
+            "never",
+            "apply",
+            "--offline",
+            m,
+            "--auto-approve",
+        ],
     );
     assert_eq!(blocked.code, 0);
     assert!(
@@ -393,7 +375,7 @@ fn deletes_are_blocked_without_allow_delete() {
     );
     let allowed = tf(
         dir.path(),
-        &["apply", m, "--auto-approve", "--allow-delete"],
+        &["apply", "--offline", m, "--auto-approve", "--allow-delete"],
     );
     assert!(allowed.stdout.contains("1 deleted"), "{}", allowed.stdout);
 }
@@ -408,19 +390,22 @@ fn remapping_a_microsoft_tenant_is_a_loud_update() {
         manifests.path(),
         &[("a.yaml", &tenant("3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b"))],
     );
-    assert_eq!(tf(dir.path(), &["apply", m, "--auto-approve"]).code, 0);
+    assert_eq!(
+        tf(dir.path(), &["apply", "--offline", m, "--auto-approve"]).code,
+        0
+    );
     write_tree(
         manifests.path(),
         &[("a.yaml", &tenant("7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"))],
     );
-    let plan = tf(dir.path(), &["--color", "never", "plan", m]);
+    let plan = tf(dir.path(), &["--color", "never", "plan", "--offline", m]);
     assert!(
         plan.stdout
             .contains("! warning: tenant.acme is remapped from Microsoft tenant 3f2a9c4e"),
         "{}",
         plan.stdout
     );
-    let json_plan = json(&tf(dir.path(), &["plan", m, "--output", "json"]).stdout);
+    let json_plan = json(&tf(dir.path(), &["plan", "--offline", m, "--output", "json"]).stdout);
     assert_eq!(
         json_plan["actions"][0]["warnings"]
             .as_array()
@@ -750,6 +735,7 @@ fn a_killed_apply_resumes_and_converges_without_duplicates() {
         dir.path(),
         &[
             "plan",
+            "--offline",
             manifests.path().to_str().unwrap(),
             "--output",
             "json",
@@ -775,6 +761,7 @@ fn a_killed_apply_resumes_and_converges_without_duplicates() {
         dir.path(),
         &[
             "apply",
+            "--offline",
             manifests.path().to_str().unwrap(),
             "--auto-approve",
         ],
@@ -792,6 +779,7 @@ fn a_killed_apply_resumes_and_converges_without_duplicates() {
         dir.path(),
         &[
             "plan",
+            "--offline",
             manifests.path().to_str().unwrap(),
             "--detailed-exitcode",
         ],
@@ -804,6 +792,7 @@ fn a_killed_apply_resumes_and_converges_without_duplicates() {
             clean.path(),
             &[
                 "apply",
+                "--offline",
                 manifests.path().to_str().unwrap(),
                 "--auto-approve"
             ]
@@ -853,7 +842,7 @@ fn two_applies_at_once_one_waits_or_fails_clearly() {
     assert!(wait_for(Duration::from_secs(20), || journal_lines(
         dir.path()
     ) >= 2));
-    let blocked = tf(dir.path(), &["apply", m, "--auto-approve"]);
+    let blocked = tf(dir.path(), &["apply", "--offline", m, "--auto-approve"]);
     assert_eq!(blocked.code, 1);
     assert!(
         blocked.stderr.contains("state is locked: lock"),
@@ -869,7 +858,14 @@ fn two_applies_at_once_one_waits_or_fails_clearly() {
     // With a timeout it waits for the first to finish, then finds nothing left to do.
     let waited = tf(
         dir.path(),
-        &["apply", m, "--auto-approve", "--lock-timeout", "60s"],
+        &[
+            "apply",
+            "--offline",
+            m,
+            "--auto-approve",
+            "--lock-timeout",
+            "60s",
+        ],
     );
     assert_eq!(waited.code, 0, "{}", waited.stderr);
     assert!(waited.stdout.starts_with("No changes"), "{}", waited.stdout);
@@ -909,7 +905,14 @@ fn committed_plan_schema_is_current_and_plans_conform() {
     );
     let validator = jsonschema::validator_for(&json(&printed.stdout)).unwrap();
     let dir = workdir();
-    assert_eq!(tf(dir.path(), &["apply", BEFORE, "--auto-approve"]).code, 0);
+    assert_eq!(
+        tf(
+            dir.path(),
+            &["apply", "--offline", BEFORE, "--auto-approve"]
+        )
+        .code,
+        0
+    );
     let plan = json(
         &tf(
             dir.path(),
@@ -982,7 +985,15 @@ fn tenant_and_selector_narrow_plan_and_apply_to_chosen_customers() {
     };
     let one = tf(
         dir.path(),
-        &["plan", m, "--tenant", "customer-00001", "-o", "json"],
+        &[
+            "plan",
+            "--offline",
+            m,
+            "--tenant",
+            "customer-00001",
+            "-o",
+            "json",
+        ],
     );
     assert_eq!(one.code, 0, "{}", one.stderr);
     assert_eq!(
@@ -994,6 +1005,7 @@ fn tenant_and_selector_narrow_plan_and_apply_to_chosen_customers() {
         dir.path(),
         &[
             "plan",
+            "--offline",
             m,
             "--selector",
             "tier in (gold, bronze)",
@@ -1005,7 +1017,10 @@ fn tenant_and_selector_narrow_plan_and_apply_to_chosen_customers() {
         tenants_of(&gold_or_bronze).into_iter().collect::<Vec<_>>(),
         ["customer-00000", "customer-00002"]
     );
-    let typo = tf(dir.path(), &["plan", m, "--tenant", "customer-0001"]);
+    let typo = tf(
+        dir.path(),
+        &["plan", "--offline", m, "--tenant", "customer-0001"],
+    );
     assert_eq!(typo.code, 1);
     assert!(
         typo.stderr.contains("no tenant of that name")
@@ -1013,18 +1028,28 @@ fn tenant_and_selector_narrow_plan_and_apply_to_chosen_customers() {
         "{}",
         typo.stderr
     );
-    let bad = tf(dir.path(), &["plan", m, "--selector", "tier in gold"]);
+    let bad = tf(
+        dir.path(),
+        &["plan", "--offline", m, "--selector", "tier in gold"],
+    );
     assert_eq!(bad.code, 1, "{}", bad.stderr);
     // Apply one customer; the others are untouched and still to do.
     let applied = tf(
         dir.path(),
-        &["apply", m, "--tenant", "customer-00002", "--auto-approve"],
+        &[
+            "apply",
+            "--offline",
+            m,
+            "--tenant",
+            "customer-00002",
+            "--auto-approve",
+        ],
     );
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     let listed = tf(dir.path(), &["state", "list"]).stdout;
     assert!(listed.contains("tenant.customer-00002"), "{listed}");
     assert!(!listed.contains("tenant.customer-00000"), "{listed}");
-    let rest = tf(dir.path(), &["plan", m, "-o", "json"]);
+    let rest = tf(dir.path(), &["plan", "--offline", m, "-o", "json"]);
     assert_eq!(
         tenants_of(&rest)
             .into_iter()

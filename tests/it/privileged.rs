@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{repo_root, run_in, write_tree};
+use crate::support::{edit_world_tenant, foggy_it_applied, tf_on, write_tree};
 
 const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
 const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
@@ -20,40 +20,11 @@ const BOB: &str = "0ad00000-0000-4000-8000-00000000a003";
 const GROUP: &str = "0ad00000-0000-4000-8000-00000000a004";
 const SP: &str = "0ad00000-0000-4000-8000-00000000a005";
 
-fn tf(dir: &Path, args: &[&str]) -> crate::support::Run {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend([
-        dir.to_str().unwrap(),
-        "--sandbox",
-        "--replication-window",
-        "0s",
-    ]);
-    run_in(dir, &all, None)
-}
-
 /// examples/foggy-it applied (Dana, the MSP's guest, holds her declared Helpdesk
 /// Administrator, a privileged role), then Entra edited as `edit` says.
 fn world(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["tenant.yaml", "support.yaml"] {
-        std::fs::copy(
-            repo_root().join("examples/foggy-it").join(f),
-            dir.path().join(f),
-        )
-        .unwrap();
-    }
-    let run = tf(dir.path(), &["apply", "--auto-approve"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let path = dir.path().join(".tenantform/sandbox-world.json");
-    let mut w: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let tenant = w["tenants"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|t| t["id"] == FOGGY)
-        .unwrap();
-    edit(tenant);
-    std::fs::write(path, serde_json::to_vec(&w).unwrap()).unwrap();
+    let dir = foggy_it_applied();
+    edit_world_tenant(dir.path(), FOGGY, edit);
     dir
 }
 
@@ -84,7 +55,7 @@ fn old_msp_guest(t: &mut Value) {
 fn json_drift(dir: &Path, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["drift", "--output", "json"];
     args.extend_from_slice(extra);
-    let run = tf(dir, &args);
+    let run = tf_on(dir, dir, &args);
     (
         run.code,
         serde_json::from_str(&run.stdout).unwrap_or(Value::Null),
@@ -137,7 +108,7 @@ fn a_foreign_global_admin_is_reported_in_every_format_and_can_be_accepted() {
     );
 
     // Text: named, with its role; the terminal sees no escape sequence and no forged line.
-    let text = tf(dir.path(), &["drift"]);
+    let text = tf_on(dir.path(), dir.path(), &["drift"]);
     assert_eq!(text.code, 2);
     assert!(text.stdout.contains(&address), "{}", text.stdout);
     assert!(text.stdout.contains("privileged access nobody declared"));
@@ -154,7 +125,7 @@ fn a_foreign_global_admin_is_reported_in_every_format_and_can_be_accepted() {
     );
 
     // Markdown: the name cannot inject HTML or mention anyone.
-    let md = tf(dir.path(), &["drift", "--output", "markdown"]);
+    let md = tf_on(dir.path(), dir.path(), &["drift", "--output", "markdown"]);
     assert_eq!(md.code, 2);
     assert!(md.stdout.contains("Global Administrator"), "{}", md.stdout);
     assert!(
@@ -164,7 +135,7 @@ fn a_foreign_global_admin_is_reported_in_every_format_and_can_be_accepted() {
     );
 
     // JUnit: a failure naming it, escaped.
-    let junit = tf(dir.path(), &["drift", "--output", "junit"]);
+    let junit = tf_on(dir.path(), dir.path(), &["drift", "--output", "junit"]);
     assert_eq!(junit.code, 2);
     assert!(
         junit
@@ -250,7 +221,7 @@ fn groups_list_their_members_service_principals_are_named_non_privileged_roles_a
         2,
         "Billing Administrator is not privileged: {found:?}"
     );
-    let text = tf(dir.path(), &["drift"]);
+    let text = tf_on(dir.path(), dir.path(), &["drift"]);
     assert!(
         text.stdout.contains("member: user \"Alice Admin\""),
         "{}",
@@ -275,7 +246,7 @@ fn without_pim_eligible_assignments_are_not_checked_and_the_tenant_still_is() {
         1,
         "active ones are still checked"
     );
-    let text = tf(dir.path(), &["drift"]);
+    let text = tf_on(dir.path(), dir.path(), &["drift"]);
     assert!(
         text.stdout
             .contains("foggy-it: eligible assignments not checked: the tenant has no Entra ID P2"),
@@ -336,7 +307,6 @@ fn tenants_with_nothing_declared_in_entra_are_checked_too() {
     let mut foggy = json!({"id": FOGGY, "displayName": "Foggy IT Services",
                            "domain": "foggyit.onmicrosoft.com"});
     old_msp_guest(&mut foggy);
-    std::fs::create_dir_all(dir.path().join(".tenantform")).unwrap();
     let world = |birchwood_consents: bool| {
         json!({"tenants": [foggy.clone(), {
             "id": "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "displayName": "Birchwood Law",
@@ -344,13 +314,13 @@ fn tenants_with_nothing_declared_in_entra_are_checked_too() {
     };
     let write = |w: Value| {
         std::fs::write(
-            dir.path().join(".tenantform/sandbox-world.json"),
+            dir.path().join("sandbox-world.json"),
             serde_json::to_vec(&w).unwrap(),
         )
         .unwrap()
     };
     write(world(true));
-    let drift = tf(dir.path(), &["drift", "--output", "json"]);
+    let drift = tf_on(dir.path(), dir.path(), &["drift", "--output", "json"]);
     assert_eq!(drift.code, 2, "{}", drift.stderr);
     assert!(
         drift.stdout.contains("admin@old-msp.example"),
@@ -358,7 +328,7 @@ fn tenants_with_nothing_declared_in_entra_are_checked_too() {
         drift.stdout
     );
     write(world(false));
-    let drift = tf(dir.path(), &["drift", "--output", "json"]);
+    let drift = tf_on(dir.path(), dir.path(), &["drift", "--output", "json"]);
     assert_eq!(drift.code, 1, "{}", drift.stderr);
     assert!(
         drift.stderr.contains("birchwood: consent missing"),

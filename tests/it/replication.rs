@@ -159,10 +159,7 @@ fn a_plan_right_after_apply_shows_unreplicated_guests_as_pending_not_missing() {
     let s = state.to_str().unwrap();
     let tf = |args: &[&str]| {
         let mut cmd = crate::support::command();
-        cmd.current_dir(dir.path()).args(args);
-        for (k, v) in sandbox.env() {
-            cmd.env(k, v);
-        }
+        cmd.current_dir(dir.path()).args(args).envs(sandbox.env());
         cmd.output().unwrap()
     };
     let guest = |plan: &std::process::Output| -> (Option<i32>, Value) {

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub use crate::standalone::{StandaloneSandbox, partner_env, sandbox_env, sandbox_token};
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -49,18 +51,7 @@ pub fn assert_hermetic(cwd: &Path, args: &[&str]) {
     {
         return;
     }
-    // The subcommand: the first word that is neither an option nor --color's value.
-    let mut words = args.iter();
-    let mut sub = None;
-    while let Some(w) = words.next() {
-        if *w == "--color" {
-            words.next();
-        } else if !w.starts_with('-') {
-            sub = Some(*w);
-            break;
-        }
-    }
-    if sub.is_none_or(|s| READ_ONLY.contains(&s)) {
+    if subcommand(args).is_none_or(|(s, _)| READ_ONLY.contains(&s)) {
         return;
     }
     let cwd = std::path::absolute(cwd).unwrap();
@@ -81,6 +72,59 @@ pub fn assert_hermetic(cwd: &Path, args: &[&str]) {
             args.join(" ")
         );
     }
+}
+
+/// The subcommand of `tenantform ARGS` (the first word that is neither an option nor
+/// `--color`'s value) and the words after it.
+fn subcommand<'a>(args: &[&'a str]) -> Option<(&'a str, Vec<&'a str>)> {
+    let mut words = args.iter();
+    while let Some(w) = words.next() {
+        if *w == "--color" {
+            words.next();
+        } else if !w.starts_with('-') {
+            return Some((w, words.copied().collect()));
+        }
+    }
+    None
+}
+
+/// `tenantform ARGS` in `dir`, with its state in `dir/state.json` (so `dir` must be outside
+/// the repository: see [`workspace`]).
+///
+/// A command that reads Entra (`plan`, `apply`, `import`, `drift`) reads the embedded Graph
+/// sandbox (`--sandbox`; its directory is kept in `dir/sandbox-world.json`, which tests edit to
+/// play "changed in the portal") with `--replication-window 0s`, since those edits come right
+/// after an apply; unless ARGS say otherwise (`--offline`, `--sandbox`, `--replication-window`)
+/// or apply a saved plan (`apply FILE.tfp`), which remembers how it was made.
+pub fn tf(dir: &Path, args: &[&str]) -> Run {
+    let state = dir.join("state.json");
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--state", state.to_str().unwrap()]);
+    if let Some((command, rest)) = subcommand(args) {
+        let reads_entra = matches!(command, "plan" | "apply" | "import" | "drift");
+        let saved_plan = command == "apply" && rest.first().is_some_and(|p| p.ends_with(".tfp"));
+        if reads_entra && !saved_plan && !args.contains(&"--offline") {
+            if !args.contains(&"--sandbox") {
+                all.push("--sandbox");
+            }
+            if !args.contains(&"--replication-window") {
+                all.extend(["--replication-window", "0s"]);
+            }
+        }
+    }
+    run_in(dir, &all, None)
+}
+
+/// [`tf`] with `manifests` (a path, relative to `dir` or absolute) after ARGS.
+pub fn tf_on(dir: &Path, manifests: impl AsRef<Path>, args: &[&str]) -> Run {
+    let manifests = manifests
+        .as_ref()
+        .to_str()
+        .expect("a UTF-8 path")
+        .to_string();
+    let mut all: Vec<&str> = args.to_vec();
+    all.push(&manifests);
+    tf(dir, &all)
 }
 
 /// A temporary directory holding copies of the repository's `paths` (directories or files) at
@@ -132,6 +176,60 @@ pub fn run_in(cwd: &Path, args: &[&str], input: Option<&[u8]>) -> Run {
 /// Runs a read-only command (`validate`, `schema`, `roles`, `--help`) from the repository root.
 pub fn run(args: &[&str]) -> Run {
     run_in(&repo_root(), args, None)
+}
+
+/// A temporary directory holding examples/foggy-it's manifests at its top, so that it is both
+/// the manifests path and (through [`tf_on`]) where state and the sandbox's directory go.
+pub fn foggy_it() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["tenant.yaml", "support.yaml"] {
+        std::fs::copy(
+            repo_root().join("examples/foggy-it").join(f),
+            dir.path().join(f),
+        )
+        .unwrap_or_else(|e| panic!("copy examples/foggy-it/{f}: {e}"));
+    }
+    dir
+}
+
+/// [`foggy_it`] applied through the sandbox: Dana invited, with her roles.
+pub fn foggy_it_applied() -> tempfile::TempDir {
+    let dir = foggy_it();
+    let run = tf_on(dir.path(), dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    dir
+}
+
+/// The sandbox's directory that [`tf`] keeps in `dir` (`sandbox-world.json`).
+pub fn world(dir: &Path) -> serde_json::Value {
+    let path = dir.join("sandbox-world.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Edits the sandbox's directory in `dir`, as someone working in the portal would.
+pub fn edit_world(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut w = world(dir);
+    edit(&mut w);
+    std::fs::write(
+        dir.join("sandbox-world.json"),
+        serde_json::to_vec_pretty(&w).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Edits the tenant with Microsoft tenant id `id` in the sandbox's directory in `dir`.
+pub fn edit_world_tenant(dir: &Path, id: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    edit_world(dir, |w| {
+        let tenant = w["tenants"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|t| t["id"] == id)
+            .unwrap_or_else(|| panic!("no tenant {id} in the sandbox's directory"));
+        edit(tenant)
+    });
 }
 
 /// Writes `files` (relative path, text) under `dir`.
@@ -213,78 +311,6 @@ pub const HERMETIC_VARS: [&str; 6] = [
     "TENANTFORM_STATE",
 ];
 
-/// A standalone `tenantform sandbox serve` process (killed on drop), which `tenantform` reaches
-/// over HTTP as it would reach Microsoft Graph (see [`StandaloneSandbox::env`]).
-pub struct StandaloneSandbox {
-    child: std::process::Child,
-    /// `http://127.0.0.1:PORT`.
-    pub base: String,
-}
-
-impl StandaloneSandbox {
-    /// `tenants` generated customer tenants (`synthetic::synthetic_guid(0..tenants)`), no members.
-    pub fn start(tenants: usize) -> Self {
-        Self::start_with_faults(tenants, "")
-    }
-
-    /// The same, with `--faults SPEC` (e.g. `throttle=0.1,5xx=0.05,seed=7`).
-    pub fn start_with_faults(tenants: usize, faults: &str) -> Self {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(binary())
-            .args([
-                "sandbox",
-                "serve",
-                "--tenants",
-                &tenants.to_string(),
-                "--users",
-                "0",
-                "--faults",
-                faults,
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let base = first.trim().rsplit(' ').next().unwrap().to_string();
-        assert!(base.starts_with("http://"), "sandbox printed {first:?}");
-        // Keep reading: a closed pipe would make the sandbox's next print fail and stop it.
-        std::thread::spawn(move || for _ in stdout.lines() {});
-        StandaloneSandbox { child, base }
-    }
-
-    /// Environment pointing `tenantform` at this sandbox with its sandbox-only app.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
-        vec![
-            ("AZURE_CLIENT_ID", SANDBOX_CLIENT_ID.to_string()),
-            ("AZURE_CLIENT_SECRET", SANDBOX_CLIENT_SECRET.to_string()),
-            ("TENANTFORM_GRAPH_URL", format!("{}/v1.0", self.base)),
-            ("TENANTFORM_LOGIN_URL", self.base.clone()),
-        ]
-    }
-
-    /// A Graph client for this sandbox, to count what its directories hold.
-    pub fn graph_client(&self) -> tenantform::graph::GraphClient {
-        let env = self.env();
-        let config = tenantform::graph::GraphConfig::from_env(|k| {
-            env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
-        })
-        .unwrap();
-        tenantform::graph::GraphClient::new(config, tenantform::graph::RetryPolicy::default())
-            .unwrap()
-    }
-}
-
-impl Drop for StandaloneSandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The ids of [`three_tenant_fleet`]'s customers.
 pub const FLEET_IDS: [&str; 3] = [
     "11111111-1111-4111-8111-111111111111",
@@ -347,25 +373,4 @@ pub fn guests_in_world(dir: &Path, tenant: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// A sandbox token for `tenant` fetched over plain HTTP (for tests that talk to the sandbox
-/// as a foreign client would, not through tenantform's client).
-pub async fn sandbox_token(http: &reqwest::Client, token_url: &str) -> String {
-    use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
-    let answer: serde_json::Value = http
-        .post(token_url)
-        .form(&[
-            ("client_id", SANDBOX_CLIENT_ID),
-            ("client_secret", SANDBOX_CLIENT_SECRET),
-            ("grant_type", "client_credentials"),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"].as_str().unwrap().to_string()
 }
