@@ -99,11 +99,16 @@ pub enum ApplyEvent<'a> {
     },
 }
 
+/// Tenant and organization records: applied before and deleted after every tenant's work.
+fn is_fleet_record(action: &Action) -> bool {
+    kind(&action.kind).is_some_and(|k| k.scope == crate::resources::KindScope::Fleet)
+}
+
 /// How many tenants report [`ApplyEvent::TenantFinished`] (for a progress bar's total).
 pub fn tenants_to_apply(plan: &Plan) -> usize {
     plan.actions
         .iter()
-        .filter(|a| a.op != Op::NoOp && !matches!(a.kind.as_str(), "tenant" | "organization"))
+        .filter(|a| a.op != Op::NoOp && !is_fleet_record(a))
         .map(|a| a.tenant.as_str())
         .collect::<BTreeSet<_>>()
         .len()
@@ -345,7 +350,7 @@ pub async fn apply(
         on_event,
         stop,
     } = *control;
-    let records = |a: &&Action| matches!(a.kind.as_str(), "tenant" | "organization");
+    let records = |a: &&Action| is_fleet_record(a);
     let changing: Vec<&Action> = plan.actions.iter().filter(|a| a.op != Op::NoOp).collect();
     let first: Vec<&Action> = changing
         .iter()

@@ -10,6 +10,7 @@ use crate::model::{DesiredModel, Principal};
 use crate::state::{Attributes, StateObject};
 
 pub const KIND: ResourceKind = ResourceKind {
+    scope: super::KindScope::CustomerTenant,
     id: super::KindId::DirectoryRole,
     name: "directory_role",
     order: 3,

@@ -11,6 +11,7 @@ use crate::model::DesiredModel;
 use crate::state::{Attributes, StateObject};
 
 pub const KIND: ResourceKind = ResourceKind {
+    scope: super::KindScope::CustomerTenant,
     id: super::KindId::Guest,
     name: "guest",
     order: 2,

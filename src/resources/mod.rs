@@ -37,8 +37,22 @@ pub enum KindId {
     MspRole,
 }
 
+/// Where a kind's objects live, which decides how apply orders them and which state partition
+/// holds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KindScope {
+    /// MSP-side records that tie the fleet together (tenant records, organizations): applied
+    /// first, deleted last, in order.
+    Fleet,
+    /// MSP-side, belonging to one customer tenant (MSP roles).
+    MspTenant,
+    /// In the customer's Entra tenant (guests, directory roles): planned from live reads.
+    CustomerTenant,
+}
+
 pub struct ResourceKind {
     pub id: KindId,
+    pub scope: KindScope,
     /// Address prefix and `kind` in state, e.g. `tenant`.
     pub name: &'static str,
     /// Apply order: lower first for creates and updates, reversed for deletes.

@@ -14,6 +14,7 @@ use crate::model::{DesiredModel, Principal};
 use crate::state::Attributes;
 
 pub const KIND: ResourceKind = ResourceKind {
+    scope: super::KindScope::MspTenant,
     id: super::KindId::MspRole,
     name: "msp_role",
     order: 4,

@@ -7,6 +7,7 @@ use crate::model::DesiredModel;
 use crate::state::Attributes;
 
 pub const KIND: ResourceKind = ResourceKind {
+    scope: super::KindScope::Fleet,
     id: super::KindId::Organization,
     name: "organization",
     order: 1,

@@ -7,6 +7,7 @@ use crate::model::DesiredModel;
 use crate::state::{Attributes, StateObject};
 
 pub const KIND: ResourceKind = ResourceKind {
+    scope: super::KindScope::Fleet,
     id: super::KindId::Tenant,
     name: "tenant",
     order: 0,
