@@ -78,9 +78,11 @@ fn main() {
             })
             .collect()
     };
+    let sources = tenantform::graph::sources::for_kinds(tenantform::resources::KINDS);
     let live = runtime.block_on(read_tenants(
         &client,
         to_read(),
+        &sources,
         32,
         "https://localhost",
         None,

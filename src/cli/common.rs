@@ -478,9 +478,13 @@ pub struct LiveRead {
 
 fn on_read(progress: &std::sync::Arc<Progress>) -> crate::graph::read::OnTenantRead {
     let progress = progress.clone();
-    std::sync::Arc::new(move |_, live| {
-        progress.tenant_done(matches!(live, crate::live::LiveTenant::Failed(_)))
-    })
+    std::sync::Arc::new(move |_, live| progress.tenant_done(live.is_failed()))
+}
+
+/// The live sources plans and drift read: those every live kind needs, and the report-only
+/// ones.
+fn live_sources() -> Vec<&'static crate::graph::sources::Source> {
+    crate::graph::sources::for_kinds(crate::resources::KINDS)
 }
 
 /// Starts reading the tenants the manifests need (with `every_mapped`, every tenant mapped to
@@ -512,6 +516,7 @@ pub fn start_live_read(
         crate::graph::read::read_tenants(
             &client,
             to_read(tenants),
+            &live_sources(),
             parallelism,
             &redirect,
             Some(report),
@@ -549,6 +554,7 @@ pub fn finish_live_read(
             .block_on(crate::graph::read::read_tenants(
                 &connection.client,
                 to_read(rest),
+                &live_sources(),
                 args.parallelism,
                 &args.consent_redirect_uri,
                 Some(on_read(&read.progress)),

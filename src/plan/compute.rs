@@ -9,13 +9,12 @@ use serde_json::Value;
 use super::dependencies::block_unmet_dependencies;
 use super::diff::{diff, order};
 use super::hints::hints;
-use super::live::{pending_note, readable, replicating, unowned_role_assignments};
+use super::live::{NotRead, pending_note, readable, replicating, unowned_role_assignments};
 use super::outcomes::tenant_outcomes;
 use super::{
     Action, AttributeChange, Op, PLAN_FORMAT_VERSION, PLAN_MARKER, Plan, PlanInput, Reason,
-    StateRef, Summary, TenantNotRead, manifests_digest,
+    StateRef, Summary, manifests_digest,
 };
-use crate::live::LiveTenant;
 use crate::resources::{DesiredObject, KINDS, address, kind};
 use crate::state::{Attributes, StateObject};
 
@@ -23,24 +22,19 @@ use crate::state::{Attributes, StateObject};
 pub fn plan(input: &PlanInput) -> Plan {
     let in_scope = |tenant: &str| input.options.in_scope(tenant);
     // Without a live snapshot, kinds that live in Entra are not planned: only their tenants
-    // are listed as not read (without building their objects).
-    let mut not_read: BTreeMap<String, TenantNotRead> = BTreeMap::new();
+    // are listed as not read (without building their objects). A tenant Entra was asked about
+    // and did not answer is not read, whatever it holds; one whose source a kind needs was not
+    // read does not plan that kind, whether or not it has objects of it.
+    let mut not_read = NotRead::new();
     let planned = |k: &&crate::resources::ResourceKind| input.live.is_some() || k.live.is_none();
-    for k in KINDS.iter().filter(|k| !planned(k)) {
-        let rules = k.live.as_ref().expect("only live kinds are skipped");
-        for tenant in (rules.tenants)(input.desired)
-            .into_iter()
-            .filter(|t| in_scope(t))
-        {
-            readable(None, input.options.offline, &tenant, &mut not_read);
+    for k in KINDS.iter() {
+        let Some(rules) = &k.live else { continue };
+        let mut tenants = (rules.tenants)(input.desired);
+        if let Some(live) = input.live {
+            tenants.extend(live.tenants.keys().cloned());
         }
-    }
-    // A tenant Entra was asked about and did not answer is not read, whatever it holds.
-    if let Some(live) = input.live {
-        for (tenant, status) in &live.tenants {
-            if matches!(status, LiveTenant::Failed(_)) && in_scope(tenant) {
-                readable(input.live, input.options.offline, tenant, &mut not_read);
-            }
+        for tenant in tenants.iter().filter(|t| in_scope(t)) {
+            readable(input.live, input.options.offline, tenant, k, &mut not_read);
         }
     }
     let desired: Vec<DesiredObject> = KINDS
@@ -97,8 +91,13 @@ pub fn plan(input: &PlanInput) -> Plan {
         let stored_object = stored.remove(&d.address);
         let from = moved_from.get(&d.address).cloned();
         if let Some(rules) = &k.live {
-            let Some(dir) = readable(input.live, input.options.offline, &d.tenant, &mut not_read)
-            else {
+            let Some(dir) = readable(
+                input.live,
+                input.options.offline,
+                &d.tenant,
+                k,
+                &mut not_read,
+            ) else {
                 continue;
             };
             let found = (rules.find)(dir, &d.attributes, stored_object);
@@ -236,9 +235,10 @@ pub fn plan(input: &PlanInput) -> Plan {
         let tenant = k.map_or_else(String::new, |k| (k.tenant_of)(&addr, object));
         let mut live_ids = None;
         let mut reason = Reason::RemovedFromManifests;
-        if let Some(rules) = k.and_then(|k| k.live.as_ref()) {
-            // Never delete what cannot be seen: unreadable tenants keep their objects.
-            let Some(dir) = readable(input.live, input.options.offline, &tenant, &mut not_read)
+        if let Some((k, rules)) = k.and_then(|k| k.live.as_ref().map(|r| (k, r))) {
+            // Never delete what cannot be seen: unreadable tenants (or sources) keep their
+            // objects.
+            let Some(dir) = readable(input.live, input.options.offline, &tenant, k, &mut not_read)
             else {
                 continue;
             };

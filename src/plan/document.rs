@@ -29,7 +29,9 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Plan-wide notes (hints about likely mistakes).
     pub warnings: Vec<String>,
-    /// Tenants whose Entra objects could not be planned (consent needed, read failed, not read).
+    /// Tenants whose Entra objects could not be planned (consent needed, read failed, not
+    /// read), or sources of a tenant that could not be read (then only the kinds that need
+    /// them were not planned there).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_read: Vec<TenantNotRead>,
     /// Entra objects held by managed principals that tenantform does not own (never touched).
@@ -54,9 +56,13 @@ pub struct Unmanaged {
 #[serde(rename_all = "camelCase")]
 pub struct TenantNotRead {
     pub tenant: String,
-    /// Why (consent missing, token refused, permission missing, Graph error, not read).
+    /// Why (consent missing, token refused, permission missing, Graph error, not read);
+    /// `source` names the live source when only it could not be read.
     #[serde(flatten)]
     pub failure: Failure,
+    /// The kinds not planned in this tenant because of it (e.g. `directory_role`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -94,6 +100,26 @@ impl Plan {
     /// Tenants that could not be planned (each a reason for exit code 1).
     pub fn failed_tenants(&self) -> impl Iterator<Item = &TenantOutcome> {
         self.tenants.iter().filter(|t| t.outcome.is_failed())
+    }
+
+    /// For a tenant that was read but not every source a kind needs: the kinds not planned
+    /// there (empty when the whole tenant was not read, or everything was).
+    pub fn kinds_not_planned(&self, tenant: &str) -> Vec<&str> {
+        let entries: Vec<&TenantNotRead> = self
+            .not_read
+            .iter()
+            .filter(|n| n.tenant == tenant)
+            .collect();
+        if entries.iter().any(|n| n.failure.source.is_none()) {
+            return Vec::new();
+        }
+        let mut kinds: Vec<&str> = entries
+            .iter()
+            .flat_map(|n| n.kinds.iter().map(String::as_str))
+            .collect();
+        kinds.sort_unstable_by_key(|k| crate::resources::kind(k).map_or(u8::MAX, |k| k.order));
+        kinds.dedup();
+        kinds
     }
 
     /// 1 if any tenant failed; with `detailed`, 2 for changes; else 0.

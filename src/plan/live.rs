@@ -5,8 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Action, PlanOptions, TenantNotRead, Unmanaged};
-use crate::live::{LiveSnapshot, LiveTenant};
+use crate::live::{LiveSnapshot, LiveTenant, source};
 use crate::outcome::{Cause, Failure};
+use crate::resources::ResourceKind;
 use crate::state::StateObject;
 
 /// Role assignments in Entra held by guests tenantform manages, that tenantform neither
@@ -48,6 +49,9 @@ pub(super) fn unowned_role_assignments(
         let LiveTenant::Read(dir) = status else {
             continue;
         };
+        if !dir.is_read(source::ROLE_ASSIGNMENTS) {
+            continue;
+        }
         let managed = managed.get(tenant.as_str()).unwrap_or(&empty);
         let owned = owned.get(tenant.as_str()).unwrap_or(&empty);
         for ra in &dir.role_assignments {
@@ -74,15 +78,45 @@ pub(super) fn unowned_role_assignments(
     notes
 }
 
-/// The live directory of `tenant`, or why it cannot be planned (recorded once per tenant).
+/// Tenants (or sources of a tenant) whose Entra objects could not be planned, by (tenant,
+/// source name; empty for the whole tenant).
+pub(super) type NotRead = BTreeMap<(String, String), TenantNotRead>;
+
+/// The live directory of `tenant` for objects of `kind`, or why they cannot be planned there:
+/// the tenant was not read, or a source the kind needs was not (each recorded once, with the
+/// kinds it kept from being planned).
 pub(super) fn readable<'a>(
     live: Option<&'a LiveSnapshot>,
     offline: bool,
     tenant: &str,
-    not_read: &mut BTreeMap<String, TenantNotRead>,
+    kind: &ResourceKind,
+    not_read: &mut NotRead,
 ) -> Option<&'a crate::live::LiveDirectory> {
+    let mut record = |source: &str, failure: Failure| {
+        let entry = not_read
+            .entry((tenant.to_string(), source.to_string()))
+            .or_insert_with(|| TenantNotRead {
+                tenant: tenant.to_string(),
+                failure,
+                kinds: Vec::new(),
+            });
+        if !entry.kinds.iter().any(|k| k == kind.name) {
+            entry.kinds.push(kind.name.to_string());
+        }
+    };
     let failure = match live.map(|l| l.tenants.get(tenant)) {
-        Some(Some(LiveTenant::Read(dir))) => return Some(dir),
+        Some(Some(LiveTenant::Read(dir))) => {
+            let sources = kind.live.as_ref().map_or(&[][..], |rules| rules.sources);
+            let mut complete = true;
+            for source in sources {
+                if let Some(mut failure) = dir.unread(source) {
+                    failure.source.get_or_insert_with(|| source.to_string());
+                    record(source, failure);
+                    complete = false;
+                }
+            }
+            return complete.then_some(dir);
+        }
         Some(Some(LiveTenant::Failed(failure))) => failure.clone(),
         Some(None) => Failure::new(Cause::NotRead, "Entra was not read for this tenant"),
         None if offline => Failure::new(
@@ -94,12 +128,7 @@ pub(super) fn readable<'a>(
             "Entra was not read (no Graph credentials: set AZURE_CLIENT_ID, AZURE_TENANT_ID and a credential, or use --sandbox): guests and directory roles were not planned",
         ),
     };
-    not_read
-        .entry(tenant.to_string())
-        .or_insert_with(|| TenantNotRead {
-            tenant: tenant.to_string(),
-            failure,
-        });
+    record("", failure);
     None
 }
 

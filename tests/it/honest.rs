@@ -532,13 +532,14 @@ fn sigint_and_sigterm_during_apply_stop_between_changes_and_the_rerun_converges(
 type Stored<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
 
 /// The plan for one tenant `t` with guest `g` (and a role for it), state holding `stored`,
-/// and Entra showing `live` (None: the tenant could not be read).
+/// and Entra showing `live` (None: the tenant could not be read; its guests and role
+/// assignments are marked read here).
 fn plan_with(
     stored: &[Stored],
     live: Option<tenantform::live::LiveDirectory>,
     now: &str,
 ) -> tenantform::plan::Plan {
-    use tenantform::live::{LiveSnapshot, LiveTenant};
+    use tenantform::live::{LiveSnapshot, LiveTenant, source};
     use tenantform::outcome::{Cause, Failure};
     use tenantform::plan::{PlanInput, PlanOptions, plan};
     use tenantform::source::{SourceFile, SourceSet};
@@ -577,7 +578,9 @@ fn plan_with(
         tenants: [(
             "t".to_string(),
             match live {
-                Some(dir) => LiveTenant::Read(dir),
+                Some(dir) => {
+                    LiveTenant::Read(dir.with_read(&[source::GUESTS, source::ROLE_ASSIGNMENTS]))
+                }
                 None => LiveTenant::Failed(Failure::new(Cause::GraphError, "HTTP 500")),
             },
         )]

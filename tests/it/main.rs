@@ -20,6 +20,7 @@ mod replication;
 mod sandbox;
 mod schema;
 mod sdk_shapes;
+mod sources;
 mod state_store;
 mod support;
 mod validate_cases;

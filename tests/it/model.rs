@@ -127,7 +127,7 @@ fn every_code_is_unique() {
 
 #[test]
 fn an_interrupted_invitation_is_recognised_as_ours() {
-    use tenantform::live::{LiveDirectory, LiveGuest, LiveSnapshot, LiveTenant};
+    use tenantform::live::{LiveDirectory, LiveGuest, LiveSnapshot, LiveTenant, source};
     use tenantform::plan::{Op, PlanInput, PlanOptions, Reason, plan};
     use tenantform::state::{Source, State, StateObject};
     let v = validate(&[(
@@ -167,11 +167,14 @@ fn an_interrupted_invitation_is_recognised_as_ours() {
     let live = LiveSnapshot {
         tenants: [(
             "t".to_string(),
-            LiveTenant::Read(LiveDirectory {
-                guests: vec![guest],
-                role_assignments: vec![],
-                ..Default::default()
-            }),
+            LiveTenant::Read(
+                LiveDirectory {
+                    guests: vec![guest],
+                    role_assignments: vec![],
+                    ..Default::default()
+                }
+                .with_read(&[source::GUESTS, source::ROLE_ASSIGNMENTS]),
+            ),
         )]
         .into(),
     };
@@ -187,7 +190,13 @@ fn an_interrupted_invitation_is_recognised_as_ours() {
     assert!(a.blocked.is_none(), "ours: no --adopt needed");
     // Without a live guest, the invitation simply never happened: invite.
     let empty = LiveSnapshot {
-        tenants: [("t".to_string(), LiveTenant::Read(LiveDirectory::default()))].into(),
+        tenants: [(
+            "t".to_string(),
+            LiveTenant::Read(
+                LiveDirectory::default().with_read(&[source::GUESTS, source::ROLE_ASSIGNMENTS]),
+            ),
+        )]
+        .into(),
     };
     let p = plan(&PlanInput {
         desired: &v.model,
