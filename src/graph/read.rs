@@ -86,7 +86,7 @@ fn items(body: &Value) -> Vec<Value> {
 
 /// Reads one tenant: its token, then each source (see `graph::sources`) with its own status.
 /// The tenant as a whole fails only when its token is refused, the `$batch` itself fails, or
-/// the token lacks the permissions of every required source.
+/// no required source could be read (no permission for any, or every one failed).
 async fn read_tenant(
     client: &GraphClient,
     tenant_id: &str,
