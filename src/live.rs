@@ -1,10 +1,44 @@
 //! What Entra holds right now, per tenant, as plain data: the planner's third input.
 //!
 //! Read by `graph::read` (one `$batch` per tenant); kept free of I/O so plans stay pure.
+//!
+//! A tenant's directory is read from named **sources** (one request or a few each: see
+//! `graph::sources`), and each has its own [`SourceStatus`]: a source that failed leaves only
+//! the kinds that need it unplanned (`resources::LiveRules::sources`), not the whole tenant.
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::outcome::{Cause, Failure};
+
+/// The names of the live sources (what a kind declares it needs, and keys of
+/// [`LiveDirectory::sources`]).
+pub mod source {
+    /// The tenant's guest users (`GET /users?$filter=userType eq 'Guest'`).
+    pub const GUESTS: &str = "guests";
+    /// Directory role assignments with their principals (`$expand=principal`).
+    pub const ROLE_ASSIGNMENTS: &str = "roleAssignments";
+    /// PIM-eligible role assignments (report-only: needs Entra ID P2).
+    pub const ROLE_ELIGIBILITY: &str = "roleEligibility";
+    /// Transitive members of groups holding privileged roles (report-only follow-up).
+    pub const GROUP_MEMBERS: &str = "groupMembers";
+}
+
+/// How one source of a tenant's directory was read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum SourceStatus {
+    /// Read completely (every page).
+    Read,
+    /// Not read: the kinds that need it are not planned, and the tenant is a failure of the
+    /// run.
+    Failed(Failure),
+    /// A report-only source that Graph refused (no Entra ID P2, permission missing): the
+    /// report says what was not checked; never a failure.
+    NotChecked { reason: String },
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LiveSnapshot {
@@ -21,6 +55,16 @@ pub enum LiveTenant {
     Failed(crate::outcome::Failure),
 }
 
+impl LiveTenant {
+    /// Whether anything a kind needs could not be read (the whole tenant, or a source).
+    pub fn is_failed(&self) -> bool {
+        match self {
+            LiveTenant::Read(dir) => dir.failed_sources().next().is_some(),
+            LiveTenant::Failed(_) => true,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveDirectory {
@@ -33,15 +77,13 @@ pub struct LiveDirectory {
     /// PIM-eligible role assignments (`roleEligibilitySchedules`), when they could be read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub eligible_assignments: Vec<LiveEligibleAssignment>,
-    /// Why eligible assignments were not read (no Entra ID P2, permission missing, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eligible_not_checked: Option<String>,
     /// Transitive members of the groups that hold privileged roles, by lowercase group id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub group_members: BTreeMap<String, Vec<LivePrincipal>>,
-    /// Why some of those groups' members could not be read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_members_not_checked: Option<String>,
+    /// How each source was read, by source name ([`source`]). A source that is not listed
+    /// was not read: its data above is empty, not known to be empty.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceStatus>,
 }
 
 /// What a directory object is, as far as privileged access goes.
@@ -162,6 +204,70 @@ pub struct LiveRoleAssignment {
 }
 
 impl LiveDirectory {
+    /// Records how source `name` was read.
+    pub fn set_source(&mut self, name: &str, status: SourceStatus) {
+        self.sources.insert(name.to_string(), status);
+    }
+
+    /// Marks `names` read: for directories built from data rather than by `graph::read`
+    /// (export, tests).
+    pub fn with_read(mut self, names: &[&str]) -> LiveDirectory {
+        for name in names {
+            self.set_source(name, SourceStatus::Read);
+        }
+        self
+    }
+
+    /// Whether source `name` was read completely.
+    pub fn is_read(&self, name: &str) -> bool {
+        matches!(self.sources.get(name), Some(SourceStatus::Read))
+    }
+
+    /// Why source `name` cannot be used (`None` when it was read). A report-only refusal and
+    /// a source that was never asked for are failures too, for whoever needs the source.
+    pub fn unread(&self, name: &str) -> Option<Failure> {
+        match self.sources.get(name) {
+            Some(SourceStatus::Read) => None,
+            Some(SourceStatus::Failed(f)) => Some(f.clone()),
+            Some(SourceStatus::NotChecked { reason }) => {
+                Some(Failure::new(Cause::NotRead, reason.clone()).with_source(name))
+            }
+            None => {
+                Some(Failure::new(Cause::NotRead, "Entra was not asked for it").with_source(name))
+            }
+        }
+    }
+
+    /// The sources that failed (not the report-only ones Graph refused).
+    pub fn failed_sources(&self) -> impl Iterator<Item = (&str, &Failure)> {
+        self.sources
+            .iter()
+            .filter_map(|(name, status)| match status {
+                SourceStatus::Failed(f) => Some((name.as_str(), f)),
+                _ => None,
+            })
+    }
+
+    /// Why a report-only source was not checked (refused, or not read at all).
+    fn not_checked(&self, name: &str) -> Option<String> {
+        match self.sources.get(name) {
+            Some(SourceStatus::Read) => None,
+            Some(SourceStatus::NotChecked { reason }) => Some(reason.clone()),
+            Some(SourceStatus::Failed(f)) => Some(f.describe()),
+            None => Some("not read".into()),
+        }
+    }
+
+    /// Why eligible assignments were not read (no Entra ID P2, permission missing, ...).
+    pub fn eligible_not_checked(&self) -> Option<String> {
+        self.not_checked(source::ROLE_ELIGIBILITY)
+    }
+
+    /// Why some members of groups that hold privileged roles could not be read.
+    pub fn group_members_not_checked(&self) -> Option<String> {
+        self.not_checked(source::GROUP_MEMBERS)
+    }
+
     pub fn guest_by_email(&self, email: &str) -> Option<&LiveGuest> {
         let exact = self.guests.iter().find(|g| {
             g.mail

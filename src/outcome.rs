@@ -60,6 +60,10 @@ pub struct Failure {
     /// Admin consent URL, when consent is missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent_url: Option<String>,
+    /// The live source that could not be read (e.g. `roleAssignments`), when the rest of the
+    /// tenant was: only the kinds that need it were not planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Failure {
@@ -70,10 +74,18 @@ impl Failure {
             code: None,
             request_id: None,
             consent_url: None,
+            source: None,
         }
     }
 
-    /// "consent missing: <message> (AADSTS700016, request-id …)".
+    /// The same failure, as the failure of live source `source` only.
+    pub fn with_source(mut self, source: &str) -> Failure {
+        self.source = Some(source.to_string());
+        self
+    }
+
+    /// "consent missing: <message> (AADSTS700016, request-id …)"; a source's failure starts
+    /// with the source: "roleAssignments: permission missing: …".
     pub fn describe(&self) -> String {
         let mut extra = Vec::new();
         if let Some(code) = &self.code
@@ -91,7 +103,11 @@ impl Failure {
         } else {
             format!(" ({})", extra.join(", "))
         };
-        format!("{}: {}{extra}", self.cause.describe(), self.message)
+        let source = self
+            .source
+            .as_ref()
+            .map_or_else(String::new, |s| format!("{s}: "));
+        format!("{source}{}: {}{extra}", self.cause.describe(), self.message)
     }
 }
 
@@ -126,6 +142,10 @@ pub struct TenantOutcome {
     pub microsoft_tenant_id: Option<String>,
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// How each live source of the tenant was read (`guests`, `roleAssignments`, ...), when
+    /// Entra was read for it: a failed one says why its kinds were not planned.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sources: std::collections::BTreeMap<String, crate::live::SourceStatus>,
 }
 
 impl TenantOutcome {

@@ -37,7 +37,8 @@ Faults (comma-separated): latency=50ms, throttle=0.1 (share answered 429), retry
 lost), replication=2s (new users unlisted and unreadable, role assignments to them fail),\n\
 replication-shape=mixed|principal|template|reference (404 naming the principal, 404 naming the\n\
 role template, 400 \"Not a valid reference update\"), budgets (Graph's throttling limits per app\n\
-and tenant), seed=7 (same seed, same faults).\n\n\
+and tenant), seed=7 (same seed, same faults), fail=503:/roleManagement/directory/roleAssignments@T\n\
+(every request under that path, in tenant T or in all without @T, answers that status).\n\n\
 Controls (no auth; 127.0.0.1 only):\n  \
 GET|DELETE /_sandbox/requests          the request log\n  \
 GET|PUT    /_sandbox/faults            faults as JSON\n  \

@@ -361,7 +361,7 @@ pub fn report(
             if let Some(crate::live::LiveTenant::Read(dir)) =
                 live.and_then(|l| l.tenants.get(&t.tenant))
             {
-                t.eligible_not_checked = dir.eligible_not_checked.clone();
+                t.eligible_not_checked = dir.eligible_not_checked();
             }
             let failed = plan
                 .tenants

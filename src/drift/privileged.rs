@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Cause, Finding};
-use crate::live::{LiveDirectory, LivePrincipal, LiveSnapshot, LiveTenant, PrincipalKind};
+use crate::live::{LiveDirectory, LivePrincipal, LiveSnapshot, LiveTenant, PrincipalKind, source};
 use crate::model::DesiredModel;
 use crate::resources::directory_role;
 
@@ -152,6 +152,11 @@ pub fn findings(model: &DesiredModel, live: &LiveSnapshot) -> Vec<Found> {
         let LiveTenant::Read(dir) = status else {
             continue;
         };
+        // Holders come from the assignments and declared guests from the guests: without
+        // both, nothing is claimed (the tenant fails as not read instead).
+        if !dir.is_read(source::ROLE_ASSIGNMENTS) || !dir.is_read(source::GUESTS) {
+            continue;
+        }
         let declared = declared(model, tenant, dir);
         let active = dir.role_assignments.iter().map(|r| {
             (
@@ -193,8 +198,7 @@ pub fn findings(model: &DesiredModel, live: &LiveSnapshot) -> Vec<Found> {
                 .unwrap_or_default();
             let members_not_checked = (is_group && !dir.group_members.contains_key(principal))
                 .then(|| {
-                    dir.group_members_not_checked
-                        .clone()
+                    dir.group_members_not_checked()
                         .unwrap_or_else(|| "not read".into())
                 });
             let role_name = catalog

@@ -112,6 +112,7 @@ impl GraphClientError {
             code: self.code().map(str::to_string),
             request_id: self.request_id().map(str::to_string),
             consent_url: None,
+            source: None,
         }
     }
 

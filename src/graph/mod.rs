@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod permissions;
 pub mod read;
+pub mod sources;
 
 pub use client::{
     BatchRequest, BatchResponse, GraphClient, GraphClientError, GraphResponse, RetryPolicy,

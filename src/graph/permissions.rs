@@ -143,9 +143,14 @@ pub fn needs_for_directory_roles() -> Vec<&'static [&'static str]> {
     vec![ROLES_WRITE]
 }
 
-/// What reading a tenant for a plan sends: its guests and its role assignments.
+/// What reading a tenant for a plan needs: the permissions of its required sources (its
+/// guests and its role assignments; see `graph::sources`).
 pub fn needs_for_read() -> Vec<&'static [&'static str]> {
-    vec![USERS_READ, ROLES_READ]
+    super::sources::SOURCES
+        .iter()
+        .filter(|s| !s.report_only)
+        .map(|s| s.permissions)
+        .collect()
 }
 
 /// The entries of `needs` the token's roles satisfy none of.
@@ -215,6 +220,11 @@ mod tests {
         );
         let roles = vec!["User.Read.All".to_string()];
         assert_eq!(missing(&needs_for_guests(), &roles), vec![INVITE]);
+    }
+
+    #[test]
+    fn reading_needs_what_the_required_sources_need() {
+        assert_eq!(needs_for_read(), vec![USERS_READ, ROLES_READ]);
     }
 
     #[test]

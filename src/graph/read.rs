@@ -1,20 +1,25 @@
-//! Reading the live state of many tenants: one `$batch` per tenant (guests, role assignments
-//! with their principals, PIM-eligible assignments), bounded concurrency across tenants, and
-//! "consent needed" for a tenant whose token fails that way while the others carry on. Only a
-//! tenant where a group holds a privileged role costs a second round trip (its members).
+//! Reading the live state of many tenants: one `$batch` per tenant with a request per source
+//! (`graph::sources`: guests, role assignments with their principals, PIM-eligible
+//! assignments), bounded concurrency across tenants, and "consent needed" for a tenant whose
+//! token fails that way while the others carry on. Each source gets its own status, so a
+//! refused or failing source blocks only the kinds that need it. Only a tenant where a group
+//! holds a privileged role costs a second round trip (its members).
+
+use std::collections::{BTreeMap, HashMap};
 
 use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::client::{BatchRequest, GraphClient};
+use super::sources::{Round, Source};
 use crate::live::{
     LiveDirectory, LiveEligibleAssignment, LiveGuest, LivePrincipal, LiveRoleAssignment,
-    LiveSnapshot, LiveTenant, PrincipalKind,
+    LiveSnapshot, LiveTenant, SourceStatus, source,
 };
-use crate::outcome::Cause;
+use crate::outcome::{Cause, Failure};
 
 /// What names a member of a group that holds a privileged role.
-const MEMBER_FIELDS: &str = "id,displayName,userPrincipalName,mail,userType";
+pub const MEMBER_FIELDS: &str = "id,displayName,userPrincipalName,mail,userType";
 
 const GUEST_FIELDS: &str =
     "id,displayName,mail,otherMails,userType,externalUserState,externalUserStateChangeDateTime";
@@ -28,10 +33,12 @@ pub struct TenantToRead {
 /// Told about each tenant as soon as it is read (for progress).
 pub type OnTenantRead<'a> = &'a (dyn Fn(&str, &LiveTenant) + Sync);
 
-/// Reads every tenant, at most `parallelism` at a time.
+/// Reads `sources` (`graph::sources::for_kinds`) of every tenant, at most `parallelism`
+/// tenants at a time.
 pub async fn read_tenants(
     client: &GraphClient,
     tenants: Vec<TenantToRead>,
+    sources: &[&'static Source],
     parallelism: usize,
     consent_redirect: &str,
     on_read: Option<OnTenantRead<'_>>,
@@ -39,16 +46,22 @@ pub async fn read_tenants(
     let results: Vec<(String, LiveTenant)> = futures_util::stream::iter(tenants)
         .map(|t| async move {
             let started = std::time::Instant::now();
-            let live = read_tenant(client, &t.microsoft_tenant_id, consent_redirect).await;
+            let live =
+                read_tenant(client, &t.microsoft_tenant_id, consent_redirect, sources).await;
             let ms = started.elapsed().as_millis() as u64;
             match &live {
-                LiveTenant::Read(dir) => tracing::info!(
-                    tenant = %t.name,
-                    guests = dir.guests.len(),
-                    role_assignments = dir.role_assignments.len(),
-                    ms,
-                    "read Entra"
-                ),
+                LiveTenant::Read(dir) => {
+                    tracing::info!(
+                        tenant = %t.name,
+                        guests = dir.guests.len(),
+                        role_assignments = dir.role_assignments.len(),
+                        ms,
+                        "read Entra"
+                    );
+                    for (name, f) in dir.failed_sources() {
+                        tracing::info!(tenant = %t.name, source = name, "not read: {}", f.describe());
+                    }
+                }
                 LiveTenant::Failed(f) => {
                     tracing::info!(tenant = %t.name, ms, "not read: {}", f.describe())
                 }
@@ -70,12 +83,15 @@ fn items(body: &Value) -> Vec<Value> {
     body["value"].as_array().cloned().unwrap_or_default()
 }
 
-async fn read_tenant(client: &GraphClient, tenant_id: &str, consent_redirect: &str) -> LiveTenant {
-    let requests = vec![
-        guests_request("guests"),
-        roles_request("roles"),
-        eligible_request("eligible"),
-    ];
+/// Reads one tenant: its token, then each source (see `graph::sources`) with its own status.
+/// The tenant as a whole fails only when its token is refused, the `$batch` itself fails, or
+/// no required source could be read (no permission for any, or every one failed).
+async fn read_tenant(
+    client: &GraphClient,
+    tenant_id: &str,
+    consent_redirect: &str,
+    sources: &[&'static Source],
+) -> LiveTenant {
     let failed = |e: super::GraphClientError| {
         let mut failure = e.failure();
         if failure.cause == Cause::ConsentMissing {
@@ -85,69 +101,165 @@ async fn read_tenant(client: &GraphClient, tenant_id: &str, consent_redirect: &s
                 tenant_id,
             ));
         }
-        LiveTenant::Failed(failure)
+        failure
     };
-    // The token says what was granted: a tenant that cannot be read is named with the
-    // permissions it lacks, and the read is not sent.
-    match client.token(tenant_id).await {
-        Ok(token) => {
-            if let Some(roles) = super::permissions::token_roles(&token) {
-                let missing =
-                    super::permissions::missing(&super::permissions::needs_for_read(), &roles);
-                if !missing.is_empty() {
-                    return LiveTenant::Failed(crate::outcome::Failure::new(
-                        Cause::PermissionMissing,
-                        super::permissions::missing_message(&missing, tenant_id, &roles),
-                    ));
+    let mut dir = LiveDirectory::default();
+    // The token says what was granted: a source the app may not read is named with the
+    // permission it lacks, and its request is not sent.
+    let roles = match client.token(tenant_id).await {
+        Ok(token) => super::permissions::token_roles(&token),
+        Err(e) => return LiveTenant::Failed(failed(e)),
+    };
+    let mut to_read: Vec<&'static Source> = Vec::new();
+    let mut missing: Vec<&'static [&'static str]> = Vec::new();
+    for s in sources {
+        match &roles {
+            Some(roles)
+                if !s.permissions.is_empty()
+                    && !super::permissions::satisfied(s.permissions, roles) =>
+            {
+                if !missing.contains(&s.permissions) {
+                    missing.push(s.permissions);
+                }
+                let message =
+                    super::permissions::missing_message(&[s.permissions], tenant_id, roles);
+                let failure = Failure::new(Cause::PermissionMissing, message).with_source(s.name);
+                dir.set_source(s.name, unread_status(s, failure));
+            }
+            _ => to_read.push(s),
+        }
+    }
+    if !missing.is_empty() && !to_read.iter().any(|s| !s.report_only) {
+        // Nothing a kind needs can be read: the tenant is not read, as one failure.
+        let roles = roles.unwrap_or_default();
+        return LiveTenant::Failed(Failure::new(
+            Cause::PermissionMissing,
+            super::permissions::missing_message(&missing, tenant_id, &roles),
+        ));
+    }
+    for round in [Round::First, Round::FollowUp] {
+        let mut requests = Vec::new();
+        let mut owner: HashMap<String, &'static Source> = HashMap::new();
+        let mut asked: Vec<&'static Source> = Vec::new();
+        for s in to_read.iter().copied().filter(|s| s.round == round) {
+            let mine = (s.requests)(&dir);
+            if mine.is_empty() {
+                dir.set_source(s.name, SourceStatus::Read);
+                continue;
+            }
+            asked.push(s);
+            for r in mine {
+                owner.insert(r.id.clone(), s);
+                requests.push(r);
+            }
+        }
+        if requests.is_empty() {
+            continue;
+        }
+        let answers = match client.batch(tenant_id, requests).await {
+            Ok(a) => a,
+            // The tenant's own batch: nothing was read. A follow-up: only its sources.
+            Err(e) if round == Round::First => return LiveTenant::Failed(failed(e)),
+            Err(e) => {
+                let failure = failed(e);
+                for s in &asked {
+                    let why = failure.clone().with_source(s.name);
+                    dir.set_source(s.name, unread_status(s, why));
+                }
+                continue;
+            }
+        };
+        // A source is read when every one of its requests was (all pages).
+        let mut statuses: BTreeMap<&'static str, SourceStatus> = BTreeMap::new();
+        for answer in answers {
+            let Some(s) = owner.get(&answer.id).copied() else {
+                continue;
+            };
+            // Large directories page: follow the rest outside the batch.
+            let all = match answer.ok(tenant_id) {
+                Ok(body) => all_items(client, tenant_id, body).await.map_err(|e| {
+                    let why = e.to_string();
+                    (failed(e), why)
+                }),
+                Err(e) => {
+                    let why = (s.refusal)(answer.status, &answer.body, &e);
+                    Err((failed(e), why))
+                }
+            };
+            match all {
+                Ok(items) => {
+                    (s.parse)(&mut dir, &answer.id, &items);
+                    statuses.entry(s.name).or_insert(SourceStatus::Read);
+                }
+                Err((failure, why)) => {
+                    let status = if s.report_only {
+                        SourceStatus::NotChecked { reason: why }
+                    } else {
+                        SourceStatus::Failed(failure.with_source(s.name))
+                    };
+                    // The first failure of a source is kept (a report-only one: the last,
+                    // as the report always said).
+                    match statuses.get(s.name) {
+                        Some(SourceStatus::Failed(_)) => {}
+                        _ => {
+                            statuses.insert(s.name, status);
+                        }
+                    }
                 }
             }
         }
-        Err(e) => return failed(e),
-    }
-    let answers = match client.batch(tenant_id, requests).await {
-        Ok(a) => a,
-        Err(e) => return failed(e),
-    };
-    let mut guests = Vec::new();
-    let mut roles = Vec::new();
-    let mut eligible: Result<Vec<Value>, String> = Err("not read".into());
-    for answer in answers {
-        if answer.id == "eligible" {
-            // PIM needs Entra ID P2 and a permission of its own: without them the tenant is
-            // still read, and the report says eligible assignments were not checked.
-            eligible = match answer.ok(tenant_id) {
-                Ok(_) => all_items(client, tenant_id, &answer.body)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(_) => Err(eligible_refusal(answer.status, &answer.body)),
-            };
-            continue;
-        }
-        if let Err(e) = answer.ok(tenant_id) {
-            return failed(e);
-        }
-        // Large directories page: follow the rest outside the batch.
-        let all = match all_items(client, tenant_id, &answer.body).await {
-            Ok(all) => all,
-            Err(e) => return failed(e),
-        };
-        if answer.id == "guests" {
-            guests = all;
-        } else {
-            roles = all;
+        for s in asked {
+            let status = statuses.remove(s.name).unwrap_or_else(|| {
+                // A request left without an answer is an error, never an empty list.
+                let failure =
+                    Failure::new(Cause::GraphError, "Graph sent no answer to its request")
+                        .with_source(s.name);
+                unread_status(s, failure)
+            });
+            dir.set_source(s.name, status);
         }
     }
-    let mut dir = parse_directory(&guests, &roles);
-    match eligible {
-        Ok(items) => add_eligible(&mut dir, &items),
-        Err(why) => dir.eligible_not_checked = Some(why),
+    // Nothing a kind needs was read (every request failed): the tenant is not read.
+    let required: Vec<&str> = sources
+        .iter()
+        .filter(|s| !s.report_only)
+        .map(|s| s.name)
+        .collect();
+    let failed: Vec<&Failure> = dir
+        .failed_sources()
+        .filter(|(name, _)| required.contains(name))
+        .map(|(_, f)| f)
+        .collect();
+    if let Some((first, rest)) = failed.split_first()
+        && failed.len() == required.len()
+    {
+        let mut whole = (*first).clone();
+        whole.source = None;
+        if !rest.is_empty() {
+            let others: Vec<String> = rest.iter().map(|f| f.describe()).collect();
+            whole.message = format!("{}; also {}", whole.message, others.join("; "));
+        }
+        return LiveTenant::Failed(whole);
     }
-    read_group_members(client, tenant_id, &mut dir).await;
     LiveTenant::Read(dir)
 }
 
+/// What a source that could not be read is: failed, or (report-only) not checked.
+fn unread_status(s: &Source, failure: Failure) -> SourceStatus {
+    if s.report_only {
+        SourceStatus::NotChecked {
+            reason: match failure.cause {
+                Cause::PermissionMissing => format!("permission missing: {}", failure.message),
+                _ => failure.message,
+            },
+        }
+    } else {
+        SourceStatus::Failed(failure)
+    }
+}
+
 /// Why Graph refused the eligibility list, for the report (untrusted text; escaped on output).
-fn eligible_refusal(status: u16, body: &Value) -> String {
+pub fn eligible_refusal(status: u16, body: &Value) -> String {
     let code = body["error"]["code"].as_str().unwrap_or_default();
     let message = body["error"]["message"].as_str().unwrap_or_default();
     let why = match (status, code) {
@@ -192,91 +304,58 @@ pub fn add_eligible(dir: &mut LiveDirectory, items: &[Value]) {
     }
 }
 
-/// The members of each group that holds a privileged role (rare: one more `$batch`).
-async fn read_group_members(client: &GraphClient, tenant_id: &str, dir: &mut LiveDirectory) {
-    let groups: Vec<String> = dir
-        .principals
-        .values()
-        .filter(|p| p.kind == PrincipalKind::Group)
-        .map(|p| p.id.clone())
-        .collect();
-    if groups.is_empty() {
-        return;
-    }
-    let requests = groups
-        .iter()
-        .map(|id| members_request(id, id))
-        .collect::<Vec<_>>();
-    let answers = match client.batch(tenant_id, requests).await {
-        Ok(a) => a,
-        Err(e) => {
-            dir.group_members_not_checked = Some(e.to_string());
-            return;
-        }
-    };
-    for answer in answers {
-        let members = match answer.ok(tenant_id) {
-            Ok(_) => all_items(client, tenant_id, &answer.body).await,
-            Err(e) => Err(e),
-        };
-        match members {
-            Ok(members) => {
-                dir.group_members.insert(
-                    answer.id.clone(),
-                    members
-                        .iter()
-                        .filter_map(LivePrincipal::from_graph)
-                        .collect(),
-                );
-            }
-            Err(e) => dir.group_members_not_checked = Some(e.to_string()),
-        }
-    }
+/// Guests and role assignments as Graph returns them -> the live directory (with the
+/// principals of privileged roles, when the assignments came with `$expand=principal`), both
+/// sources marked read.
+pub fn parse_directory(guests: &[Value], roles: &[Value]) -> LiveDirectory {
+    let mut dir = LiveDirectory::default();
+    parse_guests(&mut dir, guests);
+    parse_role_assignments(&mut dir, roles);
+    dir.with_read(&[source::GUESTS, source::ROLE_ASSIGNMENTS])
 }
 
-/// Guests and role assignments as Graph returns them -> the live directory (with the
-/// principals of privileged roles, when the assignments came with `$expand=principal`).
-pub fn parse_directory(guests: &[Value], roles: &[Value]) -> LiveDirectory {
+/// The `guests` source: guest users as Graph returns them.
+pub fn parse_guests(dir: &mut LiveDirectory, guests: &[Value]) {
     let str_of = |v: &Value, k: &str| v[k].as_str().map(str::to_string);
-    let principals = roles
-        .iter()
-        .filter(|r| crate::roles::is_privileged(r["roleDefinitionId"].as_str().unwrap_or("")))
-        .filter_map(|r| LivePrincipal::from_graph(&r["principal"]))
-        .map(|p| (p.id.clone(), p))
-        .collect();
-    LiveDirectory {
-        principals,
-        guests: guests
+    dir.guests.extend(guests.iter().map(|g| {
+        LiveGuest {
+            id: str_of(g, "id").unwrap_or_default(),
+            display_name: str_of(g, "displayName").unwrap_or_default(),
+            mail: str_of(g, "mail"),
+            other_mails: g["otherMails"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            external_user_state: str_of(g, "externalUserState"),
+            external_user_state_change: str_of(g, "externalUserStateChangeDateTime"),
+        }
+    }));
+}
+
+/// The `roleAssignments` source: assignments, and the principals of privileged roles.
+pub fn parse_role_assignments(dir: &mut LiveDirectory, roles: &[Value]) {
+    let str_of = |v: &Value, k: &str| v[k].as_str().map(str::to_string);
+    dir.principals.extend(
+        roles
             .iter()
-            .map(|g| LiveGuest {
-                id: str_of(g, "id").unwrap_or_default(),
-                display_name: str_of(g, "displayName").unwrap_or_default(),
-                mail: str_of(g, "mail"),
-                other_mails: g["otherMails"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|m| m.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                external_user_state: str_of(g, "externalUserState"),
-                external_user_state_change: str_of(g, "externalUserStateChangeDateTime"),
-            })
-            .collect(),
-        role_assignments: roles
-            .iter()
-            .map(|r| LiveRoleAssignment {
-                id: str_of(r, "id").unwrap_or_default(),
-                principal_id: str_of(r, "principalId").unwrap_or_default().to_lowercase(),
-                role_definition_id: str_of(r, "roleDefinitionId")
-                    .unwrap_or_default()
-                    .to_lowercase(),
-                directory_scope_id: str_of(r, "directoryScopeId").unwrap_or_else(|| "/".into()),
-            })
-            .collect(),
-        ..LiveDirectory::default()
-    }
+            .filter(|r| crate::roles::is_privileged(r["roleDefinitionId"].as_str().unwrap_or("")))
+            .filter_map(|r| LivePrincipal::from_graph(&r["principal"]))
+            .map(|p| (p.id.clone(), p)),
+    );
+    dir.role_assignments.extend(roles.iter().map(|r| {
+        LiveRoleAssignment {
+            id: str_of(r, "id").unwrap_or_default(),
+            principal_id: str_of(r, "principalId").unwrap_or_default().to_lowercase(),
+            role_definition_id: str_of(r, "roleDefinitionId")
+                .unwrap_or_default()
+                .to_lowercase(),
+            directory_scope_id: str_of(r, "directoryScopeId").unwrap_or_else(|| "/".into()),
+        }
+    }));
 }
 
 /// The request that lists a tenant's guests (shared by planning and export).
@@ -308,17 +387,6 @@ pub fn eligible_request(id: &str) -> BatchRequest {
         id: id.into(),
         method: "GET".into(),
         url: "/roleManagement/directory/roleEligibilitySchedules?$expand=principal".into(),
-        body: None,
-        depends_on: Vec::new(),
-    }
-}
-
-/// The request that lists a group's transitive members (no cast: no advanced query needed).
-pub fn members_request(id: &str, group_id: &str) -> BatchRequest {
-    BatchRequest {
-        id: id.into(),
-        method: "GET".into(),
-        url: format!("/groups/{group_id}/transitiveMembers?$select={MEMBER_FIELDS}&$top=999"),
         body: None,
         depends_on: Vec::new(),
     }

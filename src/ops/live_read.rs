@@ -43,13 +43,15 @@ pub fn read_live<T: Borrow<State> + Send>(
     }
     let started: BTreeSet<String> = tenants.keys().cloned().collect();
     reporter.phase_started(Phase::ReadingEntra, tenants.len());
-    let on_read = |_: &str, live: &LiveTenant| {
-        reporter.tenant_done(Phase::ReadingEntra, matches!(live, LiveTenant::Failed(_)))
-    };
+    let on_read =
+        |_: &str, live: &LiveTenant| reporter.tenant_done(Phase::ReadingEntra, live.is_failed());
+    // The sources every live kind needs, and the report-only ones.
+    let sources = crate::graph::sources::for_kinds(crate::resources::KINDS);
     let read = |tenants| {
         connection.runtime.block_on(read_tenants(
             &connection.client,
             to_read(tenants),
+            &sources,
             graph.parallelism,
             &graph.consent_redirect_uri,
             Some(&on_read),

@@ -137,12 +137,23 @@ pub fn render(plan: &Plan, max_len: usize) -> String {
         let crate::outcome::Outcome::Failed(failure) = &t.outcome else {
             continue;
         };
-        let _ = writeln!(
-            head,
-            "> **Not planned:** {}: {}\n",
-            escape_inline(&t.label()),
-            escape_inline(&failure.describe())
-        );
+        let kinds = plan.kinds_not_planned(&t.tenant);
+        if kinds.is_empty() {
+            let _ = writeln!(
+                head,
+                "> **Not planned:** {}: {}\n",
+                escape_inline(&t.label()),
+                escape_inline(&failure.describe())
+            );
+        } else {
+            let _ = writeln!(
+                head,
+                "> **Partly planned:** {}: {} not planned: {}\n",
+                escape_inline(&t.label()),
+                escape_inline(&kinds.join(", ")),
+                escape_inline(&failure.describe())
+            );
+        }
     }
     if failed.len() > MAX_NOTES {
         let more = failed.len() - MAX_NOTES;

@@ -285,23 +285,35 @@ pub fn render(plan: &Plan, color: bool) -> String {
             plural(offline.len(), "tenant")
         );
     }
-    let failed: Vec<&crate::outcome::TenantOutcome> = plan.failed_tenants().collect();
-    if !failed.is_empty() {
+    // Tenants not read at all, then tenants read but for a source some kinds need.
+    let (partly, failed): (Vec<&crate::outcome::TenantOutcome>, Vec<_>) = plan
+        .failed_tenants()
+        .partition(|t| !plan.kinds_not_planned(&t.tenant).is_empty());
+    for (heading, tenants) in [("Not planned", failed), ("Partly planned", partly)] {
+        if tenants.is_empty() {
+            continue;
+        }
         let _ = writeln!(
             out,
             "{}",
             style.paint(
                 "1;31",
-                &format!("Not planned ({}):", plural(failed.len(), "tenant"))
+                &format!("{heading} ({}):", plural(tenants.len(), "tenant"))
             )
         );
-        for t in failed {
+        for t in tenants {
             let crate::outcome::Outcome::Failed(failure) = &t.outcome else {
                 continue;
             };
+            let kinds = plan.kinds_not_planned(&t.tenant);
+            let not_planned = if kinds.is_empty() {
+                String::new()
+            } else {
+                format!("{} not planned: ", kinds.join(", "))
+            };
             let _ = writeln!(
                 out,
-                "  {}: {}",
+                "  {}: {not_planned}{}",
                 terminal_safe(&t.label()),
                 terminal_safe(&failure.describe())
             );

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::msp_role::principal_key;
 use super::{DesiredObject, LiveObject, LiveRules, ResourceKind, address, attr_str};
-use crate::live::LiveDirectory;
+use crate::live::{LiveDirectory, source};
 use crate::model::{DesiredModel, Principal};
 use crate::state::{Attributes, StateObject};
 
@@ -25,6 +25,8 @@ pub const KIND: ResourceKind = ResourceKind {
         find,
         compared: &[],
         tenants,
+        // Assignments by id or by (principal, role, scope); a guest's object id by its email.
+        sources: &[source::ROLE_ASSIGNMENTS, source::GUESTS],
     }),
 };
 

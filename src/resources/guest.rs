@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::{DesiredObject, LiveObject, LiveRules, ResourceKind, address, attr_str};
-use crate::live::LiveDirectory;
+use crate::live::{LiveDirectory, source};
 use crate::model::DesiredModel;
 use crate::state::{Attributes, StateObject};
 
@@ -26,6 +26,7 @@ pub const KIND: ResourceKind = ResourceKind {
         find,
         compared: &["displayName"],
         tenants,
+        sources: &[source::GUESTS],
     }),
 };
 

@@ -98,6 +98,9 @@ pub struct LiveRules {
     pub compared: &'static [&'static str],
     /// The tenants that have desired objects of this kind (cheaper than building them).
     pub tenants: fn(&DesiredModel) -> std::collections::BTreeSet<String>,
+    /// The live sources `find` reads (`live::source`): when one of them could not be read in
+    /// a tenant, this kind is not planned there (and the tenant fails); the others are.
+    pub sources: &'static [&'static str],
 }
 
 pub const KINDS: &[ResourceKind] = &[

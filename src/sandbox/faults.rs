@@ -30,6 +30,51 @@ pub struct Faults {
     pub replication_shape: ReplicationShape,
     /// Enforce Graph's identity throttling budgets per app and tenant.
     pub enforce_budgets: bool,
+    /// Requests that always fail with a fixed status (a source that cannot be read), outside
+    /// the seeded draws: `fail=503:/roleManagement/directory/roleAssignments@<tenant id>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fail: Vec<PathFault>,
+}
+
+/// Every request (alone or inside `$batch`) whose path under `/v1.0` starts with `path`, in
+/// `tenant` (any tenant when absent), is answered `status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PathFault {
+    pub status: u16,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+impl PathFault {
+    /// `STATUS:PATH` or `STATUS:PATH@TENANT`.
+    fn parse(value: &str) -> Result<PathFault, String> {
+        let bad = || format!("`fail={value}`: expected STATUS:PATH or STATUS:PATH@TENANT");
+        let (status, rest) = value.split_once(':').ok_or_else(bad)?;
+        let status: u16 = status.parse().map_err(|_| bad())?;
+        if !(400..600).contains(&status) || !rest.starts_with('/') {
+            return Err(bad());
+        }
+        let (path, tenant) = match rest.split_once('@') {
+            Some((p, t)) => (p, Some(t.to_lowercase())),
+            None => (rest, None),
+        };
+        Ok(PathFault {
+            status,
+            path: path.to_string(),
+            tenant,
+        })
+    }
+
+    /// Whether it answers `path` (under `/v1.0`) in `tenant`.
+    pub fn matches(&self, tenant: &str, path: &str) -> bool {
+        path.starts_with(&self.path)
+            && self
+                .tenant
+                .as_deref()
+                .is_none_or(|t| t.eq_ignore_ascii_case(tenant))
+    }
 }
 
 impl Faults {
@@ -84,9 +129,10 @@ impl Faults {
                     }
                 }
                 "budgets" => f.enforce_budgets = value.is_empty() || value == "true",
+                "fail" => f.fail.push(PathFault::parse(value)?),
                 _ => {
                     return Err(format!(
-                        "unknown fault `{key}` (known: seed, latency, throttle, retry-after, 5xx, drop, drop-after, replication, replication-shape, budgets)"
+                        "unknown fault `{key}` (known: seed, latency, throttle, retry-after, 5xx, drop, drop-after, replication, replication-shape, budgets, fail)"
                     ));
                 }
             }
@@ -270,6 +316,20 @@ mod tests {
         assert_eq!(f.seed, 7);
         assert!(Faults::parse("throttle=2").is_err());
         assert!(Faults::parse("bogus=1").is_err());
+        let f = Faults::parse("fail=503:/roleManagement@ABC,fail=403:/users").unwrap();
+        assert_eq!(
+            f.fail[0],
+            PathFault {
+                status: 503,
+                path: "/roleManagement".into(),
+                tenant: Some("abc".into())
+            }
+        );
+        assert!(f.fail[0].matches("abc", "/roleManagement/directory/roleAssignments"));
+        assert!(!f.fail[0].matches("other", "/roleManagement/directory/roleAssignments"));
+        assert!(f.fail[1].matches("other", "/users/x") && !f.fail[1].matches("t", "/groups"));
+        assert!(Faults::parse("fail=200:/users").is_err());
+        assert!(Faults::parse("fail=/users").is_err());
     }
 
     #[test]

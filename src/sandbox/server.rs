@@ -121,6 +121,18 @@ fn handle_call(
 ) -> Result<Reply, DropConnection> {
     let app = token.client_id.as_str();
     let faults = world.faults.clone();
+    // A request that always fails (no draw: the seeded faults of the others stay the same).
+    if let Some(f) = faults
+        .fail
+        .iter()
+        .find(|f| f.matches(call.tenant, call.path))
+    {
+        return Ok(match f.status {
+            403 => Reply::error(&super::permissions::denied()),
+            429 => throttled(faults.retry_after_seconds.max(0.01)),
+            status => server_error(status),
+        });
+    }
     match draw(&faults, &mut world.rng) {
         Injected::Drop if allow_drop => return Err(DropConnection),
         Injected::Drop => return Ok(server_error(503)),

@@ -21,6 +21,7 @@ mod replication;
 mod sandbox;
 mod schema;
 mod sdk_shapes;
+mod sources;
 mod standalone;
 mod state_store;
 mod support;

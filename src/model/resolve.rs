@@ -1,0 +1,80 @@
+//! `resolve()`: the order in which documents are resolved, and the resolver's state (where
+//! each name was defined, for diagnostics pointing at both sides).
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::unique::check_unique;
+use super::{DesiredModel, DriftException};
+use crate::diagnostic::Diagnostic;
+use crate::manifest::{Document, Manifest};
+use crate::source::{Loc, Located};
+
+/// Builds the desired model from decoded documents, reporting cross-document problems.
+pub fn resolve(documents: &[Document]) -> (DesiredModel, Vec<Diagnostic>) {
+    let mut r = Resolver::default();
+    let mut organizations = Vec::new();
+    let mut guests = Vec::new();
+    let mut assignments = Vec::new();
+    let mut exceptions = Vec::new();
+    for doc in documents {
+        match &doc.manifest {
+            Manifest::Tenant(t) => r.add_tenant(t),
+            Manifest::Organization(o) => organizations.push(o),
+            Manifest::GuestUser(g) => guests.push((g, doc.clean)),
+            Manifest::RoleAssignment(a) => assignments.push(a),
+            Manifest::DriftException(e) => exceptions.push(e),
+        }
+    }
+    r.check_microsoft_ids();
+    for org in &organizations {
+        r.add_implicit_tenant(org);
+    }
+    for org in &organizations {
+        r.add_organization(org);
+    }
+    r.check_former_names();
+    for (guest, clean) in &guests {
+        r.add_guest(guest);
+        if !clean {
+            r.guests_with_errors.insert(guest.name.value.clone());
+        }
+    }
+    for assignment in &assignments {
+        r.add_role_assignment(assignment);
+    }
+    let mut exception_locs = HashMap::new();
+    for e in &exceptions {
+        if !check_unique(&mut r.diags, &mut exception_locs, "DriftException", &e.name)
+            || !r.check_tenant_exists(&e.tenant, "drift exception")
+        {
+            continue;
+        }
+        r.model.drift_exceptions.insert(
+            e.name.value.clone(),
+            DriftException {
+                name: e.name.value.clone(),
+                tenant: e.tenant.value.clone(),
+                address: e.address.value.clone(),
+                reason: e.reason.value.clone(),
+                expires: e.expires.value.clone(),
+            },
+        );
+    }
+    (r.model, r.diags)
+}
+
+#[derive(Default)]
+pub(super) struct Resolver {
+    pub(super) model: DesiredModel,
+    pub(super) diags: Vec<Diagnostic>,
+    /// Where each tenant's name was written (for explicit ones and for implicit ones: the org).
+    pub(super) tenant_locs: HashMap<String, Loc>,
+    pub(super) org_locs: HashMap<String, Loc>,
+    pub(super) guest_locs: HashMap<String, Loc>,
+    pub(super) guest_by_email: HashMap<String, (String, Loc)>,
+    pub(super) assignment_locs: HashMap<String, Loc>,
+    /// Guests whose targets had errors; their role assignments skip follow-on checks.
+    pub(super) guests_with_errors: BTreeSet<String>,
+    /// (kind, owner, former names), checked once every current name is known.
+    pub(super) former_names: Vec<(&'static str, String, Vec<Located<String>>)>,
+}

@@ -1,0 +1,128 @@
+//! The desired model's types: tenants, organizations, guests, role assignments and drift
+//! exceptions as plain data, keyed by stable name (what the planner and resources read).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::manifest::MspRole;
+
+/// Where a guest lands after redeeming an invitation when the manifest does not say.
+pub const DEFAULT_REDIRECT_URL: &str = "https://myapps.microsoft.com";
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DesiredModel {
+    pub tenants: BTreeMap<String, Tenant>,
+    pub organizations: BTreeMap<String, Organization>,
+    pub guests: BTreeMap<String, Guest>,
+    pub role_assignments: BTreeMap<String, RoleAssignment>,
+    /// Accepted deviations (they change no plan; drift reports list them apart).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub drift_exceptions: BTreeMap<String, DriftException>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftException {
+    pub name: String,
+    pub tenant: String,
+    /// An address, or a prefix ending in `*`.
+    pub address: String,
+    pub reason: String,
+    /// Last day it applies (YYYY-MM-DD).
+    pub expires: String,
+}
+
+impl DriftException {
+    pub fn matches(&self, tenant: &str, address: &str) -> bool {
+        tenant == self.tenant
+            && match self.address.strip_suffix('*') {
+                Some(prefix) => address.starts_with(prefix),
+                None => address == self.address,
+            }
+    }
+
+    /// Still in force on `today` (YYYY-MM-DD compare as dates).
+    pub fn active_on(&self, today: &str) -> bool {
+        self.expires.as_str() >= today
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub name: String,
+    pub display_name: String,
+    pub microsoft_tenant_id: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Created for an Organization without `tenant:` (1:1), not written as a Tenant document.
+    pub implicit: bool,
+    /// Earlier stable names: a plan moves a stored tenant of such a name to this one.
+    pub former_names: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Organization {
+    pub name: String,
+    pub display_name: String,
+    pub tenant: String,
+    /// Earlier stable names: a plan moves a stored organization of such a name to this one.
+    pub former_names: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Guest {
+    pub name: String,
+    /// As written; compare with [`Guest::email_key`].
+    pub email: String,
+    pub display_name: String,
+    pub tenants: BTreeSet<String>,
+    pub invitation: Invitation,
+}
+
+impl Guest {
+    /// Email addresses compare case-insensitively in Entra.
+    pub fn email_key(&self) -> String {
+        self.email.to_lowercase()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invitation {
+    pub send_email: bool,
+    pub redirect_url: String,
+    pub message: Option<String>,
+    pub message_language: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Principal {
+    /// A GuestUser by its stable name.
+    Guest(String),
+    UserId(String),
+    GroupId(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryRole {
+    /// Lowercase role template id (the same in every tenant).
+    pub template_id: String,
+    /// The built-in display name, or `None` for a role given by an id not in the built-in table.
+    pub display_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignment {
+    pub name: String,
+    pub principal: Principal,
+    pub directory_roles: Vec<DirectoryRole>,
+    pub scope: String,
+    pub tenants: BTreeSet<String>,
+    pub msp_roles: BTreeSet<MspRole>,
+}

@@ -1,0 +1,103 @@
+//! Uniqueness across documents: names per kind, Microsoft tenant ids, former names.
+
+use std::collections::HashMap;
+
+use super::Tenant;
+use super::resolve::Resolver;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::source::{Loc, Located};
+
+/// Reports a second definition of a name, pointing at both; returns false when it is one.
+pub(super) fn check_unique(
+    diags: &mut Vec<Diagnostic>,
+    seen: &mut HashMap<String, Loc>,
+    kind: &str,
+    name: &Located<String>,
+) -> bool {
+    if let Some(first) = seen.get(&name.value) {
+        diags.push(
+            Diagnostic::error(
+                Code::DuplicateName,
+                name.loc,
+                format!("duplicate {kind} name `{}`", name.value),
+            )
+            .with_label("defined again here")
+            .with_secondary(*first, "first defined here")
+            .with_help(format!(
+                "{kind} names must be unique across all manifests; rename or remove one"
+            )),
+        );
+        return false;
+    }
+    seen.insert(name.value.clone(), name.loc);
+    true
+}
+
+impl Resolver {
+    pub(super) fn check_microsoft_ids(&mut self) {
+        let mut seen: HashMap<String, (String, Loc)> = HashMap::new();
+        let mut ids: Vec<(&String, &Tenant)> = self.model.tenants.iter().collect();
+        ids.sort_by_key(|(name, _)| self.tenant_locs.get(*name).copied());
+        for (name, tenant) in ids {
+            let Some(id) = &tenant.microsoft_tenant_id else {
+                continue;
+            };
+            let loc = self.tenant_locs[name];
+            if let Some((first_name, first_loc)) = seen.get(id) {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateMicrosoftTenantId,
+                        loc,
+                        format!("tenants `{first_name}` and `{name}` map to the same Microsoft tenant {id}"),
+                    )
+                    .with_label("same microsoftTenantId as another tenant")
+                    .with_secondary(*first_loc, format!("`{first_name}` is mapped here"))
+                    .with_help("one Microsoft tenant is one MSP tenant; put several billing organizations under one Tenant instead"),
+                );
+            } else {
+                seen.insert(id.clone(), (name.clone(), loc));
+            }
+        }
+    }
+
+    /// A former name must not be a current name of the same kind, nor claimed twice.
+    pub(super) fn check_former_names(&mut self) {
+        let mut claimed: HashMap<(&str, String), (String, Loc)> = HashMap::new();
+        for (kind, owner, names) in std::mem::take(&mut self.former_names) {
+            for former in names {
+                let current = match kind {
+                    "Tenant" => self.model.tenants.contains_key(&former.value),
+                    _ => self.model.organizations.contains_key(&former.value),
+                };
+                let key = (kind, former.value.clone());
+                let message = if current {
+                    Some(format!(
+                        "{kind} `{owner}` lists `{}` as a former name, but a {kind} of that name still exists",
+                        former.value
+                    ))
+                } else if let Some((other, _)) = claimed.get(&key) {
+                    Some(format!(
+                        "`{}` is a former name of both {kind} `{other}` and `{owner}`",
+                        former.value
+                    ))
+                } else {
+                    None
+                };
+                match message {
+                    Some(message) => {
+                        let mut d = Diagnostic::error(Code::FormerNameConflict, former.loc, message)
+                            .with_label("conflicting former name")
+                            .with_help("a former name says which stored object this one continues; it must be unique and no longer in use");
+                        if let Some((_, loc)) = claimed.get(&key) {
+                            d = d.with_secondary(*loc, "also claimed here");
+                        }
+                        self.diags.push(d);
+                    }
+                    None => {
+                        claimed.insert(key, (owner.clone(), former.loc));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! `plan()`: the three-way diff of desired model, stored state and live Entra into actions.
+//! The steps after the diff (dependencies, ordering, hints, outcomes) live in their own
+//! modules; this one decides each object's operation and reason.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::dependencies::block_unmet_dependencies;
+use super::diff::{diff, order};
+use super::hints::hints;
+use super::live::{NotRead, pending_note, readable, replicating, unowned_role_assignments};
+use super::outcomes::tenant_outcomes;
+use super::{
+    Action, AttributeChange, Op, PLAN_FORMAT_VERSION, PLAN_MARKER, Plan, PlanInput, Reason,
+    StateRef, Summary, manifests_digest,
+};
+use crate::resources::{DesiredObject, KINDS, address, kind};
+use crate::state::{Attributes, StateObject};
+
+/// Computes the plan.
+pub fn plan(input: &PlanInput) -> Plan {
+    let in_scope = |tenant: &str| input.options.in_scope(tenant);
+    // Without a live snapshot, kinds that live in Entra are not planned: only their tenants
+    // are listed as not read (without building their objects). A tenant Entra was asked about
+    // and did not answer is not read, whatever it holds; one whose source a kind needs was not
+    // read does not plan that kind, whether or not it has objects of it.
+    let mut not_read = NotRead::new();
+    let planned = |k: &&crate::resources::ResourceKind| input.live.is_some() || k.live.is_none();
+    for k in KINDS.iter() {
+        let Some(rules) = &k.live else { continue };
+        let mut tenants = (rules.tenants)(input.desired);
+        if let Some(live) = input.live {
+            tenants.extend(live.tenants.keys().cloned());
+        }
+        for tenant in tenants.iter().filter(|t| in_scope(t)) {
+            readable(input.live, input.options.offline, tenant, k, &mut not_read);
+        }
+    }
+    let desired: Vec<DesiredObject> = KINDS
+        .iter()
+        .filter(planned)
+        .flat_map(|k| (k.desired)(input.desired))
+        .filter(|d| in_scope(&d.tenant))
+        .collect();
+    let desired_addresses: BTreeSet<&str> = desired.iter().map(|d| d.address.as_str()).collect();
+
+    // The state as the manifests name it: objects with a former name move to the new address.
+    let mut stored: BTreeMap<String, &StateObject> = input
+        .state
+        .objects
+        .iter()
+        .filter(|(a, o)| kind(&o.kind).is_none_or(|k| in_scope(&(k.tenant_of)(a, o))))
+        .map(|(a, o)| (a.clone(), o))
+        .collect();
+    let mut moved_from: BTreeMap<String, String> = BTreeMap::new();
+    for k in KINDS {
+        for (current, formers) in (k.former_names)(input.desired) {
+            let new = address(k.name, &current);
+            if stored.contains_key(&new) {
+                continue; // already renamed: former names are history
+            }
+            let Some(former) = formers.iter().find(|f| {
+                let old = address(k.name, f);
+                stored.contains_key(&old) && !desired_addresses.contains(old.as_str())
+            }) else {
+                continue;
+            };
+            move_object(&mut stored, &mut moved_from, &address(k.name, former), &new);
+            if k.name == "tenant" {
+                let addresses: Vec<String> = stored.keys().cloned().collect();
+                for old in addresses {
+                    let object_kind = kind(&stored[&old].kind);
+                    if let Some(new) =
+                        object_kind.and_then(|ok| (ok.after_tenant_rename)(&old, former, &current))
+                        && !stored.contains_key(&new)
+                        && !desired_addresses.contains(old.as_str())
+                    {
+                        move_object(&mut stored, &mut moved_from, &old, &new);
+                    }
+                }
+            }
+        }
+    }
+
+    let delete_blocked =
+        || (!input.options.allow_delete).then(|| "deletes need --allow-delete".to_string());
+    let mut actions = Vec::with_capacity(desired.len() + 8);
+    for d in &desired {
+        let k = kind(d.kind).expect("registered kind");
+        let stored_object = stored.remove(&d.address);
+        let from = moved_from.get(&d.address).cloned();
+        if let Some(rules) = &k.live {
+            let Some(dir) = readable(
+                input.live,
+                input.options.offline,
+                &d.tenant,
+                k,
+                &mut not_read,
+            ) else {
+                continue;
+            };
+            let found = (rules.find)(dir, &d.attributes, stored_object);
+            let pick = |a: &Attributes| -> Attributes {
+                rules
+                    .compared
+                    .iter()
+                    .filter_map(|c| a.get(*c).map(|v| ((*c).to_string(), v.clone())))
+                    .collect()
+            };
+            let base = Action {
+                address: d.address.clone(),
+                kind: d.kind.to_string(),
+                tenant: d.tenant.clone(),
+                op: Op::NoOp,
+                reason: None,
+                moved_from: from.clone(),
+                changes: Vec::new(),
+                before: stored_object.map(|o| o.attributes.clone()),
+                after: Some(d.attributes.clone()),
+                blocked: None,
+                warnings: Vec::new(),
+                live_ids: found.as_ref().map(|l| l.ids.clone()),
+                note: found.as_ref().and_then(|l| l.note.clone()),
+            };
+            // A create an interrupted apply started: what Entra has now is ours.
+            let interrupted =
+                stored_object.is_some_and(|o| o.ids.contains_key(crate::state::PENDING_ID));
+            let action = match (stored_object, found) {
+                (Some(_), Some(_)) if interrupted => Action {
+                    op: Op::Adopt,
+                    reason: Some(Reason::Recovered),
+                    ..base
+                },
+                (Some(_), None) if interrupted => Action {
+                    op: Op::Create,
+                    reason: Some(Reason::NewInManifests),
+                    changes: diff(&Attributes::new(), &d.attributes),
+                    ..base
+                },
+                (None, None) => Action { op: Op::Create, reason: Some(Reason::NewInManifests), changes: diff(&Attributes::new(), &d.attributes), ..base },
+                (None, Some(_)) => Action {
+                    op: Op::Adopt,
+                    reason: Some(Reason::ExistsInEntra),
+                    blocked: (!input.options.adopt).then(|| "exists in Entra but is not owned: pass --adopt to manage it (it is never invited or created twice)".to_string()),
+                    ..base
+                },
+                (Some(object), None) if replicating(object, &input.options, input.now) => Action {
+                    after: None,
+                    before: None,
+                    reason: Some(Reason::PendingReplication),
+                    note: Some(pending_note(object, &input.options)),
+                    ..base
+                },
+                (Some(_), None) => Action { op: Op::Create, reason: Some(Reason::MissingInEntra), changes: diff(&Attributes::new(), &d.attributes), ..base },
+                (Some(object), Some(live)) => {
+                    let wanted = pick(&d.attributes);
+                    let mut changes = diff(&live.attributes, &wanted);
+                    let resend = input.options.resend_invitations && live.pending_invitation;
+                    if resend {
+                        changes.push(AttributeChange {
+                            path: "invitation".into(),
+                            before: Some(Value::String("PendingAcceptance".into())),
+                            after: Some(Value::String("resent".into())),
+                        });
+                    }
+                    if changes.is_empty() && from.is_none() {
+                        Action { after: None, before: None, ..base }
+                    } else {
+                        let reason = if from.is_some() {
+                            Reason::RenamedInManifests
+                        } else if resend && changes.len() == 1 {
+                            Reason::ResendRequested
+                        } else if pick(&object.attributes) == wanted {
+                            Reason::DriftedInEntra
+                        } else {
+                            Reason::ChangedInManifests
+                        };
+                        Action { op: Op::Update, reason: Some(reason), changes, ..base }
+                    }
+                }
+            };
+            actions.push(action);
+            continue;
+        }
+        let action = match stored_object {
+            None => Action {
+                address: d.address.clone(),
+                kind: d.kind.to_string(),
+                tenant: d.tenant.clone(),
+                op: Op::Create,
+                reason: Some(Reason::NewInManifests),
+                moved_from: None,
+                changes: diff(&Attributes::new(), &d.attributes),
+                before: None,
+                after: Some(d.attributes.clone()),
+                blocked: None,
+                warnings: Vec::new(),
+                live_ids: None,
+                note: None,
+            },
+            Some(object) => {
+                let changes = diff(&object.attributes, &d.attributes);
+                let (op, reason) = match (changes.is_empty(), &from) {
+                    (true, None) => (Op::NoOp, None),
+                    (_, Some(_)) => (Op::Update, Some(Reason::RenamedInManifests)),
+                    (false, None) => (Op::Update, Some(Reason::ChangedInManifests)),
+                };
+                let warnings = if op == Op::Update {
+                    (k.update_warnings)(&d.address, &object.attributes, &d.attributes)
+                } else {
+                    Vec::new()
+                };
+                Action {
+                    address: d.address.clone(),
+                    kind: d.kind.to_string(),
+                    tenant: d.tenant.clone(),
+                    op,
+                    reason,
+                    moved_from: from,
+                    changes,
+                    before: (op != Op::NoOp).then(|| object.attributes.clone()),
+                    after: (op != Op::NoOp).then(|| d.attributes.clone()),
+                    blocked: None,
+                    warnings,
+                    live_ids: None,
+                    note: None,
+                }
+            }
+        };
+        actions.push(action);
+    }
+    for (addr, object) in stored {
+        let k = kind(&object.kind);
+        let tenant = k.map_or_else(String::new, |k| (k.tenant_of)(&addr, object));
+        let mut live_ids = None;
+        let mut reason = Reason::RemovedFromManifests;
+        if let Some((k, rules)) = k.and_then(|k| k.live.as_ref().map(|r| (k, r))) {
+            // Never delete what cannot be seen: unreadable tenants (or sources) keep their
+            // objects.
+            let Some(dir) = readable(input.live, input.options.offline, &tenant, k, &mut not_read)
+            else {
+                continue;
+            };
+            match (rules.find)(dir, &object.attributes, Some(object)) {
+                Some(live) => live_ids = Some(live.ids),
+                None => reason = Reason::MissingInEntra,
+            }
+        }
+        actions.push(Action {
+            changes: diff(&object.attributes, &Attributes::new()),
+            address: addr,
+            kind: object.kind.clone(),
+            tenant,
+            op: Op::Delete,
+            reason: Some(reason),
+            moved_from: None,
+            before: Some(object.attributes.clone()),
+            after: None,
+            blocked: delete_blocked(),
+            warnings: Vec::new(),
+            live_ids,
+            note: None,
+        });
+    }
+    if input.options.import_only {
+        for a in &mut actions {
+            let in_entra = kind(&a.kind).is_some_and(|k| k.live.is_some());
+            if in_entra
+                && matches!(a.op, Op::Create | Op::Update | Op::Delete)
+                && a.blocked.is_none()
+            {
+                a.blocked =
+                    Some("import changes nothing in Entra: run `tenantform apply` for this".into());
+            }
+        }
+    }
+    block_unmet_dependencies(&mut actions, input.state);
+    order(&mut actions);
+    let mut warnings = hints(&actions, input.state);
+    let unmanaged = unowned_role_assignments(&actions, input.live);
+    warnings.extend(
+        unmanaged
+            .iter()
+            .map(|u| format!("{}: {}", u.tenant, u.description)),
+    );
+    let mut summary = Summary::default();
+    for a in &actions {
+        match a.op {
+            Op::Create => summary.create += 1,
+            Op::Update => summary.update += 1,
+            Op::Delete => summary.delete += 1,
+            Op::Adopt => summary.adopt += 1,
+            Op::NoOp => summary.no_op += 1,
+        }
+        if a.blocked.is_some() {
+            summary.blocked += 1;
+        }
+    }
+    let tenants = tenant_outcomes(input, &actions, &not_read);
+    Plan {
+        kind: PLAN_MARKER.to_string(),
+        format_version: PLAN_FORMAT_VERSION,
+        manifests_digest: manifests_digest(input.desired),
+        state: StateRef {
+            lineage: input.state.lineage.clone(),
+            serial: input.state.serial,
+        },
+        options: input.options.clone(),
+        actions,
+        warnings,
+        not_read: not_read.into_values().collect(),
+        unmanaged,
+        tenants,
+        summary,
+    }
+}
+
+pub(super) fn move_object(
+    stored: &mut BTreeMap<String, &StateObject>,
+    moved_from: &mut BTreeMap<String, String>,
+    old: &str,
+    new: &str,
+) {
+    if let Some(object) = stored.remove(old) {
+        stored.insert(new.to_string(), object);
+        moved_from.insert(new.to_string(), old.to_string());
+    }
+}

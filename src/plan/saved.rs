@@ -1,0 +1,75 @@
+//! Saved plans (`plan --out`, `apply FILE`): the file format, the manifests digest and the
+//! check that a saved plan still matches the manifests and state it was made from.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::Plan;
+use crate::model::DesiredModel;
+use crate::state::State;
+
+/// `sha256:<hex>` of the desired model: what "the manifests changed" means for a saved plan.
+pub fn manifests_digest(model: &DesiredModel) -> String {
+    /// Hashes what is written, so the model's JSON is never held in memory whole.
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut writer = HashWriter(Sha256::new());
+    serde_json::to_writer(&mut writer, model).expect("model serializes");
+    let digest = writer.0.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// A plan written by `plan --out`, with where it was made, for `apply FILE`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedPlan {
+    #[serde(flatten)]
+    pub plan: Plan,
+    /// Absolute path of the manifests the plan was made from.
+    pub manifests: String,
+    /// Absolute path of the state file.
+    pub state_path: String,
+    /// Made against the embedded Graph sandbox (`--sandbox`); apply uses it too.
+    #[serde(default)]
+    pub sandbox: bool,
+    /// The git commit the manifests were read at (or checked out, for a work tree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Read from git (`--ref`) rather than the work tree: apply reads that commit again.
+    #[serde(default)]
+    pub from_git: bool,
+}
+
+/// Why a saved plan may no longer be applied, if it may not.
+pub fn staleness(plan: &Plan, manifests_digest: &str, state: &State) -> Option<String> {
+    if plan.state.lineage.is_empty() && !state.lineage.is_empty() {
+        return Some(
+            "state has changed since the plan was made (there was no state then)".to_string(),
+        );
+    }
+    if plan.state.lineage != state.lineage {
+        return Some(format!(
+            "the plan was made against another state (lineage {}, this state is {})",
+            plan.state.lineage, state.lineage
+        ));
+    }
+    if plan.state.serial != state.serial {
+        return Some(format!(
+            "state has changed since the plan was made (serial {} then, {} now)",
+            plan.state.serial, state.serial
+        ));
+    }
+    if plan.manifests_digest != manifests_digest {
+        return Some("the manifests have changed since the plan was made".to_string());
+    }
+    None
+}
