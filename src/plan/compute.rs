@@ -98,6 +98,9 @@ pub fn plan(input: &PlanInput) -> Plan {
                 k,
                 &mut not_read,
             ) else {
+                if let (Some(object), Some(from)) = (stored_object, &from) {
+                    actions.push(state_only_move(&d.address, from, object, k));
+                }
                 continue;
             };
             let found = (rules.find)(dir, &d.attributes, stored_object);
@@ -240,6 +243,9 @@ pub fn plan(input: &PlanInput) -> Plan {
             // objects.
             let Some(dir) = readable(input.live, input.options.offline, &tenant, k, &mut not_read)
             else {
+                if let Some(from) = moved_from.get(&addr) {
+                    actions.push(state_only_move(&addr, from, object, k));
+                }
                 continue;
             };
             match (rules.find)(dir, &object.attributes, Some(object)) {
@@ -313,6 +319,42 @@ pub fn plan(input: &PlanInput) -> Plan {
         unmanaged,
         tenants,
         summary,
+    }
+}
+
+/// An object of a kind that cannot be planned in this run (Entra, or its source, not read)
+/// whose tenant was renamed: it moves in state with its tenant, unchanged and not compared, so
+/// it is never left behind under the old name (later plans no longer see the rename). Moving
+/// changes nothing in Entra: the Microsoft tenant and the object are the same.
+fn state_only_move(
+    address: &str,
+    from: &str,
+    object: &StateObject,
+    k: &crate::resources::ResourceKind,
+) -> Action {
+    let old_tenant = (k.tenant_of)(from, object);
+    let new_tenant = crate::resources::split_address(address)
+        .and_then(|(_, key)| key.split('.').next())
+        .unwrap_or(&old_tenant)
+        .to_string();
+    let mut moved = object.clone();
+    (k.rename_tenant_reference)(&mut moved, &old_tenant, &new_tenant);
+    Action {
+        address: address.to_string(),
+        kind: object.kind.clone(),
+        tenant: new_tenant,
+        op: Op::Update,
+        reason: Some(Reason::RenamedInManifests),
+        moved_from: Some(from.to_string()),
+        changes: diff(&object.attributes, &moved.attributes),
+        before: Some(object.attributes.clone()),
+        after: Some(moved.attributes),
+        blocked: None,
+        warnings: Vec::new(),
+        live_ids: None,
+        note: Some(
+            "moved in state with its tenant; Entra was not read, so it is not compared".into(),
+        ),
     }
 }
 

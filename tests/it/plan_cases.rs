@@ -52,6 +52,7 @@ cases!(
     remap_microsoft_tenant_warns,
     foggy_it_migration,
     tenant_rename_moves_its_objects,
+    tenant_rename_offline_moves_entra_objects_in_state,
     rename_without_former_names_hints,
     organization_moves_between_tenants,
     delete_blocked_without_allow_delete,
