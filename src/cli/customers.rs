@@ -68,15 +68,16 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         .config()
         .home_tenant_id
         .clone()
-        .ok_or_else(|| {
-            CliError::Usage(
-                "set AZURE_TENANT_ID to the partner tenant whose customers to list".into(),
-            )
+        .ok_or_else(|| crate::ops::OpsError::NoPartnerTenant {
+            command: "customers".into(),
         })?;
     let contracts = connection
         .runtime
         .block_on(connection.client.get_all(&home, "/contracts"))
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+        .map_err(|error| crate::ops::OpsError::Graph {
+            context: "reading the partner's customers",
+            error,
+        })?;
     let by_id: std::collections::BTreeMap<String, String> = model
         .tenants
         .values()
