@@ -264,7 +264,6 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
     };
     state.ensure_lineage();
     let mut journal = store.journal(&state, &lock)?;
-    let base_serial = state.serial;
     let mut progress = Progress::new("Applying", tenants_to_apply(&plan), cx.verbosity);
     // One whole line per event: tenants are applied in parallel.
     let say = |line: String| {
@@ -336,9 +335,8 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         ),
     };
     progress.finish();
-    // Whatever happened, record what was done.
-    state.serial = base_serial + 1;
-    store.write(&state, &lock)?;
+    // Whatever happened, record what was done (the store gives the new serial).
+    state.serial = store.write(&state, &lock)?;
     drop(lock);
     if let Some(connection) = connection {
         connection.close()?;

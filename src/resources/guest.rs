@@ -16,6 +16,7 @@ pub const KIND: ResourceKind = ResourceKind {
     desired,
     former_names: super::no_former_names,
     tenant_of: super::tenant_attribute,
+    scope: crate::state::Scope::Tenant,
     after_tenant_rename: super::rename_tenant_segment,
     rename_tenant_reference: super::rename_tenant_attribute,
     update_warnings: super::no_warnings,

@@ -36,6 +36,9 @@ pub struct ResourceKind {
     pub former_names: fn(&DesiredModel) -> Vec<FormerNames>,
     /// The tenant a stored object belongs to.
     pub tenant_of: fn(address: &str, object: &StateObject) -> String,
+    /// Where its stored objects live: the fleet catalog (MSP-side records that cross tenants)
+    /// or the partition of the tenant `tenant_of` names (see `state::partition_of`).
+    pub scope: crate::state::Scope,
     /// The address a stored object moves to when tenant `from` becomes `to` (if it moves).
     pub after_tenant_rename: fn(address: &str, from: &str, to: &str) -> Option<String>,
     /// Rewrites references to tenant `from` inside a stored object (for `state mv`).

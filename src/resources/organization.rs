@@ -12,6 +12,7 @@ pub const KIND: ResourceKind = ResourceKind {
     desired,
     former_names,
     tenant_of: super::tenant_attribute,
+    scope: crate::state::Scope::Catalog,
     after_tenant_rename: super::unmoved,
     rename_tenant_reference: super::rename_tenant_attribute,
     update_warnings: super::no_warnings,

@@ -12,6 +12,7 @@ pub const KIND: ResourceKind = ResourceKind {
     desired,
     former_names,
     tenant_of,
+    scope: crate::state::Scope::Catalog,
     after_tenant_rename,
     rename_tenant_reference: super::no_tenant_reference,
     update_warnings,

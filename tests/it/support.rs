@@ -369,3 +369,13 @@ pub async fn sandbox_token(http: &reqwest::Client, token_url: &str) -> String {
         .unwrap();
     answer["access_token"].as_str().unwrap().to_string()
 }
+
+/// The whole state stored at `path` (catalog and every tenant partition, journals replayed),
+/// as JSON: `{"formatVersion", "lineage", "serial", "objects": {address: object}}`.
+pub fn stored_state(path: &Path) -> serde_json::Value {
+    use tenantform::state::StateStore;
+    let state = tenantform::state::file::FileStateStore::new(path)
+        .load()
+        .expect("state loads");
+    serde_json::to_value(&state).expect("state serializes")
+}
