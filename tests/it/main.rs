@@ -20,6 +20,7 @@ mod replication;
 mod sandbox;
 mod schema;
 mod sdk_shapes;
+mod state_partitions;
 mod state_store;
 mod support;
 mod validate_cases;
