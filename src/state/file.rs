@@ -1183,12 +1183,14 @@ impl StateStore for FileStateStore {
                 lineage: view.lineage,
             });
         }
-        let lineage = read_header(&self.path)?
-            .and_then(|h| h.lineage)
-            .unwrap_or_default();
+        let catalog = read_header(&self.path)?;
+        let partitions = self.raw_serials()?;
+        if catalog.is_none() && !partitions.is_empty() {
+            return Err(self.catalog_missing());
+        }
         Ok(Serials {
-            lineage,
-            partitions: self.raw_serials()?,
+            lineage: catalog.and_then(|h| h.lineage).unwrap_or_default(),
+            partitions,
         })
     }
 
