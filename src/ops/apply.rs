@@ -88,7 +88,7 @@ pub fn apply(
             store: ws.store.describe(),
         });
         state.ensure_lineage();
-        ws.store.write(&state, &lock)?;
+        state.serial = ws.store.write(&state, &lock)?;
         state.recovered_changes = 0;
     }
     let offline = match &source {
@@ -170,7 +170,6 @@ pub fn apply(
     };
     state.ensure_lineage();
     let mut journal = ws.store.journal(&state, &lock)?;
-    let base_serial = state.serial;
     reporter.phase_started(Phase::Applying, crate::apply::tenants_to_apply(&plan));
     let step_delay = ws.settings.apply_step_delay;
     let on_event = |event: ApplyEvent| {
@@ -222,9 +221,8 @@ pub fn apply(
             )),
     };
     reporter.phase_finished(Phase::Applying);
-    // Whatever happened, record what was done.
-    state.serial = base_serial + 1;
-    ws.store.write(&state, &lock)?;
+    // Whatever happened, record what was done (the store gives the new serial).
+    state.serial = ws.store.write(&state, &lock)?;
     drop(lock);
     let outcomes = report.outcomes(&plan);
     Ok(ApplyRun {

@@ -38,7 +38,8 @@ pub enum KindId {
 }
 
 /// Where a kind's objects live, which decides how apply orders them and which state partition
-/// holds them.
+/// holds them: fleet records are in the catalog, the others in the partition of the tenant
+/// `tenant_of` names (see `state::partition_of`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KindScope {
     /// MSP-side records that tie the fleet together (tenant records, organizations): applied

@@ -1,43 +1,209 @@
-//! The local JSON state file: `.tenantform/state.json` by default.
+//! The local JSON state files: `.tenantform/state.json` and `.tenantform/state.d/` by default.
+//!
+//! Layout (for `--state DIR/state.json`):
+//!
+//! ```text
+//! DIR/state.json                  the catalog (format 2): lineage, its serial, tenant.* and
+//!                                 organization.*; format 1 is the old single-file state
+//! DIR/state.json.lock             whole-fleet lock: exclusive for whole-fleet writers (and
+//!                                 tenantform before partitions), shared under partition locks
+//! DIR/state.json.journal          whole-fleet journal: an apply's changes, or a write's intent
+//! DIR/state.json.backup           the previous catalog
+//! DIR/state.json.v1-backup        the single-file state as it was before the upgrade
+//! DIR/state.d/catalog.lock        catalog partition lock (and .journal)
+//! DIR/state.d/tenants/T.json      tenant T's partition: lineage, its serial, its objects
+//! DIR/state.d/tenants/T.json.lock        .journal  .backup
+//! ```
 //!
 //! - Writes are atomic: a temporary file in the same directory (mode 0600), fsync, rename over
-//!   the old file, fsync of the directory. The previous file is kept as `state.json.backup`.
-//! - An apply journals each change to `state.json.journal` (one JSON line, fsynced) and
-//!   writes the whole file once at the end; a killed apply is recovered on the next load.
-//! - Writers hold an OS lock on `state.json.lock` (released by the kernel if the process dies);
-//!   the file records who holds it.
-//! - A corrupt or newer-format file is an error and is never overwritten.
+//!   the old file, fsync of the directory; the previous file is kept as `.backup`. A
+//!   whole-fleet write that changes several partitions first puts their new content in the
+//!   journal (an intent, fsynced and renamed into place), so a crash between partitions
+//!   leaves a state that loads as either before or after.
+//! - An apply journals each change (one JSON line, fsynced when it changed the outside world)
+//!   and writes once at the end; a killed apply is recovered on the next load.
+//! - Writers hold OS locks (`File::lock`; released by the kernel if the process dies); lock
+//!   files record who holds them.
+//! - A corrupt or newer-format file is an error naming the file and is never overwritten.
+//! - Tenant names become file names only after [`Partition::check`] (DNS-label-like names, as
+//!   manifests require), so no state file, journal or caller can reach outside `state.d/`.
 
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Seek, Write};
+use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::partition::{Partition, partition_of, split_by_partition};
+use super::replay::{
+    FleetJournal, JOURNAL_FORMAT, JournalHeader, Part, PartitionJournal, View, WRITE_INTENT,
+    parse_fleet_journal, parse_partition_journal,
+};
 use super::{
-    Journal, LockInfo, STATE_FORMAT_VERSION, State, StateChange, StateError, StateLock, StateStore,
-    UnlockOutcome,
+    Journal, LockInfo, LockScope, STATE_FORMAT_V1, STATE_FORMAT_VERSION, Serials, State,
+    StateChange, StateError, StateLock, StateObject, StateStore, UnlockOutcome,
 };
 
 pub struct FileStateStore {
     path: PathBuf,
+    crash_at: Option<CrashPoint>,
 }
 
-/// First line of a journal: which stored state its changes apply to.
+/// Test hook: where a simulated crash stops an upgrade or a whole-fleet write (the files stay
+/// as they are at that point and the call fails). Not for use outside tests.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// The v1 file has been copied to `state.json.v1-backup`.
+    UpgradeAfterBackup,
+    /// Every tenant partition is written in the staging directory.
+    UpgradeAfterStaging,
+    /// The staging directory is `state.d`; `state.json` is still format 1.
+    UpgradeAfterRename,
+    /// `state.json` is the format-2 catalog; the v1 journal is not removed yet.
+    UpgradeAfterCommit,
+    /// A whole-fleet write's intent is in place; no partition is written yet.
+    WriteAfterIntent,
+    /// A whole-fleet write has written this many partitions.
+    WriteAfterPartitions(usize),
+}
+
+/// A catalog or tenant file as stored.
 #[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PartitionFile {
+    format_version: u32,
+    lineage: String,
+    serial: u64,
+    /// Tenant partitions name their tenant; the catalog has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant: Option<String>,
+    objects: BTreeMap<String, StateObject>,
+}
+
+/// Objects to store, in address order, without copying them.
+struct ObjectsRef<'a>(&'a [(&'a String, &'a StateObject)]);
+
+impl Serialize for ObjectsRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (*k, *v)))
+    }
+}
+
+/// [`PartitionFile`] to write. Header fields come first, so [`read_header`] finds them in the
+/// first bytes.
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct JournalHeader {
-    journal_for_lineage: String,
-    journal_for_serial: u64,
+struct PartitionFileRef<'a> {
+    format_version: u32,
+    lineage: &'a str,
+    serial: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
+    objects: ObjectsRef<'a>,
+}
+
+/// A write intent's line (see [`super::replay::Replacement`]).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplacementRef<'a> {
+    partition: &'a Partition,
+    base: u64,
+    serial: u64,
+    objects: ObjectsRef<'a>,
+}
+
+/// The header fields of a state file.
+#[derive(Default, Debug)]
+struct Header {
+    format_version: Option<u32>,
+    lineage: Option<String>,
+    serial: Option<u64>,
+    tenant: Option<String>,
+    done: bool,
+}
+
+/// Reads the header fields and stops at `objects` once it has them (so a prefix of the file
+/// is enough).
+struct HeaderVisitor<'a>(&'a mut Header);
+
+impl<'de> Visitor<'de> for HeaderVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a state file")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "formatVersion" => self.0.format_version = Some(map.next_value()?),
+                "lineage" => self.0.lineage = Some(map.next_value()?),
+                "serial" => self.0.serial = Some(map.next_value()?),
+                "tenant" => self.0.tenant = Some(map.next_value()?),
+                "objects"
+                    if self.0.format_version.is_some()
+                        && self.0.lineage.is_some()
+                        && self.0.serial.is_some() =>
+                {
+                    self.0.done = true;
+                    return Err(serde::de::Error::custom("header read"));
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        self.0.done = true;
+        Ok(())
+    }
+}
+
+/// What `state.json` says the layout is.
+#[derive(Debug, PartialEq, Eq)]
+enum Layout {
+    /// Nothing stored yet.
+    Fresh,
+    /// The single-file state (or the journal of a single-file apply that never wrote it).
+    V1,
+    Partitioned,
+}
+
+/// The files under `state.d/tenants/`.
+#[derive(Default)]
+struct Listing {
+    tenants: BTreeSet<String>,
+    journals: BTreeSet<Partition>,
+    locks: Vec<PathBuf>,
+}
+
+/// A stored partition's file content.
+struct Raw {
+    serial: u64,
+    lineage: String,
+    objects: BTreeMap<String, StateObject>,
 }
 
 impl FileStateStore {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        FileStateStore { path: path.into() }
+        FileStateStore {
+            path: path.into(),
+            crash_at: None,
+        }
     }
 
+    /// Test hook: stop an upgrade or a whole-fleet write at `point` as a crash would.
+    #[doc(hidden)]
+    pub fn simulate_crash_at(mut self, point: CrashPoint) -> Self {
+        self.crash_at = Some(point);
+        self
+    }
+
+    /// The catalog file (`state.json`).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -48,75 +214,155 @@ impl FileStateStore {
         self.path.with_file_name(name)
     }
 
+    /// The whole-fleet journal.
     pub fn journal_path(&self) -> PathBuf {
         self.sibling(".journal")
     }
 
+    /// The whole-fleet lock.
     pub fn lock_path(&self) -> PathBuf {
         self.sibling(".lock")
     }
 
+    /// The previous catalog.
     pub fn backup_path(&self) -> PathBuf {
         self.sibling(".backup")
     }
 
-    fn io(&self, context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
-        let path = path.display().to_string();
-        move |source| StateError::Io {
-            context,
-            path,
-            source,
+    /// The single-file state as it was before the upgrade to partitions.
+    pub fn v1_backup_path(&self) -> PathBuf {
+        self.sibling(".v1-backup")
+    }
+
+    /// `state.d` beside `state.json`: the partitions' directory.
+    pub fn partitions_dir(&self) -> PathBuf {
+        let stem = self
+            .path
+            .file_stem()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| self.path.file_name().unwrap_or_default())
+            .to_os_string();
+        let mut name = stem;
+        name.push(".d");
+        let dir = self.path.with_file_name(&name);
+        if dir == self.path {
+            self.sibling(".d")
+        } else {
+            dir
         }
     }
 
-    fn ensure_dir(&self) -> Result<(), StateError> {
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(self.io("cannot create state directory", dir))?;
+    /// Where an upgrade builds `state.d` before moving it into place.
+    fn staging_dir(&self) -> PathBuf {
+        let mut name = self.partitions_dir().into_os_string();
+        name.push(".upgrading");
+        PathBuf::from(name)
+    }
+
+    pub fn tenants_dir(&self) -> PathBuf {
+        self.partitions_dir().join("tenants")
+    }
+
+    /// A partition's file (the catalog is `state.json`).
+    pub fn partition_path(&self, partition: &Partition) -> Result<PathBuf, StateError> {
+        partition.check()?;
+        Ok(match partition {
+            Partition::Catalog => self.path.clone(),
+            // Checked above: a DNS-label-like name, never `..` or a path.
+            Partition::Tenant(name) => self.tenants_dir().join(format!("{name}.json")),
+        })
+    }
+
+    pub fn partition_journal_path(&self, partition: &Partition) -> Result<PathBuf, StateError> {
+        Ok(match partition {
+            Partition::Catalog => self.partitions_dir().join("catalog.journal"),
+            Partition::Tenant(_) => with_suffix(&self.partition_path(partition)?, ".journal"),
+        })
+    }
+
+    pub fn partition_lock_path(&self, partition: &Partition) -> Result<PathBuf, StateError> {
+        Ok(match partition {
+            Partition::Catalog => self.partitions_dir().join("catalog.lock"),
+            Partition::Tenant(_) => with_suffix(&self.partition_path(partition)?, ".lock"),
+        })
+    }
+
+    fn partition_backup_path(&self, partition: &Partition) -> Result<PathBuf, StateError> {
+        Ok(match partition {
+            Partition::Catalog => self.backup_path(),
+            Partition::Tenant(_) => with_suffix(&self.partition_path(partition)?, ".backup"),
+        })
+    }
+
+    fn crash_point(&self, point: CrashPoint) -> Result<(), StateError> {
+        if self.crash_at == Some(point) {
+            return Err(StateError::Invalid(format!("simulated crash at {point:?}")));
         }
         Ok(())
     }
 
-    fn read_snapshot(&self) -> Result<Option<State>, StateError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.io("cannot read state file", &self.path)(e)),
+    fn dir(&self) -> PathBuf {
+        match self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) => d.to_path_buf(),
+            None => PathBuf::from("."),
+        }
+    }
+
+    fn ensure_dir(&self) -> Result<(), StateError> {
+        make_dir(&self.dir())
+    }
+
+    fn ensure_partition_dirs(&self) -> Result<(), StateError> {
+        self.ensure_dir()?;
+        make_dir(&self.partitions_dir())?;
+        make_dir(&self.tenants_dir())
+    }
+
+    // ---- Reading -----------------------------------------------------------------------
+
+    fn layout(&self) -> Result<Layout, StateError> {
+        match read_header(&self.path)? {
+            Some(h) => Ok(match h.format_version {
+                Some(STATE_FORMAT_V1) => Layout::V1,
+                _ => Layout::Partitioned,
+            }),
+            None => {
+                // No file: a v1 journal means a single-file apply died before its first write.
+                let text = read_text(&self.journal_path(), "cannot read state journal")?;
+                let v1 = text.as_deref().is_some_and(|t| {
+                    t.lines()
+                        .next()
+                        .and_then(|l| serde_json::from_str::<JournalHeader>(l).ok())
+                        .is_some_and(|h| h.journal_format.is_none())
+                });
+                Ok(if v1 { Layout::V1 } else { Layout::Fresh })
+            }
+        }
+    }
+
+    /// The whole-fleet journal, if any. Under partitions a v1 journal is ignored: the upgrade
+    /// folded it in before making the catalog format 2.
+    fn fleet_journal(&self, layout: &Layout) -> Result<Option<FleetJournal>, StateError> {
+        let path = self.journal_path();
+        let Some(text) = read_text(&path, "cannot read state journal")? else {
+            return Ok(None);
+        };
+        let journal = parse_fleet_journal(&text, &path.display().to_string())?;
+        Ok(match (layout, journal) {
+            (Layout::V1, Some(j @ FleetJournal::V1 { .. })) => Some(j),
+            (Layout::V1, _) | (_, Some(FleetJournal::V1 { .. })) => None,
+            (_, j) => j,
+        })
+    }
+
+    /// The v1 file (format 1: the whole fleet).
+    fn read_v1(&self) -> Result<Option<State>, StateError> {
+        let Some(bytes) = read_bytes(&self.path, "cannot read state file")? else {
+            return Ok(None);
         };
         let shown = self.path.display().to_string();
-        // Read the version first, so a newer format is reported as such, not as corrupt.
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Version {
-            format_version: Option<u32>,
-        }
-        let version: Version = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-            path: shown.clone(),
-            detail: format!(
-                "{e} (restore {} or fix the file by hand)",
-                self.backup_path().display()
-            ),
-        })?;
-        match version.format_version {
-            Some(v) if v > STATE_FORMAT_VERSION => {
-                return Err(StateError::NewerFormat {
-                    path: shown,
-                    found: v,
-                    supported: STATE_FORMAT_VERSION,
-                });
-            }
-            None => {
-                return Err(StateError::Corrupt {
-                    path: shown,
-                    detail: "no formatVersion: not a tenantform state file".into(),
-                });
-            }
-            _ => {}
-        }
-        serde_json::from_str(&text)
+        check_version(&bytes, &shown, &self.backup_path())?;
+        serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| StateError::Corrupt {
                 path: shown,
@@ -124,230 +370,676 @@ impl FileStateStore {
             })
     }
 
-    /// Replays a journal left by an interrupted apply. A torn last line (the process died
-    /// while writing it) is ignored; any other bad line is corruption.
-    fn replay_journal(&self, state: &mut State) -> Result<(), StateError> {
-        let path = self.journal_path();
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(self.io("cannot read state journal", &path)(e)),
+    /// A partition file, checked: format, that it is this partition's, that every object in
+    /// it belongs here.
+    fn read_partition_file(&self, partition: &Partition) -> Result<Option<Raw>, StateError> {
+        let path = self.partition_path(partition)?;
+        let Some(bytes) = read_bytes(&path, "cannot read state file")? else {
+            return Ok(None);
         };
-        let mut text = String::new();
-        BufReader::new(file)
-            .read_to_string(&mut text)
-            .map_err(self.io("cannot read state journal", &path))?;
-        let complete = text.ends_with('\n');
-        let lines: Vec<&str> = text.lines().collect();
-        let Some((header, entries)) = lines.split_first() else {
-            return Ok(());
-        };
+        let shown = path.display().to_string();
+        let backup = self.partition_backup_path(partition)?;
+        let version = check_version(&bytes, &shown, &backup)?;
         let corrupt = |detail: String| StateError::Corrupt {
-            path: path.display().to_string(),
+            path: shown.clone(),
             detail,
         };
-        let header: JournalHeader = match serde_json::from_str(header) {
-            Ok(h) => h,
-            Err(_) if lines.len() == 1 && !complete => return Ok(()),
-            Err(e) => return Err(corrupt(format!("bad header: {e}"))),
-        };
-        // The very first apply was interrupted: no file yet, the journal names the lineage.
-        if state.lineage.is_empty() && state.serial == 0 && header.journal_for_serial == 0 {
-            state.lineage = header.journal_for_lineage.clone();
+        if version != STATE_FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "format version {version} is not a partition (expected {STATE_FORMAT_VERSION})"
+            )));
         }
-        // A journal for an older serial was already folded into the file (the process died
-        // between writing the file and removing the journal).
-        if header.journal_for_lineage != state.lineage || header.journal_for_serial != state.serial
-        {
-            return Ok(());
-        }
-        let mut replayed = 0;
-        for (i, line) in entries.iter().enumerate() {
-            match serde_json::from_str::<StateChange>(line) {
-                Ok(change) => {
-                    state.apply_change(&change);
-                    replayed += 1;
+        let file: PartitionFile = serde_json::from_slice(&bytes).map_err(|e| {
+            corrupt(format!(
+                "{e} (restore {} or fix the file by hand)",
+                backup.display()
+            ))
+        })?;
+        if file.tenant.as_deref() != partition.tenant_name() {
+            return Err(corrupt(format!(
+                "it says it is {}, but it is the file of {partition}",
+                match &file.tenant {
+                    Some(t) => format!("tenant {t}'s partition"),
+                    None => "the catalog".to_string(),
                 }
-                Err(_) if i + 1 == entries.len() && !complete => break,
-                Err(e) => return Err(corrupt(format!("line {}: {e}", i + 2))),
+            )));
+        }
+        for (address, object) in &file.objects {
+            let belongs = partition_of(address, object);
+            if belongs != *partition {
+                return Err(corrupt(format!(
+                    "{address} belongs to {belongs}, not to {partition}"
+                )));
             }
         }
-        if replayed > 0 {
-            state.serial += 1;
-            state.recovered_changes = replayed;
+        Ok(Some(Raw {
+            serial: file.serial,
+            lineage: file.lineage,
+            objects: file.objects,
+        }))
+    }
+
+    /// A partition file for replay and writes: one that cannot be read while a write intent
+    /// holds its new content (a power loss after the intent was synced but before the
+    /// partition files were) is taken from the intent.
+    fn read_raw(
+        &self,
+        partition: &Partition,
+        fleet: Option<&FleetJournal>,
+    ) -> Result<Option<Raw>, StateError> {
+        let replacement = fleet.and_then(|j| j.replacement(partition).map(|r| (j, r)));
+        match (self.read_partition_file(partition), replacement) {
+            (Err(StateError::Corrupt { .. }), Some((journal, r))) => Ok(Some(Raw {
+                serial: r.base,
+                lineage: journal.lineage().to_string(),
+                objects: BTreeMap::new(),
+            })),
+            (other, _) => other,
+        }
+    }
+
+    fn listing(&self) -> Result<Listing, StateError> {
+        let dir = self.tenants_dir();
+        let mut listing = Listing::default();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(listing),
+            Err(e) => return Err(io_error("cannot list state partitions", &dir)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io_error("cannot list state partitions", &dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let tenant = |suffix: &str| {
+                name.strip_suffix(suffix)
+                    .filter(|t| super::partition::is_tenant_name(t))
+                    .map(str::to_string)
+            };
+            if let Some(t) = tenant(".json") {
+                listing.tenants.insert(t);
+            } else if let Some(t) = tenant(".json.journal") {
+                listing.journals.insert(Partition::Tenant(t));
+            } else if tenant(".json.lock").is_some() {
+                listing.locks.push(entry.path());
+            }
+        }
+        if self.partitions_dir().join("catalog.journal").exists() {
+            listing.journals.insert(Partition::Catalog);
+        }
+        Ok(listing)
+    }
+
+    fn partition_journal(
+        &self,
+        partition: &Partition,
+    ) -> Result<Option<PartitionJournal>, StateError> {
+        let path = self.partition_journal_path(partition)?;
+        let Some(text) = read_text(&path, "cannot read state journal")? else {
+            return Ok(None);
+        };
+        parse_partition_journal(&text, &path.display().to_string(), partition)
+    }
+
+    /// The single-file state as partitions: the catalog keeps the v1 serial, tenants start at
+    /// 0 (so the whole serial is the v1 serial, and a plan made before the upgrade still
+    /// applies after it); a v1 journal is replayed as today.
+    fn v1_view(&self) -> Result<View, StateError> {
+        let file = self.read_v1()?;
+        let fleet = self.fleet_journal(&Layout::V1)?;
+        let mut view = View {
+            lineage: file.as_ref().map(|f| f.lineage.clone()).unwrap_or_default(),
+            parts: BTreeMap::new(),
+            recovered: 0,
+        };
+        match file {
+            Some(file) => {
+                let mut split: BTreeMap<Partition, BTreeMap<String, StateObject>> = BTreeMap::new();
+                for (address, object) in file.objects {
+                    split
+                        .entry(partition_of(&address, &object))
+                        .or_default()
+                        .insert(address, object);
+                }
+                view.parts.insert(
+                    Partition::Catalog,
+                    Part::stored(file.serial, BTreeMap::new()),
+                );
+                for (p, objects) in split {
+                    let serial = if p == Partition::Catalog {
+                        file.serial
+                    } else {
+                        0
+                    };
+                    view.parts.insert(p, Part::stored(serial, objects));
+                }
+            }
+            None => {
+                view.parts.insert(Partition::Catalog, Part::absent());
+            }
+        }
+        view.replay(Vec::new(), fleet.as_ref(), true);
+        Ok(view)
+    }
+
+    /// Every partition, journals replayed.
+    fn whole_view(&self) -> Result<View, StateError> {
+        // The journal first: a writer that finishes meanwhile leaves partitions that the
+        // journal no longer applies to, never a journal without its partitions.
+        let layout = self.layout()?;
+        if layout == Layout::V1 {
+            return self.v1_view();
+        }
+        let fleet = self.fleet_journal(&layout)?;
+        let catalog = self.read_raw(&Partition::Catalog, fleet.as_ref())?;
+        let listing = self.listing()?;
+        if catalog.is_none() && fleet.is_none() && !listing.tenants.is_empty() {
+            return Err(self.catalog_missing());
+        }
+        let mut view = View {
+            lineage: catalog
+                .as_ref()
+                .map(|c| c.lineage.clone())
+                .unwrap_or_default(),
+            parts: BTreeMap::new(),
+            recovered: 0,
+        };
+        view.parts.insert(
+            Partition::Catalog,
+            catalog.map_or_else(Part::absent, |c| Part::stored(c.serial, c.objects)),
+        );
+        for tenant in &listing.tenants {
+            let p = Partition::Tenant(tenant.clone());
+            if let Some(raw) = self.read_raw(&p, fleet.as_ref())? {
+                self.check_lineage(&p, &raw, &view.lineage)?;
+                view.parts.insert(p, Part::stored(raw.serial, raw.objects));
+            }
+        }
+        let mut journals = Vec::new();
+        for p in &listing.journals {
+            if let Some(j) = self.partition_journal(p)? {
+                journals.push((p.clone(), j));
+            }
+        }
+        view.replay(journals, fleet.as_ref(), true);
+        Ok(view)
+    }
+
+    fn catalog_missing(&self) -> StateError {
+        StateError::Corrupt {
+            path: self.path.display().to_string(),
+            detail: format!(
+                "missing, while {} holds tenant partitions: restore it from {} or {}",
+                self.tenants_dir().display(),
+                self.backup_path().display(),
+                self.v1_backup_path().display()
+            ),
+        }
+    }
+
+    fn check_lineage(&self, p: &Partition, raw: &Raw, lineage: &str) -> Result<(), StateError> {
+        if !lineage.is_empty() && raw.lineage != lineage {
+            return Err(StateError::Corrupt {
+                path: self.partition_path(p)?.display().to_string(),
+                detail: format!(
+                    "lineage {} is not this state's ({lineage}): a partition of another state",
+                    raw.lineage
+                ),
+            });
         }
         Ok(())
     }
 
-    fn sync_dir(&self) -> Result<(), StateError> {
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(self.io("cannot sync state directory", dir))?;
+    /// Stored serials (journals not replayed) of every partition that exists.
+    fn raw_serials(&self) -> Result<BTreeMap<Partition, u64>, StateError> {
+        let mut serials = BTreeMap::new();
+        if let Some(h) = read_header(&self.path)? {
+            serials.insert(Partition::Catalog, h.serial.unwrap_or(0));
         }
-        Ok(())
-    }
-}
-
-impl StateStore for FileStateStore {
-    fn describe(&self) -> String {
-        self.path.display().to_string()
-    }
-
-    fn load(&self) -> Result<State, StateError> {
-        // No file yet, but maybe a journal: the very first apply was interrupted.
-        let mut state = self.read_snapshot()?.unwrap_or_default();
-        self.replay_journal(&mut state)?;
-        Ok(state)
+        for tenant in self.listing()?.tenants {
+            let p = Partition::Tenant(tenant);
+            if let Some(h) = read_header(&self.partition_path(&p)?)? {
+                serials.insert(p, h.serial.unwrap_or(0));
+            }
+        }
+        Ok(serials)
     }
 
-    fn lock(&self, info: LockInfo, timeout: Duration) -> Result<StateLock, StateError> {
-        self.ensure_dir()?;
-        let path = self.lock_path();
-        let mut file = OpenOptions::new()
+    /// The catalog's lineage, checked against a writer's.
+    fn check_catalog_lineage(&self, lineage: &str, need_catalog: bool) -> Result<(), StateError> {
+        match read_header(&self.path)? {
+            Some(h) if h.lineage.as_deref() != Some(lineage) => Err(StateError::Invalid(format!(
+                "refusing to write lineage {lineage} into state of lineage {}",
+                h.lineage.unwrap_or_default()
+            ))),
+            None if need_catalog => Err(StateError::Invalid(
+                "no catalog yet: write the catalog first (it holds the state's lineage)".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    // ---- Locks ---------------------------------------------------------------------------
+
+    fn open_lock_file(&self, path: &Path) -> Result<File, StateError> {
+        OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .open(&path)
-            .map_err(self.io("cannot open state lock", &path))?;
-        let start = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    if start.elapsed() >= timeout {
-                        return Err(match read_lock_info(&mut file) {
-                            Some(info) => StateError::Locked {
-                                info: Box::new(info),
-                            },
-                            None => StateError::LockedUnknown,
-                        });
-                    }
-                    std::thread::sleep(Duration::from_millis(50).min(timeout));
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(self.io("cannot lock state", &path)(e));
-                }
-            }
-        }
-        let record = serde_json::to_vec_pretty(&info).expect("lock info serializes");
-        file.set_len(0)
-            .and_then(|_| file.rewind())
-            .and_then(|_| file.write_all(&record))
-            .and_then(|_| file.sync_all())
-            .map_err(self.io("cannot write state lock", &path))?;
-        Ok(StateLock::new(Box::new(HeldFileLock { file }), info))
+            .open(path)
+            .map_err(io_error("cannot open state lock", path))
     }
 
-    fn unlock(&self, id: &str) -> Result<UnlockOutcome, StateError> {
-        let path = self.lock_path();
-        let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(UnlockOutcome::NotLocked);
-            }
-            Err(e) => return Err(self.io("cannot open state lock", &path)(e)),
-        };
-        let recorded = read_lock_info(&mut file);
-        match file.try_lock() {
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let info = recorded.ok_or(StateError::LockedUnknown)?;
-                if info.id != id {
-                    return Err(StateError::LockIdMismatch {
-                        requested: id.into(),
-                        current: info.id,
-                    });
-                }
-                Err(StateError::LockHeld {
-                    id: id.into(),
-                    info: Box::new(info),
-                })
-            }
-            Err(std::fs::TryLockError::Error(e)) => Err(self.io("cannot lock state", &path)(e)),
-            Ok(()) => match recorded {
-                None => Ok(UnlockOutcome::NotLocked),
-                Some(info) if info.id != id => Err(StateError::LockIdMismatch {
-                    requested: id.into(),
-                    current: info.id,
-                }),
-                Some(_) => {
-                    file.set_len(0)
-                        .map_err(self.io("cannot clear state lock", &path))?;
-                    Ok(UnlockOutcome::Cleared)
-                }
-            },
-        }
-    }
-
-    fn journal(
+    /// The exclusive whole-fleet lock, its record written.
+    fn lock_fleet_exclusive(
         &self,
-        base: &State,
-        _lock: &StateLock,
-    ) -> Result<Box<dyn Journal + Send>, StateError> {
-        if base.lineage.is_empty() {
-            return Err(StateError::Invalid(
-                "refusing to journal a state without a lineage (call ensure_lineage first)".into(),
-            ));
-        }
+        info: &LockInfo,
+        deadline: Instant,
+    ) -> Result<HeldFileLock, StateError> {
         self.ensure_dir()?;
-        let path = self.journal_path();
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(self.io("cannot create state journal", &path))?;
-        let header = JournalHeader {
-            journal_for_lineage: base.lineage.clone(),
-            journal_for_serial: base.serial,
-        };
-        let mut line = serde_json::to_vec(&header).expect("header serializes");
-        line.push(b'\n');
-        file.write_all(&line)
-            .and_then(|_| file.sync_data())
-            .map_err(self.io("cannot write state journal", &path))?;
-        self.sync_dir()?;
-        Ok(Box::new(FileJournal { file, path }))
+        let path = self.lock_path();
+        let mut file = self.open_lock_file(&path)?;
+        if !wait_for_lock(&file, false, deadline).map_err(io_error("cannot lock state", &path))? {
+            return Err(match read_lock_info(&mut file) {
+                Some(info) => StateError::Locked {
+                    info: Box::new(info),
+                },
+                // Held shared: partition writers are at work; name one.
+                None => match self.partition_holder() {
+                    Some(info) => StateError::Locked {
+                        info: Box::new(info),
+                    },
+                    None => StateError::LockedUnknown,
+                },
+            });
+        }
+        write_lock_info(&mut file, info, &path)?;
+        Ok(HeldFileLock { file })
     }
 
-    fn write(&self, state: &State, _lock: &StateLock) -> Result<(), StateError> {
-        self.ensure_dir()?;
-        if state.lineage.is_empty() {
-            return Err(StateError::Invalid(
-                "refusing to write a state without a lineage (call ensure_lineage first)".into(),
-            ));
-        }
-        let mut text = serde_json::to_vec_pretty(state).expect("state serializes");
-        text.push(b'\n');
-        let tmp = self.sibling(&format!(".tmp-{}", std::process::id()));
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            if self.path.exists() {
-                std::fs::copy(&self.path, self.backup_path())?;
+    /// Someone holding a partition lock, if any.
+    fn partition_holder(&self) -> Option<LockInfo> {
+        let mut paths = vec![self.partitions_dir().join("catalog.lock")];
+        paths.extend(self.listing().ok()?.locks);
+        paths.into_iter().find_map(|path| {
+            let mut file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
+            match file.try_lock() {
+                Err(std::fs::TryLockError::WouldBlock) => read_lock_info(&mut file),
+                _ => None,
             }
-            std::fs::rename(&tmp, &self.path)
-        })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(self.io("cannot write state file", &self.path)(e));
+        })
+    }
+
+    /// Whether partition writers must wait for a whole-fleet step first: an upgrade, or the
+    /// journal of a whole-fleet writer that died.
+    fn needs_settling(&self) -> Result<bool, StateError> {
+        Ok(self.layout()? == Layout::V1 || self.journal_path().exists())
+    }
+
+    /// Upgrades, or records a whole-fleet writer's journal, under the whole-fleet lock.
+    fn settle(&self, info: &LockInfo, deadline: Instant) -> Result<(), StateError> {
+        if !self.needs_settling()? {
+            return Ok(());
         }
-        self.sync_dir()?;
-        match std::fs::remove_file(self.journal_path()) {
-            Ok(()) => self.sync_dir(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.io("cannot remove state journal", &self.journal_path())(e)),
+        let held = self.lock_fleet_exclusive(info, deadline)?;
+        let lock = StateLock::new(Box::new(held), info.clone(), LockScope::Fleet);
+        if self.layout()? == Layout::V1 {
+            self.upgrade(&lock)?;
+        }
+        if self.journal_path().exists() {
+            let state = self.load()?;
+            self.write(&state, &lock)?;
+        }
+        Ok(())
+    }
+
+    // ---- Upgrade ---------------------------------------------------------------------------
+
+    /// Splits a single-file (v1) state into partitions; the caller holds the whole-fleet lock.
+    ///
+    /// 1. copy `state.json` (and a v1 journal) to `.v1-backup`;
+    /// 2. write every tenant partition into `state.d.upgrading/` (leftovers of an earlier
+    ///    attempt removed first) and sync them;
+    /// 3. move it to `state.d` (a `state.d` left by an earlier attempt is removed: while
+    ///    `state.json` is format 1 nothing reads it);
+    /// 4. replace `state.json` with the format-2 catalog (the commit point);
+    /// 5. remove the v1 journal.
+    ///
+    /// Before step 4 every reader still reads the v1 file (and its journal), which is
+    /// untouched; after it, `state.d` is complete and the v1 journal is ignored (its changes
+    /// are in the partitions). A crash at any point leaves one of the two, and the next writer
+    /// starts again from step 1.
+    fn upgrade(&self, lock: &StateLock) -> Result<(), StateError> {
+        lock.check_fleet()?;
+        let view = self.v1_view()?;
+        if view.lineage.is_empty() {
+            return Ok(());
+        }
+        let dir = self.dir();
+        // 1. Backups.
+        if self.path.exists() {
+            copy_atomic(&self.path, &self.v1_backup_path())?;
+        }
+        let journal = self.journal_path();
+        if journal.exists() {
+            copy_atomic(&journal, &with_suffix(&journal, ".v1-backup"))?;
+        }
+        sync_dir(&dir)?;
+        self.crash_point(CrashPoint::UpgradeAfterBackup)?;
+        // 2. Staging. A partition the v1 journal changed gets a new serial (readers saw it
+        // at its stored serial + 1 while the journal was live); the others keep theirs.
+        let staging = self.staging_dir();
+        remove_dir_if_exists(&staging)?;
+        make_dir(&staging)?;
+        let staged_tenants = staging.join("tenants");
+        make_dir(&staged_tenants)?;
+        let serial_of = |part: &Part| part.serial() + u64::from(part.effects > 0);
+        let mut written = Vec::new();
+        for (p, part) in &view.parts {
+            let Partition::Tenant(name) = p else { continue };
+            let path = staged_tenants.join(format!("{name}.json"));
+            let objects: Vec<(&String, &StateObject)> = part.objects.iter().collect();
+            let bytes = partition_bytes(&view.lineage, serial_of(part), p, &objects);
+            write_new(&path, &bytes, false)?;
+            written.push(path);
+        }
+        flush_all(&staging, &written)?;
+        sync_dir(&staged_tenants)?;
+        sync_dir(&staging)?;
+        self.crash_point(CrashPoint::UpgradeAfterStaging)?;
+        // 3. Into place.
+        let live = self.partitions_dir();
+        remove_dir_if_exists(&live)?;
+        std::fs::rename(&staging, &live)
+            .map_err(io_error("cannot move state partitions", &live))?;
+        sync_dir(&dir)?;
+        self.crash_point(CrashPoint::UpgradeAfterRename)?;
+        // 4. Commit.
+        let catalog = view.parts.get(&Partition::Catalog);
+        let objects: Vec<(&String, &StateObject)> = catalog
+            .map(|c| c.objects.iter().collect())
+            .unwrap_or_default();
+        let bytes = partition_bytes(
+            &view.lineage,
+            catalog.map_or(0, serial_of),
+            &Partition::Catalog,
+            &objects,
+        );
+        write_file(&self.path, &bytes, None, true)?;
+        sync_dir(&dir)?;
+        self.crash_point(CrashPoint::UpgradeAfterCommit)?;
+        // 5. The v1 journal is folded in.
+        remove_if_exists(&journal)?;
+        sync_dir(&dir)
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn io_error(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
+    let path = path.display().to_string();
+    move |source| StateError::Io {
+        context,
+        path,
+        source,
+    }
+}
+
+fn make_dir(dir: &Path) -> Result<(), StateError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_error("cannot create state directory", dir))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StateError> {
+    match File::open(dir).and_then(|d| d.sync_all()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error("cannot sync state directory", dir)(e)),
+    }
+}
+
+fn remove_if_exists(path: &Path) -> Result<(), StateError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error("cannot remove", path)(e)),
+    }
+}
+
+fn remove_dir_if_exists(path: &Path) -> Result<(), StateError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error("cannot remove", path)(e)),
+    }
+}
+
+fn read_bytes(path: &Path, context: &'static str) -> Result<Option<Vec<u8>>, StateError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(context, path)(e)),
+    }
+}
+
+fn read_text(path: &Path, context: &'static str) -> Result<Option<String>, StateError> {
+    let Some(bytes) = read_bytes(path, context)? else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| StateError::Corrupt {
+            path: path.display().to_string(),
+            detail: "not UTF-8".into(),
+        })
+}
+
+/// The format version, read first so a newer format is reported as such, not as corrupt.
+fn check_version(bytes: &[u8], shown: &str, backup: &Path) -> Result<u32, StateError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Version {
+        format_version: Option<u32>,
+    }
+    let version: Version = serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
+        path: shown.to_string(),
+        detail: format!("{e} (restore {} or fix the file by hand)", backup.display()),
+    })?;
+    match version.format_version {
+        Some(v) if v > STATE_FORMAT_VERSION => Err(StateError::NewerFormat {
+            path: shown.to_string(),
+            found: v,
+            supported: STATE_FORMAT_VERSION,
+        }),
+        None => Err(StateError::Corrupt {
+            path: shown.to_string(),
+            detail: "no formatVersion: not a tenantform state file".into(),
+        }),
+        Some(v) => Ok(v),
+    }
+}
+
+/// A state file's header from its first bytes (the whole file only when they do not hold
+/// it). Checks the format version; the objects are not read.
+fn read_header(path: &Path) -> Result<Option<Header>, StateError> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error("cannot read state file", path)(e)),
+    };
+    let mut prefix = vec![0u8; 4096];
+    let mut filled = 0;
+    while filled < prefix.len() {
+        match file.read(&mut prefix[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error("cannot read state file", path)(e)),
         }
     }
+    prefix.truncate(filled);
+    let mut header = Header::default();
+    let mut de = serde_json::Deserializer::from_slice(&prefix);
+    let _ = serde::Deserializer::deserialize_map(&mut de, HeaderVisitor(&mut header));
+    if !(header.done && header.format_version.is_some()) {
+        // Not in the first bytes (or not JSON): read it all, and say what is wrong.
+        let bytes = read_bytes(path, "cannot read state file")?.unwrap_or_default();
+        let shown = path.display().to_string();
+        check_version(&bytes, &shown, &with_suffix(path, ".backup"))?;
+        header = Header::default();
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let _ = serde::Deserializer::deserialize_map(&mut de, HeaderVisitor(&mut header));
+        if !header.done {
+            return Err(StateError::Corrupt {
+                path: shown,
+                detail: "no lineage or serial".into(),
+            });
+        }
+    }
+    match header.format_version {
+        Some(v) if v > STATE_FORMAT_VERSION => Err(StateError::NewerFormat {
+            path: path.display().to_string(),
+            found: v,
+            supported: STATE_FORMAT_VERSION,
+        }),
+        _ => Ok(Some(header)),
+    }
+}
+
+fn partition_bytes(
+    lineage: &str,
+    serial: u64,
+    partition: &Partition,
+    objects: &[(&String, &StateObject)],
+) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(&PartitionFileRef {
+        format_version: STATE_FORMAT_VERSION,
+        lineage,
+        serial,
+        tenant: partition.tenant_name(),
+        objects: ObjectsRef(objects),
+    })
+    .expect("state serializes");
+    bytes.push(b'\n');
+    bytes
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    with_suffix(path, &format!(".tmp-{}", std::process::id()))
+}
+
+/// Creates `path` with `bytes` (mode 0600).
+fn write_new(path: &Path, bytes: &[u8], fsync: bool) -> Result<(), StateError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_error("cannot write state file", path))?;
+    file.write_all(bytes)
+        .and_then(|_| if fsync { file.sync_all() } else { Ok(()) })
+        .map_err(io_error("cannot write state file", path))
+}
+
+/// Replaces `path` atomically: a temporary file beside it, fsync (unless a synced intent
+/// covers it), the old file kept as `backup`, rename. The caller syncs the directory.
+fn write_file(
+    path: &Path,
+    bytes: &[u8],
+    backup: Option<&Path>,
+    fsync: bool,
+) -> Result<(), StateError> {
+    let tmp = temp_path(path);
+    let result = (|| {
+        write_new(&tmp, bytes, fsync)?;
+        if let Some(backup) = backup
+            && path.exists()
+        {
+            remove_if_exists(backup)?;
+            // A hard link is the old content at no cost; copy where links are not allowed.
+            if std::fs::hard_link(path, backup).is_err() {
+                std::fs::copy(path, backup).map_err(io_error("cannot back up", path))?;
+            }
+        }
+        std::fs::rename(&tmp, path).map_err(io_error("cannot write state file", path))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn copy_atomic(from: &Path, to: &Path) -> Result<(), StateError> {
+    let bytes = read_bytes(from, "cannot read state file")?.unwrap_or_default();
+    write_file(to, &bytes, None, true)
+}
+
+/// Makes files written without fsync durable: one `syncfs` of their file system on Linux
+/// (one call instead of one fsync per partition), an fsync each elsewhere.
+fn flush_all(dir: &Path, files: &[PathBuf]) -> Result<(), StateError> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = files;
+        use std::os::fd::AsRawFd;
+        let d = File::open(dir).map_err(io_error("cannot sync state directory", dir))?;
+        // SAFETY: syncfs(2) on a descriptor we own; it only flushes.
+        if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+            return Err(io_error("cannot sync state", dir)(
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        for f in files {
+            File::open(f)
+                .and_then(|f| f.sync_all())
+                .map_err(io_error("cannot sync state file", f))?;
+        }
+        Ok(())
+    }
+}
+
+/// Waits until `deadline` for the lock; whether it was taken.
+fn wait_for_lock(file: &File, shared: bool, deadline: Instant) -> std::io::Result<bool> {
+    loop {
+        let attempt = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match attempt {
+            Ok(()) => return Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok(false);
+                }
+                std::thread::sleep(Duration::from_millis(50).min(deadline - now));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+fn write_lock_info(file: &mut File, info: &LockInfo, path: &Path) -> Result<(), StateError> {
+    let record = serde_json::to_vec_pretty(info).expect("lock info serializes");
+    file.set_len(0)
+        .and_then(|_| file.rewind())
+        .and_then(|_| file.write_all(&record))
+        .and_then(|_| file.sync_all())
+        .map_err(io_error("cannot write state lock", path))
 }
 
 fn read_lock_info(file: &mut File) -> Option<LockInfo> {
@@ -357,6 +1049,7 @@ fn read_lock_info(file: &mut File) -> Option<LockInfo> {
     serde_json::from_str(&text).ok()
 }
 
+/// An exclusive lock whose file records its holder; the record is cleared on release.
 struct HeldFileLock {
     file: File,
 }
@@ -368,13 +1061,51 @@ impl Drop for HeldFileLock {
     }
 }
 
+/// The whole-fleet lock held shared (by a partition writer).
+struct HeldShared {
+    file: File,
+}
+
+impl Drop for HeldShared {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// A partition lock: the partition's own, then the shared whole-fleet one (released in that
+/// order).
+struct HeldPartition {
+    _partition: HeldFileLock,
+    _fleet: HeldShared,
+}
+
 struct FileJournal {
     file: File,
     path: PathBuf,
+    /// A partition journal takes only changes that belong to its partition.
+    partition: Option<Partition>,
 }
 
 impl Journal for FileJournal {
     fn record(&mut self, change: &StateChange, durable: bool) -> Result<(), StateError> {
+        if let Some(p) = &self.partition {
+            let object = match change {
+                StateChange::Put { address, object }
+                | StateChange::Move {
+                    address, object, ..
+                } => Some((address, object)),
+                StateChange::Delete { .. } => None,
+            };
+            if let Some((address, object)) = object
+                && partition_of(address, object) != *p
+            {
+                return Err(StateError::Invalid(format!(
+                    "{address} belongs to {}, not to {p}: journal it there (a move across \
+                     partitions needs the whole-fleet journal)",
+                    partition_of(address, object)
+                )));
+            }
+        }
         let mut line = serde_json::to_vec(change).expect("change serializes");
         line.push(b'\n');
         // One write per line: a killed process leaves whole lines (at worst a torn last one).
@@ -387,10 +1118,555 @@ impl Journal for FileJournal {
                     Ok(())
                 }
             })
-            .map_err(|source| StateError::Io {
-                context: "cannot write state journal",
-                path: self.path.display().to_string(),
-                source,
-            })
+            .map_err(io_error("cannot write state journal", &self.path))
     }
+}
+
+impl FileStateStore {
+    /// Writes a journal's header to a temporary file, syncs it and renames it into place (an
+    /// older journal is replaced whole, never truncated in place).
+    fn start_journal(
+        &self,
+        path: &Path,
+        header: &JournalHeader,
+        partition: Option<Partition>,
+    ) -> Result<Box<dyn Journal + Send>, StateError> {
+        let mut line = serde_json::to_vec(header).expect("header serializes");
+        line.push(b'\n');
+        let tmp = temp_path(path);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_error("cannot create state journal", path))?;
+        file.write_all(&line)
+            .and_then(|_| file.sync_data())
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(io_error("cannot write state journal", path))?;
+        sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+        Ok(Box::new(FileJournal {
+            file,
+            path: path.to_path_buf(),
+            partition,
+        }))
+    }
+
+    fn refuse_pending(&self, what: &str) -> Result<(), StateError> {
+        match self.layout()? {
+            Layout::V1 => Err(StateError::Invalid(format!(
+                "{what}: state is still a single file; take a lock first (it upgrades state)"
+            ))),
+            _ if self.journal_path().exists() => Err(StateError::Invalid(format!(
+                "{what}: the journal of an interrupted whole-fleet apply is not recorded yet \
+                 ({}); take the lock again (it records it)",
+                self.journal_path().display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl StateStore for FileStateStore {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn serials(&self) -> Result<Serials, StateError> {
+        let layout = self.layout()?;
+        let journals = self.journal_path().exists() || !self.listing()?.journals.is_empty();
+        if layout == Layout::V1 || journals {
+            let view = self.whole_view()?;
+            return Ok(Serials {
+                partitions: view.serials(),
+                lineage: view.lineage,
+            });
+        }
+        let catalog = read_header(&self.path)?;
+        let partitions = self.raw_serials()?;
+        if catalog.is_none() && !partitions.is_empty() {
+            return Err(self.catalog_missing());
+        }
+        Ok(Serials {
+            lineage: catalog.and_then(|h| h.lineage).unwrap_or_default(),
+            partitions,
+        })
+    }
+
+    fn list_tenants(&self) -> Result<Vec<String>, StateError> {
+        if self.layout()? == Layout::V1 || self.journal_path().exists() {
+            return Ok(self
+                .whole_view()?
+                .serials()
+                .into_keys()
+                .filter_map(|p| p.tenant_name().map(str::to_string))
+                .collect());
+        }
+        Ok(self.listing()?.tenants.into_iter().collect())
+    }
+
+    fn load_partition(&self, partition: &Partition) -> Result<State, StateError> {
+        partition.check()?;
+        let layout = self.layout()?;
+        if layout == Layout::V1 {
+            let view = self.v1_view()?;
+            return Ok(project(view, partition));
+        }
+        let fleet = self.fleet_journal(&layout)?;
+        let catalog = read_header(&self.path)?;
+        let lineage = catalog
+            .as_ref()
+            .and_then(|h| h.lineage.clone())
+            .unwrap_or_default();
+        let raw = self.read_raw(partition, fleet.as_ref())?;
+        if let Some(raw) = &raw {
+            if catalog.is_none() && fleet.is_none() {
+                return Err(self.catalog_missing());
+            }
+            self.check_lineage(partition, raw, &lineage)?;
+        }
+        let mut view = View {
+            lineage,
+            parts: [(
+                partition.clone(),
+                raw.map_or_else(Part::absent, |r| Part::stored(r.serial, r.objects)),
+            )]
+            .into_iter()
+            .collect(),
+            recovered: 0,
+        };
+        let journals: Vec<(Partition, PartitionJournal)> = self
+            .partition_journal(partition)?
+            .map(|j| (partition.clone(), j))
+            .into_iter()
+            .collect();
+        view.replay(journals, fleet.as_ref(), false);
+        Ok(view.into_partition(partition))
+    }
+
+    fn lock_partition(
+        &self,
+        partition: &Partition,
+        info: LockInfo,
+        timeout: Duration,
+    ) -> Result<StateLock, StateError> {
+        partition.check()?;
+        let deadline = Instant::now() + timeout;
+        self.ensure_partition_dirs()?;
+        let fleet_path = self.lock_path();
+        let shared = loop {
+            self.settle(&info, deadline)?;
+            let mut file = self.open_lock_file(&fleet_path)?;
+            if !wait_for_lock(&file, true, deadline)
+                .map_err(io_error("cannot lock state", &fleet_path))?
+            {
+                return Err(match read_lock_info(&mut file) {
+                    Some(info) => StateError::Locked {
+                        info: Box::new(info),
+                    },
+                    None => StateError::LockedUnknown,
+                });
+            }
+            // A record here is stale (its exclusive holder died): nobody holds it exclusively
+            // while we hold it shared.
+            if file.metadata().map(|m| m.len() > 0).unwrap_or(false) {
+                let _ = file.set_len(0);
+            }
+            let shared = HeldShared { file };
+            if self.needs_settling()? {
+                drop(shared);
+                continue;
+            }
+            break shared;
+        };
+        let path = self.partition_lock_path(partition)?;
+        let mut file = self.open_lock_file(&path)?;
+        if !wait_for_lock(&file, false, deadline).map_err(io_error("cannot lock state", &path))? {
+            return Err(match read_lock_info(&mut file) {
+                Some(info) => StateError::Locked {
+                    info: Box::new(info),
+                },
+                None => StateError::LockedUnknown,
+            });
+        }
+        write_lock_info(&mut file, &info, &path)?;
+        let held = HeldPartition {
+            _partition: HeldFileLock { file },
+            _fleet: shared,
+        };
+        Ok(StateLock::new(
+            Box::new(held),
+            info,
+            LockScope::Partition(partition.clone()),
+        ))
+    }
+
+    fn journal_partition(
+        &self,
+        partition: &Partition,
+        base: &State,
+        lock: &StateLock,
+    ) -> Result<Box<dyn Journal + Send>, StateError> {
+        lock.check_covers(partition)?;
+        partition.check()?;
+        if base.lineage.is_empty() {
+            return Err(StateError::Invalid(
+                "refusing to journal a state without a lineage (call ensure_lineage first)".into(),
+            ));
+        }
+        if base.recovered_changes > 0 {
+            return Err(StateError::Invalid(format!(
+                "{partition} has recovered changes: write it before journaling on top of it"
+            )));
+        }
+        self.refuse_pending("cannot journal a partition")?;
+        self.check_catalog_lineage(&base.lineage, partition != &Partition::Catalog)?;
+        let stored = read_header(&self.partition_path(partition)?)?
+            .and_then(|h| h.serial)
+            .unwrap_or(0);
+        if stored != base.serial {
+            return Err(StateError::Invalid(format!(
+                "{partition} is stored at serial {stored}, not {} as given: load it again",
+                base.serial
+            )));
+        }
+        self.ensure_partition_dirs()?;
+        let header = JournalHeader {
+            journal_for_lineage: base.lineage.clone(),
+            journal_for_serial: Some(stored),
+            journal_format: Some(JOURNAL_FORMAT),
+            partition: Some(partition.clone()),
+            ..Default::default()
+        };
+        self.start_journal(
+            &self.partition_journal_path(partition)?,
+            &header,
+            Some(partition.clone()),
+        )
+    }
+
+    fn write_partition(
+        &self,
+        partition: &Partition,
+        state: &State,
+        lock: &StateLock,
+    ) -> Result<u64, StateError> {
+        lock.check_covers(partition)?;
+        partition.check()?;
+        if state.lineage.is_empty() {
+            return Err(StateError::Invalid(
+                "refusing to write a state without a lineage (call ensure_lineage first)".into(),
+            ));
+        }
+        for (address, object) in &state.objects {
+            let belongs = partition_of(address, object);
+            if belongs != *partition {
+                return Err(StateError::Invalid(format!(
+                    "{address} belongs to {belongs}, not to {partition}"
+                )));
+            }
+        }
+        self.refuse_pending("cannot write a partition")?;
+        self.check_catalog_lineage(&state.lineage, partition != &Partition::Catalog)?;
+        self.ensure_partition_dirs()?;
+        // Refuses a corrupt or newer file rather than overwriting it.
+        let raw = self.read_partition_file(partition)?;
+        let raw_serial = raw.as_ref().map_or(0, |r| r.serial);
+        let journal = self.partition_journal(partition)?;
+        let journal_live = journal
+            .as_ref()
+            .is_some_and(|j| j.lineage == state.lineage && j.base == raw_serial);
+        let serial = raw_serial + u64::from(journal_live) + 1;
+        let objects: Vec<(&String, &StateObject)> = state.objects.iter().collect();
+        let path = self.partition_path(partition)?;
+        let bytes = partition_bytes(&state.lineage, serial, partition, &objects);
+        write_file(
+            &path,
+            &bytes,
+            Some(&self.partition_backup_path(partition)?),
+            true,
+        )?;
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        sync_dir(&dir)?;
+        let journal_path = self.partition_journal_path(partition)?;
+        if journal_path.exists() {
+            remove_if_exists(&journal_path)?;
+            sync_dir(journal_path.parent().unwrap_or(Path::new(".")))?;
+        }
+        Ok(serial)
+    }
+
+    fn load(&self) -> Result<State, StateError> {
+        self.whole_view()?.into_state(&self.describe())
+    }
+
+    fn lock(&self, info: LockInfo, timeout: Duration) -> Result<StateLock, StateError> {
+        let held = self.lock_fleet_exclusive(&info, Instant::now() + timeout)?;
+        let lock = StateLock::new(Box::new(held), info, LockScope::Fleet);
+        if self.layout()? == Layout::V1 {
+            self.upgrade(&lock)?;
+        }
+        Ok(lock)
+    }
+
+    fn unlock(&self, id: &str) -> Result<UnlockOutcome, StateError> {
+        let mut paths = vec![self.lock_path(), self.partitions_dir().join("catalog.lock")];
+        paths.extend(self.listing()?.locks);
+        let mut other = None;
+        for path in paths {
+            let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error("cannot open state lock", &path)(e)),
+            };
+            let Some(info) = read_lock_info(&mut file) else {
+                continue;
+            };
+            if info.id != id {
+                other.get_or_insert(info.id);
+                continue;
+            }
+            return match file.try_lock() {
+                Err(std::fs::TryLockError::WouldBlock) => Err(StateError::LockHeld {
+                    id: id.into(),
+                    info: Box::new(info),
+                }),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    Err(io_error("cannot lock state", &path)(e))
+                }
+                Ok(()) => {
+                    file.set_len(0)
+                        .map_err(io_error("cannot clear state lock", &path))?;
+                    Ok(UnlockOutcome::Cleared)
+                }
+            };
+        }
+        match other {
+            Some(current) => Err(StateError::LockIdMismatch {
+                requested: id.into(),
+                current,
+            }),
+            None => Ok(UnlockOutcome::NotLocked),
+        }
+    }
+
+    fn journal(
+        &self,
+        base: &State,
+        lock: &StateLock,
+    ) -> Result<Box<dyn Journal + Send>, StateError> {
+        lock.check_fleet()?;
+        if base.lineage.is_empty() {
+            return Err(StateError::Invalid(
+                "refusing to journal a state without a lineage (call ensure_lineage first)".into(),
+            ));
+        }
+        if base.recovered_changes > 0 {
+            return Err(StateError::Invalid(
+                "state has recovered changes: write it before journaling on top of it".into(),
+            ));
+        }
+        self.ensure_dir()?;
+        if self.layout()? == Layout::V1 {
+            self.upgrade(lock)?;
+        }
+        self.check_catalog_lineage(&base.lineage, false)?;
+        let header = JournalHeader {
+            journal_for_lineage: base.lineage.clone(),
+            journal_format: Some(JOURNAL_FORMAT),
+            bases: Some(self.raw_serials()?),
+            ..Default::default()
+        };
+        self.start_journal(&self.journal_path(), &header, None)
+    }
+
+    /// Only the partitions whose content changed are written, each with its serial as
+    /// readers last saw it plus one. With more than one, or over a journal, their new
+    /// content first goes into a write intent (synced and renamed over the journal), then
+    /// the partition files are written without an fsync each and synced at once, and the
+    /// intent is removed: a crash before the intent is in place leaves the state as it was
+    /// (with its journal); after, every partition not yet written is read from the intent.
+    fn write(&self, state: &State, lock: &StateLock) -> Result<u64, StateError> {
+        lock.check_fleet()?;
+        if state.lineage.is_empty() {
+            return Err(StateError::Invalid(
+                "refusing to write a state without a lineage (call ensure_lineage first)".into(),
+            ));
+        }
+        self.ensure_dir()?;
+        if self.layout()? == Layout::V1 {
+            self.upgrade(lock)?;
+        }
+        let layout = self.layout()?;
+        let fleet = self.fleet_journal(&layout)?;
+        let journal_file = self.journal_path().exists();
+        let listing = self.listing()?;
+        let split = split_by_partition(&state.objects);
+        let mut all: BTreeSet<Partition> = split.keys().cloned().collect();
+        all.insert(Partition::Catalog);
+        all.extend(listing.tenants.iter().cloned().map(Partition::Tenant));
+        // What an apply's journal touched (readers saw those partitions at serial + 1).
+        let (touched_parts, touched_addresses) = match &fleet {
+            Some(FleetJournal::Changes { changes, .. }) => touched(changes),
+            _ => Default::default(),
+        };
+        let mut writes: Vec<(Partition, u64, u64)> = Vec::new();
+        let mut whole = 0;
+        for p in &all {
+            let raw = self.read_raw(p, fleet.as_ref())?;
+            let raw_serial = raw.as_ref().map_or(0, |r| r.serial);
+            let journal_live = listing.journals.contains(p)
+                && self
+                    .partition_journal(p)?
+                    .is_some_and(|j| j.lineage == state.lineage && j.base == raw_serial);
+            let seen = match &fleet {
+                Some(FleetJournal::Write { replacements, .. }) => replacements
+                    .get(p)
+                    .filter(|r| r.base == raw_serial)
+                    .map_or(raw_serial, |r| r.serial),
+                Some(FleetJournal::Changes { bases, .. })
+                    if bases.get(p).copied().unwrap_or(0) == raw_serial
+                        && (touched_parts.contains(p)
+                            || raw.as_ref().is_some_and(|r| {
+                                r.objects
+                                    .keys()
+                                    .any(|k| touched_addresses.contains(k.as_str()))
+                            })) =>
+                {
+                    raw_serial + 1
+                }
+                _ => raw_serial,
+            }
+            .max(raw_serial + u64::from(journal_live));
+            let desired: &[(&String, &StateObject)] =
+                split.get(p).map(Vec::as_slice).unwrap_or(&[]);
+            let differs = match &raw {
+                Some(r) => {
+                    r.lineage != state.lineage
+                        || r.objects.len() != desired.len()
+                        || r.objects
+                            .iter()
+                            .zip(desired)
+                            .any(|((ka, va), (kb, vb))| ka != *kb || va != *vb)
+                }
+                // A new partition (the catalog always exists once written: it holds the
+                // lineage).
+                None => !desired.is_empty() || *p == Partition::Catalog,
+            };
+            if differs || journal_live {
+                writes.push((p.clone(), raw_serial, seen + 1));
+                whole += seen + 1;
+            } else {
+                whole += raw_serial;
+            }
+        }
+        drop(fleet);
+        if writes.is_empty() {
+            if journal_file {
+                remove_if_exists(&self.journal_path())?;
+                sync_dir(&self.dir())?;
+            }
+            return Ok(whole);
+        }
+        if writes.iter().any(|(p, _, _)| *p != Partition::Catalog) {
+            self.ensure_partition_dirs()?;
+        }
+        let intent = writes.len() > 1 || journal_file;
+        if intent {
+            let mut text = serde_json::to_vec(&JournalHeader {
+                journal_for_lineage: state.lineage.clone(),
+                journal_format: Some(JOURNAL_FORMAT),
+                intent: Some(WRITE_INTENT.into()),
+                ..Default::default()
+            })
+            .expect("header serializes");
+            text.push(b'\n');
+            for (p, base, serial) in &writes {
+                let objects = split.get(p).map(Vec::as_slice).unwrap_or(&[]);
+                serde_json::to_writer(
+                    &mut text,
+                    &ReplacementRef {
+                        partition: p,
+                        base: *base,
+                        serial: *serial,
+                        objects: ObjectsRef(objects),
+                    },
+                )
+                .expect("state serializes");
+                text.push(b'\n');
+            }
+            write_file(&self.journal_path(), &text, None, true)?;
+            sync_dir(&self.dir())?;
+        }
+        self.crash_point(CrashPoint::WriteAfterIntent)?;
+        let mut written = Vec::new();
+        for (i, (p, _, serial)) in writes.iter().enumerate() {
+            let objects = split.get(p).map(Vec::as_slice).unwrap_or(&[]);
+            let path = self.partition_path(p)?;
+            let bytes = partition_bytes(&state.lineage, *serial, p, objects);
+            write_file(
+                &path,
+                &bytes,
+                Some(&self.partition_backup_path(p)?),
+                !intent,
+            )?;
+            written.push(path);
+            self.crash_point(CrashPoint::WriteAfterPartitions(i + 1))?;
+        }
+        if intent {
+            flush_all(&self.dir(), &written)?;
+        }
+        let tenants_written = writes.iter().any(|(p, _, _)| *p != Partition::Catalog);
+        if tenants_written {
+            sync_dir(&self.tenants_dir())?;
+        }
+        sync_dir(&self.dir())?;
+        // The intent (or the apply's journal) and the written partitions' journals are done.
+        remove_if_exists(&self.journal_path())?;
+        for (p, _, _) in &writes {
+            if listing.journals.contains(p) {
+                remove_if_exists(&self.partition_journal_path(p)?)?;
+            }
+        }
+        if tenants_written {
+            sync_dir(&self.tenants_dir())?;
+            sync_dir(&self.partitions_dir())?;
+        }
+        sync_dir(&self.dir())?;
+        Ok(whole)
+    }
+}
+
+/// One partition of a whole view.
+fn project(mut view: View, partition: &Partition) -> State {
+    view.parts.retain(|p, _| p == partition);
+    view.into_partition(partition)
+}
+
+/// The partitions a change journal puts objects into, and every address it names.
+fn touched(changes: &[StateChange]) -> (HashSet<Partition>, HashSet<&str>) {
+    let mut parts = HashSet::new();
+    let mut addresses = HashSet::new();
+    for change in changes {
+        match change {
+            StateChange::Put { address, object } => {
+                parts.insert(partition_of(address, object));
+                addresses.insert(address.as_str());
+            }
+            StateChange::Move {
+                from,
+                address,
+                object,
+            } => {
+                parts.insert(partition_of(address, object));
+                addresses.insert(address.as_str());
+                addresses.insert(from.as_str());
+            }
+            StateChange::Delete { address } => {
+                addresses.insert(address.as_str());
+            }
+        }
+    }
+    (parts, addresses)
 }

@@ -2,18 +2,32 @@
 //!
 //! State holds addresses, outside-world ids, last-applied attributes, where each object came
 //! from and when; never tokens or secrets. Backends sit behind [`StateStore`]; the local JSON
-//! file ([`file::FileStateStore`]) is the default.
+//! files ([`file::FileStateStore`]) are the default.
+//!
+//! State is partitioned ([`partition`]): a fleet catalog and one partition per tenant, each
+//! with its own serial, journal and lock, under one lineage. [`StateStore`] has both the
+//! partition operations (load, lock, journal and write one partition) and the whole-fleet ones
+//! that today's commands use (one `State` value for the fleet, one exclusive lock).
 
 pub mod file;
 pub mod ops;
+pub mod partition;
+mod replay;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// The state format this build reads and writes. A newer file is refused, never rewritten.
-pub const STATE_FORMAT_VERSION: u32 = 1;
+pub use partition::{Partition, partition_of, split_by_partition};
+
+/// The state format this build reads and writes: 2 is partitioned (a catalog and one
+/// partition per tenant). A newer file is refused, never rewritten.
+pub const STATE_FORMAT_VERSION: u32 = 2;
+
+/// The single-file format (the whole fleet in one file), read as is and upgraded by the first
+/// writer.
+pub const STATE_FORMAT_V1: u32 = 1;
 
 /// Attribute values as last applied (plain JSON, so every kind shares one diff). A sorted
 /// vector map: objects have a handful of attributes, and a fleet has hundreds of thousands of
@@ -29,7 +43,11 @@ pub struct State {
     pub format_version: u32,
     /// Identifies one history of state; a plan from another lineage never applies here.
     pub lineage: String,
-    /// Increases with every write; a saved plan records it to detect staleness.
+    /// Changes with every write; a saved plan records it to detect staleness. For one
+    /// partition, its own serial (increases by at least one with each write of it). For the
+    /// whole fleet, the sum of the partitions' serials: every write of any partition makes it
+    /// grow, so two different contents never show the same sum. Stores assign serials when
+    /// they write; the value given to `write` is not stored.
     pub serial: u64,
     /// Owned objects by address (`tenant.foggy-it`, `organization.foggy-boston`, ...).
     pub objects: BTreeMap<String, StateObject>,
@@ -240,15 +258,87 @@ pub enum UnlockOutcome {
     NotLocked,
 }
 
+/// What a [`StateLock`] lets its holder write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockScope {
+    /// Every partition (and nobody else writes any): the whole-fleet path, upgrades.
+    Fleet,
+    /// One partition; other partitions may be written by others at the same time.
+    Partition(Partition),
+}
+
 /// Held while a process may write state; released on drop.
 pub struct StateLock {
     _held: Box<dyn Send>,
     pub info: LockInfo,
+    scope: LockScope,
 }
 
 impl StateLock {
-    pub fn new(held: Box<dyn Send>, info: LockInfo) -> Self {
-        StateLock { _held: held, info }
+    pub fn new(held: Box<dyn Send>, info: LockInfo, scope: LockScope) -> Self {
+        StateLock {
+            _held: held,
+            info,
+            scope,
+        }
+    }
+
+    pub fn scope(&self) -> &LockScope {
+        &self.scope
+    }
+
+    /// Whether it lets its holder write `partition`.
+    pub fn covers(&self, partition: &Partition) -> bool {
+        match &self.scope {
+            LockScope::Fleet => true,
+            LockScope::Partition(p) => p == partition,
+        }
+    }
+
+    /// Refuses a write the lock does not cover (a programming error, not contention).
+    pub fn check_covers(&self, partition: &Partition) -> Result<(), StateError> {
+        if self.covers(partition) {
+            Ok(())
+        } else {
+            Err(StateError::Invalid(format!(
+                "the lock held ({}) does not cover {partition}",
+                match &self.scope {
+                    LockScope::Fleet => "the whole fleet".to_string(),
+                    LockScope::Partition(p) => p.to_string(),
+                }
+            )))
+        }
+    }
+
+    pub fn check_fleet(&self) -> Result<(), StateError> {
+        match &self.scope {
+            LockScope::Fleet => Ok(()),
+            LockScope::Partition(p) => Err(StateError::Invalid(format!(
+                "a whole-fleet write needs the whole-fleet lock, not the lock of {p}"
+            ))),
+        }
+    }
+}
+
+/// Each partition's serial, read without loading objects: what a saved plan records for the
+/// partitions it read, and what apply compares.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Serials {
+    pub lineage: String,
+    /// Every partition that exists (a tenant whose objects were all removed keeps an empty
+    /// partition, so serials never go back).
+    pub partitions: BTreeMap<Partition, u64>,
+}
+
+impl Serials {
+    /// The whole fleet's serial (what `load().serial` is).
+    pub fn whole(&self) -> u64 {
+        self.partitions.values().sum()
+    }
+
+    /// A partition's serial; 0 for one that does not exist.
+    pub fn of(&self, partition: &Partition) -> u64 {
+        self.partitions.get(partition).copied().unwrap_or(0)
     }
 }
 
@@ -260,22 +350,91 @@ pub trait Journal {
     fn record(&mut self, change: &StateChange, durable: bool) -> Result<(), StateError>;
 }
 
-/// Where state lives. Writers hold the lock; readers never need it.
-pub trait StateStore {
+/// Where state lives. Writers hold a lock; readers never need one.
+///
+/// Partitions: the catalog and one per tenant, each with its own serial, journal and lock, so
+/// two writers can work on two tenants at once and a reader can load one tenant at a time.
+/// Whole fleet: `load`, `lock`, `journal` and `write` see state as one value, as today's
+/// commands do; the whole-fleet lock excludes every partition writer and vice versa.
+///
+/// Locks are taken catalog first, then tenants in name order, so two writers never wait for
+/// each other in a circle. A lock waits up to its timeout, then fails naming its holder
+/// ([`StateError::Locked`]). Journals and writes need a lock that covers them.
+pub trait StateStore: Send + Sync {
     /// Human-readable location for messages.
     fn describe(&self) -> String;
-    /// The state, with any journal of an interrupted apply replayed on top.
+
+    // ---- Partitions -------------------------------------------------------------------
+
+    /// Every partition's serial and the lineage, without loading objects.
+    fn serials(&self) -> Result<Serials, StateError>;
+    /// The tenants that have a partition, in name order.
+    fn list_tenants(&self) -> Result<Vec<String>, StateError>;
+    /// One partition: its objects, its serial, the state's lineage, and any journal of an
+    /// interrupted writer replayed on top. A partition never written is empty with serial 0.
+    fn load_partition(&self, partition: &Partition) -> Result<State, StateError>;
+    fn load_catalog(&self) -> Result<State, StateError> {
+        self.load_partition(&Partition::Catalog)
+    }
+    fn load_tenant(&self, tenant: &str) -> Result<State, StateError> {
+        self.load_partition(&Partition::tenant(tenant)?)
+    }
+    /// Waits up to `timeout` for the lock of one partition (others stay free).
+    fn lock_partition(
+        &self,
+        partition: &Partition,
+        info: LockInfo,
+        timeout: Duration,
+    ) -> Result<StateLock, StateError>;
+    fn lock_catalog(&self, info: LockInfo, timeout: Duration) -> Result<StateLock, StateError> {
+        self.lock_partition(&Partition::Catalog, info, timeout)
+    }
+    fn lock_tenant(
+        &self,
+        tenant: &str,
+        info: LockInfo,
+        timeout: Duration,
+    ) -> Result<StateLock, StateError> {
+        self.lock_partition(&Partition::tenant(tenant)?, info, timeout)
+    }
+    /// Starts a journal of changes to `partition` made on top of `base` (that partition as
+    /// stored, recovered changes written first). Each change must belong to the partition.
+    fn journal_partition(
+        &self,
+        partition: &Partition,
+        base: &State,
+        lock: &StateLock,
+    ) -> Result<Box<dyn Journal + Send>, StateError>;
+    /// Writes one partition whole and atomically (every object must belong to it), then
+    /// drops its journal. Returns its new serial. A tenant partition needs the catalog to
+    /// exist: the catalog holds the lineage.
+    fn write_partition(
+        &self,
+        partition: &Partition,
+        state: &State,
+        lock: &StateLock,
+    ) -> Result<u64, StateError>;
+
+    // ---- Whole fleet ------------------------------------------------------------------
+
+    /// The whole state (catalog and every tenant), with any journal of an interrupted
+    /// apply replayed on top; `serial` is the sum of the partitions' serials.
     fn load(&self) -> Result<State, StateError>;
-    /// Waits up to `timeout` for the exclusive writer lock.
+    /// Waits up to `timeout` for the exclusive whole-fleet lock (no partition writer may
+    /// hold a lock meanwhile). A store in an older format is upgraded once this is held.
     fn lock(&self, info: LockInfo, timeout: Duration) -> Result<StateLock, StateError>;
-    /// Clears a stale lock record with this id; refuses while its holder runs.
+    /// Clears a stale lock record with this id (whole-fleet or partition lock); refuses
+    /// while its holder runs.
     fn unlock(&self, id: &str) -> Result<UnlockOutcome, StateError>;
-    /// Starts a journal of changes made on top of `base` (which must be stored as is).
+    /// Starts a journal of changes made on top of `base` (which must be stored as is, any
+    /// recovered changes written first); changes may belong to any partition.
     fn journal(
         &self,
         base: &State,
         lock: &StateLock,
     ) -> Result<Box<dyn Journal + Send>, StateError>;
-    /// Writes `state` whole and atomically, then drops the journal.
-    fn write(&self, state: &State, lock: &StateLock) -> Result<(), StateError>;
+    /// Writes `state` as the whole fleet, atomically across partitions: only the partitions
+    /// whose content changed get a new serial. Then drops the journal. Returns the new whole
+    /// serial.
+    fn write(&self, state: &State, lock: &StateLock) -> Result<u64, StateError>;
 }

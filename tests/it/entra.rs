@@ -114,8 +114,7 @@ fn invite_accept_drift_and_repair() {
         ),
         (dana["id"].as_str(), Some(HELPDESK))
     );
-    let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("state.json")).unwrap()).unwrap();
+    let state: Value = crate::support::stored_state(&d.join("state.json"));
     assert_eq!(state["objects"][GUEST]["ids"]["objectId"], dana["id"]);
     assert_eq!(
         state["objects"][ROLE]["ids"]["assignmentId"],
@@ -278,8 +277,7 @@ fn existing_guests_are_adopted_never_invited_again() {
     let adopted = tf_on(d, m, &["apply", "--auto-approve", "--adopt"]);
     assert_eq!(adopted.code, 0, "{}", adopted.stderr);
     assert!(adopted.stdout.contains("1 adopted"), "{}", adopted.stdout);
-    let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("state.json")).unwrap()).unwrap();
+    let state: Value = crate::support::stored_state(&d.join("state.json"));
     assert!(state["objects"]["guest.foggy-it.ben"]["ids"]["objectId"].is_string());
     assert_eq!(
         users_with_email(&world(d), FOGGY, "ben@previous-msp.example"),

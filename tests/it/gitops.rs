@@ -144,7 +144,7 @@ fn ref_reads_a_commit_without_touching_the_work_tree() {
         &["apply", "manifests", "--ref", &second, "--auto-approve"],
     );
     assert_eq!(applied.code, 0, "{}", applied.stderr);
-    let state = json(&std::fs::read_to_string(dir.path().join("state.json")).unwrap());
+    let state = crate::support::stored_state(&dir.path().join("state.json"));
     assert!(
         state["objects"]
             .as_object()

@@ -473,9 +473,7 @@ fn sigint_and_sigterm_during_apply_stop_between_changes_and_the_rerun_converges(
         assert!(stderr.contains("interrupted: stopped before"), "{stderr}");
         assert!(stderr.contains("Run the same apply again"), "{stderr}");
         // State was written whole (the journal folded in) and the lock released.
-        let state: Value =
-            serde_json::from_str(&std::fs::read_to_string(state_dir.join("state.json")).unwrap())
-                .unwrap();
+        let state: Value = crate::support::stored_state(&state_dir.join("state.json"));
         let recorded = state["objects"].as_object().unwrap().len();
         assert!(recorded >= 10, "what was done is recorded: {recorded}");
         let plan = run(

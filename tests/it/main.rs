@@ -23,6 +23,7 @@ mod schema;
 mod sdk_shapes;
 mod sources;
 mod standalone;
+mod state_partitions;
 mod state_store;
 mod support;
 mod validate_cases;

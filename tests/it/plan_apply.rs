@@ -802,7 +802,7 @@ fn a_killed_apply_resumes_and_converges_without_duplicates() {
     );
     let addresses = |d: &Path| tf(d, &["state", "list"]).stdout;
     assert_eq!(addresses(dir.path()), addresses(clean.path()));
-    let state: serde_json::Value = json(&std::fs::read_to_string(&state).unwrap());
+    let state: serde_json::Value = crate::support::stored_state(&state);
     let mut records: Vec<&str> = state["objects"]
         .as_object()
         .unwrap()

@@ -374,3 +374,13 @@ pub fn guests_in_world(dir: &Path, tenant: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The whole state stored at `path` (catalog and every tenant partition, journals replayed),
+/// as JSON: `{"formatVersion", "lineage", "serial", "objects": {address: object}}`.
+pub fn stored_state(path: &Path) -> serde_json::Value {
+    use tenantform::state::StateStore;
+    let state = tenantform::state::file::FileStateStore::new(path)
+        .load()
+        .expect("state loads");
+    serde_json::to_value(&state).expect("state serializes")
+}
