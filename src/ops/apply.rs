@@ -11,8 +11,15 @@ use crate::ops::live_read::{LiveScope, read_live};
 use crate::ops::plan::{scope, scoped_model};
 use crate::ops::{Need, Note, OpsError, Phase, Reporter, Selection, Workspace};
 use crate::outcome::TenantOutcome;
-use crate::plan::{Plan, PlanInput, PlanOptions, SavedPlan, manifests_digest, staleness};
-use crate::state::{LockInfo, Source};
+use crate::plan::{
+    Plan, PlanInput, PlanOptions, SavedPlan, manifests_digest, partition_staleness,
+    partitions_written,
+};
+use crate::state::{
+    Journal, LockInfo, Partition, Serials, Source, StateChange, StateError, StateLock, StateStore,
+    partition_of, split_by_partition,
+};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which plan to carry out.
 pub enum PlanSource<'a> {
@@ -65,9 +72,94 @@ pub fn check_saved_commit(saved: &SavedPlan) -> Result<(), OpsError> {
     Ok(())
 }
 
+/// The locks an apply holds: the whole state, or only the partitions its plan writes (so
+/// applies to different tenants run at once).
+enum Locks {
+    Fleet(StateLock),
+    Partitions(Vec<(Partition, StateLock)>),
+}
+
+impl Locks {
+    /// Takes them in a fixed order (catalog first, then tenants by name), so two applies never
+    /// wait on each other in a cycle.
+    fn take(
+        store: &dyn StateStore,
+        partitions: Option<&BTreeSet<Partition>>,
+        info: &LockInfo,
+        timeout: Duration,
+    ) -> Result<Locks, OpsError> {
+        match partitions {
+            None => Ok(Locks::Fleet(store.lock(info.clone(), timeout)?)),
+            Some(partitions) => {
+                let started = std::time::Instant::now();
+                let mut held = Vec::new();
+                for p in partitions {
+                    let left = timeout.saturating_sub(started.elapsed());
+                    held.push((p.clone(), store.lock_partition(p, info.clone(), left)?));
+                }
+                Ok(Locks::Partitions(held))
+            }
+        }
+    }
+
+    fn covers(&self, partitions: Option<&BTreeSet<Partition>>) -> bool {
+        match (self, partitions) {
+            (Locks::Fleet(_), _) => true,
+            (Locks::Partitions(_), None) => false,
+            (Locks::Partitions(held), Some(wanted)) => {
+                wanted.iter().all(|w| held.iter().any(|(p, _)| p == w))
+            }
+        }
+    }
+
+    /// Whether what was planned against changed before the locks were taken.
+    fn changed_since(&self, before: &Serials, now: &Serials) -> bool {
+        if before.lineage != now.lineage {
+            return true;
+        }
+        match self {
+            Locks::Fleet(_) => before.partitions != now.partitions,
+            Locks::Partitions(held) => held.iter().any(|(p, _)| before.of(p) != now.of(p)),
+        }
+    }
+}
+
+/// One journal per locked partition; each change goes to the partition its object belongs to.
+struct PartitionJournals {
+    journals: BTreeMap<Partition, Box<dyn Journal + Send>>,
+    /// Where the objects to delete live (a delete names only the address).
+    deletes: BTreeMap<String, Partition>,
+}
+
+impl Journal for PartitionJournals {
+    fn record(&mut self, change: &StateChange, durable: bool) -> Result<(), StateError> {
+        let partition = match change {
+            StateChange::Put { address, object }
+            | StateChange::Move {
+                address, object, ..
+            } => partition_of(address, object),
+            StateChange::Delete { address } => {
+                self.deletes.get(address).cloned().ok_or_else(|| {
+                    StateError::Invalid(format!("{address}: deleted, but not in state"))
+                })?
+            }
+        };
+        match self.journals.get_mut(&partition) {
+            Some(journal) => journal.record(change, durable),
+            None => Err(StateError::Invalid(format!(
+                "{partition} is not locked by this apply"
+            ))),
+        }
+    }
+}
+
 /// Applies `source` (`command` is `apply` or `import`, for messages). `approve` sees the plan
 /// when it has changes; `stop` (Ctrl-C, SIGTERM, a closed stdout) stops before the next
 /// change. Whatever happens after approval, what was done is recorded.
+///
+/// The plan is made against state as it is, then the partitions it writes are locked (the
+/// whole state when it renames, recovers an interrupted apply, or is the first); if any of
+/// them changed meanwhile, state is read again under the locks and the plan made again.
 pub fn apply(
     ws: &mut Workspace,
     source: PlanSource<'_>,
@@ -77,37 +169,30 @@ pub fn apply(
     reporter: &dyn Reporter,
 ) -> Result<ApplyRun, OpsError> {
     let digest = manifests_digest(&ws.manifests.model);
-    let lock = ws.store.lock(
-        LockInfo::for_command(ws.settings.command_line.clone()),
-        ws.settings.lock_timeout,
-    )?;
-    let mut state = ws.store.load()?;
-    if state.recovered_changes > 0 {
-        reporter.note(&Note::RecordingRecovered {
-            changes: state.recovered_changes,
-            store: ws.store.describe(),
-        });
-        state.ensure_lineage();
-        state.serial = ws.store.write(&state, &lock)?;
-        state.recovered_changes = 0;
-    }
+    let info = LockInfo::for_command(ws.settings.command_line.clone());
     let offline = match &source {
         PlanSource::Compute { options, .. } => options.offline,
         PlanSource::Saved(saved) => saved.plan.options.offline,
     };
-    let plan = match source {
+    let need = Need::Plan { command, offline };
+    let stale = |why: String| {
+        OpsError::StalePlan(format!(
+            "{why}; make a new plan with `tenantform plan --out FILE`"
+        ))
+    };
+    let serials = ws.store.serials()?;
+    let mut state = ws.store.load()?;
+    // What to plan with again if state changes before the locks are taken.
+    let (mut plan, replan) = match source {
         PlanSource::Saved(saved) => {
-            if let Some(why) = staleness(&saved.plan, &digest, &state) {
-                return Err(OpsError::StalePlan(format!(
-                    "{why}; make a new plan with `tenantform plan --out FILE`"
-                )));
+            if let Some(why) = partition_staleness(&saved.plan, &digest, &state, &serials) {
+                return Err(stale(why));
             }
             if ws.connection.is_none() {
-                let need = Need::Plan { command, offline };
                 ws.connection =
                     crate::ops::workspace::connect(&ws.settings, &ws.manifests.model, need)?;
             }
-            saved.plan
+            (saved.plan, None)
         }
         PlanSource::Compute {
             mut options,
@@ -116,7 +201,6 @@ pub fn apply(
         } => {
             options.only_tenants = scope(ws, selection, changed_since, reporter)?;
             let graph_model = scoped_model(&ws.manifests.model, options.only_tenants.as_ref());
-            let need = Need::Plan { command, offline };
             if ws.connection.is_none() {
                 ws.connection = crate::ops::workspace::connect(&ws.settings, &graph_model, need)?;
             }
@@ -139,16 +223,11 @@ pub fn apply(
                 }
                 None => None,
             };
-            crate::plan::plan(&PlanInput {
-                desired: &ws.manifests.model,
-                state: &state,
-                live: live.as_ref(),
-                options,
-                now: jiff::Timestamp::now(),
-            })
+            let plan = make_plan(ws, &state, live.as_ref(), options.clone());
+            (plan, Some((live, options)))
         }
     };
-    let unapplied = |plan: Plan, approval: Approval, serial: u64| ApplyRun {
+    let unapplied = |ws: &Workspace, plan: Plan, approval: Approval, serial: u64| ApplyRun {
         outcomes: plan.tenants.clone(),
         plan,
         approval,
@@ -156,12 +235,76 @@ pub fn apply(
         store: ws.store.describe(),
         serial,
     };
+    if !plan.has_changes() && state.recovered_changes == 0 {
+        return Ok(unapplied(ws, plan, Approval::Apply, state.serial));
+    }
+
+    // Nothing to change but an interrupted apply to record: that needs the whole state.
+    let written = if plan.has_changes() {
+        partitions_written(&plan, &state)
+    } else {
+        None
+    };
+    let locks = Locks::take(
+        ws.store.as_ref(),
+        written.as_ref(),
+        &info,
+        ws.settings.lock_timeout,
+    )?;
+    if let Locks::Partitions(held) = &locks {
+        // A journal left in a partition now locked is an interrupted apply's: record it first.
+        // (Journals of other partitions may belong to applies running now: theirs to record.)
+        for (p, lock) in held {
+            let partition = ws.store.load_partition(p)?;
+            if partition.recovered_changes > 0 {
+                reporter.note(&Note::RecordingRecovered {
+                    changes: partition.recovered_changes,
+                    store: format!("{} ({p})", ws.store.describe()),
+                });
+                ws.store.write_partition(p, &partition, lock)?;
+            }
+        }
+    }
+    let mut serials_now = ws.store.serials()?;
+    let recovering = matches!(locks, Locks::Fleet(_)) && state.recovered_changes > 0;
+    if locks.changed_since(&serials, &serials_now) || recovering {
+        // Someone wrote what this plan writes (or an apply was interrupted): read it again,
+        // now that nobody else can.
+        state = ws.store.load()?;
+        match &locks {
+            Locks::Fleet(lock) if state.recovered_changes > 0 => {
+                reporter.note(&Note::RecordingRecovered {
+                    changes: state.recovered_changes,
+                    store: ws.store.describe(),
+                });
+                state.ensure_lineage();
+                state.serial = ws.store.write(&state, lock)?;
+                state.recovered_changes = 0;
+                serials_now = ws.store.serials()?;
+            }
+            _ => {}
+        }
+        plan = match replan {
+            Some((live, options)) => make_plan(ws, &state, live.as_ref(), options),
+            None => match partition_staleness(&plan, &digest, &state, &serials_now) {
+                Some(why) => return Err(stale(why)),
+                None => plan,
+            },
+        };
+        if plan.has_changes() && !locks.covers(partitions_written(&plan, &state).as_ref()) {
+            return Err(stale(
+                "state changed while this apply was planning and it now writes more than it locked: run it again".into(),
+            ));
+        }
+    }
+    // Journals of partitions this apply does not hold are other applies' business.
+    state.recovered_changes = 0;
     if !plan.has_changes() {
-        return Ok(unapplied(plan, Approval::Apply, state.serial));
+        return Ok(unapplied(ws, plan, Approval::Apply, state.serial));
     }
     match approve(&plan) {
         Approval::Apply => {}
-        other => return Ok(unapplied(plan, other, state.serial)),
+        other => return Ok(unapplied(ws, plan, other, state.serial)),
     }
 
     let source = Source {
@@ -169,7 +312,28 @@ pub fn apply(
         commit: ws.manifests.commit.clone(),
     };
     state.ensure_lineage();
-    let mut journal = ws.store.journal(&state, &lock)?;
+    let mut journal: Box<dyn Journal + Send> = match &locks {
+        Locks::Fleet(lock) => ws.store.journal(&state, lock)?,
+        Locks::Partitions(held) => {
+            let mut journals = BTreeMap::new();
+            for (p, lock) in held {
+                let mut base = state.clone_header();
+                base.serial = serials_now.of(p);
+                base.recovered_changes = 0;
+                journals.insert(p.clone(), ws.store.journal_partition(p, &base, lock)?);
+            }
+            let deletes = plan
+                .actions
+                .iter()
+                .filter(|a| a.is_change() && a.op == crate::plan::Op::Delete)
+                .filter_map(|a| {
+                    let object = state.objects.get(&a.address)?;
+                    Some((a.address.clone(), partition_of(&a.address, object)))
+                })
+                .collect();
+            Box::new(PartitionJournals { journals, deletes })
+        }
+    };
     reporter.phase_started(Phase::Applying, crate::apply::tenants_to_apply(&plan));
     let step_delay = ws.settings.apply_step_delay;
     let on_event = |event: ApplyEvent| {
@@ -221,9 +385,28 @@ pub fn apply(
             )),
     };
     reporter.phase_finished(Phase::Applying);
+    drop(journal);
     // Whatever happened, record what was done (the store gives the new serial).
-    state.serial = ws.store.write(&state, &lock)?;
-    drop(lock);
+    state.serial = match &locks {
+        Locks::Fleet(lock) => ws.store.write(&state, lock)?,
+        Locks::Partitions(held) => {
+            let mut parts = split_by_partition(&state.objects);
+            for (p, lock) in held {
+                let mut partition = state.clone_header();
+                partition.serial = serials_now.of(p);
+                partition.recovered_changes = 0;
+                partition.objects = parts
+                    .remove(p)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(a, o)| (a.clone(), o.clone()))
+                    .collect();
+                ws.store.write_partition(p, &partition, lock)?;
+            }
+            ws.store.serials()?.whole()
+        }
+    };
+    drop(locks);
     let outcomes = report.outcomes(&plan);
     Ok(ApplyRun {
         outcomes,
@@ -232,5 +415,20 @@ pub fn apply(
         report: Some(report),
         store: ws.store.describe(),
         serial: state.serial,
+    })
+}
+
+fn make_plan(
+    ws: &Workspace,
+    state: &crate::state::State,
+    live: Option<&crate::live::LiveSnapshot>,
+    options: PlanOptions,
+) -> Plan {
+    crate::plan::plan(&PlanInput {
+        desired: &ws.manifests.model,
+        state,
+        live,
+        options,
+        now: jiff::Timestamp::now(),
     })
 }

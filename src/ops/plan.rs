@@ -91,6 +91,9 @@ pub fn plan(
         ws.connection = crate::ops::workspace::connect(&ws.settings, &graph_model, need)?;
     }
     let every_mapped = matches!(need, Need::Always { .. });
+    // Read before state: if a write slips in between, the plan looks older than it is (stale
+    // at apply), never newer.
+    let serials = ws.store.serials()?;
     let store = &ws.store;
     let load = || store.load().map_err(OpsError::from);
     let (state, live) = match &ws.connection {
@@ -108,13 +111,22 @@ pub fn plan(
     };
     drop(graph_model);
     note_recovered(&state, ws, reporter);
-    let plan = crate::plan::plan(&PlanInput {
+    let mut plan = crate::plan::plan(&PlanInput {
         desired: &ws.manifests.model,
         state: &state,
         live: live.as_ref(),
         options,
         now: jiff::Timestamp::now(),
     });
+    if let Some(written) = crate::plan::partitions_written(&plan, &state) {
+        plan.state.partitions = written
+            .into_iter()
+            .map(|p| {
+                let serial = serials.of(&p);
+                (p, serial)
+            })
+            .collect();
+    }
     Ok(PlanRun { plan, live })
 }
 

@@ -311,6 +311,7 @@ pub fn plan(input: &PlanInput) -> Plan {
         state: StateRef {
             lineage: input.state.lineage.clone(),
             serial: input.state.serial,
+            partitions: BTreeMap::new(),
         },
         options: input.options.clone(),
         actions,

@@ -1,6 +1,8 @@
 //! The plan as a document: `Plan` with its summary, tenant outcomes and notes, as written by
 //! `--output json` and saved plan files. The actions themselves are in `action`.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +71,13 @@ pub struct TenantNotRead {
 #[serde(rename_all = "camelCase")]
 pub struct StateRef {
     pub lineage: String,
+    /// The whole state's serial (the sum of its partitions').
     pub serial: u64,
+    /// The serials of the partitions the plan's changes write (the catalog, tenants): a saved
+    /// plan is stale only when one of these changed, not when another tenant was applied.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, u64>")]
+    pub partitions: BTreeMap<crate::state::Partition, u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

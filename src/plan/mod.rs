@@ -1,8 +1,6 @@
-//! The plan: a pure diff of (desired model, stored state) into ordered actions.
-//!
-//! Each action has an address, an operation, a reason and attribute-level before/after. Live
-//! Entra snapshots will join the inputs later and add the drift reasons without changing this
-//! shape. Nothing here does I/O.
+//! The plan: a pure three-way diff of (desired model, stored state, live Entra) into ordered
+//! actions, each with an address, an operation, a reason and attribute-level before/after.
+//! Nothing here does I/O.
 //! The work is split by concern: `options` (what a plan is asked for), `action` and `document`
 //! (what it produces), `compute` (the diff itself), `live` (readability, replication, unowned
 //! assignments), `dependencies`, `diff` (attributes and ordering), `outcomes`, `hints`,
@@ -29,4 +27,4 @@ pub use document::{
     PLAN_FORMAT_VERSION, PLAN_MARKER, Plan, StateRef, Summary, TenantNotRead, Unmanaged,
 };
 pub use options::{DEFAULT_REPLICATION_WINDOW_SECS, PlanInput, PlanOptions};
-pub use saved::{SavedPlan, manifests_digest, staleness};
+pub use saved::{SavedPlan, manifests_digest, partition_staleness, partitions_written, staleness};

@@ -49,6 +49,32 @@ pub struct SavedPlan {
     pub from_git: bool,
 }
 
+/// Why a saved plan may no longer be applied to a state whose partitions are now at
+/// `serials`: only the partitions it writes count (another tenant's apply since is fine). A
+/// plan that recorded no partitions is checked as a whole ([`staleness`]).
+pub fn partition_staleness(
+    plan: &Plan,
+    manifests_digest: &str,
+    state: &State,
+    serials: &crate::state::Serials,
+) -> Option<String> {
+    if plan.state.partitions.is_empty() || plan.state.lineage != serials.lineage {
+        return staleness(plan, manifests_digest, state);
+    }
+    for (partition, then) in &plan.state.partitions {
+        let now = serials.of(partition);
+        if now != *then {
+            return Some(format!(
+                "{partition} has changed since the plan was made (serial {then} then, {now} now)"
+            ));
+        }
+    }
+    if plan.manifests_digest != manifests_digest {
+        return Some("the manifests have changed since the plan was made".to_string());
+    }
+    None
+}
+
 /// Why a saved plan may no longer be applied, if it may not.
 pub fn staleness(plan: &Plan, manifests_digest: &str, state: &State) -> Option<String> {
     if plan.state.lineage.is_empty() && !state.lineage.is_empty() {
@@ -72,4 +98,33 @@ pub fn staleness(plan: &Plan, manifests_digest: &str, state: &State) -> Option<S
         return Some("the manifests have changed since the plan was made".to_string());
     }
     None
+}
+
+/// The state partitions carrying out `plan` writes (the catalog for tenant and organization
+/// records, each tenant with changes of its own objects), or `None` when it must hold the whole
+/// state: a rename moves objects across partitions, and a state never written has no lineage
+/// for partitions to share.
+pub fn partitions_written(
+    plan: &Plan,
+    state: &State,
+) -> Option<std::collections::BTreeSet<crate::state::Partition>> {
+    use crate::resources::KindScope;
+    use crate::state::Partition;
+    if state.lineage.is_empty() {
+        return None;
+    }
+    let mut partitions = std::collections::BTreeSet::new();
+    for action in plan.actions.iter().filter(|a| a.is_change()) {
+        if action.moved_from.is_some() {
+            return None;
+        }
+        let kind = crate::resources::kind(&action.kind)?;
+        partitions.insert(match kind.scope {
+            KindScope::Fleet => Partition::Catalog,
+            KindScope::MspTenant | KindScope::CustomerTenant => {
+                Partition::tenant(&action.tenant).ok()?
+            }
+        });
+    }
+    Some(partitions)
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the real `tenantform` binary on fixtures. One test binary, a module per
 //! area, keeps linking cheap.
 
+mod concurrent_apply;
 mod drift;
 mod entra;
 mod examples;

@@ -1,0 +1,206 @@
+//! Two people applying two customers at once: applies lock only the state partitions their
+//! plan writes, so disjoint tenants run side by side, and an apply to the same tenant waits
+//! (up to `--lock-timeout`) and fails naming the holder.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Run, StandaloneSandbox, command, write_tree};
+
+fn manifests(guests: &[&str]) -> String {
+    let mut text = format!(
+        "kind: Tenant\nname: a\nmicrosoftTenantId: {}\n---\nkind: Tenant\nname: b\nmicrosoftTenantId: {}\n",
+        tenantform::synthetic::synthetic_guid(0),
+        tenantform::synthetic::synthetic_guid(1)
+    );
+    for g in guests {
+        text.push_str(&format!(
+            "---\nkind: GuestUser\nname: {g}\nemail: {g}@msp.example\ntenants: [a, b]\n---\n\
+             kind: RoleAssignment\nname: {g}-admin\nprincipal: {{ guest: {g} }}\n\
+             directoryRoles: [Helpdesk Administrator]\nmspRoles: [TenantAdmin]\n"
+        ));
+    }
+    text
+}
+
+fn apply_args<'a>(dir: &'a str, state: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["apply", "--auto-approve", "--state", state];
+    args.extend_from_slice(extra);
+    args.push(dir);
+    args
+}
+
+fn run(sandbox: &StandaloneSandbox, cwd: &Path, args: &[&str]) -> Run {
+    let out = command()
+        .envs(sandbox.env())
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// An apply of tenant `a` that pauses two seconds after each change, in the background.
+fn slow_apply(sandbox: &StandaloneSandbox, cwd: &Path, dir: &str, state: &str) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantform"));
+    for var in crate::support::HERMETIC_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.envs(sandbox.env())
+        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "2000")
+        .current_dir(cwd)
+        .args(apply_args(dir, state, &["--tenant", "a"]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn applies_to_different_tenants_run_at_once_and_the_same_tenant_waits_for_its_holder() {
+    let sandbox = StandaloneSandbox::start(2);
+    let root = tempfile::tempdir().unwrap();
+    let tree = root.path().join("tree");
+    write_tree(&tree, &[("fleet.yaml", &manifests(&["dana"]))]);
+    let state_path = root.path().join("state.json");
+    let (dir, state) = (tree.to_str().unwrap(), state_path.to_str().unwrap());
+    let first = run(&sandbox, root.path(), &apply_args(dir, state, &[]));
+    assert_eq!(first.code, 0, "{}", first.transcript());
+
+    // A second engineer joins both customers; two people apply one customer each.
+    write_tree(&tree, &[("fleet.yaml", &manifests(&["dana", "erin"]))]);
+    let mut slow = slow_apply(&sandbox, root.path(), dir, state);
+    // Wait until the slow apply holds tenant a (its journal exists while it applies).
+    let journal = root.path().join("state.d/tenants/a.json.journal");
+    let started = Instant::now();
+    while !journal.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the slow apply never started"
+        );
+        assert!(
+            slow.try_wait().unwrap().is_none(),
+            "the slow apply ended early"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let other = run(
+        &sandbox,
+        root.path(),
+        &apply_args(dir, state, &["--tenant", "b", "--lock-timeout", "0s"]),
+    );
+    assert_eq!(other.code, 0, "{}", other.transcript());
+    assert!(other.stdout.contains("Apply complete"), "{}", other.stdout);
+    assert!(
+        slow.try_wait().unwrap().is_none(),
+        "tenant b's apply had to wait for tenant a's: they should run at once"
+    );
+
+    let same = run(
+        &sandbox,
+        root.path(),
+        &apply_args(dir, state, &["--tenant", "a", "--lock-timeout", "0s"]),
+    );
+    assert_eq!(same.code, 1, "{}", same.transcript());
+    assert!(
+        same.stderr.contains("locked") && same.stderr.contains("held by"),
+        "the error names the holder:\n{}",
+        same.stderr
+    );
+    assert!(
+        same.stderr.contains("--tenant a"),
+        "the holder's command is shown:\n{}",
+        same.stderr
+    );
+
+    let status = slow.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(slow.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+
+    // Both applies are recorded: nothing is left to do, and nothing was invited twice.
+    let plan = run(
+        &sandbox,
+        root.path(),
+        &["plan", "--detailed-exitcode", "--state", state, dir],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+    let stored = crate::support::stored_state(&state_path);
+    for tenant in ["a", "b"] {
+        assert!(
+            stored["objects"][format!("guest.{tenant}.erin")]["ids"]["objectId"].is_string(),
+            "guest.{tenant}.erin is recorded"
+        );
+    }
+}
+
+#[test]
+fn a_saved_plan_stays_valid_when_another_tenant_is_applied_meanwhile() {
+    let sandbox = StandaloneSandbox::start(2);
+    let root = tempfile::tempdir().unwrap();
+    let tree = root.path().join("tree");
+    write_tree(&tree, &[("fleet.yaml", &manifests(&["dana"]))]);
+    let state_path = root.path().join("state.json");
+    let plan_path = root.path().join("a.tfp");
+    let (dir, state, saved) = (
+        tree.to_str().unwrap(),
+        state_path.to_str().unwrap(),
+        plan_path.to_str().unwrap(),
+    );
+    assert_eq!(
+        run(&sandbox, root.path(), &apply_args(dir, state, &[])).code,
+        0
+    );
+    write_tree(&tree, &[("fleet.yaml", &manifests(&["dana", "erin"]))]);
+    let planned = run(
+        &sandbox,
+        root.path(),
+        &[
+            "plan", "--tenant", "a", "--out", saved, "--state", state, dir,
+        ],
+    );
+    assert_eq!(planned.code, 0, "{}", planned.transcript());
+    // Someone applies tenant b before the reviewed plan for a is applied.
+    let b = run(
+        &sandbox,
+        root.path(),
+        &apply_args(dir, state, &["--tenant", "b"]),
+    );
+    assert_eq!(b.code, 0, "{}", b.transcript());
+    let a = run(&sandbox, root.path(), &["apply", "--auto-approve", saved]);
+    assert_eq!(a.code, 0, "{}", a.transcript());
+    // But an apply to tenant a itself since makes a plan for it stale.
+    write_tree(
+        &tree,
+        &[("fleet.yaml", &manifests(&["dana", "erin", "finn"]))],
+    );
+    let planned = run(
+        &sandbox,
+        root.path(),
+        &[
+            "plan", "--tenant", "a", "--out", saved, "--state", state, dir,
+        ],
+    );
+    assert_eq!(planned.code, 0, "{}", planned.transcript());
+    let meanwhile = run(
+        &sandbox,
+        root.path(),
+        &apply_args(dir, state, &["--tenant", "a"]),
+    );
+    assert_eq!(meanwhile.code, 0, "{}", meanwhile.transcript());
+    let stale = run(&sandbox, root.path(), &["apply", "--auto-approve", saved]);
+    assert_eq!(stale.code, 1, "{}", stale.transcript());
+    assert!(
+        stale
+            .stderr
+            .contains("tenant a has changed since the plan was made"),
+        "{}",
+        stale.stderr
+    );
+}
