@@ -20,30 +20,17 @@ fn run(dir: &Path, args: &[&str]) -> crate::support::Run {
     run_in(dir, args, None)
 }
 
-/// `(principalId, roleDefinitionId)` of every role assignment of `tenant` in the sandbox world
+/// The role definition id of every role assignment of `tenant` in the sandbox world
 /// kept under `dir/.tenantform`.
 fn roles_in_world(dir: &Path, tenant: &str) -> Vec<String> {
-    let world: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join(".tenantform/sandbox-world.json")).unwrap(),
-    )
-    .unwrap();
-    world["tenants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == tenant)
-        .and_then(|t| t["roleAssignments"].as_array())
-        .map(|r| {
-            r.iter()
-                .map(|a| {
-                    a["roleDefinitionId"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::support::world_items(dir, tenant, "roleAssignments", |a| {
+        Some(
+            a["roleDefinitionId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    })
 }
 
 fn addresses(plan: &Value, tenant: &str) -> Vec<String> {

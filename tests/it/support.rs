@@ -354,8 +354,14 @@ pub fn three_tenant_fleet(edit: impl Fn(usize, &mut serde_json::Value)) -> tempf
     dir
 }
 
-/// The mail of every user of `tenant` in the sandbox world kept under `dir/.tenantform`.
-pub fn guests_in_world(dir: &Path, tenant: &str) -> Vec<String> {
+/// One field (`users`, `roleAssignments`, ...) of `tenant` in the sandbox world kept under
+/// `dir/.tenantform`, each item mapped by `pick` (items it returns `None` for are left out).
+pub fn world_items(
+    dir: &Path,
+    tenant: &str,
+    field: &str,
+    pick: impl Fn(&serde_json::Value) -> Option<String>,
+) -> Vec<String> {
     let world: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join(".tenantform/sandbox-world.json")).unwrap(),
     )
@@ -365,14 +371,16 @@ pub fn guests_in_world(dir: &Path, tenant: &str) -> Vec<String> {
         .unwrap()
         .iter()
         .find(|t| t["id"] == tenant)
-        .and_then(|t| t["users"].as_array())
-        .map(|users| {
-            users
-                .iter()
-                .filter_map(|u| u["mail"].as_str().map(str::to_string))
-                .collect()
-        })
+        .and_then(|t| t[field].as_array())
+        .map(|items| items.iter().filter_map(&pick).collect())
         .unwrap_or_default()
+}
+
+/// The mail of every user of `tenant` in the sandbox world kept under `dir/.tenantform`.
+pub fn guests_in_world(dir: &Path, tenant: &str) -> Vec<String> {
+    world_items(dir, tenant, "users", |u| {
+        u["mail"].as_str().map(str::to_string)
+    })
 }
 
 /// The whole state stored at `path` (catalog and every tenant partition, journals replayed),
