@@ -1,37 +1,31 @@
-//! Dependencies between planned objects: a role never runs ahead of the guest it is for.
+//! Dependencies between planned objects: a role never runs ahead of the guest it is for. Each
+//! kind says what it depends on (`ResourceKind::depends_on`).
 
 use std::collections::BTreeMap;
 
 use super::{Action, Op, Reason};
-use crate::resources::address;
+use crate::resources::kind;
 use crate::state::State;
 
 /// Blocks roles whose guest will not be there: a guest blocked in this plan, or (when its
 /// tenant was not read) one that state does not record as invited. A role never runs
 /// ahead of the guest it is for.
 pub(super) fn block_unmet_dependencies(actions: &mut [Action], state: &State) {
-    let guests: BTreeMap<String, (Option<String>, Op)> = actions
+    let planned: BTreeMap<String, (Option<String>, Op)> = actions
         .iter()
-        .filter(|a| a.kind == "guest")
         .map(|a| (a.address.clone(), (a.blocked.clone(), a.op)))
         .collect();
     for a in actions.iter_mut() {
-        if !matches!(a.kind.as_str(), "msp_role" | "directory_role")
-            || !matches!(a.op, Op::Create | Op::Update | Op::Adopt)
-            || a.blocked.is_some()
-        {
+        if !matches!(a.op, Op::Create | Op::Update | Op::Adopt) || a.blocked.is_some() {
             continue;
         }
-        let principal = a
-            .after
-            .as_ref()
-            .map(|attrs| crate::resources::attr_str(attrs, "principal").to_string())
-            .unwrap_or_default();
-        let Some(name) = principal.strip_prefix("guest:") else {
+        let Some(after) = a.after.as_ref() else {
             continue;
         };
-        let guest = address("guest", &format!("{}.{name}", a.tenant));
-        let why = match guests.get(&guest) {
+        let Some(guest) = kind(&a.kind).and_then(|k| (k.depends_on)(after, &a.tenant)) else {
+            continue;
+        };
+        let why = match planned.get(&guest) {
             Some((Some(blocked), _)) => {
                 Some(format!("waits for {guest}, which is blocked: {blocked}"))
             }

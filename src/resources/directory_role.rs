@@ -20,6 +20,7 @@ pub const KIND: ResourceKind = ResourceKind {
     after_tenant_rename: super::rename_tenant_segment,
     rename_tenant_reference: super::rename_tenant_attribute,
     update_warnings: super::no_warnings,
+    depends_on: super::principal_guest,
     new_ids: super::no_ids,
     live: Some(LiveRules {
         find,

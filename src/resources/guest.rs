@@ -21,6 +21,7 @@ pub const KIND: ResourceKind = ResourceKind {
     after_tenant_rename: super::rename_tenant_segment,
     rename_tenant_reference: super::rename_tenant_attribute,
     update_warnings: super::no_warnings,
+    depends_on: super::no_dependency,
     new_ids: super::no_ids,
     live: Some(LiveRules {
         find,

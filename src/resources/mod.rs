@@ -69,6 +69,10 @@ pub struct ResourceKind {
     pub rename_tenant_reference: fn(object: &mut StateObject, from: &str, to: &str),
     /// Loud notes about an update (e.g. remapping a tenant to another Microsoft tenant).
     pub update_warnings: fn(address: &str, before: &Attributes, after: &Attributes) -> Vec<String>,
+    /// The address of the object this one cannot exist without (e.g. a role's guest), from
+    /// its desired attributes and tenant: the plan blocks it while that one is blocked, being
+    /// removed, or neither planned nor recorded.
+    pub depends_on: fn(attributes: &Attributes, tenant: &str) -> Option<String>,
     /// Outside-world ids to record for a new object.
     pub new_ids: fn() -> crate::state::Ids,
     /// For kinds that live in Entra: how to find their live object. Planned only when Entra
@@ -134,6 +138,17 @@ fn no_former_names(_: &DesiredModel) -> Vec<FormerNames> {
 
 fn no_warnings(_: &str, _: &Attributes, _: &Attributes) -> Vec<String> {
     Vec::new()
+}
+
+fn no_dependency(_: &Attributes, _: &str) -> Option<String> {
+    None
+}
+
+/// For kinds granted to a principal: a `guest:<name>` principal is the guest of that name in
+/// the same tenant.
+fn principal_guest(attributes: &Attributes, tenant: &str) -> Option<String> {
+    let name = attr_str(attributes, "principal").strip_prefix("guest:")?;
+    Some(address("guest", &format!("{tenant}.{name}")))
 }
 
 fn no_ids() -> crate::state::Ids {

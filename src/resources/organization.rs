@@ -17,6 +17,7 @@ pub const KIND: ResourceKind = ResourceKind {
     after_tenant_rename: super::unmoved,
     rename_tenant_reference: super::rename_tenant_attribute,
     update_warnings: super::no_warnings,
+    depends_on: super::no_dependency,
     new_ids: super::record_id,
     live: None,
 };

@@ -17,6 +17,7 @@ pub const KIND: ResourceKind = ResourceKind {
     after_tenant_rename,
     rename_tenant_reference: super::no_tenant_reference,
     update_warnings,
+    depends_on: super::no_dependency,
     new_ids: super::record_id,
     live: None,
 };
