@@ -128,3 +128,82 @@ pub fn partitions_written(
     }
     Some(partitions)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Action, Op, PlanInput, PlanOptions};
+    use crate::state::Partition;
+
+    fn plan_with(actions: Vec<Action>) -> Plan {
+        let model = crate::model::DesiredModel::default();
+        let mut plan = crate::plan::plan(&PlanInput {
+            desired: &model,
+            state: &State::new(),
+            live: None,
+            options: PlanOptions::default(),
+            now: jiff::Timestamp::UNIX_EPOCH,
+        });
+        plan.summary.create = actions.len();
+        plan.actions = actions;
+        plan
+    }
+
+    fn change(kind: &str, address: &str, tenant: &str) -> Action {
+        Action {
+            address: address.into(),
+            kind: kind.into(),
+            tenant: tenant.into(),
+            op: Op::Create,
+            reason: None,
+            moved_from: None,
+            changes: Vec::new(),
+            before: None,
+            after: None,
+            blocked: None,
+            warnings: Vec::new(),
+            live_ids: None,
+            note: None,
+        }
+    }
+
+    fn stored() -> State {
+        let mut state = State::new();
+        state.ensure_lineage();
+        state
+    }
+
+    #[test]
+    fn a_plan_writes_the_catalog_for_records_and_a_tenant_for_its_objects() {
+        let plan = plan_with(vec![
+            change("organization", "organization.a-hq", "a"),
+            change("guest", "guest.a.dana", "a"),
+            change("msp_role", "msp_role.b.dana.TenantAdmin", "b"),
+        ]);
+        let written = partitions_written(&plan, &stored()).unwrap();
+        assert_eq!(
+            written.into_iter().collect::<Vec<_>>(),
+            [
+                Partition::Catalog,
+                Partition::Tenant("a".into()),
+                Partition::Tenant("b".into())
+            ]
+        );
+        // Blocked and no-op actions write nothing.
+        let mut blocked = change("guest", "guest.c.dana", "c");
+        blocked.blocked = Some("deletes need --allow-delete".into());
+        let mut unchanged = change("guest", "guest.d.dana", "d");
+        unchanged.op = Op::NoOp;
+        let plan = plan_with(vec![blocked, unchanged]);
+        assert!(partitions_written(&plan, &stored()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn renames_and_a_state_never_written_need_the_whole_state() {
+        let mut moved = change("guest", "guest.a.dana", "a");
+        moved.moved_from = Some("guest.old.dana".into());
+        assert_eq!(partitions_written(&plan_with(vec![moved]), &stored()), None);
+        let plan = plan_with(vec![change("guest", "guest.a.dana", "a")]);
+        assert_eq!(partitions_written(&plan, &State::new()), None);
+    }
+}
