@@ -80,11 +80,6 @@ impl Connection {
         }
         Ok(())
     }
-
-    /// The sandbox, when this connection is to one (tests and `auth check` look at it).
-    pub fn sandbox(&self) -> Option<&crate::sandbox::SandboxHandle> {
-        self.sandbox.as_ref().map(|(s, _)| s)
-    }
 }
 
 /// The runtime Graph calls run on (two workers: the machine has two cores).
@@ -277,15 +272,6 @@ impl Workspace {
             store,
             connection: None,
         }
-    }
-
-    /// Connects to Graph for `need` (reads scoped to `model`, which may be narrower than the
-    /// manifests'); `Ok(false)` when the run goes on without Entra.
-    pub fn connect(&mut self, model: &DesiredModel, need: Need<'_>) -> Result<bool, OpsError> {
-        if self.connection.is_none() {
-            self.connection = connect(&self.settings, model, need)?;
-        }
-        Ok(self.connection.is_some())
     }
 
     /// Ends the run: saves the sandbox's directory for the next one.
