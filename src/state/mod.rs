@@ -438,3 +438,21 @@ pub trait StateStore: Send + Sync {
     /// serial.
     fn write(&self, state: &State, lock: &StateLock) -> Result<u64, StateError>;
 }
+
+/// A stored object of `kind` belonging to `tenant`, for the state modules' unit tests.
+#[cfg(test)]
+pub(crate) fn test_object(kind: &str, tenant: Option<&str>) -> StateObject {
+    StateObject {
+        kind: kind.into(),
+        ids: Default::default(),
+        attributes: tenant
+            .map(|t| ("tenant".to_string(), serde_json::json!(t)))
+            .into_iter()
+            .collect::<Attributes>(),
+        source: Source {
+            digest: "sha256:00".into(),
+            commit: None,
+        },
+        applied_at: "2026-01-01T00:00:00Z".into(),
+    }
+}

@@ -147,22 +147,9 @@ pub fn split_by_partition(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{Attributes, Source};
 
     fn object(kind: &str, tenant: Option<&str>) -> StateObject {
-        StateObject {
-            kind: kind.into(),
-            ids: Default::default(),
-            attributes: tenant
-                .map(|t| ("tenant".to_string(), serde_json::json!(t)))
-                .into_iter()
-                .collect::<Attributes>(),
-            source: Source {
-                digest: "sha256:00".into(),
-                commit: None,
-            },
-            applied_at: "2026-01-01T00:00:00Z".into(),
-        }
+        crate::state::test_object(kind, tenant)
     }
 
     #[test]

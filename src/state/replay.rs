@@ -534,21 +534,9 @@ fn apply_tracked(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{Attributes, Source};
 
     fn object(kind: &str, tenant: &str) -> StateObject {
-        StateObject {
-            kind: kind.into(),
-            ids: Default::default(),
-            attributes: [("tenant".to_string(), serde_json::json!(tenant))]
-                .into_iter()
-                .collect::<Attributes>(),
-            source: Source {
-                digest: "sha256:00".into(),
-                commit: None,
-            },
-            applied_at: "2026-01-01T00:00:00Z".into(),
-        }
+        crate::state::test_object(kind, Some(tenant))
     }
 
     fn guest(tenant: &str, name: &str) -> (String, StateObject) {
