@@ -10,25 +10,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use tenantform::graph::{Credential, GraphConfig, Secret};
 use tenantform::ops::apply::{Approval, PlanSource};
 use tenantform::ops::{
     GraphSettings, GraphTarget, ManifestSource, Selection, Settings, Silent, Workspace,
 };
 use tenantform::plan::PlanOptions;
-use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
 use tenantform::synthetic::{Shape, fleet_shaped};
-
-fn config_for(base: &str) -> GraphConfig {
-    GraphConfig {
-        client_id: SANDBOX_CLIENT_ID.into(),
-        home_tenant_id: None,
-        credential: Credential::ClientSecret(Secret::new(SANDBOX_CLIENT_SECRET)),
-        login_url: base.into(),
-        graph_url: format!("{base}/v1.0"),
-    }
-}
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -59,7 +47,7 @@ fn main() {
         },
         state_path: state_path.clone(),
         graph: GraphSettings {
-            target: GraphTarget::Graph(Box::new(config_for(sandbox.base_url()))),
+            target: GraphTarget::Graph(Box::new(sandbox.graph_config())),
             parallelism: 32,
             consent_redirect_uri: "https://localhost".into(),
         },

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::graph::{Credential, GraphClient, GraphConfig, RetryPolicy, Secret};
+use crate::graph::{GraphClient, RetryPolicy};
 use crate::model::DesiredModel;
 use crate::ops::settings::{GraphTarget, ManifestSource, Settings};
 use crate::ops::{OpsError, Reporter};
@@ -113,16 +113,8 @@ pub fn connect(
             let fixture = sandbox_fixture(model, &saved)?;
             let handle = crate::sandbox::SandboxHandle::start(&fixture, faults.clone())
                 .map_err(OpsError::io("127.0.0.1"))?;
-            let config = GraphConfig {
-                client_id: crate::sandbox::fixture::SANDBOX_CLIENT_ID.into(),
-                home_tenant_id: None,
-                credential: Credential::ClientSecret(Secret::new(
-                    crate::sandbox::fixture::SANDBOX_CLIENT_SECRET,
-                )),
-                login_url: handle.base_url().to_string(),
-                graph_url: handle.graph_url(),
-            };
-            let client = GraphClient::new(config, RetryPolicy::default()).map_err(graph_error)?;
+            let client = GraphClient::new(handle.graph_config(), RetryPolicy::default())
+                .map_err(graph_error)?;
             Ok(Some(Connection {
                 client: client.into(),
                 runtime: runtime()?,

@@ -91,6 +91,19 @@ impl SandboxHandle {
         format!("{}/v1.0", self.base_url)
     }
 
+    /// Graph settings that sign in to this sandbox as its own app (client secret, no partner
+    /// tenant): what `--sandbox`, benchmarks and tests connect with.
+    pub fn graph_config(&self) -> crate::graph::GraphConfig {
+        use crate::graph::{Credential, GraphConfig, Secret};
+        GraphConfig {
+            client_id: fixture::SANDBOX_CLIENT_ID.into(),
+            home_tenant_id: None,
+            credential: Credential::ClientSecret(Secret::new(fixture::SANDBOX_CLIENT_SECRET)),
+            login_url: self.base_url.clone(),
+            graph_url: self.graph_url(),
+        }
+    }
+
     pub fn token_url(&self, tenant: &str) -> String {
         format!("{}/{tenant}/oauth2/v2.0/token", self.base_url)
     }

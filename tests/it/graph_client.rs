@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tenantform::graph::{BatchRequest, Credential, GraphClient, GraphConfig, RetryPolicy, Secret};
-use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
+use tenantform::graph::{BatchRequest, Credential, GraphClient, GraphConfig, RetryPolicy};
+use tenantform::sandbox::fixture::SANDBOX_CLIENT_ID;
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
 
 const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
@@ -22,13 +22,7 @@ fn sandbox(faults: Faults) -> SandboxHandle {
 }
 
 fn client(sandbox: &SandboxHandle) -> GraphClient {
-    let config = GraphConfig {
-        client_id: SANDBOX_CLIENT_ID.into(),
-        home_tenant_id: None,
-        credential: Credential::ClientSecret(Secret::new(SANDBOX_CLIENT_SECRET)),
-        login_url: sandbox.base_url().into(),
-        graph_url: sandbox.graph_url(),
-    };
+    let config = sandbox.graph_config();
     let retry = RetryPolicy {
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(50),
@@ -147,13 +141,7 @@ fn honours_decimal_retry_after_and_gives_up_within_bounds() {
     });
     let mut config_graph = client(&sandbox);
     drop(config_graph);
-    let config = GraphConfig {
-        client_id: SANDBOX_CLIENT_ID.into(),
-        home_tenant_id: None,
-        credential: Credential::ClientSecret(Secret::new(SANDBOX_CLIENT_SECRET)),
-        login_url: sandbox.base_url().into(),
-        graph_url: sandbox.graph_url(),
-    };
+    let config = sandbox.graph_config();
     config_graph = GraphClient::new(
         config,
         RetryPolicy {

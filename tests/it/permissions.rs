@@ -1,7 +1,6 @@
 //! Permissions per request: the sandbox refuses what the tenant did not grant (as Graph does,
 //! inside `$batch` too), and tenantform names the missing permission for that tenant only.
 
-use base64::Engine;
 use serde_json::{Value, json};
 use tenantform::sandbox::fixture::{SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET};
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
@@ -44,48 +43,7 @@ fn sandbox(permissions: Option<&[&str]>, app_roles: &[&str], b2b: bool) -> Sandb
     SandboxHandle::start(&fixture, Faults::default()).unwrap()
 }
 
-struct Graph {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Graph {
-    async fn connect(sandbox: &SandboxHandle) -> Graph {
-        let http = reqwest::Client::new();
-        let token = crate::support::sandbox_token(&http, &sandbox.token_url(T0)).await;
-        Graph {
-            http,
-            base: sandbox.base_url().to_string(),
-            token,
-        }
-    }
-
-    fn roles(&self) -> Vec<String> {
-        let payload = self.token.split('.').nth(1).unwrap();
-        let claims: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap();
-        serde_json::from_value(claims["roles"].clone()).unwrap()
-    }
-
-    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method.parse().unwrap(), format!("{}/v1.0{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
+use crate::support::RawGraph as Graph;
 
 fn invitation() -> Value {
     json!({"invitedUserEmailAddress": "dana@msp.example", "inviteRedirectUrl": "https://myapps.microsoft.com"})
@@ -97,7 +55,7 @@ fn invitation() -> Value {
 fn every_endpoint_checks_the_granted_permission_also_inside_batch() {
     let sandbox = sandbox(Some(&["User.Read.All"]), &[], true);
     runtime().block_on(async {
-        let graph = Graph::connect(&sandbox).await;
+        let graph = Graph::connect(&sandbox, T0).await;
         assert_eq!(graph.roles(), ["User.Read.All"]);
         let denied = [
             ("POST", "/invitations".to_string(), Some(invitation())),
@@ -191,7 +149,7 @@ fn every_endpoint_checks_the_granted_permission_also_inside_batch() {
 fn a_higher_permission_is_accepted() {
     let sandbox = sandbox(Some(&["Directory.ReadWrite.All"]), &[], true);
     runtime().block_on(async {
-        let graph = Graph::connect(&sandbox).await;
+        let graph = Graph::connect(&sandbox, T0).await;
         for (method, path, body, expected) in [
             ("POST", "/invitations", Some(invitation()), 201),
             ("GET", "/users", None, 200),
@@ -223,7 +181,7 @@ fn a_higher_permission_is_accepted() {
 fn deleting_a_global_administrator_needs_a_privileged_app_role() {
     let sandbox = sandbox(Some(&["User.ReadWrite.All"]), &[], true);
     runtime().block_on(async {
-        let graph = Graph::connect(&sandbox).await;
+        let graph = Graph::connect(&sandbox, T0).await;
         let (status, answer) = graph
             .send("DELETE", &format!("/users/{ADMIN_ID}"), None)
             .await;
@@ -262,7 +220,7 @@ fn deleting_a_global_administrator_needs_a_privileged_app_role() {
         true,
     );
     runtime().block_on(async {
-        let graph = Graph::connect(&sandbox).await;
+        let graph = Graph::connect(&sandbox, T0).await;
         let (status, answer) = graph
             .send("DELETE", &format!("/users/{ADMIN_ID}"), None)
             .await;
@@ -274,7 +232,7 @@ fn deleting_a_global_administrator_needs_a_privileged_app_role() {
 fn invitations_disabled_in_the_tenant_fail_app_only_invitations() {
     let sandbox = sandbox(None, &[], false);
     runtime().block_on(async {
-        let graph = Graph::connect(&sandbox).await;
+        let graph = Graph::connect(&sandbox, T0).await;
         assert!(graph.roles().contains(&"User.ReadWrite.All".to_string()));
         let (status, answer) = graph.send("POST", "/invitations", Some(invitation())).await;
         assert_eq!(status, 403, "{answer}");

@@ -2,45 +2,10 @@
 //! for Python): `@odata.type` in typed request bodies, the `graph.` namespace alias in casts,
 //! and a restored directory object that names its type.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
 
-struct Graph {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Graph {
-    async fn connect(sandbox: &SandboxHandle, tenant: &str) -> Graph {
-        let http = reqwest::Client::new();
-        let token = crate::support::sandbox_token(&http, &sandbox.token_url(tenant)).await;
-        Graph {
-            http,
-            base: format!("{}/v1.0", sandbox.base_url()),
-            token,
-        }
-    }
-
-    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        };
-        (status, body)
-    }
-}
+use crate::support::RawGraph as Graph;
 
 fn with_tenant(test: impl AsyncFnOnce(Graph)) {
     let fixture = Fixture::generated(1, 3);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tenantform::graph::sources::for_kinds;
-use tenantform::graph::{Credential, GraphClient, GraphConfig, RetryPolicy, Secret};
+use tenantform::graph::{GraphClient, RetryPolicy};
 use tenantform::live::{LiveTenant, SourceStatus, source};
 use tenantform::outcome::Cause;
 use tenantform::sandbox::faults::PathFault;
@@ -320,13 +320,7 @@ fn the_reader_gives_each_source_its_own_status() {
         ..Faults::default()
     };
     let sandbox = SandboxHandle::start(&fixture, faults).unwrap();
-    let config = GraphConfig {
-        client_id: SANDBOX_CLIENT_ID.into(),
-        home_tenant_id: None,
-        credential: Credential::ClientSecret(Secret::new(SANDBOX_CLIENT_SECRET)),
-        login_url: sandbox.base_url().into(),
-        graph_url: sandbox.graph_url(),
-    };
+    let config = sandbox.graph_config();
     let retry = RetryPolicy {
         max_attempts: 2,
         base_delay: Duration::from_millis(5),

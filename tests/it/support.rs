@@ -392,3 +392,62 @@ pub fn stored_state(path: &Path) -> serde_json::Value {
         .expect("state loads");
     serde_json::to_value(&state).expect("state serializes")
 }
+
+/// A client that talks to the sandbox as a foreign program would (plain HTTP with a token of
+/// the sandbox app), for tests of the sandbox's own answers rather than tenantform's client.
+pub struct RawGraph {
+    http: reqwest::Client,
+    /// `http://127.0.0.1:PORT/v1.0`.
+    base: String,
+    token: String,
+}
+
+impl RawGraph {
+    pub async fn connect(sandbox: &tenantform::sandbox::SandboxHandle, tenant: &str) -> RawGraph {
+        let http = reqwest::Client::new();
+        let token = sandbox_token(&http, &sandbox.token_url(tenant)).await;
+        RawGraph {
+            http,
+            base: sandbox.graph_url(),
+            token,
+        }
+    }
+
+    /// The application permissions (`roles`) the token carries.
+    pub fn roles(&self) -> Vec<String> {
+        use base64::Engine;
+        let payload = self.token.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        serde_json::from_value(claims["roles"].clone()).unwrap()
+    }
+
+    /// Status and JSON body (`null` when empty) of `method path` under `/v1.0`.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, body)
+    }
+}
