@@ -12,22 +12,48 @@ use super::hints::hints;
 use super::live::{NotRead, pending_note, readable, replicating, unowned_role_assignments};
 use super::outcomes::tenant_outcomes;
 use super::{
-    Action, AttributeChange, Op, PLAN_FORMAT_VERSION, PLAN_MARKER, Plan, PlanInput, Reason,
-    StateRef, Summary, manifests_digest,
+    Action, AttributeChange, Op, Part, Plan, PlanHeader, PlanInput, PlanPart, Reason, StateRef,
+    Summary, manifests_digest,
 };
 use crate::resources::{DesiredObject, KINDS, address, kind};
 use crate::state::{Attributes, StateObject};
 
-/// Computes the plan.
+/// Computes the whole plan: the catalog part, then the tenants' part.
 pub fn plan(input: &PlanInput) -> Plan {
+    let mut plan = Plan::new(header(input));
+    plan.add_part(plan_part(input, Part::Catalog));
+    plan.add_part(plan_part(input, Part::Tenants));
+    plan
+}
+
+/// What a plan document says about where it came from (computed once for a whole plan).
+pub fn header(input: &PlanInput) -> PlanHeader {
+    PlanHeader {
+        manifests_digest: manifests_digest(input.desired),
+        state: StateRef {
+            lineage: input.state.lineage.clone(),
+            serial: input.state.serial,
+            partitions: BTreeMap::new(),
+        },
+        options: input.options.clone(),
+    }
+}
+
+/// Computes one part of a plan. `Part::Catalog` plans the fleet records (tenants and
+/// organizations) and the plan-wide hints; `Part::Tenants` plans every other kind, tenant by
+/// tenant: given an input narrowed to one tenant (its objects, its state partition with the
+/// catalog records that name it, its live read), it is that tenant's part, so a streaming run
+/// holds only the tenants in flight.
+pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
     let in_scope = |tenant: &str| input.options.in_scope(tenant);
+    let in_part = |k: &crate::resources::ResourceKind| part.covers(k);
     // Without a live snapshot, kinds that live in Entra are not planned: only their tenants
     // are listed as not read (without building their objects). A tenant Entra was asked about
     // and did not answer is not read, whatever it holds; one whose source a kind needs was not
     // read does not plan that kind, whether or not it has objects of it.
     let mut not_read = NotRead::new();
     let planned = |k: &&crate::resources::ResourceKind| input.live.is_some() || k.live.is_none();
-    for k in KINDS.iter() {
+    for k in KINDS.iter().filter(|k| in_part(k)) {
         let Some(rules) = &k.live else { continue };
         let mut tenants = (rules.tenants)(input.desired);
         if let Some(live) = input.live {
@@ -39,11 +65,26 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
     let desired: Vec<DesiredObject> = KINDS
         .iter()
+        .filter(|k| in_part(k))
         .filter(planned)
         .flat_map(|k| (k.desired)(input.desired))
         .filter(|d| in_scope(&d.tenant))
         .collect();
-    let desired_addresses: BTreeSet<&str> = desired.iter().map(|d| d.address.as_str()).collect();
+    // A tenant's rename moves its objects in both parts, so both see the desired tenants.
+    let desired_tenant_addresses: Vec<String> = match part {
+        Part::Catalog => Vec::new(),
+        Part::Tenants => input
+            .desired
+            .tenants
+            .keys()
+            .map(|t| address(crate::resources::tenant::KIND.name, t))
+            .collect(),
+    };
+    let desired_addresses: BTreeSet<&str> = desired
+        .iter()
+        .map(|d| d.address.as_str())
+        .chain(desired_tenant_addresses.iter().map(String::as_str))
+        .collect();
 
     // The state as the manifests name it: objects with a former name move to the new address.
     let mut stored: BTreeMap<String, &StateObject> = input
@@ -82,6 +123,10 @@ pub fn plan(input: &PlanInput) -> Plan {
             }
         }
     }
+
+    // Renames were found over both parts' objects (a tenant's rename moves its objects); each
+    // part plans only its own kinds (objects of unknown kinds belong to the catalog part).
+    stored.retain(|_, o| kind(&o.kind).map_or(part == Part::Catalog, in_part));
 
     let delete_blocked =
         || (!input.options.allow_delete).then(|| "deletes need --allow-delete".to_string());
@@ -283,8 +328,10 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
     block_unmet_dependencies(&mut actions, input.state);
     order(&mut actions);
-    let mut warnings = hints(&actions, input.state);
-    let unmanaged = unowned_role_assignments(&actions, input.live);
+    let (mut warnings, unmanaged) = match part {
+        Part::Catalog => (hints(&actions, input.state), Vec::new()),
+        Part::Tenants => (Vec::new(), unowned_role_assignments(&actions, input.live)),
+    };
     warnings.extend(
         unmanaged
             .iter()
@@ -304,16 +351,7 @@ pub fn plan(input: &PlanInput) -> Plan {
         }
     }
     let tenants = tenant_outcomes(input, &actions, &not_read);
-    Plan {
-        kind: PLAN_MARKER.to_string(),
-        format_version: PLAN_FORMAT_VERSION,
-        manifests_digest: manifests_digest(input.desired),
-        state: StateRef {
-            lineage: input.state.lineage.clone(),
-            serial: input.state.serial,
-            partitions: BTreeMap::new(),
-        },
-        options: input.options.clone(),
+    PlanPart {
         actions,
         warnings,
         not_read: not_read.into_values().collect(),

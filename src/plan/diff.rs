@@ -9,22 +9,33 @@ use super::{Action, AttributeChange, Op};
 use crate::resources::kind;
 use crate::state::Attributes;
 
-/// Creates, updates and no-ops in dependency order; then deletes in reverse.
+/// Fleet records first, then tenant by tenant (by name); within each, creates, updates and
+/// no-ops in dependency order, then deletes in reverse. A plan computed tenant by tenant is in
+/// this order too.
 pub(super) fn order(actions: &mut [Action]) {
     let rank = |a: &Action| kind(&a.kind).map_or(u8::MAX, |k| k.order);
+    // The catalog's records (and objects of unknown kinds) sort before any tenant's objects.
+    fn tenant_key(a: &Action) -> Option<&str> {
+        kind(&a.kind)
+            .filter(|k| k.scope != crate::resources::KindScope::Fleet)
+            .map(|_| a.tenant.as_str())
+    }
     actions.sort_by(|a, b| {
         let (a_del, b_del) = (a.op == Op::Delete, b.op == Op::Delete);
-        a_del.cmp(&b_del).then_with(|| {
-            if a_del {
-                rank(b)
-                    .cmp(&rank(a))
-                    .then_with(|| a.address.cmp(&b.address))
-            } else {
-                rank(a)
-                    .cmp(&rank(b))
-                    .then_with(|| a.address.cmp(&b.address))
-            }
-        })
+        tenant_key(a)
+            .cmp(&tenant_key(b))
+            .then_with(|| a_del.cmp(&b_del))
+            .then_with(|| {
+                if a_del {
+                    rank(b)
+                        .cmp(&rank(a))
+                        .then_with(|| a.address.cmp(&b.address))
+                } else {
+                    rank(a)
+                        .cmp(&rank(b))
+                        .then_with(|| a.address.cmp(&b.address))
+                }
+            })
     });
 }
 

@@ -100,7 +100,93 @@ impl Summary {
     }
 }
 
+/// Where a plan came from: the manifests, the state and the options (the plan document's
+/// header, computed once even when the plan is computed tenant by tenant).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanHeader {
+    pub manifests_digest: String,
+    pub state: StateRef,
+    pub options: PlanOptions,
+}
+
+/// The two halves of a plan: the fleet catalog (tenant and organization records, planned
+/// across the fleet at once) and the tenants' own objects (planned one tenant at a time when
+/// streaming). A plan lists the catalog's actions first, then each tenant's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Catalog,
+    Tenants,
+}
+
+impl Part {
+    /// Whether this part plans objects of kind `k`.
+    pub fn covers(self, k: &crate::resources::ResourceKind) -> bool {
+        (k.scope == crate::resources::KindScope::Fleet) == (self == Part::Catalog)
+    }
+}
+
+/// One part of a plan (the catalog, or one or more tenants), added to a plan in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlanPart {
+    pub actions: Vec<Action>,
+    pub warnings: Vec<String>,
+    pub not_read: Vec<TenantNotRead>,
+    pub unmanaged: Vec<Unmanaged>,
+    pub tenants: Vec<TenantOutcome>,
+    pub summary: Summary,
+}
+
+impl PlanPart {
+    /// Drops unchanged objects that say nothing (no note), keeping their count in the summary:
+    /// what a terminal or a pull-request comment shows of a large no-change fleet.
+    pub fn drop_silent_no_ops(&mut self) {
+        self.actions
+            .retain(|a| a.op != super::Op::NoOp || a.note.is_some());
+    }
+}
+
+impl Summary {
+    fn add(&mut self, other: &Summary) {
+        self.create += other.create;
+        self.update += other.update;
+        self.delete += other.delete;
+        self.adopt += other.adopt;
+        self.no_op += other.no_op;
+        self.blocked += other.blocked;
+    }
+}
+
 impl Plan {
+    /// A plan with no parts yet.
+    pub fn new(header: PlanHeader) -> Plan {
+        Plan {
+            kind: PLAN_MARKER.to_string(),
+            format_version: PLAN_FORMAT_VERSION,
+            manifests_digest: header.manifests_digest,
+            state: header.state,
+            options: header.options,
+            actions: Vec::new(),
+            warnings: Vec::new(),
+            not_read: Vec::new(),
+            unmanaged: Vec::new(),
+            tenants: Vec::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    /// Adds a part: its actions after those already added, and each tenant's outcome merged
+    /// with the one the plan has (failed over changes over nothing to do).
+    pub fn add_part(&mut self, part: PlanPart) {
+        self.actions.extend(part.actions);
+        self.warnings.extend(part.warnings);
+        self.not_read.extend(part.not_read);
+        self.unmanaged.extend(part.unmanaged);
+        self.summary.add(&part.summary);
+        for outcome in part.tenants {
+            merge_outcome(&mut self.tenants, outcome);
+        }
+    }
+
     pub fn has_changes(&self) -> bool {
         self.summary.changes() > 0
     }
@@ -133,5 +219,39 @@ impl Plan {
     /// 1 if any tenant failed; with `detailed`, 2 for changes; else 0.
     pub fn exit_code(&self, detailed: bool) -> u8 {
         crate::outcome::exit_code(&self.tenants, self.has_changes(), detailed)
+    }
+}
+
+/// Merges `outcome` into `tenants` (kept sorted by tenant name).
+fn merge_outcome(tenants: &mut Vec<TenantOutcome>, outcome: TenantOutcome) {
+    use crate::outcome::Outcome;
+    match tenants.binary_search_by(|t| t.tenant.as_str().cmp(&outcome.tenant)) {
+        Err(at) => tenants.insert(at, outcome),
+        Ok(at) => {
+            let into = &mut tenants[at];
+            let TenantOutcome {
+                display_name,
+                microsoft_tenant_id,
+                outcome: other,
+                sources,
+                ..
+            } = outcome;
+            into.outcome = match (
+                std::mem::replace(&mut into.outcome, Outcome::NothingToDo),
+                other,
+            ) {
+                (Outcome::Failed(f), _) | (_, Outcome::Failed(f)) => Outcome::Failed(f),
+                (Outcome::Done, _) | (_, Outcome::Done) => Outcome::Done,
+                (Outcome::Changes, _) | (_, Outcome::Changes) => Outcome::Changes,
+                _ => Outcome::NothingToDo,
+            };
+            if into.display_name.is_none() {
+                into.display_name = display_name;
+            }
+            if into.microsoft_tenant_id.is_none() {
+                into.microsoft_tenant_id = microsoft_tenant_id;
+            }
+            into.sources.extend(sources);
+        }
     }
 }

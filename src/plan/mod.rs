@@ -21,10 +21,11 @@ mod saved;
 
 pub use action::{Action, AttributeChange, Op, Reason};
 pub use changed::changed_tenants;
-pub use compute::plan;
+pub use compute::{header, plan, plan_part};
 pub use diff::diff;
 pub use document::{
-    PLAN_FORMAT_VERSION, PLAN_MARKER, Plan, StateRef, Summary, TenantNotRead, Unmanaged,
+    PLAN_FORMAT_VERSION, PLAN_MARKER, Part, Plan, PlanHeader, PlanPart, StateRef, Summary,
+    TenantNotRead, Unmanaged,
 };
 pub use options::{DEFAULT_REPLICATION_WINDOW_SECS, PlanInput, PlanOptions};
 pub use saved::{SavedPlan, manifests_digest, partition_staleness, partitions_written, staleness};

@@ -73,6 +73,9 @@ fn foggy_it_migration_plans_updates_not_delete_and_create() {
             expect("update", "organization.foggy-boston", None),
             expect("update", "organization.foggy-burlington", None),
             expect("update", "organization.foggy-waltham", None),
+            // The catalog first (its deletes too), then tenant by tenant.
+            expect("delete", "tenant.foggy-burlington", None),
+            expect("delete", "tenant.foggy-waltham", None),
             expect("create", "guest.foggy-it.dana-support", None),
             expect(
                 "create",
@@ -80,8 +83,6 @@ fn foggy_it_migration_plans_updates_not_delete_and_create() {
                 None
             ),
             expect("create", "msp_role.foggy-it.dana-support.TenantAdmin", None),
-            expect("delete", "tenant.foggy-burlington", None),
-            expect("delete", "tenant.foggy-waltham", None),
         ]
     );
     assert!(
