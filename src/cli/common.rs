@@ -257,6 +257,7 @@ impl Reporter for CliReporter<'_> {
     fn phase_started(&self, phase: Phase, tenants: usize) {
         let what = match phase {
             Phase::ReadingEntra => "Reading Entra",
+            Phase::Planning => "Planning",
             Phase::Applying => "Applying",
             Phase::Exporting => "Exporting",
         };

@@ -11,7 +11,7 @@ use crate::cli::common::{
 use crate::cli::progress::Verbosity;
 use crate::cli::{CliError, Context};
 use crate::ops::Workspace;
-use crate::ops::plan::{PlanRequest, PlanRun};
+use crate::ops::plan::{PlanCollector, PlanRequest, PlanRun};
 use crate::plan::{PlanOptions, SavedPlan};
 use crate::render;
 
@@ -78,7 +78,14 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         settings(&args.location, &args.graph, args.strict),
         &reporter,
     )?;
-    let PlanRun { plan, .. } = crate::ops::plan::plan(
+    // A terminal or a PR comment shows changes only: unchanged objects are counted, not kept,
+    // so memory stays bounded by the tenants in flight. JSON and saved plans list them all.
+    let mut collect = if args.out.is_none() && args.output != PlanFormat::Json {
+        PlanCollector::changes()
+    } else {
+        PlanCollector::everything()
+    };
+    crate::ops::plan::plan_into(
         &mut ws,
         PlanRequest {
             options,
@@ -89,8 +96,10 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                 offline: args.planning.offline,
             },
         },
+        &mut collect,
         &reporter,
     )?;
+    let PlanRun { plan, .. } = collect.into_run(false);
     let commit = ws.manifests.commit.clone();
     ws.close()?;
     if let Some(out) = &args.out {

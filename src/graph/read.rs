@@ -45,27 +45,7 @@ pub async fn read_tenants(
 ) -> LiveSnapshot {
     let results: Vec<(String, LiveTenant)> = futures_util::stream::iter(tenants)
         .map(|t| async move {
-            let started = std::time::Instant::now();
-            let live =
-                read_tenant(client, &t.microsoft_tenant_id, consent_redirect, sources).await;
-            let ms = started.elapsed().as_millis() as u64;
-            match &live {
-                LiveTenant::Read(dir) => {
-                    tracing::info!(
-                        tenant = %t.name,
-                        guests = dir.guests.len(),
-                        role_assignments = dir.role_assignments.len(),
-                        ms,
-                        "read Entra"
-                    );
-                    for (name, f) in dir.failed_sources() {
-                        tracing::info!(tenant = %t.name, source = name, "not read: {}", f.describe());
-                    }
-                }
-                LiveTenant::Failed(f) => {
-                    tracing::info!(tenant = %t.name, ms, "not read: {}", f.describe())
-                }
-            }
+            let live = read_one(client, &t, sources, consent_redirect).await;
             if let Some(on_read) = on_read {
                 on_read(&t.name, &live);
             }
@@ -77,6 +57,36 @@ pub async fn read_tenants(
     LiveSnapshot {
         tenants: results.into_iter().collect(),
     }
+}
+
+/// Reads `sources` of one tenant (logged at `-v`): what a streaming plan calls per tenant.
+pub async fn read_one(
+    client: &GraphClient,
+    t: &TenantToRead,
+    sources: &[&'static Source],
+    consent_redirect: &str,
+) -> LiveTenant {
+    let started = std::time::Instant::now();
+    let live = read_tenant(client, &t.microsoft_tenant_id, consent_redirect, sources).await;
+    let ms = started.elapsed().as_millis() as u64;
+    match &live {
+        LiveTenant::Read(dir) => {
+            tracing::info!(
+                tenant = %t.name,
+                guests = dir.guests.len(),
+                role_assignments = dir.role_assignments.len(),
+                ms,
+                "read Entra"
+            );
+            for (name, f) in dir.failed_sources() {
+                tracing::info!(tenant = %t.name, source = name, "not read: {}", f.describe());
+            }
+        }
+        LiveTenant::Failed(f) => {
+            tracing::info!(tenant = %t.name, ms, "not read: {}", f.describe())
+        }
+    }
+    live
 }
 
 fn items(body: &Value) -> Vec<Value> {

@@ -5,16 +5,19 @@
 //! Keys are stable names; display names are attributes, so renames are updates.
 //! The model's types are in `types`; the resolver is split by concern: `resolve` (the entry
 //! point and resolver state), `unique` (duplicate names and ids), `tenants` (tenants,
-//! organizations, targets), `guests` and `role_assignments`. Everything is re-exported here.
+//! organizations, targets), `guests` and `role_assignments`; `slice` builds one tenant's part of the model for a
+//! streaming plan. Everything is re-exported here.
 
 mod guests;
 mod resolve;
 mod role_assignments;
+mod slice;
 mod tenants;
 mod types;
 mod unique;
 
 pub use resolve::resolve;
+pub use slice::TenantIndex;
 pub use types::{
     DEFAULT_REDIRECT_URL, DesiredModel, DirectoryRole, DriftException, Guest, Invitation,
     Organization, Principal, RoleAssignment, Tenant,

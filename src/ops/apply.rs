@@ -241,7 +241,7 @@ pub fn apply(
 
     // Nothing to change but an interrupted apply to record: that needs the whole state.
     let written = if plan.has_changes() {
-        partitions_written(&plan, &state)
+        partitions_written(&plan.actions, &state.lineage)
     } else {
         None
     };
@@ -291,7 +291,9 @@ pub fn apply(
                 None => plan,
             },
         };
-        if plan.has_changes() && !locks.covers(partitions_written(&plan, &state).as_ref()) {
+        if plan.has_changes()
+            && !locks.covers(partitions_written(&plan.actions, &state.lineage).as_ref())
+        {
             return Err(stale(
                 "state changed while this apply was planning and it now writes more than it locked: run it again".into(),
             ));

@@ -1,15 +1,20 @@
 //! `plan`: manifests, state and live Entra in, a plan out (the planner itself is pure).
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::live::LiveSnapshot;
-use crate::model::DesiredModel;
-use crate::ops::live_read::{LiveScope, read_live};
+use futures_util::StreamExt;
+
+use crate::live::{LiveSnapshot, LiveTenant};
+use crate::model::{DesiredModel, TenantIndex};
+use crate::ops::reorder::Reorder;
 use crate::ops::settings::narrow;
-use crate::ops::{Need, Note, OpsError, Reporter, Selection, Workspace};
-use crate::plan::{Plan, PlanInput, PlanOptions};
-use crate::state::State;
+use crate::ops::{Need, Note, OpsError, Phase, Reporter, Selection, Workspace};
+use crate::plan::{
+    Part, Plan, PlanHeader, PlanInput, PlanOptions, PlanPart, StateRef, TenantJob, plan_part,
+    tenant_jobs, tenant_state,
+};
+use crate::state::{Partition, State};
 
 /// What a plan is asked for.
 pub struct PlanRequest<'a> {
@@ -73,12 +78,102 @@ pub fn scoped_model<'m>(
     }
 }
 
-/// Loads state and (when connected) live Entra, and computes the plan.
+/// Computes the whole plan and keeps the live reads (drift reads privileged access from them).
 pub fn plan(
     ws: &mut Workspace,
     request: PlanRequest<'_>,
     reporter: &dyn Reporter,
 ) -> Result<PlanRun, OpsError> {
+    let mut collect = PlanCollector::everything();
+    plan_into(ws, request, &mut collect, reporter)?;
+    Ok(collect.into_run(ws.connection.is_some()))
+}
+
+/// Receives a plan as it is computed: its header, the catalog's part, each tenant's part (in
+/// tenant order as far as the reorder buffer allows), and at the end the state partitions it
+/// writes. What a sink keeps is what the run holds in memory.
+pub trait PlanSink {
+    fn begin(&mut self, header: PlanHeader) -> Result<(), OpsError>;
+    /// One part; for a tenant's part, its live read when Entra was read.
+    fn part(&mut self, part: PlanPart, live: Option<(String, LiveTenant)>) -> Result<(), OpsError>;
+    /// The serials of the partitions the plan's changes write (empty: the whole state).
+    fn finish(&mut self, partitions: BTreeMap<Partition, u64>) -> Result<(), OpsError>;
+}
+
+/// A sink that builds the plan in memory: all of it (`everything`, for apply, drift and JSON),
+/// or (`changes`) without unchanged objects that carry no note, counted in the summary only:
+/// what a terminal or a pull-request comment shows, so a no-change plan of any fleet size
+/// holds only the tenants in flight.
+pub struct PlanCollector {
+    plan: Option<Plan>,
+    live: LiveSnapshot,
+    everything: bool,
+}
+
+impl PlanCollector {
+    pub fn everything() -> Self {
+        PlanCollector {
+            plan: None,
+            live: LiveSnapshot::default(),
+            everything: true,
+        }
+    }
+
+    pub fn changes() -> Self {
+        PlanCollector {
+            everything: false,
+            ..PlanCollector::everything()
+        }
+    }
+
+    /// The plan, and what Entra held when `connected` (the workspace read Graph).
+    pub fn into_run(self, connected: bool) -> PlanRun {
+        PlanRun {
+            plan: self.plan.expect("plan_into began the plan"),
+            live: connected.then_some(self.live),
+        }
+    }
+}
+
+impl PlanSink for PlanCollector {
+    fn begin(&mut self, header: PlanHeader) -> Result<(), OpsError> {
+        self.plan = Some(Plan::new(header));
+        Ok(())
+    }
+
+    fn part(
+        &mut self,
+        mut part: PlanPart,
+        live: Option<(String, LiveTenant)>,
+    ) -> Result<(), OpsError> {
+        if !self.everything {
+            part.drop_silent_no_ops();
+        }
+        if let Some((tenant, live)) = live
+            && self.everything
+        {
+            self.live.tenants.insert(tenant, live);
+        }
+        self.plan.as_mut().expect("begun").add_part(part);
+        Ok(())
+    }
+
+    fn finish(&mut self, partitions: BTreeMap<Partition, u64>) -> Result<(), OpsError> {
+        self.plan.as_mut().expect("begun").state.partitions = partitions;
+        Ok(())
+    }
+}
+
+/// Computes the plan into `sink`: the catalog (tenant and organization records, the whole
+/// fleet at once, from the catalog partition), then tenant by tenant on a pool of
+/// `--parallelism`: load the tenant's partition, read its Entra, plan it, hand it on, drop it.
+/// Memory grows with the parallelism and with what the sink keeps, not with the fleet.
+pub fn plan_into(
+    ws: &mut Workspace,
+    request: PlanRequest<'_>,
+    sink: &mut dyn PlanSink,
+    reporter: &dyn Reporter,
+) -> Result<(), OpsError> {
     let PlanRequest {
         mut options,
         changed_since,
@@ -86,55 +181,233 @@ pub fn plan(
         need,
     } = request;
     options.only_tenants = scope(ws, selection, changed_since, reporter)?;
-    let graph_model = scoped_model(&ws.manifests.model, options.only_tenants.as_ref());
     if ws.connection.is_none() {
+        let graph_model = scoped_model(&ws.manifests.model, options.only_tenants.as_ref());
         ws.connection = crate::ops::workspace::connect(&ws.settings, &graph_model, need)?;
     }
     let every_mapped = matches!(need, Need::Always { .. });
-    // Read before state: if a write slips in between, the plan looks older than it is (stale
-    // at apply), never newer.
+    // Serials before state: if a write slips in between, the plan looks older than it is
+    // (stale at apply), never newer.
     let serials = ws.store.serials()?;
-    let store = &ws.store;
-    let load = || store.load().map_err(OpsError::from);
-    let (state, live) = match &ws.connection {
-        Some(connection) => {
-            let live_scope = LiveScope {
-                model: &graph_model,
-                every_mapped,
-                only: options.only_tenants.as_ref(),
-            };
-            let (state, live) =
-                read_live(connection, &ws.settings.graph, &live_scope, reporter, load)?;
-            (state, Some(live))
-        }
-        None => (load()?, None),
-    };
-    drop(graph_model);
-    note_recovered(&state, ws, reporter);
-    let mut plan = crate::plan::plan(&PlanInput {
-        desired: &ws.manifests.model,
-        state: &state,
-        live: live.as_ref(),
-        options,
-        now: jiff::Timestamp::now(),
-    });
-    if let Some(written) = crate::plan::partitions_written(&plan, &state) {
-        plan.state.partitions = written
-            .into_iter()
-            .map(|p| {
-                let serial = serials.of(&p);
-                (p, serial)
-            })
-            .collect();
-    }
-    Ok(PlanRun { plan, live })
-}
+    let catalog = ws.store.load_catalog()?;
+    let stored_tenants = ws.store.list_tenants()?;
+    let model = &ws.manifests.model;
+    let now = jiff::Timestamp::now();
+    sink.begin(PlanHeader {
+        manifests_digest: crate::plan::manifests_digest(model),
+        state: StateRef {
+            lineage: serials.lineage.clone(),
+            serial: serials.whole(),
+            partitions: BTreeMap::new(),
+        },
+        options: options.clone(),
+    })?;
+    let catalog_part = plan_part(
+        &PlanInput {
+            desired: model,
+            state: &catalog,
+            live: None,
+            options: options.clone(),
+            now,
+        },
+        Part::Catalog,
+    );
+    let mut written = Written::new(&serials.lineage);
+    written.add(&catalog_part.actions);
+    sink.part(catalog_part, None)?;
 
-fn note_recovered(state: &State, ws: &Workspace, reporter: &dyn Reporter) {
-    if state.recovered_changes > 0 {
+    let jobs = tenant_jobs(model, &catalog, stored_tenants, &options);
+    let index = TenantIndex::new(model);
+    let offline_runtime;
+    let (runtime, connection) = match &ws.connection {
+        Some(c) => (&c.runtime, Some(c)),
+        None => {
+            offline_runtime = crate::ops::workspace::runtime()?;
+            (&offline_runtime, None)
+        }
+    };
+    let phase = if connection.is_some() {
+        Phase::ReadingEntra
+    } else {
+        Phase::Planning
+    };
+    reporter.phase_started(phase, jobs.len());
+    let cx = TenantPlanning {
+        store: ws.store.as_ref(),
+        index: &index,
+        catalog: &catalog,
+        connection,
+        sources: crate::graph::sources::for_kinds(crate::resources::KINDS),
+        consent_redirect: &ws.settings.graph.consent_redirect_uri,
+        every_mapped,
+        options: PlanOptions {
+            only_tenants: None,
+            ..options.clone()
+        },
+        now,
+    };
+    let parallelism = ws.settings.graph.parallelism.max(1);
+    let mut recovered = catalog.recovered_changes;
+    runtime.block_on(async {
+        let mut planned = futures_util::stream::iter(jobs.into_iter().enumerate())
+            .map(|(i, job)| {
+                let cx = &cx;
+                async move { (i, cx.plan(job).await) }
+            })
+            .buffer_unordered(parallelism);
+        let mut reorder = Reorder::new(parallelism);
+        while let Some((i, result)) = planned.next().await {
+            let tenant = result?;
+            reporter.tenant_done(phase, tenant.failed);
+            recovered += tenant.recovered;
+            for t in reorder.push(i, tenant) {
+                written.add(&t.part.actions);
+                sink.part(t.part, t.live)?;
+            }
+        }
+        for t in reorder.finish() {
+            written.add(&t.part.actions);
+            sink.part(t.part, t.live)?;
+        }
+        Ok::<_, OpsError>(())
+    })?;
+    reporter.phase_finished(phase);
+    if recovered > 0 {
         reporter.note(&Note::RecoveredChanges {
-            changes: state.recovered_changes,
+            changes: recovered,
             store: ws.store.describe(),
         });
+    }
+    let partitions = written
+        .partitions
+        .map(|set| {
+            set.into_iter()
+                .map(|p| {
+                    let serial = serials.of(&p);
+                    (p, serial)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    sink.finish(partitions)
+}
+
+/// The partitions a plan's changes write, gathered part by part (`None`: the whole state).
+struct Written<'a> {
+    lineage: &'a str,
+    partitions: Option<BTreeSet<Partition>>,
+}
+
+impl<'a> Written<'a> {
+    fn new(lineage: &'a str) -> Self {
+        Written {
+            lineage,
+            partitions: Some(BTreeSet::new()),
+        }
+    }
+
+    fn add(&mut self, actions: &[crate::plan::Action]) {
+        if let Some(set) = &mut self.partitions {
+            match crate::plan::partitions_written(actions, self.lineage) {
+                Some(more) => set.extend(more),
+                None => self.partitions = None,
+            }
+        }
+    }
+}
+
+/// What planning one tenant needs, shared by the tenants in flight.
+struct TenantPlanning<'a> {
+    store: &'a (dyn crate::state::StateStore + Send + Sync),
+    index: &'a TenantIndex<'a>,
+    catalog: &'a State,
+    connection: Option<&'a crate::ops::Connection>,
+    sources: Vec<&'static crate::graph::sources::Source>,
+    consent_redirect: &'a str,
+    every_mapped: bool,
+    options: PlanOptions,
+    now: jiff::Timestamp,
+}
+
+/// One tenant planned.
+struct TenantPlanned {
+    part: PlanPart,
+    live: Option<(String, LiveTenant)>,
+    recovered: usize,
+    failed: bool,
+}
+
+impl TenantPlanning<'_> {
+    async fn plan(&self, job: TenantJob) -> Result<TenantPlanned, OpsError> {
+        let mut recovered = 0;
+        let mut partitions = Vec::with_capacity(job.partitions.len());
+        for name in &job.partitions {
+            let partition = self.store.load_tenant(name)?;
+            recovered += partition.recovered_changes;
+            partitions.push(partition.objects);
+        }
+        let state = tenant_state(self.catalog, &job, partitions);
+        let desired = self.index.slice(&job.name);
+        let mut live = None;
+        if let Some(connection) = self.connection
+            && let Some(id) = self.to_read(&desired, &state, &job.name)
+        {
+            let to_read = crate::graph::read::TenantToRead {
+                name: job.name.clone(),
+                microsoft_tenant_id: id,
+            };
+            let read = crate::graph::read::read_one(
+                &connection.client,
+                &to_read,
+                &self.sources,
+                self.consent_redirect,
+            )
+            .await;
+            live = Some(read);
+        }
+        let failed = live.as_ref().is_some_and(LiveTenant::is_failed);
+        let snapshot = self.connection.map(|_| LiveSnapshot {
+            tenants: live.into_iter().map(|l| (job.name.clone(), l)).collect(),
+        });
+        let part = plan_part(
+            &PlanInput {
+                desired: &desired,
+                state: &state,
+                live: snapshot.as_ref(),
+                options: self.options.clone(),
+                now: self.now,
+            },
+            Part::Tenants,
+        );
+        let live = snapshot.and_then(|s| s.tenants.into_iter().next());
+        Ok(TenantPlanned {
+            part,
+            live,
+            recovered,
+            failed,
+        })
+    }
+
+    /// The tenant's Microsoft tenant id when it has Entra objects to plan: desired ones, ones
+    /// state records (no longer desired), or any mapped tenant when drift checks them all.
+    fn to_read(&self, desired: &DesiredModel, state: &State, name: &str) -> Option<String> {
+        let declared = desired.tenants.get(name);
+        let id = declared
+            .and_then(|t| t.microsoft_tenant_id.clone())
+            .or_else(|| {
+                state
+                    .objects
+                    .get(&format!("tenant.{name}"))
+                    .and_then(|t| t.attributes.get("microsoftTenantId"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            })?;
+        let wanted = !crate::ops::workspace::desired_live_tenants(desired).is_empty()
+            || (self.every_mapped && declared.is_some())
+            || crate::resources::KINDS
+                .iter()
+                .filter(|k| k.live.is_some())
+                .any(|k| state.objects_of_kind(k.name).next().is_some());
+        wanted.then_some(id)
     }
 }

@@ -9,6 +9,8 @@ use crate::source::SourceSet;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     ReadingEntra,
+    /// Planning tenant by tenant without reading Entra (`--offline`).
+    Planning,
     Applying,
     Exporting,
 }

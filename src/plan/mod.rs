@@ -4,7 +4,8 @@
 //! The work is split by concern: `options` (what a plan is asked for), `action` and `document`
 //! (what it produces), `compute` (the diff itself), `live` (readability, replication, unowned
 //! assignments), `dependencies`, `diff` (attributes and ordering), `outcomes`, `hints`,
-//! `changed` (`--changed-since`) and `saved` (plan files). Everything is re-exported here, so
+//! `changed` (`--changed-since`), `saved` (plan files) and `stream` (planning tenant by
+//! tenant). Everything is re-exported here, so
 //! `crate::plan::X` is the path to use.
 
 mod action;
@@ -18,6 +19,7 @@ mod live;
 mod options;
 mod outcomes;
 mod saved;
+mod stream;
 
 pub use action::{Action, AttributeChange, Op, Reason};
 pub use changed::changed_tenants;
@@ -29,3 +31,4 @@ pub use document::{
 };
 pub use options::{DEFAULT_REPLICATION_WINDOW_SECS, PlanInput, PlanOptions};
 pub use saved::{SavedPlan, manifests_digest, partition_staleness, partitions_written, staleness};
+pub use stream::{TenantJob, plan_by_tenant, tenant_jobs, tenant_state};

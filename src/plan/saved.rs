@@ -105,16 +105,16 @@ pub fn staleness(plan: &Plan, manifests_digest: &str, state: &State) -> Option<S
 /// state: a rename moves objects across partitions, and a state never written has no lineage
 /// for partitions to share.
 pub fn partitions_written(
-    plan: &Plan,
-    state: &State,
+    actions: &[super::Action],
+    lineage: &str,
 ) -> Option<std::collections::BTreeSet<crate::state::Partition>> {
     use crate::resources::KindScope;
     use crate::state::Partition;
-    if state.lineage.is_empty() {
+    if lineage.is_empty() {
         return None;
     }
     let mut partitions = std::collections::BTreeSet::new();
-    for action in plan.actions.iter().filter(|a| a.is_change()) {
+    for action in actions.iter().filter(|a| a.is_change()) {
         if action.moved_from.is_some() {
             return None;
         }
@@ -180,7 +180,7 @@ mod tests {
             change("guest", "guest.a.dana", "a"),
             change("msp_role", "msp_role.b.dana.TenantAdmin", "b"),
         ]);
-        let written = partitions_written(&plan, &stored()).unwrap();
+        let written = partitions_written(&plan.actions, &stored().lineage).unwrap();
         assert_eq!(
             written.into_iter().collect::<Vec<_>>(),
             [
@@ -195,15 +195,25 @@ mod tests {
         let mut unchanged = change("guest", "guest.d.dana", "d");
         unchanged.op = Op::NoOp;
         let plan = plan_with(vec![blocked, unchanged]);
-        assert!(partitions_written(&plan, &stored()).unwrap().is_empty());
+        assert!(
+            partitions_written(&plan.actions, &stored().lineage)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn renames_and_a_state_never_written_need_the_whole_state() {
         let mut moved = change("guest", "guest.a.dana", "a");
         moved.moved_from = Some("guest.old.dana".into());
-        assert_eq!(partitions_written(&plan_with(vec![moved]), &stored()), None);
+        assert_eq!(
+            partitions_written(&plan_with(vec![moved]).actions, &stored().lineage),
+            None
+        );
         let plan = plan_with(vec![change("guest", "guest.a.dana", "a")]);
-        assert_eq!(partitions_written(&plan, &State::new()), None);
+        assert_eq!(
+            partitions_written(&plan.actions, &State::new().lineage),
+            None
+        );
     }
 }

@@ -9,6 +9,9 @@
 //!   `now` (RFC 3339; default [`DEFAULT_NOW`]), the time the plan is made;
 //! - `expected.json`: the plan, `serde_json::to_string_pretty(&plan)`, compared exactly.
 //!
+//! Each case is also planned tenant by tenant (`plan::plan_by_tenant`, the steps a streaming
+//! run takes) and must give the same plan.
+//!
 //! Nothing needs normalising: every id and time in a plan comes from the inputs (state lineage,
 //! live ids, `appliedAt`, `now`), and the manifests digest is a function of the model. Each case
 //! is planned twice to keep it that way.
@@ -21,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tenantform::live::LiveSnapshot;
-use tenantform::plan::{PlanInput, PlanOptions, plan};
+use tenantform::plan::{PlanInput, PlanOptions, plan, plan_by_tenant};
 use tenantform::state::{State, StateStore, file::FileStateStore};
 
 use crate::support::repo_root;
@@ -221,6 +224,25 @@ fn run_case(name: &str) {
     };
     let made = make();
     assert_eq!(made, make(), "{name}: the same inputs make the same plan");
+    // A streaming run plans the catalog, then each tenant from its own slice of the model,
+    // state and live reads: it must come to the same plan.
+    let by_tenant = plan_by_tenant(&PlanInput {
+        desired: &validation.model,
+        state: &state,
+        live: live.as_ref(),
+        options: options.clone(),
+        now,
+    });
+    if by_tenant != made {
+        let a = serde_json::to_string_pretty(&made).unwrap();
+        let b = serde_json::to_string_pretty(&by_tenant).unwrap();
+        let diff = similar::TextDiff::from_lines(&a, &b)
+            .unified_diff()
+            .context_radius(3)
+            .header("whole plan", "planned tenant by tenant")
+            .to_string();
+        panic!("{name}: planning tenant by tenant differs from the whole plan:\n{diff}");
+    }
     let actual = serde_json::to_string_pretty(&made).unwrap() + "\n";
     let reread: tenantform::plan::Plan = serde_json::from_str(&actual).unwrap();
     assert_eq!(
