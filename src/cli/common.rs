@@ -95,11 +95,6 @@ pub fn load_manifests(
     )?)
 }
 
-/// Writes a file atomically with owner-only permissions.
-pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    Ok(crate::ops::workspace::write_private_file(path, bytes)?)
-}
-
 /// How to reach Entra.
 #[derive(clap::Args, Debug, Clone)]
 pub struct GraphArgs {

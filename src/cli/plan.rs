@@ -6,13 +6,13 @@ use clap::ValueEnum;
 
 use crate::cli::common::{
     CliReporter, GraphArgs, Location, Need, PlanningArgs, TenantSelection, settings,
-    write_private_file,
 };
 use crate::cli::progress::Verbosity;
 use crate::cli::{CliError, Context};
 use crate::ops::Workspace;
 use crate::ops::plan::{PlanCollector, PlanRequest, PlanRun};
-use crate::plan::{PlanOptions, SavedPlan};
+use crate::ops::plan_file::{Both, SavedPlanOrigin, SavedPlanWriter};
+use crate::plan::PlanOptions;
 use crate::render;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -79,49 +79,58 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         &reporter,
     )?;
     // A terminal or a PR comment shows changes only: unchanged objects are counted, not kept,
-    // so memory stays bounded by the tenants in flight. JSON and saved plans list them all.
-    let mut collect = if args.out.is_none() && args.output != PlanFormat::Json {
-        PlanCollector::changes()
-    } else {
+    // so memory stays bounded by the tenants in flight. JSON lists them all; a saved plan is
+    // written to its file as it is computed.
+    let mut collect = if args.output == PlanFormat::Json {
         PlanCollector::everything()
+    } else {
+        PlanCollector::changes()
     };
-    crate::ops::plan::plan_into(
-        &mut ws,
-        PlanRequest {
-            options,
-            changed_since: args.changed_since.as_deref(),
-            selection: &args.selection.to_ops(),
-            need: Need::Plan {
-                command: "plan",
-                offline: args.planning.offline,
-            },
+    let mut saved = match &args.out {
+        Some(out) => {
+            if args.location.path == std::path::Path::new("-") {
+                return Err(CliError::Usage("--out needs manifests from a path, not stdin (apply re-reads them to check they did not change)".into()));
+            }
+            let absolute = |p: &std::path::Path| {
+                std::path::absolute(p)
+                    .unwrap_or_else(|_| p.to_path_buf())
+                    .display()
+                    .to_string()
+            };
+            Some(SavedPlanWriter::create(
+                out,
+                SavedPlanOrigin {
+                    manifests: absolute(&args.location.path),
+                    state_path: absolute(&args.location.state_path()),
+                    sandbox: args.graph.sandbox,
+                    commit: ws.manifests.commit.clone(),
+                    from_git: args.location.reference.is_some(),
+                },
+            )?)
+        }
+        None => None,
+    };
+    let request = PlanRequest {
+        options,
+        changed_since: args.changed_since.as_deref(),
+        selection: &args.selection.to_ops(),
+        need: Need::Plan {
+            command: "plan",
+            offline: args.planning.offline,
         },
-        &mut collect,
-        &reporter,
-    )?;
+    };
+    match &mut saved {
+        Some(saved) => crate::ops::plan::plan_into(
+            &mut ws,
+            request,
+            &mut Both(saved, &mut collect),
+            &reporter,
+        )?,
+        None => crate::ops::plan::plan_into(&mut ws, request, &mut collect, &reporter)?,
+    }
     let PlanRun { plan, .. } = collect.into_run(false);
-    let commit = ws.manifests.commit.clone();
     ws.close()?;
     if let Some(out) = &args.out {
-        let absolute = |p: &std::path::Path| {
-            std::path::absolute(p)
-                .unwrap_or_else(|_| p.to_path_buf())
-                .display()
-                .to_string()
-        };
-        if args.location.path == std::path::Path::new("-") {
-            return Err(CliError::Usage("--out needs manifests from a path, not stdin (apply re-reads them to check they did not change)".into()));
-        }
-        let saved = SavedPlan {
-            manifests: absolute(&args.location.path),
-            state_path: absolute(&args.location.state_path()),
-            sandbox: args.graph.sandbox,
-            commit: commit.clone(),
-            from_git: args.location.reference.is_some(),
-            plan: plan.clone(),
-        };
-        let bytes = serde_json::to_vec_pretty(&saved).expect("plan serializes");
-        write_private_file(out, &bytes)?;
         eprintln!(
             "Saved the plan to {}; apply it with: tenantform apply {}",
             out.display(),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod live_read;
 pub mod plan;
+pub mod plan_file;
 pub mod reorder;
 pub mod reporter;
 pub mod settings;

@@ -267,6 +267,53 @@ fn invalid_manifests_change_nothing() {
 }
 
 #[test]
+fn a_saved_plan_is_written_whole_or_not_at_all() {
+    // The plan file is streamed to a temporary file and renamed only when complete: a run that
+    // fails part-way (here a tenant's state partition is unreadable) leaves the previous plan
+    // file as it was and no temporary file behind.
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = tempfile::tempdir().unwrap();
+    write_tree(
+        manifests.path(),
+        &[
+            ("a.yaml", "kind: Tenant\nname: acme\ndisplayName: Acme\n"),
+            ("b.yaml", "kind: Tenant\nname: birch\ndisplayName: Birch\n"),
+        ],
+    );
+    let m = manifests.path().to_str().unwrap();
+    let applied = tf(dir.path(), &["apply", "--offline", "--auto-approve", m]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let plan_file = dir.path().join("plan.tfp");
+    let p = plan_file.to_str().unwrap();
+    let first = tf(dir.path(), &["plan", "--offline", m, "--out", p]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    assert_eq!(saved["kind"], "tenantform-plan");
+    assert_eq!(saved["summary"]["noOp"], 2, "{saved}");
+    assert_eq!(saved["actions"].as_array().unwrap().len(), 2);
+    let before = std::fs::read(&plan_file).unwrap();
+
+    let partitions = dir.path().join("state.d/tenants");
+    std::fs::create_dir_all(&partitions).unwrap();
+    std::fs::write(partitions.join("birch.json"), "{ not json").unwrap();
+    let failed = tf(dir.path(), &["plan", "--offline", m, "--out", p]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(failed.stderr.contains("birch.json"), "{}", failed.stderr);
+    assert_eq!(
+        std::fs::read(&plan_file).unwrap(),
+        before,
+        "the old plan is untouched"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
 fn saved_plans_apply_exactly_and_refuse_when_stale() {
     let dir = tempfile::tempdir().unwrap();
     let manifests = tempfile::tempdir().unwrap();
