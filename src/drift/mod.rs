@@ -160,6 +160,37 @@ fn pending_days(note: &str, today: jiff::civil::Date) -> Option<i64> {
     Some((today - date).get_days() as i64)
 }
 
+/// What drift needs from each tenant's live read, kept once the read itself is dropped (a
+/// streaming drift run holds only the tenants in flight).
+#[derive(Default)]
+pub struct LiveFacts {
+    pub privileged: Vec<privileged::Found>,
+    /// Tenants whose PIM eligibility could not be checked, and why.
+    pub eligible_not_checked: BTreeMap<String, String>,
+}
+
+impl LiveFacts {
+    /// Adds one tenant's read (`model` may be that tenant's slice).
+    pub fn add(&mut self, model: &DesiredModel, tenant: &str, live: &crate::live::LiveTenant) {
+        if let crate::live::LiveTenant::Read(dir) = live {
+            self.privileged
+                .extend(privileged::tenant_findings(model, tenant, dir));
+            if let Some(why) = dir.eligible_not_checked() {
+                self.eligible_not_checked.insert(tenant.to_string(), why);
+            }
+        }
+    }
+
+    /// Every tenant of a snapshot.
+    pub fn of(model: &DesiredModel, live: &crate::live::LiveSnapshot) -> Self {
+        let mut facts = LiveFacts::default();
+        for (tenant, status) in &live.tenants {
+            facts.add(model, tenant, status);
+        }
+        facts
+    }
+}
+
 /// Builds the report from a plan made against live Entra with deletes allowed.
 pub fn report(
     plan: &Plan,
@@ -168,7 +199,7 @@ pub fn report(
     today: jiff::civil::Date,
     max_pending_days: i64,
     customers: Option<&[PartnerCustomer]>,
-    live: Option<&crate::live::LiveSnapshot>,
+    live: Option<&LiveFacts>,
 ) -> DriftReport {
     let mut tenants: BTreeMap<String, TenantDrift> = BTreeMap::new();
     for name in model.tenants.keys() {
@@ -235,9 +266,7 @@ pub fn report(
         );
     }
     // Privileged access nobody declared; an unmanaged assignment it covers is reported once.
-    let privileged = live
-        .map(|l| privileged::findings(model, l))
-        .unwrap_or_default();
+    let privileged = live.map_or(&[][..], |l| l.privileged.as_slice());
     let covered: std::collections::BTreeSet<&str> = privileged
         .iter()
         .filter_map(|p| p.assignment_id.as_deref())
@@ -259,7 +288,7 @@ pub fn report(
             },
         );
     }
-    for p in &privileged {
+    for p in privileged {
         add(&p.tenant, p.finding.clone());
     }
     for t in &plan.not_read {
@@ -358,11 +387,8 @@ pub fn report(
         .into_values()
         .map(|mut t| {
             t.display_name = model.tenants.get(&t.tenant).map(|m| m.display_name.clone());
-            if let Some(crate::live::LiveTenant::Read(dir)) =
-                live.and_then(|l| l.tenants.get(&t.tenant))
-            {
-                t.eligible_not_checked = dir.eligible_not_checked();
-            }
+            t.eligible_not_checked =
+                live.and_then(|l| l.eligible_not_checked.get(&t.tenant).cloned());
             let failed = plan
                 .tenants
                 .iter()

@@ -146,16 +146,25 @@ pub struct Found {
 
 /// Every undeclared holder of a privileged role in every tenant read.
 pub fn findings(model: &DesiredModel, live: &LiveSnapshot) -> Vec<Found> {
-    let catalog = crate::roles::RoleCatalog::builtin();
     let mut out = Vec::new();
     for (tenant, status) in &live.tenants {
-        let LiveTenant::Read(dir) = status else {
-            continue;
-        };
+        if let LiveTenant::Read(dir) = status {
+            out.extend(tenant_findings(model, tenant, dir));
+        }
+    }
+    out
+}
+
+/// The undeclared holders of privileged roles in one tenant (`model` may be that tenant's
+/// slice: only its directory roles are compared).
+pub fn tenant_findings(model: &DesiredModel, tenant: &str, dir: &LiveDirectory) -> Vec<Found> {
+    let catalog = crate::roles::RoleCatalog::builtin();
+    let mut out = Vec::new();
+    {
         // Holders come from the assignments and declared guests from the guests: without
         // both, nothing is claimed (the tenant fails as not read instead).
         if !dir.is_read(source::ROLE_ASSIGNMENTS) || !dir.is_read(source::GUESTS) {
-            continue;
+            return out;
         }
         let declared = declared(model, tenant, dir);
         let active = dir.role_assignments.iter().map(|r| {
@@ -235,7 +244,7 @@ pub fn findings(model: &DesiredModel, live: &LiveSnapshot) -> Vec<Found> {
                 }
             }
             out.push(Found {
-                tenant: tenant.clone(),
+                tenant: tenant.to_string(),
                 assignment_id: assignment_id.cloned(),
                 finding: Finding {
                     address,

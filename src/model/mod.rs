@@ -20,5 +20,5 @@ pub use resolve::resolve;
 pub use slice::TenantIndex;
 pub use types::{
     DEFAULT_REDIRECT_URL, DesiredModel, DirectoryRole, DriftException, Guest, Invitation,
-    Organization, Principal, RoleAssignment, Tenant,
+    Organization, Principal, RoleAssignment, Tenant, TenantSet,
 };

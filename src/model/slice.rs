@@ -1,9 +1,9 @@
 //! One tenant's part of the desired model, built in time proportional to that tenant: a
 //! streaming plan plans each tenant from its slice, never scanning the fleet per tenant.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
-use super::{DesiredModel, Principal};
+use super::{DesiredModel, Principal, TenantSet};
 
 /// Which guests, role assignments and drift exceptions name each tenant.
 pub struct TenantIndex<'m> {
@@ -49,7 +49,7 @@ impl<'m> TenantIndex<'m> {
     /// fleet records, planned with the catalog, so they are left out.
     pub fn slice(&self, tenant: &str) -> DesiredModel {
         let model = self.model;
-        let only: BTreeSet<String> = [tenant.to_string()].into();
+        let only = TenantSet::one(tenant);
         let mut slice = DesiredModel::default();
         if let Some(t) = model.tenants.get(tenant) {
             slice.tenants.insert(t.name.clone(), t.clone());
@@ -68,7 +68,7 @@ impl<'m> TenantIndex<'m> {
             {
                 slice
                     .guests
-                    .insert(g.name.clone(), narrowed_guest(g, BTreeSet::new()));
+                    .insert(g.name.clone(), narrowed_guest(g, TenantSet::default()));
             }
             slice.role_assignments.insert(
                 ra.name.clone(),
@@ -91,7 +91,7 @@ impl<'m> TenantIndex<'m> {
     }
 }
 
-fn narrowed_guest(g: &super::Guest, tenants: BTreeSet<String>) -> super::Guest {
+fn narrowed_guest(g: &super::Guest, tenants: TenantSet) -> super::Guest {
     super::Guest {
         name: g.name.clone(),
         email: g.email.clone(),

@@ -2,9 +2,14 @@
 //! partner's customers nobody mapped.
 
 use crate::drift::{DriftReport, PartnerCustomer};
-use crate::ops::plan::{PlanRequest, PlanRun, plan};
+use std::collections::BTreeMap;
+
+use crate::drift::LiveFacts;
+use crate::ops::plan::{PlanCollector, PlanRequest, PlanRun, PlanSink, TenantRead, plan_into};
 use crate::ops::{Need, OpsError, Reporter, Selection, Workspace};
 use crate::plan::{Plan, PlanOptions};
+use crate::plan::{PlanHeader, PlanPart};
+use crate::state::Partition;
 
 pub struct DriftRequest<'a> {
     pub selection: &'a Selection,
@@ -31,7 +36,13 @@ pub fn drift(
         replication_window_secs: request.replication_window_secs,
         ..PlanOptions::default()
     };
-    let PlanRun { plan, live } = plan(
+    // Drift keeps what it reports (changes, notes, privileged findings), not the fleet: each
+    // tenant's live read is turned into facts and dropped as the plan streams.
+    let mut sink = DriftSink {
+        plan: PlanCollector::changes(),
+        facts: LiveFacts::default(),
+    };
+    plan_into(
         ws,
         PlanRequest {
             options,
@@ -39,8 +50,12 @@ pub fn drift(
             selection: request.selection,
             need: Need::Always { command: "drift" },
         },
+        &mut sink,
         reporter,
     )?;
+    let connected = ws.connection.is_some();
+    let PlanRun { plan, .. } = sink.plan.into_run(false);
+    let live = connected.then_some(sink.facts);
     let customers = partner_customers(ws)?;
     let report = crate::drift::report(
         &plan,
@@ -80,4 +95,27 @@ fn partner_customers(ws: &Workspace) -> Result<Option<Vec<PartnerCustomer>>, Ops
             })
             .collect(),
     ))
+}
+
+/// The plan's changes, and from each tenant's live read the facts drift reports.
+struct DriftSink {
+    plan: PlanCollector,
+    facts: LiveFacts,
+}
+
+impl PlanSink for DriftSink {
+    fn begin(&mut self, header: PlanHeader) -> Result<(), OpsError> {
+        self.plan.begin(header)
+    }
+
+    fn part(&mut self, part: PlanPart, read: Option<TenantRead>) -> Result<(), OpsError> {
+        if let Some(read) = &read {
+            self.facts.add(&read.desired, &read.tenant, &read.live);
+        }
+        self.plan.part(part, None)
+    }
+
+    fn finish(&mut self, partitions: BTreeMap<Partition, u64>) -> Result<(), OpsError> {
+        self.plan.finish(partitions)
+    }
 }

@@ -95,9 +95,17 @@ pub fn plan(
 pub trait PlanSink {
     fn begin(&mut self, header: PlanHeader) -> Result<(), OpsError>;
     /// One part; for a tenant's part, its live read when Entra was read.
-    fn part(&mut self, part: PlanPart, live: Option<(String, LiveTenant)>) -> Result<(), OpsError>;
+    fn part(&mut self, part: PlanPart, read: Option<TenantRead>) -> Result<(), OpsError>;
     /// The serials of the partitions the plan's changes write (empty: the whole state).
     fn finish(&mut self, partitions: BTreeMap<Partition, u64>) -> Result<(), OpsError>;
+}
+
+/// One tenant's live read, with the slice of the model it was planned from (what a sink needs
+/// to draw conclusions from the read before it is dropped).
+pub struct TenantRead {
+    pub tenant: String,
+    pub live: LiveTenant,
+    pub desired: DesiredModel,
 }
 
 /// A sink that builds the plan in memory: all of it (`everything`, for apply, drift and JSON),
@@ -141,18 +149,14 @@ impl PlanSink for PlanCollector {
         Ok(())
     }
 
-    fn part(
-        &mut self,
-        mut part: PlanPart,
-        live: Option<(String, LiveTenant)>,
-    ) -> Result<(), OpsError> {
+    fn part(&mut self, mut part: PlanPart, read: Option<TenantRead>) -> Result<(), OpsError> {
         if !self.everything {
             part.drop_silent_no_ops();
         }
-        if let Some((tenant, live)) = live
+        if let Some(read) = read
             && self.everything
         {
-            self.live.tenants.insert(tenant, live);
+            self.live.tenants.insert(read.tenant, read.live);
         }
         self.plan.as_mut().expect("begun").add_part(part);
         Ok(())
@@ -262,12 +266,12 @@ pub fn plan_into(
             recovered += tenant.recovered;
             for t in reorder.push(i, tenant) {
                 written.add(&t.part.actions);
-                sink.part(t.part, t.live)?;
+                sink.part(t.part, t.read)?;
             }
         }
         for t in reorder.finish() {
             written.add(&t.part.actions);
-            sink.part(t.part, t.live)?;
+            sink.part(t.part, t.read)?;
         }
         Ok::<_, OpsError>(())
     })?;
@@ -332,7 +336,7 @@ struct TenantPlanning<'a> {
 /// One tenant planned.
 struct TenantPlanned {
     part: PlanPart,
-    live: Option<(String, LiveTenant)>,
+    read: Option<TenantRead>,
     recovered: usize,
     failed: bool,
 }
@@ -379,10 +383,16 @@ impl TenantPlanning<'_> {
             },
             Part::Tenants,
         );
-        let live = snapshot.and_then(|s| s.tenants.into_iter().next());
+        let read = snapshot
+            .and_then(|s| s.tenants.into_iter().next())
+            .map(|(tenant, live)| TenantRead {
+                tenant,
+                live,
+                desired,
+            });
         Ok(TenantPlanned {
             part,
-            live,
+            read,
             recovered,
             failed,
         })

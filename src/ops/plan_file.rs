@@ -8,9 +8,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::live::LiveTenant;
 use crate::ops::OpsError;
-use crate::ops::plan::PlanSink;
+use crate::ops::plan::{PlanSink, TenantRead};
 use crate::plan::{Plan, PlanHeader, PlanPart, SavedPlan};
 use crate::state::Partition;
 
@@ -76,11 +75,7 @@ impl PlanSink for SavedPlanWriter {
         self.write("{\n  \"actions\": [")
     }
 
-    fn part(
-        &mut self,
-        mut part: PlanPart,
-        _: Option<(String, LiveTenant)>,
-    ) -> Result<(), OpsError> {
+    fn part(&mut self, mut part: PlanPart, _: Option<TenantRead>) -> Result<(), OpsError> {
         for action in std::mem::take(&mut part.actions) {
             let sep = if self.actions == 0 {
                 "\n    "
@@ -148,9 +143,10 @@ impl PlanSink for Both<'_> {
         self.1.begin(header)
     }
 
-    fn part(&mut self, part: PlanPart, live: Option<(String, LiveTenant)>) -> Result<(), OpsError> {
-        self.0.part(part.clone(), live.clone())?;
-        self.1.part(part, live)
+    /// The first sink gets the plan only: the live read goes to the second.
+    fn part(&mut self, part: PlanPart, read: Option<TenantRead>) -> Result<(), OpsError> {
+        self.0.part(part.clone(), None)?;
+        self.1.part(part, read)
     }
 
     fn finish(&mut self, partitions: BTreeMap<Partition, u64>) -> Result<(), OpsError> {

@@ -1,7 +1,5 @@
 //! The shipped examples are valid and mean what their READMEs say.
 
-use std::collections::BTreeSet;
-
 use tenantform::model::{DesiredModel, Principal};
 use tenantform::{load::load_path, validate_sources};
 
@@ -14,7 +12,7 @@ fn load(dir: &str) -> DesiredModel {
     v.model
 }
 
-fn set(items: &[&str]) -> BTreeSet<String> {
+fn set(items: &[&str]) -> tenantform::model::TenantSet {
     items.iter().map(|s| s.to_string()).collect()
 }
 
