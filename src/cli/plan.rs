@@ -127,7 +127,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             &reporter,
         )?,
         None => crate::ops::plan::plan_into(&mut ws, request, &mut collect, &reporter)?,
-    }
+    };
     let PlanRun { plan, .. } = collect.into_run(false);
     ws.close()?;
     if let Some(out) = &args.out {

@@ -7,13 +7,11 @@ use std::time::Duration;
 
 use crate::apply::entra::EntraExecutor;
 use crate::apply::{ApplyEvent, ApplyReport, Control, StateOnlyExecutor};
-use crate::ops::live_read::{LiveScope, read_live};
-use crate::ops::plan::{scope, scoped_model};
+use crate::ops::plan::{PlanRequest, plan_changes};
 use crate::ops::{Need, Note, OpsError, Phase, Reporter, Selection, Workspace};
 use crate::outcome::TenantOutcome;
 use crate::plan::{
-    Plan, PlanInput, PlanOptions, SavedPlan, manifests_digest, partition_staleness,
-    partitions_written,
+    Plan, PlanOptions, SavedPlan, manifests_digest, partition_staleness, partitions_written,
 };
 use crate::state::{
     Journal, LockInfo, Partition, Serials, Source, StateChange, StateError, StateLock, StateStore,
@@ -180,11 +178,11 @@ pub fn apply(
             "{why}; make a new plan with `tenantform plan --out FILE`"
         ))
     };
-    let serials = ws.store.serials()?;
-    let mut state = ws.store.load()?;
     // What to plan with again if state changes before the locks are taken.
-    let (mut plan, replan) = match source {
+    let (serials, mut state, mut plan, replan) = match source {
         PlanSource::Saved(saved) => {
+            let serials = ws.store.serials()?;
+            let state = ws.store.load()?;
             if let Some(why) = partition_staleness(&saved.plan, &digest, &state, &serials) {
                 return Err(stale(why));
             }
@@ -192,39 +190,33 @@ pub fn apply(
                 ws.connection =
                     crate::ops::workspace::connect(&ws.settings, &ws.manifests.model, need)?;
             }
-            (saved.plan, None)
+            (serials, state, saved.plan, None)
         }
         PlanSource::Compute {
-            mut options,
+            options,
             selection,
             changed_since,
         } => {
-            options.only_tenants = scope(ws, selection, changed_since, reporter)?;
-            let graph_model = scoped_model(&ws.manifests.model, options.only_tenants.as_ref());
-            if ws.connection.is_none() {
-                ws.connection = crate::ops::workspace::connect(&ws.settings, &graph_model, need)?;
-            }
-            let live = match &ws.connection {
-                Some(connection) => {
-                    let live_scope = LiveScope {
-                        model: &graph_model,
-                        every_mapped: false,
-                        only: options.only_tenants.as_ref(),
-                    };
-                    let (loaded, live) = read_live(
-                        connection,
-                        &ws.settings.graph,
-                        &live_scope,
-                        reporter,
-                        move || Ok(state),
-                    )?;
-                    state = loaded;
-                    Some(live)
-                }
-                None => None,
+            let replan = Replan {
+                options,
+                selection,
+                changed_since,
             };
-            let plan = make_plan(ws, &state, live.as_ref(), options.clone());
-            (plan, Some((live, options)))
+            // Planned as `plan` streams it, keeping only the changes (apply carries out
+            // nothing else), so a run with nothing to do never holds the fleet.
+            let (plan, made) = plan_changes(ws, replan.request(need), reporter)?;
+            // Only a plan with something to do (or an interrupted apply to record) needs the
+            // whole state: it is applied to it.
+            let state = if plan.has_changes() || made.recovered > 0 {
+                ws.store.load()?
+            } else {
+                crate::state::State {
+                    lineage: made.serials.lineage.clone(),
+                    serial: made.serials.whole(),
+                    ..crate::state::State::new()
+                }
+            };
+            (made.serials, state, plan, Some(replan))
         }
     };
     let unapplied = |ws: &Workspace, plan: Plan, approval: Approval, serial: u64| ApplyRun {
@@ -284,8 +276,9 @@ pub fn apply(
             }
             _ => {}
         }
-        plan = match replan {
-            Some((live, options)) => make_plan(ws, &state, live.as_ref(), options),
+        plan = match &replan {
+            // Entra is read again too: what was read before the locks may be stale as well.
+            Some(replan) => plan_changes(ws, replan.request(need), reporter)?.0,
             None => match partition_staleness(&plan, &digest, &state, &serials_now) {
                 Some(why) => return Err(stale(why)),
                 None => plan,
@@ -420,17 +413,20 @@ pub fn apply(
     })
 }
 
-fn make_plan(
-    ws: &Workspace,
-    state: &crate::state::State,
-    live: Option<&crate::live::LiveSnapshot>,
+/// What a computed plan is asked for, kept to plan again under the locks.
+struct Replan<'a> {
     options: PlanOptions,
-) -> Plan {
-    crate::plan::plan(&PlanInput {
-        desired: &ws.manifests.model,
-        state,
-        live,
-        options,
-        now: jiff::Timestamp::now(),
-    })
+    selection: &'a Selection,
+    changed_since: Option<&'a str>,
+}
+
+impl<'a> Replan<'a> {
+    fn request(&self, need: Need<'a>) -> PlanRequest<'a> {
+        PlanRequest {
+            options: self.options.clone(),
+            changed_since: self.changed_since,
+            selection: self.selection,
+            need,
+        }
+    }
 }

@@ -11,7 +11,6 @@ pub mod apply;
 pub mod drift;
 pub mod error;
 pub mod export;
-pub mod live_read;
 pub mod plan;
 pub mod plan_file;
 pub mod reorder;

@@ -89,6 +89,26 @@ pub fn plan(
     Ok(collect.into_run(ws.connection.is_some()))
 }
 
+/// The plan's changes only (what apply carries out; unchanged objects are counted), and what
+/// it was made against.
+pub fn plan_changes(
+    ws: &mut Workspace,
+    request: PlanRequest<'_>,
+    reporter: &dyn Reporter,
+) -> Result<(Plan, PlanMade), OpsError> {
+    let mut collect = PlanCollector::changes();
+    let made = plan_into(ws, request, &mut collect, reporter)?;
+    Ok((collect.into_run(false).plan, made))
+}
+
+/// What a plan was made against.
+pub struct PlanMade {
+    /// The state's serials read before any of it was loaded.
+    pub serials: crate::state::Serials,
+    /// Changes of interrupted applies found in journals (replayed, not yet recorded).
+    pub recovered: usize,
+}
+
 /// Receives a plan as it is computed: its header, the catalog's part, each tenant's part (in
 /// tenant order as far as the reorder buffer allows), and at the end the state partitions it
 /// writes. What a sink keeps is what the run holds in memory.
@@ -177,7 +197,7 @@ pub fn plan_into(
     request: PlanRequest<'_>,
     sink: &mut dyn PlanSink,
     reporter: &dyn Reporter,
-) -> Result<(), OpsError> {
+) -> Result<PlanMade, OpsError> {
     let PlanRequest {
         mut options,
         changed_since,
@@ -293,7 +313,8 @@ pub fn plan_into(
                 .collect()
         })
         .unwrap_or_default();
-    sink.finish(partitions)
+    sink.finish(partitions)?;
+    Ok(PlanMade { serials, recovered })
 }
 
 /// The partitions a plan's changes write, gathered part by part (`None`: the whole state).

@@ -209,7 +209,10 @@ fn sandbox_fixture(
 /// the fleet's desired objects (at 10,000 tenants that alone peaked at hundreds of MB).
 pub fn desired_live_tenants(model: &DesiredModel) -> BTreeMap<String, String> {
     let mut tenants = BTreeMap::new();
-    for rules in crate::resources::KINDS.iter().filter_map(|k| k.live.as_ref()) {
+    for rules in crate::resources::KINDS
+        .iter()
+        .filter_map(|k| k.live.as_ref())
+    {
         for tenant in (rules.tenants)(model) {
             if let Some(id) = model
                 .tenants
