@@ -170,10 +170,25 @@ struct GenerateFleetArgs {
     /// Directory to write into (created if missing).
     #[arg(long)]
     out: PathBuf,
+    /// Guests declared per tenant (the benchmarks' large fleets use 20); without it, three per
+    /// tenant and two fleet-wide engineers targeted by selectors.
+    #[arg(long)]
+    guests_per_tenant: Option<usize>,
+    /// Directory roles per guest (with --guests-per-tenant).
+    #[arg(long, default_value_t = 1, requires = "guests_per_tenant")]
+    roles_per_guest: usize,
 }
 
 fn generate_fleet(args: GenerateFleetArgs) -> Result<u8, CliError> {
-    for file in crate::synthetic::fleet(args.tenants) {
+    let shape = match args.guests_per_tenant {
+        Some(guests) => crate::synthetic::Shape {
+            guests_per_tenant: guests,
+            roles_per_guest: args.roles_per_guest,
+            fleet_wide_guests: false,
+        },
+        None => crate::synthetic::Shape::default(),
+    };
+    for file in crate::synthetic::fleet_shaped(args.tenants, shape) {
         let path = args.out.join(&file.path);
         let io = |source| CliError::Io {
             path: path.display().to_string(),

@@ -153,6 +153,12 @@ impl DriftReport {
 }
 
 /// "PendingAcceptance since 2026-11-01T10:00:00Z" -> days pending on `today`.
+/// Whether an unchanged object's note is a drift finding (an invitation pending longer than
+/// allowed): a streaming drift run keeps only those of the unchanged objects.
+pub fn note_is_finding(note: &str, today: jiff::civil::Date, max_pending_days: i64) -> bool {
+    pending_days(note, today).is_some_and(|days| days > max_pending_days)
+}
+
 fn pending_days(note: &str, today: jiff::civil::Date) -> Option<i64> {
     let since = note.strip_prefix("PendingAcceptance since ")?;
     let ts: jiff::Timestamp = since.parse().ok()?;

@@ -39,8 +39,10 @@ pub fn drift(
     // Drift keeps what it reports (changes, notes, privileged findings), not the fleet: each
     // tenant's live read is turned into facts and dropped as the plan streams.
     let mut sink = DriftSink {
-        plan: PlanCollector::changes(),
+        plan: PlanCollector::everything(),
         facts: LiveFacts::default(),
+        today: request.today,
+        max_pending_days: request.pending_days,
     };
     plan_into(
         ws,
@@ -101,6 +103,8 @@ fn partner_customers(ws: &Workspace) -> Result<Option<Vec<PartnerCustomer>>, Ops
 struct DriftSink {
     plan: PlanCollector,
     facts: LiveFacts,
+    today: jiff::civil::Date,
+    max_pending_days: i64,
 }
 
 impl PlanSink for DriftSink {
@@ -108,10 +112,17 @@ impl PlanSink for DriftSink {
         self.plan.begin(header)
     }
 
-    fn part(&mut self, part: PlanPart, read: Option<TenantRead>) -> Result<(), OpsError> {
+    fn part(&mut self, mut part: PlanPart, read: Option<TenantRead>) -> Result<(), OpsError> {
         if let Some(read) = &read {
             self.facts.add(&read.desired, &read.tenant, &read.live);
         }
+        // Unchanged objects matter only when their note is a finding.
+        part.actions.retain(|a| {
+            a.op != crate::plan::Op::NoOp
+                || a.note.as_deref().is_some_and(|n| {
+                    crate::drift::note_is_finding(n, self.today, self.max_pending_days)
+                })
+        });
         self.plan.part(part, None)
     }
 

@@ -136,6 +136,8 @@ pub struct PlanCollector {
     plan: Option<Plan>,
     live: LiveSnapshot,
     everything: bool,
+    /// Unchanged objects with a note kept so far (at most `Plan::MAX_NOTED_KEPT`).
+    noted_kept: usize,
 }
 
 impl PlanCollector {
@@ -144,6 +146,7 @@ impl PlanCollector {
             plan: None,
             live: LiveSnapshot::default(),
             everything: true,
+            noted_kept: 0,
         }
     }
 
@@ -170,15 +173,23 @@ impl PlanSink for PlanCollector {
     }
 
     fn part(&mut self, mut part: PlanPart, read: Option<TenantRead>) -> Result<(), OpsError> {
+        let plan = self.plan.as_mut().expect("begun");
         if !self.everything {
-            part.drop_silent_no_ops();
+            let room = Plan::MAX_NOTED_KEPT.saturating_sub(self.noted_kept);
+            let omitted = part.drop_silent_no_ops(room);
+            plan.notes_omitted += omitted;
+            self.noted_kept += part
+                .actions
+                .iter()
+                .filter(|a| a.op == crate::plan::Op::NoOp)
+                .count();
         }
         if let Some(read) = read
             && self.everything
         {
             self.live.tenants.insert(read.tenant, read.live);
         }
-        self.plan.as_mut().expect("begun").add_part(part);
+        plan.add_part(part);
         Ok(())
     }
 

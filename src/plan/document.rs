@@ -43,6 +43,12 @@ pub struct Plan {
     #[serde(default)]
     pub tenants: Vec<TenantOutcome>,
     pub summary: Summary,
+    /// Unchanged objects with a note (pending replication or invitation) that a plan kept for
+    /// a terminal did not keep beyond its bound ([`Plan::MAX_NOTED_KEPT`]): counted, not
+    /// listed. Never in a plan file or JSON (they list every object).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub notes_omitted: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -137,11 +143,28 @@ pub struct PlanPart {
 }
 
 impl PlanPart {
-    /// Drops unchanged objects that say nothing (no note), keeping their count in the summary:
-    /// what a terminal or a pull-request comment shows of a large no-change fleet.
-    pub fn drop_silent_no_ops(&mut self) {
-        self.actions
-            .retain(|a| a.op != super::Op::NoOp || a.note.is_some());
+    /// Drops unchanged objects that say nothing (no note), keeping their count in the summary;
+    /// of those with a note, keeps at most `room` and returns how many it dropped. What a
+    /// terminal or a pull-request comment shows of a large no-change fleet.
+    pub fn drop_silent_no_ops(&mut self, room: usize) -> usize {
+        let mut kept = 0;
+        let mut dropped = 0;
+        self.actions.retain(|a| {
+            if a.op != super::Op::NoOp {
+                return true;
+            }
+            if a.note.is_none() {
+                return false;
+            }
+            if kept < room {
+                kept += 1;
+                true
+            } else {
+                dropped += 1;
+                false
+            }
+        });
+        dropped
     }
 }
 
@@ -157,6 +180,18 @@ impl Summary {
 }
 
 impl Plan {
+    /// How many unchanged objects with a note a plan kept for a terminal lists (a fleet where
+    /// every guest's invitation is pending would otherwise list, and hold, all of them).
+    pub const MAX_NOTED_KEPT: usize = 200;
+
+    /// Unchanged objects with a note in the plan (pending replication or invitation).
+    pub fn noted_no_ops(&self) -> usize {
+        self.actions
+            .iter()
+            .filter(|a| a.op == super::Op::NoOp && a.note.is_some())
+            .count()
+    }
+
     /// A plan with no parts yet.
     pub fn new(header: PlanHeader) -> Plan {
         Plan {
@@ -171,6 +206,7 @@ impl Plan {
             unmanaged: Vec::new(),
             tenants: Vec::new(),
             summary: Summary::default(),
+            notes_omitted: 0,
         }
     }
 

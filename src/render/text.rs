@@ -267,6 +267,13 @@ pub fn render(plan: &Plan, color: bool) -> String {
                     .is_some_and(|n| n.starts_with("PendingAcceptance"))
         }),
     );
+    if plan.notes_omitted > 0 {
+        let _ = writeln!(
+            out,
+            "... {} not listed here (pending replication or invitation); `tenantform plan --output json` lists every object.\n",
+            plural(plan.notes_omitted, "more unchanged object")
+        );
+    }
     let offline: Vec<&crate::outcome::TenantOutcome> = plan
         .tenants
         .iter()

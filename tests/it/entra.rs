@@ -674,3 +674,51 @@ fn one_failing_tenant_does_not_stop_the_others() {
         .collect();
     assert_eq!(pending.into_iter().collect::<Vec<_>>(), ["customer-00001"]);
 }
+
+#[test]
+fn a_terminal_plan_lists_a_bounded_number_of_pending_invitations() {
+    // 205 guests whose invitations are all pending: the terminal plan lists the first 200 and
+    // counts the rest (a fleet of such guests would otherwise be listed, and held, whole);
+    // the JSON plan lists every object.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut manifests = String::from(
+        "kind: Tenant\nname: acme\ndisplayName: Acme\nmicrosoftTenantId: 6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f\n",
+    );
+    for i in 0..205 {
+        manifests.push_str(&format!(
+            "---\nkind: GuestUser\nname: eng{i}\nemail: eng{i}@msp.example\ntenants: [acme]\n"
+        ));
+    }
+    write_tree(&d.join("m"), &[("acme.yaml", manifests.as_str())]);
+    let applied = tf_on(d, d.join("m"), &["apply", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+
+    let text = tf_on(
+        d,
+        d.join("m"),
+        &["--color", "never", "plan", "--detailed-exitcode"],
+    );
+    assert_eq!(text.code, 0, "{}{}", text.stdout, text.stderr);
+    let listed = text
+        .stdout
+        .lines()
+        .filter(|l| l.contains("PendingAcceptance since "))
+        .count();
+    assert_eq!(listed, 200, "{}", text.stdout);
+    assert!(
+        text.stdout.contains(
+            "... 5 more unchanged objects not listed here (pending replication or invitation)"
+        ),
+        "{}",
+        text.stdout
+    );
+    let plan = json_plan(d, d.join("m").to_str().unwrap(), &[]);
+    let noted = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] == "no-op" && a["note"].is_string())
+        .count();
+    assert_eq!(noted, 205);
+}
