@@ -224,7 +224,8 @@ pub fn plan_into(
     // Serials before state: if a write slips in between, the plan looks older than it is
     // (stale at apply), never newer.
     let serials = ws.store.serials()?;
-    let catalog = ws.store.load_catalog()?;
+    let source = PartitionSource::open(ws.store.as_ref())?;
+    let catalog = source.load(&Partition::Catalog)?;
     let stored_tenants = ws.store.list_tenants()?;
     let model = &ws.manifests.model;
     let now = jiff::Timestamp::now();
@@ -268,7 +269,7 @@ pub fn plan_into(
     };
     reporter.phase_started(phase, jobs.len());
     let cx = TenantPlanning {
-        store: ws.store.as_ref(),
+        source: &source,
         index: &index,
         catalog: &catalog,
         connection,
@@ -352,9 +353,55 @@ impl<'a> Written<'a> {
     }
 }
 
+/// Where a streaming plan reads partitions from: the store, one at a time, or (when each read
+/// would read the whole fleet: a state not upgraded yet, a whole-fleet journal to replay) the
+/// whole state loaded once, each partition handed out once.
+enum PartitionSource<'a> {
+    Store(&'a (dyn crate::state::StateStore + Send + Sync)),
+    Loaded(std::sync::Mutex<BTreeMap<Partition, State>>),
+}
+
+impl<'a> PartitionSource<'a> {
+    fn open(store: &'a (dyn crate::state::StateStore + Send + Sync)) -> Result<Self, OpsError> {
+        if !store.partition_reads_whole_fleet()? {
+            return Ok(PartitionSource::Store(store));
+        }
+        let whole = store.load()?;
+        let mut parts: BTreeMap<Partition, State> = BTreeMap::new();
+        for (address, object) in whole.objects {
+            parts
+                .entry(crate::state::partition_of(&address, &object))
+                .or_insert_with(|| State {
+                    lineage: whole.lineage.clone(),
+                    ..State::new()
+                })
+                .objects
+                .insert(address, object);
+        }
+        // The recovered changes are counted once, with the catalog.
+        let catalog = parts.entry(Partition::Catalog).or_insert_with(|| State {
+            lineage: whole.lineage.clone(),
+            ..State::new()
+        });
+        catalog.recovered_changes = whole.recovered_changes;
+        Ok(PartitionSource::Loaded(std::sync::Mutex::new(parts)))
+    }
+
+    fn load(&self, partition: &Partition) -> Result<State, OpsError> {
+        match self {
+            PartitionSource::Store(store) => Ok(store.load_partition(partition)?),
+            PartitionSource::Loaded(parts) => Ok(parts
+                .lock()
+                .expect("partitions")
+                .remove(partition)
+                .unwrap_or_default()),
+        }
+    }
+}
+
 /// What planning one tenant needs, shared by the tenants in flight.
 struct TenantPlanning<'a> {
-    store: &'a (dyn crate::state::StateStore + Send + Sync),
+    source: &'a PartitionSource<'a>,
     index: &'a TenantIndex<'a>,
     catalog: &'a State,
     connection: Option<&'a crate::ops::Connection>,
@@ -378,7 +425,7 @@ impl TenantPlanning<'_> {
         let mut recovered = 0;
         let mut partitions = Vec::with_capacity(job.partitions.len());
         for name in &job.partitions {
-            let partition = self.store.load_tenant(name)?;
+            let partition = self.source.load(&Partition::tenant(name)?)?;
             recovered += partition.recovered_changes;
             partitions.push(partition.objects);
         }

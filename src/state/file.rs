@@ -1194,6 +1194,10 @@ impl StateStore for FileStateStore {
         })
     }
 
+    fn partition_reads_whole_fleet(&self) -> Result<bool, StateError> {
+        Ok(self.layout()? == Layout::V1 || self.journal_path().exists())
+    }
+
     fn list_tenants(&self) -> Result<Vec<String>, StateError> {
         if self.layout()? == Layout::V1 || self.journal_path().exists() {
             return Ok(self

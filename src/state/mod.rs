@@ -370,6 +370,12 @@ pub trait StateStore: Send + Sync {
     fn serials(&self) -> Result<Serials, StateError>;
     /// The tenants that have a partition, in name order.
     fn list_tenants(&self) -> Result<Vec<String>, StateError>;
+    /// Whether reading one partition means reading the whole fleet (a state not upgraded to
+    /// partitions yet, or an interrupted whole-fleet apply's journal to replay): a reader that
+    /// wants many partitions then loads the whole state once instead.
+    fn partition_reads_whole_fleet(&self) -> Result<bool, StateError> {
+        Ok(false)
+    }
     /// One partition: its objects, its serial, the state's lineage, and any journal of an
     /// interrupted writer replayed on top. A partition never written is empty with serial 0.
     fn load_partition(&self, partition: &Partition) -> Result<State, StateError>;

@@ -673,6 +673,10 @@ fn a_v1_file_is_read_as_is_and_upgraded_by_the_first_writer() {
     );
     assert_eq!(store.list_tenants().unwrap(), ["contoso-law", "foggy-it"]);
     assert_eq!(store.serials().unwrap().whole(), v1.serial);
+    assert!(
+        store.partition_reads_whole_fleet().unwrap(),
+        "a plan loads a v1 file once, not once per tenant"
+    );
     assert_eq!(snapshot(dir.path()), untouched, "readers write nothing");
 
     // The first writer upgrades.
@@ -687,6 +691,7 @@ fn a_v1_file_is_read_as_is_and_upgraded_by_the_first_writer() {
     assert!(store.tenants_dir().join("contoso-law.json").exists());
     let upgraded = store.load().unwrap();
     assert_eq!(upgraded, read, "identical load() after the upgrade");
+    assert!(!store.partition_reads_whole_fleet().unwrap());
     assert_eq!(mode(&store.v1_backup_path()), 0o600);
     assert_eq!(mode(&store.tenants_dir()), 0o700);
     // And it writes as usual afterwards.
