@@ -37,15 +37,7 @@ pub struct SavedPlanWriter {
 impl SavedPlanWriter {
     /// Opens the temporary file beside `path` (owner-only).
     pub fn create(path: &Path, origin: SavedPlanOrigin) -> Result<Self, OpsError> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(OpsError::io(path.display()))?;
+        let (file, tmp) = crate::ops::workspace::create_private_temp(path)?;
         Ok(SavedPlanWriter {
             path: path.to_path_buf(),
             tmp,

@@ -226,18 +226,24 @@ pub fn desired_live_tenants(model: &DesiredModel) -> BTreeMap<String, String> {
     tenants
 }
 
-/// Writes a file atomically with owner-only permissions.
-pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), OpsError> {
-    use std::io::Write;
+/// Creates the owner-only temporary file beside `path` that is renamed onto it once complete.
+pub fn create_private_temp(path: &Path) -> Result<(std::fs::File, std::path::PathBuf), OpsError> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(&tmp)
         .map_err(OpsError::io(path.display()))?;
+    Ok((file, tmp))
+}
+
+/// Writes a file atomically with owner-only permissions.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), OpsError> {
+    use std::io::Write;
+    let (mut file, tmp) = create_private_temp(path)?;
     file.write_all(bytes)
         .and_then(|_| file.sync_all())
         .map_err(OpsError::io(path.display()))?;
