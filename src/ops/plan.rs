@@ -138,6 +138,8 @@ pub struct PlanCollector {
     everything: bool,
     /// Unchanged objects with a note kept so far (at most `Plan::MAX_NOTED_KEPT`).
     noted_kept: usize,
+    /// How many warnings the catalog's part (always the first) brought.
+    catalog_warnings: Option<usize>,
 }
 
 impl PlanCollector {
@@ -147,6 +149,7 @@ impl PlanCollector {
             live: LiveSnapshot::default(),
             everything: true,
             noted_kept: 0,
+            catalog_warnings: None,
         }
     }
 
@@ -174,6 +177,7 @@ impl PlanSink for PlanCollector {
 
     fn part(&mut self, mut part: PlanPart, read: Option<TenantRead>) -> Result<(), OpsError> {
         let plan = self.plan.as_mut().expect("begun");
+        self.catalog_warnings.get_or_insert(part.warnings.len());
         if !self.everything {
             let room = Plan::MAX_NOTED_KEPT.saturating_sub(self.noted_kept);
             let omitted = part.drop_silent_no_ops(room);
@@ -194,9 +198,38 @@ impl PlanSink for PlanCollector {
     }
 
     fn finish(&mut self, partitions: BTreeMap<Partition, u64>) -> Result<(), OpsError> {
-        self.plan.as_mut().expect("begun").state.partitions = partitions;
+        let plan = self.plan.as_mut().expect("begun");
+        plan.state.partitions = partitions;
+        restore_tenant_order(plan, self.catalog_warnings.unwrap_or(0));
         Ok(())
     }
+}
+
+/// Puts a collected plan back in tenant order where the reorder buffer let a tenant through
+/// out of turn, so a collected plan is the same whatever Entra's latency: each tenant's part
+/// is contiguous and in order, so a stable sort by tenant restores the whole. (A plan file
+/// written as it goes keeps the order it was written in.)
+fn restore_tenant_order(plan: &mut Plan, catalog_warnings: usize) {
+    fn tenant_key(a: &crate::plan::Action) -> Option<&str> {
+        crate::resources::kind(&a.kind)
+            .filter(|k| k.scope != crate::resources::KindScope::Fleet)
+            .map(|_| a.tenant.as_str())
+    }
+    if !plan
+        .actions
+        .is_sorted_by(|a, b| tenant_key(a) <= tenant_key(b))
+    {
+        plan.actions
+            .sort_by(|a, b| tenant_key(a).cmp(&tenant_key(b)));
+    }
+    plan.not_read.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    plan.unmanaged.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    // A tenant's warnings start with its name (`tenant: ...`); the catalog's come first.
+    let split = catalog_warnings.min(plan.warnings.len());
+    plan.warnings[split..].sort_by(|a, b| {
+        let tenant = |w: &String| w.split(": ").next().unwrap_or_default().to_string();
+        tenant(a).cmp(&tenant(b))
+    });
 }
 
 /// Computes the plan into `sink`: the catalog (tenant and organization records, the whole
@@ -498,5 +531,99 @@ impl TenantPlanning<'_> {
                 .filter(|k| k.live.is_some())
                 .any(|k| state.objects_of_kind(k.name).next().is_some());
         wanted.then_some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Action, Op, TenantNotRead};
+
+    fn action(kind: &str, tenant: &str, name: &str) -> Action {
+        Action {
+            address: format!("{kind}.{tenant}.{name}"),
+            kind: kind.into(),
+            tenant: tenant.into(),
+            op: Op::Create,
+            reason: None,
+            moved_from: None,
+            changes: Vec::new(),
+            before: None,
+            after: None,
+            blocked: None,
+            warnings: Vec::new(),
+            live_ids: None,
+            note: None,
+        }
+    }
+
+    fn tenant_part(tenant: &str) -> PlanPart {
+        PlanPart {
+            actions: vec![
+                action("guest", tenant, "a"),
+                action("directory_role", tenant, "a"),
+            ],
+            warnings: vec![format!("{tenant}: holds a role nobody owns")],
+            not_read: vec![TenantNotRead {
+                tenant: tenant.into(),
+                failure: crate::outcome::Failure::new(crate::outcome::Cause::NotRead, "x"),
+                kinds: Vec::new(),
+            }],
+            ..PlanPart::default()
+        }
+    }
+
+    fn collect(order: &[&str]) -> Plan {
+        let mut c = PlanCollector::everything();
+        c.begin(PlanHeader {
+            manifests_digest: String::new(),
+            state: StateRef {
+                lineage: String::new(),
+                serial: 0,
+                partitions: BTreeMap::new(),
+            },
+            options: PlanOptions::default(),
+        })
+        .unwrap();
+        let catalog = PlanPart {
+            actions: vec![action("tenant", "b", "b"), action("tenant", "a", "a")],
+            warnings: vec!["tenant.z is created while tenant.y is deleted".into()],
+            ..PlanPart::default()
+        };
+        c.part(catalog, None).unwrap();
+        for t in order {
+            c.part(tenant_part(t), None).unwrap();
+        }
+        c.finish(BTreeMap::new()).unwrap();
+        c.into_run(false).plan
+    }
+
+    #[test]
+    fn a_collected_plan_is_in_tenant_order_whatever_order_tenants_arrived_in() {
+        let in_order = collect(&["a", "b", "c"]);
+        let shuffled = collect(&["b", "c", "a"]);
+        assert_eq!(shuffled, in_order);
+        let addresses: Vec<&str> = shuffled
+            .actions
+            .iter()
+            .map(|a| a.address.as_str())
+            .collect();
+        assert_eq!(
+            addresses,
+            [
+                "tenant.b.b",
+                "tenant.a.a",
+                "guest.a.a",
+                "directory_role.a.a",
+                "guest.b.a",
+                "directory_role.b.a",
+                "guest.c.a",
+                "directory_role.c.a"
+            ]
+        );
+        assert_eq!(
+            shuffled.warnings[0],
+            "tenant.z is created while tenant.y is deleted"
+        );
     }
 }
