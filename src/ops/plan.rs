@@ -259,7 +259,7 @@ pub fn plan_into(
     let serials = ws.store.serials()?;
     let source = PartitionSource::open(ws.store.as_ref())?;
     let catalog = source.load(&Partition::Catalog)?;
-    let stored_tenants = ws.store.list_tenants()?;
+    let stored_tenants = source.tenants()?;
     let model = &ws.manifests.model;
     let now = jiff::Timestamp::now();
     sink.begin(PlanHeader {
@@ -418,6 +418,19 @@ impl<'a> PartitionSource<'a> {
         });
         catalog.recovered_changes = whole.recovered_changes;
         Ok(PartitionSource::Loaded(std::sync::Mutex::new(parts)))
+    }
+
+    /// The tenants that have a partition.
+    fn tenants(&self) -> Result<Vec<String>, OpsError> {
+        match self {
+            PartitionSource::Store(store) => Ok(store.list_tenants()?),
+            PartitionSource::Loaded(parts) => Ok(parts
+                .lock()
+                .expect("partitions")
+                .keys()
+                .filter_map(|p| p.tenant_name().map(str::to_string))
+                .collect()),
+        }
     }
 
     fn load(&self, partition: &Partition) -> Result<State, OpsError> {

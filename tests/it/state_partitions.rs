@@ -936,3 +936,52 @@ fn a_newer_catalog_is_refused_by_readers_and_writers_and_left_untouched() {
     }
     assert_eq!(std::fs::read_to_string(store.path()).unwrap(), newer);
 }
+
+#[test]
+fn a_plan_reads_a_v1_state_as_it_is_and_writes_nothing() {
+    // The streaming plan loads a state that is not partitioned yet once (not once per tenant)
+    // and plans from it as from partitions: its catalog records and a tenant's MSP role are
+    // both there (here as deletes: the manifests declare another tenant), and nothing is written.
+    let dir = tempfile::tempdir().unwrap();
+    let original =
+        std::fs::read(crate::support::repo_root().join("tests/cases/state/v1/state.json")).unwrap();
+    std::fs::write(dir.path().join("state.json"), &original).unwrap();
+    let manifests = dir.path().join("m");
+    std::fs::create_dir(&manifests).unwrap();
+    std::fs::write(
+        manifests.join("t.yaml"),
+        "kind: Tenant\nname: other\ndisplayName: Other\n",
+    )
+    .unwrap();
+    let before = snapshot(dir.path());
+    let run = crate::support::tf(
+        dir.path(),
+        &[
+            "plan",
+            "--offline",
+            "-o",
+            "json",
+            manifests.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let deletes: Vec<&str> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] == "delete")
+        .map(|a| a["address"].as_str().unwrap())
+        .collect();
+    assert!(deletes.contains(&"tenant.foggy-it"), "{deletes:?}");
+    assert!(
+        deletes.contains(&"msp_role.foggy-it.dana.helpdesk"),
+        "{deletes:?}"
+    );
+    assert_eq!(
+        plan["state"]["serial"],
+        v1_state(&original).serial,
+        "the v1 serial"
+    );
+    assert_eq!(snapshot(dir.path()), before, "a plan writes nothing");
+}
