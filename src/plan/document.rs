@@ -240,22 +240,41 @@ impl Plan {
             .iter()
             .filter(|n| n.tenant == tenant)
             .collect();
-        if entries.iter().any(|n| n.failure.source.is_none()) {
-            return Vec::new();
+        kinds_of(&entries)
+    }
+
+    /// [`Plan::kinds_not_planned`] for every tenant at once (one pass: a fleet where every
+    /// tenant failed is not tenants x not-read).
+    pub fn kinds_not_planned_by_tenant(&self) -> BTreeMap<&str, Vec<&str>> {
+        let mut by_tenant: BTreeMap<&str, Vec<&TenantNotRead>> = BTreeMap::new();
+        for n in &self.not_read {
+            by_tenant.entry(n.tenant.as_str()).or_default().push(n);
         }
-        let mut kinds: Vec<&str> = entries
-            .iter()
-            .flat_map(|n| n.kinds.iter().map(String::as_str))
-            .collect();
-        kinds.sort_unstable_by_key(|k| crate::resources::kind(k).map_or(u8::MAX, |k| k.order));
-        kinds.dedup();
-        kinds
+        by_tenant
+            .into_iter()
+            .map(|(tenant, entries)| (tenant, kinds_of(&entries)))
+            .collect()
     }
 
     /// 1 if any tenant failed; with `detailed`, 2 for changes; else 0.
     pub fn exit_code(&self, detailed: bool) -> u8 {
         crate::outcome::exit_code(&self.tenants, self.has_changes(), detailed)
     }
+}
+
+/// The kinds not planned in a tenant from its not-read entries (none when the whole tenant
+/// was not read).
+fn kinds_of<'a>(entries: &[&'a TenantNotRead]) -> Vec<&'a str> {
+    if entries.iter().any(|n| n.failure.source.is_none()) {
+        return Vec::new();
+    }
+    let mut kinds: Vec<&str> = entries
+        .iter()
+        .flat_map(|n| n.kinds.iter().map(String::as_str))
+        .collect();
+    kinds.sort_unstable_by_key(|k| crate::resources::kind(k).map_or(u8::MAX, |k| k.order));
+    kinds.dedup();
+    kinds
 }
 
 /// Merges `outcome` into `tenants` (kept sorted by tenant name).

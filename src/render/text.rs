@@ -274,15 +274,17 @@ pub fn render(plan: &Plan, color: bool) -> String {
             plural(plan.notes_omitted, "more unchanged object")
         );
     }
+    // One pass over what was not read (every tenant, offline): never tenants x not-read.
+    let unread: std::collections::BTreeSet<&str> = plan
+        .not_read
+        .iter()
+        .filter(|n| plan.options.offline && n.failure.cause == crate::outcome::Cause::NotRead)
+        .map(|n| n.tenant.as_str())
+        .collect();
     let offline: Vec<&crate::outcome::TenantOutcome> = plan
         .tenants
         .iter()
-        .filter(|t| {
-            plan.options.offline
-                && plan.not_read.iter().any(|n| {
-                    n.tenant == t.tenant && n.failure.cause == crate::outcome::Cause::NotRead
-                })
-        })
+        .filter(|t| unread.contains(t.tenant.as_str()))
         .collect();
     if !offline.is_empty() {
         let _ = writeln!(
@@ -293,9 +295,11 @@ pub fn render(plan: &Plan, color: bool) -> String {
         );
     }
     // Tenants not read at all, then tenants read but for a source some kinds need.
+    let not_planned = plan.kinds_not_planned_by_tenant();
+    let kinds_not_planned = |tenant: &str| not_planned.get(tenant).map_or(&[][..], Vec::as_slice);
     let (partly, failed): (Vec<&crate::outcome::TenantOutcome>, Vec<_>) = plan
         .failed_tenants()
-        .partition(|t| !plan.kinds_not_planned(&t.tenant).is_empty());
+        .partition(|t| !kinds_not_planned(&t.tenant).is_empty());
     for (heading, tenants) in [("Not planned", failed), ("Partly planned", partly)] {
         if tenants.is_empty() {
             continue;
@@ -312,7 +316,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
             let crate::outcome::Outcome::Failed(failure) = &t.outcome else {
                 continue;
             };
-            let kinds = plan.kinds_not_planned(&t.tenant);
+            let kinds = kinds_not_planned(&t.tenant);
             let not_planned = if kinds.is_empty() {
                 String::new()
             } else {

@@ -882,10 +882,11 @@ fn two_applies_at_once_one_waits_or_fails_clearly() {
     let mut first = Command::new(binary())
         .current_dir(dir.path())
         .args(args)
-        // Slow enough (8 changes, about 2.4 s) that the second apply reaches the lock while
-        // the first holds it, even on a loaded machine: at 40 ms a step the first could finish
-        // while the second was still planning, which then rightly found nothing to do.
-        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "300")
+        // Slow enough (8 changes, about 12 s) that the second apply reaches the lock while
+        // the first holds it, even on a loaded machine: at 40 ms (and 300 ms) a step the first
+        // could finish while the second was still starting and planning, which then rightly
+        // found nothing to do.
+        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "1500")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
