@@ -550,24 +550,10 @@ impl TenantPlanning<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Action, Op, TenantNotRead};
+    use crate::plan::{Action, TenantNotRead};
 
     fn action(kind: &str, tenant: &str, name: &str) -> Action {
-        Action {
-            address: format!("{kind}.{tenant}.{name}"),
-            kind: kind.into(),
-            tenant: tenant.into(),
-            op: Op::Create,
-            reason: None,
-            moved_from: None,
-            changes: Vec::new(),
-            before: None,
-            after: None,
-            blocked: None,
-            warnings: Vec::new(),
-            live_ids: None,
-            note: None,
-        }
+        crate::plan::test_action(kind, &format!("{kind}.{tenant}.{name}"), tenant)
     }
 
     fn tenant_part(tenant: &str) -> PlanPart {

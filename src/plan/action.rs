@@ -122,3 +122,23 @@ pub struct AttributeChange {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
 }
+
+/// An action for unit tests: a create of `address` (of `kind`, in `tenant`) and nothing else.
+#[cfg(test)]
+pub(crate) fn test_action(kind: &str, address: &str, tenant: &str) -> Action {
+    Action {
+        address: address.into(),
+        kind: kind.into(),
+        tenant: tenant.into(),
+        op: Op::Create,
+        reason: None,
+        moved_from: None,
+        changes: Vec::new(),
+        before: None,
+        after: None,
+        blocked: None,
+        warnings: Vec::new(),
+        live_ids: None,
+        note: None,
+    }
+}

@@ -21,6 +21,8 @@ mod outcomes;
 mod saved;
 mod stream;
 
+#[cfg(test)]
+pub(crate) use action::test_action;
 pub use action::{Action, AttributeChange, Op, Reason};
 pub use changed::changed_tenants;
 pub use compute::{header, plan, plan_part};

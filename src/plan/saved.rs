@@ -150,21 +150,7 @@ mod tests {
     }
 
     fn change(kind: &str, address: &str, tenant: &str) -> Action {
-        Action {
-            address: address.into(),
-            kind: kind.into(),
-            tenant: tenant.into(),
-            op: Op::Create,
-            reason: None,
-            moved_from: None,
-            changes: Vec::new(),
-            before: None,
-            after: None,
-            blocked: None,
-            warnings: Vec::new(),
-            live_ids: None,
-            note: None,
-        }
+        crate::plan::action::test_action(kind, address, tenant)
     }
 
     fn stored() -> State {

@@ -224,13 +224,7 @@ fn changed_since_plans_exactly_the_tenants_that_changed() {
         .stdout,
     );
     assert_eq!(plan["options"]["onlyTenants"], serde_json::json!(["a"]));
-    let deletes: Vec<&str> = plan["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["op"] == "delete")
-        .map(|a| a["address"].as_str().unwrap())
-        .collect();
+    let deletes = crate::support::addresses_with_op(&plan, "delete");
     assert_eq!(
         deletes,
         ["msp_role.a.gold-desk.TenantAdmin", "guest.a.gold-desk"]

@@ -966,13 +966,7 @@ fn a_plan_reads_a_v1_state_as_it_is_and_writes_nothing() {
     );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let deletes: Vec<&str> = plan["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["op"] == "delete")
-        .map(|a| a["address"].as_str().unwrap())
-        .collect();
+    let deletes = crate::support::addresses_with_op(&plan, "delete");
     assert!(deletes.contains(&"tenant.foggy-it"), "{deletes:?}");
     assert!(
         deletes.contains(&"msp_role.foggy-it.dana.helpdesk"),

@@ -451,3 +451,15 @@ impl RawGraph {
         (status, body)
     }
 }
+
+/// The addresses of a JSON plan's actions with operation `op` (`create`, `delete`, ...), in
+/// plan order.
+pub fn addresses_with_op<'a>(plan: &'a serde_json::Value, op: &str) -> Vec<&'a str> {
+    plan["actions"]
+        .as_array()
+        .expect("a plan's actions")
+        .iter()
+        .filter(|a| a["op"] == op)
+        .map(|a| a["address"].as_str().expect("an address"))
+        .collect()
+}
