@@ -157,15 +157,19 @@ fn a_saved_plan_stays_valid_when_another_tenant_is_applied_meanwhile() {
         run(&sandbox, root.path(), &apply_args(dir, state, &[])).code,
         0
     );
-    write_tree(&tree, &[("fleet.yaml", &manifests(&["dana", "erin"]))]);
-    let planned = run(
-        &sandbox,
-        root.path(),
-        &[
-            "plan", "--tenant", "a", "--out", saved, "--state", state, dir,
-        ],
-    );
-    assert_eq!(planned.code, 0, "{}", planned.transcript());
+    // New manifests for these guests, and a reviewed plan for tenant a saved from them.
+    let save_plan_for_a = |guests: &[&str]| {
+        write_tree(&tree, &[("fleet.yaml", &manifests(guests))]);
+        let planned = run(
+            &sandbox,
+            root.path(),
+            &[
+                "plan", "--tenant", "a", "--out", saved, "--state", state, dir,
+            ],
+        );
+        assert_eq!(planned.code, 0, "{}", planned.transcript());
+    };
+    save_plan_for_a(&["dana", "erin"]);
     // Someone applies tenant b before the reviewed plan for a is applied.
     let b = run(
         &sandbox,
@@ -176,18 +180,7 @@ fn a_saved_plan_stays_valid_when_another_tenant_is_applied_meanwhile() {
     let a = run(&sandbox, root.path(), &["apply", "--auto-approve", saved]);
     assert_eq!(a.code, 0, "{}", a.transcript());
     // But an apply to tenant a itself since makes a plan for it stale.
-    write_tree(
-        &tree,
-        &[("fleet.yaml", &manifests(&["dana", "erin", "finn"]))],
-    );
-    let planned = run(
-        &sandbox,
-        root.path(),
-        &[
-            "plan", "--tenant", "a", "--out", saved, "--state", state, dir,
-        ],
-    );
-    assert_eq!(planned.code, 0, "{}", planned.transcript());
+    save_plan_for_a(&["dana", "erin", "finn"]);
     let meanwhile = run(
         &sandbox,
         root.path(),
