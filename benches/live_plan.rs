@@ -92,6 +92,10 @@ fn main() {
 fn measure(tenants: usize, parallelism: usize) -> Figures {
     let latency_ms = LATENCY_MS;
     let root = tempfile::tempdir().unwrap();
+    // TENANTFORM_BENCH_KEEP=DIR keeps the tree, state and world under DIR/<tenants> for
+    // profiling one plan by hand (`tenantform sandbox serve --fixture DIR/N/world.json`).
+    let kept = std::env::var_os("TENANTFORM_BENCH_KEEP")
+        .map(|dir| std::path::PathBuf::from(dir).join(tenants.to_string()));
     let manifests = root.path().join("tree");
     let shape = Shape {
         guests_per_tenant: 20,
@@ -191,6 +195,16 @@ fn measure(tenants: usize, parallelism: usize) -> Figures {
     });
     drop(server);
     assert_eq!(run.exit_code, 0, "expected no changes:\n{}", run.stdout);
+    if let Some(kept) = kept {
+        let _ = std::fs::remove_dir_all(&kept);
+        std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
+        let from = root.keep();
+        if std::fs::rename(&from, &kept).is_err() {
+            println!("kept: {}", from.display());
+        } else {
+            println!("kept: {}", kept.display());
+        }
+    }
 
     let log = requests.as_array().unwrap();
     let tokens = log

@@ -54,14 +54,15 @@ impl Validation {
 /// problems found while reading (they come first in the result).
 pub fn validate_sources(sources: &SourceSet, load_diagnostics: Vec<Diagnostic>) -> Validation {
     let (documents, parse_diagnostics) = manifest::parse_sources(sources);
-    let (model, resolve_diagnostics) = model::resolve(&documents);
+    let document_count = documents.len();
+    let (model, resolve_diagnostics) = model::resolve(documents);
     let mut diagnostics = load_diagnostics;
     diagnostics.extend(parse_diagnostics);
     diagnostics.extend(resolve_diagnostics);
     diagnostic::sort(&mut diagnostics);
     Validation {
         model,
-        documents: documents.len(),
+        documents: document_count,
         diagnostics,
     }
 }

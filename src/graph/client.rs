@@ -554,9 +554,11 @@ impl GraphClient {
         let mut items = Vec::new();
         let mut next = Some(path.to_string());
         while let Some(link) = next {
-            let page = self.get(tenant, &link).await?;
-            items.extend(page["value"].as_array().cloned().unwrap_or_default());
+            let mut page = self.get(tenant, &link).await?;
             next = page["@odata.nextLink"].as_str().map(str::to_string);
+            if let Value::Array(values) = page["value"].take() {
+                items.extend(values);
+            }
         }
         Ok(items)
     }
@@ -590,7 +592,7 @@ impl GraphClient {
                     v
                 }).collect::<Vec<_>>()});
                 let read_only = chunk.iter().all(|r| r.method == "GET");
-                let answer = self
+                let mut answer = self
                     .send_request(tenant, "POST", "/$batch", Some(&body), read_only)
                     .await?;
                 // The token just used (cached): its roles explain an inner 403.
@@ -598,11 +600,11 @@ impl GraphClient {
                     Ok(token) => super::permissions::token_roles(&token),
                     Err(_) => None,
                 };
-                for response in answer.body["responses"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                {
+                let responses = match answer.body["responses"].take() {
+                    Value::Array(responses) => responses,
+                    _ => Vec::new(),
+                };
+                for mut response in responses {
                     let id = response["id"].as_str().unwrap_or_default().to_string();
                     let status = response["status"].as_u64().unwrap_or(0) as u16;
                     let Some(request) = chunk.iter().find(|r| r.id == id) else {
@@ -632,7 +634,10 @@ impl GraphClient {
                         BatchResponse {
                             id,
                             status,
-                            body: response.get("body").cloned().unwrap_or(Value::Null),
+                            body: response
+                                .get_mut("body")
+                                .map(Value::take)
+                                .unwrap_or(Value::Null),
                             method: request.method.clone(),
                             url: request.url.clone(),
                             roles: roles.clone(),

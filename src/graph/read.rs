@@ -89,10 +89,6 @@ pub async fn read_one(
     live
 }
 
-fn items(body: &Value) -> Vec<Value> {
-    body["value"].as_array().cloned().unwrap_or_default()
-}
-
 /// Reads one tenant: its token, then each source (see `graph::sources`) with its own status.
 /// The tenant as a whole fails only when its token is refused, the `$batch` itself fails, or
 /// no required source could be read (no permission for any, or every one failed).
@@ -186,11 +182,13 @@ async fn read_tenant(
                 continue;
             };
             // Large directories page: follow the rest outside the batch.
-            let all = match answer.ok(tenant_id) {
-                Ok(body) => all_items(client, tenant_id, body).await.map_err(|e| {
-                    let why = e.to_string();
-                    (failed(e), why)
-                }),
+            let all = match answer.ok(tenant_id).map(|_| ()) {
+                Ok(()) => all_items(client, tenant_id, answer.body)
+                    .await
+                    .map_err(|e| {
+                        let why = e.to_string();
+                        (failed(e), why)
+                    }),
                 Err(e) => {
                     let why = (s.refusal)(answer.status, &answer.body, &e);
                     Err((failed(e), why))
@@ -406,9 +404,12 @@ pub fn eligible_request(id: &str) -> BatchRequest {
 pub async fn all_items(
     client: &GraphClient,
     tenant_id: &str,
-    body: &Value,
+    mut body: Value,
 ) -> Result<Vec<Value>, super::GraphClientError> {
-    let mut all = items(body);
+    let mut all = match body["value"].take() {
+        Value::Array(values) => values,
+        _ => Vec::new(),
+    };
     if let Some(next) = body["@odata.nextLink"].as_str() {
         all.extend(client.get_all(tenant_id, next).await?);
     }

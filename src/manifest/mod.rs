@@ -30,14 +30,16 @@ pub use targets::TenantTargets;
 pub use tenant::TenantDoc;
 
 /// One manifest document, tagged by `kind`. This type is also the source of the JSON Schema.
+/// Boxed, so a document costs its own size (not the largest kind's) and each is freed on its
+/// own as resolution consumes it: a 10,000-tenant tree holds about 440,000 documents.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(tag = "kind")]
 pub enum Manifest {
-    Tenant(TenantDoc),
-    Organization(OrganizationDoc),
-    GuestUser(GuestUserDoc),
-    RoleAssignment(RoleAssignmentDoc),
-    DriftException(DriftExceptionDoc),
+    Tenant(Box<TenantDoc>),
+    Organization(Box<OrganizationDoc>),
+    GuestUser(Box<GuestUserDoc>),
+    RoleAssignment(Box<RoleAssignmentDoc>),
+    DriftException(Box<DriftExceptionDoc>),
 }
 
 /// Every kind's name, for "unknown kind" suggestions.
@@ -114,11 +116,11 @@ fn decode_manifest(cx: &mut Cx, node: &Node) -> Option<Document> {
     };
     let kind = cx.string(kind_node, "`kind`")?;
     let manifest = match kind.value.as_str() {
-        TenantDoc::KIND => Manifest::Tenant(decode_kind(cx, node)?),
-        OrganizationDoc::KIND => Manifest::Organization(decode_kind(cx, node)?),
-        GuestUserDoc::KIND => Manifest::GuestUser(decode_kind(cx, node)?),
-        RoleAssignmentDoc::KIND => Manifest::RoleAssignment(decode_kind(cx, node)?),
-        DriftExceptionDoc::KIND => Manifest::DriftException(decode_kind(cx, node)?),
+        TenantDoc::KIND => Manifest::Tenant(Box::new(decode_kind(cx, node)?)),
+        OrganizationDoc::KIND => Manifest::Organization(Box::new(decode_kind(cx, node)?)),
+        GuestUserDoc::KIND => Manifest::GuestUser(Box::new(decode_kind(cx, node)?)),
+        RoleAssignmentDoc::KIND => Manifest::RoleAssignment(Box::new(decode_kind(cx, node)?)),
+        DriftExceptionDoc::KIND => Manifest::DriftException(Box::new(decode_kind(cx, node)?)),
         other => {
             let help = did_you_mean(&nearest(other, KINDS.iter().copied()))
                 .unwrap_or_else(|| format!("kinds are: {}", KINDS.join(", ")));

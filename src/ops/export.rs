@@ -149,8 +149,8 @@ async fn read_for_export(
                     display_name = name.to_string();
                 }
             }
-            "guests" => guests = all_items(client, &tid, &a.body).await.map_err(failed)?,
-            _ => roles = all_items(client, &tid, &a.body).await.map_err(failed)?,
+            "guests" => guests = all_items(client, &tid, a.body).await.map_err(failed)?,
+            _ => roles = all_items(client, &tid, a.body).await.map_err(failed)?,
         }
     }
     Ok(ExportedTenant {

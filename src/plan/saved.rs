@@ -21,8 +21,11 @@ pub fn manifests_digest(model: &DesiredModel) -> String {
             Ok(())
         }
     }
-    let mut writer = HashWriter(Sha256::new());
+    let mut writer = std::io::BufWriter::with_capacity(64 * 1024, HashWriter(Sha256::new()));
     serde_json::to_writer(&mut writer, model).expect("model serializes");
+    let Ok(writer) = writer.into_inner() else {
+        unreachable!("hashing cannot fail")
+    };
     let digest = writer.0.finalize();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")

@@ -379,22 +379,40 @@ impl FileStateStore {
         };
         let shown = path.display().to_string();
         let backup = self.partition_backup_path(partition)?;
-        let version = check_version(&bytes, &shown, &backup)?;
         let corrupt = |detail: String| StateError::Corrupt {
             path: shown.clone(),
             detail,
         };
+        // One parse on the way every plan takes; the version is checked on its own only to
+        // explain a file that does not parse (a newer format, or no format at all).
+        let file: PartitionFile = match serde_json::from_slice(&bytes) {
+            Ok(file) => file,
+            Err(e) => {
+                let version = check_version(&bytes, &shown, &backup)?;
+                if version != STATE_FORMAT_VERSION {
+                    return Err(corrupt(format!(
+                        "format version {version} is not a partition (expected {STATE_FORMAT_VERSION})"
+                    )));
+                }
+                return Err(corrupt(format!(
+                    "{e} (restore {} or fix the file by hand)",
+                    backup.display()
+                )));
+            }
+        };
+        let version = file.format_version;
+        if version > STATE_FORMAT_VERSION {
+            return Err(StateError::NewerFormat {
+                path: shown.clone(),
+                found: version,
+                supported: STATE_FORMAT_VERSION,
+            });
+        }
         if version != STATE_FORMAT_VERSION {
             return Err(corrupt(format!(
                 "format version {version} is not a partition (expected {STATE_FORMAT_VERSION})"
             )));
         }
-        let file: PartitionFile = serde_json::from_slice(&bytes).map_err(|e| {
-            corrupt(format!(
-                "{e} (restore {} or fix the file by hand)",
-                backup.display()
-            ))
-        })?;
         if file.tenant.as_deref() != partition.tenant_name() {
             return Err(corrupt(format!(
                 "it says it is {}, but it is the file of {partition}",
