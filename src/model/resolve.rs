@@ -63,9 +63,20 @@ pub fn resolve(documents: Vec<Document>) -> (DesiredModel, Vec<Diagnostic>) {
             },
         );
     }
-    let mut model = r.model;
+    let (mut model, diags) = r.finish();
     compact(&mut model);
-    (model, r.diags)
+    (model, diags)
+}
+
+impl Resolver {
+    /// The model and the diagnostics; the lookup tables are freed here, before the model's
+    /// maps are rebuilt.
+    fn finish(mut self) -> (DesiredModel, Vec<Diagnostic>) {
+        self.model.role_assignments = std::mem::take(&mut self.role_assignments)
+            .into_iter()
+            .collect();
+        (self.model, self.diags)
+    }
 }
 
 /// Rebuilds the large maps densely. Inserting in name order leaves B-tree nodes about half
@@ -73,9 +84,6 @@ pub fn resolve(documents: Vec<Document>) -> (DesiredModel, Vec<Diagnostic>) {
 /// about a third of the model for the rest of the run.
 fn compact(model: &mut DesiredModel) {
     model.guests = std::mem::take(&mut model.guests).into_iter().collect();
-    model.role_assignments = std::mem::take(&mut model.role_assignments)
-        .into_iter()
-        .collect();
     model.organizations = std::mem::take(&mut model.organizations)
         .into_iter()
         .collect();
@@ -93,6 +101,9 @@ pub(super) struct Resolver {
     pub(super) assignment_locs: HashMap<String, Loc>,
     /// Guests whose targets had errors; their role assignments skip follow-on checks.
     pub(super) guests_with_errors: BTreeSet<String>,
+    /// Resolved role assignments (names already checked unique), made a map once at the end:
+    /// nothing looks them up while resolving, and a map built at once is dense.
+    pub(super) role_assignments: Vec<(String, super::RoleAssignment)>,
     /// (kind, owner, former names), checked once every current name is known.
     pub(super) former_names: Vec<(&'static str, String, Vec<Located<String>>)>,
 }

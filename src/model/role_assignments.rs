@@ -155,7 +155,7 @@ impl Resolver {
             );
             return;
         }
-        self.model.role_assignments.insert(
+        self.role_assignments.push((
             doc.name.value.clone(),
             RoleAssignment {
                 name: doc.name.value.clone(),
@@ -168,6 +168,6 @@ impl Resolver {
                 tenants: tenants.into_iter().map(|(t, _)| t).collect(),
                 msp_roles: doc.msp_roles.iter().map(|r| r.value).collect(),
             },
-        );
+        ));
     }
 }
