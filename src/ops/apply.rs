@@ -231,9 +231,10 @@ pub fn apply(
         return Ok(unapplied(ws, plan, Approval::Apply, state.serial));
     }
 
-    // Nothing to change but an interrupted apply to record: that needs the whole state.
+    // Nothing to change but an interrupted apply to record: that needs the whole state. So
+    // does a rollout to many tenants: each partition's lock and journal hold files open.
     let written = if plan.has_changes() {
-        partitions_written(&plan.actions, &state.lineage)
+        partitions_written(&plan.actions, &state.lineage).filter(|w| w.len() <= MAX_PARTITION_LOCKS)
     } else {
         None
     };
@@ -412,6 +413,13 @@ pub fn apply(
         serial: state.serial,
     })
 }
+
+/// The most partitions an apply locks one by one; past it, it takes the whole-state lock. A
+/// partition's lock and journal keep files open for the whole apply, and Linux allows 1,024
+/// open files by default: a fleet-wide change (a new engineer for every gold tenant) would run
+/// out. Locking per partition is for people applying a few customers at once; a rollout to
+/// hundreds of tenants waits for them, and they for it, as for any whole-state apply.
+const MAX_PARTITION_LOCKS: usize = 64;
 
 /// What a computed plan is asked for, kept to plan again under the locks.
 struct Replan<'a> {

@@ -197,3 +197,89 @@ fn a_saved_plan_stays_valid_when_another_tenant_is_applied_meanwhile() {
         stale.stderr
     );
 }
+
+/// A fleet-wide rollout changes hundreds of partitions at once. Each partition's lock and
+/// journal holds files open, so locking every one would run out of file descriptors (1,024 by
+/// default on Linux): past a bound, an apply takes the whole-state lock instead. Run with a
+/// limit of 128 open files, which a lock per partition would exceed many times over.
+#[test]
+fn a_fleet_wide_apply_stays_within_a_small_open_file_limit() {
+    use std::os::unix::process::CommandExt;
+    let manifests = tempfile::tempdir().unwrap();
+    crate::support::write_fleet(manifests.path(), 300);
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state.json");
+    let apply = |limit: Option<u64>| {
+        let mut cmd = Command::new(crate::support::binary());
+        cmd.args([
+            "apply",
+            "--auto-approve",
+            "--sandbox",
+            "--replication-window",
+            "0s",
+        ])
+        .arg("--state")
+        .arg(&state)
+        .arg(manifests.path())
+        .current_dir(scratch.path());
+        // Hermetic: the embedded sandbox only.
+        for (var, _) in std::env::vars() {
+            if var.starts_with("AZURE_") || var.starts_with("TENANTFORM_") {
+                cmd.env_remove(var);
+            }
+        }
+        if let Some(limit) = limit {
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let rlimit = libc::rlimit {
+                        rlim_cur: limit,
+                        rlim_max: limit,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        cmd.output().unwrap()
+    };
+    let first = apply(None);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // Every tenant the fleet-wide engineer reaches gets a new MSP role: ~160 partitions.
+    let people = manifests.path().join("people/fleet-engineers.yaml");
+    let text = std::fs::read_to_string(&people).unwrap();
+    std::fs::write(
+        &people,
+        text.replace(
+            "mspRoles: [TenantViewer]",
+            "mspRoles: [TenantViewer, TenantAdmin]",
+        ),
+    )
+    .unwrap();
+    let rollout = apply(Some(128));
+    let stderr = String::from_utf8_lossy(&rollout.stderr);
+    assert!(rollout.status.success(), "{stderr}");
+    assert!(!stderr.contains("Too many open files"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&rollout.stdout);
+    let created: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Apply complete: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(created >= 150, "expected a fleet-wide change:\n{stdout}");
+    // And nothing is left to do.
+    let again = apply(None);
+    assert!(again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("No changes"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
