@@ -205,9 +205,15 @@ pub fn apply(
             // Planned as `plan` streams it, keeping only the changes (apply carries out
             // nothing else), so a run with nothing to do never holds the fleet.
             let (plan, made) = plan_changes(ws, replan.request(need), reporter)?;
-            // Only a plan with something to do (or an interrupted apply to record) needs the
-            // whole state: it is applied to it.
-            let state = if plan.has_changes() || made.recovered > 0 {
+            // Only a plan with something to do (or an interrupted apply to record) needs
+            // state loaded: the catalog and the partitions it writes, or (a rename, a rollout,
+            // recovering) all of it.
+            let state = if plan.has_changes() && made.recovered == 0 {
+                load_for(
+                    ws.store.as_ref(),
+                    written_by(&plan, &made.serials.lineage).as_ref(),
+                )?
+            } else if made.recovered > 0 {
                 ws.store.load()?
             } else {
                 crate::state::State {
@@ -234,7 +240,7 @@ pub fn apply(
     // Nothing to change but an interrupted apply to record: that needs the whole state. So
     // does a rollout to many tenants: each partition's lock and journal hold files open.
     let written = if plan.has_changes() {
-        partitions_written(&plan.actions, &state.lineage).filter(|w| w.len() <= MAX_PARTITION_LOCKS)
+        written_by(&plan, &state.lineage)
     } else {
         None
     };
@@ -263,7 +269,13 @@ pub fn apply(
     if locks.changed_since(&serials, &serials_now) || recovering {
         // Someone wrote what this plan writes (or an apply was interrupted): read it again,
         // now that nobody else can.
-        state = ws.store.load()?;
+        state = match &locks {
+            Locks::Partitions(held) => {
+                let held: BTreeSet<Partition> = held.iter().map(|(p, _)| p.clone()).collect();
+                load_for(ws.store.as_ref(), Some(&held))?
+            }
+            Locks::Fleet(_) => ws.store.load()?,
+        };
         match &locks {
             Locks::Fleet(lock) if state.recovered_changes > 0 => {
                 reporter.note(&Note::RecordingRecovered {
@@ -412,6 +424,32 @@ pub fn apply(
         store: ws.store.describe(),
         serial: state.serial,
     })
+}
+
+/// The partitions `plan` writes when it can lock them one by one (see [`MAX_PARTITION_LOCKS`]);
+/// `None` when it needs the whole state (a rename, the first apply, a rollout).
+fn written_by(plan: &Plan, lineage: &str) -> Option<BTreeSet<Partition>> {
+    partitions_written(&plan.actions, lineage).filter(|w| w.len() <= MAX_PARTITION_LOCKS)
+}
+
+/// The state an apply works on: with `written`, the catalog (every tenant's worker reads its
+/// tenant record there) and those partitions, so applying two customers of a 10,000-tenant
+/// fleet reads three files, not the fleet; without, the whole state.
+fn load_for(
+    store: &dyn StateStore,
+    written: Option<&BTreeSet<Partition>>,
+) -> Result<crate::state::State, crate::state::StateError> {
+    let Some(written) = written else {
+        return store.load();
+    };
+    let mut state = store.load_partition(&Partition::Catalog)?;
+    for p in written.iter().filter(|p| **p != Partition::Catalog) {
+        let part = store.load_partition(p)?;
+        state.recovered_changes += part.recovered_changes;
+        state.objects.extend(part.objects);
+    }
+    state.serial = store.serials()?.whole();
+    Ok(state)
 }
 
 /// The most partitions an apply locks one by one; past it, it takes the whole-state lock. A
