@@ -5,6 +5,7 @@
 //! prints or exits. See ARCHITECTURE.md.
 
 pub mod access;
+pub mod allocator;
 pub mod apply;
 pub mod cli;
 pub mod diagnostic;
