@@ -179,7 +179,8 @@ pub fn apply(
         ))
     };
     // What to plan with again if state changes before the locks are taken.
-    let (serials, mut state, mut plan, replan) = match source {
+    // `loaded`: the partitions `state` holds when it is not the whole state.
+    let (serials, mut state, mut plan, replan, loaded) = match source {
         PlanSource::Saved(saved) => {
             let serials = ws.store.serials()?;
             let state = ws.store.load()?;
@@ -190,7 +191,7 @@ pub fn apply(
                 ws.connection =
                     crate::ops::workspace::connect(&ws.settings, &ws.manifests.model, need)?;
             }
-            (serials, state, saved.plan, None)
+            (serials, state, saved.plan, None, None)
         }
         PlanSource::Compute {
             options,
@@ -208,11 +209,10 @@ pub fn apply(
             // Only a plan with something to do (or an interrupted apply to record) needs
             // state loaded: the catalog and the partitions it writes, or (a rename, a rollout,
             // recovering) all of it.
+            let mut loaded = None;
             let state = if plan.has_changes() && made.recovered == 0 {
-                load_for(
-                    ws.store.as_ref(),
-                    written_by(&plan, &made.serials.lineage).as_ref(),
-                )?
+                loaded = written_by(&plan, &made.serials.lineage);
+                load_for(ws.store.as_ref(), loaded.as_ref())?
             } else if made.recovered > 0 {
                 ws.store.load()?
             } else {
@@ -222,7 +222,7 @@ pub fn apply(
                     ..crate::state::State::new()
                 }
             };
-            (made.serials, state, plan, Some(replan))
+            (made.serials, state, plan, Some(replan), loaded)
         }
     };
     let unapplied = |ws: &Workspace, plan: Plan, approval: Approval, serial: u64| ApplyRun {
@@ -244,6 +244,11 @@ pub fn apply(
     } else {
         None
     };
+    // State holds at least what will be locked: a partial load made for other partitions
+    // (the lineage changed meanwhile) is read again, as it will be locked.
+    if loaded.is_some() && loaded != written {
+        state = load_for(ws.store.as_ref(), written.as_ref())?;
+    }
     let locks = Locks::take(
         ws.store.as_ref(),
         written.as_ref(),
@@ -439,7 +444,9 @@ fn load_for(
     store: &dyn StateStore,
     written: Option<&BTreeSet<Partition>>,
 ) -> Result<crate::state::State, crate::state::StateError> {
-    let Some(written) = written else {
+    // A v1 state (one file) is read whole for every partition: read it once.
+    let Some(written) = written.filter(|_| !store.partition_reads_whole_fleet().unwrap_or(true))
+    else {
         return store.load();
     };
     let mut state = store.load_partition(&Partition::Catalog)?;
