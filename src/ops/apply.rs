@@ -212,7 +212,7 @@ pub fn apply(
             let mut loaded = None;
             let state = if plan.has_changes() && made.recovered == 0 {
                 loaded = written_by(&plan, &made.serials.lineage);
-                load_for(ws.store.as_ref(), loaded.as_ref())?
+                load_for(ws.store.as_ref(), loaded.as_ref(), made.serials.whole())?
             } else if made.recovered > 0 {
                 ws.store.load()?
             } else {
@@ -247,7 +247,11 @@ pub fn apply(
     // State holds at least what will be locked: a partial load made for other partitions
     // (the lineage changed meanwhile) is read again, as it will be locked.
     if loaded.is_some() && loaded != written {
-        state = load_for(ws.store.as_ref(), written.as_ref())?;
+        state = load_for(
+            ws.store.as_ref(),
+            written.as_ref(),
+            ws.store.serials()?.whole(),
+        )?;
     }
     let locks = Locks::take(
         ws.store.as_ref(),
@@ -274,13 +278,7 @@ pub fn apply(
     if locks.changed_since(&serials, &serials_now) || recovering {
         // Someone wrote what this plan writes (or an apply was interrupted): read it again,
         // now that nobody else can.
-        state = match &locks {
-            Locks::Partitions(held) => {
-                let held: BTreeSet<Partition> = held.iter().map(|(p, _)| p.clone()).collect();
-                load_for(ws.store.as_ref(), Some(&held))?
-            }
-            Locks::Fleet(_) => ws.store.load()?,
-        };
+        state = load_for(ws.store.as_ref(), written.as_ref(), serials_now.whole())?;
         match &locks {
             Locks::Fleet(lock) if state.recovered_changes > 0 => {
                 reporter.note(&Note::RecordingRecovered {
@@ -439,10 +437,12 @@ fn written_by(plan: &Plan, lineage: &str) -> Option<BTreeSet<Partition>> {
 
 /// The state an apply works on: with `written`, the catalog (every tenant's worker reads its
 /// tenant record there) and those partitions, so applying two customers of a 10,000-tenant
-/// fleet reads three files, not the fleet; without, the whole state.
+/// fleet reads three files, not the fleet; without, the whole state. `serial` is the whole
+/// state's (from the serials the caller read), so a partial load reads no other partition.
 fn load_for(
     store: &dyn StateStore,
     written: Option<&BTreeSet<Partition>>,
+    serial: u64,
 ) -> Result<crate::state::State, crate::state::StateError> {
     // A v1 state (one file) is read whole for every partition: read it once.
     let Some(written) = written.filter(|_| !store.partition_reads_whole_fleet().unwrap_or(true))
@@ -455,7 +455,7 @@ fn load_for(
         state.recovered_changes += part.recovered_changes;
         state.objects.extend(part.objects);
     }
-    state.serial = store.serials()?.whole();
+    state.serial = serial;
     Ok(state)
 }
 

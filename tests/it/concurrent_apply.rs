@@ -222,11 +222,8 @@ fn a_fleet_wide_apply_stays_within_a_small_open_file_limit() {
         .arg(&state)
         .arg(manifests.path())
         .current_dir(scratch.path());
-        // Hermetic: the embedded sandbox only.
-        for (var, _) in std::env::vars() {
-            if var.starts_with("AZURE_") || var.starts_with("TENANTFORM_") {
-                cmd.env_remove(var);
-            }
+        for var in crate::support::HERMETIC_VARS {
+            cmd.env_remove(var);
         }
         if let Some(limit) = limit {
             // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
