@@ -8,7 +8,7 @@
 
 mod common;
 
-use tenantform::apply::{StateOnlyExecutor, apply};
+use tenantform::apply::{StateOnlyExecutor, WholeLedger, apply};
 use tenantform::plan::{PlanInput, PlanOptions, manifests_digest, plan};
 use tenantform::state::file::FileStateStore;
 use tenantform::state::{Journal, LockInfo, Source, State, StateChange, StateError, StateStore};
@@ -63,10 +63,11 @@ fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (us
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
+    let mut journal = NoJournal;
+    let ledger = WholeLedger::new(&p, &mut state, &mut journal);
     let report = runtime.block_on(apply(
         &p,
-        &mut state,
-        &mut NoJournal,
+        &ledger,
         &StateOnlyExecutor,
         &source,
         &tenantform::apply::Control {
@@ -75,6 +76,7 @@ fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (us
             stop: &std::sync::atomic::AtomicBool::new(false),
         },
     ));
+    drop(ledger);
     assert!(report.errors.is_empty());
     println!(
         "  (state built by applying {} objects in-process in {:.2} s)",

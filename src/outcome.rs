@@ -29,6 +29,10 @@ pub enum Cause {
     DependencyFailed,
     /// State could not be written for it.
     StateError,
+    /// Another run holds its state (past `--lock-timeout`): the message names the holder.
+    Locked,
+    /// Its state changed after the plan was made (another apply): plan again.
+    Stale,
 }
 
 impl Cause {
@@ -42,6 +46,8 @@ impl Cause {
             Cause::Interrupted => "interrupted",
             Cause::DependencyFailed => "dependency not met",
             Cause::StateError => "state not written",
+            Cause::Locked => "state locked",
+            Cause::Stale => "changed since the plan",
         }
     }
 }

@@ -15,7 +15,7 @@ use futures_util::future::BoxFuture;
 
 use crate::outcome::{Cause, Failure, Outcome, TenantOutcome};
 use crate::plan::{Action, Op, Plan};
-use crate::resources::kind;
+use crate::resources::{KindScope, kind};
 use crate::state::{Journal, Source, State, StateChange, StateError, StateObject, now_rfc3339};
 
 pub use crate::state::PENDING_ID;
@@ -74,13 +74,22 @@ pub enum ApplyError {
         address: String,
         failure: Box<Failure>,
     },
+    /// The tenant's state changed between the plan and its lock.
+    #[error("{0}")]
+    Stale(String),
 }
 
 impl ApplyError {
     /// What it means for the tenant.
     pub fn failure(&self) -> Failure {
         match self {
+            ApplyError::State(
+                e @ (StateError::Locked { .. }
+                | StateError::LockedUnknown
+                | StateError::LockHeld { .. }),
+            ) => Failure::new(Cause::Locked, e.to_string()),
             ApplyError::State(e) => Failure::new(Cause::StateError, e.to_string()),
+            ApplyError::Stale(why) => Failure::new(Cause::Stale, why.clone()),
             ApplyError::Failed { failure, .. } => (**failure).clone(),
         }
     }
@@ -226,10 +235,174 @@ fn record_of(
     }
 }
 
-/// What the tenants' workers share.
-struct Shared<'a> {
+/// What one worker works on: what it sees of state, and where its changes go.
+pub struct Session<'a> {
+    /// The objects the worker's changes are made against: for a tenant, its tenant record
+    /// and its own objects; for the fleet records, the catalog.
+    pub view: State,
+    pub journal: Box<dyn Journal + Send + 'a>,
+    /// What the ledger needs back when the session closes (e.g. the partition's lock).
+    pub held: Option<Box<dyn std::any::Any + Send>>,
+}
+
+/// Where an apply's changes are recorded, a session at a time: the whole state under one lock,
+/// or one partition per session under that partition's own lock, taken when its tenant starts
+/// and released when it is recorded, so an apply holds at most `parallelism` tenant locks.
+/// Blocking (locks wait, writes fsync): the engine calls it off the async executor's hot path.
+pub trait Ledger: Sync {
+    /// The fleet records (tenant and organization records), for the records applied first
+    /// and the deletes applied last. Opened only when the plan changes fleet records.
+    fn open_catalog(&self) -> Result<Session<'_>, ApplyError>;
+    /// Records the fleet records' session (its view with every change applied).
+    fn close_catalog(&self, session: Session<'_>) -> Result<(), ApplyError>;
+    /// A tenant's record as stored, for a tenant whose records this apply does not change.
+    fn tenant_record(&self, tenant: &str) -> Option<StateObject>;
+    /// Starts `tenant`'s work: its view holds `record` (its tenant record, as this apply left
+    /// it) and its own objects. Fails when its state is locked past the timeout or changed
+    /// since the plan was made.
+    fn open_tenant(
+        &self,
+        tenant: &str,
+        record: Option<StateObject>,
+    ) -> Result<Session<'_>, ApplyError>;
+    /// Records `tenant`'s work (the session's view with every change applied) and ends it.
+    fn close_tenant(&self, tenant: &str, session: Session<'_>) -> Result<(), ApplyError>;
+}
+
+/// Runs blocking ledger work without stalling the runtime's other tasks (a lock may wait).
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+/// The whole state as one ledger: every session sees the shared state and records into one
+/// journal; the caller writes the state once at the end. For applies that need the whole
+/// fleet (renames, the first apply, recovering an interrupted whole-fleet apply).
+pub struct WholeLedger<'a> {
     state: std::sync::Mutex<&'a mut State>,
     journal: std::sync::Mutex<&'a mut (dyn Journal + Send)>,
+    /// Each tenant's objects, grouped once.
+    views: std::sync::Mutex<BTreeMap<String, State>>,
+}
+
+impl<'a> WholeLedger<'a> {
+    pub fn new(plan: &Plan, state: &'a mut State, journal: &'a mut (dyn Journal + Send)) -> Self {
+        let tenants: BTreeSet<&str> = plan
+            .actions
+            .iter()
+            .filter(|a| a.op != Op::NoOp && !is_fleet_record(a))
+            .map(|a| a.tenant.as_str())
+            .collect();
+        let mut views: BTreeMap<String, State> = tenants
+            .iter()
+            .map(|t| (t.to_string(), state.clone_header()))
+            .collect();
+        for (address, object) in state.objects.iter() {
+            let Some(k) = kind(&object.kind).filter(|k| k.scope != KindScope::Fleet) else {
+                continue;
+            };
+            if let Some(view) = views.get_mut((k.tenant_of)(address, object).as_str()) {
+                view.objects.insert(address.clone(), object.clone());
+            }
+        }
+        WholeLedger {
+            state: std::sync::Mutex::new(state),
+            journal: std::sync::Mutex::new(journal),
+            views: std::sync::Mutex::new(views),
+        }
+    }
+
+    fn forwarding(&self) -> Box<dyn Journal + Send + '_> {
+        Box::new(SharedJournal {
+            state: &self.state,
+            journal: &self.journal,
+        })
+    }
+}
+
+/// A session's journal in a [`WholeLedger`]: each change goes to the one journal and into the
+/// shared state (what the caller writes at the end).
+struct SharedJournal<'l, 'a> {
+    state: &'l std::sync::Mutex<&'a mut State>,
+    journal: &'l std::sync::Mutex<&'a mut (dyn Journal + Send)>,
+}
+
+impl Journal for SharedJournal<'_, '_> {
+    fn record(&mut self, change: &StateChange, durable: bool) -> Result<(), StateError> {
+        self.journal
+            .lock()
+            .expect("journal")
+            .record(change, durable)?;
+        self.state.lock().expect("state").apply_change(change);
+        Ok(())
+    }
+}
+
+impl Ledger for WholeLedger<'_> {
+    fn open_catalog(&self) -> Result<Session<'_>, ApplyError> {
+        let view = {
+            let state = self.state.lock().expect("state");
+            let mut view = state.clone_header();
+            view.objects = state
+                .objects
+                .iter()
+                .filter(|(_, o)| kind(&o.kind).is_some_and(|k| k.scope == KindScope::Fleet))
+                .map(|(a, o)| (a.clone(), o.clone()))
+                .collect();
+            view
+        };
+        Ok(Session {
+            view,
+            journal: self.forwarding(),
+            held: None,
+        })
+    }
+
+    fn close_catalog(&self, _session: Session<'_>) -> Result<(), ApplyError> {
+        Ok(())
+    }
+
+    fn tenant_record(&self, tenant: &str) -> Option<StateObject> {
+        let state = self.state.lock().expect("state");
+        state
+            .objects
+            .get(&crate::resources::address("tenant", tenant))
+            .cloned()
+    }
+
+    fn open_tenant(
+        &self,
+        tenant: &str,
+        record: Option<StateObject>,
+    ) -> Result<Session<'_>, ApplyError> {
+        let mut view = self
+            .views
+            .lock()
+            .expect("views")
+            .remove(tenant)
+            .unwrap_or_default();
+        if let Some(record) = record {
+            view.objects
+                .insert(crate::resources::address("tenant", tenant), record);
+        }
+        Ok(Session {
+            view,
+            journal: self.forwarding(),
+            held: None,
+        })
+    }
+
+    fn close_tenant(&self, _tenant: &str, _session: Session<'_>) -> Result<(), ApplyError> {
+        Ok(())
+    }
+}
+
+/// What the tenants' workers share.
+struct Shared<'a> {
     report: std::sync::Mutex<ApplyReport>,
     on_event: &'a (dyn Fn(ApplyEvent) + Sync),
     /// Set by Ctrl-C / SIGTERM: no new change starts.
@@ -237,12 +410,12 @@ struct Shared<'a> {
 }
 
 impl Shared<'_> {
-    /// Carries out one action against `local` (what the worker sees), then records it in the
-    /// journal and in the shared state.
+    /// Carries out one action against the session's view, then records it in the session's
+    /// journal and view.
     async fn run(
         &self,
         action: &Action,
-        local: &mut State,
+        session: &mut Session<'_>,
         executor: &(dyn Executor + Sync),
         source: &Source,
     ) -> Result<(), ApplyError> {
@@ -253,13 +426,13 @@ impl Shared<'_> {
         }
         (self.on_event)(ApplyEvent::Started(action));
         let stored_at = action.moved_from.as_deref().unwrap_or(&action.address);
-        let stored = local.objects.get(stored_at).cloned();
+        let stored = session.view.objects.get(stored_at).cloned();
         // Write-ahead: before creating something in Entra, journal the intent. If the process
         // dies before the result is recorded, the next plan knows the object it finds in Entra
         // is ours (and records it) rather than someone else's.
         let in_entra = crate::resources::kind(&action.kind).is_some_and(|k| k.live.is_some());
-        if in_entra && action.op == Op::Create && stored.is_none() {
-            let intent = StateChange::Put {
+        let intent =
+            (in_entra && action.op == Op::Create && stored.is_none()).then(|| StateChange::Put {
                 address: action.address.clone(),
                 object: StateObject {
                     kind: action.kind.clone(),
@@ -270,25 +443,30 @@ impl Shared<'_> {
                     source: source.clone(),
                     applied_at: now_rfc3339(),
                 },
-            };
-            self.journal
-                .lock()
-                .expect("journal")
-                .record(&intent, true)?;
-            self.state.lock().expect("state").apply_change(&intent);
+            });
+        if let Some(intent) = &intent {
+            session.journal.record(intent, true)?;
         }
-        let executed = executor.execute(action, stored.as_ref(), local).await?;
+        let executed = match executor
+            .execute(action, stored.as_ref(), &session.view)
+            .await
+        {
+            Ok(executed) => executed,
+            Err(e) => {
+                // The tenant stops here; what it records keeps the intent.
+                if let Some(intent) = &intent {
+                    session.view.apply_change(intent);
+                }
+                return Err(e);
+            }
+        };
         let done_address = action.address.clone();
         let external = executed.external;
         let Some(change) = record_of(action, stored, executed, source) else {
             return Ok(());
         };
-        self.journal
-            .lock()
-            .expect("journal")
-            .record(&change, external)?;
-        self.state.lock().expect("state").apply_change(&change);
-        local.apply_change(&change);
+        session.journal.record(&change, external)?;
+        session.view.apply_change(&change);
         let mut report = self.report.lock().expect("report");
         report.done.insert(done_address);
         match action.op {
@@ -305,11 +483,15 @@ impl Shared<'_> {
 
     fn failed(&self, action: &Action, error: ApplyError) {
         (self.on_event)(ApplyEvent::Failed(action, &error));
+        self.failed_tenant(&action.tenant, error);
+    }
+
+    fn failed_tenant(&self, tenant: &str, error: ApplyError) {
         self.report
             .lock()
             .expect("report")
             .errors
-            .push((action.tenant.clone(), error));
+            .push((tenant.to_string(), error));
     }
 
     /// Whether to start another change (false once a stop was asked for).
@@ -320,6 +502,10 @@ impl Shared<'_> {
         } else {
             true
         }
+    }
+
+    fn into_report(self) -> ApplyReport {
+        self.report.into_inner().expect("report")
     }
 }
 
@@ -332,15 +518,15 @@ pub struct Control<'a> {
     pub stop: &'a AtomicBool,
 }
 
-/// Applies `plan` to `state`, recording every change in `journal` as it is made.
+/// Applies `plan`, recording every change through `ledger` as it is made.
 ///
 /// Tenant and organization records go first (they are only state), then every tenant's
-/// guests, roles and MSP roles in dependency order, `parallelism` tenants at a time, then
+/// guests, roles and MSP roles in dependency order, `parallelism` tenants at a time, each in
+/// its own ledger session (opened when the tenant starts, recorded when it ends), then
 /// organization and tenant deletes. A failure stops its own tenant only.
 pub async fn apply(
     plan: &Plan,
-    state: &mut State,
-    journal: &mut (dyn Journal + Send),
+    ledger: &dyn Ledger,
     executor: &(dyn Executor + Sync),
     source: &Source,
     control: &Control<'_>,
@@ -350,93 +536,108 @@ pub async fn apply(
         on_event,
         stop,
     } = *control;
-    let records = |a: &&Action| is_fleet_record(a);
     let changing: Vec<&Action> = plan.actions.iter().filter(|a| a.op != Op::NoOp).collect();
     let first: Vec<&Action> = changing
         .iter()
         .copied()
-        .filter(|a| records(a) && a.op != Op::Delete)
+        .filter(|a| is_fleet_record(a) && a.op != Op::Delete)
         .collect();
     let last: Vec<&Action> = changing
         .iter()
         .copied()
-        .filter(|a| records(a) && a.op == Op::Delete)
+        .filter(|a| is_fleet_record(a) && a.op == Op::Delete)
         .collect();
-    let mut per_tenant: std::collections::BTreeMap<&str, Vec<&Action>> =
-        std::collections::BTreeMap::new();
-    for a in changing.iter().copied().filter(|a| !records(a)) {
+    let mut per_tenant: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
+    for a in changing.iter().copied().filter(|a| !is_fleet_record(a)) {
         per_tenant.entry(a.tenant.as_str()).or_default().push(a);
     }
     let shared = Shared {
-        state: std::sync::Mutex::new(state),
-        journal: std::sync::Mutex::new(journal),
         report: std::sync::Mutex::new(ApplyReport::default()),
         on_event,
         stop,
     };
-    let full_copy = |shared: &Shared| -> State {
-        let state = shared.state.lock().expect("state");
-        let mut local = state.clone_header();
-        local.objects = state.objects.clone();
-        local
-    };
+    // A failure of the fleet records' session is their first tenant's.
+    let records_tenant = first
+        .iter()
+        .chain(&last)
+        .next()
+        .map_or(String::new(), |a| a.tenant.clone());
     // Records first, in order; a failure here stops everything (later work depends on it).
-    let mut local = full_copy(&shared);
+    let mut catalog = None;
+    if !first.is_empty() || !last.is_empty() {
+        match blocking(|| ledger.open_catalog()) {
+            Ok(session) => catalog = Some(session),
+            Err(e) => {
+                shared.failed_tenant(&records_tenant, e);
+                return shared.into_report();
+            }
+        }
+    }
+    let close_catalog = |shared: &Shared, catalog: Option<Session<'_>>| {
+        if let Some(session) = catalog
+            && let Err(e) = blocking(|| ledger.close_catalog(session))
+        {
+            shared.failed_tenant(&records_tenant, e);
+        }
+    };
     for action in &first {
         if !shared.may_start() {
-            return shared.report.into_inner().expect("report");
+            close_catalog(&shared, catalog);
+            return shared.into_report();
         }
-        if let Err(e) = shared.run(action, &mut local, executor, source).await {
+        let session = catalog.as_mut().expect("opened for fleet records");
+        if let Err(e) = shared.run(action, session, executor, source).await {
             shared.failed(action, e);
-            return shared.report.into_inner().expect("report");
+            close_catalog(&shared, catalog);
+            return shared.into_report();
         }
     }
-    drop(local);
-    // Each tenant's worker sees its tenant record and its own objects: grouped in one pass.
-    let mut views: std::collections::BTreeMap<&str, State> = std::collections::BTreeMap::new();
-    {
-        let state = shared.state.lock().expect("state");
-        for tenant in per_tenant.keys() {
-            let mut view = state.clone_header();
-            if let Some(record) = state.objects.get(&format!("tenant.{tenant}")) {
-                view.objects
-                    .insert(format!("tenant.{tenant}"), record.clone());
-            }
-            views.insert(tenant, view);
-        }
-        for (address, object) in state.objects.iter() {
-            let Some(k) = crate::resources::kind(&object.kind).filter(|k| k.name != "tenant")
-            else {
-                continue;
-            };
-            if let Some(view) = views.get_mut((k.tenant_of)(address, object).as_str()) {
-                view.objects.insert(address.clone(), object.clone());
-            }
-        }
-    }
-    let work: Vec<(Vec<&Action>, State)> = per_tenant
+    // Each tenant's worker sees its tenant record as the records above left it.
+    let work: Vec<(&str, Vec<&Action>, Option<StateObject>)> = per_tenant
         .into_iter()
-        .map(|(t, actions)| {
-            let view = views.remove(t).unwrap_or_default();
-            (actions, view)
+        .map(|(tenant, actions)| {
+            let address = crate::resources::address("tenant", tenant);
+            let record = match &catalog {
+                Some(session) => session.view.objects.get(&address).cloned(),
+                None => ledger.tenant_record(tenant),
+            };
+            (tenant, actions, record)
         })
         .collect();
     let shared = &shared;
     futures_util::stream::iter(work)
-        .for_each_concurrent(parallelism.max(1), |(actions, mut local)| async move {
-            let tenant = actions.first().map_or("", |a| a.tenant.as_str());
-            let mut failed = false;
-            for action in actions.iter() {
-                if !shared.may_start() {
-                    failed = true;
-                    break;
+        .for_each_concurrent(parallelism.max(1), |(tenant, actions, record)| async move {
+            let failed = if !shared.may_start() {
+                true
+            } else {
+                match blocking(|| ledger.open_tenant(tenant, record)) {
+                    Err(e) => {
+                        shared.failed_tenant(tenant, e);
+                        true
+                    }
+                    Ok(mut session) => {
+                        let mut failed = false;
+                        for action in actions.iter() {
+                            if !shared.may_start() {
+                                failed = true;
+                                break;
+                            }
+                            if let Err(e) = shared.run(action, &mut session, executor, source).await
+                            {
+                                shared.failed(action, e);
+                                failed = true;
+                                break;
+                            }
+                        }
+                        // Whatever happened, what was done is recorded.
+                        if let Err(e) = blocking(|| ledger.close_tenant(tenant, session)) {
+                            shared.failed_tenant(tenant, e);
+                            failed = true;
+                        }
+                        failed
+                    }
                 }
-                if let Err(e) = shared.run(action, &mut local, executor, source).await {
-                    shared.failed(action, e);
-                    failed = true;
-                    break;
-                }
-            }
+            };
             (shared.on_event)(ApplyEvent::TenantFinished { tenant, failed });
         })
         .await;
@@ -450,7 +651,6 @@ pub async fn apply(
         .chain(plan.failed_tenants().map(|t| t.tenant.clone()))
         .collect();
     // Deletes of organizations and tenants last; never for a tenant whose work failed.
-    let mut local = full_copy(shared);
     for action in last {
         if failed_tenants.contains(&action.tenant) {
             continue;
@@ -458,10 +658,12 @@ pub async fn apply(
         if !shared.may_start() {
             break;
         }
-        if let Err(e) = shared.run(action, &mut local, executor, source).await {
+        let session = catalog.as_mut().expect("opened for fleet records");
+        if let Err(e) = shared.run(action, session, executor, source).await {
             shared.failed(action, e);
             break;
         }
     }
+    close_catalog(shared, catalog);
     std::mem::take(&mut *shared.report.lock().expect("report"))
 }

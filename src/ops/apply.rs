@@ -6,7 +6,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::apply::entra::EntraExecutor;
-use crate::apply::{ApplyEvent, ApplyReport, Control, StateOnlyExecutor};
+use crate::apply::{
+    ApplyError, ApplyEvent, ApplyReport, Control, Ledger, Session, StateOnlyExecutor, WholeLedger,
+};
 use crate::ops::plan::{PlanRequest, plan_changes};
 use crate::ops::{Need, Note, OpsError, Phase, Reporter, Selection, Workspace};
 use crate::outcome::TenantOutcome;
@@ -14,10 +16,10 @@ use crate::plan::{
     Plan, PlanOptions, SavedPlan, manifests_digest, partition_staleness, partitions_written,
 };
 use crate::state::{
-    Journal, LockInfo, Partition, Serials, Source, StateChange, StateError, StateLock, StateStore,
-    partition_of, split_by_partition,
+    LockInfo, Partition, Serials, Source, State, StateError, StateLock, StateObject, StateStore,
+    partition_of,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Which plan to carry out.
 pub enum PlanSource<'a> {
@@ -70,94 +72,16 @@ pub fn check_saved_commit(saved: &SavedPlan) -> Result<(), OpsError> {
     Ok(())
 }
 
-/// The locks an apply holds: the whole state, or only the partitions its plan writes (so
-/// applies to different tenants run at once).
-enum Locks {
-    Fleet(StateLock),
-    Partitions(Vec<(Partition, StateLock)>),
-}
-
-impl Locks {
-    /// Takes them in a fixed order (catalog first, then tenants by name), so two applies never
-    /// wait on each other in a cycle.
-    fn take(
-        store: &dyn StateStore,
-        partitions: Option<&BTreeSet<Partition>>,
-        info: &LockInfo,
-        timeout: Duration,
-    ) -> Result<Locks, OpsError> {
-        match partitions {
-            None => Ok(Locks::Fleet(store.lock(info.clone(), timeout)?)),
-            Some(partitions) => {
-                let started = std::time::Instant::now();
-                let mut held = Vec::new();
-                for p in partitions {
-                    let left = timeout.saturating_sub(started.elapsed());
-                    held.push((p.clone(), store.lock_partition(p, info.clone(), left)?));
-                }
-                Ok(Locks::Partitions(held))
-            }
-        }
-    }
-
-    fn covers(&self, partitions: Option<&BTreeSet<Partition>>) -> bool {
-        match (self, partitions) {
-            (Locks::Fleet(_), _) => true,
-            (Locks::Partitions(_), None) => false,
-            (Locks::Partitions(held), Some(wanted)) => {
-                wanted.iter().all(|w| held.iter().any(|(p, _)| p == w))
-            }
-        }
-    }
-
-    /// Whether what was planned against changed before the locks were taken.
-    fn changed_since(&self, before: &Serials, now: &Serials) -> bool {
-        if before.lineage != now.lineage {
-            return true;
-        }
-        match self {
-            Locks::Fleet(_) => before.partitions != now.partitions,
-            Locks::Partitions(held) => held.iter().any(|(p, _)| before.of(p) != now.of(p)),
-        }
-    }
-}
-
-/// One journal per locked partition; each change goes to the partition its object belongs to.
-struct PartitionJournals {
-    journals: BTreeMap<Partition, Box<dyn Journal + Send>>,
-    /// Where the objects to delete live (a delete names only the address).
-    deletes: BTreeMap<String, Partition>,
-}
-
-impl Journal for PartitionJournals {
-    fn record(&mut self, change: &StateChange, durable: bool) -> Result<(), StateError> {
-        let partition = match change {
-            StateChange::Put { address, object }
-            | StateChange::Move {
-                address, object, ..
-            } => partition_of(address, object),
-            StateChange::Delete { address } => {
-                self.deletes.get(address).cloned().ok_or_else(|| {
-                    StateError::Invalid(format!("{address}: deleted, but not in state"))
-                })?
-            }
-        };
-        match self.journals.get_mut(&partition) {
-            Some(journal) => journal.record(change, durable),
-            None => Err(StateError::Invalid(format!(
-                "{partition} is not locked by this apply"
-            ))),
-        }
-    }
-}
-
 /// Applies `source` (`command` is `apply` or `import`, for messages). `approve` sees the plan
 /// when it has changes; `stop` (Ctrl-C, SIGTERM, a closed stdout) stops before the next
 /// change. Whatever happens after approval, what was done is recorded.
 ///
-/// The plan is made against state as it is, then the partitions it writes are locked (the
-/// whole state when it renames, recovers an interrupted apply, or is the first); if any of
-/// them changed meanwhile, state is read again under the locks and the plan made again.
+/// Most applies run partition by partition: the catalog's lock (when the plan changes tenant
+/// or organization records) is taken before approval, and each tenant's lock only while that
+/// tenant is applied, checked against the serial its plan was made from; a tenant that
+/// changed meanwhile fails as stale, the others carry on. A plan that renames or moves
+/// objects, the first apply, a store not upgraded yet and the recording of an interrupted
+/// apply take the whole-state lock instead.
 pub fn apply(
     ws: &mut Workspace,
     source: PlanSource<'_>,
@@ -167,23 +91,22 @@ pub fn apply(
     reporter: &dyn Reporter,
 ) -> Result<ApplyRun, OpsError> {
     let digest = manifests_digest(&ws.manifests.model);
-    let info = LockInfo::for_command(ws.settings.command_line.clone());
     let offline = match &source {
         PlanSource::Compute { options, .. } => options.offline,
         PlanSource::Saved(saved) => saved.plan.options.offline,
     };
     let need = Need::Plan { command, offline };
-    let stale = |why: String| {
-        OpsError::StalePlan(format!(
-            "{why}; make a new plan with `tenantform plan --out FILE`"
-        ))
-    };
-    // What to plan with again if state changes before the locks are taken.
-    // `loaded`: the partitions `state` holds when it is not the whole state.
-    let (serials, mut state, mut plan, replan, loaded) = match source {
+    let (serials, plan, replan) = match source {
         PlanSource::Saved(saved) => {
             let serials = ws.store.serials()?;
-            let state = ws.store.load()?;
+            // Partition serials decide; the whole state is read only for a plan without them.
+            let state = if saved.plan.state.partitions.is_empty()
+                || saved.plan.state.lineage != serials.lineage
+            {
+                ws.store.load()?
+            } else {
+                header_only(&serials)
+            };
             if let Some(why) = partition_staleness(&saved.plan, &digest, &state, &serials) {
                 return Err(stale(why));
             }
@@ -191,7 +114,7 @@ pub fn apply(
                 ws.connection =
                     crate::ops::workspace::connect(&ws.settings, &ws.manifests.model, need)?;
             }
-            (serials, state, saved.plan, None, None)
+            (serials, saved.plan, None)
         }
         PlanSource::Compute {
             options,
@@ -206,218 +129,188 @@ pub fn apply(
             // Planned as `plan` streams it, keeping only the changes (apply carries out
             // nothing else), so a run with nothing to do never holds the fleet.
             let (plan, made) = plan_changes(ws, replan.request(need), reporter)?;
-            // Only a plan with something to do (or an interrupted apply to record) needs
-            // state loaded: the catalog and the partitions it writes, or (a rename, a rollout,
-            // recovering) all of it.
-            let mut loaded = None;
-            let state = if plan.has_changes() && made.recovered == 0 {
-                loaded = written_by(&plan, &made.serials.lineage);
-                load_for(ws.store.as_ref(), loaded.as_ref(), made.serials.whole())?
-            } else if made.recovered > 0 {
-                ws.store.load()?
-            } else {
-                crate::state::State {
-                    lineage: made.serials.lineage.clone(),
-                    serial: made.serials.whole(),
-                    ..crate::state::State::new()
-                }
-            };
-            (made.serials, state, plan, Some(replan), loaded)
+            if !plan.has_changes() && made.recovered == 0 {
+                return Ok(unapplied(ws, plan, Approval::Apply, made.serials.whole()));
+            }
+            (made.serials, plan, Some(replan))
         }
     };
-    let unapplied = |ws: &Workspace, plan: Plan, approval: Approval, serial: u64| ApplyRun {
+    let run = Run {
+        digest,
+        need,
+        info: LockInfo::for_command(ws.settings.command_line.clone()),
+        approve,
+        stop,
+        reporter,
+    };
+    let partitioned = plan.has_changes()
+        && !plan.state.partitions.is_empty()
+        && partitions_written(&plan.actions, &serials.lineage).is_some()
+        && !ws.store.partition_reads_whole_fleet()?;
+    if partitioned {
+        apply_by_partition(ws, run, serials, plan, replan)
+    } else {
+        apply_whole(ws, run, serials, plan, replan)
+    }
+}
+
+/// A plan is stale: what to say.
+fn stale(why: String) -> OpsError {
+    OpsError::StalePlan(format!(
+        "{why}; make a new plan with `tenantform plan --out FILE`"
+    ))
+}
+
+/// An empty state with the serials' lineage and whole serial.
+fn header_only(serials: &Serials) -> State {
+    State {
+        lineage: serials.lineage.clone(),
+        serial: serials.whole(),
+        ..State::new()
+    }
+}
+
+/// The result of an apply that changed nothing.
+fn unapplied(ws: &Workspace, plan: Plan, approval: Approval, serial: u64) -> ApplyRun {
+    ApplyRun {
         outcomes: plan.tenants.clone(),
         plan,
         approval,
         report: None,
         store: ws.store.describe(),
         serial,
-    };
-    if !plan.has_changes() && state.recovered_changes == 0 {
-        return Ok(unapplied(ws, plan, Approval::Apply, state.serial));
     }
+}
 
-    // Nothing to change but an interrupted apply to record: that needs the whole state. So
-    // does a rollout to many tenants: each partition's lock and journal hold files open.
-    let written = if plan.has_changes() {
-        written_by(&plan, &state.lineage)
-    } else {
-        None
-    };
-    // State holds at least what will be locked: a partial load made for other partitions
-    // (the lineage changed meanwhile) is read again, as it will be locked.
-    if loaded.is_some() && loaded != written {
-        state = load_for(
-            ws.store.as_ref(),
-            written.as_ref(),
-            ws.store.serials()?.whole(),
-        )?;
-    }
-    let locks = Locks::take(
-        ws.store.as_ref(),
-        written.as_ref(),
-        &info,
-        ws.settings.lock_timeout,
-    )?;
-    if let Locks::Partitions(held) = &locks {
-        // A journal left in a partition now locked is an interrupted apply's: record it first.
-        // (Journals of other partitions may belong to applies running now: theirs to record.)
-        for (p, lock) in held {
-            let partition = ws.store.load_partition(p)?;
-            if partition.recovered_changes > 0 {
-                reporter.note(&Note::RecordingRecovered {
-                    changes: partition.recovered_changes,
-                    store: format!("{} ({p})", ws.store.describe()),
-                });
-                ws.store.write_partition(p, &partition, lock)?;
+/// What both ways of applying share.
+struct Run<'a, 'b> {
+    digest: String,
+    need: Need<'a>,
+    info: LockInfo,
+    approve: &'b mut dyn FnMut(&Plan) -> Approval,
+    stop: &'b AtomicBool,
+    reporter: &'b dyn Reporter,
+}
+
+impl Run<'_, '_> {
+    /// Carries `plan` out through the executor it needs, recording through `ledger`.
+    fn execute(&self, ws: &Workspace, plan: &Plan, ledger: &dyn Ledger) -> ApplyReport {
+        let source = Source {
+            digest: self.digest.clone(),
+            commit: ws.manifests.commit.clone(),
+        };
+        let reporter = self.reporter;
+        reporter.phase_started(Phase::Applying, crate::apply::tenants_to_apply(plan));
+        let step_delay = ws.settings.apply_step_delay;
+        let on_event = |event: ApplyEvent| {
+            reporter.apply_event(&event);
+            match event {
+                ApplyEvent::Done(_) => {
+                    if let Some(delay) = step_delay {
+                        std::thread::sleep(delay);
+                    }
+                }
+                ApplyEvent::TenantFinished { failed, .. } => {
+                    reporter.tenant_done(Phase::Applying, failed)
+                }
+                _ => {}
             }
-        }
+        };
+        let control = Control {
+            parallelism: ws.settings.graph.parallelism,
+            on_event: &on_event,
+            stop: self.stop,
+        };
+        let report = match &ws.connection {
+            Some(c) => {
+                let executor = EntraExecutor {
+                    client: c.client.as_ref(),
+                    replication_wait: Duration::from_secs(120),
+                    stop: self.stop,
+                };
+                c.runtime.block_on(crate::apply::apply(
+                    plan, ledger, &executor, &source, &control,
+                ))
+            }
+            // MSP-side records only: nothing waits on the network (a multi-threaded runtime
+            // all the same, so a tenant waiting for its lock does not hold up the others).
+            None => match crate::ops::workspace::runtime() {
+                Ok(runtime) => runtime.block_on(crate::apply::apply(
+                    plan,
+                    ledger,
+                    &StateOnlyExecutor,
+                    &source,
+                    &control,
+                )),
+                Err(e) => {
+                    let mut report = ApplyReport::default();
+                    report.errors.push((
+                        String::new(),
+                        crate::apply::ApplyError::State(StateError::Invalid(e.to_string())),
+                    ));
+                    report
+                }
+            },
+        };
+        reporter.phase_finished(Phase::Applying);
+        report
     }
+}
+
+/// The whole state under the whole-state lock: planned again under it if anything changed
+/// since the plan, applied, and written once at the end.
+fn apply_whole(
+    ws: &mut Workspace,
+    run: Run<'_, '_>,
+    serials: Serials,
+    mut plan: Plan,
+    replan: Option<Replan<'_>>,
+) -> Result<ApplyRun, OpsError> {
+    let lock = ws.store.lock(run.info.clone(), ws.settings.lock_timeout)?;
+    let mut state = ws.store.load()?;
     let mut serials_now = ws.store.serials()?;
-    let recovering = matches!(locks, Locks::Fleet(_)) && state.recovered_changes > 0;
-    if locks.changed_since(&serials, &serials_now) || recovering {
-        // Someone wrote what this plan writes (or an apply was interrupted): read it again,
-        // now that nobody else can.
-        state = load_for(ws.store.as_ref(), written.as_ref(), serials_now.whole())?;
-        match &locks {
-            Locks::Fleet(lock) if state.recovered_changes > 0 => {
-                reporter.note(&Note::RecordingRecovered {
-                    changes: state.recovered_changes,
-                    store: ws.store.describe(),
-                });
-                state.ensure_lineage();
-                state.serial = ws.store.write(&state, lock)?;
-                state.recovered_changes = 0;
-                serials_now = ws.store.serials()?;
-            }
-            _ => {}
-        }
+    let recovering = state.recovered_changes > 0;
+    if recovering {
+        run.reporter.note(&Note::RecordingRecovered {
+            changes: state.recovered_changes,
+            store: ws.store.describe(),
+        });
+        state.ensure_lineage();
+        state.serial = ws.store.write(&state, &lock)?;
+        state.recovered_changes = 0;
+        serials_now = ws.store.serials()?;
+    }
+    if serials.lineage != serials_now.lineage
+        || serials.partitions != serials_now.partitions
+        || recovering
+    {
+        // Someone wrote state since the plan (or an apply was interrupted): plan again, now
+        // that nobody else can write; Entra is read again too.
         plan = match &replan {
-            // Entra is read again too: what was read before the locks may be stale as well.
-            Some(replan) => plan_changes(ws, replan.request(need), reporter)?.0,
-            None => match partition_staleness(&plan, &digest, &state, &serials_now) {
+            Some(replan) => plan_changes(ws, replan.request(run.need), run.reporter)?.0,
+            None => match partition_staleness(&plan, &run.digest, &state, &serials_now) {
                 Some(why) => return Err(stale(why)),
                 None => plan,
             },
         };
-        if plan.has_changes()
-            && !locks.covers(partitions_written(&plan.actions, &state.lineage).as_ref())
-        {
-            return Err(stale(
-                "state changed while this apply was planning and it now writes more than it locked: run it again".into(),
-            ));
-        }
     }
-    // Journals of partitions this apply does not hold are other applies' business.
-    state.recovered_changes = 0;
     if !plan.has_changes() {
         return Ok(unapplied(ws, plan, Approval::Apply, state.serial));
     }
-    match approve(&plan) {
+    match (run.approve)(&plan) {
         Approval::Apply => {}
         other => return Ok(unapplied(ws, plan, other, state.serial)),
     }
-
-    let source = Source {
-        digest,
-        commit: ws.manifests.commit.clone(),
-    };
     state.ensure_lineage();
-    let mut journal: Box<dyn Journal + Send> = match &locks {
-        Locks::Fleet(lock) => ws.store.journal(&state, lock)?,
-        Locks::Partitions(held) => {
-            let mut journals = BTreeMap::new();
-            for (p, lock) in held {
-                let mut base = state.clone_header();
-                base.serial = serials_now.of(p);
-                base.recovered_changes = 0;
-                journals.insert(p.clone(), ws.store.journal_partition(p, &base, lock)?);
-            }
-            let deletes = plan
-                .actions
-                .iter()
-                .filter(|a| a.is_change() && a.op == crate::plan::Op::Delete)
-                .filter_map(|a| {
-                    let object = state.objects.get(&a.address)?;
-                    Some((a.address.clone(), partition_of(&a.address, object)))
-                })
-                .collect();
-            Box::new(PartitionJournals { journals, deletes })
-        }
+    let mut journal = ws.store.journal(&state, &lock)?;
+    let report = {
+        let ledger = WholeLedger::new(&plan, &mut state, journal.as_mut());
+        run.execute(ws, &plan, &ledger)
     };
-    reporter.phase_started(Phase::Applying, crate::apply::tenants_to_apply(&plan));
-    let step_delay = ws.settings.apply_step_delay;
-    let on_event = |event: ApplyEvent| {
-        reporter.apply_event(&event);
-        match event {
-            ApplyEvent::Done(_) => {
-                if let Some(delay) = step_delay {
-                    std::thread::sleep(delay);
-                }
-            }
-            ApplyEvent::TenantFinished { failed, .. } => {
-                reporter.tenant_done(Phase::Applying, failed)
-            }
-            _ => {}
-        }
-    };
-    let control = Control {
-        parallelism: ws.settings.graph.parallelism,
-        on_event: &on_event,
-        stop,
-    };
-    let report = match &ws.connection {
-        Some(c) => {
-            let executor = EntraExecutor {
-                client: c.client.as_ref(),
-                replication_wait: Duration::from_secs(120),
-                stop,
-            };
-            c.runtime.block_on(crate::apply::apply(
-                &plan,
-                &mut state,
-                journal.as_mut(),
-                &executor,
-                &source,
-                &control,
-            ))
-        }
-        // MSP-side records only: nothing waits on the network.
-        None => tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(OpsError::io("tokio runtime"))?
-            .block_on(crate::apply::apply(
-                &plan,
-                &mut state,
-                journal.as_mut(),
-                &StateOnlyExecutor,
-                &source,
-                &control,
-            )),
-    };
-    reporter.phase_finished(Phase::Applying);
     drop(journal);
     // Whatever happened, record what was done (the store gives the new serial).
-    state.serial = match &locks {
-        Locks::Fleet(lock) => ws.store.write(&state, lock)?,
-        Locks::Partitions(held) => {
-            let mut parts = split_by_partition(&state.objects);
-            for (p, lock) in held {
-                let mut partition = state.clone_header();
-                partition.serial = serials_now.of(p);
-                partition.recovered_changes = 0;
-                partition.objects = parts
-                    .remove(p)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(a, o)| (a.clone(), o.clone()))
-                    .collect();
-                ws.store.write_partition(p, &partition, lock)?;
-            }
-            ws.store.serials()?.whole()
-        }
-    };
-    drop(locks);
+    state.serial = ws.store.write(&state, &lock)?;
+    drop(lock);
     let outcomes = report.outcomes(&plan);
     Ok(ApplyRun {
         outcomes,
@@ -429,42 +322,236 @@ pub fn apply(
     })
 }
 
-/// The partitions `plan` writes when it can lock them one by one (see [`MAX_PARTITION_LOCKS`]);
-/// `None` when it needs the whole state (a rename, the first apply, a rollout).
-fn written_by(plan: &Plan, lineage: &str) -> Option<BTreeSet<Partition>> {
-    partitions_written(&plan.actions, lineage).filter(|w| w.len() <= MAX_PARTITION_LOCKS)
-}
-
-/// The state an apply works on: with `written`, the catalog (every tenant's worker reads its
-/// tenant record there) and those partitions, so applying two customers of a 10,000-tenant
-/// fleet reads three files, not the fleet; without, the whole state. `serial` is the whole
-/// state's (from the serials the caller read), so a partial load reads no other partition.
-fn load_for(
-    store: &dyn StateStore,
-    written: Option<&BTreeSet<Partition>>,
-    serial: u64,
-) -> Result<crate::state::State, crate::state::StateError> {
-    // A v1 state (one file) is read whole for every partition: read it once.
-    let Some(written) = written.filter(|_| !store.partition_reads_whole_fleet().unwrap_or(true))
-    else {
-        return store.load();
+/// Partition by partition: the catalog's lock before approval when the plan changes tenant
+/// or organization records (planned again under it if the catalog changed), each tenant's
+/// lock only while that tenant is applied.
+fn apply_by_partition(
+    ws: &mut Workspace,
+    run: Run<'_, '_>,
+    serials: Serials,
+    mut plan: Plan,
+    replan: Option<Replan<'_>>,
+) -> Result<ApplyRun, OpsError> {
+    let lineage = serials.lineage.clone();
+    let writes_catalog = |plan: &Plan| {
+        partitions_written(&plan.actions, &lineage).is_some_and(|w| w.contains(&Partition::Catalog))
     };
-    let mut state = store.load_partition(&Partition::Catalog)?;
-    for p in written.iter().filter(|p| **p != Partition::Catalog) {
-        let part = store.load_partition(p)?;
-        state.recovered_changes += part.recovered_changes;
-        state.objects.extend(part.objects);
+    let catalog_lock = if writes_catalog(&plan) {
+        Some(ws.store.lock_partition(
+            &Partition::Catalog,
+            run.info.clone(),
+            ws.settings.lock_timeout,
+        )?)
+    } else {
+        None
+    };
+    let mut catalog = ws.store.load_partition(&Partition::Catalog)?;
+    if let Some(lock) = &catalog_lock {
+        let recovered = catalog.recovered_changes > 0;
+        let changed = catalog.serial != serials.of(&Partition::Catalog) || recovered;
+        if recovered {
+            run.reporter.note(&Note::RecordingRecovered {
+                changes: catalog.recovered_changes,
+                store: format!("{} ({})", ws.store.describe(), Partition::Catalog),
+            });
+            catalog.recovered_changes = 0;
+            catalog.serial = ws
+                .store
+                .write_partition(&Partition::Catalog, &catalog, lock)?;
+        }
+        if changed {
+            // Tenant or organization records changed since the plan: plan again under the
+            // catalog's lock (tenants are checked one by one as they are applied).
+            plan = match &replan {
+                Some(replan) => plan_changes(ws, replan.request(run.need), run.reporter)?.0,
+                None => {
+                    return Err(stale(format!(
+                        "{} has changed since the plan was made",
+                        Partition::Catalog
+                    )));
+                }
+            };
+            if plan.has_changes()
+                && (plan.state.partitions.is_empty()
+                    || partitions_written(&plan.actions, &lineage).is_none())
+            {
+                return Err(stale(
+                    "state changed while this apply was planning and it now writes more than it locked: run it again".into(),
+                ));
+            }
+        }
     }
-    state.serial = serial;
-    Ok(state)
+    if !plan.has_changes() {
+        return Ok(unapplied(
+            ws,
+            plan,
+            Approval::Apply,
+            ws.store.serials()?.whole(),
+        ));
+    }
+    match (run.approve)(&plan) {
+        Approval::Apply => {}
+        other => {
+            let serial = ws.store.serials()?.whole();
+            return Ok(unapplied(ws, plan, other, serial));
+        }
+    }
+    let report = {
+        let ledger = PartitionLedger {
+            store: ws.store.as_ref(),
+            info: &run.info,
+            timeout: ws.settings.lock_timeout,
+            planned: &plan.state.partitions,
+            catalog: std::sync::Mutex::new(Some(catalog)),
+            catalog_lock: std::sync::Mutex::new(catalog_lock),
+            reporter: run.reporter,
+        };
+        run.execute(ws, &plan, &ledger)
+    };
+    let outcomes = report.outcomes(&plan);
+    Ok(ApplyRun {
+        outcomes,
+        plan,
+        approval: Approval::Apply,
+        report: Some(report),
+        store: ws.store.describe(),
+        serial: ws.store.serials()?.whole(),
+    })
 }
 
-/// The most partitions an apply locks one by one; past it, it takes the whole-state lock. A
-/// partition's lock and journal keep files open for the whole apply, and Linux allows 1,024
-/// open files by default: a fleet-wide change (a new engineer for every gold tenant) would run
-/// out. Locking per partition is for people applying a few customers at once; a rollout to
-/// hundreds of tenants waits for them, and they for it, as for any whole-state apply.
-const MAX_PARTITION_LOCKS: usize = 64;
+/// Records an apply partition by partition: the catalog under the lock taken before approval,
+/// each tenant under its own lock, taken when the tenant starts and released once its
+/// partition is written.
+struct PartitionLedger<'a> {
+    store: &'a dyn StateStore,
+    info: &'a LockInfo,
+    timeout: Duration,
+    /// The serial each partition had when the plan was made.
+    planned: &'a BTreeMap<Partition, u64>,
+    /// The catalog as loaded (until its session takes it).
+    catalog: std::sync::Mutex<Option<State>>,
+    /// Held from before approval until the apply ends.
+    catalog_lock: std::sync::Mutex<Option<StateLock>>,
+    reporter: &'a dyn Reporter,
+}
+
+impl PartitionLedger<'_> {
+    /// Runs `work` with the catalog's lock.
+    fn with_catalog_lock<T>(
+        &self,
+        work: impl FnOnce(&StateLock) -> Result<T, ApplyError>,
+    ) -> Result<T, ApplyError> {
+        match self.catalog_lock.lock().expect("catalog lock").as_ref() {
+            Some(lock) => work(lock),
+            None => Err(ApplyError::State(StateError::Invalid(
+                "the plan changes tenant or organization records, but the catalog is not locked"
+                    .into(),
+            ))),
+        }
+    }
+}
+
+impl Ledger for PartitionLedger<'_> {
+    fn open_catalog(&self) -> Result<Session<'_>, ApplyError> {
+        let view = self
+            .catalog
+            .lock()
+            .expect("catalog")
+            .take()
+            .unwrap_or_default();
+        let journal = self.with_catalog_lock(|lock| {
+            Ok(self
+                .store
+                .journal_partition(&Partition::Catalog, &view.clone_header(), lock)?)
+        })?;
+        Ok(Session {
+            view,
+            journal,
+            held: None,
+        })
+    }
+
+    fn close_catalog(&self, session: Session<'_>) -> Result<(), ApplyError> {
+        drop(session.journal);
+        self.with_catalog_lock(|lock| {
+            Ok(self
+                .store
+                .write_partition(&Partition::Catalog, &session.view, lock)?)
+        })?;
+        Ok(())
+    }
+
+    fn tenant_record(&self, tenant: &str) -> Option<StateObject> {
+        self.catalog
+            .lock()
+            .expect("catalog")
+            .as_ref()?
+            .objects
+            .get(&crate::resources::address("tenant", tenant))
+            .cloned()
+    }
+
+    fn open_tenant(
+        &self,
+        tenant: &str,
+        record: Option<StateObject>,
+    ) -> Result<Session<'_>, ApplyError> {
+        let partition = Partition::tenant(tenant)?;
+        let lock = self
+            .store
+            .lock_partition(&partition, self.info.clone(), self.timeout)?;
+        let mut view = self.store.load_partition(&partition)?;
+        let planned = self.planned.get(&partition).copied().unwrap_or(0);
+        if view.serial != planned {
+            return Err(ApplyError::Stale(format!(
+                "tenant {tenant} has changed since the plan was made (serial {planned} then, {} now): plan again",
+                view.serial
+            )));
+        }
+        if view.recovered_changes > 0 {
+            // An interrupted apply's journal, replayed in the plan too: record it first.
+            self.reporter.note(&Note::RecordingRecovered {
+                changes: view.recovered_changes,
+                store: format!("{} ({partition})", self.store.describe()),
+            });
+            view.recovered_changes = 0;
+            view.serial = self.store.write_partition(&partition, &view, &lock)?;
+        }
+        let journal = self
+            .store
+            .journal_partition(&partition, &view.clone_header(), &lock)?;
+        if let Some(record) = record {
+            view.objects
+                .insert(crate::resources::address("tenant", tenant), record);
+        }
+        Ok(Session {
+            view,
+            journal,
+            held: Some(Box::new((partition, lock))),
+        })
+    }
+
+    fn close_tenant(&self, _tenant: &str, session: Session<'_>) -> Result<(), ApplyError> {
+        let Session {
+            mut view,
+            journal,
+            held,
+        } = session;
+        let (partition, lock) = *held
+            .and_then(|h| h.downcast::<(Partition, StateLock)>().ok())
+            .ok_or_else(|| {
+                ApplyError::State(StateError::Invalid(
+                    "a tenant's session lost its lock".into(),
+                ))
+            })?;
+        drop(journal);
+        // The tenant record is the catalog's; the partition holds the tenant's own objects.
+        view.objects
+            .retain(|address, object| partition_of(address, object) == partition);
+        self.store.write_partition(&partition, &view, &lock)?;
+        Ok(())
+    }
+}
 
 /// What a computed plan is asked for, kept to plan again under the locks.
 struct Replan<'a> {

@@ -140,6 +140,90 @@ fn applies_to_different_tenants_run_at_once_and_the_same_tenant_waits_for_its_ho
     }
 }
 
+/// An apply holds a tenant's lock only while it applies that tenant: a fleet-wide apply
+/// working on tenant a leaves tenant b free for someone else. When it reaches b, b has
+/// changed since its plan: b fails as stale (never applied twice), a is done, and the next
+/// run finds nothing left to do.
+#[test]
+fn an_apply_locks_a_tenant_only_while_applying_it_and_refuses_one_changed_meanwhile() {
+    let sandbox = StandaloneSandbox::start(2);
+    let root = tempfile::tempdir().unwrap();
+    let tree = root.path().join("tree");
+    write_tree(&tree, &[("fleet.yaml", &manifests(&["dana"]))]);
+    let state_path = root.path().join("state.json");
+    let (dir, state) = (tree.to_str().unwrap(), state_path.to_str().unwrap());
+    let first = run(&sandbox, root.path(), &apply_args(dir, state, &[]));
+    assert_eq!(first.code, 0, "{}", first.transcript());
+
+    write_tree(&tree, &[("fleet.yaml", &manifests(&["dana", "erin"]))]);
+    // The whole fleet, one tenant at a time (a, then b), two seconds per change.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantform"));
+    for var in crate::support::HERMETIC_VARS {
+        cmd.env_remove(var);
+    }
+    let mut slow = cmd
+        .envs(sandbox.env())
+        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "2000")
+        .current_dir(root.path())
+        .args(apply_args(dir, state, &["--parallelism", "1"]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = root.path().join("state.d/tenants/a.json.journal");
+    let started = Instant::now();
+    while !journal.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the slow apply never started"
+        );
+        assert!(
+            slow.try_wait().unwrap().is_none(),
+            "the slow apply ended early"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b = run(
+        &sandbox,
+        root.path(),
+        &apply_args(dir, state, &["--tenant", "b", "--lock-timeout", "0s"]),
+    );
+    assert_eq!(
+        b.code,
+        0,
+        "tenant b is not locked while the fleet-wide apply works on a:\n{}",
+        b.transcript()
+    );
+    assert!(
+        slow.try_wait().unwrap().is_none(),
+        "the fleet-wide apply was still on tenant a"
+    );
+
+    let output = slow.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("b: changed since the plan: tenant b has changed since the plan was made"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("1 of 2 tenants done, 1 failed"), "{stdout}");
+
+    // Both are recorded once: nothing to do, and erin was invited into b once.
+    let plan = run(
+        &sandbox,
+        root.path(),
+        &["plan", "--detailed-exitcode", "--state", state, dir],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+    let invitations = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/invitations"))
+        .count();
+    assert_eq!(invitations, 4, "dana and erin, once per tenant");
+}
+
 #[test]
 fn a_saved_plan_stays_valid_when_another_tenant_is_applied_meanwhile() {
     let sandbox = StandaloneSandbox::start(2);

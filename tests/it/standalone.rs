@@ -79,6 +79,22 @@ impl StandaloneSandbox {
     }
 
     /// [`sandbox_env`] for this sandbox.
+    /// The sandbox's request log (`GET /_sandbox/requests`): method, path, tenant, ...
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            reqwest::get(format!("{}/_sandbox/requests", self.base))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    }
+
     pub fn env(&self) -> Vec<(&'static str, String)> {
         sandbox_env(&self.base)
     }
