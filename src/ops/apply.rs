@@ -194,7 +194,12 @@ struct Run<'a, 'b> {
 
 impl Run<'_, '_> {
     /// Carries `plan` out through the executor it needs, recording through `ledger`.
-    fn execute(&self, ws: &Workspace, plan: &Plan, ledger: &dyn Ledger) -> ApplyReport {
+    fn execute(
+        &self,
+        ws: &Workspace,
+        plan: &Plan,
+        ledger: &dyn Ledger,
+    ) -> Result<ApplyReport, OpsError> {
         let source = Source {
             digest: self.digest.clone(),
             commit: ws.manifests.commit.clone(),
@@ -234,26 +239,16 @@ impl Run<'_, '_> {
             }
             // MSP-side records only: nothing waits on the network (a multi-threaded runtime
             // all the same, so a tenant waiting for its lock does not hold up the others).
-            None => match crate::ops::workspace::runtime() {
-                Ok(runtime) => runtime.block_on(crate::apply::apply(
-                    plan,
-                    ledger,
-                    &StateOnlyExecutor,
-                    &source,
-                    &control,
-                )),
-                Err(e) => {
-                    let mut report = ApplyReport::default();
-                    report.errors.push((
-                        String::new(),
-                        crate::apply::ApplyError::State(StateError::Invalid(e.to_string())),
-                    ));
-                    report
-                }
-            },
+            None => crate::ops::workspace::runtime()?.block_on(crate::apply::apply(
+                plan,
+                ledger,
+                &StateOnlyExecutor,
+                &source,
+                &control,
+            )),
         };
         reporter.phase_finished(Phase::Applying);
-        report
+        Ok(report)
     }
 }
 
@@ -308,6 +303,7 @@ fn apply_whole(
         run.execute(ws, &plan, &ledger)
     };
     drop(journal);
+    let report = report?;
     // Whatever happened, record what was done (the store gives the new serial).
     state.serial = ws.store.write(&state, &lock)?;
     drop(lock);
@@ -406,7 +402,7 @@ fn apply_by_partition(
             catalog_lock: std::sync::Mutex::new(catalog_lock),
             reporter: run.reporter,
         };
-        run.execute(ws, &plan, &ledger)
+        run.execute(ws, &plan, &ledger)?
     };
     let outcomes = report.outcomes(&plan);
     Ok(ApplyRun {
@@ -443,9 +439,8 @@ impl PartitionLedger<'_> {
     ) -> Result<T, ApplyError> {
         match self.catalog_lock.lock().expect("catalog lock").as_ref() {
             Some(lock) => work(lock),
-            None => Err(ApplyError::State(StateError::Invalid(
-                "the plan changes tenant or organization records, but the catalog is not locked"
-                    .into(),
+            None => Err(ApplyError::State(StateError::Internal(
+                "the plan changes tenant or organization records, but the catalog is not locked",
             ))),
         }
     }
@@ -539,11 +534,9 @@ impl Ledger for PartitionLedger<'_> {
         } = session;
         let (partition, lock) = *held
             .and_then(|h| h.downcast::<(Partition, StateLock)>().ok())
-            .ok_or_else(|| {
-                ApplyError::State(StateError::Invalid(
-                    "a tenant's session lost its lock".into(),
-                ))
-            })?;
+            .ok_or(ApplyError::State(StateError::Internal(
+                "a tenant's session lost its lock",
+            )))?;
         drop(journal);
         // The tenant record is the catalog's; the partition holds the tenant's own objects.
         view.objects

@@ -296,7 +296,7 @@ impl FileStateStore {
 
     fn crash_point(&self, point: CrashPoint) -> Result<(), StateError> {
         if self.crash_at == Some(point) {
-            return Err(StateError::Invalid(format!("simulated crash at {point:?}")));
+            return Err(StateError::SimulatedCrash(format!("{point:?}")));
         }
         Ok(())
     }
@@ -625,13 +625,11 @@ impl FileStateStore {
     /// The catalog's lineage, checked against a writer's.
     fn check_catalog_lineage(&self, lineage: &str, need_catalog: bool) -> Result<(), StateError> {
         match read_header(&self.path)? {
-            Some(h) if h.lineage.as_deref() != Some(lineage) => Err(StateError::Invalid(format!(
-                "refusing to write lineage {lineage} into state of lineage {}",
-                h.lineage.unwrap_or_default()
-            ))),
-            None if need_catalog => Err(StateError::Invalid(
-                "no catalog yet: write the catalog first (it holds the state's lineage)".into(),
-            )),
+            Some(h) if h.lineage.as_deref() != Some(lineage) => Err(StateError::LineageMismatch {
+                ours: lineage.to_string(),
+                stored: h.lineage.unwrap_or_default(),
+            }),
+            None if need_catalog => Err(StateError::NoCatalog),
             _ => Ok(()),
         }
     }
@@ -1117,11 +1115,11 @@ impl Journal for FileJournal {
             if let Some((address, object)) = object
                 && partition_of(address, object) != *p
             {
-                return Err(StateError::Invalid(format!(
-                    "{address} belongs to {}, not to {p}: journal it there (a move across \
-                     partitions needs the whole-fleet journal)",
-                    partition_of(address, object)
-                )));
+                return Err(StateError::WrongPartition {
+                    address: address.clone(),
+                    belongs: partition_of(address, object).to_string(),
+                    partition: p.to_string(),
+                });
             }
         }
         let mut line = serde_json::to_vec(change).expect("change serializes");
@@ -1171,16 +1169,13 @@ impl FileStateStore {
         }))
     }
 
-    fn refuse_pending(&self, what: &str) -> Result<(), StateError> {
+    fn refuse_pending(&self, what: &'static str) -> Result<(), StateError> {
         match self.layout()? {
-            Layout::V1 => Err(StateError::Invalid(format!(
-                "{what}: state is still a single file; take a lock first (it upgrades state)"
-            ))),
-            _ if self.journal_path().exists() => Err(StateError::Invalid(format!(
-                "{what}: the journal of an interrupted whole-fleet apply is not recorded yet \
-                 ({}); take the lock again (it records it)",
-                self.journal_path().display()
-            ))),
+            Layout::V1 => Err(StateError::NotUpgraded { what }),
+            _ if self.journal_path().exists() => Err(StateError::FleetJournalPending {
+                what,
+                journal: self.journal_path().display().to_string(),
+            }),
             _ => Ok(()),
         }
     }
@@ -1333,14 +1328,12 @@ impl StateStore for FileStateStore {
         lock.check_covers(partition)?;
         partition.check()?;
         if base.lineage.is_empty() {
-            return Err(StateError::Invalid(
-                "refusing to journal a state without a lineage (call ensure_lineage first)".into(),
-            ));
+            return Err(StateError::NoLineage { what: "journal" });
         }
         if base.recovered_changes > 0 {
-            return Err(StateError::Invalid(format!(
-                "{partition} has recovered changes: write it before journaling on top of it"
-            )));
+            return Err(StateError::RecoveredNotWritten {
+                partition: partition.to_string(),
+            });
         }
         self.refuse_pending("cannot journal a partition")?;
         self.check_catalog_lineage(&base.lineage, partition != &Partition::Catalog)?;
@@ -1348,10 +1341,11 @@ impl StateStore for FileStateStore {
             .and_then(|h| h.serial)
             .unwrap_or(0);
         if stored != base.serial {
-            return Err(StateError::Invalid(format!(
-                "{partition} is stored at serial {stored}, not {} as given: load it again",
-                base.serial
-            )));
+            return Err(StateError::SerialMismatch {
+                partition: partition.to_string(),
+                stored,
+                given: base.serial,
+            });
         }
         self.ensure_partition_dirs()?;
         let header = JournalHeader {
@@ -1377,16 +1371,16 @@ impl StateStore for FileStateStore {
         lock.check_covers(partition)?;
         partition.check()?;
         if state.lineage.is_empty() {
-            return Err(StateError::Invalid(
-                "refusing to write a state without a lineage (call ensure_lineage first)".into(),
-            ));
+            return Err(StateError::NoLineage { what: "write" });
         }
         for (address, object) in &state.objects {
             let belongs = partition_of(address, object);
             if belongs != *partition {
-                return Err(StateError::Invalid(format!(
-                    "{address} belongs to {belongs}, not to {partition}"
-                )));
+                return Err(StateError::WrongPartition {
+                    address: address.clone(),
+                    belongs: belongs.to_string(),
+                    partition: partition.to_string(),
+                });
             }
         }
         self.refuse_pending("cannot write a partition")?;
@@ -1480,14 +1474,12 @@ impl StateStore for FileStateStore {
     ) -> Result<Box<dyn Journal + Send>, StateError> {
         lock.check_fleet()?;
         if base.lineage.is_empty() {
-            return Err(StateError::Invalid(
-                "refusing to journal a state without a lineage (call ensure_lineage first)".into(),
-            ));
+            return Err(StateError::NoLineage { what: "journal" });
         }
         if base.recovered_changes > 0 {
-            return Err(StateError::Invalid(
-                "state has recovered changes: write it before journaling on top of it".into(),
-            ));
+            return Err(StateError::RecoveredNotWritten {
+                partition: "state".into(),
+            });
         }
         self.ensure_dir()?;
         if self.layout()? == Layout::V1 {
@@ -1512,9 +1504,7 @@ impl StateStore for FileStateStore {
     fn write(&self, state: &State, lock: &StateLock) -> Result<u64, StateError> {
         lock.check_fleet()?;
         if state.lineage.is_empty() {
-            return Err(StateError::Invalid(
-                "refusing to write a state without a lineage (call ensure_lineage first)".into(),
-            ));
+            return Err(StateError::NoLineage { what: "write" });
         }
         self.ensure_dir()?;
         if self.layout()? == Layout::V1 {

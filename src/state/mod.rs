@@ -245,8 +245,54 @@ pub enum StateError {
     },
     #[error("no object at address {0} in state")]
     NoSuchAddress(String),
-    #[error("{0}")]
-    Invalid(String),
+    #[error("`{0}` is not an address (kind.name)")]
+    BadAddress(String),
+    #[error("`{0}` is not a valid name (lowercase letters, digits and '-')")]
+    BadName(String),
+    #[error("`{0}` is not a tenant name (lowercase letters, digits and '-', 1 to 63 characters)")]
+    BadTenantName(String),
+    #[error("cannot move a {from} to a {to} address")]
+    KindMismatch { from: String, to: String },
+    #[error("{0} already exists in state; remove it first with `tenantform state rm {0}`")]
+    AddressTaken(String),
+    #[error("refusing to write lineage {ours} into state of lineage {stored}")]
+    LineageMismatch { ours: String, stored: String },
+    #[error("no catalog yet: write the catalog first (it holds the state's lineage)")]
+    NoCatalog,
+    #[error("refusing to {what} a state without a lineage (call ensure_lineage first)")]
+    NoLineage { what: &'static str },
+    #[error("{what}: state is still a single file; take a lock first (it upgrades state)")]
+    NotUpgraded { what: &'static str },
+    #[error(
+        "{what}: the journal of an interrupted whole-fleet apply is not recorded yet ({journal}); take the lock again (it records it)"
+    )]
+    FleetJournalPending { what: &'static str, journal: String },
+    #[error("{partition} has recovered changes: write it before journaling on top of it")]
+    RecoveredNotWritten { partition: String },
+    #[error("{partition} is stored at serial {stored}, not {given} as given: load it again")]
+    SerialMismatch {
+        partition: String,
+        stored: u64,
+        given: u64,
+    },
+    /// An object given to a partition it does not belong to (a move across partitions needs
+    /// the whole-fleet journal and write).
+    #[error("{address} belongs to {belongs}, not to {partition}")]
+    WrongPartition {
+        address: String,
+        belongs: String,
+        partition: String,
+    },
+    #[error("the lock held ({held}) does not cover {partition}")]
+    LockDoesNotCover { held: String, partition: String },
+    #[error("a whole-fleet write needs the whole-fleet lock, not the lock of {0}")]
+    NeedsFleetLock(String),
+    /// A crash injected by a test at a named point.
+    #[error("simulated crash at {0}")]
+    SimulatedCrash(String),
+    /// The apply engine was used against its contract (a bug, never bad input).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 /// What `unlock` did.
@@ -300,22 +346,20 @@ impl StateLock {
         if self.covers(partition) {
             Ok(())
         } else {
-            Err(StateError::Invalid(format!(
-                "the lock held ({}) does not cover {partition}",
-                match &self.scope {
+            Err(StateError::LockDoesNotCover {
+                held: match &self.scope {
                     LockScope::Fleet => "the whole fleet".to_string(),
                     LockScope::Partition(p) => p.to_string(),
-                }
-            )))
+                },
+                partition: partition.to_string(),
+            })
         }
     }
 
     pub fn check_fleet(&self) -> Result<(), StateError> {
         match &self.scope {
             LockScope::Fleet => Ok(()),
-            LockScope::Partition(p) => Err(StateError::Invalid(format!(
-                "a whole-fleet write needs the whole-fleet lock, not the lock of {p}"
-            ))),
+            LockScope::Partition(p) => Err(StateError::NeedsFleetLock(p.to_string())),
         }
     }
 }

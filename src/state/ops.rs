@@ -10,24 +10,21 @@ pub fn move_address(state: &State, from: &str, to: &str) -> Result<Vec<StateChan
         .objects
         .get(from)
         .ok_or_else(|| StateError::NoSuchAddress(from.to_string()))?;
-    let (from_kind, from_key) = split_address(from)
-        .ok_or_else(|| StateError::Invalid(format!("`{from}` is not an address (kind.name)")))?;
-    let (to_kind, to_key) = split_address(to)
-        .ok_or_else(|| StateError::Invalid(format!("`{to}` is not an address (kind.name)")))?;
+    let (from_kind, from_key) =
+        split_address(from).ok_or_else(|| StateError::BadAddress(from.to_string()))?;
+    let (to_kind, to_key) =
+        split_address(to).ok_or_else(|| StateError::BadAddress(to.to_string()))?;
     if from_kind != to_kind {
-        return Err(StateError::Invalid(format!(
-            "cannot move a {from_kind} to a {to_kind} address"
-        )));
+        return Err(StateError::KindMismatch {
+            from: from_kind.to_string(),
+            to: to_kind.to_string(),
+        });
     }
     if state.objects.contains_key(to) {
-        return Err(StateError::Invalid(format!(
-            "{to} already exists in state; remove it first with `tenantform state rm {to}`"
-        )));
+        return Err(StateError::AddressTaken(to.to_string()));
     }
     if crate::manifest::format::check_name(to_key).is_err() && from_kind != "msp_role" {
-        return Err(StateError::Invalid(format!(
-            "`{to_key}` is not a valid name (lowercase letters, digits and '-')"
-        )));
+        return Err(StateError::BadName(to_key.to_string()));
     }
     let mut changes = vec![StateChange::Move {
         from: from.to_string(),

@@ -39,9 +39,7 @@ impl Partition {
         if is_tenant_name(name) {
             Ok(Partition::Tenant(name.to_string()))
         } else {
-            Err(StateError::Invalid(format!(
-                "`{name}` is not a tenant name (lowercase letters, digits and '-', 1 to 63 characters)"
-            )))
+            Err(StateError::BadTenantName(name.to_string()))
         }
     }
 

@@ -257,11 +257,11 @@ pub mod shared {
         a_state.apply_change(&put("guest.a.x", "v2"));
         assert!(matches!(
             store.write_partition(&tenant("a"), &a_state, &catalog),
-            Err(StateError::Invalid(_))
+            Err(StateError::LockDoesNotCover { .. })
         ));
         assert!(matches!(
             store.write(&store.load().unwrap(), &catalog),
-            Err(StateError::Invalid(_))
+            Err(StateError::NeedsFleetLock(_))
         ));
         let mut c = store.load_catalog().unwrap();
         c.apply_change(&put("tenant.c", "v2"));
@@ -341,7 +341,7 @@ pub mod shared {
         // A change of another tenant does not belong in this journal.
         assert!(matches!(
             journal.record(&put("guest.b.x", "v2"), false),
-            Err(StateError::Invalid(_))
+            Err(StateError::WrongPartition { .. })
         ));
         // Killed: no write; the lock goes with the process.
         drop(journal);
@@ -468,7 +468,7 @@ pub mod shared {
         state.apply_change(&put("guest.a.x", "v1"));
         assert!(matches!(
             store.write_partition(&tenant("a"), &state, &lock),
-            Err(StateError::Invalid(_))
+            Err(StateError::NoCatalog)
         ));
         drop(lock);
         write_fleet(store);
@@ -482,7 +482,7 @@ pub mod shared {
         // Names that are not tenant names never reach a backend.
         for bad in ["../x", "a/b", "", "UPPER"] {
             assert!(
-                matches!(store.load_tenant(bad), Err(StateError::Invalid(_))),
+                matches!(store.load_tenant(bad), Err(StateError::BadTenantName(_))),
                 "{bad}"
             );
             assert!(
