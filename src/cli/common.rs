@@ -237,6 +237,16 @@ impl Reporter for CliReporter<'_> {
             Note::RecordingRecovered { changes, store } => format!(
                 "Recovered {changes} changes from an interrupted apply; recording them in {store} first."
             ),
+            Note::Replanning { tenants } => format!(
+                "{} changed while this apply waited for {}; planning {} again.",
+                crate::render::terminal_safe(&tenants.join(", ")),
+                if tenants.len() == 1 {
+                    "its lock"
+                } else {
+                    "their locks"
+                },
+                if tenants.len() == 1 { "it" } else { "them" },
+            ),
             Note::ChangedSince {
                 base,
                 changed,

@@ -11,7 +11,7 @@ use crate::apply::{
 };
 use crate::ops::plan::{PlanRequest, plan_changes};
 use crate::ops::{Need, Note, OpsError, Phase, Reporter, Selection, Workspace};
-use crate::outcome::TenantOutcome;
+use crate::outcome::{Cause, Outcome, TenantOutcome};
 use crate::plan::{
     Plan, PlanOptions, SavedPlan, manifests_digest, partition_staleness, partitions_written,
 };
@@ -135,7 +135,7 @@ pub fn apply(
             (made.serials, plan, Some(replan))
         }
     };
-    let run = Run {
+    let mut run = Run {
         digest,
         need,
         info: LockInfo::for_command(ws.settings.command_line.clone()),
@@ -143,6 +143,60 @@ pub fn apply(
         stop,
         reporter,
     };
+    let mut result = apply_planned(ws, &mut run, serials, plan, replan.as_ref())?;
+    // A computed plan's tenants that another apply changed before their locks were taken are
+    // planned again (a saved plan's are not: it is exactly what was reviewed).
+    let Some(replan) = replan else {
+        return Ok(result);
+    };
+    for _ in 0..MAX_REPLANS {
+        let stale: Vec<String> = result
+            .outcomes
+            .iter()
+            .filter(|t| matches!(&t.outcome, Outcome::Failed(f) if f.cause == Cause::Stale))
+            .map(|t| t.tenant.clone())
+            .collect();
+        if stale.is_empty()
+            || stop.load(std::sync::atomic::Ordering::SeqCst)
+            || result.approval != Approval::Apply
+        {
+            break;
+        }
+        run.reporter.note(&Note::Replanning {
+            tenants: stale.clone(),
+        });
+        let selection = Selection {
+            tenants: stale.clone(),
+            selector: None,
+        };
+        let again = Replan {
+            options: replan.options.clone(),
+            selection: &selection,
+            changed_since: None,
+        };
+        let (plan, made) = plan_changes(ws, again.request(run.need), run.reporter)?;
+        let next = if plan.has_changes() || made.recovered > 0 {
+            apply_planned(ws, &mut run, made.serials, plan, Some(&again))?
+        } else {
+            unapplied(ws, plan, Approval::Apply, made.serials.whole())
+        };
+        result = result.merge_replanned(next, &stale);
+    }
+    Ok(result)
+}
+
+/// How often an apply plans again the tenants that changed under it before it gives up on
+/// them (each round is another apply's doing: in a busy pipeline, fail and let CI retry).
+const MAX_REPLANS: usize = 3;
+
+/// Applies a plan partition by partition when it can, else under the whole-state lock.
+fn apply_planned(
+    ws: &mut Workspace,
+    run: &mut Run<'_, '_>,
+    serials: Serials,
+    plan: Plan,
+    replan: Option<&Replan<'_>>,
+) -> Result<ApplyRun, OpsError> {
     let partitioned = plan.has_changes()
         && !plan.state.partitions.is_empty()
         && partitions_written(&plan.actions, &serials.lineage).is_some()
@@ -151,6 +205,33 @@ pub fn apply(
         apply_by_partition(ws, run, serials, plan, replan)
     } else {
         apply_whole(ws, run, serials, plan, replan)
+    }
+}
+
+impl ApplyRun {
+    /// This run, with the tenants in `replanned` as a later round `next` left them.
+    fn merge_replanned(mut self, next: ApplyRun, replanned: &[String]) -> ApplyRun {
+        let again = |tenant: &str| replanned.iter().any(|t| t == tenant);
+        for outcome in &mut self.outcomes {
+            if let Some(later) = next.outcomes.iter().find(|t| t.tenant == outcome.tenant) {
+                *outcome = later.clone();
+            }
+        }
+        if let Some(report) = &mut self.report {
+            report.errors.retain(|(tenant, _)| !again(tenant));
+            if let Some(more) = next.report {
+                report.created += more.created;
+                report.updated += more.updated;
+                report.deleted += more.deleted;
+                report.adopted += more.adopted;
+                report.blocked += more.blocked;
+                report.errors.extend(more.errors);
+                report.done.extend(more.done);
+                report.interrupted |= more.interrupted;
+            }
+        }
+        self.serial = next.serial;
+        self
     }
 }
 
@@ -256,10 +337,10 @@ impl Run<'_, '_> {
 /// since the plan, applied, and written once at the end.
 fn apply_whole(
     ws: &mut Workspace,
-    run: Run<'_, '_>,
+    run: &mut Run<'_, '_>,
     serials: Serials,
     mut plan: Plan,
-    replan: Option<Replan<'_>>,
+    replan: Option<&Replan<'_>>,
 ) -> Result<ApplyRun, OpsError> {
     let lock = ws.store.lock(run.info.clone(), ws.settings.lock_timeout)?;
     let mut state = ws.store.load()?;
@@ -281,7 +362,7 @@ fn apply_whole(
     {
         // Someone wrote state since the plan (or an apply was interrupted): plan again, now
         // that nobody else can write; Entra is read again too.
-        plan = match &replan {
+        plan = match replan {
             Some(replan) => plan_changes(ws, replan.request(run.need), run.reporter)?.0,
             None => match partition_staleness(&plan, &run.digest, &state, &serials_now) {
                 Some(why) => return Err(stale(why)),
@@ -323,10 +404,10 @@ fn apply_whole(
 /// lock only while that tenant is applied.
 fn apply_by_partition(
     ws: &mut Workspace,
-    run: Run<'_, '_>,
+    run: &mut Run<'_, '_>,
     serials: Serials,
     mut plan: Plan,
-    replan: Option<Replan<'_>>,
+    replan: Option<&Replan<'_>>,
 ) -> Result<ApplyRun, OpsError> {
     let lineage = serials.lineage.clone();
     let writes_catalog = |plan: &Plan| {
@@ -358,7 +439,7 @@ fn apply_by_partition(
         if changed {
             // Tenant or organization records changed since the plan: plan again under the
             // catalog's lock (tenants are checked one by one as they are applied).
-            plan = match &replan {
+            plan = match replan {
                 Some(replan) => plan_changes(ws, replan.request(run.need), run.reporter)?.0,
                 None => {
                     return Err(stale(format!(

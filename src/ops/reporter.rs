@@ -22,6 +22,9 @@ pub enum Note {
     RecoveredChanges { changes: usize, store: String },
     /// An apply is recording the changes of an interrupted one first.
     RecordingRecovered { changes: usize, store: String },
+    /// Tenants changed by another apply between this one's plan and their locks: planned
+    /// again (and shown for approval again when they still have changes).
+    Replanning { tenants: Vec<String> },
     /// `--changed-since` narrowed the plan.
     ChangedSince {
         base: String,

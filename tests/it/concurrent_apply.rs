@@ -1,6 +1,7 @@
-//! Two people applying two customers at once: applies lock only the state partitions their
-//! plan writes, so disjoint tenants run side by side, and an apply to the same tenant waits
-//! (up to `--lock-timeout`) and fails naming the holder.
+//! Two people applying two customers at once: an apply locks a tenant's partition only while
+//! it applies that tenant, so disjoint tenants run side by side, an apply to the same tenant
+//! waits (up to `--lock-timeout`) and fails naming the holder, and a tenant changed under an
+//! apply is planned again (computed plan) or fails as stale (saved plan).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -140,12 +141,12 @@ fn applies_to_different_tenants_run_at_once_and_the_same_tenant_waits_for_its_ho
     }
 }
 
-/// An apply holds a tenant's lock only while it applies that tenant: a fleet-wide apply
-/// working on tenant a leaves tenant b free for someone else. When it reaches b, b has
-/// changed since its plan: b fails as stale (never applied twice), a is done, and the next
-/// run finds nothing left to do.
-#[test]
-fn an_apply_locks_a_tenant_only_while_applying_it_and_refuses_one_changed_meanwhile() {
+/// Someone applies tenant b while a fleet-wide apply (one tenant at a time, `extra` picks a
+/// computed or a saved plan) is still on tenant a: b must not be locked by it. Returns the
+/// fleet-wide apply's output, with the sandbox and directory it ran in.
+fn apply_b_while_a_fleet_wide_apply_is_on_a(
+    slow_args: &dyn Fn(&StandaloneSandbox, &str, &str, &Path) -> Vec<String>,
+) -> (std::process::Output, StandaloneSandbox, tempfile::TempDir) {
     let sandbox = StandaloneSandbox::start(2);
     let root = tempfile::tempdir().unwrap();
     let tree = root.path().join("tree");
@@ -156,6 +157,7 @@ fn an_apply_locks_a_tenant_only_while_applying_it_and_refuses_one_changed_meanwh
     assert_eq!(first.code, 0, "{}", first.transcript());
 
     write_tree(&tree, &[("fleet.yaml", &manifests(&["dana", "erin"]))]);
+    let args = slow_args(&sandbox, dir, state, root.path());
     // The whole fleet, one tenant at a time (a, then b), two seconds per change.
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantform"));
     for var in crate::support::HERMETIC_VARS {
@@ -165,7 +167,7 @@ fn an_apply_locks_a_tenant_only_while_applying_it_and_refuses_one_changed_meanwh
         .envs(sandbox.env())
         .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "2000")
         .current_dir(root.path())
-        .args(apply_args(dir, state, &["--parallelism", "1"]))
+        .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -198,16 +200,7 @@ fn an_apply_locks_a_tenant_only_while_applying_it_and_refuses_one_changed_meanwh
         slow.try_wait().unwrap().is_none(),
         "the fleet-wide apply was still on tenant a"
     );
-
     let output = slow.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains("b: changed since the plan: tenant b has changed since the plan was made"),
-        "{stderr}"
-    );
-    assert!(stdout.contains("1 of 2 tenants done, 1 failed"), "{stdout}");
 
     // Both are recorded once: nothing to do, and erin was invited into b once.
     let plan = run(
@@ -222,6 +215,69 @@ fn an_apply_locks_a_tenant_only_while_applying_it_and_refuses_one_changed_meanwh
         .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/invitations"))
         .count();
     assert_eq!(invitations, 4, "dana and erin, once per tenant");
+    (output, sandbox, root)
+}
+
+/// An apply holds a tenant's lock only while it applies that tenant. When a computed plan
+/// reaches a tenant someone changed meanwhile, that tenant is planned again under its lock
+/// (here: nothing left to do), so overlapping applies converge.
+#[test]
+fn an_apply_locks_a_tenant_only_while_applying_it_and_plans_again_one_changed_meanwhile() {
+    let (output, _sandbox, _root) =
+        apply_b_while_a_fleet_wide_apply_is_on_a(&|_, dir, state, _| {
+            [
+                "apply",
+                "--auto-approve",
+                "--parallelism",
+                "1",
+                "--state",
+                state,
+                dir,
+            ]
+            .map(String::from)
+            .to_vec()
+        });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("b changed while this apply waited for its lock; planning it again."),
+        "{stderr}"
+    );
+    assert!(stdout.contains("Apply complete"), "{stdout}");
+}
+
+/// A saved plan is exactly what was reviewed: a tenant changed between its plan and its lock
+/// fails as stale (exit 1), the others are applied.
+#[test]
+fn a_saved_plan_fails_a_tenant_changed_before_its_lock_and_applies_the_rest() {
+    let (output, _sandbox, _root) =
+        apply_b_while_a_fleet_wide_apply_is_on_a(&|sandbox, dir, state, root| {
+            let saved = root.join("fleet.tfp");
+            let saved = saved.to_str().unwrap();
+            let out = command()
+                .envs(sandbox.env())
+                .current_dir(root)
+                .args(["plan", "--out", saved, "--state", state, dir])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ["apply", "--auto-approve", "--parallelism", "1", saved]
+                .map(String::from)
+                .to_vec()
+        });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("b: changed since the plan: tenant b has changed since the plan was made"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("1 of 2 tenants done, 1 failed"), "{stdout}");
 }
 
 #[test]
