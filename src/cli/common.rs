@@ -36,6 +36,12 @@ pub struct TenantSelection {
     /// Only tenants whose labels match, e.g. 'tier in (gold, silver), !legacy'.
     #[arg(long, value_name = "SELECTOR")]
     pub selector: Option<String>,
+    /// Only shard K of N of the tenants selected otherwise, e.g. 2/4: N CI jobs, one per
+    /// shard, split a fleet with no overlap and no gap (by a hash of each tenant's name, so a
+    /// tenant keeps its shard from run to run). Per-tenant state locks keep overlapping runs
+    /// safe.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::ops::Shard>,
 }
 
 impl TenantSelection {
@@ -43,6 +49,7 @@ impl TenantSelection {
         Selection {
             tenants: self.tenants.clone(),
             selector: self.selector.clone(),
+            shard: self.shard,
         }
     }
 }

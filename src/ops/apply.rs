@@ -167,7 +167,7 @@ pub fn apply(
         });
         let selection = Selection {
             tenants: stale.clone(),
-            selector: None,
+            ..Selection::default()
         };
         let again = Replan {
             options: replan.options.clone(),

@@ -20,5 +20,5 @@ pub mod workspace;
 
 pub use error::OpsError;
 pub use reporter::{Note, Phase, Reporter, Silent};
-pub use settings::{GraphSettings, GraphTarget, ManifestSource, Selection, Settings};
+pub use settings::{GraphSettings, GraphTarget, ManifestSource, Selection, Settings, Shard};
 pub use workspace::{Connection, Manifests, Need, Workspace};

@@ -114,11 +114,69 @@ pub struct Selection {
     pub tenants: Vec<String>,
     /// A label selector, e.g. `tier in (gold, silver), !legacy`.
     pub selector: Option<String>,
+    /// `--shard K/N`: only this share of the tenants the rest selects.
+    pub shard: Option<Shard>,
+}
+
+/// One of N stable shares of a fleet (`--shard K/N`), so N CI jobs split a fleet between
+/// them with no overlap and no gap, and a tenant stays in its shard from run to run (it moves
+/// only when N changes). A tenant belongs to shard `1 + h mod N`, where `h` is the first 8
+/// bytes (big-endian) of the SHA-256 of its stable name: the same on every machine and
+/// version, and reproducible by other tools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based, at most `count`.
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// The most shards a fleet is split into (more would be a typo, not a CI matrix).
+    pub const MAX_COUNT: u32 = 1024;
+
+    /// Whether `tenant` (a stable name) is in this shard.
+    pub fn contains(&self, tenant: &str) -> bool {
+        Shard::of(tenant, self.count) == self.index
+    }
+
+    /// The shard (1-based) of `tenant` when a fleet is split `count` ways.
+    pub fn of(tenant: &str, count: u32) -> u32 {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(tenant.as_bytes());
+        let head = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        1 + (head % u64::from(count.max(1))) as u32
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let bad = || {
+            format!(
+                "`{text}` is not a shard: write K/N with 1 <= K <= N <= {} (e.g. 2/4, the second of four shares)",
+                Shard::MAX_COUNT
+            )
+        };
+        let (k, n) = text.trim().split_once('/').ok_or_else(bad)?;
+        let index: u32 = k.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || count == 0 || index > count || count > Shard::MAX_COUNT {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 impl Selection {
     pub fn is_empty(&self) -> bool {
-        self.tenants.is_empty() && self.selector.is_none()
+        self.tenants.is_empty() && self.selector.is_none() && self.shard.is_none()
     }
 
     /// The selected tenants of `model`, or `None` when nothing narrows the selection. An
@@ -149,6 +207,7 @@ impl Selection {
                 .values()
                 .filter(|t| self.tenants.is_empty() || self.tenants.contains(&t.name))
                 .filter(|t| selector.as_ref().is_none_or(|s| s.matches(&t.labels)))
+                .filter(|t| self.shard.is_none_or(|s| s.contains(&t.name)))
                 .map(|t| t.name.clone())
                 .collect(),
         ))
@@ -163,5 +222,49 @@ pub fn narrow(
     match (only, selected) {
         (Some(a), Some(b)) => Some(a.intersection(&b).cloned().collect()),
         (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_split_a_fleet_without_overlap_or_gap_and_evenly() {
+        let tenants: Vec<String> = (0..4000).map(|i| format!("customer-{i}")).collect();
+        let shards: Vec<Shard> = (1..=4).map(|k| format!("{k}/4").parse().unwrap()).collect();
+        let mut sizes = [0usize; 4];
+        for t in &tenants {
+            let holders: Vec<usize> = (0..4).filter(|&i| shards[i].contains(t)).collect();
+            assert_eq!(holders.len(), 1, "{t} is in exactly one shard");
+            sizes[holders[0]] += 1;
+        }
+        for size in sizes {
+            assert!((850..=1150).contains(&size), "uneven shards: {sizes:?}");
+        }
+    }
+
+    #[test]
+    fn a_tenants_shard_is_fixed_by_its_name() {
+        // Pinned: a change here moves every fleet's tenants between CI jobs.
+        assert_eq!(Shard::of("contoso", 4), Shard::of("contoso", 4));
+        let pinned: Vec<u32> = ["a", "b", "contoso", "foggy-it"]
+            .iter()
+            .map(|t| Shard::of(t, 4))
+            .collect();
+        assert_eq!(pinned, PINNED);
+        assert_eq!(Shard::of("anything", 1), 1);
+    }
+
+    // The same as `1 + int.from_bytes(sha256(name)[:8], "big") % 4` in Python.
+    const PINNED: [u32; 4] = [3, 3, 4, 3];
+
+    #[test]
+    fn shard_syntax_is_checked() {
+        assert_eq!("2/4".parse::<Shard>(), Ok(Shard { index: 2, count: 4 }));
+        for bad in ["0/4", "5/4", "4", "a/b", "1/0", "1/2000", ""] {
+            let err = bad.parse::<Shard>().unwrap_err();
+            assert!(err.contains("is not a shard: write K/N"), "{bad}: {err}");
+        }
     }
 }

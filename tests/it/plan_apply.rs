@@ -1118,3 +1118,88 @@ fn tenant_and_selector_narrow_plan_and_apply_to_chosen_customers() {
         ["customer-00000", "customer-00001"]
     );
 }
+
+/// `--shard K/N` splits the selected tenants among N CI jobs: the shards' plans cover every
+/// tenant exactly once, compose with `--selector`, match the documented hash (so another
+/// tool can tell which job owns a tenant), and applying every shard leaves nothing to do.
+#[test]
+fn shards_split_the_fleet_among_ci_jobs_without_overlap_or_gap() {
+    let manifests = tempfile::tempdir().unwrap();
+    write_fleet(manifests.path(), 24);
+    let m = manifests.path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tenants_of = |stdout: &str| -> std::collections::BTreeSet<String> {
+        json(stdout)["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tenant"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = tf(dir.path(), &["plan", "--offline", m, "-o", "json"]);
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    let all = tenants_of(&all.stdout);
+    assert_eq!(all.len(), 24);
+    let mut seen = std::collections::BTreeSet::new();
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let run = tf(
+            dir.path(),
+            &["plan", "--offline", m, "--shard", &shard, "-o", "json"],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let mine = tenants_of(&run.stdout);
+        assert!(!mine.is_empty() && mine.len() < 24, "{shard}: {mine:?}");
+        for t in &mine {
+            assert_eq!(tenantform::ops::Shard::of(t, 3), k, "{t} in shard {shard}");
+            assert!(seen.insert(t.clone()), "{t} is in two shards");
+        }
+    }
+    assert_eq!(seen, all, "every tenant is in some shard");
+
+    // With a selector: the shard of the gold tenants only.
+    let gold = tf(
+        dir.path(),
+        &[
+            "plan",
+            "--offline",
+            m,
+            "--selector",
+            "tier=gold",
+            "--shard",
+            "1/2",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(gold.code, 0, "{}", gold.stderr);
+    let gold = tenants_of(&gold.stdout);
+    assert!(!gold.is_empty());
+    for t in &gold {
+        let i: usize = t.trim_start_matches("customer-").parse().unwrap();
+        assert_eq!(i % 3, 0, "{t} is gold (synthetic tiers rotate)");
+        assert_eq!(tenantform::ops::Shard::of(t, 2), 1);
+    }
+
+    // Every shard applied (one job each): nothing left to do.
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let applied = tf(
+            dir.path(),
+            &["apply", "--offline", m, "--shard", &shard, "--auto-approve"],
+        );
+        assert_eq!(applied.code, 0, "{shard}: {}", applied.stderr);
+    }
+    let rest = tf(dir.path(), &["plan", "--offline", "--detailed-exitcode", m]);
+    assert_eq!(rest.code, 0, "{}", rest.stdout);
+
+    for bad in ["0/3", "4/3", "3", "x/y"] {
+        let run = tf(dir.path(), &["plan", "--offline", m, "--shard", bad]);
+        assert_eq!(run.code, 1, "{bad}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("is not a shard: write K/N"),
+            "{}",
+            run.stderr
+        );
+    }
+}
