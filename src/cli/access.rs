@@ -6,7 +6,6 @@ use crate::access::{Grant, for_tenant, for_user};
 use crate::cli::common::Location;
 use crate::cli::{CliError, Context, OutputFormat, exit};
 use crate::render::terminal_safe;
-use crate::state::StateStore;
 
 #[derive(clap::Args, Debug)]
 #[command(group(ArgGroup::new("who").required(true).args(["user", "tenant"])))]
@@ -24,7 +23,7 @@ pub struct Args {
 }
 
 pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
-    let state = args.location.store().load()?;
+    let state = args.location.store()?.load()?;
     let grants: Vec<Grant> = match (&args.user, &args.tenant) {
         (Some(email), _) => for_user(&state, email),
         (_, Some(tenant)) => for_tenant(&state, tenant),

@@ -10,7 +10,6 @@ use crate::ops::{
     GraphSettings, GraphTarget, ManifestSource, Manifests, Note, Phase, Reporter, Selection,
     Settings,
 };
-use crate::state::file::FileStateStore;
 
 /// Where the manifests and the state are.
 #[derive(clap::Args, Debug, Clone)]
@@ -78,8 +77,11 @@ impl Location {
             .unwrap_or_else(|| default_state_path(&self.path))
     }
 
-    pub fn store(&self) -> FileStateStore {
-        FileStateStore::new(self.state_path())
+    /// The state backend `--state` names (a file or a `postgres://` database).
+    pub fn store(
+        &self,
+    ) -> Result<Box<dyn crate::state::StateStore + Send + Sync>, crate::state::StateError> {
+        crate::ops::settings::open_store(&self.state_path())
     }
 }
 

@@ -146,7 +146,13 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
         _ => None,
     };
     let named = args.state.is_some() || args.manifests.is_some() || list_path.is_some();
-    let store = FileStateStore::new(state_path(args.state, args.manifests, list_path)?);
+    let location = state_path(args.state, args.manifests, list_path)?;
+    if crate::ops::settings::is_database_url(&location) {
+        return Err(CliError::Usage(
+            "`tenantform state` works on state files only so far; PostgreSQL state is read and written by plan, apply, drift and access".into(),
+        ));
+    }
+    let store = FileStateStore::new(location);
     let must_exist = |store: &FileStateStore| {
         if stored(store) {
             Ok(())

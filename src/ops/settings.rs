@@ -10,6 +10,7 @@ use crate::graph::config::ConfigError;
 use crate::model::DesiredModel;
 use crate::ops::OpsError;
 use crate::state::file::FileStateStore;
+use crate::state::{StateError, StateStore};
 
 /// Where the manifests come from.
 #[derive(Clone, Debug)]
@@ -78,13 +79,43 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn store(&self) -> FileStateStore {
-        FileStateStore::new(&self.state_path)
+    /// The state backend `--state` names: a file, or a PostgreSQL database for a
+    /// `postgres://` URL (connected and migrated here).
+    pub fn store(&self) -> Result<Box<dyn StateStore + Send + Sync>, StateError> {
+        open_store(&self.state_path)
     }
 
-    /// Where `--sandbox` keeps its directory between runs.
+    /// Where `--sandbox` keeps its directory between runs (beside the manifests when state
+    /// is in a database).
     pub fn sandbox_world_path(&self) -> PathBuf {
+        if is_database_url(&self.state_path) {
+            let dir = if self.manifests.path == Path::new("-") {
+                PathBuf::from(".")
+            } else {
+                self.manifests.path.clone()
+            };
+            return dir.join(".tenantform").join("sandbox-world.json");
+        }
         self.state_path.with_file_name("sandbox-world.json")
+    }
+}
+
+/// Whether `--state` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_database_url(location: &Path) -> bool {
+    location
+        .to_str()
+        .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// Opens the state at `location`: a `postgres://` URL or a file path.
+pub fn open_store(location: &Path) -> Result<Box<dyn StateStore + Send + Sync>, StateError> {
+    if is_database_url(location) {
+        let url = location.to_str().expect("checked above");
+        Ok(Box::new(
+            crate::state::postgres::PostgresStateStore::connect(url)?,
+        ))
+    } else {
+        Ok(Box::new(FileStateStore::new(location)))
     }
 }
 

@@ -262,18 +262,18 @@ impl Workspace {
     /// Loads and validates the manifests the settings name.
     pub fn open(settings: Settings, reporter: &dyn Reporter) -> Result<Workspace, OpsError> {
         let manifests = load_manifests(&settings.manifests, settings.strict, reporter)?;
-        Ok(Workspace::with_manifests(settings, manifests))
+        Workspace::with_manifests(settings, manifests)
     }
 
     /// A workspace over manifests already loaded (commands where they are optional).
-    pub fn with_manifests(settings: Settings, manifests: Manifests) -> Workspace {
-        let store = Box::new(settings.store());
-        Workspace {
+    pub fn with_manifests(settings: Settings, manifests: Manifests) -> Result<Workspace, OpsError> {
+        let store = settings.store()?;
+        Ok(Workspace {
             settings,
             manifests,
             store,
             connection: None,
-        }
+        })
     }
 
     /// Ends the run: saves the sandbox's directory for the next one.

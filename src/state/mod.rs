@@ -12,6 +12,7 @@
 pub mod file;
 pub mod ops;
 pub mod partition;
+pub mod postgres;
 mod replay;
 
 use std::collections::BTreeMap;
@@ -290,6 +291,12 @@ pub enum StateError {
     /// A crash injected by a test at a named point.
     #[error("simulated crash at {0}")]
     SimulatedCrash(String),
+    /// PostgreSQL refused or could not be reached (never shows the password).
+    #[error("cannot {operation}: {message}")]
+    Database {
+        operation: &'static str,
+        message: String,
+    },
     /// The apply engine was used against its contract (a bug, never bad input).
     #[error("internal error: {0}")]
     Internal(&'static str),

@@ -14,6 +14,7 @@ mod permissions;
 mod pipelines;
 mod plan_apply;
 mod plan_cases;
+mod postgres_state;
 mod privileged;
 mod progress;
 mod queries;

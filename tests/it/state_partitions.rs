@@ -31,6 +31,35 @@ fn file_store() -> Fresh {
     }
 }
 
+/// A fresh schema in the test database (`TENANTFORM_TEST_DATABASE_URL`), dropped afterwards.
+fn postgres_store() -> Fresh {
+    let url = crate::support::test_database_url().expect("a test database");
+    let schema = format!("t{}", uuid_like());
+    let store = tenantform::state::postgres::PostgresStateStore::connect(&format!(
+        "{url}{}schema={schema}",
+        if url.contains('?') { "&" } else { "?" }
+    ))
+    .unwrap();
+    Fresh {
+        store: Box::new(store),
+        _keep: Box::new(crate::support::DropSchema { url, schema }),
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
 fn object(kind: &str, tenant: &str, marker: &str) -> StateObject {
     let mut attributes: Attributes = [("displayName".to_string(), serde_json::json!(marker))]
         .into_iter()
@@ -501,39 +530,66 @@ pub mod shared {
 
 macro_rules! shared_suite {
     ($backend:ident, $fresh:expr) => {
+        shared_suite!($backend, $fresh, || true);
+    };
+    ($backend:ident, $fresh:expr, $available:expr) => {
         mod $backend {
             use super::*;
 
             #[test]
             fn whole_load_equals_what_was_written() {
+                if !($available)() {
+                    return;
+                }
                 shared::whole_load_equals_what_was_written(&$fresh)
             }
             #[test]
             fn two_writers_on_two_tenants_at_once() {
+                if !($available)() {
+                    return;
+                }
                 shared::two_writers_on_two_tenants_at_once(&$fresh)
             }
             #[test]
             fn a_second_lock_on_a_tenant_waits_then_names_the_holder() {
+                if !($available)() {
+                    return;
+                }
                 shared::a_second_lock_on_a_tenant_waits_then_names_the_holder(&$fresh)
             }
             #[test]
             fn the_catalog_lock_is_separate() {
+                if !($available)() {
+                    return;
+                }
                 shared::the_catalog_lock_is_separate(&$fresh)
             }
             #[test]
             fn serials_increase_only_for_written_partitions() {
+                if !($available)() {
+                    return;
+                }
                 shared::serials_increase_only_for_written_partitions(&$fresh)
             }
             #[test]
             fn a_partition_journal_is_replayed_after_a_kill() {
+                if !($available)() {
+                    return;
+                }
                 shared::a_partition_journal_is_replayed_after_a_kill(&$fresh)
             }
             #[test]
             fn the_whole_fleet_journal_is_replayed_into_each_partition() {
+                if !($available)() {
+                    return;
+                }
                 shared::the_whole_fleet_journal_is_replayed_into_each_partition(&$fresh)
             }
             #[test]
             fn partition_writes_keep_objects_in_their_partition() {
+                if !($available)() {
+                    return;
+                }
                 shared::partition_writes_keep_objects_in_their_partition(&$fresh)
             }
         }
@@ -541,6 +597,11 @@ macro_rules! shared_suite {
 }
 
 shared_suite!(file_backend, file_store);
+shared_suite!(
+    postgres_backend,
+    postgres_store,
+    crate::support::test_database_available
+);
 
 // ---- The file backend only -----------------------------------------------------------------
 

@@ -463,3 +463,48 @@ pub fn addresses_with_op<'a>(plan: &'a serde_json::Value, op: &str) -> Vec<&'a s
         .map(|a| a["address"].as_str().expect("an address"))
         .collect()
 }
+
+/// The PostgreSQL server tests use: `TENANTFORM_TEST_DATABASE_URL` when set (e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres`). `None` when there is none: the PostgreSQL
+/// tests then say loudly that they were skipped.
+pub fn test_database_url() -> Option<String> {
+    std::env::var("TENANTFORM_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Whether a test database is there; says so on stderr (once per test) when it is not, and
+/// fails instead when `TENANTFORM_REQUIRE_DATABASE_TESTS` is set (CI, where they must run).
+pub fn test_database_available() -> bool {
+    if test_database_url().is_some() {
+        return true;
+    }
+    if std::env::var_os("TENANTFORM_REQUIRE_DATABASE_TESTS").is_some() {
+        panic!("TENANTFORM_REQUIRE_DATABASE_TESTS is set but TENANTFORM_TEST_DATABASE_URL is not");
+    }
+    eprintln!(
+        "SKIPPED: PostgreSQL state test (set TENANTFORM_TEST_DATABASE_URL to a server to run it)"
+    );
+    false
+}
+
+/// Drops a test's schema when the test ends.
+pub struct DropSchema {
+    pub url: String,
+    pub schema: String,
+}
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let schema = self.schema.clone();
+        // Off the test's thread: the client must not run inside a runtime.
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut client) = postgres::Client::connect(&url, postgres::NoTls) {
+                let _ =
+                    client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+            }
+        })
+        .join();
+    }
+}

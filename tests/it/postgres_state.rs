@@ -1,0 +1,229 @@
+//! State in PostgreSQL (`--state postgres://...`), end to end through the binary: the same
+//! plan and apply as with a state file, passwords never shown, and two applies on disjoint
+//! tenants of one database at once. Runs against `TENANTFORM_TEST_DATABASE_URL`; skipped
+//! (loudly) without one.
+
+use std::path::Path;
+
+use crate::support::{Run, StandaloneSandbox, command, run_in, write_tree};
+
+/// The test database with a fresh schema (dropped at the end) and a password in the URL that
+/// must never be printed (the test server's trust authentication ignores it).
+fn database() -> Option<(String, crate::support::DropSchema)> {
+    if !crate::support::test_database_available() {
+        return None;
+    }
+    let url = crate::support::test_database_url().unwrap();
+    let schema = format!(
+        "e2e{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let with_password = url.replacen("://postgres@", "://postgres:Hunter2-not-shown@", 1);
+    let separator = if url.contains('?') { "&" } else { "?" };
+    Some((
+        format!("{with_password}{separator}schema={schema}"),
+        crate::support::DropSchema { url, schema },
+    ))
+}
+
+fn assert_no_password(run: &Run) {
+    assert!(
+        !run.stdout.contains("Hunter2") && !run.stderr.contains("Hunter2"),
+        "the database password was printed:\n{}",
+        run.transcript()
+    );
+}
+
+#[test]
+fn plan_and_apply_keep_state_in_postgres() {
+    let Some((url, _schema)) = database() else {
+        return;
+    };
+    let dir = crate::support::foggy_it();
+    let d = dir.path().to_str().unwrap();
+    let applied = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--sandbox",
+            "--replication-window",
+            "0s",
+            "--state",
+            &url,
+            d,
+        ],
+        None,
+    );
+    assert_eq!(applied.code, 0, "{}", applied.transcript());
+    assert!(
+        applied.stdout.contains("Apply complete"),
+        "{}",
+        applied.stdout
+    );
+    assert!(
+        applied.stdout.contains("postgres://postgres@127.0.0.1"),
+        "the summary names the database: {}",
+        applied.stdout
+    );
+    assert_no_password(&applied);
+    assert!(
+        !dir.path().join(".tenantform/state.json").exists(),
+        "no state file is written"
+    );
+    let plan = run_in(
+        dir.path(),
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--sandbox",
+            "--replication-window",
+            "0s",
+            "--state",
+            &url,
+            d,
+        ],
+        None,
+    );
+    assert_eq!(plan.code, 0, "nothing left to do:\n{}", plan.transcript());
+    assert_no_password(&plan);
+    let access = run_in(
+        dir.path(),
+        &[
+            "access",
+            "--user",
+            "dana.whitfield@contoso-msp.example",
+            "--state",
+            &url,
+            d,
+        ],
+        None,
+    );
+    assert_eq!(access.code, 0, "{}", access.transcript());
+    assert!(access.stdout.contains("foggy-it"), "{}", access.stdout);
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_fails_without_showing_the_password() {
+    let dir = crate::support::foggy_it();
+    let d = dir.path().to_str().unwrap();
+    let run = run_in(
+        dir.path(),
+        &[
+            "plan",
+            "--offline",
+            "--state",
+            "postgres://someone:Hunter2-not-shown@127.0.0.1:1/nowhere",
+            d,
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stderr.contains("cannot connect"), "{}", run.stderr);
+    assert_no_password(&run);
+}
+
+fn manifests(guests: &[&str]) -> String {
+    let mut text = format!(
+        "kind: Tenant\nname: a\nmicrosoftTenantId: {}\n---\nkind: Tenant\nname: b\nmicrosoftTenantId: {}\n",
+        tenantform::synthetic::synthetic_guid(0),
+        tenantform::synthetic::synthetic_guid(1)
+    );
+    for g in guests {
+        text.push_str(&format!(
+            "---\nkind: GuestUser\nname: {g}\nemail: {g}@msp.example\ntenants: [a, b]\n---\n\
+             kind: RoleAssignment\nname: {g}-admin\nprincipal: {{ guest: {g} }}\n\
+             directoryRoles: [Helpdesk Administrator]\nmspRoles: [TenantAdmin]\n"
+        ));
+    }
+    text
+}
+
+fn run(sandbox: &StandaloneSandbox, cwd: &Path, args: &[&str]) -> Run {
+    let out = command()
+        .envs(sandbox.env())
+        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "300")
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn two_applies_on_disjoint_tenants_of_one_database_both_succeed() {
+    let Some((url, _schema)) = database() else {
+        return;
+    };
+    let sandbox = StandaloneSandbox::start(2);
+    let root = tempfile::tempdir().unwrap();
+    let tree = root.path().join("tree");
+    write_tree(&tree, &[("fleet.yaml", &manifests(&["dana"]))]);
+    let dir = tree.to_str().unwrap();
+    let first = run(
+        &sandbox,
+        root.path(),
+        &["apply", "--auto-approve", "--state", &url, dir],
+    );
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    write_tree(
+        &tree,
+        &[("fleet.yaml", &manifests(&["dana", "erin", "finn"]))],
+    );
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| {
+            run(
+                &sandbox,
+                root.path(),
+                &[
+                    "apply",
+                    "--auto-approve",
+                    "--tenant",
+                    "a",
+                    "--state",
+                    &url,
+                    dir,
+                ],
+            )
+        });
+        let b = scope.spawn(|| {
+            run(
+                &sandbox,
+                root.path(),
+                &[
+                    "apply",
+                    "--auto-approve",
+                    "--tenant",
+                    "b",
+                    "--state",
+                    &url,
+                    dir,
+                ],
+            )
+        });
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(a.code, 0, "{}", a.transcript());
+    assert_eq!(b.code, 0, "{}", b.transcript());
+    assert_no_password(&a);
+    let plan = run(
+        &sandbox,
+        root.path(),
+        &["plan", "--detailed-exitcode", "--state", &url, dir],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+    let invitations = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/invitations"))
+        .count();
+    assert_eq!(invitations, 6, "dana, erin and finn, once per tenant");
+}
