@@ -167,6 +167,12 @@ impl PostgresStateStore {
         let (url, schema) = split_schema(url);
         let mut config: postgres::Config = url.parse().map_err(db("read the database URL"))?;
         apply_pg_environment(&mut config);
+        if config.get_ssl_mode() == postgres::config::SslMode::Require {
+            return Err(StateError::Database {
+                operation: "connect",
+                message: "the URL asks for TLS (sslmode=require), which tenantform does not speak to PostgreSQL yet: use a server on a trusted network with sslmode=disable, or a TLS-terminating proxy".into(),
+            });
+        }
         let describe = describe(&config, &schema);
         let data = (0..DATA_CONNECTIONS)
             .map(|_| Connection::open(&config, &schema))
@@ -1092,5 +1098,46 @@ impl Connection {
         Connection {
             jobs: Mutex::new(other.jobs.lock().expect("jobs").clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_parameter_is_tenantforms_and_the_password_is_never_described() {
+        let (url, schema) = split_schema(
+            "postgres://ci:s3cret@db.example:6432/fleet?schema=team_a&sslmode=disable",
+        );
+        assert_eq!(schema, "team_a");
+        assert_eq!(
+            url,
+            "postgres://ci:s3cret@db.example:6432/fleet?sslmode=disable"
+        );
+        let config: postgres::Config = url.parse().unwrap();
+        let text = describe(&config, &schema);
+        assert_eq!(text, "postgres://ci@db.example:6432/fleet (schema team_a)");
+        assert!(!text.contains("s3cret"));
+        assert_eq!(
+            split_schema("postgres://localhost/db"),
+            (
+                "postgres://localhost/db".to_string(),
+                "tenantform".to_string()
+            )
+        );
+        assert_eq!(
+            split_schema("postgres://localhost/db?schema=x").0,
+            "postgres://localhost/db"
+        );
+    }
+
+    #[test]
+    fn lock_keys_are_stable_and_never_the_fleet_key() {
+        assert_eq!(lock_key(None), 0);
+        let a = lock_key(Some(&Partition::tenant("a").unwrap()));
+        assert_eq!(a, lock_key(Some(&Partition::tenant("a").unwrap())));
+        assert_ne!(a, 0);
+        assert_ne!(lock_key(Some(&Partition::Catalog)), 0);
     }
 }
