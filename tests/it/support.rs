@@ -1,6 +1,7 @@
 //! Running the binary and shaping its output for assertions and snapshots.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 pub use crate::standalone::{StandaloneSandbox, partner_env, sandbox_env, sandbox_token};
 
@@ -465,12 +466,17 @@ pub fn addresses_with_op<'a>(plan: &'a serde_json::Value, op: &str) -> Vec<&'a s
 }
 
 /// The PostgreSQL server tests use: `TENANTFORM_TEST_DATABASE_URL` when set (e.g.
-/// `postgres://postgres@127.0.0.1:5432/postgres`). `None` when there is none: the PostgreSQL
-/// tests then say loudly that they were skipped.
+/// `postgres://postgres@127.0.0.1:5432/postgres`), otherwise a throwaway cluster this test
+/// process starts from the machine's PostgreSQL binaries (see [`throwaway_cluster`]). `None`
+/// when there is neither: the PostgreSQL tests then say loudly that they were skipped.
 pub fn test_database_url() -> Option<String> {
-    std::env::var("TENANTFORM_TEST_DATABASE_URL")
+    if let Some(url) = std::env::var("TENANTFORM_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
+    {
+        return Some(url);
+    }
+    throwaway_cluster().map(|port| format!("postgres://postgres@127.0.0.1:{port}/postgres"))
 }
 
 /// Whether a test database is there; says so on stderr (once per test) when it is not, and
@@ -480,12 +486,159 @@ pub fn test_database_available() -> bool {
         return true;
     }
     if std::env::var_os("TENANTFORM_REQUIRE_DATABASE_TESTS").is_some() {
-        panic!("TENANTFORM_REQUIRE_DATABASE_TESTS is set but TENANTFORM_TEST_DATABASE_URL is not");
+        panic!(
+            "TENANTFORM_REQUIRE_DATABASE_TESTS is set, but there is no TENANTFORM_TEST_DATABASE_URL and no PostgreSQL binaries (initdb, pg_ctl) to start a cluster with"
+        );
     }
     eprintln!(
-        "SKIPPED: PostgreSQL state test (set TENANTFORM_TEST_DATABASE_URL to a server to run it)"
+        "SKIPPED: PostgreSQL state test: no TENANTFORM_TEST_DATABASE_URL and no PostgreSQL binaries (initdb, pg_ctl) to start a throwaway cluster"
     );
     false
+}
+
+/// The port of a PostgreSQL cluster started once for this test process in a temporary
+/// directory (initdb + pg_ctl, trust authentication, listening on 127.0.0.1 only, on a free
+/// port) and stopped when the process exits. Both tools refuse to run as root: as root, they
+/// run as the `postgres` user (Debian's packages create it) or `nobody`. The binaries come
+/// from PATH or Debian's `/usr/lib/postgresql/<version>/bin` (the newest version).
+pub fn throwaway_cluster() -> Option<u16> {
+    static CLUSTER: std::sync::OnceLock<Option<u16>> = std::sync::OnceLock::new();
+    *CLUSTER.get_or_init(|| match start_cluster() {
+        Ok(port) => Some(port),
+        Err(why) => {
+            eprintln!("note: no throwaway PostgreSQL cluster: {why}");
+            None
+        }
+    })
+}
+
+fn postgres_bin() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+    });
+    on_path.or_else(|| {
+        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let version = e.file_name().to_str()?.parse().ok()?;
+                let bin = e.path().join("bin");
+                bin.join("initdb").is_file().then_some((version, bin))
+            })
+            .collect();
+        versions.sort();
+        versions.pop().map(|(_, bin)| bin)
+    })
+}
+
+/// (uid, gid) to run the PostgreSQL tools as, when this process is root.
+fn unprivileged_user() -> Option<(u32, u32)> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    for name in [c"postgres", c"nobody"] {
+        // SAFETY: a NUL-terminated name; the result is read at once, before any other call.
+        let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+        if !pw.is_null() {
+            // SAFETY: non-null, as checked.
+            let pw = unsafe { &*pw };
+            return Some((pw.pw_uid, pw.pw_gid));
+        }
+    }
+    None
+}
+
+/// What stopping the cluster at exit needs: the tools' directory, the cluster's directory and
+/// the user to run `pg_ctl` as.
+type ClusterStop = (PathBuf, PathBuf, Option<(u32, u32)>);
+
+static CLUSTER_STOP: std::sync::Mutex<Option<ClusterStop>> = std::sync::Mutex::new(None);
+
+extern "C" fn stop_cluster() {
+    if let Ok(Some((bin, dir, user))) = CLUSTER_STOP.lock().map(|mut g| g.take()) {
+        let mut stop = Command::new(bin.join("pg_ctl"));
+        stop.args(["stop", "-m", "immediate", "-D"])
+            .arg(dir.join("data"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some((uid, gid)) = user {
+            use std::os::unix::process::CommandExt;
+            stop.uid(uid).gid(gid);
+        }
+        let _ = stop.status();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn start_cluster() -> Result<u16, String> {
+    use std::os::unix::process::CommandExt;
+    let bin = postgres_bin().ok_or("no initdb and pg_ctl on PATH or under /usr/lib/postgresql")?;
+    let user = unprivileged_user();
+    let dir = std::env::temp_dir().join(format!("tenantform-test-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if let Some((uid, gid)) = user {
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+            .map_err(|e| format!("chown {}: {e}", dir.display()))?;
+    }
+    let tool = |name: &str| {
+        let mut cmd = Command::new(bin.join(name));
+        if let Some((uid, gid)) = user {
+            cmd.uid(uid).gid(gid);
+        }
+        cmd.current_dir(&dir);
+        cmd
+    };
+    let output = tool("initdb")
+        .args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "-D",
+        ])
+        .arg(dir.join("data"))
+        .output()
+        .map_err(|e| format!("initdb: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    *CLUSTER_STOP.lock().unwrap() = Some((bin.clone(), dir.clone(), user));
+    // SAFETY: registers a plain extern "C" function.
+    unsafe { libc::atexit(stop_cluster) };
+    let options = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+        dir.display()
+    );
+    let output = tool("pg_ctl")
+        .args(["start", "-w", "-t", "60", "-o", &options, "-l"])
+        .arg(dir.join("log"))
+        .arg("-D")
+        .arg(dir.join("data"))
+        .output()
+        .map_err(|e| format!("pg_ctl: {e}"))?;
+    if !output.status.success() {
+        let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+        return Err(format!(
+            "pg_ctl start failed: {}{log}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    eprintln!(
+        "note: started a throwaway PostgreSQL cluster on 127.0.0.1:{port} for the state tests"
+    );
+    Ok(port)
 }
 
 /// Drops a test's schema when the test ends.
