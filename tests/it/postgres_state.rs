@@ -227,3 +227,90 @@ fn two_applies_on_disjoint_tenants_of_one_database_both_succeed() {
         .count();
     assert_eq!(invitations, 6, "dana, erin and finn, once per tenant");
 }
+
+/// A SIGKILLed apply leaves the database consistent: the next apply records what the killed
+/// one did (its journal rows), finishes the rest, and invites nobody twice.
+#[test]
+fn an_apply_killed_mid_way_leaves_postgres_state_that_the_next_run_completes() {
+    let Some((url, _schema)) = database() else {
+        return;
+    };
+    let sandbox = StandaloneSandbox::start(2);
+    let root = tempfile::tempdir().unwrap();
+    let tree = root.path().join("tree");
+    write_tree(&tree, &[("fleet.yaml", &manifests(&["dana"]))]);
+    let dir = tree.to_str().unwrap();
+    let first = run(
+        &sandbox,
+        root.path(),
+        &["apply", "--auto-approve", "--state", &url, dir],
+    );
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    write_tree(
+        &tree,
+        &[("fleet.yaml", &manifests(&["dana", "erin", "finn"]))],
+    );
+    let invitations = || {
+        sandbox
+            .requests()
+            .iter()
+            .filter(|r| {
+                r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/invitations")
+            })
+            .count()
+    };
+    let before = invitations();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantform"));
+    for var in crate::support::HERMETIC_VARS {
+        cmd.env_remove(var);
+    }
+    let mut slow = cmd
+        .envs(sandbox.env())
+        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "1500")
+        .current_dir(root.path())
+        .args([
+            "apply",
+            "--auto-approve",
+            "--parallelism",
+            "1",
+            "--state",
+            &url,
+            dir,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while invitations() == before {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the apply never invited anyone"
+        );
+        assert!(slow.try_wait().unwrap().is_none(), "the apply ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Killed right after its first invitation: no chance to write anything else.
+    slow.kill().unwrap();
+    slow.wait().unwrap();
+    let killed_at = invitations();
+    assert!(killed_at < before + 4, "killed before the end");
+
+    let again = run(
+        &sandbox,
+        root.path(),
+        &["apply", "--auto-approve", "--state", &url, dir],
+    );
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    let plan = run(
+        &sandbox,
+        root.path(),
+        &["plan", "--detailed-exitcode", "--state", &url, dir],
+    );
+    assert_eq!(plan.code, 0, "converged:\n{}", plan.transcript());
+    assert_eq!(
+        invitations(),
+        before + 4,
+        "erin and finn invited once per tenant, the killed run's invitation not repeated"
+    );
+}
