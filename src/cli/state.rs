@@ -84,6 +84,22 @@ enum StateCommand {
     /// Clear a stale lock record by its id (refused while the process holding it runs).
     #[command(after_help = "Example:\n  tenantform state unlock -C customers/ 3f9c2a71")]
     Unlock { id: String },
+    /// Copy the whole state to another backend (a file or a postgres:// database, either way),
+    /// verified by reading it back. The original is left as it was.
+    #[command(
+        after_help = "Both sides are locked while copying; the target must be empty. Point plan and apply \
+at the new location afterwards (--state or TENANTFORM_STATE); plans saved before the move are stale there.\n\n\
+Examples:\n  \
+tenantform state migrate -C customers/ --to 'postgres://tenantform@db.example/tenantform'\n  \
+tenantform state migrate --state 'postgres://tenantform@db.example/tenantform' --to backup/state.json"
+    )]
+    Migrate {
+        /// Where to copy the state: a state file path or a postgres:// URL.
+        #[arg(long, value_name = "FILE|URL")]
+        to: PathBuf,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
 }
 
 /// The state file: --state FILE, else beside the manifest directory named by `state list PATH`
@@ -147,6 +163,9 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
     };
     let named = args.state.is_some() || args.manifests.is_some() || list_path.is_some();
     let location = state_path(args.state, args.manifests, list_path)?;
+    if let StateCommand::Migrate { to, lock } = &args.command {
+        return migrate(&location, to, lock);
+    }
     if crate::ops::settings::is_database_url(&location) {
         return Err(CliError::Usage(
             "`tenantform state` works on state files only so far; PostgreSQL state is read and written by plan, apply, drift and access".into(),
@@ -244,6 +263,7 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
             println!("Removed {n} object(s) from state; nothing outside state was changed.");
             Ok(exit::OK)
         }
+        StateCommand::Migrate { .. } => unreachable!("migrate returned above"),
         StateCommand::Unlock { id } => {
             match store.unlock(&id)? {
                 UnlockOutcome::Cleared => println!("Cleared lock {id}."),
@@ -274,4 +294,38 @@ fn edit(
     state.ensure_lineage();
     store.write(&state, &lock)?;
     Ok(changes.len())
+}
+
+/// `state migrate`: copies the state at `from` to `to`, verified.
+fn migrate(from: &Path, to: &Path, lock: &LockArgs) -> Result<u8, CliError> {
+    use crate::ops::settings::open_store;
+    if from == to {
+        return Err(CliError::Usage(
+            "--to names the state being migrated: give another location".into(),
+        ));
+    }
+    let source = open_store(from)?;
+    let target = open_store(to)?;
+    let info = LockInfo::for_command(format!(
+        "tenantform state migrate --to {}",
+        target.describe()
+    ));
+    match crate::state::ops::migrate(source.as_ref(), target.as_ref(), info, lock.lock_timeout) {
+        Ok(done) => {
+            println!(
+                "Copied {} objects in {} partitions from {} to {} (read back and compared).",
+                done.objects,
+                done.partitions,
+                source.describe(),
+                target.describe()
+            );
+            println!(
+                "Next: use it with --state (or TENANTFORM_STATE); {} is unchanged.",
+                source.describe()
+            );
+            Ok(exit::OK)
+        }
+        Err(crate::state::ops::MigrateError::State(e)) => Err(e.into()),
+        Err(e) => Err(CliError::Usage(e.to_string())),
+    }
 }

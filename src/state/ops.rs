@@ -73,3 +73,65 @@ pub fn remove_addresses(
         })
         .collect()
 }
+
+/// What `state migrate` copied.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Migrated {
+    pub partitions: usize,
+    pub objects: usize,
+}
+
+/// Copies the whole state from `from` to an empty `to` (another backend: a file and a
+/// PostgreSQL database either way), holding both whole-state locks so nobody writes either
+/// meanwhile, then reads it back from `to` and compares: the copy is verified, never assumed.
+/// Refused when `to` already holds state, or when `from` has an interrupted apply's changes not
+/// yet recorded (run an apply first: it records them).
+pub fn migrate(
+    from: &dyn super::StateStore,
+    to: &dyn super::StateStore,
+    info: super::LockInfo,
+    timeout: std::time::Duration,
+) -> Result<Migrated, MigrateError> {
+    let from_lock = from.lock(info.clone(), timeout)?;
+    let state = from.load()?;
+    if state.recovered_changes > 0 {
+        return Err(MigrateError::Unrecorded(state.recovered_changes));
+    }
+    if state.lineage.is_empty() {
+        return Err(MigrateError::NothingStored(from.describe()));
+    }
+    let to_lock = to.lock(info, timeout)?;
+    let existing = to.serials()?;
+    if !existing.partitions.is_empty() {
+        return Err(MigrateError::TargetNotEmpty(to.describe()));
+    }
+    to.write(&state, &to_lock)?;
+    let copied = to.load()?;
+    if copied.lineage != state.lineage || copied.objects != state.objects {
+        return Err(MigrateError::Differs(to.describe()));
+    }
+    drop(to_lock);
+    drop(from_lock);
+    Ok(Migrated {
+        partitions: to.serials()?.partitions.len(),
+        objects: copied.objects.len(),
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(
+        "{0} changes of an interrupted apply are not recorded yet: run `tenantform apply` first (it records them), then migrate"
+    )]
+    Unrecorded(usize),
+    #[error("no state at {0}: nothing has been applied there yet")]
+    NothingStored(String),
+    #[error("{0} already holds state: migrate into an empty file or database schema")]
+    TargetNotEmpty(String),
+    #[error(
+        "the copy at {0} reads back differently from the original: nothing should use it; the original is unchanged"
+    )]
+    Differs(String),
+}

@@ -314,3 +314,91 @@ fn an_apply_killed_mid_way_leaves_postgres_state_that_the_next_run_completes() {
         "erin and finn invited once per tenant, the killed run's invitation not repeated"
     );
 }
+
+/// `state migrate` moves a team from a state file to PostgreSQL and back, verified: plans
+/// against the copy find nothing to do, a non-empty target is refused, and the password is
+/// never shown.
+#[test]
+fn state_migrates_from_a_file_to_postgres_and_back() {
+    let Some((url, _schema)) = database() else {
+        return;
+    };
+    let dir = crate::support::foggy_it_applied();
+    let d = dir.path().to_str().unwrap();
+    let file = dir.path().join("state.json");
+    let file = file.to_str().unwrap();
+    let plan_against = |state: &str| {
+        run_in(
+            dir.path(),
+            &[
+                "plan",
+                "--detailed-exitcode",
+                "--sandbox",
+                "--replication-window",
+                "0s",
+                "--state",
+                state,
+                d,
+            ],
+            None,
+        )
+    };
+    // `tf` keeps the sandbox world beside the state file; a database state keeps it beside the
+    // manifests: give both the same world.
+    std::fs::create_dir_all(dir.path().join(".tenantform")).unwrap();
+    std::fs::copy(
+        dir.path().join("sandbox-world.json"),
+        dir.path().join(".tenantform/sandbox-world.json"),
+    )
+    .unwrap();
+
+    let to_db = run_in(
+        dir.path(),
+        &["state", "migrate", "--state", file, "--to", &url],
+        None,
+    );
+    assert_eq!(to_db.code, 0, "{}", to_db.transcript());
+    assert!(
+        to_db.stdout.contains("read back and compared"),
+        "{}",
+        to_db.stdout
+    );
+    assert_no_password(&to_db);
+    let plan = plan_against(&url);
+    assert_eq!(
+        plan.code,
+        0,
+        "nothing to do against the copy:\n{}",
+        plan.transcript()
+    );
+
+    let again = run_in(
+        dir.path(),
+        &["state", "migrate", "--state", file, "--to", &url],
+        None,
+    );
+    assert_eq!(again.code, 1, "{}", again.transcript());
+    assert!(
+        again.stderr.contains("already holds state"),
+        "{}",
+        again.stderr
+    );
+    assert_no_password(&again);
+
+    let back = dir.path().join("back/state.json");
+    let back = back.to_str().unwrap();
+    let to_file = run_in(
+        dir.path(),
+        &["state", "migrate", "--state", &url, "--to", back],
+        None,
+    );
+    assert_eq!(to_file.code, 0, "{}", to_file.transcript());
+    let original = run_in(dir.path(), &["state", "list", "--state", file], None);
+    let copied = run_in(dir.path(), &["state", "list", "--state", back], None);
+    assert_eq!(original.stdout, copied.stdout);
+    assert!(
+        original.stdout.contains("guest.foggy-it.dana-support"),
+        "{}",
+        original.stdout
+    );
+}
