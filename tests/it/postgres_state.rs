@@ -402,3 +402,146 @@ fn state_migrates_from_a_file_to_postgres_and_back() {
         original.stdout
     );
 }
+
+/// A TCP relay to the test database that can be cut, to play a database going away.
+struct Relay {
+    port: u16,
+    streams: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    fn to(target: String) -> Relay {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let streams = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, c) = (streams.clone(), cut.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if c.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                s.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { port, streams, cut }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in self.streams.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The database goes away in the middle of an apply: the run fails (exit 1) naming the
+/// database, and once it is back the next run completes without doing anything twice.
+#[test]
+fn a_database_that_goes_away_mid_apply_fails_the_run_and_the_next_one_converges() {
+    let Some((url, _schema)) = database() else {
+        return;
+    };
+    let hostport = url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    let relay = Relay::to(hostport.clone());
+    let relayed = url.replacen(&hostport, &format!("127.0.0.1:{}", relay.port), 1);
+    let sandbox = StandaloneSandbox::start(2);
+    let root = tempfile::tempdir().unwrap();
+    let tree = root.path().join("tree");
+    write_tree(&tree, &[("fleet.yaml", &manifests(&["dana"]))]);
+    let dir = tree.to_str().unwrap();
+    let first = run(
+        &sandbox,
+        root.path(),
+        &["apply", "--auto-approve", "--state", &relayed, dir],
+    );
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    write_tree(
+        &tree,
+        &[("fleet.yaml", &manifests(&["dana", "erin", "finn"]))],
+    );
+    let invitations = || {
+        sandbox
+            .requests()
+            .iter()
+            .filter(|r| {
+                r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/invitations")
+            })
+            .count()
+    };
+    let before = invitations();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantform"));
+    for var in crate::support::HERMETIC_VARS {
+        cmd.env_remove(var);
+    }
+    let slow = cmd
+        .envs(sandbox.env())
+        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "1500")
+        .current_dir(root.path())
+        .args([
+            "apply",
+            "--auto-approve",
+            "--parallelism",
+            "1",
+            "--state",
+            &relayed,
+            dir,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while invitations() == before {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the apply never invited anyone"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    relay.cut();
+    let output = slow.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot "),
+        "the database error is named:\n{stderr}"
+    );
+    assert!(!stderr.contains("Hunter2"), "{stderr}");
+
+    // The database is back (reached directly now): the next run finishes the job, once.
+    let again = run(
+        &sandbox,
+        root.path(),
+        &["apply", "--auto-approve", "--state", &url, dir],
+    );
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    let plan = run(
+        &sandbox,
+        root.path(),
+        &["plan", "--detailed-exitcode", "--state", &url, dir],
+    );
+    assert_eq!(plan.code, 0, "converged:\n{}", plan.transcript());
+    assert_eq!(invitations(), before + 4, "each new invitation once");
+}
