@@ -4,26 +4,11 @@
 //! apply is planned again (computed plan) or fails as stale (saved plan).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
 use crate::support::{Run, StandaloneSandbox, command, write_tree};
 
-fn manifests(guests: &[&str]) -> String {
-    let mut text = format!(
-        "kind: Tenant\nname: a\nmicrosoftTenantId: {}\n---\nkind: Tenant\nname: b\nmicrosoftTenantId: {}\n",
-        tenantform::synthetic::synthetic_guid(0),
-        tenantform::synthetic::synthetic_guid(1)
-    );
-    for g in guests {
-        text.push_str(&format!(
-            "---\nkind: GuestUser\nname: {g}\nemail: {g}@msp.example\ntenants: [a, b]\n---\n\
-             kind: RoleAssignment\nname: {g}-admin\nprincipal: {{ guest: {g} }}\n\
-             directoryRoles: [Helpdesk Administrator]\nmspRoles: [TenantAdmin]\n"
-        ));
-    }
-    text
-}
+use crate::support::two_tenant_fleet as manifests;
 
 fn apply_args<'a>(dir: &'a str, state: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["apply", "--auto-approve", "--state", state];
@@ -48,18 +33,12 @@ fn run(sandbox: &StandaloneSandbox, cwd: &Path, args: &[&str]) -> Run {
 
 /// An apply of tenant `a` that pauses two seconds after each change, in the background.
 fn slow_apply(sandbox: &StandaloneSandbox, cwd: &Path, dir: &str, state: &str) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantform"));
-    for var in crate::support::HERMETIC_VARS {
-        cmd.env_remove(var);
-    }
-    cmd.envs(sandbox.env())
-        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "2000")
-        .current_dir(cwd)
-        .args(apply_args(dir, state, &["--tenant", "a"]))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    crate::support::spawn_slow(
+        sandbox,
+        cwd,
+        &apply_args(dir, state, &["--tenant", "a"]),
+        2000,
+    )
 }
 
 #[test]
@@ -78,18 +57,9 @@ fn applies_to_different_tenants_run_at_once_and_the_same_tenant_waits_for_its_ho
     let mut slow = slow_apply(&sandbox, root.path(), dir, state);
     // Wait until the slow apply holds tenant a (its journal exists while it applies).
     let journal = root.path().join("state.d/tenants/a.json.journal");
-    let started = Instant::now();
-    while !journal.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the slow apply never started"
-        );
-        assert!(
-            slow.try_wait().unwrap().is_none(),
-            "the slow apply ended early"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::support::wait_while_running(&mut slow, "the slow apply holds tenant a", || {
+        journal.exists()
+    });
 
     let other = run(
         &sandbox,
@@ -158,33 +128,13 @@ fn apply_b_while_a_fleet_wide_apply_is_on_a(
 
     write_tree(&tree, &[("fleet.yaml", &manifests(&["dana", "erin"]))]);
     let args = slow_args(&sandbox, dir, state, root.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // The whole fleet, one tenant at a time (a, then b), two seconds per change.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantform"));
-    for var in crate::support::HERMETIC_VARS {
-        cmd.env_remove(var);
-    }
-    let mut slow = cmd
-        .envs(sandbox.env())
-        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "2000")
-        .current_dir(root.path())
-        .args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut slow = crate::support::spawn_slow(&sandbox, root.path(), &args, 2000);
     let journal = root.path().join("state.d/tenants/a.json.journal");
-    let started = Instant::now();
-    while !journal.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the slow apply never started"
-        );
-        assert!(
-            slow.try_wait().unwrap().is_none(),
-            "the slow apply ended early"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::support::wait_while_running(&mut slow, "the slow apply holds tenant a", || {
+        journal.exists()
+    });
     let b = run(
         &sandbox,
         root.path(),
@@ -209,12 +159,7 @@ fn apply_b_while_a_fleet_wide_apply_is_on_a(
         &["plan", "--detailed-exitcode", "--state", state, dir],
     );
     assert_eq!(plan.code, 0, "{}", plan.transcript());
-    let invitations = sandbox
-        .requests()
-        .iter()
-        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/invitations"))
-        .count();
-    assert_eq!(invitations, 4, "dana and erin, once per tenant");
+    assert_eq!(sandbox.invitations(), 4, "dana and erin, once per tenant");
     (output, sandbox, root)
 }
 

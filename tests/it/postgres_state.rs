@@ -127,21 +127,7 @@ fn a_database_that_cannot_be_reached_fails_without_showing_the_password() {
     assert_no_password(&run);
 }
 
-fn manifests(guests: &[&str]) -> String {
-    let mut text = format!(
-        "kind: Tenant\nname: a\nmicrosoftTenantId: {}\n---\nkind: Tenant\nname: b\nmicrosoftTenantId: {}\n",
-        tenantform::synthetic::synthetic_guid(0),
-        tenantform::synthetic::synthetic_guid(1)
-    );
-    for g in guests {
-        text.push_str(&format!(
-            "---\nkind: GuestUser\nname: {g}\nemail: {g}@msp.example\ntenants: [a, b]\n---\n\
-             kind: RoleAssignment\nname: {g}-admin\nprincipal: {{ guest: {g} }}\n\
-             directoryRoles: [Helpdesk Administrator]\nmspRoles: [TenantAdmin]\n"
-        ));
-    }
-    text
-}
+use crate::support::two_tenant_fleet as manifests;
 
 fn run(sandbox: &StandaloneSandbox, cwd: &Path, args: &[&str]) -> Run {
     let out = command()
@@ -220,12 +206,11 @@ fn two_applies_on_disjoint_tenants_of_one_database_both_succeed() {
         &["plan", "--detailed-exitcode", "--state", &url, dir],
     );
     assert_eq!(plan.code, 0, "{}", plan.transcript());
-    let invitations = sandbox
-        .requests()
-        .iter()
-        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/invitations"))
-        .count();
-    assert_eq!(invitations, 6, "dana, erin and finn, once per tenant");
+    assert_eq!(
+        sandbox.invitations(),
+        6,
+        "dana, erin and finn, once per tenant"
+    );
 }
 
 /// A SIGKILLed apply leaves the database consistent: the next apply records what the killed
@@ -237,169 +222,73 @@ fn an_apply_killed_mid_way_leaves_postgres_state_that_the_next_run_completes() {
     };
     let sandbox = StandaloneSandbox::start(2);
     let root = tempfile::tempdir().unwrap();
-    let tree = root.path().join("tree");
+    let (mut slow, before) = slow_apply_after_its_first_invitation(&sandbox, root.path(), &url);
+    // Killed right after its first invitation: no chance to write anything else.
+    slow.kill().unwrap();
+    slow.wait().unwrap();
+    assert!(sandbox.invitations() < before + 4, "killed before the end");
+    converges_once(&sandbox, root.path(), &url, before);
+}
+
+/// Tenants a and b with dana applied; then erin and finn are added and a fleet-wide apply (one
+/// tenant at a time, 1.5 s after each change) starts against `state`. Returns it once it has
+/// sent its first invitation, with the number of invitations before it.
+fn slow_apply_after_its_first_invitation(
+    sandbox: &StandaloneSandbox,
+    root: &Path,
+    state: &str,
+) -> (std::process::Child, usize) {
+    let tree = root.join("tree");
     write_tree(&tree, &[("fleet.yaml", &manifests(&["dana"]))]);
     let dir = tree.to_str().unwrap();
     let first = run(
-        &sandbox,
-        root.path(),
-        &["apply", "--auto-approve", "--state", &url, dir],
+        sandbox,
+        root,
+        &["apply", "--auto-approve", "--state", state, dir],
     );
     assert_eq!(first.code, 0, "{}", first.transcript());
     write_tree(
         &tree,
         &[("fleet.yaml", &manifests(&["dana", "erin", "finn"]))],
     );
-    let invitations = || {
-        sandbox
-            .requests()
-            .iter()
-            .filter(|r| {
-                r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/invitations")
-            })
-            .count()
-    };
-    let before = invitations();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantform"));
-    for var in crate::support::HERMETIC_VARS {
-        cmd.env_remove(var);
-    }
-    let mut slow = cmd
-        .envs(sandbox.env())
-        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "1500")
-        .current_dir(root.path())
-        .args([
-            "apply",
-            "--auto-approve",
-            "--parallelism",
-            "1",
-            "--state",
-            &url,
-            dir,
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while invitations() == before {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "the apply never invited anyone"
-        );
-        assert!(slow.try_wait().unwrap().is_none(), "the apply ended early");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    // Killed right after its first invitation: no chance to write anything else.
-    slow.kill().unwrap();
-    slow.wait().unwrap();
-    let killed_at = invitations();
-    assert!(killed_at < before + 4, "killed before the end");
+    let before = sandbox.invitations();
+    let args = [
+        "apply",
+        "--auto-approve",
+        "--parallelism",
+        "1",
+        "--state",
+        state,
+        dir,
+    ];
+    let mut slow = crate::support::spawn_slow(sandbox, root, &args, 1500);
+    crate::support::wait_while_running(&mut slow, "the apply's first invitation", || {
+        sandbox.invitations() > before
+    });
+    (slow, before)
+}
 
+/// The next apply (against `state`) finishes the job, a plan finds nothing left, and every
+/// new invitation (erin and finn into a and b) was sent once.
+fn converges_once(sandbox: &StandaloneSandbox, root: &Path, state: &str, before: usize) {
+    let dir = root.join("tree");
+    let dir = dir.to_str().unwrap();
     let again = run(
-        &sandbox,
-        root.path(),
-        &["apply", "--auto-approve", "--state", &url, dir],
+        sandbox,
+        root,
+        &["apply", "--auto-approve", "--state", state, dir],
     );
     assert_eq!(again.code, 0, "{}", again.transcript());
     let plan = run(
-        &sandbox,
-        root.path(),
-        &["plan", "--detailed-exitcode", "--state", &url, dir],
+        sandbox,
+        root,
+        &["plan", "--detailed-exitcode", "--state", state, dir],
     );
     assert_eq!(plan.code, 0, "converged:\n{}", plan.transcript());
     assert_eq!(
-        invitations(),
+        sandbox.invitations(),
         before + 4,
-        "erin and finn invited once per tenant, the killed run's invitation not repeated"
-    );
-}
-
-/// `state migrate` moves a team from a state file to PostgreSQL and back, verified: plans
-/// against the copy find nothing to do, a non-empty target is refused, and the password is
-/// never shown.
-#[test]
-fn state_migrates_from_a_file_to_postgres_and_back() {
-    let Some((url, _schema)) = database() else {
-        return;
-    };
-    let dir = crate::support::foggy_it_applied();
-    let d = dir.path().to_str().unwrap();
-    let file = dir.path().join("state.json");
-    let file = file.to_str().unwrap();
-    let plan_against = |state: &str| {
-        run_in(
-            dir.path(),
-            &[
-                "plan",
-                "--detailed-exitcode",
-                "--sandbox",
-                "--replication-window",
-                "0s",
-                "--state",
-                state,
-                d,
-            ],
-            None,
-        )
-    };
-    // `tf` keeps the sandbox world beside the state file; a database state keeps it beside the
-    // manifests: give both the same world.
-    std::fs::create_dir_all(dir.path().join(".tenantform")).unwrap();
-    std::fs::copy(
-        dir.path().join("sandbox-world.json"),
-        dir.path().join(".tenantform/sandbox-world.json"),
-    )
-    .unwrap();
-
-    let to_db = run_in(
-        dir.path(),
-        &["state", "migrate", "--state", file, "--to", &url],
-        None,
-    );
-    assert_eq!(to_db.code, 0, "{}", to_db.transcript());
-    assert!(
-        to_db.stdout.contains("read back and compared"),
-        "{}",
-        to_db.stdout
-    );
-    assert_no_password(&to_db);
-    let plan = plan_against(&url);
-    assert_eq!(
-        plan.code,
-        0,
-        "nothing to do against the copy:\n{}",
-        plan.transcript()
-    );
-
-    let again = run_in(
-        dir.path(),
-        &["state", "migrate", "--state", file, "--to", &url],
-        None,
-    );
-    assert_eq!(again.code, 1, "{}", again.transcript());
-    assert!(
-        again.stderr.contains("already holds state"),
-        "{}",
-        again.stderr
-    );
-    assert_no_password(&again);
-
-    let back = dir.path().join("back/state.json");
-    let back = back.to_str().unwrap();
-    let to_file = run_in(
-        dir.path(),
-        &["state", "migrate", "--state", &url, "--to", back],
-        None,
-    );
-    assert_eq!(to_file.code, 0, "{}", to_file.transcript());
-    let original = run_in(dir.path(), &["state", "list", "--state", file], None);
-    let copied = run_in(dir.path(), &["state", "list", "--state", back], None);
-    assert_eq!(original.stdout, copied.stdout);
-    assert!(
-        original.stdout.contains("guest.foggy-it.dana-support"),
-        "{}",
-        original.stdout
+        "each new invitation once"
     );
 }
 
@@ -468,58 +357,7 @@ fn a_database_that_goes_away_mid_apply_fails_the_run_and_the_next_one_converges(
     let relayed = url.replacen(&hostport, &format!("127.0.0.1:{}", relay.port), 1);
     let sandbox = StandaloneSandbox::start(2);
     let root = tempfile::tempdir().unwrap();
-    let tree = root.path().join("tree");
-    write_tree(&tree, &[("fleet.yaml", &manifests(&["dana"]))]);
-    let dir = tree.to_str().unwrap();
-    let first = run(
-        &sandbox,
-        root.path(),
-        &["apply", "--auto-approve", "--state", &relayed, dir],
-    );
-    assert_eq!(first.code, 0, "{}", first.transcript());
-    write_tree(
-        &tree,
-        &[("fleet.yaml", &manifests(&["dana", "erin", "finn"]))],
-    );
-    let invitations = || {
-        sandbox
-            .requests()
-            .iter()
-            .filter(|r| {
-                r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/invitations")
-            })
-            .count()
-    };
-    let before = invitations();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantform"));
-    for var in crate::support::HERMETIC_VARS {
-        cmd.env_remove(var);
-    }
-    let slow = cmd
-        .envs(sandbox.env())
-        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "1500")
-        .current_dir(root.path())
-        .args([
-            "apply",
-            "--auto-approve",
-            "--parallelism",
-            "1",
-            "--state",
-            &relayed,
-            dir,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while invitations() == before {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "the apply never invited anyone"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let (slow, before) = slow_apply_after_its_first_invitation(&sandbox, root.path(), &relayed);
     relay.cut();
     let output = slow.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -531,17 +369,5 @@ fn a_database_that_goes_away_mid_apply_fails_the_run_and_the_next_one_converges(
     assert!(!stderr.contains("Hunter2"), "{stderr}");
 
     // The database is back (reached directly now): the next run finishes the job, once.
-    let again = run(
-        &sandbox,
-        root.path(),
-        &["apply", "--auto-approve", "--state", &url, dir],
-    );
-    assert_eq!(again.code, 0, "{}", again.transcript());
-    let plan = run(
-        &sandbox,
-        root.path(),
-        &["plan", "--detailed-exitcode", "--state", &url, dir],
-    );
-    assert_eq!(plan.code, 0, "converged:\n{}", plan.transcript());
-    assert_eq!(invitations(), before + 4, "each new invitation once");
+    converges_once(&sandbox, root.path(), &url, before);
 }

@@ -95,6 +95,16 @@ impl StandaloneSandbox {
         })
     }
 
+    /// How many invitations (`POST /invitations`) the sandbox has answered.
+    pub fn invitations(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| {
+                r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/invitations")
+            })
+            .count()
+    }
+
     pub fn env(&self) -> Vec<(&'static str, String)> {
         sandbox_env(&self.base)
     }

@@ -661,3 +661,59 @@ impl Drop for DropSchema {
         .join();
     }
 }
+
+/// Manifests of tenants `a` and `b` (the first two sandbox tenants), each guest invited into
+/// both with Helpdesk Administrator and TenantAdmin: the fleet of the concurrency tests.
+pub fn two_tenant_fleet(guests: &[&str]) -> String {
+    let mut text = format!(
+        "kind: Tenant\nname: a\nmicrosoftTenantId: {}\n---\nkind: Tenant\nname: b\nmicrosoftTenantId: {}\n",
+        tenantform::synthetic::synthetic_guid(0),
+        tenantform::synthetic::synthetic_guid(1)
+    );
+    for g in guests {
+        text.push_str(&format!(
+            "---\nkind: GuestUser\nname: {g}\nemail: {g}@msp.example\ntenants: [a, b]\n---\n\
+             kind: RoleAssignment\nname: {g}-admin\nprincipal: {{ guest: {g} }}\n\
+             directoryRoles: [Helpdesk Administrator]\nmspRoles: [TenantAdmin]\n"
+        ));
+    }
+    text
+}
+
+/// `tenantform ARGS` in the background against `sandbox`, pausing `step_delay_ms` after each
+/// applied change (so a test can act in between), its stdout and stderr piped.
+pub fn spawn_slow(
+    sandbox: &crate::standalone::StandaloneSandbox,
+    cwd: &Path,
+    args: &[&str],
+    step_delay_ms: u64,
+) -> std::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantform"));
+    for var in HERMETIC_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.envs(sandbox.env())
+        .env(
+            "TENANTFORM_TEST_APPLY_STEP_DELAY_MS",
+            step_delay_ms.to_string(),
+        )
+        .current_dir(cwd)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (up to a minute) until `ready`, failing if `child` ends first.
+pub fn wait_while_running(child: &mut std::process::Child, what: &str, ready: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting: {what}"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "ended before: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
