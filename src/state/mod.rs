@@ -393,6 +393,20 @@ impl Serials {
     }
 }
 
+/// What every backend checks before journaling on top of `base`: it has a lineage and no
+/// recovered changes still to write.
+pub(crate) fn check_journal_base(partition: &Partition, base: &State) -> Result<(), StateError> {
+    if base.lineage.is_empty() {
+        return Err(StateError::NoLineage { what: "journal" });
+    }
+    if base.recovered_changes > 0 {
+        return Err(StateError::RecoveredNotWritten {
+            partition: partition.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Appends changes as they happen, so an interrupted apply loses nothing it did.
 pub trait Journal {
     /// Records a change. With `durable` it is on disk (fsynced) before this returns: needed

@@ -801,14 +801,7 @@ impl StateStore for PostgresStateStore {
     ) -> Result<Box<dyn Journal + Send>, StateError> {
         lock.check_covers(partition)?;
         partition.check()?;
-        if base.lineage.is_empty() {
-            return Err(StateError::NoLineage { what: "journal" });
-        }
-        if base.recovered_changes > 0 {
-            return Err(StateError::RecoveredNotWritten {
-                partition: partition.to_string(),
-            });
-        }
+        super::check_journal_base(partition, base)?;
         self.refuse_pending("cannot journal a partition")?;
         self.check_lineage(&base.lineage, partition != &Partition::Catalog)?;
         let (view, _) = self.view(Some(partition))?;

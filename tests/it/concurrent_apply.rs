@@ -18,17 +18,7 @@ fn apply_args<'a>(dir: &'a str, state: &'a str, extra: &[&'a str]) -> Vec<&'a st
 }
 
 fn run(sandbox: &StandaloneSandbox, cwd: &Path, args: &[&str]) -> Run {
-    let out = command()
-        .envs(sandbox.env())
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    crate::support::run_against(sandbox, cwd, args, &[])
 }
 
 /// An apply of tenant `a` that pauses two seconds after each change, in the background.

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::support::{Run, StandaloneSandbox, command, run_in, write_tree};
+use crate::support::{Run, StandaloneSandbox, run_in, write_tree};
 
 /// The test database with a fresh schema (dropped at the end) and a password in the URL that
 /// must never be printed (the test server's trust authentication ignores it).
@@ -129,19 +129,14 @@ fn a_database_that_cannot_be_reached_fails_without_showing_the_password() {
 
 use crate::support::two_tenant_fleet as manifests;
 
+/// Each change pauses 300 ms, so two applies started together overlap.
 fn run(sandbox: &StandaloneSandbox, cwd: &Path, args: &[&str]) -> Run {
-    let out = command()
-        .envs(sandbox.env())
-        .env("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "300")
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    crate::support::run_against(
+        sandbox,
+        cwd,
+        args,
+        &[("TENANTFORM_TEST_APPLY_STEP_DELAY_MS", "300")],
+    )
 }
 
 #[test]

@@ -717,3 +717,24 @@ pub fn wait_while_running(child: &mut std::process::Child, what: &str, ready: im
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// `tenantform ARGS` in `cwd` against the standalone `sandbox`, with `env` on top.
+pub fn run_against(
+    sandbox: &crate::standalone::StandaloneSandbox,
+    cwd: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    let out = command()
+        .envs(sandbox.env())
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
