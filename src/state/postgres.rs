@@ -244,7 +244,8 @@ impl PostgresStateStore {
         self.read(only, true)
     }
 
-    /// The stored rows, with their journals replayed on top when `replay`.
+    /// The stored rows, with their journals replayed on top when `replay`: one statement
+    /// (one snapshot, one round trip) for the partition rows, the lineage and the journals.
     fn read(
         &self,
         only: Option<&Partition>,
@@ -253,92 +254,111 @@ impl PostgresStateStore {
         let key = only.map(Partition::key);
         let only = only.cloned();
         let describe = self.describe.clone();
-        self.data().call(move |client| {
-            let mut tx = client
-                .build_transaction()
-                .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .map_err(db("read state"))?;
-            let lineage: String = tx
-                .query_opt("SELECT value FROM meta WHERE key = 'lineage'", &[])
-                .map_err(db("read state"))?
-                .map(|r| r.get(0))
-                .unwrap_or_default();
-            let rows = match &key {
-                Some(k) => tx.query(
-                    "SELECT name, serial, objects FROM partitions WHERE name = $1",
-                    &[k],
-                ),
-                None => tx.query("SELECT name, serial, objects FROM partitions", &[]),
-            }
-            .map_err(db("read state"))?;
-            let mut parts = BTreeMap::new();
-            for row in rows {
-                let name: String = row.get(0);
-                let partition = parse_partition(&name, &describe)?;
-                let serial: i64 = row.get(1);
-                let objects: serde_json::Value = row.get(2);
-                let objects: BTreeMap<String, StateObject> = serde_json::from_value(objects)
-                    .map_err(|e| StateError::Corrupt {
-                        path: format!("{describe} ({name})"),
-                        detail: e.to_string(),
-                    })?;
-                check_objects(&partition, &objects, &describe)?;
-                parts.insert(partition, Part::stored(serial as u64, objects));
-            }
-            if let Some(p) = &only {
-                parts.entry(p.clone()).or_insert_with(Part::absent);
-            }
-            let journal_rows = match &key {
-                Some(k) => tx.query(
-                    "SELECT partition, lineage, base, change FROM journal WHERE partition = $1 ORDER BY seq",
-                    &[k],
-                ),
-                None => tx.query(
-                    "SELECT partition, lineage, base, change FROM journal ORDER BY seq",
-                    &[],
-                ),
-            }
-            .map_err(db("read state"))?;
-            let mut journals: BTreeMap<Partition, PartitionJournal> = BTreeMap::new();
-            for row in journal_rows {
-                let name: String = row.get(0);
-                let partition = parse_partition(&name, &describe)?;
-                let lineage: String = row.get(1);
-                let base: i64 = row.get(2);
-                let change: StateChange =
-                    serde_json::from_value(row.get(3)).map_err(|e| StateError::Corrupt {
-                        path: format!("{describe} (journal of {name})"),
-                        detail: e.to_string(),
-                    })?;
-                let journal = journals.entry(partition).or_insert_with(|| PartitionJournal {
-                    lineage: lineage.clone(),
-                    base: base as u64,
-                    changes: Vec::new(),
-                });
-                // A journal is one writer's: rows of an older base are a dead writer's.
-                if journal.base != base as u64 || journal.lineage != lineage {
-                    *journal = PartitionJournal {
-                        lineage,
-                        base: base as u64,
-                        changes: Vec::new(),
-                    };
+        let rows = self.data().call(move |client| {
+            client
+                .query(
+                    "SELECT 0 AS kind, 0::bigint AS seq, name, serial, objects::text AS body, NULL::text AS lineage
+                       FROM partitions WHERE $1::text IS NULL OR name = $1
+                     UNION ALL SELECT 1, 0, NULL, NULL, value, NULL FROM meta WHERE key = 'lineage'
+                     UNION ALL SELECT 2, seq, partition, base, change::text, lineage
+                       FROM journal WHERE $1::text IS NULL OR partition = $1
+                     UNION ALL SELECT CASE WHEN bases IS NULL THEN 4 ELSE 3 END, seq, NULL, NULL,
+                            coalesce(bases::text, change::text), lineage
+                       FROM fleet_journal
+                     ORDER BY kind, seq",
+                    &[&key],
+                )
+                .map_err(db("read state"))
+        })?;
+        let corrupt = |what: String, e: serde_json::Error| StateError::Corrupt {
+            path: format!("{describe} ({what})"),
+            detail: e.to_string(),
+        };
+        let mut lineage = String::new();
+        let mut parts = BTreeMap::new();
+        let mut journals: BTreeMap<Partition, PartitionJournal> = BTreeMap::new();
+        let mut fleet: Option<(String, BTreeMap<Partition, u64>, Vec<StateChange>)> = None;
+        for row in rows {
+            let kind: i32 = row.get(0);
+            let name: Option<String> = row.get(2);
+            let number: Option<i64> = row.get(3);
+            let body: Option<String> = row.get(4);
+            let row_lineage: Option<String> = row.get(5);
+            let body = body.unwrap_or_default();
+            match kind {
+                0 => {
+                    let name = name.unwrap_or_default();
+                    let partition = parse_partition(&name, &describe)?;
+                    let objects: BTreeMap<String, StateObject> =
+                        serde_json::from_str(&body).map_err(|e| corrupt(name.clone(), e))?;
+                    check_objects(&partition, &objects, &describe)?;
+                    parts.insert(partition, Part::stored(number.unwrap_or(0) as u64, objects));
                 }
-                journal.changes.push(change);
+                1 => lineage = body,
+                2 => {
+                    let name = name.unwrap_or_default();
+                    let partition = parse_partition(&name, &describe)?;
+                    let change: StateChange = serde_json::from_str(&body)
+                        .map_err(|e| corrupt(format!("journal of {name}"), e))?;
+                    let (base, lineage) =
+                        (number.unwrap_or(0) as u64, row_lineage.unwrap_or_default());
+                    let journal = journals
+                        .entry(partition)
+                        .or_insert_with(|| PartitionJournal {
+                            lineage: lineage.clone(),
+                            base,
+                            changes: Vec::new(),
+                        });
+                    // A journal is one writer's: rows of another base are a dead writer's.
+                    if journal.base != base || journal.lineage != lineage {
+                        *journal = PartitionJournal {
+                            lineage,
+                            base,
+                            changes: Vec::new(),
+                        };
+                    }
+                    journal.changes.push(change);
+                }
+                3 => {
+                    let bases: BTreeMap<String, u64> = serde_json::from_str(&body)
+                        .map_err(|e| corrupt("fleet_journal".into(), e))?;
+                    let bases = bases
+                        .into_iter()
+                        .filter_map(|(k, v)| Partition::parse(&k).map(|p| (p, v)))
+                        .collect();
+                    fleet = Some((row_lineage.unwrap_or_default(), bases, Vec::new()));
+                }
+                _ => {
+                    if let Some((_, _, changes)) = fleet.as_mut() {
+                        changes.push(
+                            serde_json::from_str(&body)
+                                .map_err(|e| corrupt("fleet_journal".into(), e))?,
+                        );
+                    }
+                }
             }
-            let fleet = fleet_journal(&mut tx, &describe)?;
-            tx.commit().map_err(db("read state"))?;
-            let mut view = View {
-                lineage,
-                parts,
-                recovered: 0,
-            };
-            if replay {
-                view.replay(journals.into_iter().collect(), fleet.as_ref(), only.is_none());
-            }
-            Ok((view, fleet))
-        })
+        }
+        if let Some(p) = &only {
+            parts.entry(p.clone()).or_insert_with(Part::absent);
+        }
+        let fleet = fleet.map(|(lineage, bases, changes)| FleetJournal::Changes {
+            lineage,
+            bases,
+            changes,
+        });
+        let mut view = View {
+            lineage,
+            parts,
+            recovered: 0,
+        };
+        if replay {
+            view.replay(
+                journals.into_iter().collect(),
+                fleet.as_ref(),
+                only.is_none(),
+            );
+        }
+        Ok((view, fleet))
     }
 
     /// Takes an advisory lock of this store (`partition: None`: the fleet lock) within
@@ -545,45 +565,6 @@ impl Drop for AdvisoryLock {
             }
         }
     }
-}
-
-fn fleet_journal(
-    tx: &mut postgres::Transaction<'_>,
-    describe: &str,
-) -> Result<Option<FleetJournal>, StateError> {
-    let rows = tx
-        .query(
-            "SELECT lineage, bases, change FROM fleet_journal ORDER BY seq",
-            &[],
-        )
-        .map_err(db("read state"))?;
-    let mut journal: Option<(String, BTreeMap<Partition, u64>, Vec<StateChange>)> = None;
-    for row in rows {
-        let lineage: String = row.get(0);
-        let bases: Option<serde_json::Value> = row.get(1);
-        let change: Option<serde_json::Value> = row.get(2);
-        let corrupt = |e: serde_json::Error| StateError::Corrupt {
-            path: format!("{describe} (fleet_journal)"),
-            detail: e.to_string(),
-        };
-        if let Some(bases) = bases {
-            let bases: BTreeMap<String, u64> = serde_json::from_value(bases).map_err(corrupt)?;
-            let bases = bases
-                .into_iter()
-                .filter_map(|(k, v)| Partition::parse(&k).map(|p| (p, v)))
-                .collect();
-            journal = Some((lineage, bases, Vec::new()));
-        } else if let (Some(change), Some((_, _, changes))) = (change, journal.as_mut()) {
-            changes.push(serde_json::from_value(change).map_err(corrupt)?);
-        }
-    }
-    Ok(
-        journal.map(|(lineage, bases, changes)| FleetJournal::Changes {
-            lineage,
-            bases,
-            changes,
-        }),
-    )
 }
 
 fn parse_partition(name: &str, describe: &str) -> Result<Partition, StateError> {
