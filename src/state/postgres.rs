@@ -53,6 +53,9 @@ const MIGRATIONS: &[&str] = &[
          bases jsonb,
          change jsonb);
      CREATE TABLE locks (partition text PRIMARY KEY, info jsonb NOT NULL);",
+    // 2: objects as text: they are only ever read whole, and jsonb cost the server a parse
+    // on every write and a rendering on every read (a plan reads every partition).
+    "ALTER TABLE partitions ALTER COLUMN objects TYPE text USING objects::text;",
 ];
 
 /// How many connections serve reads and writes (a plan reads many partitions at once).
@@ -257,7 +260,7 @@ impl PostgresStateStore {
         let rows = self.data().call(move |client| {
             client
                 .query(
-                    "SELECT 0 AS kind, 0::bigint AS seq, name, serial, objects::text AS body, NULL::text AS lineage
+                    "SELECT 0 AS kind, 0::bigint AS seq, name, serial, objects AS body, NULL::text AS lineage
                        FROM partitions WHERE $1::text IS NULL OR name = $1
                      UNION ALL SELECT 1, 0, NULL, NULL, value, NULL FROM meta WHERE key = 'lineage'
                      UNION ALL SELECT 2, seq, partition, base, change::text, lineage
@@ -876,7 +879,7 @@ impl StateStore for PostgresStateStore {
         self.check_lineage(&state.lineage, partition != &Partition::Catalog)?;
         let key = partition.key();
         let lineage = state.lineage.clone();
-        let objects = serde_json::to_value(&state.objects).expect("objects serialize");
+        let objects = serde_json::to_string(&state.objects).expect("objects serialize");
         let catalog = partition == &Partition::Catalog;
         self.data().call(move |client| {
             let mut tx = client.transaction().map_err(db("write state"))?;
@@ -1058,7 +1061,7 @@ impl StateStore for PostgresStateStore {
         for p in raw.parts.keys().chain(seen.parts.keys()) {
             new.entry(p.clone()).or_default();
         }
-        let mut rows: Vec<(String, i64, serde_json::Value)> = Vec::new();
+        let mut rows: Vec<(String, i64, String)> = Vec::new();
         let mut whole = 0u64;
         for (p, objects) in new {
             let stored = raw.parts.get(&p).filter(|r| r.exists);
@@ -1078,7 +1081,7 @@ impl StateStore for PostgresStateStore {
                 rows.push((
                     p.key(),
                     (seen_serial + 1) as i64,
-                    serde_json::to_value(&objects).expect("objects serialize"),
+                    serde_json::to_string(&objects).expect("objects serialize"),
                 ));
             } else {
                 whole += raw_serial;
