@@ -269,8 +269,10 @@ pub trait Ledger: Sync {
     fn close_tenant(&self, tenant: &str, session: Session<'_>) -> Result<(), ApplyError>;
 }
 
-/// Runs blocking ledger work without stalling the runtime's other tasks (a lock may wait).
-fn blocking<T>(work: impl FnOnce() -> T) -> T {
+/// Runs blocking store work (a lock that waits, a database round trip) without stalling the
+/// runtime's other tasks: on a multi-threaded runtime the worker hands its tasks to another
+/// thread meanwhile.
+pub(crate) fn blocking<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(work)

@@ -471,7 +471,8 @@ impl TenantPlanning<'_> {
         let mut recovered = 0;
         let mut partitions = Vec::with_capacity(job.partitions.len());
         for name in &job.partitions {
-            let partition = self.source.load(&Partition::tenant(name)?)?;
+            let partition = Partition::tenant(name)?;
+            let partition = crate::apply::blocking(|| self.source.load(&partition))?;
             recovered += partition.recovered_changes;
             partitions.push(partition.objects);
         }
