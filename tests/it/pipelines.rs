@@ -129,3 +129,33 @@ fn azure_pipelines_plans_applies_and_reports_drift() {
             .any(|(s, f)| s == "apply" && f.contains(&"--auto-approve".to_string()))
     );
 }
+
+#[test]
+fn the_sharded_workflow_splits_apply_and_drift_over_one_postgres_state() {
+    let w = load("github-actions-sharded.yml");
+    for job in ["apply", "drift"] {
+        assert_eq!(
+            w["jobs"][job]["strategy"]["matrix"]["shard"],
+            serde_json::json!([1, 2, 3, 4]),
+            "{job} runs as a matrix of four shards"
+        );
+        assert_eq!(w["jobs"][job]["strategy"]["fail-fast"], false);
+    }
+    assert_eq!(w["env"]["TENANTFORM_STATE"], "${{ vars.STATE_URL }}");
+    let calls = check_calls("github-actions-sharded.yml");
+    for sub in ["apply", "drift"] {
+        assert!(
+            calls
+                .iter()
+                .any(|(s, f)| s == sub && f.iter().any(|x| x == "--shard")),
+            "{sub} takes its shard"
+        );
+    }
+    let text = std::fs::read_to_string(repo_root().join("examples/ci/github-actions-sharded.yml"))
+        .unwrap();
+    assert!(text.contains("--shard ${{ matrix.shard }}/4"));
+    assert!(
+        text.contains("state migrate"),
+        "how to move a state file in"
+    );
+}
