@@ -407,6 +407,31 @@ pub(crate) fn check_journal_base(partition: &Partition, base: &State) -> Result<
     Ok(())
 }
 
+/// What every backend checks before writing `state` as `partition`: the lock covers it, it
+/// has a lineage, and each object belongs there.
+pub(crate) fn check_partition_write(
+    partition: &Partition,
+    state: &State,
+    lock: &StateLock,
+) -> Result<(), StateError> {
+    lock.check_covers(partition)?;
+    partition.check()?;
+    if state.lineage.is_empty() {
+        return Err(StateError::NoLineage { what: "write" });
+    }
+    for (address, object) in &state.objects {
+        let belongs = partition_of(address, object);
+        if belongs != *partition {
+            return Err(StateError::WrongPartition {
+                address: address.clone(),
+                belongs: belongs.to_string(),
+                partition: partition.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Appends changes as they happen, so an interrupted apply loses nothing it did.
 pub trait Journal {
     /// Records a change. With `durable` it is on disk (fsynced) before this returns: needed

@@ -860,21 +860,7 @@ impl StateStore for PostgresStateStore {
         state: &State,
         lock: &StateLock,
     ) -> Result<u64, StateError> {
-        lock.check_covers(partition)?;
-        partition.check()?;
-        if state.lineage.is_empty() {
-            return Err(StateError::NoLineage { what: "write" });
-        }
-        for (address, object) in &state.objects {
-            let belongs = partition_of(address, object);
-            if belongs != *partition {
-                return Err(StateError::WrongPartition {
-                    address: address.clone(),
-                    belongs: belongs.to_string(),
-                    partition: partition.to_string(),
-                });
-            }
-        }
+        super::check_partition_write(partition, state, lock)?;
         self.refuse_pending("cannot write a partition")?;
         self.check_lineage(&state.lineage, partition != &Partition::Catalog)?;
         let key = partition.key();
