@@ -146,6 +146,7 @@ fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figure
         lock_timeout: Duration::ZERO,
         apply_step_delay: None,
         command_line: "bench".into(),
+        actor: tenantform::state::Actor::current(),
     };
     let mut ws = Workspace::open(settings, &Silent).unwrap();
     let run = tenantform::ops::apply::apply(

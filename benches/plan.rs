@@ -11,13 +11,19 @@ mod common;
 use tenantform::apply::{StateOnlyExecutor, WholeLedger, apply};
 use tenantform::plan::{PlanInput, PlanOptions, manifests_digest, plan};
 use tenantform::state::file::FileStateStore;
-use tenantform::state::{Journal, LockInfo, Source, State, StateChange, StateError, StateStore};
+use tenantform::state::{
+    Actor, HistoryEntry, Journal, LockInfo, Provenance, Source, State, StateChange, StateError,
+    StateStore,
+};
 
 /// The state is built in memory; the file is written once at the end.
 struct NoJournal;
 
 impl Journal for NoJournal {
     fn record(&mut self, _: &StateChange, _: bool) -> Result<(), StateError> {
+        Ok(())
+    }
+    fn history(&mut self, _: &HistoryEntry, _: bool) -> Result<(), StateError> {
         Ok(())
     }
 }
@@ -74,6 +80,7 @@ fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (us
             parallelism: 1,
             on_event: &|_| {},
             stop: &std::sync::atomic::AtomicBool::new(false),
+            provenance: &Provenance::new("bench", None, None, Actor::default()),
         },
     ));
     drop(ledger);

@@ -16,7 +16,11 @@ use futures_util::future::BoxFuture;
 use crate::outcome::{Cause, Failure, Outcome, TenantOutcome};
 use crate::plan::{Action, Op, Plan};
 use crate::resources::{KindScope, kind};
-use crate::state::{Journal, Source, State, StateChange, StateError, StateObject, now_rfc3339};
+use crate::state::history::{HistoryOp, HistoryOutcome};
+use crate::state::{
+    HistoryEntry, Journal, Provenance, Source, State, StateChange, StateError, StateObject,
+    now_rfc3339,
+};
 
 pub use crate::state::PENDING_ID;
 
@@ -342,6 +346,13 @@ impl Journal for SharedJournal<'_, '_> {
         self.state.lock().expect("state").apply_change(change);
         Ok(())
     }
+
+    fn history(&mut self, entry: &HistoryEntry, durable: bool) -> Result<(), StateError> {
+        self.journal
+            .lock()
+            .expect("journal")
+            .history(entry, durable)
+    }
 }
 
 impl Ledger for WholeLedger<'_> {
@@ -409,6 +420,45 @@ struct Shared<'a> {
     on_event: &'a (dyn Fn(ApplyEvent) + Sync),
     /// Set by Ctrl-C / SIGTERM: no new change starts.
     stop: &'a AtomicBool,
+    provenance: &'a Provenance,
+}
+
+/// The history entry of `action` ending in `outcome`.
+fn history_entry(
+    provenance: &Provenance,
+    action: &Action,
+    outcome: HistoryOutcome,
+) -> HistoryEntry {
+    let op = match action.op {
+        Op::Create => HistoryOp::Create,
+        Op::Delete => HistoryOp::Delete,
+        Op::Adopt => HistoryOp::Adopt,
+        Op::Update | Op::NoOp => HistoryOp::Update,
+    };
+    let changes = if action.changes.is_empty() && action.op == Op::Delete {
+        // What the delete removed.
+        action
+            .before
+            .iter()
+            .flat_map(|b| b.iter())
+            .map(|(path, value)| crate::plan::AttributeChange {
+                path: path.clone(),
+                before: Some(value.clone()),
+                after: None,
+            })
+            .collect()
+    } else {
+        action.changes.clone()
+    };
+    provenance.entry(
+        &action.tenant,
+        &action.kind,
+        &action.address,
+        action.moved_from.as_deref(),
+        op,
+        changes,
+        outcome,
+    )
 }
 
 impl Shared<'_> {
@@ -459,6 +509,16 @@ impl Shared<'_> {
                 if let Some(intent) = &intent {
                     session.view.apply_change(intent);
                 }
+                let failure = e.failure();
+                let failed = HistoryOutcome::Failed {
+                    cause: failure.cause,
+                    message: failure.message,
+                };
+                // Best effort: the failure is reported (and the run fails) whether or not
+                // history could take it.
+                let _ = session
+                    .journal
+                    .history(&history_entry(self.provenance, action, failed), true);
                 return Err(e);
             }
         };
@@ -467,6 +527,12 @@ impl Shared<'_> {
         let Some(change) = record_of(action, stored, executed, source) else {
             return Ok(());
         };
+        // History first: the change is made, so its entry must exist even if the process
+        // dies before the journal line.
+        session.journal.history(
+            &history_entry(self.provenance, action, HistoryOutcome::Applied),
+            external,
+        )?;
         session.journal.record(&change, external)?;
         session.view.apply_change(&change);
         let mut report = self.report.lock().expect("report");
@@ -518,6 +584,8 @@ pub struct Control<'a> {
     pub parallelism: usize,
     pub on_event: &'a (dyn Fn(ApplyEvent) + Sync),
     pub stop: &'a AtomicBool,
+    /// Who applies, from which commit and plan: what every history entry says.
+    pub provenance: &'a Provenance,
 }
 
 /// Applies `plan`, recording every change through `ledger` as it is made.
@@ -537,6 +605,7 @@ pub async fn apply(
         parallelism,
         on_event,
         stop,
+        provenance,
     } = *control;
     let changing: Vec<&Action> = plan.actions.iter().filter(|a| a.op != Op::NoOp).collect();
     let first: Vec<&Action> = changing
@@ -557,6 +626,7 @@ pub async fn apply(
         report: std::sync::Mutex::new(ApplyReport::default()),
         on_event,
         stop,
+        provenance,
     };
     // A failure of the fleet records' session is their first tenant's.
     let records_tenant = first

@@ -170,6 +170,7 @@ pub fn settings(location: &Location, graph: &GraphArgs, strict: bool) -> Setting
         lock_timeout: Duration::ZERO,
         apply_step_delay: None,
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        actor: crate::state::Actor::current(),
     }
 }
 

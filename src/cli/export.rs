@@ -49,6 +49,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         lock_timeout: std::time::Duration::ZERO,
         apply_step_delay: None,
         command_line: String::new(),
+        actor: crate::state::Actor::current(),
     };
     let which = if args.all_customers {
         ExportTenants::AllCustomers

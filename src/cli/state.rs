@@ -7,9 +7,11 @@ use clap::Subcommand;
 use crate::cli::common::{LockArgs, default_state_path};
 use crate::cli::{CliError, Context, OutputFormat, exit};
 use crate::render::terminal_safe;
-use crate::state::file::FileStateStore;
+use crate::state::history::HistoryFilter;
 use crate::state::ops::{move_address, remove_addresses};
-use crate::state::{LockInfo, StateChange, StateStore, UnlockOutcome};
+use crate::state::{
+    Actor, HistoryEntry, HistoryRead, LockInfo, Provenance, StateChange, StateStore, UnlockOutcome,
+};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -23,15 +25,18 @@ tenantform state list examples/foggy-it\n  \
 tenantform state show -C examples/foggy-it tenant.foggy-it --output json\n  \
 tenantform state -C examples/foggy-it mv tenant.foggy-boston tenant.foggy-it\n  \
 tenantform state rm -C customers/ guest.foggy-it.ben    # Entra is not touched\n  \
-tenantform state list --state /srv/tenantform/state.json"
+tenantform state history -C customers/ --tenant foggy-it --since 30d\n  \
+tenantform state list --state /srv/tenantform/state.json\n  \
+tenantform state list --state 'postgres://tenantform@db.example/tenantform'"
 )]
 pub struct Args {
     /// Manifest directory (or file) whose state to use: PATH/.tenantform/state.json, as plan and
     /// apply use it.
     #[arg(short = 'C', long = "manifests", value_name = "PATH", global = true)]
     manifests: Option<PathBuf>,
-    /// State file [default: PATH/.tenantform/state.json, or ./.tenantform/state.json].
-    #[arg(long, value_name = "FILE", env = "TENANTFORM_STATE", global = true)]
+    /// State file or postgres:// URL [default: PATH/.tenantform/state.json, or
+    /// ./.tenantform/state.json].
+    #[arg(long, value_name = "FILE|URL", env = "TENANTFORM_STATE", global = true)]
     state: Option<PathBuf>,
     #[command(subcommand)]
     command: StateCommand,
@@ -80,6 +85,37 @@ enum StateCommand {
         addresses: Vec<String>,
         #[command(flatten)]
         lock: LockArgs,
+    },
+    /// Every change tenantform made: when, who (person or CI run), from which commit and
+    /// plan, and how it ended. Follows renames.
+    #[command(
+        after_help = "Each apply records every change it makes (and each one that failed) \
+with the time, the actor (the local user@host, or the GitHub Actions / Azure DevOps run and who \
+started it), the manifests' commit, the plan id (shown by `plan`) and the outcome; `state mv` \
+and `state rm` are recorded too. History is kept for good, moves with `state migrate`, and an \
+address or tenant is followed back through its former names.\n\n\
+Examples:\n  \
+tenantform state history -C customers/ --address directory_role.foggy-it.dana-support.62e90394-69f5-4237-9190-012177145e10.root\n  \
+tenantform state history -C customers/ --tenant foggy-it --since 2026-11-01\n  \
+tenantform state history -C customers/ --since 7d --output json"
+    )]
+    History {
+        /// Manifest directory (or file) whose state to read, as `plan PATH` takes it (same as
+        /// -C PATH).
+        #[arg(value_name = "PATH")]
+        path: Option<PathBuf>,
+        /// Only this tenant (and what it was called before a rename).
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        /// Only this address (and its former addresses), e.g. guest.foggy-it.dana-support.
+        #[arg(long, value_name = "ADDRESS")]
+        address: Option<String>,
+        /// Only changes at or after this: a date (2026-11-01), an RFC 3339 time, or an age
+        /// (90d, 12h, 30m).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
     },
     /// Clear a stale lock record by its id (refused while the process holding it runs).
     #[command(after_help = "Example:\n  tenantform state unlock -C customers/ 3f9c2a71")]
@@ -137,15 +173,15 @@ fn state_path(
 
 /// Whether anything was ever stored at `store` (a snapshot, or the journal of an apply that
 /// was interrupted before its first snapshot).
-fn stored(store: &FileStateStore) -> bool {
-    store.path().exists() || store.journal_path().exists()
+fn stored(store: &dyn StateStore) -> Result<bool, CliError> {
+    Ok(!store.serials()?.partitions.is_empty() || !store.load()?.objects.is_empty())
 }
 
 /// Why there is nothing at `store`, and, when no location was given, how to name one.
-fn nothing_stored(store: &FileStateStore, named: bool) -> String {
+fn nothing_stored(store: &dyn StateStore, named: bool) -> String {
     let mut text = format!(
         "no state at {}: nothing has been applied there yet",
-        store.path().display()
+        store.describe()
     );
     if !named {
         text.push_str(
@@ -158,7 +194,7 @@ fn nothing_stored(store: &FileStateStore, named: bool) -> String {
 
 pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
     let list_path = match &args.command {
-        StateCommand::List { path, .. } => path.clone(),
+        StateCommand::List { path, .. } | StateCommand::History { path, .. } => path.clone(),
         _ => None,
     };
     let named = args.state.is_some() || args.manifests.is_some() || list_path.is_some();
@@ -166,23 +202,54 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
     if let StateCommand::Migrate { to, lock } = &args.command {
         return migrate(&location, to, lock);
     }
-    if crate::ops::settings::is_database_url(&location) {
-        return Err(CliError::Usage(
-            "`tenantform state` works on state files only so far; PostgreSQL state is read and written by plan, apply, drift and access".into(),
-        ));
-    }
-    let store = FileStateStore::new(location);
-    let must_exist = |store: &FileStateStore| {
-        if stored(store) {
+    let store = crate::ops::settings::open_store(&location)?;
+    let store = store.as_ref();
+    let must_exist = |store: &dyn StateStore| {
+        if stored(store)? {
             Ok(())
         } else {
             Err(CliError::Usage(nothing_stored(store, named)))
         }
     };
     match args.command {
+        StateCommand::History {
+            tenant,
+            address,
+            since,
+            output,
+            ..
+        } => {
+            let since = since
+                .map(|s| {
+                    crate::state::history::parse_since(&s, jiff::Timestamp::now())
+                        .map_err(|e| CliError::Usage(format!("--since {s}: {e}")))
+                })
+                .transpose()?;
+            let filter = HistoryFilter {
+                tenant,
+                address,
+                since,
+            };
+            let entries = read_history(store, &filter)?;
+            match output {
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&entries).expect("history serializes")
+                ),
+                OutputFormat::Text => {
+                    if entries.is_empty() {
+                        println!("No changes recorded{}.", describe_filter(&filter));
+                    }
+                    for entry in &entries {
+                        print!("{}", show_entry(entry));
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
         StateCommand::List { output, .. } => {
-            if !stored(&store) {
-                eprintln!("note: {}.", nothing_stored(&store, named));
+            if !stored(store)? {
+                eprintln!("note: {}.", nothing_stored(store, named));
             }
             let state = store.load()?;
             match output {
@@ -206,7 +273,7 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
         StateCommand::Show { address, output } => {
-            must_exist(&store)?;
+            must_exist(store)?;
             let state = store.load()?;
             let object = state
                 .objects
@@ -248,16 +315,16 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
         StateCommand::Mv { from, to, lock } => {
-            must_exist(&store)?;
-            edit(&store, &lock, "state mv", |state| {
+            must_exist(store)?;
+            edit(store, &lock, "state mv", |state| {
                 move_address(state, &from, &to)
             })?;
             println!("Moved {} to {}.", terminal_safe(&from), terminal_safe(&to));
             Ok(exit::OK)
         }
         StateCommand::Rm { addresses, lock } => {
-            must_exist(&store)?;
-            let n = edit(&store, &lock, "state rm", |state| {
+            must_exist(store)?;
+            let n = edit(store, &lock, "state rm", |state| {
                 remove_addresses(state, &addresses)
             })?;
             println!("Removed {n} object(s) from state; nothing outside state was changed.");
@@ -274,9 +341,11 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
     }
 }
 
-/// Locks, loads, applies `changes` and writes state once; returns how many changes.
+/// Locks, loads, applies `changes` and writes state once, then records them in history
+/// (after the write: these change nothing outside state, so history never claims an edit that
+/// did not happen); returns how many changes.
 fn edit(
-    store: &FileStateStore,
+    store: &dyn StateStore,
     lock_args: &LockArgs,
     command: &str,
     changes: impl FnOnce(&crate::state::State) -> Result<Vec<StateChange>, crate::state::StateError>,
@@ -287,13 +356,122 @@ fn edit(
     )?;
     let mut state = store.load()?;
     let changes = changes(&state)?;
+    let provenance = Provenance::new(command, None, None, Actor::current());
+    let entries: Vec<HistoryEntry> = changes
+        .iter()
+        .map(|change| crate::state::history::edit_entry(&provenance, &state, change))
+        .collect();
     for change in &changes {
         state.apply_change(change);
     }
     state.serial += 1;
     state.ensure_lineage();
     store.write(&state, &lock)?;
+    store.append_history(&entries, &lock).map_err(|e| {
+        CliError::Usage(format!(
+            "state was changed, but its history could not be recorded: {e}"
+        ))
+    })?;
     Ok(changes.len())
+}
+
+/// The entries `filter` asks for: the catalog's history first (it holds tenant renames), then
+/// the tenants it names under every name they had.
+fn read_history(
+    store: &dyn StateStore,
+    filter: &HistoryFilter,
+) -> Result<Vec<HistoryEntry>, CliError> {
+    let tenants = match &filter.tenant {
+        None => None,
+        Some(_) => {
+            let catalog = store.read_history(&HistoryRead::default().only_catalog())?;
+            crate::state::history::tenants_to_read(filter, &catalog)
+        }
+    };
+    // Entries since the time asked for are all a former name needs: its entries after it
+    // come before its move, so the move is after it too.
+    let entries = store.read_history(&HistoryRead {
+        tenants,
+        since: filter.since,
+        catalog_only: false,
+    })?;
+    Ok(crate::state::history::select(entries, filter))
+}
+
+fn describe_filter(filter: &HistoryFilter) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = &filter.tenant {
+        parts.push(format!("tenant {}", terminal_safe(t)));
+    }
+    if let Some(a) = &filter.address {
+        parts.push(format!("address {}", terminal_safe(a)));
+    }
+    if let Some(s) = &filter.since {
+        parts.push(format!("since {s}"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" for {}", parts.join(", "))
+    }
+}
+
+/// One entry as a block of text: the change, who and where from, then its attributes.
+fn show_entry(entry: &HistoryEntry) -> String {
+    use crate::state::history::HistoryOutcome;
+    let mut text = format!(
+        "{}  {:<7} {}",
+        terminal_safe(&entry.at),
+        entry.op.as_str(),
+        terminal_safe(&entry.address)
+    );
+    if let Some(from) = &entry.from {
+        text.push_str(&format!(" (from {})", terminal_safe(from)));
+    }
+    if let HistoryOutcome::Failed { cause, message } = &entry.outcome {
+        text.push_str(&format!(
+            "  FAILED ({}): {}",
+            cause.describe(),
+            terminal_safe(message)
+        ));
+    }
+    text.push('\n');
+    text.push_str(&format!(
+        "    by {} with `tenantform {}`\n",
+        terminal_safe(&entry.who.to_string()),
+        terminal_safe(&entry.command)
+    ));
+    let mut origin = Vec::new();
+    if let Some(commit) = &entry.commit {
+        origin.push(format!("commit {}", terminal_safe(commit)));
+    }
+    if let Some(plan) = &entry.plan {
+        origin.push(format!("plan {}", terminal_safe(plan)));
+    }
+    origin.push(format!("run {}", terminal_safe(&entry.run)));
+    text.push_str(&format!("    {}\n", origin.join(", ")));
+    for change in &entry.changes {
+        let show = |v: &Option<serde_json::Value>| {
+            v.as_ref()
+                .map_or_else(|| "(none)".to_string(), crate::render::show_value)
+        };
+        let line = match entry.op {
+            crate::state::history::HistoryOp::Create | crate::state::history::HistoryOp::Adopt => {
+                format!("{} = {}", change.path, show(&change.after))
+            }
+            crate::state::history::HistoryOp::Delete => {
+                format!("{} = {} (removed)", change.path, show(&change.before))
+            }
+            _ => format!(
+                "{}: {} -> {}",
+                change.path,
+                show(&change.before),
+                show(&change.after)
+            ),
+        };
+        text.push_str(&format!("    {}\n", terminal_safe(&line)));
+    }
+    text
 }
 
 /// `state migrate`: copies the state at `from` to `to`, verified.

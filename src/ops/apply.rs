@@ -16,8 +16,8 @@ use crate::plan::{
     Plan, PlanOptions, SavedPlan, manifests_digest, partition_staleness, partitions_written,
 };
 use crate::state::{
-    LockInfo, Partition, Serials, Source, State, StateError, StateLock, StateObject, StateStore,
-    partition_of,
+    LockInfo, Partition, Provenance, Serials, Source, State, StateError, StateLock, StateObject,
+    StateStore, partition_of,
 };
 use std::collections::BTreeMap;
 
@@ -302,10 +302,20 @@ impl Run<'_, '_> {
                 _ => {}
             }
         };
+        let command = match self.need {
+            Need::Plan { command, .. } | Need::Always { command } => command,
+        };
+        let provenance = Provenance::new(
+            command,
+            Some(plan.id.clone()).filter(|id| !id.is_empty()),
+            ws.manifests.commit.clone(),
+            ws.settings.actor.clone(),
+        );
         let control = Control {
             parallelism: ws.settings.graph.parallelism,
             on_event: &on_event,
             stop: self.stop,
+            provenance: &provenance,
         };
         let report = match &ws.connection {
             Some(c) => {

@@ -236,6 +236,11 @@ fn restore_tenant_order(plan: &mut Plan, catalog_warnings: usize) {
 /// fleet at once, from the catalog partition), then tenant by tenant on a pool of
 /// `--parallelism`: load the tenant's partition, read its Entra, plan it, hand it on, drop it.
 /// Memory grows with the parallelism and with what the sink keeps, not with the fleet.
+/// A new plan's id: short enough to quote in a review, random so two plans never share one.
+fn new_plan_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
 pub fn plan_into(
     ws: &mut Workspace,
     request: PlanRequest<'_>,
@@ -263,6 +268,7 @@ pub fn plan_into(
     let model = &ws.manifests.model;
     let now = jiff::Timestamp::now();
     sink.begin(PlanHeader {
+        id: new_plan_id(),
         manifests_digest: crate::plan::manifests_digest(model),
         state: StateRef {
             lineage: serials.lineage.clone(),
@@ -576,6 +582,7 @@ mod tests {
     fn collect(order: &[&str]) -> Plan {
         let mut c = PlanCollector::everything();
         c.begin(PlanHeader {
+            id: String::new(),
             manifests_digest: String::new(),
             state: StateRef {
                 lineage: String::new(),

@@ -76,6 +76,8 @@ pub struct Settings {
     pub apply_step_delay: Option<Duration>,
     /// Recorded in the state lock, so whoever finds it locked knows what holds it.
     pub command_line: String,
+    /// Who runs it (the local user, or the CI run and actor): recorded in apply history.
+    pub actor: crate::state::Actor,
 }
 
 impl Settings {

@@ -29,6 +29,7 @@ pub fn plan(input: &PlanInput) -> Plan {
 /// What a plan document says about where it came from (computed once for a whole plan).
 pub fn header(input: &PlanInput) -> PlanHeader {
     PlanHeader {
+        id: String::new(),
         manifests_digest: manifests_digest(input.desired),
         state: StateRef {
             lineage: input.state.lineage.clone(),

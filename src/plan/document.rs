@@ -21,6 +21,11 @@ pub struct Plan {
     /// Always `tenantform-plan`.
     pub kind: String,
     pub format_version: u32,
+    /// This plan's id, given when it is made (`plan`, `apply`): apply history records it, so
+    /// a change traces back to the plan a reviewer saw. Empty for plans made by the pure
+    /// planner alone (tests, benchmarks).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     /// Digest of the desired model the plan was made from (`sha256:...`).
     pub manifests_digest: String,
     /// The stored state the plan was made against.
@@ -110,6 +115,8 @@ impl Summary {
 /// header, computed once even when the plan is computed tenant by tenant).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanHeader {
+    /// See [`Plan::id`].
+    pub id: String,
     pub manifests_digest: String,
     pub state: StateRef,
     pub options: PlanOptions,
@@ -197,6 +204,7 @@ impl Plan {
         Plan {
             kind: PLAN_MARKER.to_string(),
             format_version: PLAN_FORMAT_VERSION,
+            id: header.id,
             manifests_digest: header.manifests_digest,
             state: header.state,
             options: header.options,

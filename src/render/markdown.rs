@@ -106,6 +106,9 @@ fn counts(actions: &[&Action]) -> String {
 pub fn render(plan: &Plan, max_len: usize) -> String {
     let s = &plan.summary;
     let mut head = String::from("### tenantform plan\n\n");
+    if !plan.id.is_empty() && plan.has_changes() {
+        let _ = writeln!(head, "Plan id: {}\n", escape_inline(&plan.id));
+    }
     let _ = writeln!(head, "| create | update | delete | unchanged | blocked |");
     let _ = writeln!(head, "| ---: | ---: | ---: | ---: | ---: |");
     let _ = writeln!(

@@ -346,5 +346,9 @@ pub fn render(plan: &Plan, color: bool) -> String {
         out.push('\n');
     }
     let _ = writeln!(out, "{}", summary_line(plan));
+    if !plan.id.is_empty() && plan.has_changes() {
+        // What apply history records, so a change traces back to the plan reviewed.
+        let _ = writeln!(out, "Plan id: {}", terminal_safe(&plan.id));
+    }
     out
 }

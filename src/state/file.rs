@@ -13,6 +13,9 @@
 //! DIR/state.d/catalog.lock        catalog partition lock (and .journal)
 //! DIR/state.d/tenants/T.json      tenant T's partition: lineage, its serial, its objects
 //! DIR/state.d/tenants/T.json.lock        .journal  .backup
+//! DIR/state.d/history/catalog.jsonl      apply history of tenant and organization records
+//! DIR/state.d/history/tenants/T.jsonl    apply history of tenant T (one JSON line each,
+//!                                        appended, never rewritten)
 //! ```
 //!
 //! - Writes are atomic: a temporary file in the same directory (mode 0600), fsync, rename over
@@ -38,6 +41,7 @@ use std::time::{Duration, Instant};
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::history::{HistoryEntry, HistoryRead};
 use super::partition::{Partition, partition_of, split_by_partition};
 use super::replay::{
     FleetJournal, JOURNAL_FORMAT, JournalHeader, Part, PartitionJournal, View, WRITE_INTENT,
@@ -261,6 +265,23 @@ impl FileStateStore {
 
     pub fn tenants_dir(&self) -> PathBuf {
         self.partitions_dir().join("tenants")
+    }
+
+    fn history_dir(&self) -> PathBuf {
+        self.partitions_dir().join("history")
+    }
+
+    /// A partition's history file.
+    pub fn history_path(&self, partition: &Partition) -> Result<PathBuf, StateError> {
+        partition.check()?;
+        Ok(match partition {
+            Partition::Catalog => self.history_dir().join("catalog.jsonl"),
+            // Checked above: a DNS-label-like name, never `..` or a path.
+            Partition::Tenant(name) => self
+                .history_dir()
+                .join("tenants")
+                .join(format!("{name}.jsonl")),
+        })
     }
 
     /// A partition's file (the catalog is `state.json`).
@@ -1100,6 +1121,70 @@ struct FileJournal {
     path: PathBuf,
     /// A partition journal takes only changes that belong to its partition.
     partition: Option<Partition>,
+    history: HistoryFiles,
+}
+
+/// History files opened for appending, by partition (a whole-fleet journal writes many).
+struct HistoryFiles {
+    store: FileStateStore,
+    open: BTreeMap<Partition, (File, PathBuf)>,
+}
+
+/// Cuts a torn last line (a process killed while writing it) before appending after it; held
+/// under the partition's lock, so nobody else is writing.
+fn drop_torn_line(file: &File, path: &Path) -> Result<(), StateError> {
+    let bytes = read_bytes(path, "cannot read apply history")?.unwrap_or_default();
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    file.set_len(keep as u64)
+        .and_then(|_| file.sync_data())
+        .map_err(io_error("cannot repair apply history", path))
+}
+
+impl HistoryFiles {
+    fn new(store: &FileStateStore) -> Self {
+        HistoryFiles {
+            store: FileStateStore::new(store.path.clone()),
+            open: BTreeMap::new(),
+        }
+    }
+
+    /// Appends one line to `partition`'s history: one write, so a killed process leaves
+    /// whole lines (at worst a torn last one, which readers skip).
+    fn append(
+        &mut self,
+        partition: &Partition,
+        entry: &HistoryEntry,
+        durable: bool,
+    ) -> Result<(), StateError> {
+        if !self.open.contains_key(partition) {
+            let path = self.store.history_path(partition)?;
+            let dir = path.parent().expect("history files are in a directory");
+            make_dir(&self.store.history_dir())?;
+            make_dir(dir)?;
+            let existed = path.exists();
+            let file = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io_error("cannot open apply history", &path))?;
+            if existed {
+                drop_torn_line(&file, &path)?;
+            } else {
+                sync_dir(dir)?;
+            }
+            self.open.insert(partition.clone(), (file, path));
+        }
+        let (file, path) = self.open.get_mut(partition).expect("opened above");
+        let mut line = serde_json::to_vec(entry).expect("history entries serialize");
+        line.push(b'\n');
+        file.write_all(&line)
+            .and_then(|_| if durable { file.sync_data() } else { Ok(()) })
+            .map_err(io_error("cannot write apply history", path))
+    }
 }
 
 impl Journal for FileJournal {
@@ -1136,6 +1221,17 @@ impl Journal for FileJournal {
             })
             .map_err(io_error("cannot write state journal", &self.path))
     }
+
+    fn history(&mut self, entry: &HistoryEntry, durable: bool) -> Result<(), StateError> {
+        let partition = match &self.partition {
+            Some(p) => {
+                super::history::check_entry_partition(p, entry)?;
+                p.clone()
+            }
+            None => entry.partition()?,
+        };
+        self.history.append(&partition, entry, durable)
+    }
 }
 
 impl FileStateStore {
@@ -1166,6 +1262,7 @@ impl FileStateStore {
             file,
             path: path.to_path_buf(),
             partition,
+            history: HistoryFiles::new(self),
         }))
     }
 
@@ -1626,6 +1723,92 @@ impl StateStore for FileStateStore {
         }
         sync_dir(&self.dir())?;
         Ok(whole)
+    }
+
+    fn read_history(&self, read: &HistoryRead) -> Result<Vec<HistoryEntry>, StateError> {
+        let mut files = vec![self.history_path(&Partition::Catalog)?];
+        match &read.tenants {
+            _ if read.catalog_only => {}
+            Some(tenants) => {
+                for tenant in tenants {
+                    if let Ok(p) = Partition::tenant(tenant) {
+                        files.push(self.history_path(&p)?);
+                    }
+                }
+            }
+            None => {
+                let dir = self.history_dir().join("tenants");
+                match std::fs::read_dir(&dir) {
+                    Ok(listing) => {
+                        let mut names = Vec::new();
+                        for entry in listing {
+                            let entry =
+                                entry.map_err(io_error("cannot list apply history", &dir))?;
+                            let name = entry.file_name();
+                            if let Some(tenant) = name
+                                .to_str()
+                                .and_then(|n| n.strip_suffix(".jsonl"))
+                                .filter(|t| super::partition::is_tenant_name(t))
+                            {
+                                names.push(tenant.to_string());
+                            }
+                        }
+                        names.sort();
+                        for name in names {
+                            files.push(self.history_path(&Partition::Tenant(name))?);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_error("cannot list apply history", &dir)(e)),
+                }
+            }
+        }
+        let mut entries = Vec::new();
+        for path in files {
+            let Some(bytes) = read_bytes(&path, "cannot read apply history")? else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.split_inclusive('\n').collect();
+            for (i, line) in lines.iter().enumerate() {
+                let complete = line.ends_with('\n');
+                let line = line.trim_end();
+                if line.is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<HistoryEntry>(line) {
+                    Ok(entry) => {
+                        if read.wants(&entry) {
+                            entries.push(entry);
+                        }
+                    }
+                    // A torn last line: the process was killed while writing it.
+                    Err(_) if !complete && i + 1 == lines.len() => {}
+                    Err(e) => {
+                        return Err(StateError::Corrupt {
+                            path: path.display().to_string(),
+                            detail: format!("line {}: {e}", i + 1),
+                        });
+                    }
+                }
+            }
+        }
+        entries.sort_by(|a, b| a.at.cmp(&b.at));
+        Ok(entries)
+    }
+
+    fn append_history(&self, entries: &[HistoryEntry], lock: &StateLock) -> Result<(), StateError> {
+        let mut files = HistoryFiles::new(self);
+        for entry in entries {
+            let partition = entry.partition()?;
+            lock.check_covers(&partition)?;
+            files.append(&partition, entry, false)?;
+        }
+        for (file, path) in files.open.values() {
+            file.sync_data()
+                .map_err(io_error("cannot write apply history", path))?;
+        }
+        Ok(())
     }
 }
 

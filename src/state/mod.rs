@@ -10,6 +10,7 @@
 //! that today's commands use (one `State` value for the fleet, one exclusive lock).
 
 pub mod file;
+pub mod history;
 pub mod ops;
 pub mod partition;
 pub mod postgres;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use history::{Actor, HistoryEntry, HistoryRead, Provenance};
 pub use partition::{Partition, partition_of, split_by_partition};
 
 /// The state format this build reads and writes: 2 is partitioned (a catalog and one
@@ -438,6 +440,10 @@ pub trait Journal {
     /// after every change made outside tenantform, so a power loss cannot forget it; changes
     /// that exist only in state can skip the fsync (a killed process still leaves them).
     fn record(&mut self, change: &StateChange, durable: bool) -> Result<(), StateError>;
+    /// Adds `entry` to the apply history of its partition (kept for good, unlike the
+    /// journal). Written before the change it describes is recorded, with the same
+    /// durability, so no change made is ever missing from history.
+    fn history(&mut self, entry: &HistoryEntry, durable: bool) -> Result<(), StateError>;
 }
 
 /// Where state lives. Writers hold a lock; readers never need one.
@@ -533,6 +539,14 @@ pub trait StateStore: Send + Sync {
     /// whose content changed get a new serial. Then drops the journal. Returns the new whole
     /// serial.
     fn write(&self, state: &State, lock: &StateLock) -> Result<u64, StateError>;
+
+    // ---- History ----------------------------------------------------------------------
+
+    /// The history entries `read` asks for, oldest first. Needs no lock.
+    fn read_history(&self, read: &HistoryRead) -> Result<Vec<HistoryEntry>, StateError>;
+    /// Appends entries to their partitions' history (`state migrate`, state edits); `lock`
+    /// must cover each of them.
+    fn append_history(&self, entries: &[HistoryEntry], lock: &StateLock) -> Result<(), StateError>;
 }
 
 /// A stored object of `kind` belonging to `tenant`, for the state modules' unit tests.

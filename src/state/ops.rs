@@ -79,10 +79,12 @@ pub fn remove_addresses(
 pub struct Migrated {
     pub partitions: usize,
     pub objects: usize,
+    /// Apply history entries copied.
+    pub history: usize,
 }
 
-/// Copies the whole state from `from` to an empty `to` (another backend: a file and a
-/// PostgreSQL database either way), holding both whole-state locks so nobody writes either
+/// Copies the whole state and its apply history from `from` to an empty `to` (another
+/// backend: a file and a PostgreSQL database either way), holding both whole-state locks so nobody writes either
 /// meanwhile, then reads it back from `to` and compares: the copy is verified, never assumed.
 /// Refused when `to` already holds state, or when `from` has an interrupted apply's changes not
 /// yet recorded (run an apply first: it records them).
@@ -106,8 +108,14 @@ pub fn migrate(
         return Err(MigrateError::TargetNotEmpty(to.describe()));
     }
     to.write(&state, &to_lock)?;
+    let history = from.read_history(&Default::default())?;
+    to.append_history(&history, &to_lock)?;
     let copied = to.load()?;
     if copied.lineage != state.lineage || copied.objects != state.objects {
+        return Err(MigrateError::Differs(to.describe()));
+    }
+    let copied_history = to.read_history(&Default::default())?;
+    if canonical(&copied_history) != canonical(&history) {
         return Err(MigrateError::Differs(to.describe()));
     }
     drop(to_lock);
@@ -115,7 +123,19 @@ pub fn migrate(
     Ok(Migrated {
         partitions: to.serials()?.partitions.len(),
         objects: copied.objects.len(),
+        history: history.len(),
     })
+}
+
+/// History entries in an order both backends agree on (each keeps time order, but entries of
+/// the same second may come back in another order).
+fn canonical(entries: &[super::HistoryEntry]) -> Vec<String> {
+    let mut lines: Vec<String> = entries
+        .iter()
+        .map(|e| serde_json::to_string(e).expect("history entries serialize"))
+        .collect();
+    lines.sort();
+    lines
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use super::history::{HistoryEntry, HistoryRead};
 use super::partition::partition_of;
 use super::replay::{FleetJournal, Part, PartitionJournal, View};
 use super::{
@@ -56,7 +57,69 @@ const MIGRATIONS: &[&str] = &[
     // 2: objects as text: they are only ever read whole, and jsonb cost the server a parse
     // on every write and a rendering on every read (a plan reads every partition).
     "ALTER TABLE partitions ALTER COLUMN objects TYPE text USING objects::text;",
+    // 3: apply history, appended and never rewritten; read by tenant and time.
+    "CREATE TABLE history (
+         seq bigserial PRIMARY KEY,
+         at timestamptz NOT NULL,
+         partition text NOT NULL,
+         tenant text NOT NULL,
+         address text NOT NULL,
+         entry text NOT NULL);
+     CREATE INDEX history_tenant ON history (tenant, at);
+     CREATE INDEX history_at ON history (at);",
 ];
+
+/// Inserts history entries in one statement (committed together).
+fn insert_history(
+    client: &mut impl postgres::GenericClient,
+    rows: &[(String, String, String, String, String)],
+) -> Result<(), StateError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql =
+        String::from("INSERT INTO history (at, partition, tenant, address, entry) VALUES ");
+    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = Vec::with_capacity(rows.len() * 5);
+    for (i, (at, partition, tenant, address, entry)) in rows.iter().enumerate() {
+        let n = i * 5;
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(${}::text::timestamptz, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5
+        ));
+        params.extend([
+            at as &(dyn postgres::types::ToSql + Sync),
+            partition,
+            tenant,
+            address,
+            entry,
+        ]);
+    }
+    client
+        .execute(sql.as_str(), &params)
+        .map_err(db("record apply history"))?;
+    Ok(())
+}
+
+/// An entry as the row [`insert_history`] writes.
+fn history_row(
+    partition: &Partition,
+    entry: &HistoryEntry,
+) -> (String, String, String, String, String) {
+    (
+        entry.at.clone(),
+        partition.key(),
+        entry.tenant.clone(),
+        entry.address.clone(),
+        serde_json::to_string(entry).expect("history entries serialize"),
+    )
+}
 
 /// How many connections serve reads and writes (a plan reads many partitions at once).
 const DATA_CONNECTIONS: usize = 4;
@@ -719,6 +782,19 @@ impl Journal for RowJournal {
             }),
         }
     }
+
+    fn history(&mut self, entry: &HistoryEntry, _durable: bool) -> Result<(), StateError> {
+        let partition = match &self.partition {
+            Some((p, _)) => {
+                super::history::check_entry_partition(p, entry)?;
+                p.clone()
+            }
+            None => entry.partition()?,
+        };
+        let row = history_row(&partition, entry);
+        self.connection
+            .call(move |client| insert_history(client, &[row]))
+    }
 }
 
 impl StateStore for PostgresStateStore {
@@ -1095,6 +1171,56 @@ impl StateStore for PostgresStateStore {
             tx.commit().map_err(db("write state"))
         })?;
         Ok(whole)
+    }
+
+    fn read_history(&self, read: &HistoryRead) -> Result<Vec<HistoryEntry>, StateError> {
+        let tenants: Option<Vec<String>> =
+            read.tenants.as_ref().map(|t| t.iter().cloned().collect());
+        let since = read.since.map(|t| t.to_string());
+        let catalog_only = read.catalog_only;
+        let texts: Vec<String> = self.data().call(move |client| {
+            let rows = client
+                .query(
+                    "SELECT entry FROM history
+                     WHERE ($1::text[] IS NULL OR tenant = ANY($1))
+                       AND ($2::text IS NULL OR at >= $2::text::timestamptz)
+                       AND (NOT $3 OR partition = 'catalog')
+                     ORDER BY at, seq",
+                    &[&tenants, &since, &catalog_only],
+                )
+                .map_err(db("read apply history"))?;
+            Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+        })?;
+        let describe = self.describe();
+        let mut entries = Vec::with_capacity(texts.len());
+        for text in texts {
+            let entry: HistoryEntry =
+                serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+                    path: format!("{describe} (history)"),
+                    detail: e.to_string(),
+                })?;
+            if read.wants(&entry) {
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
+    }
+
+    fn append_history(&self, entries: &[HistoryEntry], lock: &StateLock) -> Result<(), StateError> {
+        let mut rows = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let partition = entry.partition()?;
+            lock.check_covers(&partition)?;
+            rows.push(history_row(&partition, entry));
+        }
+        self.data().call(move |client| {
+            let mut tx = client.transaction().map_err(db("record apply history"))?;
+            // At most 65535 parameters a statement: 5 a row.
+            for chunk in rows.chunks(10_000) {
+                insert_history(&mut tx, chunk)?;
+            }
+            tx.commit().map_err(db("record apply history"))
+        })
     }
 }
 
