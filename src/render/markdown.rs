@@ -106,9 +106,6 @@ fn counts(actions: &[&Action]) -> String {
 pub fn render(plan: &Plan, max_len: usize) -> String {
     let s = &plan.summary;
     let mut head = String::from("### tenantform plan\n\n");
-    if !plan.id.is_empty() && plan.has_changes() {
-        let _ = writeln!(head, "Plan id: {}\n", escape_inline(&plan.id));
-    }
     let _ = writeln!(head, "| create | update | delete | unchanged | blocked |");
     let _ = writeln!(head, "| ---: | ---: | ---: | ---: | ---: |");
     let _ = writeln!(
@@ -118,6 +115,10 @@ pub fn render(plan: &Plan, max_len: usize) -> String {
     );
     if !plan.has_changes() && s.blocked == 0 {
         let _ = writeln!(head, "No changes: state matches the manifests.");
+    }
+    if !plan.id.is_empty() && plan.has_changes() {
+        // What apply history records, so a change traces back to the plan reviewed.
+        let _ = writeln!(head, "Plan id: {}\n", escape_inline(&plan.id));
     }
     // Notes are bounded too: a fleet can have a note per tenant.
     const MAX_NOTES: usize = 10;
