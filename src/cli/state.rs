@@ -491,9 +491,10 @@ fn migrate(from: &Path, to: &Path, lock: &LockArgs) -> Result<u8, CliError> {
     match crate::state::ops::migrate(source.as_ref(), target.as_ref(), info, lock.lock_timeout) {
         Ok(done) => {
             println!(
-                "Copied {} objects in {} partitions from {} to {} (read back and compared).",
+                "Copied {} objects in {} partitions and {} history entries from {} to {} (read back and compared).",
                 done.objects,
                 done.partitions,
+                done.history,
                 source.describe(),
                 target.describe()
             );

@@ -1793,7 +1793,7 @@ impl StateStore for FileStateStore {
                 }
             }
         }
-        entries.sort_by(|a, b| a.at.cmp(&b.at));
+        super::history::sort_by_time(&mut entries);
         Ok(entries)
     }
 

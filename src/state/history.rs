@@ -239,7 +239,7 @@ impl Provenance {
         outcome: HistoryOutcome,
     ) -> HistoryEntry {
         HistoryEntry {
-            at: super::now_rfc3339(),
+            at: now_micros(),
             run: self.run.clone(),
             plan: self.plan.clone(),
             who: self.who.clone(),
@@ -254,6 +254,20 @@ impl Provenance {
             outcome,
         }
     }
+}
+
+/// The current time in RFC 3339 UTC with microseconds: entries of one second keep their order
+/// across partitions (a move and the create before it, say).
+fn now_micros() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// Orders entries by time (parsed: a time without fractions sorts before one with them in
+/// the same second), keeping the order they were read in for equal times.
+pub fn sort_by_time(entries: &mut [HistoryEntry]) {
+    entries.sort_by_cached_key(|e| e.at());
 }
 
 impl HistoryEntry {
@@ -499,7 +513,7 @@ fn tenant_moves(entries: &[HistoryEntry]) -> Vec<(String, String, Option<jiff::T
 /// The entries `filter` asks for, oldest first, following renames: an address's entries
 /// under its former addresses, a tenant's under its former names, each up to the move.
 pub fn select(mut entries: Vec<HistoryEntry>, filter: &HistoryFilter) -> Vec<HistoryEntry> {
-    entries.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.run.cmp(&b.run)));
+    sort_by_time(&mut entries);
     let tenants = filter
         .tenant
         .as_ref()

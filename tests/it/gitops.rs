@@ -9,24 +9,7 @@ use crate::support::{run_in, tf, write_tree};
 
 /// Commits the work tree of `repo` with `message`; returns the commit id.
 fn commit(repo: &git2::Repository, message: &str) -> String {
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.update_all(["*"], None).unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::now("tenantform tests", "tests@tenantform.example").unwrap();
-    let parents: Vec<git2::Commit> = repo
-        .head()
-        .ok()
-        .and_then(|h| h.peel_to_commit().ok())
-        .into_iter()
-        .collect();
-    let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parent_refs)
-        .unwrap()
-        .to_string()
+    crate::support::git_commit(repo, message)
 }
 
 fn tenant(name: &str, id: &str, tier: &str, display: &str) -> String {

@@ -7,6 +7,7 @@ mod entra;
 mod examples;
 mod gitops;
 mod graph_client;
+mod history;
 mod honest;
 mod model;
 mod onboarding;

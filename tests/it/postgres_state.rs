@@ -366,3 +366,81 @@ fn a_database_that_goes_away_mid_apply_fails_the_run_and_the_next_one_converges(
     // The database is back (reached directly now): the next run finishes the job, once.
     converges_once(&sandbox, root.path(), &url, before);
 }
+
+/// `state migrate` copies state and its apply history from a file to PostgreSQL and back,
+/// verified; the state commands (list, show, history) read either backend the same way; a
+/// target that already holds state is refused.
+#[test]
+fn state_and_history_migrate_from_a_file_to_postgres_and_back() {
+    let Some((url, _schema)) = database() else {
+        return;
+    };
+    let dir = crate::support::foggy_it();
+    let d = dir.path().to_str().unwrap();
+    let file = dir.path().join("state.json");
+    let file = file.to_str().unwrap();
+    let applied = crate::support::tf(dir.path(), &["apply", d, "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}", applied.transcript());
+    let state = |location: &str, args: &[&str]| {
+        let mut all = vec!["state"];
+        all.extend(args);
+        all.extend(["--state", location]);
+        let run = run_in(dir.path(), &all, None);
+        assert_no_password(&run);
+        run
+    };
+    let to_db = state(file, &["migrate", "--to", &url]);
+    assert_eq!(to_db.code, 0, "{}", to_db.transcript());
+    assert!(
+        to_db.stdout.contains("7 objects") && to_db.stdout.contains("7 history entries"),
+        "{}",
+        to_db.stdout
+    );
+    for args in [
+        &["list", "--output", "json"][..],
+        &["show", "guest.foggy-it.dana-support", "--output", "json"],
+        &["history", "--output", "json"],
+        &["history", "--tenant", "foggy-it", "--output", "json"],
+    ] {
+        let (from_file, from_db) = (state(file, args), state(&url, args));
+        assert_eq!(from_file.code, 0, "{}", from_file.transcript());
+        assert_eq!(from_db.code, 0, "{}", from_db.transcript());
+        assert_eq!(from_db.stdout, from_file.stdout, "state {args:?}");
+    }
+    // Into a target that holds state: refused, nothing changed.
+    let again = state(file, &["migrate", "--to", &url]);
+    assert_eq!(again.code, 1, "{}", again.transcript());
+    assert!(
+        again.stderr.contains("already holds state"),
+        "{}",
+        again.stderr
+    );
+
+    // A state edit on PostgreSQL is recorded there, then everything comes back to a file.
+    let moved = state(
+        &url,
+        &[
+            "mv",
+            "organization.foggy-waltham",
+            "organization.foggy-north",
+        ],
+    );
+    assert_eq!(moved.code, 0, "{}", moved.transcript());
+    let back = dir.path().join("back/state.json");
+    let back = back.to_str().unwrap();
+    let to_file = state(&url, &["migrate", "--to", back]);
+    assert_eq!(to_file.code, 0, "{}", to_file.transcript());
+    let history = state(
+        back,
+        &[
+            "history",
+            "--address",
+            "organization.foggy-north",
+            "--output",
+            "json",
+        ],
+    );
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&history.stdout).unwrap();
+    let ops: Vec<&str> = entries.iter().map(|e| e["op"].as_str().unwrap()).collect();
+    assert_eq!(ops, ["create", "move"], "{entries:#?}");
+}

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tenantform::state::file::{CrashPoint, FileStateStore};
+use tenantform::state::history::{HistoryOp, HistoryOutcome};
 use tenantform::state::{
-    Attributes, LockInfo, Partition, Source, State, StateChange, StateError, StateLock,
-    StateObject, StateStore, partition_of,
+    Actor, Attributes, HistoryEntry, HistoryRead, LockInfo, Partition, Provenance, Source, State,
+    StateChange, StateError, StateLock, StateObject, StateStore, partition_of,
 };
 
 /// A fresh, empty store; `_keep` keeps what backs it alive (a directory, a database schema).
@@ -526,6 +527,133 @@ pub mod shared {
             );
         }
     }
+
+    /// An applied create of `address` in `tenant` at `at`, by `who`.
+    fn entry(at: &str, tenant: &str, address: &str, who: &str) -> HistoryEntry {
+        let mut e = Provenance::new(
+            "apply",
+            Some("plan-1".into()),
+            Some("c0ffee".into()),
+            Actor {
+                name: who.into(),
+                ci: None,
+            },
+        )
+        .entry(
+            tenant,
+            address.split('.').next().unwrap(),
+            address,
+            None,
+            HistoryOp::Create,
+            vec![],
+            HistoryOutcome::Applied,
+        );
+        e.at = at.into();
+        e
+    }
+
+    pub fn history_is_kept_per_partition_and_outlives_the_journal(fresh: &dyn Fn() -> Fresh) {
+        let f = fresh();
+        let store = f.store.as_ref();
+        write_fleet(store);
+        // A tenant session: its history entries go with its journal, and stay after the
+        // partition is written (the journal is dropped then).
+        let lock = store
+            .lock_tenant("a", info("apply a"), Duration::ZERO)
+            .unwrap();
+        let base = store.load_tenant("a").unwrap();
+        let mut journal = store.journal_partition(&tenant("a"), &base, &lock).unwrap();
+        let first = entry("2026-11-01T10:00:00Z", "a", "guest.a.zoe", "octocat");
+        journal.history(&first, true).unwrap();
+        journal.record(&put("guest.a.zoe", "v1"), true).unwrap();
+        // An entry of another partition is refused by a tenant's journal.
+        let other = entry("2026-11-01T10:00:01Z", "b", "guest.b.max", "octocat");
+        assert!(matches!(
+            journal.history(&other, true),
+            Err(StateError::WrongPartition { .. })
+        ));
+        let record = entry("2026-11-01T10:00:02Z", "a", "tenant.a", "octocat");
+        assert!(matches!(
+            journal.history(&record, true),
+            Err(StateError::WrongPartition { .. })
+        ));
+        drop(journal);
+        let mut state = base;
+        state.apply_change(&put("guest.a.zoe", "v1"));
+        store.write_partition(&tenant("a"), &state, &lock).unwrap();
+        drop(lock);
+
+        // Catalog records' history is the catalog's, written under its lock.
+        let catalog_lock = store.lock_catalog(info("apply"), Duration::ZERO).unwrap();
+        assert!(matches!(
+            store.append_history(std::slice::from_ref(&other), &catalog_lock),
+            Err(StateError::LockDoesNotCover { .. })
+        ));
+        store
+            .append_history(std::slice::from_ref(&record), &catalog_lock)
+            .unwrap();
+        drop(catalog_lock);
+        let fleet_lock = store.lock(info("migrate"), Duration::ZERO).unwrap();
+        let later = entry("2026-11-03T00:00:00Z", "b", "guest.b.max", "dana@laptop");
+        store
+            .append_history(std::slice::from_ref(&later), &fleet_lock)
+            .unwrap();
+        drop(fleet_lock);
+
+        let all = store.read_history(&HistoryRead::default()).unwrap();
+        assert_eq!(all, vec![first.clone(), record.clone(), later.clone()]);
+        let of_a = store
+            .read_history(&HistoryRead {
+                tenants: Some(["a".to_string()].into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            of_a,
+            vec![first.clone(), record.clone()],
+            "a's records count as a's"
+        );
+        let since = store
+            .read_history(&HistoryRead {
+                since: Some("2026-11-02T00:00:00Z".parse().unwrap()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(since, vec![later]);
+        let catalog = store
+            .read_history(&HistoryRead::default().only_catalog())
+            .unwrap();
+        assert_eq!(catalog, vec![record]);
+    }
+
+    pub fn a_whole_fleet_journal_files_history_by_partition(fresh: &dyn Fn() -> Fresh) {
+        let f = fresh();
+        let store = f.store.as_ref();
+        let state = write_fleet(store);
+        let lock = store.lock(info("rename"), Duration::ZERO).unwrap();
+        let mut journal = store.journal(&state, &lock).unwrap();
+        let entries = [
+            entry("2026-11-01T00:00:00Z", "a", "tenant.a", "octocat"),
+            entry("2026-11-01T00:00:01Z", "b", "guest.b.max", "octocat"),
+            entry("2026-11-01T00:00:02Z", "a", "guest.a.zoe", "octocat"),
+        ];
+        for e in &entries {
+            journal.history(e, false).unwrap();
+        }
+        drop(journal);
+        drop(lock);
+        assert_eq!(
+            store.read_history(&HistoryRead::default()).unwrap(),
+            entries.to_vec()
+        );
+        let b = store
+            .read_history(&HistoryRead {
+                tenants: Some(["b".to_string()].into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(b, vec![entries[1].clone()]);
+    }
 }
 
 macro_rules! shared_suite {
@@ -591,6 +719,20 @@ macro_rules! shared_suite {
                     return;
                 }
                 shared::partition_writes_keep_objects_in_their_partition(&$fresh)
+            }
+            #[test]
+            fn history_is_kept_per_partition_and_outlives_the_journal() {
+                if !($available)() {
+                    return;
+                }
+                shared::history_is_kept_per_partition_and_outlives_the_journal(&$fresh)
+            }
+            #[test]
+            fn a_whole_fleet_journal_files_history_by_partition() {
+                if !($available)() {
+                    return;
+                }
+                shared::a_whole_fleet_journal_files_history_by_partition(&$fresh)
             }
         }
     };
@@ -1039,4 +1181,55 @@ fn a_plan_reads_a_v1_state_as_it_is_and_writes_nothing() {
         "the v1 serial"
     );
     assert_eq!(snapshot(dir.path()), before, "a plan writes nothing");
+}
+
+/// A history line torn by a kill is skipped by readers and cut before the next append; a
+/// corrupt line in the middle is an error naming the file.
+#[test]
+fn a_torn_history_line_is_skipped_and_cut_before_the_next_append() {
+    use tenantform::state::history::{HistoryOp, HistoryOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let store = file(dir.path());
+    write_fleet(&store);
+    let entry = |address: &str| {
+        Provenance::new("apply", None, None, Actor::default()).entry(
+            "a",
+            "guest",
+            address,
+            None,
+            HistoryOp::Create,
+            vec![],
+            HistoryOutcome::Applied,
+        )
+    };
+    let lock = store.lock_tenant("a", info("a"), Duration::ZERO).unwrap();
+    store
+        .append_history(&[entry("guest.a.one")], &lock)
+        .unwrap();
+    let path = store
+        .history_path(&Partition::tenant("a").unwrap())
+        .unwrap();
+    assert_eq!(mode(&path), 0o600);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"{\"at\":\"2026-1");
+    std::fs::write(&path, &bytes).unwrap();
+    let read = store.read_history(&HistoryRead::default()).unwrap();
+    assert_eq!(read.len(), 1, "the torn line is skipped");
+    store
+        .append_history(&[entry("guest.a.two")], &lock)
+        .unwrap();
+    let read = store.read_history(&HistoryRead::default()).unwrap();
+    let addresses: Vec<&str> = read.iter().map(|e| e.address.as_str()).collect();
+    assert_eq!(addresses, ["guest.a.one", "guest.a.two"]);
+
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.splice(0..0, b"not json\n".iter().copied());
+    std::fs::write(&path, &bytes).unwrap();
+    match store.read_history(&HistoryRead::default()) {
+        Err(StateError::Corrupt { path: p, detail }) => {
+            assert!(p.ends_with("history/tenants/a.jsonl"), "{p}");
+            assert!(detail.starts_with("line 1:"), "{detail}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
 }

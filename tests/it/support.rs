@@ -160,9 +160,15 @@ pub fn workspace(paths: &[&str]) -> tempfile::TempDir {
 /// Runs `tenantform ARGS` in `cwd` with stdin `input` (outside the repository unless the
 /// command only reads: see [`assert_hermetic`]).
 pub fn run_in(cwd: &Path, args: &[&str], input: Option<&[u8]>) -> Run {
+    run_with_env(cwd, args, input, &[])
+}
+
+/// [`run_in`] with environment variables set (e.g. a CI run's `GITHUB_*`).
+pub fn run_with_env(cwd: &Path, args: &[&str], input: Option<&[u8]>, env: &[(&str, &str)]) -> Run {
     assert_hermetic(cwd, args);
     let mut cmd = command();
     cmd.current_dir(cwd).args(args);
+    cmd.envs(env.iter().copied());
     if let Some(input) = input {
         cmd.write_stdin(input.to_vec());
     }
@@ -303,14 +309,39 @@ fn workspaces_copy_what_is_committed_not_local_state() {
 }
 
 /// Environment variables that would point a child process at a real tenant or another state.
-pub const HERMETIC_VARS: [&str; 6] = [
+pub const HERMETIC_VARS: [&str; 8] = [
     "AZURE_CLIENT_ID",
     "AZURE_TENANT_ID",
     "AZURE_CLIENT_SECRET",
     "AZURE_CLIENT_CERTIFICATE_PATH",
     "AZURE_FEDERATED_TOKEN_FILE",
     "TENANTFORM_STATE",
+    // The CI the suite runs in must not become the actor apply history records.
+    "GITHUB_ACTIONS",
+    "TF_BUILD",
 ];
+
+/// Commits the work tree of `repo` with `message`; returns the commit id.
+pub fn git_commit(repo: &git2::Repository, message: &str) -> String {
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.update_all(["*"], None).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("tenantform tests", "tests@tenantform.example").unwrap();
+    let parents: Vec<git2::Commit> = repo
+        .head()
+        .ok()
+        .and_then(|h| h.peel_to_commit().ok())
+        .into_iter()
+        .collect();
+    let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parent_refs)
+        .unwrap()
+        .to_string()
+}
 
 /// The ids of [`three_tenant_fleet`]'s customers.
 pub const FLEET_IDS: [&str; 3] = [
