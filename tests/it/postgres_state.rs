@@ -285,6 +285,25 @@ fn converges_once(sandbox: &StandaloneSandbox, root: &Path, state: &str, before:
         before + 4,
         "each new invitation once"
     );
+    // History has every guest: made (create) or, when the kill came between the invitation
+    // and its entry, found again (adopt); never two applied creates of one guest.
+    let history = run(sandbox, root, &["state", "history", "--state", state, "--output", "json"]);
+    assert_eq!(history.code, 0, "{}", history.transcript());
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&history.stdout).unwrap();
+    for tenant in ["a", "b"] {
+        for guest in ["dana", "erin", "finn"] {
+            let address = format!("guest.{tenant}.{guest}");
+            let ops: Vec<&str> = entries
+                .iter()
+                .filter(|e| e["address"] == address.as_str() && e["outcome"]["status"] == "applied")
+                .map(|e| e["op"].as_str().unwrap())
+                .collect();
+            assert!(
+                ops == ["create"] || ops == ["adopt"] || ops == ["create", "adopt"],
+                "{address}: {ops:?}"
+            );
+        }
+    }
 }
 
 /// A TCP relay to the test database that can be cut, to play a database going away.
