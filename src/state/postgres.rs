@@ -126,14 +126,149 @@ const DATA_CONNECTIONS: usize = 4;
 
 type Job = Box<dyn FnOnce(&mut postgres::Client) + Send>;
 
+/// How the connection is secured, from the URL's `sslmode` (and `sslrootcert`).
+#[derive(Clone)]
+enum Tls {
+    /// `disable`, `prefer` or no `sslmode`: plain TCP (or a Unix socket).
+    Off,
+    /// `require`, `verify-ca` or `verify-full`: TLS, the server's certificate verified against
+    /// `sslrootcert` (a PEM file) or the system's roots, and its name against the host. Stricter
+    /// than libpq's `require` (which checks nothing): state holds who may administer which
+    /// customer, so an unverified server is never trusted with it.
+    Verified(Arc<rustls::ClientConfig>),
+}
+
+/// Takes the TLS parameters out of a database URL (the client library knows only `disable`,
+/// `prefer` and `require`, and no `sslrootcert`).
+fn split_tls(url: &str) -> Result<(String, Tls), StateError> {
+    let refuse = |message: String| StateError::Database {
+        operation: "read the database URL",
+        message,
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), Tls::Off));
+    };
+    let mut mode = None;
+    let mut root = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some(("sslmode", value)) => {
+                mode = Some(value.to_string());
+                false
+            }
+            Some(("sslrootcert", value)) => {
+                root = Some(value.to_string());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    let tls = match mode.as_deref() {
+        None | Some("disable" | "allow" | "prefer") => {
+            if root.is_some() {
+                return Err(refuse(
+                    "sslrootcert is given but sslmode does not ask for TLS: add sslmode=verify-full".into(),
+                ));
+            }
+            Tls::Off
+        }
+        Some("require" | "verify-ca" | "verify-full") => Tls::Verified(Arc::new(client_config(
+            root.as_deref().map(percent_decode).as_deref(),
+        )?)),
+        Some(other) => {
+            return Err(refuse(format!(
+                "sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
+            )));
+        }
+    };
+    Ok((url, tls))
+}
+
+/// `%2F` and friends in a URL parameter (a path given as `sslrootcert=%2Fetc%2Fca.pem`).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A TLS client trusting `root` (a PEM file of CA certificates), else the system's roots.
+fn client_config(root: Option<&str>) -> Result<rustls::ClientConfig, StateError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let fail = |message: String| StateError::Database {
+        operation: "set up TLS to the database",
+        message,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    match root {
+        Some(path) => {
+            let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<_, _>>())
+                .map_err(|e| fail(format!("sslrootcert {path}: {e}")))?;
+            if certs.is_empty() {
+                return Err(fail(format!("sslrootcert {path} holds no certificate")));
+            }
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| fail(format!("sslrootcert {path}: {e}")))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                let _ = roots.add(cert);
+            }
+            if roots.is_empty() {
+                return Err(fail(
+                    "no system root certificates found: give the server's CA with sslrootcert=/path/ca.pem".into(),
+                ));
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// One connection on a thread of its own.
 struct Connection {
     jobs: Mutex<mpsc::Sender<Job>>,
 }
 
 impl Connection {
-    fn open(config: &postgres::Config, schema: &str) -> Result<Connection, StateError> {
-        let mut client = config.connect(postgres::NoTls).map_err(db("connect"))?;
+    fn open(config: &postgres::Config, tls: &Tls, schema: &str) -> Result<Connection, StateError> {
+        let mut client = match tls {
+            Tls::Off => config.connect(postgres::NoTls),
+            Tls::Verified(client) => config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(
+                (**client).clone(),
+            )),
+        }
+        .map_err(db("connect"))?;
         client
             .batch_execute(&format!("SET search_path TO {}", quote_ident(schema)))
             .map_err(db("set the schema"))?;
@@ -181,7 +316,19 @@ fn db(operation: &'static str) -> impl Fn(postgres::Error) -> StateError {
         operation,
         message: match e.as_db_error() {
             Some(d) => format!("{} ({})", d.message(), d.code().code()),
-            None => e.to_string(),
+            None => {
+                // The cause too (a TLS handshake fails on the certificate, say).
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    let cause_text = cause.to_string();
+                    if !text.contains(&cause_text) {
+                        text.push_str(&format!(": {cause_text}"));
+                    }
+                    source = cause.source();
+                }
+                text
+            }
         },
     }
 }
@@ -231,19 +378,18 @@ impl PostgresStateStore {
     /// fill what it leaves out) and creates or migrates the schema.
     pub fn connect(url: &str) -> Result<PostgresStateStore, StateError> {
         let (url, schema) = split_schema(url);
+        let (url, tls) = split_tls(&url)?;
         let mut config: postgres::Config = url.parse().map_err(db("read the database URL"))?;
         apply_pg_environment(&mut config);
-        if config.get_ssl_mode() == postgres::config::SslMode::Require {
-            return Err(StateError::Database {
-                operation: "connect",
-                message: "the URL asks for TLS (sslmode=require), which tenantform does not speak to PostgreSQL yet: use a server on a trusted network with sslmode=disable, or a TLS-terminating proxy".into(),
-            });
-        }
+        config.ssl_mode(match tls {
+            Tls::Off => postgres::config::SslMode::Disable,
+            Tls::Verified(_) => postgres::config::SslMode::Require,
+        });
         let describe = describe(&config, &schema);
         let data = (0..DATA_CONNECTIONS)
-            .map(|_| Connection::open(&config, &schema))
+            .map(|_| Connection::open(&config, &tls, &schema))
             .collect::<Result<Vec<_>, _>>()?;
-        let locks = Arc::new(Connection::open(&config, &schema)?);
+        let locks = Arc::new(Connection::open(&config, &tls, &schema)?);
         let namespace = {
             use sha2::Digest;
             let digest = sha2::Sha256::digest(format!("tenantform:{schema}").as_bytes());

@@ -287,7 +287,11 @@ fn converges_once(sandbox: &StandaloneSandbox, root: &Path, state: &str, before:
     );
     // History has every guest: made (create) or, when the kill came between the invitation
     // and its entry, found again (adopt); never two applied creates of one guest.
-    let history = run(sandbox, root, &["state", "history", "--state", state, "--output", "json"]);
+    let history = run(
+        sandbox,
+        root,
+        &["state", "history", "--state", state, "--output", "json"],
+    );
     assert_eq!(history.code, 0, "{}", history.transcript());
     let entries: Vec<serde_json::Value> = serde_json::from_str(&history.stdout).unwrap();
     for tenant in ["a", "b"] {
@@ -462,4 +466,73 @@ fn state_and_history_migrate_from_a_file_to_postgres_and_back() {
     let entries: Vec<serde_json::Value> = serde_json::from_str(&history.stdout).unwrap();
     let ops: Vec<&str> = entries.iter().map(|e| e["op"].as_str().unwrap()).collect();
     assert_eq!(ops, ["create", "move"], "{entries:#?}");
+}
+
+/// TLS as the URL asks: `sslmode=verify-full` with the server's CA (`sslrootcert`) works
+/// against a server that accepts TLS only; a plain connection there is refused, and
+/// `sslmode=require` without the CA fails on the certificate (tenantform verifies it always),
+/// each with exit 1 and the reason, never the password.
+#[test]
+fn tls_to_postgres_is_used_and_verified_as_the_url_asks() {
+    let Some((port, ca)) = crate::support::tls_cluster() else {
+        if std::env::var_os("TENANTFORM_REQUIRE_DATABASE_TESTS").is_some() {
+            panic!(
+                "TENANTFORM_REQUIRE_DATABASE_TESTS is set, but no TLS PostgreSQL cluster could be started (PostgreSQL binaries and openssl)"
+            );
+        }
+        eprintln!("SKIPPED: TLS PostgreSQL test: no PostgreSQL binaries or openssl");
+        return;
+    };
+    let dir = crate::support::foggy_it();
+    let d = dir.path().to_str().unwrap();
+    let base = format!("postgres://postgres:Hunter2-not-shown@localhost:{port}/postgres");
+    let apply = |url: &str| {
+        let run = run_in(
+            dir.path(),
+            &[
+                "apply",
+                "--auto-approve",
+                "--sandbox",
+                "--replication-window",
+                "0s",
+                "--state",
+                url,
+                d,
+            ],
+            None,
+        );
+        assert_no_password(&run);
+        run
+    };
+    let verified = format!(
+        "{base}?sslmode=verify-full&sslrootcert={}&schema=over_tls",
+        ca.display()
+    );
+    let ok = apply(&verified);
+    assert_eq!(ok.code, 0, "{}", ok.transcript());
+    let again = apply(&verified);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+
+    let plain = apply(&format!("{base}?schema=plain"));
+    assert_eq!(plain.code, 1, "{}", plain.transcript());
+    assert!(
+        plain.stderr.contains("no encryption") || plain.stderr.contains("pg_hba.conf"),
+        "the server's refusal is shown:\n{}",
+        plain.stderr
+    );
+    let unverified = apply(&format!("{base}?sslmode=require&schema=unverified"));
+    assert_eq!(unverified.code, 1, "{}", unverified.transcript());
+    assert!(
+        unverified.stderr.to_lowercase().contains("certificate"),
+        "an unknown CA is a certificate error:\n{}",
+        unverified.stderr
+    );
+    let unknown = apply(&format!("{base}?sslmode=sometimes"));
+    assert_eq!(unknown.code, 1, "{}", unknown.transcript());
+    assert!(
+        unknown.stderr.contains("sslmode=sometimes is not one of"),
+        "{}",
+        unknown.stderr
+    );
 }

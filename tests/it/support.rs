@@ -534,13 +534,110 @@ pub fn test_database_available() -> bool {
 /// from PATH or Debian's `/usr/lib/postgresql/<version>/bin` (the newest version).
 pub fn throwaway_cluster() -> Option<u16> {
     static CLUSTER: std::sync::OnceLock<Option<u16>> = std::sync::OnceLock::new();
-    *CLUSTER.get_or_init(|| match start_cluster() {
+    *CLUSTER.get_or_init(|| match start_cluster(false) {
         Ok(port) => Some(port),
         Err(why) => {
             eprintln!("note: no throwaway PostgreSQL cluster: {why}");
             None
         }
     })
+}
+
+/// A throwaway cluster that speaks TLS only (plain connections are rejected), with a server
+/// certificate for `localhost` and 127.0.0.1 from a test CA made for it: its port and the CA's
+/// PEM file. Needs the PostgreSQL binaries and `openssl`.
+pub fn tls_cluster() -> Option<(u16, PathBuf)> {
+    static CLUSTER: std::sync::OnceLock<Option<u16>> = std::sync::OnceLock::new();
+    let port = (*CLUSTER.get_or_init(|| match start_cluster(true) {
+        Ok(port) => Some(port),
+        Err(why) => {
+            eprintln!("note: no throwaway TLS PostgreSQL cluster: {why}");
+            None
+        }
+    }))?;
+    Some((port, cluster_dir(true).join("ca.pem")))
+}
+
+fn cluster_dir(tls: bool) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "tenantform-test-pg{}-{}",
+        if tls { "-tls" } else { "" },
+        std::process::id()
+    ))
+}
+
+/// Makes a CA and a server certificate (for localhost and 127.0.0.1) signed by it in `dir`,
+/// with `openssl`: `ca.pem`, `server.crt`, `server.key`.
+fn make_certificates(dir: &Path) -> Result<(), String> {
+    let openssl = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=tenantform test CA",
+    ];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&ca)?;
+    let mut csr = vec!["req", "-subj", "/CN=localhost"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(&csr)?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "server.crt",
+        "-extfile",
+        "server.ext",
+    ])
 }
 
 fn postgres_bin() -> Option<PathBuf> {
@@ -585,10 +682,14 @@ fn unprivileged_user() -> Option<(u32, u32)> {
 /// the user to run `pg_ctl` as.
 type ClusterStop = (PathBuf, PathBuf, Option<(u32, u32)>);
 
-static CLUSTER_STOP: std::sync::Mutex<Option<ClusterStop>> = std::sync::Mutex::new(None);
+static CLUSTER_STOP: std::sync::Mutex<Vec<ClusterStop>> = std::sync::Mutex::new(Vec::new());
 
 extern "C" fn stop_cluster() {
-    if let Ok(Some((bin, dir, user))) = CLUSTER_STOP.lock().map(|mut g| g.take()) {
+    let stops = CLUSTER_STOP
+        .lock()
+        .map(|mut g| std::mem::take(&mut *g))
+        .unwrap_or_default();
+    for (bin, dir, user) in stops {
         let mut stop = Command::new(bin.join("pg_ctl"));
         stop.args(["stop", "-m", "immediate", "-D"])
             .arg(dir.join("data"))
@@ -603,11 +704,11 @@ extern "C" fn stop_cluster() {
     }
 }
 
-fn start_cluster() -> Result<u16, String> {
+fn start_cluster(tls: bool) -> Result<u16, String> {
     use std::os::unix::process::CommandExt;
     let bin = postgres_bin().ok_or("no initdb and pg_ctl on PATH or under /usr/lib/postgresql")?;
     let user = unprivileged_user();
-    let dir = std::env::temp_dir().join(format!("tenantform-test-pg-{}", std::process::id()));
+    let dir = cluster_dir(tls);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if let Some((uid, gid)) = user {
@@ -645,13 +746,46 @@ fn start_cluster() -> Result<u16, String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port: {e}"))?
         .port();
-    *CLUSTER_STOP.lock().unwrap() = Some((bin.clone(), dir.clone(), user));
-    // SAFETY: registers a plain extern "C" function.
-    unsafe { libc::atexit(stop_cluster) };
-    let options = format!(
+    if tls {
+        make_certificates(&dir)?;
+        let data = dir.join("data");
+        for file in ["server.crt", "server.key"] {
+            std::fs::copy(dir.join(file), data.join(file)).map_err(|e| e.to_string())?;
+            if let Some((uid, gid)) = user {
+                std::os::unix::fs::chown(data.join(file), Some(uid), Some(gid))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                data.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        // TLS or nothing over TCP.
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    {
+        let mut stops = CLUSTER_STOP.lock().unwrap();
+        if stops.is_empty() {
+            // SAFETY: registers a plain extern "C" function, once.
+            unsafe { libc::atexit(stop_cluster) };
+        }
+        stops.push((bin.clone(), dir.clone(), user));
+    }
+    let mut options = format!(
         "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
         dir.display()
     );
+    if tls {
+        options.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+    }
     let output = tool("pg_ctl")
         .args(["start", "-w", "-t", "60", "-o", &options, "-l"])
         .arg(dir.join("log"))
