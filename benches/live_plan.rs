@@ -14,13 +14,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use tenantform::ops::apply::{Approval, PlanSource};
-use tenantform::ops::{
-    GraphSettings, GraphTarget, ManifestSource, Selection, Settings, Silent, Workspace,
-};
-use tenantform::plan::PlanOptions;
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
 use tenantform::synthetic::{Shape, fleet_shaped};
 
@@ -131,50 +126,13 @@ fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figure
     let setup = Instant::now();
     let sandbox = SandboxHandle::start(&Fixture::generated(tenants, 0), Faults::default()).unwrap();
     let state_path = root.path().join("state.json");
-    let settings = Settings {
-        manifests: ManifestSource {
-            path: manifests.clone(),
-            reference: None,
-        },
-        state_path: state_path.clone(),
-        graph: GraphSettings {
-            target: GraphTarget::Graph(Box::new(sandbox.graph_config())),
-            parallelism: 32,
-            consent_redirect_uri: "https://localhost".into(),
-        },
-        strict: false,
-        lock_timeout: Duration::ZERO,
-        apply_step_delay: None,
-        command_line: "bench".into(),
-        actor: tenantform::state::Actor::current(),
-    };
-    let mut ws = Workspace::open(settings, &Silent).unwrap();
-    let run = tenantform::ops::apply::apply(
-        &mut ws,
-        PlanSource::Compute {
-            options: PlanOptions::default(),
-            selection: &Selection::default(),
-            changed_since: None,
-        },
-        "apply",
-        &mut |_| Approval::Apply,
-        &std::sync::atomic::AtomicBool::new(false),
-        &Silent,
-    )
-    .unwrap();
-    let report = run.report.expect("the first apply has changes");
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
-    drop(ws);
+    let report = common::apply_in_process(&manifests, &state_path, &sandbox);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let world_path = root.path().join("world.json");
-    std::fs::write(
-        &world_path,
-        serde_json::to_vec(&sandbox.with_world(|w| w.to_fixture())).unwrap(),
-    )
-    .unwrap();
+    common::write_world(&sandbox, &world_path);
     drop(sandbox);
     common::release_memory();
     println!(
@@ -219,18 +177,8 @@ fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figure
     // The same plan with the state copied into PostgreSQL (after the request log is read).
     let postgres = postgres.map(|url| {
         let schema = format!("bench{}_{tenants}", std::process::id());
-        let separator = if url.contains('?') { "&" } else { "?" };
-        let db = format!("{url}{separator}schema={schema}");
-        let from = tenantform::ops::settings::open_store(&state_path).unwrap();
-        let to = tenantform::ops::settings::open_store(std::path::Path::new(&db)).unwrap();
-        let copied = tenantform::state::ops::migrate(
-            from.as_ref(),
-            to.as_ref(),
-            tenantform::state::LockInfo::for_command("bench"),
-            Duration::ZERO,
-        )
-        .unwrap();
-        drop((from, to));
+        let db = common::database_url(url, &schema);
+        let copied = common::copy_state(&state_path, &db);
         println!(
             "state copied into PostgreSQL: {} objects in {} partitions",
             copied.objects, copied.partitions
@@ -249,14 +197,7 @@ fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figure
             root.path(),
         );
         assert_eq!(run.exit_code, 0, "expected no changes:\n{}", run.stdout);
-        let url = url.to_string();
-        let _ = std::thread::spawn(move || {
-            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-            client
-                .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-                .unwrap();
-        })
-        .join();
+        common::drop_schema(url, &schema);
         println!(
             "no-change plan with PostgreSQL state: {:.2} s wall, {:.1} MB peak",
             run.wall_seconds,

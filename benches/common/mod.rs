@@ -36,43 +36,7 @@ pub fn run_tenantform(args: &[&str], scratch: &Path) -> Measured {
 
 /// Like [`run_tenantform`], with extra environment variables.
 pub fn run_tenantform_with_env(args: &[&str], env: &[(&str, String)], scratch: &Path) -> Measured {
-    let out_path = scratch.join(format!("bench-out-{}.txt", std::process::id()));
-    let peak_path = scratch.join(format!("bench-peak-{}.txt", std::process::id()));
-    let out = std::fs::File::create(&out_path).unwrap();
-    let start = Instant::now();
-    // Reaped below by wait4, which also reports the child's peak memory.
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new(env!("CARGO_BIN_EXE_tenantform"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("TENANTFORM_PEAK_MEMORY_FILE", &peak_path)
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start tenantform");
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    let wall_seconds = start.elapsed().as_secs_f64();
-    assert_eq!(pid, child.id() as i32, "wait4 failed");
-    let stdout = std::fs::read_to_string(&out_path).unwrap();
-    let _ = std::fs::remove_file(&out_path);
-    // The process's own high-water mark; rusage would include this (parent) process's memory.
-    let own_peak_kb: Option<u64> = std::fs::read_to_string(&peak_path)
-        .ok()
-        .and_then(|t| t.trim().parse().ok());
-    let _ = std::fs::remove_file(&peak_path);
-    Measured {
-        wall_seconds,
-        peak_rss_bytes: own_peak_kb.unwrap_or(usage.ru_maxrss as u64) * 1024,
-        exit_code: if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            -1
-        },
-        stdout,
-    }
+    spawn_tenantform_with_env(args, env, scratch).wait()
 }
 
 /// Sizes from the command line (`cargo bench --bench X -- 1000`), or the defaults.
@@ -105,4 +69,160 @@ pub mod standalone;
 /// `tenantform sandbox serve ARGS` in its own process (stderr shown); killed on drop.
 pub fn serve_sandbox(args: &[&str]) -> standalone::StandaloneSandbox {
     standalone::StandaloneSandbox::serve(args, Stdio::inherit())
+}
+
+/// A `tenantform` child started by [`spawn_tenantform_with_env`]; [`Running::wait`] measures
+/// it. Several can run at once (each has its own output and peak-memory files).
+pub struct Running {
+    child: std::process::Child,
+    start: Instant,
+    out_path: std::path::PathBuf,
+    peak_path: std::path::PathBuf,
+}
+
+/// Starts the release binary with `args` and returns at once, so several can run at once; wait for each with [`Running::wait`] (from a thread of its own to learn when
+/// each one ended).
+pub fn spawn_tenantform_with_env(args: &[&str], env: &[(&str, String)], scratch: &Path) -> Running {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tag = format!("{}-{n}", std::process::id());
+    let out_path = scratch.join(format!("bench-spawned-out-{tag}.txt"));
+    let peak_path = scratch.join(format!("bench-spawned-peak-{tag}.txt"));
+    let out = std::fs::File::create(&out_path).unwrap();
+    let start = Instant::now();
+    // Reaped by Running::wait (wait4), which also reports the child's peak memory.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(env!("CARGO_BIN_EXE_tenantform"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("TENANTFORM_PEAK_MEMORY_FILE", &peak_path)
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start tenantform");
+    Running {
+        child,
+        start,
+        out_path,
+        peak_path,
+    }
+}
+
+impl Running {
+    /// Waits for the child (wait4 on its pid); wall time runs from its start to its exit.
+    pub fn wait(self) -> Measured {
+        let mut status = 0;
+        // SAFETY: rusage is plain data; wait4 fills it for our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let pid = unsafe { libc::wait4(self.child.id() as i32, &mut status, 0, &mut usage) };
+        let wall_seconds = self.start.elapsed().as_secs_f64();
+        assert_eq!(pid, self.child.id() as i32, "wait4 failed");
+        let stdout = std::fs::read_to_string(&self.out_path).unwrap();
+        let _ = std::fs::remove_file(&self.out_path);
+        // The process's own high-water mark, as in run_tenantform_with_env.
+        let own_peak_kb: Option<u64> = std::fs::read_to_string(&self.peak_path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
+        let _ = std::fs::remove_file(&self.peak_path);
+        Measured {
+            wall_seconds,
+            peak_rss_bytes: own_peak_kb.unwrap_or(usage.ru_maxrss as u64) * 1024,
+            exit_code: if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                -1
+            },
+            stdout,
+        }
+    }
+}
+
+/// `url` with tenantform's `schema` parameter added (`?schema=NAME` or `&schema=NAME`).
+pub fn database_url(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { "&" } else { "?" };
+    format!("{url}{separator}schema={schema}")
+}
+
+/// Drops `schema` (CASCADE) in the database at `url` (without tenantform's `schema`
+/// parameter), on a thread of its own: the `postgres` crate's blocking client must not run
+/// inside a tokio runtime.
+pub fn drop_schema(url: &str, schema: &str) {
+    let (url, schema) = (url.to_string(), schema.to_string());
+    let _ = std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .unwrap();
+    })
+    .join();
+}
+
+/// Copies the state at `from` (a file) into the empty store at `to` (a database URL) with
+/// `state migrate`'s function, verified by it.
+pub fn copy_state(from: &Path, to: &str) -> tenantform::state::ops::Migrated {
+    let from = tenantform::ops::settings::open_store(from).unwrap();
+    let to = tenantform::ops::settings::open_store(Path::new(to)).unwrap();
+    tenantform::state::ops::migrate(
+        from.as_ref(),
+        to.as_ref(),
+        tenantform::state::LockInfo::for_command("bench"),
+        std::time::Duration::ZERO,
+    )
+    .unwrap()
+}
+
+/// Writes the sandbox's world as a fixture (JSON) for `tenantform sandbox serve --fixture`.
+pub fn write_world(sandbox: &tenantform::sandbox::SandboxHandle, path: &Path) {
+    std::fs::write(
+        path,
+        serde_json::to_vec(&sandbox.with_world(|w| w.to_fixture())).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Applies the manifests at `manifests` once, in-process and without latency, against the
+/// in-process `sandbox`, with the state in the file `state_path`: the same pipeline
+/// `tenantform apply --auto-approve` runs (parallelism 32). Panics when any change failed.
+pub fn apply_in_process(
+    manifests: &Path,
+    state_path: &Path,
+    sandbox: &tenantform::sandbox::SandboxHandle,
+) -> tenantform::apply::ApplyReport {
+    use tenantform::ops::apply::{Approval, PlanSource};
+    use tenantform::ops::{GraphSettings, GraphTarget, ManifestSource, Selection, Settings};
+    let settings = Settings {
+        manifests: ManifestSource {
+            path: manifests.to_path_buf(),
+            reference: None,
+        },
+        state_path: state_path.to_path_buf(),
+        graph: GraphSettings {
+            target: GraphTarget::Graph(Box::new(sandbox.graph_config())),
+            parallelism: 32,
+            consent_redirect_uri: "https://localhost".into(),
+        },
+        strict: false,
+        lock_timeout: std::time::Duration::ZERO,
+        apply_step_delay: None,
+        command_line: "bench".into(),
+        actor: tenantform::state::Actor::current(),
+    };
+    let silent = tenantform::ops::Silent;
+    let mut ws = tenantform::ops::Workspace::open(settings, &silent).unwrap();
+    let run = tenantform::ops::apply::apply(
+        &mut ws,
+        PlanSource::Compute {
+            options: tenantform::plan::PlanOptions::default(),
+            selection: &Selection::default(),
+            changed_since: None,
+        },
+        "apply",
+        &mut |_| Approval::Apply,
+        &std::sync::atomic::AtomicBool::new(false),
+        &silent,
+    )
+    .unwrap();
+    let report = run.report.expect("the first apply has changes");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    report
 }

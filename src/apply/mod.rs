@@ -353,6 +353,20 @@ impl Journal for SharedJournal<'_, '_> {
             .expect("journal")
             .history(entry, durable)
     }
+
+    fn record_with_history(
+        &mut self,
+        change: &StateChange,
+        entry: &HistoryEntry,
+        durable: bool,
+    ) -> Result<(), StateError> {
+        self.journal
+            .lock()
+            .expect("journal")
+            .record_with_history(change, entry, durable)?;
+        self.state.lock().expect("state").apply_change(change);
+        Ok(())
+    }
 }
 
 impl Ledger for WholeLedger<'_> {
@@ -527,13 +541,13 @@ impl Shared<'_> {
         let Some(change) = record_of(action, stored, executed, source) else {
             return Ok(());
         };
-        // History first: the change is made, so its entry must exist even if the process
-        // dies before the journal line.
-        session.journal.history(
+        // With its history entry, written first (or at once): the change is made, so its
+        // entry must exist even if the process dies before the journal line.
+        session.journal.record_with_history(
+            &change,
             &history_entry(self.provenance, action, HistoryOutcome::Applied),
             external,
         )?;
-        session.journal.record(&change, external)?;
         session.view.apply_change(&change);
         let mut report = self.report.lock().expect("report");
         report.done.insert(done_address);

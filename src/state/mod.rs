@@ -444,6 +444,17 @@ pub trait Journal {
     /// journal). Written before the change it describes is recorded, with the same
     /// durability, so no change made is ever missing from history.
     fn history(&mut self, entry: &HistoryEntry, durable: bool) -> Result<(), StateError>;
+    /// Records a change made and its history entry: history first, or both at once where a
+    /// backend can (PostgreSQL: one statement, one commit).
+    fn record_with_history(
+        &mut self,
+        change: &StateChange,
+        entry: &HistoryEntry,
+        durable: bool,
+    ) -> Result<(), StateError> {
+        self.history(entry, durable)?;
+        self.record(change, durable)
+    }
 }
 
 /// Where state lives. Writers hold a lock; readers never need one.

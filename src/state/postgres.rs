@@ -121,8 +121,11 @@ fn history_row(
     )
 }
 
-/// How many connections serve reads and writes (a plan reads many partitions at once).
-const DATA_CONNECTIONS: usize = 4;
+/// How many connections serve reads and writes: a plan reads many partitions at once, and an
+/// apply's tenants commit their journal rows through them (more connections, more commits
+/// flushed together). With the lock connection, 9 per process: four shards at once stay far
+/// inside PostgreSQL's default of 100.
+const DATA_CONNECTIONS: usize = 8;
 
 type Job = Box<dyn FnOnce(&mut postgres::Client) + Send>;
 
@@ -467,20 +470,36 @@ impl PostgresStateStore {
         let only = only.cloned();
         let describe = self.describe.clone();
         let rows = self.data().call(move |client| {
-            client
-                .query(
-                    "SELECT 0 AS kind, 0::bigint AS seq, name, serial, objects AS body, NULL::text AS lineage
-                       FROM partitions WHERE $1::text IS NULL OR name = $1
-                     UNION ALL SELECT 1, 0, NULL, NULL, value, NULL FROM meta WHERE key = 'lineage'
-                     UNION ALL SELECT 2, seq, partition, base, change::text, lineage
-                       FROM journal WHERE $1::text IS NULL OR partition = $1
-                     UNION ALL SELECT CASE WHEN bases IS NULL THEN 4 ELSE 3 END, seq, NULL, NULL,
-                            coalesce(bases::text, change::text), lineage
-                       FROM fleet_journal
-                     ORDER BY kind, seq",
-                    &[&key],
-                )
-                .map_err(db("read state"))
+            // One partition by its key (an index lookup), or everything: never one statement
+            // for both (`$1 IS NULL OR name = $1`), whose generic plan scans every partition
+            // for each one read, which made a fleet's plan quadratic.
+            let filter = |column: &str| match &key {
+                Some(_) => format!("WHERE {column} = $1"),
+                None => String::new(),
+            };
+            let sql = format!(
+                "SELECT 0 AS kind, 0::bigint AS seq, name, serial, objects AS body, NULL::text AS lineage
+                   FROM partitions {}
+                 UNION ALL SELECT 1, 0, NULL, NULL, value, NULL FROM meta WHERE key = 'lineage'
+                 UNION ALL SELECT 2, seq, partition, base, change::text, lineage
+                   FROM journal {}
+                 UNION ALL SELECT CASE WHEN bases IS NULL THEN 4 ELSE 3 END, seq, NULL, NULL,
+                        coalesce(bases::text, change::text), lineage
+                   FROM fleet_journal
+                 ORDER BY kind, seq",
+                filter("name"),
+                filter("partition")
+            );
+            // Typed: one round trip (parse, bind, execute at once) instead of prepare,
+            // execute and close; a plan reads every tenant's partition this way.
+            match &key {
+                Some(key) => client.query_typed(
+                    sql.as_str(),
+                    &[(key as &(dyn postgres::types::ToSql + Sync), postgres::types::Type::TEXT)],
+                ),
+                None => client.query_typed(sql.as_str(), &[]),
+            }
+            .map_err(db("read state"))
         })?;
         let corrupt = |what: String, e: serde_json::Error| StateError::Corrupt {
             path: format!("{describe} ({what})"),
@@ -886,60 +905,126 @@ struct RowJournal {
     partition: Option<(Partition, u64)>,
 }
 
-impl Journal for RowJournal {
-    fn record(&mut self, change: &StateChange, _durable: bool) -> Result<(), StateError> {
-        let value = serde_json::to_value(change).expect("changes serialize");
-        let lineage = self.lineage.clone();
-        match &self.partition {
-            Some((partition, base)) => {
-                if let StateChange::Put { address, object }
-                | StateChange::Move {
-                    address, object, ..
-                } = change
-                {
-                    let belongs = partition_of(address, object);
-                    if belongs != *partition {
-                        return Err(StateError::WrongPartition {
-                            address: address.clone(),
-                            belongs: belongs.to_string(),
-                            partition: partition.to_string(),
-                        });
-                    }
-                }
-                let (key, base) = (partition.key(), *base as i64);
-                self.connection.call(move |client| {
-                    client
-                        .execute(
-                            "INSERT INTO journal (partition, lineage, base, change) VALUES ($1, $2, $3, $4)",
-                            &[&key, &lineage, &base, &value],
-                        )
-                        .map_err(db("journal a change"))?;
-                    Ok(())
-                })
+impl RowJournal {
+    /// The partition `change` is recorded in, refused when it belongs to another one.
+    fn check_change(&self, change: &StateChange) -> Result<(), StateError> {
+        if let Some((partition, _)) = &self.partition
+            && let StateChange::Put { address, object }
+            | StateChange::Move {
+                address, object, ..
+            } = change
+        {
+            let belongs = partition_of(address, object);
+            if belongs != *partition {
+                return Err(StateError::WrongPartition {
+                    address: address.clone(),
+                    belongs: belongs.to_string(),
+                    partition: partition.to_string(),
+                });
             }
-            None => self.connection.call(move |client| {
-                client
-                    .execute(
-                        "INSERT INTO fleet_journal (lineage, change) VALUES ($1, $2)",
-                        &[&lineage, &value],
-                    )
-                    .map_err(db("journal a change"))?;
-                Ok(())
-            }),
+        }
+        Ok(())
+    }
+
+    fn history_partition(&self, entry: &HistoryEntry) -> Result<Partition, StateError> {
+        match &self.partition {
+            Some((p, _)) => {
+                super::history::check_entry_partition(p, entry)?;
+                Ok(p.clone())
+            }
+            None => entry.partition(),
         }
     }
 
+    /// Inserts the journal row of `change`, and `history` before it in the same statement
+    /// (one round trip, one commit): typed, so nothing is prepared first.
+    fn insert(
+        &self,
+        change: &StateChange,
+        history: Option<(String, String, String, String, String)>,
+    ) -> Result<(), StateError> {
+        use postgres::types::{ToSql, Type};
+        let value = serde_json::to_value(change).expect("changes serialize");
+        let lineage = self.lineage.clone();
+        let target = self
+            .partition
+            .as_ref()
+            .map(|(p, base)| (p.key(), *base as i64));
+        self.connection.call(move |client| {
+            let with_history = "WITH h AS (INSERT INTO history (at, partition, tenant, address, entry)
+                 VALUES ($1::text::timestamptz, $2, $3, $4, $5)) ";
+            let (sql, mut params): (String, Vec<(&(dyn ToSql + Sync), Type)>) = match &history {
+                Some((at, partition, tenant, address, entry)) => (
+                    with_history.to_string(),
+                    vec![
+                        (at, Type::TEXT),
+                        (partition, Type::TEXT),
+                        (tenant, Type::TEXT),
+                        (address, Type::TEXT),
+                        (entry, Type::TEXT),
+                    ],
+                ),
+                None => (String::new(), Vec::new()),
+            };
+            let n = params.len();
+            let sql = match &target {
+                Some((key, base)) => {
+                    params.extend([
+                        (key as &(dyn ToSql + Sync), Type::TEXT),
+                        (&lineage, Type::TEXT),
+                        (base, Type::INT8),
+                        (&value, Type::JSONB),
+                    ]);
+                    format!(
+                        "{sql}INSERT INTO journal (partition, lineage, base, change) VALUES (${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4
+                    )
+                }
+                None => {
+                    params.extend([
+                        (&lineage as &(dyn ToSql + Sync), Type::TEXT),
+                        (&value, Type::JSONB),
+                    ]);
+                    format!(
+                        "{sql}INSERT INTO fleet_journal (lineage, change) VALUES (${}, ${})",
+                        n + 1,
+                        n + 2
+                    )
+                }
+            };
+            client
+                .query_typed(sql.as_str(), &params)
+                .map_err(db("journal a change"))?;
+            Ok(())
+        })
+    }
+}
+
+impl Journal for RowJournal {
+    fn record(&mut self, change: &StateChange, _durable: bool) -> Result<(), StateError> {
+        self.check_change(change)?;
+        self.insert(change, None)
+    }
+
     fn history(&mut self, entry: &HistoryEntry, _durable: bool) -> Result<(), StateError> {
-        let partition = match &self.partition {
-            Some((p, _)) => {
-                super::history::check_entry_partition(p, entry)?;
-                p.clone()
-            }
-            None => entry.partition()?,
-        };
-        let row = history_row(&partition, entry);
+        let row = history_row(&self.history_partition(entry)?, entry);
         self.connection
             .call(move |client| insert_history(client, &[row]))
+    }
+
+    /// Both rows in one statement: atomic, and one commit per change made.
+    fn record_with_history(
+        &mut self,
+        change: &StateChange,
+        entry: &HistoryEntry,
+        _durable: bool,
+    ) -> Result<(), StateError> {
+        self.check_change(change)?;
+        let row = history_row(&self.history_partition(entry)?, entry);
+        self.insert(change, Some(row))
     }
 }
 
@@ -1209,7 +1294,7 @@ impl StateStore for PostgresStateStore {
         let lineage = base.lineage.clone();
         self.data().call(move |client| {
             let mut tx = client.transaction().map_err(db("start a journal"))?;
-            tx.execute("DELETE FROM fleet_journal", &[])
+            tx.execute("TRUNCATE fleet_journal", &[])
                 .map_err(db("start a journal"))?;
             tx.execute(
                 "INSERT INTO fleet_journal (lineage, bases) VALUES ($1, $2)",
@@ -1298,21 +1383,27 @@ impl StateStore for PostgresStateStore {
         let lineage = state.lineage.clone();
         self.data().call(move |client| {
             let mut tx = client.transaction().map_err(db("write state"))?;
-            for (name, serial, objects) in &rows {
-                tx.execute(
+            // Prepared once: a first apply writes every partition of the fleet here.
+            let upsert = tx
+                .prepare(
                     "INSERT INTO partitions (name, serial, objects) VALUES ($1, $2, $3)
                      ON CONFLICT (name) DO UPDATE SET serial = excluded.serial,
                          objects = excluded.objects, written_at = now()",
-                    &[name, serial, objects],
                 )
                 .map_err(db("write state"))?;
+            for (name, serial, objects) in &rows {
+                tx.execute(&upsert, &[name, serial, objects])
+                    .map_err(db("write state"))?;
             }
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('lineage', $1) ON CONFLICT (key) DO NOTHING",
                 &[&lineage],
             )
             .map_err(db("write state"))?;
-            tx.batch_execute("DELETE FROM journal; DELETE FROM fleet_journal;")
+            // TRUNCATE, not DELETE: a whole-fleet apply journals every change of the fleet,
+            // and the dead rows a DELETE leaves would be scanned by every partition read
+            // until a vacuum (which may never come: autovacuum can be off).
+            tx.batch_execute("TRUNCATE journal, fleet_journal")
                 .map_err(db("write state"))?;
             tx.commit().map_err(db("write state"))
         })?;
