@@ -1190,22 +1190,7 @@ impl HistoryFiles {
 impl Journal for FileJournal {
     fn record(&mut self, change: &StateChange, durable: bool) -> Result<(), StateError> {
         if let Some(p) = &self.partition {
-            let object = match change {
-                StateChange::Put { address, object }
-                | StateChange::Move {
-                    address, object, ..
-                } => Some((address, object)),
-                StateChange::Delete { .. } => None,
-            };
-            if let Some((address, object)) = object
-                && partition_of(address, object) != *p
-            {
-                return Err(StateError::WrongPartition {
-                    address: address.clone(),
-                    belongs: partition_of(address, object).to_string(),
-                    partition: p.to_string(),
-                });
-            }
+            super::check_change_belongs(p, change)?;
         }
         let mut line = serde_json::to_vec(change).expect("change serializes");
         line.push(b'\n');

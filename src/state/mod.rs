@@ -422,16 +422,41 @@ pub(crate) fn check_partition_write(
         return Err(StateError::NoLineage { what: "write" });
     }
     for (address, object) in &state.objects {
-        let belongs = partition_of(address, object);
-        if belongs != *partition {
-            return Err(StateError::WrongPartition {
-                address: address.clone(),
-                belongs: belongs.to_string(),
-                partition: partition.to_string(),
-            });
-        }
+        check_belongs(partition, address, object)?;
     }
     Ok(())
+}
+
+/// Refuses `object` at `address` in a partition it does not belong to (a write or a journal
+/// line of another partition: a move across partitions needs the whole-fleet path).
+pub(crate) fn check_belongs(
+    partition: &Partition,
+    address: &str,
+    object: &StateObject,
+) -> Result<(), StateError> {
+    let belongs = partition_of(address, object);
+    if belongs != *partition {
+        return Err(StateError::WrongPartition {
+            address: address.to_string(),
+            belongs: belongs.to_string(),
+            partition: partition.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// [`check_belongs`] for the object a change puts (deletes name no object).
+pub(crate) fn check_change_belongs(
+    partition: &Partition,
+    change: &StateChange,
+) -> Result<(), StateError> {
+    match change {
+        StateChange::Put { address, object }
+        | StateChange::Move {
+            address, object, ..
+        } => check_belongs(partition, address, object),
+        StateChange::Delete { .. } => Ok(()),
+    }
 }
 
 /// Appends changes as they happen, so an interrupted apply loses nothing it did.

@@ -908,22 +908,10 @@ struct RowJournal {
 impl RowJournal {
     /// The partition `change` is recorded in, refused when it belongs to another one.
     fn check_change(&self, change: &StateChange) -> Result<(), StateError> {
-        if let Some((partition, _)) = &self.partition
-            && let StateChange::Put { address, object }
-            | StateChange::Move {
-                address, object, ..
-            } = change
-        {
-            let belongs = partition_of(address, object);
-            if belongs != *partition {
-                return Err(StateError::WrongPartition {
-                    address: address.clone(),
-                    belongs: belongs.to_string(),
-                    partition: partition.to_string(),
-                });
-            }
+        match &self.partition {
+            Some((partition, _)) => super::check_change_belongs(partition, change),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn history_partition(&self, entry: &HistoryEntry) -> Result<Partition, StateError> {
