@@ -490,13 +490,27 @@ impl PostgresStateStore {
                 filter("name"),
                 filter("partition")
             );
-            // Typed: one round trip (parse, bind, execute at once) instead of prepare,
-            // execute and close; a plan reads every tenant's partition this way.
             match &key {
-                Some(key) => client.query_typed(
-                    sql.as_str(),
-                    &[(key as &(dyn postgres::types::ToSql + Sync), postgres::types::Type::TEXT)],
-                ),
+                // A plan reads every tenant's partition: prepared once per connection (each
+                // has a thread of its own), so each read is one round trip and the server
+                // neither parses nor plans it again (that was most of its CPU per read).
+                Some(key) => {
+                    thread_local! {
+                        static READ_ONE: std::cell::RefCell<Option<postgres::Statement>> =
+                            const { std::cell::RefCell::new(None) };
+                    }
+                    let statement = match READ_ONE.with(|s| s.borrow().clone()) {
+                        Some(statement) => statement,
+                        None => {
+                            let statement = client
+                                .prepare_typed(sql.as_str(), &[postgres::types::Type::TEXT])
+                                .map_err(db("read state"))?;
+                            READ_ONE.with(|s| *s.borrow_mut() = Some(statement.clone()));
+                            statement
+                        }
+                    };
+                    client.query(&statement, &[key])
+                }
                 None => client.query_typed(sql.as_str(), &[]),
             }
             .map_err(db("read state"))
