@@ -30,8 +30,8 @@ impl Journal for NoJournal {
 
 fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (usize, u64) {
     let started = std::time::Instant::now();
-    let (sources, diags) = tenantform::load::load_path(manifests).unwrap();
-    let validation = tenantform::validate_sources(&sources, diags);
+    let (mut sources, diags) = tenantform::load::load_path(manifests).unwrap();
+    let validation = tenantform::validate_sources(&mut sources, diags);
     assert_eq!(validation.errors(), 0);
     let mut state = State::new();
     state.ensure_lineage();

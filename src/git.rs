@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
 use crate::load::add_bytes;
-use crate::source::SourceSet;
+use crate::source::{Origin, SourceSet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -101,11 +101,15 @@ pub fn load_at(
                 reference: reference.to_string(),
             })?
     };
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut files: Vec<(String, Vec<u8>, git2::Oid)> = Vec::new();
     match object.kind() {
         Some(git2::ObjectType::Blob) => {
             let blob = object.peel_to_blob().map_err(other)?;
-            files.push((relative.display().to_string(), blob.content().to_vec()));
+            files.push((
+                relative.display().to_string(),
+                blob.content().to_vec(),
+                blob.id(),
+            ));
         }
         _ => {
             let subtree = object.peel_to_tree().map_err(other)?;
@@ -113,17 +117,36 @@ pub fn load_at(
         }
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, bytes) in files {
-        add_bytes(&mut sources, &mut diags, format!("{short}:{name}"), bytes);
+    let repository = repo.path().to_path_buf();
+    for (name, bytes, oid) in files {
+        let origin = Origin::GitBlob {
+            repository: repository.clone(),
+            blob: oid.to_string(),
+        };
+        add_bytes(
+            &mut sources,
+            &mut diags,
+            format!("{short}:{name}"),
+            bytes,
+            origin,
+        );
     }
     Ok((sources, diags, commit.id().to_string()))
+}
+
+/// A blob's bytes, read again for a diagnostic (see `load::restore_texts`); None when the
+/// repository or the blob cannot be read.
+pub fn read_blob(repository: &Path, blob: &str) -> Option<Vec<u8>> {
+    let repo = git2::Repository::open(repository).ok()?;
+    let oid = git2::Oid::from_str(blob).ok()?;
+    Some(repo.find_blob(oid).ok()?.content().to_vec())
 }
 
 fn collect(
     repo: &git2::Repository,
     tree: &git2::Tree,
     prefix: &Path,
-    out: &mut Vec<(String, Vec<u8>)>,
+    out: &mut Vec<(String, Vec<u8>, git2::Oid)>,
 ) -> Result<(), GitError> {
     for entry in tree.iter() {
         let Ok(name) = entry.name() else { continue };
@@ -144,7 +167,11 @@ fn collect(
                     .to_object(repo)
                     .and_then(|o| o.peel_to_blob())
                     .map_err(other)?;
-                out.push((path.display().to_string(), blob.content().to_vec()));
+                out.push((
+                    path.display().to_string(),
+                    blob.content().to_vec(),
+                    blob.id(),
+                ));
             }
             _ => {}
         }

@@ -52,9 +52,12 @@ impl Validation {
 }
 
 /// Parses, decodes and resolves manifests already in memory. Pure; `load_diagnostics` are the
-/// problems found while reading (they come first in the result).
-pub fn validate_sources(sources: &SourceSet, load_diagnostics: Vec<Diagnostic>) -> Validation {
+/// problems found while reading (they come first in the result). The text of files that can be
+/// read again is let go once parsed (see `SourceSet::release_texts`): before showing the
+/// diagnostics, `load::restore_texts` reads back the files they point into.
+pub fn validate_sources(sources: &mut SourceSet, load_diagnostics: Vec<Diagnostic>) -> Validation {
     let (documents, parse_diagnostics) = manifest::parse_sources(sources);
+    sources.release_texts();
     let document_count = documents.len();
     let (model, resolve_diagnostics) = model::resolve(documents);
     let mut diagnostics = load_diagnostics;

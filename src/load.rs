@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::source::{Loc, SourceFile, SourceSet};
+use crate::source::{Loc, Origin, SourceFile, SourceSet};
 
 /// Largest manifest file read; larger ones are reported, not parsed.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -41,7 +41,13 @@ pub fn load_path(path: &Path) -> Result<(SourceSet, Vec<Diagnostic>), LoadError>
                 path: "<stdin>".into(),
                 source,
             })?;
-        add_bytes(&mut sources, &mut diags, "<stdin>".into(), bytes);
+        add_bytes(
+            &mut sources,
+            &mut diags,
+            "<stdin>".into(),
+            bytes,
+            Origin::Memory,
+        );
         return Ok((sources, diags));
     }
     let display = path.display().to_string();
@@ -71,7 +77,7 @@ pub fn load_path(path: &Path) -> Result<(SourceSet, Vec<Diagnostic>), LoadError>
     for file in files {
         let shown = file.display().to_string();
         match read_limited(&file) {
-            Ok(bytes) => add_bytes(&mut sources, &mut diags, shown, bytes),
+            Ok(bytes) => add_bytes(&mut sources, &mut diags, shown, bytes, Origin::Path(file)),
             Err(err) => {
                 let id = sources.add(SourceFile::unparsable(shown.clone(), ""));
                 diags.push(
@@ -97,11 +103,13 @@ fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// Adds one file's bytes, reporting size and encoding problems instead of parsing them.
+/// `origin` is where its text can be read again (see [`restore_texts`]).
 pub fn add_bytes(
     sources: &mut SourceSet,
     diags: &mut Vec<Diagnostic>,
     path: String,
     bytes: Vec<u8>,
+    origin: Origin,
 ) {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         let id = sources.add(SourceFile::unparsable(path.clone(), ""));
@@ -120,13 +128,9 @@ pub fn add_bytes(
         );
         return;
     }
-    match String::from_utf8(bytes) {
+    match utf8_text(bytes) {
         Ok(text) => {
-            let text = text
-                .strip_prefix('\u{feff}')
-                .map(str::to_string)
-                .unwrap_or(text);
-            sources.add(SourceFile::new(path, text));
+            sources.add(SourceFile::new(path, text).with_origin(origin));
         }
         Err(err) => {
             let valid = err.utf8_error().valid_up_to();
@@ -146,6 +150,48 @@ pub fn add_bytes(
             );
         }
     }
+}
+
+/// A file's text: UTF-8, without a byte order mark.
+fn utf8_text(bytes: Vec<u8>) -> Result<String, std::string::FromUtf8Error> {
+    let text = String::from_utf8(bytes)?;
+    Ok(text
+        .strip_prefix('\u{feff}')
+        .map(str::to_string)
+        .unwrap_or(text))
+}
+
+/// Reads back the released files (see [`SourceSet::release_texts`]) that `diagnostics` point
+/// into, so each is shown with its text. A file that is gone or changed since it was parsed
+/// gets an error of its own: its other diagnostics would point at the wrong text.
+pub fn restore_texts(sources: &mut SourceSet, diagnostics: &mut Vec<Diagnostic>) {
+    let released = sources.released_in(diagnostics);
+    if released.is_empty() {
+        return;
+    }
+    for id in released {
+        let file = sources.file(id);
+        let read = match &file.origin {
+            Origin::Path(path) => read_limited(path).ok(),
+            Origin::GitBlob { repository, blob } => crate::git::read_blob(repository, blob),
+            Origin::Memory => None,
+        };
+        let path = file.path.clone();
+        let restored = read
+            .and_then(|bytes| utf8_text(bytes).ok())
+            .is_some_and(|text| sources.restore(id, text));
+        if !restored {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::ReadFailed,
+                    Loc::file_start(id),
+                    format!("{path} changed while it was being validated"),
+                )
+                .with_help("run the command again once the file is no longer being written"),
+            );
+        }
+    }
+    crate::diagnostic::sort(diagnostics);
 }
 
 fn collect_manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

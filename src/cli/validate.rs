@@ -49,8 +49,9 @@ struct JsonReport {
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
-    let (sources, load_diagnostics) = load_path(&args.path)?;
-    let validation = validate_sources(&sources, load_diagnostics);
+    let (mut sources, load_diagnostics) = load_path(&args.path)?;
+    let mut validation = validate_sources(&mut sources, load_diagnostics);
+    crate::load::restore_texts(&mut sources, &mut validation.diagnostics);
     let valid = validation.errors() == 0 && (!args.strict || validation.warnings() == 0);
     let summary = summarize(sources.len(), &validation);
     match args.output {

@@ -44,8 +44,8 @@ pub fn scope(
     let mut only = None;
     if let Some(base) = changed_since {
         // The base may not validate (it is history); its model is still what was wanted then.
-        let (sources, diags, _) = crate::git::load_at(&ws.settings.manifests.path, base)?;
-        let base_model = crate::validate_sources(&sources, diags).model;
+        let (mut sources, diags, _) = crate::git::load_at(&ws.settings.manifests.path, base)?;
+        let base_model = crate::validate_sources(&mut sources, diags).model;
         let changed = crate::plan::changed_tenants(&base_model, model);
         reporter.note(&Note::ChangedSince {
             base: base.to_string(),

@@ -39,7 +39,9 @@ pub fn load_manifests(
             (sources, diags, commit)
         }
     };
-    let validation = crate::validate_sources(&sources, load_diagnostics);
+    let mut sources = sources;
+    let mut validation = crate::validate_sources(&mut sources, load_diagnostics);
+    crate::load::restore_texts(&mut sources, &mut validation.diagnostics);
     reporter.diagnostics(&sources, &validation.diagnostics);
     let (errors, warnings) = (validation.errors(), validation.warnings());
     if errors > 0 || (strict && warnings > 0) {

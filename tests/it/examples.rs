@@ -6,8 +6,8 @@ use tenantform::{load::load_path, validate_sources};
 use crate::support::{repo_root, run, run_in, workspace};
 
 fn load(dir: &str) -> DesiredModel {
-    let (sources, diags) = load_path(&repo_root().join(dir)).unwrap();
-    let v = validate_sources(&sources, diags);
+    let (mut sources, diags) = load_path(&repo_root().join(dir)).unwrap();
+    let v = validate_sources(&mut sources, diags);
     assert!(v.diagnostics.is_empty(), "{dir}: {:?}", v.diagnostics);
     v.model
 }
@@ -170,8 +170,8 @@ fn synthetic_fleet_is_valid() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, f.text).unwrap();
     }
-    let (sources, diags) = load_path(dir.path()).unwrap();
-    let v = validate_sources(&sources, diags);
+    let (mut sources, diags) = load_path(dir.path()).unwrap();
+    let v = validate_sources(&mut sources, diags);
     assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
     assert_eq!(v.documents, 50 * 10 + 4);
     assert_eq!(v.model.tenants.len(), 50);

@@ -9,7 +9,7 @@ fn validate(files: &[(&str, &str)]) -> tenantform::Validation {
     for (path, text) in files {
         sources.add(SourceFile::new(*path, *text));
     }
-    validate_sources(&sources, Vec::new())
+    validate_sources(&mut sources, Vec::new())
 }
 
 fn codes(v: &tenantform::Validation) -> Vec<&'static str> {

@@ -185,9 +185,9 @@ fn run_case(name: &str) {
         );
     }
 
-    let (sources, load_diagnostics) = tenantform::load::load_path(&dir.join("manifests"))
+    let (mut sources, load_diagnostics) = tenantform::load::load_path(&dir.join("manifests"))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let validation = tenantform::validate_sources(&sources, load_diagnostics);
+    let validation = tenantform::validate_sources(&mut sources, load_diagnostics);
     assert_eq!(
         validation.errors(),
         0,

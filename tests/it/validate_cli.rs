@@ -224,3 +224,122 @@ fn usage_errors_exit_1_not_2() {
     assert!(run.stderr.contains("--no-such-flag"));
     assert_eq!(crate::support::run(&["--version"]).code, 0);
 }
+
+/// Three files: two declare the same tenant (a cross-document error found after parsing, when
+/// the texts have been let go), the third is fine.
+fn duplicate_tenant_tree(dir: &std::path::Path) {
+    write(
+        dir,
+        "a.yaml",
+        b"kind: Tenant\nname: acme\ndisplayName: Acme\n",
+    );
+    write(
+        dir,
+        "b.yaml",
+        b"# the same customer, again\nkind: Tenant\nname: acme\ndisplayName: Acme again\n",
+    );
+    write(
+        dir,
+        "c.yaml",
+        b"kind: Tenant\nname: other\ndisplayName: Other\n",
+    );
+}
+
+#[test]
+fn file_texts_are_let_go_once_parsed_and_read_back_for_their_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    duplicate_tenant_tree(dir.path());
+    let (mut sources, diags) = tenantform::load::load_path(dir.path()).unwrap();
+    let mut validation = tenantform::validate_sources(&mut sources, diags);
+    // Every file's text was let go after parsing...
+    assert!(
+        sources
+            .iter()
+            .all(|(_, f)| f.is_released() && f.text.is_empty())
+    );
+    assert_eq!(validation.errors(), 1, "{:?}", validation.diagnostics);
+    tenantform::load::restore_texts(&mut sources, &mut validation.diagnostics);
+    // ...and the two the duplicate points into are read back; the third is not needed.
+    let released: Vec<bool> = sources.iter().map(|(_, f)| f.is_released()).collect();
+    assert_eq!(released, [false, false, true]);
+    assert_eq!(validation.errors(), 1, "nothing changed, nothing to add");
+    let shown = validation.diagnostics[0].resolve(&sources);
+    assert_eq!(
+        (shown.line, shown.column, shown.text.as_str()),
+        (3, 7, "acme")
+    );
+    assert_eq!(shown.related[0].line, 2, "{shown:?}");
+
+    // The CLI shows both places with their text.
+    let run = run_in(dir.path(), &["--color", "never", "validate", "."], None);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("name: acme"), "{}", run.stderr);
+    assert!(run.stderr.contains("b.yaml:3:7"), "{}", run.stderr);
+}
+
+#[test]
+fn a_file_changed_while_it_is_validated_is_an_error_not_a_wrong_snippet() {
+    let dir = tempfile::tempdir().unwrap();
+    duplicate_tenant_tree(dir.path());
+    let (mut sources, diags) = tenantform::load::load_path(dir.path()).unwrap();
+    let mut validation = tenantform::validate_sources(&mut sources, diags);
+    // Someone saves b.yaml between the parse and the report.
+    write(dir.path(), "b.yaml", b"kind: Tenant\nname: acme-2\n");
+    tenantform::load::restore_texts(&mut sources, &mut validation.diagnostics);
+    assert_eq!(validation.errors(), 2, "{:?}", validation.diagnostics);
+    let changed = validation
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("changed while it was being validated"))
+        .expect("the change is reported");
+    assert_eq!(changed.code, tenantform::diagnostic::Code::ReadFailed);
+    assert!(changed.message.contains("b.yaml"), "{}", changed.message);
+    // The stale locations point at no text rather than at someone else's.
+    let shown: Vec<_> = validation
+        .diagnostics
+        .iter()
+        .map(|d| d.resolve(&sources))
+        .collect();
+    assert!(
+        shown.iter().all(|d| !d.text.contains("acme-2")),
+        "{shown:?}"
+    );
+}
+
+#[test]
+fn diagnostics_at_a_git_ref_are_shown_from_the_commit_not_the_work_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    duplicate_tenant_tree(&dir.path().join("manifests"));
+    crate::support::git_commit(&repo, "a duplicate tenant");
+    // Fixed in the work tree since: only the commit has the problem.
+    write(
+        &dir.path().join("manifests"),
+        "b.yaml",
+        b"kind: Tenant\nname: beta\n",
+    );
+    let run = crate::support::tf(
+        dir.path(),
+        &[
+            "--color",
+            "never",
+            "plan",
+            "manifests",
+            "--ref",
+            "HEAD",
+            "--offline",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(":manifests/b.yaml:3:7"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("displayName: Acme again"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("changed while"), "{}", run.stderr);
+}
