@@ -474,6 +474,27 @@ struct TenantPlanned {
 
 impl TenantPlanning<'_> {
     async fn plan(&self, job: TenantJob) -> Result<TenantPlanned, OpsError> {
+        let desired = self.index.slice(&job.name);
+        // When the manifests alone say the tenant is read (nearly always), the read starts
+        // before its state partition loads, so the load (a file, or a database round trip
+        // that waits its turn among the tenants in flight) hides behind Graph's latency
+        // instead of adding to it.
+        let early = self
+            .connection
+            .zip(self.to_read_from_manifests(&desired, &job.name))
+            .map(|(connection, id)| {
+                let client = connection.client.clone();
+                let sources = self.sources.clone();
+                let consent_redirect = self.consent_redirect.to_string();
+                let to_read = crate::graph::read::TenantToRead {
+                    name: job.name.clone(),
+                    microsoft_tenant_id: id,
+                };
+                AbortOnDrop(tokio::spawn(async move {
+                    crate::graph::read::read_one(&client, &to_read, &sources, &consent_redirect)
+                        .await
+                }))
+            });
         let mut recovered = 0;
         let mut partitions = Vec::with_capacity(job.partitions.len());
         for name in &job.partitions {
@@ -483,9 +504,10 @@ impl TenantPlanning<'_> {
             partitions.push(partition.objects);
         }
         let state = tenant_state(self.catalog, &job, partitions);
-        let desired = self.index.slice(&job.name);
         let mut live = None;
-        if let Some(connection) = self.connection
+        if let Some(early) = early {
+            live = Some(early.join().await);
+        } else if let Some(connection) = self.connection
             && let Some(id) = self.to_read(&desired, &state, &job.name)
         {
             let to_read = crate::graph::read::TenantToRead {
@@ -530,6 +552,17 @@ impl TenantPlanning<'_> {
         })
     }
 
+    /// [`TenantPlanning::to_read`] when the manifests alone decide it: the tenant is declared
+    /// with a Microsoft tenant id and has desired Entra objects (or drift checks every mapped
+    /// tenant). Then state cannot change the answer: its id comes second, and its objects only
+    /// add reasons to read.
+    fn to_read_from_manifests(&self, desired: &DesiredModel, name: &str) -> Option<String> {
+        let id = desired.tenants.get(name)?.microsoft_tenant_id.clone()?;
+        let wanted =
+            self.every_mapped || !crate::ops::workspace::desired_live_tenants(desired).is_empty();
+        wanted.then_some(id)
+    }
+
     /// The tenant's Microsoft tenant id when it has Entra objects to plan: desired ones, ones
     /// state records (no longer desired), or any mapped tenant when drift checks them all.
     fn to_read(&self, desired: &DesiredModel, state: &State, name: &str) -> Option<String> {
@@ -551,6 +584,27 @@ impl TenantPlanning<'_> {
                 .filter(|k| k.live.is_some())
                 .any(|k| state.objects_of_kind(k.name).next().is_some());
         wanted.then_some(id)
+    }
+}
+
+/// A tenant's read started ahead of its partition load: aborted if the load fails, so an
+/// error never leaves a read running on its own.
+struct AbortOnDrop(tokio::task::JoinHandle<LiveTenant>);
+
+impl AbortOnDrop {
+    /// The read's result; a panic in it goes on unwinding here, as it would have inline.
+    async fn join(mut self) -> LiveTenant {
+        match (&mut self.0).await {
+            Ok(live) => live,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => unreachable!("a read is only cancelled by dropping its handle: {e}"),
+        }
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
