@@ -8,9 +8,12 @@
 //!
 //! Run: `cargo bench --bench live_plan -- [TENANTS...] [--parallelism N] [--postgres URL]`
 //! (defaults: 1000 and 10000 tenants, parallelism 64; the 10,000-tenant set-up takes several
-//! minutes). With `--postgres URL` (or `TENANTFORM_BENCH_DATABASE_URL`) the state is also
-//! copied into a fresh schema there (`state migrate`) and the same plan runs against it:
-//! PostgreSQL state must add at most 20% to the wall time of the file backend.
+//! minutes, and `TENANTFORM_BENCH_KEEP=DIR` keeps a fleet to measure again without it). With
+//! `--postgres URL` (or `TENANTFORM_BENCH_DATABASE_URL`) the state is also copied into a fresh
+//! schema there (`state migrate`) and the same plan runs against it: PostgreSQL state must add
+//! at most 20% to the wall time of the file backend. Each backend plans three times, in turns
+//! with the other; wall times are medians. Beside the plan's peak it prints `tenantform
+//! validate`'s (the manifests alone) and the difference (what the plan adds).
 
 mod common;
 
@@ -20,6 +23,26 @@ use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
 use tenantform::synthetic::{Shape, fleet_shaped};
 
 const LATENCY_MS: u64 = 50;
+/// Plans per backend: the figures are medians (a single plan on two shared cores varies by
+/// 10% and more from run to run).
+const ROUNDS: usize = 3;
+
+/// The median wall time and the highest peak of some runs.
+fn median_and_peak(runs: &[common::Measured]) -> (f64, u64) {
+    let mut walls: Vec<f64> = runs.iter().map(|r| r.wall_seconds).collect();
+    walls.sort_by(f64::total_cmp);
+    let peak = runs.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0);
+    (walls[walls.len() / 2], peak)
+}
+
+/// Each run's wall time, in the order they ran.
+fn walls(runs: &[common::Measured]) -> String {
+    let walls: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{:.2}", r.wall_seconds))
+        .collect();
+    walls.join(" / ")
+}
 
 /// What one size measured.
 struct Figures {
@@ -111,22 +134,49 @@ fn main() {
     }
 }
 
+/// Where a size's tree, state and world are: a temporary directory, or a kept one reused.
+enum Root {
+    Temporary(tempfile::TempDir),
+    Reused(std::path::PathBuf),
+}
+
+impl Root {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Root::Temporary(dir) => dir.path(),
+            Root::Reused(dir) => dir,
+        }
+    }
+}
+
 /// Builds a fleet of `tenants` (applied once, in-process, without latency), then runs a
 /// no-change `tenantform plan` against the sandbox in its own process.
 fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figures {
     let latency_ms = LATENCY_MS;
-    let root = tempfile::tempdir().unwrap();
     // TENANTFORM_BENCH_KEEP=DIR keeps the tree, state and world under DIR/<tenants> for
-    // profiling one plan by hand (`tenantform sandbox serve --fixture DIR/N/world.json`).
+    // profiling one plan by hand (`tenantform sandbox serve --fixture DIR/N/world.json`), and
+    // measures a fleet already kept there again without building it (the 10,000-tenant
+    // set-up takes about 25 minutes here; the plans, about 5).
     let kept = std::env::var_os("TENANTFORM_BENCH_KEEP")
         .map(|dir| std::path::PathBuf::from(dir).join(tenants.to_string()));
+    let reused = kept.as_ref().filter(|k| {
+        ["tree", "state.json", "world.json"]
+            .iter()
+            .all(|f| k.join(f).exists())
+    });
+    let root = match reused {
+        Some(kept) => Root::Reused(kept.clone()),
+        None => Root::Temporary(tempfile::tempdir().unwrap()),
+    };
     let manifests = root.path().join("tree");
     let shape = Shape {
         guests_per_tenant: 20,
         roles_per_guest: 2,
         fleet_wide_guests: false,
     };
-    common::write_files(&manifests, fleet_shaped(tenants, shape));
+    if reused.is_none() {
+        common::write_files(&manifests, fleet_shaped(tenants, shape));
+    }
     let validated = common::run_tenantform(
         &["validate", "--output", "json", manifests.to_str().unwrap()],
         root.path(),
@@ -139,23 +189,30 @@ fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figure
 
     // Build the world and the state by applying once, in-process, without latency, through
     // the same pipeline `tenantform apply` runs.
-    let setup = Instant::now();
-    let sandbox = SandboxHandle::start(&Fixture::generated(tenants, 0), Faults::default()).unwrap();
     let state_path = root.path().join("state.json");
-    let report = common::apply_in_process(&manifests, &state_path, &sandbox);
+    let world_path = root.path().join("world.json");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let world_path = root.path().join("world.json");
-    common::write_world(&sandbox, &world_path);
-    drop(sandbox);
-    common::release_memory();
-    println!(
-        "setup: {} objects created through the sandbox in {:.1} s",
-        report.created,
-        setup.elapsed().as_secs_f64()
-    );
+    let objects = tenants * (1 + 3 + shape.guests_per_tenant * (2 + shape.roles_per_guest));
+    if reused.is_none() {
+        let setup = Instant::now();
+        let sandbox =
+            SandboxHandle::start(&Fixture::generated(tenants, 0), Faults::default()).unwrap();
+        let report = common::apply_in_process(&manifests, &state_path, &sandbox);
+        assert_eq!(report.created, objects, "every object created once");
+        common::write_world(&sandbox, &world_path);
+        drop(sandbox);
+        common::release_memory();
+        println!(
+            "setup: {} objects created through the sandbox in {:.1} s",
+            report.created,
+            setup.elapsed().as_secs_f64()
+        );
+    } else {
+        println!("reused: {} (kept by an earlier run)", root.path().display());
+    }
 
     // The sandbox, in its own process, 50 ms per request.
     let latency = &format!("latency={latency_ms}ms");
@@ -169,19 +226,26 @@ fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figure
 
     let env = server.env();
     let parallel = parallelism.to_string();
-    let run = common::run_tenantform_with_env(
-        &[
-            "plan",
-            "--detailed-exitcode",
-            "--parallelism",
-            &parallel,
-            "--state",
-            state_path.to_str().unwrap(),
-            manifests.to_str().unwrap(),
-        ],
-        &env,
-        root.path(),
-    );
+    let plan_with = |state: &str| {
+        let run = common::run_tenantform_with_env(
+            &[
+                "plan",
+                "--detailed-exitcode",
+                "--parallelism",
+                &parallel,
+                "--state",
+                state,
+                manifests.to_str().unwrap(),
+            ],
+            &env,
+            root.path(),
+        );
+        assert_eq!(run.exit_code, 0, "expected no changes:\n{}", run.stdout);
+        run
+    };
+    let file_state = state_path.to_str().unwrap();
+    let first = plan_with(file_state);
+    // The request log covers the first plan only.
     let requests: serde_json::Value = runtime.block_on(async {
         reqwest::get(format!("{base}/_sandbox/requests"))
             .await
@@ -190,8 +254,9 @@ fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figure
             .await
             .unwrap()
     });
-    // The same plan with the state copied into PostgreSQL (after the request log is read).
-    let postgres = postgres.map(|url| {
+    // The state copied into PostgreSQL (after the request log is read), then both backends
+    // planned in turns, ROUNDS times each, so a slow moment of the machine falls on both.
+    let postgres_db = postgres.map(|url| {
         let schema = format!("bench{}_{tenants}", std::process::id());
         let db = common::database_url(url, &schema);
         let copied = common::copy_state(&state_path, &db);
@@ -199,31 +264,45 @@ fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figure
             "state copied into PostgreSQL: {} objects in {} partitions",
             copied.objects, copied.partitions
         );
-        let run = common::run_tenantform_with_env(
-            &[
-                "plan",
-                "--detailed-exitcode",
-                "--parallelism",
-                &parallel,
-                "--state",
-                &db,
-                manifests.to_str().unwrap(),
-            ],
-            &env,
-            root.path(),
-        );
-        assert_eq!(run.exit_code, 0, "expected no changes:\n{}", run.stdout);
-        common::drop_schema(url, &schema);
-        println!(
-            "no-change plan with PostgreSQL state: {:.2} s wall, {:.1} MB peak",
-            run.wall_seconds,
-            run.peak_rss_bytes as f64 / 1e6
-        );
-        (run.wall_seconds, run.peak_rss_bytes)
+        (url, schema, db)
     });
+    let mut file_runs = vec![first];
+    let mut postgres_runs = Vec::new();
+    for round in 0..ROUNDS {
+        if round > 0 {
+            file_runs.push(plan_with(file_state));
+        }
+        if let Some((_, _, db)) = &postgres_db {
+            postgres_runs.push(plan_with(db));
+        }
+    }
+    if let Some((url, schema, _)) = &postgres_db {
+        common::drop_schema(url, schema);
+    }
+    let (wall, peak) = median_and_peak(&file_runs);
+    println!(
+        "no-change plans, file state: {} s wall (median {wall:.2} s), peak {:.1} MB",
+        walls(&file_runs),
+        peak as f64 / 1e6
+    );
+    let postgres = (!postgres_runs.is_empty()).then(|| {
+        let (wall, peak) = median_and_peak(&postgres_runs);
+        println!(
+            "no-change plans, PostgreSQL state: {} s wall (median {wall:.2} s), peak {:.1} MB",
+            walls(&postgres_runs),
+            peak as f64 / 1e6
+        );
+        (wall, peak)
+    });
+    let run = common::Measured {
+        wall_seconds: wall,
+        peak_rss_bytes: peak,
+        exit_code: 0,
+        stdout: String::new(),
+    };
     drop(server);
     assert_eq!(run.exit_code, 0, "expected no changes:\n{}", run.stdout);
-    if let Some(kept) = kept {
+    if let (Some(kept), Root::Temporary(root)) = (kept, root) {
         let _ = std::fs::remove_dir_all(&kept);
         std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
         let from = root.keep();
@@ -249,7 +328,7 @@ fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figure
         tenants as f64 * round_trips_per_tenant * latency_ms as f64 / 1000.0 / parallelism as f64;
     println!(
         "fleet: {tenants} tenants x {} guests x {} roles ({} state objects), sandbox latency {latency_ms} ms, --parallelism {parallelism}",
-        shape.guests_per_tenant, shape.roles_per_guest, report.created
+        shape.guests_per_tenant, shape.roles_per_guest, objects
     );
     println!(
         "no-change plan: {:.2} s wall, {:.1} MB peak; requests: {graph} Graph ({:.2}/tenant) + {tokens} token ({:.2}/tenant)",

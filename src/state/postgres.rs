@@ -1407,7 +1407,16 @@ impl StateStore for PostgresStateStore {
             // until a vacuum (which may never come: autovacuum can be off).
             tx.batch_execute("TRUNCATE journal, fleet_journal")
                 .map_err(db("write state"))?;
-            tx.commit().map_err(db("write state"))
+            tx.commit().map_err(db("write state"))?;
+            // A whole-fleet write (state migrate, a first apply) fills the tables at once:
+            // without statistics the server plans the next plan's partition reads blind
+            // (measured: 5x its CPU for the first plan after a 1,000-tenant migrate), and
+            // nothing else may gather them (autovacuum can be off). Cheap: a sample.
+            if let Err(e) = client.batch_execute("ANALYZE partitions, journal, fleet_journal, meta")
+            {
+                tracing::warn!(error = %e, "could not gather statistics after writing the state");
+            }
+            Ok(())
         })?;
         Ok(whole)
     }
