@@ -227,16 +227,10 @@ fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figure
     let env = server.env();
     let parallel = parallelism.to_string();
     let plan_with = |state: &str| {
-        let run = common::run_tenantform_with_env(
-            &[
-                "plan",
-                "--detailed-exitcode",
-                "--parallelism",
-                &parallel,
-                "--state",
-                state,
-                manifests.to_str().unwrap(),
-            ],
+        let run = common::plan_with_env(
+            &parallel,
+            state,
+            manifests.to_str().unwrap(),
             &env,
             root.path(),
         );

@@ -287,19 +287,7 @@ fn apply_once(
         run.wall_seconds / floor_seconds
     );
     common::release_memory();
-    let plan = common::run_tenantform_with_env(
-        &[
-            "plan",
-            "--detailed-exitcode",
-            "--parallelism",
-            &parallel,
-            "--state",
-            state,
-            tree,
-        ],
-        &env,
-        scratch,
-    );
+    let plan = common::plan_with_env(&parallel, state, tree, &env, scratch);
     assert_eq!(
         plan.exit_code,
         0,

@@ -39,6 +39,30 @@ pub fn run_tenantform_with_env(args: &[&str], env: &[(&str, String)], scratch: &
     spawn_tenantform_with_env(args, env, scratch).wait()
 }
 
+/// `tenantform plan --detailed-exitcode --parallelism N --state STATE TREE`: the no-change
+/// plan the live benchmarks time (exit code 0 means nothing to change; callers check it).
+pub fn plan_with_env(
+    parallelism: &str,
+    state: &str,
+    tree: &str,
+    env: &[(&str, String)],
+    scratch: &Path,
+) -> Measured {
+    run_tenantform_with_env(
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--parallelism",
+            parallelism,
+            "--state",
+            state,
+            tree,
+        ],
+        env,
+        scratch,
+    )
+}
+
 /// Sizes from the command line (`cargo bench --bench X -- 1000`), or the defaults.
 pub fn sizes(defaults: &[usize]) -> Vec<usize> {
     let sizes: Vec<usize> = std::env::args()
