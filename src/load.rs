@@ -165,11 +165,8 @@ fn utf8_text(bytes: Vec<u8>) -> Result<String, std::string::FromUtf8Error> {
 /// into, so each is shown with its text. A file that is gone or changed since it was parsed
 /// gets an error of its own: its other diagnostics would point at the wrong text.
 pub fn restore_texts(sources: &mut SourceSet, diagnostics: &mut Vec<Diagnostic>) {
-    let released = sources.released_in(diagnostics);
-    if released.is_empty() {
-        return;
-    }
-    for id in released {
+    let mut changed = false;
+    for id in sources.released_in(diagnostics) {
         let file = sources.file(id);
         let read = match &file.origin {
             Origin::Path(path) => read_limited(path).ok(),
@@ -181,6 +178,7 @@ pub fn restore_texts(sources: &mut SourceSet, diagnostics: &mut Vec<Diagnostic>)
             .and_then(|bytes| utf8_text(bytes).ok())
             .is_some_and(|text| sources.restore(id, text));
         if !restored {
+            changed = true;
             diagnostics.push(
                 Diagnostic::error(
                     Code::ReadFailed,
@@ -191,7 +189,9 @@ pub fn restore_texts(sources: &mut SourceSet, diagnostics: &mut Vec<Diagnostic>)
             );
         }
     }
-    crate::diagnostic::sort(diagnostics);
+    if changed {
+        crate::diagnostic::sort(diagnostics);
+    }
 }
 
 fn collect_manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

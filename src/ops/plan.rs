@@ -479,22 +479,10 @@ impl TenantPlanning<'_> {
         // before its state partition loads, so the load (a file, or a database round trip
         // that waits its turn among the tenants in flight) hides behind Graph's latency
         // instead of adding to it.
-        let early = self
-            .connection
-            .zip(self.to_read_from_manifests(&desired, &job.name))
-            .map(|(connection, id)| {
-                let client = connection.client.clone();
-                let sources = self.sources.clone();
-                let consent_redirect = self.consent_redirect.to_string();
-                let to_read = crate::graph::read::TenantToRead {
-                    name: job.name.clone(),
-                    microsoft_tenant_id: id,
-                };
-                AbortOnDrop(tokio::spawn(async move {
-                    crate::graph::read::read_one(&client, &to_read, &sources, &consent_redirect)
-                        .await
-                }))
-            });
+        let early = self.connection.and_then(|connection| {
+            let id = self.to_read_from_manifests(&desired, &job.name)?;
+            Some(self.start_read(connection, &job.name, id))
+        });
         let mut recovered = 0;
         let mut partitions = Vec::with_capacity(job.partitions.len());
         for name in &job.partitions {
@@ -504,25 +492,15 @@ impl TenantPlanning<'_> {
             partitions.push(partition.objects);
         }
         let state = tenant_state(self.catalog, &job, partitions);
-        let mut live = None;
-        if let Some(early) = early {
-            live = Some(early.join().await);
-        } else if let Some(connection) = self.connection
-            && let Some(id) = self.to_read(&desired, &state, &job.name)
-        {
-            let to_read = crate::graph::read::TenantToRead {
-                name: job.name.clone(),
-                microsoft_tenant_id: id,
-            };
-            let read = crate::graph::read::read_one(
-                &connection.client,
-                &to_read,
-                &self.sources,
-                self.consent_redirect,
-            )
-            .await;
-            live = Some(read);
-        }
+        let read = early.or_else(|| {
+            let connection = self.connection?;
+            let id = self.to_read(&desired, &state, &job.name)?;
+            Some(self.start_read(connection, &job.name, id))
+        });
+        let live = match read {
+            Some(read) => Some(read.join().await),
+            None => None,
+        };
         let failed = live.as_ref().is_some_and(LiveTenant::is_failed);
         let snapshot = self.connection.map(|_| LiveSnapshot {
             tenants: live.into_iter().map(|l| (job.name.clone(), l)).collect(),
@@ -550,6 +528,25 @@ impl TenantPlanning<'_> {
             recovered,
             failed,
         })
+    }
+
+    /// Reads tenant `name` (Microsoft tenant `id`) from Graph in a task of its own.
+    fn start_read(
+        &self,
+        connection: &crate::ops::Connection,
+        name: &str,
+        id: String,
+    ) -> AbortOnDrop {
+        let client = connection.client.clone();
+        let sources = self.sources.clone();
+        let consent_redirect = self.consent_redirect.to_string();
+        let to_read = crate::graph::read::TenantToRead {
+            name: name.to_string(),
+            microsoft_tenant_id: id,
+        };
+        AbortOnDrop(tokio::spawn(async move {
+            crate::graph::read::read_one(&client, &to_read, &sources, &consent_redirect).await
+        }))
     }
 
     /// [`TenantPlanning::to_read`] when the manifests alone decide it: the tenant is declared

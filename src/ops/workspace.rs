@@ -24,7 +24,7 @@ pub fn load_manifests(
     strict: bool,
     reporter: &dyn Reporter,
 ) -> Result<Manifests, OpsError> {
-    let (sources, load_diagnostics, commit) = match &source.reference {
+    let (mut sources, load_diagnostics, commit) = match &source.reference {
         Some(reference) => {
             let (sources, diags, commit) = crate::git::load_at(&source.path, reference)?;
             (sources, diags, Some(commit))
@@ -39,7 +39,6 @@ pub fn load_manifests(
             (sources, diags, commit)
         }
     };
-    let mut sources = sources;
     let mut validation = crate::validate_sources(&mut sources, load_diagnostics);
     crate::load::restore_texts(&mut sources, &mut validation.diagnostics);
     reporter.diagnostics(&sources, &validation.diagnostics);
