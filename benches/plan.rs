@@ -31,17 +31,18 @@ impl Journal for NoJournal {
 fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (usize, u64) {
     let started = std::time::Instant::now();
     let (mut sources, diags) = tenantform::load::load_path(manifests).unwrap();
-    let validation = tenantform::validate_sources(&mut sources, diags);
+    let validation = tenantform::validate_sources(&mut sources, diags).unwrap();
     assert_eq!(validation.errors(), 0);
+    let model = validation.model().unwrap();
     let mut state = State::new();
     state.ensure_lineage();
     let source = Source {
-        digest: manifests_digest(&validation.model),
+        digest: manifests_digest(&model),
         commit: None,
     };
     // The guests were invited in an earlier (online) apply: MSP roles need them recorded.
     let guests = tenantform::resources::kind("guest").expect("guest kind");
-    for (i, g) in (guests.desired)(&validation.model).into_iter().enumerate() {
+    for (i, g) in (guests.desired)(&model).into_iter().enumerate() {
         let id = format!("00000000-0000-4000-8000-{i:012}");
         state.objects.insert(
             g.address,
@@ -60,7 +61,7 @@ fn build_state(manifests: &std::path::Path, state_path: &std::path::Path) -> (us
         ..PlanOptions::default()
     };
     let p = plan(&PlanInput {
-        desired: &validation.model,
+        desired: &model,
         state: &state,
         live: None,
         options,

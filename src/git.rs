@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
-use crate::load::add_bytes;
-use crate::source::{Origin, SourceSet};
+use crate::source::{Origin, SourceFile, SourceSet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -90,7 +89,6 @@ pub fn load_at(
     let tree = commit.tree().map_err(other)?;
     let short = &commit.id().to_string()[..12];
     let mut sources = SourceSet::new();
-    let mut diags = Vec::new();
     let object = if relative.as_os_str().is_empty() {
         tree.into_object()
     } else {
@@ -101,15 +99,10 @@ pub fn load_at(
                 reference: reference.to_string(),
             })?
     };
-    let mut files: Vec<(String, Vec<u8>, git2::Oid)> = Vec::new();
+    let mut files: Vec<(String, git2::Oid)> = Vec::new();
     match object.kind() {
         Some(git2::ObjectType::Blob) => {
-            let blob = object.peel_to_blob().map_err(other)?;
-            files.push((
-                relative.display().to_string(),
-                blob.content().to_vec(),
-                blob.id(),
-            ));
+            files.push((relative.display().to_string(), object.id()));
         }
         _ => {
             let subtree = object.peel_to_tree().map_err(other)?;
@@ -118,18 +111,14 @@ pub fn load_at(
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let repository = repo.path().to_path_buf();
-    for (name, bytes, oid) in files {
+    // Blobs are read as they are parsed (`load::read_texts`), a chunk at a time.
+    let diags = Vec::new();
+    for (name, oid) in files {
         let origin = Origin::GitBlob {
             repository: repository.clone(),
             blob: oid.to_string(),
         };
-        add_bytes(
-            &mut sources,
-            &mut diags,
-            format!("{short}:{name}"),
-            bytes,
-            origin,
-        );
+        sources.add(SourceFile::unread(format!("{short}:{name}"), origin));
     }
     Ok((sources, diags, commit.id().to_string()))
 }
@@ -138,6 +127,11 @@ pub fn load_at(
 /// repository or the blob cannot be read.
 pub fn read_blob(repository: &Path, blob: &str) -> Option<Vec<u8>> {
     let repo = git2::Repository::open(repository).ok()?;
+    blob_bytes(&repo, blob)
+}
+
+/// A blob's bytes from an open repository.
+pub fn blob_bytes(repo: &git2::Repository, blob: &str) -> Option<Vec<u8>> {
     let oid = git2::Oid::from_str(blob).ok()?;
     Some(repo.find_blob(oid).ok()?.content().to_vec())
 }
@@ -146,7 +140,7 @@ fn collect(
     repo: &git2::Repository,
     tree: &git2::Tree,
     prefix: &Path,
-    out: &mut Vec<(String, Vec<u8>, git2::Oid)>,
+    out: &mut Vec<(String, git2::Oid)>,
 ) -> Result<(), GitError> {
     for entry in tree.iter() {
         let Ok(name) = entry.name() else { continue };
@@ -163,15 +157,7 @@ fn collect(
                 collect(repo, &sub, &path, out)?;
             }
             Some(git2::ObjectType::Blob) if name.ends_with(".yaml") || name.ends_with(".yml") => {
-                let blob = entry
-                    .to_object(repo)
-                    .and_then(|o| o.peel_to_blob())
-                    .map_err(other)?;
-                out.push((
-                    path.display().to_string(),
-                    blob.content().to_vec(),
-                    blob.id(),
-                ));
+                out.push((path.display().to_string(), entry.id()));
             }
             _ => {}
         }

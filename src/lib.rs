@@ -30,13 +30,13 @@ pub mod state;
 pub mod synthetic;
 
 use diagnostic::Diagnostic;
-use model::DesiredModel;
+use model::{DesiredFleet, DesiredModel};
 use source::SourceSet;
 
-/// The outcome of loading manifests: the desired model and every problem found.
+/// The outcome of loading manifests: the desired fleet and every problem found.
 #[derive(Debug)]
 pub struct Validation {
-    pub model: DesiredModel,
+    pub fleet: DesiredFleet,
     pub documents: usize,
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -49,24 +49,35 @@ impl Validation {
     pub fn warnings(&self) -> usize {
         self.diagnostics.len() - self.errors()
     }
+
+    /// The whole desired model in memory (see [`DesiredFleet::to_model`]).
+    pub fn model(&self) -> std::io::Result<DesiredModel> {
+        self.fleet.to_model()
+    }
 }
 
-/// Parses, decodes and resolves manifests already in memory. Pure; `load_diagnostics` are the
-/// problems found while reading (they come first in the result). The text of files that can be
-/// read again is let go once parsed (see `SourceSet::release_texts`): before showing the
-/// diagnostics, `load::restore_texts` reads back the files they point into.
-pub fn validate_sources(sources: &mut SourceSet, load_diagnostics: Vec<Diagnostic>) -> Validation {
-    let (documents, parse_diagnostics) = manifest::parse_sources(sources);
-    sources.release_texts();
-    let document_count = documents.len();
-    let (model, resolve_diagnostics) = model::resolve(documents);
+/// Reads, parses, decodes and resolves manifests, a round of files at a time (see
+/// `manifest::parse_in_rounds` and `model::Resolver`), so neither the texts nor the documents
+/// of a large tree are ever held whole. `load_diagnostics` are the problems found while
+/// listing the files. Texts that can be read again are let go once parsed: before showing the
+/// diagnostics, `load::restore_texts` reads back the files they point into. Fails only when
+/// the temporary store of resolved objects cannot be written or read.
+pub fn validate_sources(
+    sources: &mut SourceSet,
+    load_diagnostics: Vec<Diagnostic>,
+) -> std::io::Result<Validation> {
+    let mut resolver = model::Resolver::default();
     let mut diagnostics = load_diagnostics;
-    diagnostics.extend(parse_diagnostics);
+    let documents =
+        manifest::parse_in_rounds(sources, &mut diagnostics, load::read_texts, |round| {
+            resolver.take(round)
+        });
+    let (fleet, resolve_diagnostics) = resolver.finish()?;
     diagnostics.extend(resolve_diagnostics);
     diagnostic::sort(&mut diagnostics);
-    Validation {
-        model,
-        documents: document_count,
+    Ok(Validation {
+        fleet,
+        documents,
         diagnostics,
-    }
+    })
 }

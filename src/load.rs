@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::source::{Loc, Origin, SourceFile, SourceSet};
+use crate::source::{FileId, Loc, Origin, SourceFile, SourceSet};
 
 /// Largest manifest file read; larger ones are reported, not parsed.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -76,20 +76,7 @@ pub fn load_path(path: &Path) -> Result<(SourceSet, Vec<Diagnostic>), LoadError>
     }
     for file in files {
         let shown = file.display().to_string();
-        match read_limited(&file) {
-            Ok(bytes) => add_bytes(&mut sources, &mut diags, shown, bytes, Origin::Path(file)),
-            Err(err) => {
-                let id = sources.add(SourceFile::unparsable(shown.clone(), ""));
-                diags.push(
-                    Diagnostic::error(
-                        Code::ReadFailed,
-                        Loc::file_start(id),
-                        format!("cannot read {shown}: {err}"),
-                    )
-                    .with_help("check the file's permissions"),
-                );
-            }
-        }
+        sources.add(SourceFile::unread(shown, Origin::Path(file)));
     }
     Ok((sources, diags))
 }
@@ -111,9 +98,61 @@ pub fn add_bytes(
     bytes: Vec<u8>,
     origin: Origin,
 ) {
+    let id = sources.add(SourceFile::unread(path, origin));
+    diags.extend(accept_bytes(sources, id, bytes));
+}
+
+/// Reads the texts of the files among `ids` not read yet (see [`SourceFile::unread`]), from
+/// the work tree or the git blob: a large tree is read a chunk at a time as it is parsed.
+/// An unreadable file becomes a diagnostic, as at load time.
+pub fn read_texts(sources: &mut SourceSet, ids: &[FileId], diags: &mut Vec<Diagnostic>) {
+    let mut repository: Option<(std::path::PathBuf, git2::Repository)> = None;
+    for &id in ids {
+        let file = sources.file(id);
+        if !file.is_unread() {
+            continue;
+        }
+        let read = match &file.origin {
+            Origin::Path(path) => read_limited(path).map_err(|e| e.to_string()),
+            Origin::GitBlob {
+                repository: at,
+                blob,
+            } => {
+                if repository.as_ref().is_none_or(|(open, _)| open != at) {
+                    repository = git2::Repository::open(at).ok().map(|r| (at.clone(), r));
+                }
+                repository
+                    .as_ref()
+                    .and_then(|(_, repo)| crate::git::blob_bytes(repo, blob))
+                    .ok_or_else(|| format!("cannot read git blob {blob}"))
+            }
+            Origin::Memory => Ok(Vec::new()),
+        };
+        match read {
+            Ok(bytes) => diags.extend(accept_bytes(sources, id, bytes)),
+            Err(err) => {
+                let shown = file.path.clone();
+                sources.file_mut(id).set_unparsable(String::new());
+                diags.push(
+                    Diagnostic::error(
+                        Code::ReadFailed,
+                        Loc::file_start(id),
+                        format!("cannot read {shown}: {err}"),
+                    )
+                    .with_help("check the file's permissions"),
+                );
+            }
+        }
+    }
+}
+
+/// Gives file `id` its text, or keeps it for diagnostics only when it is too large or not
+/// UTF-8 (the problem is returned).
+fn accept_bytes(sources: &mut SourceSet, id: FileId, bytes: Vec<u8>) -> Option<Diagnostic> {
+    let path = sources.file(id).path.clone();
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        let id = sources.add(SourceFile::unparsable(path.clone(), ""));
-        diags.push(
+        sources.file_mut(id).set_unparsable(String::new());
+        return Some(
             Diagnostic::error(
                 Code::FileTooLarge,
                 Loc::file_start(id),
@@ -126,11 +165,11 @@ pub fn add_bytes(
                 "split the manifests into several files (one per customer is the usual layout)",
             ),
         );
-        return;
     }
     match utf8_text(bytes) {
         Ok(text) => {
-            sources.add(SourceFile::new(path, text).with_origin(origin));
+            sources.file_mut(id).set_text(text);
+            None
         }
         Err(err) => {
             let valid = err.utf8_error().valid_up_to();
@@ -138,8 +177,8 @@ pub fn add_bytes(
             // Keep the valid prefix so the diagnostic can show the line the bad byte is on.
             let mut prefix = String::from_utf8_lossy(&bytes[..valid]).into_owned();
             prefix.push(char::REPLACEMENT_CHARACTER);
-            let id = sources.add(SourceFile::unparsable(path.clone(), prefix));
-            diags.push(
+            sources.file_mut(id).set_unparsable(prefix);
+            Some(
                 Diagnostic::error(
                     Code::NotUtf8,
                     Loc::new(id, valid, char::REPLACEMENT_CHARACTER.len_utf8()),
@@ -147,7 +186,7 @@ pub fn add_bytes(
                 )
                 .with_label("invalid UTF-8 starts here")
                 .with_help("save the file as UTF-8 (manifests written on Windows are sometimes UTF-16 or Windows-1252)"),
-            );
+            )
         }
     }
 }

@@ -6,11 +6,15 @@
 use std::fmt;
 
 /// Index of a file in a [`SourceSet`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct FileId(pub u32);
 
 /// A byte range in one source file; what every diagnostic points at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Loc {
     pub file: FileId,
     pub offset: u32,
@@ -106,6 +110,9 @@ pub struct SourceFile {
     /// The text's hash while it is released, so the text read again is known to be the one
     /// that was parsed.
     released: Option<u64>,
+    /// Not read yet: large trees are read a chunk of files at a time as they are parsed
+    /// (`load::read_texts`), so a run never holds every file's text at once.
+    unread: bool,
     /// Computed on the first diagnostic that needs a line number: a valid tree never pays for
     /// it (about 2 KB a file, 20 MB for a 10,000-tenant tree).
     line_starts: std::sync::OnceLock<Vec<u32>>,
@@ -119,6 +126,7 @@ impl SourceFile {
             parse: true,
             origin: Origin::Memory,
             released: None,
+            unread: false,
             line_starts: std::sync::OnceLock::new(),
         }
     }
@@ -134,6 +142,31 @@ impl SourceFile {
         self.released.is_some()
     }
 
+    /// A file known by its path and origin whose text is read when it is parsed.
+    pub fn unread(path: impl Into<String>, origin: Origin) -> Self {
+        SourceFile {
+            unread: true,
+            ..SourceFile::new(path, "").with_origin(origin)
+        }
+    }
+
+    /// Whether its text is still to be read (see [`SourceFile::unread`]).
+    pub fn is_unread(&self) -> bool {
+        self.unread
+    }
+
+    /// Gives an unread file its text.
+    pub fn set_text(&mut self, text: String) {
+        self.text = text;
+        self.unread = false;
+    }
+
+    /// Marks an unread file as kept for diagnostics only, with what could be read of it.
+    pub fn set_unparsable(&mut self, text: String) {
+        self.set_text(text);
+        self.parse = false;
+    }
+
     fn line_starts(&self) -> &[u32] {
         self.line_starts.get_or_init(|| {
             let mut starts = vec![0u32];
@@ -146,6 +179,13 @@ impl SourceFile {
             );
             starts
         })
+    }
+
+    fn release(&mut self) {
+        if self.parse && !self.unread && self.origin != Origin::Memory && self.released.is_none() {
+            self.released = Some(text_hash(&self.text));
+            self.text = String::new();
+        }
     }
 
     /// A file kept for diagnostics only (see [`SourceFile::parse`]).
@@ -220,11 +260,19 @@ impl SourceSet {
     /// diagnostics that point into it, which [`SourceSet::restore`] reads back.
     pub fn release_texts(&mut self) {
         for file in &mut self.files {
-            if file.parse && file.origin != Origin::Memory && file.released.is_none() {
-                file.released = Some(text_hash(&file.text));
-                file.text = String::new();
-            }
+            file.release();
         }
+    }
+
+    /// Lets go of the texts of `ids` (see [`SourceSet::release_texts`]).
+    pub fn release(&mut self, ids: &[FileId]) {
+        for id in ids {
+            self.files[id.0 as usize].release();
+        }
+    }
+
+    pub fn file_mut(&mut self, id: FileId) -> &mut SourceFile {
+        &mut self.files[id.0 as usize]
     }
 
     /// The released files that `diagnostics` point into (each once, in order).

@@ -102,23 +102,27 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         tenants,
         output,
     } = args.command;
-    let model = load_manifests(cx, &location.path, location.reference.as_deref(), false)?.model;
+    let fleet = load_manifests(cx, &location.path, location.reference.as_deref(), false)?.fleet;
+    let model = &fleet.catalog;
     let selector = tenants
         .as_deref()
         .map(Selector::parse)
         .transpose()
         .map_err(|e| CliError::Usage(format!("--tenants: {}", e.message)))?;
-    let connection = connect_required(&graph, &model, &location.state_path(), "auth check")?;
-    let targets: Vec<(String, String, Vec<Need>)> = model
+    let connection = connect_required(&graph, model, &location.state_path(), "auth check")?;
+    let mut targets: Vec<(String, String, Vec<Need>)> = Vec::new();
+    for t in model
         .tenants
         .values()
         .filter(|t| selector.as_ref().is_none_or(|s| s.matches(&t.labels)))
-        .filter_map(|t| {
-            t.microsoft_tenant_id
-                .clone()
-                .map(|id| (t.name.clone(), id, needs(&model, &t.name)))
-        })
-        .collect();
+    {
+        if let Some(id) = t.microsoft_tenant_id.clone() {
+            let slice = fleet
+                .slice(&t.name)
+                .map_err(crate::ops::OpsError::io(crate::model::STORE_PATH))?;
+            targets.push((t.name.clone(), id, needs(&slice, &t.name)));
+        }
+    }
     let client = connection.client.clone();
     let redirect = graph.consent_redirect_uri.clone();
     let mut rows: Vec<Row> = connection.runtime.block_on(

@@ -177,7 +177,7 @@ pub fn settings(location: &Location, graph: &GraphArgs, strict: bool) -> Setting
 /// Connects for a command that cannot do anything without Entra.
 pub fn connect_required(
     args: &GraphArgs,
-    model: &DesiredModel,
+    catalog: &DesiredModel,
     state_path: &Path,
     command: &str,
 ) -> Result<Connection, CliError> {
@@ -188,7 +188,7 @@ pub fn connect_required(
     };
     let settings = settings(&location, args, false);
     Ok(crate::ops::workspace::connect_required(
-        &settings, model, command,
+        &settings, catalog, command,
     )?)
 }
 

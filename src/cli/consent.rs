@@ -38,7 +38,8 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         args.location.reference.as_deref(),
         false,
     )?
-    .model;
+    .fleet
+    .catalog;
     let connection = connect_required(
         &args.graph,
         &model,

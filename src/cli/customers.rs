@@ -53,7 +53,11 @@ struct Customer {
 
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let model = match &args.path {
-        Some(path) => load_manifests(cx, path, args.reference.as_deref(), false)?.model,
+        Some(path) => {
+            load_manifests(cx, path, args.reference.as_deref(), false)?
+                .fleet
+                .catalog
+        }
         None => crate::model::DesiredModel::default(),
     };
     let manifests = args.path.clone().unwrap_or_else(|| PathBuf::from("."));

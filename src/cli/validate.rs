@@ -50,7 +50,11 @@ struct JsonReport {
 
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let (mut sources, load_diagnostics) = load_path(&args.path)?;
-    let mut validation = validate_sources(&mut sources, load_diagnostics);
+    let mut validation =
+        validate_sources(&mut sources, load_diagnostics).map_err(|source| CliError::Io {
+            path: crate::model::STORE_PATH.to_string(),
+            source,
+        })?;
     crate::load::restore_texts(&mut sources, &mut validation.diagnostics);
     let valid = validation.errors() == 0 && (!args.strict || validation.warnings() == 0);
     let summary = summarize(sources.len(), &validation);
@@ -113,11 +117,17 @@ fn summarize(files: usize, v: &Validation) -> Summary {
     Summary {
         files,
         documents: v.documents,
-        tenants: v.model.tenants.len(),
-        implicit_tenants: v.model.tenants.values().filter(|t| t.implicit).count(),
-        organizations: v.model.organizations.len(),
-        guests: v.model.guests.len(),
-        role_assignments: v.model.role_assignments.len(),
+        tenants: v.fleet.catalog.tenants.len(),
+        implicit_tenants: v
+            .fleet
+            .catalog
+            .tenants
+            .values()
+            .filter(|t| t.implicit)
+            .count(),
+        organizations: v.fleet.catalog.organizations.len(),
+        guests: v.fleet.guest_count(),
+        role_assignments: v.fleet.role_assignment_count(),
         errors: v.errors(),
         warnings: v.warnings(),
     }

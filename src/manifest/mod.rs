@@ -143,17 +143,47 @@ fn decode_manifest(cx: &mut Cx, node: &Node) -> Option<Document> {
     })
 }
 
-/// Parses and decodes every document of every file. Files are independent, so large trees are
-/// split across the machine's cores; results are joined in file order, so output is the same
-/// as a sequential run.
-pub fn parse_sources(sources: &SourceSet) -> (Vec<Document>, Vec<Diagnostic>) {
-    /// Below this many files per worker, threads cost more than they save.
-    const MIN_FILES_PER_WORKER: usize = 64;
+/// Files parsed per round (see [`parse_in_rounds`]).
+const FILES_PER_ROUND: usize = 512;
+
+/// Parses and decodes every document of every file, a round of files at a time: each round's
+/// texts are read (`read`), parsed on the machine's cores, let go, and its documents handed to
+/// `take` in file order before the next round, so a large tree is never held whole, as text
+/// or as documents. Returns how many documents there were.
+pub fn parse_in_rounds(
+    sources: &mut SourceSet,
+    diags: &mut Vec<Diagnostic>,
+    mut read: impl FnMut(&mut SourceSet, &[FileId], &mut Vec<Diagnostic>),
+    mut take: impl FnMut(Vec<Document>),
+) -> usize {
     let ids: Vec<FileId> = sources
         .iter()
         .filter(|(_, f)| f.parse)
         .map(|(id, _)| id)
         .collect();
+    let mut count = 0;
+    for round in ids.chunks(FILES_PER_ROUND) {
+        read(sources, round, diags);
+        let parsable: Vec<FileId> = round
+            .iter()
+            .copied()
+            .filter(|id| sources.file(*id).parse)
+            .collect();
+        let (documents, round_diags) = parse_files(sources, &parsable);
+        sources.release(&parsable);
+        diags.extend(round_diags);
+        count += documents.len();
+        take(documents);
+    }
+    count
+}
+
+/// Parses and decodes the documents of `ids` (their texts already read). Files are
+/// independent, so they are split across the machine's cores; results are joined in file
+/// order, so output is the same as a sequential run.
+fn parse_files(sources: &SourceSet, ids: &[FileId]) -> (Vec<Document>, Vec<Diagnostic>) {
+    /// Below this many files per worker, threads cost more than they save.
+    const MIN_FILES_PER_WORKER: usize = 64;
     let parse_chunk = |chunk: &[FileId]| {
         let mut documents = Vec::new();
         let mut diags = Vec::new();
@@ -167,7 +197,7 @@ pub fn parse_sources(sources: &SourceSet) -> (Vec<Document>, Vec<Diagnostic>) {
         .min(ids.len() / MIN_FILES_PER_WORKER)
         .max(1);
     if workers == 1 {
-        return parse_chunk(&ids);
+        return parse_chunk(ids);
     }
     let chunk_size = ids.len().div_ceil(workers);
     std::thread::scope(|scope| {

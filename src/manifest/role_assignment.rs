@@ -47,7 +47,19 @@ pub enum PrincipalDoc {
 }
 
 /// MSP-side permissions on a tenant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    JsonSchema,
+)]
 pub enum MspRole {
     /// May switch into the tenant and administer it in the MSP tool.
     TenantAdmin,

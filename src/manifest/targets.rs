@@ -42,6 +42,14 @@ impl Serialize for Selector {
     }
 }
 
+/// From the string form (`Serialize`'s), for values kept on disk while resolving.
+impl<'de> serde::Deserialize<'de> for Selector {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Selector::parse(&text).map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
 impl TenantTargets {
     pub fn decode(cx: &mut Cx, node: &Node) -> Option<TenantTargets> {
         match &node.value {

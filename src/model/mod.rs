@@ -8,16 +8,17 @@
 //! organizations, targets), `guests` and `role_assignments`; `slice` builds one tenant's part of the model for a
 //! streaming plan. Everything is re-exported here.
 
+mod fleet;
 mod guests;
 mod resolve;
 mod role_assignments;
-mod slice;
+mod spill;
 mod tenants;
 mod types;
 mod unique;
 
-pub use resolve::resolve;
-pub use slice::TenantIndex;
+pub use fleet::{DesiredFleet, ObjectStore, STORE_PATH, model_digest};
+pub use resolve::{Resolver, resolve};
 pub use types::{
     DEFAULT_REDIRECT_URL, DesiredModel, DirectoryRole, DriftException, Guest, Invitation,
     Organization, Principal, RoleAssignment, Tenant, TenantSet,

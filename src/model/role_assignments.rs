@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 
-use super::resolve::Resolver;
-use super::unique::check_unique;
+use super::resolve::{PendingAssignment, PendingPrincipal, Resolver};
+use super::spill::Spill;
 use super::{DirectoryRole, Principal, RoleAssignment};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean, nearest};
 use crate::manifest::format::check_guid;
-use crate::manifest::{PrincipalDoc, RoleAssignmentDoc};
 use crate::roles::RoleCatalog;
 use crate::source::{Loc, Located};
 
@@ -64,60 +63,60 @@ impl Resolver {
         roles
     }
 
-    pub(super) fn add_role_assignment(&mut self, doc: &RoleAssignmentDoc) {
-        if !check_unique(
-            &mut self.diags,
-            &mut self.assignment_locs,
-            "RoleAssignment",
-            &doc.name,
-        ) {
-            return;
-        }
-        let from = format!("role assignment `{}`", doc.name.value);
-        let directory_roles = self.resolve_roles(&doc.directory_roles);
-        let need_mapped = !doc.directory_roles.is_empty();
-        let (principal, guest) = match &doc.principal {
-            PrincipalDoc::Guest(reference) => match self.resolve_guest(reference) {
-                Some(name) => (Principal::Guest(name.clone()), Some(name)),
-                None => return,
-            },
-            PrincipalDoc::UserId(id) => (Principal::UserId(id.value.to_lowercase()), None),
-            PrincipalDoc::GroupId(id) => (Principal::GroupId(id.value.to_lowercase()), None),
+    /// Pass two: resolves the principal and tenants, checks a guest's roles only target
+    /// tenants it is invited to, and stores the assignment.
+    pub(super) fn add_role_assignment(
+        &mut self,
+        pending: PendingAssignment,
+        guests: &Spill,
+    ) -> std::io::Result<()> {
+        let from = format!("role assignment `{}`", pending.name);
+        let (principal, guest) = match pending.principal {
+            PendingPrincipal::Guest(reference, loc) => {
+                match self.resolve_guest(&Located::new(reference, loc), guests)? {
+                    Some((name, key)) => (Principal::Guest(name.clone()), Some((name, key))),
+                    None => return Ok(()),
+                }
+            }
+            PendingPrincipal::UserId(id) => (Principal::UserId(id), None),
+            PendingPrincipal::GroupId(id) => (Principal::GroupId(id), None),
         };
-        let tenants: Vec<(String, Loc)> = match (&doc.tenants, &guest) {
+        let tenants: Vec<(String, Loc)> = match (pending.targets, &guest) {
             (Some(targets), _) => {
-                let (targets, ok) = self.resolve_targets(targets, &from, need_mapped);
+                let (targets, ok) =
+                    self.resolve_targets(&targets.into_targets(), &from, pending.need_mapped);
                 if !ok {
-                    return;
+                    return Ok(());
                 }
                 targets
             }
-            (None, Some(guest)) => self.model.guests[guest]
-                .tenants
+            (None, Some((_, key))) => self
+                .guests
+                .tenants_of(&self.guests.by_name[key])
                 .iter()
-                .map(|t| (t.clone(), doc.name.loc))
+                .map(|t| (t.clone(), pending.name_loc))
                 .collect(),
             (None, None) => {
                 self.diags.push(
                     Diagnostic::error(
                         Code::MissingField,
-                        doc.name.loc,
+                        pending.name_loc,
                         format!("{from} names a principal by object id, so it needs `tenants`"),
                     )
                     .with_label("no `tenants`")
                     .with_help("object ids belong to one tenant: add `tenants: [<tenant name>]`"),
                 );
-                return;
+                return Ok(());
             }
         };
-        if let Some(guest) = &guest {
-            if self.guests_with_errors.contains(guest) {
-                return;
+        if let Some((guest, key)) = &guest {
+            let entry = &self.guests.by_name[key];
+            if entry.errors {
+                return Ok(());
             }
-            let invited = &self.model.guests[guest].tenants;
             let missing: Vec<&(String, Loc)> = tenants
                 .iter()
-                .filter(|(t, _)| !invited.contains(t))
+                .filter(|(t, _)| !self.guests.is_invited(entry, t))
                 .collect();
             if let Some((_, loc)) = missing.first() {
                 let names: Vec<&str> = missing.iter().map(|(t, _)| t.as_str()).collect();
@@ -126,21 +125,19 @@ impl Resolver {
                 } else {
                     names.join(", ")
                 };
-                let mut d = Diagnostic::error(
+                let d = Diagnostic::error(
                     Code::GuestNotInTenant,
                     *loc,
                     format!("{from} targets tenant(s) {shown} where guest `{guest}` is not invited"),
                 )
                 .with_label("guest is not declared in these tenants")
-                .with_help(format!("add the tenant(s) to GuestUser `{guest}`'s `tenants`, or narrow this assignment's `tenants`"));
-                if let Some(&gloc) = self.guest_locs.get(guest) {
-                    d = d.with_secondary(gloc, "guest defined here");
-                }
+                .with_help(format!("add the tenant(s) to GuestUser `{guest}`'s `tenants`, or narrow this assignment's `tenants`"))
+                .with_secondary(entry.loc, "guest defined here");
                 self.diags.push(d);
-                return;
+                return Ok(());
             }
         } else if tenants.len() != 1 {
-            let loc = tenants.first().map_or(doc.name.loc, |(_, l)| *l);
+            let loc = tenants.first().map_or(pending.name_loc, |(_, l)| *l);
             self.diags.push(
                 Diagnostic::error(
                     Code::InvalidValue,
@@ -153,21 +150,15 @@ impl Resolver {
                 .with_label("needs exactly one tenant")
                 .with_help("object ids belong to one tenant: target exactly one tenant by name"),
             );
-            return;
+            return Ok(());
         }
-        self.role_assignments.push((
-            doc.name.value.clone(),
-            RoleAssignment {
-                name: doc.name.value.clone(),
-                principal,
-                directory_roles,
-                scope: doc
-                    .scope
-                    .as_ref()
-                    .map_or_else(|| "/".to_string(), |s| s.value.clone()),
-                tenants: tenants.into_iter().map(|(t, _)| t).collect(),
-                msp_roles: doc.msp_roles.iter().map(|r| r.value).collect(),
-            },
-        ));
+        self.store_role_assignment(RoleAssignment {
+            name: pending.name,
+            principal,
+            directory_roles: pending.directory_roles,
+            scope: pending.scope,
+            tenants: tenants.into_iter().map(|(t, _)| t).collect(),
+            msp_roles: pending.msp_roles,
+        })
     }
 }

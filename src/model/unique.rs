@@ -7,6 +7,61 @@ use super::resolve::Resolver;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::source::{Loc, Located};
 
+/// A name's compact key: the first 128 bits of its SHA-256. Large fleets check hundreds of
+/// thousands of names for uniqueness; keys cost 16 bytes each instead of the name, and two
+/// names sharing one is out of reach (about 2^-90 for a million names).
+pub type Key = u128;
+
+pub fn key(name: &str) -> Key {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(name.as_bytes());
+    u128::from_le_bytes(hash[..16].try_into().expect("16 bytes"))
+}
+
+/// Where each name of a kind was first defined, by key.
+pub(super) trait NameLocs {
+    fn first(&self, name: Key) -> Option<Loc>;
+    fn insert_first(&mut self, name: Key, loc: Loc);
+}
+
+impl NameLocs for HashMap<Key, Loc> {
+    fn first(&self, name: Key) -> Option<Loc> {
+        self.get(&name).copied()
+    }
+    fn insert_first(&mut self, name: Key, loc: Loc) {
+        self.insert(name, loc);
+    }
+}
+
+/// [`check_unique`] for kinds with many documents, against compact keys.
+pub(super) fn check_unique_key(
+    diags: &mut Vec<Diagnostic>,
+    seen: &mut impl NameLocs,
+    kind: &str,
+    name: &Located<String>,
+) -> bool {
+    let name_key = key(&name.value);
+    if let Some(first) = seen.first(name_key) {
+        diags.push(duplicate(kind, name, first));
+        return false;
+    }
+    seen.insert_first(name_key, name.loc);
+    true
+}
+
+fn duplicate(kind: &str, name: &Located<String>, first: Loc) -> Diagnostic {
+    Diagnostic::error(
+        Code::DuplicateName,
+        name.loc,
+        format!("duplicate {kind} name `{}`", name.value),
+    )
+    .with_label("defined again here")
+    .with_secondary(first, "first defined here")
+    .with_help(format!(
+        "{kind} names must be unique across all manifests; rename or remove one"
+    ))
+}
+
 /// Reports a second definition of a name, pointing at both; returns false when it is one.
 pub(super) fn check_unique(
     diags: &mut Vec<Diagnostic>,
@@ -15,18 +70,7 @@ pub(super) fn check_unique(
     name: &Located<String>,
 ) -> bool {
     if let Some(first) = seen.get(&name.value) {
-        diags.push(
-            Diagnostic::error(
-                Code::DuplicateName,
-                name.loc,
-                format!("duplicate {kind} name `{}`", name.value),
-            )
-            .with_label("defined again here")
-            .with_secondary(*first, "first defined here")
-            .with_help(format!(
-                "{kind} names must be unique across all manifests; rename or remove one"
-            )),
-        );
+        diags.push(duplicate(kind, name, *first));
         return false;
     }
     seen.insert(name.value.clone(), name.loc);

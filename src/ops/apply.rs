@@ -12,9 +12,7 @@ use crate::apply::{
 use crate::ops::plan::{PlanRequest, plan_changes};
 use crate::ops::{Need, Note, OpsError, Phase, Reporter, Selection, Workspace};
 use crate::outcome::{Cause, Outcome, TenantOutcome};
-use crate::plan::{
-    Plan, PlanOptions, SavedPlan, manifests_digest, partition_staleness, partitions_written,
-};
+use crate::plan::{Plan, PlanOptions, SavedPlan, partition_staleness, partitions_written};
 use crate::state::{
     LockInfo, Partition, Provenance, Serials, Source, State, StateError, StateLock, StateObject,
     StateStore, partition_of,
@@ -90,7 +88,7 @@ pub fn apply(
     stop: &AtomicBool,
     reporter: &dyn Reporter,
 ) -> Result<ApplyRun, OpsError> {
-    let digest = manifests_digest(&ws.manifests.model);
+    let digest = ws.manifests.fleet.digest();
     let offline = match &source {
         PlanSource::Compute { options, .. } => options.offline,
         PlanSource::Saved(saved) => saved.plan.options.offline,
@@ -111,8 +109,13 @@ pub fn apply(
                 return Err(stale(why));
             }
             if ws.connection.is_none() {
-                ws.connection =
-                    crate::ops::workspace::connect(&ws.settings, &ws.manifests.model, need)?;
+                let fleet = &ws.manifests.fleet;
+                ws.connection = crate::ops::workspace::connect(
+                    &ws.settings,
+                    &fleet.catalog,
+                    &|| crate::ops::workspace::fleet_has_live_objects(fleet, None),
+                    need,
+                )?;
             }
             (serials, saved.plan, None)
         }

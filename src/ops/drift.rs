@@ -61,7 +61,7 @@ pub fn drift(
     let customers = partner_customers(ws)?;
     let report = crate::drift::report(
         &plan,
-        &ws.manifests.model,
+        &ws.manifests.fleet.catalog,
         ws.manifests.commit.clone(),
         request.today,
         request.pending_days,

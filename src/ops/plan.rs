@@ -1,12 +1,11 @@
 //! `plan`: manifests, state and live Entra in, a plan out (the planner itself is pure).
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::StreamExt;
 
 use crate::live::{LiveSnapshot, LiveTenant};
-use crate::model::{DesiredModel, TenantIndex};
+use crate::model::{DesiredFleet, DesiredModel, STORE_PATH};
 use crate::ops::reorder::Reorder;
 use crate::ops::settings::narrow;
 use crate::ops::{Need, Note, OpsError, Phase, Reporter, Selection, Workspace};
@@ -39,43 +38,25 @@ pub fn scope(
     changed_since: Option<&str>,
     reporter: &dyn Reporter,
 ) -> Result<Option<BTreeSet<String>>, OpsError> {
-    let model = &ws.manifests.model;
-    let selected = selection.resolve(model)?;
+    let fleet = &ws.manifests.fleet;
+    let selected = selection.resolve(&fleet.catalog)?;
     let mut only = None;
     if let Some(base) = changed_since {
         // The base may not validate (it is history); its model is still what was wanted then.
         let (mut sources, diags, _) = crate::git::load_at(&ws.settings.manifests.path, base)?;
-        let base_model = crate::validate_sources(&mut sources, diags).model;
-        let changed = crate::plan::changed_tenants(&base_model, model);
+        let base_fleet = crate::validate_sources(&mut sources, diags)
+            .map_err(OpsError::io(STORE_PATH))?
+            .fleet;
+        let changed =
+            crate::plan::changed_tenants(&base_fleet, fleet).map_err(OpsError::io(STORE_PATH))?;
         reporter.note(&Note::ChangedSince {
             base: base.to_string(),
             changed: changed.len(),
-            total: model.tenants.len(),
+            total: fleet.catalog.tenants.len(),
         });
         only = Some(changed);
     }
     Ok(narrow(only, selected))
-}
-
-/// The model with guests and role assignments narrowed to the tenants in scope, so only
-/// those are read from Entra.
-pub fn scoped_model<'m>(
-    model: &'m DesiredModel,
-    only: Option<&BTreeSet<String>>,
-) -> Cow<'m, DesiredModel> {
-    match only {
-        Some(only) => {
-            let mut scoped = model.clone();
-            for guest in scoped.guests.values_mut() {
-                guest.tenants.retain(|t| only.contains(t));
-            }
-            for ra in scoped.role_assignments.values_mut() {
-                ra.tenants.retain(|t| only.contains(t));
-            }
-            Cow::Owned(scoped)
-        }
-        None => Cow::Borrowed(model),
-    }
 }
 
 /// Computes the whole plan and keeps the live reads (drift reads privileged access from them).
@@ -255,8 +236,14 @@ pub fn plan_into(
     } = request;
     options.only_tenants = scope(ws, selection, changed_since, reporter)?;
     if ws.connection.is_none() {
-        let graph_model = scoped_model(&ws.manifests.model, options.only_tenants.as_ref());
-        ws.connection = crate::ops::workspace::connect(&ws.settings, &graph_model, need)?;
+        let fleet = &ws.manifests.fleet;
+        let only = options.only_tenants.as_ref();
+        ws.connection = crate::ops::workspace::connect(
+            &ws.settings,
+            &fleet.catalog,
+            &|| crate::ops::workspace::fleet_has_live_objects(fleet, only),
+            need,
+        )?;
     }
     let every_mapped = matches!(need, Need::Always { .. });
     // Serials before state: if a write slips in between, the plan looks older than it is
@@ -265,11 +252,11 @@ pub fn plan_into(
     let source = PartitionSource::open(ws.store.as_ref())?;
     let catalog = source.load(&Partition::Catalog)?;
     let stored_tenants = source.tenants()?;
-    let model = &ws.manifests.model;
+    let fleet = &ws.manifests.fleet;
     let now = jiff::Timestamp::now();
     sink.begin(PlanHeader {
         id: new_plan_id(),
-        manifests_digest: crate::plan::manifests_digest(model),
+        manifests_digest: fleet.digest(),
         state: StateRef {
             lineage: serials.lineage.clone(),
             serial: serials.whole(),
@@ -279,7 +266,7 @@ pub fn plan_into(
     })?;
     let catalog_part = plan_part(
         &PlanInput {
-            desired: model,
+            desired: &fleet.catalog,
             state: &catalog,
             live: None,
             options: options.clone(),
@@ -291,8 +278,7 @@ pub fn plan_into(
     written.add(&catalog_part.actions);
     sink.part(catalog_part, None)?;
 
-    let jobs = tenant_jobs(model, &catalog, stored_tenants, &options);
-    let index = TenantIndex::new(model);
+    let jobs = tenant_jobs(&fleet.catalog, &catalog, stored_tenants, &options);
     let offline_runtime;
     let (runtime, connection) = match &ws.connection {
         Some(c) => (&c.runtime, Some(c)),
@@ -309,7 +295,7 @@ pub fn plan_into(
     reporter.phase_started(phase, jobs.len());
     let cx = TenantPlanning {
         source: &source,
-        index: &index,
+        fleet,
         catalog: &catalog,
         connection,
         sources: crate::graph::sources::for_kinds(crate::resources::KINDS),
@@ -454,7 +440,7 @@ impl<'a> PartitionSource<'a> {
 /// What planning one tenant needs, shared by the tenants in flight.
 struct TenantPlanning<'a> {
     source: &'a PartitionSource<'a>,
-    index: &'a TenantIndex<'a>,
+    fleet: &'a DesiredFleet,
     catalog: &'a State,
     connection: Option<&'a crate::ops::Connection>,
     sources: Vec<&'static crate::graph::sources::Source>,
@@ -474,7 +460,10 @@ struct TenantPlanned {
 
 impl TenantPlanning<'_> {
     async fn plan(&self, job: TenantJob) -> Result<TenantPlanned, OpsError> {
-        let desired = self.index.slice(&job.name);
+        let desired = self
+            .fleet
+            .slice(&job.name)
+            .map_err(OpsError::io(STORE_PATH))?;
         // When the manifests alone say the tenant is read (nearly always), the read starts
         // before its state partition loads, so the load (a file, or a database round trip
         // that waits its turn among the tenants in flight) hides behind Graph's latency

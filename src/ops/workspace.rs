@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::graph::{GraphClient, RetryPolicy};
-use crate::model::DesiredModel;
+use crate::model::{DesiredFleet, DesiredModel};
 use crate::ops::settings::{GraphTarget, ManifestSource, Settings};
 use crate::ops::{OpsError, Reporter};
 use crate::state::StateStore;
 
 /// Validated manifests and where they came from.
 pub struct Manifests {
-    pub model: DesiredModel,
+    pub fleet: DesiredFleet,
     /// The git commit they were read at (the checked-out commit for a work tree in git).
     pub commit: Option<String>,
 }
@@ -39,7 +39,8 @@ pub fn load_manifests(
             (sources, diags, commit)
         }
     };
-    let mut validation = crate::validate_sources(&mut sources, load_diagnostics);
+    let mut validation = crate::validate_sources(&mut sources, load_diagnostics)
+        .map_err(OpsError::io(crate::model::STORE_PATH))?;
     crate::load::restore_texts(&mut sources, &mut validation.diagnostics);
     reporter.diagnostics(&sources, &validation.diagnostics);
     let (errors, warnings) = (validation.errors(), validation.warnings());
@@ -47,7 +48,7 @@ pub fn load_manifests(
         return Err(OpsError::InvalidManifests { errors, warnings });
     }
     Ok(Manifests {
-        model: validation.model,
+        fleet: validation.fleet,
         commit,
     })
 }
@@ -95,10 +96,12 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, OpsError> {
 /// Connects to Graph: the sandbox with `--sandbox`, Microsoft Graph when credentials are
 /// configured; nothing for an offline plan. Without credentials, a command whose manifests
 /// have Entra objects fails (naming the variables to set) instead of reporting a fleet it
-/// never read. No network request is made here.
+/// never read. No network request is made here. `catalog` gives the sandbox its tenants;
+/// `has_live_objects` is asked only without credentials.
 pub fn connect(
     settings: &Settings,
-    model: &DesiredModel,
+    catalog: &DesiredModel,
+    has_live_objects: &dyn Fn() -> Result<bool, OpsError>,
     need: Need<'_>,
 ) -> Result<Option<Connection>, OpsError> {
     if let Need::Plan { offline: true, .. } = need {
@@ -111,7 +114,7 @@ pub fn connect(
     match &settings.graph.target {
         GraphTarget::Sandbox { faults } => {
             let saved = settings.sandbox_world_path();
-            let fixture = sandbox_fixture(model, &saved)?;
+            let fixture = sandbox_fixture(catalog, &saved)?;
             let handle = crate::sandbox::SandboxHandle::start(&fixture, faults.clone())
                 .map_err(OpsError::io("127.0.0.1"))?;
             let client = GraphClient::new(handle.graph_config(), RetryPolicy::default())
@@ -133,8 +136,11 @@ pub fn connect(
         }
         GraphTarget::NotConfigured => match need {
             // Nothing in the manifests lives in Entra: there is nothing to read.
-            Need::Plan { .. } if desired_live_tenants(model).is_empty() => Ok(None),
-            Need::Plan { command, .. } | Need::Always { command } => Err(OpsError::NoCredentials {
+            Need::Plan { command, .. } if has_live_objects()? => Err(OpsError::NoCredentials {
+                command: command.to_string(),
+            }),
+            Need::Plan { .. } => Ok(None),
+            Need::Always { command } => Err(OpsError::NoCredentials {
                 command: command.to_string(),
             }),
         },
@@ -145,11 +151,13 @@ pub fn connect(
 /// Connects for a command that cannot do anything without Entra.
 pub fn connect_required(
     settings: &Settings,
-    model: &DesiredModel,
+    catalog: &DesiredModel,
     command: &str,
 ) -> Result<Connection, OpsError> {
-    connect(settings, model, Need::Always { command })?.ok_or_else(|| OpsError::NoCredentials {
-        command: command.to_string(),
+    connect(settings, catalog, &|| Ok(true), Need::Always { command })?.ok_or_else(|| {
+        OpsError::NoCredentials {
+            command: command.to_string(),
+        }
     })
 }
 
@@ -208,6 +216,26 @@ fn sandbox_fixture(
 /// The tenants with Entra objects (guests, directory roles) the manifests ask for, by name,
 /// with their Microsoft tenant ids. From each kind's `LiveRules::tenants`, never by building
 /// the fleet's desired objects (at 10,000 tenants that alone peaked at hundreds of MB).
+/// Whether any tenant in scope (`only`, or every tenant) has desired objects in Entra: read
+/// tenant by tenant, stopping at the first.
+pub fn fleet_has_live_objects(
+    fleet: &DesiredFleet,
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> Result<bool, OpsError> {
+    for tenant in fleet.tenants_with_objects() {
+        if only.is_some_and(|only| !only.contains(tenant)) {
+            continue;
+        }
+        let slice = fleet
+            .slice(tenant)
+            .map_err(OpsError::io(crate::model::STORE_PATH))?;
+        if !desired_live_tenants(&slice).is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 pub fn desired_live_tenants(model: &DesiredModel) -> BTreeMap<String, String> {
     let mut tenants = BTreeMap::new();
     for rules in crate::resources::KINDS

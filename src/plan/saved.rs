@@ -2,7 +2,6 @@
 //! check that a saved plan still matches the manifests and state it was made from.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::Plan;
 use crate::model::DesiredModel;
@@ -10,25 +9,7 @@ use crate::state::State;
 
 /// `sha256:<hex>` of the desired model: what "the manifests changed" means for a saved plan.
 pub fn manifests_digest(model: &DesiredModel) -> String {
-    /// Hashes what is written, so the model's JSON is never held in memory whole.
-    struct HashWriter(Sha256);
-    impl std::io::Write for HashWriter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut writer = std::io::BufWriter::with_capacity(64 * 1024, HashWriter(Sha256::new()));
-    serde_json::to_writer(&mut writer, model).expect("model serializes");
-    let Ok(writer) = writer.into_inner() else {
-        unreachable!("hashing cannot fail")
-    };
-    let digest = writer.0.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    crate::model::model_digest(model)
 }
 
 /// A plan written by `plan --out`, with where it was made, for `apply FILE`.

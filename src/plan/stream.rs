@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Part, Plan, PlanInput, PlanOptions, header, plan_part};
 use crate::live::LiveSnapshot;
-use crate::model::{DesiredModel, TenantIndex};
+use crate::model::{DesiredFleet, DesiredModel};
 use crate::state::{Partition, State, StateObject};
 
 /// One tenant to plan: its name and the state partitions its objects are in (its own, and a
@@ -110,7 +110,7 @@ pub fn plan_by_tenant(input: &PlanInput) -> Plan {
         .keys()
         .filter_map(|p| p.tenant_name().map(str::to_string))
         .collect();
-    let index = TenantIndex::new(input.desired);
+    let fleet = DesiredFleet::in_memory(input.desired.clone());
     let options = PlanOptions {
         only_tenants: None,
         ..input.options.clone()
@@ -123,7 +123,9 @@ pub fn plan_by_tenant(input: &PlanInput) -> Plan {
                 .unwrap_or_default()
         });
         let state = tenant_state(&catalog, &job, partitions);
-        let desired = index.slice(&job.name);
+        let desired = fleet
+            .slice(&job.name)
+            .expect("a fleet in memory reads without I/O");
         let live = input.live.map(|l| LiveSnapshot {
             tenants: l
                 .tenants

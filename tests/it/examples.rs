@@ -7,9 +7,9 @@ use crate::support::{repo_root, run, run_in, workspace};
 
 fn load(dir: &str) -> DesiredModel {
     let (mut sources, diags) = load_path(&repo_root().join(dir)).unwrap();
-    let v = validate_sources(&mut sources, diags);
+    let v = validate_sources(&mut sources, diags).unwrap();
     assert!(v.diagnostics.is_empty(), "{dir}: {:?}", v.diagnostics);
-    v.model
+    v.model().unwrap()
 }
 
 fn set(items: &[&str]) -> tenantform::model::TenantSet {
@@ -171,13 +171,14 @@ fn synthetic_fleet_is_valid() {
         std::fs::write(path, f.text).unwrap();
     }
     let (mut sources, diags) = load_path(dir.path()).unwrap();
-    let v = validate_sources(&mut sources, diags);
+    let v = validate_sources(&mut sources, diags).unwrap();
     assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
+    let model = v.model().unwrap();
     assert_eq!(v.documents, 50 * 10 + 4);
-    assert_eq!(v.model.tenants.len(), 50);
-    assert_eq!(v.model.organizations.len(), 150);
-    assert_eq!(v.model.guests.len(), 152);
+    assert_eq!(model.tenants.len(), 50);
+    assert_eq!(model.organizations.len(), 150);
+    assert_eq!(model.guests.len(), 152);
     // customer i: tier = TIERS[i % 3], region = REGIONS[(i / 3) % 3], legacy when i % 10 == 7.
     let tier1: usize = (0..50).filter(|i| i % 3 != 2 && i % 10 != 7).count();
-    assert_eq!(v.model.guests["fleet-tier1"].tenants.len(), tier1);
+    assert_eq!(model.guests["fleet-tier1"].tenants.len(), tier1);
 }

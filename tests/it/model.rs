@@ -4,15 +4,25 @@ use tenantform::diagnostic::Code;
 use tenantform::source::{SourceFile, SourceSet};
 use tenantform::validate_sources;
 
-fn validate(files: &[(&str, &str)]) -> tenantform::Validation {
+/// Diagnostics and the whole model read back from the fleet's store.
+struct Validated {
+    diagnostics: Vec<tenantform::diagnostic::Diagnostic>,
+    model: tenantform::model::DesiredModel,
+}
+
+fn validate(files: &[(&str, &str)]) -> Validated {
     let mut sources = SourceSet::new();
     for (path, text) in files {
         sources.add(SourceFile::new(*path, *text));
     }
-    validate_sources(&mut sources, Vec::new())
+    let v = validate_sources(&mut sources, Vec::new()).expect("the object store works");
+    Validated {
+        model: v.model().expect("the object store reads back"),
+        diagnostics: v.diagnostics,
+    }
 }
 
-fn codes(v: &tenantform::Validation) -> Vec<&'static str> {
+fn codes(v: &Validated) -> Vec<&'static str> {
     v.diagnostics.iter().map(|d| d.code.as_str()).collect()
 }
 

@@ -187,13 +187,15 @@ fn run_case(name: &str) {
 
     let (mut sources, load_diagnostics) = tenantform::load::load_path(&dir.join("manifests"))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let validation = tenantform::validate_sources(&mut sources, load_diagnostics);
+    let validation = tenantform::validate_sources(&mut sources, load_diagnostics)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(
         validation.errors(),
         0,
         "{name}: the manifests do not validate: {:#?}",
         validation.diagnostics
     );
+    let model = validation.model().unwrap_or_else(|e| panic!("{name}: {e}"));
 
     let state_path = dir.join("state.json");
     let state = if state_path.exists() {
@@ -215,7 +217,7 @@ fn run_case(name: &str) {
 
     let make = || {
         plan(&PlanInput {
-            desired: &validation.model,
+            desired: &model,
             state: &state,
             live: live.as_ref(),
             options: options.clone(),
@@ -227,7 +229,7 @@ fn run_case(name: &str) {
     // A streaming run plans the catalog, then each tenant from its own slice of the model,
     // state and live reads: it must come to the same plan.
     let by_tenant = plan_by_tenant(&PlanInput {
-        desired: &validation.model,
+        desired: &model,
         state: &state,
         live: live.as_ref(),
         options: options.clone(),

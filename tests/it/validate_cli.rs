@@ -250,7 +250,7 @@ fn file_texts_are_let_go_once_parsed_and_read_back_for_their_diagnostics() {
     let dir = tempfile::tempdir().unwrap();
     duplicate_tenant_tree(dir.path());
     let (mut sources, diags) = tenantform::load::load_path(dir.path()).unwrap();
-    let mut validation = tenantform::validate_sources(&mut sources, diags);
+    let mut validation = tenantform::validate_sources(&mut sources, diags).unwrap();
     // Every file's text was let go after parsing...
     assert!(
         sources
@@ -282,7 +282,7 @@ fn a_file_changed_while_it_is_validated_is_an_error_not_a_wrong_snippet() {
     let dir = tempfile::tempdir().unwrap();
     duplicate_tenant_tree(dir.path());
     let (mut sources, diags) = tenantform::load::load_path(dir.path()).unwrap();
-    let mut validation = tenantform::validate_sources(&mut sources, diags);
+    let mut validation = tenantform::validate_sources(&mut sources, diags).unwrap();
     // Someone saves b.yaml between the parse and the report.
     write(dir.path(), "b.yaml", b"kind: Tenant\nname: acme-2\n");
     tenantform::load::restore_texts(&mut sources, &mut validation.diagnostics);
