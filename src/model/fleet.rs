@@ -22,6 +22,37 @@ enum Record {
     RoleAssignment(RoleAssignment),
 }
 
+impl Record {
+    fn tenants(&self) -> &TenantSet {
+        match self {
+            Record::Guest(g) => &g.tenants,
+            Record::RoleAssignment(a) => &a.tenants,
+        }
+    }
+
+    /// The record as one tenant of `only` sees it (built field by field: a wide record's
+    /// tenant list is never copied).
+    fn narrowed(&self, only: &TenantSet) -> Record {
+        match self {
+            Record::Guest(g) => Record::Guest(Guest {
+                name: g.name.clone(),
+                email: g.email.clone(),
+                display_name: g.display_name.clone(),
+                tenants: only.clone(),
+                invitation: g.invitation.clone(),
+            }),
+            Record::RoleAssignment(a) => Record::RoleAssignment(RoleAssignment {
+                name: a.name.clone(),
+                principal: a.principal.clone(),
+                directory_roles: a.directory_roles.clone(),
+                scope: a.scope.clone(),
+                tenants: only.clone(),
+                msp_roles: a.msp_roles.clone(),
+            }),
+        }
+    }
+}
+
 /// A [`Record`] to write (the same JSON).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -87,10 +118,25 @@ struct Run {
     end: u64,
 }
 
+/// Records that target more tenants than this stay in memory, parsed once: every tenant
+/// they target reads them (an engineer selected into thousands of tenants would otherwise be
+/// parsed, with its whole tenant list, once per tenant), and they cost memory in proportion
+/// to their tenants, as the index does anyway.
+const WIDE: usize = 8;
+
+/// Where one tenant's objects are.
+#[derive(Default)]
+struct TenantObjects {
+    runs: Vec<Run>,
+    /// Positions in [`ObjectStore::wide`].
+    wide: Vec<u32>,
+}
+
 /// Guests and role assignments on disk, with where each tenant's are.
 pub struct ObjectStore {
     spill: Spill,
-    by_tenant: HashMap<Box<str>, Vec<Run>>,
+    by_tenant: HashMap<Box<str>, TenantObjects>,
+    wide: Vec<Record>,
     /// Sum of each record's SHA-256 (four wrapping u64 lanes): the same objects give the same
     /// sum in any order.
     sum: [u64; 4],
@@ -107,6 +153,7 @@ impl ObjectStore {
         ObjectStore {
             spill,
             by_tenant: HashMap::new(),
+            wide: Vec::new(),
             sum: [0; 4],
             guests: 0,
             role_assignments: 0,
@@ -115,26 +162,31 @@ impl ObjectStore {
 
     pub fn add_guest(&mut self, guest: Guest) -> std::io::Result<()> {
         self.guests += 1;
-        self.add(&RecordRef::Guest(&guest).line(), &guest.tenants)
+        let line = RecordRef::Guest(&guest).line();
+        self.add(&line, Record::Guest(guest))
     }
 
     pub fn add_role_assignment(&mut self, assignment: RoleAssignment) -> std::io::Result<()> {
         self.role_assignments += 1;
-        self.add(
-            &RecordRef::RoleAssignment(&assignment).line(),
-            &assignment.tenants,
-        )
+        let line = RecordRef::RoleAssignment(&assignment).line();
+        self.add(&line, Record::RoleAssignment(assignment))
     }
 
-    fn add(&mut self, line: &[u8], tenants: &TenantSet) -> std::io::Result<()> {
+    fn add(&mut self, line: &[u8], record: Record) -> std::io::Result<()> {
         add_to_sum(&mut self.sum, line);
+        let tenants = record.tenants();
+        if tenants.len() > WIDE {
+            let position = self.wide.len() as u32;
+            for tenant in tenants {
+                self.objects_of(tenant).wide.push(position);
+            }
+            self.wide.push(record);
+            return Ok(());
+        }
         let start = self.spill.append(line)?;
         let end = self.spill.len();
         for tenant in tenants {
-            let runs = match self.by_tenant.get_mut(tenant.as_str()) {
-                Some(runs) => runs,
-                None => self.by_tenant.entry(tenant.as_str().into()).or_default(),
-            };
+            let runs = &mut self.objects_of(tenant).runs;
             match runs.last_mut() {
                 Some(run) if run.end == start => run.end = end,
                 _ => runs.push(Run { start, end }),
@@ -143,9 +195,18 @@ impl ObjectStore {
         Ok(())
     }
 
+    fn objects_of(&mut self, tenant: &str) -> &mut TenantObjects {
+        if !self.by_tenant.contains_key(tenant) {
+            self.by_tenant
+                .insert(tenant.into(), TenantObjects::default());
+        }
+        self.by_tenant.get_mut(tenant).expect("just inserted")
+    }
+
     pub fn finish(&mut self) -> std::io::Result<()> {
-        for runs in self.by_tenant.values_mut() {
-            runs.shrink_to_fit();
+        for objects in self.by_tenant.values_mut() {
+            objects.runs.shrink_to_fit();
+            objects.wide.shrink_to_fit();
         }
         self.by_tenant.shrink_to_fit();
         self.spill.finish()
@@ -172,6 +233,8 @@ pub struct DesiredFleet {
     /// empty (they are in the object store: see [`DesiredFleet::slice`]).
     pub catalog: DesiredModel,
     objects: ObjectStore,
+    /// Drift exceptions' names by tenant, so a slice never scans them all.
+    exceptions_by_tenant: HashMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for DesiredFleet {
@@ -187,7 +250,18 @@ impl std::fmt::Debug for DesiredFleet {
 impl DesiredFleet {
     pub fn new(catalog: DesiredModel, objects: ObjectStore) -> DesiredFleet {
         debug_assert!(catalog.guests.is_empty() && catalog.role_assignments.is_empty());
-        DesiredFleet { catalog, objects }
+        let mut exceptions_by_tenant: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, exception) in &catalog.drift_exceptions {
+            exceptions_by_tenant
+                .entry(exception.tenant.clone())
+                .or_default()
+                .push(name.clone());
+        }
+        DesiredFleet {
+            catalog,
+            objects,
+            exceptions_by_tenant,
+        }
     }
 
     /// A fleet of a whole model, its objects kept in memory (no I/O: the pure planner's
@@ -215,27 +289,31 @@ impl DesiredFleet {
         if let Some(t) = catalog.tenants.get(tenant) {
             slice.tenants.insert(t.name.clone(), t.clone());
         }
-        for (name, exception) in &catalog.drift_exceptions {
-            if exception.tenant == tenant {
-                slice
-                    .drift_exceptions
-                    .insert(name.clone(), exception.clone());
-            }
+        for name in self.exceptions_by_tenant.get(tenant).into_iter().flatten() {
+            slice
+                .drift_exceptions
+                .insert(name.clone(), catalog.drift_exceptions[name].clone());
         }
+        let Some(objects) = self.objects.by_tenant.get(tenant) else {
+            return Ok(slice);
+        };
         let only = TenantSet::one(tenant);
-        for run in self.objects.by_tenant.get(tenant).into_iter().flatten() {
-            self.objects.records(*run, &mut |record| match record {
-                Record::Guest(mut guest) => {
-                    guest.tenants = only.clone();
-                    slice.guests.insert(guest.name.clone(), guest);
-                }
-                Record::RoleAssignment(mut assignment) => {
-                    assignment.tenants = only.clone();
-                    slice
-                        .role_assignments
-                        .insert(assignment.name.clone(), assignment);
-                }
-            })?;
+        let mut add = |record: Record| match record {
+            Record::Guest(guest) => {
+                slice.guests.insert(guest.name.clone(), guest);
+            }
+            Record::RoleAssignment(assignment) => {
+                slice
+                    .role_assignments
+                    .insert(assignment.name.clone(), assignment);
+            }
+        };
+        for run in &objects.runs {
+            self.objects
+                .records(*run, &mut |record| add(record.narrowed(&only)))?;
+        }
+        for &position in &objects.wide {
+            add(self.objects.wide[position as usize].narrowed(&only));
         }
         Ok(slice)
     }
@@ -255,6 +333,18 @@ impl DesiredFleet {
                 Record::RoleAssignment(a) => assignments.push((a.name.clone(), a)),
             },
         )?;
+        for record in &self.objects.wide {
+            match record.narrowed(&TenantSet::default()) {
+                Record::Guest(mut g) => {
+                    g.tenants = record.tenants().clone();
+                    guests.push((g.name.clone(), g));
+                }
+                Record::RoleAssignment(mut a) => {
+                    a.tenants = record.tenants().clone();
+                    assignments.push((a.name.clone(), a));
+                }
+            }
+        }
         model.guests = guests.into_iter().collect();
         model.role_assignments = assignments.into_iter().collect();
         Ok(model)
@@ -278,5 +368,97 @@ impl DesiredFleet {
     /// stored, so it costs no pass over the fleet.
     pub fn digest(&self) -> String {
         digest(&self.catalog, self.objects.sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{SourceFile, SourceSet};
+
+    /// Twelve mapped tenants; a guest in one of them, an engineer selected into all twelve
+    /// (a wide record), their role assignments, and a drift exception.
+    fn validated() -> DesiredFleet {
+        let mut text = String::new();
+        for i in 0..12 {
+            text.push_str(&format!(
+                "kind: Tenant\nname: t{i:02}\nmicrosoftTenantId: 00000000-0000-4000-8000-{i:012}\nlabels: {{tier: gold}}\n---\n"
+            ));
+        }
+        text.push_str(
+            "kind: GuestUser\nname: ada\nemail: ada@msp.example\ntenants: [t03]\n---\n\
+             kind: RoleAssignment\nname: ada-roles\nprincipal: {guest: ada}\ndirectoryRoles: [Global Reader]\n---\n\
+             kind: GuestUser\nname: bob\nemail: bob@msp.example\ntenants: {selector: tier=gold}\n---\n\
+             kind: RoleAssignment\nname: bob-roles\nprincipal: {guest: bob@MSP.example}\ndirectoryRoles: [Helpdesk Administrator]\nmspRoles: [TenantAdmin]\n---\n\
+             kind: DriftException\nname: known\ntenant: t03\naddress: guest.t03.*\nreason: known\nexpires: 2099-01-01\n",
+        );
+        let mut sources = SourceSet::new();
+        sources.add(SourceFile::new("fleet.yaml", text));
+        let v = crate::validate_sources(&mut sources, Vec::new()).unwrap();
+        assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
+        v.fleet
+    }
+
+    #[test]
+    fn the_store_reads_back_the_whole_model_with_the_same_digest() {
+        let fleet = validated();
+        let model = fleet.to_model().unwrap();
+        assert_eq!((model.guests.len(), model.role_assignments.len()), (2, 2));
+        assert_eq!(
+            model.guests["bob"].tenants.len(),
+            12,
+            "wide record kept whole"
+        );
+        assert_eq!(
+            model.role_assignments["bob-roles"].principal,
+            crate::model::Principal::Guest("bob".into()),
+            "referenced by email, resolved to the name"
+        );
+        assert_eq!(fleet.digest(), model_digest(&model));
+        let in_memory = DesiredFleet::in_memory(model.clone());
+        assert_eq!(in_memory.digest(), fleet.digest());
+        assert_eq!(in_memory.to_model().unwrap(), model);
+        let mut changed = model.clone();
+        changed.guests.get_mut("ada").unwrap().display_name = "Ada L.".into();
+        assert_ne!(model_digest(&changed), fleet.digest());
+    }
+
+    #[test]
+    fn a_slice_is_the_tenants_objects_narrowed_to_it() {
+        let fleet = validated();
+        let model = fleet.to_model().unwrap();
+        for tenant in model.tenants.keys() {
+            let slice = fleet.slice(tenant).unwrap();
+            let only = TenantSet::one(tenant);
+            let mut expected = DesiredModel::default();
+            expected
+                .tenants
+                .insert(tenant.clone(), model.tenants[tenant].clone());
+            for g in model.guests.values().filter(|g| g.tenants.contains(tenant)) {
+                let mut g = g.clone();
+                g.tenants = only.clone();
+                expected.guests.insert(g.name.clone(), g);
+            }
+            for a in model
+                .role_assignments
+                .values()
+                .filter(|a| a.tenants.contains(tenant))
+            {
+                let mut a = a.clone();
+                a.tenants = only.clone();
+                expected.role_assignments.insert(a.name.clone(), a);
+            }
+            for (name, e) in &model.drift_exceptions {
+                if &e.tenant == tenant {
+                    expected.drift_exceptions.insert(name.clone(), e.clone());
+                }
+            }
+            assert_eq!(slice, expected, "{tenant}");
+        }
+        assert_eq!(fleet.slice("t03").unwrap().guests.len(), 2);
+        assert_eq!(fleet.slice("nobody").unwrap(), DesiredModel::default());
+        let mut with_objects: Vec<&str> = fleet.tenants_with_objects().collect();
+        with_objects.sort();
+        assert_eq!(with_objects.len(), 12);
     }
 }
