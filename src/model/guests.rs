@@ -1,35 +1,43 @@
 //! Guests: one GuestUser per person (unique name and email), and references to guests by
-//! name or email. Pass one checks names and emails against compact keys and spills each
-//! guest; pass two resolves its tenants. What role assignments need of a guest (its
-//! tenants, whether it had errors, where it was defined) stays in a [`GuestTable`] of about
-//! 60 bytes a guest, freed once resolution ends.
+//! name or email. Pass one spills each guest and its keys; pass two checks names and emails
+//! a partition of keys at a time ([`Partitions`]), resolves the guests' tenants, and writes
+//! what role assignments need of each guest ([`GuestFacts`]) for them to look up the same
+//! way. Nothing here holds every guest.
 
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
 
+use super::keys::{FactsKeys, GuestKeys, Partitions};
 use super::resolve::{PendingGuest, PendingTargets, Resolver};
 use super::spill::Spill;
-use super::unique::{Key, NameLocs, check_unique_key, key};
+use super::unique::{duplicate, key};
 use super::{DEFAULT_REDIRECT_URL, DesiredModel, Guest, Invitation, TenantSet};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean, nearest};
 use crate::manifest::GuestUserDoc;
 use crate::source::{Loc, Located};
 
-/// What resolution keeps of a guest.
-pub(super) struct GuestEntry {
-    pub loc: Loc,
-    /// Offset of its pending record in the guest spill.
-    pub pending: u64,
+/// What a role assignment needs of the guest it names.
+#[derive(Serialize, Deserialize)]
+pub(super) struct GuestFacts {
+    pub name: String,
     /// Its tenants as positions in [`GuestTable::tenant_names`] (sorted, as names are).
-    pub tenants: Box<[u32]>,
+    pub tenants: Vec<u32>,
+    pub loc: Loc,
     /// Its document or its targets had problems: its role assignments skip follow-on checks.
+    pub errors: bool,
+}
+
+/// What pass two learns of each guest before resolving it, by its position.
+#[derive(Clone, Copy, Default)]
+pub(super) struct GuestVerdict {
+    /// A later definition of a name: not in the model.
+    pub duplicate: bool,
+    /// Its email is an earlier guest's: its name is taken, but it is not in the model.
+    pub email_taken: bool,
     pub errors: bool,
 }
 
 #[derive(Default)]
 pub(super) struct GuestTable {
-    pub by_name: HashMap<Key, GuestEntry>,
-    /// Email (lowercase) -> the guest's name key and email location.
-    pub by_email: HashMap<Key, (Key, Loc)>,
     /// Every tenant name, sorted: guests' tenants are positions in it.
     pub tenant_names: Vec<String>,
     /// Every guest's name and email, gathered on the first unknown reference (suggestions).
@@ -37,12 +45,6 @@ pub(super) struct GuestTable {
 }
 
 impl GuestTable {
-    pub fn set_pending(&mut self, name: &str, offset: u64) {
-        if let Some(entry) = self.by_name.get_mut(&key(name)) {
-            entry.pending = offset;
-        }
-    }
-
     pub fn index_tenants(&mut self, model: &DesiredModel) {
         self.tenant_names = model.tenants.keys().cloned().collect();
     }
@@ -54,25 +56,27 @@ impl GuestTable {
             .map(|i| i as u32)
     }
 
-    pub fn tenants_of(&self, entry: &GuestEntry) -> TenantSet {
-        entry
+    pub fn tenants_of(&self, facts: &GuestFacts) -> TenantSet {
+        facts
             .tenants
             .iter()
             .map(|&i| self.tenant_names[i as usize].clone())
             .collect()
     }
 
-    pub fn is_invited(&self, entry: &GuestEntry, tenant: &str) -> bool {
+    pub fn is_invited(&self, facts: &GuestFacts, tenant: &str) -> bool {
         self.tenant_id(tenant)
-            .is_some_and(|id| entry.tenants.binary_search(&id).is_ok())
+            .is_some_and(|id| facts.tenants.binary_search(&id).is_ok())
     }
 }
 
-/// The pending guest record at `offset` of the guest spill.
-fn read_pending(spill: &Spill, offset: u64) -> std::io::Result<PendingGuest> {
+/// The JSON line at `offset` of a spill.
+pub(super) fn read_line<T: serde::de::DeserializeOwned>(
+    spill: &Spill,
+    offset: u64,
+) -> std::io::Result<T> {
     let mut end = offset;
     let mut line = Vec::new();
-    // Records are short: read ahead a little until the newline.
     loop {
         let next = (end + 4096).min(spill.len());
         let bytes = spill.read(end, next)?;
@@ -89,57 +93,20 @@ fn read_pending(spill: &Spill, offset: u64) -> std::io::Result<PendingGuest> {
     serde_json::from_slice(&line).map_err(std::io::Error::other)
 }
 
-impl Resolver {
-    /// Pass one: checks the name and email are unique and returns what pass two needs.
-    pub(super) fn take_guest(&mut self, doc: &GuestUserDoc, clean: bool) -> Option<PendingGuest> {
-        let pending = self.check_guest(doc);
-        if !clean && let Some(entry) = self.guests.by_name.get_mut(&key(&doc.name.value)) {
-            entry.errors = true;
-        }
-        pending
-    }
+/// Pass two's spills of guests: the pending records, their keys, and once resolved, their
+/// facts and the facts' keys.
+pub(super) struct GuestSpills {
+    pub pending: Spill,
+    pub keys: Spill,
+    pub facts: Spill,
+    pub facts_keys: Spill,
+}
 
-    fn check_guest(&mut self, doc: &GuestUserDoc) -> Option<PendingGuest> {
-        if !check_unique_key(
-            &mut self.diags,
-            &mut self.guests.by_name,
-            "GuestUser",
-            &doc.name,
-        ) {
-            return None;
-        }
-        let name_key = key(&doc.name.value);
-        let email_key = key(&doc.email.value.to_lowercase());
-        if let Some(&(first_key, first_loc)) = self.guests.by_email.get(&email_key) {
-            let first = self.guests.by_name[&first_key].pending;
-            let first = match read_pending(&self.pending_guests, first) {
-                Ok(pending) => pending.guest.name,
-                Err(e) => {
-                    self.fail(e);
-                    return None;
-                }
-            };
-            self.diags.push(
-                Diagnostic::error(
-                    Code::DuplicateEmail,
-                    doc.email.loc,
-                    format!(
-                        "guests `{first}` and `{}` have the same email {}",
-                        doc.name.value, doc.email.value
-                    ),
-                )
-                .with_label("same email as another GuestUser")
-                .with_secondary(first_loc, format!("`{first}` uses it here"))
-                .with_help("one person is one GuestUser; list all their tenants in one document"),
-            );
-            // The name stays taken (it was unique), but the guest is not in the model.
-            return None;
-        }
-        self.guests
-            .by_email
-            .insert(email_key, (name_key, doc.email.loc));
+impl Resolver {
+    /// Pass one: everything a guest document says, spilled with its keys.
+    pub(super) fn take_guest(&mut self, doc: &GuestUserDoc, clean: bool) {
         let invitation = doc.invitation.as_ref();
-        Some(PendingGuest {
+        let pending = PendingGuest {
             guest: Guest {
                 name: doc.name.value.clone(),
                 email: doc.email.value.clone(),
@@ -163,54 +130,150 @@ impl Resolver {
                         .map(|m| m.value.clone()),
                 },
             },
+            name_loc: doc.name.loc,
             targets: PendingTargets::of(&doc.tenants),
-        })
+        };
+        let line = serde_json::to_vec(&pending).expect("a pending guest serializes");
+        let written = self.pending_guests.append(&line).and_then(|offset| {
+            self.guest_keys.append_raw(
+                &GuestKeys {
+                    name: key(&doc.name.value),
+                    email: key(&doc.email.value.to_lowercase()),
+                    name_loc: doc.name.loc,
+                    email_loc: doc.email.loc,
+                    pending: offset,
+                    clean,
+                }
+                .encode(),
+            )
+        });
+        if let Err(e) = written {
+            self.fail(e);
+        }
     }
 
-    /// Pass two: resolves the guest's tenants and stores it.
-    pub(super) fn add_guest(&mut self, pending: PendingGuest) -> std::io::Result<()> {
-        let PendingGuest { mut guest, targets } = pending;
+    /// Pass two, before resolving: which guests are duplicates (by name, then by email among
+    /// the rest), one partition of keys at a time, reporting each against the first.
+    pub(super) fn judge_guests(
+        &mut self,
+        spills: &GuestSpills,
+    ) -> std::io::Result<Vec<GuestVerdict>> {
+        let count = (spills.keys.len() / GuestKeys::SIZE as u64) as usize;
+        let mut verdicts = vec![GuestVerdict::default(); count];
+        let partitions = Partitions::for_count(count);
+        for part in partitions.iter() {
+            let mut first: std::collections::HashMap<super::unique::Key, (usize, Loc)> =
+                std::collections::HashMap::new();
+            spills.keys.for_each_record(GuestKeys::SIZE, |seq, bytes| {
+                let g = GuestKeys::decode(bytes);
+                if partitions.of(g.name) != part {
+                    return Ok(());
+                }
+                match first.get(&g.name) {
+                    Some(&(first_seq, first_loc)) => {
+                        let pending: PendingGuest = read_line(&spills.pending, g.pending)?;
+                        let name = Located::new(pending.guest.name, g.name_loc);
+                        self.diags.push(duplicate("GuestUser", &name, first_loc));
+                        verdicts[seq].duplicate = true;
+                        if !g.clean {
+                            verdicts[first_seq].errors = true;
+                        }
+                    }
+                    None => {
+                        first.insert(g.name, (seq, g.name_loc));
+                        if !g.clean {
+                            verdicts[seq].errors = true;
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        for part in partitions.iter() {
+            let mut first: std::collections::HashMap<super::unique::Key, (Loc, u64)> =
+                std::collections::HashMap::new();
+            spills.keys.for_each_record(GuestKeys::SIZE, |seq, bytes| {
+                let g = GuestKeys::decode(bytes);
+                if verdicts[seq].duplicate || partitions.of(g.email) != part {
+                    return Ok(());
+                }
+                let Some(&(first_loc, first_pending)) = first.get(&g.email) else {
+                    first.insert(g.email, (g.email_loc, g.pending));
+                    return Ok(());
+                };
+                let earlier: PendingGuest = read_line(&spills.pending, first_pending)?;
+                let this: PendingGuest = read_line(&spills.pending, g.pending)?;
+                let first_name = earlier.guest.name;
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateEmail,
+                        g.email_loc,
+                        format!(
+                            "guests `{first_name}` and `{}` have the same email {}",
+                            this.guest.name, this.guest.email
+                        ),
+                    )
+                    .with_label("same email as another GuestUser")
+                    .with_secondary(first_loc, format!("`{first_name}` uses it here"))
+                    .with_help(
+                        "one person is one GuestUser; list all their tenants in one document",
+                    ),
+                );
+                verdicts[seq].email_taken = true;
+                Ok(())
+            })?;
+        }
+        Ok(verdicts)
+    }
+
+    /// Pass two: resolves a guest's tenants, stores it, and writes its facts.
+    pub(super) fn add_guest(
+        &mut self,
+        pending: PendingGuest,
+        verdict: GuestVerdict,
+        facts: &mut Spill,
+        facts_keys: &mut Spill,
+    ) -> std::io::Result<()> {
+        let PendingGuest {
+            mut guest,
+            name_loc,
+            targets,
+        } = pending;
         let from = format!("guest `{}`", guest.name);
         let (targets, ok) = self.resolve_targets(&targets.into_targets(), &from, true);
         guest.tenants = targets.into_iter().map(|(n, _)| n).collect();
-        let ids: Box<[u32]> = guest
-            .tenants
-            .iter()
-            .filter_map(|t| self.guests.tenant_id(t))
-            .collect();
-        if let Some(entry) = self.guests.by_name.get_mut(&key(&guest.name)) {
-            entry.tenants = ids;
-            entry.errors |= !ok;
-        }
+        let line = serde_json::to_vec(&GuestFacts {
+            name: guest.name.clone(),
+            tenants: guest
+                .tenants
+                .iter()
+                .filter_map(|t| self.guests.tenant_id(t))
+                .collect(),
+            loc: name_loc,
+            errors: verdict.errors || !ok,
+        })
+        .expect("guest facts serialize");
+        let offset = facts.append(&line)?;
+        facts_keys.append_raw(
+            &FactsKeys {
+                name: key(&guest.name),
+                email: key(&guest.email.to_lowercase()),
+                facts: offset,
+            }
+            .encode(),
+        )?;
         self.objects.add_guest(guest)
     }
 
-    /// The name of the guest `reference` names (by name or email), or an error diagnostic.
-    pub(super) fn resolve_guest(
+    /// "Unknown guest", with the nearest names and emails (read from the guest spill once).
+    pub(super) fn unknown_guest(
         &mut self,
         reference: &Located<String>,
-        spill: &Spill,
-    ) -> std::io::Result<Option<(String, Key)>> {
-        let name_key = key(&reference.value);
-        if self
-            .guests
-            .by_name
-            .get(&name_key)
-            .is_some_and(|e| e.pending != NOT_IN_MODEL)
-        {
-            return Ok(Some((reference.value.clone(), name_key)));
-        }
-        if let Some(&(name_key, _)) = self
-            .guests
-            .by_email
-            .get(&key(&reference.value.to_lowercase()))
-        {
-            let pending = self.guests.by_name[&name_key].pending;
-            return Ok(Some((read_pending(spill, pending)?.guest.name, name_key)));
-        }
+        pending: &Spill,
+    ) -> std::io::Result<()> {
         if self.guests.candidates.is_none() {
             let mut candidates = Vec::new();
-            spill.for_each_line(|_, line| {
+            pending.for_each_line(|_, line| {
                 let pending: PendingGuest =
                     serde_json::from_slice(line).map_err(std::io::Error::other)?;
                 candidates.push(pending.guest.name);
@@ -236,28 +299,6 @@ impl Resolver {
                     .to_string()
             })),
         );
-        Ok(None)
+        Ok(())
     }
 }
-
-/// Where each guest name was first defined, for uniqueness checks.
-impl NameLocs for HashMap<Key, GuestEntry> {
-    fn first(&self, name: Key) -> Option<Loc> {
-        self.get(&name).map(|e| e.loc)
-    }
-    fn insert_first(&mut self, name: Key, loc: Loc) {
-        self.insert(
-            name,
-            GuestEntry {
-                loc,
-                pending: NOT_IN_MODEL,
-                tenants: Box::default(),
-                errors: false,
-            },
-        );
-    }
-}
-
-/// The `pending` of a guest whose name is taken but which is not in the model (its email
-/// was another guest's).
-const NOT_IN_MODEL: u64 = u64::MAX;

@@ -10,6 +10,7 @@
 
 mod fleet;
 mod guests;
+mod keys;
 mod resolve;
 mod role_assignments;
 mod spill;

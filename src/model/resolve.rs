@@ -10,10 +10,11 @@ use std::collections::{BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::fleet::{DesiredFleet, ObjectStore};
-use super::guests::GuestTable;
+use super::guests::{GuestSpills, GuestTable};
+use super::keys::AssignmentKeys;
 use super::spill::Spill;
-use super::unique::{Key, check_unique, check_unique_key};
-use super::{DesiredModel, DirectoryRole, DriftException, Guest, RoleAssignment};
+use super::unique::{check_unique, key};
+use super::{DesiredModel, DriftException, Guest, RoleAssignment};
 use crate::diagnostic::Diagnostic;
 use crate::manifest::selector::Selector;
 use crate::manifest::{
@@ -67,6 +68,7 @@ impl PendingTargets {
 #[derive(Serialize, Deserialize)]
 pub(super) struct PendingGuest {
     pub guest: Guest,
+    pub name_loc: Loc,
     pub targets: PendingTargets,
 }
 
@@ -77,14 +79,14 @@ pub(super) enum PendingPrincipal {
     GroupId(String),
 }
 
-/// A role assignment after pass one: its name checked unique, its roles resolved.
+/// A role assignment after pass one: what its document says.
 #[derive(Serialize, Deserialize)]
 pub(super) struct PendingAssignment {
     pub name: String,
     pub name_loc: Loc,
     pub principal: PendingPrincipal,
-    pub directory_roles: Vec<DirectoryRole>,
-    pub need_mapped: bool,
+    /// Role names or template ids as written.
+    pub directory_roles: Vec<(String, Loc)>,
     pub targets: Option<PendingTargets>,
     pub scope: String,
     pub msp_roles: BTreeSet<MspRole>,
@@ -97,48 +99,31 @@ impl Resolver {
             match doc.manifest {
                 Manifest::Tenant(t) => self.add_tenant(&t),
                 Manifest::Organization(o) => self.organizations.push(*o),
-                Manifest::GuestUser(g) => {
-                    if let Some(pending) = self.take_guest(&g, doc.clean) {
-                        self.spill_guest(&g.name, &pending);
-                    }
-                }
+                Manifest::GuestUser(g) => self.take_guest(&g, doc.clean),
                 Manifest::RoleAssignment(a) => self.take_role_assignment(&a),
                 Manifest::DriftException(e) => self.exceptions.push(*e),
             }
         }
     }
 
-    fn spill_guest(&mut self, name: &Located<String>, pending: &PendingGuest) {
-        let line = serde_json::to_vec(pending).expect("a pending guest serializes");
-        match self.pending_guests.append(&line) {
-            Ok(offset) => self.guests.set_pending(&name.value, offset),
-            Err(e) => self.fail(e),
-        }
-    }
-
     fn take_role_assignment(&mut self, doc: &RoleAssignmentDoc) {
-        if !check_unique_key(
-            &mut self.diags,
-            &mut self.assignment_names,
-            "RoleAssignment",
-            &doc.name,
-        ) {
-            return;
-        }
-        let directory_roles = self.resolve_roles(&doc.directory_roles);
-        let principal = match &doc.principal {
-            PrincipalDoc::Guest(reference) => {
-                PendingPrincipal::Guest(reference.value.clone(), reference.loc)
-            }
-            PrincipalDoc::UserId(id) => PendingPrincipal::UserId(id.value.to_lowercase()),
-            PrincipalDoc::GroupId(id) => PendingPrincipal::GroupId(id.value.to_lowercase()),
+        let (principal, guest) = match &doc.principal {
+            PrincipalDoc::Guest(reference) => (
+                PendingPrincipal::Guest(reference.value.clone(), reference.loc),
+                Some((key(&reference.value), key(&reference.value.to_lowercase()))),
+            ),
+            PrincipalDoc::UserId(id) => (PendingPrincipal::UserId(id.value.to_lowercase()), None),
+            PrincipalDoc::GroupId(id) => (PendingPrincipal::GroupId(id.value.to_lowercase()), None),
         };
         let pending = PendingAssignment {
             name: doc.name.value.clone(),
             name_loc: doc.name.loc,
             principal,
-            directory_roles,
-            need_mapped: !doc.directory_roles.is_empty(),
+            directory_roles: doc
+                .directory_roles
+                .iter()
+                .map(|r| (r.value.clone(), r.loc))
+                .collect(),
             targets: doc.tenants.as_ref().map(PendingTargets::of),
             scope: doc
                 .scope
@@ -147,7 +132,18 @@ impl Resolver {
             msp_roles: doc.msp_roles.iter().map(|r| r.value).collect(),
         };
         let line = serde_json::to_vec(&pending).expect("a pending assignment serializes");
-        if let Err(e) = self.pending_assignments.append(&line) {
+        let written = self.pending_assignments.append(&line).and_then(|offset| {
+            self.assignment_keys.append_raw(
+                &AssignmentKeys {
+                    name: key(&doc.name.value),
+                    name_loc: doc.name.loc,
+                    pending: offset,
+                    guest,
+                }
+                .encode(),
+            )
+        });
+        if let Err(e) = written {
             self.fail(e);
         }
     }
@@ -156,8 +152,9 @@ impl Resolver {
         self.io_error.get_or_insert(error);
     }
 
-    /// Pass two: the catalog's cross-document checks, then guests and role assignments read
-    /// back in document order. Fails only when the spills cannot be written or read.
+    /// Pass two: the catalog's cross-document checks, then guests and role assignments:
+    /// duplicates found a partition of keys at a time, then each read back in document order
+    /// and resolved. Fails only when the spills cannot be written or read.
     pub fn finish(mut self) -> std::io::Result<(DesiredFleet, Vec<Diagnostic>)> {
         if let Some(error) = self.io_error.take() {
             return Err(error);
@@ -174,21 +171,56 @@ impl Resolver {
         self.check_former_names();
         self.guests.index_tenants(&self.model);
 
-        let mut guests = std::mem::take(&mut self.pending_guests);
-        guests.finish()?;
-        guests.for_each_line(|_, line| {
-            let pending: PendingGuest =
+        let mut guests = GuestSpills {
+            pending: std::mem::take(&mut self.pending_guests),
+            keys: std::mem::take(&mut self.guest_keys),
+            facts: Spill::new(),
+            facts_keys: Spill::new(),
+        };
+        guests.pending.finish()?;
+        guests.keys.finish()?;
+        let verdicts = self.judge_guests(&guests)?;
+        let GuestSpills {
+            pending,
+            keys,
+            mut facts,
+            mut facts_keys,
+        } = guests;
+        drop(keys);
+        let mut seq = 0;
+        pending.for_each_line(|_, line| {
+            let verdict = verdicts[seq];
+            seq += 1;
+            if verdict.duplicate || verdict.email_taken {
+                return Ok(());
+            }
+            let guest: PendingGuest =
                 serde_json::from_slice(line).map_err(std::io::Error::other)?;
-            self.add_guest(pending)
+            self.add_guest(guest, verdict, &mut facts, &mut facts_keys)
         })?;
+        drop(verdicts);
+        facts.finish()?;
+        facts_keys.finish()?;
+
         let mut assignments = std::mem::take(&mut self.pending_assignments);
+        let mut assignment_keys = std::mem::take(&mut self.assignment_keys);
         assignments.finish()?;
+        assignment_keys.finish()?;
+        let duplicates = self.judge_assignments(&assignment_keys, &assignments)?;
+        let found = self.find_guests(&assignment_keys, &duplicates, &facts_keys)?;
+        drop((assignment_keys, facts_keys));
+        let mut seq = 0;
         assignments.for_each_line(|_, line| {
-            let pending: PendingAssignment =
+            let (duplicate, guest) = (duplicates[seq], found[seq]);
+            seq += 1;
+            if duplicate {
+                return Ok(());
+            }
+            let assignment: PendingAssignment =
                 serde_json::from_slice(line).map_err(std::io::Error::other)?;
-            self.add_role_assignment(pending, &guests)
+            self.add_role_assignment(assignment, guest, &facts, &pending)
         })?;
-        drop((guests, assignments));
+        drop((assignments, facts, pending));
 
         let mut exception_names = HashMap::new();
         for e in std::mem::take(&mut self.exceptions) {
@@ -232,13 +264,14 @@ pub struct Resolver {
     pub(super) tenant_locs: HashMap<String, Loc>,
     pub(super) org_locs: HashMap<String, Loc>,
     pub(super) guests: GuestTable,
-    pub(super) assignment_names: HashMap<Key, Loc>,
     /// (kind, owner, former names), checked once every current name is known.
     pub(super) former_names: Vec<(&'static str, String, Vec<Located<String>>)>,
     organizations: Vec<OrganizationDoc>,
     exceptions: Vec<DriftExceptionDoc>,
     pub(super) pending_guests: Spill,
+    pub(super) guest_keys: Spill,
     pending_assignments: Spill,
+    assignment_keys: Spill,
     pub(super) objects: ObjectStore,
     io_error: Option<std::io::Error>,
 }
@@ -251,14 +284,109 @@ impl Default for Resolver {
             tenant_locs: HashMap::new(),
             org_locs: HashMap::new(),
             guests: GuestTable::default(),
-            assignment_names: HashMap::new(),
             former_names: Vec::new(),
             organizations: Vec::new(),
             exceptions: Vec::new(),
             pending_guests: Spill::new(),
+            guest_keys: Spill::new(),
             pending_assignments: Spill::new(),
+            assignment_keys: Spill::new(),
             objects: ObjectStore::new(),
             io_error: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostic::Code;
+    use crate::model::Principal;
+    use crate::source::{SourceFile, SourceSet};
+
+    /// Unit tests partition keys three to a pass (`keys::PER_PARTITION`): duplicates and
+    /// references are found across many passes, each against the first definition.
+    #[test]
+    fn duplicates_and_references_are_found_across_partitions() {
+        let mut text = String::new();
+        for i in 0..12 {
+            text.push_str(&format!(
+                "kind: Tenant\nname: t{i:02}\nmicrosoftTenantId: 00000000-0000-4000-8000-{i:012}\n---\n"
+            ));
+        }
+        for i in 0..20 {
+            text.push_str(&format!(
+                "kind: GuestUser\nname: g{i:02}\nemail: g{i:02}@msp.example\ntenants: [t{:02}]\n---\n\
+                 kind: RoleAssignment\nname: r{i:02}\nprincipal: {{guest: g{i:02}}}\ndirectoryRoles: [Global Reader]\n---\n",
+                i % 12
+            ));
+        }
+        text.push_str(
+            "kind: GuestUser\nname: g05\nemail: other@msp.example\ntenants: [t00]\n---\n\
+             kind: GuestUser\nname: h1\nemail: G07@MSP.example\ntenants: [t07]\n---\n\
+             kind: RoleAssignment\nname: r20\nprincipal: {guest: G03@msp.EXAMPLE}\ndirectoryRoles: [Global Reader]\n---\n\
+             kind: RoleAssignment\nname: r04\nprincipal: {guest: g04}\ndirectoryRoles: [Not A Role]\n---\n\
+             kind: RoleAssignment\nname: r21\nprincipal: {guest: nobody}\nmspRoles: [TenantAdmin]\n---\n\
+             kind: RoleAssignment\nname: r22\nprincipal: {guest: h1}\nmspRoles: [TenantAdmin]\n---\n\
+             kind: RoleAssignment\nname: r23\nprincipal: {guest: g09}\ntenants: [t00]\nmspRoles: [TenantAdmin]\n",
+        );
+        let mut sources = SourceSet::new();
+        let file = sources.add(SourceFile::new("fleet.yaml", text.clone()));
+        let v = crate::validate_sources(&mut sources, Vec::new()).unwrap();
+        let at =
+            |needle: &str, nth: usize| text.match_indices(needle).nth(nth).map(|(i, _)| i as u32);
+        let found: Vec<(Code, u32)> = v
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.labels[0].loc.offset))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Code::DuplicateName, at("name: g05", 1).unwrap() + 6),
+                (Code::DuplicateEmail, at("G07@MSP", 0).unwrap()),
+                (Code::DuplicateName, at("name: r04", 1).unwrap() + 6),
+                (Code::UnknownGuest, at("nobody", 0).unwrap()),
+                (Code::UnknownGuest, at("guest: h1", 0).unwrap() + 7),
+                (Code::GuestNotInTenant, at("[t00]", 3).unwrap() + 1),
+            ],
+            "{:#?}",
+            v.diagnostics
+        );
+        assert!(v.diagnostics.iter().all(|d| d.labels[0].loc.file == file));
+        let duplicate_email = &v.diagnostics[1];
+        assert_eq!(
+            duplicate_email.message,
+            "guests `g07` and `h1` have the same email G07@MSP.example"
+        );
+        let model = v.model().unwrap();
+        assert_eq!(
+            model.guests.len(),
+            20,
+            "the second g05 and h1 are not in the model"
+        );
+        assert_eq!(
+            model.guests["g05"].email, "g05@msp.example",
+            "the first g05 wins"
+        );
+        assert_eq!(model.role_assignments.len(), 21, "r00..r19 and r20");
+        assert_eq!(
+            model.role_assignments["r20"].principal,
+            Principal::Guest("g03".into()),
+            "found by email, case-insensitively"
+        );
+        assert_eq!(
+            model.role_assignments["r04"].directory_roles[0]
+                .display_name
+                .as_deref(),
+            Some("Global Reader"),
+            "the first r04; the second's unknown role is not reported"
+        );
+        assert_eq!(
+            model.role_assignments["r13"]
+                .tenants
+                .iter()
+                .collect::<Vec<_>>(),
+            ["t01"]
+        );
     }
 }

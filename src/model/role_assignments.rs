@@ -3,8 +3,11 @@
 
 use std::collections::HashMap;
 
+use super::guests::{GuestFacts, read_line};
+use super::keys::{AssignmentKeys, FactsKeys, Partitions};
 use super::resolve::{PendingAssignment, PendingPrincipal, Resolver};
 use super::spill::Spill;
+use super::unique::{Key, duplicate};
 use super::{DirectoryRole, Principal, RoleAssignment};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean, nearest};
 use crate::manifest::format::check_guid;
@@ -63,20 +66,108 @@ impl Resolver {
         roles
     }
 
-    /// Pass two: resolves the principal and tenants, checks a guest's roles only target
-    /// tenants it is invited to, and stores the assignment.
+    /// Pass two, before resolving: which role assignments repeat an earlier one's name, one
+    /// partition of keys at a time.
+    pub(super) fn judge_assignments(
+        &mut self,
+        keys: &Spill,
+        pending: &Spill,
+    ) -> std::io::Result<Vec<bool>> {
+        let count = (keys.len() / AssignmentKeys::SIZE as u64) as usize;
+        let mut duplicates = vec![false; count];
+        let partitions = Partitions::for_count(count);
+        for part in partitions.iter() {
+            let mut first: HashMap<Key, Loc> = HashMap::new();
+            keys.for_each_record(AssignmentKeys::SIZE, |seq, bytes| {
+                let a = AssignmentKeys::decode(bytes);
+                if partitions.of(a.name) != part {
+                    return Ok(());
+                }
+                match first.get(&a.name) {
+                    Some(&first_loc) => {
+                        let this: PendingAssignment = read_line(pending, a.pending)?;
+                        let name = Located::new(this.name, a.name_loc);
+                        self.diags
+                            .push(duplicate("RoleAssignment", &name, first_loc));
+                        duplicates[seq] = true;
+                    }
+                    None => {
+                        first.insert(a.name, a.name_loc);
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(duplicates)
+    }
+
+    /// The facts of the guest each role assignment names (by name, else by email), as
+    /// offsets into the facts spill (`NO_GUEST` when none), a partition of keys at a time.
+    pub(super) fn find_guests(
+        &self,
+        keys: &Spill,
+        duplicates: &[bool],
+        facts_keys: &Spill,
+    ) -> std::io::Result<Vec<u64>> {
+        let mut found = vec![NO_GUEST; duplicates.len()];
+        let guests = (facts_keys.len() / FactsKeys::SIZE as u64) as usize;
+        let partitions = Partitions::for_count(guests);
+        for by_email in [false, true] {
+            for part in partitions.iter() {
+                let mut table: HashMap<Key, u64> = HashMap::new();
+                facts_keys.for_each_record(FactsKeys::SIZE, |_, bytes| {
+                    let f = FactsKeys::decode(bytes);
+                    let k = if by_email { f.email } else { f.name };
+                    if partitions.of(k) == part {
+                        table.entry(k).or_insert(f.facts);
+                    }
+                    Ok(())
+                })?;
+                keys.for_each_record(AssignmentKeys::SIZE, |seq, bytes| {
+                    if duplicates[seq] || found[seq] != NO_GUEST {
+                        return Ok(());
+                    }
+                    let Some((exact, lower)) = AssignmentKeys::decode(bytes).guest else {
+                        return Ok(());
+                    };
+                    let k = if by_email { lower } else { exact };
+                    if partitions.of(k) == part
+                        && let Some(&facts) = table.get(&k)
+                    {
+                        found[seq] = facts;
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Pass two: resolves the roles, principal and tenants, checks a guest's roles only target
+    /// tenants it is invited to, and stores the assignment. `guest` is where the named
+    /// guest's facts are in `facts`; `pending_guests` gives suggestions for an unknown one.
     pub(super) fn add_role_assignment(
         &mut self,
         pending: PendingAssignment,
-        guests: &Spill,
+        guest: u64,
+        facts: &Spill,
+        pending_guests: &Spill,
     ) -> std::io::Result<()> {
         let from = format!("role assignment `{}`", pending.name);
+        let need_mapped = !pending.directory_roles.is_empty();
+        let names: Vec<Located<String>> = pending
+            .directory_roles
+            .into_iter()
+            .map(|(name, loc)| Located::new(name, loc))
+            .collect();
+        let directory_roles = self.resolve_roles(&names);
         let (principal, guest) = match pending.principal {
             PendingPrincipal::Guest(reference, loc) => {
-                match self.resolve_guest(&Located::new(reference, loc), guests)? {
-                    Some((name, key)) => (Principal::Guest(name.clone()), Some((name, key))),
-                    None => return Ok(()),
+                if guest == NO_GUEST {
+                    return self.unknown_guest(&Located::new(reference, loc), pending_guests);
                 }
+                let facts: GuestFacts = read_line(facts, guest)?;
+                (Principal::Guest(facts.name.clone()), Some(facts))
             }
             PendingPrincipal::UserId(id) => (Principal::UserId(id), None),
             PendingPrincipal::GroupId(id) => (Principal::GroupId(id), None),
@@ -84,15 +175,15 @@ impl Resolver {
         let tenants: Vec<(String, Loc)> = match (pending.targets, &guest) {
             (Some(targets), _) => {
                 let (targets, ok) =
-                    self.resolve_targets(&targets.into_targets(), &from, pending.need_mapped);
+                    self.resolve_targets(&targets.into_targets(), &from, need_mapped);
                 if !ok {
                     return Ok(());
                 }
                 targets
             }
-            (None, Some((_, key))) => self
+            (None, Some(facts)) => self
                 .guests
-                .tenants_of(&self.guests.by_name[key])
+                .tenants_of(facts)
                 .iter()
                 .map(|t| (t.clone(), pending.name_loc))
                 .collect(),
@@ -109,14 +200,13 @@ impl Resolver {
                 return Ok(());
             }
         };
-        if let Some((guest, key)) = &guest {
-            let entry = &self.guests.by_name[key];
-            if entry.errors {
+        if let Some(facts) = &guest {
+            if facts.errors {
                 return Ok(());
             }
             let missing: Vec<&(String, Loc)> = tenants
                 .iter()
-                .filter(|(t, _)| !self.guests.is_invited(entry, t))
+                .filter(|(t, _)| !self.guests.is_invited(facts, t))
                 .collect();
             if let Some((_, loc)) = missing.first() {
                 let names: Vec<&str> = missing.iter().map(|(t, _)| t.as_str()).collect();
@@ -125,6 +215,7 @@ impl Resolver {
                 } else {
                     names.join(", ")
                 };
+                let guest = &facts.name;
                 let d = Diagnostic::error(
                     Code::GuestNotInTenant,
                     *loc,
@@ -132,7 +223,7 @@ impl Resolver {
                 )
                 .with_label("guest is not declared in these tenants")
                 .with_help(format!("add the tenant(s) to GuestUser `{guest}`'s `tenants`, or narrow this assignment's `tenants`"))
-                .with_secondary(entry.loc, "guest defined here");
+                .with_secondary(facts.loc, "guest defined here");
                 self.diags.push(d);
                 return Ok(());
             }
@@ -155,10 +246,13 @@ impl Resolver {
         self.store_role_assignment(RoleAssignment {
             name: pending.name,
             principal,
-            directory_roles: pending.directory_roles,
+            directory_roles,
             scope: pending.scope,
             tenants: tenants.into_iter().map(|(t, _)| t).collect(),
             msp_roles: pending.msp_roles,
         })
     }
 }
+
+/// No guest found for a role assignment.
+const NO_GUEST: u64 = u64::MAX;

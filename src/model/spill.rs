@@ -38,6 +38,37 @@ impl Spill {
         Ok(start)
     }
 
+    /// Appends `bytes` as they are: fixed-size records (see [`Spill::for_each_record`]).
+    pub fn append_raw(&mut self, bytes: &[u8]) -> std::io::Result<u64> {
+        let start = self.len();
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= BUFFER {
+            self.flush()?;
+        }
+        Ok(start)
+    }
+
+    /// Calls `each` with every `size`-byte record (written with [`Spill::append_raw`]) and
+    /// its position, in order, reading a block at a time.
+    pub fn for_each_record(
+        &self,
+        size: usize,
+        mut each: impl FnMut(usize, &[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let total = self.len();
+        let block = (BUFFER / size).max(1) as u64 * size as u64;
+        let (mut start, mut index) = (0u64, 0usize);
+        while start < total {
+            let end = (start + block).min(total);
+            for record in self.read(start, end)?.chunks_exact(size) {
+                each(index, record)?;
+                index += 1;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
     pub fn len(&self) -> u64 {
         self.flushed + self.buffer.len() as u64
     }

@@ -18,38 +18,8 @@ pub fn key(name: &str) -> Key {
     u128::from_le_bytes(hash[..16].try_into().expect("16 bytes"))
 }
 
-/// Where each name of a kind was first defined, by key.
-pub(super) trait NameLocs {
-    fn first(&self, name: Key) -> Option<Loc>;
-    fn insert_first(&mut self, name: Key, loc: Loc);
-}
-
-impl NameLocs for HashMap<Key, Loc> {
-    fn first(&self, name: Key) -> Option<Loc> {
-        self.get(&name).copied()
-    }
-    fn insert_first(&mut self, name: Key, loc: Loc) {
-        self.insert(name, loc);
-    }
-}
-
-/// [`check_unique`] for kinds with many documents, against compact keys.
-pub(super) fn check_unique_key(
-    diags: &mut Vec<Diagnostic>,
-    seen: &mut impl NameLocs,
-    kind: &str,
-    name: &Located<String>,
-) -> bool {
-    let name_key = key(&name.value);
-    if let Some(first) = seen.first(name_key) {
-        diags.push(duplicate(kind, name, first));
-        return false;
-    }
-    seen.insert_first(name_key, name.loc);
-    true
-}
-
-fn duplicate(kind: &str, name: &Located<String>, first: Loc) -> Diagnostic {
+/// "Duplicate name", pointing at the first definition.
+pub(super) fn duplicate(kind: &str, name: &Located<String>, first: Loc) -> Diagnostic {
     Diagnostic::error(
         Code::DuplicateName,
         name.loc,
