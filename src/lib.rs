@@ -1,8 +1,10 @@
 //! tenantform: declarative GitOps for MSPs managing many Microsoft 365 / Entra ID tenants.
 //!
-//! The core (`manifest`, `model`) is pure: it turns manifest text into a validated desired model
-//! and diagnostics, with no I/O. `load` reads files at the edge; `cli` is the only place that
-//! prints or exits. See ARCHITECTURE.md.
+//! The core (`manifest`, `model`, `plan`) is pure but for one thing: it turns manifest text into
+//! a validated desired fleet and diagnostics, and keeps the fleet's guests and role
+//! assignments in unlinked temporary files (`model::DesiredFleet`) so a large fleet is never
+//! held whole. `load` reads files at the edge; `cli` is the only place that prints or exits.
+//! See ARCHITECTURE.md.
 
 pub mod access;
 pub mod allocator;

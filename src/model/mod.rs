@@ -1,12 +1,14 @@
-//! The resolved desired state: what the manifests ask for, as plain data with no I/O.
+//! The resolved desired state: what the manifests ask for.
 //!
-//! [`resolve`] checks everything that needs more than one document (duplicates, references,
-//! implicit tenants, selectors, role names) and returns the model with every problem found.
-//! Keys are stable names; display names are attributes, so renames are updates.
-//! The model's types are in `types`; the resolver is split by concern: `resolve` (the entry
-//! point and resolver state), `unique` (duplicate names and ids), `tenants` (tenants,
-//! organizations, targets), `guests` and `role_assignments`; `slice` builds one tenant's part of the model for a
-//! streaming plan. Everything is re-exported here.
+//! [`Resolver`] checks everything that needs more than one document (duplicates, references,
+//! implicit tenants, selectors, role names) and returns a [`DesiredFleet`] with every problem
+//! found: the catalog as plain data, the guests and role assignments in an object store on
+//! disk (`fleet`, `spill`: the one I/O here, unlinked temporary files), read back a tenant at
+//! a time. Keys are stable names; display names are attributes, so renames are updates.
+//! The model's types are in `types`; the resolver is split by concern: `resolve` (the two
+//! passes and the resolver's state), `keys` (fixed-size key records, checked a partition at a
+//! time), `unique` (duplicate names and ids), `tenants` (tenants, organizations, targets),
+//! `guests` and `role_assignments`. Everything is re-exported here.
 
 mod fleet;
 mod guests;
