@@ -343,3 +343,47 @@ fn diagnostics_at_a_git_ref_are_shown_from_the_commit_not_the_work_tree() {
     );
     assert!(!run.stderr.contains("changed while"), "{}", run.stderr);
 }
+
+/// Guests and role assignments are kept in unlinked files in `$TMPDIR` while a command runs:
+/// nothing is left there, and where no file can be made the run is the same, in memory.
+#[test]
+fn the_object_store_leaves_nothing_in_tmpdir_and_works_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let mut text = String::new();
+    for i in 0..30 {
+        text.push_str(&format!(
+            "kind: Tenant\nname: t{i:02}\nmicrosoftTenantId: 00000000-0000-4000-8000-{i:012}\n---\n\
+             kind: GuestUser\nname: g{i:02}\nemail: g{i:02}@msp.example\ntenants: [t{i:02}]\n---\n\
+             kind: RoleAssignment\nname: r{i:02}\nprincipal: {{guest: g{i:02}}}\ndirectoryRoles: [Global Reader]\n---\n"
+        ));
+    }
+    write(&tree, "fleet.yaml", text.as_bytes());
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let validate = |tmpdir: &std::path::Path| {
+        crate::support::run_with_env(
+            dir.path(),
+            &["validate", "--output", "json", "tree"],
+            None,
+            &[("TMPDIR", tmpdir.to_str().unwrap())],
+        )
+    };
+    let with_files = validate(&scratch);
+    assert_eq!(with_files.code, 0, "{}", with_files.stderr);
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "nothing is left behind"
+    );
+    let summary = |stdout: &str| {
+        let json: serde_json::Value = serde_json::from_str(stdout).unwrap();
+        json["summary"].clone()
+    };
+    assert_eq!(summary(&with_files.stdout)["guests"], 30);
+    assert_eq!(summary(&with_files.stdout)["roleAssignments"], 30);
+    let nowhere = validate(&dir.path().join("no-such-directory"));
+    assert_eq!(nowhere.code, 0, "{}", nowhere.stderr);
+    assert_eq!(summary(&nowhere.stdout), summary(&with_files.stdout));
+}
