@@ -1,9 +1,11 @@
 //! Resolution, in two passes so a large fleet is never held whole. Pass one takes the decoded
 //! documents a round of files at a time: tenants, organizations and drift exceptions (the
-//! catalog) stay in memory; names are checked unique against compact keys; each guest and
-//! role assignment is checked as far as it can be alone and written to a [`Spill`]. Pass two,
-//! once every tenant is known, reads the spills back in document order, resolves targets and
-//! references, and stores each resolved object by tenant ([`ObjectStore`]).
+//! catalog) stay in memory; each guest and role assignment is written as its document says
+//! to a [`Spill`], with a fixed-size record of its keys (`keys`). Pass two, once every tenant
+//! is known, checks the catalog, finds duplicate names and emails and the guests role
+//! assignments name a partition of keys at a time, then reads the spills back in document
+//! order, resolves targets and references, and stores each resolved object by tenant
+//! ([`ObjectStore`]).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -256,6 +258,8 @@ impl Resolver {
     }
 }
 
+/// Builds a [`DesiredFleet`]: documents go in a round at a time ([`Resolver::take`]), the
+/// fleet and every problem found come out of [`Resolver::finish`].
 pub struct Resolver {
     /// The catalog (tenants, organizations, drift exceptions).
     pub(super) model: DesiredModel,
