@@ -15,7 +15,7 @@ use super::{DesiredModel, Guest, RoleAssignment, TenantSet};
 pub const STORE_PATH: &str = "temporary store of resolved manifests (in $TMPDIR)";
 
 /// One line of the object store.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 enum Record {
     Guest(Guest),
@@ -30,7 +30,16 @@ impl Record {
         }
     }
 
-    /// The record as one tenant of `only` sees it (built field by field: a wide record's
+    /// The record as the one tenant of `only` sees it.
+    fn into_narrowed(mut self, only: &TenantSet) -> Record {
+        match &mut self {
+            Record::Guest(g) => g.tenants = only.clone(),
+            Record::RoleAssignment(a) => a.tenants = only.clone(),
+        }
+        self
+    }
+
+    /// [`Record::into_narrowed`] of a kept record (built field by field: a wide record's
     /// tenant list is never copied).
     fn narrowed(&self, only: &TenantSet) -> Record {
         match self {
@@ -310,7 +319,7 @@ impl DesiredFleet {
         };
         for run in &objects.runs {
             self.objects
-                .records(*run, &mut |record| add(record.narrowed(&only)))?;
+                .records(*run, &mut |record| add(record.into_narrowed(&only)))?;
         }
         for &position in &objects.wide {
             add(self.objects.wide[position as usize].narrowed(&only));
@@ -333,16 +342,10 @@ impl DesiredFleet {
                 Record::RoleAssignment(a) => assignments.push((a.name.clone(), a)),
             },
         )?;
-        for record in &self.objects.wide {
-            match record.narrowed(&TenantSet::default()) {
-                Record::Guest(mut g) => {
-                    g.tenants = record.tenants().clone();
-                    guests.push((g.name.clone(), g));
-                }
-                Record::RoleAssignment(mut a) => {
-                    a.tenants = record.tenants().clone();
-                    assignments.push((a.name.clone(), a));
-                }
+        for record in self.objects.wide.iter().cloned() {
+            match record {
+                Record::Guest(g) => guests.push((g.name.clone(), g)),
+                Record::RoleAssignment(a) => assignments.push((a.name.clone(), a)),
             }
         }
         model.guests = guests.into_iter().collect();

@@ -21,7 +21,7 @@ mod types;
 mod unique;
 
 pub use fleet::{DesiredFleet, ObjectStore, STORE_PATH, model_digest};
-pub use resolve::{Resolver, resolve};
+pub use resolve::Resolver;
 pub use types::{
     DEFAULT_REDIRECT_URL, DesiredModel, DirectoryRole, DriftException, Guest, Invitation,
     Organization, Principal, RoleAssignment, Tenant, TenantSet,

@@ -25,13 +25,6 @@ use crate::manifest::{
 };
 use crate::source::{Loc, Located};
 
-/// Resolves documents given all at once (tests and small inputs; `validate_sources` streams).
-pub fn resolve(documents: Vec<Document>) -> std::io::Result<(DesiredFleet, Vec<Diagnostic>)> {
-    let mut resolver = Resolver::default();
-    resolver.take(documents);
-    resolver.finish()
-}
-
 /// Tenant targets as pass one keeps them for pass two.
 #[derive(Serialize, Deserialize)]
 pub(super) enum PendingTargets {

@@ -109,11 +109,10 @@ pub fn apply(
                 return Err(stale(why));
             }
             if ws.connection.is_none() {
-                let fleet = &ws.manifests.fleet;
-                ws.connection = crate::ops::workspace::connect(
+                ws.connection = crate::ops::workspace::connect_fleet(
                     &ws.settings,
-                    &fleet.catalog,
-                    &|| crate::ops::workspace::fleet_has_live_objects(fleet, None),
+                    &ws.manifests.fleet,
+                    None,
                     need,
                 )?;
             }

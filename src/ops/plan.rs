@@ -236,12 +236,10 @@ pub fn plan_into(
     } = request;
     options.only_tenants = scope(ws, selection, changed_since, reporter)?;
     if ws.connection.is_none() {
-        let fleet = &ws.manifests.fleet;
-        let only = options.only_tenants.as_ref();
-        ws.connection = crate::ops::workspace::connect(
+        ws.connection = crate::ops::workspace::connect_fleet(
             &ws.settings,
-            &fleet.catalog,
-            &|| crate::ops::workspace::fleet_has_live_objects(fleet, only),
+            &ws.manifests.fleet,
+            options.only_tenants.as_ref(),
             need,
         )?;
     }

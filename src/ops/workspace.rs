@@ -216,6 +216,21 @@ fn sandbox_fixture(
 /// The tenants with Entra objects (guests, directory roles) the manifests ask for, by name,
 /// with their Microsoft tenant ids. From each kind's `LiveRules::tenants`, never by building
 /// the fleet's desired objects (at 10,000 tenants that alone peaked at hundreds of MB).
+/// [`connect`] for a plan of `fleet`'s tenants in scope (`only`, or every tenant).
+pub fn connect_fleet(
+    settings: &Settings,
+    fleet: &DesiredFleet,
+    only: Option<&std::collections::BTreeSet<String>>,
+    need: Need<'_>,
+) -> Result<Option<Connection>, OpsError> {
+    connect(
+        settings,
+        &fleet.catalog,
+        &|| fleet_has_live_objects(fleet, only),
+        need,
+    )
+}
+
 /// Whether any tenant in scope (`only`, or every tenant) has desired objects in Entra: read
 /// tenant by tenant, stopping at the first.
 pub fn fleet_has_live_objects(
