@@ -15,7 +15,7 @@ mod guests;
 mod keys;
 mod resolve;
 mod role_assignments;
-mod spill;
+pub mod spill;
 mod tenants;
 mod types;
 mod unique;

@@ -73,6 +73,10 @@ impl Spill {
         self.flushed + self.buffer.len() as u64
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn flush(&mut self) -> std::io::Result<()> {
         if let Some(file) = &mut self.file {
             file.write_all(&self.buffer)?;

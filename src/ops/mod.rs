@@ -8,6 +8,7 @@
 //! [`Reporter`].
 
 pub mod apply;
+pub mod catalog;
 pub mod drift;
 pub mod error;
 pub mod export;

@@ -6,14 +6,15 @@ use futures_util::StreamExt;
 
 use crate::live::{LiveSnapshot, LiveTenant};
 use crate::model::{DesiredFleet, DesiredModel, STORE_PATH};
+use crate::ops::catalog::StoredCatalog;
 use crate::ops::reorder::Reorder;
 use crate::ops::settings::narrow;
 use crate::ops::{Need, Note, OpsError, Phase, Reporter, Selection, Workspace};
 use crate::plan::{
-    Part, Plan, PlanHeader, PlanInput, PlanOptions, PlanPart, StateRef, TenantJob, plan_part,
-    tenant_jobs, tenant_state,
+    CatalogGroups, CatalogPlanner, Part, Plan, PlanHeader, PlanInput, PlanOptions, PlanPart,
+    StateRef, TENANTS_PER_GROUP, TenantJob, plan_part, tenant_jobs, tenant_state,
 };
-use crate::state::{Partition, State};
+use crate::state::{Partition, State, StateError, StateObject};
 
 /// What a plan is asked for.
 pub struct PlanRequest<'a> {
@@ -119,8 +120,8 @@ pub struct PlanCollector {
     everything: bool,
     /// Unchanged objects with a note kept so far (at most `Plan::MAX_NOTED_KEPT`).
     noted_kept: usize,
-    /// How many warnings the catalog's part (always the first) brought.
-    catalog_warnings: Option<usize>,
+    /// How many warnings the catalog's parts (always the first) brought.
+    catalog_warnings: usize,
 }
 
 impl PlanCollector {
@@ -130,7 +131,7 @@ impl PlanCollector {
             live: LiveSnapshot::default(),
             everything: true,
             noted_kept: 0,
-            catalog_warnings: None,
+            catalog_warnings: 0,
         }
     }
 
@@ -158,7 +159,9 @@ impl PlanSink for PlanCollector {
 
     fn part(&mut self, mut part: PlanPart, read: Option<TenantRead>) -> Result<(), OpsError> {
         let plan = self.plan.as_mut().expect("begun");
-        self.catalog_warnings.get_or_insert(part.warnings.len());
+        if part.part == crate::plan::Part::Catalog {
+            self.catalog_warnings += part.warnings.len();
+        }
         if !self.everything {
             let room = Plan::MAX_NOTED_KEPT.saturating_sub(self.noted_kept);
             let omitted = part.drop_silent_no_ops(room);
@@ -181,7 +184,7 @@ impl PlanSink for PlanCollector {
     fn finish(&mut self, partitions: BTreeMap<Partition, u64>) -> Result<(), OpsError> {
         let plan = self.plan.as_mut().expect("begun");
         plan.state.partitions = partitions;
-        restore_tenant_order(plan, self.catalog_warnings.unwrap_or(0));
+        restore_tenant_order(plan, self.catalog_warnings);
         Ok(())
     }
 }
@@ -248,9 +251,10 @@ pub fn plan_into(
     // (stale at apply), never newer.
     let serials = ws.store.serials()?;
     let source = PartitionSource::open(ws.store.as_ref())?;
-    let mut catalog = source.load(&Partition::Catalog)?;
-    let stored_tenants = source.tenants()?;
     let fleet = &ws.manifests.fleet;
+    let groups = CatalogGroups::new(&fleet.catalog, TENANTS_PER_GROUP);
+    let catalog = StoredCatalog::load(&groups, |each| source.load_each(&Partition::Catalog, each))?;
+    let stored_tenants = source.tenants()?;
     let now = jiff::Timestamp::now();
     sink.begin(PlanHeader {
         id: new_plan_id(),
@@ -262,26 +266,39 @@ pub fn plan_into(
         },
         options: options.clone(),
     })?;
-    let catalog_part = plan_part(
-        &PlanInput {
-            desired: &fleet.catalog,
-            state: &catalog,
+    // The catalog a group of tenants at a time; its deletes and hints last.
+    let mut written = Written::new(&serials.lineage);
+    let mut planner = CatalogPlanner::default();
+    for group in 0..groups.len() {
+        let state = State {
+            lineage: catalog.meta.lineage.clone(),
+            serial: catalog.meta.serial,
+            objects: catalog.group(group)?,
+            ..State::new()
+        };
+        let part = planner.plan_group(&PlanInput {
+            desired: &groups.desired(group),
+            state: &state,
             live: None,
             options: options.clone(),
             now,
-        },
-        Part::Catalog,
-    );
-    let mut written = Written::new(&serials.lineage);
-    written.add(&catalog_part.actions);
-    sink.part(catalog_part, None)?;
-    // Tenants are planned from their own records in the catalog (renames, Microsoft tenant
-    // ids), never from organizations': three quarters of the catalog go before they start.
-    catalog
-        .objects
-        .retain(|address, _| address.starts_with("tenant."));
+        });
+        written.add(&part.actions);
+        sink.part(part, None)?;
+    }
+    let part = planner.finish();
+    written.add(&part.actions);
+    sink.part(part, None)?;
+    drop(groups);
 
-    let jobs = tenant_jobs(&fleet.catalog, &catalog, stored_tenants, &options);
+    // Tenants are planned with their own records in the catalog (renames, Microsoft tenant
+    // ids), each read from disk when its tenant is planned.
+    let jobs = tenant_jobs(
+        &fleet.catalog,
+        |name| catalog.has_tenant(name),
+        stored_tenants,
+        &options,
+    );
     let offline_runtime;
     let (runtime, connection) = match &ws.connection {
         Some(c) => (&c.runtime, Some(c)),
@@ -311,7 +328,7 @@ pub fn plan_into(
         now,
     };
     let parallelism = ws.settings.graph.parallelism.max(1);
-    let mut recovered = catalog.recovered_changes;
+    let mut recovered = catalog.meta.recovered_changes;
     runtime.block_on(async {
         let mut planned = futures_util::stream::iter(jobs.into_iter().enumerate())
             .map(|(i, job)| {
@@ -428,6 +445,23 @@ impl<'a> PartitionSource<'a> {
         }
     }
 
+    /// [`PartitionSource::load`] an object at a time (see
+    /// [`crate::state::StateStore::load_partition_each`]).
+    fn load_each(
+        &self,
+        partition: &Partition,
+        each: &mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
+    ) -> Result<State, OpsError> {
+        if let PartitionSource::Store(store) = self {
+            return Ok(store.load_partition_each(partition, each)?);
+        }
+        let mut state = self.load(partition)?;
+        for (address, object) in std::mem::take(&mut state.objects) {
+            each(address, object)?;
+        }
+        Ok(state)
+    }
+
     fn load(&self, partition: &Partition) -> Result<State, OpsError> {
         match self {
             PartitionSource::Store(store) => Ok(store.load_partition(partition)?),
@@ -444,7 +478,7 @@ impl<'a> PartitionSource<'a> {
 struct TenantPlanning<'a> {
     source: &'a PartitionSource<'a>,
     fleet: &'a DesiredFleet,
-    catalog: &'a State,
+    catalog: &'a StoredCatalog,
     connection: Option<&'a crate::ops::Connection>,
     sources: Vec<&'static crate::graph::sources::Source>,
     consent_redirect: &'a str,
@@ -477,13 +511,17 @@ impl TenantPlanning<'_> {
         });
         let mut recovered = 0;
         let mut partitions = Vec::with_capacity(job.partitions.len());
+        let mut records = Vec::with_capacity(job.partitions.len());
         for name in &job.partitions {
             let partition = Partition::tenant(name)?;
-            let partition = crate::apply::blocking(|| self.source.load(&partition))?;
+            let (partition, record) = crate::apply::blocking(|| {
+                Ok::<_, OpsError>((self.source.load(&partition)?, self.catalog.tenant(name)?))
+            })?;
             recovered += partition.recovered_changes;
             partitions.push(partition.objects);
+            records.extend(record);
         }
-        let state = tenant_state(self.catalog, &job, partitions);
+        let state = tenant_state(&self.catalog.meta.lineage, records, partitions);
         let read = early.or_else(|| {
             let connection = self.connection?;
             let id = self.to_read(&desired, &state, &job.name)?;
@@ -636,6 +674,7 @@ mod tests {
         })
         .unwrap();
         let catalog = PlanPart {
+            part: crate::plan::Part::Catalog,
             actions: vec![action("tenant", "b", "b"), action("tenant", "a", "a")],
             warnings: vec!["tenant.z is created while tenant.y is deleted".into()],
             ..PlanPart::default()

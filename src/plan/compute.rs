@@ -8,7 +8,6 @@ use serde_json::Value;
 
 use super::dependencies::block_unmet_dependencies;
 use super::diff::{diff, order};
-use super::hints::hints;
 use super::live::{NotRead, pending_note, readable, replicating, unowned_role_assignments};
 use super::outcomes::tenant_outcomes;
 use super::{
@@ -18,10 +17,13 @@ use super::{
 use crate::resources::{DesiredObject, KINDS, address, kind};
 use crate::state::{Attributes, StateObject};
 
-/// Computes the whole plan: the catalog part, then the tenants' part.
+/// Computes the whole plan: the catalog part (a group of tenants at a time, as a streaming
+/// run plans it), then the tenants' part.
 pub fn plan(input: &PlanInput) -> Plan {
     let mut plan = Plan::new(header(input));
-    plan.add_part(plan_part(input, Part::Catalog));
+    for part in super::catalog::plan_catalog(input, super::catalog::TENANTS_PER_GROUP) {
+        plan.add_part(part);
+    }
     plan.add_part(plan_part(input, Part::Tenants));
     plan
 }
@@ -41,7 +43,8 @@ pub fn header(input: &PlanInput) -> PlanHeader {
 }
 
 /// Computes one part of a plan. `Part::Catalog` plans the fleet records (tenants and
-/// organizations) and the plan-wide hints; `Part::Tenants` plans every other kind, tenant by
+/// organizations; `catalog::CatalogPlanner` runs it a group of tenants at a time, and adds
+/// the plan-wide hints); `Part::Tenants` plans every other kind, tenant by
 /// tenant: given an input narrowed to one tenant (its objects, its state partition with the
 /// catalog records that name it, its live read), it is that tenant's part, so a streaming run
 /// holds only the tenants in flight.
@@ -329,30 +332,18 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
     }
     block_unmet_dependencies(&mut actions, input.state);
     order(&mut actions);
-    let (mut warnings, unmanaged) = match part {
-        Part::Catalog => (hints(&actions, input.state), Vec::new()),
-        Part::Tenants => (Vec::new(), unowned_role_assignments(&actions, input.live)),
+    let unmanaged = match part {
+        Part::Catalog => Vec::new(),
+        Part::Tenants => unowned_role_assignments(&actions, input.live),
     };
-    warnings.extend(
-        unmanaged
-            .iter()
-            .map(|u| format!("{}: {}", u.tenant, u.description)),
-    );
-    let mut summary = Summary::default();
-    for a in &actions {
-        match a.op {
-            Op::Create => summary.create += 1,
-            Op::Update => summary.update += 1,
-            Op::Delete => summary.delete += 1,
-            Op::Adopt => summary.adopt += 1,
-            Op::NoOp => summary.no_op += 1,
-        }
-        if a.blocked.is_some() {
-            summary.blocked += 1;
-        }
-    }
+    let warnings = unmanaged
+        .iter()
+        .map(|u| format!("{}: {}", u.tenant, u.description))
+        .collect();
+    let summary = Summary::of(&actions);
     let tenants = tenant_outcomes(input, &actions, &not_read);
     PlanPart {
+        part,
         actions,
         warnings,
         not_read: not_read.into_values().collect(),

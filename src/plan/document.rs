@@ -105,6 +105,24 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The counts of `actions`.
+    pub fn of(actions: &[super::Action]) -> Summary {
+        let mut summary = Summary::default();
+        for a in actions {
+            match a.op {
+                super::Op::Create => summary.create += 1,
+                super::Op::Update => summary.update += 1,
+                super::Op::Delete => summary.delete += 1,
+                super::Op::Adopt => summary.adopt += 1,
+                super::Op::NoOp => summary.no_op += 1,
+            }
+            if a.blocked.is_some() {
+                summary.blocked += 1;
+            }
+        }
+        summary
+    }
+
     /// Changes apply would make (blocked ones excluded).
     pub fn changes(&self) -> usize {
         self.create + self.update + self.delete + self.adopt - self.blocked
@@ -125,9 +143,10 @@ pub struct PlanHeader {
 /// The two halves of a plan: the fleet catalog (tenant and organization records, planned
 /// across the fleet at once) and the tenants' own objects (planned one tenant at a time when
 /// streaming). A plan lists the catalog's actions first, then each tenant's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Part {
     Catalog,
+    #[default]
     Tenants,
 }
 
@@ -141,6 +160,8 @@ impl Part {
 /// One part of a plan (the catalog, or one or more tenants), added to a plan in order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PlanPart {
+    /// Which half of the plan it belongs to (the catalog comes in several parts, first).
+    pub part: Part,
     pub actions: Vec<Action>,
     pub warnings: Vec<String>,
     pub not_read: Vec<TenantNotRead>,

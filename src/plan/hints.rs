@@ -5,48 +5,42 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{Action, Op};
-use crate::state::State;
+
+/// What the hints need of a tenant record the plan creates: gathered group by group, since
+/// the record it may replace can be deleted in any group.
+pub(super) struct CreatedTenant {
+    pub address: String,
+    pub microsoft_tenant_id: Option<Value>,
+    /// Organizations planned under it.
+    pub organizations: Vec<String>,
+}
 
 /// Plan-wide hints: a likely rename planned as delete + create.
-pub(super) fn hints(actions: &[Action], state: &State) -> Vec<String> {
+pub(super) fn hints(created: &[CreatedTenant], deletes: &[Action]) -> Vec<String> {
     let mut hints = Vec::new();
-    let deleted_tenants: BTreeMap<&str, &Action> = actions
+    let deleted_tenants: BTreeMap<&str, &Action> = deletes
         .iter()
         .filter(|a| a.op == Op::Delete && a.kind == "tenant")
         .map(|a| (a.address.as_str(), a))
         .collect();
-    for created in actions
-        .iter()
-        .filter(|a| a.op == Op::Create && a.kind == "tenant")
-    {
+    let before =
+        |a: &&Action, attribute: &str| a.before.as_ref().and_then(|b| b.get(attribute)).cloned();
+    for created in created {
         let new_name = created.address.trim_start_matches("tenant.");
-        let new_id = created
-            .after
-            .as_ref()
-            .and_then(|a| a.get("microsoftTenantId"))
-            .filter(|v| !v.is_null());
         // Organizations now under the new tenant whose old implicit tenant is being deleted.
-        let mut candidates: Vec<&str> = actions
+        let mut candidates: Vec<&str> = created
+            .organizations
             .iter()
-            .filter(|a| a.kind == "organization" && a.tenant == new_name)
-            .filter_map(|a| a.address.strip_prefix("organization."))
+            .map(String::as_str)
             .filter(|org| {
-                let old = format!("tenant.{org}");
-                deleted_tenants.contains_key(old.as_str())
-                    && state
-                        .objects
-                        .get(&old)
-                        .and_then(|o| o.attributes.get("implicit"))
-                        == Some(&Value::Bool(true))
+                deleted_tenants
+                    .get(format!("tenant.{org}").as_str())
+                    .is_some_and(|a| before(a, "implicit") == Some(Value::Bool(true)))
             })
             .collect();
         for (old, action) in &deleted_tenants {
-            if new_id.is_some()
-                && action
-                    .before
-                    .as_ref()
-                    .and_then(|b| b.get("microsoftTenantId"))
-                    == new_id
+            if created.microsoft_tenant_id.is_some()
+                && before(action, "microsoftTenantId") == created.microsoft_tenant_id
             {
                 candidates.push(old.trim_start_matches("tenant."));
             }

@@ -4,11 +4,12 @@
 //! The work is split by concern: `options` (what a plan is asked for), `action` and `document`
 //! (what it produces), `compute` (the diff itself), `live` (readability, replication, unowned
 //! assignments), `dependencies`, `diff` (attributes and ordering), `outcomes`, `hints`,
-//! `changed` (`--changed-since`), `saved` (plan files) and `stream` (planning tenant by
+//! `catalog` (the catalog's part a group of tenants at a time), `changed` (`--changed-since`), `saved` (plan files) and `stream` (planning tenant by
 //! tenant). Everything is re-exported here, so
 //! `crate::plan::X` is the path to use.
 
 mod action;
+mod catalog;
 mod changed;
 mod compute;
 mod dependencies;
@@ -24,6 +25,7 @@ mod stream;
 #[cfg(test)]
 pub(crate) use action::test_action;
 pub use action::{Action, AttributeChange, Op, Reason};
+pub use catalog::{CatalogGroups, CatalogPlanner, TENANTS_PER_GROUP, plan_catalog, tenant_record};
 pub use changed::changed_tenants;
 pub use compute::{header, plan, plan_part};
 pub use diff::diff;

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::catalog::tenant_record;
 use super::{Part, Plan, PlanInput, PlanOptions, header, plan_part};
 use crate::live::LiveSnapshot;
 use crate::model::{DesiredFleet, DesiredModel};
@@ -24,21 +25,19 @@ pub struct TenantJob {
 /// record and not the new one, and no tenant of the former name is declared.
 pub fn tenant_jobs(
     model: &DesiredModel,
-    catalog: &State,
+    has_record: impl Fn(&str) -> bool,
     stored_tenants: impl IntoIterator<Item = String>,
     options: &PlanOptions,
 ) -> Vec<TenantJob> {
-    let record = |name: &str| format!("tenant.{name}");
     let mut jobs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut claimed = BTreeSet::new();
     for t in model.tenants.values().filter(|t| options.in_scope(&t.name)) {
         let mut partitions = vec![t.name.clone()];
-        if !catalog.objects.contains_key(&record(&t.name))
-            && let Some(former) = t.former_names.iter().find(|f| {
-                catalog.objects.contains_key(&record(f))
-                    && !model.tenants.contains_key(*f)
-                    && options.in_scope(f)
-            })
+        if !has_record(&t.name)
+            && let Some(former) = t
+                .former_names
+                .iter()
+                .find(|f| has_record(f) && !model.tenants.contains_key(*f) && options.in_scope(f))
         {
             partitions.push(former.clone());
             claimed.insert(former.clone());
@@ -56,23 +55,18 @@ pub fn tenant_jobs(
 }
 
 /// The state a tenant's part is planned from: its partitions' objects and the catalog's
-/// records of the tenant names involved (a rename is found from them; the catalog part plans
-/// them).
+/// records of the tenant names involved (`records`: those of the job's partitions' names; a
+/// rename is found from them, the catalog part plans them).
 pub fn tenant_state(
-    catalog: &State,
-    job: &TenantJob,
+    lineage: &str,
+    records: impl IntoIterator<Item = (String, StateObject)>,
     partitions: impl IntoIterator<Item = BTreeMap<String, StateObject>>,
 ) -> State {
     let mut state = State {
-        lineage: catalog.lineage.clone(),
+        lineage: lineage.to_string(),
         ..State::new()
     };
-    for name in &job.partitions {
-        let address = format!("tenant.{name}");
-        if let Some(record) = catalog.objects.get(&address) {
-            state.objects.insert(address, record.clone());
-        }
-    }
+    state.objects.extend(records);
     for objects in partitions {
         state.objects.extend(objects);
     }
@@ -97,15 +91,15 @@ pub fn plan_by_tenant(input: &PlanInput) -> Plan {
         ..State::new()
     };
     let mut plan = Plan::new(header(input));
-    plan.add_part(plan_part(
-        &PlanInput {
-            state: &catalog,
-            live: None,
-            options: input.options.clone(),
-            ..*input
-        },
-        Part::Catalog,
-    ));
+    let catalog_input = PlanInput {
+        state: &catalog,
+        live: None,
+        options: input.options.clone(),
+        ..*input
+    };
+    for part in super::catalog::plan_catalog(&catalog_input, super::catalog::TENANTS_PER_GROUP) {
+        plan.add_part(part);
+    }
     let stored: Vec<String> = by_partition
         .keys()
         .filter_map(|p| p.tenant_name().map(str::to_string))
@@ -115,14 +109,20 @@ pub fn plan_by_tenant(input: &PlanInput) -> Plan {
         only_tenants: None,
         ..input.options.clone()
     };
-    for job in tenant_jobs(input.desired, &catalog, stored, &input.options) {
+    let has_record = |name: &str| catalog.objects.contains_key(&tenant_record(name));
+    for job in tenant_jobs(input.desired, has_record, stored, &input.options) {
         let partitions = job.partitions.iter().map(|name| {
             by_partition
                 .get(&Partition::Tenant(name.clone()))
                 .cloned()
                 .unwrap_or_default()
         });
-        let state = tenant_state(&catalog, &job, partitions);
+        let records = job.partitions.iter().filter_map(|name| {
+            let address = tenant_record(name);
+            let record = catalog.objects.get(&address)?.clone();
+            Some((address, record))
+        });
+        let state = tenant_state(&catalog.lineage, records, partitions);
         let desired = fleet
             .slice(&job.name)
             .expect("a fleet in memory reads without I/O");

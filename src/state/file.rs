@@ -421,40 +421,79 @@ impl FileStateStore {
                 )));
             }
         };
-        let version = file.format_version;
-        if version > STATE_FORMAT_VERSION {
-            return Err(StateError::NewerFormat {
-                path: shown.clone(),
-                found: version,
-                supported: STATE_FORMAT_VERSION,
-            });
-        }
-        if version != STATE_FORMAT_VERSION {
-            return Err(corrupt(format!(
-                "format version {version} is not a partition (expected {STATE_FORMAT_VERSION})"
-            )));
-        }
-        if file.tenant.as_deref() != partition.tenant_name() {
-            return Err(corrupt(format!(
-                "it says it is {}, but it is the file of {partition}",
-                match &file.tenant {
-                    Some(t) => format!("tenant {t}'s partition"),
-                    None => "the catalog".to_string(),
-                }
-            )));
-        }
+        check_partition_header(
+            partition,
+            file.format_version,
+            file.tenant.as_deref(),
+            &shown,
+        )?;
         for (address, object) in &file.objects {
-            let belongs = partition_of(address, object);
-            if belongs != *partition {
-                return Err(corrupt(format!(
-                    "{address} belongs to {belongs}, not to {partition}"
-                )));
-            }
+            check_belongs(partition, address, object, &shown)?;
         }
         Ok(Some(Raw {
             serial: file.serial,
             lineage: file.lineage,
             objects: file.objects,
+        }))
+    }
+
+    /// [`FileStateStore::read_partition_file`] an object at a time, parsed as the file is
+    /// read: the objects go to `each` (checked), the [`Raw`] returned has none. A file that
+    /// does not parse is then read whole to say why.
+    fn read_partition_file_each(
+        &self,
+        partition: &Partition,
+        each: &mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
+    ) -> Result<Option<Raw>, StateError> {
+        let path = self.partition_path(partition)?;
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("cannot read state file", &path)(e)),
+        };
+        let shown = path.display().to_string();
+        let mut stopped = None;
+        let mut checked = |address: String, object: StateObject| {
+            check_belongs(partition, &address, &object, &shown)?;
+            each(address, object)
+        };
+        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
+            256 * 1024,
+            file,
+        ));
+        let parsed = serde::Deserializer::deserialize_map(
+            &mut de,
+            PartitionFileVisitor {
+                each: &mut checked,
+                stopped: &mut stopped,
+            },
+        )
+        .and_then(|header| de.end().map(|()| header));
+        if let Some(error) = stopped {
+            return Err(error);
+        }
+        let header = match parsed {
+            Ok(header) => header,
+            Err(_) => {
+                // The one way to explain it: the whole file, as the ordinary read does.
+                return self.read_partition_file(partition).map(|raw| {
+                    raw.map(|r| Raw {
+                        objects: BTreeMap::new(),
+                        ..r
+                    })
+                });
+            }
+        };
+        check_partition_header(
+            partition,
+            header.format_version,
+            header.tenant.as_deref(),
+            &shown,
+        )?;
+        Ok(Some(Raw {
+            serial: header.serial,
+            lineage: header.lineage,
+            objects: BTreeMap::new(),
         }))
     }
 
@@ -906,6 +945,147 @@ fn check_version(bytes: &[u8], shown: &str, backup: &Path) -> Result<u32, StateE
 
 /// A state file's header from its first bytes (the whole file only when they do not hold
 /// it). Checks the format version; the objects are not read.
+/// A partition file's format version and tenant, checked against the partition it is read as.
+fn check_partition_header(
+    partition: &Partition,
+    version: u32,
+    tenant: Option<&str>,
+    shown: &str,
+) -> Result<(), StateError> {
+    let corrupt = |detail: String| StateError::Corrupt {
+        path: shown.to_string(),
+        detail,
+    };
+    if version > STATE_FORMAT_VERSION {
+        return Err(StateError::NewerFormat {
+            path: shown.to_string(),
+            found: version,
+            supported: STATE_FORMAT_VERSION,
+        });
+    }
+    if version != STATE_FORMAT_VERSION {
+        return Err(corrupt(format!(
+            "format version {version} is not a partition (expected {STATE_FORMAT_VERSION})"
+        )));
+    }
+    if tenant != partition.tenant_name() {
+        return Err(corrupt(format!(
+            "it says it is {}, but it is the file of {partition}",
+            match tenant {
+                Some(t) => format!("tenant {t}'s partition"),
+                None => "the catalog".to_string(),
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses an object stored in a partition it does not belong to.
+fn check_belongs(
+    partition: &Partition,
+    address: &str,
+    object: &StateObject,
+    shown: &str,
+) -> Result<(), StateError> {
+    let belongs = partition_of(address, object);
+    if belongs != *partition {
+        return Err(StateError::Corrupt {
+            path: shown.to_string(),
+            detail: format!("{address} belongs to {belongs}, not to {partition}"),
+        });
+    }
+    Ok(())
+}
+
+/// A partition file's fields but its objects.
+struct PartitionFileHeader {
+    format_version: u32,
+    lineage: String,
+    serial: u64,
+    tenant: Option<String>,
+}
+
+/// Parses a partition file ([`PartitionFile`]'s fields, unknown ones refused) handing each
+/// object to `each` as it is parsed; an error of `each` stops the parse and is left in
+/// `stopped`.
+struct PartitionFileVisitor<'a> {
+    each: &'a mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
+    stopped: &'a mut Option<StateError>,
+}
+
+impl<'de> Visitor<'de> for PartitionFileVisitor<'_> {
+    type Value = PartitionFileHeader;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a state partition file")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        const FIELDS: &[&str] = &["formatVersion", "lineage", "serial", "tenant", "objects"];
+        let (mut format_version, mut lineage, mut serial, mut tenant) = (None, None, None, None);
+        let mut objects = false;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "formatVersion" => format_version = Some(map.next_value()?),
+                "lineage" => lineage = Some(map.next_value()?),
+                "serial" => serial = Some(map.next_value()?),
+                "tenant" => tenant = map.next_value()?,
+                "objects" => {
+                    map.next_value_seed(ObjectsSeed {
+                        each: &mut *self.each,
+                        stopped: &mut *self.stopped,
+                    })?;
+                    objects = true;
+                }
+                other => return Err(A::Error::unknown_field(other, FIELDS)),
+            }
+        }
+        if !objects {
+            return Err(A::Error::missing_field("objects"));
+        }
+        Ok(PartitionFileHeader {
+            format_version: format_version
+                .ok_or_else(|| A::Error::missing_field("formatVersion"))?,
+            lineage: lineage.ok_or_else(|| A::Error::missing_field("lineage"))?,
+            serial: serial.ok_or_else(|| A::Error::missing_field("serial"))?,
+            tenant,
+        })
+    }
+}
+
+/// The `objects` map of a partition file, an entry at a time.
+struct ObjectsSeed<'a> {
+    each: &'a mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
+    stopped: &'a mut Option<StateError>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ObjectsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a map of objects by address")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some((address, object)) = map.next_entry::<String, StateObject>()? {
+            if let Err(e) = (self.each)(address, object) {
+                *self.stopped = Some(e);
+                return Err(serde::de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn read_header(path: &Path) -> Result<Option<Header>, StateError> {
     let mut file = match File::open(path) {
         Ok(f) => f,
@@ -1342,6 +1522,48 @@ impl StateStore for FileStateStore {
             .collect();
         view.replay(journals, fleet.as_ref(), false);
         Ok(view.into_partition(partition))
+    }
+
+    fn load_partition_each(
+        &self,
+        partition: &Partition,
+        each: &mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
+    ) -> Result<State, StateError> {
+        partition.check()?;
+        let layout = self.layout()?;
+        let fleet = match layout {
+            Layout::V1 => None,
+            _ => self.fleet_journal(&layout)?,
+        };
+        // A journal to replay (or a single-file state) is loaded whole: replay needs it.
+        if layout == Layout::V1 || fleet.is_some() || self.partition_journal(partition)?.is_some() {
+            let mut state = self.load_partition(partition)?;
+            for (address, object) in std::mem::take(&mut state.objects) {
+                each(address, object)?;
+            }
+            return Ok(state);
+        }
+        let catalog = read_header(&self.path)?;
+        let lineage = catalog
+            .as_ref()
+            .and_then(|h| h.lineage.clone())
+            .unwrap_or_default();
+        let raw = self.read_partition_file_each(partition, each)?;
+        let serial = match &raw {
+            Some(raw) => {
+                if catalog.is_none() {
+                    return Err(self.catalog_missing());
+                }
+                self.check_lineage(partition, raw, &lineage)?;
+                raw.serial
+            }
+            None => 0,
+        };
+        Ok(State {
+            lineage,
+            serial,
+            ..State::new()
+        })
     }
 
     fn lock_partition(

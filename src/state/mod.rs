@@ -511,6 +511,21 @@ pub trait StateStore: Send + Sync {
     /// One partition: its objects, its serial, the state's lineage, and any journal of an
     /// interrupted writer replayed on top. A partition never written is empty with serial 0.
     fn load_partition(&self, partition: &Partition) -> Result<State, StateError>;
+    /// [`StateStore::load_partition`] an object at a time, for a partition too large to hold
+    /// at once (the catalog of a large fleet): `each` gets every object, in no set order, and
+    /// the state returned has none. Backends stream where nothing needs replaying; this
+    /// default loads the partition whole.
+    fn load_partition_each(
+        &self,
+        partition: &Partition,
+        each: &mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
+    ) -> Result<State, StateError> {
+        let mut state = self.load_partition(partition)?;
+        for (address, object) in std::mem::take(&mut state.objects) {
+            each(address, object)?;
+        }
+        Ok(state)
+    }
     fn load_catalog(&self) -> Result<State, StateError> {
         self.load_partition(&Partition::Catalog)
     }
