@@ -222,6 +222,35 @@ struct CachedToken {
     refresh_after: Instant,
 }
 
+/// A tenant's place in the token cache.
+#[derive(Default)]
+struct TokenSlot {
+    token: tokio::sync::Mutex<Option<CachedToken>>,
+    /// When it was last asked for (see [`GraphClient::uses`]).
+    last_used: AtomicU64,
+}
+
+/// Tokens the client keeps. A run works on `--parallelism` tenants at a time and uses a
+/// tenant's token while it works on that tenant; keeping every tenant's token (about 2 KB
+/// each) made a plan's memory grow with the fleet. A token dropped is fetched again if the
+/// tenant is worked on again (an apply after its plan): one token request.
+const TOKENS_KEPT: usize = 1024;
+
+/// Drops the least recently used tokens nobody is using until half of [`TOKENS_KEPT`] are
+/// left (or only tokens in use are).
+fn drop_least_recently_used(tokens: &mut HashMap<String, std::sync::Arc<TokenSlot>>) {
+    let mut idle: Vec<(u64, String)> = tokens
+        .iter()
+        .filter(|(_, slot)| std::sync::Arc::strong_count(slot) == 1)
+        .map(|(tenant, slot)| (slot.last_used.load(Ordering::Relaxed), tenant.clone()))
+        .collect();
+    idle.sort_unstable();
+    let excess = tokens.len().saturating_sub(TOKENS_KEPT / 2);
+    for (_, tenant) in idle.into_iter().take(excess) {
+        tokens.remove(&tenant);
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 struct HttpError(#[from] reqwest::Error);
@@ -231,9 +260,10 @@ pub struct GraphClient {
     config: GraphConfig,
     retry: RetryPolicy,
     /// One slot per tenant, so tenants fetch their tokens in parallel and a tenant never
-    /// fetches twice at once.
-    tokens:
-        std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<Option<CachedToken>>>>>,
+    /// fetches twice at once; at most [`TOKENS_KEPT`], the least recently used dropped first.
+    tokens: std::sync::Mutex<HashMap<String, std::sync::Arc<TokenSlot>>>,
+    /// Orders token uses, for dropping the least recently used.
+    uses: AtomicU64,
     requests: AtomicU64,
     token_requests: AtomicU64,
 }
@@ -259,6 +289,7 @@ impl GraphClient {
             config,
             retry,
             tokens: std::sync::Mutex::new(HashMap::new()),
+            uses: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
         })
@@ -279,14 +310,16 @@ impl GraphClient {
 
     /// A token for `tenant`, from the cache unless it expires within five minutes.
     pub async fn token(&self, tenant: &str) -> Result<String, GraphClientError> {
-        let slot = self
-            .tokens
-            .lock()
-            .expect("token cache lock")
-            .entry(tenant.to_string())
-            .or_default()
-            .clone();
-        let mut cached = slot.lock().await;
+        let slot = {
+            let mut tokens = self.tokens.lock().expect("token cache lock");
+            if tokens.len() >= TOKENS_KEPT && !tokens.contains_key(tenant) {
+                drop_least_recently_used(&mut tokens);
+            }
+            tokens.entry(tenant.to_string()).or_default().clone()
+        };
+        slot.last_used
+            .store(self.uses.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        let mut cached = slot.token.lock().await;
         if let Some(t) = cached.as_ref().filter(|t| t.refresh_after > Instant::now()) {
             return Ok(t.value.clone());
         }
@@ -731,4 +764,30 @@ fn api_error(
             .unwrap_or_else(|| "none".into()),
         permission,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_cache_drops_the_least_recently_used_tokens_nobody_holds() {
+        let mut tokens: HashMap<String, std::sync::Arc<TokenSlot>> = HashMap::new();
+        for i in 0..TOKENS_KEPT as u64 {
+            let slot = TokenSlot::default();
+            slot.last_used.store(i, Ordering::Relaxed);
+            tokens.insert(format!("t{i}"), std::sync::Arc::new(slot));
+        }
+        // The oldest is in use (a request holds its slot): it stays.
+        let held = tokens["t0"].clone();
+        drop_least_recently_used(&mut tokens);
+        assert_eq!(tokens.len(), TOKENS_KEPT / 2);
+        assert!(tokens.contains_key("t0"), "in use");
+        assert!(!tokens.contains_key("t1"), "least recently used");
+        assert!(
+            tokens.contains_key(&format!("t{}", TOKENS_KEPT - 1)),
+            "most recent"
+        );
+        drop(held);
+    }
 }

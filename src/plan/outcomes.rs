@@ -65,8 +65,12 @@ pub(super) fn tenant_outcomes(
                 _ => Outcome::NothingToDo,
             };
             let sources = match input.live.and_then(|l| l.tenants.get(name)) {
-                Some(LiveTenant::Read(dir)) => dir.sources.clone(),
-                _ => BTreeMap::new(),
+                Some(LiveTenant::Read(dir)) => dir
+                    .sources
+                    .iter()
+                    .map(|(name, status)| (name.clone(), status.clone()))
+                    .collect(),
+                _ => litemap::LiteMap::new(),
             };
             TenantOutcome {
                 tenant: name.to_string(),
