@@ -149,9 +149,9 @@ pub struct TenantOutcome {
     #[serde(flatten)]
     pub outcome: Outcome,
     /// How each live source of the tenant was read (`guests`, `roleAssignments`, ...), when
-    /// Entra was read for it: a failed one says why its kinds were not planned. A sorted
-    /// vector, not a B-tree: a plan keeps every tenant's outcome, and a B-tree node of these
-    /// is about 2 KB (20 MB of a 10,000-tenant plan).
+    /// Entra was read for it: a failed one says why its kinds were not planned.
+    // A sorted vector, not a B-tree: a plan keeps every tenant's outcome, and a B-tree node
+    // of these is about 2 KB (20 MB of a 10,000-tenant plan).
     #[serde(default, skip_serializing_if = "litemap::LiteMap::is_empty")]
     #[schemars(with = "std::collections::BTreeMap<String, crate::live::SourceStatus>")]
     pub sources: litemap::LiteMap<String, crate::live::SourceStatus>,
