@@ -34,7 +34,7 @@ pub enum SourceStatus {
     Read,
     /// Not read: the kinds that need it are not planned, and the tenant is a failure of the
     /// run.
-    Failed(Failure),
+    Failed(Box<Failure>),
     /// A report-only source that Graph refused (no Entra ID P2, permission missing): the
     /// report says what was not checked; never a failure.
     NotChecked { reason: String },
@@ -228,7 +228,7 @@ impl LiveDirectory {
     pub fn unread(&self, name: &str) -> Option<Failure> {
         match self.sources.get(name) {
             Some(SourceStatus::Read) => None,
-            Some(SourceStatus::Failed(f)) => Some(f.clone()),
+            Some(SourceStatus::Failed(f)) => Some(Failure::clone(f)),
             Some(SourceStatus::NotChecked { reason }) => {
                 Some(Failure::new(Cause::NotRead, reason.clone()).with_source(name))
             }
@@ -243,7 +243,7 @@ impl LiveDirectory {
         self.sources
             .iter()
             .filter_map(|(name, status)| match status {
-                SourceStatus::Failed(f) => Some((name.as_str(), f)),
+                SourceStatus::Failed(f) => Some((name.as_str(), &**f)),
                 _ => None,
             })
     }

@@ -168,7 +168,7 @@ impl ApplyReport {
                 let outcome = if let Outcome::Failed(f) = &t.outcome {
                     Outcome::Failed(f.clone())
                 } else if let Some(f) = first_error.get(t.tenant.as_str()) {
-                    Outcome::Failed(f.clone())
+                    Outcome::Failed(Box::new(f.clone()))
                 } else if done < changes {
                     let why = if self.interrupted {
                         Failure::new(
@@ -184,7 +184,7 @@ impl ApplyReport {
                             ),
                         )
                     };
-                    Outcome::Failed(why)
+                    Outcome::Failed(Box::new(why))
                 } else if changes > 0 {
                     Outcome::Done
                 } else {

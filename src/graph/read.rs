@@ -203,7 +203,7 @@ async fn read_tenant(
                     let status = if s.report_only {
                         SourceStatus::NotChecked { reason: why }
                     } else {
-                        SourceStatus::Failed(failure.with_source(s.name))
+                        SourceStatus::Failed(Box::new(failure.with_source(s.name)))
                     };
                     // The first failure of a source is kept (a report-only one: the last,
                     // as the report always said).
@@ -262,7 +262,7 @@ fn unread_status(s: &Source, failure: Failure) -> SourceStatus {
             },
         }
     } else {
-        SourceStatus::Failed(failure)
+        SourceStatus::Failed(Box::new(failure))
     }
 }
 

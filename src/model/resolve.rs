@@ -1,7 +1,8 @@
 //! Resolution, in two passes so a large fleet is never held whole. Pass one takes the decoded
-//! documents a round of files at a time: tenants, organizations and drift exceptions (the
-//! catalog) stay in memory; each guest and role assignment is written as its document says
-//! to a [`Spill`], with a fixed-size record of its keys (`keys`). Pass two, once every tenant
+//! documents a round of files at a time: tenants and drift exceptions stay in memory;
+//! organizations (tens of thousands in a large fleet) are written to a [`Spill`] as their
+//! documents say, and so is each guest and role assignment, with a fixed-size record of its
+//! keys (`keys`). Pass two, once every tenant
 //! is known, checks the catalog, finds duplicate names and emails and the guests role
 //! assignments name a partition of keys at a time, then reads the spills back in document
 //! order, resolves targets and references, and stores each resolved object by tenant
@@ -59,6 +60,38 @@ impl PendingTargets {
     }
 }
 
+/// An organization as pass one keeps it for pass two (on disk: a large fleet has tens of
+/// thousands).
+#[derive(Serialize, Deserialize)]
+struct PendingOrganization {
+    name: (String, Loc),
+    display_name: Option<(String, Loc)>,
+    tenant: Option<(String, Loc)>,
+    former_names: Vec<(String, Loc)>,
+}
+
+impl PendingOrganization {
+    fn of(doc: &OrganizationDoc) -> PendingOrganization {
+        let pair = |l: &Located<String>| (l.value.clone(), l.loc);
+        PendingOrganization {
+            name: pair(&doc.name),
+            display_name: doc.display_name.as_ref().map(pair),
+            tenant: doc.tenant.as_ref().map(pair),
+            former_names: doc.former_names.iter().map(pair).collect(),
+        }
+    }
+
+    fn into_doc(self) -> OrganizationDoc {
+        let located = |(value, loc): (String, Loc)| Located::new(value, loc);
+        OrganizationDoc {
+            name: located(self.name),
+            display_name: self.display_name.map(located),
+            tenant: self.tenant.map(located),
+            former_names: self.former_names.into_iter().map(located).collect(),
+        }
+    }
+}
+
 /// A guest after pass one: everything but its tenants.
 #[derive(Serialize, Deserialize)]
 pub(super) struct PendingGuest {
@@ -93,7 +126,13 @@ impl Resolver {
         for doc in documents {
             match doc.manifest {
                 Manifest::Tenant(t) => self.add_tenant(&t),
-                Manifest::Organization(o) => self.organizations.push(*o),
+                Manifest::Organization(o) => {
+                    let line = serde_json::to_vec(&PendingOrganization::of(&o))
+                        .expect("a pending organization serializes");
+                    if let Err(e) = self.organizations.append(&line) {
+                        self.fail(e);
+                    }
+                }
                 Manifest::GuestUser(g) => self.take_guest(&g, doc.clean),
                 Manifest::RoleAssignment(a) => self.take_role_assignment(&a),
                 Manifest::DriftException(e) => self.exceptions.push(*e),
@@ -155,13 +194,21 @@ impl Resolver {
             return Err(error);
         }
         self.check_microsoft_ids();
-        let organizations = std::mem::take(&mut self.organizations);
-        for org in &organizations {
-            self.add_implicit_tenant(org);
-        }
-        for org in &organizations {
-            self.add_organization(org);
-        }
+        let mut organizations = std::mem::take(&mut self.organizations);
+        organizations.finish()?;
+        let doc = |line: &[u8]| -> std::io::Result<OrganizationDoc> {
+            let pending: PendingOrganization =
+                serde_json::from_slice(line).map_err(std::io::Error::other)?;
+            Ok(pending.into_doc())
+        };
+        organizations.for_each_line(|_, line| {
+            self.add_implicit_tenant(&doc(line)?);
+            Ok(())
+        })?;
+        organizations.for_each_line(|_, line| {
+            self.add_organization(&doc(line)?);
+            Ok(())
+        })?;
         drop(organizations);
         self.check_former_names();
         self.guests.index_tenants(&self.model);
@@ -263,7 +310,8 @@ pub struct Resolver {
     pub(super) guests: GuestTable,
     /// (kind, owner, former names), checked once every current name is known.
     pub(super) former_names: Vec<(&'static str, String, Vec<Located<String>>)>,
-    organizations: Vec<OrganizationDoc>,
+    /// [`PendingOrganization`]s, in document order.
+    organizations: Spill,
     exceptions: Vec<DriftExceptionDoc>,
     pub(super) pending_guests: Spill,
     pub(super) guest_keys: Spill,
@@ -282,7 +330,7 @@ impl Default for Resolver {
             org_locs: HashMap::new(),
             guests: GuestTable::default(),
             former_names: Vec::new(),
-            organizations: Vec::new(),
+            organizations: Spill::new(),
             exceptions: Vec::new(),
             pending_guests: Spill::new(),
             guest_keys: Spill::new(),

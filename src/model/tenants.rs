@@ -37,8 +37,10 @@ impl Resolver {
                 name,
             },
         );
-        self.former_names
-            .push(("Tenant", doc.name.value.clone(), doc.former_names.clone()));
+        if !doc.former_names.is_empty() {
+            self.former_names
+                .push(("Tenant", doc.name.value.clone(), doc.former_names.clone()));
+        }
     }
 
     pub(super) fn add_implicit_tenant(&mut self, org: &OrganizationDoc) {
@@ -130,11 +132,13 @@ impl Resolver {
                 former_names: org.former_names.iter().map(|n| n.value.clone()).collect(),
             },
         );
-        self.former_names.push((
-            "Organization",
-            org.name.value.clone(),
-            org.former_names.clone(),
-        ));
+        if !org.former_names.is_empty() {
+            self.former_names.push((
+                "Organization",
+                org.name.value.clone(),
+                org.former_names.clone(),
+            ));
+        }
     }
 
     pub(super) fn check_tenant_exists(&mut self, reference: &Located<String>, from: &str) -> bool {

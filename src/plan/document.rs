@@ -335,7 +335,13 @@ fn merge_outcome(tenants: &mut Vec<TenantOutcome>, outcome: TenantOutcome) {
             if into.microsoft_tenant_id.is_none() {
                 into.microsoft_tenant_id = microsoft_tenant_id;
             }
-            into.sources.extend(sources);
+            // Moved when the plan has none yet (nearly always): extending would leave spare
+            // capacity in every tenant's outcome.
+            if into.sources.is_empty() {
+                into.sources = sources;
+            } else {
+                into.sources.extend(sources);
+            }
         }
     }
 }

@@ -59,7 +59,7 @@ pub(super) fn tenant_outcomes(
                         || !input.options.offline
                         || n.failure.cause != Cause::NotRead =>
                 {
-                    Outcome::Failed(combined(unread))
+                    Outcome::Failed(Box::new(combined(unread)))
                 }
                 _ if changing.contains(name) => Outcome::Changes,
                 _ => Outcome::NothingToDo,
