@@ -1054,10 +1054,11 @@ impl<'de> Visitor<'de> for PartitionFileVisitor<'_> {
     }
 }
 
-/// The `objects` map of a partition file, an entry at a time.
-struct ObjectsSeed<'a> {
-    each: &'a mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
-    stopped: &'a mut Option<StateError>,
+/// The `objects` map of a partition (a file's field, a database row's column), an entry at a
+/// time: each goes to `each`; an error of `each` stops the parse and is left in `stopped`.
+pub(super) struct ObjectsSeed<'a> {
+    pub each: &'a mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
+    pub stopped: &'a mut Option<StateError>,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for ObjectsSeed<'_> {

@@ -1099,6 +1099,69 @@ impl StateStore for PostgresStateStore {
         Ok(self.refuse_pending("read").is_err())
     }
 
+    fn load_partition_each(
+        &self,
+        partition: &Partition,
+        each: &mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
+    ) -> Result<State, StateError> {
+        use serde::de::DeserializeSeed;
+        partition.check()?;
+        let key = partition.key();
+        let row = self.data().call(move |client| {
+            client
+                .query_opt(
+                    "SELECT p.serial, p.objects, (SELECT value FROM meta WHERE key = 'lineage'),
+                            EXISTS (SELECT 1 FROM journal WHERE partition = $1)
+                            OR EXISTS (SELECT 1 FROM fleet_journal)
+                       FROM partitions p WHERE p.name = $1",
+                    &[&key],
+                )
+                .map_err(db("read state"))
+        })?;
+        // Never written, or a journal to replay onto it: loaded whole, as `load_partition` does.
+        let Some(row) = row.filter(|r| !r.get::<_, bool>(3)) else {
+            let mut state = self.load_partition(partition)?;
+            for (address, object) in std::mem::take(&mut state.objects) {
+                each(address, object)?;
+            }
+            return Ok(state);
+        };
+        let serial: i64 = row.get(0);
+        let lineage: Option<String> = row.get(2);
+        let shown = format!("{} ({partition})", self.describe);
+        let mut stopped = None;
+        let mut checked = |address: String, object: StateObject| {
+            let belongs = partition_of(&address, &object);
+            if belongs != *partition {
+                return Err(StateError::Corrupt {
+                    path: shown.clone(),
+                    detail: format!("{address} belongs to {belongs}"),
+                });
+            }
+            each(address, object)
+        };
+        // Parsed from the row's text as it is: the objects are never held all at once.
+        let mut de = serde_json::Deserializer::from_str(row.get::<_, &str>(1));
+        let parsed = super::file::ObjectsSeed {
+            each: &mut checked,
+            stopped: &mut stopped,
+        }
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+        if let Some(error) = stopped {
+            return Err(error);
+        }
+        parsed.map_err(|e| StateError::Corrupt {
+            path: shown.clone(),
+            detail: e.to_string(),
+        })?;
+        Ok(State {
+            lineage: lineage.unwrap_or_default(),
+            serial: serial as u64,
+            ..State::new()
+        })
+    }
+
     fn load_partition(&self, partition: &Partition) -> Result<State, StateError> {
         partition.check()?;
         let (view, _) = self.view(Some(partition))?;

@@ -356,6 +356,59 @@ pub mod shared {
         assert!(store.serials().unwrap().of(&tenant("b")) > s3.of(&tenant("b")));
     }
 
+    /// `load_partition_each` (how a plan streams the catalog) gives what `load_partition`
+    /// does: streamed as stored, and loaded whole where a journal is to be replayed.
+    pub fn a_partition_streamed_object_by_object_equals_it_loaded_whole(fresh: &dyn Fn() -> Fresh) {
+        let f = fresh();
+        let store = f.store.as_ref();
+        let streamed = |partition: &Partition| {
+            let mut objects = BTreeMap::new();
+            let mut state = store
+                .load_partition_each(partition, &mut |address, object| {
+                    objects.insert(address, object);
+                    Ok(())
+                })
+                .unwrap();
+            assert!(state.objects.is_empty(), "objects go to the callback");
+            state.objects = objects;
+            state
+        };
+        let check = |when: &str| {
+            for partition in [Partition::Catalog, tenant("a"), tenant("zz")] {
+                assert_eq!(
+                    streamed(&partition),
+                    store.load_partition(&partition).unwrap(),
+                    "{partition} {when}"
+                );
+            }
+        };
+        check("before any write");
+        write_fleet(store);
+        check("as written");
+        assert_eq!(keys(&streamed(&Partition::Catalog)), CATALOG_ADDRESSES);
+        // An error of the callback stops the load and is what it returns.
+        let mut seen = 0;
+        let stopped = store.load_partition_each(&Partition::Catalog, &mut |_, _| {
+            seen += 1;
+            Err(StateError::NoCatalog)
+        });
+        assert!(matches!(stopped, Err(StateError::NoCatalog)), "{stopped:?}");
+        assert_eq!(seen, 1);
+        // A catalog journal left by a killed writer: replayed, as a whole load replays it.
+        let lock = store.lock_catalog(info("apply"), Duration::ZERO).unwrap();
+        let base = store.load_catalog().unwrap();
+        let mut journal = store
+            .journal_partition(&Partition::Catalog, &base, &lock)
+            .unwrap();
+        journal.record(&put("tenant.c", "v2"), true).unwrap();
+        drop(journal);
+        drop(lock);
+        let recovered = streamed(&Partition::Catalog);
+        assert_eq!(recovered.recovered_changes, 1);
+        assert!(recovered.objects.contains_key("tenant.c"));
+        check("with a journal to replay");
+    }
+
     pub fn a_partition_journal_is_replayed_after_a_kill(fresh: &dyn Fn() -> Fresh) {
         let f = fresh();
         let store = f.store.as_ref();
@@ -698,6 +751,13 @@ macro_rules! shared_suite {
                     return;
                 }
                 shared::serials_increase_only_for_written_partitions(&$fresh)
+            }
+            #[test]
+            fn a_partition_streamed_object_by_object_equals_it_loaded_whole() {
+                if !($available)() {
+                    return;
+                }
+                shared::a_partition_streamed_object_by_object_equals_it_loaded_whole(&$fresh)
             }
             #[test]
             fn a_partition_journal_is_replayed_after_a_kill() {
