@@ -455,11 +455,7 @@ impl<'a> PartitionSource<'a> {
         if let PartitionSource::Store(store) = self {
             return Ok(store.load_partition_each(partition, each)?);
         }
-        let mut state = self.load(partition)?;
-        for (address, object) in std::mem::take(&mut state.objects) {
-            each(address, object)?;
-        }
-        Ok(state)
+        Ok(crate::state::hand_on(self.load(partition)?, each)?)
     }
 
     fn load(&self, partition: &Partition) -> Result<State, OpsError> {

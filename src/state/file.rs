@@ -1538,11 +1538,7 @@ impl StateStore for FileStateStore {
         };
         // A journal to replay (or a single-file state) is loaded whole: replay needs it.
         if layout == Layout::V1 || fleet.is_some() || self.partition_journal(partition)?.is_some() {
-            let mut state = self.load_partition(partition)?;
-            for (address, object) in std::mem::take(&mut state.objects) {
-                each(address, object)?;
-            }
-            return Ok(state);
+            return super::hand_on(self.load_partition(partition)?, each);
         }
         let catalog = read_header(&self.path)?;
         let lineage = catalog

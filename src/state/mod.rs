@@ -520,11 +520,7 @@ pub trait StateStore: Send + Sync {
         partition: &Partition,
         each: &mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
     ) -> Result<State, StateError> {
-        let mut state = self.load_partition(partition)?;
-        for (address, object) in std::mem::take(&mut state.objects) {
-            each(address, object)?;
-        }
-        Ok(state)
+        hand_on(self.load_partition(partition)?, each)
     }
     fn load_catalog(&self) -> Result<State, StateError> {
         self.load_partition(&Partition::Catalog)
@@ -598,6 +594,18 @@ pub trait StateStore: Send + Sync {
     /// Appends entries to their partitions' history (`state migrate`, state edits); `lock`
     /// must cover each of them.
     fn append_history(&self, entries: &[HistoryEntry], lock: &StateLock) -> Result<(), StateError>;
+}
+
+/// Gives a loaded partition's objects to `each`, as [`StateStore::load_partition_each`] does,
+/// and returns the rest of it.
+pub fn hand_on(
+    mut state: State,
+    each: &mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
+) -> Result<State, StateError> {
+    for (address, object) in std::mem::take(&mut state.objects) {
+        each(address, object)?;
+    }
+    Ok(state)
 }
 
 /// A stored object of `kind` belonging to `tenant`, for the state modules' unit tests.

@@ -1120,11 +1120,7 @@ impl StateStore for PostgresStateStore {
         })?;
         // Never written, or a journal to replay onto it: loaded whole, as `load_partition` does.
         let Some(row) = row.filter(|r| !r.get::<_, bool>(3)) else {
-            let mut state = self.load_partition(partition)?;
-            for (address, object) in std::mem::take(&mut state.objects) {
-                each(address, object)?;
-            }
-            return Ok(state);
+            return super::hand_on(self.load_partition(partition)?, each);
         };
         let serial: i64 = row.get(0);
         let lineage: Option<String> = row.get(2);
