@@ -1214,3 +1214,82 @@ fn shards_split_the_fleet_among_ci_jobs_without_overlap_or_gap() {
         );
     }
 }
+
+/// A catalog larger than one planning group (256 tenants): a rename into another group, an
+/// organization moved across groups, a tenant and its organization removed, one added. The plan
+/// says exactly that (deletes last, organizations first), the apply converges, and the renamed
+/// tenant keeps its record.
+#[test]
+fn a_catalog_of_several_groups_plans_and_applies_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = tempfile::tempdir().unwrap();
+    let catalog = |edit: &dyn Fn(usize) -> Option<String>| {
+        let mut text = String::new();
+        for i in 0..600 {
+            let doc = edit(i).unwrap_or_else(|| {
+                format!(
+                    "kind: Tenant\nname: t{i:03}\n---\nkind: Organization\nname: o{i:03}\ntenant: t{i:03}\n---\n"
+                )
+            });
+            text.push_str(&doc);
+        }
+        text
+    };
+    write_tree(manifests.path(), &[("fleet.yaml", &catalog(&|_| None))]);
+    let m = manifests.path().to_str().unwrap();
+    let applied = tf(dir.path(), &["apply", "--offline", "--auto-approve", m]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let again = tf(dir.path(), &["plan", "--offline", "--detailed-exitcode", m]);
+    assert_eq!(again.code, 0, "no changes:\n{}", again.stdout);
+    let record = |address: &str| {
+        crate::support::stored_state(&state_file(dir.path()))["objects"][address]["ids"].clone()
+    };
+    let t550 = record("tenant.t550");
+    assert!(t550.is_object(), "{t550}");
+
+    let edited = catalog(&|i| {
+        match i {
+        10 => Some("kind: Tenant\nname: t010\n---\nkind: Organization\nname: o010\ntenant: t500\n---\n".into()),
+        300 => Some(String::new()),
+        550 => Some("kind: Tenant\nname: u550\nformerNames: [t550]\n---\nkind: Organization\nname: o550\ntenant: u550\n---\n".into()),
+        599 => Some("kind: Tenant\nname: t599\n---\nkind: Organization\nname: o599\ntenant: t599\n---\nkind: Tenant\nname: t600\n---\n".into()),
+        _ => None,
+    }
+    });
+    write_tree(manifests.path(), &[("fleet.yaml", &edited)]);
+    let planned = tf(
+        dir.path(),
+        &["plan", "--offline", "--allow-delete", "--output", "json", m],
+    );
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    let plan = json(&planned.stdout);
+    let changes: Vec<(&str, &str)> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] != "no-op")
+        .map(|a| (a["address"].as_str().unwrap(), a["op"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("organization.o010", "update"),
+            ("tenant.t600", "create"),
+            ("tenant.u550", "update"),
+            ("organization.o550", "update"),
+            ("organization.o300", "delete"),
+            ("tenant.t300", "delete"),
+        ],
+        "{}",
+        planned.stdout
+    );
+    let applied = tf(
+        dir.path(),
+        &["apply", "--offline", "--allow-delete", "--auto-approve", m],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let again = tf(dir.path(), &["plan", "--offline", "--detailed-exitcode", m]);
+    assert_eq!(again.code, 0, "converged:\n{}", again.stdout);
+    assert_eq!(record("tenant.u550"), t550, "a rename keeps the record");
+    assert!(record("tenant.t300").is_null());
+}
