@@ -42,11 +42,12 @@ pub struct CatalogGroups<'m> {
 
 impl<'m> CatalogGroups<'m> {
     pub fn new(model: &'m DesiredModel, per_group: usize) -> Self {
+        let per_group = per_group.max(1);
         let starts: Vec<&str> = model
             .tenants
             .keys()
-            .skip(1)
-            .step_by(per_group.max(1))
+            .skip(per_group)
+            .step_by(per_group)
             .map(String::as_str)
             .collect();
         let mut groups = CatalogGroups {
@@ -400,6 +401,8 @@ mod tests {
             "kind: Tenant\nname: a\n---\nkind: Tenant\nname: m\nformerNames: [z]\n---\n\
              kind: Tenant\nname: x\n---\nkind: Organization\nname: o1\ntenant: x\nformerNames: [o0]\n",
         );
+        assert_eq!(CatalogGroups::new(&m, 2).len(), 2, "a, m | x");
+        assert_eq!(CatalogGroups::new(&m, 3).len(), 1);
         let groups = CatalogGroups::new(&m, 1);
         assert_eq!(groups.len(), 3);
         let object = |tenant: &str| crate::state::test_object("organization", Some(tenant));
