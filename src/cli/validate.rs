@@ -125,7 +125,7 @@ fn summarize(files: usize, v: &Validation) -> Summary {
             .values()
             .filter(|t| t.implicit)
             .count(),
-        organizations: v.fleet.catalog.organizations.len(),
+        organizations: v.fleet.organization_count(),
         guests: v.fleet.guest_count(),
         role_assignments: v.fleet.role_assignment_count(),
         errors: v.errors(),

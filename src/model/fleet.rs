@@ -1,7 +1,8 @@
-//! The desired fleet as a run holds it: the catalog (tenants, organizations, drift
-//! exceptions) in memory, and the guests and role assignments, the bulk of a large fleet, in
-//! a [`Spill`] indexed by tenant. A plan reads each tenant's part when it plans that tenant,
-//! so what a run holds of its manifests grows with the tenants, not with their objects.
+//! The desired fleet as a run holds it: tenants and drift exceptions in memory, and
+//! organizations, guests and role assignments, the bulk of a large fleet, in a [`Spill`]
+//! indexed by tenant. A plan reads each tenant's part when it plans that tenant (its
+//! organizations with the catalog group it is in), so what a run holds of its manifests grows
+//! with the tenants, not with their objects.
 
 use std::collections::HashMap;
 
@@ -9,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::spill::Spill;
-use super::{DesiredModel, Guest, RoleAssignment, TenantSet};
+use super::unique::{Key, key};
+use super::{DesiredModel, Guest, Organization, RoleAssignment, TenantSet};
 
 /// How errors name the object store (an unlinked file in the temporary directory).
 pub const STORE_PATH: &str = "temporary store of resolved manifests (in $TMPDIR)";
@@ -20,6 +22,7 @@ pub const STORE_PATH: &str = "temporary store of resolved manifests (in $TMPDIR)
 enum Record {
     Guest(Guest),
     RoleAssignment(RoleAssignment),
+    Organization(Organization),
 }
 
 impl Record {
@@ -27,6 +30,7 @@ impl Record {
         match self {
             Record::Guest(g) => &g.tenants,
             Record::RoleAssignment(a) => &a.tenants,
+            Record::Organization(_) => unreachable!("organizations are stored apart"),
         }
     }
 
@@ -35,6 +39,7 @@ impl Record {
         match &mut self {
             Record::Guest(g) => g.tenants = only.clone(),
             Record::RoleAssignment(a) => a.tenants = only.clone(),
+            Record::Organization(_) => {}
         }
         self
     }
@@ -58,6 +63,7 @@ impl Record {
                 tenants: only.clone(),
                 msp_roles: a.msp_roles.clone(),
             }),
+            Record::Organization(o) => Record::Organization(o.clone()),
         }
     }
 }
@@ -68,6 +74,7 @@ impl Record {
 enum RecordRef<'a> {
     Guest(&'a Guest),
     RoleAssignment(&'a RoleAssignment),
+    Organization(&'a Organization),
 }
 
 impl RecordRef<'_> {
@@ -93,17 +100,19 @@ pub fn model_digest(model: &DesiredModel) -> String {
     for assignment in model.role_assignments.values() {
         add_to_sum(&mut sum, &RecordRef::RoleAssignment(assignment).line());
     }
+    for organization in model.organizations.values() {
+        add_to_sum(&mut sum, &RecordRef::Organization(organization).line());
+    }
     digest(model, sum)
 }
 
-/// What the manifests ask for, as one hash: the catalog's JSON and the sum of the records'
-/// hashes (so the objects count in any order they were stored in).
+/// What the manifests ask for, as one hash: the JSON of tenants and drift exceptions and the
+/// sum of the stored records' hashes (so they count in any order they were stored in).
 fn digest(catalog: &DesiredModel, sum: [u64; 4]) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(b"tenantform desired fleet v2\n");
+    hasher.update(b"tenantform desired fleet v3\n");
     for part in [
         serde_json::to_vec(&catalog.tenants),
-        serde_json::to_vec(&catalog.organizations),
         serde_json::to_vec(&catalog.drift_exceptions),
     ] {
         hasher.update(part.expect("the catalog serializes"));
@@ -139,6 +148,8 @@ struct TenantObjects {
     runs: Vec<Run>,
     /// Positions in [`ObjectStore::wide`].
     wide: Vec<u32>,
+    /// The organizations under it (read with the catalog, not with its slice).
+    organizations: Vec<Run>,
 }
 
 /// Guests and role assignments on disk, with where each tenant's are.
@@ -151,6 +162,7 @@ pub struct ObjectStore {
     sum: [u64; 4],
     guests: usize,
     role_assignments: usize,
+    organizations: usize,
 }
 
 impl ObjectStore {
@@ -166,7 +178,39 @@ impl ObjectStore {
             sum: [0; 4],
             guests: 0,
             role_assignments: 0,
+            organizations: 0,
         }
+    }
+
+    pub fn add_organization(&mut self, organization: Organization) -> std::io::Result<()> {
+        self.organizations += 1;
+        let line = RecordRef::Organization(&organization).line();
+        add_to_sum(&mut self.sum, &line);
+        let start = self.spill.append(&line)?;
+        let end = self.spill.len();
+        let runs = &mut self.objects_of(&organization.tenant).organizations;
+        match runs.last_mut() {
+            Some(run) if run.end == start => run.end = end,
+            _ => runs.push(Run { start, end }),
+        }
+        Ok(())
+    }
+
+    /// The organizations under `tenant`.
+    fn organizations_of(&self, tenant: &str) -> std::io::Result<Vec<Organization>> {
+        let mut out = Vec::new();
+        for run in self
+            .by_tenant
+            .get(tenant)
+            .map_or(&[][..], |o| &o.organizations)
+        {
+            self.records(*run, &mut |record| {
+                if let Record::Organization(o) = record {
+                    out.push(o);
+                }
+            })?;
+        }
+        Ok(out)
     }
 
     pub fn add_guest(&mut self, guest: Guest) -> std::io::Result<()> {
@@ -216,6 +260,7 @@ impl ObjectStore {
         for objects in self.by_tenant.values_mut() {
             objects.runs.shrink_to_fit();
             objects.wide.shrink_to_fit();
+            objects.organizations.shrink_to_fit();
         }
         self.by_tenant.shrink_to_fit();
         self.spill.finish()
@@ -238,12 +283,18 @@ impl Default for ObjectStore {
 
 /// Validated manifests: the catalog in memory, guests and role assignments by tenant on disk.
 pub struct DesiredFleet {
-    /// Tenants, organizations and drift exceptions; its `guests` and `role_assignments` are
-    /// empty (they are in the object store: see [`DesiredFleet::slice`]).
+    /// Tenants and drift exceptions; its `organizations`, `guests` and `role_assignments`
+    /// are empty (they are in the object store: see [`DesiredFleet::slice`] and
+    /// [`DesiredFleet::organizations_of`]).
     pub catalog: DesiredModel,
     objects: ObjectStore,
     /// Drift exceptions' names by tenant, so a slice never scans them all.
     exceptions_by_tenant: HashMap<String, Vec<String>>,
+    /// Each organization's tenant, as its position among the tenants (in name order), by the
+    /// organization's name key: what grouping the stored catalog needs of 30,000 of them.
+    organization_tenants: HashMap<Key, u32>,
+    /// The organization renamed from a former name.
+    renamed_organizations: HashMap<String, String>,
 }
 
 impl std::fmt::Debug for DesiredFleet {
@@ -257,8 +308,16 @@ impl std::fmt::Debug for DesiredFleet {
 }
 
 impl DesiredFleet {
-    pub fn new(catalog: DesiredModel, objects: ObjectStore) -> DesiredFleet {
+    /// The fleet of `catalog` (its organizations go to the store) and the stored objects.
+    pub fn new(
+        mut catalog: DesiredModel,
+        mut objects: ObjectStore,
+    ) -> std::io::Result<DesiredFleet> {
         debug_assert!(catalog.guests.is_empty() && catalog.role_assignments.is_empty());
+        for (_, organization) in std::mem::take(&mut catalog.organizations) {
+            objects.add_organization(organization)?;
+        }
+        objects.finish()?;
         let mut exceptions_by_tenant: HashMap<String, Vec<String>> = HashMap::new();
         for (name, exception) in &catalog.drift_exceptions {
             exceptions_by_tenant
@@ -266,11 +325,45 @@ impl DesiredFleet {
                 .or_default()
                 .push(name.clone());
         }
-        DesiredFleet {
+        let mut organization_tenants = HashMap::with_capacity(objects.organizations);
+        let mut renamed_organizations = HashMap::new();
+        for (position, tenant) in catalog.tenants.keys().enumerate() {
+            for organization in objects.organizations_of(tenant)? {
+                organization_tenants.insert(key(&organization.name), position as u32);
+                for former in organization.former_names {
+                    renamed_organizations.insert(former, organization.name.clone());
+                }
+            }
+        }
+        Ok(DesiredFleet {
             catalog,
             objects,
             exceptions_by_tenant,
-        }
+            organization_tenants,
+            renamed_organizations,
+        })
+    }
+
+    /// The organizations under `tenant`, in the order they were declared.
+    pub fn organizations_of(&self, tenant: &str) -> std::io::Result<Vec<Organization>> {
+        self.objects.organizations_of(tenant)
+    }
+
+    /// The position (among the tenants, in name order) of the tenant organization `name` is
+    /// declared under.
+    pub fn organization_tenant(&self, name: &str) -> Option<usize> {
+        self.organization_tenants
+            .get(&key(name))
+            .map(|&position| position as usize)
+    }
+
+    /// The organization renamed from `former`.
+    pub fn renamed_organization(&self, former: &str) -> Option<&str> {
+        self.renamed_organizations.get(former).map(String::as_str)
+    }
+
+    pub fn organization_count(&self) -> usize {
+        self.objects.organizations
     }
 
     /// A fleet of a whole model, its objects kept in memory (no I/O: the pure planner's
@@ -284,8 +377,7 @@ impl DesiredFleet {
         for (_, assignment) in std::mem::take(&mut model.role_assignments) {
             objects.add_role_assignment(assignment).expect(in_memory);
         }
-        objects.finish().expect(in_memory);
-        DesiredFleet::new(model, objects)
+        DesiredFleet::new(model, objects).expect(in_memory)
     }
 
     /// The model as far as `tenant` is concerned: its tenant record, the guests and role
@@ -316,6 +408,7 @@ impl DesiredFleet {
                     .role_assignments
                     .insert(assignment.name.clone(), assignment);
             }
+            Record::Organization(_) => {}
         };
         for run in &objects.runs {
             self.objects
@@ -330,6 +423,7 @@ impl DesiredFleet {
     /// The whole model, read back (small fleets, tests, and commands that need every object).
     pub fn to_model(&self) -> std::io::Result<DesiredModel> {
         let mut model = self.catalog.clone();
+        let mut organizations = Vec::with_capacity(self.objects.organizations);
         let mut guests = Vec::with_capacity(self.objects.guests);
         let mut assignments = Vec::with_capacity(self.objects.role_assignments);
         self.objects.records(
@@ -340,14 +434,17 @@ impl DesiredFleet {
             &mut |record| match record {
                 Record::Guest(g) => guests.push((g.name.clone(), g)),
                 Record::RoleAssignment(a) => assignments.push((a.name.clone(), a)),
+                Record::Organization(o) => organizations.push((o.name.clone(), o)),
             },
         )?;
         for record in self.objects.wide.iter().cloned() {
             match record {
                 Record::Guest(g) => guests.push((g.name.clone(), g)),
                 Record::RoleAssignment(a) => assignments.push((a.name.clone(), a)),
+                Record::Organization(o) => organizations.push((o.name.clone(), o)),
             }
         }
+        model.organizations = organizations.into_iter().collect();
         model.guests = guests.into_iter().collect();
         model.role_assignments = assignments.into_iter().collect();
         Ok(model)
@@ -355,7 +452,11 @@ impl DesiredFleet {
 
     /// Tenants that guests or role assignments target.
     pub fn tenants_with_objects(&self) -> impl Iterator<Item = &str> {
-        self.objects.by_tenant.keys().map(|t| &**t)
+        self.objects
+            .by_tenant
+            .iter()
+            .filter(|(_, o)| !o.runs.is_empty() || !o.wide.is_empty())
+            .map(|(t, _)| &**t)
     }
 
     pub fn guest_count(&self) -> usize {
@@ -393,7 +494,9 @@ mod tests {
              kind: RoleAssignment\nname: ada-roles\nprincipal: {guest: ada}\ndirectoryRoles: [Global Reader]\n---\n\
              kind: GuestUser\nname: bob\nemail: bob@msp.example\ntenants: {selector: tier=gold}\n---\n\
              kind: RoleAssignment\nname: bob-roles\nprincipal: {guest: bob@MSP.example}\ndirectoryRoles: [Helpdesk Administrator]\nmspRoles: [TenantAdmin]\n---\n\
-             kind: DriftException\nname: known\ntenant: t03\naddress: guest.t03.*\nreason: known\nexpires: 2099-01-01\n",
+             kind: DriftException\nname: known\ntenant: t03\naddress: guest.t03.*\nreason: known\nexpires: 2099-01-01\n---\n\
+             kind: Organization\nname: t03-boston\ntenant: t03\nformerNames: [boston]\n---\n\
+             kind: Organization\nname: t03-nyc\ntenant: t03\n",
         );
         let mut sources = SourceSet::new();
         sources.add(SourceFile::new("fleet.yaml", text));
@@ -407,6 +510,23 @@ mod tests {
         let fleet = validated();
         let model = fleet.to_model().unwrap();
         assert_eq!((model.guests.len(), model.role_assignments.len()), (2, 2));
+        assert_eq!(model.organizations.len(), 2);
+        assert_eq!(fleet.organization_count(), 2);
+        assert!(fleet.catalog.organizations.is_empty(), "in the store");
+        let names = |orgs: Vec<crate::model::Organization>| -> Vec<String> {
+            orgs.into_iter().map(|o| o.name).collect()
+        };
+        assert_eq!(
+            names(fleet.organizations_of("t03").unwrap()),
+            ["t03-boston", "t03-nyc"]
+        );
+        assert_eq!(
+            fleet.organization_tenant("t03-nyc"),
+            Some(3),
+            "t03 is fourth"
+        );
+        assert_eq!(fleet.organization_tenant("boston"), None);
+        assert_eq!(fleet.renamed_organization("boston"), Some("t03-boston"));
         assert_eq!(
             model.guests["bob"].tenants.len(),
             12,
@@ -424,6 +544,9 @@ mod tests {
         let mut changed = model.clone();
         changed.guests.get_mut("ada").unwrap().display_name = "Ada L.".into();
         assert_ne!(model_digest(&changed), fleet.digest());
+        let mut moved = model.clone();
+        moved.organizations.get_mut("t03-nyc").unwrap().tenant = "t04".into();
+        assert_ne!(model_digest(&moved), fleet.digest());
     }
 
     #[test]

@@ -286,8 +286,10 @@ impl Resolver {
                 },
             );
         }
-        self.objects.finish()?;
-        Ok((DesiredFleet::new(self.model, self.objects), self.diags))
+        if let Some(error) = self.io_error.take() {
+            return Err(error);
+        }
+        Ok((DesiredFleet::new(self.model, self.objects)?, self.diags))
     }
 
     pub(super) fn store_role_assignment(
@@ -307,6 +309,8 @@ pub struct Resolver {
     /// Where each tenant's name was written (for explicit ones and for implicit ones: the org).
     pub(super) tenant_locs: HashMap<String, Loc>,
     pub(super) org_locs: HashMap<String, Loc>,
+    /// Name keys of the organizations stored (they are not kept in memory).
+    pub(super) organization_keys: std::collections::HashSet<super::unique::Key>,
     pub(super) guests: GuestTable,
     /// (kind, owner, former names), checked once every current name is known.
     pub(super) former_names: Vec<(&'static str, String, Vec<Located<String>>)>,
@@ -328,6 +332,7 @@ impl Default for Resolver {
             diags: Vec::new(),
             tenant_locs: HashMap::new(),
             org_locs: HashMap::new(),
+            organization_keys: std::collections::HashSet::new(),
             guests: GuestTable::default(),
             former_names: Vec::new(),
             organizations: Spill::new(),

@@ -120,18 +120,20 @@ impl Resolver {
                 reference.value.clone()
             }
         };
-        self.model.organizations.insert(
-            org.name.value.clone(),
-            Organization {
-                name: org.name.value.clone(),
-                display_name: org
-                    .display_name
-                    .as_ref()
-                    .map_or_else(|| org.name.value.clone(), |d| d.value.clone()),
-                tenant,
-                former_names: org.former_names.iter().map(|n| n.value.clone()).collect(),
-            },
-        );
+        self.organization_keys
+            .insert(super::unique::key(&org.name.value));
+        let stored = self.objects.add_organization(Organization {
+            name: org.name.value.clone(),
+            display_name: org
+                .display_name
+                .as_ref()
+                .map_or_else(|| org.name.value.clone(), |d| d.value.clone()),
+            tenant,
+            former_names: org.former_names.iter().map(|n| n.value.clone()).collect(),
+        });
+        if let Err(e) = stored {
+            self.fail(e);
+        }
         if !org.former_names.is_empty() {
             self.former_names.push((
                 "Organization",

@@ -81,7 +81,7 @@ impl Resolver {
             for former in names {
                 let current = match kind {
                     "Tenant" => self.model.tenants.contains_key(&former.value),
-                    _ => self.model.organizations.contains_key(&former.value),
+                    _ => self.organization_keys.contains(&key(&former.value)),
                 };
                 let key = (kind, former.value.clone());
                 let message = if current {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::model::spill::Spill;
 use crate::ops::OpsError;
-use crate::plan::CatalogGroups;
+use crate::plan::{CatalogGroups, CatalogSource};
 use crate::state::{State, StateError, StateObject};
 
 /// How errors name the catalog's temporary file.
@@ -37,8 +37,8 @@ pub struct StoredCatalog {
 impl StoredCatalog {
     /// Streams the catalog partition (through `load`, a store's
     /// [`crate::state::StateStore::load_partition_each`]) into groups.
-    pub fn load(
-        groups: &CatalogGroups,
+    pub fn load<S: CatalogSource>(
+        groups: &CatalogGroups<S>,
         load: impl FnOnce(
             &mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
         ) -> Result<State, OpsError>,
@@ -55,7 +55,7 @@ impl StoredCatalog {
             source: e,
         };
         catalog.meta = load(&mut |address, object| {
-            let group = groups.of(&address, &object);
+            let group = groups.of_object(&address, &object);
             let line = serde_json::to_vec(&(&address, &object)).expect("state serializes");
             let start = catalog.spill.append(&line).map_err(spill_error)?;
             let run = Run {

@@ -252,7 +252,7 @@ pub fn plan_into(
     let serials = ws.store.serials()?;
     let source = PartitionSource::open(ws.store.as_ref())?;
     let fleet = &ws.manifests.fleet;
-    let groups = CatalogGroups::new(&fleet.catalog, TENANTS_PER_GROUP);
+    let groups = CatalogGroups::new(fleet, TENANTS_PER_GROUP);
     let catalog = StoredCatalog::load(&groups, |each| source.load_each(&Partition::Catalog, each))?;
     let stored_tenants = source.tenants()?;
     let now = jiff::Timestamp::now();
@@ -276,8 +276,9 @@ pub fn plan_into(
             objects: catalog.group(group)?,
             ..State::new()
         };
+        let desired = groups.desired(group).map_err(OpsError::io(STORE_PATH))?;
         let part = planner.plan_group(&PlanInput {
-            desired: &groups.desired(group),
+            desired: &desired,
             state: &state,
             live: None,
             options: options.clone(),

@@ -20,56 +20,112 @@ use serde_json::Value;
 use super::diff::order;
 use super::hints::{CreatedTenant, hints};
 use super::{Action, Op, Part, PlanInput, PlanPart, Summary, plan_part};
-use crate::model::DesiredModel;
+use crate::model::{DesiredFleet, DesiredModel, Organization, Tenant};
 use crate::resources::{address, split_address};
 use crate::state::{State, StateObject};
 
 /// Tenants planned together: a few hundred kilobytes of records and actions at a time.
 pub const TENANTS_PER_GROUP: usize = 256;
 
+/// What grouping the catalog needs of the manifests: a model in memory, or a fleet whose
+/// organizations are in its object store (`model::DesiredFleet`).
+pub trait CatalogSource {
+    fn tenants(&self) -> &BTreeMap<String, Tenant>;
+    /// The tenant organization `name` is declared under.
+    fn organization_tenant(&self, name: &str) -> Option<TenantAt<'_>>;
+    /// The organization renamed from `former`.
+    fn renamed_organization(&self, former: &str) -> Option<&str>;
+    /// The organizations under `tenants` (names in order).
+    fn organizations_under(&self, tenants: &[&str]) -> std::io::Result<Vec<Organization>>;
+}
+
+/// A tenant by name, or by its position among the tenants in name order.
+pub enum TenantAt<'a> {
+    Name(&'a str),
+    Position(usize),
+}
+
+impl CatalogSource for DesiredModel {
+    fn tenants(&self) -> &BTreeMap<String, Tenant> {
+        &self.tenants
+    }
+
+    fn organization_tenant(&self, name: &str) -> Option<TenantAt<'_>> {
+        let o = self.organizations.get(name)?;
+        Some(TenantAt::Name(&o.tenant))
+    }
+
+    fn renamed_organization(&self, former: &str) -> Option<&str> {
+        self.organizations
+            .values()
+            .find(|o| o.former_names.iter().any(|f| f == former))
+            .map(|o| o.name.as_str())
+    }
+
+    fn organizations_under(&self, tenants: &[&str]) -> std::io::Result<Vec<Organization>> {
+        Ok(self
+            .organizations
+            .values()
+            .filter(|o| tenants.binary_search(&o.tenant.as_str()).is_ok())
+            .cloned()
+            .collect())
+    }
+}
+
+impl CatalogSource for DesiredFleet {
+    fn tenants(&self) -> &BTreeMap<String, Tenant> {
+        &self.catalog.tenants
+    }
+
+    fn organization_tenant(&self, name: &str) -> Option<TenantAt<'_>> {
+        DesiredFleet::organization_tenant(self, name).map(TenantAt::Position)
+    }
+
+    fn renamed_organization(&self, former: &str) -> Option<&str> {
+        DesiredFleet::renamed_organization(self, former)
+    }
+
+    fn organizations_under(&self, tenants: &[&str]) -> std::io::Result<Vec<Organization>> {
+        let mut out = Vec::new();
+        for tenant in tenants {
+            out.extend(self.organizations_of(tenant)?);
+        }
+        Ok(out)
+    }
+}
+
 /// Which group each catalog record belongs to, from the manifests.
-pub struct CatalogGroups<'m> {
-    model: &'m DesiredModel,
+pub struct CatalogGroups<'m, S: CatalogSource> {
+    source: &'m S,
+    per_group: usize,
     /// The first tenant name of every group but the first, ascending.
     starts: Vec<&'m str>,
     /// A former tenant name -> the tenant renamed from it.
     former_tenants: HashMap<&'m str, &'m str>,
-    /// A former organization name -> the organization renamed from it.
-    former_organizations: HashMap<&'m str, &'m str>,
-    /// The organizations of each group, by name.
-    organizations: Vec<Vec<&'m str>>,
 }
 
-impl<'m> CatalogGroups<'m> {
-    pub fn new(model: &'m DesiredModel, per_group: usize) -> Self {
+impl<'m, S: CatalogSource> CatalogGroups<'m, S> {
+    pub fn new(source: &'m S, per_group: usize) -> Self {
         let per_group = per_group.max(1);
-        let starts: Vec<&str> = model
-            .tenants
+        let tenants = source.tenants();
+        let starts: Vec<&str> = tenants
             .keys()
             .skip(per_group)
             .step_by(per_group)
             .map(String::as_str)
             .collect();
-        let mut groups = CatalogGroups {
-            model,
-            organizations: vec![Vec::new(); starts.len() + 1],
-            starts,
-            former_tenants: HashMap::new(),
-            former_organizations: HashMap::new(),
-        };
-        for t in model.tenants.values() {
+        let mut former_tenants = HashMap::new();
+        for t in tenants.values() {
             for former in &t.former_names {
-                groups.former_tenants.insert(former, &t.name);
+                former_tenants.insert(former.as_str(), t.name.as_str());
             }
         }
-        for o in model.organizations.values() {
-            for former in &o.former_names {
-                groups.former_organizations.insert(former, &o.name);
-            }
-            let group = groups.of_tenant(&o.tenant);
-            groups.organizations[group].push(&o.name);
+        CatalogGroups {
+            source,
+            per_group,
+            starts,
+            former_tenants,
         }
-        groups
     }
 
     /// How many groups there are (at least one).
@@ -86,26 +142,33 @@ impl<'m> CatalogGroups<'m> {
         self.starts.partition_point(|start| *start <= name)
     }
 
+    fn of(&self, tenant: TenantAt) -> usize {
+        match tenant {
+            TenantAt::Name(name) => self.of_tenant(name),
+            TenantAt::Position(position) => position / self.per_group,
+        }
+    }
+
     /// The group a stored catalog object is planned in: a tenant record with its tenant (or
     /// with the tenant renamed from it), an organization with the tenant the manifests give
     /// it (or give the organization renamed from it), else with the tenant it has in state.
     /// Anything else goes with the first group.
-    pub fn of(&self, address: &str, object: &StateObject) -> usize {
+    pub fn of_object(&self, address: &str, object: &StateObject) -> usize {
         match split_address(address) {
             Some(("tenant", name)) => {
-                let name = match self.model.tenants.contains_key(name) {
+                let name = match self.source.tenants().contains_key(name) {
                     true => name,
                     false => self.former_tenants.get(name).copied().unwrap_or(name),
                 };
                 self.of_tenant(name)
             }
             Some(("organization", name)) => {
-                let declared = self.model.organizations.get(name).or_else(|| {
-                    let current = self.former_organizations.get(name)?;
-                    self.model.organizations.get(*current)
+                let declared = self.source.organization_tenant(name).or_else(|| {
+                    let current = self.source.renamed_organization(name)?;
+                    self.source.organization_tenant(current)
                 });
                 match declared {
-                    Some(o) => self.of_tenant(&o.tenant),
+                    Some(tenant) => self.of(tenant),
                     None => match object.attributes.get("tenant").and_then(Value::as_str) {
                         Some(tenant) => self.of_tenant(tenant),
                         None => 0,
@@ -117,7 +180,7 @@ impl<'m> CatalogGroups<'m> {
     }
 
     /// The manifests' records of one group: its tenants and their organizations.
-    pub fn desired(&self, group: usize) -> DesiredModel {
+    pub fn desired(&self, group: usize) -> std::io::Result<DesiredModel> {
         let low = match group {
             0 => Bound::Unbounded,
             _ => Bound::Included(self.starts[group - 1]),
@@ -126,22 +189,23 @@ impl<'m> CatalogGroups<'m> {
             Some(start) => Bound::Excluded(*start),
             None => Bound::Unbounded,
         };
-        DesiredModel {
-            tenants: self
-                .model
-                .tenants
-                .range::<str, _>((low, high))
-                .map(|(k, v)| (k.clone(), v.clone()))
+        let tenants: BTreeMap<String, Tenant> = self
+            .source
+            .tenants()
+            .range::<str, _>((low, high))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let names: Vec<&str> = tenants.keys().map(String::as_str).collect();
+        Ok(DesiredModel {
+            organizations: self
+                .source
+                .organizations_under(&names)?
+                .into_iter()
+                .map(|o| (o.name.clone(), o))
                 .collect(),
-            organizations: self.organizations[group]
-                .iter()
-                .map(|name| {
-                    let o = &self.model.organizations[*name];
-                    (o.name.clone(), o.clone())
-                })
-                .collect(),
+            tenants,
             ..DesiredModel::default()
-        }
+        })
     }
 }
 
@@ -210,7 +274,7 @@ pub fn plan_catalog(input: &PlanInput, per_group: usize) -> Vec<PlanPart> {
     let mut stored: Vec<BTreeMap<String, StateObject>> = vec![BTreeMap::new(); groups.len()];
     for (a, o) in &input.state.objects {
         if crate::state::partition_of(a, o) == crate::state::Partition::Catalog {
-            stored[groups.of(a, o)].insert(a.clone(), o.clone());
+            stored[groups.of_object(a, o)].insert(a.clone(), o.clone());
         }
     }
     let mut planner = CatalogPlanner::default();
@@ -224,8 +288,11 @@ pub fn plan_catalog(input: &PlanInput, per_group: usize) -> Vec<PlanPart> {
                 objects,
                 ..State::new()
             };
+            let desired = groups
+                .desired(group)
+                .expect("a model in memory reads without I/O");
             planner.plan_group(&PlanInput {
-                desired: &groups.desired(group),
+                desired: &desired,
                 state: &state,
                 live: None,
                 options: input.options.clone(),
@@ -406,26 +473,36 @@ mod tests {
         let groups = CatalogGroups::new(&m, 1);
         assert_eq!(groups.len(), 3);
         let object = |tenant: &str| crate::state::test_object("organization", Some(tenant));
-        assert_eq!(groups.of("tenant.a", &object("")), 0);
-        assert_eq!(groups.of("tenant.z", &object("")), 1, "former name of m");
-        assert_eq!(groups.of("tenant.b", &object("")), 0, "undeclared: by name");
+        let fleet = DesiredFleet::in_memory(m.clone());
+        let stored = CatalogGroups::new(&fleet, 1);
+        for (address, tenant, group, why) in [
+            ("tenant.a", "", 0, "declared"),
+            ("tenant.z", "", 1, "former name of m"),
+            ("tenant.b", "", 0, "undeclared: by name"),
+            ("organization.o1", "a", 2, "declared under x"),
+            ("organization.o0", "a", 2, "renamed to o1"),
+            ("organization.gone", "m", 1, "its stored tenant"),
+            ("future.thing", "x", 0, "unknown kind"),
+        ] {
+            assert_eq!(groups.of_object(address, &object(tenant)), group, "{why}");
+            assert_eq!(
+                stored.of_object(address, &object(tenant)),
+                group,
+                "{why}: fleet"
+            );
+        }
+        for g in 0..3 {
+            assert_eq!(groups.desired(g).unwrap(), stored.desired(g).unwrap());
+        }
+        assert_eq!(groups.desired(2).unwrap().organizations.len(), 1);
         assert_eq!(
-            groups.of("organization.o1", &object("a")),
-            2,
-            "declared under x"
+            groups
+                .desired(1)
+                .unwrap()
+                .tenants
+                .keys()
+                .collect::<Vec<_>>(),
+            ["m"]
         );
-        assert_eq!(
-            groups.of("organization.o0", &object("a")),
-            2,
-            "renamed to o1"
-        );
-        assert_eq!(
-            groups.of("organization.gone", &object("m")),
-            1,
-            "its stored tenant"
-        );
-        assert_eq!(groups.of("future.thing", &object("x")), 0);
-        assert_eq!(groups.desired(2).organizations.len(), 1);
-        assert_eq!(groups.desired(1).tenants.keys().collect::<Vec<_>>(), ["m"]);
     }
 }

@@ -16,7 +16,7 @@ pub fn changed_tenants(
     base: &DesiredFleet,
     head: &DesiredFleet,
 ) -> std::io::Result<BTreeSet<String>> {
-    let (before, after) = (fleet_records(base), fleet_records(head));
+    let (before, after) = (fleet_records(base)?, fleet_records(head)?);
     let tenants: BTreeSet<&str> = before
         .keys()
         .chain(after.keys())
@@ -37,10 +37,16 @@ pub fn changed_tenants(
 
 /// The fleet kinds' objects (tenant records, organizations) by tenant, and every declared
 /// tenant (so one present in only one fleet differs).
-fn fleet_records(fleet: &DesiredFleet) -> BTreeMap<String, ByAddress> {
+fn fleet_records(fleet: &DesiredFleet) -> std::io::Result<BTreeMap<String, ByAddress>> {
+    let mut catalog = fleet.catalog.clone();
+    for tenant in fleet.catalog.tenants.keys() {
+        for o in fleet.organizations_of(tenant)? {
+            catalog.organizations.insert(o.name.clone(), o);
+        }
+    }
     let mut out: BTreeMap<String, ByAddress> = BTreeMap::new();
     for k in KINDS.iter().filter(|k| k.scope == KindScope::Fleet) {
-        for d in (k.desired)(&fleet.catalog) {
+        for d in (k.desired)(&catalog) {
             out.entry(d.tenant)
                 .or_default()
                 .insert(d.address, d.attributes);
@@ -49,7 +55,7 @@ fn fleet_records(fleet: &DesiredFleet) -> BTreeMap<String, ByAddress> {
     for name in fleet.catalog.tenants.keys() {
         out.entry(name.clone()).or_default();
     }
-    out
+    Ok(out)
 }
 
 /// One tenant's objects of the other kinds, from its slice.

@@ -25,7 +25,10 @@ mod stream;
 #[cfg(test)]
 pub(crate) use action::test_action;
 pub use action::{Action, AttributeChange, Op, Reason};
-pub use catalog::{CatalogGroups, CatalogPlanner, TENANTS_PER_GROUP, plan_catalog, tenant_record};
+pub use catalog::{
+    CatalogGroups, CatalogPlanner, CatalogSource, TENANTS_PER_GROUP, TenantAt, plan_catalog,
+    tenant_record,
+};
 pub use changed::changed_tenants;
 pub use compute::{header, plan, plan_part};
 pub use diff::diff;
