@@ -3,7 +3,6 @@
 //! `!legacy`, joined by commas (all must hold). A mapping `{tier: gold}` means equality on
 //! every key. An empty selector matches every tenant.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::manifest::format::{check_label_key, check_label_value};
@@ -30,7 +29,7 @@ impl Requirement {
         }
     }
 
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &crate::model::Labels) -> bool {
         let value = labels.get(self.key());
         match self {
             Requirement::Equals(_, v) => value == Some(v),
@@ -63,7 +62,7 @@ pub struct Selector {
 }
 
 impl Selector {
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &crate::model::Labels) -> bool {
         self.requirements.iter().all(|r| r.matches(labels))
     }
 
@@ -294,7 +293,7 @@ impl Parser {
 mod tests {
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn labels(pairs: &[(&str, &str)]) -> crate::model::Labels {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,8 +1,6 @@
 //! Tenants and organizations: explicit tenants, implicit ones (an Organization without
 //! `tenant:`), references to tenants, and tenant targets (names or label selectors).
 
-use std::collections::BTreeMap;
-
 use super::resolve::Resolver;
 use super::unique::check_unique;
 use super::{Organization, Tenant};
@@ -80,7 +78,7 @@ impl Resolver {
                 name: org.name.value.clone(),
                 display_name,
                 microsoft_tenant_id: None,
-                labels: BTreeMap::new(),
+                labels: super::Labels::new(),
                 implicit: true,
                 former_names: Vec::new(),
             },

@@ -33,7 +33,15 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
             attributes: [
                 ("displayName".into(), json!(t.display_name)),
                 ("microsoftTenantId".into(), json!(t.microsoft_tenant_id)),
-                ("labels".into(), json!(t.labels)),
+                (
+                    "labels".into(),
+                    serde_json::Value::Object(
+                        t.labels
+                            .iter()
+                            .map(|(k, v)| (k.clone(), json!(v)))
+                            .collect(),
+                    ),
+                ),
                 ("implicit".into(), json!(t.implicit)),
             ]
             .into_iter()
