@@ -136,6 +136,14 @@ struct Run {
     end: u64,
 }
 
+/// Adds `run` to `runs`, merged with the last one when it follows it.
+fn extend_runs(runs: &mut Vec<Run>, run: Run) {
+    match runs.last_mut() {
+        Some(last) if last.end == run.start => last.end = run.end,
+        _ => runs.push(run),
+    }
+}
+
 /// Records that target more tenants than this stay in memory, parsed once: every tenant
 /// they target reads them (an engineer selected into thousands of tenants would otherwise be
 /// parsed, with its whole tenant list, once per tenant), and they cost memory in proportion
@@ -188,11 +196,10 @@ impl ObjectStore {
         add_to_sum(&mut self.sum, &line);
         let start = self.spill.append(&line)?;
         let end = self.spill.len();
-        let runs = &mut self.objects_of(&organization.tenant).organizations;
-        match runs.last_mut() {
-            Some(run) if run.end == start => run.end = end,
-            _ => runs.push(Run { start, end }),
-        }
+        extend_runs(
+            &mut self.objects_of(&organization.tenant).organizations,
+            Run { start, end },
+        );
         Ok(())
     }
 
@@ -239,11 +246,7 @@ impl ObjectStore {
         let start = self.spill.append(line)?;
         let end = self.spill.len();
         for tenant in tenants {
-            let runs = &mut self.objects_of(tenant).runs;
-            match runs.last_mut() {
-                Some(run) if run.end == start => run.end = end,
-                _ => runs.push(Run { start, end }),
-            }
+            extend_runs(&mut self.objects_of(tenant).runs, Run { start, end });
         }
         Ok(())
     }
