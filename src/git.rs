@@ -110,13 +110,14 @@ pub fn load_at(
         }
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    let repository = repo.path().to_path_buf();
+    let repository: std::sync::Arc<Path> = repo.path().into();
     // Blobs are read as they are parsed (`load::read_texts`), a chunk at a time.
     let diags = Vec::new();
+    sources.reserve_exact(files.len());
     for (name, oid) in files {
         let origin = Origin::GitBlob {
             repository: repository.clone(),
-            blob: oid.to_string(),
+            blob: oid.to_string().into_boxed_str(),
         };
         sources.add(SourceFile::unread(format!("{short}:{name}"), origin));
     }

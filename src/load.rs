@@ -74,9 +74,18 @@ pub fn load_path(path: &Path) -> Result<(SourceSet, Vec<Diagnostic>), LoadError>
     if files.is_empty() {
         return Err(LoadError::NoManifests { path: display });
     }
+    sources.reserve_exact(files.len());
     for file in files {
-        let shown = file.display().to_string();
-        sources.add(SourceFile::unread(shown, Origin::Path(file)));
+        sources.add(match file.into_os_string().into_string() {
+            Ok(mut utf8) => {
+                utf8.shrink_to_fit();
+                SourceFile::unread(utf8, Origin::WorkTree)
+            }
+            Err(other) => {
+                let file = PathBuf::from(other);
+                SourceFile::unread(file.display().to_string(), Origin::Path(file.into()))
+            }
+        });
     }
     Ok((sources, diags))
 }
@@ -106,13 +115,14 @@ pub fn add_bytes(
 /// the work tree or the git blob: a large tree is read a chunk at a time as it is parsed.
 /// An unreadable file becomes a diagnostic, as at load time.
 pub fn read_texts(sources: &mut SourceSet, ids: &[FileId], diags: &mut Vec<Diagnostic>) {
-    let mut repository: Option<(std::path::PathBuf, git2::Repository)> = None;
+    let mut repository: Option<(std::sync::Arc<std::path::Path>, git2::Repository)> = None;
     for &id in ids {
         let file = sources.file(id);
         if !file.is_unread() {
             continue;
         }
         let read = match &file.origin {
+            Origin::WorkTree => read_limited(Path::new(&file.path)).map_err(|e| e.to_string()),
             Origin::Path(path) => read_limited(path).map_err(|e| e.to_string()),
             Origin::GitBlob {
                 repository: at,
@@ -208,6 +218,7 @@ pub fn restore_texts(sources: &mut SourceSet, diagnostics: &mut Vec<Diagnostic>)
     for id in sources.released_in(diagnostics) {
         let file = sources.file(id);
         let read = match &file.origin {
+            Origin::WorkTree => read_limited(Path::new(&file.path)).ok(),
             Origin::Path(path) => read_limited(path).ok(),
             Origin::GitBlob { repository, blob } => crate::git::read_blob(repository, blob),
             Origin::Memory => None,

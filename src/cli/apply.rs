@@ -205,7 +205,7 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
                 if !quiet {
                     out.print(&render::text::render(&run.plan, cx.color));
                 }
-                crate::cli::plan::report_failed_tenants(&run.plan.tenants, "planned");
+                crate::cli::plan::report_failed_tenants(&run.plan, "planned");
                 Ok(run.plan.exit_code(false))
             }
         };
@@ -235,7 +235,7 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
             String::new()
         },
         done,
-        outcomes.len(),
+        run.tenant_count(),
         failed.len(),
         run.store,
         run.serial
@@ -244,7 +244,7 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         eprintln!(
             "error: {} of {} tenants are not as declared:",
             failed.len(),
-            outcomes.len()
+            run.tenant_count()
         );
         for t in &failed {
             if let Outcome::Failed(f) = &t.outcome {

@@ -72,7 +72,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         ),
         DriftFormat::Junit => print!("{}", crate::drift::junit::render(&report)),
     }
-    crate::cli::plan::report_failed_tenants(&plan.tenants, "checked");
+    crate::cli::plan::report_failed_tenants(&plan, "checked");
     Ok(if plan.failed_tenants().next().is_some() {
         exit::ERROR
     } else if report.has_drift() {

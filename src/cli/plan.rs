@@ -151,21 +151,21 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             serde_json::to_string_pretty(&plan).expect("plan serializes")
         ),
     }
-    report_failed_tenants(&plan.tenants, "planned");
+    report_failed_tenants(&plan, "planned");
     Ok(plan.exit_code(args.detailed_exitcode))
 }
 
 /// One stderr line per tenant that did not succeed, whatever the output format: CI logs show
 /// why the job is red.
-pub fn report_failed_tenants(tenants: &[crate::outcome::TenantOutcome], what: &str) {
-    let failed: Vec<_> = tenants.iter().filter(|t| t.outcome.is_failed()).collect();
+pub fn report_failed_tenants(plan: &crate::plan::Plan, what: &str) {
+    let failed: Vec<_> = plan.failed_tenants().collect();
     if failed.is_empty() {
         return;
     }
     eprintln!(
         "error: {} of {} tenants could not be {what}:",
         failed.len(),
-        tenants.len()
+        plan.tenant_count()
     );
     for t in failed {
         if let crate::outcome::Outcome::Failed(f) = &t.outcome {

@@ -30,12 +30,12 @@ impl Requirement {
     }
 
     pub fn matches(&self, labels: &crate::model::Labels) -> bool {
-        let value = labels.get(self.key());
+        let value = labels.get(self.key()).map(|v| &**v);
         match self {
-            Requirement::Equals(_, v) => value == Some(v),
-            Requirement::NotEquals(_, v) => value != Some(v),
-            Requirement::In(_, vs) => value.is_some_and(|x| vs.contains(x)),
-            Requirement::NotIn(_, vs) => value.is_none_or(|x| !vs.contains(x)),
+            Requirement::Equals(_, v) => value == Some(v.as_str()),
+            Requirement::NotEquals(_, v) => value != Some(v.as_str()),
+            Requirement::In(_, vs) => value.is_some_and(|x| vs.iter().any(|v| v == x)),
+            Requirement::NotIn(_, vs) => value.is_none_or(|x| vs.iter().all(|v| v != x)),
             Requirement::Exists(_) => value.is_some(),
             Requirement::NotExists(_) => value.is_none(),
         }
@@ -296,7 +296,7 @@ mod tests {
     fn labels(pairs: &[(&str, &str)]) -> crate::model::Labels {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect()
     }
 

@@ -23,6 +23,6 @@ mod unique;
 pub use fleet::{DesiredFleet, ObjectStore, STORE_PATH, model_digest};
 pub use resolve::Resolver;
 pub use types::{
-    DEFAULT_REDIRECT_URL, DesiredModel, DirectoryRole, DriftException, Guest, Invitation, Labels,
-    Organization, Principal, RoleAssignment, Tenant, TenantSet,
+    DEFAULT_REDIRECT_URL, DesiredModel, DirectoryRole, DriftException, Guest, Invitation,
+    LabelText, Labels, Organization, Principal, RoleAssignment, Tenant, TenantSet,
 };

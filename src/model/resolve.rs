@@ -307,8 +307,9 @@ pub struct Resolver {
     pub(super) model: DesiredModel,
     pub(super) diags: Vec<Diagnostic>,
     /// Where each tenant's name was written (for explicit ones and for implicit ones: the org).
-    pub(super) tenant_locs: HashMap<String, Loc>,
-    pub(super) org_locs: HashMap<String, Loc>,
+    /// By name key ([`super::unique::Key`]): a run keeps every tenant's.
+    pub(super) tenant_locs: HashMap<super::unique::Key, Loc>,
+    pub(super) org_locs: HashMap<super::unique::Key, Loc>,
     /// Name keys of the organizations stored (they are not kept in memory).
     pub(super) organization_keys: std::collections::HashSet<super::unique::Key>,
     pub(super) guests: GuestTable,
@@ -322,6 +323,9 @@ pub struct Resolver {
     pending_assignments: Spill,
     assignment_keys: Spill,
     pub(super) objects: ObjectStore,
+    /// Each label key and value once: fleets label thousands of tenants with a few words
+    /// (`tier: gold`), and every tenant is kept for the whole run.
+    pub(super) label_texts: std::collections::HashSet<super::LabelText>,
     io_error: Option<std::io::Error>,
 }
 
@@ -342,6 +346,7 @@ impl Default for Resolver {
             pending_assignments: Spill::new(),
             assignment_keys: Spill::new(),
             objects: ObjectStore::new(),
+            label_texts: std::collections::HashSet::new(),
             io_error: None,
         }
     }

@@ -2,7 +2,7 @@
 //! `tenant:`), references to tenants, and tenant targets (names or label selectors).
 
 use super::resolve::Resolver;
-use super::unique::check_unique;
+use super::unique::{check_unique_key, key};
 use super::{Organization, Tenant};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean, nearest};
 use crate::manifest::{OrganizationDoc, TenantDoc, TenantTargets};
@@ -10,10 +10,15 @@ use crate::source::{Loc, Located};
 
 impl Resolver {
     pub(super) fn add_tenant(&mut self, doc: &TenantDoc) {
-        if !check_unique(&mut self.diags, &mut self.tenant_locs, "Tenant", &doc.name) {
+        if !check_unique_key(&mut self.diags, &mut self.tenant_locs, "Tenant", &doc.name) {
             return;
         }
         let name = doc.name.value.clone();
+        let labels = doc
+            .labels
+            .iter()
+            .map(|(k, v)| (self.label_text(&k.value), self.label_text(&v.value)))
+            .collect();
         self.model.tenants.insert(
             name.clone(),
             Tenant {
@@ -25,11 +30,7 @@ impl Resolver {
                     .microsoft_tenant_id
                     .as_ref()
                     .map(|id| id.value.to_lowercase()),
-                labels: doc
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (k.value.clone(), v.value.clone()))
-                    .collect(),
+                labels,
                 implicit: false,
                 former_names: doc.former_names.iter().map(|n| n.value.clone()).collect(),
                 name,
@@ -41,11 +42,21 @@ impl Resolver {
         }
     }
 
+    /// `text`, shared with every other label key or value that says the same.
+    fn label_text(&mut self, text: &str) -> super::LabelText {
+        if let Some(shared) = self.label_texts.get(text) {
+            return shared.clone();
+        }
+        let shared: super::LabelText = text.into();
+        self.label_texts.insert(shared.clone());
+        shared
+    }
+
     pub(super) fn add_implicit_tenant(&mut self, org: &OrganizationDoc) {
-        if org.tenant.is_some() || self.org_locs.contains_key(&org.name.value) {
+        if org.tenant.is_some() || self.org_locs.contains_key(&key(&org.name.value)) {
             return;
         }
-        if let Some(&explicit) = self.tenant_locs.get(&org.name.value) {
+        if let Some(&explicit) = self.tenant_locs.get(&key(&org.name.value)) {
             self.diags.push(
                 Diagnostic::error(
                     Code::ImplicitTenantCollision,
@@ -65,9 +76,8 @@ impl Resolver {
             return;
         }
         // Remember the org's name location now so a duplicate org does not create two tenants.
-        self.org_locs.insert(org.name.value.clone(), org.name.loc);
-        self.tenant_locs
-            .insert(org.name.value.clone(), org.name.loc);
+        self.org_locs.insert(key(&org.name.value), org.name.loc);
+        self.tenant_locs.insert(key(&org.name.value), org.name.loc);
         let display_name = org
             .display_name
             .as_ref()
@@ -86,10 +96,10 @@ impl Resolver {
     }
 
     pub(super) fn add_organization(&mut self, org: &OrganizationDoc) {
-        let is_first = match self.org_locs.get(&org.name.value) {
+        let is_first = match self.org_locs.get(&key(&org.name.value)) {
             // Implicit-tenant pass already registered this exact document.
             Some(loc) if *loc == org.name.loc => true,
-            _ => check_unique(
+            _ => check_unique_key(
                 &mut self.diags,
                 &mut self.org_locs,
                 "Organization",
@@ -193,7 +203,7 @@ impl Resolver {
                         )
                         .with_label("not mapped to a Microsoft tenant")
                         .with_help("add `microsoftTenantId: <GUID>` to the Tenant, or remove it from this list");
-                        if let Some(&loc) = self.tenant_locs.get(&name.value) {
+                        if let Some(&loc) = self.tenant_locs.get(&key(&name.value)) {
                             d = d.with_secondary(loc, "tenant defined here");
                         }
                         self.diags.push(d);

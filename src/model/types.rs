@@ -49,12 +49,16 @@ impl DriftException {
 }
 
 /// A tenant's labels, by key: a sorted vector, not a B-tree (a run keeps every tenant, and a
-/// B-tree node of labels is about 0.5 KB).
-pub type Labels = litemap::LiteMap<String, String>;
+/// B-tree node of labels is about 0.5 KB), of texts shared between tenants.
+pub type Labels = litemap::LiteMap<LabelText, LabelText>;
+
+/// A label's key or value: the loader keeps each distinct text once (a fleet's labels are a
+/// few words repeated on thousands of tenants).
+pub type LabelText = std::sync::Arc<str>;
 
 /// Labels as a JSON object, empty ones too (`LiteMap` writes an empty map as an array).
 pub fn labels_as_object<S: serde::Serializer>(labels: &Labels, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(labels.iter())
+    s.collect_map(labels.iter().map(|(k, v)| (&**k, &**v)))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

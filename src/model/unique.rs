@@ -47,18 +47,44 @@ pub(super) fn check_unique(
     true
 }
 
+/// [`check_unique`] for a kind whose names are kept by [`Key`] (tenants: a run keeps every
+/// one).
+pub(super) fn check_unique_key(
+    diags: &mut Vec<Diagnostic>,
+    seen: &mut HashMap<Key, Loc>,
+    kind: &str,
+    name: &Located<String>,
+) -> bool {
+    match seen.entry(key(&name.value)) {
+        std::collections::hash_map::Entry::Occupied(first) => {
+            diags.push(duplicate(kind, name, *first.get()));
+            false
+        }
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(name.loc);
+            true
+        }
+    }
+}
+
 impl Resolver {
     pub(super) fn check_microsoft_ids(&mut self) {
-        let mut seen: HashMap<String, (String, Loc)> = HashMap::new();
-        let mut ids: Vec<(&String, &Tenant)> = self.model.tenants.iter().collect();
-        ids.sort_by_key(|(name, _)| self.tenant_locs.get(*name).copied());
-        for (name, tenant) in ids {
+        // Borrowed, not cloned: every tenant is looked at.
+        let mut seen: HashMap<&str, (&str, Loc)> = HashMap::new();
+        let mut ids: Vec<(&String, &Tenant, Loc)> = self
+            .model
+            .tenants
+            .iter()
+            .filter_map(|(name, tenant)| Some((name, tenant, *self.tenant_locs.get(&key(name))?)))
+            .collect();
+        ids.sort_by_key(|(_, _, loc)| *loc);
+        let mut diags = Vec::new();
+        for (name, tenant, loc) in ids {
             let Some(id) = &tenant.microsoft_tenant_id else {
                 continue;
             };
-            let loc = self.tenant_locs[name];
-            if let Some((first_name, first_loc)) = seen.get(id) {
-                self.diags.push(
+            if let Some((first_name, first_loc)) = seen.get(id.as_str()) {
+                diags.push(
                     Diagnostic::error(
                         Code::DuplicateMicrosoftTenantId,
                         loc,
@@ -69,9 +95,10 @@ impl Resolver {
                     .with_help("one Microsoft tenant is one MSP tenant; put several billing organizations under one Tenant instead"),
                 );
             } else {
-                seen.insert(id.clone(), (name.clone(), loc));
+                seen.insert(id, (name, loc));
             }
         }
+        self.diags.extend(diags);
     }
 
     /// A former name must not be a current name of the same kind, nor claimed twice.

@@ -46,11 +46,19 @@ pub struct ApplyRun {
     pub approval: Approval,
     /// What was carried out (`None` when nothing was to do or it was not approved).
     pub report: Option<ApplyReport>,
-    /// Every tenant of the plan and how its apply ended.
+    /// Every tenant the plan lists and how its apply ended (the tenants a computed plan only
+    /// counted had nothing to do: [`Plan::tenants_unlisted`]).
     pub outcomes: Vec<TenantOutcome>,
     /// The state written, for the summary line.
     pub store: String,
     pub serial: u64,
+}
+
+impl ApplyRun {
+    /// How many tenants the apply covered, listed in `outcomes` or only counted.
+    pub fn tenant_count(&self) -> usize {
+        self.outcomes.len() + self.plan.tenants_unlisted
+    }
 }
 
 /// A plan made from a work tree applies only on the same checkout; one made from git
@@ -215,8 +223,11 @@ impl ApplyRun {
     fn merge_replanned(mut self, next: ApplyRun, replanned: &[String]) -> ApplyRun {
         let again = |tenant: &str| replanned.iter().any(|t| t == tenant);
         for outcome in &mut self.outcomes {
-            if let Some(later) = next.outcomes.iter().find(|t| t.tenant == outcome.tenant) {
-                *outcome = later.clone();
+            match next.outcomes.iter().find(|t| t.tenant == outcome.tenant) {
+                Some(later) => *outcome = later.clone(),
+                // Planned again and only counted: it had nothing left to do.
+                None if again(&outcome.tenant) => outcome.outcome = Outcome::NothingToDo,
+                None => {}
             }
         }
         if let Some(report) = &mut self.report {

@@ -163,6 +163,28 @@ impl PlanSink for PlanCollector {
             self.catalog_warnings += part.warnings.len();
         }
         if !self.everything {
+            // Tenants with nothing to do are counted, not listed (what their sources said is
+            // for JSON: a terminal shows failures, and a failed source fails the tenant). Every tenant of a catalog
+            // part has a part of its own later (it is a job), so only tenant parts count them;
+            // one the plan already lists (changes in the catalog) is merged, not counted.
+            // A tenant with actions in the part (blocked ones too) is listed: its section
+            // is headed with its display name.
+            let catalog = part.part == crate::plan::Part::Catalog;
+            let with_actions: BTreeSet<&str> = part
+                .actions
+                .iter()
+                .filter(|a| a.op != crate::plan::Op::NoOp)
+                .map(|a| a.tenant.as_str())
+                .collect();
+            part.tenants.retain(|t| {
+                let listed = t.outcome != crate::outcome::Outcome::NothingToDo
+                    || with_actions.contains(t.tenant.as_str())
+                    || plan.lists_tenant(&t.tenant);
+                if !listed && !catalog {
+                    plan.tenants_unlisted += 1;
+                }
+                listed
+            });
             let room = Plan::MAX_NOTED_KEPT.saturating_sub(self.noted_kept);
             let omitted = part.drop_silent_no_ops(room);
             plan.notes_omitted += omitted;
@@ -711,5 +733,109 @@ mod tests {
             shuffled.warnings[0],
             "tenant.z is created while tenant.y is deleted"
         );
+    }
+
+    fn outcome(tenant: &str, outcome: crate::outcome::Outcome) -> crate::outcome::TenantOutcome {
+        crate::outcome::TenantOutcome {
+            tenant: tenant.into(),
+            display_name: Some(format!("{tenant} Ltd")),
+            microsoft_tenant_id: None,
+            outcome,
+            sources: [("guests".to_string(), crate::live::SourceStatus::Read)]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// A plan for a terminal lists the tenants a reader needs to see (changes, failures) and
+    /// only counts the rest, however the catalog's and the tenants' parts
+    /// say it; the plan for JSON lists them all.
+    #[test]
+    fn a_plan_for_a_terminal_counts_tenants_with_nothing_to_do_without_listing_them() {
+        use crate::outcome::{Cause, Failure, Outcome};
+        let header = || PlanHeader {
+            id: String::new(),
+            manifests_digest: String::new(),
+            state: StateRef {
+                lineage: String::new(),
+                serial: 0,
+                partitions: BTreeMap::new(),
+            },
+            options: PlanOptions::default(),
+        };
+        let failed = || Outcome::Failed(Box::new(Failure::new(Cause::GraphError, "503")));
+        let mut not_checked = outcome("e", Outcome::NothingToDo);
+        not_checked.sources.insert(
+            "roleAssignments".into(),
+            crate::live::SourceStatus::NotChecked {
+                reason: "not needed".into(),
+            },
+        );
+        // The catalog renames `a` (changes there, nothing in its tenant part) and has nothing
+        // for the others; the tenants' parts: `b` changes, `c` failed, `d` nothing to do, `e`
+        // nothing to do with a source not checked (no P2 licence).
+        let parts = || {
+            let catalog = PlanPart {
+                part: crate::plan::Part::Catalog,
+                tenants: ["a", "b", "c", "d", "e"]
+                    .map(|t| {
+                        let o = if t == "a" {
+                            Outcome::Changes
+                        } else {
+                            Outcome::NothingToDo
+                        };
+                        outcome(t, o)
+                    })
+                    .to_vec(),
+                ..PlanPart::default()
+            };
+            let tenants = [
+                outcome("a", Outcome::NothingToDo),
+                outcome("b", Outcome::Changes),
+                outcome("c", failed()),
+                outcome("d", Outcome::NothingToDo),
+                not_checked.clone(),
+                outcome("f", Outcome::NothingToDo),
+            ]
+            .map(|o| PlanPart {
+                // `f`'s only action is blocked (a delete without --allow-delete): nothing to
+                // do, but it is listed to head its section.
+                actions: (o.tenant == "f")
+                    .then(|| {
+                        let mut a = action("guest", "f", "old");
+                        a.op = crate::plan::Op::Delete;
+                        a.blocked = Some("deletes need --allow-delete".into());
+                        a
+                    })
+                    .into_iter()
+                    .collect(),
+                tenants: vec![o],
+                ..PlanPart::default()
+            });
+            std::iter::once(catalog).chain(tenants)
+        };
+        let mut terminal = PlanCollector::changes();
+        let mut json = PlanCollector::everything();
+        for c in [&mut terminal, &mut json] {
+            c.begin(header()).unwrap();
+            for part in parts() {
+                c.part(part, None).unwrap();
+            }
+            c.finish(BTreeMap::new()).unwrap();
+        }
+        let (terminal, json) = (terminal.into_run(false).plan, json.into_run(false).plan);
+        let names = |p: &Plan| {
+            p.tenants
+                .iter()
+                .map(|t| t.tenant.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&terminal), ["a", "b", "c", "f"]);
+        assert_eq!((terminal.tenants_unlisted, terminal.tenant_count()), (2, 6));
+        assert_eq!(terminal.tenants[0].outcome, Outcome::Changes);
+        assert_eq!(names(&json), ["a", "b", "c", "d", "e", "f"]);
+        assert_eq!((json.tenants_unlisted, json.tenant_count()), (0, 6));
+        assert_eq!(terminal.exit_code(false), 1);
+        assert_eq!(json.exit_code(false), 1);
     }
 }

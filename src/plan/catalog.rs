@@ -12,7 +12,7 @@
 //! with deleted records across the fleet, are found there too. A fleet of one group plans
 //! exactly as the whole catalog at once did.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
 use serde_json::Value;
@@ -21,6 +21,7 @@ use super::diff::order;
 use super::hints::{CreatedTenant, hints};
 use super::{Action, Op, Part, PlanInput, PlanPart, Summary, plan_part};
 use crate::model::{DesiredFleet, DesiredModel, Organization, Tenant};
+use crate::outcome::TenantOutcome;
 use crate::resources::{address, split_address};
 use crate::state::{State, StateObject};
 
@@ -214,6 +215,9 @@ impl<'m, S: CatalogSource> CatalogGroups<'m, S> {
 #[derive(Default)]
 pub struct CatalogPlanner {
     deletes: Vec<Action>,
+    /// The outcomes of the tenants `deletes` are of, which go with them: a plan for a terminal
+    /// lists a tenant (with its display name) only beside its actions.
+    delete_outcomes: Vec<TenantOutcome>,
     created: Vec<CreatedTenant>,
 }
 
@@ -247,6 +251,13 @@ impl CatalogPlanner {
         }
         let (deletes, kept): (Vec<Action>, Vec<Action>) =
             part.actions.into_iter().partition(|a| a.op == Op::Delete);
+        let of_deletes: BTreeSet<&str> = deletes.iter().map(|a| a.tenant.as_str()).collect();
+        self.delete_outcomes.extend(
+            part.tenants
+                .iter()
+                .filter(|t| of_deletes.contains(t.tenant.as_str()))
+                .cloned(),
+        );
         self.deletes.extend(deletes);
         part.actions = kept;
         part.summary = Summary::of(&part.actions);
@@ -261,6 +272,7 @@ impl CatalogPlanner {
             warnings: hints(&self.created, &self.deletes),
             summary: Summary::of(&self.deletes),
             actions: self.deletes,
+            tenants: self.delete_outcomes,
             ..PlanPart::default()
         }
     }

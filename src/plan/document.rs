@@ -54,6 +54,12 @@ pub struct Plan {
     #[serde(skip)]
     #[schemars(skip)]
     pub notes_omitted: usize,
+    /// Tenants with nothing to do that a plan kept for a terminal counted instead of listing
+    /// in `tenants` (a no-change plan of any fleet holds none of them).
+    /// Never in a plan file or JSON (they list every tenant).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub tenants_unlisted: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -236,7 +242,20 @@ impl Plan {
             tenants: Vec::new(),
             summary: Summary::default(),
             notes_omitted: 0,
+            tenants_unlisted: 0,
         }
+    }
+
+    /// How many tenants the plan covers, listed in `tenants` or only counted.
+    pub fn tenant_count(&self) -> usize {
+        self.tenants.len() + self.tenants_unlisted
+    }
+
+    /// Whether `tenant` has an outcome listed in the plan.
+    pub fn lists_tenant(&self, tenant: &str) -> bool {
+        self.tenants
+            .binary_search_by(|t| t.tenant.as_str().cmp(tenant))
+            .is_ok()
     }
 
     /// Adds a part: its actions after those already added, and each tenant's outcome merged

@@ -281,17 +281,12 @@ pub fn render(plan: &Plan, color: bool) -> String {
         .filter(|n| plan.options.offline && n.failure.cause == crate::outcome::Cause::NotRead)
         .map(|n| n.tenant.as_str())
         .collect();
-    let offline: Vec<&crate::outcome::TenantOutcome> = plan
-        .tenants
-        .iter()
-        .filter(|t| unread.contains(t.tenant.as_str()))
-        .collect();
-    if !offline.is_empty() {
+    if !unread.is_empty() {
         let _ = writeln!(
             out,
             "{} Entra was not read (--offline): guests and directory roles of {} were not planned or checked.\n",
             style.paint("1;33", "Offline:"),
-            plural(offline.len(), "tenant")
+            plural(unread.len(), "tenant")
         );
     }
     // Tenants not read at all, then tenants read but for a source some kinds need.

@@ -38,7 +38,7 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
                     serde_json::Value::Object(
                         t.labels
                             .iter()
-                            .map(|(k, v)| (k.clone(), json!(v)))
+                            .map(|(k, v)| (k.to_string(), json!(&**v)))
                             .collect(),
                     ),
                 ),

@@ -65,9 +65,29 @@ fn values_yaml_would_retype_are_read_as_written() {
     assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
     let t = &v.model.tenants["t1"];
     assert_eq!(t.display_name, "1.10");
-    assert_eq!(t.labels.get("tier").map(String::as_str), Some("1"));
-    assert_eq!(t.labels.get("n").map(String::as_str), Some("no"));
-    assert_eq!(t.labels.get("zip").map(String::as_str), Some("02134"));
+    assert_eq!(t.labels.get("tier").map(|v| &**v), Some("1"));
+    assert_eq!(t.labels.get("n").map(|v| &**v), Some("no"));
+    assert_eq!(t.labels.get("zip").map(|v| &**v), Some("02134"));
+}
+
+/// Every tenant is kept for the whole run: a label's key or value written on many tenants is
+/// one text in memory, and each tenant still has its own labels.
+#[test]
+fn label_texts_are_shared_between_tenants() {
+    let v = validate(&[(
+        "a.yaml",
+        "kind: Tenant\nname: t1\nlabels: { tier: gold, region: eu }\n---\nkind: Tenant\nname: t2\nlabels: { tier: gold, region: us }\n",
+    )]);
+    assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
+    let (t1, t2) = (&v.model.tenants["t1"].labels, &v.model.tenants["t2"].labels);
+    let tier = |labels: &tenantform::model::Labels| {
+        let (key, value) = labels.iter().find(|(k, _)| &***k == "tier").unwrap();
+        (key.clone(), value.clone())
+    };
+    let ((k1, v1), (k2, v2)) = (tier(t1), tier(t2));
+    assert!(std::sync::Arc::ptr_eq(&k1, &k2) && std::sync::Arc::ptr_eq(&v1, &v2));
+    assert_eq!(t1.get("region").map(|v| &**v), Some("eu"));
+    assert_eq!(t2.get("region").map(|v| &**v), Some("us"));
 }
 
 #[test]
