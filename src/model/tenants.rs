@@ -14,11 +14,11 @@ impl Resolver {
             return;
         }
         let name = doc.name.value.clone();
-        let labels = doc
-            .labels
-            .iter()
-            .map(|(k, v)| (self.label_text(&k.value), self.label_text(&v.value)))
-            .collect();
+        // Exactly as large as it needs to be: every tenant's labels are kept for the run.
+        let mut labels = super::Labels::with_capacity(doc.labels.len());
+        for (k, v) in &doc.labels {
+            labels.insert(self.label_text(&k.value), self.label_text(&v.value));
+        }
         self.model.tenants.insert(
             name.clone(),
             Tenant {
