@@ -138,6 +138,10 @@ impl Resolver {
                 Manifest::DriftException(e) => self.exceptions.push(*e),
             }
         }
+        // Merged a round at a time: `append` builds the tree anew with full nodes, where
+        // inserting tenants one by one in name order (files are read in path order) leaves
+        // every node about half empty, and every tenant is kept for the whole run.
+        self.model.tenants.append(&mut self.round_tenants);
     }
 
     fn take_role_assignment(&mut self, doc: &RoleAssignmentDoc) {
@@ -305,6 +309,8 @@ impl Resolver {
 pub struct Resolver {
     /// The catalog (tenants, organizations, drift exceptions).
     pub(super) model: DesiredModel,
+    /// The tenants of the round being taken, added to `model` at its end.
+    pub(super) round_tenants: std::collections::BTreeMap<String, super::Tenant>,
     pub(super) diags: Vec<Diagnostic>,
     /// Where each tenant's name was written (for explicit ones and for implicit ones: the org).
     /// By name key ([`super::unique::Key`]): a run keeps every tenant's.
@@ -333,6 +339,7 @@ impl Default for Resolver {
     fn default() -> Self {
         Resolver {
             model: DesiredModel::default(),
+            round_tenants: std::collections::BTreeMap::new(),
             diags: Vec::new(),
             tenant_locs: HashMap::new(),
             org_locs: HashMap::new(),

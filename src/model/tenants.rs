@@ -19,7 +19,7 @@ impl Resolver {
         for (k, v) in &doc.labels {
             labels.insert(self.label_text(&k.value), self.label_text(&v.value));
         }
-        self.model.tenants.insert(
+        self.round_tenants.insert(
             name.clone(),
             Tenant {
                 display_name: doc

@@ -70,6 +70,40 @@ fn values_yaml_would_retype_are_read_as_written() {
     assert_eq!(t.labels.get("zip").map(|v| &**v), Some("02134"));
 }
 
+/// A tree is parsed 512 files a round and each round's tenants join the model at its end: a
+/// tree of several rounds, its tenants in no particular order across files, keeps every
+/// tenant with its record, and a name declared again in a later round is a duplicate.
+#[test]
+fn tenants_of_every_round_of_files_are_kept() {
+    let texts: Vec<(String, String)> = (0..1100)
+        .map(|i| {
+            // File order is not name order: names interleave across rounds.
+            let tenant = format!("t{:04}", (i * 7919) % 1100);
+            (
+                format!("f{i:04}.yaml"),
+                format!("kind: Tenant\nname: {tenant}\ndisplayName: Tenant {i}\nlabels: {{ file: f{i} }}\n"),
+            )
+        })
+        .chain(std::iter::once((
+            "zz.yaml".to_string(),
+            "kind: Tenant\nname: t0001\n".to_string(),
+        )))
+        .collect();
+    let files: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let v = validate(&files);
+    assert_eq!(codes(&v), ["TF400"], "{:?}", v.diagnostics);
+    assert_eq!(v.model.tenants.len(), 1100);
+    for i in 0..1100 {
+        let tenant = &v.model.tenants[&format!("t{:04}", (i * 7919) % 1100)];
+        assert_eq!(tenant.display_name, format!("Tenant {i}"));
+        let file = format!("f{i}");
+        assert_eq!(tenant.labels.get("file").map(|v| &**v), Some(file.as_str()));
+    }
+}
+
 /// Every tenant is kept for the whole run: a label's key or value written on many tenants is
 /// one text in memory, and each tenant still has its own labels.
 #[test]
