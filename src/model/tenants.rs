@@ -2,7 +2,7 @@
 //! `tenant:`), references to tenants, and tenant targets (names or label selectors).
 
 use super::resolve::Resolver;
-use super::unique::{check_unique_key, key};
+use super::unique::{check_unique, key};
 use super::{Organization, Tenant};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean, nearest};
 use crate::manifest::{OrganizationDoc, TenantDoc, TenantTargets};
@@ -10,7 +10,7 @@ use crate::source::{Loc, Located};
 
 impl Resolver {
     pub(super) fn add_tenant(&mut self, doc: &TenantDoc) {
-        if !check_unique_key(&mut self.diags, &mut self.tenant_locs, "Tenant", &doc.name) {
+        if !check_unique(&mut self.diags, &mut self.tenant_locs, "Tenant", &doc.name) {
             return;
         }
         let name = doc.name.value.clone();
@@ -99,7 +99,7 @@ impl Resolver {
         let is_first = match self.org_locs.get(&key(&org.name.value)) {
             // Implicit-tenant pass already registered this exact document.
             Some(loc) if *loc == org.name.loc => true,
-            _ => check_unique_key(
+            _ => check_unique(
                 &mut self.diags,
                 &mut self.org_locs,
                 "Organization",

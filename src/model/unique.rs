@@ -33,23 +33,8 @@ pub(super) fn duplicate(kind: &str, name: &Located<String>, first: Loc) -> Diagn
 }
 
 /// Reports a second definition of a name, pointing at both; returns false when it is one.
+/// Names seen are kept by [`Key`], not as text (a run keeps every tenant's).
 pub(super) fn check_unique(
-    diags: &mut Vec<Diagnostic>,
-    seen: &mut HashMap<String, Loc>,
-    kind: &str,
-    name: &Located<String>,
-) -> bool {
-    if let Some(first) = seen.get(&name.value) {
-        diags.push(duplicate(kind, name, *first));
-        return false;
-    }
-    seen.insert(name.value.clone(), name.loc);
-    true
-}
-
-/// [`check_unique`] for a kind whose names are kept by [`Key`] (tenants: a run keeps every
-/// one).
-pub(super) fn check_unique_key(
     diags: &mut Vec<Diagnostic>,
     seen: &mut HashMap<Key, Loc>,
     kind: &str,

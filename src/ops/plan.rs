@@ -679,9 +679,8 @@ mod tests {
         }
     }
 
-    fn collect(order: &[&str]) -> Plan {
-        let mut c = PlanCollector::everything();
-        c.begin(PlanHeader {
+    fn header() -> PlanHeader {
+        PlanHeader {
             id: String::new(),
             manifests_digest: String::new(),
             state: StateRef {
@@ -690,8 +689,12 @@ mod tests {
                 partitions: BTreeMap::new(),
             },
             options: PlanOptions::default(),
-        })
-        .unwrap();
+        }
+    }
+
+    fn collect(order: &[&str]) -> Plan {
+        let mut c = PlanCollector::everything();
+        c.begin(header()).unwrap();
         let catalog = PlanPart {
             part: crate::plan::Part::Catalog,
             actions: vec![action("tenant", "b", "b"), action("tenant", "a", "a")],
@@ -747,22 +750,12 @@ mod tests {
         }
     }
 
-    /// A plan for a terminal lists the tenants a reader needs to see (changes, failures) and
-    /// only counts the rest, however the catalog's and the tenants' parts
+    /// A plan for a terminal lists the tenants a reader needs to see (changes, failures,
+    /// blocked actions) and only counts the rest, however the catalog's and the tenants' parts
     /// say it; the plan for JSON lists them all.
     #[test]
     fn a_plan_for_a_terminal_counts_tenants_with_nothing_to_do_without_listing_them() {
         use crate::outcome::{Cause, Failure, Outcome};
-        let header = || PlanHeader {
-            id: String::new(),
-            manifests_digest: String::new(),
-            state: StateRef {
-                lineage: String::new(),
-                serial: 0,
-                partitions: BTreeMap::new(),
-            },
-            options: PlanOptions::default(),
-        };
         let failed = || Outcome::Failed(Box::new(Failure::new(Cause::GraphError, "503")));
         let mut not_checked = outcome("e", Outcome::NothingToDo);
         not_checked.sources.insert(

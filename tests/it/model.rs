@@ -104,6 +104,39 @@ fn tenants_of_every_round_of_files_are_kept() {
     }
 }
 
+/// Names are unique per kind whatever the kind: a tenant, an organization and a drift
+/// exception declared twice each point at their first definition; one name in three kinds is
+/// no clash.
+#[test]
+fn a_name_declared_twice_in_a_kind_points_at_the_first() {
+    let exception = "kind: DriftException\nname: same\ntenant: same\naddress: guest.same.*\nreason: r\nexpires: 2099-01-01\n";
+    let v = validate(&[
+        (
+            "a.yaml",
+            "kind: Tenant\nname: same\n---\nkind: Organization\nname: same-org\ntenant: same\n",
+        ),
+        ("b.yaml", exception),
+        (
+            "c.yaml",
+            "kind: Tenant\nname: same\n---\nkind: Organization\nname: same-org\ntenant: same\n",
+        ),
+        ("d.yaml", exception),
+    ]);
+    assert_eq!(
+        codes(&v),
+        ["TF400", "TF400", "TF400"],
+        "{:?}",
+        v.diagnostics
+    );
+    let pointing: Vec<(u32, u32)> = v
+        .diagnostics
+        .iter()
+        .map(|d| (d.primary().file.0, d.labels[1].loc.file.0))
+        .collect();
+    assert_eq!(pointing, [(2, 0), (2, 0), (3, 1)]);
+    assert_eq!(v.model.drift_exceptions.len(), 1);
+}
+
 /// Every tenant is kept for the whole run: a label's key or value written on many tenants is
 /// one text in memory, and each tenant still has its own labels.
 #[test]
