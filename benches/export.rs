@@ -29,6 +29,8 @@ fn main() {
                 user_type: "Guest".into(),
                 external_user_state: Some("Accepted".into()),
                 user_principal_name: None,
+                account_enabled: true,
+                profile: Default::default(),
             });
             t.role_assignments.push(FixtureRoleAssignment {
                 id: None,

@@ -55,6 +55,7 @@ pub struct User {
     pub created_date_time: String,
     /// When it was created in this process: replication delay counts from here.
     pub created_at: Instant,
+    pub profile: super::fixture::UserProfile,
 }
 
 impl User {
@@ -67,6 +68,7 @@ impl User {
 impl User {
     /// Every property the sandbox knows, as Graph names them.
     pub fn to_json(&self) -> Value {
+        let p = &self.profile;
         json!({
             "id": self.id,
             "displayName": self.display_name,
@@ -79,13 +81,18 @@ impl User {
             "userPrincipalName": self.user_principal_name,
             "accountEnabled": self.account_enabled,
             "createdDateTime": self.created_date_time,
-            "businessPhones": [],
-            "givenName": null,
-            "surname": null,
-            "jobTitle": null,
-            "mobilePhone": null,
-            "officeLocation": null,
+            "businessPhones": p.business_phones,
+            "givenName": p.given_name,
+            "surname": p.surname,
+            "jobTitle": p.job_title,
+            "mobilePhone": p.mobile_phone,
+            "officeLocation": p.office_location,
             "preferredLanguage": null,
+            "department": p.department,
+            "companyName": p.company_name,
+            "onPremisesSyncEnabled": p.on_premises_sync_enabled,
+            "assignedLicenses": p.assigned_licenses,
+            "licenseAssignmentStates": p.license_assignment_states,
         })
     }
 }
@@ -263,9 +270,10 @@ impl Directory {
                         .or_else(|| guest.then(|| "Accepted".into())),
                     external_user_state_change_date_time: guest.then(|| now.clone()),
                     user_principal_name: upn,
-                    account_enabled: true,
+                    account_enabled: u.account_enabled,
                     created_date_time: now.clone(),
                     created_at: Instant::now() - Duration::from_secs(3600),
+                    profile: u.profile.clone(),
                 },
             );
         }
@@ -300,6 +308,8 @@ impl Directory {
                     user_type: u.user_type.clone(),
                     external_user_state: u.external_user_state.clone(),
                     user_principal_name: Some(u.user_principal_name.clone()),
+                    account_enabled: u.account_enabled,
+                    profile: u.profile.clone(),
                 })
                 .collect(),
             contracts: self.contracts.clone(),
@@ -459,6 +469,7 @@ impl Directory {
                         account_enabled: true,
                         created_date_time: super::now(),
                         created_at: Instant::now(),
+                        profile: Default::default(),
                     },
                 );
                 id
@@ -651,4 +662,54 @@ pub fn is_odata_type(value: &Value, entity: &str) -> bool {
             .or_else(|| t.strip_prefix("graph."))
             .is_some_and(|e| e.eq_ignore_ascii_case(entity))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::fixture::{AssignedLicense, FixtureUser, UserProfile};
+
+    /// A world kept between runs keeps each user's profile and whether the account is on.
+    #[test]
+    fn a_users_profile_survives_the_fixture_round_trip() {
+        let mut tenant = FixtureTenant::new(
+            "00000000-0000-4000-8000-0000000000aa",
+            "Foggy",
+            "foggy.onmicrosoft.com",
+        );
+        tenant.users.push(FixtureUser {
+            id: Some("00000000-0000-4000-8000-000000000001".into()),
+            display_name: "Ana".into(),
+            mail: Some("ana@foggy.example".into()),
+            other_mails: Vec::new(),
+            user_type: "Member".into(),
+            external_user_state: None,
+            user_principal_name: Some("ana@foggy.example".into()),
+            account_enabled: false,
+            profile: UserProfile {
+                department: Some("Finance".into()),
+                office_location: Some("Boston 2".into()),
+                assigned_licenses: vec![AssignedLicense {
+                    sku_id: "6fd2c87f-b296-42f0-b197-1e91e994b900".into(),
+                    disabled_plans: Vec::new(),
+                }],
+                ..UserProfile::default()
+            },
+        });
+        let again = Directory::from_fixture(&tenant).to_fixture();
+        let (before, after) = (&tenant.users[0], &again.users[0]);
+        assert!(!after.account_enabled);
+        assert_eq!(after.profile, before.profile);
+        // Written without the fields it does not have, read back the same.
+        let text = serde_json::to_string(after).unwrap();
+        assert!(
+            !text.contains("surname") && text.contains("officeLocation"),
+            "{text}"
+        );
+        let read: FixtureUser = serde_json::from_str(&text).unwrap();
+        assert_eq!(read.profile, before.profile);
+        // A misspelt field is refused, not ignored.
+        let typo = text.replace("officeLocation", "officeLocaton");
+        assert!(serde_json::from_str::<FixtureUser>(&typo).is_err());
+    }
 }

@@ -147,6 +147,84 @@ pub struct FixtureUser {
     pub external_user_state: Option<String>,
     #[serde(default)]
     pub user_principal_name: Option<String>,
+    /// `accountEnabled`: a disabled account is still listed.
+    #[serde(default = "yes")]
+    pub account_enabled: bool,
+    /// What the directory says of the person (department, office, licences): what end-user
+    /// sync routes and copies.
+    #[serde(default, skip_serializing_if = "UserProfile::is_empty")]
+    pub profile: UserProfile,
+}
+
+/// A user's profile fields as Graph names them (user resource type, v1.0): all optional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub office_location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub business_phones: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile_phone: Option<String>,
+    /// True for a user synced from on-premises AD; absent (null) for a cloud-only one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_premises_sync_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assigned_licenses: Vec<AssignedLicense>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub license_assignment_states: Vec<LicenseAssignmentState>,
+}
+
+impl UserProfile {
+    pub fn is_empty(&self) -> bool {
+        *self == UserProfile::default()
+    }
+}
+
+/// `assignedLicense`: a SKU assigned to the user, with the service plans turned off.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AssignedLicense {
+    pub sku_id: String,
+    #[serde(default)]
+    pub disabled_plans: Vec<String>,
+}
+
+/// `licenseAssignmentState`: how a SKU came to the user (directly, or by the group named in
+/// `assignedByGroup`), and whether it took (`state` `Active` or `Error`, with `error`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LicenseAssignmentState {
+    pub sku_id: String,
+    #[serde(default)]
+    pub assigned_by_group: Option<String>,
+    #[serde(default)]
+    pub disabled_plans: Vec<String>,
+    #[serde(default = "active")]
+    pub state: String,
+    /// `None`, or `CountViolation`, `MutuallyExclusiveViolation`, `DependencyViolation`, ...
+    #[serde(default = "no_error")]
+    pub error: String,
+    #[serde(default)]
+    pub last_updated_date_time: Option<String>,
+}
+
+fn active() -> String {
+    "Active".into()
+}
+
+fn no_error() -> String {
+    "None".into()
 }
 
 fn member() -> String {
@@ -229,6 +307,8 @@ impl Fixture {
                         user_type: "Member".into(),
                         external_user_state: None,
                         user_principal_name: None,
+                        account_enabled: true,
+                        profile: UserProfile::default(),
                     })
                     .collect(),
                 ..FixtureTenant::new(

@@ -23,6 +23,8 @@ fn hand_made_fleet() -> Fixture {
             user_type: "Guest".into(),
             external_user_state: Some("Accepted".into()),
             user_principal_name: None,
+            account_enabled: true,
+            profile: Default::default(),
         };
         let dana = format!("00000000-0000-4000-8000-{i:012}");
         let local = format!("00000000-0000-4000-8001-{i:012}");

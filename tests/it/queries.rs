@@ -157,3 +157,114 @@ fn only_the_query_options_an_endpoint_documents_are_accepted() {
     // $top limits: 1 to 999 on users.
     assert_eq!(raw.get("/users?$top=1000", false).0, 400);
 }
+
+/// A user's profile (what end-user sync routes and copies) as Graph returns it: fields given
+/// in the fixture come back under `$select` by their Graph names, licences with their shapes,
+/// a disabled account is listed, and the default property set (no `$select`) leaves out what
+/// Graph leaves out (`accountEnabled`, `department`, ...).
+#[test]
+fn users_carry_their_profile_fields_as_graph_names_them() {
+    use tenantform::sandbox::fixture::{
+        AssignedLicense, Fixture, FixtureUser, LicenseAssignmentState, UserProfile,
+    };
+    const E3: &str = "6fd2c87f-b296-42f0-b197-1e91e994b900";
+    let mut fixture = Fixture::generated(1, 0);
+    // The partner tenant comes first; customer 0 is the one `Raw` reads.
+    let customer = tenantform::synthetic::synthetic_guid(0);
+    let tenant = fixture
+        .tenants
+        .iter_mut()
+        .find(|t| t.id == customer)
+        .unwrap();
+    tenant.users.push(FixtureUser {
+        id: Some("00000000-0000-4000-8000-000000000001".into()),
+        display_name: "Ana Ortiz".into(),
+        mail: Some("ana@foggy.example".into()),
+        other_mails: Vec::new(),
+        user_type: "Member".into(),
+        external_user_state: None,
+        user_principal_name: Some("ana@foggy.example".into()),
+        account_enabled: false,
+        profile: UserProfile {
+            given_name: Some("Ana".into()),
+            surname: Some("Ortiz".into()),
+            department: Some("Finance".into()),
+            office_location: Some("Boston 2".into()),
+            company_name: Some("Foggy IT".into()),
+            job_title: Some("Controller".into()),
+            business_phones: vec!["+1 617 555 0100".into()],
+            mobile_phone: Some("+1 617 555 0199".into()),
+            on_premises_sync_enabled: Some(true),
+            assigned_licenses: vec![AssignedLicense {
+                sku_id: E3.into(),
+                disabled_plans: Vec::new(),
+            }],
+            license_assignment_states: vec![LicenseAssignmentState {
+                sku_id: E3.into(),
+                assigned_by_group: Some("00000000-0000-4000-9000-000000000001".into()),
+                disabled_plans: Vec::new(),
+                state: "Error".into(),
+                error: "CountViolation".into(),
+                last_updated_date_time: None,
+            }],
+        },
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.json");
+    std::fs::write(&path, serde_json::to_vec(&fixture).unwrap()).unwrap();
+    let sandbox = StandaloneSandbox::serve(
+        &["--fixture", path.to_str().unwrap()],
+        std::process::Stdio::null(),
+    );
+    let raw = Raw::new(&sandbox);
+    let select = "id,givenName,surname,department,officeLocation,companyName,jobTitle,businessPhones,mobilePhone,accountEnabled,onPremisesSyncEnabled,assignedLicenses,licenseAssignmentStates";
+    let (status, body) = raw.get(&format!("/users?$select={select}"), false);
+    assert_eq!(status, 200, "{body}");
+    let ana = body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == "00000000-0000-4000-8000-000000000001")
+        .unwrap_or_else(|| panic!("a disabled user is listed: {body}"))
+        .clone();
+    assert_eq!(
+        ana,
+        json!({
+            "id": "00000000-0000-4000-8000-000000000001",
+            "givenName": "Ana",
+            "surname": "Ortiz",
+            "department": "Finance",
+            "officeLocation": "Boston 2",
+            "companyName": "Foggy IT",
+            "jobTitle": "Controller",
+            "businessPhones": ["+1 617 555 0100"],
+            "mobilePhone": "+1 617 555 0199",
+            "accountEnabled": false,
+            "onPremisesSyncEnabled": true,
+            "assignedLicenses": [{"skuId": E3, "disabledPlans": []}],
+            "licenseAssignmentStates": [{
+                "skuId": E3,
+                "assignedByGroup": "00000000-0000-4000-9000-000000000001",
+                "disabledPlans": [],
+                "state": "Error",
+                "error": "CountViolation",
+                "lastUpdatedDateTime": null,
+            }],
+        })
+    );
+    let (status, body) = raw.get("/users/00000000-0000-4000-8000-000000000001", false);
+    assert_eq!(status, 200, "{body}");
+    for absent in [
+        "accountEnabled",
+        "department",
+        "companyName",
+        "assignedLicenses",
+    ] {
+        assert!(
+            body.get(absent).is_none(),
+            "{absent} is not in the default set: {body}"
+        );
+    }
+    assert_eq!(body["officeLocation"], "Boston 2");
+    assert_eq!(body["jobTitle"], "Controller");
+}
