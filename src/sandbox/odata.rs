@@ -243,6 +243,23 @@ impl Filter {
         }
     }
 
+    /// Every property the filter reads, in order.
+    pub fn properties(&self) -> Vec<&str> {
+        match self {
+            Filter::Eq(p, _)
+            | Filter::Ne(p, _)
+            | Filter::StartsWith(p, _)
+            | Filter::EndsWith(p, _)
+            | Filter::AnyEq(p, _) => vec![p.as_str()],
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                let mut all = a.properties();
+                all.extend(b.properties());
+                all
+            }
+            Filter::Not(a) => a.properties(),
+        }
+    }
+
     /// Evaluates against an object's JSON; string equality ignores case, as Graph's does for
     /// mail and names.
     pub fn matches(&self, object: &Value) -> bool {

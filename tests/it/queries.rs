@@ -72,6 +72,16 @@ fn advanced_queries_need_consistency_level_eventual_as_in_graph() {
             "/users/$count",
             "'ConsistencyLevel:eventual' header is missing",
         ),
+        // Some properties are read by `$filter` only in an advanced query, whatever the
+        // operator (GRAPH.md, "Users for end-user sync").
+        (
+            "/users?$filter=officeLocation eq 'Boston'&$count=true",
+            "property 'officeLocation' of resource 'User'",
+        ),
+        (
+            "/users?$filter=userType eq 'Member' and startswith(companyName,'Foggy')",
+            "property 'companyName' of resource 'User'",
+        ),
     ] {
         let (status, body) = raw.get(path, false);
         assert_eq!(status, 400, "{path}: {body}");
@@ -85,6 +95,14 @@ fn advanced_queries_need_consistency_level_eventual_as_in_graph() {
     let (status, body) = raw.get("/users?$filter=userType ne 'Guest'&$count=true", true);
     assert_eq!(status, 200, "{body}");
     assert!(body["@odata.count"].is_u64(), "{body}");
+    let (status, body) = raw.get(
+        "/users?$filter=officeLocation eq 'Boston'&$count=true",
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    // A property a default query reads needs no header.
+    let (status, body) = raw.get("/users?$filter=department eq 'Finance'", false);
+    assert_eq!(status, 200, "{body}");
     // `ne` with the header but without $count=true is still refused.
     assert_eq!(raw.get("/users?$filter=userType ne 'Guest'", true).0, 400);
     // Without the header, $count=true is silently ignored.
