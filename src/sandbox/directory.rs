@@ -678,13 +678,6 @@ mod tests {
             "foggy.onmicrosoft.com",
         );
         tenant.users.push(FixtureUser {
-            id: Some("00000000-0000-4000-8000-000000000001".into()),
-            display_name: "Ana".into(),
-            mail: Some("ana@foggy.example".into()),
-            other_mails: Vec::new(),
-            user_type: "Member".into(),
-            external_user_state: None,
-            user_principal_name: Some("ana@foggy.example".into()),
             account_enabled: false,
             profile: UserProfile {
                 department: Some("Finance".into()),
@@ -695,6 +688,11 @@ mod tests {
                 }],
                 ..UserProfile::default()
             },
+            ..FixtureUser::member(
+                "00000000-0000-4000-8000-000000000001",
+                "Ana",
+                "ana@foggy.example",
+            )
         });
         let again = Directory::from_fixture(&tenant).to_fixture();
         let (before, after) = (&tenant.users[0], &again.users[0]);

@@ -156,6 +156,23 @@ pub struct FixtureUser {
     pub profile: UserProfile,
 }
 
+impl FixtureUser {
+    /// A member of the directory (an end user), signing in as `mail`, with no profile yet.
+    pub fn member(id: &str, display_name: &str, mail: &str) -> FixtureUser {
+        FixtureUser {
+            id: Some(id.into()),
+            display_name: display_name.into(),
+            mail: Some(mail.into()),
+            other_mails: Vec::new(),
+            user_type: "Member".into(),
+            external_user_state: None,
+            user_principal_name: Some(mail.into()),
+            account_enabled: true,
+            profile: UserProfile::default(),
+        }
+    }
+}
+
 /// A user's profile fields as Graph names them (user resource type, v1.0): all optional.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -195,13 +195,6 @@ fn users_carry_their_profile_fields_as_graph_names_them() {
         .find(|t| t.id == customer)
         .unwrap();
     tenant.users.push(FixtureUser {
-        id: Some("00000000-0000-4000-8000-000000000001".into()),
-        display_name: "Ana Ortiz".into(),
-        mail: Some("ana@foggy.example".into()),
-        other_mails: Vec::new(),
-        user_type: "Member".into(),
-        external_user_state: None,
-        user_principal_name: Some("ana@foggy.example".into()),
         account_enabled: false,
         profile: UserProfile {
             given_name: Some("Ana".into()),
@@ -226,6 +219,11 @@ fn users_carry_their_profile_fields_as_graph_names_them() {
                 last_updated_date_time: None,
             }],
         },
+        ..FixtureUser::member(
+            "00000000-0000-4000-8000-000000000001",
+            "Ana Ortiz",
+            "ana@foggy.example",
+        )
     });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("world.json");
