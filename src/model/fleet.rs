@@ -342,9 +342,6 @@ impl DesiredFleet {
         organization_tenants.sort_unstable();
         // Names are unique: one entry a key.
         organization_tenants.dedup_by_key(|(key, _)| *key);
-        // Tenants were inserted in name order, which leaves B-tree nodes about half full; a
-        // B-tree built from them at once packs its nodes (every tenant is kept for the run).
-        catalog.tenants = std::mem::take(&mut catalog.tenants).into_iter().collect();
         Ok(DesiredFleet {
             catalog,
             objects,

@@ -138,10 +138,15 @@ impl Resolver {
                 Manifest::DriftException(e) => self.exceptions.push(*e),
             }
         }
-        // Merged a round at a time: `append` builds the tree anew with full nodes, where
-        // inserting tenants one by one in name order (files are read in path order) leaves
-        // every node about half empty, and every tenant is kept for the whole run.
-        self.model.tenants.append(&mut self.round_tenants);
+        self.merge_new_tenants();
+    }
+
+    /// Adds the tenants taken since the last merge to the model. Merged a round of files at
+    /// a time (and the implicit tenants at once): `append` builds the tree anew with full
+    /// nodes, where inserting tenants one by one in name order (files are read in path order)
+    /// leaves every node about half empty, and every tenant is kept for the whole run.
+    fn merge_new_tenants(&mut self) {
+        self.model.tenants.append(&mut self.new_tenants);
     }
 
     fn take_role_assignment(&mut self, doc: &RoleAssignmentDoc) {
@@ -209,6 +214,7 @@ impl Resolver {
             self.add_implicit_tenant(&doc(line)?);
             Ok(())
         })?;
+        self.merge_new_tenants();
         organizations.for_each_line(|_, line| {
             self.add_organization(&doc(line)?);
             Ok(())
@@ -309,8 +315,8 @@ impl Resolver {
 pub struct Resolver {
     /// The catalog (tenants, organizations, drift exceptions).
     pub(super) model: DesiredModel,
-    /// The tenants of the round being taken, added to `model` at its end.
-    pub(super) round_tenants: std::collections::BTreeMap<String, super::Tenant>,
+    /// Tenants taken since the last [`Resolver::merge_new_tenants`].
+    pub(super) new_tenants: std::collections::BTreeMap<String, super::Tenant>,
     pub(super) diags: Vec<Diagnostic>,
     /// Where each tenant's name was written (for explicit ones and for implicit ones: the org).
     /// By name key ([`super::unique::Key`]): a run keeps every tenant's.
@@ -339,7 +345,7 @@ impl Default for Resolver {
     fn default() -> Self {
         Resolver {
             model: DesiredModel::default(),
-            round_tenants: std::collections::BTreeMap::new(),
+            new_tenants: std::collections::BTreeMap::new(),
             diags: Vec::new(),
             tenant_locs: HashMap::new(),
             org_locs: HashMap::new(),

@@ -19,7 +19,7 @@ impl Resolver {
         for (k, v) in &doc.labels {
             labels.insert(self.label_text(&k.value), self.label_text(&v.value));
         }
-        self.round_tenants.insert(
+        self.new_tenants.insert(
             name.clone(),
             Tenant {
                 display_name: doc
@@ -82,7 +82,7 @@ impl Resolver {
             .display_name
             .as_ref()
             .map_or_else(|| org.name.value.clone(), |d| d.value.clone());
-        self.model.tenants.insert(
+        self.new_tenants.insert(
             org.name.value.clone(),
             Tenant {
                 name: org.name.value.clone(),

@@ -164,11 +164,11 @@ impl PlanSink for PlanCollector {
         }
         if !self.everything {
             // Tenants with nothing to do are counted, not listed (what their sources said is
-            // for JSON: a terminal shows failures, and a failed source fails the tenant). Every tenant of a catalog
-            // part has a part of its own later (it is a job), so only tenant parts count them;
-            // one the plan already lists (changes in the catalog) is merged, not counted.
-            // A tenant with actions in the part (blocked ones too) is listed: its section
-            // is headed with its display name.
+            // for JSON: a terminal shows failures, and a failed source fails the tenant).
+            // Every tenant of a catalog part has a part of its own later (it is a job), so
+            // only tenant parts count them; one the plan already lists (changes in the
+            // catalog) is merged, not counted. A tenant with actions in the part (blocked
+            // ones too) is listed: its section is headed with its display name.
             let catalog = part.part == crate::plan::Part::Catalog;
             let with_actions: BTreeSet<&str> = part
                 .actions
