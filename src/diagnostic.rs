@@ -68,8 +68,13 @@ codes! {
     DuplicateMicrosoftTenantId = "TF406", "duplicate-microsoft-tenant-id";
     DuplicateEmail = "TF407", "duplicate-email";
     FormerNameConflict = "TF408", "former-name-conflict";
+    UnknownOrganization = "TF409", "unknown-organization";
+    OrganizationNotInTenant = "TF410", "organization-not-in-tenant";
+    UnroutedUsers = "TF411", "unrouted-users";
+    DuplicateSync = "TF412", "duplicate-sync";
     SelectorMatchesNothing = "TF500", "selector-matches-nothing";
     DuplicateRole = "TF501", "duplicate-role";
+    RouteNeverMatches = "TF502", "route-never-matches";
 }
 
 impl Serialize for Code {

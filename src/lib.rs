@@ -12,6 +12,7 @@ pub mod apply;
 pub mod cli;
 pub mod diagnostic;
 pub mod drift;
+pub mod end_users;
 pub mod export;
 pub mod git;
 pub mod graph;

@@ -24,6 +24,8 @@ pub mod source {
     pub const ROLE_ELIGIBILITY: &str = "roleEligibility";
     /// Transitive members of groups holding privileged roles (report-only follow-up).
     pub const GROUP_MEMBERS: &str = "groupMembers";
+    /// The users the end-user sync reads (`/users/delta` and the groups its rules name).
+    pub const USERS: &str = "users";
 }
 
 /// How one source of a tenant's directory was read.
@@ -80,10 +82,57 @@ pub struct LiveDirectory {
     /// Transitive members of the groups that hold privileged roles, by lowercase group id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub group_members: BTreeMap<String, Vec<LivePrincipal>>,
+    /// The users the end-user sync read (source `users`), for tenants that sync end users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Box<LiveUsers>>,
     /// How each source was read, by source name ([`source`]). A source that is not listed
     /// was not read: its data above is empty, not known to be empty.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceStatus>,
+}
+
+/// What one end-user sync read of a tenant found: the whole directory, or what changed since
+/// the stored delta link, and who is in the groups the rules name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveUsers {
+    /// Why the whole directory was read (a first sync, rules that changed, an expired or
+    /// reset delta link), when it was: then a user not listed is gone. Otherwise `users` are
+    /// only those changed since the stored position (and those fetched because their
+    /// membership of a named group changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<String>,
+    pub users: Vec<crate::end_users::EntraUser>,
+    /// Users deleted since the stored position.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<RemovedUser>,
+    /// The groups the rules name, as resolved in this read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<LiveGroup>,
+    /// Where the next read starts (Graph's delta link: opaque, kept in state).
+    pub delta_link: String,
+}
+
+/// A user `/users/delta` reported as `@removed`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovedUser {
+    /// Lowercase object id.
+    pub id: String,
+    /// `@removed.reason` was `changed`: soft-deleted, restorable for 30 days.
+    pub soft: bool,
+}
+
+/// A group a rule names, and its transitive user members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveGroup {
+    pub reference: crate::end_users::GroupRef,
+    /// Lowercase object id.
+    pub id: String,
+    pub display_name: String,
+    /// Lowercase user object ids, sorted.
+    pub members: Vec<String>,
 }
 
 /// What a directory object is, as far as privileged access goes.

@@ -242,7 +242,8 @@ impl EntraExecutor<'_> {
                     external: true,
                 })
             }
-            Op::Adopt | Op::NoOp => Ok(Executed::default()),
+            // Only MSP-side records are archived; a guest never is.
+            Op::Adopt | Op::Archive | Op::NoOp => Ok(Executed::default()),
         }
     }
 
@@ -443,7 +444,7 @@ impl EntraExecutor<'_> {
                     external: true,
                 })
             }
-            Op::Update | Op::Adopt | Op::NoOp => Ok(Executed::default()),
+            Op::Update | Op::Adopt | Op::Archive | Op::NoOp => Ok(Executed::default()),
         }
     }
 }
@@ -462,9 +463,14 @@ impl Executor for EntraExecutor<'_> {
             Some(KindId::Guest) => Box::pin(self.guest(action, stored, state)),
             Some(KindId::DirectoryRole) => Box::pin(self.directory_role(action, stored, state)),
             // Kinds that live only in state: the record is the change.
-            Some(KindId::Tenant | KindId::Organization | KindId::MspRole) => {
-                StateOnlyExecutor.execute(action, stored, state)
-            }
+            // Contacts are MSP-side records synced *from* Entra: nothing is written there.
+            Some(
+                KindId::Tenant
+                | KindId::Organization
+                | KindId::MspRole
+                | KindId::Contact
+                | KindId::UserSync,
+            ) => StateOnlyExecutor.execute(action, stored, state),
             None => Box::pin(std::future::ready(Err(failed_because(
                 action,
                 Cause::StateError,

@@ -133,6 +133,7 @@ pub struct ApplyReport {
     pub updated: usize,
     pub deleted: usize,
     pub adopted: usize,
+    pub archived: usize,
     pub blocked: usize,
     /// Actions that failed, with their tenant; that tenant's later actions were not
     /// attempted. Other tenants carried on: one customer's problem does not hold up the rest.
@@ -207,7 +208,7 @@ fn record_of(
     source: &Source,
 ) -> Option<StateChange> {
     match action.op {
-        Op::Create | Op::Update | Op::Adopt => {
+        Op::Create | Op::Update | Op::Adopt | Op::Archive => {
             let mut ids = stored.map(|s| s.ids).unwrap_or_default();
             ids.remove(PENDING_ID);
             for (k, v) in action.live_ids.iter().flatten().chain(executed.ids.iter()) {
@@ -447,6 +448,7 @@ fn history_entry(
         Op::Create => HistoryOp::Create,
         Op::Delete => HistoryOp::Delete,
         Op::Adopt => HistoryOp::Adopt,
+        Op::Archive => HistoryOp::Archive,
         Op::Update | Op::NoOp => HistoryOp::Update,
     };
     let changes = if action.changes.is_empty() && action.op == Op::Delete {
@@ -556,6 +558,7 @@ impl Shared<'_> {
             Op::Update => report.updated += 1,
             Op::Delete => report.deleted += 1,
             Op::Adopt => report.adopted += 1,
+            Op::Archive => report.archived += 1,
             Op::NoOp => {}
         }
         drop(report);

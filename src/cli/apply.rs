@@ -153,6 +153,7 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
                 import_only,
                 offline: args.planning.offline,
                 replication_window_secs: args.planning.replication_window.as_secs(),
+                allow_mass_removal: args.planning.allow_mass_removal,
             },
             selection: &selection,
             changed_since: None,
@@ -380,6 +381,7 @@ fn verb(op: crate::plan::Op) -> &'static str {
         crate::plan::Op::Update => "updating",
         crate::plan::Op::Delete => "deleting",
         crate::plan::Op::Adopt => "adopting",
+        crate::plan::Op::Archive => "archiving",
         crate::plan::Op::NoOp => "checking",
     }
 }

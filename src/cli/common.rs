@@ -138,6 +138,11 @@ pub struct PlanningArgs {
     /// (replication), not missing; after it, it is missing and created again.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub replication_window: Duration,
+    /// Archive contacts even when a run would archive more than 10% (and at least 5) of a
+    /// tenant's: without it such a tenant's archives are held back, with the numbers, in
+    /// case a rule or a read went wrong.
+    #[arg(long)]
+    pub allow_mass_removal: bool,
 }
 
 pub use crate::ops::{Connection, Need};

@@ -71,6 +71,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         resend_invitations: args.resend_invitations,
         offline: args.planning.offline,
         replication_window_secs: args.planning.replication_window.as_secs(),
+        allow_mass_removal: args.planning.allow_mass_removal,
         ..PlanOptions::default()
     };
     let reporter = CliReporter::new(cx);

@@ -5,6 +5,7 @@
 
 pub mod decode;
 pub mod drift_exception;
+pub mod end_user_sync;
 pub mod format;
 pub mod guest_user;
 pub mod organization;
@@ -23,6 +24,7 @@ use decode::{Cx, Fields};
 use yaml::{Node, Value};
 
 pub use drift_exception::DriftExceptionDoc;
+pub use end_user_sync::{EndUserSyncDoc, RouteDoc, UserRuleDoc};
 pub use guest_user::{GuestUserDoc, InvitationDoc};
 pub use organization::OrganizationDoc;
 pub use role_assignment::{MspRole, PrincipalDoc, RoleAssignmentDoc};
@@ -40,6 +42,7 @@ pub enum Manifest {
     GuestUser(Box<GuestUserDoc>),
     RoleAssignment(Box<RoleAssignmentDoc>),
     DriftException(Box<DriftExceptionDoc>),
+    EndUserSync(Box<EndUserSyncDoc>),
 }
 
 /// Every kind's name, for "unknown kind" suggestions.
@@ -49,6 +52,7 @@ pub const KINDS: &[&str] = &[
     guest_user::GuestUserDoc::KIND,
     RoleAssignmentDoc::KIND,
     DriftExceptionDoc::KIND,
+    EndUserSyncDoc::KIND,
 ];
 
 /// A decoded document and where it starts.
@@ -121,6 +125,7 @@ fn decode_manifest(cx: &mut Cx, node: &Node) -> Option<Document> {
         GuestUserDoc::KIND => Manifest::GuestUser(Box::new(decode_kind(cx, node)?)),
         RoleAssignmentDoc::KIND => Manifest::RoleAssignment(Box::new(decode_kind(cx, node)?)),
         DriftExceptionDoc::KIND => Manifest::DriftException(Box::new(decode_kind(cx, node)?)),
+        EndUserSyncDoc::KIND => Manifest::EndUserSync(Box::new(decode_kind(cx, node)?)),
         other => {
             let help = did_you_mean(&nearest(other, KINDS.iter().copied()))
                 .unwrap_or_else(|| format!("kinds are: {}", KINDS.join(", ")));

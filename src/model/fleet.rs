@@ -118,6 +118,12 @@ fn digest(catalog: &DesiredModel, sum: [u64; 4]) -> String {
         hasher.update(part.expect("the catalog serializes"));
         hasher.update(b"\n");
     }
+    // Only when there are any, so fleets without end-user syncs keep their digests.
+    if !catalog.end_user_syncs.is_empty() {
+        let syncs = serde_json::to_vec(&catalog.end_user_syncs).expect("syncs serialize");
+        hasher.update(&syncs);
+        hasher.update(b"\n");
+    }
     for lane in sum {
         hasher.update(lane.to_le_bytes());
     }
@@ -398,6 +404,11 @@ impl DesiredFleet {
         let mut slice = DesiredModel::default();
         if let Some(t) = catalog.tenants.get(tenant) {
             slice.tenants.insert(t.name.clone(), t.clone());
+        }
+        if let Some(sync) = catalog.end_user_syncs.get(tenant) {
+            slice
+                .end_user_syncs
+                .insert(tenant.to_string(), sync.clone());
         }
         for name in self.exceptions_by_tenant.get(tenant).into_iter().flatten() {
             slice

@@ -10,6 +10,7 @@
 //! time), `unique` (duplicate names and ids), `tenants` (tenants, organizations, targets),
 //! `guests` and `role_assignments`. Everything is re-exported here.
 
+mod end_users;
 mod fleet;
 mod guests;
 mod keys;

@@ -136,6 +136,7 @@ impl Resolver {
                 Manifest::GuestUser(g) => self.take_guest(&g, doc.clean),
                 Manifest::RoleAssignment(a) => self.take_role_assignment(&a),
                 Manifest::DriftException(e) => self.exceptions.push(*e),
+                Manifest::EndUserSync(s) => self.syncs.take(*s),
             }
         }
         self.merge_new_tenants();
@@ -215,11 +216,18 @@ impl Resolver {
             Ok(())
         })?;
         self.merge_new_tenants();
+        let syncs = !self.syncs.is_empty();
+        if syncs {
+            self.resolve_sync_targets();
+        }
         organizations.for_each_line(|_, line| {
             self.add_organization(&doc(line)?);
             Ok(())
         })?;
         drop(organizations);
+        if syncs {
+            self.finish_syncs();
+        }
         self.check_former_names();
         self.guests.index_tenants(&self.model);
 
@@ -330,6 +338,7 @@ pub struct Resolver {
     /// [`PendingOrganization`]s, in document order.
     organizations: Spill,
     exceptions: Vec<DriftExceptionDoc>,
+    pub(super) syncs: super::end_users::PendingSyncs,
     pub(super) pending_guests: Spill,
     pub(super) guest_keys: Spill,
     pending_assignments: Spill,
@@ -354,6 +363,7 @@ impl Default for Resolver {
             former_names: Vec::new(),
             organizations: Spill::new(),
             exceptions: Vec::new(),
+            syncs: Default::default(),
             pending_guests: Spill::new(),
             guest_keys: Spill::new(),
             pending_assignments: Spill::new(),

@@ -130,6 +130,7 @@ impl Resolver {
         };
         self.organization_keys
             .insert(super::unique::key(&org.name.value));
+        self.note_organization_for_syncs(&org.name.value, &tenant);
         let stored = self.objects.add_organization(Organization {
             name: org.name.value.clone(),
             display_name: org

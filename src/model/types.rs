@@ -19,6 +19,9 @@ pub struct DesiredModel {
     /// Accepted deviations (they change no plan; drift reports list them apart).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub drift_exceptions: BTreeMap<String, DriftException>,
+    /// Each tenant's end-user sync, by tenant (one at most).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub end_user_syncs: BTreeMap<String, crate::end_users::TenantSync>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

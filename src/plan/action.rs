@@ -19,6 +19,9 @@ pub enum Op {
     Delete,
     /// Record an existing Entra object as owned, without changing it.
     Adopt,
+    /// Mark an MSP-side record as archived, with when and why (a contact whose user left):
+    /// kept, never dropped.
+    Archive,
     NoOp,
 }
 
@@ -48,6 +51,11 @@ pub enum Reason {
     PendingReplication,
     /// Waits for another object that is not planned or blocked (e.g. the guest of a role).
     WaitsForDependency,
+    /// An Entra user the end-user sync rules include (a new contact, or one restored).
+    SyncedFromEntra,
+    /// A contact whose user the rules no longer include, or who left Entra (the note says
+    /// which).
+    LeftSyncRules,
 }
 
 impl Reason {
@@ -64,6 +72,8 @@ impl Reason {
             Reason::Recovered => "created by an interrupted apply, recorded now",
             Reason::PendingReplication => "not visible in Entra yet (replication)",
             Reason::WaitsForDependency => "waits for an object that is not planned",
+            Reason::SyncedFromEntra => "an end user in Entra",
+            Reason::LeftSyncRules => "no longer an end user",
         }
     }
 }

@@ -58,8 +58,20 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
     let mut not_read = NotRead::new();
     let planned = |k: &&crate::resources::ResourceKind| input.live.is_some() || k.live.is_none();
     for k in KINDS.iter().filter(|k| in_part(k)) {
-        let Some(rules) = &k.live else { continue };
-        let mut tenants = (rules.tenants)(input.desired);
+        let mut tenants = match (&k.live, &k.synced) {
+            (Some(rules), _) => (rules.tenants)(input.desired),
+            // Synced kinds need their sources only where a sync is declared.
+            (None, Some(synced)) => {
+                for tenant in (synced.tenants)(input.desired)
+                    .iter()
+                    .filter(|t| in_scope(t))
+                {
+                    readable(input.live, input.options.offline, tenant, k, &mut not_read);
+                }
+                continue;
+            }
+            (None, None) => continue,
+        };
         if let Some(live) = input.live {
             tenants.extend(live.tenants.keys().cloned());
         }
@@ -131,6 +143,18 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
     // Renames were found over both parts' objects (a tenant's rename moves its objects); each
     // part plans only its own kinds (objects of unknown kinds belong to the catalog part).
     stored.retain(|_, o| kind(&o.kind).map_or(part == Part::Catalog, in_part));
+    // Kinds synced from Entra have a step of their own.
+    let synced: BTreeMap<String, &StateObject> = {
+        let addresses: Vec<String> = stored
+            .iter()
+            .filter(|(_, o)| kind(&o.kind).is_some_and(|k| k.synced.is_some()))
+            .map(|(a, _)| a.clone())
+            .collect();
+        addresses
+            .into_iter()
+            .filter_map(|a| stored.remove(&a).map(|o| (a, o)))
+            .collect()
+    };
 
     let delete_blocked =
         || (!input.options.allow_delete).then(|| "deletes need --allow-delete".to_string());
@@ -318,6 +342,10 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
             note: None,
         });
     }
+    let positions = match part {
+        Part::Catalog => Vec::new(),
+        Part::Tenants => plan_synced(input, &synced, &moved_from, &mut not_read, &mut actions),
+    };
     if input.options.import_only {
         for a in &mut actions {
             let in_entra = kind(&a.kind).is_some_and(|k| k.live.is_some());
@@ -344,6 +372,7 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
     let tenants = tenant_outcomes(input, &actions, &not_read);
     PlanPart {
         part,
+        positions,
         actions,
         warnings,
         not_read: not_read.into_values().collect(),
@@ -351,6 +380,96 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
         tenants,
         summary,
     }
+}
+
+/// Contacts, tenant by tenant: where a sync is declared and its users were read, or where
+/// contacts are stored and no sync is declared any more (they are archived). Returns the sync
+/// positions to record with the actions.
+fn plan_synced(
+    input: &PlanInput,
+    synced: &BTreeMap<String, &StateObject>,
+    moved_from: &BTreeMap<String, String>,
+    not_read: &mut NotRead,
+    actions: &mut Vec<Action>,
+) -> Vec<super::SyncPositionUpdate> {
+    use super::contacts::{CONTACT, ContactOptions, USER_SYNC, plan_tenant_contacts};
+    let contact_kind = kind(CONTACT).expect("registered kind");
+    let mut by_tenant: BTreeMap<String, BTreeMap<String, &StateObject>> = BTreeMap::new();
+    let mut previous: BTreeMap<String, crate::end_users::SyncPosition> = BTreeMap::new();
+    for (addr, object) in synced {
+        let k = kind(&object.kind).expect("synced kinds are registered");
+        let tenant = (k.tenant_of)(addr, object);
+        if object.kind == USER_SYNC {
+            if let Some(p) = crate::end_users::SyncPosition::from_attributes(&object.attributes) {
+                previous.insert(tenant, p);
+            }
+        } else {
+            by_tenant
+                .entry(tenant)
+                .or_default()
+                .insert(addr.clone(), *object);
+        }
+    }
+    let tenants: BTreeSet<String> = input
+        .desired
+        .end_user_syncs
+        .keys()
+        .filter(|t| input.options.in_scope(t))
+        .cloned()
+        .chain(by_tenant.keys().cloned())
+        .collect();
+    let options = ContactOptions {
+        allow_mass_removal: input.options.allow_mass_removal,
+        now: input
+            .now
+            .round(jiff::Unit::Second)
+            .unwrap_or(input.now)
+            .to_string(),
+    };
+    let empty = BTreeMap::new();
+    let mut positions = Vec::new();
+    for tenant in tenants {
+        let stored = by_tenant.get(&tenant).unwrap_or(&empty);
+        let sync = input.desired.end_user_syncs.get(&tenant);
+        let read = match sync {
+            // Never archive what could not be seen: a tenant whose users were not read keeps
+            // its contacts as they are (moved with a renamed tenant, nothing else).
+            Some(_) => match readable(
+                input.live,
+                input.options.offline,
+                &tenant,
+                contact_kind,
+                not_read,
+            )
+            .and_then(|dir| dir.users.as_deref())
+            {
+                Some(read) => Some(read),
+                None => {
+                    for (addr, object) in stored {
+                        if let Some(from) = moved_from.get(addr) {
+                            actions.push(state_only_move(addr, from, object, contact_kind));
+                        }
+                    }
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let planned = plan_tenant_contacts(
+            &tenant,
+            sync,
+            read,
+            stored,
+            moved_from,
+            previous.get(&tenant),
+            &options,
+        );
+        actions.extend(planned.actions);
+        if let Some(position) = planned.position {
+            positions.push(super::SyncPositionUpdate { tenant, position });
+        }
+    }
+    positions
 }
 
 /// An object of a kind that cannot be planned in this run (Entra, or its source, not read)

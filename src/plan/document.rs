@@ -34,6 +34,9 @@ pub struct Plan {
     /// Ordered: creates and updates by dependency (tenant, organization, ...), then deletes in
     /// reverse dependency order. Unchanged objects are listed as `no-op`.
     pub actions: Vec<Action>,
+    /// Where each synced tenant's end-user sync stands once this plan is applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<SyncPositionUpdate>,
     /// Plan-wide notes (hints about likely mistakes).
     pub warnings: Vec<String>,
     /// Tenants whose Entra objects could not be planned (consent needed, read failed, not
@@ -60,6 +63,16 @@ pub struct Plan {
     #[serde(skip)]
     #[schemars(skip)]
     pub tenants_unlisted: usize,
+}
+
+/// Where a tenant's end-user sync stands once this plan is applied (`user_sync.<tenant>`):
+/// bookkeeping apply records with the tenant's contacts, never an action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncPositionUpdate {
+    pub tenant: String,
+    #[schemars(with = "serde_json::Value")]
+    pub position: crate::end_users::SyncPosition,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -105,6 +118,9 @@ pub struct Summary {
     pub delete: usize,
     #[serde(default)]
     pub adopt: usize,
+    /// Records marked archived (contacts whose users left), kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub archive: usize,
     pub no_op: usize,
     /// Planned but not to be carried out (counted in their operation too).
     pub blocked: usize,
@@ -120,6 +136,7 @@ impl Summary {
                 super::Op::Update => summary.update += 1,
                 super::Op::Delete => summary.delete += 1,
                 super::Op::Adopt => summary.adopt += 1,
+                super::Op::Archive => summary.archive += 1,
                 super::Op::NoOp => summary.no_op += 1,
             }
             if a.blocked.is_some() {
@@ -131,7 +148,7 @@ impl Summary {
 
     /// Changes apply would make (blocked ones excluded).
     pub fn changes(&self) -> usize {
-        self.create + self.update + self.delete + self.adopt - self.blocked
+        self.create + self.update + self.delete + self.adopt + self.archive - self.blocked
     }
 }
 
@@ -166,6 +183,9 @@ impl Part {
 /// One part of a plan (the catalog, or one or more tenants), added to a plan in order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PlanPart {
+    /// Sync positions to record when the part's actions are applied (tenants whose end-user
+    /// sync read everything it needed and held nothing back).
+    pub positions: Vec<SyncPositionUpdate>,
     /// Which half of the plan it belongs to (the catalog comes in several parts, first).
     pub part: Part,
     pub actions: Vec<Action>,
@@ -236,6 +256,7 @@ impl Plan {
             state: header.state,
             options: header.options,
             actions: Vec::new(),
+            positions: Vec::new(),
             warnings: Vec::new(),
             not_read: Vec::new(),
             unmanaged: Vec::new(),
@@ -262,6 +283,7 @@ impl Plan {
     /// with the one the plan has (failed over changes over nothing to do).
     pub fn add_part(&mut self, part: PlanPart) {
         self.actions.extend(part.actions);
+        self.positions.extend(part.positions);
         self.warnings.extend(part.warnings);
         self.not_read.extend(part.not_read);
         self.unmanaged.extend(part.unmanaged);
@@ -363,4 +385,8 @@ fn merge_outcome(tenants: &mut Vec<TenantOutcome>, outcome: TenantOutcome) {
             }
         }
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

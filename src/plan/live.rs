@@ -106,7 +106,7 @@ pub(super) fn readable<'a>(
     };
     let failure = match live.map(|l| l.tenants.get(tenant)) {
         Some(Some(LiveTenant::Read(dir))) => {
-            let sources = kind.live.as_ref().map_or(&[][..], |rules| rules.sources);
+            let sources = kind.sources();
             let mut complete = true;
             for source in sources {
                 if let Some(mut failure) = dir.unread(source) {

@@ -12,6 +12,7 @@ mod action;
 mod catalog;
 mod changed;
 mod compute;
+pub mod contacts;
 mod dependencies;
 mod diff;
 mod document;
@@ -34,7 +35,7 @@ pub use compute::{header, plan, plan_part};
 pub use diff::diff;
 pub use document::{
     PLAN_FORMAT_VERSION, PLAN_MARKER, Part, Plan, PlanHeader, PlanPart, StateRef, Summary,
-    TenantNotRead, Unmanaged,
+    SyncPositionUpdate, TenantNotRead, Unmanaged,
 };
 pub use options::{DEFAULT_REPLICATION_WINDOW_SECS, PlanInput, PlanOptions};
 pub use saved::{SavedPlan, manifests_digest, partition_staleness, partitions_written, staleness};

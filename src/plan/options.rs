@@ -34,6 +34,9 @@ pub struct PlanOptions {
     /// pending replication, not missing (seconds).
     #[serde(default = "default_replication_window")]
     pub replication_window_secs: u64,
+    /// `--allow-mass-removal`: archive contacts even when a run archives many of a tenant's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_mass_removal: bool,
 }
 
 /// Entra usually shows a new object within seconds, sometimes minutes.
@@ -62,6 +65,7 @@ impl Default for PlanOptions {
             import_only: false,
             offline: false,
             replication_window_secs: DEFAULT_REPLICATION_WINDOW_SECS,
+            allow_mass_removal: false,
         }
     }
 }

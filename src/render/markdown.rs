@@ -90,6 +90,7 @@ fn counts(actions: &[&Action]) -> String {
         (Op::Update, "to update"),
         (Op::Delete, "to delete"),
         (Op::Adopt, "to adopt"),
+        (Op::Archive, "to archive"),
     ] {
         if n(op) > 0 {
             parts.push(format!("{} {word}", n(op)));

@@ -26,6 +26,7 @@ impl Style {
             Op::Update => self.paint("33", text),
             Op::Delete => self.paint("31", text),
             Op::Adopt => self.paint("36", text),
+            Op::Archive => self.paint("35", text),
             Op::NoOp => text.to_string(),
         }
     }
@@ -37,6 +38,7 @@ fn symbol(op: Op) -> &'static str {
         Op::Update => "~",
         Op::Delete => "-",
         Op::Adopt => "=",
+        Op::Archive => "_",
         Op::NoOp => " ",
     }
 }
@@ -47,6 +49,7 @@ fn verb(op: Op) -> &'static str {
         Op::Update => "will be updated in place",
         Op::Delete => "will be deleted",
         Op::Adopt => "will be adopted (recorded as owned, unchanged)",
+        Op::Archive => "will be archived (kept, marked with when and why)",
         Op::NoOp => "is unchanged",
     }
 }

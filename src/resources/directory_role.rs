@@ -29,6 +29,7 @@ pub const KIND: ResourceKind = ResourceKind {
         // Assignments by id or by (principal, role, scope); a guest's object id by its email.
         sources: &[source::ROLE_ASSIGNMENTS, source::GUESTS],
     }),
+    synced: None,
 };
 
 /// Address segment for a scope: `root` for `/`, `au-<id>` for an administrative unit.

@@ -29,6 +29,7 @@ pub const KIND: ResourceKind = ResourceKind {
         tenants,
         sources: &[source::GUESTS],
     }),
+    synced: None,
 };
 
 fn desired(model: &DesiredModel) -> Vec<DesiredObject> {

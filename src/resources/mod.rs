@@ -4,11 +4,13 @@
 //! tenant an object belongs to, and how a tenant rename moves it. Plan, apply and the `state`
 //! commands work on any kind through this table; adding a kind is adding a module and a line.
 
+pub mod contact;
 pub mod directory_role;
 pub mod guest;
 pub mod msp_role;
 pub mod organization;
 pub mod tenant;
+pub mod user_sync;
 
 use crate::model::DesiredModel;
 use crate::state::{Attributes, StateObject};
@@ -35,6 +37,8 @@ pub enum KindId {
     Guest,
     DirectoryRole,
     MspRole,
+    Contact,
+    UserSync,
 }
 
 /// Where a kind's objects live, which decides how apply orders them and which state partition
@@ -78,6 +82,29 @@ pub struct ResourceKind {
     /// For kinds that live in Entra: how to find their live object. Planned only when Entra
     /// was read; otherwise listed as not read.
     pub live: Option<LiveRules>,
+    /// For MSP-side kinds derived from live data by declared rules (contacts): planned by
+    /// their own step (`plan::contacts`), only where their sources were read.
+    pub synced: Option<SyncedRules>,
+}
+
+/// What a kind synced from Entra reads.
+pub struct SyncedRules {
+    /// The live sources it is derived from: when one could not be read in a tenant, the kind
+    /// is not planned there (nothing is archived for a read that failed) and the tenant fails.
+    pub sources: &'static [&'static str],
+    /// The tenants that sync it.
+    pub tenants: fn(&DesiredModel) -> std::collections::BTreeSet<String>,
+}
+
+impl ResourceKind {
+    /// The live sources planning this kind needs (none for kinds kept only in state).
+    pub fn sources(&self) -> &'static [&'static str] {
+        match (&self.live, &self.synced) {
+            (Some(live), _) => live.sources,
+            (None, Some(synced)) => synced.sources,
+            (None, None) => &[],
+        }
+    }
 }
 
 /// A live object found for a desired or stored one.
@@ -114,6 +141,8 @@ pub const KINDS: &[ResourceKind] = &[
     guest::KIND,
     directory_role::KIND,
     msp_role::KIND,
+    contact::KIND,
+    user_sync::KIND,
 ];
 
 pub fn kind(name: &str) -> Option<&'static ResourceKind> {
@@ -160,6 +189,17 @@ fn unmoved(_: &str, _: &str, _: &str) -> Option<String> {
 }
 
 fn no_tenant_reference(_: &mut StateObject, _: &str, _: &str) {}
+
+/// The tenant of kinds addressed `<kind>.<tenant>`.
+fn tenant_of_key(address: &str, _: &StateObject) -> String {
+    split_address(address).map_or_else(String::new, |(_, key)| key.to_string())
+}
+
+/// For kinds addressed `<kind>.<tenant>`: the address once tenant `from` is `to`.
+fn rename_whole_key(address: &str, from: &str, to: &str) -> Option<String> {
+    let (kind, key) = split_address(address)?;
+    (key == from).then(|| format!("{kind}.{to}"))
+}
 
 /// The tenant of kinds whose `tenant` attribute names it.
 fn tenant_attribute(_: &str, object: &StateObject) -> String {

@@ -27,6 +27,7 @@ pub const KIND: ResourceKind = ResourceKind {
     depends_on: super::principal_guest,
     new_ids: super::no_ids,
     live: None,
+    synced: None,
 };
 
 /// The address segment naming a principal: a guest's stable name, or `user-<id>`/`group-<id>`.

@@ -20,6 +20,7 @@ pub const KIND: ResourceKind = ResourceKind {
     depends_on: super::no_dependency,
     new_ids: super::record_id,
     live: None,
+    synced: None,
 };
 
 fn desired(model: &DesiredModel) -> Vec<DesiredObject> {

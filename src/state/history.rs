@@ -63,6 +63,8 @@ pub enum HistoryOp {
     /// An existing Entra object taken under management (`--adopt`, `import`, or an
     /// interrupted create found again).
     Adopt,
+    /// A record marked archived, with when and why (a contact whose user left).
+    Archive,
     /// Renamed in state only (`state mv`).
     Move,
     /// Forgotten by state only (`state rm`); nothing outside state changed.
@@ -76,6 +78,7 @@ impl HistoryOp {
             HistoryOp::Update => "update",
             HistoryOp::Delete => "delete",
             HistoryOp::Adopt => "adopt",
+            HistoryOp::Archive => "archive",
             HistoryOp::Move => "move",
             HistoryOp::Forget => "forget",
         }
