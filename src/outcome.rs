@@ -33,6 +33,9 @@ pub enum Cause {
     Locked,
     /// Its state changed after the plan was made (another apply): plan again.
     Stale,
+    /// The run would archive too many of its contacts at once: held back until someone
+    /// checks and passes `--allow-mass-removal`.
+    MassRemoval,
 }
 
 impl Cause {
@@ -48,6 +51,7 @@ impl Cause {
             Cause::StateError => "state not written",
             Cause::Locked => "state locked",
             Cause::Stale => "changed since the plan",
+            Cause::MassRemoval => "mass removal held back",
         }
     }
 }

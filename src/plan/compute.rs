@@ -147,7 +147,11 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
     let synced: BTreeMap<String, &StateObject> = {
         let addresses: Vec<String> = stored
             .iter()
-            .filter(|(_, o)| kind(&o.kind).is_some_and(|k| k.synced.is_some()))
+            .filter(|(_, o)| {
+                kind(&o.kind).is_some_and(|k| {
+                    k.synced.is_some() || k.id == crate::resources::KindId::UserSync
+                })
+            })
             .map(|(a, _)| a.clone())
             .collect();
         addresses

@@ -228,6 +228,7 @@ impl Summary {
         self.update += other.update;
         self.delete += other.delete;
         self.adopt += other.adopt;
+        self.archive += other.archive;
         self.no_op += other.no_op;
         self.blocked += other.blocked;
     }

@@ -36,6 +36,13 @@ pub(super) fn tenant_outcomes(
         unread.entry(tenant.as_str()).or_default().push(n);
     }
     names.extend(unread.keys().copied());
+    // A tenant whose archives the mass-removal guard held back is not as declared: it fails
+    // (with the guard's numbers) until someone looks.
+    let held_back: BTreeMap<&str, &str> = actions
+        .iter()
+        .filter(|a| a.op == super::Op::Archive)
+        .filter_map(|a| Some((a.tenant.as_str(), a.blocked.as_deref()?)))
+        .collect();
     let changing: BTreeSet<&str> = actions
         .iter()
         .filter(|a| a.is_change())
@@ -61,6 +68,10 @@ pub(super) fn tenant_outcomes(
                 {
                     Outcome::Failed(Box::new(combined(unread)))
                 }
+                _ if held_back.contains_key(name) => Outcome::Failed(Box::new(Failure::new(
+                    Cause::MassRemoval,
+                    held_back[name].to_string(),
+                ))),
                 _ if changing.contains(name) => Outcome::Changes,
                 _ => Outcome::NothingToDo,
             };

@@ -185,11 +185,11 @@ pub fn summary_line(plan: &Plan) -> String {
         s.create,
         s.update,
         s.delete,
-        if s.adopt > 0 {
-            format!("{} to adopt, ", s.adopt)
-        } else {
-            String::new()
-        },
+        [(s.adopt, "adopt"), (s.archive, "archive")]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} to {what}, "))
+            .collect::<String>(),
         s.no_op
     )
 }

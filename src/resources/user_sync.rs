@@ -2,7 +2,7 @@
 //! groups' members at the last applied read: `end_users::SyncPosition`). Bookkeeping, not a
 //! managed object: no plan shows it; apply records it once the tenant's contacts are applied.
 
-use super::{ResourceKind, SyncedRules};
+use super::ResourceKind;
 
 pub const KIND: ResourceKind = ResourceKind {
     scope: super::KindScope::MspTenant,
@@ -18,8 +18,6 @@ pub const KIND: ResourceKind = ResourceKind {
     depends_on: super::no_dependency,
     new_ids: super::no_ids,
     live: None,
-    synced: Some(SyncedRules {
-        sources: &[crate::live::source::USERS],
-        tenants: super::contact::synced_tenants,
-    }),
+    // Not a synced kind itself: the contacts' step reads and records it.
+    synced: None,
 };

@@ -75,6 +75,13 @@ cases!(
     unmanaged_role_assignment_reported,
     resend_invitations,
     interrupted_create_recovered,
+    contacts_first_sync_routes_by_office,
+    contacts_delta_moves_disables_deletes,
+    contacts_group_rules,
+    contacts_mass_removal_guard,
+    contacts_mass_removal_allowed,
+    contacts_unreadable_tenant_kept,
+    contacts_sync_removed_archives,
 );
 
 fn cases_dir() -> PathBuf {
