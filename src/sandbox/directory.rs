@@ -836,6 +836,51 @@ mod tests {
     use super::*;
     use crate::sandbox::fixture::{AssignedLicense, FixtureUser, UserProfile};
 
+    /// `PATCH /users/{id}` takes the profile fields, refuses a bad value without writing any
+    /// of the patch, and every write lands in the change log once.
+    #[test]
+    fn user_writes_are_whole_and_logged() {
+        let mut tenant = FixtureTenant::new(
+            "00000000-0000-4000-8000-0000000000aa",
+            "Foggy",
+            "foggy.onmicrosoft.com",
+        );
+        let id = "00000000-0000-4000-8000-000000000001";
+        tenant
+            .users
+            .push(FixtureUser::member(id, "Ana", "ana@foggy.example"));
+        let mut dir = Directory::from_fixture(&tenant);
+        let refused = dir.patch_user(id, &json!({"department": "IT", "accountEnabled": "no"}));
+        assert_eq!(refused.unwrap_err().status, 400);
+        assert_eq!(dir.users[id].profile.department, None, "nothing written");
+        assert_eq!(dir.changes.seq, 0);
+        dir.patch_user(
+            id,
+            &json!({"department": "IT", "businessPhones": ["+1 617 555 0100"], "jobTitle": null,
+                    "officeLocation": "Chicago", "userPrincipalName": "ana@foggy.onmicrosoft.com"}),
+        )
+        .unwrap();
+        assert_eq!(
+            dir.users[id].profile.office_location.as_deref(),
+            Some("Chicago")
+        );
+        assert_eq!(dir.changes.seq, 1, "one write, one change");
+        let changes = dir.changes.user(id).unwrap();
+        assert!(changes.changed_after("businessPhones", 0));
+        assert!(
+            !changes.changed_after("jobTitle", 0),
+            "null to null is no change"
+        );
+        dir.delete_user(id).unwrap();
+        dir.purge_user(id).unwrap();
+        let removed: Vec<_> = dir.changes.removed_since(1).collect();
+        assert_eq!(
+            removed,
+            [(&id.to_string(), crate::sandbox::changes::Removal::Deleted)]
+        );
+        assert_eq!(dir.restore_user(id).unwrap_err().status, 404);
+    }
+
     /// A world kept between runs keeps each user's profile and whether the account is on.
     #[test]
     fn a_users_profile_survives_the_fixture_round_trip() {
