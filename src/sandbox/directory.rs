@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::fixture::{
     FixtureContract, FixtureGroup, FixtureRoleEligibility, FixtureServicePrincipal, FixtureTenant,
+    FixtureUser,
 };
 
 /// A Graph error: HTTP status, Graph error code and message.
@@ -152,6 +153,8 @@ pub struct Directory {
     /// Entra ID P2 (PIM): without it eligibility schedules are refused.
     pub entra_id_p2: bool,
     pub role_eligibilities: Vec<RoleEligibility>,
+    /// Every write to a user, for `GET /users/delta`.
+    pub changes: super::changes::ChangeLog,
 }
 
 #[derive(Clone, Debug)]
@@ -241,41 +244,12 @@ impl Directory {
                     start_date_time: e.start_date_time.clone().unwrap_or_else(|| now.clone()),
                 })
                 .collect(),
+            changes: Default::default(),
         };
+        let replicated = Instant::now() - Duration::from_secs(3600);
         for u in &t.users {
-            let id = u.id.clone().unwrap_or_else(new_id);
-            let guest = u.user_type == "Guest";
-            let upn = u
-                .user_principal_name
-                .clone()
-                .unwrap_or_else(|| match (&u.mail, guest) {
-                    (Some(mail), true) => guest_upn(mail, &t.domain),
-                    (Some(mail), false) => {
-                        format!("{}@{}", mail.split('@').next().unwrap_or("user"), t.domain)
-                    }
-                    (None, _) => format!("{id}@{}", t.domain),
-                });
-            dir.users.insert(
-                id.clone(),
-                User {
-                    id,
-                    display_name: u.display_name.clone(),
-                    mail: u.mail.clone(),
-                    other_mails: u.other_mails.clone(),
-                    user_type: u.user_type.clone(),
-                    creation_type: guest.then(|| "Invitation".to_string()),
-                    external_user_state: u
-                        .external_user_state
-                        .clone()
-                        .or_else(|| guest.then(|| "Accepted".into())),
-                    external_user_state_change_date_time: guest.then(|| now.clone()),
-                    user_principal_name: upn,
-                    account_enabled: u.account_enabled,
-                    created_date_time: now.clone(),
-                    created_at: Instant::now() - Duration::from_secs(3600),
-                    profile: u.profile.clone(),
-                },
-            );
+            let user = dir.user_from_fixture(u, &now, replicated);
+            dir.users.insert(user.id.clone(), user);
         }
         for ra in &t.role_assignments {
             let ra = RoleAssignment {
@@ -289,9 +263,80 @@ impl Directory {
         dir
     }
 
+    fn user_from_fixture(&self, u: &FixtureUser, now: &str, created_at: Instant) -> User {
+        let id = u.id.as_deref().map_or_else(new_id, str::to_lowercase);
+        let guest = u.user_type == "Guest";
+        let upn = u
+            .user_principal_name
+            .clone()
+            .unwrap_or_else(|| match (&u.mail, guest) {
+                (Some(mail), true) => guest_upn(mail, &self.domain),
+                (Some(mail), false) => {
+                    format!(
+                        "{}@{}",
+                        mail.split('@').next().unwrap_or("user"),
+                        self.domain
+                    )
+                }
+                (None, _) => format!("{id}@{}", self.domain),
+            });
+        User {
+            id,
+            display_name: u.display_name.clone(),
+            mail: u.mail.clone(),
+            other_mails: u.other_mails.clone(),
+            user_type: u.user_type.clone(),
+            creation_type: guest.then(|| "Invitation".to_string()),
+            external_user_state: u
+                .external_user_state
+                .clone()
+                .or_else(|| guest.then(|| "Accepted".into())),
+            external_user_state_change_date_time: guest.then(|| now.to_string()),
+            user_principal_name: upn,
+            account_enabled: u.account_enabled,
+            created_date_time: now.to_string(),
+            created_at,
+            profile: u.profile.clone(),
+        }
+    }
+
+    /// A user created in the directory out of band (the portal, Entra Connect): a fixture
+    /// user, visible at once. Refused when its id is taken (by a user or a deleted one).
+    pub fn add_user(&mut self, u: &FixtureUser) -> Result<Value, GraphError> {
+        let user =
+            self.user_from_fixture(u, &super::now(), Instant::now() - Duration::from_secs(3600));
+        if self.users.contains_key(&user.id) || self.deleted_users.contains_key(&user.id) {
+            return Err(GraphError::bad_request(
+                "Another object with the same value for property id already exists.",
+            ));
+        }
+        let json = user.to_json();
+        self.changes.created(&user.id);
+        self.users.insert(user.id.clone(), user);
+        Ok(json)
+    }
+
+    /// Runs `write` on a user and records what it changed in the change log.
+    fn write_user<R>(
+        &mut self,
+        user_id: &str,
+        write: impl FnOnce(&mut User) -> Result<R, GraphError>,
+    ) -> Result<R, GraphError> {
+        let user = self
+            .users
+            .get_mut(user_id)
+            .ok_or_else(|| GraphError::not_found(user_id))?;
+        let before = user.to_json();
+        let result = write(user);
+        // A write that failed half-way still changed what it changed.
+        let after = user.to_json();
+        self.changes.changed(user_id, &before, &after);
+        result
+    }
+
     /// This directory as a fixture (to keep a sandbox's world between runs).
     pub fn to_fixture(&self) -> FixtureTenant {
-        use super::fixture::{FixtureRoleAssignment, FixtureUser};
+        use super::fixture::FixtureRoleAssignment;
         FixtureTenant {
             id: self.id.clone(),
             display_name: self.display_name.clone(),
@@ -441,10 +486,12 @@ impl Directory {
         let existing = self.find_by_email(email).map(|u| u.id.clone());
         let user_id = match existing {
             Some(id) => {
-                let user = self.users.get_mut(&id).expect("found above");
                 if reset {
-                    user.external_user_state = Some("PendingAcceptance".into());
-                    user.external_user_state_change_date_time = Some(super::now());
+                    self.write_user(&id, |user| {
+                        user.external_user_state = Some("PendingAcceptance".into());
+                        user.external_user_state_change_date_time = Some(super::now());
+                        Ok(())
+                    })?;
                 }
                 id
             }
@@ -472,6 +519,7 @@ impl Directory {
                         profile: Default::default(),
                     },
                 );
+                self.changes.created(&id);
                 id
             }
         };
@@ -511,62 +559,125 @@ impl Directory {
 
     /// The redemption a real guest does by following the invitation link.
     pub fn accept(&mut self, user_id: &str) -> Result<(), GraphError> {
-        let user = self
-            .users
-            .get_mut(user_id)
-            .ok_or_else(|| GraphError::not_found(user_id))?;
-        user.external_user_state = Some("Accepted".into());
-        user.external_user_state_change_date_time = Some(super::now());
-        Ok(())
+        self.write_user(user_id, |user| {
+            user.external_user_state = Some("Accepted".into());
+            user.external_user_state_change_date_time = Some(super::now());
+            Ok(())
+        })
     }
 
+    /// `PATCH /users/{id}` (user-update.md): names, mail, account state and the profile fields
+    /// end-user sync reads. Checked whole before anything is written, so a refused patch
+    /// changes nothing.
     pub fn patch_user(&mut self, user_id: &str, patch: &Value) -> Result<(), GraphError> {
-        let user = self
-            .users
-            .get_mut(user_id)
-            .ok_or_else(|| GraphError::not_found(user_id))?;
-        let Some(fields) = patch.as_object() else {
-            return Err(GraphError::bad_request(
-                "Request body must be a JSON object.",
-            ));
-        };
-        for (key, value) in fields {
-            match key.as_str() {
-                "displayName" => {
-                    user.display_name = value
-                        .as_str()
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| GraphError::bad_request("Invalid value specified for property 'displayName' of resource 'User'."))?
-                        .to_string()
-                }
-                "mail" => user.mail = value.as_str().map(str::to_string),
-                "otherMails" => {
-                    user.other_mails = value
-                        .as_array()
-                        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                        .unwrap_or_default()
-                }
-                "accountEnabled" => user.account_enabled = value.as_bool().unwrap_or(user.account_enabled),
-                "userType" => user.user_type = value.as_str().unwrap_or("Guest").to_string(),
-                "externalUserState" => {
-                    user.external_user_state = value.as_str().map(str::to_string);
-                    user.external_user_state_change_date_time = Some(super::now());
-                }
-                // The Graph SDKs send the entity's type in every typed body; Graph accepts it
-                // when it names the entity's own type (OData JSON format 4.01, "Control
-                // Information: type", docs.oasis-open.org/odata/odata-json-format/v4.01) and
-                // refuses another type.
-                "@odata.type" if is_odata_type(value, "user") => {}
-                other => {
-                    return Err(GraphError::bad_request(format!(
-                        "Property '{other}' does not exist on type 'microsoft.graph.user' or cannot be updated."
-                    )));
+        if !self.users.contains_key(user_id) {
+            return Err(GraphError::not_found(user_id));
+        }
+        let mut copy = self.users[user_id].clone();
+        apply_user_patch(&mut copy, patch)?;
+        self.write_user(user_id, |user| {
+            *user = copy;
+            Ok(())
+        })
+    }
+}
+
+/// A nullable string property's new value: a string, or null to clear it.
+fn optional_string(key: &str, value: &Value) -> Result<Option<String>, GraphError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        _ => Err(invalid_value(key)),
+    }
+}
+
+fn invalid_value(key: &str) -> GraphError {
+    GraphError::bad_request(format!(
+        "Invalid value specified for property '{key}' of resource 'User'."
+    ))
+}
+
+fn apply_user_patch(user: &mut User, patch: &Value) -> Result<(), GraphError> {
+    let Some(fields) = patch.as_object() else {
+        return Err(GraphError::bad_request(
+            "Request body must be a JSON object.",
+        ));
+    };
+    for (key, value) in fields {
+        match key.as_str() {
+            "displayName" => user.display_name = value
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    GraphError::bad_request(
+                        "Invalid value specified for property 'displayName' of resource 'User'.",
+                    )
+                })?
+                .to_string(),
+            "mail" => user.mail = value.as_str().map(str::to_string),
+            "otherMails" => {
+                user.other_mails = value
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+            "accountEnabled" => {
+                user.account_enabled = value.as_bool().ok_or_else(|| invalid_value(key))?
+            }
+            "userPrincipalName" => {
+                user.user_principal_name = value
+                    .as_str()
+                    .filter(|s| s.contains('@') && !s.starts_with('@'))
+                    .ok_or_else(|| invalid_value(key))?
+                    .to_string()
+            }
+            "givenName" => user.profile.given_name = optional_string(key, value)?,
+            "surname" => user.profile.surname = optional_string(key, value)?,
+            "department" => user.profile.department = optional_string(key, value)?,
+            "officeLocation" => user.profile.office_location = optional_string(key, value)?,
+            "companyName" => user.profile.company_name = optional_string(key, value)?,
+            "jobTitle" => user.profile.job_title = optional_string(key, value)?,
+            "mobilePhone" => user.profile.mobile_phone = optional_string(key, value)?,
+            // A collection: Graph takes the whole new list (null clears it).
+            "businessPhones" => {
+                user.profile.business_phones = match value {
+                    Value::Null => Vec::new(),
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|v| {
+                            v.as_str()
+                                .map(str::to_string)
+                                .ok_or_else(|| invalid_value(key))
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => return Err(invalid_value(key)),
                 }
             }
+            "userType" => user.user_type = value.as_str().unwrap_or("Guest").to_string(),
+            "externalUserState" => {
+                user.external_user_state = value.as_str().map(str::to_string);
+                user.external_user_state_change_date_time = Some(super::now());
+            }
+            // The Graph SDKs send the entity's type in every typed body; Graph accepts it
+            // when it names the entity's own type (OData JSON format 4.01, "Control
+            // Information: type", docs.oasis-open.org/odata/odata-json-format/v4.01) and
+            // refuses another type.
+            "@odata.type" if is_odata_type(value, "user") => {}
+            other => {
+                return Err(GraphError::bad_request(format!(
+                    "Property '{other}' does not exist on type 'microsoft.graph.user' or cannot be updated."
+                )));
+            }
         }
-        Ok(())
     }
+    Ok(())
+}
 
+impl Directory {
     /// Soft delete: the user moves to deleted items and loses its role assignments.
     pub fn delete_user(&mut self, user_id: &str) -> Result<(), GraphError> {
         let user = self
@@ -575,6 +686,8 @@ impl Directory {
             .ok_or_else(|| GraphError::not_found(user_id))?;
         self.role_assignments
             .retain(|_, ra| ra.principal_id != user_id);
+        self.changes
+            .removed(&user.id, super::changes::Removal::Changed);
         self.deleted_users
             .insert(user.id.clone(), (user, super::now()));
         Ok(())
@@ -586,8 +699,62 @@ impl Directory {
             .shift_remove(id)
             .ok_or_else(|| GraphError::not_found(id))?;
         let json = user.to_json();
+        self.changes.created(&user.id);
         self.users.insert(user.id.clone(), user);
         Ok(json)
+    }
+
+    /// `DELETE /directory/deletedItems/{id}`: the user is gone for good.
+    pub fn purge_user(&mut self, id: &str) -> Result<(), GraphError> {
+        self.deleted_users
+            .shift_remove(id)
+            .ok_or_else(|| GraphError::not_found(id))?;
+        self.changes.removed(id, super::changes::Removal::Deleted);
+        Ok(())
+    }
+
+    /// Adds `member` (any object id) to a group's direct members; group membership is not a
+    /// change to the user (users/delta does not track it: GRAPH.md).
+    pub fn add_member(&mut self, group_id: &str, member: &str) -> Result<(), GraphError> {
+        let group = self
+            .groups
+            .get_mut(&group_id.to_lowercase())
+            .ok_or_else(|| GraphError::not_found(group_id))?;
+        let member = member.to_lowercase();
+        if group.members.contains(&member) {
+            return Err(GraphError::bad_request(
+                "One or more added object references already exist for the following modified properties: 'members'.",
+            ));
+        }
+        group.members.push(member);
+        Ok(())
+    }
+
+    pub fn remove_member(&mut self, group_id: &str, member: &str) -> Result<(), GraphError> {
+        let group = self
+            .groups
+            .get_mut(&group_id.to_lowercase())
+            .ok_or_else(|| GraphError::not_found(group_id))?;
+        let member = member.to_lowercase();
+        let before = group.members.len();
+        group.members.retain(|m| *m != member);
+        if group.members.len() == before {
+            return Err(GraphError::not_found(&member));
+        }
+        Ok(())
+    }
+
+    /// The users among a group's transitive members, in the order `transitive_members`
+    /// finds them; `None` when there is no such group.
+    pub fn transitive_users(&self, group_id: &str) -> Option<Vec<&User>> {
+        let members = self.transitive_members(group_id)?;
+        Some(
+            members
+                .iter()
+                .filter_map(|m| m["id"].as_str())
+                .filter_map(|id| self.users.get(id))
+                .collect(),
+        )
     }
 
     /// `POST roleAssignments`. A principal created less than `replication_delay` ago is not
@@ -668,6 +835,51 @@ pub fn is_odata_type(value: &Value, entity: &str) -> bool {
 mod tests {
     use super::*;
     use crate::sandbox::fixture::{AssignedLicense, FixtureUser, UserProfile};
+
+    /// `PATCH /users/{id}` takes the profile fields, refuses a bad value without writing any
+    /// of the patch, and every write lands in the change log once.
+    #[test]
+    fn user_writes_are_whole_and_logged() {
+        let mut tenant = FixtureTenant::new(
+            "00000000-0000-4000-8000-0000000000aa",
+            "Foggy",
+            "foggy.onmicrosoft.com",
+        );
+        let id = "00000000-0000-4000-8000-000000000001";
+        tenant
+            .users
+            .push(FixtureUser::member(id, "Ana", "ana@foggy.example"));
+        let mut dir = Directory::from_fixture(&tenant);
+        let refused = dir.patch_user(id, &json!({"department": "IT", "accountEnabled": "no"}));
+        assert_eq!(refused.unwrap_err().status, 400);
+        assert_eq!(dir.users[id].profile.department, None, "nothing written");
+        assert_eq!(dir.changes.seq, 0);
+        dir.patch_user(
+            id,
+            &json!({"department": "IT", "businessPhones": ["+1 617 555 0100"], "jobTitle": null,
+                    "officeLocation": "Chicago", "userPrincipalName": "ana@foggy.onmicrosoft.com"}),
+        )
+        .unwrap();
+        assert_eq!(
+            dir.users[id].profile.office_location.as_deref(),
+            Some("Chicago")
+        );
+        assert_eq!(dir.changes.seq, 1, "one write, one change");
+        let changes = dir.changes.user(id).unwrap();
+        assert!(changes.changed_after("businessPhones", 0));
+        assert!(
+            !changes.changed_after("jobTitle", 0),
+            "null to null is no change"
+        );
+        dir.delete_user(id).unwrap();
+        dir.purge_user(id).unwrap();
+        let removed: Vec<_> = dir.changes.removed_since(1).collect();
+        assert_eq!(
+            removed,
+            [(&id.to_string(), crate::sandbox::changes::Removal::Deleted)]
+        );
+        assert_eq!(dir.restore_user(id).unwrap_err().status, 404);
+    }
 
     /// A world kept between runs keeps each user's profile and whether the account is on.
     #[test]

@@ -359,6 +359,129 @@ impl Fixture {
     }
 }
 
+const DEPARTMENTS: &[(&str, &[&str])] = &[
+    (
+        "Sales",
+        &["Account Executive", "Sales Manager", "Sales Engineer"],
+    ),
+    (
+        "Finance",
+        &["Accountant", "Controller", "Financial Analyst"],
+    ),
+    (
+        "IT",
+        &["Systems Engineer", "Help Desk Technician", "IT Manager"],
+    ),
+    (
+        "Operations",
+        &[
+            "Operations Analyst",
+            "Logistics Coordinator",
+            "Operations Manager",
+        ],
+    ),
+    ("HR", &["HR Partner", "Recruiter", "HR Manager"]),
+];
+const OFFICES: &[&str] = &["Boston 1", "Boston 2", "Chicago", "Denver"];
+const GIVEN_NAMES: &[&str] = &[
+    "Ana", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi",
+];
+const SURNAMES: &[&str] = &[
+    "Ortiz", "Nakamura", "Okafor", "Larsen", "Singh", "Moreau", "Kowalski", "Haddad", "Silva",
+];
+
+/// A generated user's id: customer `tenant`, user `user` (deterministic, so fixtures of the
+/// same size name the same users).
+pub fn generated_user_id(tenant: usize, user: usize) -> String {
+    format!("{tenant:08x}-0000-4000-a000-{user:012x}")
+}
+
+/// A generated group's id in customer `tenant`.
+pub fn generated_group_id(tenant: usize, group: usize) -> String {
+    format!("{tenant:08x}-0000-4000-b000-{group:012x}")
+}
+
+impl Fixture {
+    /// `generated`, with each customer's users as end-user sync sees a real directory: a spread
+    /// of departments, offices, companies, job titles and phones, every 25th account disabled,
+    /// every 50th a guest, deterministic ids (`generated_user_id`), and per tenant nested groups:
+    /// "All Staff" holds the IT users and the groups "Sales" and "Finance"; "Finance" holds the
+    /// Finance users and "Finance Approvers" (three of them again). No randomness: the same
+    /// sizes give the same world.
+    pub fn generated_with_profiles(tenants: usize, users: usize) -> Fixture {
+        let mut fixture = Fixture::generated(tenants, users);
+        // The partner tenant comes first; customer `i` is tenant `i + 1`.
+        for (i, tenant) in fixture.tenants.iter_mut().skip(1).enumerate() {
+            let company = tenant.display_name.clone();
+            let mut by_department: Vec<Vec<String>> = vec![Vec::new(); DEPARTMENTS.len()];
+            for (u, user) in tenant.users.iter_mut().enumerate() {
+                let id = generated_user_id(i, u);
+                let d = (u * 7 + i) % DEPARTMENTS.len();
+                let (department, titles) = DEPARTMENTS[d];
+                let given = GIVEN_NAMES[(u + i) % GIVEN_NAMES.len()];
+                let surname = SURNAMES[(u / GIVEN_NAMES.len() + i) % SURNAMES.len()];
+                user.id = Some(id.clone());
+                user.display_name = format!("{given} {surname} {u}");
+                user.account_enabled = u % 25 != 24;
+                if u % 50 == 49 {
+                    user.user_type = "Guest".into();
+                    user.mail = Some(format!(
+                        "{}.{u}@partner{i:05}.example",
+                        given.to_lowercase()
+                    ));
+                    user.external_user_state = Some("Accepted".into());
+                    user.profile = UserProfile {
+                        given_name: Some(given.into()),
+                        surname: Some(surname.into()),
+                        company_name: Some(format!("Partner {i} LLC")),
+                        ..UserProfile::default()
+                    };
+                    continue;
+                }
+                by_department[d].push(id);
+                user.profile = UserProfile {
+                    given_name: Some(given.into()),
+                    surname: Some(surname.into()),
+                    department: Some(department.into()),
+                    office_location: Some(OFFICES[(u + i / 3) % OFFICES.len()].into()),
+                    // A tenth of the staff are contractors of another company.
+                    company_name: Some(if u % 10 == 3 {
+                        "Contoso Staffing".into()
+                    } else {
+                        company.clone()
+                    }),
+                    job_title: Some(titles[u % titles.len()].into()),
+                    business_phones: vec![format!("+1 617 555 {:04}", u % 10_000)],
+                    mobile_phone: (u % 2 == 0).then(|| format!("+1 857 555 {:04}", u % 10_000)),
+                    ..UserProfile::default()
+                };
+            }
+            let group = |g: usize, name: &str, members: Vec<String>| FixtureGroup {
+                id: generated_group_id(i, g),
+                display_name: name.into(),
+                mail: None,
+                is_assignable_to_role: false,
+                members,
+            };
+            let [sales, finance, it, ..] = &by_department[..] else {
+                unreachable!("five departments")
+            };
+            let approvers: Vec<String> = finance.iter().take(3).cloned().collect();
+            let mut all_staff = vec![generated_group_id(i, 1), generated_group_id(i, 2)];
+            all_staff.extend(it.iter().cloned());
+            let mut finance_members = finance.clone();
+            finance_members.push(generated_group_id(i, 3));
+            tenant.groups = vec![
+                group(0, "All Staff", all_staff),
+                group(1, "Sales", sales.clone()),
+                group(2, "Finance", finance_members),
+                group(3, "Finance Approvers", approvers),
+            ];
+        }
+        fixture
+    }
+}
+
 /// Client id of the app in generated fixtures (not a real app).
 pub const SANDBOX_CLIENT_ID: &str = "5a3d1c2e-0000-4000-8000-00000000a11c";
 /// Its secret in the sandbox (not a real secret; only ever accepted by the sandbox).
@@ -390,4 +513,88 @@ impl FixtureTenant {
 
 fn is_true(b: &bool) -> bool {
     *b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_profiles_are_spread_deterministic_and_nested() {
+        let a = Fixture::generated_with_profiles(2, 100);
+        let b = Fixture::generated_with_profiles(2, 100);
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&b).unwrap()
+        );
+        let customer = &a.tenants[1];
+        let departments: std::collections::BTreeSet<_> = customer
+            .users
+            .iter()
+            .filter_map(|u| u.profile.department.as_deref())
+            .collect();
+        assert_eq!(departments.len(), 5, "{departments:?}");
+        let offices: std::collections::BTreeSet<_> = customer
+            .users
+            .iter()
+            .filter_map(|u| u.profile.office_location.as_deref())
+            .collect();
+        assert_eq!(offices.len(), 4, "{offices:?}");
+        assert_eq!(
+            customer.users.iter().filter(|u| !u.account_enabled).count(),
+            4
+        );
+        assert_eq!(
+            customer
+                .users
+                .iter()
+                .filter(|u| u.user_type == "Guest")
+                .count(),
+            2
+        );
+        // "All Staff" holds "Finance", which holds "Finance Approvers": nested twice.
+        let dir = super::super::directory::Directory::from_fixture(customer);
+        let all = dir.transitive_users(&generated_group_id(0, 0)).unwrap();
+        let finance = dir.transitive_users(&generated_group_id(0, 2)).unwrap();
+        assert!(all.len() > finance.len() && !finance.is_empty());
+        assert!(
+            all.iter()
+                .any(|u| u.profile.department.as_deref() == Some("Finance"))
+        );
+        assert!(
+            all.iter()
+                .all(|u| u.profile.department.as_deref() != Some("HR"))
+        );
+    }
+
+    /// The fleet-size world: 1,000 customers of 500 users. `cargo test --release --lib
+    /// fleet_size -- --ignored --nocapture` prints the time and the process's memory.
+    #[test]
+    #[ignore = "fleet-size measurement; run explicitly"]
+    fn fleet_size_world_builds_in_seconds() {
+        fn rss_kib() -> u64 {
+            std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmRSS:"))
+                        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                })
+                .unwrap_or(0)
+        }
+        let before = rss_kib();
+        let started = std::time::Instant::now();
+        let fixture = Fixture::generated_with_profiles(1000, 500);
+        let generated = started.elapsed();
+        let world = super::super::World::new(&fixture, Default::default());
+        let built = started.elapsed();
+        let peak = rss_kib();
+        drop(fixture);
+        let after = rss_kib();
+        let users: usize = world.tenants.values().map(|d| d.users.len()).sum();
+        assert_eq!(users, 500_000);
+        println!(
+            "fixture {generated:?}, world {built:?}; RSS before {before} KiB, with fixture and world {peak} KiB, world alone {after} KiB"
+        );
+    }
 }

@@ -7,6 +7,8 @@
 //! with [`SandboxHandle::start`] or standalone with `tenantform sandbox serve`.
 
 pub mod auth;
+pub mod changes;
+pub mod delta;
 pub mod directory;
 pub mod faults;
 pub mod fixture;

@@ -12,6 +12,8 @@
 //!   disabled on the tenant or if B2B invitations are restricted to administrators."
 //! - `GET /users`, `GET /users/{id}` (user-list.md, user-get.md): User.Read.All; higher
 //!   Directory.Read.All, Directory.ReadWrite.All, User.ReadWrite.All.
+//! - `GET /users/delta` (user-delta.md): User.Read.All, User.ReadWrite.All, Directory.Read.All,
+//!   Directory.ReadWrite.All: the same four as `GET /users` (it matches `users/{id}` below).
 //! - `PATCH /users/{id}` (user-update.md): the page lists User.ManageIdentities.All and
 //!   User.EnableDisableAccount.All as least privileged, but they only cover `identities` and
 //!   `accountEnabled`; for other properties User.ReadWrite.All (higher Directory.ReadWrite.All).

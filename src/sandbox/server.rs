@@ -307,6 +307,11 @@ async fn graph_call(
             .get("consistencylevel")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("eventual")),
+        prefer_minimal: headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(super::graph::prefers_minimal),
     };
     match handle_call(&mut world, &token, &call, true) {
         Ok(reply) => {
@@ -398,13 +403,15 @@ fn batch(
             };
             let (path, query) = url.split_once('?').unwrap_or((&url, ""));
             // Headers of a `$batch` request are its own: the outer request's do not count.
-            let eventual = request["headers"].as_object().is_some_and(|h| {
-                h.iter().any(|(k, v)| {
-                    k.eq_ignore_ascii_case("consistencylevel")
-                        && v.as_str()
-                            .is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
+            let header = |name: &str, matches: &dyn Fn(&str) -> bool| {
+                request["headers"].as_object().is_some_and(|h| {
+                    h.iter().any(|(k, v)| {
+                        k.eq_ignore_ascii_case(name) && v.as_str().is_some_and(matches)
+                    })
                 })
-            });
+            };
+            let eventual = header("consistencylevel", &|v| v.eq_ignore_ascii_case("eventual"));
+            let prefer_minimal = header("prefer", &super::graph::prefers_minimal);
             let call = Call {
                 tenant,
                 base_url,
@@ -413,6 +420,7 @@ fn batch(
                 query,
                 body: request.get("body"),
                 eventual,
+                prefer_minimal,
             };
             let reply =
                 handle_call(world, token, &call, false).unwrap_or_else(|_| server_error(503));
@@ -541,6 +549,65 @@ async fn control_user(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `POST /_sandbox/tenants/T/users` with a fixture user (`{"displayName": .., "mail": ..,
+/// "profile": {..}}`, as in fixture files): someone creates a user out of band. Answers 201
+/// with the user as Graph shows it.
+async fn control_create_user(
+    State(shared): State<Shared>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> ControlResult {
+    let user: super::fixture::FixtureUser =
+        serde_json::from_slice(&body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let dir = world.directory(&tenant).map_err(control_error)?;
+    let created = dir.add_user(&user).map_err(control_error)?;
+    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+}
+
+/// `POST|DELETE /_sandbox/tenants/T/groups/G/members/M`: someone adds or removes a direct
+/// member (a user, group or service principal id) out of band.
+async fn control_group_member(
+    State(shared): State<Shared>,
+    Path((tenant, group, member)): Path<(String, String, String)>,
+    method: Method,
+) -> ControlResult {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let dir = world.directory(&tenant).map_err(control_error)?;
+    match method {
+        Method::DELETE => dir.remove_member(&group, &member),
+        _ => dir.add_member(&group, &member),
+    }
+    .map_err(control_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /_sandbox/tenants/T/delta/expire`: every delta and skip token issued in the tenant so
+/// far counts as older than seven days (the next call with one answers 400
+/// `syncStateNotFound`); tokens issued afterwards are fresh.
+async fn control_delta_expire(
+    State(shared): State<Shared>,
+    Path(tenant): Path<String>,
+) -> ControlResult {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let dir = world.directory(&tenant).map_err(control_error)?;
+    dir.changes.expired_through = dir.changes.issued;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /_sandbox/tenants/T/delta/reset`: Graph's "synchronization reset" (maintenance or
+/// migration of the tenant): every token issued so far answers 410 Gone with a Location to
+/// start over from.
+async fn control_delta_reset(
+    State(shared): State<Shared>,
+    Path(tenant): Path<String>,
+) -> ControlResult {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let dir = world.directory(&tenant).map_err(control_error)?;
+    dir.changes.epoch += 1;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 async fn control_accept(
     State(shared): State<Shared>,
     Path((tenant, user)): Path<(String, String)>,
@@ -650,8 +717,24 @@ pub fn router(shared: Shared) -> Router {
             axum::routing::patch(control_user).delete(control_user),
         )
         .route(
+            "/_sandbox/tenants/{tenant}/users",
+            post(control_create_user),
+        )
+        .route(
             "/_sandbox/tenants/{tenant}/users/{user}/accept",
             post(control_accept),
+        )
+        .route(
+            "/_sandbox/tenants/{tenant}/groups/{group}/members/{member}",
+            post(control_group_member).delete(control_group_member),
+        )
+        .route(
+            "/_sandbox/tenants/{tenant}/delta/expire",
+            post(control_delta_expire),
+        )
+        .route(
+            "/_sandbox/tenants/{tenant}/delta/reset",
+            axum::routing::put(control_delta_reset),
         )
         .route(
             "/_sandbox/tenants/{tenant}/roleAssignments/{id}",

@@ -2,6 +2,7 @@
 //! area, keeps linking cheap.
 
 mod concurrent_apply;
+mod delta;
 mod drift;
 mod entra;
 mod examples;
