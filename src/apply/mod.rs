@@ -594,6 +594,39 @@ impl Shared<'_> {
     }
 }
 
+/// Records `tenant`'s end-user sync position in its session: bookkeeping (no history entry;
+/// a crash before it is written means the next read starts from the position before, and
+/// replays what it already applied, which changes nothing).
+pub fn record_position(
+    session: &mut Session<'_>,
+    tenant: &str,
+    position: &crate::end_users::SyncPosition,
+    source: &Source,
+) -> Result<(), ApplyError> {
+    let change = position_change(tenant, position, source);
+    session.journal.record(&change, false)?;
+    session.view.apply_change(&change);
+    Ok(())
+}
+
+/// The state change that stores `tenant`'s position (`user_sync.<tenant>`).
+pub fn position_change(
+    tenant: &str,
+    position: &crate::end_users::SyncPosition,
+    source: &Source,
+) -> StateChange {
+    StateChange::Put {
+        address: crate::resources::address(crate::plan::contacts::USER_SYNC, tenant),
+        object: StateObject {
+            kind: crate::plan::contacts::USER_SYNC.into(),
+            ids: Default::default(),
+            attributes: position.to_attributes(),
+            source: source.clone(),
+            applied_at: now_rfc3339(),
+        },
+    }
+}
+
 /// How an apply runs: how many tenants at once, who hears about progress, and the flag that
 /// stops it between changes (Ctrl-C, SIGTERM).
 #[derive(Clone, Copy)]
@@ -639,6 +672,12 @@ pub async fn apply(
     for a in changing.iter().copied().filter(|a| !is_fleet_record(a)) {
         per_tenant.entry(a.tenant.as_str()).or_default().push(a);
     }
+    let positions: BTreeMap<&str, &crate::end_users::SyncPosition> = plan
+        .positions
+        .iter()
+        .map(|p| (p.tenant.as_str(), &p.position))
+        .collect();
+    let positions = &positions;
     let shared = Shared {
         report: std::sync::Mutex::new(ApplyReport::default()),
         on_event,
@@ -717,6 +756,15 @@ pub async fn apply(
                                 failed = true;
                                 break;
                             }
+                        }
+                        // Where the tenant's end-user sync stands, once all of it is applied
+                        // (never past a change that was not carried out).
+                        if !failed
+                            && let Some(position) = positions.get(tenant)
+                            && let Err(e) = record_position(&mut session, tenant, position, source)
+                        {
+                            shared.failed_tenant(tenant, e);
+                            failed = true;
                         }
                         // Whatever happened, what was done is recorded.
                         if let Err(e) = blocking(|| ledger.close_tenant(tenant, session)) {

@@ -43,6 +43,9 @@ pub struct SyncPosition {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredGroup {
+    /// Lowercase object id (a group named by display name is not looked up again).
+    #[serde(default)]
+    pub id: String,
     pub display_name: String,
     /// Lowercase user ids, sorted.
     pub members: Vec<String>,

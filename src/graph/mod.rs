@@ -7,6 +7,7 @@ pub mod config;
 pub mod permissions;
 pub mod read;
 pub mod sources;
+pub mod users;
 
 pub use client::{
     BatchRequest, BatchResponse, GraphClient, GraphClientError, GraphResponse, RetryPolicy,

@@ -140,6 +140,7 @@ pub fn apply(
             // nothing else), so a run with nothing to do never holds the fleet.
             let (plan, made) = plan_changes(ws, replan.request(need), reporter)?;
             if !plan.has_changes() && made.recovered == 0 {
+                record_positions(ws, &plan, &digest)?;
                 return Ok(unapplied(ws, plan, Approval::Apply, made.serials.whole()));
             }
             (made.serials, plan, Some(replan))
@@ -154,6 +155,9 @@ pub fn apply(
         reporter,
     };
     let mut result = apply_planned(ws, &mut run, serials, plan, replan.as_ref())?;
+    if result.approval == Approval::Apply {
+        record_positions(ws, &result.plan, &run.digest)?;
+    }
     // A computed plan's tenants that another apply changed before their locks were taken are
     // planned again (a saved plan's are not: it is exactly what was reviewed).
     let Some(replan) = replan else {
@@ -193,6 +197,54 @@ pub fn apply(
         result = result.merge_replanned(next, &stale);
     }
     Ok(result)
+}
+
+/// Records the end-user sync positions of the plan's tenants that had nothing to change (the
+/// others record theirs as their apply ends): bookkeeping, so no approval is asked for. Each
+/// tenant's partition is locked only while its position is written. A tenant whose state
+/// was never written waits for its first apply; a stored position newer than the plan's is
+/// kept.
+fn record_positions(ws: &Workspace, plan: &Plan, digest: &str) -> Result<(), OpsError> {
+    let changing: std::collections::BTreeSet<&str> = plan
+        .actions
+        .iter()
+        .filter(|a| a.op != crate::plan::Op::NoOp)
+        .map(|a| a.tenant.as_str())
+        .collect();
+    let source = Source {
+        digest: digest.to_string(),
+        commit: ws.manifests.commit.clone(),
+    };
+    let info = LockInfo::for_command(ws.settings.command_line.clone());
+    for p in plan
+        .positions
+        .iter()
+        .filter(|p| !changing.contains(p.tenant.as_str()))
+    {
+        let lock = ws
+            .store
+            .lock_tenant(&p.tenant, info.clone(), ws.settings.lock_timeout)?;
+        let mut state = ws.store.load_tenant(&p.tenant)?;
+        if state.lineage.is_empty() {
+            continue;
+        }
+        let address = crate::resources::address(crate::plan::contacts::USER_SYNC, &p.tenant);
+        let stored = state
+            .objects
+            .get(&address)
+            .and_then(|o| crate::end_users::SyncPosition::from_attributes(&o.attributes));
+        if stored.is_some_and(|s| s.read_at > p.position.read_at) {
+            continue;
+        }
+        state.apply_change(&crate::apply::position_change(
+            &p.tenant,
+            &p.position,
+            &source,
+        ));
+        ws.store
+            .write_partition(&Partition::tenant(&p.tenant)?, &state, &lock)?;
+    }
+    Ok(())
 }
 
 /// How often an apply plans again the tenants that changed under it before it gives up on

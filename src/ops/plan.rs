@@ -546,10 +546,22 @@ impl TenantPlanning<'_> {
             let id = self.to_read(&desired, &state, &job.name)?;
             Some(self.start_read(connection, &job.name, id))
         });
-        let live = match read {
+        // The end-user sync's read starts from the position stored in the partition.
+        let users = self
+            .connection
+            .and_then(|connection| self.start_users_read(connection, &desired, &state, &job.name));
+        let mut live = match read {
             Some(read) => Some(read.join().await),
             None => None,
         };
+        if let Some(users) = users {
+            let users = match users.await {
+                Ok(result) => result,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => unreachable!("a users read is never cancelled: {e}"),
+            };
+            live = Some(with_users(live, users));
+        }
         let failed = live.as_ref().is_some_and(LiveTenant::is_failed);
         let snapshot = self.connection.map(|_| LiveSnapshot {
             tenants: live.into_iter().map(|l| (job.name.clone(), l)).collect(),
@@ -598,6 +610,36 @@ impl TenantPlanning<'_> {
         }))
     }
 
+    /// Starts the end-user sync's read of tenant `name` when it has a sync and a Microsoft
+    /// tenant id, from the position its partition holds.
+    fn start_users_read(
+        &self,
+        connection: &crate::ops::Connection,
+        desired: &DesiredModel,
+        state: &State,
+        name: &str,
+    ) -> Option<tokio::task::JoinHandle<Result<crate::live::LiveUsers, crate::outcome::Failure>>>
+    {
+        let sync = desired.end_user_syncs.get(name)?;
+        let id = desired.tenants.get(name)?.microsoft_tenant_id.clone()?;
+        let position = state
+            .objects
+            .get(&crate::resources::address(
+                crate::plan::contacts::USER_SYNC,
+                name,
+            ))
+            .and_then(|o| crate::end_users::SyncPosition::from_attributes(&o.attributes));
+        let request = crate::graph::users::UsersToRead {
+            rules_digest: crate::end_users::rules_digest(&sync.rules),
+            groups: sync.rules.groups().into_iter().cloned().collect(),
+            position,
+        };
+        let client = connection.client.clone();
+        Some(tokio::spawn(async move {
+            crate::graph::users::read_users(&client, &id, &request).await
+        }))
+    }
+
     /// [`TenantPlanning::to_read`] when the manifests alone decide it: the tenant is declared
     /// with a Microsoft tenant id and has desired Entra objects (or drift checks every mapped
     /// tenant). Then state cannot change the answer: its id comes second, and its objects only
@@ -631,6 +673,37 @@ impl TenantPlanning<'_> {
                 .any(|k| state.objects_of_kind(k.name).next().is_some());
         wanted.then_some(id)
     }
+}
+
+/// A tenant's live read with its users read added (source `users`): a token the tenant
+/// refuses fails the tenant as a whole, anything else only the source.
+fn with_users(
+    live: Option<LiveTenant>,
+    users: Result<crate::live::LiveUsers, crate::outcome::Failure>,
+) -> LiveTenant {
+    use crate::outcome::Cause;
+    let mut dir = match live {
+        Some(LiveTenant::Read(dir)) => dir,
+        Some(failed @ LiveTenant::Failed(_)) => return failed,
+        None => crate::live::LiveDirectory::default(),
+    };
+    match users {
+        Ok(users) => {
+            dir.users = Some(Box::new(users));
+            dir.set_source(crate::live::source::USERS, crate::live::SourceStatus::Read);
+        }
+        Err(failure) if matches!(failure.cause, Cause::ConsentMissing | Cause::TokenRefused) => {
+            return LiveTenant::Failed(crate::outcome::Failure {
+                source: None,
+                ..failure
+            });
+        }
+        Err(failure) => dir.set_source(
+            crate::live::source::USERS,
+            crate::live::SourceStatus::Failed(Box::new(failure)),
+        ),
+    }
+    LiveTenant::Read(dir)
 }
 
 /// A tenant's read started ahead of its partition load: aborted if the load fails, so an

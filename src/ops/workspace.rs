@@ -237,6 +237,11 @@ pub fn fleet_has_live_objects(
     fleet: &DesiredFleet,
     only: Option<&std::collections::BTreeSet<String>>,
 ) -> Result<bool, OpsError> {
+    // A tenant whose end users are synced is read from Entra too.
+    let in_scope = |t: &String| only.is_none_or(|only| only.contains(t));
+    if fleet.catalog.end_user_syncs.keys().any(in_scope) {
+        return Ok(true);
+    }
     for tenant in fleet.tenants_with_objects() {
         if only.is_some_and(|only| !only.contains(tenant)) {
             continue;

@@ -265,6 +265,7 @@ pub fn plan_tenant_contacts(
                 (
                     group_key(&g.reference),
                     StoredGroup {
+                        id: g.id.clone(),
                         display_name: g.display_name.clone(),
                         members: g.members.clone(),
                     },

@@ -309,6 +309,10 @@ fn documented_options(method: &str, segments: &[&str]) -> Option<&'static [&'sta
         ("GET", ["users", _]) => ENTITY,
         ("GET", ["directory", "deletedItems", _]) => COLLECTION,
         ("GET", ["groups", _, "transitiveMembers", ..]) => COLLECTION,
+        // group-list.md ($count, $expand, $filter, $orderby, $search, $select, $top) and
+        // group-get.md ($select, $expand).
+        ("GET", ["groups"]) => COLLECTION,
+        ("GET", ["groups", _]) => ENTITY,
         ("GET", ["roleManagement", "directory", _]) => RBAC,
         ("GET", ["roleManagement", "directory", _, _]) => RBAC,
         ("GET", ["contracts"]) => &["$filter", "$select", "$top"],
@@ -546,6 +550,26 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
                 "roleManagement/directory/roleEligibilitySchedules",
             ))
         }
+        // Groups by display name (`$filter=displayName eq '...'`, a default filter) or by id.
+        ("GET", ["groups"]) => {
+            let filter = query.filter.as_deref().map(Filter::parse).transpose()?;
+            check_advanced_query(&query, filter.as_ref(), call.eventual)?;
+            let items = filtered(dir.groups.values().map(group_json), &query)?
+                .into_iter()
+                .map(|g| project(g, query.select.as_deref(), None))
+                .collect();
+            Ok(collection(items, &query, call, "groups"))
+        }
+        ("GET", ["groups", id]) => {
+            let group = dir
+                .groups
+                .get(&id.to_lowercase())
+                .ok_or_else(|| GraphError::not_found(id))?;
+            Ok(Reply::json(
+                200,
+                project(group_json(group), query.select.as_deref(), None),
+            ))
+        }
         ("GET", ["groups", id, "transitiveMembers"]) => {
             let members = dir
                 .transitive_members(id)
@@ -659,6 +683,18 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
             ),
         )),
     }
+}
+
+/// A group as Graph lists it (the properties the sandbox keeps).
+fn group_json(group: &super::fixture::FixtureGroup) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.group",
+        "id": group.id,
+        "displayName": group.display_name,
+        "mail": group.mail,
+        "isAssignableToRole": group.is_assignable_to_role,
+        "securityEnabled": true,
+    })
 }
 
 fn expands_principal(query: &Query) -> bool {

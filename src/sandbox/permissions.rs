@@ -97,6 +97,15 @@ const GROUP_MEMBERS_READ: &[&str] = &[
     "Group.ReadWrite.All",
     "Directory.ReadWrite.All",
 ];
+/// group-list.md and group-get.md: GroupMember.Read.All; higher Group.Read.All,
+/// Directory.Read.All, Group.ReadWrite.All, Directory.ReadWrite.All.
+const GROUPS_READ: &[&str] = &[
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Directory.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
 const CONTRACTS_READ: &[&str] = &["Directory.Read.All", "Directory.ReadWrite.All"];
 const ORGANIZATION_READ: &[&str] = &[
     "Organization.Read.All",
@@ -136,6 +145,7 @@ pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static st
             ],
         ) => ELIGIBILITY_READ,
         ("GET", ["groups", _, "transitiveMembers", ..]) => GROUP_MEMBERS_READ,
+        ("GET", ["groups"] | ["groups", _]) => GROUPS_READ,
         ("GET", ["contracts", ..]) => CONTRACTS_READ,
         ("GET", ["organization", ..]) => ORGANIZATION_READ,
         _ => return None,

@@ -1,0 +1,396 @@
+//! The end-user sync's read of one tenant: `GET /users/delta` from the stored delta link (or
+//! the whole directory on a first sync, when the rules that choose users changed, or when
+//! Graph says the link is no longer good), the transitive members of each group the rules
+//! name (users/delta tracks no membership, so they are read every run), and the users whose
+//! membership changed since the last read, by id.
+//!
+//! Graph facts (user-delta.md, delta-query-overview.md, delta-query-users.md): query options
+//! only on the first call; `$top` is ignored (about 200 users a page); each page but the last
+//! has `@odata.nextLink`, the last `@odata.deltaLink`; deleted users come as `@removed`
+//! (`changed`: soft-deleted, `deleted`: gone); replays are possible; a link older than 7 days
+//! answers 400 `syncStateNotFound`, and `410 Gone` (with a `Location`) asks for a full
+//! resync. A no-change run costs one request for the delta and one per named group.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::GraphClientError;
+use super::client::{BatchRequest, GraphClient};
+use crate::end_users::{EntraUser, GroupRef, SyncPosition, UserProperty, group_key};
+use crate::live::{LiveGroup, LiveUsers, RemovedUser};
+use crate::outcome::{Cause, Failure};
+
+/// What one tenant's users read starts from.
+#[derive(Clone, Debug)]
+pub struct UsersToRead {
+    /// `end_users::rules_digest` of the tenant's rules now.
+    pub rules_digest: String,
+    /// The groups the rules name.
+    pub groups: Vec<GroupRef>,
+    /// The stored position (none before the first apply).
+    pub position: Option<SyncPosition>,
+}
+
+/// The permissions the read needs (any one of each).
+pub const USERS_READ: &[&str] = super::permissions::USERS_READ;
+/// group-list.md, group-list-transitivemembers.md.
+pub const GROUPS_READ: &[&str] = &[
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Directory.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+
+/// Reads one tenant's users. `Err` is the source's failure (the tenant's contacts are then
+/// not planned: nothing is archived for a read that did not happen).
+pub async fn read_users(
+    client: &GraphClient,
+    tenant_id: &str,
+    request: &UsersToRead,
+) -> Result<LiveUsers, Failure> {
+    let failed = |e: GraphClientError| e.failure().with_source(crate::live::source::USERS);
+    let start = match &request.position {
+        None => Start::Whole("first sync of this tenant".into()),
+        Some(p) if p.rules_digest != request.rules_digest => {
+            Start::Whole("the rules that choose users changed: read whole".into())
+        }
+        Some(p) if p.delta_link.is_empty() => Start::Whole("no delta link stored".into()),
+        Some(p) => Start::Link(p.delta_link.clone()),
+    };
+    let (delta, groups) = tokio::join!(
+        read_delta(client, tenant_id, start),
+        read_groups(client, tenant_id, request)
+    );
+    let mut read = delta.map_err(failed)?;
+    read.groups = groups?;
+    if read.complete.is_none() {
+        fetch_membership_changes(client, tenant_id, request, &mut read)
+            .await
+            .map_err(failed)?;
+    }
+    Ok(read)
+}
+
+enum Start {
+    Whole(String),
+    Link(String),
+}
+
+/// Pages users/delta to its delta link, starting over whole when Graph says the stored link
+/// is no longer good.
+async fn read_delta(
+    client: &GraphClient,
+    tenant_id: &str,
+    start: Start,
+) -> Result<LiveUsers, GraphClientError> {
+    let first_url = || format!("/users/delta?$select={}", UserProperty::select());
+    let (mut url, mut complete) = match start {
+        Start::Whole(why) => (first_url(), Some(why)),
+        Start::Link(link) => (link, None),
+    };
+    let mut read = LiveUsers::default();
+    loop {
+        check_link(client, &url)?;
+        let mut page = match client.get(tenant_id, &url).await {
+            Ok(page) => page,
+            Err(e) if complete.is_none() && sync_state_lost(&e) => {
+                // The stored link is no longer good: read whole (what was read is dropped:
+                // a whole read lists every user).
+                complete = Some(format!(
+                    "the stored delta link was refused ({}): read whole",
+                    e.code().unwrap_or("410 Gone")
+                ));
+                read = LiveUsers::default();
+                url = first_url();
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if let Value::Array(items) = page["value"].take() {
+            for item in items {
+                if let Some(removed) = item.get("@removed") {
+                    if let Some(id) = item["id"].as_str() {
+                        read.removed.push(RemovedUser {
+                            id: id.to_lowercase(),
+                            soft: removed["reason"].as_str() == Some("changed"),
+                        });
+                    }
+                } else if let Some(user) = EntraUser::from_graph(&item) {
+                    read.users.push(user);
+                }
+            }
+        }
+        if let Some(next) = page["@odata.nextLink"].as_str() {
+            url = next.to_string();
+            continue;
+        }
+        read.delta_link = page["@odata.deltaLink"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        break;
+    }
+    if read.delta_link.is_empty() {
+        return Err(GraphClientError::Transport {
+            tenant: tenant_id.to_string(),
+            method: "GET".into(),
+            path: "/users/delta".into(),
+            message: "the last page had neither a next nor a delta link".into(),
+        });
+    }
+    // A replay may list a user twice (and a user removed, then restored): the last word
+    // counts.
+    dedup_last(&mut read);
+    read.complete = complete;
+    Ok(read)
+}
+
+/// Keeps each user's last entry (users and removals as Graph listed them, in order).
+fn dedup_last(read: &mut LiveUsers) {
+    let mut seen = BTreeSet::new();
+    read.users.reverse();
+    read.users.retain(|u| seen.insert(u.id.clone()));
+    read.users.reverse();
+    // A user both listed and removed in one round (a replay, or a restore after a delete) is
+    // taken as present: the next round says otherwise if it is gone.
+    let present: BTreeSet<&str> = read.users.iter().map(|u| u.id.as_str()).collect();
+    let mut removed_seen = BTreeSet::new();
+    read.removed
+        .retain(|r| !present.contains(r.id.as_str()) && removed_seen.insert(r.id.clone()));
+}
+
+/// Graph says to start over: 400 `syncStateNotFound` (a link older than 7 days) or
+/// `410 Gone` (`resyncRequired`, `syncStateInvalid`, ...).
+fn sync_state_lost(e: &GraphClientError) -> bool {
+    match e.status() {
+        Some(410) => true,
+        Some(400) => matches!(
+            e.code(),
+            Some("syncStateNotFound" | "syncStateInvalid" | "resyncRequired")
+        ),
+        _ => false,
+    }
+}
+
+/// A link from Graph (or state) must point at the Graph this client talks to: a link
+/// elsewhere would carry the tenant's token away.
+fn check_link(client: &GraphClient, url: &str) -> Result<(), GraphClientError> {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        return Ok(());
+    }
+    let base = &client.config().graph_url;
+    let ok = url
+        .strip_prefix(base.as_str())
+        .is_some_and(|rest| rest.starts_with('/'));
+    if ok {
+        Ok(())
+    } else {
+        Err(GraphClientError::Transport {
+            tenant: String::new(),
+            method: "GET".into(),
+            path: url.chars().take(80).collect(),
+            message: format!("refused to follow a link outside {base}"),
+        })
+    }
+}
+
+/// Each named group and its transitive user members. A group by id is one request; by name,
+/// the id the last read found is used (one request), else it is looked up first.
+async fn read_groups(
+    client: &GraphClient,
+    tenant_id: &str,
+    request: &UsersToRead,
+) -> Result<Vec<LiveGroup>, Failure> {
+    let failed = |e: GraphClientError| e.failure().with_source(crate::live::source::USERS);
+    let mut groups = Vec::with_capacity(request.groups.len());
+    for reference in &request.groups {
+        let known = request
+            .position
+            .as_ref()
+            .and_then(|p| p.groups.get(&group_key(reference)));
+        let (id, mut display_name) = match (reference, known) {
+            (GroupRef::Id(id), known) => (
+                id.clone(),
+                known.map(|k| k.display_name.clone()).unwrap_or_default(),
+            ),
+            (GroupRef::Name(_), Some(k)) if !k.id.is_empty() => {
+                (k.id.clone(), k.display_name.clone())
+            }
+            (GroupRef::Name(name), _) => {
+                let (id, name) = find_group(client, tenant_id, name).await?;
+                (id, name)
+            }
+        };
+        let members = match group_members(client, tenant_id, &id).await {
+            Ok(members) => members,
+            // A group found by name last time and gone (or renamed) since: look it up again.
+            Err(e) if e.status() == Some(404) && matches!(reference, GroupRef::Name(_)) => {
+                let GroupRef::Name(name) = reference else {
+                    unreachable!()
+                };
+                let (id, name) = find_group(client, tenant_id, name).await?;
+                display_name = name;
+                let members = group_members(client, tenant_id, &id)
+                    .await
+                    .map_err(failed)?;
+                groups.push(LiveGroup {
+                    reference: reference.clone(),
+                    id,
+                    display_name,
+                    members,
+                });
+                continue;
+            }
+            Err(e) if e.status() == Some(404) => {
+                return Err(Failure::new(
+                    Cause::GraphError,
+                    format!(
+                        "group {} named by the end-user sync rules does not exist in this tenant",
+                        reference.as_str()
+                    ),
+                )
+                .with_source(crate::live::source::USERS));
+            }
+            Err(e) => return Err(failed(e)),
+        };
+        if display_name.is_empty() {
+            display_name = match client
+                .get(tenant_id, &format!("/groups/{id}?$select=id,displayName"))
+                .await
+            {
+                Ok(v) => v["displayName"].as_str().unwrap_or(&id).to_string(),
+                Err(e) => return Err(failed(e)),
+            };
+        }
+        groups.push(LiveGroup {
+            reference: reference.clone(),
+            id,
+            display_name,
+            members,
+        });
+    }
+    Ok(groups)
+}
+
+/// The one group with this display name.
+async fn find_group(
+    client: &GraphClient,
+    tenant_id: &str,
+    name: &str,
+) -> Result<(String, String), Failure> {
+    let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
+    let path = format!(
+        "/groups?$filter={}&$select=id,displayName",
+        url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+    );
+    let found = client
+        .get_all(tenant_id, &path)
+        .await
+        .map_err(|e| e.failure().with_source(crate::live::source::USERS))?;
+    let not_one = |why: &str| {
+        Failure::new(
+            Cause::GraphError,
+            format!(
+                "group `{name}` named by the end-user sync rules {why}: name it by its object id"
+            ),
+        )
+        .with_source(crate::live::source::USERS)
+    };
+    match found.as_slice() {
+        [one] => Ok((
+            one["id"].as_str().unwrap_or_default().to_lowercase(),
+            one["displayName"].as_str().unwrap_or(name).to_string(),
+        )),
+        [] => Err(not_one("does not exist in this tenant")),
+        more => Err(not_one(&format!(
+            "names {} groups in this tenant",
+            more.len()
+        ))),
+    }
+}
+
+/// The lowercase ids of a group's transitive user members, sorted. Without the user cast
+/// (an advanced query) users are told apart by `@odata.type`.
+async fn group_members(
+    client: &GraphClient,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Vec<String>, GraphClientError> {
+    let items = client
+        .get_all(
+            tenant_id,
+            &format!("/groups/{id}/transitiveMembers?$select=id&$top=999"),
+        )
+        .await?;
+    let mut members: Vec<String> = items
+        .iter()
+        .filter(|m| m["@odata.type"].as_str() == Some("#microsoft.graph.user"))
+        .filter_map(|m| m["id"].as_str())
+        .map(str::to_lowercase)
+        .collect();
+    members.sort_unstable();
+    members.dedup();
+    Ok(members)
+}
+
+/// Users whose membership of a named group changed since the last read and that users/delta
+/// did not report (it does not track membership): read by id, twenty to a `$batch`. One not
+/// found is gone.
+async fn fetch_membership_changes(
+    client: &GraphClient,
+    tenant_id: &str,
+    request: &UsersToRead,
+    read: &mut LiveUsers,
+) -> Result<(), GraphClientError> {
+    let Some(position) = &request.position else {
+        return Ok(());
+    };
+    let mut changed: BTreeSet<String> = BTreeSet::new();
+    for group in &read.groups {
+        let before: &[String] = position
+            .groups
+            .get(&group_key(&group.reference))
+            .map_or(&[], |g| g.members.as_slice());
+        let now: BTreeSet<&String> = group.members.iter().collect();
+        let was: BTreeSet<&String> = before.iter().collect();
+        changed.extend(now.symmetric_difference(&was).map(|s| (*s).clone()));
+    }
+    let known: BTreeSet<&str> = read
+        .users
+        .iter()
+        .map(|u| u.id.as_str())
+        .chain(read.removed.iter().map(|r| r.id.as_str()))
+        .collect();
+    changed.retain(|id| !known.contains(id.as_str()));
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let select = UserProperty::select();
+    let requests: Vec<BatchRequest> = changed
+        .iter()
+        .map(|id| BatchRequest {
+            id: id.clone(),
+            method: "GET".into(),
+            url: format!("/users/{id}?$select={select}"),
+            body: None,
+            depends_on: Vec::new(),
+        })
+        .collect();
+    for answer in client.batch(tenant_id, requests).await? {
+        match answer.status {
+            200..=299 => {
+                if let Some(user) = EntraUser::from_graph(&answer.body) {
+                    read.users.push(user);
+                }
+            }
+            404 => read.removed.push(RemovedUser {
+                id: answer.id.clone(),
+                soft: false,
+            }),
+            _ => return Err(answer.ok(tenant_id).err().expect("not 2xx")),
+        }
+    }
+    Ok(())
+}
