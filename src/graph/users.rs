@@ -389,7 +389,7 @@ async fn fetch_membership_changes(
                 id: answer.id.clone(),
                 soft: false,
             }),
-            _ => return Err(answer.ok(tenant_id).err().expect("not 2xx")),
+            _ => return Err(answer.ok(tenant_id).expect_err("not 2xx")),
         }
     }
     Ok(())
