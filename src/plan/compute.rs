@@ -72,8 +72,20 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
             }
             (None, None) => continue,
         };
+        // Tenants Entra was asked about for this kind (a tenant read only for its end users
+        // was not asked about guests).
         if let Some(live) = input.live {
-            tenants.extend(live.tenants.keys().cloned());
+            tenants.extend(
+                live.tenants
+                    .iter()
+                    .filter(|(_, t)| match t {
+                        crate::live::LiveTenant::Failed(_) => true,
+                        crate::live::LiveTenant::Read(dir) => {
+                            k.sources().iter().any(|s| dir.sources.contains_key(*s))
+                        }
+                    })
+                    .map(|(name, _)| name.clone()),
+            );
         }
         for tenant in tenants.iter().filter(|t| in_scope(t)) {
             readable(input.live, input.options.offline, tenant, k, &mut not_read);

@@ -114,6 +114,9 @@ pub fn plan_tenant_contacts(
             Some(user) => Some((*user).clone()),
             // Removed, or not in a whole read: gone from Entra.
             None if removed.contains_key(id) || read.complete.is_some() => None,
+            // An archived contact whose user Entra reported nothing new about stays archived
+            // (what it kept may be a deleted user's; a user who comes back is reported).
+            None if contact.is_some_and(|(_, o)| is_archived(o)) => continue,
             None => kept.clone(),
         };
         let Some(user) = user else {

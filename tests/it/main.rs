@@ -4,6 +4,7 @@
 mod concurrent_apply;
 mod delta;
 mod drift;
+mod end_users;
 mod entra;
 mod examples;
 mod gitops;
