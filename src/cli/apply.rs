@@ -154,6 +154,7 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
                 offline: args.planning.offline,
                 replication_window_secs: args.planning.replication_window.as_secs(),
                 allow_mass_removal: args.planning.allow_mass_removal,
+                only_kinds: None,
             },
             selection: &selection,
             changed_since: None,

@@ -17,6 +17,7 @@ mod roles;
 mod sandbox;
 mod schema;
 mod state;
+mod sync;
 mod validate;
 
 use std::io::IsTerminal;
@@ -98,6 +99,17 @@ Exit 0 no drift, 2 drift, 1 error.",
         after_help = "Examples:\n  tenantform drift --sandbox examples/foggy-it\n  tenantform drift --ref origin/main --output junit > drift.xml\n  tenantform drift --output markdown --pending-days 7"
     )]
     Drift(drift::Args),
+    /// Sync end users: contacts from each tenant's Entra users, by its EndUserSync rules.
+    #[command(
+        long_about = "Plan and apply contacts only, as one job: each tenant with an EndUserSync is read from its stored delta link (users/delta; the whole directory on the first run, after the rules that choose users change, or when Graph refuses the link), contacts are created, updated and archived with the reason, and the tenant's position is recorded. No other kind is read or changed, and no approval is asked: the rules are reviewed in git, and a round that would archive more than 10% (and at least 5) of a tenant's contacts is held back unless --allow-mass-removal. A tenant whose users could not be read keeps its contacts and fails the round (exit 1).
+
+With --every it keeps running (a round every DURATION, never two at once; SIGTERM or Ctrl-C stops between changes); per-tenant state locks keep it from overlapping an apply or another sync.",
+        after_help = "Examples:
+  tenantform sync customers/                       # one round (a scheduled CI job)
+  tenantform sync customers/ --every 1h --output json
+  tenantform sync customers/ --tenant foggy-it --allow-mass-removal"
+    )]
+    Sync(sync::Args),
     /// Write manifests from live tenants (onboarding), then `import` them.
     #[command(
         after_help = "Examples:\n  tenantform export --all-customers --out customers/\n  tenantform export --tenant-id 3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b --out customers/\n  tenantform import customers/ && tenantform plan customers/   # no changes"
@@ -300,7 +312,10 @@ pub fn main() -> ExitCode {
     let verbosity = progress::Verbosity::from_flags(cli.verbose, cli.quiet);
     verbosity.install_logging(color);
     let cx = Context { color, verbosity };
-    if !matches!(cli.command, Command::Apply(_) | Command::Import(_)) {
+    if !matches!(
+        cli.command,
+        Command::Apply(_) | Command::Import(_) | Command::Sync(_)
+    ) {
         default_sigpipe();
     }
     let result = match cli.command {
@@ -308,6 +323,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&cx, args),
         Command::Apply(args) => apply::run(&cx, args),
         Command::Drift(args) => drift::run(&cx, args),
+        Command::Sync(args) => sync::run(&cx, args),
         Command::Customers(args) => customers::run(&cx, args),
         Command::ConsentUrl(args) => consent::run(&cx, args),
         Command::Auth(args) => auth::run(&cx, args),

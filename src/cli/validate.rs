@@ -34,6 +34,8 @@ struct Summary {
     organizations: usize,
     guests: usize,
     role_assignments: usize,
+    /// Tenants whose end users an EndUserSync syncs.
+    end_user_sync_tenants: usize,
     errors: usize,
     warnings: usize,
 }
@@ -80,7 +82,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                 "{}",
                 render::render_diagnostics(&sources, &validation.diagnostics, cx.color)
             );
-            let counts = format!(
+            let mut counts = format!(
                 "{}, {}: {} ({} implicit), {}, {}, {}",
                 plural(summary.files, "file"),
                 plural(summary.documents, "document"),
@@ -90,6 +92,12 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                 plural(summary.guests, "guest"),
                 plural(summary.role_assignments, "role assignment"),
             );
+            if summary.end_user_sync_tenants > 0 {
+                counts.push_str(&format!(
+                    ", end users synced in {}",
+                    plural(summary.end_user_sync_tenants, "tenant")
+                ));
+            }
             if valid {
                 let warnings = match summary.warnings {
                     0 => String::new(),
@@ -128,6 +136,7 @@ fn summarize(files: usize, v: &Validation) -> Summary {
         organizations: v.fleet.organization_count(),
         guests: v.fleet.guest_count(),
         role_assignments: v.fleet.role_assignment_count(),
+        end_user_sync_tenants: v.fleet.catalog.end_user_syncs.len(),
         errors: v.errors(),
         warnings: v.warnings(),
     }

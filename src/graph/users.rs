@@ -126,9 +126,13 @@ async fn read_delta(
             url = next.to_string();
             continue;
         }
-        read.delta_link = page["@odata.deltaLink"]
-            .as_str()
-            .unwrap_or_default()
+        // Kept relative to Graph's base, like a path: the same Graph may be reached at
+        // another address next run (a national cloud's configured URL, the sandbox's port).
+        let link = page["@odata.deltaLink"].as_str().unwrap_or_default();
+        check_link(client, link)?;
+        read.delta_link = link
+            .strip_prefix(client.config().graph_url.as_str())
+            .unwrap_or(link)
             .to_string();
         break;
     }

@@ -17,6 +17,7 @@ pub mod plan_file;
 pub mod reorder;
 pub mod reporter;
 pub mod settings;
+pub mod sync;
 pub mod workspace;
 
 pub use error::OpsError;

@@ -341,7 +341,11 @@ pub fn plan_into(
         fleet,
         catalog: &catalog,
         connection,
-        sources: crate::graph::sources::for_kinds(crate::resources::KINDS),
+        sources: crate::graph::sources::for_kinds(
+            crate::resources::KINDS
+                .iter()
+                .filter(|k| options.plans_kind(k.name)),
+        ),
         consent_redirect: &ws.settings.graph.consent_redirect_uri,
         every_mapped,
         options: PlanOptions {
@@ -524,7 +528,10 @@ impl TenantPlanning<'_> {
         // before its state partition loads, so the load (a file, or a database round trip
         // that waits its turn among the tenants in flight) hides behind Graph's latency
         // instead of adding to it.
-        let early = self.connection.and_then(|connection| {
+        // The tenant's `$batch` reads what the kinds planned need (none when only contacts are
+        // planned: their read is the users read below).
+        let batch = self.sources.iter().any(|s| !s.report_only);
+        let early = self.connection.filter(|_| batch).and_then(|connection| {
             let id = self.to_read_from_manifests(&desired, &job.name)?;
             Some(self.start_read(connection, &job.name, id))
         });
@@ -542,7 +549,7 @@ impl TenantPlanning<'_> {
         }
         let state = tenant_state(&self.catalog.meta.lineage, records, partitions);
         let read = early.or_else(|| {
-            let connection = self.connection?;
+            let connection = self.connection.filter(|_| batch)?;
             let id = self.to_read(&desired, &state, &job.name)?;
             Some(self.start_read(connection, &job.name, id))
         });

@@ -50,7 +50,8 @@ pub fn header(input: &PlanInput) -> PlanHeader {
 /// holds only the tenants in flight.
 pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
     let in_scope = |tenant: &str| input.options.in_scope(tenant);
-    let in_part = |k: &crate::resources::ResourceKind| part.covers(k);
+    let in_part =
+        |k: &crate::resources::ResourceKind| part.covers(k) && input.options.plans_kind(k.name);
     // Without a live snapshot, kinds that live in Entra are not planned: only their tenants
     // are listed as not read (without building their objects). A tenant Entra was asked about
     // and did not answer is not read, whatever it holds; one whose source a kind needs was not
@@ -154,7 +155,12 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
 
     // Renames were found over both parts' objects (a tenant's rename moves its objects); each
     // part plans only its own kinds (objects of unknown kinds belong to the catalog part).
-    stored.retain(|_, o| kind(&o.kind).map_or(part == Part::Catalog, in_part));
+    stored.retain(|_, o| {
+        kind(&o.kind).map_or(
+            part == Part::Catalog && input.options.only_kinds.is_none(),
+            in_part,
+        )
+    });
     // Kinds synced from Entra have a step of their own.
     let synced: BTreeMap<String, &StateObject> = {
         let addresses: Vec<String> = stored
@@ -358,9 +364,12 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
             note: None,
         });
     }
+    let contacts_planned = input.options.plans_kind(super::contacts::CONTACT);
     let positions = match part {
-        Part::Catalog => Vec::new(),
-        Part::Tenants => plan_synced(input, &synced, &moved_from, &mut not_read, &mut actions),
+        Part::Tenants if contacts_planned => {
+            plan_synced(input, &synced, &moved_from, &mut not_read, &mut actions)
+        }
+        _ => Vec::new(),
     };
     if input.options.import_only {
         for a in &mut actions {

@@ -37,6 +37,10 @@ pub struct PlanOptions {
     /// `--allow-mass-removal`: archive contacts even when a run archives many of a tenant's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_mass_removal: bool,
+    /// Plan only these kinds (`sync`: contacts); objects of others are left as they are,
+    /// neither compared nor read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_kinds: Option<BTreeSet<String>>,
 }
 
 /// Entra usually shows a new object within seconds, sometimes minutes.
@@ -53,6 +57,19 @@ impl PlanOptions {
             .as_ref()
             .is_none_or(|only| only.contains(tenant))
     }
+
+    /// Whether the plan covers objects of kind `name` (`sync` plans contacts only).
+    pub fn plans_kind(&self, name: &str) -> bool {
+        // A tenant's sync position goes with its contacts.
+        let name = if name == crate::plan::contacts::USER_SYNC {
+            crate::plan::contacts::CONTACT
+        } else {
+            name
+        };
+        self.only_kinds
+            .as_ref()
+            .is_none_or(|only| only.contains(name))
+    }
 }
 
 impl Default for PlanOptions {
@@ -66,6 +83,7 @@ impl Default for PlanOptions {
             offline: false,
             replication_window_secs: DEFAULT_REPLICATION_WINDOW_SECS,
             allow_mass_removal: false,
+            only_kinds: None,
         }
     }
 }

@@ -170,6 +170,11 @@ mod tests {
             ("guest", "guest.foggy-it.dana"),
             ("directory_role", "directory_role.foggy-it.dana.x.root"),
             ("msp_role", "msp_role.foggy-it.dana.helpdesk"),
+            (
+                "contact",
+                "contact.foggy-it.00000000-0000-4000-8000-000000000001",
+            ),
+            ("user_sync", "user_sync.foggy-it"),
         ] {
             assert_eq!(
                 partition_of(address, &object(kind, Some("foggy-it"))),
@@ -187,7 +192,16 @@ mod tests {
             .filter(|k| in_tenant_partition(k))
             .map(|k| k.name)
             .collect();
-        assert_eq!(tenant_kinds, ["guest", "directory_role", "msp_role"]);
+        assert_eq!(
+            tenant_kinds,
+            [
+                "guest",
+                "directory_role",
+                "msp_role",
+                "contact",
+                "user_sync"
+            ]
+        );
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn foggy_it_is_one_tenant_with_three_billed_organizations() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "valid: 2 files, 6 documents: 1 tenant (0 implicit), 3 organizations, 1 guest, 1 role assignment\n"
+        "valid: 3 files, 7 documents: 1 tenant (0 implicit), 3 organizations, 1 guest, 1 role assignment, end users synced in 1 tenant\n"
     );
 
     let model = load("examples/foggy-it");

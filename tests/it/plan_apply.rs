@@ -494,7 +494,8 @@ fn state_commands_list_show_move_and_forget() {
          organization.foggy-boston\n\
          organization.foggy-burlington\n\
          organization.foggy-waltham\n\
-         tenant.foggy-it\n"
+         tenant.foggy-it\n\
+         user_sync.foggy-it\n"
     );
     let show = tf(dir.path(), &["state", "show", "tenant.foggy-it"]);
     assert!(
