@@ -187,7 +187,16 @@ mod tests {
             .filter(|k| in_tenant_partition(k))
             .map(|k| k.name)
             .collect();
-        assert_eq!(tenant_kinds, ["guest", "directory_role", "msp_role"]);
+        assert_eq!(
+            tenant_kinds,
+            [
+                "guest",
+                "directory_role",
+                "msp_role",
+                "contact",
+                "user_sync"
+            ]
+        );
     }
 
     #[test]
