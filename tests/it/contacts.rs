@@ -520,6 +520,18 @@ fn contacts_of_a_single_file_state_and_with_state_named() {
         before,
         "listing writes nothing"
     );
+
+    // Unreadable state is an error, not an empty list.
+    let corrupt = dir.path().join("corrupt.json");
+    std::fs::write(&corrupt, "{not json").unwrap();
+    let run = run_in(
+        dir.path(),
+        &["contacts", "--state", corrupt.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert_eq!(run.stdout, "");
+    assert!(run.stderr.contains("is corrupt"), "{}", run.stderr);
 }
 
 #[test]
