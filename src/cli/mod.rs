@@ -7,6 +7,7 @@ mod apply;
 mod auth;
 mod common;
 mod consent;
+mod contacts;
 mod customers;
 mod drift;
 mod export;
@@ -143,6 +144,22 @@ deleted. After `export`, the next plan is empty.",
         after_help = "Examples:\n  tenantform access --user dana.whitfield@contoso-msp.example\n  tenantform access --tenant foggy-it --output json"
     )]
     Access(access::Args),
+    /// List contacts: the MSP-side records synced from customers' Entra users.
+    #[command(
+        long_about = "List the contacts recorded in state, tenant by tenant (sorted by tenant, organization, \
+name, then user id). A contact is the MSP's record of one of a customer's Entra users: an \
+EndUserSync manifest says which users to keep and into which organization, and `apply` \
+creates, updates and archives the contacts from what Entra reports of those users. A contact is keyed by the \
+user's object id; when the user leaves the rules, is disabled or deleted, the contact is archived \
+with the date and reason, never dropped. Nothing is read from Entra here.\n\n\
+By default only active contacts; --archived only archived ones, --all both. Names come from \
+customers' directories: the table escapes control characters, CSV defuses cells a spreadsheet \
+would run as formulas (a leading ', per OWASP), JSON keeps every value exactly.\n\n\
+Exit 0 (also when nothing matches), 1 on an error: unreadable state, an unknown tenant or \
+organization.",
+        after_help = "Examples:\n  tenantform contacts examples/foggy-it\n  tenantform contacts --tenant foggy-it --organization foggy-boston\n  tenantform contacts --all --output csv > contacts.csv\n  tenantform contacts --archived --output json | jq '.[] | {name, archivedReason}'\n  tenantform contacts --state 'postgres://tenantform@db.example/tenantform' --tenant foggy-it"
+    )]
+    Contacts(contacts::Args),
     /// Print the JSON Schema of the manifest format (for editors and CI checks).
     #[command(
         after_help = "Editors with the YAML language server pick it up from a first line like:\n  # yaml-language-server: $schema=../schemas/manifest.schema.json"
@@ -331,6 +348,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => apply::run_import(&cx, args),
         Command::State(args) => state::run(&cx, args),
         Command::Access(args) => access::run(&cx, args),
+        Command::Contacts(args) => contacts::run(&cx, args),
         Command::Schema(args) => schema::run(&cx, args),
         Command::Roles(args) => roles::run(&cx, args),
         Command::GenerateFleet(args) => generate_fleet(args),

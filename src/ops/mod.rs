@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod catalog;
+pub mod contacts;
 pub mod drift;
 pub mod error;
 pub mod export;

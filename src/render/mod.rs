@@ -1,6 +1,7 @@
 //! Rendering plans for people and machines: text (terminal), Markdown (pull-request comments),
 //! JSON. Pure functions from data to strings; untrusted text is escaped for its medium.
 
+pub mod contacts;
 pub mod markdown;
 pub mod text;
 

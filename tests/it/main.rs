@@ -2,6 +2,7 @@
 //! area, keeps linking cheap.
 
 mod concurrent_apply;
+mod contacts;
 mod delta;
 mod drift;
 mod end_users;
