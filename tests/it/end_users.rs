@@ -371,3 +371,109 @@ fn a_tenant_whose_users_cannot_be_read_keeps_its_contacts_and_fails() {
         "contacts untouched: an unreadable tenant is never 'all users gone'"
     );
 }
+
+#[test]
+fn sync_applies_contacts_only_and_then_costs_one_request_a_round() {
+    let (sandbox, dir) = start(foggy_users());
+    let dir = dir.path();
+    // Guests are declared too: sync leaves them alone (apply invites them).
+    std::fs::copy(
+        crate::support::repo_root().join("examples/foggy-it/support.yaml"),
+        dir.join("manifests/support.yaml"),
+    )
+    .unwrap();
+    let first = tf(&sandbox, dir, &["sync", "--output", "json"]);
+    ok(&first);
+    let summary: Value = serde_json::from_str(first.stdout.trim()).unwrap();
+    assert_eq!(summary["tenants"], 1, "{summary}");
+    assert_eq!(summary["created"], 4, "{summary}");
+    assert_eq!(summary["exitCode"], 0, "{summary}");
+    assert_eq!(sandbox.invitations(), 0, "sync invites nobody");
+    assert_eq!(contacts(dir).len(), 4);
+
+    clear_requests(&sandbox);
+    let second = tf(&sandbox, dir, &["sync", "--output", "json"]);
+    ok(&second);
+    let summary: Value = serde_json::from_str(second.stdout.trim()).unwrap();
+    assert_eq!(summary["created"], 0, "{summary}");
+    let requests = graph_requests(&sandbox);
+    assert_eq!(requests.len(), 1, "{requests:?}");
+
+    // What a PSA imports: routed by office, markup kept as data.
+    let csv = tf(&sandbox, dir, &["contacts", "--output", "csv"]);
+    ok(&csv);
+    let lines: Vec<&str> = csv.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{}", csv.stdout);
+    let row = |id: &str| -> &str { lines.iter().find(|l| l.contains(id)).unwrap() };
+    assert!(
+        row(&uid(1)).starts_with("foggy-it,foggy-boston,"),
+        "{}",
+        row(&uid(1))
+    );
+    assert!(
+        row(&uid(2)).starts_with("foggy-it,foggy-waltham,"),
+        "{}",
+        row(&uid(2))
+    );
+    assert!(
+        row(&uid(3)).starts_with("foggy-it,foggy-burlington,"),
+        "{}",
+        row(&uid(3))
+    );
+    assert!(
+        row(&uid(7)).contains("Eve <script>alert(1)</script>"),
+        "{}",
+        row(&uid(7))
+    );
+}
+
+#[test]
+fn sync_every_keeps_running_and_stops_between_rounds_on_sigterm() {
+    let (sandbox, dir) = start(foggy_users());
+    let dir = dir.path();
+    let state = dir.join("state.json");
+    let mut child = std::process::Command::new(crate::support::binary())
+        .args([
+            "sync",
+            "manifests",
+            "--every",
+            "1s",
+            "--output",
+            "json",
+            "--state",
+        ])
+        .arg(&state)
+        .envs(sandbox.env())
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["created"], 4, "{first}");
+    let second: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(second["created"], 0, "{second}");
+    assert_eq!(second["exitCode"], 0, "{second}");
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "a clean stop after a clean round");
+}
