@@ -221,29 +221,44 @@ fn record_positions(ws: &Workspace, plan: &Plan, digest: &str) -> Result<(), Ops
         .iter()
         .filter(|p| !changing.contains(p.tenant.as_str()))
     {
-        let lock = ws
-            .store
-            .lock_tenant(&p.tenant, info.clone(), ws.settings.lock_timeout)?;
-        let mut state = ws.store.load_tenant(&p.tenant)?;
-        if state.lineage.is_empty() {
-            continue;
-        }
-        let address = crate::resources::address(crate::plan::contacts::USER_SYNC, &p.tenant);
-        let stored = state
-            .objects
-            .get(&address)
-            .and_then(|o| crate::end_users::SyncPosition::from_attributes(&o.attributes));
-        if stored.is_some_and(|s| s.read_at > p.position.read_at) {
-            continue;
-        }
-        state.apply_change(&crate::apply::position_change(
+        record_position_alone(
+            ws.store.as_ref(),
+            &info,
+            ws.settings.lock_timeout,
             &p.tenant,
             &p.position,
             &source,
-        ));
-        ws.store
-            .write_partition(&Partition::tenant(&p.tenant)?, &state, &lock)?;
+        )?;
     }
+    Ok(())
+}
+
+/// Writes `tenant`'s sync position into its partition under the partition's lock (a tenant
+/// with no change to apply). A tenant whose state was never written waits for its first
+/// apply; a stored position newer than this one is kept.
+pub(crate) fn record_position_alone(
+    store: &dyn StateStore,
+    info: &LockInfo,
+    timeout: Duration,
+    tenant: &str,
+    position: &crate::end_users::SyncPosition,
+    source: &Source,
+) -> Result<(), OpsError> {
+    let lock = store.lock_tenant(tenant, info.clone(), timeout)?;
+    let mut state = store.load_tenant(tenant)?;
+    if state.lineage.is_empty() {
+        return Ok(());
+    }
+    let address = crate::resources::address(crate::plan::contacts::USER_SYNC, tenant);
+    let stored = state
+        .objects
+        .get(&address)
+        .and_then(|o| crate::end_users::SyncPosition::from_attributes(&o.attributes));
+    if stored.is_some_and(|s| s.read_at > position.read_at) {
+        return Ok(());
+    }
+    state.apply_change(&crate::apply::position_change(tenant, position, source));
+    store.write_partition(&Partition::tenant(tenant)?, &state, &lock)?;
     Ok(())
 }
 
@@ -574,7 +589,7 @@ fn apply_by_partition(
 /// Records an apply partition by partition: the catalog under the lock taken before approval,
 /// each tenant under its own lock, taken when the tenant starts and released once its
 /// partition is written.
-struct PartitionLedger<'a> {
+pub(crate) struct PartitionLedger<'a> {
     store: &'a dyn StateStore,
     info: &'a LockInfo,
     timeout: Duration,
@@ -587,7 +602,27 @@ struct PartitionLedger<'a> {
     reporter: &'a dyn Reporter,
 }
 
-impl PartitionLedger<'_> {
+impl<'a> PartitionLedger<'a> {
+    /// A ledger for tenant partitions only (no catalog record is written): `planned` holds
+    /// the serial each tenant's partition had when it was planned.
+    pub(crate) fn tenants_only(
+        store: &'a dyn StateStore,
+        info: &'a LockInfo,
+        timeout: Duration,
+        planned: &'a BTreeMap<Partition, u64>,
+        reporter: &'a dyn Reporter,
+    ) -> Self {
+        PartitionLedger {
+            store,
+            info,
+            timeout,
+            planned,
+            catalog: std::sync::Mutex::new(None),
+            catalog_lock: std::sync::Mutex::new(None),
+            reporter,
+        }
+    }
+
     /// Runs `work` with the catalog's lock.
     fn with_catalog_lock<T>(
         &self,

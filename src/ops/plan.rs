@@ -247,11 +247,35 @@ fn new_plan_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }
 
+/// Carries out a tenant's part as soon as it is planned, inside the tenant's task (`sync`):
+/// nothing of a tenant (its users, its actions) outlives the task, so memory follows
+/// `--parallelism`, not the fleet. Returns the part as the sink should see it (its outcomes
+/// as applied).
+pub trait TenantApplier: Sync {
+    fn apply<'a>(
+        &'a self,
+        store: &'a (dyn crate::state::StateStore + Send + Sync),
+        part: PlanPart,
+        planned_serial: u64,
+    ) -> futures_util::future::BoxFuture<'a, PlanPart>;
+}
+
 pub fn plan_into(
     ws: &mut Workspace,
     request: PlanRequest<'_>,
     sink: &mut dyn PlanSink,
     reporter: &dyn Reporter,
+) -> Result<PlanMade, OpsError> {
+    plan_into_applying(ws, request, sink, reporter, None)
+}
+
+/// [`plan_into`], each tenant's part applied by `applier` (when given) before the sink gets it.
+pub fn plan_into_applying(
+    ws: &mut Workspace,
+    request: PlanRequest<'_>,
+    sink: &mut dyn PlanSink,
+    reporter: &dyn Reporter,
+    applier: Option<&dyn TenantApplier>,
 ) -> Result<PlanMade, OpsError> {
     let PlanRequest {
         mut options,
@@ -348,6 +372,8 @@ pub fn plan_into(
         ),
         consent_redirect: &ws.settings.graph.consent_redirect_uri,
         every_mapped,
+        applier,
+        store: ws.store.as_ref(),
         options: PlanOptions {
             only_tenants: None,
             ..options.clone()
@@ -506,6 +532,9 @@ struct TenantPlanning<'a> {
     sources: Vec<&'static crate::graph::sources::Source>,
     consent_redirect: &'a str,
     every_mapped: bool,
+    applier: Option<&'a dyn TenantApplier>,
+    /// Where an applier writes (the store partitions are read from).
+    store: &'a (dyn crate::state::StateStore + Send + Sync),
     options: PlanOptions,
     now: jiff::Timestamp,
 }
@@ -536,6 +565,7 @@ impl TenantPlanning<'_> {
             Some(self.start_read(connection, &job.name, id))
         });
         let mut recovered = 0;
+        let mut own_serial = 0;
         let mut partitions = Vec::with_capacity(job.partitions.len());
         let mut records = Vec::with_capacity(job.partitions.len());
         for name in &job.partitions {
@@ -544,6 +574,9 @@ impl TenantPlanning<'_> {
                 Ok::<_, OpsError>((self.source.load(&partition)?, self.catalog.tenant(name)?))
             })?;
             recovered += partition.recovered_changes;
+            if *name == job.name {
+                own_serial = partition.serial;
+            }
             partitions.push(partition.objects);
             records.extend(record);
         }
@@ -583,6 +616,10 @@ impl TenantPlanning<'_> {
             },
             Part::Tenants,
         );
+        let part = match self.applier {
+            Some(applier) => applier.apply(self.store, part, own_serial).await,
+            None => part,
+        };
         let read = snapshot
             .and_then(|s| s.tenants.into_iter().next())
             .map(|(tenant, live)| TenantRead {

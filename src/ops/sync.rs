@@ -1,16 +1,27 @@
-//! `sync`: the end-user sync as one job: plan and apply contacts only (no other kind is read,
-//! compared or changed), with no approval step (contacts are MSP-side records derived from
-//! Entra by rules under review in git; the mass-removal guard stands in for a person), and a
-//! summary for schedulers.
+//! `sync`: the end-user sync as one job: contacts only (no other kind is read, compared or
+//! changed), no approval step (contacts are MSP-side records derived from Entra by rules
+//! reviewed in git; the mass-removal guard stands in for a person), and a summary for
+//! schedulers.
+//!
+//! It streams: each tenant is read, planned and applied in its own task (its partition locked
+//! only while it is written), then let go, so a round over 1,000 tenants x 500 users holds
+//! what `--parallelism` tenants hold, never the fleet's contacts.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use serde::Serialize;
 
-use super::apply::{ApplyRun, Approval, PlanSource};
-use super::{OpsError, Reporter, Selection, Workspace};
-use crate::outcome::{Outcome, TenantOutcome};
-use crate::plan::PlanOptions;
+use super::apply::PartitionLedger;
+use super::plan::{PlanCollector, PlanRequest, TenantApplier, plan_into_applying};
+use super::{Need, OpsError, Reporter, Selection, Workspace};
+use crate::apply::{ApplyEvent, Control, StateOnlyExecutor, blocking};
+use crate::outcome::{Cause, Failure, Outcome, TenantOutcome};
+use crate::plan::{Part, Plan, PlanHeader, PlanOptions, PlanPart, StateRef};
+use crate::state::history::Provenance;
+use crate::state::{LockInfo, Partition, Source, StateStore};
 
 /// What one sync round is asked for.
 pub struct SyncRequest<'a> {
@@ -18,30 +29,226 @@ pub struct SyncRequest<'a> {
     pub allow_mass_removal: bool,
 }
 
-/// Runs one round: contacts planned from each synced tenant's users and applied at once.
+/// One round's result: each synced tenant's outcome (as applied) and what was done.
+pub struct SyncRun {
+    /// Tenants with changes or failures (the others are counted in `quiet`).
+    pub outcomes: Vec<TenantOutcome>,
+    /// Tenants synced with nothing to change.
+    pub quiet: usize,
+    pub totals: Totals,
+    pub store: String,
+}
+
+/// What a round carried out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub created: usize,
+    pub updated: usize,
+    pub archived: usize,
+    /// Changes held back (mass removal).
+    pub blocked: usize,
+    pub interrupted: bool,
+}
+
+/// Runs one round.
 pub fn sync(
     ws: &mut Workspace,
     request: SyncRequest<'_>,
     stop: &AtomicBool,
     reporter: &dyn Reporter,
-) -> Result<ApplyRun, OpsError> {
+) -> Result<SyncRun, OpsError> {
     let options = PlanOptions {
         allow_mass_removal: request.allow_mass_removal,
         only_kinds: Some([crate::plan::contacts::CONTACT.to_string()].into()),
         ..PlanOptions::default()
     };
-    super::apply::apply(
-        ws,
-        PlanSource::Compute {
-            options,
-            selection: request.selection,
-            changed_since: None,
-        },
+    let digest = ws.manifests.fleet.digest();
+    let source = Source {
+        digest: digest.clone(),
+        commit: ws.manifests.commit.clone(),
+    };
+    let info = LockInfo::for_command(ws.settings.command_line.clone());
+    // Tenant partitions hang off the catalog's lineage: a store nothing was ever applied to
+    // gets one (an empty catalog; `apply` adds the tenant records).
+    if ws.store.serials()?.lineage.is_empty() {
+        let lock =
+            ws.store
+                .lock_partition(&Partition::Catalog, info.clone(), ws.settings.lock_timeout)?;
+        let mut catalog = ws.store.load_partition(&Partition::Catalog)?;
+        if catalog.lineage.is_empty() {
+            catalog.ensure_lineage();
+            ws.store
+                .write_partition(&Partition::Catalog, &catalog, &lock)?;
+        }
+    }
+    let provenance = Provenance::new(
         "sync",
-        &mut |_| Approval::Apply,
+        None,
+        ws.manifests.commit.clone(),
+        ws.settings.actor.clone(),
+    );
+    let header = PlanHeader {
+        id: String::new(),
+        manifests_digest: digest,
+        state: StateRef {
+            lineage: String::new(),
+            serial: 0,
+            partitions: BTreeMap::new(),
+        },
+        options: options.clone(),
+    };
+    let applier = SyncApplier {
+        info: &info,
+        timeout: ws.settings.lock_timeout,
+        source: &source,
+        provenance: &provenance,
         stop,
+        header,
         reporter,
-    )
+        totals: Mutex::new(Totals::default()),
+    };
+    let mut collect = PlanCollector::changes();
+    plan_into_applying(
+        ws,
+        PlanRequest {
+            options,
+            changed_since: None,
+            selection: request.selection,
+            need: Need::Plan {
+                command: "sync",
+                offline: false,
+            },
+        },
+        &mut collect,
+        reporter,
+        Some(&applier),
+    )?;
+    let plan = collect.into_run(false).plan;
+    let totals = applier.totals.into_inner().expect("totals");
+    Ok(SyncRun {
+        quiet: plan.tenants_unlisted,
+        outcomes: plan.tenants,
+        totals,
+        store: ws.store.describe(),
+    })
+}
+
+/// Applies each tenant's contacts as soon as they are planned.
+struct SyncApplier<'a> {
+    info: &'a LockInfo,
+    timeout: Duration,
+    source: &'a Source,
+    provenance: &'a Provenance,
+    stop: &'a AtomicBool,
+    header: PlanHeader,
+    reporter: &'a dyn Reporter,
+    totals: Mutex<Totals>,
+}
+
+impl TenantApplier for SyncApplier<'_> {
+    fn apply<'a>(
+        &'a self,
+        store: &'a (dyn StateStore + Send + Sync),
+        part: PlanPart,
+        planned_serial: u64,
+    ) -> futures_util::future::BoxFuture<'a, PlanPart> {
+        Box::pin(async move {
+            let blocked = part.summary.blocked;
+            let mut plan = Plan::new(self.header.clone());
+            plan.add_part(part);
+            let tenant = plan
+                .tenants
+                .first()
+                .map(|t| t.tenant.clone())
+                .unwrap_or_default();
+            let outcomes = if plan.has_changes() {
+                self.carry_out(store, &plan, &tenant, planned_serial).await
+            } else {
+                // Nothing to change: only a position to record, when the read moved it.
+                let mut outcomes = plan.tenants.clone();
+                for p in &plan.positions {
+                    let recorded = blocking(|| {
+                        super::apply::record_position_alone(
+                            store,
+                            self.info,
+                            self.timeout,
+                            &p.tenant,
+                            &p.position,
+                            self.source,
+                        )
+                    });
+                    if let Err(e) = recorded {
+                        for t in outcomes.iter_mut().filter(|t| t.tenant == p.tenant) {
+                            t.outcome = Outcome::Failed(Box::new(Failure::new(
+                                Cause::StateError,
+                                e.to_string(),
+                            )));
+                        }
+                    }
+                }
+                outcomes
+            };
+            self.totals.lock().expect("totals").blocked += blocked;
+            PlanPart {
+                part: Part::Tenants,
+                positions: Vec::new(),
+                // Carried out: what the sink keeps is the outcome, not the contacts.
+                actions: Vec::new(),
+                warnings: std::mem::take(&mut plan.warnings),
+                not_read: std::mem::take(&mut plan.not_read),
+                unmanaged: Vec::new(),
+                tenants: outcomes,
+                summary: Default::default(),
+            }
+        })
+    }
+}
+
+impl SyncApplier<'_> {
+    /// Applies one tenant's part under its partition's lock (stale if it changed since it was
+    /// loaded for planning: the next round plans it again).
+    async fn carry_out(
+        &self,
+        store: &(dyn StateStore + Send + Sync),
+        plan: &Plan,
+        tenant: &str,
+        planned_serial: u64,
+    ) -> Vec<TenantOutcome> {
+        let planned: BTreeMap<Partition, u64> = match Partition::tenant(tenant) {
+            Ok(p) => [(p, planned_serial)].into(),
+            Err(e) => {
+                return fail_all(plan, Failure::new(Cause::StateError, e.to_string()));
+            }
+        };
+        let ledger =
+            PartitionLedger::tenants_only(store, self.info, self.timeout, &planned, self.reporter);
+        let on_event = |_: ApplyEvent| {};
+        let control = Control {
+            parallelism: 1,
+            on_event: &on_event,
+            stop: self.stop,
+            provenance: self.provenance,
+        };
+        let report =
+            crate::apply::apply(plan, &ledger, &StateOnlyExecutor, self.source, &control).await;
+        let mut totals = self.totals.lock().expect("totals");
+        totals.created += report.created;
+        totals.updated += report.updated;
+        totals.archived += report.archived;
+        totals.interrupted |= report.interrupted;
+        drop(totals);
+        report.outcomes(plan)
+    }
+}
+
+fn fail_all(plan: &Plan, failure: Failure) -> Vec<TenantOutcome> {
+    plan.tenants
+        .iter()
+        .map(|t| TenantOutcome {
+            outcome: Outcome::Failed(Box::new(failure.clone())),
+            ..t.clone()
+        })
+        .collect()
 }
 
 /// One round as a scheduler or a PSA reads it (`sync --output json`, one line a round).
@@ -50,12 +257,12 @@ pub fn sync(
 pub struct SyncSummary {
     pub started_at: String,
     pub finished_at: String,
-    /// Tenants whose end users were synced (and those that failed).
+    /// Tenants whose end users were synced (with or without changes), and failed ones.
     pub tenants: usize,
     pub created: usize,
     pub updated: usize,
     pub archived: usize,
-    /// Changes held back (mass removal), counted in their operation too.
+    /// Changes held back (mass removal).
     pub blocked: usize,
     pub failed: Vec<FailedTenant>,
     /// Stopped (SIGTERM, Ctrl-C) before every change was made.
@@ -67,34 +274,14 @@ pub struct SyncSummary {
 #[serde(rename_all = "camelCase")]
 pub struct FailedTenant {
     pub tenant: String,
-    pub cause: crate::outcome::Cause,
+    pub cause: Cause,
     /// Untrusted text (Graph's messages): escape before showing.
     pub message: String,
 }
 
 impl SyncSummary {
     /// The summary of `run`; its exit code by the rule every command uses.
-    pub fn of(run: &ApplyRun, started_at: String, finished_at: String) -> SyncSummary {
-        // Tenants synced: those with a position, with contact actions, or failed.
-        let synced: std::collections::BTreeSet<&str> = run
-            .plan
-            .positions
-            .iter()
-            .map(|p| p.tenant.as_str())
-            .chain(
-                run.plan
-                    .actions
-                    .iter()
-                    .filter(|a| a.kind == crate::plan::contacts::CONTACT)
-                    .map(|a| a.tenant.as_str()),
-            )
-            .chain(
-                run.outcomes
-                    .iter()
-                    .filter(|t| t.outcome.is_failed())
-                    .map(|t: &TenantOutcome| t.tenant.as_str()),
-            )
-            .collect();
+    pub fn of(run: &SyncRun, started_at: String, finished_at: String) -> SyncSummary {
         let failed: Vec<FailedTenant> = run
             .outcomes
             .iter()
@@ -107,19 +294,15 @@ impl SyncSummary {
                 _ => None,
             })
             .collect();
-        let report = run.report.as_ref();
-        // What was carried out (no report: nothing was to do).
-        let (created, updated, archived) =
-            report.map_or((0, 0, 0), |r| (r.created, r.updated, r.archived));
         SyncSummary {
             started_at,
             finished_at,
-            tenants: synced.len(),
-            created,
-            updated,
-            archived,
-            blocked: run.plan.summary.blocked,
-            interrupted: report.is_some_and(|r| r.interrupted),
+            tenants: run.outcomes.len() + run.quiet,
+            created: run.totals.created,
+            updated: run.totals.updated,
+            archived: run.totals.archived,
+            blocked: run.totals.blocked,
+            interrupted: run.totals.interrupted,
             exit_code: crate::outcome::exit_code(&run.outcomes, false, false),
             failed,
         }

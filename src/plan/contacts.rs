@@ -257,7 +257,23 @@ pub fn plan_tenant_contacts(
         }
     }
     let held_back = guard(&mut actions, &contacts, options);
-    let position = (!held_back).then(|| SyncPosition {
+    // A quiet read (nothing changed, the same members) keeps the stored position: its link
+    // still answers "nothing since", and an hourly sync then writes nothing. It is renewed
+    // once a day, well inside the 7 days a delta link lasts.
+    let quiet = read.complete.is_none()
+        && read.users.is_empty()
+        && read.removed.is_empty()
+        && previous.is_some_and(|p| {
+            p.rules_digest == rules_digest(&sync.rules)
+                && read.groups.len() == p.groups.len()
+                && read.groups.iter().all(|g| {
+                    p.groups
+                        .get(&group_key(&g.reference))
+                        .is_some_and(|s| s.members == g.members && s.id == g.id)
+                })
+                && younger_than_a_day(&p.read_at, &options.now)
+        });
+    let position = (!held_back && !quiet).then(|| SyncPosition {
         delta_link: read.delta_link.clone(),
         rules_digest: rules_digest(&sync.rules),
         read_at: options.now.clone(),
@@ -277,6 +293,17 @@ pub fn plan_tenant_contacts(
             .collect(),
     });
     TenantContacts { actions, position }
+}
+
+/// Whether `then` is less than a day before `now` (RFC 3339 times; unreadable: no).
+fn younger_than_a_day(then: &str, now: &str) -> bool {
+    match (
+        then.parse::<jiff::Timestamp>(),
+        now.parse::<jiff::Timestamp>(),
+    ) {
+        (Ok(then), Ok(now)) => now.duration_since(then) < jiff::SignedDuration::from_hours(24),
+        _ => false,
+    }
 }
 
 /// Why a contact that matched an include rule no longer does: the first condition of the
