@@ -173,6 +173,7 @@ fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figure
         guests_per_tenant: 20,
         roles_per_guest: 2,
         fleet_wide_guests: false,
+        end_user_sync: false,
     };
     if reused.is_none() {
         common::write_files(&manifests, fleet_shaped(tenants, shape));

@@ -44,6 +44,7 @@ const SHAPE: Shape = Shape {
     guests_per_tenant: 20,
     roles_per_guest: 2,
     fleet_wide_guests: false,
+    end_user_sync: false,
 };
 
 struct Options {

@@ -45,6 +45,9 @@ pub struct Shape {
     pub roles_per_guest: usize,
     /// Two engineers targeted at many tenants by label selectors.
     pub fleet_wide_guests: bool,
+    /// An EndUserSync per tenant: offices routed to its three organizations, the group
+    /// "Finance Approvers" (of `sandbox::Fixture::generated_with_profiles`) left out.
+    pub end_user_sync: bool,
 }
 
 impl Default for Shape {
@@ -53,6 +56,7 @@ impl Default for Shape {
             guests_per_tenant: 3,
             roles_per_guest: 1,
             fleet_wide_guests: true,
+            end_user_sync: false,
         }
     }
 }
@@ -134,6 +138,12 @@ fn tenant_file(i: usize, shape: Shape) -> String {
             out,
             "---\nkind: GuestUser\nname: {name}-eng{j}\nemail: eng{j}.c{i}@msp.example\ndisplayName: Engineer {j} for customer {i}\ntenants: [{name}]\n---\nkind: RoleAssignment\nname: {name}-eng{j}-roles\nprincipal: {{ guest: {name}-eng{j} }}\ndirectoryRoles: [{}]\nmspRoles: [TenantAdmin]\n",
             roles.join(", "),
+        );
+    }
+    if shape.end_user_sync {
+        let _ = write!(
+            out,
+            "---\nkind: EndUserSync\nname: {name}-end-users\ntenants: [{name}]\nexclude:\n  - group: Finance Approvers\nroutes:\n  - officeLocation: \"Boston*\"\n    organization: {name}-north\n  - officeLocation: Chicago\n    organization: {name}-south\ndefaultOrganization: {name}-east\n"
         );
     }
     out

@@ -206,6 +206,10 @@ struct GenerateFleetArgs {
     /// Directory roles per guest (with --guests-per-tenant).
     #[arg(long, default_value_t = 1, requires = "guests_per_tenant")]
     roles_per_guest: usize,
+    /// An EndUserSync per tenant (offices routed to its organizations), for a sandbox started
+    /// with `sandbox serve --tenants N --users M --profiles`.
+    #[arg(long)]
+    end_user_sync: bool,
 }
 
 fn generate_fleet(args: GenerateFleetArgs) -> Result<u8, CliError> {
@@ -214,8 +218,12 @@ fn generate_fleet(args: GenerateFleetArgs) -> Result<u8, CliError> {
             guests_per_tenant: guests,
             roles_per_guest: args.roles_per_guest,
             fleet_wide_guests: false,
+            end_user_sync: args.end_user_sync,
         },
-        None => crate::synthetic::Shape::default(),
+        None => crate::synthetic::Shape {
+            end_user_sync: args.end_user_sync,
+            ..crate::synthetic::Shape::default()
+        },
     };
     for file in crate::synthetic::fleet_shaped(args.tenants, shape) {
         let path = args.out.join(&file.path);

@@ -45,7 +45,11 @@ GET|PUT    /_sandbox/faults            faults as JSON\n  \
 POST  /_sandbox/tenants/T/users/U/accept    redeem an invitation (U: id or email)\n  \
 PATCH|DELETE /_sandbox/tenants/T/users/U    out-of-band edit or delete\n  \
 DELETE /_sandbox/tenants/T/roleAssignments/ID\n  \
-PUT   /_sandbox/tenants/T/consent {\"consent\": false}\n\n\
+PUT   /_sandbox/tenants/T/consent {\"consent\": false}\n  \
+POST  /_sandbox/tenants/T/users             create a user (a fixture user as JSON)\n  \
+POST|DELETE /_sandbox/tenants/T/groups/G/members/U   change a group's members\n  \
+POST  /_sandbox/tenants/T/delta/expire      every delta link issued counts as older than 7 days\n  \
+PUT   /_sandbox/tenants/T/delta/reset       old delta links answer 410 Gone\n\n\
 Examples:\n  \
 tenantform sandbox serve --fixture examples/sandbox/fixture.yaml --port 8080\n  \
 tenantform sandbox serve --tenants 50 --users 20 --faults latency=50ms,throttle=0.05\n  \
@@ -61,6 +65,11 @@ tenantform sandbox serve --tenants 3 --print-env > sandbox.env &"
         /// Members per generated tenant.
         #[arg(long, value_name = "N", default_value_t = 10)]
         users: usize,
+        /// Give generated users profiles (departments, offices, companies, phones, a few
+        /// disabled accounts and guests) and each tenant nested groups: a world for end-user
+        /// sync.
+        #[arg(long, requires = "tenants")]
+        profiles: bool,
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
@@ -195,12 +204,14 @@ pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
         fixture,
         tenants,
         users,
+        profiles,
         port,
         faults,
         print_env,
     } = args.command;
     let fixture = match (fixture, tenants) {
         (Some(path), _) => Fixture::load(&path).map_err(|e| CliError::Usage(e.to_string()))?,
+        (None, Some(n)) if profiles => Fixture::generated_with_profiles(n, users),
         (None, Some(n)) => Fixture::generated(n, users),
         (None, None) => {
             return Err(CliError::Usage(
