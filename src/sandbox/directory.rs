@@ -7,8 +7,8 @@ use indexmap::IndexMap;
 use serde_json::{Value, json};
 
 use super::fixture::{
-    FixtureContract, FixtureGroup, FixtureRoleEligibility, FixtureServicePrincipal, FixtureTenant,
-    FixtureUser,
+    FixtureContract, FixtureDeletedUser, FixtureGroup, FixtureRoleEligibility,
+    FixtureServicePrincipal, FixtureTenant, FixtureUser,
 };
 
 /// A Graph error: HTTP status, Graph error code and message.
@@ -64,6 +64,37 @@ impl User {
     pub fn visible(&self, replication_delay: Duration) -> bool {
         self.created_at.elapsed() >= replication_delay
     }
+}
+
+impl User {
+    /// The user as the saved world keeps it.
+    pub fn to_fixture(&self) -> FixtureUser {
+        FixtureUser {
+            id: Some(self.id.clone()),
+            display_name: self.display_name.clone(),
+            mail: self.mail.clone(),
+            other_mails: self.other_mails.clone(),
+            user_type: self.user_type.clone(),
+            external_user_state: self.external_user_state.clone(),
+            user_principal_name: Some(self.user_principal_name.clone()),
+            account_enabled: self.account_enabled,
+            profile: self.profile.clone(),
+        }
+    }
+}
+
+/// A user's fingerprint ([`super::changes::fingerprint`]) taken from its saved form with the
+/// profile flattened, so the fingerprint's properties are Graph's. Taken from the loaded user,
+/// not the file's text, so defaults filled in at load (a guest's UPN) are no edit.
+fn user_fingerprint(u: &User) -> String {
+    let mut saved = serde_json::to_value(u.to_fixture()).expect("a user serializes");
+    if let Some(fields) = saved.as_object_mut() {
+        fields.remove("id");
+        if let Some(Value::Object(profile)) = fields.remove("profile") {
+            fields.extend(profile);
+        }
+    }
+    super::changes::fingerprint(&saved)
 }
 
 impl User {
@@ -251,6 +282,24 @@ impl Directory {
             let user = dir.user_from_fixture(u, &now, replicated);
             dir.users.insert(user.id.clone(), user);
         }
+        for d in &t.deleted_users {
+            let user = dir.user_from_fixture(&d.user, &now, replicated);
+            let deleted = d.deleted_date_time.clone().unwrap_or_else(|| now.clone());
+            dir.deleted_users.insert(user.id.clone(), (user, deleted));
+        }
+        // Users are hashed only when a log was saved: a written or generated world loads as
+        // fast as ever.
+        if let Some(saved) = &t.change_log {
+            dir.changes = super::changes::ChangeLog::load(saved);
+            let users: Vec<(String, String)> = dir
+                .users
+                .values()
+                .map(|u| (u.id.clone(), user_fingerprint(u)))
+                .collect();
+            let deleted = &dir.deleted_users;
+            dir.changes
+                .edited(&saved.fingerprints, &users, &|id| deleted.contains_key(id));
+        }
         for ra in &t.role_assignments {
             let ra = RoleAssignment {
                 id: ra.id.clone().unwrap_or_else(new_id),
@@ -342,21 +391,7 @@ impl Directory {
             display_name: self.display_name.clone(),
             domain: self.domain.clone(),
             consent: self.consent,
-            users: self
-                .users
-                .values()
-                .map(|u| FixtureUser {
-                    id: Some(u.id.clone()),
-                    display_name: u.display_name.clone(),
-                    mail: u.mail.clone(),
-                    other_mails: u.other_mails.clone(),
-                    user_type: u.user_type.clone(),
-                    external_user_state: u.external_user_state.clone(),
-                    user_principal_name: Some(u.user_principal_name.clone()),
-                    account_enabled: u.account_enabled,
-                    profile: u.profile.clone(),
-                })
-                .collect(),
+            users: self.users.values().map(User::to_fixture).collect(),
             contracts: self.contracts.clone(),
             role_assignments: self
                 .role_assignments
@@ -385,6 +420,20 @@ impl Directory {
                     start_date_time: Some(e.start_date_time.clone()),
                 })
                 .collect(),
+            deleted_users: self
+                .deleted_users
+                .values()
+                .map(|(u, deleted)| FixtureDeletedUser {
+                    user: u.to_fixture(),
+                    deleted_date_time: Some(deleted.clone()),
+                })
+                .collect(),
+            change_log: self.changes.save(|| {
+                self.users
+                    .values()
+                    .map(|u| (u.id.clone(), user_fingerprint(u)))
+                    .collect()
+            }),
         }
     }
 
@@ -921,5 +970,169 @@ mod tests {
         // A misspelt field is refused, not ignored.
         let typo = text.replace("officeLocation", "officeLocaton");
         assert!(serde_json::from_str::<FixtureUser>(&typo).is_err());
+    }
+}
+
+/// The change log kept in the saved world: what one run logged, the next goes on from, and
+/// what was edited in the file in between is logged at load.
+#[cfg(test)]
+mod saved_log_tests {
+    use super::*;
+    use crate::sandbox::changes::Removal;
+
+    const ANA: &str = "00000000-0000-4000-8000-000000000001";
+    const BEN: &str = "00000000-0000-4000-8000-000000000002";
+    const CHLOE: &str = "00000000-0000-4000-8000-000000000003";
+
+    fn directory() -> Directory {
+        let mut tenant = FixtureTenant::new(
+            "00000000-0000-4000-8000-0000000000aa",
+            "Foggy",
+            "foggy.onmicrosoft.com",
+        );
+        for (id, name) in [(ANA, "Ana"), (BEN, "Ben"), (CHLOE, "Chloe")] {
+            let mail = format!("{}@foggy.example", name.to_lowercase());
+            let mut user = FixtureUser::member(id, name, &mail);
+            user.profile.department = Some("Sales".into());
+            tenant.users.push(user);
+        }
+        Directory::from_fixture(&tenant)
+    }
+
+    /// Saved as the workspace saves it (JSON text), edited by `edit`, loaded again.
+    fn reload(dir: &Directory, edit: impl FnOnce(&mut Value)) -> Directory {
+        let mut saved = serde_json::to_value(dir.to_fixture()).unwrap();
+        edit(&mut saved);
+        let text = serde_json::to_string_pretty(&saved).unwrap();
+        Directory::from_fixture(&serde_json::from_str(&text).unwrap())
+    }
+
+    fn users(tenant: &mut Value) -> &mut Vec<Value> {
+        tenant["users"].as_array_mut().unwrap()
+    }
+
+    #[test]
+    fn an_untouched_directory_saves_no_log_and_a_written_one_loads_at_zero() {
+        let dir = directory();
+        let saved = dir.to_fixture();
+        assert!(saved.change_log.is_none() && saved.deleted_users.is_empty());
+        let text = serde_json::to_string(&saved).unwrap();
+        assert!(
+            !text.contains("changeLog") && !text.contains("deletedUsers"),
+            "{text}"
+        );
+        // Edited without a log (a hand-written fixture): no changes, as before.
+        let again = reload(&dir, |t| {
+            users(t).remove(0);
+        });
+        assert_eq!(again.changes.seq, 0);
+        assert_eq!(again.changes.removed_since(0).count(), 0);
+    }
+
+    #[test]
+    fn the_log_round_trips_through_the_saved_world() {
+        let mut dir = directory();
+        dir.patch_user(ANA, &json!({"department": "IT"})).unwrap();
+        dir.delete_user(BEN).unwrap();
+        dir.delete_user(CHLOE).unwrap();
+        dir.purge_user(CHLOE).unwrap();
+        dir.changes.issued = 7;
+        dir.changes.expired_through = 3;
+        dir.changes.epoch = 1;
+        let before = dir.to_fixture().change_log.unwrap();
+        assert_eq!(before.seq, 4);
+        assert_eq!(before.fingerprints.len(), 1, "only users in `users`");
+        let again = reload(&dir, |_| {});
+        assert_eq!(again.to_fixture().change_log.unwrap(), before);
+        assert_eq!(again.changes.seq, 4, "an unedited file logs nothing");
+        assert!(
+            again
+                .changes
+                .user(ANA)
+                .unwrap()
+                .changed_after("department", 0)
+        );
+        assert!(
+            !again
+                .changes
+                .user(ANA)
+                .unwrap()
+                .changed_after("jobTitle", 0)
+        );
+        let mut removed: Vec<_> = again.changes.removed_since(0).collect();
+        removed.sort_by(|a, b| a.0.cmp(b.0));
+        assert_eq!(
+            removed,
+            [
+                (&BEN.to_string(), Removal::Changed),
+                (&CHLOE.to_string(), Removal::Deleted)
+            ]
+        );
+        // The soft-deleted user is kept, and can still be restored in the next run.
+        assert_eq!(again.deleted_users.len(), 1);
+        let mut again = again;
+        again.restore_user(BEN).unwrap();
+        assert_eq!(again.changes.created_at(BEN), 5);
+        // The compact form: counters, one user's changes, removals, fingerprints.
+        let text = serde_json::to_string(&before).unwrap();
+        assert!(text.len() < 400, "{text}");
+    }
+
+    #[test]
+    fn an_edit_to_a_saved_user_is_logged_at_load_with_the_properties_it_changed() {
+        let mut dir = directory();
+        dir.changes.issued = 1; // a delta link was given out: the log is kept
+        let again = reload(&dir, |t| {
+            users(t)[1]["profile"]["department"] = json!("Finance");
+            users(t)[2]["profile"]["jobTitle"] = json!("Controller");
+        });
+        assert_eq!(again.changes.seq, 2, "one change per edited user");
+        assert_eq!(
+            again.users[BEN].profile.department.as_deref(),
+            Some("Finance")
+        );
+        let ben = again.changes.user(BEN).unwrap();
+        assert!(ben.changed_after("department", 0));
+        assert!(!ben.changed_after("displayName", 0) && !ben.changed_after("jobTitle", 0));
+        let chloe = again.changes.user(CHLOE).unwrap();
+        assert!(chloe.changed_after("jobTitle", 1) && !chloe.changed_after("department", 0));
+        assert!(again.changes.user(ANA).is_none());
+        // Logged once: saved and loaded again, nothing more.
+        assert_eq!(reload(&again, |_| {}).changes.seq, 2);
+    }
+
+    #[test]
+    fn a_removed_a_soft_deleted_and_a_new_user_are_logged_at_load() {
+        let mut dir = directory();
+        dir.patch_user(ANA, &json!({"jobTitle": "Rep"})).unwrap();
+        let again = reload(&dir, |t| {
+            let list = users(t);
+            let ben = list.remove(1);
+            list.remove(1); // Chloe, gone for good
+            list.push(json!({"id": "00000000-0000-4000-8000-000000000004",
+                             "displayName": "Dev", "mail": "dev@foggy.example"}));
+            t["deletedUsers"] = json!([{"user": ben}]);
+        });
+        assert_eq!(again.changes.seq, 4);
+        let new = again
+            .changes
+            .user("00000000-0000-4000-8000-000000000004")
+            .unwrap();
+        assert_eq!(new.created, 2, "created, whole");
+        let mut removed: Vec<_> = again.changes.removed_since(1).collect();
+        removed.sort_by(|a, b| a.0.cmp(b.0));
+        assert_eq!(
+            removed,
+            [
+                (&BEN.to_string(), Removal::Changed),
+                (&CHLOE.to_string(), Removal::Deleted)
+            ]
+        );
+        // Purged from the deleted users in the file later: gone for good.
+        let later = reload(&again, |t| t["deletedUsers"] = json!([]));
+        assert_eq!(
+            later.changes.removed_since(4).collect::<Vec<_>>(),
+            [(&BEN.to_string(), Removal::Deleted)]
+        );
     }
 }

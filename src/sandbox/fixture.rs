@@ -72,6 +72,25 @@ pub struct FixtureTenant {
     /// PIM-eligible role assignments (`roleEligibilitySchedules`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub role_eligibilities: Vec<FixtureRoleEligibility>,
+    /// Soft-deleted users (`directory/deletedItems`), kept so a later run can still restore
+    /// them and so a user moved here from `users` between runs reads as soft-deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted_users: Vec<FixtureDeletedUser>,
+    /// The `users/delta` change log as the sandbox saved it, so delta links go on across runs
+    /// and edits to `users` since are logged at load. Absent (a written fixture): the
+    /// directory starts at sequence 0 with no changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_log: Option<super::changes::SavedLog>,
+}
+
+/// A soft-deleted user and when it was deleted.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FixtureDeletedUser {
+    pub user: FixtureUser,
+    /// Absent: deleted when the world loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_date_time: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -507,6 +526,8 @@ impl FixtureTenant {
             service_principals: Vec::new(),
             entra_id_p2: false,
             role_eligibilities: Vec::new(),
+            deleted_users: Vec::new(),
+            change_log: None,
         }
     }
 }

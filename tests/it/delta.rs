@@ -58,7 +58,12 @@ struct Delta {
 
 impl Delta {
     fn start(tenants: usize, users: usize) -> Delta {
-        let fixture = Fixture::generated_with_profiles(tenants, users);
+        Delta::load(&Fixture::generated_with_profiles(tenants, users))
+    }
+
+    /// A sandbox of `fixture` (customer 0 is its second tenant), as a run of `--sandbox` starts
+    /// one from the saved world.
+    fn load(fixture: &Fixture) -> Delta {
         let tenant = fixture.tenants[1].id.clone();
         let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -629,4 +634,92 @@ fn transitive_members_cast_to_users_needs_an_advanced_query_and_pages() {
         ),
         204
     );
+}
+
+/// The world as `--sandbox` keeps it between runs (the workspace's `close`: the world as a
+/// fixture, pretty JSON), then edited as someone in the portal would (`edit_world_tenant`'s
+/// way, on customer 0), then loaded by the next run (`Fixture::load` parses the same text).
+fn next_run(run: Delta, edit: impl FnOnce(&mut Value)) -> Delta {
+    let fixture = run.sandbox.with_world(|w| w.to_fixture());
+    let text = serde_json::to_vec_pretty(&fixture).unwrap();
+    drop(run);
+    let mut world: Value = serde_json::from_slice(&text).unwrap();
+    edit(&mut world["tenants"][1]);
+    let text = serde_json::to_string_pretty(&world).unwrap();
+    Delta::load(&Fixture::parse(&text).unwrap())
+}
+
+/// A link of an earlier run, on this run's sandbox (each run's sandbox has its own port).
+fn moved(link: &str, d: &Delta) -> String {
+    let at = link.find("/v1.0/").unwrap();
+    format!("{}{}", d.sandbox.base_url(), &link[at..])
+}
+
+fn world_user<'a>(tenant: &'a mut Value, id: &str) -> &'a mut Value {
+    tenant["users"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|u| u["id"] == id)
+        .unwrap()
+}
+
+#[test]
+fn a_delta_link_goes_on_in_the_next_run_and_sees_edits_to_the_saved_world() {
+    let run1 = Delta::start(1, 20);
+    let link = run1.sync("/users/delta?$select=displayName,department");
+    let before = world_user_department(&run1, &user(3));
+    let run2 = next_run(run1, |tenant| {
+        world_user(tenant, &user(3))["profile"]["department"] = json!("Legal");
+        let users = tenant["users"].as_array_mut().unwrap();
+        users.retain(|u| u["id"] != user(5));
+        let moved_out = users.iter().position(|u| u["id"] == user(7)).unwrap();
+        let soft = users.remove(moved_out);
+        tenant["deletedUsers"] = json!([{"user": soft}]);
+    });
+    assert_ne!(before.as_deref(), Some("Legal"));
+    let pages = run2.round(&moved(&link, &run2), &[]);
+    assert_eq!(pages.len(), 1);
+    let page = &pages[0];
+    assert_eq!(page.ids(), [user(3), user(5), user(7)], "{}", page.body);
+    let edited = page.item(&user(3));
+    assert_eq!(edited["department"], "Legal");
+    assert!(edited.get("@removed").is_none());
+    assert_eq!(page.item(&user(5))["@removed"]["reason"], "deleted");
+    assert_eq!(page.item(&user(7))["@removed"]["reason"], "changed");
+    // Reported once: the round's own delta link, in a third run, has nothing.
+    let next = page.delta().unwrap();
+    let run3 = next_run(run2, |_| {});
+    let page = run3.get(&moved(&next, &run3));
+    assert_eq!((page.status, page.ids().len()), (200, 0), "{}", page.body);
+}
+
+fn world_user_department(d: &Delta, id: &str) -> Option<String> {
+    d.sandbox
+        .with_world(|w| w.tenants[1].users[id].profile.department.clone())
+}
+
+#[test]
+fn a_delta_link_of_one_run_followed_in_the_next_without_edits_is_empty() {
+    let run1 = Delta::start(1, 20);
+    let link = run1.sync("/users/delta");
+    let run2 = next_run(run1, |_| {});
+    let page = run2.get(&moved(&link, &run2));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.ids(), Vec::<String>::new());
+    let again = page.delta().expect("a new delta link");
+    assert!(page.next().is_none() && again != link);
+    // A write through Graph after the link in one run shows in the next, once.
+    let patched = run2.call(
+        "PATCH",
+        &format!("/users/{}", user(2)),
+        &[],
+        Some(json!({"jobTitle": "Controller"})),
+        &run2.token,
+    );
+    assert_eq!(patched.status, 204, "{}", patched.body);
+    let run3 = next_run(run2, |_| {});
+    let page = run3.get(&moved(&again, &run3));
+    assert_eq!(page.ids(), [user(2)]);
+    assert_eq!(page.item(&user(2))["jobTitle"], "Controller");
 }
