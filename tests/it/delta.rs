@@ -723,3 +723,19 @@ fn a_delta_link_of_one_run_followed_in_the_next_without_edits_is_empty() {
     assert_eq!(page.ids(), [user(2)]);
     assert_eq!(page.item(&user(2))["jobTitle"], "Controller");
 }
+
+#[test]
+fn expired_and_reset_tokens_stay_so_in_the_next_run() {
+    let run1 = Delta::start(1, 20);
+    let expired = run1.sync("/users/delta");
+    assert_eq!(run1.control("POST", "/delta/expire", None), 204);
+    let kept = run1.sync("/users/delta");
+    let run2 = next_run(run1, |_| {});
+    let answer = run2.get(&moved(&expired, &run2));
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.body["error"]["code"], "syncStateNotFound");
+    assert_eq!(run2.get(&moved(&kept, &run2)).status, 200);
+    assert_eq!(run2.control("PUT", "/delta/reset", None), 204);
+    let run3 = next_run(run2, |_| {});
+    assert_eq!(run3.get(&moved(&kept, &run3)).status, 410);
+}
