@@ -65,7 +65,7 @@ impl Delta {
     /// one from the saved world.
     fn load(fixture: &Fixture) -> Delta {
         let tenant = fixture.tenants[1].id.clone();
-        let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+        let sandbox = SandboxHandle::start(fixture, Faults::default()).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
