@@ -69,7 +69,16 @@ fn main() {
     println!();
     println!(
         "{:>8} {:>12} {:>8} {:>8} {:>6} {:>8} {:>9} {:>9} {:>9} {:>9}",
-        "tenants", "sync", "wall s", "floor s", "ratio", "peak MB", "graph/t", "token/t", "delta/t", "groups/t"
+        "tenants",
+        "sync",
+        "wall s",
+        "floor s",
+        "ratio",
+        "peak MB",
+        "graph/t",
+        "token/t",
+        "delta/t",
+        "groups/t"
     );
     for f in &figures {
         for (name, r) in [("first", &f.first), ("no-change", &f.quiet)] {
@@ -106,10 +115,17 @@ fn main() {
     );
     println!(
         "target: every user made a contact once: {}",
-        verdict(figures.iter().all(|f| f.first.created > 0 && f.quiet.created == 0))
+        verdict(
+            figures
+                .iter()
+                .all(|f| f.first.created > 0 && f.quiet.created == 0)
+        )
     );
     if figures.len() > 1 {
-        let peaks: Vec<u64> = figures.iter().map(|f| f.first.peak.max(f.quiet.peak)).collect();
+        let peaks: Vec<u64> = figures
+            .iter()
+            .map(|f| f.first.peak.max(f.quiet.peak))
+            .collect();
         let (low, high) = (
             *peaks.iter().min().unwrap() as f64,
             *peaks.iter().max().unwrap() as f64,
@@ -157,8 +173,7 @@ fn measure(tenants: usize, users: usize, parallelism: usize) -> Figures {
     let requests = |clear: bool| -> Vec<serde_json::Value> {
         runtime.block_on(async {
             let url = format!("{}/_sandbox/requests", server.base);
-            let log: serde_json::Value =
-                reqwest::get(&url).await.unwrap().json().await.unwrap();
+            let log: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
             if clear {
                 reqwest::Client::new().delete(&url).send().await.unwrap();
             }

@@ -58,7 +58,8 @@ struct Row {
 #[derive(Serialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 struct Need {
-    /// What the manifests manage there that needs it: `guests`, `directory roles`, `reading`.
+    /// What the manifests manage there that needs it: `guests`, `directory roles`, `reading`,
+    /// `end users`.
     #[serde(rename = "for")]
     purpose: &'static str,
     /// Any one of these (least privileged first).
@@ -91,6 +92,12 @@ fn needs(model: &crate::model::DesiredModel, tenant: &str) -> Vec<Need> {
     }
     if roles {
         add("directory roles", p::needs_for_directory_roles());
+    }
+    if let Some(sync) = model.end_user_syncs.get(tenant) {
+        add("end users", vec![crate::graph::users::USERS_READ]);
+        if !sync.rules.groups().is_empty() {
+            add("end users", vec![crate::graph::users::GROUPS_READ]);
+        }
     }
     out
 }

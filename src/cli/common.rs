@@ -114,6 +114,11 @@ pub struct GraphArgs {
     /// Faults for the sandbox, e.g. latency=50ms,throttle=0.1,replication=2s (see `sandbox serve --help`).
     #[arg(long, value_name = "SPEC", requires = "sandbox", value_parser = crate::sandbox::Faults::parse)]
     pub sandbox_faults: Option<crate::sandbox::Faults>,
+    /// Start the sandbox's directory from this fixture (e.g. examples/sandbox/fixture.yaml,
+    /// with Foggy IT's people) when none is kept yet; tenants the manifests map and it lacks
+    /// are added empty.
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    pub sandbox_world: Option<PathBuf>,
     /// How many tenants are read (and applied) at once.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub parallelism: usize,
@@ -152,8 +157,12 @@ impl GraphArgs {
     pub fn to_ops(&self) -> GraphSettings {
         GraphSettings {
             target: GraphTarget::resolve(
-                self.sandbox
-                    .then(|| self.sandbox_faults.clone().unwrap_or_default()),
+                self.sandbox.then(|| {
+                    (
+                        self.sandbox_faults.clone().unwrap_or_default(),
+                        self.sandbox_world.clone(),
+                    )
+                }),
                 |k| std::env::var(k).ok(),
             ),
             parallelism: self.parallelism,

@@ -23,8 +23,12 @@ pub struct ManifestSource {
 
 /// Which Graph a run talks to.
 pub enum GraphTarget {
-    /// The embedded sandbox, with its directory kept beside the state between runs.
-    Sandbox { faults: crate::sandbox::Faults },
+    /// The embedded sandbox, with its directory kept beside the state between runs; `seed`:
+    /// a fixture its directory starts from when none is kept yet.
+    Sandbox {
+        faults: crate::sandbox::Faults,
+        seed: Option<std::path::PathBuf>,
+    },
     /// Microsoft Graph (or a proxy) with the credentials from the environment.
     Graph(Box<GraphConfig>),
     /// No `AZURE_CLIENT_ID`: only commands that need nothing from Entra can run.
@@ -36,11 +40,11 @@ pub enum GraphTarget {
 impl GraphTarget {
     /// From `--sandbox` and the `AZURE_*` / `TENANTFORM_*` environment.
     pub fn resolve(
-        sandbox: Option<crate::sandbox::Faults>,
+        sandbox: Option<(crate::sandbox::Faults, Option<std::path::PathBuf>)>,
         env: impl Fn(&str) -> Option<String>,
     ) -> GraphTarget {
-        if let Some(faults) = sandbox {
-            return GraphTarget::Sandbox { faults };
+        if let Some((faults, seed)) = sandbox {
+            return GraphTarget::Sandbox { faults, seed };
         }
         match GraphConfig::from_env(env) {
             Ok(config) => GraphTarget::Graph(Box::new(config)),

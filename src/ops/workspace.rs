@@ -112,9 +112,9 @@ pub fn connect(
         error,
     };
     match &settings.graph.target {
-        GraphTarget::Sandbox { faults } => {
+        GraphTarget::Sandbox { faults, seed } => {
             let saved = settings.sandbox_world_path();
-            let fixture = sandbox_fixture(catalog, &saved)?;
+            let fixture = sandbox_fixture(catalog, &saved, seed.as_deref())?;
             let handle = crate::sandbox::SandboxHandle::start(&fixture, faults.clone())
                 .map_err(OpsError::io("127.0.0.1"))?;
             let client = GraphClient::new(handle.graph_config(), RetryPolicy::default())
@@ -174,6 +174,7 @@ fn clone_config_error(e: &crate::graph::config::ConfigError) -> crate::graph::co
 fn sandbox_fixture(
     model: &DesiredModel,
     saved: &Path,
+    seed: Option<&Path>,
 ) -> Result<crate::sandbox::Fixture, OpsError> {
     use crate::sandbox::fixture::{
         FixtureApp, FixtureTenant, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
@@ -181,6 +182,11 @@ fn sandbox_fixture(
     let mut fixture = if saved.exists() {
         crate::sandbox::Fixture::load(saved).map_err(|e| OpsError::SandboxWorld {
             path: saved.display().to_string(),
+            message: e.to_string(),
+        })?
+    } else if let Some(seed) = seed {
+        crate::sandbox::Fixture::load(seed).map_err(|e| OpsError::SandboxWorld {
+            path: seed.display().to_string(),
             message: e.to_string(),
         })?
     } else {

@@ -148,13 +148,18 @@ pub fn csv_row(row: &ContactRow) -> String {
 /// Defused: a cell a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a
 /// tab or a carriage return) gets a leading `'`, as OWASP's "CSV Injection" guidance says
 /// (<https://owasp.org/www-community/attacks/CSV_Injection>): a customer's user named
-/// `=cmd|' /C calc'!A0` must not run anything on the MSP's desktop. The price: a phone number
-/// such as `+1 617 555 0101` reads `'+1 617 555 0101` too.
+/// `=cmd|' /C calc'!A0` must not run anything on the MSP's desktop. A number written as a
+/// phone number is (`+1 617 555 0101`, `-5`: a sign, then only digits, spaces and `()-./`):
+/// it cannot call anything, and a PSA importing it needs it as it is.
 ///
 /// Quoted (RFC 4180): a field with a comma, a double quote, CR or LF is put in double quotes,
 /// with each double quote inside doubled.
 pub fn csv_field(value: &str) -> String {
-    let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let phone_like = value.starts_with(['+', '-'])
+        && value[1..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || " ()-./".contains(c));
+    let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) && !phone_like {
         format!("'{value}")
     } else {
         value.to_string()
@@ -223,8 +228,9 @@ mod tests {
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
         assert_eq!(csv_field("=1+1"), "'=1+1");
-        assert_eq!(csv_field("+1 617"), "'+1 617");
-        assert_eq!(csv_field("-2"), "'-2");
+        assert_eq!(csv_field("+1 617"), "+1 617");
+        assert_eq!(csv_field("-2"), "-2");
+        assert_eq!(csv_field("+"), "+");
         assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(csv_field("\tx"), "'\tx");
         assert_eq!(csv_field("\rx"), "\"'\rx\"");
@@ -233,6 +239,10 @@ mod tests {
             "\"'=cmd|' /C calc'!A0,x\""
         );
         assert_eq!(csv_field(""), "");
+        // Phone numbers stay as they are; a sign followed by anything else is defused.
+        assert_eq!(csv_field("+1 (617) 555-0101"), "+1 (617) 555-0101");
+        assert_eq!(csv_field("+1+cmd"), "'+1+cmd");
+        assert_eq!(csv_field("-2+3"), "'-2+3");
     }
 
     #[test]
@@ -240,7 +250,7 @@ mod tests {
         let line = csv_row(&row("Eve"));
         assert!(line.ends_with("\r\n"));
         assert_eq!(line.trim_end().split(',').count(), CSV_COLUMNS.len());
-        assert!(line.starts_with("foggy-it,foggy-boston,u1,Eve,,,eve@foggyit.example,'+1 617"));
+        assert!(line.starts_with("foggy-it,foggy-boston,u1,Eve,,,eve@foggyit.example,+1 617"));
     }
 
     #[test]

@@ -21,12 +21,19 @@ fn set(items: &[&str]) -> tenantform::model::TenantSet {
 /// example still validates the same (the state directory is not a manifest).
 #[test]
 fn readme_first_command_keeps_state_beside_the_example_and_converges() {
-    let ws = workspace(&["examples/foggy-it"]);
-    let readme = ["apply", "--sandbox", "--auto-approve", "examples/foggy-it"];
+    let ws = workspace(&["examples/foggy-it", "examples/sandbox/fixture.yaml"]);
+    let readme = [
+        "apply",
+        "--sandbox",
+        "--sandbox-world",
+        "examples/sandbox/fixture.yaml",
+        "--auto-approve",
+        "examples/foggy-it",
+    ];
     let first = run_in(ws.path(), &readme, None);
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
     assert!(
-        first.stdout.contains("Apply complete: 7 created"),
+        first.stdout.contains("Apply complete: 12 created"),
         "{}",
         first.stdout
     );
@@ -45,6 +52,33 @@ fn readme_first_command_keeps_state_beside_the_example_and_converges() {
         plan.stdout.contains("Invitations not yet accepted:"),
         "{}",
         plan.stdout
+    );
+    // Foggy IT's people, each under the organization of the office that bills them.
+    let csv = run_in(
+        ws.path(),
+        &["contacts", "examples/foggy-it", "--output", "csv"],
+        None,
+    );
+    assert_eq!(csv.code, 0, "{}", csv.stderr);
+    let routed: Vec<(String, String)> = csv
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[1].to_string(), cells[3].to_string())
+        })
+        .collect();
+    assert_eq!(
+        routed,
+        [
+            ("foggy-boston", "Frances Fog"),
+            ("foggy-burlington", "Bea Burke"),
+            ("foggy-burlington", "Rob Ramos"),
+            ("foggy-waltham", "Walter Reyes"),
+            ("foggy-waltham", "Wanda Whitlock"),
+        ]
+        .map(|(o, n)| (o.to_string(), n.to_string()))
     );
     let validate = run_in(ws.path(), &["validate", "examples/foggy-it"], None);
     assert_eq!(
