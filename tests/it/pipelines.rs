@@ -108,6 +108,11 @@ fn github_actions_workflow_plans_applies_and_reports_drift() {
         has("plan", "--changed-since") && has("plan", "--out") && has("apply", "--auto-approve")
     );
     assert!(has("drift", "--output"));
+    assert!(has("sync", "--output"), "an hourly end-user sync");
+    assert_eq!(
+        w["jobs"]["sync"]["if"], "github.event.schedule == '7 * * * *'",
+        "the sync runs on the hourly schedule only"
+    );
     let text = std::fs::read_to_string(repo_root().join("examples/ci/github-actions.yml")).unwrap();
     assert!(text.contains("--output junit") && text.contains("--output markdown"));
     assert!(text.contains("AZURE_FEDERATED_TOKEN_FILE"));
