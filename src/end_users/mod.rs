@@ -31,6 +31,10 @@ pub struct SyncPosition {
     /// [`rules_digest`] of the rules the position was read for: when the rules that choose
     /// users change, users they excluded before were never kept, so the next read is whole.
     pub rules_digest: String,
+    /// A digest of the routes, field map and default organization the stored contacts were
+    /// made with: while it holds, a contact whose user did not change is not worked out again.
+    #[serde(default)]
+    pub routing_digest: String,
     /// When the read was made (RFC 3339).
     pub read_at: String,
     /// The members of each named group at that read, by [`group_key`]: a user whose

@@ -78,6 +78,7 @@ cases!(
     contacts_first_sync_routes_by_office,
     contacts_delta_moves_disables_deletes,
     contacts_group_rules,
+    contacts_group_rules_with_position,
     contacts_mass_removal_guard,
     contacts_mass_removal_allowed,
     contacts_unreadable_tenant_kept,
