@@ -72,9 +72,9 @@ codes! {
     OrganizationNotInTenant = "TF410", "organization-not-in-tenant";
     UnroutedUsers = "TF411", "unrouted-users";
     DuplicateSync = "TF412", "duplicate-sync";
+    RouteNeverMatches = "TF413", "route-never-matches";
     SelectorMatchesNothing = "TF500", "selector-matches-nothing";
     DuplicateRole = "TF501", "duplicate-role";
-    RouteNeverMatches = "TF502", "route-never-matches";
 }
 
 impl Serialize for Code {

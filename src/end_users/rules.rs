@@ -305,7 +305,7 @@ pub trait GroupMembership {
 }
 
 /// Contact fields and where they come from by default.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ContactField {
     Name,
@@ -396,5 +396,196 @@ mod tests {
             GroupRef::Id("0b1c2d3e-0000-4000-8000-000000000001".into())
         );
         assert_eq!(GroupRef::parse("Sales"), GroupRef::Name("Sales".into()));
+    }
+}
+
+#[cfg(test)]
+mod condition_tests {
+    use super::*;
+
+    /// Membership as a test states it: (group, members).
+    struct Members(Vec<(GroupRef, Vec<&'static str>)>);
+
+    impl GroupMembership for Members {
+        fn is_member(&self, group: &GroupRef, user_id: &str) -> bool {
+            self.0
+                .iter()
+                .any(|(g, m)| g == group && m.contains(&user_id))
+        }
+    }
+
+    fn ana() -> EntraUser {
+        EntraUser {
+            id: "u1".into(),
+            display_name: Some("Ana Ortiz".into()),
+            mail: Some("ana@Foggy.example".into()),
+            user_principal_name: Some("ana@foggy.onmicrosoft.com".into()),
+            user_type: Some("Member".into()),
+            account_enabled: Some(true),
+            department: Some("Finance".into()),
+            office_location: Some("Boston 2".into()),
+            company_name: Some("Foggy IT".into()),
+            job_title: Some("Controller".into()),
+            ..EntraUser::default()
+        }
+    }
+
+    fn rule(conditions: Vec<Condition>) -> UserRule {
+        UserRule { conditions }
+    }
+
+    fn p(text: &str) -> Vec<Pattern> {
+        vec![Pattern::new(text)]
+    }
+
+    /// Every condition type, matching and not, alone and combined (all must hold).
+    #[test]
+    fn every_condition_type_matches_as_declared() {
+        let none = Members(Vec::new());
+        let sales = GroupRef::Name("Sales".into());
+        let in_sales = Members(vec![(sales.clone(), vec!["u1"])]);
+        let user = ana();
+        let holds =
+            |c: Condition, groups: &dyn GroupMembership| rule(vec![c]).matches(&user, groups);
+        assert!(holds(Condition::UserType(vec!["member".into()]), &none));
+        assert!(!holds(Condition::UserType(vec!["Guest".into()]), &none));
+        assert!(holds(Condition::AccountEnabled(true), &none));
+        assert!(!holds(Condition::AccountEnabled(false), &none));
+        assert!(holds(
+            Condition::Property(UserProperty::Department, p("finance")),
+            &none
+        ));
+        assert!(!holds(
+            Condition::Property(UserProperty::Department, p("Sales")),
+            &none
+        ));
+        assert!(holds(
+            Condition::Property(UserProperty::OfficeLocation, p("Boston*")),
+            &none
+        ));
+        assert!(holds(
+            Condition::Property(UserProperty::CompanyName, p("foggy it")),
+            &none
+        ));
+        assert!(holds(
+            Condition::Property(UserProperty::JobTitle, p("*troll*")),
+            &none
+        ));
+        // The domain of the mail or of the user principal name, any case.
+        assert!(holds(Condition::Domain(p("foggy.example")), &none));
+        assert!(holds(Condition::Domain(p("*.onmicrosoft.com")), &none));
+        assert!(!holds(Condition::Domain(p("contoso.example")), &none));
+        assert!(holds(Condition::Group(vec![sales.clone()]), &in_sales));
+        assert!(!holds(Condition::Group(vec![sales.clone()]), &none));
+        // Any value of a condition; all conditions of a rule.
+        assert!(holds(
+            Condition::Property(
+                UserProperty::Department,
+                vec![Pattern::new("IT"), Pattern::new("Finance")]
+            ),
+            &none
+        ));
+        let both = rule(vec![
+            Condition::Property(UserProperty::Department, p("Finance")),
+            Condition::Group(vec![sales.clone()]),
+        ]);
+        assert!(both.matches(&user, &in_sales));
+        assert!(!both.matches(&user, &none));
+        assert_eq!(
+            both.failing(&user, &none),
+            Some(&Condition::Group(vec![sales]))
+        );
+        // A property the user does not have matches only a pattern that takes anything.
+        let bare = EntraUser {
+            id: "u2".into(),
+            ..EntraUser::default()
+        };
+        let office = |text: &str| {
+            rule(vec![Condition::Property(
+                UserProperty::OfficeLocation,
+                p(text),
+            )])
+        };
+        assert!(!office("Boston*").matches(&bare, &none));
+        assert!(office("*").matches(&bare, &none));
+    }
+
+    /// Disabled first, then exclude rules, then include rules; the position of the rule that
+    /// decided is reported.
+    #[test]
+    fn exclude_wins_over_include_and_disabled_accounts_are_left_out_unless_kept() {
+        let none = Members(Vec::new());
+        let mut rules = SyncRules {
+            name: "s".into(),
+            include: vec![
+                rule(vec![Condition::Property(
+                    UserProperty::Department,
+                    p("Sales"),
+                )]),
+                rule(vec![Condition::UserType(vec!["Member".into()])]),
+            ],
+            exclude: vec![rule(vec![Condition::Domain(p("contractors.example"))])],
+            keep_disabled: false,
+            routes: Vec::new(),
+            fields: ContactField::defaults(),
+        };
+        let mut user = ana();
+        assert_eq!(rules.decide(&user, &none), Decision::Included(1));
+        user.mail = Some("ana@contractors.example".into());
+        assert_eq!(
+            rules.decide(&user, &none),
+            Decision::Excluded(Why::ExcludeRule(0))
+        );
+        user.mail = Some("ana@foggy.example".into());
+        user.account_enabled = Some(false);
+        assert_eq!(
+            rules.decide(&user, &none),
+            Decision::Excluded(Why::Disabled)
+        );
+        rules.keep_disabled = true;
+        assert_eq!(rules.decide(&user, &none), Decision::Included(1));
+        user.user_type = Some("Guest".into());
+        assert_eq!(
+            rules.decide(&user, &none),
+            Decision::Excluded(Why::NoIncludeRule)
+        );
+    }
+
+    /// First matching route, else the default organization.
+    #[test]
+    fn the_first_matching_route_wins_then_the_default() {
+        let none = Members(Vec::new());
+        let sync = TenantSync {
+            rules: Arc::new(SyncRules {
+                name: "s".into(),
+                include: Vec::new(),
+                exclude: Vec::new(),
+                keep_disabled: false,
+                routes: vec![
+                    Route {
+                        rule: rule(vec![Condition::Property(
+                            UserProperty::OfficeLocation,
+                            p("Boston*"),
+                        )]),
+                        organization: "boston".into(),
+                    },
+                    Route {
+                        rule: rule(vec![Condition::Property(
+                            UserProperty::Department,
+                            p("Finance"),
+                        )]),
+                        organization: "finance".into(),
+                    },
+                ],
+                fields: ContactField::defaults(),
+            }),
+            default_organization: Some("main".into()),
+        };
+        let mut user = ana();
+        assert_eq!(sync.route(&user, &none), Some("boston"));
+        user.office_location = Some("Chicago".into());
+        assert_eq!(sync.route(&user, &none), Some("finance"));
+        user.department = Some("IT".into());
+        assert_eq!(sync.route(&user, &none), Some("main"));
     }
 }

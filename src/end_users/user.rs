@@ -42,21 +42,14 @@ impl UserProperty {
         UserProperty::MobilePhone,
     ];
 
-    /// Properties a contact field may be taken from (text, or a list of texts).
-    pub const FIELD_SOURCES: &'static [UserProperty] = &[
-        UserProperty::DisplayName,
-        UserProperty::GivenName,
-        UserProperty::Surname,
-        UserProperty::Mail,
-        UserProperty::UserPrincipalName,
-        UserProperty::OtherMails,
-        UserProperty::Department,
-        UserProperty::OfficeLocation,
-        UserProperty::CompanyName,
-        UserProperty::JobTitle,
-        UserProperty::BusinessPhones,
-        UserProperty::MobilePhone,
-    ];
+    /// Properties a contact field may be taken from (texts, or lists of texts: not the user
+    /// type or whether the account is enabled).
+    pub fn field_sources() -> impl Iterator<Item = UserProperty> {
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(|p| !matches!(p, UserProperty::UserType | UserProperty::AccountEnabled))
+    }
 
     pub fn graph_name(self) -> &'static str {
         match self {

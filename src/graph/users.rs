@@ -398,3 +398,74 @@ async fn fetch_membership_changes(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, name: &str) -> EntraUser {
+        EntraUser {
+            id: id.into(),
+            display_name: Some(name.into()),
+            ..EntraUser::default()
+        }
+    }
+
+    /// A replay lists a user twice: the last entry counts; a user both listed and removed in
+    /// one round is present (the next round says otherwise if it is gone).
+    #[test]
+    fn replays_keep_each_users_last_entry() {
+        let mut read = LiveUsers {
+            users: vec![user("a", "old"), user("b", "b"), user("a", "new")],
+            removed: vec![
+                RemovedUser {
+                    id: "b".into(),
+                    soft: true,
+                },
+                RemovedUser {
+                    id: "c".into(),
+                    soft: false,
+                },
+                RemovedUser {
+                    id: "c".into(),
+                    soft: false,
+                },
+            ],
+            ..LiveUsers::default()
+        };
+        dedup_last(&mut read);
+        let names: Vec<(&str, &str)> = read
+            .users
+            .iter()
+            .map(|u| (u.id.as_str(), u.display_name.as_deref().unwrap()))
+            .collect();
+        assert_eq!(names, [("b", "b"), ("a", "new")]);
+        assert_eq!(
+            read.removed,
+            [RemovedUser {
+                id: "c".into(),
+                soft: false
+            }]
+        );
+    }
+
+    #[test]
+    fn graph_says_start_over_with_these() {
+        let api = |status: u16, code: &str| {
+            GraphClientError::Api(Box::new(super::super::client::ApiError {
+                tenant: "t".into(),
+                method: "GET".into(),
+                path: "/users/delta".into(),
+                status,
+                code: code.into(),
+                message: String::new(),
+                request_id: "none".into(),
+                permission: None,
+            }))
+        };
+        assert!(sync_state_lost(&api(410, "resyncRequired")));
+        assert!(sync_state_lost(&api(400, "syncStateNotFound")));
+        assert!(!sync_state_lost(&api(400, "Request_BadRequest")));
+        assert!(!sync_state_lost(&api(403, "Authorization_RequestDenied")));
+    }
+}

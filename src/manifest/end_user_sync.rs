@@ -44,7 +44,7 @@ pub struct EndUserSyncDoc {
     /// Contact field -> the user property (or list: the first non-empty) it comes from;
     /// `null` leaves the field out. Fields not named keep their defaults.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<BTreeMap<ContactFieldName, Option<PropertyList>>>")]
+    #[schemars(with = "Option<BTreeMap<crate::end_users::ContactField, Option<PropertyList>>>")]
     pub fields: Option<FieldMapDoc>,
 }
 
@@ -57,22 +57,6 @@ pub type FieldMapDoc = Vec<(Located<String>, Option<Vec<Located<String>>>)>;
 enum DisabledUsers {
     Archive,
     Keep,
-}
-
-#[derive(JsonSchema, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-enum ContactFieldName {
-    Name,
-    FirstName,
-    LastName,
-    Email,
-    Phone,
-    Mobile,
-    JobTitle,
-    Department,
-    Office,
-    Company,
 }
 
 /// One user property, or several (the first non-empty is used).
@@ -140,16 +124,11 @@ pub struct RouteDoc {
     pub organization: Located<String>,
 }
 
-const RULE_FIELDS: &[&str] = &[
-    "userType",
-    "accountEnabled",
-    "department",
-    "officeLocation",
-    "companyName",
-    "jobTitle",
-    "domain",
-    "group",
-];
+/// A rule's conditions: a route's fields but its `organization` (the last).
+const RULE_FIELDS: &[&str] = match ROUTE_FIELDS.split_last() {
+    Some((_, conditions)) => conditions,
+    None => &[],
+};
 
 const ROUTE_FIELDS: &[&str] = &[
     "userType",
@@ -361,7 +340,9 @@ fn decode_routes(cx: &mut Cx, node: &Node) -> Option<Vec<RouteDoc>> {
         return None;
     };
     let mut routes: Vec<RouteDoc> = Vec::new();
-    for item in items {
+    // Each kept route's number in the document (1-based), for messages.
+    let mut numbers: Vec<usize> = Vec::new();
+    for (number, item) in (1..).zip(items) {
         let before = cx.diags.len();
         let Some(fields) = cx.fields(item, "a route", ROUTE_FIELDS) else {
             continue;
@@ -378,8 +359,10 @@ fn decode_routes(cx: &mut Cx, node: &Node) -> Option<Vec<RouteDoc>> {
         }
         // A route after one that matches every user, or after one with the same conditions,
         // is never reached.
+        // Values compare as matching does: without regard to case.
         let same = |a: &UserRuleDoc, b: &UserRuleDoc| {
-            serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+            let text = |r: &UserRuleDoc| serde_json::to_string(r).ok().map(|t| t.to_lowercase());
+            text(a) == text(b)
         };
         if let Some((i, earlier)) = routes
             .iter()
@@ -396,7 +379,7 @@ fn decode_routes(cx: &mut Cx, node: &Node) -> Option<Vec<RouteDoc>> {
                 cx.loc(item),
                 format!(
                     "this route can never match: route {} before it {why}",
-                    i + 1
+                    numbers[i]
                 ),
             )
             .with_label("never reached");
@@ -407,6 +390,7 @@ fn decode_routes(cx: &mut Cx, node: &Node) -> Option<Vec<RouteDoc>> {
             continue;
         }
         routes.push(RouteDoc { when, organization });
+        numbers.push(number);
     }
     Some(routes)
 }
@@ -424,8 +408,7 @@ fn decode_fields(cx: &mut Cx, node: &Node) -> Option<FieldMapDoc> {
         .iter()
         .map(|(f, _)| f.as_str())
         .collect();
-    let properties: Vec<&str> = crate::end_users::UserProperty::FIELD_SOURCES
-        .iter()
+    let properties: Vec<&str> = crate::end_users::UserProperty::field_sources()
         .map(|p| p.graph_name())
         .collect();
     let mut out = Vec::new();

@@ -128,14 +128,7 @@ pub fn plan_tenant_contacts(
             && unchanged(id)
         {
             if !is_archived(object) {
-                actions.push(action(
-                    tenant,
-                    addr,
-                    Op::NoOp,
-                    Reason::SyncedFromEntra,
-                    None,
-                    None,
-                ));
+                actions.push(no_op(tenant, addr));
             }
             continue;
         }
@@ -198,14 +191,7 @@ pub fn plan_tenant_contacts(
                         let from = moved_from.get(*addr).cloned();
                         let changes = diff(&object.attributes, &desired);
                         if changes.is_empty() && from.is_none() {
-                            actions.push(action(
-                                tenant,
-                                addr,
-                                Op::NoOp,
-                                Reason::SyncedFromEntra,
-                                None,
-                                None,
-                            ));
+                            actions.push(no_op(tenant, addr));
                             continue;
                         }
                         let was_archived = is_archived(object);
@@ -497,6 +483,11 @@ fn archive(
             Some(after),
         )
     }
+}
+
+/// An unchanged contact.
+fn no_op(tenant: &str, addr: &str) -> Action {
+    action(tenant, addr, Op::NoOp, Reason::SyncedFromEntra, None, None)
 }
 
 fn action(

@@ -311,6 +311,41 @@ fn a_410_gone_falls_back_to_a_whole_read() {
 }
 
 #[test]
+fn an_expired_delta_link_falls_back_to_a_whole_read() {
+    let (sandbox, dir) = start(foggy_users());
+    let dir = dir.path();
+    ok(&tf(&sandbox, dir, &["apply", "--auto-approve"]));
+    // Seven days later: Graph answers the stored link 400 syncStateNotFound.
+    control(&sandbox, "POST", "/delta/expire", None);
+    control(
+        &sandbox,
+        "PATCH",
+        &format!("/users/{}", uid(1)),
+        Some(json!({"jobTitle": "CTO"})),
+    );
+    clear_requests(&sandbox);
+    let run = tf(&sandbox, dir, &["apply", "--auto-approve"]);
+    ok(&run);
+    let requests = graph_requests(&sandbox);
+    assert_eq!(
+        requests.len(),
+        2,
+        "the expired link, then a whole read: {requests:?}"
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("contact.foggy-it.{}: updating... done", uid(1))),
+        "{}",
+        run.stdout
+    );
+    // The new link is stored: the next round is one quiet request again.
+    clear_requests(&sandbox);
+    let again = tf(&sandbox, dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert_eq!(graph_requests(&sandbox).len(), 1);
+}
+
+#[test]
 fn the_mass_removal_guard_holds_back_and_fails_until_allowed() {
     let users: Vec<FixtureUser> = (10..22)
         .map(|n| user(n, &format!("Person{n} Staff"), "Boston HQ", "Sales"))
