@@ -564,23 +564,18 @@ impl TenantPlanning<'_> {
             let id = self.to_read_from_manifests(&desired, &job.name)?;
             Some(self.start_read(connection, &job.name, id))
         });
-        let mut recovered = 0;
-        let mut own_serial = 0;
-        let mut partitions = Vec::with_capacity(job.partitions.len());
-        let mut records = Vec::with_capacity(job.partitions.len());
-        for name in &job.partitions {
-            let partition = Partition::tenant(name)?;
-            let (partition, record) = crate::apply::blocking(|| {
-                Ok::<_, OpsError>((self.source.load(&partition)?, self.catalog.tenant(name)?))
-            })?;
-            recovered += partition.recovered_changes;
-            if *name == job.name {
-                own_serial = partition.serial;
-            }
-            partitions.push(partition.objects);
-            records.extend(record);
-        }
-        let state = tenant_state(&self.catalog.meta.lineage, records, partitions);
+        // `sync` reads a synced tenant's position alone first: when its read turns out quiet,
+        // its contacts (the bulk of its partition) are never loaded.
+        let peek = self.applier.is_some()
+            && !batch
+            && job.partitions == [job.name.clone()]
+            && desired.end_user_syncs.contains_key(&job.name)
+            && matches!(self.source, PartitionSource::Store(_));
+        let (mut state, mut own_serial, mut recovered) = if peek {
+            self.load_position(&job.name)?
+        } else {
+            self.load_tenant(&job)?
+        };
         let read = early.or_else(|| {
             let connection = self.connection.filter(|_| batch)?;
             let id = self.to_read(&desired, &state, &job.name)?;
@@ -595,11 +590,23 @@ impl TenantPlanning<'_> {
             None => None,
         };
         if let Some(users) = users {
-            let users = match users.await {
-                Ok(result) => result,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => unreachable!("a users read is never cancelled: {e}"),
-            };
+            let users = users.join().await;
+            if peek {
+                let quiet = users.as_ref().is_ok_and(|read| {
+                    let sync = &desired.end_user_syncs[&job.name];
+                    let previous = position_of(&state, &job.name);
+                    let now = self.now.round(jiff::Unit::Second).unwrap_or(self.now);
+                    crate::plan::contacts::quiet_read(
+                        previous.as_ref(),
+                        read,
+                        sync,
+                        &now.to_string(),
+                    )
+                });
+                if !quiet {
+                    (state, own_serial, recovered) = self.load_tenant(&job)?;
+                }
+            }
             live = Some(with_users(live, users));
         }
         let failed = live.as_ref().is_some_and(LiveTenant::is_failed);
@@ -635,6 +642,51 @@ impl TenantPlanning<'_> {
         })
     }
 
+    /// The tenant's partitions (its own, and a former name's) with the catalog records naming
+    /// them: its state, its own partition's serial, and the changes replayed from journals.
+    fn load_tenant(&self, job: &TenantJob) -> Result<(State, u64, usize), OpsError> {
+        let mut recovered = 0;
+        let mut own_serial = 0;
+        let mut partitions = Vec::with_capacity(job.partitions.len());
+        let mut records = Vec::with_capacity(job.partitions.len());
+        for name in &job.partitions {
+            let partition = Partition::tenant(name)?;
+            let (partition, record) = crate::apply::blocking(|| {
+                Ok::<_, OpsError>((self.source.load(&partition)?, self.catalog.tenant(name)?))
+            })?;
+            recovered += partition.recovered_changes;
+            if *name == job.name {
+                own_serial = partition.serial;
+            }
+            partitions.push(partition.objects);
+            records.extend(record);
+        }
+        let state = tenant_state(&self.catalog.meta.lineage, records, partitions);
+        Ok((state, own_serial, recovered))
+    }
+
+    /// Tenant `name`'s state with only its sync position (and its catalog record), read
+    /// without parsing its contacts.
+    fn load_position(&self, name: &str) -> Result<(State, u64, usize), OpsError> {
+        let address = crate::resources::address(crate::plan::contacts::USER_SYNC, name);
+        let partition = Partition::tenant(name)?;
+        let (partition, record) = crate::apply::blocking(|| {
+            Ok::<_, OpsError>((
+                self.store
+                    .load_partition_only(&partition, &|a: &str| a == address)?,
+                self.catalog.tenant(name)?,
+            ))
+        })?;
+        let serial = partition.serial;
+        let recovered = partition.recovered_changes;
+        let state = tenant_state(
+            &self.catalog.meta.lineage,
+            record.into_iter().collect::<Vec<_>>(),
+            vec![partition.objects],
+        );
+        Ok((state, serial, recovered))
+    }
+
     /// Reads tenant `name` (Microsoft tenant `id`) from Graph in a task of its own.
     fn start_read(
         &self,
@@ -662,8 +714,7 @@ impl TenantPlanning<'_> {
         desired: &DesiredModel,
         state: &State,
         name: &str,
-    ) -> Option<tokio::task::JoinHandle<Result<crate::live::LiveUsers, crate::outcome::Failure>>>
-    {
+    ) -> Option<AbortOnDrop<Result<crate::live::LiveUsers, crate::outcome::Failure>>> {
         let sync = desired.end_user_syncs.get(name)?;
         let id = desired.tenants.get(name)?.microsoft_tenant_id.clone()?;
         let position = state
@@ -679,9 +730,19 @@ impl TenantPlanning<'_> {
             position,
         };
         let client = connection.client.clone();
-        Some(tokio::spawn(async move {
-            crate::graph::users::read_users(&client, &id, &request).await
-        }))
+        let redirect = self.consent_redirect.to_string();
+        Some(AbortOnDrop(tokio::spawn(async move {
+            crate::graph::users::read_users(&client, &id, &request)
+                .await
+                .map_err(|mut failure| {
+                    // Consent is missing: the link to send the customer's admin.
+                    if failure.cause == crate::outcome::Cause::ConsentMissing {
+                        failure.consent_url =
+                            Some(client.config().consent_url(&id, &redirect, &id));
+                    }
+                    failure
+                })
+        })))
     }
 
     /// [`TenantPlanning::to_read`] when the manifests alone decide it: the tenant is declared
@@ -719,6 +780,17 @@ impl TenantPlanning<'_> {
     }
 }
 
+/// Tenant `name`'s stored sync position.
+fn position_of(state: &State, name: &str) -> Option<crate::end_users::SyncPosition> {
+    state
+        .objects
+        .get(&crate::resources::address(
+            crate::plan::contacts::USER_SYNC,
+            name,
+        ))
+        .and_then(|o| crate::end_users::SyncPosition::from_attributes(&o.attributes))
+}
+
 /// A tenant's live read with its users read added (source `users`): a token the tenant
 /// refuses fails the tenant as a whole, anything else only the source.
 fn with_users(
@@ -752,11 +824,11 @@ fn with_users(
 
 /// A tenant's read started ahead of its partition load: aborted if the load fails, so an
 /// error never leaves a read running on its own.
-struct AbortOnDrop(tokio::task::JoinHandle<LiveTenant>);
+struct AbortOnDrop<T = LiveTenant>(tokio::task::JoinHandle<T>);
 
-impl AbortOnDrop {
+impl<T> AbortOnDrop<T> {
     /// The read's result; a panic in it goes on unwinding here, as it would have inline.
-    async fn join(mut self) -> LiveTenant {
+    async fn join(mut self) -> T {
         match (&mut self.0).await {
             Ok(live) => live,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -765,7 +837,7 @@ impl AbortOnDrop {
     }
 }
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }

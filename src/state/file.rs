@@ -444,6 +444,7 @@ impl FileStateStore {
         &self,
         partition: &Partition,
         each: &mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
+        wanted: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<Option<Raw>, StateError> {
         let path = self.partition_path(partition)?;
         let file = match File::open(&path) {
@@ -466,6 +467,7 @@ impl FileStateStore {
             PartitionFileVisitor {
                 each: &mut checked,
                 stopped: &mut stopped,
+                wanted,
             },
         )
         .and_then(|header| de.end().map(|()| header));
@@ -1011,6 +1013,7 @@ struct PartitionFileHeader {
 struct PartitionFileVisitor<'a> {
     each: &'a mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
     stopped: &'a mut Option<StateError>,
+    wanted: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 impl<'de> Visitor<'de> for PartitionFileVisitor<'_> {
@@ -1035,6 +1038,7 @@ impl<'de> Visitor<'de> for PartitionFileVisitor<'_> {
                     map.next_value_seed(ObjectsSeed {
                         each: &mut *self.each,
                         stopped: &mut *self.stopped,
+                        wanted: self.wanted,
                     })?;
                     objects = true;
                 }
@@ -1059,6 +1063,8 @@ impl<'de> Visitor<'de> for PartitionFileVisitor<'_> {
 pub(super) struct ObjectsSeed<'a> {
     pub each: &'a mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
     pub stopped: &'a mut Option<StateError>,
+    /// Only objects whose address it accepts are parsed; the others are skipped unparsed.
+    pub wanted: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for ObjectsSeed<'_> {
@@ -1077,7 +1083,12 @@ impl<'de> Visitor<'de> for ObjectsSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some((address, object)) = map.next_entry::<String, StateObject>()? {
+        while let Some(address) = map.next_key::<String>()? {
+            if self.wanted.is_some_and(|wanted| !wanted(&address)) {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            let object = map.next_value::<StateObject>()?;
             if let Err(e) = (self.each)(address, object) {
                 *self.stopped = Some(e);
                 return Err(serde::de::Error::custom("stopped"));
@@ -1525,6 +1536,46 @@ impl StateStore for FileStateStore {
         Ok(view.into_partition(partition))
     }
 
+    fn load_partition_only(
+        &self,
+        partition: &Partition,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<State, StateError> {
+        partition.check()?;
+        let layout = self.layout()?;
+        // A journal to replay (or a single-file state) needs the whole partition.
+        if layout == Layout::V1
+            || self.fleet_journal(&layout)?.is_some()
+            || self.partition_journal(partition)?.is_some()
+        {
+            let mut state = self.load_partition(partition)?;
+            state.objects.retain(|address, _| wanted(address));
+            return Ok(state);
+        }
+        let lineage = read_header(&self.path)?
+            .and_then(|h| h.lineage)
+            .unwrap_or_default();
+        let mut objects = BTreeMap::new();
+        let mut keep = |address: String, object: StateObject| {
+            objects.insert(address, object);
+            Ok(())
+        };
+        let raw = self.read_partition_file_each(partition, &mut keep, Some(wanted))?;
+        let serial = match &raw {
+            Some(raw) => {
+                self.check_lineage(partition, raw, &lineage)?;
+                raw.serial
+            }
+            None => 0,
+        };
+        Ok(State {
+            lineage,
+            serial,
+            objects,
+            ..State::new()
+        })
+    }
+
     fn load_partition_each(
         &self,
         partition: &Partition,
@@ -1545,7 +1596,7 @@ impl StateStore for FileStateStore {
             .as_ref()
             .and_then(|h| h.lineage.clone())
             .unwrap_or_default();
-        let raw = self.read_partition_file_each(partition, each)?;
+        let raw = self.read_partition_file_each(partition, each, None)?;
         let serial = match &raw {
             Some(raw) => {
                 if catalog.is_none() {

@@ -522,6 +522,19 @@ pub trait StateStore: Send + Sync {
     ) -> Result<State, StateError> {
         hand_on(self.load_partition(partition)?, each)
     }
+    /// [`StateStore::load_partition`] with only the objects whose address `wanted` accepts:
+    /// one bookkeeping object (a sync position) without building the thousands beside it.
+    /// Backends skip the others unparsed where nothing needs replaying; this default loads
+    /// the partition whole.
+    fn load_partition_only(
+        &self,
+        partition: &Partition,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<State, StateError> {
+        let mut state = self.load_partition(partition)?;
+        state.objects.retain(|address, _| wanted(address));
+        Ok(state)
+    }
     fn load_catalog(&self) -> Result<State, StateError> {
         self.load_partition(&Partition::Catalog)
     }

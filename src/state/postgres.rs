@@ -1141,6 +1141,7 @@ impl StateStore for PostgresStateStore {
         let parsed = super::file::ObjectsSeed {
             each: &mut checked,
             stopped: &mut stopped,
+            wanted: None,
         }
         .deserialize(&mut de)
         .and_then(|()| de.end());

@@ -433,6 +433,21 @@ fn sync_applies_contacts_only_and_then_costs_one_request_a_round() {
     assert_eq!(summary["created"], 0, "{summary}");
     let requests = graph_requests(&sandbox);
     assert_eq!(requests.len(), 1, "{requests:?}");
+    // A quiet round reads only the position; a round with a change loads the contacts.
+    control(
+        &sandbox,
+        "PATCH",
+        &format!("/users/{}", uid(2)),
+        Some(json!({"jobTitle": "CFO"})),
+    );
+    let third = tf(&sandbox, dir, &["sync", "--output", "json"]);
+    ok(&third);
+    let summary: Value = serde_json::from_str(third.stdout.trim()).unwrap();
+    assert_eq!(
+        (summary["updated"].as_u64(), summary["created"].as_u64()),
+        (Some(1), Some(0)),
+        "{summary}"
+    );
 
     // What a PSA imports: routed by office, markup kept as data.
     let csv = tf(&sandbox, dir, &["contacts", "--output", "csv"]);
