@@ -458,19 +458,28 @@ impl FileStateStore {
             check_belongs(partition, &address, &object, &shown)?;
             each(address, object)
         };
-        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
-            256 * 1024,
-            file,
-        ));
-        let parsed = serde::Deserializer::deserialize_map(
-            &mut de,
-            PartitionFileVisitor {
-                each: &mut checked,
-                stopped: &mut stopped,
-                wanted,
-            },
-        )
-        .and_then(|header| de.end().map(|()| header));
+        let visitor = PartitionFileVisitor {
+            each: &mut checked,
+            stopped: &mut stopped,
+            wanted,
+        };
+        let parsed = if wanted.is_some() {
+            // Skipping most of it: the file is read at once and scanned from memory (one
+            // tenant's partition; a reader would cost a call per byte it skips).
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut &file, &mut bytes)
+                .map_err(io_error("cannot read state file", &path))?;
+            let mut de = serde_json::Deserializer::from_slice(&bytes);
+            serde::Deserializer::deserialize_map(&mut de, visitor)
+                .and_then(|header| de.end().map(|()| header))
+        } else {
+            let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
+                256 * 1024,
+                file,
+            ));
+            serde::Deserializer::deserialize_map(&mut de, visitor)
+                .and_then(|header| de.end().map(|()| header))
+        };
         if let Some(error) = stopped {
             return Err(error);
         }
