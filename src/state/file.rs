@@ -440,6 +440,47 @@ impl FileStateStore {
     /// [`FileStateStore::read_partition_file`] an object at a time, parsed as the file is
     /// read: the objects go to `each` (checked), the [`Raw`] returned has none. A file that
     /// does not parse is then read whole to say why.
+    /// A partition an object at a time (only those `wanted` accepts parsed, when given), as
+    /// [`StateStore::load_partition_each`] and [`StateStore::load_partition_only`] read it. A
+    /// journal to replay (or a single-file state) is loaded whole: replay needs it.
+    fn load_each_wanted(
+        &self,
+        partition: &Partition,
+        each: &mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
+        wanted: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<State, StateError> {
+        partition.check()?;
+        let layout = self.layout()?;
+        let fleet = match layout {
+            Layout::V1 => None,
+            _ => self.fleet_journal(&layout)?,
+        };
+        if layout == Layout::V1 || fleet.is_some() || self.partition_journal(partition)?.is_some() {
+            return super::hand_on(self.load_partition(partition)?, each);
+        }
+        let catalog = read_header(&self.path)?;
+        let lineage = catalog
+            .as_ref()
+            .and_then(|h| h.lineage.clone())
+            .unwrap_or_default();
+        let raw = self.read_partition_file_each(partition, each, wanted)?;
+        let serial = match &raw {
+            Some(raw) => {
+                if catalog.is_none() {
+                    return Err(self.catalog_missing());
+                }
+                self.check_lineage(partition, raw, &lineage)?;
+                raw.serial
+            }
+            None => 0,
+        };
+        Ok(State {
+            lineage,
+            serial,
+            ..State::new()
+        })
+    }
+
     fn read_partition_file_each(
         &self,
         partition: &Partition,
@@ -1550,39 +1591,15 @@ impl StateStore for FileStateStore {
         partition: &Partition,
         wanted: &dyn Fn(&str) -> bool,
     ) -> Result<State, StateError> {
-        partition.check()?;
-        let layout = self.layout()?;
-        // A journal to replay (or a single-file state) needs the whole partition.
-        if layout == Layout::V1
-            || self.fleet_journal(&layout)?.is_some()
-            || self.partition_journal(partition)?.is_some()
-        {
-            let mut state = self.load_partition(partition)?;
-            state.objects.retain(|address, _| wanted(address));
-            return Ok(state);
-        }
-        let lineage = read_header(&self.path)?
-            .and_then(|h| h.lineage)
-            .unwrap_or_default();
         let mut objects = BTreeMap::new();
         let mut keep = |address: String, object: StateObject| {
-            objects.insert(address, object);
+            if wanted(&address) {
+                objects.insert(address, object);
+            }
             Ok(())
         };
-        let raw = self.read_partition_file_each(partition, &mut keep, Some(wanted))?;
-        let serial = match &raw {
-            Some(raw) => {
-                self.check_lineage(partition, raw, &lineage)?;
-                raw.serial
-            }
-            None => 0,
-        };
-        Ok(State {
-            lineage,
-            serial,
-            objects,
-            ..State::new()
-        })
+        let state = self.load_each_wanted(partition, &mut keep, Some(wanted))?;
+        Ok(State { objects, ..state })
     }
 
     fn load_partition_each(
@@ -1590,37 +1607,7 @@ impl StateStore for FileStateStore {
         partition: &Partition,
         each: &mut dyn FnMut(String, StateObject) -> Result<(), StateError>,
     ) -> Result<State, StateError> {
-        partition.check()?;
-        let layout = self.layout()?;
-        let fleet = match layout {
-            Layout::V1 => None,
-            _ => self.fleet_journal(&layout)?,
-        };
-        // A journal to replay (or a single-file state) is loaded whole: replay needs it.
-        if layout == Layout::V1 || fleet.is_some() || self.partition_journal(partition)?.is_some() {
-            return super::hand_on(self.load_partition(partition)?, each);
-        }
-        let catalog = read_header(&self.path)?;
-        let lineage = catalog
-            .as_ref()
-            .and_then(|h| h.lineage.clone())
-            .unwrap_or_default();
-        let raw = self.read_partition_file_each(partition, each, None)?;
-        let serial = match &raw {
-            Some(raw) => {
-                if catalog.is_none() {
-                    return Err(self.catalog_missing());
-                }
-                self.check_lineage(partition, raw, &lineage)?;
-                raw.serial
-            }
-            None => 0,
-        };
-        Ok(State {
-            lineage,
-            serial,
-            ..State::new()
-        })
+        self.load_each_wanted(partition, each, None)
     }
 
     fn lock_partition(
