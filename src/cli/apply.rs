@@ -226,11 +226,16 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         "Apply finished with failures"
     };
     out.line(&format!(
-        "\n{headline}: {} created, {} updated, {} deleted, {} adopted{}; {} of {} tenants done, {} failed. State: {} (serial {}).",
+        "\n{headline}: {} created, {} updated, {} deleted, {} adopted{}{}; {} of {} tenants done, {} failed. State: {} (serial {}).",
         report.created,
         report.updated,
         report.deleted,
         report.adopted,
+        if report.archived > 0 {
+            format!(", {} archived", report.archived)
+        } else {
+            String::new()
+        },
         if report.blocked > 0 {
             format!(", {} blocked", report.blocked)
         } else {

@@ -24,6 +24,8 @@ use crate::outcome::{Cause, Failure};
 /// What one tenant's users read starts from.
 #[derive(Clone, Debug)]
 pub struct UsersToRead {
+    /// The `EndUserSync` document's name (what a message about its groups names).
+    pub sync_name: String,
     /// `end_users::rules_digest` of the tenant's rules now.
     pub rules_digest: String,
     /// The groups the rules name.
@@ -223,8 +225,7 @@ async fn read_groups(
                 (k.id.clone(), k.display_name.clone())
             }
             (GroupRef::Name(name), _) => {
-                let (id, name) = find_group(client, tenant_id, name).await?;
-                (id, name)
+                find_group(client, tenant_id, name, &request.sync_name).await?
             }
         };
         let members = match group_members(client, tenant_id, &id).await {
@@ -234,7 +235,7 @@ async fn read_groups(
                 let GroupRef::Name(name) = reference else {
                     unreachable!()
                 };
-                let (id, name) = find_group(client, tenant_id, name).await?;
+                let (id, name) = find_group(client, tenant_id, name, &request.sync_name).await?;
                 display_name = name;
                 let members = group_members(client, tenant_id, &id)
                     .await
@@ -251,8 +252,9 @@ async fn read_groups(
                 return Err(Failure::new(
                     Cause::GraphError,
                     format!(
-                        "group {} named by the end-user sync rules does not exist in this tenant",
-                        reference.as_str()
+                        "group {} named by EndUserSync {} does not exist in this tenant",
+                        reference.as_str(),
+                        request.sync_name
                     ),
                 )
                 .with_source(crate::live::source::USERS));
@@ -283,6 +285,7 @@ async fn find_group(
     client: &GraphClient,
     tenant_id: &str,
     name: &str,
+    sync_name: &str,
 ) -> Result<(String, String), Failure> {
     let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
     let path = format!(
@@ -297,7 +300,7 @@ async fn find_group(
         Failure::new(
             Cause::GraphError,
             format!(
-                "group `{name}` named by the end-user sync rules {why}: name it by its object id"
+                "group `{name}` named by EndUserSync {sync_name} {why}: name it by its object id"
             ),
         )
         .with_source(crate::live::source::USERS)

@@ -725,6 +725,7 @@ impl TenantPlanning<'_> {
             ))
             .and_then(|o| crate::end_users::SyncPosition::from_attributes(&o.attributes));
         let request = crate::graph::users::UsersToRead {
+            sync_name: sync.rules.name.clone(),
             rules_digest: crate::end_users::rules_digest(&sync.rules),
             groups: sync.rules.groups().into_iter().cloned().collect(),
             position,

@@ -527,3 +527,23 @@ fn sync_every_keeps_running_and_stops_between_rounds_on_sigterm() {
     };
     assert_eq!(status.code(), Some(0), "a clean stop after a clean round");
 }
+
+#[test]
+fn a_group_that_does_not_resolve_fails_the_tenant_naming_the_group_and_the_sync() {
+    let (sandbox, dir) = start(foggy_users());
+    let dir = dir.path();
+    std::fs::write(
+        dir.join("manifests/end-users.yaml"),
+        "kind: EndUserSync\nname: foggy-sales\ntenants: [foggy-it]\ninclude:\n  - group: Sales Team\ndefaultOrganization: foggy-boston\n",
+    )
+    .unwrap();
+    let run = tf(&sandbox, dir, &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let text = run.transcript();
+    assert!(
+        text.contains("group `Sales Team` named by EndUserSync foggy-sales does not exist"),
+        "{text}"
+    );
+    assert!(text.contains("foggy-it"), "{text}");
+    assert!(!dir.join("state.d/tenants/foggy-it.json").exists() || contacts(dir).is_empty());
+}
