@@ -26,6 +26,15 @@ pub const USERS_READ: &[&str] = &[
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 ];
+/// `GET /groups`, `GET /groups/{id}/transitiveMembers` (group-list.md,
+/// group-list-transitivemembers.md).
+pub const GROUPS_READ: &[&str] = &[
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Directory.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
 /// `PATCH /users/{id}` (user-update.md; the narrower permissions cover only `identities` and
 /// `accountEnabled`).
 pub const USERS_WRITE: &[&str] = &["User.ReadWrite.All", "Directory.ReadWrite.All"];

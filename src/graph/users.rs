@@ -34,16 +34,8 @@ pub struct UsersToRead {
     pub position: Option<SyncPosition>,
 }
 
-/// The permissions the read needs (any one of each).
-pub const USERS_READ: &[&str] = super::permissions::USERS_READ;
-/// group-list.md, group-list-transitivemembers.md.
-pub const GROUPS_READ: &[&str] = &[
-    "GroupMember.Read.All",
-    "Group.Read.All",
-    "Directory.Read.All",
-    "Group.ReadWrite.All",
-    "Directory.ReadWrite.All",
-];
+/// The permissions the read needs (any one of each): users, and the groups rules name.
+pub use super::permissions::{GROUPS_READ, USERS_READ};
 
 /// Reads one tenant's users. `Err` is the source's failure (the tenant's contacts are then
 /// not planned: nothing is archived for a read that did not happen).

@@ -158,15 +158,7 @@ fn parse_query(query: &str) -> Result<DeltaQuery, GraphError> {
         match key.to_lowercase().as_str() {
             "$skiptoken" => q.skip = Some(value.into_owned()),
             "$deltatoken" => q.delta = Some(value.into_owned()),
-            "$select" => {
-                q.select = Some(
-                    value
-                        .split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
-                )
-            }
+            "$select" => q.select = Some(super::graph::select_list(&value)),
             "$filter" => q.filter = Some(value.into_owned()),
             // Ignored: the page size is Graph's (GRAPH.md).
             "$top" => {}

@@ -69,6 +69,15 @@ pub struct Query {
     pub raw: Vec<(String, String)>,
 }
 
+/// The properties a `$select` names, in order.
+pub(super) fn select_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 impl Query {
     pub fn parse(query: &str) -> Result<Query, GraphError> {
         let mut q = Query::default();
@@ -76,15 +85,7 @@ impl Query {
             let (key, value) = (key.into_owned(), value.into_owned());
             match key.as_str() {
                 "$filter" => q.filter = Some(value.clone()),
-                "$select" => {
-                    q.select = Some(
-                        value
-                            .split(',')
-                            .map(|s| s.trim().to_string())
-                            .filter(|s| !s.is_empty())
-                            .collect(),
-                    )
-                }
+                "$select" => q.select = Some(select_list(&value)),
                 "$top" => {
                     let top: usize = value.parse().map_err(|_| {
                         GraphError::bad_request(format!("Invalid $top value '{value}'."))
