@@ -23,7 +23,11 @@ impl Journal for NoJournal {
     fn record(&mut self, _: &StateChange, _: bool) -> Result<(), StateError> {
         Ok(())
     }
-    fn history(&mut self, _: &HistoryEntry, _: bool) -> Result<(), StateError> {
+    fn history(
+        &mut self,
+        _: &tenantform::state::HistoryRecord<'_>,
+        _: bool,
+    ) -> Result<(), StateError> {
         Ok(())
     }
 }

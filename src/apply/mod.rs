@@ -18,7 +18,7 @@ use crate::plan::{Action, Op, Plan};
 use crate::resources::{KindScope, kind};
 use crate::state::history::{HistoryOp, HistoryOutcome};
 use crate::state::{
-    HistoryEntry, Journal, Provenance, Source, State, StateChange, StateError, StateObject,
+    HistoryRecord, Journal, Provenance, Source, State, StateChange, StateError, StateObject,
     now_rfc3339,
 };
 
@@ -248,6 +248,84 @@ pub struct Session<'a> {
     pub journal: Box<dyn Journal + Send + 'a>,
     /// What the ledger needs back when the session closes (e.g. the partition's lock).
     pub held: Option<Box<dyn std::any::Any + Send>>,
+    /// Addresses whose one change so far exists only in state and is in the view but not in
+    /// the journal yet (see [`Session::record`]).
+    held_back: std::collections::HashSet<String>,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(
+        view: State,
+        journal: Box<dyn Journal + Send + 'a>,
+        held: Option<Box<dyn std::any::Any + Send>>,
+    ) -> Self {
+        Session {
+            view,
+            journal,
+            held,
+            held_back: Default::default(),
+        }
+    }
+
+    /// Records a change made, after its history entry (when it has one), and applies it to
+    /// the view. A change made in Entra (`durable`) is journaled at once, after every change
+    /// held back. A change that exists only in state is held back (the view has it, the
+    /// journal does not), unless it is a move or its address already has one: the ledger's
+    /// write at close records the view, so a first sync's contacts are never serialised into
+    /// a journal deleted a moment later. A crash loses at most the state-only changes after
+    /// the last Entra change, each on its own (no address has two held back), as if it had
+    /// come first; the next plan makes them again.
+    pub fn record(
+        &mut self,
+        change: StateChange,
+        entry: Option<&HistoryRecord<'_>>,
+        durable: bool,
+    ) -> Result<(), StateError> {
+        let address = match &change {
+            StateChange::Put { address, .. } | StateChange::Delete { address } => Some(address),
+            StateChange::Move { .. } => None,
+        };
+        match address {
+            Some(address) if !durable && !self.held_back.contains(address) => {
+                if let Some(entry) = entry {
+                    self.journal.history(entry, false)?;
+                }
+                self.held_back.insert(address.clone());
+            }
+            _ => {
+                self.write_out_held_back()?;
+                match entry {
+                    Some(entry) => self.journal.record_with_history(&change, entry, durable)?,
+                    None => self.journal.record(&change, durable)?,
+                }
+            }
+        }
+        self.view.apply_owned(change);
+        Ok(())
+    }
+
+    /// Gives the journal every change held back, as the view has it: before a change that
+    /// must follow them, and when a ledger's close needs them journaled (a whole-state
+    /// ledger learns its changes from its sessions' journals; a failed write).
+    pub fn write_out_held_back(&mut self) -> Result<(), StateError> {
+        for address in std::mem::take(&mut self.held_back) {
+            let change = match self.view.objects.get(&address) {
+                Some(object) => StateChange::Put {
+                    address,
+                    object: object.clone(),
+                },
+                None => StateChange::Delete { address },
+            };
+            self.journal.record(&change, false)?;
+        }
+        Ok(())
+    }
+
+    /// Closes a session whose view its ledger has just written: the changes held back are
+    /// recorded by that write, and the journal is told so.
+    pub fn written(self) {
+        self.journal.after_write();
+    }
 }
 
 /// Where an apply's changes are recorded, a session at a time: the whole state under one lock,
@@ -348,7 +426,7 @@ impl Journal for SharedJournal<'_, '_> {
         Ok(())
     }
 
-    fn history(&mut self, entry: &HistoryEntry, durable: bool) -> Result<(), StateError> {
+    fn history(&mut self, entry: &HistoryRecord<'_>, durable: bool) -> Result<(), StateError> {
         self.journal
             .lock()
             .expect("journal")
@@ -358,7 +436,7 @@ impl Journal for SharedJournal<'_, '_> {
     fn record_with_history(
         &mut self,
         change: &StateChange,
-        entry: &HistoryEntry,
+        entry: &HistoryRecord<'_>,
         durable: bool,
     ) -> Result<(), StateError> {
         self.journal
@@ -383,15 +461,12 @@ impl Ledger for WholeLedger<'_> {
                 .collect();
             view
         };
-        Ok(Session {
-            view,
-            journal: self.forwarding(),
-            held: None,
-        })
+        Ok(Session::new(view, self.forwarding(), None))
     }
 
-    fn close_catalog(&self, _session: Session<'_>) -> Result<(), ApplyError> {
-        Ok(())
+    fn close_catalog(&self, mut session: Session<'_>) -> Result<(), ApplyError> {
+        // The shared state learns a session's changes from its journal.
+        Ok(session.write_out_held_back()?)
     }
 
     fn tenant_record(&self, tenant: &str) -> Option<StateObject> {
@@ -417,15 +492,11 @@ impl Ledger for WholeLedger<'_> {
             view.objects
                 .insert(crate::resources::address("tenant", tenant), record);
         }
-        Ok(Session {
-            view,
-            journal: self.forwarding(),
-            held: None,
-        })
+        Ok(Session::new(view, self.forwarding(), None))
     }
 
-    fn close_tenant(&self, _tenant: &str, _session: Session<'_>) -> Result<(), ApplyError> {
-        Ok(())
+    fn close_tenant(&self, _tenant: &str, mut session: Session<'_>) -> Result<(), ApplyError> {
+        Ok(session.write_out_held_back()?)
     }
 }
 
@@ -439,11 +510,11 @@ struct Shared<'a> {
 }
 
 /// The history entry of `action` ending in `outcome`.
-fn history_entry(
+fn history_entry<'a>(
     provenance: &Provenance,
-    action: &Action,
+    action: &'a Action,
     outcome: HistoryOutcome,
-) -> HistoryEntry {
+) -> HistoryRecord<'a> {
     let op = match action.op {
         Op::Create => HistoryOp::Create,
         Op::Delete => HistoryOp::Delete,
@@ -451,7 +522,8 @@ fn history_entry(
         Op::Archive => HistoryOp::Archive,
         Op::Update | Op::NoOp => HistoryOp::Update,
     };
-    let changes = if action.changes.is_empty() && action.op == Op::Delete {
+    let changes: std::borrow::Cow<'a, [_]> = if action.changes.is_empty() && action.op == Op::Delete
+    {
         // What the delete removed.
         action
             .before
@@ -462,9 +534,10 @@ fn history_entry(
                 before: Some(value.clone()),
                 after: None,
             })
-            .collect()
+            .collect::<Vec<_>>()
+            .into()
     } else {
-        action.changes.clone()
+        action.changes.as_slice().into()
     };
     provenance.entry(
         &action.tenant,
@@ -513,6 +586,7 @@ impl Shared<'_> {
                 },
             });
         if let Some(intent) = &intent {
+            session.write_out_held_back()?;
             session.journal.record(intent, true)?;
         }
         let executed = match executor
@@ -545,12 +619,15 @@ impl Shared<'_> {
         };
         // With its history entry, written first (or at once): the change is made, so its
         // entry must exist even if the process dies before the journal line.
-        session.journal.record_with_history(
-            &change,
-            &history_entry(self.provenance, action, HistoryOutcome::Applied),
+        session.record(
+            change,
+            Some(&history_entry(
+                self.provenance,
+                action,
+                HistoryOutcome::Applied,
+            )),
             external,
         )?;
-        session.view.apply_change(&change);
         let mut report = self.report.lock().expect("report");
         report.done.insert(done_address);
         match action.op {
@@ -603,9 +680,7 @@ pub fn record_position(
     position: &crate::end_users::SyncPosition,
     source: &Source,
 ) -> Result<(), ApplyError> {
-    let change = position_change(tenant, position, source);
-    session.journal.record(&change, false)?;
-    session.view.apply_change(&change);
+    session.record(position_change(tenant, position, source), None, false)?;
     Ok(())
 }
 

@@ -450,7 +450,7 @@ fn show_entry(entry: &HistoryEntry) -> String {
     }
     origin.push(format!("run {}", terminal_safe(&entry.run)));
     text.push_str(&format!("    {}\n", origin.join(", ")));
-    for change in &entry.changes {
+    for change in entry.changes.iter() {
         let show = |v: &Option<serde_json::Value>| {
             v.as_ref()
                 .map_or_else(|| "(none)".to_string(), crate::render::show_value)

@@ -473,10 +473,11 @@ fn apply_whole(
         let ledger = WholeLedger::new(&plan, &mut state, journal.as_mut());
         run.execute(ws, &plan, &ledger)
     };
-    drop(journal);
     let report = report?;
     // Whatever happened, record what was done (the store gives the new serial).
+    journal.before_write()?;
     state.serial = ws.store.write(&state, &lock)?;
+    journal.after_write();
     drop(lock);
     let outcomes = report.outcomes(&plan);
     Ok(ApplyRun {
@@ -650,21 +651,17 @@ impl Ledger for PartitionLedger<'_> {
                 .store
                 .journal_partition(&Partition::Catalog, &view.clone_header(), lock)?)
         })?;
-        Ok(Session {
-            view,
-            journal,
-            held: None,
-        })
+        Ok(Session::new(view, journal, None))
     }
 
-    fn close_catalog(&self, session: Session<'_>) -> Result<(), ApplyError> {
-        drop(session.journal);
-        self.with_catalog_lock(|lock| {
+    fn close_catalog(&self, mut session: Session<'_>) -> Result<(), ApplyError> {
+        session.journal.before_write()?;
+        let written = self.with_catalog_lock(|lock| {
             Ok(self
                 .store
                 .write_partition(&Partition::Catalog, &session.view, lock)?)
-        })?;
-        Ok(())
+        });
+        close_written(session, written.map(|_| ()))
     }
 
     fn tenant_record(&self, tenant: &str) -> Option<StateObject> {
@@ -710,30 +707,48 @@ impl Ledger for PartitionLedger<'_> {
             view.objects
                 .insert(crate::resources::address("tenant", tenant), record);
         }
-        Ok(Session {
+        Ok(Session::new(
             view,
             journal,
-            held: Some(Box::new((partition, lock))),
-        })
+            Some(Box::new((partition, lock))),
+        ))
     }
 
-    fn close_tenant(&self, _tenant: &str, session: Session<'_>) -> Result<(), ApplyError> {
-        let Session {
-            mut view,
-            journal,
-            held,
-        } = session;
-        let (partition, lock) = *held
+    fn close_tenant(&self, _tenant: &str, mut session: Session<'_>) -> Result<(), ApplyError> {
+        let (partition, lock) = *session
+            .held
+            .take()
             .and_then(|h| h.downcast::<(Partition, StateLock)>().ok())
             .ok_or(ApplyError::State(StateError::Internal(
                 "a tenant's session lost its lock",
             )))?;
-        drop(journal);
+        session.journal.before_write()?;
         // The tenant record is the catalog's; the partition holds the tenant's own objects.
-        view.objects
+        session
+            .view
+            .objects
             .retain(|address, object| partition_of(address, object) == partition);
-        self.store.write_partition(&partition, &view, &lock)?;
-        Ok(())
+        let written = self.store.write_partition(&partition, &session.view, &lock);
+        close_written(session, written.map(|_| ()).map_err(ApplyError::from))
+    }
+}
+
+/// Ends a session after its ledger wrote its view: on success the journal learns that the
+/// write recorded what it held back; on failure what was held back goes into the journal (a
+/// reader replays it) before the error is returned.
+fn close_written(
+    mut session: Session<'_>,
+    written: Result<(), ApplyError>,
+) -> Result<(), ApplyError> {
+    match written {
+        Ok(()) => {
+            session.written();
+            Ok(())
+        }
+        Err(e) => {
+            let _ = session.write_out_held_back();
+            Err(e)
+        }
     }
 }
 

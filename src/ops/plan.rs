@@ -382,29 +382,23 @@ pub fn plan_into_applying(
     };
     let parallelism = ws.settings.graph.parallelism.max(1);
     let mut recovered = catalog.meta.recovered_changes;
-    runtime.block_on(async {
-        let mut planned = futures_util::stream::iter(jobs.into_iter().enumerate())
-            .map(|(i, job)| {
-                let cx = &cx;
-                async move { (i, cx.plan(job).await) }
-            })
-            .buffer_unordered(parallelism);
-        let mut reorder = Reorder::new(parallelism);
-        while let Some((i, result)) = planned.next().await {
-            let tenant = result?;
-            reporter.tenant_done(phase, tenant.failed);
-            recovered += tenant.recovered;
-            for t in reorder.push(i, tenant) {
-                written.add(&t.part.actions);
-                sink.part(t.part, t.read)?;
-            }
+    let mut reorder = Reorder::new(parallelism);
+    let mut sink_part = |t: TenantPlanned| -> Result<(), OpsError> {
+        written.add(&t.part.actions);
+        sink.part(t.part, t.read)
+    };
+    drive_tenants(runtime, &cx, jobs, parallelism, |i, result| {
+        let tenant = result?;
+        reporter.tenant_done(phase, tenant.failed);
+        recovered += tenant.recovered;
+        for t in reorder.push(i, tenant) {
+            sink_part(t)?;
         }
-        for t in reorder.finish() {
-            written.add(&t.part.actions);
-            sink.part(t.part, t.read)?;
-        }
-        Ok::<_, OpsError>(())
+        Ok(())
     })?;
+    for t in reorder.finish() {
+        sink_part(t)?;
+    }
     reporter.phase_finished(phase);
     if recovered > 0 {
         reporter.note(&Note::RecoveredChanges {
@@ -426,6 +420,65 @@ pub fn plan_into_applying(
     sink.finish(partitions)?;
     Ok(PlanMade { serials, recovered })
 }
+
+/// Plans (and, with an applier, applies) every job, at most `parallelism` at once, handing
+/// each result to `each` on the calling thread as it comes. Several threads drive the
+/// tenants' futures (one a core, each with its share of `parallelism`): planning and
+/// recording a tenant with thousands of contacts is CPU work, which one thread polling every
+/// future would serialise. The first error `each` returns stops the drivers taking new jobs;
+/// tenants already started finish, and their results are dropped.
+fn drive_tenants(
+    runtime: &tokio::runtime::Runtime,
+    cx: &TenantPlanning<'_>,
+    jobs: Vec<TenantJob>,
+    parallelism: usize,
+    mut each: impl FnMut(usize, Result<TenantPlanned, OpsError>) -> Result<(), OpsError>,
+) -> Result<(), OpsError> {
+    let drivers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_DRIVERS)
+        .min(parallelism)
+        .min(jobs.len().max(1));
+    let queue = std::sync::Mutex::new(jobs.into_iter().enumerate());
+    let stopped = std::sync::atomic::AtomicBool::new(false);
+    let (send, receive) = std::sync::mpsc::sync_channel(parallelism);
+    std::thread::scope(|scope| {
+        for driver in 0..drivers {
+            let share = parallelism / drivers + usize::from(driver < parallelism % drivers);
+            let send = send.clone();
+            let (queue, stopped) = (&queue, &stopped);
+            scope.spawn(move || {
+                let next = std::iter::from_fn(|| {
+                    if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                        return None;
+                    }
+                    queue.lock().expect("job queue").next()
+                });
+                runtime.block_on(async {
+                    let mut planned = futures_util::stream::iter(next)
+                        .map(|(i, job)| async move { (i, cx.plan(job).await) })
+                        .buffer_unordered(share);
+                    while let Some(result) = planned.next().await {
+                        if send.send(result).is_err() {
+                            break;
+                        }
+                    }
+                })
+            });
+        }
+        drop(send);
+        let outcome = receive.iter().try_for_each(|(i, result)| each(i, result));
+        if outcome.is_err() {
+            stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        // Dropping the receiver fails the drivers' next send, so none waits on a full channel.
+        drop(receive);
+        outcome
+    })
+}
+
+/// At most this many threads drive tenants (more cores than this go to the runtime's I/O).
+const MAX_DRIVERS: usize = 8;
 
 /// The partitions a plan's changes write, gathered part by part (`None`: the whole state).
 struct Written<'a> {

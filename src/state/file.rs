@@ -33,7 +33,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::io::{BufRead, Read, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::history::{HistoryEntry, HistoryRead};
+use super::history::{HistoryEntry, HistoryRead, HistoryRecord};
 use super::partition::{Partition, partition_of, split_by_partition};
 use super::replay::{
     FleetJournal, JOURNAL_FORMAT, JournalHeader, Part, PartitionJournal, View, WRITE_INTENT,
@@ -608,6 +608,36 @@ impl FileStateStore {
             return Ok(None);
         };
         parse_partition_journal(&text, &path.display().to_string(), partition)
+    }
+
+    /// A partition journal's lineage and base serial, from its first line only (a writer
+    /// closing its session need not replay what it has just written).
+    fn partition_journal_header(
+        &self,
+        partition: &Partition,
+    ) -> Result<Option<(String, u64)>, StateError> {
+        let path = self.partition_journal_path(partition)?;
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("cannot read state journal", &path)(e)),
+        };
+        let mut first = Vec::new();
+        std::io::BufReader::new(file)
+            .read_until(b'\n', &mut first)
+            .map_err(io_error("cannot read state journal", &path))?;
+        let torn = !first.ends_with(b"\n");
+        let shown = path.display().to_string();
+        let Ok(line) = std::str::from_utf8(&first) else {
+            return Err(StateError::Corrupt {
+                path: shown,
+                detail: "not UTF-8".into(),
+            });
+        };
+        if line.is_empty() {
+            return Ok(None);
+        }
+        super::replay::parse_partition_journal_header(line.trim_end(), torn, &shown, partition)
     }
 
     /// The single-file state as partitions: the catalog keeps the v1 serial, tenants start at
@@ -1359,26 +1389,61 @@ struct HeldPartition {
 }
 
 struct FileJournal {
-    file: File,
+    /// Created at the first line written out: a session whose changes exist only in state
+    /// (a first sync's contacts) never creates one, its partition write records them.
+    file: Option<File>,
     path: PathBuf,
+    /// The header line the file starts with.
+    header: Vec<u8>,
     /// A partition journal takes only changes that belong to its partition.
     partition: Option<Partition>,
     history: HistoryFiles,
+    /// Change lines held back: changes that exist only in state (`durable: false`). Written
+    /// out before the next durable change, so the file is always a prefix of the session's
+    /// changes and a crash loses at most state-only changes after the last Entra change
+    /// (as if it had come earlier; the next plan makes them again); also when they outgrow
+    /// [`HELD_BACK_LIMIT`], and when the journal is dropped without its session's write.
+    /// Dropped unwritten once that write has recorded them.
+    held_back: Vec<u8>,
 }
+
+/// At most this many bytes of change lines (and as many of history lines) a journal holds
+/// back: memory grows with the sessions open at once, never with a tenant's size.
+const HELD_BACK_LIMIT: usize = 256 * 1024;
 
 /// History files opened for appending, by partition (a whole-fleet journal writes many).
 struct HistoryFiles {
     store: FileStateStore,
-    open: BTreeMap<Partition, (File, PathBuf)>,
+    open: BTreeMap<Partition, HistoryFile>,
+    /// Bytes held back across all partitions.
+    held_back: usize,
+}
+
+struct HistoryFile {
+    file: File,
+    path: PathBuf,
+    /// Lines of entries written with `durable: false`, not yet written out.
+    held_back: Vec<u8>,
 }
 
 /// Cuts a torn last line (a process killed while writing it) before appending after it; held
-/// under the partition's lock, so nobody else is writing.
+/// under the partition's lock, so nobody else is writing. Reads only the file's end unless
+/// it is torn.
 fn drop_torn_line(file: &File, path: &Path) -> Result<(), StateError> {
-    let bytes = read_bytes(path, "cannot read apply history")?.unwrap_or_default();
-    if bytes.is_empty() || bytes.ends_with(b"\n") {
+    let len = file
+        .metadata()
+        .map_err(io_error("cannot read apply history", path))?
+        .len();
+    if len == 0 {
         return Ok(());
     }
+    let mut last = [0u8];
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut last, len - 1)
+        .map_err(io_error("cannot read apply history", path))?;
+    if last[0] == b'\n' {
+        return Ok(());
+    }
+    let bytes = read_bytes(path, "cannot read apply history")?.unwrap_or_default();
     let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     file.set_len(keep as u64)
         .and_then(|_| file.sync_data())
@@ -1390,15 +1455,18 @@ impl HistoryFiles {
         HistoryFiles {
             store: FileStateStore::new(store.path.clone()),
             open: BTreeMap::new(),
+            held_back: 0,
         }
     }
 
-    /// Appends one line to `partition`'s history: one write, so a killed process leaves
-    /// whole lines (at worst a torn last one, which readers skip).
+    /// Appends one line to `partition`'s history. A durable entry is written out with every
+    /// line held back before it and synced; others are held back (see [`FileJournal`]).
+    /// Each write ends at a line's end, so a killed process leaves whole lines (at worst a
+    /// torn last one, which readers skip).
     fn append(
         &mut self,
         partition: &Partition,
-        entry: &HistoryEntry,
+        entry: &HistoryRecord<'_>,
         durable: bool,
     ) -> Result<(), StateError> {
         if !self.open.contains_key(partition) {
@@ -1408,6 +1476,7 @@ impl HistoryFiles {
             make_dir(dir)?;
             let existed = path.exists();
             let file = OpenOptions::new()
+                .read(true)
                 .append(true)
                 .create(true)
                 .mode(0o600)
@@ -1418,14 +1487,93 @@ impl HistoryFiles {
             } else {
                 sync_dir(dir)?;
             }
-            self.open.insert(partition.clone(), (file, path));
+            self.open.insert(
+                partition.clone(),
+                HistoryFile {
+                    file,
+                    path,
+                    held_back: Vec::new(),
+                },
+            );
         }
-        let (file, path) = self.open.get_mut(partition).expect("opened above");
-        let mut line = serde_json::to_vec(entry).expect("history entries serialize");
-        line.push(b'\n');
-        file.write_all(&line)
+        let history = self.open.get_mut(partition).expect("opened above");
+        let before = history.held_back.len();
+        serde_json::to_writer(&mut history.held_back, entry).expect("history entries serialize");
+        history.held_back.push(b'\n');
+        self.held_back += history.held_back.len() - before;
+        if durable {
+            self.write_out()?;
+            let history = &self.open[partition];
+            history
+                .file
+                .sync_data()
+                .map_err(io_error("cannot write apply history", &history.path))
+        } else if self.held_back > HELD_BACK_LIMIT {
+            self.write_out()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Writes out every line held back (without syncing).
+    fn write_out(&mut self) -> Result<(), StateError> {
+        for history in self.open.values_mut() {
+            if !history.held_back.is_empty() {
+                history
+                    .file
+                    .write_all(&history.held_back)
+                    .map_err(io_error("cannot write apply history", &history.path))?;
+                history.held_back.clear();
+            }
+        }
+        self.held_back = 0;
+        Ok(())
+    }
+}
+
+impl Drop for HistoryFiles {
+    /// History is never held back past the journal's end: what a dropped journal had
+    /// (a failed session, a test's "killed" writer) is written out, best effort.
+    fn drop(&mut self) {
+        let _ = self.write_out();
+    }
+}
+
+impl FileJournal {
+    /// Writes the change lines held back, after the history held back (an entry is always
+    /// on disk before the change it describes), creating the file first if needed.
+    fn write_out(&mut self, line: &[u8], durable: bool) -> Result<(), StateError> {
+        self.history.write_out()?;
+        if self.file.is_none() {
+            self.file = Some(create_journal(&self.path, &self.header)?);
+        }
+        let file = self.file.as_mut().expect("created above");
+        let result = if self.held_back.is_empty() {
+            file.write_all(line)
+        } else {
+            self.held_back.extend_from_slice(line);
+            let written = file.write_all(&self.held_back);
+            self.held_back.clear();
+            written
+        };
+        result
             .and_then(|_| if durable { file.sync_data() } else { Ok(()) })
-            .map_err(io_error("cannot write apply history", path))
+            .map_err(io_error("cannot write state journal", &self.path))
+    }
+}
+
+impl Drop for FileJournal {
+    /// Dropped without [`Journal::after_write`] (the session failed, or a test plays a
+    /// killed writer): the changes held back go into the file, if there is one, as a live
+    /// writer's would. A journal never created is not created now: a write that failed may
+    /// have put its own intent in its place.
+    fn drop(&mut self) {
+        let _ = self.history.write_out();
+        if let Some(file) = self.file.as_mut()
+            && !self.held_back.is_empty()
+        {
+            let _ = file.write_all(&self.held_back);
+        }
     }
 }
 
@@ -1434,22 +1582,20 @@ impl Journal for FileJournal {
         if let Some(p) = &self.partition {
             super::check_change_belongs(p, change)?;
         }
-        let mut line = serde_json::to_vec(change).expect("change serializes");
-        line.push(b'\n');
-        // One write per line: a killed process leaves whole lines (at worst a torn last one).
-        self.file
-            .write_all(&line)
-            .and_then(|_| {
-                if durable {
-                    self.file.sync_data()
-                } else {
-                    Ok(())
-                }
-            })
-            .map_err(io_error("cannot write state journal", &self.path))
+        if durable {
+            let mut line = serde_json::to_vec(change).expect("change serializes");
+            line.push(b'\n');
+            return self.write_out(&line, true);
+        }
+        serde_json::to_writer(&mut self.held_back, change).expect("change serializes");
+        self.held_back.push(b'\n');
+        if self.held_back.len() > HELD_BACK_LIMIT {
+            self.write_out(&[], false)?;
+        }
+        Ok(())
     }
 
-    fn history(&mut self, entry: &HistoryEntry, durable: bool) -> Result<(), StateError> {
+    fn history(&mut self, entry: &HistoryRecord<'_>, durable: bool) -> Result<(), StateError> {
         let partition = match &self.partition {
             Some(p) => {
                 super::history::check_entry_partition(p, entry)?;
@@ -1459,11 +1605,37 @@ impl Journal for FileJournal {
         };
         self.history.append(&partition, entry, durable)
     }
+
+    fn before_write(&mut self) -> Result<(), StateError> {
+        self.history.write_out()
+    }
+
+    fn after_write(mut self: Box<Self>) {
+        self.held_back.clear();
+    }
+}
+
+/// Creates a journal file holding `header`: written to a temporary file, synced and renamed
+/// into place (an older journal is replaced whole, never truncated in place).
+fn create_journal(path: &Path, header: &[u8]) -> Result<File, StateError> {
+    let tmp = temp_path(path);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_error("cannot create state journal", path))?;
+    file.write_all(header)
+        .and_then(|_| file.sync_data())
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(io_error("cannot write state journal", path))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(file)
 }
 
 impl FileStateStore {
-    /// Writes a journal's header to a temporary file, syncs it and renames it into place (an
-    /// older journal is replaced whole, never truncated in place).
+    /// A journal that starts with `header` once it writes anything (see [`FileJournal`]).
     fn start_journal(
         &self,
         path: &Path,
@@ -1472,24 +1644,13 @@ impl FileStateStore {
     ) -> Result<Box<dyn Journal + Send>, StateError> {
         let mut line = serde_json::to_vec(header).expect("header serializes");
         line.push(b'\n');
-        let tmp = temp_path(path);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_error("cannot create state journal", path))?;
-        file.write_all(&line)
-            .and_then(|_| file.sync_data())
-            .and_then(|_| std::fs::rename(&tmp, path))
-            .map_err(io_error("cannot write state journal", path))?;
-        sync_dir(path.parent().unwrap_or(Path::new(".")))?;
         Ok(Box::new(FileJournal {
-            file,
+            file: None,
             path: path.to_path_buf(),
+            header: line,
             partition,
             history: HistoryFiles::new(self),
+            held_back: Vec::new(),
         }))
     }
 
@@ -1716,10 +1877,10 @@ impl StateStore for FileStateStore {
         // Refuses a corrupt or newer file rather than overwriting it.
         let raw = self.read_partition_file(partition)?;
         let raw_serial = raw.as_ref().map_or(0, |r| r.serial);
-        let journal = self.partition_journal(partition)?;
+        let journal = self.partition_journal_header(partition)?;
         let journal_live = journal
             .as_ref()
-            .is_some_and(|j| j.lineage == state.lineage && j.base == raw_serial);
+            .is_some_and(|(lineage, base)| *lineage == state.lineage && *base == raw_serial);
         let serial = raw_serial + u64::from(journal_live) + 1;
         let objects: Vec<(&String, &StateObject)> = state.objects.iter().collect();
         let path = self.partition_path(partition)?;
@@ -2055,9 +2216,12 @@ impl StateStore for FileStateStore {
             lock.check_covers(&partition)?;
             files.append(&partition, entry, false)?;
         }
-        for (file, path) in files.open.values() {
-            file.sync_data()
-                .map_err(io_error("cannot write apply history", path))?;
+        files.write_out()?;
+        for history in files.open.values() {
+            history
+                .file
+                .sync_data()
+                .map_err(io_error("cannot write apply history", &history.path))?;
         }
         Ok(())
     }

@@ -15,6 +15,7 @@
 //! Renames do not break the trail: a move is an entry with `from`, and [`select`] follows an
 //! address (and a tenant) back through its former names, each up to the time of the move.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -23,9 +24,14 @@ use super::{Partition, StateError};
 use crate::plan::AttributeChange;
 
 /// One change tenantform made (or tried to make), as `state history` shows it.
+pub type HistoryEntry = HistoryRecord<'static>;
+
+/// A [`HistoryEntry`] that may borrow its attribute changes (from the plan's action, while
+/// an apply writes it: a create's entry lists every attribute, and copying them for each
+/// contact of a first sync was a tenth of its time).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct HistoryEntry {
+pub struct HistoryRecord<'a> {
     /// RFC 3339 UTC time the change was made (or failed).
     pub at: String,
     /// The apply (or state edit) that made it: one id per run.
@@ -48,8 +54,8 @@ pub struct HistoryEntry {
     pub op: HistoryOp,
     /// Attribute-level changes: every attribute of a create, the changed ones of an update,
     /// what a delete removed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<AttributeChange>,
+    #[serde(default, skip_serializing_if = "<[AttributeChange]>::is_empty")]
+    pub changes: Cow<'a, [AttributeChange]>,
     pub outcome: HistoryOutcome,
 }
 
@@ -231,17 +237,17 @@ impl Provenance {
 
     /// An entry of this run (at the current time).
     #[allow(clippy::too_many_arguments)]
-    pub fn entry(
+    pub fn entry<'a>(
         &self,
         tenant: &str,
         kind: &str,
         address: &str,
         from: Option<&str>,
         op: HistoryOp,
-        changes: Vec<AttributeChange>,
+        changes: impl Into<Cow<'a, [AttributeChange]>>,
         outcome: HistoryOutcome,
-    ) -> HistoryEntry {
-        HistoryEntry {
+    ) -> HistoryRecord<'a> {
+        HistoryRecord {
             at: now_micros(),
             run: self.run.clone(),
             plan: self.plan.clone(),
@@ -253,7 +259,7 @@ impl Provenance {
             address: address.to_string(),
             from: from.map(str::to_string),
             op,
-            changes,
+            changes: changes.into(),
             outcome,
         }
     }
@@ -273,7 +279,7 @@ pub fn sort_by_time(entries: &mut [HistoryEntry]) {
     entries.sort_by_cached_key(|e| e.at());
 }
 
-impl HistoryEntry {
+impl HistoryRecord<'_> {
     /// The partition whose history holds it: the catalog for fleet records (tenant and
     /// organization records), else its tenant's.
     pub fn partition(&self) -> Result<Partition, StateError> {
@@ -294,7 +300,7 @@ impl HistoryEntry {
 /// Refuses an entry a journal of `partition` may not hold (a programming error).
 pub(crate) fn check_entry_partition(
     partition: &Partition,
-    entry: &HistoryEntry,
+    entry: &HistoryRecord<'_>,
 ) -> Result<(), StateError> {
     let belongs = entry.partition()?;
     if belongs != *partition {
@@ -405,7 +411,7 @@ pub fn edit_entry(
                     before: before.and_then(|b| b.attributes.get(k)).cloned(),
                     after: Some(v.clone()),
                 })
-                .collect();
+                .collect::<Vec<_>>();
             provenance.entry(
                 &tenant_of(address, object),
                 &object.kind,
@@ -574,7 +580,7 @@ mod tests {
             } else {
                 HistoryOp::Create
             },
-            changes: vec![],
+            changes: Default::default(),
             outcome: HistoryOutcome::Applied,
         }
     }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use history::{Actor, HistoryEntry, HistoryRead, Provenance};
+pub use history::{Actor, HistoryEntry, HistoryRead, HistoryRecord, Provenance};
 pub use partition::{Partition, partition_of, split_by_partition};
 
 /// The state format this build reads and writes: 2 is partitioned (a catalog and one
@@ -87,6 +87,26 @@ impl State {
     pub fn ensure_lineage(&mut self) {
         if self.lineage.is_empty() {
             self.lineage = uuid::Uuid::new_v4().to_string();
+        }
+    }
+
+    /// [`State::apply_change`] taking the change, so its object is moved, not copied.
+    pub fn apply_owned(&mut self, change: StateChange) {
+        match change {
+            StateChange::Put { address, object } => {
+                self.objects.insert(address, object);
+            }
+            StateChange::Move {
+                from,
+                address,
+                object,
+            } => {
+                self.objects.remove(&from);
+                self.objects.insert(address, object);
+            }
+            StateChange::Delete { address } => {
+                self.objects.remove(&address);
+            }
         }
     }
 
@@ -461,25 +481,37 @@ pub(crate) fn check_change_belongs(
 
 /// Appends changes as they happen, so an interrupted apply loses nothing it did.
 pub trait Journal {
-    /// Records a change. With `durable` it is on disk (fsynced) before this returns: needed
-    /// after every change made outside tenantform, so a power loss cannot forget it; changes
-    /// that exist only in state can skip the fsync (a killed process still leaves them).
+    /// Records a change. With `durable` it is on disk (fsynced) before this returns, with
+    /// every change recorded before it: needed after every change made outside tenantform,
+    /// so a power loss cannot forget it. Changes that exist only in state may be held back
+    /// until the session's write records them (the file backend does): a crash loses at most
+    /// those after the last durable change, as if it had come before them, and the next plan
+    /// makes them again.
     fn record(&mut self, change: &StateChange, durable: bool) -> Result<(), StateError>;
     /// Adds `entry` to the apply history of its partition (kept for good, unlike the
     /// journal). Written before the change it describes is recorded, with the same
     /// durability, so no change made is ever missing from history.
-    fn history(&mut self, entry: &HistoryEntry, durable: bool) -> Result<(), StateError>;
+    fn history(&mut self, entry: &HistoryRecord<'_>, durable: bool) -> Result<(), StateError>;
     /// Records a change made and its history entry: history first, or both at once where a
     /// backend can (PostgreSQL: one statement, one commit).
     fn record_with_history(
         &mut self,
         change: &StateChange,
-        entry: &HistoryEntry,
+        entry: &HistoryRecord<'_>,
         durable: bool,
     ) -> Result<(), StateError> {
         self.history(entry, durable)?;
         self.record(change, durable)
     }
+    /// Called before the session's partition (or the whole state) is written: history the
+    /// journal holds back is written out first (an entry is never missing for a change
+    /// state records).
+    fn before_write(&mut self) -> Result<(), StateError> {
+        Ok(())
+    }
+    /// Called once that write succeeded: changes the journal held back are recorded by it and
+    /// are dropped unwritten. A journal dropped without this writes them out.
+    fn after_write(self: Box<Self>) {}
 }
 
 /// Where state lives. Writers hold a lock; readers never need one.

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use super::history::{HistoryEntry, HistoryRead};
+use super::history::{HistoryEntry, HistoryRead, HistoryRecord};
 use super::partition::partition_of;
 use super::replay::{FleetJournal, Part, PartitionJournal, View};
 use super::{
@@ -110,7 +110,7 @@ fn insert_history(
 /// An entry as the row [`insert_history`] writes.
 fn history_row(
     partition: &Partition,
-    entry: &HistoryEntry,
+    entry: &HistoryRecord<'_>,
 ) -> (String, String, String, String, String) {
     (
         entry.at.clone(),
@@ -928,7 +928,7 @@ impl RowJournal {
         }
     }
 
-    fn history_partition(&self, entry: &HistoryEntry) -> Result<Partition, StateError> {
+    fn history_partition(&self, entry: &HistoryRecord<'_>) -> Result<Partition, StateError> {
         match &self.partition {
             Some((p, _)) => {
                 super::history::check_entry_partition(p, entry)?;
@@ -1011,7 +1011,7 @@ impl Journal for RowJournal {
         self.insert(change, None)
     }
 
-    fn history(&mut self, entry: &HistoryEntry, _durable: bool) -> Result<(), StateError> {
+    fn history(&mut self, entry: &HistoryRecord<'_>, _durable: bool) -> Result<(), StateError> {
         let row = history_row(&self.history_partition(entry)?, entry);
         self.connection
             .call(move |client| insert_history(client, &[row]))
@@ -1021,7 +1021,7 @@ impl Journal for RowJournal {
     fn record_with_history(
         &mut self,
         change: &StateChange,
-        entry: &HistoryEntry,
+        entry: &HistoryRecord<'_>,
         _durable: bool,
     ) -> Result<(), StateError> {
         self.check_change(change)?;

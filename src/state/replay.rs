@@ -116,12 +116,25 @@ fn corrupt(path: &str, detail: String) -> StateError {
 fn split(text: &str, path: &str) -> Result<Option<(JournalHeader, Vec<String>, bool)>, StateError> {
     let complete = text.ends_with('\n');
     let lines: Vec<&str> = text.lines().collect();
-    let Some((header, entries)) = lines.split_first() else {
+    let Some((first, entries)) = lines.split_first() else {
         return Ok(None);
     };
-    let header: JournalHeader = match serde_json::from_str(header) {
+    let Some(header) = header(first, lines.len() == 1 && !complete, path)? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        header,
+        entries.iter().map(|l| l.to_string()).collect(),
+        complete,
+    )))
+}
+
+/// A journal's header line; `None` when it is `torn` (the only line, unfinished) and does
+/// not parse.
+fn header(line: &str, torn: bool, path: &str) -> Result<Option<JournalHeader>, StateError> {
+    let header: JournalHeader = match serde_json::from_str(line) {
         Ok(h) => h,
-        Err(_) if lines.len() == 1 && !complete => return Ok(None),
+        Err(_) if torn => return Ok(None),
         Err(e) => return Err(corrupt(path, format!("bad header: {e}"))),
     };
     if let Some(found) = header.journal_format.filter(|f| *f > JOURNAL_FORMAT) {
@@ -131,11 +144,7 @@ fn split(text: &str, path: &str) -> Result<Option<(JournalHeader, Vec<String>, b
             supported: STATE_FORMAT_VERSION,
         });
     }
-    Ok(Some((
-        header,
-        entries.iter().map(|l| l.to_string()).collect(),
-        complete,
-    )))
+    Ok(Some(header))
 }
 
 /// Change lines; a torn last line (the process died while writing it) is ignored, any other
@@ -206,6 +215,34 @@ pub(super) fn parse_partition_journal(
     let Some((header, entries, complete)) = split(text, path)? else {
         return Ok(None);
     };
+    let (lineage, base) = partition_header(header, path, partition)?;
+    Ok(Some(PartitionJournal {
+        lineage,
+        base,
+        changes: changes(&entries, complete, path)?,
+    }))
+}
+
+/// The lineage and base serial of a partition journal from its first line alone (`torn`:
+/// the line is all the file holds and has no newline), for a writer that needs to know
+/// whether the journal is live without replaying it.
+pub(super) fn parse_partition_journal_header(
+    first_line: &str,
+    torn: bool,
+    path: &str,
+    partition: &Partition,
+) -> Result<Option<(String, u64)>, StateError> {
+    match header(first_line, torn, path)? {
+        Some(h) => partition_header(h, path, partition).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn partition_header(
+    header: JournalHeader,
+    path: &str,
+    partition: &Partition,
+) -> Result<(String, u64), StateError> {
     if header.partition.as_ref() != Some(partition) {
         return Err(corrupt(
             path,
@@ -215,11 +252,7 @@ pub(super) fn parse_partition_journal(
     let base = header
         .journal_for_serial
         .ok_or_else(|| corrupt(path, "bad header: no journalForSerial".into()))?;
-    Ok(Some(PartitionJournal {
-        lineage: header.journal_for_lineage,
-        base,
-        changes: changes(&entries, complete, path)?,
-    }))
+    Ok((header.journal_for_lineage, base))
 }
 
 /// A partition as stored, and what replay did to it.
