@@ -135,13 +135,13 @@ pub fn plan_tenant_contacts(
         let kept =
             contact.and_then(|(_, o)| o.attributes.get("entra").and_then(EntraUser::from_value));
         let user = match changed.get(id) {
-            Some(user) => Some((*user).clone()),
+            Some(user) => Some(std::borrow::Cow::Borrowed(*user)),
             // Removed, or not in a whole read: gone from Entra.
             None if removed.contains_key(id) || read.complete.is_some() => None,
             // An archived contact whose user Entra reported nothing new about stays archived
             // (what it kept may be a deleted user's; a user who comes back is reported).
             None if contact.is_some_and(|(_, o)| is_archived(o)) => continue,
-            None => kept.clone(),
+            None => kept.clone().map(std::borrow::Cow::Owned),
         };
         let Some(user) = user else {
             let Some((addr, object)) = contact else {

@@ -41,6 +41,18 @@ pub(super) fn order(actions: &mut [Action]) {
 
 /// Attribute differences, one level deep for nested objects (`labels.tier`).
 pub fn diff(before: &Attributes, after: &Attributes) -> Vec<AttributeChange> {
+    if before.is_empty() {
+        // A create (every contact of a first sync): each attribute set, in key order.
+        return after
+            .iter()
+            .filter(|(_, v)| !v.is_null() && v.as_object().is_none_or(|m| !m.is_empty()))
+            .map(|(key, v)| AttributeChange {
+                path: key.clone(),
+                before: None,
+                after: Some(v.clone()),
+            })
+            .collect();
+    }
     let mut changes = Vec::new();
     let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     for key in keys {
