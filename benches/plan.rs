@@ -12,7 +12,7 @@ use tenantform::apply::{StateOnlyExecutor, WholeLedger, apply};
 use tenantform::plan::{PlanInput, PlanOptions, manifests_digest, plan};
 use tenantform::state::file::FileStateStore;
 use tenantform::state::{
-    Actor, HistoryEntry, Journal, LockInfo, Provenance, Source, State, StateChange, StateError,
+    Actor, HistoryRecord, Journal, LockInfo, Provenance, Source, State, StateChange, StateError,
     StateStore,
 };
 
@@ -23,11 +23,7 @@ impl Journal for NoJournal {
     fn record(&mut self, _: &StateChange, _: bool) -> Result<(), StateError> {
         Ok(())
     }
-    fn history(
-        &mut self,
-        _: &tenantform::state::HistoryRecord<'_>,
-        _: bool,
-    ) -> Result<(), StateError> {
+    fn history(&mut self, _: &HistoryRecord<'_>, _: bool) -> Result<(), StateError> {
         Ok(())
     }
 }
