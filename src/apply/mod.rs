@@ -202,7 +202,7 @@ impl ApplyReport {
 
 /// The state change that records a carried-out action.
 fn record_of(
-    action: &Action,
+    action: &mut impl ActionSlot,
     stored: Option<StateObject>,
     executed: Executed,
     source: &Source,
@@ -217,7 +217,7 @@ fn record_of(
             let object = StateObject {
                 kind: action.kind.clone(),
                 ids,
-                attributes: action.after.clone().unwrap_or_default(),
+                attributes: action.attributes(),
                 source: source.clone(),
                 applied_at: now_rfc3339(),
             };
@@ -237,6 +237,26 @@ fn record_of(
             address: action.address.clone(),
         }),
         Op::NoOp => None,
+    }
+}
+
+/// An action as the engine holds it: borrowed from a plan the caller keeps (its attributes
+/// are copied into state), or borrowed mutably from a plan the caller drops after (they are
+/// moved: a first sync's contacts are not copied a third time).
+pub trait ActionSlot: std::ops::Deref<Target = Action> + Send + Sync {
+    /// The attributes to record (called once, after the action is carried out).
+    fn attributes(&mut self) -> crate::state::Attributes;
+}
+
+impl ActionSlot for &Action {
+    fn attributes(&mut self) -> crate::state::Attributes {
+        self.after.clone().unwrap_or_default()
+    }
+}
+
+impl ActionSlot for &mut Action {
+    fn attributes(&mut self) -> crate::state::Attributes {
+        self.after.take().unwrap_or_default()
     }
 }
 
@@ -555,11 +575,12 @@ impl Shared<'_> {
     /// journal and view.
     async fn run(
         &self,
-        action: &Action,
+        slot: &mut impl ActionSlot,
         session: &mut Session<'_>,
         executor: &(dyn Executor + Sync),
         source: &Source,
     ) -> Result<(), ApplyError> {
+        let action: &Action = slot;
         if action.blocked.is_some() {
             self.report.lock().expect("report").blocked += 1;
             (self.on_event)(ApplyEvent::Skipped(action));
@@ -614,9 +635,10 @@ impl Shared<'_> {
         };
         let done_address = action.address.clone();
         let external = executed.external;
-        let Some(change) = record_of(action, stored, executed, source) else {
+        let Some(change) = record_of(slot, stored, executed, source) else {
             return Ok(());
         };
+        let action: &Action = slot;
         // With its history entry, written first (or at once): the change is made, so its
         // entry must exist even if the process dies before the journal line.
         session.record(
@@ -726,29 +748,76 @@ pub async fn apply(
     source: &Source,
     control: &Control<'_>,
 ) -> ApplyReport {
+    let planning_failed = plan.failed_tenants().map(|t| t.tenant.clone()).collect();
+    let actions = plan.actions.iter().collect();
+    apply_actions(
+        actions,
+        &plan.positions,
+        planning_failed,
+        ledger,
+        executor,
+        source,
+        control,
+    )
+    .await
+}
+
+/// [`apply`] for a caller that drops the plan once applied (the end-user sync): each record's
+/// attributes are moved out of its action instead of copied.
+pub async fn apply_consuming(
+    plan: &mut Plan,
+    ledger: &dyn Ledger,
+    executor: &(dyn Executor + Sync),
+    source: &Source,
+    control: &Control<'_>,
+) -> ApplyReport {
+    let planning_failed = plan.failed_tenants().map(|t| t.tenant.clone()).collect();
+    let actions = plan.actions.iter_mut().collect();
+    apply_actions(
+        actions,
+        &plan.positions,
+        planning_failed,
+        ledger,
+        executor,
+        source,
+        control,
+    )
+    .await
+}
+
+async fn apply_actions<A: ActionSlot>(
+    actions: Vec<A>,
+    positions: &[crate::plan::SyncPositionUpdate],
+    planning_failed: BTreeSet<String>,
+    ledger: &dyn Ledger,
+    executor: &(dyn Executor + Sync),
+    source: &Source,
+    control: &Control<'_>,
+) -> ApplyReport {
     let Control {
         parallelism,
         on_event,
         stop,
         provenance,
     } = *control;
-    let changing: Vec<&Action> = plan.actions.iter().filter(|a| a.op != Op::NoOp).collect();
-    let first: Vec<&Action> = changing
-        .iter()
-        .copied()
-        .filter(|a| is_fleet_record(a) && a.op != Op::Delete)
-        .collect();
-    let last: Vec<&Action> = changing
-        .iter()
-        .copied()
-        .filter(|a| is_fleet_record(a) && a.op == Op::Delete)
-        .collect();
-    let mut per_tenant: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
-    for a in changing.iter().copied().filter(|a| !is_fleet_record(a)) {
-        per_tenant.entry(a.tenant.as_str()).or_default().push(a);
+    let mut first: Vec<A> = Vec::new();
+    let mut last: Vec<A> = Vec::new();
+    let mut per_tenant: BTreeMap<String, Vec<A>> = BTreeMap::new();
+    for a in actions.into_iter().filter(|a| a.op != Op::NoOp) {
+        if !is_fleet_record(&a) {
+            match per_tenant.get_mut(a.tenant.as_str()) {
+                Some(list) => list.push(a),
+                None => {
+                    per_tenant.insert(a.tenant.clone(), vec![a]);
+                }
+            }
+        } else if a.op == Op::Delete {
+            last.push(a);
+        } else {
+            first.push(a);
+        }
     }
-    let positions: BTreeMap<&str, &crate::end_users::SyncPosition> = plan
-        .positions
+    let positions: BTreeMap<&str, &crate::end_users::SyncPosition> = positions
         .iter()
         .map(|p| (p.tenant.as_str(), &p.position))
         .collect();
@@ -783,75 +852,81 @@ pub async fn apply(
             shared.failed_tenant(&records_tenant, e);
         }
     };
-    for action in &first {
+    for action in first.iter_mut() {
         if !shared.may_start() {
             close_catalog(&shared, catalog);
             return shared.into_report();
         }
         let session = catalog.as_mut().expect("opened for fleet records");
         if let Err(e) = shared.run(action, session, executor, source).await {
-            shared.failed(action, e);
+            shared.failed(&**action, e);
             close_catalog(&shared, catalog);
             return shared.into_report();
         }
     }
     // Each tenant's worker sees its tenant record as the records above left it.
-    let work: Vec<(&str, Vec<&Action>, Option<StateObject>)> = per_tenant
+    let work: Vec<(String, Vec<A>, Option<StateObject>)> = per_tenant
         .into_iter()
         .map(|(tenant, actions)| {
-            let address = crate::resources::address("tenant", tenant);
+            let address = crate::resources::address("tenant", &tenant);
             let record = match &catalog {
                 Some(session) => session.view.objects.get(&address).cloned(),
-                None => ledger.tenant_record(tenant),
+                None => ledger.tenant_record(&tenant),
             };
             (tenant, actions, record)
         })
         .collect();
     let shared = &shared;
     futures_util::stream::iter(work)
-        .for_each_concurrent(parallelism.max(1), |(tenant, actions, record)| async move {
-            let failed = if !shared.may_start() {
-                true
-            } else {
-                match blocking(|| ledger.open_tenant(tenant, record)) {
-                    Err(e) => {
-                        shared.failed_tenant(tenant, e);
-                        true
-                    }
-                    Ok(mut session) => {
-                        let mut failed = false;
-                        for action in actions.iter() {
-                            if !shared.may_start() {
-                                failed = true;
-                                break;
+        .for_each_concurrent(
+            parallelism.max(1),
+            |(tenant, mut actions, record)| async move {
+                let tenant = tenant.as_str();
+                let failed = if !shared.may_start() {
+                    true
+                } else {
+                    match blocking(|| ledger.open_tenant(tenant, record)) {
+                        Err(e) => {
+                            shared.failed_tenant(tenant, e);
+                            true
+                        }
+                        Ok(mut session) => {
+                            let mut failed = false;
+                            for action in actions.iter_mut() {
+                                if !shared.may_start() {
+                                    failed = true;
+                                    break;
+                                }
+                                if let Err(e) =
+                                    shared.run(action, &mut session, executor, source).await
+                                {
+                                    shared.failed(&**action, e);
+                                    failed = true;
+                                    break;
+                                }
                             }
-                            if let Err(e) = shared.run(action, &mut session, executor, source).await
+                            // Where the tenant's end-user sync stands, once all of it is applied
+                            // (never past a change that was not carried out).
+                            if !failed
+                                && let Some(position) = positions.get(tenant)
+                                && let Err(e) =
+                                    record_position(&mut session, tenant, position, source)
                             {
-                                shared.failed(action, e);
+                                shared.failed_tenant(tenant, e);
                                 failed = true;
-                                break;
                             }
+                            // Whatever happened, what was done is recorded.
+                            if let Err(e) = blocking(|| ledger.close_tenant(tenant, session)) {
+                                shared.failed_tenant(tenant, e);
+                                failed = true;
+                            }
+                            failed
                         }
-                        // Where the tenant's end-user sync stands, once all of it is applied
-                        // (never past a change that was not carried out).
-                        if !failed
-                            && let Some(position) = positions.get(tenant)
-                            && let Err(e) = record_position(&mut session, tenant, position, source)
-                        {
-                            shared.failed_tenant(tenant, e);
-                            failed = true;
-                        }
-                        // Whatever happened, what was done is recorded.
-                        if let Err(e) = blocking(|| ledger.close_tenant(tenant, session)) {
-                            shared.failed_tenant(tenant, e);
-                            failed = true;
-                        }
-                        failed
                     }
-                }
-            };
-            (shared.on_event)(ApplyEvent::TenantFinished { tenant, failed });
-        })
+                };
+                (shared.on_event)(ApplyEvent::TenantFinished { tenant, failed });
+            },
+        )
         .await;
     let failed_tenants: BTreeSet<String> = shared
         .report
@@ -860,10 +935,10 @@ pub async fn apply(
         .errors
         .iter()
         .map(|(tenant, _)| tenant.clone())
-        .chain(plan.failed_tenants().map(|t| t.tenant.clone()))
+        .chain(planning_failed)
         .collect();
     // Deletes of organizations and tenants last; never for a tenant whose work failed.
-    for action in last {
+    for mut action in last {
         if failed_tenants.contains(&action.tenant) {
             continue;
         }
@@ -871,8 +946,8 @@ pub async fn apply(
             break;
         }
         let session = catalog.as_mut().expect("opened for fleet records");
-        if let Err(e) = shared.run(action, session, executor, source).await {
-            shared.failed(action, e);
+        if let Err(e) = shared.run(&mut action, session, executor, source).await {
+            shared.failed(&action, e);
             break;
         }
     }

@@ -162,7 +162,8 @@ impl TenantApplier for SyncApplier<'_> {
                 .map(|t| t.tenant.clone())
                 .unwrap_or_default();
             let outcomes = if plan.has_changes() {
-                self.carry_out(store, &plan, &tenant, planned_serial).await
+                self.carry_out(store, &mut plan, &tenant, planned_serial)
+                    .await
             } else {
                 // Nothing to change: only a position to record, when the read moved it.
                 let mut outcomes = plan.tenants.clone();
@@ -210,7 +211,7 @@ impl SyncApplier<'_> {
     async fn carry_out(
         &self,
         store: &(dyn StateStore + Send + Sync),
-        plan: &Plan,
+        plan: &mut Plan,
         tenant: &str,
         planned_serial: u64,
     ) -> Vec<TenantOutcome> {
@@ -230,7 +231,8 @@ impl SyncApplier<'_> {
             provenance: self.provenance,
         };
         let report =
-            crate::apply::apply(plan, &ledger, &StateOnlyExecutor, self.source, &control).await;
+            crate::apply::apply_consuming(plan, &ledger, &StateOnlyExecutor, self.source, &control)
+                .await;
         let mut totals = self.totals.lock().expect("totals");
         totals.created += report.created;
         totals.updated += report.updated;
