@@ -269,8 +269,13 @@ pub struct Session<'a> {
     /// What the ledger needs back when the session closes (e.g. the partition's lock).
     pub held: Option<Box<dyn std::any::Any + Send>>,
     /// Addresses whose one change so far exists only in state and is in the view but not in
-    /// the journal yet (see [`Session::record`]).
-    held_back: std::collections::HashSet<String>,
+    /// the journal yet, in the order of their changes (see [`Session::record`]), and the same
+    /// as a set.
+    held_back: Vec<String>,
+    held_back_set: std::collections::HashSet<String>,
+    /// Whether state-only changes may be held back: not where the journal is how the ledger
+    /// learns them (a whole-state ledger's sessions).
+    holds_back: bool,
 }
 
 impl<'a> Session<'a> {
@@ -283,7 +288,21 @@ impl<'a> Session<'a> {
             view,
             journal,
             held,
-            held_back: Default::default(),
+            held_back: Vec::new(),
+            held_back_set: Default::default(),
+            holds_back: true,
+        }
+    }
+
+    /// A session whose every change goes to its journal as it is recorded.
+    pub fn journaled(
+        view: State,
+        journal: Box<dyn Journal + Send + 'a>,
+        held: Option<Box<dyn std::any::Any + Send>>,
+    ) -> Self {
+        Session {
+            holds_back: false,
+            ..Session::new(view, journal, held)
         }
     }
 
@@ -306,11 +325,15 @@ impl<'a> Session<'a> {
             StateChange::Move { .. } => None,
         };
         match address {
-            Some(address) if !durable && !self.held_back.contains(address) => {
+            Some(address)
+                if self.holds_back && !durable && !self.held_back_set.contains(address) =>
+            {
+                self.journal.check(&change)?;
                 if let Some(entry) = entry {
                     self.journal.history(entry, false)?;
                 }
-                self.held_back.insert(address.clone());
+                self.held_back_set.insert(address.clone());
+                self.held_back.push(address.clone());
             }
             _ => {
                 self.write_out_held_back()?;
@@ -328,6 +351,8 @@ impl<'a> Session<'a> {
     /// must follow them, and when a ledger's close needs them journaled (a whole-state
     /// ledger learns its changes from its sessions' journals; a failed write).
     pub fn write_out_held_back(&mut self) -> Result<(), StateError> {
+        self.held_back_set.clear();
+        // In the order the changes were made: a sync position after the contacts it covers.
         for address in std::mem::take(&mut self.held_back) {
             let change = match self.view.objects.get(&address) {
                 Some(object) => StateChange::Put {
@@ -437,6 +462,10 @@ struct SharedJournal<'l, 'a> {
 }
 
 impl Journal for SharedJournal<'_, '_> {
+    fn flush(&mut self) -> Result<(), StateError> {
+        self.journal.lock().expect("journal").flush()
+    }
+
     fn record(&mut self, change: &StateChange, durable: bool) -> Result<(), StateError> {
         self.journal
             .lock()
@@ -481,7 +510,7 @@ impl Ledger for WholeLedger<'_> {
                 .collect();
             view
         };
-        Ok(Session::new(view, self.forwarding(), None))
+        Ok(Session::journaled(view, self.forwarding(), None))
     }
 
     fn close_catalog(&self, mut session: Session<'_>) -> Result<(), ApplyError> {
@@ -512,7 +541,7 @@ impl Ledger for WholeLedger<'_> {
             view.objects
                 .insert(crate::resources::address("tenant", tenant), record);
         }
-        Ok(Session::new(view, self.forwarding(), None))
+        Ok(Session::journaled(view, self.forwarding(), None))
     }
 
     fn close_tenant(&self, _tenant: &str, mut session: Session<'_>) -> Result<(), ApplyError> {
@@ -606,8 +635,12 @@ impl Shared<'_> {
                     applied_at: now_rfc3339(),
                 },
             });
-        if let Some(intent) = &intent {
+        // Before a change in Entra, what the session held back goes to the journal, so
+        // the durable line after the call is one line, not a tenant's worth of contacts.
+        if in_entra {
             session.write_out_held_back()?;
+        }
+        if let Some(intent) = &intent {
             session.journal.record(intent, true)?;
         }
         let executed = match executor
@@ -859,10 +892,21 @@ async fn apply_actions<A: ActionSlot>(
         }
         let session = catalog.as_mut().expect("opened for fleet records");
         if let Err(e) = shared.run(action, session, executor, source).await {
-            shared.failed(&**action, e);
+            shared.failed(action, e);
             close_catalog(&shared, catalog);
             return shared.into_report();
         }
+    }
+    // The records go to the catalog's journal now (a kill while tenants are applied finds
+    // them, as it finds the tenants' own changes), not only when the catalog is written last.
+    if let Some(session) = catalog.as_mut()
+        && let Err(e) = session
+            .write_out_held_back()
+            .and_then(|_| session.journal.flush())
+    {
+        shared.failed_tenant(&records_tenant, e.into());
+        close_catalog(&shared, catalog);
+        return shared.into_report();
     }
     // Each tenant's worker sees its tenant record as the records above left it.
     let work: Vec<(String, Vec<A>, Option<StateObject>)> = per_tenant
@@ -900,7 +944,7 @@ async fn apply_actions<A: ActionSlot>(
                                 if let Err(e) =
                                     shared.run(action, &mut session, executor, source).await
                                 {
-                                    shared.failed(&**action, e);
+                                    shared.failed(action, e);
                                     failed = true;
                                     break;
                                 }
@@ -953,4 +997,128 @@ async fn apply_actions<A: ActionSlot>(
     }
     close_catalog(shared, catalog);
     std::mem::take(&mut *shared.report.lock().expect("report"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A journal that keeps what it is given, in order (the ordering is what is tested; the
+    /// file and PostgreSQL journals are tested against real files and a real database).
+    struct Kept(Arc<Mutex<Vec<String>>>);
+
+    impl Journal for Kept {
+        fn record(&mut self, change: &StateChange, durable: bool) -> Result<(), StateError> {
+            let line = match change {
+                StateChange::Put { address, object } => {
+                    format!("put {address}={}", object.attributes.get("v").unwrap())
+                }
+                StateChange::Move { from, address, .. } => format!("move {from}->{address}"),
+                StateChange::Delete { address } => format!("delete {address}"),
+            };
+            let line = if durable {
+                format!("{line} (durable)")
+            } else {
+                line
+            };
+            self.0.lock().unwrap().push(line);
+            Ok(())
+        }
+
+        fn history(&mut self, _: &HistoryRecord<'_>, _: bool) -> Result<(), StateError> {
+            Ok(())
+        }
+    }
+
+    fn put(address: &str, v: u32) -> StateChange {
+        StateChange::Put {
+            address: address.into(),
+            object: StateObject {
+                kind: "contact".into(),
+                ids: Default::default(),
+                attributes: [("v".to_string(), serde_json::json!(v))]
+                    .into_iter()
+                    .collect(),
+                source: Source {
+                    digest: "sha256:0".into(),
+                    commit: None,
+                },
+                applied_at: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn held_back_changes_reach_the_journal_in_order_and_before_what_must_follow_them() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut session = Session::new(State::new(), Box::new(Kept(log.clone())), None);
+        let taken = || std::mem::take(&mut *log.lock().unwrap());
+        // State-only changes are held back: in the view, not in the journal.
+        for (address, v) in [("contact.t.c", 1), ("contact.t.a", 1), ("user_sync.t", 1)] {
+            session.record(put(address, v), None, false).unwrap();
+        }
+        assert!(taken().is_empty());
+        assert_eq!(session.view.objects.len(), 3);
+        // An Entra change follows every held-back change, in the order they were made (the
+        // sync position after the contacts it covers).
+        session.record(put("guest.t.g", 1), None, true).unwrap();
+        assert_eq!(
+            taken(),
+            [
+                "put contact.t.c=1",
+                "put contact.t.a=1",
+                "put user_sync.t=1",
+                "put guest.t.g=1 (durable)"
+            ]
+        );
+        // A second change of an address held back writes out what was held back (as it was:
+        // the journal gets the changes as they were made), then itself.
+        session.record(put("contact.t.b", 1), None, false).unwrap();
+        session
+            .record(
+                StateChange::Delete {
+                    address: "contact.t.d".into(),
+                },
+                None,
+                false,
+            )
+            .unwrap();
+        session.record(put("contact.t.b", 2), None, false).unwrap();
+        assert_eq!(
+            taken(),
+            [
+                "put contact.t.b=1",
+                "delete contact.t.d",
+                "put contact.t.b=2"
+            ]
+        );
+        // A move is never held back.
+        session.record(put("contact.t.e", 1), None, false).unwrap();
+        let StateChange::Put { object, .. } = put("contact.t.f", 3) else {
+            unreachable!()
+        };
+        session
+            .record(
+                StateChange::Move {
+                    from: "contact.t.e".into(),
+                    address: "contact.t.f".into(),
+                    object,
+                },
+                None,
+                false,
+            )
+            .unwrap();
+        assert_eq!(
+            taken(),
+            ["put contact.t.e=1", "move contact.t.e->contact.t.f"]
+        );
+        // A session that journals (a whole-state ledger's) holds nothing back.
+        let mut journaled = Session::journaled(State::new(), Box::new(Kept(log.clone())), None);
+        journaled
+            .record(put("contact.t.a", 1), None, false)
+            .unwrap();
+        assert_eq!(taken(), ["put contact.t.a=1"]);
+    }
 }

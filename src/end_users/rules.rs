@@ -44,6 +44,11 @@ pub struct SyncRules {
     pub routes: Vec<Route>,
     /// Where each contact field comes from: the first non-empty user property listed.
     pub fields: Vec<(ContactField, Vec<UserProperty>)>,
+    /// Where each named group is first written (`path:line:column`): whether a group resolves
+    /// is known only when the tenant is read, and the message then points at it. Not part of
+    /// what the rules mean (left out of digests).
+    #[serde(skip)]
+    pub group_sources: std::collections::BTreeMap<GroupRef, String>,
 }
 
 impl SyncRules {
@@ -516,6 +521,7 @@ mod condition_tests {
     fn exclude_wins_over_include_and_disabled_accounts_are_left_out_unless_kept() {
         let none = Members(Vec::new());
         let mut rules = SyncRules {
+            group_sources: Default::default(),
             name: "s".into(),
             include: vec![
                 rule(vec![Condition::Property(
@@ -557,6 +563,7 @@ mod condition_tests {
         let none = Members(Vec::new());
         let sync = TenantSync {
             rules: Arc::new(SyncRules {
+                group_sources: Default::default(),
                 name: "s".into(),
                 include: Vec::new(),
                 exclude: Vec::new(),

@@ -30,8 +30,20 @@ pub struct UsersToRead {
     pub rules_digest: String,
     /// The groups the rules name.
     pub groups: Vec<GroupRef>,
+    /// Where each group is named (`path:line:column`), for a message about one.
+    pub group_sources: std::collections::BTreeMap<GroupRef, String>,
     /// The stored position (none before the first apply).
     pub position: Option<SyncPosition>,
+}
+
+impl UsersToRead {
+    /// "EndUserSync NAME (path:line:column)": who names `group`, for a message about it.
+    fn named_by(&self, group: &GroupRef) -> String {
+        match self.group_sources.get(group) {
+            Some(at) => format!("EndUserSync {} ({at})", self.sync_name),
+            None => format!("EndUserSync {}", self.sync_name),
+        }
+    }
 }
 
 /// The permissions the read needs (any one of each): users, and the groups rules name.
@@ -217,7 +229,7 @@ async fn read_groups(
                 (k.id.clone(), k.display_name.clone())
             }
             (GroupRef::Name(name), _) => {
-                find_group(client, tenant_id, name, &request.sync_name).await?
+                find_group(client, tenant_id, name, &request.named_by(reference)).await?
             }
         };
         let members = match group_members(client, tenant_id, &id).await {
@@ -227,7 +239,8 @@ async fn read_groups(
                 let GroupRef::Name(name) = reference else {
                     unreachable!()
                 };
-                let (id, name) = find_group(client, tenant_id, name, &request.sync_name).await?;
+                let (id, name) =
+                    find_group(client, tenant_id, name, &request.named_by(reference)).await?;
                 display_name = name;
                 let members = group_members(client, tenant_id, &id)
                     .await
@@ -244,9 +257,9 @@ async fn read_groups(
                 return Err(Failure::new(
                     Cause::GraphError,
                     format!(
-                        "group {} named by EndUserSync {} does not exist in this tenant",
+                        "group {} named by {} does not exist in this tenant",
                         reference.as_str(),
-                        request.sync_name
+                        request.named_by(reference)
                     ),
                 )
                 .with_source(crate::live::source::USERS));
@@ -277,7 +290,7 @@ async fn find_group(
     client: &GraphClient,
     tenant_id: &str,
     name: &str,
-    sync_name: &str,
+    named_by: &str,
 ) -> Result<(String, String), Failure> {
     let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
     let path = format!(
@@ -291,9 +304,7 @@ async fn find_group(
     let not_one = |why: &str| {
         Failure::new(
             Cause::GraphError,
-            format!(
-                "group `{name}` named by EndUserSync {sync_name} {why}: name it by its object id"
-            ),
+            format!("group `{name}` named by {named_by} {why}: name it by its object id"),
         )
         .with_source(crate::live::source::USERS)
     };

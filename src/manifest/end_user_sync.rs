@@ -109,6 +109,11 @@ pub struct UserRuleDoc {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "Option<OneOrMany>")]
     pub group: Vec<Located<String>>,
+    /// Where each of `group` is written (`path:line:column`), for a group found missing only
+    /// when the tenant is read.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub group_at: Vec<String>,
     /// Where the rule is written.
     #[serde(skip)]
     pub loc: Option<Loc>,
@@ -278,6 +283,14 @@ fn decode_rule(cx: &mut Cx, fields: &Fields) -> Option<UserRuleDoc> {
     rule.job_title = values(cx, "jobTitle");
     rule.domain = values(cx, "domain");
     rule.group = values(cx, "group");
+    rule.group_at = rule
+        .group
+        .iter()
+        .map(|g| {
+            let (line, column) = cx.file.line_col(g.loc.offset);
+            format!("{}:{line}:{column}", cx.file.path)
+        })
+        .collect();
     rule.account_enabled = optional(fields, "accountEnabled", |n| cx.bool(n, "`accountEnabled`"));
     for t in &rule.user_type {
         if !t.value.eq_ignore_ascii_case("Member") && !t.value.eq_ignore_ascii_case("Guest") {

@@ -235,7 +235,22 @@ fn rules_of(doc: &EndUserSyncDoc) -> SyncRules {
         }
     }
     fields.sort_by_key(|(f, _)| *f);
+    let mut group_sources = std::collections::BTreeMap::new();
+    let rule_docs = doc
+        .include
+        .iter()
+        .flatten()
+        .chain(&doc.exclude)
+        .chain(doc.routes.iter().map(|r| &r.when));
+    for rule in rule_docs {
+        for (group, at) in rule.group.iter().zip(&rule.group_at) {
+            group_sources
+                .entry(GroupRef::parse(&group.value))
+                .or_insert_with(|| at.clone());
+        }
+    }
     SyncRules {
+        group_sources,
         name: doc.name.value.clone(),
         include,
         exclude: doc.exclude.iter().map(rule_of).collect(),

@@ -458,10 +458,11 @@ fn drive_tenants(
                     let mut planned = futures_util::stream::iter(next)
                         .map(|(i, job)| async move { (i, cx.plan(job).await) })
                         .buffer_unordered(share);
+                    // Once the receiver is gone (an error), tenants already started still
+                    // finish (an applier may be between two changes); their results go nowhere.
+                    let mut receiving = true;
                     while let Some(result) = planned.next().await {
-                        if send.send(result).is_err() {
-                            break;
-                        }
+                        receiving = receiving && send.send(result).is_ok();
                     }
                 })
             });
@@ -781,6 +782,7 @@ impl TenantPlanning<'_> {
             sync_name: sync.rules.name.clone(),
             rules_digest: crate::end_users::rules_digest(&sync.rules),
             groups: sync.rules.groups().into_iter().cloned().collect(),
+            group_sources: sync.rules.group_sources.clone(),
             position,
         };
         let client = connection.client.clone();

@@ -1662,15 +1662,16 @@ impl FileJournal {
 
 impl Drop for FileJournal {
     /// Dropped without [`Journal::after_write`] (the session failed, or a test plays a
-    /// killed writer): the changes held back go into the file, if there is one, as a live
-    /// writer's would. A journal never created is not created now: a write that failed may
-    /// have put its own intent in its place.
+    /// killed writer): the changes held back go into the file, as a live writer's would. A
+    /// partition journal is created for them if it was not; the fleet journal is not (a
+    /// whole-state write that failed may have put its write intent in its place).
     fn drop(&mut self) {
         let _ = self.history.write_out();
-        if let Some(file) = self.file.as_mut()
-            && !self.held_back.is_empty()
-        {
-            let _ = file.write_all(&self.held_back);
+        if self.held_back.is_empty() {
+            return;
+        }
+        if self.file.is_some() || self.partition.is_some() {
+            let _ = self.write_out(&[], false);
         }
     }
 }
@@ -1702,6 +1703,20 @@ impl Journal for FileJournal {
             None => entry.partition()?,
         };
         self.history.append(&partition, entry, durable)
+    }
+
+    fn check(&self, change: &StateChange) -> Result<(), StateError> {
+        match &self.partition {
+            Some(p) => super::check_change_belongs(p, change),
+            None => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), StateError> {
+        if self.held_back.is_empty() {
+            return self.history.write_out();
+        }
+        self.write_out(&[], false)
     }
 
     fn before_write(&mut self) -> Result<(), StateError> {

@@ -503,6 +503,17 @@ pub trait Journal {
         self.history(entry, durable)?;
         self.record(change, durable)
     }
+    /// Refuses a change this journal may not take (another partition's object): what
+    /// [`Journal::record`] checks first, for a change held back from it.
+    fn check(&self, _change: &StateChange) -> Result<(), StateError> {
+        Ok(())
+    }
+    /// Writes out what the journal holds back (without syncing), as if each line had been
+    /// written when recorded: for records a crash should find even though nothing durable
+    /// follows them (the catalog's, before the tenants that need them are applied).
+    fn flush(&mut self) -> Result<(), StateError> {
+        Ok(())
+    }
     /// Called before the session's partition (or the whole state) is written: history the
     /// journal holds back is written out first (an entry is never missing for a change
     /// state records).

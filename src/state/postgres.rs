@@ -1006,6 +1006,10 @@ impl RowJournal {
 }
 
 impl Journal for RowJournal {
+    fn check(&self, change: &StateChange) -> Result<(), StateError> {
+        self.check_change(change)
+    }
+
     fn record(&mut self, change: &StateChange, _durable: bool) -> Result<(), StateError> {
         self.check_change(change)?;
         self.insert(change, None)

@@ -529,7 +529,7 @@ fn sync_every_keeps_running_and_stops_between_rounds_on_sigterm() {
 }
 
 #[test]
-fn a_group_that_does_not_resolve_fails_the_tenant_naming_the_group_and_the_sync() {
+fn a_group_that_does_not_resolve_fails_the_tenant_naming_the_group_and_where_it_is_named() {
     let (sandbox, dir) = start(foggy_users());
     let dir = dir.path();
     std::fs::write(
@@ -540,8 +540,10 @@ fn a_group_that_does_not_resolve_fails_the_tenant_naming_the_group_and_the_sync(
     let run = tf(&sandbox, dir, &["apply", "--auto-approve"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     let text = run.transcript();
+    // It points at where the group is named, as a manifest diagnostic would.
     assert!(
-        text.contains("group `Sales Team` named by EndUserSync foggy-sales does not exist"),
+        text.contains("group `Sales Team` named by EndUserSync foggy-sales (")
+            && text.contains("end-users.yaml:5:12) does not exist in this tenant"),
         "{text}"
     );
     assert!(text.contains("foggy-it"), "{text}");

@@ -758,9 +758,9 @@ fn lock_held(dir: &Path) -> bool {
     std::fs::metadata(dir.join("state.json.lock")).is_ok_and(|m| m.len() > 0)
 }
 
-/// A killed apply of MSP-side records only: the changes it held back die with it (nothing in
-/// Entra depended on them), nothing half-written is left behind, and the next apply makes each
-/// change once.
+/// A killed apply of MSP-side records only, killed while it makes the tenant and
+/// organization records: what it held back dies with it (nothing in Entra depended on it),
+/// nothing half-written is left behind, and the next apply makes each change once.
 #[test]
 fn a_killed_offline_apply_is_made_again_once_and_converges() {
     let manifests = tempfile::tempdir().unwrap();
@@ -784,18 +784,19 @@ fn a_killed_offline_apply_is_made_again_once_and_converges() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it (SIGKILL: no cleanup) once it holds the lock and has made some changes.
+    // Kill it (SIGKILL: no cleanup) once it holds the lock: at 100 ms a record, the records
+    // (more than 10) are still being made 300 ms later.
     assert!(
         wait_for(Duration::from_secs(20), || lock_held(dir.path())),
         "apply started"
     );
-    std::thread::sleep(Duration::from_millis(800));
+    std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!state.exists(), "the state file is only written at the end");
     assert!(
         !dir.path().join("state.json.journal").exists(),
-        "state-only changes are never journaled before an Entra change needs them"
+        "records are journaled once made, before the tenants are applied"
     );
 
     // Nothing to recover: the next plan is the whole plan again, and apply makes it once.

@@ -97,6 +97,70 @@ fn missing_file_is_an_empty_state_and_writes_round_trip() {
     );
 }
 
+/// Changes that exist only in state are held back by the file journal: a killed writer
+/// (`mem::forget`: no destructor runs, as with SIGKILL) leaves no journal of them; a flush, or
+/// a durable change after them, puts them on disk in order; a write that records them drops
+/// them unwritten.
+#[test]
+fn state_only_changes_are_journaled_only_when_flushed_or_followed_by_a_durable_one() {
+    let (_dir, store) = store();
+    let guard = lock(&store);
+    let mut base = State::new();
+    base.ensure_lineage();
+    base.apply_change(&put("tenant.a"));
+    base.serial = store.write(&base, &guard).unwrap();
+
+    // Killed with only state-only changes: nothing was journaled, the state is as it was.
+    let mut journal = store.journal(&base, &guard).unwrap();
+    journal.record(&put("tenant.b"), false).unwrap();
+    std::mem::forget(journal);
+    assert!(!store.journal_path().exists());
+    assert_eq!(store.load().unwrap().recovered_changes, 0);
+
+    // Flushed, then killed: they are replayed.
+    let mut journal = store.journal(&base, &guard).unwrap();
+    journal.record(&put("tenant.b"), false).unwrap();
+    journal.record(&put("tenant.c"), false).unwrap();
+    journal.flush().unwrap();
+    std::mem::forget(journal);
+    let recovered = store.load().unwrap();
+    assert_eq!(recovered.recovered_changes, 2);
+    assert!(recovered.objects.contains_key("tenant.c"));
+
+    // A durable change writes what was held back before it, in order.
+    let mut journal = store.journal(&base, &guard).unwrap();
+    journal
+        .record(
+            &StateChange::Delete {
+                address: "tenant.a".into(),
+            },
+            false,
+        )
+        .unwrap();
+    journal.record(&put("tenant.d"), true).unwrap();
+    std::mem::forget(journal);
+    let text = std::fs::read_to_string(store.journal_path()).unwrap();
+    let ops: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(ops.len(), 2, "{text}");
+    assert!(
+        ops[0].contains("\"delete\"") && ops[1].contains("tenant.d"),
+        "{text}"
+    );
+
+    // A write that records the session's changes: they are never journaled.
+    let mut state = store.load().unwrap();
+    state.recovered_changes = 0;
+    state.serial = store.write(&state, &guard).unwrap();
+    let mut journal = store.journal(&state, &guard).unwrap();
+    journal.record(&put("tenant.e"), false).unwrap();
+    state.apply_change(&put("tenant.e"));
+    journal.before_write().unwrap();
+    store.write(&state, &guard).unwrap();
+    journal.after_write();
+    assert!(!store.journal_path().exists());
+    assert!(store.load().unwrap().objects.contains_key("tenant.e"));
+}
+
 #[test]
 fn corrupt_and_newer_state_are_errors_and_left_untouched() {
     let (_dir, store) = store();
