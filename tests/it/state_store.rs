@@ -47,6 +47,15 @@ fn lock(store: &FileStateStore) -> tenantform::state::StateLock {
         .unwrap()
 }
 
+/// A state holding `tenant.a`, written (with the serial the store gave it).
+fn written_with_tenant_a(store: &FileStateStore, guard: &tenantform::state::StateLock) -> State {
+    let mut base = State::new();
+    base.ensure_lineage();
+    base.apply_change(&put("tenant.a"));
+    base.serial = store.write(&base, guard).unwrap();
+    base
+}
+
 #[test]
 fn missing_file_is_an_empty_state_and_writes_round_trip() {
     let (_dir, store) = store();
@@ -105,10 +114,7 @@ fn missing_file_is_an_empty_state_and_writes_round_trip() {
 fn state_only_changes_are_journaled_only_when_flushed_or_followed_by_a_durable_one() {
     let (_dir, store) = store();
     let guard = lock(&store);
-    let mut base = State::new();
-    base.ensure_lineage();
-    base.apply_change(&put("tenant.a"));
-    base.serial = store.write(&base, &guard).unwrap();
+    let base = written_with_tenant_a(&store, &guard);
 
     // Killed with only state-only changes: nothing was journaled, the state is as it was.
     let mut journal = store.journal(&base, &guard).unwrap();
@@ -190,11 +196,8 @@ fn corrupt_and_newer_state_are_errors_and_left_untouched() {
 fn journal_of_an_interrupted_apply_is_replayed_once() {
     let (_dir, store) = store();
     let guard = lock(&store);
-    let mut base = State::new();
-    base.ensure_lineage();
-    base.apply_change(&put("tenant.a"));
+    let base = written_with_tenant_a(&store, &guard);
     // The store assigns serials: what it returns is what a load reports.
-    base.serial = store.write(&base, &guard).unwrap();
     assert_eq!(store.load().unwrap().serial, base.serial);
 
     let mut journal = store.journal(&base, &guard).unwrap();
