@@ -474,6 +474,41 @@ impl GraphClient {
         body: Option<&Value>,
         read_only: bool,
     ) -> Result<GraphResponse, GraphClientError> {
+        let (status, bytes) = self.send_raw(tenant, method, path, body, read_only).await?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Ok(GraphResponse { status, body })
+    }
+
+    /// A GET whose answer is read into `T` directly, not through a [`Value`]: a users/delta
+    /// page of 200 users is most of what a first sync reads. An answer that is not a `T` is
+    /// an error naming the path.
+    pub async fn get_as<T: serde::de::DeserializeOwned>(
+        &self,
+        tenant: &str,
+        path: &str,
+    ) -> Result<T, GraphClientError> {
+        let (_, bytes) = self.send_raw(tenant, "GET", path, None, true).await?;
+        serde_json::from_slice(&bytes).map_err(|e| GraphClientError::Transport {
+            tenant: tenant.to_string(),
+            method: "GET".into(),
+            path: path.to_string(),
+            message: format!("the answer is not what Graph documents: {e}"),
+        })
+    }
+
+    /// [`Self::send_request`] with a 2xx answer's body as it came.
+    async fn send_raw(
+        &self,
+        tenant: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        read_only: bool,
+    ) -> Result<(u16, bytes::Bytes), GraphClientError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -528,14 +563,14 @@ impl GraphClient {
                             .map(str::to_string);
                         match response.bytes().await {
                             Ok(bytes) => {
+                                if (200..300).contains(&status) {
+                                    return Ok((status, bytes));
+                                }
                                 let body: Value = if bytes.is_empty() {
                                     Value::Null
                                 } else {
                                     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
                                 };
-                                if (200..300).contains(&status) {
-                                    return Ok(GraphResponse { status, body });
-                                }
                                 let err = api_error(
                                     tenant,
                                     method,

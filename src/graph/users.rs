@@ -13,8 +13,6 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
 use super::GraphClientError;
 use super::client::{BatchRequest, GraphClient};
 use crate::end_users::{EntraUser, GroupRef, SyncPosition, UserProperty, group_key};
@@ -99,7 +97,7 @@ async fn read_delta(
     let mut read = LiveUsers::default();
     loop {
         check_link(client, &url)?;
-        let mut page = match client.get(tenant_id, &url).await {
+        let page: DeltaPage = match client.get_as(tenant_id, &url).await {
             Ok(page) => page,
             Err(e) if complete.is_none() && sync_state_lost(&e) => {
                 // The stored link is no longer good: read whole (what was read is dropped:
@@ -114,27 +112,26 @@ async fn read_delta(
             }
             Err(e) => return Err(e),
         };
-        if let Value::Array(items) = page["value"].take() {
-            for item in items {
-                if let Some(removed) = item.get("@removed") {
-                    if let Some(id) = item["id"].as_str() {
+        for item in page.value {
+            match item.removed {
+                Some(ref removed) => {
+                    if let Some(id) = &item.id.0 {
                         read.removed.push(RemovedUser {
                             id: id.to_lowercase(),
-                            soft: removed["reason"].as_str() == Some("changed"),
+                            soft: removed.reason.0.as_deref() == Some("changed"),
                         });
                     }
-                } else if let Some(user) = EntraUser::from_graph(&item) {
-                    read.users.push(user);
                 }
+                None => read.users.extend(item.into_user()),
             }
         }
-        if let Some(next) = page["@odata.nextLink"].as_str() {
-            url = next.to_string();
+        if let Some(next) = page.next_link {
+            url = next;
             continue;
         }
         // Kept relative to Graph's base, like a path: the same Graph may be reached at
         // another address next run (a national cloud's configured URL, the sandbox's port).
-        let link = page["@odata.deltaLink"].as_str().unwrap_or_default();
+        let link = page.delta_link.as_deref().unwrap_or_default();
         check_link(client, link)?;
         read.delta_link = link
             .strip_prefix(client.config().graph_url.as_str())
@@ -155,6 +152,180 @@ async fn read_delta(
     dedup_last(&mut read);
     read.complete = complete;
     Ok(read)
+}
+
+/// A users/delta page, read as [`EntraUser::from_graph`] reads a user (unknown properties
+/// ignored, nulls and empty texts absent, values of another type ignored), without a
+/// `serde_json::Value` for each of its 200 users.
+#[derive(serde::Deserialize)]
+struct DeltaPage {
+    #[serde(default)]
+    value: Vec<GraphUser>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+    #[serde(rename = "@odata.deltaLink")]
+    delta_link: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Removed {
+    #[serde(default)]
+    reason: Text,
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct GraphUser {
+    id: Text,
+    display_name: Text,
+    given_name: Text,
+    surname: Text,
+    mail: Text,
+    user_principal_name: Text,
+    other_mails: Texts,
+    user_type: Text,
+    account_enabled: Flag,
+    department: Text,
+    office_location: Text,
+    company_name: Text,
+    job_title: Text,
+    business_phones: Texts,
+    mobile_phone: Text,
+    /// A deleted user: only its id and this.
+    #[serde(rename = "@removed")]
+    removed: Option<Removed>,
+}
+
+impl GraphUser {
+    /// `None` without an id, as [`EntraUser::from_graph`].
+    fn into_user(self) -> Option<EntraUser> {
+        Some(EntraUser {
+            id: self.id.0?.to_lowercase(),
+            display_name: self.display_name.0,
+            given_name: self.given_name.0,
+            surname: self.surname.0,
+            mail: self.mail.0,
+            user_principal_name: self.user_principal_name.0,
+            other_mails: self.other_mails.0,
+            user_type: self.user_type.0,
+            account_enabled: self.account_enabled.0,
+            department: self.department.0,
+            office_location: self.office_location.0,
+            company_name: self.company_name.0,
+            job_title: self.job_title.0,
+            business_phones: self.business_phones.0,
+            mobile_phone: self.mobile_phone.0,
+        })
+    }
+}
+
+/// A text property: a non-empty string, else absent (null, empty, or another type).
+#[derive(Default)]
+struct Text(Option<String>);
+
+/// A list of texts: its non-empty strings (anything else leaves it empty or is skipped).
+#[derive(Default)]
+struct Texts(Vec<String>);
+
+/// A boolean property: absent unless `true` or `false`.
+#[derive(Default)]
+struct Flag(Option<bool>);
+
+impl<'de> serde::Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Text(match Lenient::deserialize(d)? {
+            Lenient::Text(s) if !s.is_empty() => Some(s),
+            _ => None,
+        }))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Texts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Texts(match Lenient::deserialize(d)? {
+            Lenient::List(items) => items,
+            _ => Vec::new(),
+        }))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Flag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Flag(match Lenient::deserialize(d)? {
+            Lenient::Flag(b) => Some(b),
+            _ => None,
+        }))
+    }
+}
+
+/// Any JSON value, kept only as far as a user property can use it.
+enum Lenient {
+    Text(String),
+    /// The non-empty strings of an array.
+    List(Vec<String>),
+    Flag(bool),
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Lenient {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Lenient;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Lenient, E> {
+                Ok(Lenient::Text(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Lenient, E> {
+                Ok(Lenient::Text(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Lenient, E> {
+                Ok(Lenient::Flag(v))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Lenient, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Lenient, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Lenient, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Lenient, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_none<E>(self) -> Result<Lenient, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Lenient, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Lenient>()? {
+                    if let Lenient::Text(s) = item
+                        && !s.is_empty()
+                    {
+                        items.push(s);
+                    }
+                }
+                Ok(Lenient::List(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Lenient, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Lenient::Other)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// Keeps each user's last entry (users and removals as Graph listed them, in order).
@@ -408,6 +579,61 @@ async fn fetch_membership_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delta_page_reads_users_as_from_graph_does() {
+        let items = serde_json::json!([
+            {"id": "AB-CD", "displayName": "Ann", "givenName": "", "surname": null,
+             "mail": 7, "otherMails": ["", "a@x.example", 3, null], "accountEnabled": "yes",
+             "businessPhones": "not a list", "department": {"nested": [1, {"a": true}]},
+             "officeLocation": "Boston 1", "userType": "Member", "unknownProperty": [1, 2],
+             "mobilePhone": "+1", "companyName": "Foggy", "jobTitle": "Chief",
+             "userPrincipalName": "ann@x.example"},
+            {"id": "ef", "accountEnabled": false, "businessPhones": ["+1 617", ""]},
+            {"displayName": "no id"},
+            {"id": "GONE", "@removed": {"reason": "changed"}},
+            {"id": "gone2", "@removed": {"reason": "deleted"}}
+        ]);
+        let page: DeltaPage = serde_json::from_value(serde_json::json!({
+            "value": items,
+            "@odata.deltaLink": "/users/delta?$deltatoken=x"
+        }))
+        .unwrap();
+        assert_eq!(
+            page.delta_link.as_deref(),
+            Some("/users/delta?$deltatoken=x")
+        );
+        assert!(page.next_link.is_none());
+        let mut users = Vec::new();
+        let mut removed = Vec::new();
+        for item in page.value {
+            match &item.removed {
+                Some(r) => removed.push((item.id.0.clone().unwrap(), r.reason.0.clone())),
+                None => users.extend(item.into_user()),
+            }
+        }
+        let expected: Vec<EntraUser> = items
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i.get("@removed").is_none())
+            .filter_map(EntraUser::from_graph)
+            .collect();
+        assert_eq!(users, expected);
+        assert_eq!(users.len(), 2);
+        assert_eq!(users[0].id, "ab-cd");
+        assert_eq!(users[0].other_mails, ["a@x.example"]);
+        assert_eq!(users[0].given_name, None);
+        assert_eq!(users[0].account_enabled, None);
+        assert_eq!(users[1].business_phones, ["+1 617"]);
+        assert_eq!(
+            removed,
+            [
+                ("GONE".to_string(), Some("changed".to_string())),
+                ("gone2".to_string(), Some("deleted".to_string()))
+            ]
+        );
+    }
 
     fn user(id: &str, name: &str) -> EntraUser {
         EntraUser {
