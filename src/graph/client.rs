@@ -174,6 +174,15 @@ pub struct GraphResponse {
     pub body: Value,
 }
 
+/// An answer's body as JSON (`Null` when empty or not JSON: an error then says what it can).
+fn body_value(bytes: &[u8]) -> Value {
+    if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes).unwrap_or(Value::Null)
+    }
+}
+
 /// One request inside a `$batch`.
 #[derive(Clone, Debug)]
 pub struct BatchRequest {
@@ -475,12 +484,10 @@ impl GraphClient {
         read_only: bool,
     ) -> Result<GraphResponse, GraphClientError> {
         let (status, bytes) = self.send_raw(tenant, method, path, body, read_only).await?;
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        Ok(GraphResponse { status, body })
+        Ok(GraphResponse {
+            status,
+            body: body_value(&bytes),
+        })
     }
 
     /// A GET whose answer is read into `T` directly, not through a [`Value`]: a users/delta
@@ -566,11 +573,7 @@ impl GraphClient {
                                 if (200..300).contains(&status) {
                                     return Ok((status, bytes));
                                 }
-                                let body: Value = if bytes.is_empty() {
-                                    Value::Null
-                                } else {
-                                    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-                                };
+                                let body = body_value(&bytes);
                                 let err = api_error(
                                     tenant,
                                     method,

@@ -35,6 +35,12 @@ fn put(address: &str) -> StateChange {
     }
 }
 
+fn delete(address: &str) -> StateChange {
+    StateChange::Delete {
+        address: address.into(),
+    }
+}
+
 fn store() -> (tempfile::TempDir, FileStateStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStateStore::new(dir.path().join(".tenantform/state.json"));
@@ -88,9 +94,7 @@ fn missing_file_is_an_empty_state_and_writes_round_trip() {
 
     // The second write keeps the first as a backup.
     state.serial = 2;
-    state.apply_change(&StateChange::Delete {
-        address: "tenant.a".into(),
-    });
+    state.apply_change(&delete("tenant.a"));
     store.write(&state, &guard).unwrap();
     let backup: State =
         serde_json::from_str(&std::fs::read_to_string(store.backup_path()).unwrap()).unwrap();
@@ -135,14 +139,7 @@ fn state_only_changes_are_journaled_only_when_flushed_or_followed_by_a_durable_o
 
     // A durable change writes what was held back before it, in order.
     let mut journal = store.journal(&base, &guard).unwrap();
-    journal
-        .record(
-            &StateChange::Delete {
-                address: "tenant.a".into(),
-            },
-            false,
-        )
-        .unwrap();
+    journal.record(&delete("tenant.a"), false).unwrap();
     journal.record(&put("tenant.d"), true).unwrap();
     std::mem::forget(journal);
     let text = std::fs::read_to_string(store.journal_path()).unwrap();
@@ -202,14 +199,7 @@ fn journal_of_an_interrupted_apply_is_replayed_once() {
 
     let mut journal = store.journal(&base, &guard).unwrap();
     journal.record(&put("tenant.b"), true).unwrap();
-    journal
-        .record(
-            &StateChange::Delete {
-                address: "tenant.a".into(),
-            },
-            false,
-        )
-        .unwrap();
+    journal.record(&delete("tenant.a"), false).unwrap();
     drop(journal);
     // A torn last line, as if the process died mid-write.
     let mut text = std::fs::read_to_string(store.journal_path()).unwrap();
