@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::diff::diff;
-use super::{Action, Op, Reason};
+use super::{Action, AttributeChange, Op, Reason};
 use crate::end_users::{
     Condition, ContactField, Decision, EntraUser, GroupMembership, ReadGroups, StoredGroup,
     StoredGroups, SyncPosition, TenantSync, Why, group_key, rules_digest,
@@ -23,6 +23,8 @@ use crate::state::{Attributes, StateObject};
 pub const CONTACT: &str = "contact";
 /// The kind of a tenant's sync position (`user_sync.<tenant>`).
 pub const USER_SYNC: &str = "user_sync";
+/// A contact's attribute holding its user as read (routed again from it without a read).
+const ENTRA: &str = "entra";
 
 /// The mass-removal guard: a run may archive at most this share of a tenant's active contacts
 /// (percent) unless it archives fewer than [`MASS_REMOVAL_MIN`].
@@ -58,11 +60,7 @@ pub fn plan_tenant_contacts(
     // By user id: what state has.
     let mut contacts: BTreeMap<String, (&str, &StateObject)> = BTreeMap::new();
     for (addr, object) in stored {
-        if let Some(id) = object
-            .attributes
-            .get("entra")
-            .and_then(|e| e["id"].as_str())
-        {
+        if let Some(id) = object.attributes.get(ENTRA).and_then(|e| e["id"].as_str()) {
             contacts.insert(id.to_string(), (addr.as_str(), *object));
         }
     }
@@ -133,7 +131,7 @@ pub fn plan_tenant_contacts(
             continue;
         }
         let kept =
-            contact.and_then(|(_, o)| o.attributes.get("entra").and_then(EntraUser::from_value));
+            contact.and_then(|(_, o)| o.attributes.get(ENTRA).and_then(EntraUser::from_value));
         let user = match changed.get(id) {
             Some(user) => Some(std::borrow::Cow::Borrowed(*user)),
             // Removed, or not in a whole read: gone from Entra.
@@ -172,7 +170,7 @@ pub fn plan_tenant_contacts(
                 let addr = address(CONTACT, &format!("{tenant}.{}", user.id));
                 match contact {
                     None => actions.push(Action {
-                        changes: diff(&Attributes::new(), &desired),
+                        changes: created_fields(&desired),
                         note: Some(format!(
                             "matches include rule {} ({})",
                             rule + 1,
@@ -456,18 +454,20 @@ fn contact_attributes(
     user: &EntraUser,
     organization: Option<&str>,
 ) -> Attributes {
-    let mut attributes = Attributes::new();
-    attributes.insert("tenant".into(), json!(tenant));
+    let mut attributes = Vec::with_capacity(sync.rules.fields.len() + 3);
+    attributes.push(("tenant".to_string(), json!(tenant)));
     if let Some(org) = organization {
-        attributes.insert("organization".into(), json!(org));
+        attributes.push(("organization".into(), json!(org)));
     }
     for (field, sources) in &sync.rules.fields {
         if let Some(value) = sources.iter().find_map(|p| user.text(*p)) {
-            attributes.insert(field.as_str().into(), json!(value));
+            attributes.push((field.as_str().into(), json!(value)));
         }
     }
-    attributes.insert("entra".into(), user.to_value());
-    attributes
+    attributes.push((ENTRA.into(), user.to_value()));
+    // Collected, not inserted one by one: the map sorts once (keeping a key's last value,
+    // as inserting does) where inserting out of order shifts the entries each time.
+    attributes.into_iter().collect()
 }
 
 fn archive(
@@ -481,7 +481,7 @@ fn archive(
 ) -> Action {
     let mut after = object.attributes.clone();
     if let Some(user) = user {
-        after.insert("entra".into(), user.to_value());
+        after.insert(ENTRA.into(), user.to_value());
     }
     after.insert("archived".into(), json!({"at": now, "reason": reason}));
     Action {
@@ -497,6 +497,21 @@ fn archive(
             Some(after),
         )
     }
+}
+
+/// What a new contact shows: its fields, not the user as read (`entra`), which repeats
+/// them and is bookkeeping for later runs; a change to it shows on an update
+/// (`entra.userPrincipalName`), where it may be the only change.
+fn created_fields(desired: &Attributes) -> Vec<AttributeChange> {
+    desired
+        .iter()
+        .filter(|(key, value)| key.as_str() != ENTRA && !value.is_null())
+        .map(|(key, value)| AttributeChange {
+            path: key.clone(),
+            before: None,
+            after: Some(value.clone()),
+        })
+        .collect()
 }
 
 /// An unchanged contact.

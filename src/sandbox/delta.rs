@@ -208,28 +208,23 @@ fn user_entry(
         Some(fields) => fields.iter().any(|f| f.eq_ignore_ascii_case(p)),
         None => DEFAULT_USER_PROPERTIES.contains(&p),
     };
-    let Value::Object(all) = user.to_json() else {
+    let Value::Object(mut out) = user.to_json() else {
         return None;
     };
-    let mut out = serde_json::Map::new();
-    for (key, value) in all {
+    out.retain(|key, value| {
         if key == "id" {
-            out.insert(key, value);
-            continue;
+            return true;
         }
-        if !selected(&key) {
-            continue;
+        if !selected(key) {
+            return false;
         }
         let unset = value.is_null() || value.as_array().is_some_and(Vec::is_empty);
-        let keep = if minimal {
-            changed(&key)
+        if minimal {
+            changed(key)
         } else {
-            !unset || changed(&key)
-        };
-        if keep {
-            out.insert(key, value);
+            !unset || changed(key)
         }
-    }
+    });
     Some(Value::Object(out))
 }
 
@@ -380,10 +375,11 @@ pub fn users_delta(
         })
         .collect();
     let last = items.last().map(|(id, _)| id.clone());
+    // `Value::Array`, not `json!`: the macro would copy every user once more.
     let mut body = json!({
         "@odata.context": format!("{base}/v1.0/$metadata#users"),
-        "value": value,
     });
+    body["value"] = Value::Array(value);
     if more {
         let link = issue(dir, base, 's', since, snapshot, last, &select, &ids, now);
         body["@odata.nextLink"] = json!(link);

@@ -217,10 +217,11 @@ fn collection(items: Vec<Value>, query: &Query, call: &Call, context: &str) -> R
     let start = query.skip_token.unwrap_or(0);
     let total = items.len();
     let value: Vec<Value> = items.into_iter().skip(start).take(page).collect();
+    // `Value::Array`, not `json!`: the macro would copy every item once more.
     let mut body = json!({
         "@odata.context": format!("{}/v1.0/$metadata#{context}", call.base_url),
-        "value": value,
     });
+    body["value"] = Value::Array(value);
     if start + page < total {
         let mut link = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in &query.raw {

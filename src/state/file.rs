@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::buffers::Buffer;
 use super::history::{HistoryEntry, HistoryRead, HistoryRecord};
 use super::partition::{Partition, partition_of, split_by_partition};
 use super::replay::{
@@ -1228,9 +1229,9 @@ fn partition_bytes(
     serial: u64,
     partition: &Partition,
     objects: &[(&String, &StateObject)],
-) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let mut writer = serde_json::Serializer::with_formatter(&mut bytes, ObjectPerLine::default());
+) -> Buffer {
+    let mut bytes = Buffer::take();
+    let mut writer = serde_json::Serializer::with_formatter(&mut *bytes, ObjectPerLine::default());
     serde::Serialize::serialize(
         &PartitionFileRef {
             format_version: STATE_FORMAT_VERSION,
@@ -1521,7 +1522,7 @@ struct HistoryFile {
     file: File,
     path: PathBuf,
     /// Lines of entries written with `durable: false`, not yet written out.
-    held_back: Vec<u8>,
+    held_back: Buffer,
 }
 
 /// Cuts a torn last line (a process killed while writing it) before appending after it; held
@@ -1590,13 +1591,13 @@ impl HistoryFiles {
                 HistoryFile {
                     file,
                     path,
-                    held_back: Vec::new(),
+                    held_back: Buffer::take(),
                 },
             );
         }
         let history = self.open.get_mut(partition).expect("opened above");
         let before = history.held_back.len();
-        serde_json::to_writer(&mut history.held_back, entry).expect("history entries serialize");
+        serde_json::to_writer(&mut *history.held_back, entry).expect("history entries serialize");
         history.held_back.push(b'\n');
         self.held_back += history.held_back.len() - before;
         if durable {

@@ -9,6 +9,7 @@
 //! partition operations (load, lock, journal and write one partition) and the whole-fleet ones
 //! that today's commands use (one `State` value for the fleet, one exclusive lock).
 
+pub mod buffers;
 pub mod file;
 pub mod history;
 pub mod ops;
