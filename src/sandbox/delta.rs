@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::changes::Removal;
-use super::directory::{DEFAULT_USER_PROPERTIES, Directory, GraphError};
+use super::directory::{DEFAULT_USER_PROPERTIES, Directory, GraphError, USER_PROPERTIES};
 use super::graph::{Call, Reply};
 use super::odata::Filter;
 
@@ -208,23 +208,23 @@ fn user_entry(
         Some(fields) => fields.iter().any(|f| f.eq_ignore_ascii_case(p)),
         None => DEFAULT_USER_PROPERTIES.contains(&p),
     };
-    let Value::Object(mut out) = user.to_json() else {
-        return None;
-    };
-    out.retain(|key, value| {
-        if key == "id" {
-            return true;
+    let mut out = serde_json::Map::new();
+    out.insert("id".into(), Value::String(user.id.clone()));
+    for &key in USER_PROPERTIES {
+        if key == "id" || !selected(key) {
+            continue;
         }
-        if !selected(key) {
-            return false;
-        }
+        let value = user.property(key);
         let unset = value.is_null() || value.as_array().is_some_and(Vec::is_empty);
-        if minimal {
+        let keep = if minimal {
             changed(key)
         } else {
             !unset || changed(key)
+        };
+        if keep {
+            out.insert(key.into(), value);
         }
-    });
+    }
     Some(Value::Object(out))
 }
 

@@ -62,7 +62,7 @@ pub struct User {
 impl User {
     /// Replicated: old enough to show in reads (Entra is eventually consistent).
     pub fn visible(&self, replication_delay: Duration) -> bool {
-        self.created_at.elapsed() >= replication_delay
+        replication_delay.is_zero() || self.created_at.elapsed() >= replication_delay
     }
 }
 
@@ -100,34 +100,72 @@ fn user_fingerprint(u: &User) -> String {
 impl User {
     /// Every property the sandbox knows, as Graph names them.
     pub fn to_json(&self) -> Value {
+        Value::Object(
+            USER_PROPERTIES
+                .iter()
+                .map(|name| (name.to_string(), self.property(name)))
+                .collect(),
+        )
+    }
+
+    /// One property of [`User::to_json`] (null when unknown or unset): a delta page builds
+    /// only the properties it selects.
+    pub fn property(&self, name: &str) -> Value {
         let p = &self.profile;
-        json!({
-            "id": self.id,
-            "displayName": self.display_name,
-            "mail": self.mail,
-            "otherMails": self.other_mails,
-            "userType": self.user_type,
-            "creationType": self.creation_type,
-            "externalUserState": self.external_user_state,
-            "externalUserStateChangeDateTime": self.external_user_state_change_date_time,
-            "userPrincipalName": self.user_principal_name,
-            "accountEnabled": self.account_enabled,
-            "createdDateTime": self.created_date_time,
-            "businessPhones": p.business_phones,
-            "givenName": p.given_name,
-            "surname": p.surname,
-            "jobTitle": p.job_title,
-            "mobilePhone": p.mobile_phone,
-            "officeLocation": p.office_location,
-            "preferredLanguage": null,
-            "department": p.department,
-            "companyName": p.company_name,
-            "onPremisesSyncEnabled": p.on_premises_sync_enabled,
-            "assignedLicenses": p.assigned_licenses,
-            "licenseAssignmentStates": p.license_assignment_states,
-        })
+        match name {
+            "id" => json!(self.id),
+            "displayName" => json!(self.display_name),
+            "mail" => json!(self.mail),
+            "otherMails" => json!(self.other_mails),
+            "userType" => json!(self.user_type),
+            "creationType" => json!(self.creation_type),
+            "externalUserState" => json!(self.external_user_state),
+            "externalUserStateChangeDateTime" => json!(self.external_user_state_change_date_time),
+            "userPrincipalName" => json!(self.user_principal_name),
+            "accountEnabled" => json!(self.account_enabled),
+            "createdDateTime" => json!(self.created_date_time),
+            "businessPhones" => json!(p.business_phones),
+            "givenName" => json!(p.given_name),
+            "surname" => json!(p.surname),
+            "jobTitle" => json!(p.job_title),
+            "mobilePhone" => json!(p.mobile_phone),
+            "officeLocation" => json!(p.office_location),
+            "department" => json!(p.department),
+            "companyName" => json!(p.company_name),
+            "onPremisesSyncEnabled" => json!(p.on_premises_sync_enabled),
+            "assignedLicenses" => json!(p.assigned_licenses),
+            "licenseAssignmentStates" => json!(p.license_assignment_states),
+            _ => Value::Null,
+        }
     }
 }
+
+/// Every user property the sandbox serves (`preferredLanguage` is always null).
+pub const USER_PROPERTIES: &[&str] = &[
+    "id",
+    "displayName",
+    "mail",
+    "otherMails",
+    "userType",
+    "creationType",
+    "externalUserState",
+    "externalUserStateChangeDateTime",
+    "userPrincipalName",
+    "accountEnabled",
+    "createdDateTime",
+    "businessPhones",
+    "givenName",
+    "surname",
+    "jobTitle",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "department",
+    "companyName",
+    "onPremisesSyncEnabled",
+    "assignedLicenses",
+    "licenseAssignmentStates",
+];
 
 /// Properties returned without `$select` (Graph's default set for users).
 pub const DEFAULT_USER_PROPERTIES: &[&str] = &[

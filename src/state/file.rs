@@ -1441,12 +1441,14 @@ fn wait_for_lock(file: &File, shared: bool, deadline: Instant) -> std::io::Resul
     }
 }
 
+/// Not synced: the record is read only while its writer holds the lock (another process
+/// waiting names it), from the page cache; after a crash the lock is free and a record left
+/// behind is stale and cleared, so it never needs to outlive the process.
 fn write_lock_info(file: &mut File, info: &LockInfo, path: &Path) -> Result<(), StateError> {
     let record = serde_json::to_vec_pretty(info).expect("lock info serializes");
     file.set_len(0)
         .and_then(|_| file.rewind())
         .and_then(|_| file.write_all(&record))
-        .and_then(|_| file.sync_all())
         .map_err(io_error("cannot write state lock", path))
 }
 
