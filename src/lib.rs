@@ -16,6 +16,7 @@ pub mod end_users;
 pub mod export;
 pub mod git;
 pub mod graph;
+pub mod licences;
 pub mod live;
 pub mod load;
 pub mod manifest;

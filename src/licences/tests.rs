@@ -1,0 +1,234 @@
+use serde_json::json;
+
+use super::*;
+
+const E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
+const BUSINESS_STANDARD: &str = "f245ecc8-75af-4f8e-b61f-27d8114de5f3";
+const FLOW_FREE: &str = "f30db892-07e9-47e9-837c-80727f46fd3d";
+const TEAMS_TRIAL: &str = "74fbf1bb-47c6-4796-9623-77dc7371723b";
+
+fn sku(
+    id: &str,
+    part: &str,
+    status: &str,
+    enabled: i64,
+    warning: i64,
+    consumed: i64,
+) -> SubscribedSku {
+    SubscribedSku {
+        sku_id: id.to_uppercase(),
+        sku_part_number: Some(part.into()),
+        applies_to: Some("User".into()),
+        capability_status: Some(status.into()),
+        consumed_units: consumed,
+        prepaid_units: PrepaidUnits {
+            enabled,
+            warning,
+            ..PrepaidUnits::default()
+        },
+    }
+}
+
+fn subscription(sku_id: &str, trial: bool, next: &str) -> CompanySubscription {
+    CompanySubscription {
+        id: format!("sub-{sku_id}-{next}"),
+        sku_id: sku_id.into(),
+        status: Some("Enabled".into()),
+        total_licenses: 10,
+        is_trial: trial,
+        next_lifecycle_date_time: Some(next.into()),
+        ..CompanySubscription::default()
+    }
+}
+
+fn options() -> FindingOptions {
+    FindingOptions {
+        today: jiff::civil::date(2026, 12, 7),
+        ending_within_days: 30,
+        trial_within_days: 14,
+    }
+}
+
+#[test]
+fn a_summary_counts_seats_in_grace_as_available_and_names_products() {
+    let skus = [
+        sku(E3, "SPE_E3", "Enabled", 10, 0, 7),
+        sku(
+            BUSINESS_STANDARD,
+            "O365_BUSINESS_PREMIUM",
+            "Warning",
+            0,
+            5,
+            6,
+        ),
+        sku(FLOW_FREE, "FLOW_FREE", "Enabled", 10000, 0, 3),
+    ];
+    let subs = [
+        subscription(E3, false, "2027-03-01T00:00:00Z"),
+        subscription(E3, false, "2026-12-20T00:00:00Z"),
+    ];
+    let summary = summarize(&skus, &subs);
+    let parts: Vec<&str> = summary.iter().map(|s| s.part_number.as_str()).collect();
+    assert_eq!(parts, ["FLOW_FREE", "O365_BUSINESS_PREMIUM", "SPE_E3"]);
+    let e3 = &summary[2];
+    assert_eq!(e3.sku_id, E3, "ids are lower-cased");
+    assert_eq!(e3.name, "Microsoft 365 E3");
+    assert_eq!((e3.purchased, e3.consumed, e3.available), (10, 7, 3));
+    assert_eq!(
+        e3.next_lifecycle.as_deref(),
+        Some("2026-12-20T00:00:00Z"),
+        "the earliest"
+    );
+    assert!(e3.paid && !e3.trial);
+    let standard = &summary[1];
+    assert_eq!(
+        (standard.in_grace, standard.available),
+        (5, -1),
+        "over-assigned by one"
+    );
+    assert!(!summary[0].paid, "Power Automate Free is not paid");
+}
+
+#[test]
+fn findings_name_waste_errors_over_assignment_and_what_ends_soon() {
+    let skus = summarize(
+        &[
+            sku(E3, "SPE_E3", "Enabled", 10, 0, 7),
+            sku(
+                BUSINESS_STANDARD,
+                "O365_BUSINESS_PREMIUM",
+                "Warning",
+                0,
+                5,
+                6,
+            ),
+            sku(FLOW_FREE, "FLOW_FREE", "Enabled", 10000, 0, 3),
+            sku(TEAMS_TRIAL, "MS_TEAMS_IW", "Enabled", 100, 0, 1),
+        ],
+        &[
+            subscription(E3, false, "2026-12-20T00:00:00Z"),
+            subscription(TEAMS_TRIAL, true, "2026-12-10T00:00:00Z"),
+        ],
+    );
+    let user = |id: &str, enabled: bool, deleted: bool, licences: Vec<HeldLicence>| LicensedUser {
+        id: id.into(),
+        display_name: format!("User {id}"),
+        enabled,
+        deleted,
+        licences,
+    };
+    let held = |sku: &str, error: Option<&str>| HeldLicence {
+        sku_id: sku.into(),
+        assignment: Assignment::Direct,
+        error: error.map(str::to_string),
+    };
+    let users = [
+        user(
+            "a",
+            false,
+            false,
+            vec![held(E3, None), held(FLOW_FREE, None)],
+        ),
+        user("b", true, true, vec![held(E3, None)]),
+        user(
+            "c",
+            true,
+            false,
+            vec![held(BUSINESS_STANDARD, Some("CountViolation"))],
+        ),
+        user("d", true, false, vec![held(E3, None)]),
+    ];
+    let found = findings(&skus, &users, &options());
+    let kinds: Vec<&str> = found.iter().map(Finding::kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "licence-assignment-error",
+            "over-assigned",
+            "paid-licence-on-deleted-user",
+            "paid-licence-on-disabled-user",
+            "sku-not-enabled",
+            "subscription-ending",
+            "trial-ending",
+            "unassigned-paid-seats",
+        ]
+    );
+    assert!(found.contains(&Finding::PaidLicenceOnDisabledUser {
+        user: "User a".into(),
+        sku: "Microsoft 365 E3".into()
+    }));
+    assert!(found.contains(&Finding::OverAssigned {
+        sku: "Microsoft 365 Business Standard".into(),
+        by: 1
+    }));
+    assert!(found.contains(&Finding::SubscriptionEnding {
+        sku: "Microsoft 365 E3".into(),
+        on: "2026-12-20".into(),
+        days: 13
+    }));
+    assert!(found.contains(&Finding::TrialEnding {
+        sku: "Microsoft Teams Trial".into(),
+        on: "2026-12-10".into(),
+        days: 3
+    }));
+    assert!(found.contains(&Finding::UnassignedPaidSeats {
+        sku: "Microsoft 365 E3".into(),
+        seats: 3
+    }));
+    // The free SKU on the disabled user, and the trial's 99 unassigned seats, are not waste.
+    assert_eq!(found.len(), 8);
+}
+
+#[test]
+fn nothing_ending_beyond_the_window_or_already_past_is_a_finding() {
+    let skus = summarize(
+        &[sku(E3, "SPE_E3", "Enabled", 5, 0, 5)],
+        &[subscription(E3, false, "2027-02-01T00:00:00Z")],
+    );
+    assert!(findings(&skus, &[], &options()).is_empty());
+    let past = summarize(
+        &[sku(E3, "SPE_E3", "Enabled", 5, 0, 5)],
+        &[subscription(E3, false, "2026-11-01T00:00:00Z")],
+    );
+    assert!(findings(&past, &[], &options()).is_empty());
+}
+
+#[test]
+fn a_user_is_read_with_each_licence_once_and_how_it_is_held() {
+    let user = LicensedUser::from_graph(
+        &json!({
+            "id": "AB-1",
+            "displayName": "Ada",
+            "accountEnabled": false,
+            "assignedLicenses": [{"skuId": E3, "disabledPlans": []}, {"skuId": FLOW_FREE}],
+            "licenseAssignmentStates": [
+                {"skuId": E3, "assignedByGroup": "G-1", "state": "Active", "error": "None"},
+                {"skuId": BUSINESS_STANDARD, "assignedByGroup": null, "state": "Error", "error": "CountViolation"}
+            ]
+        }),
+        false,
+    )
+    .unwrap();
+    assert_eq!(user.id, "ab-1");
+    assert!(!user.enabled);
+    assert_eq!(
+        user.licences,
+        [
+            HeldLicence {
+                sku_id: E3.into(),
+                assignment: Assignment::Group("g-1".into()),
+                error: None
+            },
+            HeldLicence {
+                sku_id: BUSINESS_STANDARD.into(),
+                assignment: Assignment::Direct,
+                error: Some("CountViolation".into())
+            },
+            HeldLicence {
+                sku_id: FLOW_FREE.into(),
+                assignment: Assignment::Direct,
+                error: None
+            },
+        ]
+    );
+}
