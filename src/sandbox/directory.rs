@@ -211,6 +211,8 @@ pub struct Directory {
     pub deleted_users: IndexMap<String, (User, String)>,
     pub role_assignments: IndexMap<String, RoleAssignment>,
     pub contracts: Vec<FixtureContract>,
+    /// Commercial subscriptions (`directory/subscriptions`, summed in `subscribedSkus`).
+    pub subscriptions: Vec<super::fixture::FixtureSubscription>,
     /// Permissions granted to the app here (`None`: all the app's roles).
     pub permissions: Option<Vec<String>>,
     /// Directory roles the app itself holds here (for sensitive actions).
@@ -279,6 +281,7 @@ impl Directory {
             deleted_users: IndexMap::new(),
             role_assignments: IndexMap::new(),
             contracts: t.contracts.clone(),
+            subscriptions: t.subscriptions.clone(),
             permissions: t.permissions.clone(),
             app_directory_roles: t.app_directory_roles.clone(),
             b2b_invitations: t.b2b_invitations,
@@ -472,6 +475,7 @@ impl Directory {
                     .map(|u| (u.id.clone(), user_fingerprint(u)))
                     .collect()
             }),
+            subscriptions: self.subscriptions.clone(),
         }
     }
 

@@ -81,6 +81,44 @@ pub struct FixtureTenant {
     /// directory starts at sequence 0 with no changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_log: Option<super::changes::SavedLog>,
+    /// Commercial subscriptions (`directory/subscriptions`); `subscribedSkus` sums them by SKU,
+    /// with its consumed units counted from the users' `assignedLicenses`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<FixtureSubscription>,
+}
+
+/// A commercial subscription of the tenant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FixtureSubscription {
+    /// Absent: derived from the tenant, SKU and position (stable across loads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub sku_id: String,
+    /// Absent: from Microsoft's product table (`crate::licences::products`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku_part_number: Option<String>,
+    /// `Enabled`, `Warning` (expired, in its grace period), `Suspended`, `Deleted`, `LockedOut`.
+    #[serde(default = "enabled")]
+    pub status: String,
+    pub total_licenses: i64,
+    #[serde(default)]
+    pub is_trial: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_lifecycle_date_time: Option<String>,
+    /// `User` (assignable to people) or `Company`.
+    #[serde(default = "user_target")]
+    pub applies_to: String,
+}
+
+fn enabled() -> String {
+    "Enabled".into()
+}
+
+fn user_target() -> String {
+    "User".into()
 }
 
 /// A soft-deleted user and when it was deleted.
@@ -409,6 +447,68 @@ const SURNAMES: &[&str] = &[
     "Ortiz", "Nakamura", "Okafor", "Larsen", "Singh", "Moreau", "Kowalski", "Haddad", "Silva",
 ];
 
+/// Microsoft 365 E3 (`SPE_E3`), the SKU generated staff hold.
+pub const GENERATED_E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
+/// Microsoft Teams Trial (`MS_TEAMS_IW`), a trial every tenth generated tenant has.
+pub const GENERATED_TEAMS_TRIAL: &str = "74fbf1bb-47c6-4796-9623-77dc7371723b";
+
+/// Customer `tenant`'s subscriptions: E3 seats for those who hold it, give or take (from two
+/// seats short, over-assigned, to four to spare), renewing on a date spread over the year from
+/// 2027-01-15; every thirteenth tenant five more E3 seats expired and in their grace period,
+/// every tenth a Teams trial ending 2027-01-10.
+fn generated_subscriptions(tenant: usize, users: &[FixtureUser]) -> Vec<FixtureSubscription> {
+    let holders = users
+        .iter()
+        .filter(|u| {
+            u.profile
+                .assigned_licenses
+                .iter()
+                .any(|l| l.sku_id == GENERATED_E3)
+        })
+        .count() as i64;
+    let renewal = jiff::civil::date(2027, 1, 15)
+        .checked_add(jiff::Span::new().days((tenant * 11 % 365) as i64))
+        .expect("a date in 2027 or 2028");
+    let subscription =
+        |sku: &str, status: &str, seats: i64, trial: bool, next: String| FixtureSubscription {
+            id: None,
+            sku_id: sku.into(),
+            sku_part_number: None,
+            status: status.into(),
+            total_licenses: seats,
+            is_trial: trial,
+            created_date_time: Some("2025-01-15T00:00:00Z".into()),
+            next_lifecycle_date_time: Some(next),
+            applies_to: "User".into(),
+        };
+    let mut subscriptions = vec![subscription(
+        GENERATED_E3,
+        "Enabled",
+        (holders + (tenant % 7) as i64 - 2).max(0),
+        false,
+        format!("{renewal}T00:00:00Z"),
+    )];
+    if tenant % 13 == 12 {
+        subscriptions.push(subscription(
+            GENERATED_E3,
+            "Warning",
+            5,
+            false,
+            "2027-01-05T00:00:00Z".into(),
+        ));
+    }
+    if tenant % 10 == 9 {
+        subscriptions.push(subscription(
+            GENERATED_TEAMS_TRIAL,
+            "Enabled",
+            100,
+            true,
+            "2027-01-10T00:00:00Z".into(),
+        ));
+    }
+    subscriptions
+}
+
 /// A generated user's id: customer `tenant`, user `user` (deterministic, so fixtures of the
 /// same size name the same users).
 pub fn generated_user_id(tenant: usize, user: usize) -> String {
@@ -458,7 +558,36 @@ impl Fixture {
                     continue;
                 }
                 by_department[d].push(id);
+                // Four staff in five hold Microsoft 365 E3, assigned directly; one a tenant
+                // was to get it through "All Staff" and did not, for want of seats (group
+                // licensing reports the error; the licence is not assigned).
+                let state = |group: Option<String>, error: &str| LicenseAssignmentState {
+                    sku_id: GENERATED_E3.into(),
+                    assigned_by_group: group,
+                    disabled_plans: Vec::new(),
+                    state: if error == "None" { "Active" } else { "Error" }.into(),
+                    error: error.into(),
+                    last_updated_date_time: None,
+                };
+                let (assigned_licenses, license_assignment_states) = if u == 3 {
+                    (
+                        Vec::new(),
+                        vec![state(Some(generated_group_id(i, 0)), "CountViolation")],
+                    )
+                } else if u % 5 == 4 {
+                    (Vec::new(), Vec::new())
+                } else {
+                    (
+                        vec![AssignedLicense {
+                            sku_id: GENERATED_E3.into(),
+                            disabled_plans: Vec::new(),
+                        }],
+                        vec![state(None, "None")],
+                    )
+                };
                 user.profile = UserProfile {
+                    assigned_licenses,
+                    license_assignment_states,
                     given_name: Some(given.into()),
                     surname: Some(surname.into()),
                     department: Some(department.into()),
@@ -490,6 +619,7 @@ impl Fixture {
             all_staff.extend(it.iter().cloned());
             let mut finance_members = finance.clone();
             finance_members.push(generated_group_id(i, 3));
+            tenant.subscriptions = generated_subscriptions(i, &tenant.users);
             tenant.groups = vec![
                 group(0, "All Staff", all_staff),
                 group(1, "Sales", sales.clone()),
@@ -528,6 +658,7 @@ impl FixtureTenant {
             role_eligibilities: Vec::new(),
             deleted_users: Vec::new(),
             change_log: None,
+            subscriptions: Vec::new(),
         }
     }
 }

@@ -319,6 +319,11 @@ fn documented_options(method: &str, segments: &[&str]) -> Option<&'static [&'sta
         ("GET", ["roleManagement", "directory", _, _]) => RBAC,
         ("GET", ["contracts"]) => &["$filter", "$select", "$top"],
         ("GET", ["contracts", _] | ["organization"] | ["organization", _]) => &["$select"],
+        // subscribedsku-list.md: "supports only the `$select` OData query parameter".
+        ("GET", ["subscribedSkus"]) => &["$select"],
+        // directory-list-subscriptions.md names no options ("the OData query parameters");
+        // these two are what tenantform may send.
+        ("GET", ["directory", "subscriptions"]) => &["$select", "$top"],
         ("POST" | "PATCH" | "DELETE", _) => &[],
         _ => return None,
     })
@@ -654,6 +659,20 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
                 .ok_or_else(|| GraphError::not_found(id))?;
             Ok(Reply::json(200, contract_json(c)))
         }
+        ("GET", ["subscribedSkus"]) => {
+            let items = super::licences::subscribed_skus(dir)
+                .into_iter()
+                .map(|s| project(s, query.select.as_deref(), None))
+                .collect();
+            Ok(collection(items, &query, call, "subscribedSkus"))
+        }
+        ("GET", ["directory", "subscriptions"]) => {
+            let items = super::licences::subscriptions(dir)
+                .into_iter()
+                .map(|s| project(s, query.select.as_deref(), None))
+                .collect();
+            Ok(collection(items, &query, call, "directory/subscriptions"))
+        }
         ("GET", ["organization"]) => {
             let org = project(dir.organization_json(), query.select.as_deref(), None);
             Ok(collection(vec![org], &query, call, "organization"))
@@ -665,7 +684,7 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
             _,
             [
                 "users" | "invitations" | "contracts" | "organization" | "directory"
-                | "roleManagement" | "groups",
+                | "roleManagement" | "groups" | "subscribedSkus",
                 ..,
             ],
         ) => Err(GraphError::new(

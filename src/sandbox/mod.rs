@@ -13,6 +13,7 @@ pub mod directory;
 pub mod faults;
 pub mod fixture;
 pub mod graph;
+pub mod licences;
 pub mod odata;
 pub mod permissions;
 pub mod server;

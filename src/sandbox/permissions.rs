@@ -114,6 +114,24 @@ const ORGANIZATION_READ: &[&str] = &[
     "Directory.ReadWrite.All",
 ];
 
+/// subscribedsku-list.md: Organization.Read.All; higher Directory.Read.All,
+/// Directory.ReadWrite.All, Organization.ReadWrite.All. Microsoft's current page (GRAPH.md,
+/// "Application permissions") lists LicenseAssignment.Read.All as least privileged.
+const SUBSCRIBED_SKUS_READ: &[&str] = &[
+    "LicenseAssignment.Read.All",
+    "Organization.Read.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Organization.ReadWrite.All",
+];
+/// directory-list-subscriptions.md: Organization.Read.All; higher Directory.Read.All,
+/// Organization.ReadWrite.All.
+const SUBSCRIPTIONS_READ: &[&str] = &[
+    "Organization.Read.All",
+    "Directory.Read.All",
+    "Organization.ReadWrite.All",
+];
+
 /// The application permissions any one of which lets a request through, or `None` for a path
 /// this table does not know (the endpoint's own 400/405 answers it).
 pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static str]> {
@@ -123,6 +141,8 @@ pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static st
         ("PATCH", ["users", _]) => USER_WRITE,
         ("DELETE", ["users", _]) => USER_DELETE,
         ("GET", ["directory", "deletedItems", ..]) => DELETED_READ,
+        ("GET", ["subscribedSkus", ..]) => SUBSCRIBED_SKUS_READ,
+        ("GET", ["directory", "subscriptions", ..]) => SUBSCRIPTIONS_READ,
         ("DELETE", ["directory", "deletedItems", _])
         | ("POST", ["directory", "deletedItems", _, "restore"]) => DELETED_WRITE,
         (

@@ -733,3 +733,107 @@ fn http_controls_drive_the_sandbox_from_outside() {
         assert!(sandbox.requests().is_empty());
     });
 }
+
+#[test]
+fn licences_are_summed_by_sku_from_subscriptions_and_users_with_their_permissions() {
+    use tenantform::sandbox::fixture::{GENERATED_E3, GENERATED_TEAMS_TRIAL};
+    let mut fixture = Fixture::generated_with_profiles(13, 60);
+    // Customer 12 has E3 seats enabled and five in grace; customer 9 a Teams trial.
+    let (grace, trial) = (
+        fixture.tenants[13].id.clone(),
+        fixture.tenants[10].id.clone(),
+    );
+    let holders = fixture.tenants[13]
+        .users
+        .iter()
+        .filter(|u| {
+            u.profile
+                .assigned_licenses
+                .iter()
+                .any(|l| l.sku_id == GENERATED_E3)
+        })
+        .count() as i64;
+    assert!(holders > 30, "most staff hold E3");
+    // Customer 0 granted only what reading users needs; customer 1 only the newer licence
+    // permission, which covers subscribedSkus but not directory/subscriptions.
+    fixture.tenants[1].permissions = Some(vec!["User.Read.All".into()]);
+    fixture.tenants[2].permissions = Some(vec!["LicenseAssignment.Read.All".into()]);
+    let (users_only, licence_only) = (fixture.tenants[1].id.clone(), fixture.tenants[2].id.clone());
+    fixture.apps[0]
+        .roles
+        .push("LicenseAssignment.Read.All".into());
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    runtime().block_on(async {
+        let g = Graph::connect(&sandbox, &grace).await;
+        let skus = g.get("/subscribedSkus").await;
+        assert_eq!(skus.status, 200, "{}", skus.body);
+        let value = skus.body["value"].as_array().unwrap();
+        assert_eq!(value.len(), 1, "two subscriptions of one SKU are one SKU");
+        let e3 = &value[0];
+        assert_eq!(e3["skuId"], GENERATED_E3);
+        assert_eq!(e3["skuPartNumber"], "SPE_E3", "from Microsoft's table");
+        assert_eq!(e3["id"], format!("{grace}_{GENERATED_E3}"));
+        assert_eq!(e3["capabilityStatus"], "Enabled");
+        assert_eq!(e3["appliesTo"], "User");
+        assert_eq!(e3["consumedUnits"], holders);
+        assert_eq!(
+            e3["prepaidUnits"],
+            json!({"enabled": holders + 12 % 7 - 2, "warning": 5, "suspended": 0, "lockedOut": 0})
+        );
+        let subscriptions = g.get("/directory/subscriptions").await;
+        assert_eq!(subscriptions.status, 200, "{}", subscriptions.body);
+        let subs = subscriptions.body["value"].as_array().unwrap();
+        let statuses: Vec<&str> = subs.iter().map(|s| s["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["Enabled", "Warning"]);
+        let ids: Vec<&Value> = subs.iter().map(|s| &s["id"]).collect();
+        assert_eq!(
+            e3["subscriptionIds"],
+            json!(ids),
+            "the SKU names its subscriptions"
+        );
+        let again = g.get("/directory/subscriptions").await;
+        assert_eq!(
+            again.body["value"][0]["id"], subs[0]["id"],
+            "ids are stable"
+        );
+        // subscribedsku-list.md: only $select; no $filter.
+        let filtered = g
+            .get("/subscribedSkus?$filter=capabilityStatus%20eq%20'Enabled'")
+            .await;
+        assert_eq!(filtered.status, 400);
+        let selected = g.get("/subscribedSkus?$select=skuId,consumedUnits").await;
+        assert_eq!(
+            selected.body["value"][0],
+            json!({"skuId": GENERATED_E3, "consumedUnits": holders})
+        );
+
+        let g = Graph::connect(&sandbox, &trial).await;
+        let skus = g.get("/subscribedSkus").await;
+        let parts: Vec<&str> = skus.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["skuPartNumber"].as_str().unwrap())
+            .collect();
+        assert_eq!(parts, ["SPE_E3", "MS_TEAMS_IW"]);
+        let subs = g.get("/directory/subscriptions").await;
+        let teams = subs.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["skuId"] == GENERATED_TEAMS_TRIAL)
+            .unwrap();
+        assert_eq!(teams["isTrial"], true);
+        assert_eq!(teams["nextLifecycleDateTime"], "2027-01-10T00:00:00Z");
+
+        let g = Graph::connect(&sandbox, &users_only).await;
+        for path in ["/subscribedSkus", "/directory/subscriptions"] {
+            let denied = g.get(path).await;
+            assert_eq!(denied.status, 403, "{path}: {}", denied.body);
+            assert_eq!(denied.body["error"]["code"], "Authorization_RequestDenied");
+        }
+        let g = Graph::connect(&sandbox, &licence_only).await;
+        assert_eq!(g.get("/subscribedSkus").await.status, 200);
+        assert_eq!(g.get("/directory/subscriptions").await.status, 403);
+    });
+}
