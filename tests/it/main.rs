@@ -12,6 +12,7 @@ mod gitops;
 mod graph_client;
 mod history;
 mod honest;
+mod licences;
 mod model;
 mod onboarding;
 mod permissions;
