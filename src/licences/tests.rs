@@ -29,6 +29,17 @@ fn sku(
     }
 }
 
+/// E3 with three seats to spare, Business Standard expired (in grace) and over-assigned by
+/// one, and Power Automate Free.
+fn three_skus() -> [SubscribedSku; 3] {
+    let standard = "O365_BUSINESS_PREMIUM";
+    [
+        sku(E3, "SPE_E3", "Enabled", 10, 0, 7),
+        sku(BUSINESS_STANDARD, standard, "Warning", 0, 5, 6),
+        sku(FLOW_FREE, "FLOW_FREE", "Enabled", 10000, 0, 3),
+    ]
+}
+
 fn subscription(sku_id: &str, trial: bool, next: &str) -> CompanySubscription {
     CompanySubscription {
         id: format!("sub-{sku_id}-{next}"),
@@ -51,18 +62,7 @@ fn options() -> FindingOptions {
 
 #[test]
 fn a_summary_counts_seats_in_grace_as_available_and_names_products() {
-    let skus = [
-        sku(E3, "SPE_E3", "Enabled", 10, 0, 7),
-        sku(
-            BUSINESS_STANDARD,
-            "O365_BUSINESS_PREMIUM",
-            "Warning",
-            0,
-            5,
-            6,
-        ),
-        sku(FLOW_FREE, "FLOW_FREE", "Enabled", 10000, 0, 3),
-    ];
+    let skus = three_skus();
     let subs = [
         subscription(E3, false, "2027-03-01T00:00:00Z"),
         subscription(E3, false, "2026-12-20T00:00:00Z"),
@@ -91,20 +91,10 @@ fn a_summary_counts_seats_in_grace_as_available_and_names_products() {
 
 #[test]
 fn findings_name_waste_errors_over_assignment_and_what_ends_soon() {
+    let mut skus = three_skus().to_vec();
+    skus.push(sku(TEAMS_TRIAL, "MS_TEAMS_IW", "Enabled", 100, 0, 1));
     let skus = summarize(
-        &[
-            sku(E3, "SPE_E3", "Enabled", 10, 0, 7),
-            sku(
-                BUSINESS_STANDARD,
-                "O365_BUSINESS_PREMIUM",
-                "Warning",
-                0,
-                5,
-                6,
-            ),
-            sku(FLOW_FREE, "FLOW_FREE", "Enabled", 10000, 0, 3),
-            sku(TEAMS_TRIAL, "MS_TEAMS_IW", "Enabled", 100, 0, 1),
-        ],
+        &skus,
         &[
             subscription(E3, false, "2026-12-20T00:00:00Z"),
             subscription(TEAMS_TRIAL, true, "2026-12-10T00:00:00Z"),

@@ -447,6 +447,16 @@ const SURNAMES: &[&str] = &[
     "Ortiz", "Nakamura", "Okafor", "Larsen", "Singh", "Moreau", "Kowalski", "Haddad", "Silva",
 ];
 
+impl FixtureUser {
+    /// Whether the user is assigned the SKU `sku_id` (any case).
+    pub fn holds(&self, sku_id: &str) -> bool {
+        self.profile
+            .assigned_licenses
+            .iter()
+            .any(|l| l.sku_id.eq_ignore_ascii_case(sku_id))
+    }
+}
+
 /// Microsoft 365 E3 (`SPE_E3`), the SKU generated staff hold.
 pub const GENERATED_E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
 /// Microsoft Teams Trial (`MS_TEAMS_IW`), a trial every tenth generated tenant has.
@@ -457,15 +467,7 @@ pub const GENERATED_TEAMS_TRIAL: &str = "74fbf1bb-47c6-4796-9623-77dc7371723b";
 /// 2027-01-15; every thirteenth tenant five more E3 seats expired and in their grace period,
 /// every tenth a Teams trial ending 2027-01-10.
 fn generated_subscriptions(tenant: usize, users: &[FixtureUser]) -> Vec<FixtureSubscription> {
-    let holders = users
-        .iter()
-        .filter(|u| {
-            u.profile
-                .assigned_licenses
-                .iter()
-                .any(|l| l.sku_id == GENERATED_E3)
-        })
-        .count() as i64;
+    let holders = users.iter().filter(|u| u.holds(GENERATED_E3)).count() as i64;
     let renewal = jiff::civil::date(2027, 1, 15)
         .checked_add(jiff::Span::new().days((tenant * 11 % 365) as i64))
         .expect("a date in 2027 or 2028");

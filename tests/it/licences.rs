@@ -20,14 +20,12 @@ fn a_tenants_licences_are_read_in_one_batch_and_its_findings_name_people_and_pro
     let mut fixture = Fixture::generated_with_profiles(13, 60);
     // Customer 12: E3 seats enabled and five in their grace period (ending 2027-01-05).
     let tenant = &mut fixture.tenants[13];
-    let holds_e3 = |u: &tenantform::sandbox::fixture::FixtureUser| {
-        u.profile
-            .assigned_licenses
-            .iter()
-            .any(|l| l.sku_id == GENERATED_E3)
-    };
-    assert!(holds_e3(&tenant.users[0]) && holds_e3(&tenant.users[1]));
-    let holders = tenant.users.iter().filter(|u| holds_e3(u)).count() as i64;
+    assert!(tenant.users[0].holds(GENERATED_E3) && tenant.users[1].holds(GENERATED_E3));
+    let holders = tenant
+        .users
+        .iter()
+        .filter(|u| u.holds(GENERATED_E3))
+        .count() as i64;
     tenant.users[0].account_enabled = false;
     let disabled = tenant.users[0].display_name.clone();
     let gone = tenant.users.remove(1);

@@ -746,12 +746,7 @@ fn licences_are_summed_by_sku_from_subscriptions_and_users_with_their_permission
     let holders = fixture.tenants[13]
         .users
         .iter()
-        .filter(|u| {
-            u.profile
-                .assigned_licenses
-                .iter()
-                .any(|l| l.sku_id == GENERATED_E3)
-        })
+        .filter(|u| u.holds(GENERATED_E3))
         .count() as i64;
     assert!(holders > 30, "most staff hold E3");
     // Customer 0 granted only what reading users needs; customer 1 only the newer licence
