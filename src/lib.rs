@@ -29,6 +29,7 @@ pub mod resources;
 pub mod roles;
 pub mod sandbox;
 pub mod schema;
+pub mod secure_score;
 pub mod source;
 pub mod state;
 pub mod synthetic;

@@ -55,19 +55,28 @@ pub async fn read_licences(
     let mut read = LicenceRead::default();
     for answer in client.batch(tenant, requests).await? {
         answer.ok(tenant)?;
-        let items = all_items(client, tenant, answer.body).await?;
+        let items = all_items(client, tenant, answer.body.clone()).await?;
+        // An answer that does not read fails the tenant, as a failed request does.
+        let unreadable = |e: serde_json::Error| GraphClientError::Transport {
+            tenant: tenant.to_string(),
+            method: answer.method.clone(),
+            path: answer.url.clone(),
+            message: format!("unreadable answer: {e}"),
+        };
         match answer.id.as_str() {
             "skus" => {
                 read.skus = items
                     .into_iter()
-                    .filter_map(|v| serde_json::from_value(v).ok())
-                    .collect()
+                    .map(serde_json::from_value)
+                    .collect::<Result<_, _>>()
+                    .map_err(unreadable)?
             }
             "subscriptions" => {
                 read.subscriptions = items
                     .into_iter()
-                    .filter_map(|v| serde_json::from_value(v).ok())
-                    .collect()
+                    .map(serde_json::from_value)
+                    .collect::<Result<_, _>>()
+                    .map_err(unreadable)?
             }
             which => {
                 let deleted = which == "deleted";

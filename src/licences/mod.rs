@@ -2,9 +2,9 @@
 //! who holds it (users' `assignedLicenses` and `licenseAssignmentStates`), and what an MSP
 //! looks for in them (findings). Everything here is pure: the Graph answers come in as plain
 //! data, the summary and the findings go out; reading and rendering are elsewhere.
-//! GRAPH.md, "Licences": available seats are enabled + warning - consumed (seats in their
-//! grace period stay assigned), Graph has no prices, and product names come from Microsoft's
-//! table ([`products`]), not from Graph.
+//! Seats in their grace period (`warning`: expired, not renewed) stay assigned, so
+//! over-assignment counts them, but they are not paid seats to hand out; Graph has no prices;
+//! product names come from Microsoft's table ([`products`]), not from Graph.
 
 pub mod products;
 
@@ -72,13 +72,30 @@ pub struct SkuSummary {
     pub available: i64,
     /// Every subscription of the SKU is a trial.
     pub trial: bool,
-    /// Counted as paid: not a trial, and not named free, a trial or viral by Microsoft.
+    /// Seats of its live trial subscriptions (counted in `purchased`, not paid for).
+    pub trial_seats: i64,
+    /// Counted as paid: some subscription is not a trial, and Microsoft's table or the part
+    /// number does not call it free, a trial or viral.
     pub paid: bool,
     /// Assigned to users (`appliesTo` User), so unassigned seats mean something.
     pub for_users: bool,
-    /// The earliest next lifecycle date of its live subscriptions (renewal or expiry).
+    /// The earliest next lifecycle date of its live paid subscriptions (renewal or expiry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_lifecycle: Option<String>,
+    /// When its first live trial ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_ends: Option<String>,
+}
+
+impl SkuSummary {
+    /// Paid seats nobody holds: enabled seats, less trial seats, less those consumed.
+    pub fn unassigned_paid_seats(&self) -> i64 {
+        if self.paid && self.for_users {
+            (self.purchased - self.trial_seats - self.consumed).max(0)
+        } else {
+            0
+        }
+    }
 }
 
 /// The tenant's SKUs, in part-number order, each with its subscriptions' trial status and
@@ -95,13 +112,21 @@ pub fn summarize(skus: &[SubscribedSku], subscriptions: &[CompanySubscription]) 
             let live = own
                 .iter()
                 .filter(|s| !matches!(s.status.as_deref(), Some("Deleted" | "LockedOut")));
-            let next_lifecycle = live
-                .filter_map(|s| {
-                    let text = s.next_lifecycle_date_time.as_ref()?;
-                    Some((instant(text)?, text.clone()))
-                })
-                .min()
-                .map(|(_, text)| text);
+            let earliest = |trials: bool| {
+                live.clone()
+                    .filter(|s| s.is_trial == trials)
+                    .filter_map(|s| {
+                        let text = s.next_lifecycle_date_time.as_ref()?;
+                        Some((instant(text)?, text.clone()))
+                    })
+                    .min()
+                    .map(|(_, text)| text)
+            };
+            let trial_seats = live
+                .clone()
+                .filter(|s| s.is_trial && s.status.as_deref() == Some("Enabled"))
+                .map(|s| s.total_licenses)
+                .sum();
             let trial = !own.is_empty() && own.iter().all(|s| s.is_trial);
             let part_number = sku
                 .sku_part_number
@@ -126,7 +151,9 @@ pub fn summarize(skus: &[SubscribedSku], subscriptions: &[CompanySubscription]) 
                 consumed: sku.consumed_units,
                 available: units.enabled + units.warning - sku.consumed_units,
                 trial,
-                next_lifecycle,
+                trial_seats,
+                next_lifecycle: earliest(false),
+                trial_ends: earliest(true),
             }
         })
         .collect();
@@ -170,6 +197,8 @@ pub enum Assignment {
 #[serde(rename_all = "camelCase")]
 pub struct HeldLicence {
     pub sku_id: String,
+    /// In `assignedLicenses`: the user holds a seat. A licence only in an error state does not.
+    pub assigned: bool,
     pub assignment: Assignment,
     /// `CountViolation`, `MutuallyExclusiveViolation`, ... (`None`: assigned fine).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,6 +225,13 @@ impl LicensedUser {
         let id = user.get("id")?.as_str()?.to_ascii_lowercase();
         let text =
             |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        let assigned: Vec<String> = user
+            .get("assignedLicenses")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|l| text(l, "skuId").map(|s| s.to_ascii_lowercase()))
+            .collect();
         let mut licences: Vec<HeldLicence> = user
             .get("licenseAssignmentStates")
             .and_then(|v| v.as_array())
@@ -211,23 +247,18 @@ impl LicensedUser {
                 };
                 let error = text(state, "error").filter(|e| !e.is_empty() && e != "None");
                 Some(HeldLicence {
+                    assigned: assigned.contains(&sku_id),
                     sku_id,
                     assignment,
                     error,
                 })
             })
             .collect();
-        for assigned in user
-            .get("assignedLicenses")
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
-            if let Some(sku_id) = text(assigned, "skuId").map(|s| s.to_ascii_lowercase())
-                && !licences.iter().any(|l| l.sku_id == sku_id)
-            {
+        for sku_id in assigned {
+            if !licences.iter().any(|l| l.sku_id == sku_id) {
                 licences.push(HeldLicence {
                     sku_id,
+                    assigned: true,
                     assignment: Assignment::Direct,
                     error: None,
                 });
@@ -246,22 +277,34 @@ impl LicensedUser {
     }
 }
 
+/// A user as a finding names them: their display name (set in the customer's tenant, so not
+/// unique and not trusted: renderers escape it) and their object id.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRef {
+    pub name: String,
+    pub id: String,
+}
+
 /// Something about a tenant's licences an MSP acts on (money wasted, users without service,
 /// a renewal to arrange).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "finding")]
 pub enum Finding {
     /// A paid licence on a disabled account: paid for, used by nobody.
-    PaidLicenceOnDisabledUser { user: String, sku: String },
+    PaidLicenceOnDisabledUser { user: UserRef, sku: String },
     /// A paid licence on a soft-deleted user (it keeps its licences for 30 days).
-    PaidLicenceOnDeletedUser { user: String, sku: String },
-    /// Paid seats nobody holds.
+    PaidLicenceOnDeletedUser { user: UserRef, sku: String },
+    /// Paid seats nobody holds (enabled seats only: seats in grace are not renewed).
     UnassignedPaidSeats { sku: String, seats: i64 },
-    /// More assigned than there are seats (including seats in grace).
+    /// More assigned than there are seats, even counting seats in grace.
     OverAssigned { sku: String, by: i64 },
+    /// Assigned seats that exist only in an expired subscription's grace period: they go
+    /// when it ends unless it is renewed.
+    AssignedSeatsInGrace { sku: String, seats: i64 },
     /// Entra could not apply a licence to a user.
     AssignmentError {
-        user: String,
+        user: UserRef,
         sku: String,
         error: String,
     },
@@ -285,10 +328,26 @@ impl Finding {
             Finding::PaidLicenceOnDeletedUser { .. } => "paid-licence-on-deleted-user",
             Finding::UnassignedPaidSeats { .. } => "unassigned-paid-seats",
             Finding::OverAssigned { .. } => "over-assigned",
+            Finding::AssignedSeatsInGrace { .. } => "assigned-seats-in-grace",
             Finding::AssignmentError { .. } => "licence-assignment-error",
             Finding::SubscriptionEnding { .. } => "subscription-ending",
             Finding::TrialEnding { .. } => "trial-ending",
             Finding::SkuNotEnabled { .. } => "sku-not-enabled",
+        }
+    }
+
+    /// The SKU it is about, and the user if any: with the kind, its sort key.
+    fn key(&self) -> (&str, Option<&UserRef>) {
+        match self {
+            Finding::PaidLicenceOnDisabledUser { user, sku }
+            | Finding::PaidLicenceOnDeletedUser { user, sku }
+            | Finding::AssignmentError { user, sku, .. } => (sku, Some(user)),
+            Finding::UnassignedPaidSeats { sku, .. }
+            | Finding::OverAssigned { sku, .. }
+            | Finding::AssignedSeatsInGrace { sku, .. }
+            | Finding::SubscriptionEnding { sku, .. }
+            | Finding::TrialEnding { sku, .. }
+            | Finding::SkuNotEnabled { sku, .. } => (sku, None),
         }
     }
 }
@@ -304,8 +363,8 @@ pub struct FindingOptions {
     pub trial_within_days: i64,
 }
 
-/// The findings of one tenant, in a stable order (by kind, then SKU and user). SKUs and
-/// users are named as people know them (product names, display names).
+/// The findings of one tenant, in a stable order (by kind, then SKU, then user). SKUs are
+/// named as people know them (product names); users by display name and id.
 pub fn findings(
     skus: &[SkuSummary],
     users: &[LicensedUser],
@@ -319,22 +378,24 @@ pub fn findings(
     };
     let paid = |id: &str| skus.iter().find(|s| s.sku_id == id).is_some_and(|s| s.paid);
     for user in users {
-        let who = if user.display_name.is_empty() {
-            user.id.clone()
-        } else {
-            user.display_name.clone()
+        let who = UserRef {
+            name: user.display_name.clone(),
+            id: user.id.clone(),
         };
+        // A licence held both directly and through a group is one seat: one finding.
+        let mut seen = std::collections::BTreeSet::new();
         for licence in &user.licences {
-            if paid(&licence.sku_id) {
+            if licence.assigned && paid(&licence.sku_id) && seen.insert(&licence.sku_id) {
+                let sku = sku_name(&licence.sku_id);
                 if user.deleted {
                     out.push(Finding::PaidLicenceOnDeletedUser {
                         user: who.clone(),
-                        sku: sku_name(&licence.sku_id),
+                        sku,
                     });
                 } else if !user.enabled {
                     out.push(Finding::PaidLicenceOnDisabledUser {
                         user: who.clone(),
-                        sku: sku_name(&licence.sku_id),
+                        sku,
                     });
                 }
             }
@@ -348,15 +409,24 @@ pub fn findings(
         }
     }
     for sku in skus {
-        if sku.available < 0 {
+        let usable = matches!(sku.status.as_str(), "Enabled" | "Warning");
+        if usable && sku.available < 0 {
             out.push(Finding::OverAssigned {
                 sku: sku.name.clone(),
                 by: -sku.available,
             });
-        } else if sku.paid && sku.for_users && sku.available > 0 && sku.purchased > 0 {
+        }
+        let in_grace = (sku.consumed - sku.purchased).clamp(0, sku.in_grace);
+        if usable && in_grace > 0 {
+            out.push(Finding::AssignedSeatsInGrace {
+                sku: sku.name.clone(),
+                seats: in_grace,
+            });
+        }
+        if sku.unassigned_paid_seats() > 0 {
             out.push(Finding::UnassignedPaidSeats {
                 sku: sku.name.clone(),
-                seats: sku.available,
+                seats: sku.unassigned_paid_seats(),
             });
         }
         if matches!(sku.status.as_str(), "Warning" | "Suspended" | "LockedOut") && sku.consumed > 0
@@ -367,41 +437,38 @@ pub fn findings(
                 consumed: sku.consumed,
             });
         }
-        if let Some(next) = &sku.next_lifecycle
-            && let Some(date) = instant(next).map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
-        {
+        let ending = [
+            (
+                sku.paid,
+                &sku.next_lifecycle,
+                options.ending_within_days,
+                false,
+            ),
+            (true, &sku.trial_ends, options.trial_within_days, true),
+        ];
+        for (applies, next, within, trial) in ending {
+            let Some(date) = next
+                .as_deref()
+                .and_then(instant)
+                .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
+            else {
+                continue;
+            };
             let Ok(span) = options.today.until(date) else {
                 continue;
             };
             let days = i64::from(span.get_days());
-            let (within, trial) = if sku.trial {
-                (options.trial_within_days, true)
-            } else {
-                (options.ending_within_days, false)
-            };
-            if (0..=within).contains(&days) && (trial || sku.paid) {
-                let on = date.to_string();
+            if applies && (0..=within).contains(&days) {
+                let (sku, on) = (sku.name.clone(), date.to_string());
                 out.push(if trial {
-                    Finding::TrialEnding {
-                        sku: sku.name.clone(),
-                        on,
-                        days,
-                    }
+                    Finding::TrialEnding { sku, on, days }
                 } else {
-                    Finding::SubscriptionEnding {
-                        sku: sku.name.clone(),
-                        on,
-                        days,
-                    }
+                    Finding::SubscriptionEnding { sku, on, days }
                 });
             }
         }
     }
-    out.sort_by(|a, b| {
-        a.kind()
-            .cmp(b.kind())
-            .then_with(|| format!("{a:?}").cmp(&format!("{b:?}")))
-    });
+    out.sort_by(|a, b| a.kind().cmp(b.kind()).then_with(|| a.key().cmp(&b.key())));
     out
 }
 

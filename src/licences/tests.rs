@@ -107,22 +107,30 @@ fn findings_name_waste_errors_over_assignment_and_what_ends_soon() {
         deleted,
         licences,
     };
+    // A licence whose assignment failed holds no seat.
     let held = |sku: &str, error: Option<&str>| HeldLicence {
         sku_id: sku.into(),
+        assigned: error.is_none(),
         assignment: Assignment::Direct,
         error: error.map(str::to_string),
     };
+    let by_group = HeldLicence {
+        assignment: Assignment::Group("g".into()),
+        ..held(E3, None)
+    };
     let users = [
+        // E3 directly and through a group: one seat, one finding.
         user(
             "a",
             false,
             false,
-            vec![held(E3, None), held(FLOW_FREE, None)],
+            vec![held(E3, None), by_group, held(FLOW_FREE, None)],
         ),
         user("b", true, true, vec![held(E3, None)]),
+        // Disabled, but the licence that failed holds no seat: not paid-for waste.
         user(
             "c",
-            true,
+            false,
             false,
             vec![held(BUSINESS_STANDARD, Some("CountViolation"))],
         ),
@@ -133,6 +141,7 @@ fn findings_name_waste_errors_over_assignment_and_what_ends_soon() {
     assert_eq!(
         kinds,
         [
+            "assigned-seats-in-grace",
             "licence-assignment-error",
             "over-assigned",
             "paid-licence-on-deleted-user",
@@ -143,16 +152,31 @@ fn findings_name_waste_errors_over_assignment_and_what_ends_soon() {
             "unassigned-paid-seats",
         ]
     );
+    let who = |id: &str| UserRef {
+        name: format!("User {id}"),
+        id: id.into(),
+    };
+    let (e3, standard) = ("Microsoft 365 E3", "Microsoft 365 Business Standard");
     assert!(found.contains(&Finding::PaidLicenceOnDisabledUser {
-        user: "User a".into(),
-        sku: "Microsoft 365 E3".into()
+        user: who("a"),
+        sku: e3.into()
     }));
+    assert!(found.contains(&Finding::AssignmentError {
+        user: who("c"),
+        sku: standard.into(),
+        error: "CountViolation".into()
+    }));
+    // Business Standard: 0 enabled, 5 in grace, 6 assigned.
     assert!(found.contains(&Finding::OverAssigned {
-        sku: "Microsoft 365 Business Standard".into(),
+        sku: standard.into(),
         by: 1
     }));
+    assert!(found.contains(&Finding::AssignedSeatsInGrace {
+        sku: standard.into(),
+        seats: 5
+    }));
     assert!(found.contains(&Finding::SubscriptionEnding {
-        sku: "Microsoft 365 E3".into(),
+        sku: e3.into(),
         on: "2026-12-20".into(),
         days: 13
     }));
@@ -162,11 +186,11 @@ fn findings_name_waste_errors_over_assignment_and_what_ends_soon() {
         days: 3
     }));
     assert!(found.contains(&Finding::UnassignedPaidSeats {
-        sku: "Microsoft 365 E3".into(),
+        sku: e3.into(),
         seats: 3
     }));
-    // The free SKU on the disabled user, and the trial's 99 unassigned seats, are not waste.
-    assert_eq!(found.len(), 8);
+    // The free SKU on the disabled user, and the trial's unassigned seats, are not waste.
+    assert_eq!(found.len(), 9);
 }
 
 #[test]
@@ -206,16 +230,19 @@ fn a_user_is_read_with_each_licence_once_and_how_it_is_held() {
         [
             HeldLicence {
                 sku_id: E3.into(),
+                assigned: true,
                 assignment: Assignment::Group("g-1".into()),
                 error: None
             },
             HeldLicence {
                 sku_id: BUSINESS_STANDARD.into(),
+                assigned: false,
                 assignment: Assignment::Direct,
                 error: Some("CountViolation".into())
             },
             HeldLicence {
                 sku_id: FLOW_FREE.into(),
+                assigned: true,
                 assignment: Assignment::Direct,
                 error: None
             },

@@ -484,7 +484,8 @@ fn drive_tenants(
 /// idle while there is planning to do (a first sync of 1,000 tenants x 500 users on disk ran
 /// about 12% faster with two a core, for about 15 MB more at the peak).
 const DRIVERS_PER_CORE: usize = 2;
-/// At most this many threads drive tenants (more cores than this go to the runtime's I/O).
+/// At most this many threads drive tenants (from four cores up, the rest go to the runtime's
+/// I/O).
 const MAX_DRIVERS: usize = 8;
 
 /// The partitions a plan's changes write, gathered part by part (`None`: the whole state).

@@ -213,6 +213,7 @@ pub struct Directory {
     pub contracts: Vec<FixtureContract>,
     /// Commercial subscriptions (`directory/subscriptions`, summed in `subscribedSkus`).
     pub subscriptions: Vec<super::fixture::FixtureSubscription>,
+    pub secure_score: Option<super::fixture::FixtureSecureScore>,
     /// Permissions granted to the app here (`None`: all the app's roles).
     pub permissions: Option<Vec<String>>,
     /// Directory roles the app itself holds here (for sensitive actions).
@@ -282,6 +283,7 @@ impl Directory {
             role_assignments: IndexMap::new(),
             contracts: t.contracts.clone(),
             subscriptions: t.subscriptions.clone(),
+            secure_score: t.secure_score.clone(),
             permissions: t.permissions.clone(),
             app_directory_roles: t.app_directory_roles.clone(),
             b2b_invitations: t.b2b_invitations,
@@ -476,6 +478,7 @@ impl Directory {
                     .collect()
             }),
             subscriptions: self.subscriptions.clone(),
+            secure_score: self.secure_score.clone(),
         }
     }
 

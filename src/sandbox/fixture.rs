@@ -22,6 +22,7 @@ pub fn default_app_roles() -> Vec<String> {
         "RoleManagement.ReadWrite.Directory",
         "Organization.Read.All",
         "Directory.Read.All",
+        "SecurityEvents.Read.All",
     ]
     .map(String::from)
     .to_vec()
@@ -85,6 +86,27 @@ pub struct FixtureTenant {
     /// with its consumed units counted from the users' `assignedLicenses`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscriptions: Vec<FixtureSubscription>,
+    /// How its Secure Score goes (`security/secureScores`, generated day by day up to today).
+    /// Absent: the tenant has no Secure Score records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure_score: Option<FixtureSecureScore>,
+}
+
+/// A tenant's Secure Score over its last `days` days: `startPercent` of the maximum on the
+/// first day, `dailyChange` points a day since (negative: falling).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FixtureSecureScore {
+    pub start_percent: f64,
+    #[serde(default)]
+    pub daily_change: f64,
+    /// Records kept (Microsoft keeps about 90 days).
+    #[serde(default = "ninety")]
+    pub days: usize,
+}
+
+fn ninety() -> usize {
+    90
 }
 
 /// A commercial subscription of the tenant.
@@ -619,9 +641,24 @@ impl Fixture {
             let approvers: Vec<String> = finance.iter().take(3).cloned().collect();
             let mut all_staff = vec![generated_group_id(i, 1), generated_group_id(i, 2)];
             all_staff.extend(it.iter().cloned());
+            // User 3's licence comes through "All Staff" (and failed): a direct member.
+            let third = generated_user_id(i, 3);
+            if tenant.users.len() > 3 && !all_staff.contains(&third) {
+                all_staff.push(third);
+            }
             let mut finance_members = finance.clone();
             finance_members.push(generated_group_id(i, 3));
             tenant.subscriptions = generated_subscriptions(i, &tenant.users);
+            // Scores from 30% to 75% of the maximum, most rising, every seventh falling.
+            tenant.secure_score = Some(FixtureSecureScore {
+                start_percent: 30.0 + (i * 17 % 46) as f64,
+                daily_change: if i % 7 == 6 {
+                    -0.2
+                } else {
+                    0.05 * (i % 4) as f64
+                },
+                days: 90,
+            });
             tenant.groups = vec![
                 group(0, "All Staff", all_staff),
                 group(1, "Sales", sales.clone()),
@@ -661,6 +698,7 @@ impl FixtureTenant {
             deleted_users: Vec::new(),
             change_log: None,
             subscriptions: Vec::new(),
+            secure_score: None,
         }
     }
 }

@@ -324,6 +324,12 @@ fn documented_options(method: &str, segments: &[&str]) -> Option<&'static [&'sta
         // directory-list-subscriptions.md names no options ("the OData query parameters");
         // these two are what tenantform may send.
         ("GET", ["directory", "subscriptions"]) => &["$select", "$top"],
+        // securescores-list.md and securescorecontrolprofiles-list.md document $count,
+        // $filter, $select, $skip and $top; the sandbox serves $select and $top and refuses
+        // the rest rather than ignore them.
+        ("GET", ["security", "secureScores" | "secureScoreControlProfiles"]) => {
+            &["$select", "$top"]
+        }
         ("POST" | "PATCH" | "DELETE", _) => &[],
         _ => return None,
     })
@@ -673,6 +679,39 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
                 .collect();
             Ok(collection(items, &query, call, "directory/subscriptions"))
         }
+        ("GET", ["security", "secureScores"]) => {
+            // Newest first; `$top=n` gives the last n days (securescore.md), no next link.
+            let today = jiff::Timestamp::now()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date();
+            let mut items = dir.secure_score.as_ref().map_or_else(Vec::new, |spec| {
+                super::secure_score::scores(dir, spec, today)
+            });
+            items.truncate(query.top.unwrap_or(usize::MAX));
+            let items = items
+                .into_iter()
+                .map(|s| project(s, query.select.as_deref(), None))
+                .collect();
+            Ok(Reply::json(
+                200,
+                json!({
+                    "@odata.context": format!("{base}/v1.0/$metadata#security/secureScores"),
+                    "value": Value::Array(items),
+                }),
+            ))
+        }
+        ("GET", ["security", "secureScoreControlProfiles"]) => {
+            let items = super::secure_score::control_profiles(dir)
+                .into_iter()
+                .map(|p| project(p, query.select.as_deref(), None))
+                .collect();
+            Ok(collection(
+                items,
+                &query,
+                call,
+                "security/secureScoreControlProfiles",
+            ))
+        }
         ("GET", ["organization"]) => {
             let org = project(dir.organization_json(), query.select.as_deref(), None);
             Ok(collection(vec![org], &query, call, "organization"))
@@ -684,7 +723,7 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
             _,
             [
                 "users" | "invitations" | "contracts" | "organization" | "directory"
-                | "roleManagement" | "groups" | "subscribedSkus",
+                | "roleManagement" | "groups" | "subscribedSkus" | "security",
                 ..,
             ],
         ) => Err(GraphError::new(

@@ -23,7 +23,7 @@ pub fn subscriptions(dir: &Directory) -> Vec<Value> {
         .map(|(i, s)| {
             json!({
                 "id": subscription_id(dir, i, s),
-                "commerceSubscriptionId": subscription_id(dir, i, s),
+                "commerceSubscriptionId": derived_id(&format!("{}/commerce", subscription_id(dir, i, s))),
                 "createdDateTime": s.created_date_time,
                 "isTrial": s.is_trial,
                 "nextLifecycleDateTime": s.next_lifecycle_date_time,
@@ -125,7 +125,12 @@ fn subscription_id(dir: &Directory, index: usize, s: &FixtureSubscription) -> St
     if let Some(id) = &s.id {
         return id.to_lowercase();
     }
-    let digest = Sha256::digest(format!("{}/{}/{index}", dir.id, s.sku_id.to_lowercase()));
+    derived_id(&format!("{}/{}/{index}", dir.id, s.sku_id.to_lowercase()))
+}
+
+/// A GUID-shaped id derived from `seed`.
+fn derived_id(seed: &str) -> String {
+    let digest = Sha256::digest(seed);
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!(
         "{}-{}-4{}-8{}-{}",

@@ -132,6 +132,10 @@ const SUBSCRIPTIONS_READ: &[&str] = &[
     "Organization.ReadWrite.All",
 ];
 
+/// securescores-list.md and securescorecontrolprofiles-list.md: SecurityEvents.Read.All;
+/// higher SecurityEvents.ReadWrite.All.
+const SECURITY_READ: &[&str] = &["SecurityEvents.Read.All", "SecurityEvents.ReadWrite.All"];
+
 /// The application permissions any one of which lets a request through, or `None` for a path
 /// this table does not know (the endpoint's own 400/405 answers it).
 pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static str]> {
@@ -142,6 +146,14 @@ pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static st
         ("DELETE", ["users", _]) => USER_DELETE,
         ("GET", ["directory", "deletedItems", ..]) => DELETED_READ,
         ("GET", ["subscribedSkus", ..]) => SUBSCRIBED_SKUS_READ,
+        (
+            "GET",
+            [
+                "security",
+                "secureScores" | "secureScoreControlProfiles",
+                ..,
+            ],
+        ) => SECURITY_READ,
         ("GET", ["directory", "subscriptions", ..]) => SUBSCRIPTIONS_READ,
         ("DELETE", ["directory", "deletedItems", _])
         | ("POST", ["directory", "deletedItems", _, "restore"]) => DELETED_WRITE,
@@ -189,7 +201,19 @@ pub fn check(method: &str, path: &str, roles: &[String]) -> Result<(), GraphErro
         .filter(|s| !s.is_empty())
         .collect();
     match accepted(method, &segments) {
-        Some(any_of) if !any_of.iter().any(|p| roles.iter().any(|r| r == p)) => Err(denied()),
+        // Security endpoints are another service: GRAPH.md ("Application permissions") has
+        // seen them answer `AccessDenied`, not the directory's code. *Unconfirmed* wording.
+        Some(any_of) if !any_of.iter().any(|p| roles.iter().any(|r| r == p)) => {
+            Err(if segments.first() == Some(&"security") {
+                GraphError::new(
+                    403,
+                    "AccessDenied",
+                    "The application does not have any of the required permissions to access this resource.",
+                )
+            } else {
+                denied()
+            })
+        }
         _ => Ok(()),
     }
 }

@@ -27,7 +27,7 @@ use crate::plan::AttributeChange;
 pub type HistoryEntry = HistoryRecord<'static>;
 
 /// A [`HistoryEntry`] that may borrow its attribute changes (from the plan's action, while
-/// an apply writes it: a create's entry lists every attribute, and copying them for each
+/// an apply writes it: a create's entry lists its attributes, and copying them for each
 /// contact of a first sync was a tenth of its time).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,8 +52,9 @@ pub struct HistoryRecord<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     pub op: HistoryOp,
-    /// Attribute-level changes: every attribute of a create, the changed ones of an update,
-    /// what a delete removed.
+    /// Attribute-level changes: every attribute of a create (a contact's fields, without the
+    /// `entra` snapshot that repeats them; the user's id is in the address), the changed ones
+    /// of an update, what a delete removed.
     #[serde(default, skip_serializing_if = "<[AttributeChange]>::is_empty")]
     pub changes: Cow<'a, [AttributeChange]>,
     pub outcome: HistoryOutcome,

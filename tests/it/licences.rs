@@ -3,7 +3,7 @@
 
 use tenantform::graph::licences::read_licences;
 use tenantform::graph::{GraphClient, RetryPolicy};
-use tenantform::licences::{Finding, FindingOptions, findings, summarize};
+use tenantform::licences::{Finding, FindingOptions, UserRef, findings, summarize};
 use tenantform::sandbox::fixture::{FixtureDeletedUser, GENERATED_E3};
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
 
@@ -27,14 +27,18 @@ fn a_tenants_licences_are_read_in_one_batch_and_its_findings_name_people_and_pro
         .filter(|u| u.holds(GENERATED_E3))
         .count() as i64;
     tenant.users[0].account_enabled = false;
-    let disabled = tenant.users[0].display_name.clone();
+    let who = |u: &tenantform::sandbox::fixture::FixtureUser| UserRef {
+        name: u.display_name.clone(),
+        id: u.id.clone().unwrap(),
+    };
+    let disabled = who(&tenant.users[0]);
     let gone = tenant.users.remove(1);
-    let deleted = gone.display_name.clone();
+    let deleted = who(&gone);
     tenant.deleted_users.push(FixtureDeletedUser {
         user: gone,
         deleted_date_time: None,
     });
-    let failed = tenant.users[2].display_name.clone(); // user 3: a CountViolation
+    let failed = who(&tenant.users[2]); // user 3: a CountViolation
     let tid = tenant.id.clone();
     let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
     let client = GraphClient::new(sandbox.graph_config(), RetryPolicy::default()).unwrap();
@@ -55,12 +59,13 @@ fn a_tenants_licences_are_read_in_one_batch_and_its_findings_name_people_and_pro
     assert_eq!(e3.next_lifecycle.as_deref(), Some("2027-01-05T00:00:00Z"));
     // Those holding a licence, and the one whose assignment failed; the deleted one too.
     assert_eq!(read.users.len() as i64, holders + 1);
-    assert!(
-        read.users
-            .iter()
-            .any(|u| u.deleted && u.display_name == deleted)
-    );
+    assert!(read.users.iter().any(|u| u.deleted && u.id == deleted.id));
 
+    assert_eq!(
+        skus[0].unassigned_paid_seats(),
+        4,
+        "seats in grace are not handed out"
+    );
     let options = FindingOptions {
         today: jiff::civil::date(2026, 12, 7),
         ending_within_days: 30,
@@ -89,7 +94,7 @@ fn a_tenants_licences_are_read_in_one_batch_and_its_findings_name_people_and_pro
                 on: "2027-01-05".into(),
                 days: 29
             },
-            Finding::UnassignedPaidSeats { sku: e3, seats: 9 },
+            Finding::UnassignedPaidSeats { sku: e3, seats: 4 },
         ]
     );
 }

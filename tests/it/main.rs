@@ -28,6 +28,7 @@ mod replication;
 mod sandbox;
 mod schema;
 mod sdk_shapes;
+mod secure_score;
 mod sources;
 mod standalone;
 mod state_partitions;

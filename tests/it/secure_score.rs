@@ -1,0 +1,99 @@
+//! Secure Score from the sandbox over real HTTP, read into the pure core
+//! (`tenantform::secure_score`): daily records newest first, `$top`, the control profiles,
+//! the trend and the open controls, and the security service's own 403.
+
+use tenantform::graph::{GraphClient, RetryPolicy};
+use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
+use tenantform::secure_score::{ControlProfile, DailyScore, merge, top_open_controls, trend};
+
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn ninety_days_of_scores_newest_first_give_a_trend_and_the_open_controls() {
+    let mut fixture = Fixture::generated_with_profiles(8, 5);
+    // Customer 6 falls: 40% of the maximum 89 days ago, 0.2 points a day less since.
+    let falling = fixture.tenants[7].id.clone();
+    fixture.tenants[2].permissions = Some(vec!["User.Read.All".into()]);
+    let denied = fixture.tenants[2].id.clone();
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    let client = GraphClient::new(sandbox.graph_config(), RetryPolicy::default()).unwrap();
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    run(async {
+        let all = client
+            .get_all(&falling, "/security/secureScores")
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 90, "about 90 days kept");
+        let days: Vec<DailyScore> = all.iter().filter_map(DailyScore::from_graph).collect();
+        assert_eq!(days.len(), 90);
+        assert_eq!(days[0].date, today, "newest first");
+        assert!(days.windows(2).all(|w| w[0].date > w[1].date));
+        for (record, day) in all.iter().zip(&days) {
+            let controls: f64 = day.controls.iter().map(|c| c.score).sum();
+            assert!((controls - day.current).abs() < 0.01, "{record}");
+        }
+        let week = client
+            .get_all(&falling, "/security/secureScores?$top=7")
+            .await
+            .unwrap();
+        assert_eq!(week.len(), 7, "$top=n gives n days");
+        assert_eq!(week[0], all[0]);
+
+        let mut history = Vec::new();
+        assert_eq!(merge(&mut history, days.clone()), 90);
+        assert_eq!(
+            merge(&mut history, days),
+            0,
+            "the same days are not added twice"
+        );
+        let t = trend(&history);
+        assert!(
+            (t.percentage.unwrap() - (40.0 - 0.2 * 89.0)).abs() < 0.05,
+            "{t:?}"
+        );
+        assert!((t.change_7.unwrap() + 1.4).abs() < 0.05, "{t:?}");
+        assert!((t.change_30.unwrap() + 6.0).abs() < 0.05, "{t:?}");
+        assert_eq!(t.change_90, None, "nothing kept 90 days before the latest");
+
+        let profiles: Vec<ControlProfile> = client
+            .get_all(&falling, "/security/secureScoreControlProfiles")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| serde_json::from_value(p).unwrap())
+            .collect();
+        assert_eq!(profiles.len(), 10);
+        let top = top_open_controls(history.last().unwrap(), &profiles, 3);
+        assert_eq!(top.len(), 3);
+        assert!(top.windows(2).all(|w| w[0].available >= w[1].available));
+        assert!(
+            top.iter().all(|c| c.remediation.starts_with("<p>")),
+            "markup, as Graph's"
+        );
+
+        let refused = client
+            .get_all(&falling, "/security/secureScores?$filter=currentScore gt 1")
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("400"), "{refused}");
+        let error = client
+            .get_all(&denied, "/security/secureScores")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.failure().cause,
+            tenantform::outcome::Cause::PermissionMissing,
+            "{error}"
+        );
+        assert!(error.to_string().contains("AccessDenied"), "{error}");
+    });
+}
