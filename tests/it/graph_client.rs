@@ -31,13 +31,7 @@ fn client(sandbox: &SandboxHandle) -> GraphClient {
     GraphClient::new(config, retry).unwrap()
 }
 
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+use crate::support::block_on as run;
 
 #[test]
 fn tokens_are_cached_per_tenant() {

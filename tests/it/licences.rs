@@ -7,13 +7,7 @@ use tenantform::licences::{Finding, FindingOptions, UserRef, findings, summarize
 use tenantform::sandbox::fixture::{FixtureDeletedUser, GENERATED_E3};
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
 
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+use crate::support::block_on as run;
 
 #[test]
 fn a_tenants_licences_are_read_in_one_batch_and_its_findings_name_people_and_products() {

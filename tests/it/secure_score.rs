@@ -6,13 +6,7 @@ use tenantform::graph::{GraphClient, RetryPolicy};
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
 use tenantform::secure_score::{ControlProfile, DailyScore, merge, top_open_controls, trend};
 
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+use crate::support::block_on as run;
 
 #[test]
 fn ninety_days_of_scores_newest_first_give_a_trend_and_the_open_controls() {
