@@ -11,6 +11,7 @@ mod contacts;
 mod customers;
 mod drift;
 mod export;
+mod licences;
 pub(crate) mod plan;
 pub mod progress;
 mod render;
@@ -160,6 +161,21 @@ organization.",
         after_help = "Examples:\n  tenantform contacts examples/foggy-it\n  tenantform contacts --tenant foggy-it --organization foggy-boston\n  tenantform contacts --all --output csv > contacts.csv\n  tenantform contacts --archived --output json | jq '.[] | {name, archivedReason}'\n  tenantform contacts --state 'postgres://tenantform@db.example/tenantform' --tenant foggy-it"
     )]
     Contacts(contacts::Args),
+    /// Licences by tenant: seats by product, and what to act on (read live from Entra).
+    #[command(
+        long_about = "Read each tenant's licences from Microsoft Graph (subscribedSkus, directory/subscriptions, \
+and its users' and soft-deleted users' licences, in one $batch a tenant) and print them by product: \
+purchased, in grace (expired, not renewed), suspended, assigned, available (negative: \
+over-assigned) and paid seats nobody holds, with the next renewal or expiry. Under each tenant, \
+the findings: paid licences on disabled or deleted users, unassigned paid seats, \
+over-assignment, assigned seats living on a grace period, assignment errors, subscriptions \
+and trials ending soon. Graph has no prices: a SKU counts as paid unless all its subscriptions \
+are trials or Microsoft names it free, a trial or viral. Needs Organization.Read.All and \
+User.Read.All.\n\nExit 0 when every selected tenant was read (findings are information, \
+not errors); 1 when any could not be, naming each with its cause.",
+        after_help = "Examples:\n  tenantform licenses --sandbox examples/foggy-it\n  tenantform licenses customers/ --output csv > licences.csv\n  tenantform licenses customers/ --tenant foggy-it --output json | jq '.[].findings'"
+    )]
+    Licenses(licences::Args),
     /// Print the JSON Schema of the manifest format (for editors and CI checks).
     #[command(
         after_help = "Editors with the YAML language server pick it up from a first line like:\n  # yaml-language-server: $schema=../schemas/manifest.schema.json"
@@ -357,6 +373,7 @@ pub fn main() -> ExitCode {
         Command::State(args) => state::run(&cx, args),
         Command::Access(args) => access::run(&cx, args),
         Command::Contacts(args) => contacts::run(&cx, args),
+        Command::Licenses(args) => licences::run(&cx, args),
         Command::Schema(args) => schema::run(&cx, args),
         Command::Roles(args) => roles::run(&cx, args),
         Command::GenerateFleet(args) => generate_fleet(args),

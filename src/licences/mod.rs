@@ -312,7 +312,7 @@ pub enum Finding {
     SubscriptionEnding { sku: String, on: String, days: i64 },
     /// A trial ends soon.
     TrialEnding { sku: String, on: String, days: i64 },
-    /// Seats expired (in grace), suspended or locked out while assigned.
+    /// Seats suspended or locked out while assigned.
     SkuNotEnabled {
         sku: String,
         status: String,
@@ -429,8 +429,8 @@ pub fn findings(
                 seats: sku.unassigned_paid_seats(),
             });
         }
-        if matches!(sku.status.as_str(), "Warning" | "Suspended" | "LockedOut") && sku.consumed > 0
-        {
+        // In grace (`Warning`), its assigned seats are the finding above.
+        if matches!(sku.status.as_str(), "Suspended" | "LockedOut") && sku.consumed > 0 {
             out.push(Finding::SkuNotEnabled {
                 sku: sku.name.clone(),
                 status: sku.status.clone(),

@@ -146,7 +146,6 @@ fn findings_name_waste_errors_over_assignment_and_what_ends_soon() {
             "over-assigned",
             "paid-licence-on-deleted-user",
             "paid-licence-on-disabled-user",
-            "sku-not-enabled",
             "subscription-ending",
             "trial-ending",
             "unassigned-paid-seats",
@@ -190,7 +189,7 @@ fn findings_name_waste_errors_over_assignment_and_what_ends_soon() {
         seats: 3
     }));
     // The free SKU on the disabled user, and the trial's unassigned seats, are not waste.
-    assert_eq!(found.len(), 9);
+    assert_eq!(found.len(), 8);
 }
 
 #[test]
@@ -247,5 +246,21 @@ fn a_user_is_read_with_each_licence_once_and_how_it_is_held() {
                 error: None
             },
         ]
+    );
+}
+
+#[test]
+fn a_suspended_sku_still_assigned_is_named_once_not_as_over_assigned() {
+    let mut suspended = sku(E3, "SPE_E3", "Suspended", 0, 0, 3);
+    suspended.prepaid_units.suspended = 5;
+    let skus = summarize(&[suspended], &[]);
+    assert_eq!(skus[0].available, -3);
+    assert_eq!(
+        findings(&skus, &[], &options()),
+        [Finding::SkuNotEnabled {
+            sku: "Microsoft 365 E3".into(),
+            status: "Suspended".into(),
+            consumed: 3
+        }]
     );
 }

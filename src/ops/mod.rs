@@ -13,6 +13,7 @@ pub mod contacts;
 pub mod drift;
 pub mod error;
 pub mod export;
+pub mod licences;
 pub mod plan;
 pub mod plan_file;
 pub mod reorder;

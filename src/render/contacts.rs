@@ -58,7 +58,7 @@ pub fn status_text(row: &ContactRow) -> String {
 
 /// A table cell: [`terminal_safe`], and line breaks and tabs shown as `?` too, so one contact
 /// stays one line.
-fn cell(text: &str) -> String {
+pub fn cell(text: &str) -> String {
     terminal_safe(text).replace(['\n', '\r', '\t'], "?")
 }
 
@@ -81,32 +81,7 @@ pub fn table_block(rows: &[ContactRow]) -> String {
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..TABLE_COLUMNS.len())
-        .map(|i| {
-            cells
-                .iter()
-                .map(|r| r[i].chars().count())
-                .chain([TABLE_COLUMNS[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut s = String::new();
-        for (i, c) in cells.enumerate() {
-            let pad = widths[i] - c.chars().count();
-            s.push_str(c);
-            s.push_str(&" ".repeat(pad + 2));
-        }
-        s.truncate(s.trim_end().len());
-        s.push('\n');
-        s
-    };
-    let mut out = line(&mut TABLE_COLUMNS.iter().copied());
-    for r in &cells {
-        out.push_str(&line(&mut r.iter().map(String::as_str)));
-    }
-    out
+    crate::render::aligned(&TABLE_COLUMNS, &cells)
 }
 
 /// The CSV header line.

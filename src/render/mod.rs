@@ -2,6 +2,7 @@
 //! JSON. Pure functions from data to strings; untrusted text is escaped for its medium.
 
 pub mod contacts;
+pub mod licences;
 pub mod markdown;
 pub mod text;
 
@@ -37,6 +38,36 @@ pub fn plural(n: usize, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
+}
+
+/// Rows of cells (already escaped) under a header, each column padded to its widest cell, two
+/// spaces apart, no trailing spaces.
+pub fn aligned<R: AsRef<[String]>>(header: &[&str], rows: &[R]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.as_ref()[i].chars().count())
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::new();
+        for (i, c) in cells.enumerate() {
+            let pad = widths[i] - c.chars().count();
+            s.push_str(c);
+            s.push_str(&" ".repeat(pad + 2));
+        }
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    };
+    let mut out = line(&mut header.iter().copied());
+    for r in rows {
+        out.push_str(&line(&mut r.as_ref().iter().map(String::as_str)));
+    }
+    out
 }
 
 #[cfg(test)]

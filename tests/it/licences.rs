@@ -109,3 +109,88 @@ fn a_tenant_without_the_permission_fails_the_read_naming_it() {
     );
     assert!(error.to_string().contains("subscribedSkus"), "{error}");
 }
+
+#[test]
+fn the_licenses_command_prints_products_findings_and_csv_and_fails_a_tenant_it_cannot_read() {
+    use crate::support::{edit_world_tenant, foggy_it, repo_root, tf_on};
+    const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+    let dir = foggy_it();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let fixture = elsewhere.path().join("fixture.yaml");
+    std::fs::copy(repo_root().join("examples/sandbox/fixture.yaml"), &fixture).unwrap();
+    let fixture = fixture.to_str().unwrap();
+    let args = |output: &'static str| {
+        [
+            "licenses",
+            "--sandbox",
+            "--sandbox-world",
+            fixture,
+            "--today",
+            "2026-12-07",
+            "--output",
+            output,
+        ]
+    };
+    let run = tf_on(dir.path(), dir.path(), &args("table"));
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let table = &run.stdout;
+    assert!(
+        table.starts_with(&format!("foggy-it ({FOGGY})\n")),
+        "{table}"
+    );
+    assert!(table.contains("Microsoft 365 E3"), "{table}");
+    assert!(
+        table.contains("! Microsoft 365 E3 on disabled user Dora Departed ("),
+        "{table}"
+    );
+    assert!(
+        table.contains("! Microsoft 365 E3: 2 paid seats unassigned"),
+        "{table}"
+    );
+    assert!(
+        table.contains("! Microsoft 365 Business Basic: 1 assigned seats exist only in an expired subscription's grace period"),
+        "{table}"
+    );
+
+    let csv = tf_on(dir.path(), dir.path(), &args("csv"));
+    assert_eq!(csv.code, 0, "{}", csv.transcript());
+    let mut reader = ::csv::Reader::from_reader(csv.stdout.as_bytes());
+    let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let e3 = rows.iter().find(|r| &r[3] == "SPE_E3").unwrap();
+    assert_eq!(
+        (&e3[0], &e3[6], &e3[9], &e3[11]),
+        ("foggy-it", "7", "5", "2")
+    );
+
+    // A name with markup and an escape sequence, from the customer's directory.
+    edit_world_tenant(dir.path(), FOGGY, |t| {
+        let users = t["users"].as_array_mut().unwrap();
+        let dora = users
+            .iter_mut()
+            .find(|u| u["displayName"] == "Dora Departed")
+            .unwrap();
+        dora["displayName"] = "Dora \u{1b}[2J<b>".into();
+        t["permissions"] = serde_json::json!(["User.Read.All"]);
+    });
+    let denied = tf_on(dir.path(), dir.path(), &args("table"));
+    assert_eq!(denied.code, 1, "{}", denied.transcript());
+    assert!(
+        denied
+            .stderr
+            .contains("error: 1 of 1 tenants could not be read:")
+            && denied.stderr.contains("foggy-it: "),
+        "{}",
+        denied.transcript()
+    );
+    edit_world_tenant(dir.path(), FOGGY, |t| {
+        t["permissions"] = serde_json::Value::Null;
+    });
+    let escaped = tf_on(dir.path(), dir.path(), &args("table"));
+    assert_eq!(escaped.code, 0, "{}", escaped.transcript());
+    assert!(!escaped.stdout.contains('\u{1b}'), "{}", escaped.stdout);
+    assert!(
+        escaped.stdout.contains("Dora ?[2J<b>"),
+        "{}",
+        escaped.stdout
+    );
+}

@@ -1,0 +1,109 @@
+//! `tenantform licenses`: each tenant's licences read live, summed up by SKU, with the
+//! findings an MSP acts on; a table, CSV for invoicing, or JSON.
+
+use std::io::Write;
+
+use clap::ValueEnum;
+
+use crate::cli::common::{CliReporter, GraphArgs, Location, settings};
+use crate::cli::{CliError, Context, exit};
+use crate::licences::FindingOptions;
+use crate::ops::Workspace;
+use crate::render::licences::{csv_header, csv_rows, table_block};
+use crate::render::terminal_safe;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum LicencesOutput {
+    /// A block per tenant: its SKUs aligned, its findings under them.
+    #[default]
+    Table,
+    /// A row per tenant and SKU (RFC 4180, stable columns; cells a spreadsheet would run
+    /// as formulas are defused).
+    Csv,
+    /// Every tenant with its SKUs, findings and licensed users.
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    location: Location,
+    #[command(flatten)]
+    graph: GraphArgs,
+    /// Only this tenant (its stable name; repeat for several).
+    #[arg(long = "tenant", value_name = "NAME")]
+    tenants: Vec<String>,
+    #[arg(long, short, value_enum, default_value_t = LicencesOutput::Table)]
+    output: LicencesOutput,
+    /// Report paid subscriptions renewing or ending within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    ending_within: i64,
+    /// Report trials ending within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 14)]
+    trial_within: i64,
+    /// The day to judge dates on (default: today, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD", hide = true)]
+    today: Option<jiff::civil::Date>,
+}
+
+pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
+    let options = FindingOptions {
+        today: args.today.unwrap_or_else(|| {
+            jiff::Timestamp::now()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date()
+        }),
+        ending_within_days: args.ending_within,
+        trial_within_days: args.trial_within,
+    };
+    let reporter = CliReporter::new(cx);
+    let mut ws = Workspace::open(settings(&args.location, &args.graph, false), &reporter)?;
+    let run = crate::ops::licences::licences(&mut ws, &args.tenants, &options, &reporter)?;
+    ws.close()?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = match args.output {
+        LicencesOutput::Table => run.tenants.iter().enumerate().try_for_each(|(i, t)| {
+            if i > 0 {
+                out.write_all(b"\n")?;
+            }
+            out.write_all(table_block(t).as_bytes())
+        }),
+        LicencesOutput::Csv => out.write_all(csv_header().as_bytes()).and_then(|_| {
+            run.tenants
+                .iter()
+                .try_for_each(|t| out.write_all(csv_rows(t).as_bytes()))
+        }),
+        LicencesOutput::Json => {
+            let json = serde_json::to_string_pretty(&run.tenants).expect("licences serialize");
+            writeln!(out, "{json}")
+        }
+    };
+    written
+        .and_then(|_| out.flush())
+        .map_err(|source| CliError::Io {
+            path: "stdout".into(),
+            source,
+        })?;
+    for name in &run.unmapped {
+        eprintln!(
+            "note: {} has no Microsoft tenant id: nothing to read",
+            terminal_safe(name)
+        );
+    }
+    if run.failures.is_empty() {
+        return Ok(exit::OK);
+    }
+    eprintln!(
+        "error: {} of {} tenants could not be read:",
+        run.failures.len(),
+        run.failures.len() + run.tenants.len()
+    );
+    for (name, failure) in &run.failures {
+        eprintln!(
+            "  {}: {}",
+            terminal_safe(name),
+            terminal_safe(&failure.describe())
+        );
+    }
+    Ok(exit::ERROR)
+}
