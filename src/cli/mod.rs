@@ -18,6 +18,7 @@ mod render;
 mod roles;
 mod sandbox;
 mod schema;
+mod secure_score;
 mod state;
 mod sync;
 mod validate;
@@ -176,6 +177,18 @@ not errors); 1 when any could not be, naming each with its cause.",
         after_help = "Examples:\n  tenantform licenses --sandbox examples/foggy-it\n  tenantform licenses customers/ --output csv > licences.csv\n  tenantform licenses customers/ --tenant foggy-it --output json | jq '.[].findings'"
     )]
     Licenses(licences::Args),
+    /// Secure Score by tenant: now, its change over 7, 30 and 90 days, the top open controls.
+    #[command(
+        name = "secure-score",
+        long_about = "Read each tenant's Secure Score from Microsoft Graph (security/secureScores, the last 90 \
+days, and secureScoreControlProfiles, in one $batch a tenant) and print the latest score, its \
+change in percentage points over 7, 30 and 90 days, and the open controls worth the most \
+points; then the fleet's mean. Needs SecurityEvents.Read.All. A tenant without Secure Score \
+records shows \"no records\".\n\nExit 0 when every selected tenant was read; 1 when any \
+could not be, naming each with its cause.",
+        after_help = "Examples:\n  tenantform secure-score --sandbox examples/foggy-it\n  tenantform secure-score customers/ --output csv > scores.csv\n  tenantform secure-score customers/ --tenant foggy-it --top 10 --output json"
+    )]
+    SecureScore(secure_score::Args),
     /// Print the JSON Schema of the manifest format (for editors and CI checks).
     #[command(
         after_help = "Editors with the YAML language server pick it up from a first line like:\n  # yaml-language-server: $schema=../schemas/manifest.schema.json"
@@ -374,6 +387,7 @@ pub fn main() -> ExitCode {
         Command::Access(args) => access::run(&cx, args),
         Command::Contacts(args) => contacts::run(&cx, args),
         Command::Licenses(args) => licences::run(&cx, args),
+        Command::SecureScore(args) => secure_score::run(&cx, args),
         Command::Schema(args) => schema::run(&cx, args),
         Command::Roles(args) => roles::run(&cx, args),
         Command::GenerateFleet(args) => generate_fleet(args),

@@ -7,6 +7,7 @@ pub mod config;
 pub mod licences;
 pub mod permissions;
 pub mod read;
+pub mod secure_score;
 pub mod sources;
 pub mod users;
 

@@ -4,6 +4,7 @@
 pub mod contacts;
 pub mod licences;
 pub mod markdown;
+pub mod secure_score;
 pub mod text;
 
 /// Characters that could drive a terminal or reorder what is shown (escape sequences, bidi

@@ -91,3 +91,71 @@ fn ninety_days_of_scores_newest_first_give_a_trend_and_the_open_controls() {
         assert!(error.to_string().contains("AccessDenied"), "{error}");
     });
 }
+
+#[test]
+fn the_secure_score_command_prints_trends_controls_and_the_fleet_and_fails_a_tenant_it_cannot_read()
+{
+    use crate::support::{edit_world_tenant, foggy_it, repo_root, tf_on};
+    const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+    let dir = foggy_it();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let fixture = elsewhere.path().join("fixture.yaml");
+    std::fs::copy(repo_root().join("examples/sandbox/fixture.yaml"), &fixture).unwrap();
+    let fixture = fixture.to_str().unwrap();
+    let args = |output: &'static str| {
+        [
+            "secure-score",
+            "--sandbox",
+            "--sandbox-world",
+            fixture,
+            "--output",
+            output,
+        ]
+    };
+    let run = tf_on(dir.path(), dir.path(), &args("table"));
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("foggy-it "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    // 38% rising 0.15 points a day: about +1.05 over 7 days, +4.5 over 30, nothing 90 back.
+    assert!(row.contains("+1.1") || row.contains("+1.0"), "{row}");
+    assert!(
+        row.contains("+4.5") && row.trim_end().ends_with('-'),
+        "{row}"
+    );
+    assert!(
+        run.stdout.contains("foggy-it: top open controls"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.lines().filter(|l| l.contains(" pts  ")).count(),
+        3,
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Fleet: "), "{}", run.stdout);
+
+    let json = tf_on(dir.path(), dir.path(), &args("json"));
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let tenant = &value["tenants"][0];
+    assert_eq!(tenant["tenant"], "foggy-it");
+    assert_eq!(tenant["microsoftTenantId"], FOGGY);
+    assert!(tenant["topOpenControls"][0]["remediation"].is_string());
+
+    edit_world_tenant(dir.path(), FOGGY, |t| {
+        t["permissions"] = serde_json::json!(["User.Read.All"]);
+    });
+    let denied = tf_on(dir.path(), dir.path(), &args("table"));
+    assert_eq!(denied.code, 1, "{}", denied.transcript());
+    assert!(
+        denied
+            .stderr
+            .contains("error: 1 of 1 tenants could not be read:")
+            && denied.stderr.contains("foggy-it: "),
+        "{}",
+        denied.transcript()
+    );
+}

@@ -1,0 +1,77 @@
+//! `secure-score`: each selected tenant's Secure Score read live, its trend over 7, 30 and 90
+//! days and the open controls worth the most points (pure: `crate::secure_score`), and the
+//! fleet's mean.
+
+use crate::graph::secure_score::read_secure_score;
+use crate::ops::fleet_read::read_each;
+use crate::ops::{OpsError, Reporter, Workspace};
+use crate::outcome::Failure;
+use crate::secure_score::{ComparativeScore, OpenControl, Trend, top_open_controls, trend};
+
+/// One tenant's score.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantScore {
+    pub tenant: String,
+    pub microsoft_tenant_id: String,
+    pub trend: Trend,
+    /// The latest day's points and maximum (none: the tenant has no Secure Score records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub comparative: Vec<ComparativeScore>,
+    pub top_open_controls: Vec<OpenControl>,
+}
+
+pub struct ScoresRun {
+    pub tenants: Vec<TenantScore>,
+    /// The mean of the tenants' latest percentages (none when no tenant has a score).
+    pub fleet_percentage: Option<f64>,
+    pub failures: Vec<(String, Failure)>,
+    pub unmapped: Vec<String>,
+}
+
+/// Reads the Secure Score of the tenants named in `tenants` (every mapped tenant when empty),
+/// with each tenant's `top` open controls.
+pub fn secure_scores(
+    ws: &mut Workspace,
+    tenants: &[String],
+    top: usize,
+    reporter: &dyn Reporter,
+) -> Result<ScoresRun, OpsError> {
+    let fleet = read_each(
+        ws,
+        tenants,
+        "secure-score",
+        reporter,
+        |client, tid| async move { read_secure_score(&client, &tid).await },
+    )?;
+    let tenants: Vec<TenantScore> = fleet
+        .read
+        .into_iter()
+        .map(|(tenant, microsoft_tenant_id, read)| {
+            let latest = read.days.last();
+            TenantScore {
+                trend: trend(&read.days),
+                current: latest.map(|d| d.current),
+                max: latest.map(|d| d.max),
+                comparative: latest.map(|d| d.comparative.clone()).unwrap_or_default(),
+                top_open_controls: latest
+                    .map(|d| top_open_controls(d, &read.profiles, top))
+                    .unwrap_or_default(),
+                tenant,
+                microsoft_tenant_id,
+            }
+        })
+        .collect();
+    let scored: Vec<f64> = tenants.iter().filter_map(|t| t.trend.percentage).collect();
+    Ok(ScoresRun {
+        fleet_percentage: (!scored.is_empty())
+            .then(|| scored.iter().sum::<f64>() / scored.len() as f64),
+        tenants,
+        failures: fleet.failures,
+        unmapped: fleet.unmapped,
+    })
+}
