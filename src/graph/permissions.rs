@@ -69,6 +69,24 @@ pub const ORGANIZATION_READ: &[&str] = &[
     "Directory.ReadWrite.All",
 ];
 
+/// `GET /subscribedSkus` (subscribedsku-list.md; newer pages name LicenseAssignment.Read.All
+/// least privileged).
+pub const SUBSCRIBED_SKUS_READ: &[&str] = &[
+    "LicenseAssignment.Read.All",
+    "Organization.Read.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Organization.ReadWrite.All",
+];
+/// `GET /directory/subscriptions` (directory-list-subscriptions.md).
+pub const SUBSCRIPTIONS_READ: &[&str] = &[
+    "Organization.Read.All",
+    "Directory.Read.All",
+    "Organization.ReadWrite.All",
+];
+/// `GET /security/secureScores`, `/security/secureScoreControlProfiles`.
+pub const SECURE_SCORE_READ: &[&str] = &["SecurityEvents.Read.All", "SecurityEvents.ReadWrite.All"];
+
 /// The permissions (any one of them) a request tenantform sends needs, from its method and
 /// path (query and version prefix ignored); `None` for a request this table does not know.
 pub fn needed(method: &str, path: &str) -> Option<&'static [&'static str]> {
@@ -97,6 +115,16 @@ pub fn needed(method: &str, path: &str) -> Option<&'static [&'static str]> {
             ("PATCH", ["users", _]) => USERS_WRITE,
             ("DELETE", ["users", _]) => USERS_DELETE,
             ("GET", ["directory", "deletedItems", ..]) => DELETED_READ,
+            ("GET", ["directory", "subscriptions", ..]) => SUBSCRIPTIONS_READ,
+            ("GET", ["subscribedSkus", ..]) => SUBSCRIBED_SKUS_READ,
+            (
+                "GET",
+                [
+                    "security",
+                    "secureScores" | "secureScoreControlProfiles",
+                    ..,
+                ],
+            ) => SECURE_SCORE_READ,
             ("GET", ["roleManagement", "directory", ..]) => ROLES_READ,
             ("POST" | "DELETE", ["roleManagement", "directory", "roleAssignments", ..]) => {
                 ROLES_WRITE

@@ -108,6 +108,11 @@ fn a_tenant_without_the_permission_fails_the_read_naming_it() {
         "{failure:?}"
     );
     assert!(error.to_string().contains("subscribedSkus"), "{error}");
+    // tenantform knows what the request needs, and says so.
+    assert!(
+        failure.message.contains("Organization.Read.All"),
+        "{failure:?}"
+    );
 }
 
 #[test]
