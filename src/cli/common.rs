@@ -312,3 +312,36 @@ impl Reporter for CliReporter<'_> {
         }
     }
 }
+
+/// After a live report (`licenses`, `secure-score`): notes the selected tenants with nothing to
+/// read, names each tenant that could not be read with why, and gives the exit code: 1 when
+/// any could not be read (a report that left tenants out is not a success), else 0.
+pub fn report_unread(
+    unmapped: &[String],
+    failures: &[(String, crate::outcome::Failure)],
+    read: usize,
+) -> u8 {
+    use crate::render::terminal_safe;
+    for name in unmapped {
+        eprintln!(
+            "note: {} has no Microsoft tenant id: nothing to read",
+            terminal_safe(name)
+        );
+    }
+    if failures.is_empty() {
+        return crate::cli::exit::OK;
+    }
+    eprintln!(
+        "error: {} of {} tenants could not be read:",
+        failures.len(),
+        failures.len() + read
+    );
+    for (name, failure) in failures {
+        eprintln!(
+            "  {}: {}",
+            terminal_safe(name),
+            terminal_safe(&failure.describe())
+        );
+    }
+    crate::cli::exit::ERROR
+}

@@ -5,12 +5,11 @@ use std::io::Write;
 
 use clap::ValueEnum;
 
-use crate::cli::common::{CliReporter, GraphArgs, Location, settings};
-use crate::cli::{CliError, Context, exit};
+use crate::cli::common::{CliReporter, GraphArgs, Location, report_unread, settings};
+use crate::cli::{CliError, Context};
 use crate::licences::FindingOptions;
 use crate::ops::Workspace;
 use crate::render::licences::{csv_header, csv_rows, table_block};
-use crate::render::terminal_safe;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum LicencesOutput {
@@ -84,26 +83,9 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             path: "stdout".into(),
             source,
         })?;
-    for name in &run.unmapped {
-        eprintln!(
-            "note: {} has no Microsoft tenant id: nothing to read",
-            terminal_safe(name)
-        );
-    }
-    if run.failures.is_empty() {
-        return Ok(exit::OK);
-    }
-    eprintln!(
-        "error: {} of {} tenants could not be read:",
-        run.failures.len(),
-        run.failures.len() + run.tenants.len()
-    );
-    for (name, failure) in &run.failures {
-        eprintln!(
-            "  {}: {}",
-            terminal_safe(name),
-            terminal_safe(&failure.describe())
-        );
-    }
-    Ok(exit::ERROR)
+    Ok(report_unread(
+        &run.unmapped,
+        &run.failures,
+        run.tenants.len(),
+    ))
 }

@@ -117,12 +117,10 @@ fn a_tenant_without_the_permission_fails_the_read_naming_it() {
 
 #[test]
 fn the_licenses_command_prints_products_findings_and_csv_and_fails_a_tenant_it_cannot_read() {
-    use crate::support::{edit_world_tenant, foggy_it, repo_root, tf_on};
+    use crate::support::{edit_world_tenant, example_fixture, foggy_it, tf_on};
     const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
     let dir = foggy_it();
-    let elsewhere = tempfile::tempdir().unwrap();
-    let fixture = elsewhere.path().join("fixture.yaml");
-    std::fs::copy(repo_root().join("examples/sandbox/fixture.yaml"), &fixture).unwrap();
+    let (_elsewhere, fixture) = example_fixture();
     let fixture = fixture.to_str().unwrap();
     let args = |output: &'static str| {
         [

@@ -95,12 +95,10 @@ fn ninety_days_of_scores_newest_first_give_a_trend_and_the_open_controls() {
 #[test]
 fn the_secure_score_command_prints_trends_controls_and_the_fleet_and_fails_a_tenant_it_cannot_read()
 {
-    use crate::support::{edit_world_tenant, foggy_it, repo_root, tf_on};
+    use crate::support::{edit_world_tenant, example_fixture, foggy_it, tf_on};
     const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
     let dir = foggy_it();
-    let elsewhere = tempfile::tempdir().unwrap();
-    let fixture = elsewhere.path().join("fixture.yaml");
-    std::fs::copy(repo_root().join("examples/sandbox/fixture.yaml"), &fixture).unwrap();
+    let (_elsewhere, fixture) = example_fixture();
     let fixture = fixture.to_str().unwrap();
     let args = |output: &'static str| {
         [

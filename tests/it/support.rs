@@ -913,3 +913,12 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .unwrap()
         .block_on(f)
 }
+
+/// A copy of examples/sandbox/fixture.yaml (Foggy IT's people, licences and Secure Score) in a
+/// temporary directory of its own, outside any manifests tree: for `--sandbox-world`.
+pub fn example_fixture() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fixture.yaml");
+    std::fs::copy(repo_root().join("examples/sandbox/fixture.yaml"), &path).unwrap();
+    (dir, path)
+}
