@@ -226,7 +226,14 @@ pub fn draw(faults: &Faults, rng: &mut Rng) -> Injected {
 #[derive(Default)]
 pub struct Budgets {
     windows: HashMap<(String, String), Window>,
+    /// Secure Score requests per (app, tenant): when the minute began, and how many since.
+    security: HashMap<(String, String), (Instant, u32)>,
 }
+
+/// Secure Score's own limit, always enforced: 150 requests a minute per app per tenant (GRAPH.md,
+/// "Secure Score"; Microsoft's throttling limits for the security API).
+pub const SECURITY_PER_MINUTE: u32 = 150;
+const SECURITY_WINDOW: Duration = Duration::from_secs(60);
 
 struct Window {
     units_start: Instant,
@@ -261,6 +268,22 @@ pub fn request_cost(method: &str, path: &str, has_select: bool, has_expand: bool
 }
 
 impl Budgets {
+    /// Charges a Secure Score request; returns the seconds to wait when over the limit.
+    pub fn charge_security(&mut self, app: &str, tenant: &str, now: Instant) -> Option<f64> {
+        let (start, count) = self
+            .security
+            .entry((app.to_string(), tenant.to_string()))
+            .or_insert((now, 0));
+        if now.duration_since(*start) >= SECURITY_WINDOW {
+            (*start, *count) = (now, 0);
+        }
+        if *count >= SECURITY_PER_MINUTE {
+            return Some((SECURITY_WINDOW - now.duration_since(*start)).as_secs_f64());
+        }
+        *count += 1;
+        None
+    }
+
     /// Charges a request; returns the seconds to wait when over budget.
     pub fn charge(
         &mut self,

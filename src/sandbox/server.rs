@@ -154,6 +154,13 @@ fn handle_call(
             return Ok(throttled(wait));
         }
     }
+    if call.path.trim_start_matches('/').starts_with("security/")
+        && let Some(wait) = world
+            .budgets
+            .charge_security(app, call.tenant, Instant::now())
+    {
+        return Ok(throttled(wait));
+    }
     // After authentication (the token is valid), as Graph does: the token's roles must hold
     // one of the permissions the endpoint accepts, and sensitive actions need more.
     if let Err(denied) = super::permissions::authorize(world, call, &token.roles) {

@@ -832,3 +832,34 @@ fn licences_are_summed_by_sku_from_subscriptions_and_users_with_their_permission
         assert_eq!(g.get("/directory/subscriptions").await.status, 403);
     });
 }
+
+#[test]
+fn secure_score_answers_150_requests_a_minute_per_tenant_then_429_with_retry_after() {
+    let fixture = Fixture::generated_with_profiles(2, 3);
+    let (first, second) = (fixture.tenants[1].id.clone(), fixture.tenants[2].id.clone());
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    runtime().block_on(async {
+        let g = Graph::connect(&sandbox, &first).await;
+        for i in 0..150 {
+            let path = if i % 2 == 0 {
+                "/security/secureScores?$top=1"
+            } else {
+                "/security/secureScoreControlProfiles"
+            };
+            assert_eq!(g.get(path).await.status, 200, "request {i}");
+        }
+        let limited = g.get("/security/secureScores?$top=1").await;
+        assert_eq!(limited.status, 429, "{}", limited.body);
+        assert_eq!(limited.body["error"]["code"], "TooManyRequests");
+        let wait: f64 = limited.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(wait > 0.0 && wait <= 60.0, "{wait}");
+        // Other endpoints of the tenant, and other tenants, are not held back.
+        assert_eq!(g.get("/organization").await.status, 200);
+        let other = Graph::connect(&sandbox, &second).await;
+        assert_eq!(other.get("/security/secureScores?$top=1").await.status, 200);
+    });
+}
