@@ -25,6 +25,7 @@ pub mod ops;
 pub mod outcome;
 pub mod plan;
 pub mod render;
+pub mod report;
 pub mod resources;
 pub mod roles;
 pub mod sandbox;

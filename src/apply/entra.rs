@@ -469,7 +469,8 @@ impl Executor for EntraExecutor<'_> {
                 | KindId::Organization
                 | KindId::MspRole
                 | KindId::Contact
-                | KindId::UserSync,
+                | KindId::UserSync
+                | KindId::SecureScoreHistory,
             ) => StateOnlyExecutor.execute(action, stored, state),
             None => Box::pin(std::future::ready(Err(failed_because(
                 action,

@@ -9,7 +9,10 @@ use crate::cli::common::{CliReporter, GraphArgs, Location, report_unread, settin
 use crate::cli::{CliError, Context};
 use crate::licences::FindingOptions;
 use crate::ops::Workspace;
-use crate::render::licences::{csv_header, csv_rows, table_block};
+use crate::render::licences::{
+    csv_header, csv_rows, organization_csv_header, organization_csv_rows, organization_table_block,
+    table_block,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum LicencesOutput {
@@ -23,6 +26,13 @@ pub enum LicencesOutput {
     Json,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum LicencesBy {
+    #[default]
+    Sku,
+    Organization,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
@@ -34,6 +44,12 @@ pub struct Args {
     tenants: Vec<String>,
     #[arg(long, short, value_enum, default_value_t = LicencesOutput::Table)]
     output: LicencesOutput,
+    /// `sku`: each tenant's SKUs and findings. `organization`: seats per organization, from
+    /// the contacts each licensed user is synced to (EndUserSync); licensed users who are no
+    /// contact are counted apart (`routed` false), so a tenant's rows add up. With
+    /// `--output csv`: one row per tenant, organization and SKU, for invoicing.
+    #[arg(long, value_enum, default_value_t = LicencesBy::Sku)]
+    by: LicencesBy,
     /// Report paid subscriptions renewing or ending within this many days.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     ending_within: i64,
@@ -57,10 +73,32 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     };
     let reporter = CliReporter::new(cx);
     let mut ws = Workspace::open(settings(&args.location, &args.graph, false), &reporter)?;
-    let run = crate::ops::licences::licences(&mut ws, &args.tenants, &options, &reporter)?;
+    let run = crate::ops::licences::licences(
+        &mut ws,
+        &args.tenants,
+        &options,
+        args.by == LicencesBy::Organization,
+        &reporter,
+    )?;
     ws.close()?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let by_organization = args.by == LicencesBy::Organization;
     let written = match args.output {
+        LicencesOutput::Table if by_organization => {
+            run.tenants.iter().enumerate().try_for_each(|(i, t)| {
+                if i > 0 {
+                    out.write_all(b"\n")?;
+                }
+                out.write_all(organization_table_block(t).as_bytes())
+            })
+        }
+        LicencesOutput::Csv if by_organization => out
+            .write_all(organization_csv_header().as_bytes())
+            .and_then(|_| {
+                run.tenants
+                    .iter()
+                    .try_for_each(|t| out.write_all(organization_csv_rows(t).as_bytes()))
+            }),
         LicencesOutput::Table => run.tenants.iter().enumerate().try_for_each(|(i, t)| {
             if i > 0 {
                 out.write_all(b"\n")?;

@@ -277,6 +277,67 @@ impl LicensedUser {
     }
 }
 
+/// Seats of one SKU held by the contacts routed to one organization: what an MSP invoices.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationSeats {
+    /// The organization the holders' contacts are routed to; `None`: holders that are not
+    /// contacts (not synced, or excluded by the rules), so the sum still matches the tenant.
+    pub organization: Option<String>,
+    pub sku_id: String,
+    pub part_number: String,
+    pub product: String,
+    /// Users holding an assigned seat (each once, however many ways it was assigned).
+    pub seats: i64,
+    /// Of those, seats on paid SKUs (what is billed).
+    pub paid: bool,
+}
+
+/// Seats per organization and SKU: each user that holds an assigned seat and is not deleted,
+/// counted under the organization `organization_of` gives its id (None: no active contact).
+/// Sorted by organization (unrouted last), then product.
+pub fn seats_by_organization(
+    skus: &[SkuSummary],
+    users: &[LicensedUser],
+    organization_of: &dyn Fn(&str) -> Option<String>,
+) -> Vec<OrganizationSeats> {
+    let mut counts: std::collections::BTreeMap<(Option<String>, String), i64> = Default::default();
+    for user in users.iter().filter(|u| !u.deleted) {
+        let organization = organization_of(&user.id);
+        let mut held: Vec<String> = user
+            .licences
+            .iter()
+            .filter(|l| l.assigned)
+            .map(|l| l.sku_id.to_ascii_lowercase())
+            .collect();
+        held.sort();
+        held.dedup();
+        for sku in held {
+            *counts.entry((organization.clone(), sku)).or_default() += 1;
+        }
+    }
+    let mut rows: Vec<OrganizationSeats> = counts
+        .into_iter()
+        .map(|((organization, sku_id), seats)| {
+            let summary = skus.iter().find(|s| s.sku_id.eq_ignore_ascii_case(&sku_id));
+            let part_number = summary.map(|s| s.part_number.clone()).unwrap_or_default();
+            OrganizationSeats {
+                organization,
+                product: summary.map_or_else(|| sku_id.clone(), |s| s.name.clone()),
+                paid: summary.is_some_and(|s| s.paid),
+                part_number,
+                sku_id,
+                seats,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (a.organization.is_none(), &a.organization, &a.product)
+            .cmp(&(b.organization.is_none(), &b.organization, &b.product))
+    });
+    rows
+}
+
 /// A user as a finding names them: their display name (set in the customer's tenant, so not
 /// unique and not trusted: renderers escape it) and their object id.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -264,3 +264,64 @@ fn a_suspended_sku_still_assigned_is_named_once_not_as_over_assigned() {
         }]
     );
 }
+
+#[test]
+fn seats_are_counted_per_organization_once_per_user_with_non_contacts_apart() {
+    let skus = summarize(&three_skus(), &[subscription(E3, false, "2027-06-01T00:00:00Z")]);
+    let held = |sku: &str, assigned: bool, assignment: Assignment| HeldLicence {
+        sku_id: sku.into(),
+        assigned,
+        assignment,
+        error: None,
+    };
+    let user = |id: &str, deleted: bool, licences: Vec<HeldLicence>| LicensedUser {
+        id: id.into(),
+        display_name: id.into(),
+        enabled: true,
+        deleted,
+        licences,
+    };
+    let users = [
+        // E3 both directly and by a group: one seat.
+        user(
+            "boston-1",
+            false,
+            vec![
+                held(E3, true, Assignment::Direct),
+                held(E3, true, Assignment::Group("g".into())),
+            ],
+        ),
+        user("boston-2", false, vec![held(E3, true, Assignment::Direct)]),
+        // Only in an error state: holds no seat.
+        user(
+            "boston-3",
+            false,
+            vec![held(BUSINESS_STANDARD, false, Assignment::Direct)],
+        ),
+        user("paris-1", false, vec![held(FLOW_FREE, true, Assignment::Direct)]),
+        user("stranger", false, vec![held(E3, true, Assignment::Direct)]),
+        // Soft-deleted: its contact is archived, its seat is a finding, not an invoice line.
+        user("boston-4", true, vec![held(E3, true, Assignment::Direct)]),
+    ];
+    let organization_of = |id: &str| -> Option<String> {
+        match id.split('-').next() {
+            Some("boston") => Some("foggy-boston".into()),
+            Some("paris") => Some("foggy-paris".into()),
+            _ => None,
+        }
+    };
+    let rows = seats_by_organization(&skus, &users, &organization_of);
+    let got: Vec<(Option<&str>, &str, i64, bool)> = rows
+        .iter()
+        .map(|r| (r.organization.as_deref(), r.part_number.as_str(), r.seats, r.paid))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("foggy-boston"), "SPE_E3", 2, true),
+            (Some("foggy-paris"), "FLOW_FREE", 1, false),
+            (None, "SPE_E3", 1, true),
+        ]
+    );
+    assert_eq!(rows[0].product, "Microsoft 365 E3");
+}

@@ -158,6 +158,20 @@ pub fn tenant_rows<'a>(
     rows
 }
 
+/// The organization of each active contact of `tenant`, by the Entra user id it is keyed by:
+/// what licence counts per organization join on. One tenant's contacts at a time.
+pub fn organizations_by_user(
+    store: &dyn StateStore,
+    tenant: &str,
+) -> Result<std::collections::HashMap<String, String>, StateError> {
+    let prefix = format!("{CONTACT}.");
+    let state = store.load_partition_only(&Partition::tenant(tenant)?, &|a| a.starts_with(&prefix))?;
+    Ok(tenant_rows(tenant, &state.objects, &ContactQuery::default())
+        .into_iter()
+        .filter_map(|row| Some((row.user_id.to_ascii_lowercase(), row.organization?)))
+        .collect())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ContactsError {
     #[error("--tenant {name}: no tenant of that name in state{}", hint(suggestion))]

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod plan_file;
 pub mod reorder;
 pub mod reporter;
+pub mod score_history;
 pub mod secure_score;
 pub mod settings;
 pub mod sync;

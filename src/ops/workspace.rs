@@ -309,7 +309,8 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), OpsError> {
 pub struct Workspace {
     pub settings: Settings,
     pub manifests: Manifests,
-    pub store: Box<dyn StateStore + Send + Sync>,
+    /// Shared so a tenant's read can look at its stored records on a blocking thread.
+    pub store: std::sync::Arc<dyn StateStore + Send + Sync>,
     pub connection: Option<Connection>,
 }
 
@@ -322,7 +323,7 @@ impl Workspace {
 
     /// A workspace over manifests already loaded (commands where they are optional).
     pub fn with_manifests(settings: Settings, manifests: Manifests) -> Result<Workspace, OpsError> {
-        let store = settings.store()?;
+        let store = settings.store()?.into();
         Ok(Workspace {
             settings,
             manifests,

@@ -145,6 +145,73 @@ pub fn csv_rows(t: &TenantLicences) -> String {
     out
 }
 
+/// The CSV columns of `licenses --by organization` (stable, for invoicing).
+pub const ORGANIZATION_CSV_COLUMNS: [&str; 8] = [
+    "tenant",
+    "organization",
+    "skuId",
+    "partNumber",
+    "product",
+    "seats",
+    "paid",
+    "routed",
+];
+
+/// The per-organization CSV header line.
+pub fn organization_csv_header() -> String {
+    format!("{}\r\n", ORGANIZATION_CSV_COLUMNS.join(","))
+}
+
+/// One tenant's seats per organization and SKU; holders that are no contact have an empty
+/// organization and `routed` false, so a tenant's rows still add up to its assigned seats.
+pub fn organization_csv_rows(t: &TenantLicences) -> String {
+    let mut out = String::new();
+    for r in &t.by_organization {
+        let fields = [
+            t.tenant.clone(),
+            r.organization.clone().unwrap_or_default(),
+            r.sku_id.clone(),
+            r.part_number.clone(),
+            r.product.clone(),
+            r.seats.to_string(),
+            r.paid.to_string(),
+            r.organization.is_some().to_string(),
+        ];
+        let cells: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// One tenant's seats per organization, aligned.
+pub fn organization_table_block(t: &TenantLicences) -> String {
+    let mut out = format!("{} ({})\n", cell(&t.tenant), cell(&t.microsoft_tenant_id));
+    if t.by_organization.is_empty() {
+        out.push_str("  no assigned seats\n");
+        return out;
+    }
+    let rows: Vec<[String; 3]> = t
+        .by_organization
+        .iter()
+        .map(|r| {
+            [
+                r.organization
+                    .as_deref()
+                    .map_or_else(|| "(no contact)".to_string(), cell),
+                cell(&r.product),
+                r.seats.to_string(),
+            ]
+        })
+        .collect();
+    for line in crate::render::aligned(&["ORGANIZATION", "PRODUCT", "SEATS"], &rows).lines() {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +245,7 @@ mod tests {
             findings: findings(&skus, &[], &options),
             skus,
             users: Vec::new(),
+            by_organization: Vec::new(),
         }
     }
 

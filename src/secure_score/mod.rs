@@ -90,6 +90,38 @@ impl DailyScore {
     }
 }
 
+/// A tenant's days as kept in state (`secure_score.<tenant>`): the per-control points are
+/// left out (only the latest day's matter, and they come from the live read), so a year of
+/// history stays a few tens of kilobytes.
+pub fn history_attributes(history: &[DailyScore]) -> crate::state::Attributes {
+    let days: Vec<Value> = history
+        .iter()
+        .map(|d| {
+            serde_json::to_value(DailyScore {
+                controls: Vec::new(),
+                ..d.clone()
+            })
+            .expect("a day serializes")
+        })
+        .collect();
+    std::iter::once(("days".to_string(), Value::Array(days))).collect()
+}
+
+/// The days kept in a `secure_score.<tenant>` object, oldest first; days that cannot be read
+/// back (a hand-edited state) are skipped rather than failing the tenant.
+pub fn history_from_attributes(attributes: &crate::state::Attributes) -> Vec<DailyScore> {
+    let mut days: Vec<DailyScore> = attributes
+        .get("days")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| serde_json::from_value(d.clone()).ok())
+        .collect();
+    days.sort_by(|a, b| a.date.cmp(&b.date));
+    days.dedup_by(|a, b| a.date == b.date);
+    days
+}
+
 /// Adds the days `read` has that `history` lacks, keeping `history` oldest first; a day
 /// already kept is kept as it was (running twice adds nothing). Returns the days added.
 pub fn merge(history: &mut Vec<DailyScore>, read: Vec<DailyScore>) -> usize {
@@ -114,6 +146,9 @@ pub struct Trend {
     pub change_7: Option<f64>,
     pub change_30: Option<f64>,
     pub change_90: Option<f64>,
+    /// The first day kept, and the change since then (all the history kept).
+    pub since: Option<String>,
+    pub change_all: Option<f64>,
 }
 
 /// The trend of a history kept oldest first.
@@ -125,6 +160,8 @@ pub fn trend(history: &[DailyScore]) -> Trend {
             change_7: None,
             change_30: None,
             change_90: None,
+            since: None,
+            change_all: None,
         };
     };
     let change = |days: i64| -> Option<f64> {
@@ -143,6 +180,9 @@ pub fn trend(history: &[DailyScore]) -> Trend {
         change_7: change(7),
         change_30: change(30),
         change_90: change(90),
+        since: history.first().map(|d| d.date.clone()),
+        change_all: (history.len() > 1)
+            .then(|| latest.percentage() - history[0].percentage()),
     }
 }
 
@@ -316,6 +356,47 @@ mod tests {
         let short = trend(&history[..5]);
         assert_eq!((short.change_7, short.change_90), (None, None));
         assert_eq!(trend(&[]).percentage, None);
+    }
+
+    #[test]
+    fn a_history_round_trips_through_state_without_per_control_points() {
+        let mut first = day("2026-12-01", 100.0);
+        first.controls = vec![ControlScore {
+            name: "MFA".into(),
+            category: "Identity".into(),
+            score: 9.0,
+        }];
+        first.comparative = vec![ComparativeScore {
+            basis: "AllTenants".into(),
+            average: 41.5,
+        }];
+        let history = vec![first.clone(), day("2026-12-02", 120.0)];
+        let attributes = history_attributes(&history);
+        let back = history_from_attributes(&attributes);
+        assert_eq!(back.len(), 2);
+        assert!(back[0].controls.is_empty(), "controls are not kept");
+        assert_eq!(back[0].comparative, first.comparative);
+        assert_eq!(back[1], history[1]);
+        // Out of order, duplicated or unreadable days in a hand-edited state.
+        let edited: crate::state::Attributes = std::iter::once((
+            "days".to_string(),
+            json!([
+                {"date": "2026-12-02", "current": 1.0, "max": 2.0},
+                {"date": "2026-12-01", "current": 1.0, "max": 2.0},
+                {"date": "2026-12-02", "current": 2.0, "max": 2.0},
+                {"nonsense": true}
+            ]),
+        ))
+        .collect();
+        let dates: Vec<String> = history_from_attributes(&edited)
+            .into_iter()
+            .map(|d| d.date)
+            .collect();
+        assert_eq!(dates, ["2026-12-01", "2026-12-02"]);
+        let t = trend(&back);
+        assert_eq!(t.since.as_deref(), Some("2026-12-01"));
+        assert_eq!(t.change_all, Some(10.0), "50% to 60%");
+        assert_eq!(trend(&back[..1]).change_all, None);
     }
 
     #[test]

@@ -197,3 +197,66 @@ fn the_licenses_command_prints_products_findings_and_csv_and_fails_a_tenant_it_c
         escaped.stdout
     );
 }
+
+#[test]
+fn seats_per_organization_follow_the_contacts_routes_for_invoicing() {
+    use crate::support::{example_fixture, foggy_it, tf_on};
+    let dir = foggy_it();
+    std::fs::copy(
+        crate::support::repo_root().join("examples/foggy-it/end-users.yaml"),
+        dir.path().join("end-users.yaml"),
+    )
+    .unwrap();
+    let (_elsewhere, fixture) = example_fixture();
+    let fixture = fixture.to_str().unwrap();
+    let sandbox = ["--sandbox", "--sandbox-world", fixture];
+    let apply = tf_on(
+        dir.path(),
+        dir.path(),
+        &[&["apply", "--auto-approve"][..], &sandbox].concat(),
+    );
+    assert_eq!(apply.code, 0, "{}", apply.transcript());
+    let csv = tf_on(
+        dir.path(),
+        dir.path(),
+        &[
+            &["licenses", "--by", "organization", "--output", "csv"][..],
+            &sandbox,
+        ]
+        .concat(),
+    );
+    assert_eq!(csv.code, 0, "{}", csv.transcript());
+    let mut reader = ::csv::Reader::from_reader(csv.stdout.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        tenantform::render::licences::ORGANIZATION_CSV_COLUMNS
+    );
+    let rows: Vec<(String, String, String, String)> = reader
+        .records()
+        .map(Result::unwrap)
+        .map(|r| (r[1].into(), r[3].into(), r[5].into(), r[7].into()))
+        .collect();
+    let row = |o: &str, part: &str, seats: &str, routed: &str| {
+        (o.to_string(), part.to_string(), seats.to_string(), routed.to_string())
+    };
+    assert_eq!(
+        rows,
+        [
+            row("foggy-boston", "SPE_E3", "1", "true"),
+            row("foggy-burlington", "O365_BUSINESS_ESSENTIALS", "1", "true"),
+            row("foggy-burlington", "SPE_E3", "1", "true"),
+            row("foggy-waltham", "SPE_E3", "2", "true"),
+            // Dora is disabled: her contact is archived, her seat is nobody's invoice line.
+            row("", "SPE_E3", "1", "false"),
+        ],
+        "{}",
+        csv.stdout
+    );
+    let table = tf_on(
+        dir.path(),
+        dir.path(),
+        &[&["licenses", "--by", "organization"][..], &sandbox].concat(),
+    );
+    assert_eq!(table.code, 0, "{}", table.transcript());
+    assert!(table.stdout.contains("(no contact)"), "{}", table.stdout);
+}
