@@ -21,6 +21,7 @@ pub mod live;
 pub mod load;
 pub mod manifest;
 pub mod model;
+pub mod notify;
 pub mod ops;
 pub mod outcome;
 pub mod plan;

@@ -4,6 +4,7 @@
 use clap::ValueEnum;
 
 use crate::cli::common::{CliReporter, GraphArgs, Location, parse_duration, settings};
+use crate::cli::notify::{Notifier, NotifyArgs};
 use crate::cli::{CliError, Context, exit};
 use crate::ops::Workspace;
 use crate::ops::drift::{DriftRequest, DriftRun};
@@ -39,9 +40,25 @@ pub struct Args {
     /// The day to evaluate exception expiry and pending invitations on (default: today, UTC).
     #[arg(long, value_name = "YYYY-MM-DD", hide = true)]
     today: Option<jiff::civil::Date>,
+    #[command(flatten)]
+    notify: NotifyArgs,
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
+    // A bad --notify stops the command before it does anything.
+    let notifier = args.notify.notifier()?;
+    let started_at = crate::state::now_rfc3339();
+    let result = check(cx, &args, &notifier);
+    notifier.finish("drift", &started_at, result)
+}
+
+/// The drift check: its exit code, and for `--notify` its summary (the report as `--output
+/// json` prints it, with the tenants that could not be checked as `failedTenants`).
+fn check(
+    cx: &Context,
+    args: &Args,
+    notifier: &Notifier,
+) -> Result<(u8, serde_json::Value), CliError> {
     let today = args.today.unwrap_or_else(|| {
         jiff::Timestamp::now()
             .to_zoned(jiff::tz::TimeZone::UTC)
@@ -73,11 +90,28 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         DriftFormat::Junit => print!("{}", crate::drift::junit::render(&report)),
     }
     crate::cli::plan::report_failed_tenants(&plan, "checked");
-    Ok(if plan.failed_tenants().next().is_some() {
+    let code = if plan.failed_tenants().next().is_some() {
         exit::ERROR
     } else if report.has_drift() {
         exit::CHANGES
     } else {
         exit::OK
-    })
+    };
+    let summary = if notifier.is_enabled() {
+        let mut summary = serde_json::to_value(&report).expect("report serializes");
+        summary["failedTenants"] = plan
+            .failed_tenants()
+            .map(|t| {
+                let message = match &t.outcome {
+                    crate::outcome::Outcome::Failed(f) => f.describe(),
+                    _ => String::new(),
+                };
+                serde_json::json!({ "tenant": t.label(), "message": message })
+            })
+            .collect();
+        summary
+    } else {
+        serde_json::Value::Null
+    };
+    Ok((code, summary))
 }

@@ -12,6 +12,7 @@ mod customers;
 mod drift;
 mod export;
 mod licences;
+mod notify;
 pub(crate) mod plan;
 pub mod progress;
 mod render;

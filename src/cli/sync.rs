@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cli::common::{CliReporter, GraphArgs, Location, LockArgs, TenantSelection, settings};
+use crate::cli::notify::{Notifier, NotifyArgs};
 use crate::cli::{CliError, Context, exit};
 use crate::ops::Workspace;
 use crate::ops::sync::{SyncRequest, SyncSummary, sync};
@@ -34,6 +35,9 @@ pub struct Args {
     /// `text`: a line per round; `json`: one JSON object per round (for schedulers and PSAs).
     #[arg(long, short, value_enum, default_value_t = SyncFormat::Text)]
     output: SyncFormat,
+    // With --every, one notification per round.
+    #[command(flatten)]
+    notify: NotifyArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -43,6 +47,8 @@ pub enum SyncFormat {
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
+    // A bad --notify stops the command before it does anything.
+    let notifier = args.notify.notifier()?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal ends the process at once (journals keep what was done).
@@ -52,7 +58,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let mut code;
     loop {
         let started = Instant::now();
-        code = round(cx, &args, &stop)?;
+        code = round(cx, &args, &stop, &notifier)?;
         let Some(every) = args.every else {
             return Ok(code);
         };
@@ -70,8 +76,13 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
 }
 
 /// One round: manifests loaded afresh (a service picks up what was merged since), contacts
-/// planned and applied, the summary printed.
-fn round(cx: &Context, args: &Args, stop: &AtomicBool) -> Result<u8, CliError> {
+/// planned and applied, the summary printed (and posted with `--notify`).
+fn round(
+    cx: &Context,
+    args: &Args,
+    stop: &AtomicBool,
+    notifier: &Notifier,
+) -> Result<u8, CliError> {
     let started_at = crate::state::now_rfc3339();
     let mut settings = settings(&args.location, &args.graph, false);
     settings.lock_timeout = args.lock.lock_timeout;
@@ -106,9 +117,11 @@ fn round(cx: &Context, args: &Args, stop: &AtomicBool) -> Result<u8, CliError> {
                 });
                 println!("{line}");
             }
+            let summary = serde_json::json!({ "error": e.to_string() });
+            notifier.send("sync", &started_at, exit::ERROR, &summary);
             return Ok(exit::ERROR);
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return notifier.finish("sync", &started_at, Err(e.into())),
     };
     let summary = SyncSummary::of(&run, started_at, crate::state::now_rfc3339());
     let mut stdout = std::io::stdout().lock();
@@ -151,6 +164,10 @@ fn round(cx: &Context, args: &Args, stop: &AtomicBool) -> Result<u8, CliError> {
             render::terminal_safe(&f.tenant),
             render::terminal_safe(&f.message)
         );
+    }
+    if notifier.is_enabled() {
+        let json = serde_json::to_value(&summary).expect("a summary serializes");
+        notifier.send("sync", &summary.started_at, summary.exit_code, &json);
     }
     Ok(summary.exit_code)
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod export;
 pub mod fleet_read;
 pub mod licences;
+pub mod notify;
 pub mod plan;
 pub mod plan_file;
 pub mod reorder;

@@ -14,6 +14,7 @@ mod history;
 mod honest;
 mod licences;
 mod model;
+mod notify;
 mod onboarding;
 mod permissions;
 mod pipelines;
