@@ -178,15 +178,22 @@ not errors); 1 when any could not be, naming each with its cause.",
         after_help = "Examples:\n  tenantform licenses --sandbox examples/foggy-it\n  tenantform licenses customers/ --output csv > licences.csv\n  tenantform licenses customers/ --tenant foggy-it --output json | jq '.[].findings'"
     )]
     Licenses(licences::Args),
-    /// Secure Score by tenant: now, its change over 7, 30 and 90 days, the top open controls.
+    /// Secure Score by tenant: now, its change over 7, 30 and 90 days, the top open controls,
+    /// and the sign-in posture (MFA registration, admins without MFA, security defaults).
     #[command(
         name = "secure-score",
         long_about = "Read each tenant's Secure Score from Microsoft Graph (security/secureScores, the last 90 \
 days, and secureScoreControlProfiles, in one $batch a tenant) and print the latest score, its \
 change in percentage points over 7, 30 and 90 days, and the open controls worth the most \
-points; then the fleet's mean. Needs SecurityEvents.Read.All. A tenant without Secure Score \
-records shows \"no records\".\n\nExit 0 when every selected tenant was read; 1 when any \
-could not be, naming each with its cause.",
+points; then the fleet's mean. A tenant without Secure Score records shows \"no records\".\n\n\
+Beside the score, in a second $batch, each tenant's sign-in posture: the share of its enabled \
+members registered for MFA and the admins among them who are not \
+(reports/authenticationMethods/userRegistrationDetails), and whether security defaults are \
+on (policies/identitySecurityDefaultsEnforcementPolicy). The registration report needs \
+Microsoft Entra ID P1 or P2 in the tenant: without it the tenant shows \"not available\", \
+which is no error. Needs SecurityEvents.Read.All, AuditLog.Read.All and Policy.Read.All.\n\n\
+Exit 0 when every selected tenant was read; 1 when any could not be (a missing permission \
+among them), naming each with its cause.",
         after_help = "Examples:\n  tenantform secure-score --sandbox examples/foggy-it\n  tenantform secure-score customers/ --output csv > scores.csv\n  tenantform secure-score customers/ --tenant foggy-it --top 10 --output json"
     )]
     SecureScore(secure_score::Args),

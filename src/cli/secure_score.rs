@@ -1,5 +1,6 @@
 //! `tenantform secure-score`: each tenant's Secure Score read live, how it moved over 7, 30
-//! and 90 days, the open controls worth the most points, and the fleet's mean.
+//! and 90 days, the open controls worth the most points, and the fleet's mean; beside it the
+//! tenant's sign-in posture (MFA registration, admins without MFA, security defaults).
 
 use std::io::Write;
 
@@ -12,12 +13,14 @@ use crate::render::secure_score::{csv_header, csv_row, table};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum ScoreOutput {
-    /// A row per tenant, then each tenant's top open controls.
+    /// A row per tenant with its sign-in posture, then each tenant's top open controls and
+    /// admins without MFA.
     #[default]
     Table,
     /// A row per tenant (RFC 4180, stable columns).
     Csv,
-    /// Every tenant with its trend, comparative averages and open controls (with remediation).
+    /// Every tenant with its trend, comparative averages, open controls (with remediation) and
+    /// posture.
     Json,
 }
 

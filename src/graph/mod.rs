@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod licences;
 pub mod permissions;
+pub mod posture;
 pub mod read;
 pub mod secure_score;
 pub mod sources;

@@ -1,11 +1,14 @@
 //! `secure-score`: each selected tenant's Secure Score read live, its trend over 7, 30 and 90
 //! days and the open controls worth the most points (pure: `crate::secure_score`), and the
-//! fleet's mean.
+//! fleet's mean; beside it, in the same per-tenant read, the tenant's sign-in security posture
+//! (`crate::posture`: MFA registration, admins without MFA, security defaults).
 
+use crate::graph::posture::read_posture;
 use crate::graph::secure_score::read_secure_score;
 use crate::ops::fleet_read::read_each;
 use crate::ops::{OpsError, Reporter, Workspace};
 use crate::outcome::Failure;
+use crate::posture::Posture;
 use crate::secure_score::{ComparativeScore, OpenControl, Trend, top_open_controls, trend};
 
 /// One tenant's score.
@@ -23,6 +26,8 @@ pub struct TenantScore {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub comparative: Vec<ComparativeScore>,
     pub top_open_controls: Vec<OpenControl>,
+    /// The tenant's sign-in security posture, read beside the score.
+    pub posture: Posture,
 }
 
 pub struct ScoresRun {
@@ -46,12 +51,20 @@ pub fn secure_scores(
         tenants,
         "secure-score",
         reporter,
-        |client, tid| async move { read_secure_score(&client, &tid).await },
+        |client, tid| async move {
+            // Two `$batch`es at once: the score's and the posture's.
+            let (score, posture) = futures_util::future::join(
+                read_secure_score(&client, &tid),
+                read_posture(&client, &tid),
+            )
+            .await;
+            Ok((score?, posture?))
+        },
     )?;
     let tenants: Vec<TenantScore> = fleet
         .read
         .into_iter()
-        .map(|(tenant, microsoft_tenant_id, read)| {
+        .map(|(tenant, microsoft_tenant_id, (read, posture))| {
             let latest = read.days.last();
             TenantScore {
                 trend: trend(&read.days),
@@ -61,6 +74,7 @@ pub fn secure_scores(
                 top_open_controls: latest
                     .map(|d| top_open_controls(d, &read.profiles, top))
                     .unwrap_or_default(),
+                posture,
                 tenant,
                 microsoft_tenant_id,
             }

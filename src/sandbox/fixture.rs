@@ -15,7 +15,8 @@ pub struct FixtureApp {
 }
 
 /// What tenantform's app asks for: guests and directory roles, organization and (in the
-/// partner tenant) contracts.
+/// partner tenant) contracts, Secure Score, and the sign-in posture (the MFA registration
+/// report, AuditLog.Read.All; security defaults, Policy.Read.All).
 pub fn default_app_roles() -> Vec<String> {
     [
         "User.ReadWrite.All",
@@ -23,6 +24,8 @@ pub fn default_app_roles() -> Vec<String> {
         "Organization.Read.All",
         "Directory.Read.All",
         "SecurityEvents.Read.All",
+        "AuditLog.Read.All",
+        "Policy.Read.All",
     ]
     .map(String::from)
     .to_vec()
@@ -90,6 +93,10 @@ pub struct FixtureTenant {
     /// Absent: the tenant has no Secure Score records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secure_score: Option<FixtureSecureScore>,
+    /// Whether security defaults are on (`policies/identitySecurityDefaultsEnforcementPolicy`).
+    /// Absent: on, as Microsoft turns them on in new tenants.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub security_defaults: bool,
 }
 
 /// A tenant's Secure Score over its last `days` days: `startPercent` of the maximum on the
@@ -279,6 +286,11 @@ pub struct UserProfile {
     pub assigned_licenses: Vec<AssignedLicense>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub license_assignment_states: Vec<LicenseAssignmentState>,
+    /// Registered a strong authentication method for MFA (`isMfaRegistered` in
+    /// `reports/authenticationMethods/userRegistrationDetails`; not a property of the user
+    /// resource, so no users read shows it). Absent: not registered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mfa_registered: bool,
 }
 
 impl UserProfile {
@@ -479,17 +491,39 @@ impl FixtureUser {
     }
 }
 
-/// Microsoft 365 E3 (`SPE_E3`), the SKU generated staff hold.
+/// Microsoft 365 E3 (`SPE_E3`), the SKU generated staff hold (but see
+/// [`generated_staff_sku`]).
 pub const GENERATED_E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
+/// Microsoft 365 Business Standard (`O365_BUSINESS_PREMIUM`, which despite its part number
+/// carries no Microsoft Entra ID P1 service plan), what the staff of every eighth generated
+/// tenant hold instead of E3: their sign-in posture (MFA registration) is "not available".
+pub const GENERATED_BUSINESS_STANDARD: &str = "f245ecc8-75af-4f8e-b61f-27d8114de5f3";
+
+/// The SKU customer `tenant`'s staff hold: Business Standard for customers 3, 11, 19, ...,
+/// E3 for the others.
+pub fn generated_staff_sku(tenant: usize) -> &'static str {
+    if tenant % 8 == 3 {
+        GENERATED_BUSINESS_STANDARD
+    } else {
+        GENERATED_E3
+    }
+}
+
+/// Global Administrator and Billing Administrator (built-in role template ids): the admins of
+/// generated tenants (users 0 and 1).
+const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
+const BILLING_ADMINISTRATOR: &str = "b0f54661-2d74-4c50-afa3-1ec803f12efe";
 /// Microsoft Teams Trial (`MS_TEAMS_IW`), a trial every tenth generated tenant has.
 pub const GENERATED_TEAMS_TRIAL: &str = "74fbf1bb-47c6-4796-9623-77dc7371723b";
 
-/// Customer `tenant`'s subscriptions: E3 seats for those who hold it, give or take (from two
-/// seats short, over-assigned, to four to spare), renewing on a date spread over the year from
-/// 2027-01-15; every thirteenth tenant five more E3 seats expired and in their grace period,
-/// every tenth a Teams trial ending 2027-01-10.
+/// Customer `tenant`'s subscriptions: seats of its staff's SKU (E3, or Business Standard:
+/// [`generated_staff_sku`]) for those who hold it, give or take (from two seats short,
+/// over-assigned, to four to spare), renewing on a date spread over the year from 2027-01-15;
+/// every thirteenth tenant five more seats expired and in their grace period, every tenth a
+/// Teams trial ending 2027-01-10.
 fn generated_subscriptions(tenant: usize, users: &[FixtureUser]) -> Vec<FixtureSubscription> {
-    let holders = users.iter().filter(|u| u.holds(GENERATED_E3)).count() as i64;
+    let sku = generated_staff_sku(tenant);
+    let holders = users.iter().filter(|u| u.holds(sku)).count() as i64;
     let renewal = jiff::civil::date(2027, 1, 15)
         .checked_add(jiff::Span::new().days((tenant * 11 % 365) as i64))
         .expect("a date in 2027 or 2028");
@@ -506,7 +540,7 @@ fn generated_subscriptions(tenant: usize, users: &[FixtureUser]) -> Vec<FixtureS
             applies_to: "User".into(),
         };
     let mut subscriptions = vec![subscription(
-        GENERATED_E3,
+        sku,
         "Enabled",
         (holders + (tenant % 7) as i64 - 2).max(0),
         false,
@@ -514,7 +548,7 @@ fn generated_subscriptions(tenant: usize, users: &[FixtureUser]) -> Vec<FixtureS
     )];
     if tenant % 13 == 12 {
         subscriptions.push(subscription(
-            GENERATED_E3,
+            sku,
             "Warning",
             5,
             false,
@@ -549,8 +583,11 @@ impl Fixture {
     /// of departments, offices, companies, job titles and phones, every 25th account disabled,
     /// every 50th a guest, deterministic ids (`generated_user_id`), and per tenant nested groups:
     /// "All Staff" holds the IT users and the groups "Sales" and "Finance"; "Finance" holds the
-    /// Finance users and "Finance Approvers" (three of them again). No randomness: the same
-    /// sizes give the same world.
+    /// Finance users and "Finance Approvers" (three of them again). For the sign-in posture:
+    /// user 0 a Global Administrator and user 1 a Billing Administrator, five staff in six
+    /// registered for MFA (user 1 not in every third tenant), and every eighth tenant's staff on
+    /// Business Standard, without Entra ID P1 ([`generated_staff_sku`]). No randomness: the
+    /// same sizes give the same world.
     pub fn generated_with_profiles(tenants: usize, users: usize) -> Fixture {
         let mut fixture = Fixture::generated(tenants, users);
         // The partner tenant comes first; customer `i` is tenant `i + 1`.
@@ -582,11 +619,13 @@ impl Fixture {
                     continue;
                 }
                 by_department[d].push(id);
-                // Four staff in five hold Microsoft 365 E3, assigned directly; one a tenant
-                // was to get it through "All Staff" and did not, for want of seats (group
-                // licensing reports the error; the licence is not assigned).
+                // Four staff in five hold Microsoft 365 E3 (or Business Standard), assigned
+                // directly; one a tenant was to get it through "All Staff" and did not, for
+                // want of seats (group licensing reports the error; the licence is not
+                // assigned).
+                let sku = generated_staff_sku(i);
                 let state = |group: Option<String>, error: &str| LicenseAssignmentState {
-                    sku_id: GENERATED_E3.into(),
+                    sku_id: sku.into(),
                     assigned_by_group: group,
                     disabled_plans: Vec::new(),
                     state: if error == "None" { "Active" } else { "Error" }.into(),
@@ -603,7 +642,7 @@ impl Fixture {
                 } else {
                     (
                         vec![AssignedLicense {
-                            sku_id: GENERATED_E3.into(),
+                            sku_id: sku.into(),
                             disabled_plans: Vec::new(),
                         }],
                         vec![state(None, "None")],
@@ -625,9 +664,23 @@ impl Fixture {
                     job_title: Some(titles[u % titles.len()].into()),
                     business_phones: vec![format!("+1 617 555 {:04}", u % 10_000)],
                     mobile_phone: (u % 2 == 0).then(|| format!("+1 857 555 {:04}", u % 10_000)),
+                    // Five staff in six registered for MFA; user 1, an admin, not in every
+                    // third tenant (customers 1, 4, 7, ...).
+                    mfa_registered: u % 6 != 5 && !(u == 1 && i % 3 == 1),
                     ..UserProfile::default()
                 };
             }
+            // User 0 is a Global Administrator, user 1 a Billing Administrator.
+            tenant.role_assignments = [(0, GLOBAL_ADMINISTRATOR), (1, BILLING_ADMINISTRATOR)]
+                .into_iter()
+                .filter(|(u, _)| *u < tenant.users.len())
+                .map(|(u, role)| FixtureRoleAssignment {
+                    id: Some(format!("{i:08x}-0000-4000-c000-{u:012x}")),
+                    principal_id: generated_user_id(i, u),
+                    role_definition_id: role.into(),
+                    directory_scope_id: "/".into(),
+                })
+                .collect();
             let group = |g: usize, name: &str, members: Vec<String>| FixtureGroup {
                 id: generated_group_id(i, g),
                 display_name: name.into(),
@@ -699,6 +752,7 @@ impl FixtureTenant {
             change_log: None,
             subscriptions: Vec::new(),
             secure_score: None,
+            security_defaults: true,
         }
     }
 }

@@ -330,6 +330,19 @@ fn documented_options(method: &str, segments: &[&str]) -> Option<&'static [&'sta
         ("GET", ["security", "secureScores" | "secureScoreControlProfiles"]) => {
             &["$select", "$top"]
         }
+        // authenticationmethodsroot-list-userregistrationdetails.md: $filter ($orderby in its
+        // older version); $top as Microsoft's Entra PowerShell sends it (`sandbox::posture`).
+        (
+            "GET",
+            [
+                "reports",
+                "authenticationMethods",
+                "userRegistrationDetails",
+            ],
+        ) => &["$filter", "$orderby", "$top"],
+        // identitysecuritydefaultsenforcementpolicy-get.md: "supports the select OData query
+        // parameter".
+        ("GET", ["policies", "identitySecurityDefaultsEnforcementPolicy"]) => &["$select"],
         ("POST" | "PATCH" | "DELETE", _) => &[],
         _ => return None,
     })
@@ -711,6 +724,42 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
                 call,
                 "security/secureScoreControlProfiles",
             ))
+        }
+        // The MFA registration report: only with Entra ID P1 or P2 (`sandbox::posture`).
+        (
+            "GET",
+            [
+                "reports",
+                "authenticationMethods",
+                "userRegistrationDetails",
+            ],
+        ) => {
+            if !super::posture::has_entra_premium(dir) {
+                return Err(super::posture::premium_required());
+            }
+            let items = super::posture::list_registrations(
+                dir,
+                query.filter.as_deref(),
+                query.orderby.as_deref(),
+                replication,
+            )?;
+            Ok(collection(
+                items,
+                &query,
+                call,
+                "reports/authenticationMethods/userRegistrationDetails",
+            ))
+        }
+        ("GET", ["policies", "identitySecurityDefaultsEnforcementPolicy"]) => {
+            let mut policy = project(
+                super::posture::security_defaults_policy(dir),
+                query.select.as_deref(),
+                None,
+            );
+            policy["@odata.context"] = json!(format!(
+                "{base}/v1.0/$metadata#policies/identitySecurityDefaultsEnforcementPolicy"
+            ));
+            Ok(Reply::json(200, policy))
         }
         ("GET", ["organization"]) => {
             let org = project(dir.organization_json(), query.select.as_deref(), None);

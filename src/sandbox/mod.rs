@@ -16,6 +16,7 @@ pub mod graph;
 pub mod licences;
 pub mod odata;
 pub mod permissions;
+pub mod posture;
 pub mod secure_score;
 pub mod server;
 pub mod world;

@@ -36,6 +36,16 @@
 //! - `GET /organization[/{id}]` (organization-list.md, organization-get.md):
 //!   Organization.Read.All; higher Directory.Read.All, Organization.ReadWrite.All,
 //!   Directory.ReadWrite.All.
+//! - `GET /reports/authenticationMethods/userRegistrationDetails`
+//!   (authenticationmethodsroot-list-userregistrationdetails.md): AuditLog.Read.All; the live
+//!   page says "Not available" for higher ones. A later include lists
+//!   UserAuthenticationMethod.Read.All as higher, but Graph refused a token holding only that
+//!   with 403 `Authentication_MSGraphPermissionMissing`, "Calling principal does not have
+//!   required MSGraph permissions AuditLog.Read.All" (microsoft-graph-docs-contrib#1852): the
+//!   sandbox answers the same.
+//! - `GET /policies/identitySecurityDefaultsEnforcementPolicy`
+//!   (identitysecuritydefaultsenforcementpolicy-get.md): Policy.Read.All; higher
+//!   Policy.ReadWrite.SecurityDefaults.
 
 use std::sync::OnceLock;
 
@@ -136,6 +146,13 @@ const SUBSCRIPTIONS_READ: &[&str] = &[
 /// higher SecurityEvents.ReadWrite.All.
 const SECURITY_READ: &[&str] = &["SecurityEvents.Read.All", "SecurityEvents.ReadWrite.All"];
 
+/// authenticationmethodsroot-list-userregistrationdetails.md (see the sources above):
+/// AuditLog.Read.All only.
+const REGISTRATION_DETAILS_READ: &[&str] = &["AuditLog.Read.All"];
+/// identitysecuritydefaultsenforcementpolicy-get.md: Policy.Read.All; higher
+/// Policy.ReadWrite.SecurityDefaults.
+const SECURITY_DEFAULTS_READ: &[&str] = &["Policy.Read.All", "Policy.ReadWrite.SecurityDefaults"];
+
 /// The application permissions any one of which lets a request through, or `None` for a path
 /// this table does not know (the endpoint's own 400/405 answers it).
 pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static str]> {
@@ -180,6 +197,18 @@ pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static st
         ("GET", ["groups"] | ["groups", _]) => GROUPS_READ,
         ("GET", ["contracts", ..]) => CONTRACTS_READ,
         ("GET", ["organization", ..]) => ORGANIZATION_READ,
+        (
+            "GET",
+            [
+                "reports",
+                "authenticationMethods",
+                "userRegistrationDetails",
+                ..,
+            ],
+        ) => REGISTRATION_DETAILS_READ,
+        ("GET", ["policies", "identitySecurityDefaultsEnforcementPolicy"]) => {
+            SECURITY_DEFAULTS_READ
+        }
         _ => return None,
     })
 }
@@ -209,6 +238,16 @@ pub fn check(method: &str, path: &str, roles: &[String]) -> Result<(), GraphErro
                     403,
                     "AccessDenied",
                     "The application does not have any of the required permissions to access this resource.",
+                )
+            } else if segments.first() == Some(&"reports") {
+                // The reporting service's own code (microsoft-graph-docs-contrib#1852).
+                GraphError::new(
+                    403,
+                    "Authentication_MSGraphPermissionMissing",
+                    format!(
+                        "Calling principal does not have required MSGraph permissions {}",
+                        any_of[0]
+                    ),
                 )
             } else {
                 denied()

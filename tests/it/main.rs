@@ -21,6 +21,7 @@ mod pipelines;
 mod plan_apply;
 mod plan_cases;
 mod postgres_state;
+mod posture;
 mod privileged;
 mod progress;
 mod queries;

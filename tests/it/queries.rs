@@ -218,6 +218,7 @@ fn users_carry_their_profile_fields_as_graph_names_them() {
                 error: "CountViolation".into(),
                 last_updated_date_time: None,
             }],
+            ..UserProfile::default()
         },
         ..FixtureUser::member(
             "00000000-0000-4000-8000-000000000001",
