@@ -73,6 +73,7 @@ codes! {
     UnroutedUsers = "TF411", "unrouted-users";
     DuplicateSync = "TF412", "duplicate-sync";
     RouteNeverMatches = "TF413", "route-never-matches";
+    DuplicatePolicy = "TF414", "duplicate-policy";
     SelectorMatchesNothing = "TF500", "selector-matches-nothing";
     DuplicateRole = "TF501", "duplicate-role";
 }

@@ -25,6 +25,7 @@ pub mod notify;
 pub mod ops;
 pub mod outcome;
 pub mod plan;
+pub mod policy;
 pub mod posture;
 pub mod render;
 pub mod report;

@@ -99,6 +99,9 @@ saved plan is refused when state or the manifests changed since it was made.",
 and report every difference with its cause: changed in Entra, missing in Entra, unmanaged object \
 found, invitation pending too long, manifests not applied, consent needed. Nothing is changed. \
 DriftException manifests accept a deviation until their expiry date; accepted ones are listed apart.\n\n\
+Tenants with a TenantPolicy also have their licences and Secure Score read (only those tenants) \
+and each promise not kept is drift with its numbers (policy-breach, addressed \
+policy.<tenant>.<expectation>); a tenant whose policy cannot be checked fails the run.\n\n\
 Exit 0 no drift, 2 drift, 1 error.",
         after_help = "Examples:\n  tenantform drift --sandbox examples/foggy-it\n  tenantform drift --ref origin/main --output junit > drift.xml\n  tenantform drift --output markdown --pending-days 7"
     )]

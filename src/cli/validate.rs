@@ -36,6 +36,8 @@ struct Summary {
     role_assignments: usize,
     /// Tenants whose end users an EndUserSync syncs.
     end_user_sync_tenants: usize,
+    /// Tenants a TenantPolicy holds to its expectations.
+    policy_tenants: usize,
     errors: usize,
     warnings: usize,
 }
@@ -98,6 +100,12 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                     plural(summary.end_user_sync_tenants, "tenant")
                 ));
             }
+            if summary.policy_tenants > 0 {
+                counts.push_str(&format!(
+                    ", policies for {}",
+                    plural(summary.policy_tenants, "tenant")
+                ));
+            }
             if valid {
                 let warnings = match summary.warnings {
                     0 => String::new(),
@@ -137,6 +145,7 @@ fn summarize(files: usize, v: &Validation) -> Summary {
         guests: v.fleet.guest_count(),
         role_assignments: v.fleet.role_assignment_count(),
         end_user_sync_tenants: v.fleet.catalog.end_user_syncs.len(),
+        policy_tenants: v.fleet.catalog.tenant_policies.len(),
         errors: v.errors(),
         warnings: v.warnings(),
     }

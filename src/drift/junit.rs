@@ -62,7 +62,11 @@ pub fn render(report: &DriftReport) -> String {
             "    <testcase classname=\"tenantform.drift\" name=\"{}\"",
             escape(&t.tenant)
         );
-        if t.findings.is_empty() && t.accepted.is_empty() && t.eligible_not_checked.is_none() {
+        if t.findings.is_empty()
+            && t.accepted.is_empty()
+            && t.eligible_not_checked.is_none()
+            && t.policy_notes.is_empty()
+        {
             out.push_str("/>\n");
             continue;
         }
@@ -70,7 +74,8 @@ pub fn render(report: &DriftReport) -> String {
         for f in &t.findings {
             failure(&mut out, f);
         }
-        if !t.accepted.is_empty() || t.eligible_not_checked.is_some() {
+        if !t.accepted.is_empty() || t.eligible_not_checked.is_some() || !t.policy_notes.is_empty()
+        {
             let mut lines: Vec<String> = t
                 .accepted
                 .iter()
@@ -84,6 +89,9 @@ pub fn render(report: &DriftReport) -> String {
                 .collect();
             if let Some(why) = &t.eligible_not_checked {
                 lines.push(format!("eligible assignments not checked: {why}"));
+            }
+            for note in &t.policy_notes {
+                lines.push(format!("policy expectation not checked: {note}"));
             }
             let _ = writeln!(
                 out,

@@ -41,6 +41,10 @@ pub enum Cause {
     /// Someone holds a privileged directory role (active or PIM-eligible) that no manifest
     /// declares: an old MSP's guest, a leftover break-glass account, a service principal.
     PrivilegedAccessUndeclared,
+    /// A promise of the tenant's `TenantPolicy` is not kept (Secure Score under its minimum
+    /// or falling too fast, paid licences wasted, a subscription about to end), with the
+    /// numbers. Addressed `policy.<tenant>.<expectation>`.
+    PolicyBreach,
 }
 
 impl Cause {
@@ -56,6 +60,7 @@ impl Cause {
             Cause::NoLongerCustomer => "no longer a customer",
             Cause::UnmappedCustomer => "customer not mapped to a tenant",
             Cause::PrivilegedAccessUndeclared => "privileged access nobody declared",
+            Cause::PolicyBreach => "policy not kept",
         }
     }
 }
@@ -108,6 +113,10 @@ pub struct TenantDrift {
     /// missing); active assignments were still checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eligible_not_checked: Option<String>,
+    /// Expectations of the tenant's `TenantPolicy` that could not be checked, and why (no
+    /// Secure Score records yet, less than 7 days of them): neither kept nor broken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_notes: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -173,6 +182,24 @@ pub struct LiveFacts {
     pub privileged: Vec<privileged::Found>,
     /// Tenants whose PIM eligibility could not be checked, and why.
     pub eligible_not_checked: BTreeMap<String, String>,
+    /// Each checked tenant's `TenantPolicy`, by tenant: what it found, or why it could not be
+    /// checked (read live for these tenants only).
+    pub policies: BTreeMap<String, PolicyFacts>,
+}
+
+/// A tenant's policy as drift checked it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PolicyFacts {
+    Checked {
+        /// The `TenantPolicy` document's name.
+        policy: String,
+        checked: crate::policy::Checked,
+    },
+    /// Its licences or Secure Score could not be read (the tenant fails the run).
+    NotChecked {
+        policy: String,
+        failure: crate::outcome::Failure,
+    },
 }
 
 impl LiveFacts {
@@ -297,6 +324,44 @@ pub fn report(
     for p in privileged {
         add(&p.tenant, p.finding.clone());
     }
+    // Policies: each promise not kept, and tenants whose policy could not be checked.
+    let mut policy_notes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (tenant, facts) in live.iter().flat_map(|l| &l.policies) {
+        match facts {
+            PolicyFacts::Checked { policy, checked } => {
+                for breach in &checked.breaches {
+                    add(
+                        tenant,
+                        Finding {
+                            address: breach.expectation.address(tenant),
+                            cause: Cause::PolicyBreach,
+                            detail: format!("{} (TenantPolicy {policy})", breach.detail),
+                            changes: Vec::new(),
+                            exception: None,
+                            privileged: None,
+                        },
+                    );
+                }
+                policy_notes.entry(tenant).or_default().extend(
+                    checked
+                        .notes
+                        .iter()
+                        .map(|n| format!("{}: {}", n.expectation.field(), n.detail)),
+                );
+            }
+            PolicyFacts::NotChecked { policy, failure } => add(
+                tenant,
+                Finding {
+                    address: format!("policy.{tenant}"),
+                    cause: Cause::ReadFailed,
+                    detail: format!("TenantPolicy {policy} not checked: {}", failure.describe()),
+                    changes: Vec::new(),
+                    exception: None,
+                    privileged: None,
+                },
+            ),
+        }
+    }
     for t in &plan.not_read {
         let cause = if t.failure.cause == crate::outcome::Cause::ConsentMissing {
             Cause::ConsentNeeded
@@ -395,6 +460,7 @@ pub fn report(
             t.display_name = model.tenants.get(&t.tenant).map(|m| m.display_name.clone());
             t.eligible_not_checked =
                 live.and_then(|l| l.eligible_not_checked.get(&t.tenant).cloned());
+            t.policy_notes = policy_notes.remove(t.tenant.as_str()).unwrap_or_default();
             let failed = plan
                 .tenants
                 .iter()
@@ -516,6 +582,27 @@ pub fn render_text(report: &DriftReport) -> String {
             );
         }
     }
+    let noted: Vec<&TenantDrift> = report
+        .tenants
+        .iter()
+        .filter(|t| !t.policy_notes.is_empty())
+        .collect();
+    if !noted.is_empty() {
+        let _ = writeln!(
+            out,
+            "Policy expectations not checked (neither kept nor broken):"
+        );
+        for t in noted {
+            for note in &t.policy_notes {
+                let _ = writeln!(
+                    out,
+                    "  {}: {}",
+                    terminal_safe(&t.tenant),
+                    terminal_safe(note)
+                );
+            }
+        }
+    }
     if !report.unmapped_customers.is_empty() {
         let _ = writeln!(out, "Partner customers not mapped to a tenant:");
         for f in &report.unmapped_customers {
@@ -609,5 +696,33 @@ pub fn render_markdown(report: &DriftReport, max_len: usize) -> String {
             out.push_str(&section);
         }
     }
+    let noted: Vec<&TenantDrift> = report
+        .tenants
+        .iter()
+        .filter(|t| !t.policy_notes.is_empty())
+        .collect();
+    if !noted.is_empty() {
+        let mut section = format!(
+            "<details><summary>Policy expectations not checked in {} tenant(s)</summary>\n\n",
+            noted.len()
+        );
+        for t in noted {
+            for note in &t.policy_notes {
+                let _ = writeln!(
+                    section,
+                    "- {}: {}",
+                    escape_inline(&t.tenant),
+                    escape_inline(note)
+                );
+            }
+        }
+        section.push_str("\n</details>\n");
+        if out.len() + section.len() + 200 <= max_len {
+            out.push_str(&section);
+        }
+    }
     out
 }
+
+#[cfg(test)]
+mod tests;

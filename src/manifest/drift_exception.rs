@@ -18,8 +18,9 @@ pub struct DriftExceptionDoc {
     pub name: Located<String>,
     /// The tenant (its `name`) the deviation is accepted in.
     pub tenant: Located<String>,
-    /// The object's address as plans show it (e.g. `guest.foggy-it.dana-support`); a trailing
-    /// `*` matches every address with that prefix.
+    /// The object's address as plans show it (e.g. `guest.foggy-it.dana-support`), or a
+    /// finding's as drift shows it (`policy.foggy-it.subscription-ending`); a trailing `*`
+    /// matches every address with that prefix.
     pub address: Located<String>,
     /// Why this is accepted (shown in every drift report).
     pub reason: Located<String>,

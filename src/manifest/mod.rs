@@ -13,6 +13,7 @@ pub mod role_assignment;
 pub mod selector;
 pub mod targets;
 pub mod tenant;
+pub mod tenant_policy;
 pub mod yaml;
 
 use schemars::JsonSchema;
@@ -30,6 +31,7 @@ pub use organization::OrganizationDoc;
 pub use role_assignment::{MspRole, PrincipalDoc, RoleAssignmentDoc};
 pub use targets::TenantTargets;
 pub use tenant::TenantDoc;
+pub use tenant_policy::TenantPolicyDoc;
 
 /// One manifest document, tagged by `kind`. This type is also the source of the JSON Schema.
 /// Boxed, so a document costs its own size (not the largest kind's) and each is freed on its
@@ -43,6 +45,7 @@ pub enum Manifest {
     RoleAssignment(Box<RoleAssignmentDoc>),
     DriftException(Box<DriftExceptionDoc>),
     EndUserSync(Box<EndUserSyncDoc>),
+    TenantPolicy(Box<TenantPolicyDoc>),
 }
 
 /// Every kind's name, for "unknown kind" suggestions.
@@ -53,6 +56,7 @@ pub const KINDS: &[&str] = &[
     RoleAssignmentDoc::KIND,
     DriftExceptionDoc::KIND,
     EndUserSyncDoc::KIND,
+    TenantPolicyDoc::KIND,
 ];
 
 /// A decoded document and where it starts.
@@ -126,6 +130,7 @@ fn decode_manifest(cx: &mut Cx, node: &Node) -> Option<Document> {
         RoleAssignmentDoc::KIND => Manifest::RoleAssignment(Box::new(decode_kind(cx, node)?)),
         DriftExceptionDoc::KIND => Manifest::DriftException(Box::new(decode_kind(cx, node)?)),
         EndUserSyncDoc::KIND => Manifest::EndUserSync(Box::new(decode_kind(cx, node)?)),
+        TenantPolicyDoc::KIND => Manifest::TenantPolicy(Box::new(decode_kind(cx, node)?)),
         other => {
             let help = did_you_mean(&nearest(other, KINDS.iter().copied()))
                 .unwrap_or_else(|| format!("kinds are: {}", KINDS.join(", ")));

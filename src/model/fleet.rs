@@ -124,6 +124,12 @@ fn digest(catalog: &DesiredModel, sum: [u64; 4]) -> String {
         hasher.update(&syncs);
         hasher.update(b"\n");
     }
+    // Likewise tenant policies: what drift holds tenants to is part of what the manifests ask.
+    if !catalog.tenant_policies.is_empty() {
+        let policies = serde_json::to_vec(&catalog.tenant_policies).expect("policies serialize");
+        hasher.update(&policies);
+        hasher.update(b"\n");
+    }
     for lane in sum {
         hasher.update(lane.to_le_bytes());
     }

@@ -14,6 +14,7 @@ mod end_users;
 mod fleet;
 mod guests;
 mod keys;
+mod policies;
 mod resolve;
 mod role_assignments;
 pub mod spill;

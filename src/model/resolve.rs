@@ -137,6 +137,7 @@ impl Resolver {
                 Manifest::RoleAssignment(a) => self.take_role_assignment(&a),
                 Manifest::DriftException(e) => self.exceptions.push(*e),
                 Manifest::EndUserSync(s) => self.syncs.take(*s),
+                Manifest::TenantPolicy(p) => self.policies.push((*p, doc.clean)),
             }
         }
         self.merge_new_tenants();
@@ -282,6 +283,10 @@ impl Resolver {
         })?;
         drop((assignments, facts, pending));
 
+        let (policies, clean): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.policies).into_iter().unzip();
+        self.finish_policies(policies, clean);
+
         let mut exception_names = HashMap::new();
         for e in std::mem::take(&mut self.exceptions) {
             if !check_unique(
@@ -338,6 +343,9 @@ pub struct Resolver {
     /// [`PendingOrganization`]s, in document order.
     organizations: Spill,
     exceptions: Vec<DriftExceptionDoc>,
+    /// `TenantPolicy` documents (few: one per tenant at most), each with whether it decoded
+    /// cleanly.
+    policies: Vec<(crate::manifest::TenantPolicyDoc, bool)>,
     pub(super) syncs: super::end_users::PendingSyncs,
     pub(super) pending_guests: Spill,
     pub(super) guest_keys: Spill,
@@ -363,6 +371,7 @@ impl Default for Resolver {
             former_names: Vec::new(),
             organizations: Spill::new(),
             exceptions: Vec::new(),
+            policies: Vec::new(),
             syncs: Default::default(),
             pending_guests: Spill::new(),
             guest_keys: Spill::new(),

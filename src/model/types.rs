@@ -22,6 +22,10 @@ pub struct DesiredModel {
     /// Each tenant's end-user sync, by tenant (one at most).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub end_user_syncs: BTreeMap<String, crate::end_users::TenantSync>,
+    /// Each tenant's policy (`TenantPolicy`), by tenant (one at most): what `drift` checks
+    /// live. It changes no plan.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenant_policies: BTreeMap<String, crate::policy::TenantPolicy>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -1,15 +1,25 @@
 //! `drift`: a plan made with live Entra and deletes allowed, viewed as causes (pure), plus the
-//! partner's customers nobody mapped.
+//! partner's customers nobody mapped, and each tenant's `TenantPolicy` checked against its
+//! licences and Secure Score read live (for tenants with a policy only).
 
 use crate::drift::{DriftReport, PartnerCustomer};
 use std::collections::BTreeMap;
 
-use crate::drift::LiveFacts;
+use crate::drift::{LiveFacts, PolicyFacts};
+use crate::graph::licences::read_licences;
+use crate::graph::secure_score::read_secure_score;
+use crate::licences::{findings, summarize};
+use crate::ops::fleet_read::read_each;
 use crate::ops::plan::{PlanCollector, PlanRequest, PlanRun, PlanSink, TenantRead, plan_into};
+use crate::ops::score_history::record_histories;
 use crate::ops::{Need, OpsError, Reporter, Selection, Workspace};
+use crate::outcome::{Failure, Outcome, TenantOutcome};
 use crate::plan::{Plan, PlanOptions};
 use crate::plan::{PlanHeader, PlanPart};
+use crate::policy::TenantPolicy;
+use crate::secure_score::DailyScore;
 use crate::state::Partition;
+use std::collections::HashMap;
 
 pub struct DriftRequest<'a> {
     pub selection: &'a Selection,
@@ -56,8 +66,12 @@ pub fn drift(
         reporter,
     )?;
     let connected = ws.connection.is_some();
-    let PlanRun { plan, .. } = sink.plan.into_run(false);
-    let live = connected.then_some(sink.facts);
+    let PlanRun { mut plan, .. } = sink.plan.into_run(false);
+    let mut facts = sink.facts;
+    if connected {
+        facts.policies = check_policies(ws, &mut plan, request.today, reporter)?;
+    }
+    let live = connected.then_some(facts);
     let customers = partner_customers(ws)?;
     let report = crate::drift::report(
         &plan,
@@ -69,6 +83,146 @@ pub fn drift(
         live.as_ref(),
     );
     Ok(DriftRun { plan, report })
+}
+
+/// What a tenant's policy needs read: its licences, its Secure Score.
+struct PolicyRead {
+    licences: Option<crate::graph::licences::LicenceRead>,
+    score: Option<crate::graph::secure_score::ScoreRead>,
+}
+
+/// Checks the policy of each tenant in the plan's scope that has one: its licences and Secure
+/// Score read live (only what its expectations need, both in one go), the Secure Score kept in
+/// state's history (so 7-day drops see days Microsoft no longer lists), then the pure check. A
+/// tenant whose reads fail, or whose history could not be kept, fails the run by name (its
+/// outcome in `plan`), never passes silently.
+fn check_policies(
+    ws: &mut Workspace,
+    plan: &mut Plan,
+    today: jiff::civil::Date,
+    reporter: &dyn Reporter,
+) -> Result<BTreeMap<String, PolicyFacts>, OpsError> {
+    let catalog = &ws.manifests.fleet.catalog;
+    let in_scope = |t: &String| {
+        plan.options
+            .only_tenants
+            .as_ref()
+            .is_none_or(|only| only.contains(t))
+    };
+    let policies: BTreeMap<String, TenantPolicy> = catalog
+        .tenant_policies
+        .iter()
+        .filter(|(t, _)| in_scope(t))
+        .map(|(t, p)| (t.clone(), p.clone()))
+        .collect();
+    if policies.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    // By Microsoft tenant id, since that is what each read is given.
+    let needs: HashMap<String, (bool, bool)> = policies
+        .iter()
+        .filter_map(|(t, p)| {
+            let id = catalog.tenants.get(t)?.microsoft_tenant_id.clone()?;
+            Some((id, (p.needs_licences(), p.needs_secure_score())))
+        })
+        .collect();
+    let needs = &needs;
+    let tenants: Vec<String> = policies.keys().cloned().collect();
+    let fleet = read_each(ws, &tenants, "drift", reporter, |client, tid| {
+        let (licences, score) = needs.get(&tid).copied().unwrap_or_default();
+        async move {
+            let read_licences = async {
+                match licences {
+                    true => read_licences(&client, &tid).await.map(Some),
+                    false => Ok(None),
+                }
+            };
+            let read_score = async {
+                match score {
+                    true => read_secure_score(&client, &tid).await.map(Some),
+                    false => Ok(None),
+                }
+            };
+            let (licences, score) = futures_util::future::join(read_licences, read_score).await;
+            Ok(PolicyRead {
+                licences: licences?,
+                score: score?,
+            })
+        }
+    })?;
+    let mut facts = BTreeMap::new();
+    let mut failed: Vec<(String, Failure)> = Vec::new();
+    for (tenant, failure) in fleet.failures {
+        let policy = policies[&tenant].name.clone();
+        failed.push((tenant.clone(), not_checked(&policy, &failure)));
+        facts.insert(tenant, PolicyFacts::NotChecked { policy, failure });
+    }
+    let mut score_reads = Vec::new();
+    let mut licence_reads = BTreeMap::new();
+    for (tenant, _, read) in fleet.read {
+        if let Some(score) = read.score {
+            score_reads.push((tenant.clone(), score.days));
+        }
+        licence_reads.insert(tenant, read.licences);
+    }
+    let mut histories: BTreeMap<String, Vec<DailyScore>> = BTreeMap::new();
+    for (tenant, recorded) in record_histories(ws, score_reads)? {
+        let history = match recorded {
+            Ok(recorded) => recorded.history,
+            // Checked on the days read; the tenant still fails: its history was not kept.
+            Err((days, failure)) => {
+                failed.push((
+                    tenant.clone(),
+                    not_checked(&policies[&tenant].name, &failure),
+                ));
+                days
+            }
+        };
+        histories.insert(tenant, history);
+    }
+    for (tenant, licences) in licence_reads {
+        let policy = &policies[&tenant];
+        let (skus, findings) = match licences {
+            Some(read) => {
+                let skus = summarize(&read.skus, &read.subscriptions);
+                let found = findings(&skus, &read.users, &policy.finding_options(today));
+                (skus, found)
+            }
+            None => Default::default(),
+        };
+        let history = histories.remove(&tenant).unwrap_or_default();
+        let checked = crate::policy::check(policy, &skus, &findings, &history);
+        facts.insert(
+            tenant,
+            PolicyFacts::Checked {
+                policy: policy.name.clone(),
+                checked,
+            },
+        );
+    }
+    let catalog = &ws.manifests.fleet.catalog;
+    for (tenant, failure) in failed {
+        let known = catalog.tenants.get(&tenant);
+        plan.add_part(PlanPart {
+            tenants: vec![TenantOutcome {
+                display_name: known.map(|t| t.display_name.clone()),
+                microsoft_tenant_id: known.and_then(|t| t.microsoft_tenant_id.clone()),
+                tenant,
+                outcome: Outcome::Failed(Box::new(failure)),
+                sources: Default::default(),
+            }],
+            ..PlanPart::default()
+        });
+    }
+    Ok(facts)
+}
+
+/// The tenant's failure as the run names it: which policy could not be checked, and why.
+fn not_checked(policy: &str, failure: &Failure) -> Failure {
+    Failure {
+        message: format!("TenantPolicy {policy} not checked: {}", failure.message),
+        ..failure.clone()
+    }
 }
 
 /// The partner's customers, when Graph is configured with a partner (home) tenant.

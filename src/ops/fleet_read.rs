@@ -29,7 +29,8 @@ pub struct FleetRead<T> {
 }
 
 /// Runs `read` for each tenant named in `tenants` (every tenant when empty) that is mapped to
-/// a Microsoft tenant; `command` names the command in "no credentials" errors.
+/// a Microsoft tenant, on the workspace's connection (made when it has none); `command` names
+/// the command in "no credentials" errors.
 pub fn read_each<T, F, Fut>(
     ws: &mut Workspace,
     tenants: &[String],
@@ -67,7 +68,11 @@ where
         .iter()
         .filter_map(|t| Some((t.name.clone(), t.microsoft_tenant_id.clone()?)))
         .collect();
-    let connection = connect_required(&ws.settings, catalog, command)?;
+    // A command that is connected already (drift, after its plan) reads on that connection.
+    let connection = match ws.connection.take() {
+        Some(connection) => connection,
+        None => connect_required(&ws.settings, catalog, command)?,
+    };
     let client = connection.client.clone();
     let redirect = ws.settings.graph.consent_redirect_uri.clone();
     reporter.phase_started(Phase::ReadingEntra, mapped.len());

@@ -53,6 +53,34 @@ fn readme_first_command_keeps_state_beside_the_example_and_converges() {
         "{}",
         plan.stdout
     );
+    // The example's TenantPolicy promises no paid licence on a disabled user; Dora Departed
+    // (disabled) still holds E3, so drift reports that breach, and only that.
+    let drift = run_in(
+        ws.path(),
+        &[
+            "--color",
+            "never",
+            "drift",
+            "--sandbox",
+            "examples/foggy-it",
+        ],
+        None,
+    );
+    assert_eq!(drift.code, 2, "{}", drift.transcript());
+    assert!(
+        drift.stdout.contains(
+            "  ! policy.foggy-it.paid-licence-on-disabled-users  [policy not kept] 1 paid licence on disabled or deleted users: Microsoft 365 E3 on disabled user Dora Departed ("
+        ),
+        "{}",
+        drift.stdout
+    );
+    assert!(
+        drift
+            .stdout
+            .contains("Drift: 1 finding(s) in 1 of 1 tenant(s)"),
+        "{}",
+        drift.stdout
+    );
     // Foggy IT's people, each under the organization of the office that bills them.
     let csv = run_in(
         ws.path(),
@@ -93,7 +121,7 @@ fn foggy_it_is_one_tenant_with_three_billed_organizations() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "valid: 3 files, 7 documents: 1 tenant (0 implicit), 3 organizations, 1 guest, 1 role assignment, end users synced in 1 tenant\n"
+        "valid: 4 files, 8 documents: 1 tenant (0 implicit), 3 organizations, 1 guest, 1 role assignment, end users synced in 1 tenant, policies for 1 tenant\n"
     );
 
     let model = load("examples/foggy-it");

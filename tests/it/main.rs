@@ -20,6 +20,7 @@ mod permissions;
 mod pipelines;
 mod plan_apply;
 mod plan_cases;
+mod policy;
 mod postgres_state;
 mod posture;
 mod privileged;

@@ -51,6 +51,7 @@ fn decoders_accept_exactly_the_schema_fields() {
     assert_eq!(fields("RoleAssignment"), sorted(RoleAssignmentDoc::FIELDS));
     assert_eq!(fields("DriftException"), sorted(DriftExceptionDoc::FIELDS));
     assert_eq!(fields("EndUserSync"), sorted(EndUserSyncDoc::FIELDS));
+    assert_eq!(fields("TenantPolicy"), sorted(TenantPolicyDoc::FIELDS));
     assert_eq!(variants.len(), KINDS.len());
 }
 
