@@ -16,6 +16,7 @@ mod notify;
 pub(crate) mod plan;
 pub mod progress;
 mod render;
+mod report;
 mod roles;
 mod sandbox;
 mod schema;
@@ -188,7 +189,9 @@ not errors); 1 when any could not be, naming each with its cause.",
         long_about = "Read each tenant's Secure Score from Microsoft Graph (security/secureScores, the last 90 \
 days, and secureScoreControlProfiles, in one $batch a tenant) and print the latest score, its \
 change in percentage points over 7, 30 and 90 days, and the open controls worth the most \
-points; then the fleet's mean. A tenant without Secure Score records shows \"no records\".\n\n\
+points; then the fleet's mean. A tenant without Secure Score records shows \"no records\". \
+Each run adds the days not stored yet to the tenant's history in state (idempotent), so the \
+trend reaches back beyond Microsoft's 90 days (JSON: `since`, `changeAll`, `daysKept`).\n\n\
 Beside the score, in a second $batch, each tenant's sign-in posture: the share of its enabled \
 members registered for MFA and the admins among them who are not \
 (reports/authenticationMethods/userRegistrationDetails), and whether security defaults are \
@@ -200,6 +203,26 @@ among them), naming each with its cause.",
         after_help = "Examples:\n  tenantform secure-score --sandbox examples/foggy-it\n  tenantform secure-score customers/ --output csv > scores.csv\n  tenantform secure-score customers/ --tenant foggy-it --top 10 --output json"
     )]
     SecureScore(secure_score::Args),
+    /// The fleet report: one HTML page a service manager opens (overview, Secure Score trends,
+    /// licences, sign-in security, access), or its data as JSON.
+    #[command(
+        long_about = "Read the fleet and write one self-contained HTML report (styles, script and charts \
+inline; the page fetches nothing, and its Content-Security-Policy lets only its own script \
+run). It checks drift as `drift` does (each tenant's read status, consent, drift findings, \
+pending invitations, privileged access nobody declared), then reads each tenant's licences, \
+Secure Score and sign-in posture as `licenses` and `secure-score` do, keeps the Secure Score \
+history in state (beyond Microsoft's 90 days) and takes MSP role grants and last applies from \
+state.\n\nSections: overview; Secure Score (the fleet's trend, tenants lowest and falling \
+first); licences (seats by SKU, waste, over-assignment, expiries, seats by organization); \
+sign-in security; access (who can switch into which tenant, pending invitations, undeclared \
+privileged access); a section per tenant, linkable as #tenant-<name>. Tables sort and filter \
+with JavaScript and read the same without it. Names from customers' directories are \
+escaped.\n\nExit 0 when every selected tenant was read (drift and findings are the report's \
+content; gate on `drift` for them); 1 when any could not be, naming each with its cause; \
+the report is still written and shows them as not read.",
+        after_help = "Examples:\n  tenantform report --sandbox examples/foggy-it --out fleet.html\n  tenantform report customers/ --out /srv/reports/fleet.html --notify https://psa.example/hooks/tenantform\n  tenantform report customers/ --output json --out - | jq '.overview'"
+    )]
+    Report(report::Args),
     /// Print the JSON Schema of the manifest format (for editors and CI checks).
     #[command(
         after_help = "Editors with the YAML language server pick it up from a first line like:\n  # yaml-language-server: $schema=../schemas/manifest.schema.json"
@@ -399,6 +422,7 @@ pub fn main() -> ExitCode {
         Command::Contacts(args) => contacts::run(&cx, args),
         Command::Licenses(args) => licences::run(&cx, args),
         Command::SecureScore(args) => secure_score::run(&cx, args),
+        Command::Report(args) => report::run(&cx, args),
         Command::Schema(args) => schema::run(&cx, args),
         Command::Roles(args) => roles::run(&cx, args),
         Command::GenerateFleet(args) => generate_fleet(args),

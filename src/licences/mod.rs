@@ -332,8 +332,11 @@ pub fn seats_by_organization(
         })
         .collect();
     rows.sort_by(|a, b| {
-        (a.organization.is_none(), &a.organization, &a.product)
-            .cmp(&(b.organization.is_none(), &b.organization, &b.product))
+        (a.organization.is_none(), &a.organization, &a.product).cmp(&(
+            b.organization.is_none(),
+            &b.organization,
+            &b.product,
+        ))
     });
     rows
 }

@@ -267,7 +267,10 @@ fn a_suspended_sku_still_assigned_is_named_once_not_as_over_assigned() {
 
 #[test]
 fn seats_are_counted_per_organization_once_per_user_with_non_contacts_apart() {
-    let skus = summarize(&three_skus(), &[subscription(E3, false, "2027-06-01T00:00:00Z")]);
+    let skus = summarize(
+        &three_skus(),
+        &[subscription(E3, false, "2027-06-01T00:00:00Z")],
+    );
     let held = |sku: &str, assigned: bool, assignment: Assignment| HeldLicence {
         sku_id: sku.into(),
         assigned,
@@ -298,7 +301,11 @@ fn seats_are_counted_per_organization_once_per_user_with_non_contacts_apart() {
             false,
             vec![held(BUSINESS_STANDARD, false, Assignment::Direct)],
         ),
-        user("paris-1", false, vec![held(FLOW_FREE, true, Assignment::Direct)]),
+        user(
+            "paris-1",
+            false,
+            vec![held(FLOW_FREE, true, Assignment::Direct)],
+        ),
         user("stranger", false, vec![held(E3, true, Assignment::Direct)]),
         // Soft-deleted: its contact is archived, its seat is a finding, not an invoice line.
         user("boston-4", true, vec![held(E3, true, Assignment::Direct)]),
@@ -313,7 +320,14 @@ fn seats_are_counted_per_organization_once_per_user_with_non_contacts_apart() {
     let rows = seats_by_organization(&skus, &users, &organization_of);
     let got: Vec<(Option<&str>, &str, i64, bool)> = rows
         .iter()
-        .map(|r| (r.organization.as_deref(), r.part_number.as_str(), r.seats, r.paid))
+        .map(|r| {
+            (
+                r.organization.as_deref(),
+                r.part_number.as_str(),
+                r.seats,
+                r.paid,
+            )
+        })
         .collect();
     assert_eq!(
         got,

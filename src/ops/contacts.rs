@@ -165,11 +165,14 @@ pub fn organizations_by_user(
     tenant: &str,
 ) -> Result<std::collections::HashMap<String, String>, StateError> {
     let prefix = format!("{CONTACT}.");
-    let state = store.load_partition_only(&Partition::tenant(tenant)?, &|a| a.starts_with(&prefix))?;
-    Ok(tenant_rows(tenant, &state.objects, &ContactQuery::default())
-        .into_iter()
-        .filter_map(|row| Some((row.user_id.to_ascii_lowercase(), row.organization?)))
-        .collect())
+    let state =
+        store.load_partition_only(&Partition::tenant(tenant)?, &|a| a.starts_with(&prefix))?;
+    Ok(
+        tenant_rows(tenant, &state.objects, &ContactQuery::default())
+            .into_iter()
+            .filter_map(|row| Some((row.user_id.to_ascii_lowercase(), row.organization?)))
+            .collect(),
+    )
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,7 @@ pub mod notify;
 pub mod plan;
 pub mod plan_file;
 pub mod reorder;
+pub mod report;
 pub mod reporter;
 pub mod score_history;
 pub mod secure_score;

@@ -42,7 +42,12 @@ pub fn record_histories(
         reads.into_iter().map(|r| Mutex::new(Some(r))).collect();
     let results: Vec<Mutex<Option<_>>> = slots.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let workers = ws.settings.graph.parallelism.clamp(1, 8).min(slots.len().max(1));
+    let workers = ws
+        .settings
+        .graph
+        .parallelism
+        .clamp(1, 8)
+        .min(slots.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -50,8 +55,15 @@ pub fn record_histories(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(slot) = slots.get(i) else { break };
                     let (tenant, days) = slot.lock().expect("slot").take().expect("taken once");
-                    let result = record_one(store, &info, ws.settings.lock_timeout, &source, &tenant, &days)
-                        .map_err(|e| (days, failure(&e)));
+                    let result = record_one(
+                        store,
+                        &info,
+                        ws.settings.lock_timeout,
+                        &source,
+                        &tenant,
+                        &days,
+                    )
+                    .map_err(|e| (days, failure(&e)));
                     *results[i].lock().expect("result") = Some((tenant, result));
                 }
             });
@@ -59,7 +71,11 @@ pub fn record_histories(
     });
     Ok(results
         .into_iter()
-        .map(|r| r.into_inner().expect("result").expect("every tenant recorded"))
+        .map(|r| {
+            r.into_inner()
+                .expect("result")
+                .expect("every tenant recorded")
+        })
         .collect())
 }
 
@@ -129,6 +145,9 @@ fn failure(e: &StateError) -> Failure {
         StateError::Locked { .. } | StateError::LockedUnknown | StateError::LockHeld { .. } => {
             Failure::new(Cause::Locked, format!("Secure Score history not kept: {e}"))
         }
-        _ => Failure::new(Cause::StateError, format!("Secure Score history not kept: {e}")),
+        _ => Failure::new(
+            Cause::StateError,
+            format!("Secure Score history not kept: {e}"),
+        ),
     }
 }

@@ -28,6 +28,8 @@ pub struct TenantScore {
     pub top_open_controls: Vec<OpenControl>,
     /// The tenant's sign-in security posture, read beside the score.
     pub posture: Posture,
+    /// Days of history kept in state for the tenant (the trend's base).
+    pub days_kept: usize,
 }
 
 pub struct ScoresRun {
@@ -61,31 +63,63 @@ pub fn secure_scores(
             Ok((score?, posture?))
         },
     )?;
-    let tenants: Vec<TenantScore> = fleet
-        .read
-        .into_iter()
-        .map(|(tenant, microsoft_tenant_id, (read, posture))| {
-            let latest = read.days.last();
-            TenantScore {
-                trend: trend(&read.days),
-                current: latest.map(|d| d.current),
-                max: latest.map(|d| d.max),
-                comparative: latest.map(|d| d.comparative.clone()).unwrap_or_default(),
-                top_open_controls: latest
-                    .map(|d| top_open_controls(d, &read.profiles, top))
-                    .unwrap_or_default(),
-                posture,
-                tenant,
-                microsoft_tenant_id,
+    let mut postures = std::collections::HashMap::new();
+    let fleet = crate::ops::fleet_read::FleetRead {
+        read: (fleet.read.into_iter())
+            .map(|(tenant, tid, (score, posture))| {
+                postures.insert(tenant.clone(), posture);
+                (tenant, tid, score)
+            })
+            .collect(),
+        failures: fleet.failures,
+        unmapped: fleet.unmapped,
+        requests: fleet.requests,
+        token_requests: fleet.token_requests,
+    };
+    let mut failures = fleet.failures;
+    let mut others = Vec::with_capacity(fleet.read.len());
+    let mut reads = Vec::with_capacity(fleet.read.len());
+    for (tenant, tid, read) in fleet.read {
+        // The latest day's control points come from the read: the history keeps none.
+        others.push((tid, read.days.last().cloned(), read.profiles));
+        reads.push((tenant, read.days));
+    }
+    let recorded = crate::ops::score_history::record_histories(ws, reads)?;
+    let mut tenants = Vec::with_capacity(recorded.len());
+    for ((tenant, recorded), (microsoft_tenant_id, latest, profiles)) in
+        recorded.into_iter().zip(others)
+    {
+        let history = match recorded {
+            Ok(r) => r.history,
+            Err((days, failure)) => {
+                failures.push((tenant.clone(), failure));
+                days
             }
-        })
-        .collect();
+        };
+        let latest = latest.as_ref();
+        tenants.push(TenantScore {
+            trend: trend(&history),
+            current: latest.map(|d| d.current),
+            max: latest.map(|d| d.max),
+            comparative: latest.map(|d| d.comparative.clone()).unwrap_or_default(),
+            top_open_controls: latest
+                .map(|d| top_open_controls(d, &profiles, top))
+                .unwrap_or_default(),
+            posture: postures
+                .remove(&tenant)
+                .expect("every tenant read has its posture"),
+            days_kept: history.len(),
+            tenant,
+            microsoft_tenant_id,
+        });
+    }
+    failures.sort_by(|a, b| a.0.cmp(&b.0));
     let scored: Vec<f64> = tenants.iter().filter_map(|t| t.trend.percentage).collect();
     Ok(ScoresRun {
         fleet_percentage: (!scored.is_empty())
             .then(|| scored.iter().sum::<f64>() / scored.len() as f64),
         tenants,
-        failures: fleet.failures,
+        failures,
         unmapped: fleet.unmapped,
     })
 }

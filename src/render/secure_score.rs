@@ -267,6 +267,7 @@ mod tests {
                 remediation: "<script>alert(1)</script>".into(),
             }],
             posture: posture(),
+            days_kept: 1,
         };
         let text = table(std::slice::from_ref(&t), Some(50.0));
         assert!(!text.contains('\u{1b}'), "{text}");
@@ -305,6 +306,7 @@ mod tests {
             comparative: Vec::new(),
             top_open_controls: Vec::new(),
             posture,
+            days_kept: 0,
         };
         let unlicensed = Posture {
             mfa: MfaPosture::not_available(crate::posture::PREMIUM_REQUIRED, "no premium"),

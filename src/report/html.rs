@@ -35,7 +35,8 @@ pub fn escape(text: &str) -> String {
 
 /// The page.
 pub fn render(report: &FleetReport) -> String {
-    let script_hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(SCRIPT));
+    let script_hash =
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(SCRIPT));
     let mut page = String::with_capacity(64 * 1024 + report.tenants.len() * 4096);
     let _ = write!(
         page,
@@ -48,7 +49,7 @@ pub fn render(report: &FleetReport) -> String {
     let _ = write!(
         page,
         "<header><h1>Fleet report</h1><p class=\"meta\">Made {} for {}{}. <span class=\"js-only\">Click a column heading to sort; type in a box to filter.</span></p>\
-<nav><a href=\"#overview\">Overview</a> <a href=\"#secure-score\">Secure Score</a> <a href=\"#licences\">Licences</a> <a href=\"#access\">Access</a> <a href=\"#tenants\">Tenants</a></nav></header><main>",
+<nav><a href=\"#overview\">Overview</a> <a href=\"#secure-score\">Secure Score</a> <a href=\"#licences\">Licences</a> <a href=\"#sign-in\">Sign-in security</a> <a href=\"#access\">Access</a> <a href=\"#tenants\">Tenants</a></nav></header><main>",
         escape(&report.generated_at),
         escape(&report.date),
         report
@@ -60,9 +61,10 @@ pub fn render(report: &FleetReport) -> String {
     overview(&mut page, report);
     secure_score(&mut page, report);
     licences(&mut page, report);
+    sign_in(&mut page, report);
     access(&mut page, report);
     tenants(&mut page, report);
-    let _ = write!(page, "</main><script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(page, "</main><script>{SCRIPT}</script></body></html>");
     page
 }
 
@@ -75,7 +77,13 @@ fn overview(page: &mut String, r: &FleetReport) {
         .map_or_else(|| "none".to_string(), |s| format!("{s:.1}%"));
     let change = o
         .secure_score_change_7
-        .map(|c| format!(" <span class=\"{}\">{}</span> in 7 days", if c < 0.0 { "down" } else { "up" }, signed(c)))
+        .map(|c| {
+            format!(
+                " <span class=\"{}\">{}</span> in 7 days",
+                if c < 0.0 { "down" } else { "up" },
+                signed(c)
+            )
+        })
         .unwrap_or_default();
     let _ = write!(
         page,
@@ -101,13 +109,25 @@ fn overview(page: &mut String, r: &FleetReport) {
             .iter()
             .map(|(k, n)| vec![Cell::text(k), Cell::num(*n as f64, n.to_string())])
             .collect();
-        table(page, "drift-by-cause", "Drift findings by cause", &["Cause", "Findings"], &rows);
+        table(
+            page,
+            "drift-by-cause",
+            "Drift findings by cause",
+            &["Cause", "Findings"],
+            &rows,
+        );
         let rows: Vec<Vec<Cell>> = o
             .licence_findings_by_kind
             .iter()
             .map(|(k, n)| vec![Cell::text(k), Cell::num(*n as f64, n.to_string())])
             .collect();
-        table(page, "licence-findings-by-kind", "Licence findings by kind", &["Finding", "Count"], &rows);
+        table(
+            page,
+            "licence-findings-by-kind",
+            "Licence findings by kind",
+            &["Finding", "Count"],
+            &rows,
+        );
         page.push_str("</div>");
     }
     page.push_str("</section>");
@@ -159,7 +179,15 @@ fn secure_score(page: &mut String, r: &FleetReport) {
         page,
         "scores",
         "Tenants by Secure Score, lowest and falling first",
-        &["Tenant", "Score", "7 days", "30 days", "90 days", "Trend", "Top open control"],
+        &[
+            "Tenant",
+            "Score",
+            "7 days",
+            "30 days",
+            "90 days",
+            "Trend",
+            "Top open control",
+        ],
         &rows,
     );
     page.push_str("</section>");
@@ -181,7 +209,11 @@ fn licences(page: &mut String, r: &FleetReport) {
                 .unwrap_or_default();
             skus.push(vec![
                 tenant_link(t),
-                Cell::text(&format!("{}{}", s.name, if s.trial { " (trial)" } else { "" })),
+                Cell::text(&format!(
+                    "{}{}",
+                    s.name,
+                    if s.trial { " (trial)" } else { "" }
+                )),
                 Cell::text(&s.status),
                 Cell::count(s.purchased),
                 Cell::count(s.in_grace),
@@ -192,7 +224,11 @@ fn licences(page: &mut String, r: &FleetReport) {
             ]);
         }
         for f in &l.findings {
-            findings.push(vec![tenant_link(t), Cell::text(f.kind()), Cell::text(&finding_text(f))]);
+            findings.push(vec![
+                tenant_link(t),
+                Cell::text(f.kind()),
+                Cell::text(&finding_text(f)),
+            ]);
         }
         for o in &l.by_organization {
             seats.push(vec![
@@ -207,11 +243,94 @@ fn licences(page: &mut String, r: &FleetReport) {
         page,
         "skus",
         "Seats by SKU",
-        &["Tenant", "Product", "Status", "Purchased", "In grace", "Assigned", "Available", "Unassigned paid", "Next date"],
+        &[
+            "Tenant",
+            "Product",
+            "Status",
+            "Purchased",
+            "In grace",
+            "Assigned",
+            "Available",
+            "Unassigned paid",
+            "Next date",
+        ],
         &skus,
     );
-    table(page, "licence-findings", "Waste, over-assignment and expiries", &["Tenant", "Finding", "Detail"], &findings);
-    table(page, "seats-by-organization", "Seats by organization (for invoicing)", &["Tenant", "Organization", "Product", "Seats"], &seats);
+    table(
+        page,
+        "licence-findings",
+        "Waste, over-assignment and expiries",
+        &["Tenant", "Finding", "Detail"],
+        &findings,
+    );
+    table(
+        page,
+        "seats-by-organization",
+        "Seats by organization (for invoicing)",
+        &["Tenant", "Organization", "Product", "Seats"],
+        &seats,
+    );
+    page.push_str("</section>");
+}
+
+fn sign_in(page: &mut String, r: &FleetReport) {
+    use crate::posture::MfaPosture;
+    page.push_str("<section id=\"sign-in\"><h2>Sign-in security</h2>");
+    let mut rows = Vec::new();
+    let mut admins = Vec::new();
+    for t in &r.tenants {
+        let Some(p) = &t.posture else { continue };
+        let defaults = match p.security_defaults {
+            Some(true) => Cell::text("on"),
+            Some(false) => Cell::text("off"),
+            None => Cell::text("unknown"),
+        };
+        let (mfa, without) = match &p.mfa {
+            MfaPosture::Available {
+                users,
+                registered,
+                share,
+                admins_without_mfa,
+                ..
+            } => {
+                for a in admins_without_mfa {
+                    admins.push(vec![
+                        tenant_link(t),
+                        Cell::text(&a.display_name),
+                        Cell::text(&a.user_principal_name),
+                    ]);
+                }
+                (
+                    share.map_or_else(Cell::blank, |s| {
+                        Cell::num(s, format!("{s:.0}% ({registered}/{users})"))
+                    }),
+                    Cell::count(admins_without_mfa.len() as i64)
+                        .flag(!admins_without_mfa.is_empty()),
+                )
+            }
+            MfaPosture::NotAvailable { .. } => (Cell::text("not available"), Cell::blank()),
+        };
+        rows.push(vec![tenant_link(t), mfa, without, defaults]);
+    }
+    table(
+        page,
+        "sign-in-posture",
+        "MFA registration and security defaults (MFA figures need Microsoft Entra ID P1 or P2)",
+        &[
+            "Tenant",
+            "Members registered for MFA",
+            "Admins without MFA",
+            "Security defaults",
+        ],
+        &rows,
+    );
+    table(
+        page,
+        "admins-without-mfa",
+        "Admins without MFA",
+        &["Tenant", "Name", "User principal name"],
+        &admins,
+    );
     page.push_str("</section>");
 }
 
@@ -234,14 +353,24 @@ fn access(page: &mut String, r: &FleetReport) {
             ]
         })
         .collect();
-    table(page, "grants", "Who can switch into which tenant (MSP roles applied)", &["Engineer", "Tenant", "MSP role"], &grants);
+    table(
+        page,
+        "grants",
+        "Who can switch into which tenant (MSP roles applied)",
+        &["Engineer", "Tenant", "MSP role"],
+        &grants,
+    );
     let mut pending = Vec::new();
     let mut privileged = Vec::new();
     for t in &r.tenants {
         let Some(d) = &t.drift else { continue };
         for f in &d.findings {
             match f.cause {
-                Cause::InvitationPending => pending.push(vec![tenant_link(t), Cell::text(&f.address), Cell::text(&f.detail)]),
+                Cause::InvitationPending => pending.push(vec![
+                    tenant_link(t),
+                    Cell::text(&f.address),
+                    Cell::text(&f.detail),
+                ]),
                 Cause::PrivilegedAccessUndeclared => {
                     let (who, role, how) = match &f.privileged {
                         Some(p) => (
@@ -255,14 +384,32 @@ fn access(page: &mut String, r: &FleetReport) {
                         ),
                         None => (f.address.clone(), String::new(), String::new()),
                     };
-                    privileged.push(vec![tenant_link(t), Cell::text(&who), Cell::text(&role), Cell::text(&how), Cell::text(&f.detail)]);
+                    privileged.push(vec![
+                        tenant_link(t),
+                        Cell::text(&who),
+                        Cell::text(&role),
+                        Cell::text(&how),
+                        Cell::text(&f.detail),
+                    ]);
                 }
                 _ => {}
             }
         }
     }
-    table(page, "pending-invitations", "Guest invitations still pending", &["Tenant", "Guest", "Detail"], &pending);
-    table(page, "undeclared-privileged", "Privileged access nobody declared", &["Tenant", "Who", "Role", "How", "Detail"], &privileged);
+    table(
+        page,
+        "pending-invitations",
+        "Guest invitations still pending",
+        &["Tenant", "Guest", "Detail"],
+        &pending,
+    );
+    table(
+        page,
+        "undeclared-privileged",
+        "Privileged access nobody declared",
+        &["Tenant", "Who", "Role", "How", "Detail"],
+        &privileged,
+    );
     page.push_str("</section>");
 }
 
@@ -290,7 +437,15 @@ fn tenants(page: &mut String, r: &FleetReport) {
         page,
         "tenant-list",
         "Every tenant",
-        &["Tenant", "Customer", "Status", "Last apply", "Drift", "Secure Score", "Licence findings"],
+        &[
+            "Tenant",
+            "Customer",
+            "Status",
+            "Last apply",
+            "Drift",
+            "Secure Score",
+            "Licence findings",
+        ],
         &rows,
     );
     for t in &r.tenants {
@@ -335,20 +490,18 @@ fn tenant_detail(page: &mut String, t: &TenantReport) {
             160,
         ));
     }
-    if let Some(d) = &t.drift {
-        if !d.findings.is_empty() {
-            page.push_str("<ul class=\"findings\">");
-            for f in &d.findings {
-                let _ = write!(
-                    page,
-                    "<li><span class=\"cause\">{}</span> <code>{}</code>: {}</li>",
-                    escape(&cause_name(f.cause)),
-                    escape(&f.address),
-                    escape(&f.detail)
-                );
-            }
-            page.push_str("</ul>");
+    if let Some(d) = t.drift.as_ref().filter(|d| !d.findings.is_empty()) {
+        page.push_str("<ul class=\"findings\">");
+        for f in &d.findings {
+            let _ = write!(
+                page,
+                "<li><span class=\"cause\">{}</span> <code>{}</code>: {}</li>",
+                escape(&cause_name(f.cause)),
+                escape(&f.address),
+                escape(&f.detail)
+            );
         }
+        page.push_str("</ul>");
     }
     page.push_str("</article>");
 }
@@ -401,7 +554,11 @@ impl Cell {
 
 fn tenant_link(t: &TenantReport) -> Cell {
     Cell {
-        html: format!("<a href=\"#tenant-{}\">{}</a>", escape(&t.name), escape(&t.name)),
+        html: format!(
+            "<a href=\"#tenant-{}\">{}</a>",
+            escape(&t.name),
+            escape(&t.name)
+        ),
         sort: escape(&t.name),
         flagged: false,
     }
@@ -420,7 +577,11 @@ fn table(page: &mut String, id: &str, caption: &str, headings: &[&str], rows: &[
     }
     page.push_str("</tr></thead><tbody>");
     if rows.is_empty() {
-        let _ = write!(page, "<tr class=\"empty\"><td colspan=\"{}\">None.</td></tr>", headings.len());
+        let _ = write!(
+            page,
+            "<tr class=\"empty\"><td colspan=\"{}\">None.</td></tr>",
+            headings.len()
+        );
     }
     for row in rows {
         page.push_str("<tr>");

@@ -92,6 +92,9 @@ pub struct TenantReport {
     pub secure_score: Option<ScoreView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub licences: Option<LicenceView>,
+    /// Sign-in security: MFA registration, admins without MFA, security defaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posture: Option<crate::posture::Posture>,
 }
 
 /// A tenant's Secure Score: its trend, the history kept, the open controls worth most.
@@ -142,6 +145,7 @@ pub struct TenantParts {
     pub last_apply: Option<String>,
     pub secure_score: Option<ScoreView>,
     pub licences: Option<LicenceView>,
+    pub posture: Option<crate::posture::Posture>,
     /// Parts that could not be read, with why.
     pub problems: Vec<String>,
 }
@@ -206,8 +210,11 @@ pub fn assemble(
                     .entry(f.kind().to_string())
                     .or_default() += 1;
             }
-            overview.unassigned_paid_seats +=
-                l.skus.iter().map(SkuSummary::unassigned_paid_seats).sum::<i64>();
+            overview.unassigned_paid_seats += l
+                .skus
+                .iter()
+                .map(SkuSummary::unassigned_paid_seats)
+                .sum::<i64>();
         }
         reports.push(TenantReport {
             name: t.name,
@@ -220,6 +227,7 @@ pub fn assemble(
             drift,
             secure_score: t.secure_score,
             licences: t.licences,
+            posture: t.posture,
         });
     }
     let fleet_score: Vec<FleetDay> = fleet_days(&reports);
@@ -282,7 +290,11 @@ fn fleet_days(tenants: &[TenantReport]) -> Vec<FleetDay> {
 pub fn worst_scores_first(tenants: &[TenantReport]) -> Vec<&TenantReport> {
     let mut scored: Vec<&TenantReport> = tenants
         .iter()
-        .filter(|t| t.secure_score.as_ref().is_some_and(|s| s.trend.percentage.is_some()))
+        .filter(|t| {
+            t.secure_score
+                .as_ref()
+                .is_some_and(|s| s.trend.percentage.is_some())
+        })
         .collect();
     let key = |t: &TenantReport| {
         let trend = &t.secure_score.as_ref().expect("scored").trend;

@@ -6,9 +6,12 @@ use std::fmt::Write;
 
 use super::html::escape;
 
+/// One line of a chart: its label, its CSS class, its (day, percent) points.
+pub type Series<'a> = (&'a str, &'a str, &'a [(String, f64)]);
+
 /// A line chart of percentages by day (`YYYY-MM-DD`, oldest first), 0-100% on the y axis;
 /// `series` are (label, css class, points). `title` names the chart for screen readers.
-pub fn line_chart(title: &str, series: &[(&str, &str, &[(String, f64)])], width: u32, height: u32) -> String {
+pub fn line_chart(title: &str, series: &[Series<'_>], width: u32, height: u32) -> String {
     let (left, right, top, bottom) = (38.0, 10.0, 10.0, 22.0);
     let plot_w = f64::from(width) - left - right;
     let plot_h = f64::from(height) - top - bottom;
@@ -47,7 +50,7 @@ pub fn line_chart(title: &str, series: &[(&str, &str, &[(String, f64)])], width:
             top + plot_h / 2.0
         );
     } else {
-        for (i, (label, class, points)) in series.iter().enumerate() {
+        for (label, class, points) in series.iter() {
             let mut path = String::new();
             for (d, pct) in points.iter() {
                 if let Some(day) = day_number(d) {
@@ -61,20 +64,20 @@ pub fn line_chart(title: &str, series: &[(&str, &str, &[(String, f64)])], width:
                 path.trim_end(),
                 escape(label)
             );
-            if let Some((d, pct)) = points.last() {
-                if let Some(day) = day_number(d) {
-                    let _ = write!(
-                        svg,
-                        "<circle class=\"dot {}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\"><title>{}: {pct:.1}% on {}</title></circle>",
-                        escape(class),
-                        x(day),
-                        y(*pct),
-                        escape(label),
-                        escape(d)
-                    );
-                }
+            if let Some((d, pct, day)) = points
+                .last()
+                .and_then(|(d, pct)| Some((d, pct, day_number(d)?)))
+            {
+                let _ = write!(
+                    svg,
+                    "<circle class=\"dot {}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\"><title>{}: {pct:.1}% on {}</title></circle>",
+                    escape(class),
+                    x(day),
+                    y(*pct),
+                    escape(label),
+                    escape(d)
+                );
             }
-            let _ = i;
         }
         let label_y = f64::from(height) - 6.0;
         let first_label = series

@@ -109,10 +109,17 @@ fn the_page_escapes_untrusted_text_and_allows_only_its_own_script() {
         Vec::new(),
     );
     let page = html::render(&report);
-    assert!(!page.contains("<script>alert"), "markup from a name is escaped");
+    assert!(
+        !page.contains("<script>alert"),
+        "markup from a name is escaped"
+    );
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;\u{fffd}[2J&quot;&#39;&amp;"));
     assert!(!page.contains('\u{1b}'));
-    assert_eq!(page.matches("<script>").count(), 1, "the page's own script only");
+    assert_eq!(
+        page.matches("<script>").count(),
+        1,
+        "the page's own script only"
+    );
     assert!(page.contains("script-src 'sha256-"));
     assert!(page.contains("id=\"tenant-a\"") && page.contains("href=\"#tenant-a\""));
     assert!(

@@ -181,8 +181,7 @@ pub fn trend(history: &[DailyScore]) -> Trend {
         change_30: change(30),
         change_90: change(90),
         since: history.first().map(|d| d.date.clone()),
-        change_all: (history.len() > 1)
-            .then(|| latest.percentage() - history[0].percentage()),
+        change_all: (history.len() > 1).then(|| latest.percentage() - history[0].percentage()),
     }
 }
 

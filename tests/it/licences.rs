@@ -237,7 +237,12 @@ fn seats_per_organization_follow_the_contacts_routes_for_invoicing() {
         .map(|r| (r[1].into(), r[3].into(), r[5].into(), r[7].into()))
         .collect();
     let row = |o: &str, part: &str, seats: &str, routed: &str| {
-        (o.to_string(), part.to_string(), seats.to_string(), routed.to_string())
+        (
+            o.to_string(),
+            part.to_string(),
+            seats.to_string(),
+            routed.to_string(),
+        )
     };
     assert_eq!(
         rows,

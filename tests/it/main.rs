@@ -1,6 +1,7 @@
 //! Integration tests: the real `tenantform` binary on fixtures. One test binary, a module per
 //! area, keeps linking cheap.
 
+mod browser;
 mod concurrent_apply;
 mod contacts;
 mod delta;
@@ -28,6 +29,7 @@ mod progress;
 mod queries;
 mod random_kill;
 mod replication;
+mod report;
 mod sandbox;
 mod schema;
 mod sdk_shapes;

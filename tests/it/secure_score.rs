@@ -158,3 +158,48 @@ fn the_secure_score_command_prints_trends_controls_and_the_fleet_and_fails_a_ten
         denied.transcript()
     );
 }
+
+#[test]
+fn the_history_is_kept_in_state_beyond_what_graph_still_returns_and_reruns_add_nothing() {
+    use crate::support::{edit_world_tenant, example_fixture, foggy_it, tf_on};
+    const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+    let dir = foggy_it();
+    let (_elsewhere, fixture) = example_fixture();
+    let fixture = fixture.to_str().unwrap();
+    let scores = |dir: &std::path::Path| -> serde_json::Value {
+        let run = tf_on(
+            dir,
+            dir,
+            &[
+                "secure-score",
+                "--sandbox",
+                "--sandbox-world",
+                fixture,
+                "--output",
+                "json",
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        json["tenants"][0].clone()
+    };
+    let first = scores(dir.path());
+    let days = first["daysKept"].as_u64().unwrap();
+    assert!(days >= 30, "{first}");
+    let partition = dir.path().join("state.d/tenants/foggy-it.json");
+    let stored = std::fs::read_to_string(&partition).unwrap();
+    assert!(stored.contains("secure_score.foggy-it"), "{stored}");
+    // Microsoft now returns only the last week: the history kept still reaches back.
+    edit_world_tenant(dir.path(), FOGGY, |t| {
+        t["secureScore"]["days"] = 7.into();
+    });
+    let again = scores(dir.path());
+    assert_eq!(again["daysKept"], days, "{again}");
+    assert_eq!(again["trend"]["since"], first["trend"]["since"]);
+    assert_eq!(again["trend"]["change30"], first["trend"]["change30"]);
+    assert_eq!(
+        std::fs::read_to_string(&partition).unwrap(),
+        stored,
+        "nothing new: the partition is not rewritten"
+    );
+}
