@@ -19,7 +19,7 @@ pub struct Args {
 enum AuthCommand {
     /// Get a token for every mapped tenant and read its `/organization`; exit 1 if any fails.
     #[command(
-        after_help = "Examples:\n  tenantform auth check customers/\n  tenantform auth check customers/ --tenants 'tier in (gold)' --output json"
+        after_help = "Examples:\n  tenantform auth check customers/\n  tenantform auth check customers/ --tenants 'tier in (gold)' --output json\n  tenantform auth check customers/ --reports   # also what licenses, secure-score and report need"
     )]
     Check {
         #[command(flatten)]
@@ -31,6 +31,11 @@ enum AuthCommand {
         tenants: Option<String>,
         #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+        /// Also check what the report commands need in every tenant (`licenses`,
+        /// `secure-score`, `report`): licences and subscriptions, users and deleted users,
+        /// Secure Score, the MFA registration report and the security defaults policy.
+        #[arg(long)]
+        reports: bool,
     },
 }
 
@@ -59,7 +64,7 @@ struct Row {
 #[serde(rename_all = "camelCase")]
 struct Need {
     /// What the manifests manage there that needs it: `guests`, `directory roles`, `reading`,
-    /// `end users`.
+    /// `end users`, `policy` (a `TenantPolicy`'s reads), `reports` (with `--reports`).
     #[serde(rename = "for")]
     purpose: &'static str,
     /// Any one of these (least privileged first).
@@ -102,12 +107,57 @@ fn needs(model: &crate::model::DesiredModel, tenant: &str) -> Vec<Need> {
     out
 }
 
+/// What `drift` reads for a tenant's `TenantPolicy`: its licences, its Secure Score, or both.
+fn policy_needs(policy: &crate::policy::TenantPolicy) -> Vec<Need> {
+    use crate::graph::permissions as p;
+    let mut lists: Vec<&'static [&'static str]> = Vec::new();
+    if policy.needs_licences() {
+        lists.extend([
+            p::SUBSCRIBED_SKUS_READ,
+            p::SUBSCRIPTIONS_READ,
+            p::USERS_READ,
+            p::DELETED_READ,
+        ]);
+    }
+    if policy.needs_secure_score() {
+        lists.push(p::SECURE_SCORE_READ);
+    }
+    lists
+        .into_iter()
+        .map(|any_of| Need {
+            purpose: "policy",
+            any_of: any_of.to_vec(),
+        })
+        .collect()
+}
+
+/// What `licenses`, `secure-score` and `report` read in every tenant.
+fn report_needs() -> Vec<Need> {
+    use crate::graph::permissions as p;
+    [
+        p::SUBSCRIBED_SKUS_READ,
+        p::SUBSCRIPTIONS_READ,
+        p::USERS_READ,
+        p::DELETED_READ,
+        p::SECURE_SCORE_READ,
+        p::REGISTRATION_DETAILS_READ,
+        p::SECURITY_DEFAULTS_READ,
+    ]
+    .into_iter()
+    .map(|any_of| Need {
+        purpose: "reports",
+        any_of: any_of.to_vec(),
+    })
+    .collect()
+}
+
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let AuthCommand::Check {
         location,
         graph,
         tenants,
         output,
+        reports,
     } = args.command;
     let fleet = load_manifests(cx, &location.path, location.reference.as_deref(), false)?.fleet;
     let model = &fleet.catalog;
@@ -127,7 +177,14 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             let slice = fleet
                 .slice(&t.name)
                 .map_err(crate::ops::OpsError::io(crate::model::STORE_PATH))?;
-            targets.push((t.name.clone(), id, needs(&slice, &t.name)));
+            let mut needed = needs(&slice, &t.name);
+            if let Some(policy) = model.tenant_policies.get(&t.name) {
+                needed.extend(policy_needs(policy));
+            }
+            if reports {
+                needed.extend(report_needs());
+            }
+            targets.push((t.name.clone(), id, needed));
         }
     }
     let client = connection.client.clone();

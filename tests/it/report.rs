@@ -228,3 +228,54 @@ fn the_report_runs_in_headless_chromium_with_no_errors_no_requests_and_sorting_t
         assert!(shot.starts_with(b"\x89PNG") && shot.len() > 10_000);
     });
 }
+
+#[test]
+fn auth_check_names_what_the_reports_and_a_policy_need() {
+    let (dir, _fixture_dir, fixture) = applied_fleet_with_hostile_names();
+    let check = |extra: &[&str]| {
+        tf_on(
+            dir.path(),
+            dir.path(),
+            &[
+                &["auth", "check", "--sandbox", "--sandbox-world", &fixture][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let all = check(&["--reports", "--output", "json"]);
+    assert_eq!(all.code, 0, "{}", all.transcript());
+    let rows: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
+    let purposes: Vec<&str> = rows[0]["permissionsNeeded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["for"].as_str().unwrap())
+        .collect();
+    assert!(
+        purposes.contains(&"policy") && purposes.contains(&"reports"),
+        "{purposes:?}"
+    );
+    // Without the registration report's permission: only --reports needs it.
+    edit_world_tenant(dir.path(), FOGGY, |t| {
+        t["permissions"] = serde_json::json!([
+            "User.ReadWrite.All",
+            "RoleManagement.ReadWrite.Directory",
+            "Organization.Read.All",
+            "Directory.Read.All",
+            "SecurityEvents.Read.All",
+            "Policy.Read.All"
+        ]);
+    });
+    let plain = check(&[]);
+    assert_eq!(plain.code, 0, "{}", plain.transcript());
+    let reports = check(&["--reports"]);
+    assert_eq!(reports.code, 1, "{}", reports.transcript());
+    assert!(
+        reports
+            .stdout
+            .contains("permission missing: AuditLog.Read.All"),
+        "{}",
+        reports.transcript()
+    );
+}
