@@ -469,8 +469,7 @@ impl Executor for EntraExecutor<'_> {
                 | KindId::Organization
                 | KindId::MspRole
                 | KindId::Contact
-                | KindId::UserSync
-                | KindId::SecureScoreHistory,
+                | KindId::UserSync,
             ) => StateOnlyExecutor.execute(action, stored, state),
             None => Box::pin(std::future::ready(Err(failed_because(
                 action,

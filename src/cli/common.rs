@@ -183,8 +183,59 @@ pub fn settings(location: &Location, graph: &GraphArgs, strict: bool) -> Setting
         strict,
         lock_timeout: Duration::ZERO,
         apply_step_delay: None,
-        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        command_line: command_line(std::env::args()),
         actor: crate::state::Actor::current(),
+    }
+}
+
+/// The command line as lock records and history show it, with the values of flags that carry
+/// secrets (a webhook URL is a credential: Slack's and Teams' hold their token in the path)
+/// cut to what may be shown.
+pub fn command_line(args: impl IntoIterator<Item = String>) -> String {
+    let shown = |url: &str| {
+        crate::notify::WebhookUrl::parse(url).map_or_else(
+            |_| "<redacted>".to_string(),
+            |u| format!("{}/<redacted>", u.origin()),
+        )
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut secret_next = false;
+    for arg in args {
+        if secret_next {
+            out.push(shown(&arg));
+            secret_next = false;
+        } else if arg == "--notify" {
+            out.push(arg);
+            secret_next = true;
+        } else if let Some(url) = arg.strip_prefix("--notify=") {
+            out.push(format!("--notify={}", shown(url)));
+        } else {
+            out.push(arg);
+        }
+    }
+    out.join(" ")
+}
+
+#[cfg(test)]
+mod command_line_tests {
+    #[test]
+    fn a_webhook_url_never_reaches_lock_records_or_history() {
+        let line = super::command_line(
+            [
+                "tenantform",
+                "drift",
+                "--notify",
+                "https://hooks.slack.com/services/T0/B0/SECRET",
+                "--notify=https://psa.example/hook?token=SECRET",
+                "tenants",
+            ]
+            .map(String::from),
+        );
+        assert!(!line.contains("SECRET"), "{line}");
+        assert_eq!(
+            line,
+            "tenantform drift --notify https://hooks.slack.com/<redacted> --notify=https://psa.example/<redacted> tenants"
+        );
     }
 }
 

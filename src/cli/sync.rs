@@ -32,6 +32,13 @@ pub struct Args {
     /// next (rounds never overlap); a failed tenant is simply tried again next round.
     #[arg(long, value_name = "DURATION", value_parser = crate::cli::common::parse_duration)]
     every: Option<Duration>,
+    /// Also keep which contact holds which licence (shown by `contacts`): a tenant whose
+    /// licences were last read more than DURATION ago (e.g. 24h) has its users read again in
+    /// full, since users/delta does not track licences. Needs Organization.Read.All (or
+    /// LicenseAssignment.Read.All) and User.Read.All; a tenant that cannot be read fails the
+    /// round by name.
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::common::parse_duration)]
+    licences_every: Option<Duration>,
     /// `text`: a line per round; `json`: one JSON object per round (for schedulers and PSAs).
     #[arg(long, short, value_enum, default_value_t = SyncFormat::Text)]
     output: SyncFormat,
@@ -94,6 +101,7 @@ fn round(
             SyncRequest {
                 selection: &args.selection.to_ops(),
                 allow_mass_removal: args.allow_mass_removal,
+                licences_every: args.licences_every,
             },
             stop,
             &reporter,
@@ -136,7 +144,7 @@ fn round(
         SyncFormat::Text => {
             let _ = writeln!(
                 stdout,
-                "Sync {}: {} tenants; {} contacts created, {} updated, {} archived{}; {} failed.",
+                "Sync {}: {} tenants; {} contacts created, {} updated, {} archived{}{}; {} failed.",
                 if summary.interrupted {
                     "interrupted"
                 } else if summary.failed.is_empty() {
@@ -150,6 +158,11 @@ fn round(
                 summary.archived,
                 if summary.blocked > 0 {
                     format!(", {} held back", summary.blocked)
+                } else {
+                    String::new()
+                },
+                if summary.licences_refreshed > 0 {
+                    format!("; licences read for {} tenants", summary.licences_refreshed)
                 } else {
                     String::new()
                 },

@@ -341,6 +341,68 @@ pub fn seats_by_organization(
     rows
 }
 
+/// Which licences each user holds, as a contact listing shows them: by user id, each
+/// licence's product name, "(via group)" when a group assigns it, "(error: ...)" when Entra
+/// could not apply it; users holding none are left out.
+pub fn holdings(
+    skus: &[SkuSummary],
+    users: &[LicensedUser],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    users
+        .iter()
+        .filter(|u| !u.deleted && !u.licences.is_empty())
+        .map(|u| {
+            let mut held: Vec<String> = u
+                .licences
+                .iter()
+                .map(|l| {
+                    let product = skus
+                        .iter()
+                        .find(|s| s.sku_id.eq_ignore_ascii_case(&l.sku_id))
+                        .map_or_else(
+                            || products::display_name(&l.sku_id, None),
+                            |s| s.name.clone(),
+                        );
+                    match (&l.assignment, &l.error) {
+                        (_, Some(error)) => format!("{product} (error: {error})"),
+                        (Assignment::Group(_), None) => format!("{product} (via group)"),
+                        (Assignment::Direct, None) => product,
+                    }
+                })
+                .collect();
+            held.sort();
+            held.dedup();
+            (u.id.clone(), held)
+        })
+        .collect()
+}
+
+/// A tenant's holdings as kept in state (the `licence_holdings` observation): when they were
+/// read and each user's licences.
+pub fn holdings_value(
+    read_at: &str,
+    holdings: &std::collections::BTreeMap<String, Vec<String>>,
+) -> serde_json::Value {
+    serde_json::json!({ "readAt": read_at, "users": holdings })
+}
+
+/// When the holdings kept were read, if they say.
+pub fn holdings_read_at(value: &serde_json::Value) -> Option<jiff::Timestamp> {
+    value.get("readAt")?.as_str()?.parse().ok()
+}
+
+/// One user's licences from kept holdings.
+pub fn held_by<'a>(value: &'a serde_json::Value, user_id: &str) -> Vec<&'a str> {
+    value
+        .get("users")
+        .and_then(|u| u.get(user_id))
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .collect()
+}
+
 /// A user as a finding names them: their display name (set in the customer's tenant, so not
 /// unique and not trusted: renderers escape it) and their object id.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

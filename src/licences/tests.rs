@@ -339,3 +339,64 @@ fn seats_are_counted_per_organization_once_per_user_with_non_contacts_apart() {
     );
     assert_eq!(rows[0].product, "Microsoft 365 E3");
 }
+
+#[test]
+fn holdings_name_each_users_products_and_how_they_are_held() {
+    let skus = summarize(&three_skus(), &[]);
+    let users = [
+        LicensedUser {
+            id: "u1".into(),
+            display_name: "Ann".into(),
+            enabled: true,
+            deleted: false,
+            licences: vec![
+                HeldLicence {
+                    sku_id: E3.into(),
+                    assigned: true,
+                    assignment: Assignment::Group("g".into()),
+                    error: None,
+                },
+                HeldLicence {
+                    sku_id: BUSINESS_STANDARD.into(),
+                    assigned: false,
+                    assignment: Assignment::Direct,
+                    error: Some("CountViolation".into()),
+                },
+            ],
+        },
+        LicensedUser {
+            id: "gone".into(),
+            display_name: "Gone".into(),
+            enabled: true,
+            deleted: true,
+            licences: vec![HeldLicence {
+                sku_id: E3.into(),
+                assigned: true,
+                assignment: Assignment::Direct,
+                error: None,
+            }],
+        },
+    ];
+    let held = holdings(&skus, &users);
+    assert_eq!(held.len(), 1, "deleted users are no contacts");
+    assert_eq!(
+        held["u1"],
+        [
+            "Microsoft 365 Business Standard (error: CountViolation)",
+            "Microsoft 365 E3 (via group)"
+        ]
+    );
+    let attributes = holdings_value("2026-12-07T08:00:00Z", &held);
+    assert_eq!(
+        held_by(&attributes, "u1"),
+        [
+            "Microsoft 365 Business Standard (error: CountViolation)",
+            "Microsoft 365 E3 (via group)"
+        ]
+    );
+    assert!(held_by(&attributes, "nobody").is_empty());
+    assert_eq!(
+        holdings_read_at(&attributes).unwrap().to_string(),
+        "2026-12-07T08:00:00Z"
+    );
+}

@@ -64,6 +64,9 @@ pub struct ContactRow {
     pub archived_reason: Option<String>,
     /// The MSP record's id.
     pub record_id: Option<String>,
+    /// The licences the user holds, as last read (`sync --licences-every`), `; `-separated;
+    /// `None` when they were never read for the tenant.
+    pub licences: Option<String>,
 }
 
 impl ContactRow {
@@ -132,6 +135,7 @@ pub fn contact_row(tenant: &str, address: &str, object: &StateObject) -> Contact
         archived_at: archived_text("at"),
         archived_reason: archived_text("reason"),
         record_id: object.ids.get("record").cloned(),
+        licences: None,
     }
 }
 
@@ -296,7 +300,11 @@ pub fn list_contacts(
         names.check(query)?;
         for (tenant, objects) in by_tenant {
             if selected(query, &tenant) {
-                emit(tenant_rows(&tenant, objects, query))?;
+                emit(with_licences(
+                    store,
+                    &tenant,
+                    tenant_rows(&tenant, objects, query),
+                )?)?;
             }
         }
         return Ok(listed);
@@ -316,13 +324,35 @@ pub fn list_contacts(
             }
             Ok(())
         })?;
-        emit(tenant_rows(
+        emit(with_licences(
+            store,
             tenant,
-            contacts.iter().map(|(a, o)| (a, o)),
-            query,
-        ))?;
+            tenant_rows(tenant, contacts.iter().map(|(a, o)| (a, o)), query),
+        )?)?;
     }
     Ok(listed)
+}
+
+/// Each row with the licences its user holds, from the tenant's licence holdings as last read
+/// (`sync --licences-every`); rows stay without when they were never read.
+fn with_licences(
+    store: &dyn StateStore,
+    tenant: &str,
+    mut rows: Vec<ContactRow>,
+) -> Result<Vec<ContactRow>, StateError> {
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let Some(holdings) =
+        store.read_observation(tenant, crate::ops::licence_holdings::LICENCE_HOLDINGS)?
+    else {
+        return Ok(rows);
+    };
+    for row in &mut rows {
+        row.licences =
+            Some(crate::licences::held_by(&holdings, &row.user_id.to_ascii_lowercase()).join("; "));
+    }
+    Ok(rows)
 }
 
 fn selected(query: &ContactQuery, tenant: &str) -> bool {

@@ -14,6 +14,7 @@ pub mod drift;
 pub mod error;
 pub mod export;
 pub mod fleet_read;
+pub mod licence_holdings;
 pub mod licences;
 pub mod notify;
 pub mod plan;

@@ -62,25 +62,28 @@ pub fn fleet_report(
         },
         reporter,
     )?;
+    // The drift report lists every tenant it knows (the manifests' and state's); the report
+    // covers the selected ones, each whether or not the manifests still declare it.
+    let catalog = &ws.manifests.fleet.catalog;
+    let only = request.selection.resolve(catalog)?;
     let selected: Vec<String> = drift_report
         .tenants
         .iter()
         .map(|t| t.tenant.clone())
+        .filter(|t| only.as_ref().is_none_or(|only| only.contains(t)))
         .collect();
-    let catalog = &ws.manifests.fleet.catalog;
     let mut parts: std::collections::BTreeMap<String, TenantParts> = selected
         .iter()
-        .filter_map(|name| catalog.tenants.get(name))
-        .map(|t| {
-            (
-                t.name.clone(),
-                TenantParts {
-                    name: t.name.clone(),
-                    display_name: Some(t.display_name.clone()),
-                    microsoft_tenant_id: t.microsoft_tenant_id.clone(),
-                    ..TenantParts::default()
-                },
-            )
+        .map(|name| {
+            let declared = catalog.tenants.get(name);
+            // A tenant no longer declared shows with its drift (what removing it would do).
+            let part = TenantParts {
+                name: name.clone(),
+                display_name: declared.map(|t| t.display_name.clone()),
+                microsoft_tenant_id: declared.and_then(|t| t.microsoft_tenant_id.clone()),
+                ..TenantParts::default()
+            };
+            (name.clone(), part)
         })
         .collect();
     let mapped: Vec<String> = parts

@@ -1,17 +1,19 @@
-//! Keeping each tenant's Secure Score history in state (`secure_score.<tenant>`) beyond the
-//! 90 days Microsoft keeps: the days a read brings that are not stored yet are added under
-//! the tenant's partition lock, so running twice adds nothing and a concurrent apply of the
-//! same tenant waits its turn. Tenants are recorded a few at a time: each write is one small
-//! atomic partition write.
+//! Keeping each tenant's Secure Score history in state beyond the 90 days Microsoft keeps
+//! (the `secure_score` observation, beside the tenant's partition: no lock, no serial, so a
+//! read-only command never waits for an apply nor makes a saved plan stale). The days a read
+//! brings that are not stored yet are added; running twice adds nothing. Tenants are recorded
+//! a few at a time.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::ops::{OpsError, Workspace};
 use crate::outcome::{Cause, Failure};
-use crate::resources::score_history::SECURE_SCORE;
-use crate::secure_score::{DailyScore, history_attributes, history_from_attributes, merge};
-use crate::state::{LockInfo, Partition, StateChange, StateError, StateObject, StateStore};
+use crate::secure_score::{DailyScore, history_from_value, history_value, merge};
+use crate::state::{StateError, StateStore};
+
+/// The observation's name.
+pub const SECURE_SCORE: &str = "secure_score";
 
 /// What recording gave for one tenant.
 pub struct Recorded {
@@ -21,26 +23,21 @@ pub struct Recorded {
     pub added: usize,
 }
 
+/// One tenant's result: its history, or the days read and why they could not be kept.
+pub type RecordResult = Result<Recorded, (Vec<DailyScore>, Failure)>;
+
 /// Adds `read` to each tenant's stored history and returns the histories, in the order given;
-/// a tenant whose state could not be written fails by name (its read is still returned, as
-/// `Err` with the days read, so the caller can show them and fail the run honestly).
-#[allow(clippy::type_complexity)]
+/// a tenant whose history could not be read or written fails by name (with the days read, so
+/// the caller can still show them and fail the run honestly).
 pub fn record_histories(
     ws: &Workspace,
     reads: Vec<(String, Vec<DailyScore>)>,
-) -> Result<Vec<(String, Result<Recorded, (Vec<DailyScore>, Failure)>)>, OpsError> {
+) -> Result<Vec<(String, RecordResult)>, OpsError> {
     let store = ws.store.as_ref();
-    let info = LockInfo::for_command(ws.settings.command_line.clone());
-    let source = crate::state::Source {
-        digest: ws.manifests.fleet.digest(),
-        commit: ws.manifests.commit.clone(),
-    };
-    if !reads.is_empty() {
-        ensure_lineage(store, &info, ws.settings.lock_timeout)?;
-    }
     let slots: Vec<Mutex<Option<(String, Vec<DailyScore>)>>> =
         reads.into_iter().map(|r| Mutex::new(Some(r))).collect();
-    let results: Vec<Mutex<Option<_>>> = slots.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<(String, RecordResult)>>> =
+        slots.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let workers = ws
         .settings
@@ -55,15 +52,8 @@ pub fn record_histories(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(slot) = slots.get(i) else { break };
                     let (tenant, days) = slot.lock().expect("slot").take().expect("taken once");
-                    let result = record_one(
-                        store,
-                        &info,
-                        ws.settings.lock_timeout,
-                        &source,
-                        &tenant,
-                        &days,
-                    )
-                    .map_err(|e| (days, failure(&e)));
+                    let result = record_one(store, &tenant, &days)
+                        .map_err(|e| (days, state_failure("Secure Score history", &e)));
                     *results[i].lock().expect("result") = Some((tenant, result));
                 }
             });
@@ -79,75 +69,37 @@ pub fn record_histories(
         .collect())
 }
 
+/// One tenant's history as kept, without reading anything live (a tenant whose read failed
+/// still shows the days kept).
+pub fn stored_history(
+    store: &(dyn StateStore + Send + Sync),
+    tenant: &str,
+) -> Result<Vec<DailyScore>, StateError> {
+    Ok(store
+        .read_observation(tenant, SECURE_SCORE)?
+        .map(|v| history_from_value(&v))
+        .unwrap_or_default())
+}
+
 fn record_one(
     store: &(dyn StateStore + Send + Sync),
-    info: &LockInfo,
-    timeout: std::time::Duration,
-    source: &crate::state::Source,
     tenant: &str,
     read: &[DailyScore],
 ) -> Result<Recorded, StateError> {
-    let partition = Partition::tenant(tenant)?;
-    let address = crate::resources::address(SECURE_SCORE, tenant);
-    let stored = |state: &crate::state::State| {
-        state
-            .objects
-            .get(&address)
-            .map(|o| history_from_attributes(&o.attributes))
-            .unwrap_or_default()
-    };
-    // Most runs add a day or nothing: look without the lock first.
-    let mut history = stored(&store.load_partition_only(&partition, &|a| a == address)?);
-    if merge(&mut history.clone(), read.to_vec()) == 0 {
-        return Ok(Recorded { history, added: 0 });
-    }
-    let lock = store.lock_partition(&partition, info.clone(), timeout)?;
-    let mut state = store.load_partition(&partition)?;
-    history = stored(&state);
+    let mut history = stored_history(store, tenant)?;
     let added = merge(&mut history, read.to_vec());
     if added > 0 {
-        state.apply_owned(StateChange::Put {
-            address: address.clone(),
-            object: StateObject {
-                kind: SECURE_SCORE.into(),
-                ids: Default::default(),
-                attributes: history_attributes(&history),
-                source: source.clone(),
-                applied_at: crate::state::now_rfc3339(),
-            },
-        });
-        store.write_partition(&partition, &state, &lock)?;
+        store.write_observation(tenant, SECURE_SCORE, &history_value(&history))?;
     }
     Ok(Recorded { history, added })
 }
 
-/// Tenant partitions hang off the catalog's lineage: a store nothing was applied to yet gets
-/// one (an empty catalog), as `sync` does.
-fn ensure_lineage(
-    store: &(dyn StateStore + Send + Sync),
-    info: &LockInfo,
-    timeout: std::time::Duration,
-) -> Result<(), OpsError> {
-    if !store.serials()?.lineage.is_empty() {
-        return Ok(());
-    }
-    let lock = store.lock_partition(&Partition::Catalog, info.clone(), timeout)?;
-    let mut catalog = store.load_partition(&Partition::Catalog)?;
-    if catalog.lineage.is_empty() {
-        catalog.ensure_lineage();
-        store.write_partition(&Partition::Catalog, &catalog, &lock)?;
-    }
-    Ok(())
-}
-
-fn failure(e: &StateError) -> Failure {
+/// A state error as a tenant's failure: `what` was not kept.
+pub(crate) fn state_failure(what: &str, e: &StateError) -> Failure {
     match e {
         StateError::Locked { .. } | StateError::LockedUnknown | StateError::LockHeld { .. } => {
-            Failure::new(Cause::Locked, format!("Secure Score history not kept: {e}"))
+            Failure::new(Cause::Locked, format!("{what} not kept: {e}"))
         }
-        _ => Failure::new(
-            Cause::StateError,
-            format!("Secure Score history not kept: {e}"),
-        ),
+        _ => Failure::new(Cause::StateError, format!("{what} not kept: {e}")),
     }
 }

@@ -27,6 +27,9 @@ use crate::state::{LockInfo, Partition, Source, StateStore};
 pub struct SyncRequest<'a> {
     pub selection: &'a Selection,
     pub allow_mass_removal: bool,
+    /// Also re-read which contact holds which licence where the holdings kept are older than
+    /// this (`licence_holdings.<tenant>`; users/delta does not track licences).
+    pub licences_every: Option<Duration>,
 }
 
 /// One round's result: each synced tenant's outcome (as applied) and what was done.
@@ -37,6 +40,8 @@ pub struct SyncRun {
     pub quiet: usize,
     pub totals: Totals,
     pub store: String,
+    /// Tenants whose licence holdings were read again this round.
+    pub licences_refreshed: usize,
 }
 
 /// What a round carried out.
@@ -125,12 +130,45 @@ pub fn sync(
     )?;
     let plan = collect.into_run(false).plan;
     let totals = applier.totals.into_inner().expect("totals");
-    Ok(SyncRun {
+    let mut run = SyncRun {
         quiet: plan.tenants_unlisted,
         outcomes: plan.tenants,
         totals,
         store: ws.store.describe(),
-    })
+        licences_refreshed: 0,
+    };
+    if let Some(every) = request.licences_every
+        && !stop.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        let selected = request.selection.resolve(&ws.manifests.fleet.catalog)?;
+        let tenants: Vec<String> = ws
+            .manifests
+            .fleet
+            .catalog
+            .end_user_syncs
+            .keys()
+            .filter(|t| selected.as_ref().is_none_or(|s| s.contains(*t)))
+            .filter(|t| {
+                // A tenant whose users could not be read this round is failed already.
+                !run.outcomes
+                    .iter()
+                    .any(|o| &o.tenant == *t && o.outcome.is_failed())
+            })
+            .cloned()
+            .collect();
+        let refreshed = crate::ops::licence_holdings::refresh_holdings(
+            ws,
+            &tenants,
+            every,
+            jiff::Timestamp::now(),
+            reporter,
+        )?;
+        run.licences_refreshed = refreshed.refreshed;
+        for (tenant, failure) in refreshed.failures {
+            fail_tenant(&mut run, ws, &tenant, failure);
+        }
+    }
+    Ok(run)
 }
 
 /// Applies each tenant's contacts as soon as they are planned.
@@ -243,6 +281,29 @@ impl SyncApplier<'_> {
     }
 }
 
+/// Marks `tenant` failed in the round (its licences could not be refreshed): a quiet tenant
+/// is listed now, a listed one keeps its place.
+fn fail_tenant(run: &mut SyncRun, ws: &Workspace, tenant: &str, failure: Failure) {
+    let failure = Failure {
+        message: format!("licences: {}", failure.message),
+        ..failure
+    };
+    if let Some(listed) = run.outcomes.iter_mut().find(|o| o.tenant == tenant) {
+        listed.outcome = Outcome::Failed(Box::new(failure));
+        return;
+    }
+    let record = ws.manifests.fleet.catalog.tenants.get(tenant);
+    run.quiet = run.quiet.saturating_sub(1);
+    run.outcomes.push(TenantOutcome {
+        tenant: tenant.to_string(),
+        display_name: record.map(|t| t.display_name.clone()),
+        microsoft_tenant_id: record.and_then(|t| t.microsoft_tenant_id.clone()),
+        outcome: Outcome::Failed(Box::new(failure)),
+        sources: Default::default(),
+    });
+    run.outcomes.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+}
+
 fn fail_all(plan: &Plan, failure: Failure) -> Vec<TenantOutcome> {
     plan.tenants
         .iter()
@@ -269,6 +330,8 @@ pub struct SyncSummary {
     pub failed: Vec<FailedTenant>,
     /// Stopped (SIGTERM, Ctrl-C) before every change was made.
     pub interrupted: bool,
+    /// Tenants whose licence holdings were read again (`--licences-every`).
+    pub licences_refreshed: usize,
     pub exit_code: u8,
 }
 
@@ -305,6 +368,7 @@ impl SyncSummary {
             archived: run.totals.archived,
             blocked: run.totals.blocked,
             interrupted: run.totals.interrupted,
+            licences_refreshed: run.licences_refreshed,
             exit_code: crate::outcome::exit_code(&run.outcomes, false, false),
             failed,
         }

@@ -161,8 +161,6 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
             in_part,
         )
     });
-    // Observations (a Secure Score history) are kept, never planned.
-    stored.retain(|_, o| !kind(&o.kind).is_some_and(|k| k.id.is_observation()));
     // Kinds synced from Entra have a step of their own.
     let synced: BTreeMap<String, &StateObject> = {
         let addresses: Vec<String> = stored

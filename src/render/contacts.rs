@@ -5,7 +5,7 @@ use crate::ops::contacts::ContactRow;
 use crate::render::terminal_safe;
 
 /// The CSV columns, in order (stable: spreadsheets and scripts read them by position).
-pub const CSV_COLUMNS: [&str; 18] = [
+pub const CSV_COLUMNS: [&str; 19] = [
     "tenant",
     "organization",
     "userId",
@@ -24,6 +24,7 @@ pub const CSV_COLUMNS: [&str; 18] = [
     "archivedAt",
     "archivedReason",
     "recordId",
+    "licences",
 ];
 
 /// The table's columns.
@@ -112,6 +113,7 @@ pub fn csv_row(row: &ContactRow) -> String {
         text(&row.archived_at),
         text(&row.archived_reason),
         text(&row.record_id),
+        text(&row.licences),
     ];
     let mut line = fields.map(csv_field).join(",");
     line.push_str("\r\n");
@@ -193,6 +195,7 @@ mod tests {
             archived_at: Some("2026-11-30T12:00:00Z".into()),
             archived_reason: Some("user deleted in Entra".into()),
             record_id: Some("c1".into()),
+            licences: None,
         }
     }
 

@@ -9,7 +9,6 @@ pub mod directory_role;
 pub mod guest;
 pub mod msp_role;
 pub mod organization;
-pub mod score_history;
 pub mod tenant;
 pub mod user_sync;
 
@@ -40,15 +39,6 @@ pub enum KindId {
     MspRole,
     Contact,
     UserSync,
-    SecureScoreHistory,
-}
-
-impl KindId {
-    /// Kinds that record what was observed (a Secure Score history) rather than what the
-    /// manifests ask for: plans neither show nor delete them.
-    pub fn is_observation(self) -> bool {
-        matches!(self, KindId::SecureScoreHistory)
-    }
 }
 
 /// Where a kind's objects live, which decides how apply orders them and which state partition
@@ -153,7 +143,6 @@ pub const KINDS: &[ResourceKind] = &[
     msp_role::KIND,
     contact::KIND,
     user_sync::KIND,
-    score_history::KIND,
 ];
 
 pub fn kind(name: &str) -> Option<&'static ResourceKind> {

@@ -90,10 +90,10 @@ impl DailyScore {
     }
 }
 
-/// A tenant's days as kept in state (`secure_score.<tenant>`): the per-control points are
-/// left out (only the latest day's matter, and they come from the live read), so a year of
-/// history stays a few tens of kilobytes.
-pub fn history_attributes(history: &[DailyScore]) -> crate::state::Attributes {
+/// A tenant's days as kept in state (the `secure_score` observation): the per-control points
+/// are left out (only the latest day's matter, and they come from the live read), so a year
+/// of history stays a few tens of kilobytes.
+pub fn history_value(history: &[DailyScore]) -> Value {
     let days: Vec<Value> = history
         .iter()
         .map(|d| {
@@ -104,13 +104,13 @@ pub fn history_attributes(history: &[DailyScore]) -> crate::state::Attributes {
             .expect("a day serializes")
         })
         .collect();
-    std::iter::once(("days".to_string(), Value::Array(days))).collect()
+    serde_json::json!({ "days": days })
 }
 
-/// The days kept in a `secure_score.<tenant>` object, oldest first; days that cannot be read
+/// The days kept in a `secure_score` observation, oldest first; days that cannot be read
 /// back (a hand-edited state) are skipped rather than failing the tenant.
-pub fn history_from_attributes(attributes: &crate::state::Attributes) -> Vec<DailyScore> {
-    let mut days: Vec<DailyScore> = attributes
+pub fn history_from_value(value: &Value) -> Vec<DailyScore> {
+    let mut days: Vec<DailyScore> = value
         .get("days")
         .and_then(Value::as_array)
         .into_iter()
@@ -370,24 +370,20 @@ mod tests {
             average: 41.5,
         }];
         let history = vec![first.clone(), day("2026-12-02", 120.0)];
-        let attributes = history_attributes(&history);
-        let back = history_from_attributes(&attributes);
+        let value = history_value(&history);
+        let back = history_from_value(&value);
         assert_eq!(back.len(), 2);
         assert!(back[0].controls.is_empty(), "controls are not kept");
         assert_eq!(back[0].comparative, first.comparative);
         assert_eq!(back[1], history[1]);
         // Out of order, duplicated or unreadable days in a hand-edited state.
-        let edited: crate::state::Attributes = std::iter::once((
-            "days".to_string(),
-            json!([
-                {"date": "2026-12-02", "current": 1.0, "max": 2.0},
-                {"date": "2026-12-01", "current": 1.0, "max": 2.0},
-                {"date": "2026-12-02", "current": 2.0, "max": 2.0},
-                {"nonsense": true}
-            ]),
-        ))
-        .collect();
-        let dates: Vec<String> = history_from_attributes(&edited)
+        let edited = json!({"days": [
+            {"date": "2026-12-02", "current": 1.0, "max": 2.0},
+            {"date": "2026-12-01", "current": 1.0, "max": 2.0},
+            {"date": "2026-12-02", "current": 2.0, "max": 2.0},
+            {"nonsense": true}
+        ]});
+        let dates: Vec<String> = history_from_value(&edited)
             .into_iter()
             .map(|d| d.date)
             .collect();

@@ -264,6 +264,19 @@ impl FileStateStore {
         PathBuf::from(name)
     }
 
+    /// `state.d/observations/T/NAME.json`: what was observed of tenant T (outside its
+    /// partition: no lock, no serial).
+    pub fn observation_path(&self, tenant: &str, name: &str) -> Result<PathBuf, StateError> {
+        // Checked: a DNS-label-like tenant name and an identifier, never `..` or a path.
+        Partition::tenant(tenant)?;
+        super::check_observation_name(name)?;
+        Ok(self
+            .partitions_dir()
+            .join("observations")
+            .join(tenant)
+            .join(format!("{name}.json")))
+    }
+
     pub fn tenants_dir(&self) -> PathBuf {
         self.partitions_dir().join("tenants")
     }
@@ -2019,6 +2032,39 @@ impl StateStore for FileStateStore {
 
     fn load(&self) -> Result<State, StateError> {
         self.whole_view()?.into_state(&self.describe())
+    }
+
+    fn read_observation(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, StateError> {
+        let path = self.observation_path(tenant, name)?;
+        match read_bytes(&path, "cannot read an observation")? {
+            None => Ok(None),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StateError::Corrupt {
+                        path: path.display().to_string(),
+                        detail: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    fn write_observation(
+        &self,
+        tenant: &str,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StateError> {
+        let path = self.observation_path(tenant, name)?;
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        make_dir(&dir)?;
+        let bytes = serde_json::to_vec(value).expect("an observation serializes");
+        write_file(&path, &bytes, None, true)?;
+        sync_dir(&dir)
     }
 
     fn lock(&self, info: LockInfo, timeout: Duration) -> Result<StateLock, StateError> {

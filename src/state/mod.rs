@@ -651,6 +651,44 @@ pub trait StateStore: Send + Sync {
     /// Appends entries to their partitions' history (`state migrate`, state edits); `lock`
     /// must cover each of them.
     fn append_history(&self, entries: &[HistoryEntry], lock: &StateLock) -> Result<(), StateError>;
+
+    // ---- Observations -----------------------------------------------------------------
+
+    /// What was last observed of `tenant` under `name` (`secure_score`: the Secure Score days
+    /// kept; `licence_holdings`: who holds which licence), if anything. Observations live
+    /// beside the partitions, not in them: no plan sees them, writing one takes no partition
+    /// lock and changes no serial (a saved plan stays fresh, an apply is never in the way).
+    fn read_observation(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, StateError>;
+    /// Replaces an observation whole, atomically. There is no lock: writers merge what they
+    /// read with what they saw, so of two at once the later keeps the other's days too,
+    /// except what only the earlier saw, which the next run sees again.
+    fn write_observation(
+        &self,
+        tenant: &str,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StateError>;
+}
+
+/// Checks an observation's name (a short lowercase identifier: it becomes a file name).
+pub(crate) fn check_observation_name(name: &str) -> Result<(), StateError> {
+    if !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        Ok(())
+    } else {
+        Err(StateError::Corrupt {
+            path: format!("observation {name:?}"),
+            detail: "not a valid observation name".into(),
+        })
+    }
 }
 
 /// Gives a loaded partition's objects to `each`, as [`StateStore::load_partition_each`] does,

@@ -199,8 +199,7 @@ mod tests {
                 "directory_role",
                 "msp_role",
                 "contact",
-                "user_sync",
-                "secure_score"
+                "user_sync"
             ]
         );
     }

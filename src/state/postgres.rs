@@ -67,6 +67,14 @@ const MIGRATIONS: &[&str] = &[
          entry text NOT NULL);
      CREATE INDEX history_tenant ON history (tenant, at);
      CREATE INDEX history_at ON history (at);",
+    // 4: observations (Secure Score days kept, licence holdings): beside the partitions, no
+    // serial, no lock.
+    "CREATE TABLE observations (
+         tenant text NOT NULL,
+         name text NOT NULL,
+         value text NOT NULL,
+         written_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (tenant, name));",
 ];
 
 /// Inserts history entries in one statement (committed together).
@@ -1483,6 +1491,54 @@ impl StateStore for PostgresStateStore {
             Ok(())
         })?;
         Ok(whole)
+    }
+
+    fn read_observation(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, StateError> {
+        Partition::tenant(tenant)?;
+        super::check_observation_name(name)?;
+        let (tenant, name) = (tenant.to_string(), name.to_string());
+        let text: Option<String> = self.data().call(move |client| {
+            let row = client
+                .query_opt(
+                    "SELECT value FROM observations WHERE tenant = $1 AND name = $2",
+                    &[&tenant, &name],
+                )
+                .map_err(db("read an observation"))?;
+            Ok(row.map(|r| r.get::<_, String>(0)))
+        })?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| StateError::Corrupt {
+                path: format!("{} (observations)", self.describe()),
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    fn write_observation(
+        &self,
+        tenant: &str,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StateError> {
+        Partition::tenant(tenant)?;
+        super::check_observation_name(name)?;
+        let (tenant, name, text) = (tenant.to_string(), name.to_string(), value.to_string());
+        self.data().call(move |client| {
+            client
+                .execute(
+                    "INSERT INTO observations (tenant, name, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (tenant, name)
+                     DO UPDATE SET value = excluded.value, written_at = now()",
+                    &[&tenant, &name, &text],
+                )
+                .map_err(db("write an observation"))?;
+            Ok(())
+        })
     }
 
     fn read_history(&self, read: &HistoryRead) -> Result<Vec<HistoryEntry>, StateError> {

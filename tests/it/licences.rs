@@ -265,3 +265,77 @@ fn seats_per_organization_follow_the_contacts_routes_for_invoicing() {
     assert_eq!(table.code, 0, "{}", table.transcript());
     assert!(table.stdout.contains("(no contact)"), "{}", table.stdout);
 }
+
+#[test]
+fn sync_keeps_which_contact_holds_which_licence_on_its_own_schedule() {
+    use crate::support::{edit_world_tenant, example_fixture, foggy_it, tf_on};
+    const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+    let dir = foggy_it();
+    std::fs::copy(
+        crate::support::repo_root().join("examples/foggy-it/end-users.yaml"),
+        dir.path().join("end-users.yaml"),
+    )
+    .unwrap();
+    let (_elsewhere, fixture) = example_fixture();
+    let fixture = fixture.to_str().unwrap();
+    let sync = |every: &str| {
+        let run = tf_on(
+            dir.path(),
+            dir.path(),
+            &[
+                "sync",
+                "--sandbox",
+                "--sandbox-world",
+                fixture,
+                "--licences-every",
+                every,
+                "--output",
+                "json",
+            ],
+        );
+        let summary: serde_json::Value =
+            serde_json::from_str(run.stdout.trim()).unwrap_or(serde_json::Value::Null);
+        (run, summary)
+    };
+    let (first, summary) = sync("24h");
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    assert_eq!(summary["licencesRefreshed"], 1, "{summary}");
+    let contacts = tf_on(dir.path(), dir.path(), &["contacts", "--output", "csv"]);
+    assert_eq!(contacts.code, 0, "{}", contacts.transcript());
+    let mut reader = ::csv::Reader::from_reader(contacts.stdout.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (name, licences) = (column("name"), column("licences"));
+    let held: std::collections::BTreeMap<String, String> = reader
+        .records()
+        .map(Result::unwrap)
+        .map(|r| (r[name].to_string(), r[licences].to_string()))
+        .collect();
+    assert_eq!(held["Frances Fog"], "Microsoft 365 E3");
+    assert_eq!(held["Rob Ramos"], "Microsoft 365 Business Basic");
+
+    // Within the day: not read again.
+    let (again, summary) = sync("24h");
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert_eq!(summary["licencesRefreshed"], 0, "{summary}");
+
+    // Due again, but the licences cannot be read: the round fails by name; contacts stay.
+    edit_world_tenant(dir.path(), FOGGY, |t| {
+        t["permissions"] = serde_json::json!(["User.Read.All", "GroupMember.Read.All"]);
+    });
+    let (denied, summary) = sync("0s");
+    assert_eq!(denied.code, 1, "{}", denied.transcript());
+    assert_eq!(summary["failed"][0]["tenant"], "foggy-it", "{summary}");
+    assert!(
+        summary["failed"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("licences: "),
+        "{summary}"
+    );
+    assert!(
+        denied.stderr.contains("error: foggy-it: "),
+        "{}",
+        denied.transcript()
+    );
+}

@@ -551,3 +551,57 @@ fn tls_to_postgres_is_used_and_verified_as_the_url_asks() {
         unknown.stderr
     );
 }
+
+/// Observations (Secure Score days kept, licence holdings) on both backends: read back as
+/// written, replaced whole, no serial changed, bad names refused.
+#[test]
+fn observations_round_trip_beside_the_partitions_on_both_backends() {
+    use tenantform::state::StateStore;
+    let check = |store: &dyn StateStore| {
+        let before = store.serials().unwrap();
+        assert_eq!(
+            store.read_observation("foggy-it", "secure_score").unwrap(),
+            None
+        );
+        let days =
+            serde_json::json!({"days": [{"date": "2026-12-07", "current": 34.0, "max": 68.0}]});
+        store
+            .write_observation("foggy-it", "secure_score", &days)
+            .unwrap();
+        assert_eq!(
+            store.read_observation("foggy-it", "secure_score").unwrap(),
+            Some(days)
+        );
+        let more = serde_json::json!({"days": []});
+        store
+            .write_observation("foggy-it", "secure_score", &more)
+            .unwrap();
+        assert_eq!(
+            store.read_observation("foggy-it", "secure_score").unwrap(),
+            Some(more)
+        );
+        assert_eq!(
+            store.read_observation("other", "secure_score").unwrap(),
+            None
+        );
+        assert_eq!(store.serials().unwrap(), before, "no serial changes");
+        assert!(
+            store
+                .write_observation("../etc", "secure_score", &serde_json::json!({}))
+                .is_err()
+        );
+        assert!(
+            store
+                .write_observation("foggy-it", "../x", &serde_json::json!({}))
+                .is_err()
+        );
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = tenantform::ops::settings::open_store(&dir.path().join("state.json")).unwrap();
+    check(file.as_ref());
+    let Some((url, _drop)) = database() else {
+        return;
+    };
+    let postgres = tenantform::ops::settings::open_store(std::path::Path::new(&url)).unwrap();
+    check(postgres.as_ref());
+}
