@@ -216,29 +216,6 @@ pub fn command_line(args: impl IntoIterator<Item = String>) -> String {
     out.join(" ")
 }
 
-#[cfg(test)]
-mod command_line_tests {
-    #[test]
-    fn a_webhook_url_never_reaches_lock_records_or_history() {
-        let line = super::command_line(
-            [
-                "tenantform",
-                "drift",
-                "--notify",
-                "https://hooks.slack.com/services/T0/B0/SECRET",
-                "--notify=https://psa.example/hook?token=SECRET",
-                "tenants",
-            ]
-            .map(String::from),
-        );
-        assert!(!line.contains("SECRET"), "{line}");
-        assert_eq!(
-            line,
-            "tenantform drift --notify https://hooks.slack.com/<redacted> --notify=https://psa.example/<redacted> tenants"
-        );
-    }
-}
-
 /// Connects for a command that cannot do anything without Entra.
 pub fn connect_required(
     args: &GraphArgs,
@@ -395,4 +372,27 @@ pub fn report_unread(
         );
     }
     crate::cli::exit::ERROR
+}
+
+#[cfg(test)]
+mod command_line_tests {
+    #[test]
+    fn a_webhook_url_never_reaches_lock_records_or_history() {
+        let line = super::command_line(
+            [
+                "tenantform",
+                "drift",
+                "--notify",
+                "https://hooks.slack.com/services/T0/B0/SECRET",
+                "--notify=https://psa.example/hook?token=SECRET",
+                "tenants",
+            ]
+            .map(String::from),
+        );
+        assert!(!line.contains("SECRET"), "{line}");
+        assert_eq!(
+            line,
+            "tenantform drift --notify https://hooks.slack.com/<redacted> --notify=https://psa.example/<redacted> tenants"
+        );
+    }
 }

@@ -46,7 +46,8 @@ pub struct Args {
     output: LicencesOutput,
     /// `sku`: each tenant's SKUs and findings. `organization`: seats per organization, from
     /// the contacts each licensed user is synced to (EndUserSync); licensed users who are no
-    /// contact are counted apart (`routed` false), so a tenant's rows add up. With
+    /// contact are counted apart (`routed` false), so a tenant's rows add up to its assigned
+    /// seats but those of soft-deleted users (a finding of their own). With
     /// `--output csv`: one row per tenant, organization and SKU, for invoicing.
     #[arg(long, value_enum, default_value_t = LicencesBy::Sku)]
     by: LicencesBy,

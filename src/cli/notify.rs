@@ -30,7 +30,8 @@ What is sent: one POST with Content-Type: application/json (sync --every: one pe
   {\"command\": \"drift\" | \"sync\" | \"report\", \"startedAt\": RFC 3339, \"finishedAt\": RFC 3339,
    \"exitCode\": the command's exit code, \"summary\": the command's JSON summary,
    \"tool\": \"tenantform\", \"version\": tenantform's version}
-The summary is what --output json prints (drift adds failedTenants); a command that fails \
+The summary is what --output json prints (drift adds failedTenants; report sends its overview, \
+the unread tenants and where it was written); a command that fails \
 with an error sends {\"error\": message} and exitCode 1.
 
 Headers:

@@ -32,8 +32,8 @@ pub struct Args {
     graph: GraphArgs,
     #[command(flatten)]
     selection: TenantSelection,
-    /// Where to write the report (`-`: standard output). Written whole or not at all: a
-    /// failed run leaves an earlier report as it was.
+    /// Where to write the report (`-`: standard output). Written whole or not at all (a
+    /// failed run leaves an earlier report as it was), readable by its owner only.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
     #[arg(long, short, value_enum, default_value_t = ReportOutput::Html)]
@@ -147,8 +147,10 @@ fn make(
     Ok((code, summary))
 }
 
-/// Writes `bytes` to `path` through a temporary file beside it and a rename (readable by
-/// others: a report is meant to be shared), so a reader never sees half a report.
+/// Writes `bytes` to `path` through a temporary file beside it and a rename, so a reader never
+/// sees half a report. Owner-only, as state is: the page names admins without MFA and who
+/// holds privileged roles (share it on purpose: chmod, or publish it somewhere with access
+/// control).
 fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
     let io = |source| CliError::Io {
         path: path.display().to_string(),
@@ -162,8 +164,6 @@ fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(io)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }

@@ -85,10 +85,15 @@ pub fn drift(
     Ok(DriftRun { plan, report })
 }
 
-/// What a tenant's policy needs read: its licences, its Secure Score.
+/// What a tenant's policy needs of its reads, reduced as each read ends (the SKU summary and
+/// findings, not the users; the days, not their per-control points), so checking a fleet
+/// holds what `--parallelism` tenants' reads hold.
 struct PolicyRead {
-    licences: Option<crate::graph::licences::LicenceRead>,
-    score: Option<crate::graph::secure_score::ScoreRead>,
+    licences: Option<(
+        Vec<crate::licences::SkuSummary>,
+        Vec<crate::licences::Finding>,
+    )>,
+    score: Option<Vec<DailyScore>>,
 }
 
 /// Checks the policy of each tenant in the plan's scope that has one: its licences and Secure
@@ -119,27 +124,48 @@ fn check_policies(
         return Ok(BTreeMap::new());
     }
     // By Microsoft tenant id, since that is what each read is given.
-    let needs: HashMap<String, (bool, bool)> = policies
+    let needs: HashMap<String, (bool, bool, crate::licences::FindingOptions)> = policies
         .iter()
         .filter_map(|(t, p)| {
             let id = catalog.tenants.get(t)?.microsoft_tenant_id.clone()?;
-            Some((id, (p.needs_licences(), p.needs_secure_score())))
+            Some((
+                id,
+                (
+                    p.needs_licences(),
+                    p.needs_secure_score(),
+                    p.finding_options(today),
+                ),
+            ))
         })
         .collect();
     let needs = &needs;
     let tenants: Vec<String> = policies.keys().cloned().collect();
     let fleet = read_each(ws, &tenants, "drift", reporter, |client, tid| {
-        let (licences, score) = needs.get(&tid).copied().unwrap_or_default();
+        let (licences, score, options) = needs
+            .get(&tid)
+            .cloned()
+            .map_or((false, false, None), |(l, s, o)| (l, s, Some(o)));
         async move {
             let read_licences = async {
-                match licences {
-                    true => read_licences(&client, &tid).await.map(Some),
-                    false => Ok(None),
+                match (licences, options) {
+                    (true, Some(options)) => {
+                        let read = read_licences(&client, &tid).await?;
+                        let skus = summarize(&read.skus, &read.subscriptions);
+                        let found = findings(&skus, &read.users, &options);
+                        Ok(Some((skus, found)))
+                    }
+                    _ => Ok(None),
                 }
             };
             let read_score = async {
                 match score {
-                    true => read_secure_score(&client, &tid).await.map(Some),
+                    true => {
+                        let mut days = read_secure_score(&client, &tid).await?.days;
+                        for day in &mut days {
+                            day.controls = Vec::new();
+                        }
+                        Ok(Some(days))
+                    }
                     false => Ok(None),
                 }
             };
@@ -160,8 +186,8 @@ fn check_policies(
     let mut score_reads = Vec::new();
     let mut licence_reads = BTreeMap::new();
     for (tenant, _, read) in fleet.read {
-        if let Some(score) = read.score {
-            score_reads.push((tenant.clone(), score.days));
+        if let Some(days) = read.score {
+            score_reads.push((tenant.clone(), days));
         }
         licence_reads.insert(tenant, read.licences);
     }
@@ -182,14 +208,7 @@ fn check_policies(
     }
     for (tenant, licences) in licence_reads {
         let policy = &policies[&tenant];
-        let (skus, findings) = match licences {
-            Some(read) => {
-                let skus = summarize(&read.skus, &read.subscriptions);
-                let found = findings(&skus, &read.users, &policy.finding_options(today));
-                (skus, found)
-            }
-            None => Default::default(),
-        };
+        let (skus, findings) = licences.unwrap_or_default();
         let history = histories.remove(&tenant).unwrap_or_default();
         let checked = crate::policy::check(policy, &skus, &findings, &history);
         facts.insert(

@@ -82,7 +82,12 @@ pub fn refresh_holdings(
             Ok(tokio::task::spawn_blocking(move || {
                 store
                     .write_observation(&tenant, LICENCE_HOLDINGS, &value)
-                    .map_err(|e| crate::ops::score_history::state_failure("licence holdings", &e))
+                    .map_err(|e| {
+                        Box::new(crate::ops::score_history::state_failure(
+                            "licence holdings",
+                            &e,
+                        ))
+                    })
             })
             .await
             .expect("a holdings write does not panic"))
@@ -92,7 +97,7 @@ pub fn refresh_holdings(
     for (tenant, _, written) in fleet.read {
         match written {
             Ok(()) => done.refreshed += 1,
-            Err(failure) => done.failures.push((tenant, failure)),
+            Err(failure) => done.failures.push((tenant, *failure)),
         }
     }
     done.failures.sort_by(|a, b| a.0.cmp(&b.0));

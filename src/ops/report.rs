@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::graph::licences::read_licences;
 use crate::graph::posture::read_posture;
-use crate::graph::secure_score::{ScoreRead, read_secure_score};
+use crate::graph::secure_score::read_secure_score;
 use crate::licences::{FindingOptions, findings, seats_by_organization, summarize};
 use crate::ops::drift::{DriftRequest, DriftRun, drift};
 use crate::ops::fleet_read::read_each;
@@ -17,7 +17,6 @@ use crate::ops::{OpsError, Reporter, Selection, Workspace};
 use crate::outcome::Failure;
 use crate::posture::Posture;
 use crate::report::{FleetReport, LicenceView, ScoreView, TenantParts, assemble};
-use crate::secure_score::top_open_controls;
 use crate::state::{Partition, State, StateStore};
 
 pub struct ReportRequest<'a> {
@@ -40,7 +39,7 @@ pub struct ReportRun {
 /// What one tenant's live reads gave, already reduced.
 struct TenantLive {
     licences: Result<LicenceView, Failure>,
-    score: Result<ScoreRead, Failure>,
+    score: Result<crate::ops::score_history::ScoreReduced, Failure>,
     posture: Result<Posture, Failure>,
 }
 
@@ -93,6 +92,7 @@ pub fn fleet_report(
         .collect();
     let store: Arc<dyn StateStore + Send + Sync> = ws.store.clone();
     let options = request.licence_options.clone();
+    let top_controls = request.top_controls;
     let names: std::collections::HashMap<String, String> = parts
         .values()
         .filter_map(|p| Some((p.microsoft_tenant_id.clone()?, p.name.clone())))
@@ -145,7 +145,11 @@ pub fn fleet_report(
                     };
                     Ok(TenantLive {
                         licences,
-                        score: score.map_err(|e| e.failure()),
+                        score: score
+                            .map(|read| {
+                                crate::ops::score_history::ScoreReduced::of(read, top_controls)
+                            })
+                            .map_err(|e| e.failure()),
                         posture: posture.map_err(|e| e.failure()),
                     })
                 }
@@ -176,10 +180,19 @@ pub fn fleet_report(
             }
             match live.score {
                 Ok(read) => {
-                    latest.insert(name.clone(), (read.days.last().cloned(), read.profiles));
+                    latest.insert(name.clone(), (read.latest, read.top));
                     reads.push((name, read.days));
                 }
-                Err(f) => p.problems.push(format!("Secure Score: {}", f.describe())),
+                Err(f) => {
+                    p.problems.push(format!("Secure Score: {}", f.describe()));
+                    // The days kept still show, as of their last day.
+                    if let Ok(history) =
+                        crate::ops::score_history::stored_history(ws.store.as_ref(), &name)
+                        && !history.is_empty()
+                    {
+                        p.secure_score = Some(ScoreView::of(&history, None, Vec::new()));
+                    }
+                }
             }
         }
     }
@@ -193,11 +206,7 @@ pub fn fleet_report(
                 days
             }
         };
-        let (last, profiles) = latest.remove(&name).unwrap_or_default();
-        let top = last
-            .as_ref()
-            .map(|d| top_open_controls(d, &profiles, request.top_controls))
-            .unwrap_or_default();
+        let (last, top) = latest.remove(&name).unwrap_or_default();
         if let Some(p) = parts.get_mut(&name) {
             p.secure_score = Some(ScoreView::of(&history, last.as_ref(), top));
         }

@@ -34,8 +34,8 @@ pub fn record_histories(
     reads: Vec<(String, Vec<DailyScore>)>,
 ) -> Result<Vec<(String, RecordResult)>, OpsError> {
     let store = ws.store.as_ref();
-    let slots: Vec<Mutex<Option<(String, Vec<DailyScore>)>>> =
-        reads.into_iter().map(|r| Mutex::new(Some(r))).collect();
+    type Slot = Mutex<Option<(String, Vec<DailyScore>)>>;
+    let slots: Vec<Slot> = reads.into_iter().map(|r| Mutex::new(Some(r))).collect();
     let results: Vec<Mutex<Option<(String, RecordResult)>>> =
         slots.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
@@ -101,5 +101,35 @@ pub(crate) fn state_failure(what: &str, e: &StateError) -> Failure {
             Failure::new(Cause::Locked, format!("{what} not kept: {e}"))
         }
         _ => Failure::new(Cause::StateError, format!("{what} not kept: {e}")),
+    }
+}
+
+/// A Secure Score read as the commands keep it while the fleet is read: the days without their per-control points, the
+/// latest day and its top open controls.
+pub struct ScoreReduced {
+    pub days: Vec<crate::secure_score::DailyScore>,
+    pub latest: Option<crate::secure_score::DailyScore>,
+    pub top: Vec<crate::secure_score::OpenControl>,
+}
+
+impl ScoreReduced {
+    pub fn of(read: crate::graph::secure_score::ScoreRead, top: usize) -> ScoreReduced {
+        let latest = read.days.last().cloned();
+        let top = latest
+            .as_ref()
+            .map(|d| crate::secure_score::top_open_controls(d, &read.profiles, top))
+            .unwrap_or_default();
+        let mut days = read.days;
+        for day in &mut days {
+            day.controls = Vec::new();
+        }
+        ScoreReduced {
+            days,
+            latest: latest.map(|d| crate::secure_score::DailyScore {
+                controls: Vec::new(),
+                ..d
+            }),
+            top,
+        }
     }
 }

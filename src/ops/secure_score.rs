@@ -6,10 +6,11 @@
 use crate::graph::posture::read_posture;
 use crate::graph::secure_score::read_secure_score;
 use crate::ops::fleet_read::read_each;
+use crate::ops::score_history::ScoreReduced;
 use crate::ops::{OpsError, Reporter, Workspace};
 use crate::outcome::Failure;
 use crate::posture::Posture;
-use crate::secure_score::{ComparativeScore, OpenControl, Trend, top_open_controls, trend};
+use crate::secure_score::{ComparativeScore, OpenControl, Trend, trend};
 
 /// One tenant's score.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -60,7 +61,8 @@ pub fn secure_scores(
                 read_posture(&client, &tid),
             )
             .await;
-            Ok((score?, posture?))
+            // Reduced as the read ends: the fleet's control points are never held at once.
+            Ok((ScoreReduced::of(score?, top), posture?))
         },
     )?;
     let mut postures = std::collections::HashMap::new();
@@ -80,13 +82,13 @@ pub fn secure_scores(
     let mut others = Vec::with_capacity(fleet.read.len());
     let mut reads = Vec::with_capacity(fleet.read.len());
     for (tenant, tid, read) in fleet.read {
-        // The latest day's control points come from the read: the history keeps none.
-        others.push((tid, read.days.last().cloned(), read.profiles));
+        // The latest day's top controls come from the read: the history keeps no points.
+        others.push((tid, read.latest, read.top));
         reads.push((tenant, read.days));
     }
     let recorded = crate::ops::score_history::record_histories(ws, reads)?;
     let mut tenants = Vec::with_capacity(recorded.len());
-    for ((tenant, recorded), (microsoft_tenant_id, latest, profiles)) in
+    for ((tenant, recorded), (microsoft_tenant_id, latest, top_open_controls)) in
         recorded.into_iter().zip(others)
     {
         let history = match recorded {
@@ -102,9 +104,7 @@ pub fn secure_scores(
             current: latest.map(|d| d.current),
             max: latest.map(|d| d.max),
             comparative: latest.map(|d| d.comparative.clone()).unwrap_or_default(),
-            top_open_controls: latest
-                .map(|d| top_open_controls(d, &profiles, top))
-                .unwrap_or_default(),
+            top_open_controls,
             posture: postures
                 .remove(&tenant)
                 .expect("every tenant read has its posture"),

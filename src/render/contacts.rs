@@ -141,6 +141,18 @@ pub fn csv_field(value: &str) -> String {
     } else {
         value.to_string()
     };
+    // A CSV piped to a terminal must not carry its escape sequences (line breaks stay: they
+    // are quoted below).
+    let defused: String = defused
+        .chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect();
     if defused.contains([',', '"', '\r', '\n']) {
         format!("\"{}\"", defused.replace('"', "\"\""))
     } else {

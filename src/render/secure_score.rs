@@ -351,7 +351,7 @@ mod tests {
         let row = csv_row(&tenants[0]);
         assert!(
             row.trim_end().ends_with(
-                ",available,4,3,75.00,\"'=HYPERLINK(\"\"x\"\")\u{1b}[2J<b> <wanda@foggyit.example>\",false"
+                ",available,4,3,75.00,\"'=HYPERLINK(\"\"x\"\")\u{fffd}[2J<b> <wanda@foggyit.example>\",false"
             ),
             "{row}"
         );

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::drift::{Cause, DriftReport, TenantDrift};
 use crate::licences::{Finding as LicenceFinding, OrganizationSeats, SkuSummary};
-use crate::secure_score::{DailyScore, OpenControl, Trend, fleet_trend, trend};
+use crate::secure_score::{DailyScore, OpenControl, Trend, trend};
 
 /// The whole report.
 #[derive(Clone, Debug, Serialize)]
@@ -231,16 +231,18 @@ pub fn assemble(
         });
     }
     let fleet_score: Vec<FleetDay> = fleet_days(&reports);
-    overview.secure_score = fleet_score.last().map(|d| d.percentage);
-    overview.secure_score_change_7 = fleet_score.last().and_then(|last| {
-        let day: jiff::civil::Date = last.date.parse().ok()?;
-        let then = day.checked_sub(jiff::Span::new().days(7)).ok()?;
-        let before = fleet_score
-            .iter()
-            .rev()
-            .find(|d| d.date.parse::<jiff::civil::Date>().is_ok_and(|x| x <= then))?;
-        Some(round2(last.percentage - before.percentage))
-    });
+    // Now: the mean of each tenant's latest score (Microsoft makes each tenant's daily record
+    // at its own time, so today's day alone would be the few already made); the change: the
+    // mean of the tenants' own 7-day changes.
+    let trends: Vec<&Trend> = reports
+        .iter()
+        .filter_map(|t| t.secure_score.as_ref().map(|s| &s.trend))
+        .collect();
+    let mean = |values: Vec<f64>| {
+        (!values.is_empty()).then(|| round2(values.iter().sum::<f64>() / values.len() as f64))
+    };
+    overview.secure_score = mean(trends.iter().filter_map(|t| t.percentage).collect());
+    overview.secure_score_change_7 = mean(trends.iter().filter_map(|t| t.change_7).collect());
     FleetReport {
         kind: "tenantform-fleet-report",
         format_version: 1,
@@ -254,39 +256,52 @@ pub fn assemble(
     }
 }
 
-/// The fleet's mean per day, from the tenants' kept histories.
+/// The fleet's mean per day, from the tenants' kept histories: each tenant counts from its
+/// first day kept, with its last score carried forward over days it has no record for (a day
+/// of a few early records, or a gap, does not make the fleet jump).
 fn fleet_days(tenants: &[TenantReport]) -> Vec<FleetDay> {
-    let histories: Vec<Vec<DailyScore>> = tenants
+    let histories: Vec<&[(String, f64)]> = tenants
         .iter()
         .filter_map(|t| t.secure_score.as_ref())
-        .map(|s| {
-            s.history
-                .iter()
-                .map(|(date, pct)| DailyScore {
-                    date: date.clone(),
-                    current: *pct,
-                    max: 100.0,
-                    active_users: 0,
-                    licensed_users: 0,
-                    comparative: Vec::new(),
-                    controls: Vec::new(),
-                })
-                .collect()
-        })
+        .map(|s| s.history.as_slice())
+        .filter(|h| !h.is_empty())
         .collect();
-    let refs: Vec<&[DailyScore]> = histories.iter().map(Vec::as_slice).collect();
-    fleet_trend(&refs)
-        .into_iter()
-        .map(|(date, percentage, tenants)| FleetDay {
-            date,
-            percentage: round2(percentage),
-            tenants,
+    let mut days: Vec<&str> = histories
+        .iter()
+        .flat_map(|h| h.iter().map(|(d, _)| d.as_str()))
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    let mut next = vec![0usize; histories.len()];
+    let mut last: Vec<Option<f64>> = vec![None; histories.len()];
+    days.into_iter()
+        .map(|day| {
+            let (mut sum, mut n) = (0.0, 0usize);
+            for (i, history) in histories.iter().enumerate() {
+                while next[i] < history.len() && history[next[i]].0.as_str() <= day {
+                    last[i] = Some(history[next[i]].1);
+                    next[i] += 1;
+                }
+                if let Some(pct) = last[i] {
+                    sum += pct;
+                    n += 1;
+                }
+            }
+            FleetDay {
+                date: day.to_string(),
+                percentage: round2(sum / n as f64),
+                tenants: n,
+            }
         })
         .collect()
 }
 
-/// The order the Secure Score section lists tenants in: lowest first, then the steepest
-/// fall over 7 days; tenants without a score last.
+/// A fall over 7 days that lists a tenant before all the steady ones (percentage points).
+pub const FALLING: f64 = 5.0;
+
+/// The order the Secure Score section lists tenants in: those that fell by [`FALLING`] points
+/// or more in 7 days first, steepest first; then the rest, lowest first; tenants without a
+/// score are left out.
 pub fn worst_scores_first(tenants: &[TenantReport]) -> Vec<&TenantReport> {
     let mut scored: Vec<&TenantReport> = tenants
         .iter()
@@ -298,15 +313,17 @@ pub fn worst_scores_first(tenants: &[TenantReport]) -> Vec<&TenantReport> {
         .collect();
     let key = |t: &TenantReport| {
         let trend = &t.secure_score.as_ref().expect("scored").trend;
-        (
-            trend.percentage.unwrap_or(0.0),
-            trend.change_7.unwrap_or(0.0),
-        )
+        let change = trend.change_7.unwrap_or(0.0);
+        if change <= -FALLING {
+            (0, change)
+        } else {
+            (1, trend.percentage.unwrap_or(0.0))
+        }
     };
     scored.sort_by(|a, b| {
-        key(a)
-            .partial_cmp(&key(b))
-            .unwrap_or(std::cmp::Ordering::Equal)
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0)
+            .then(ka.1.partial_cmp(&kb.1).unwrap_or(std::cmp::Ordering::Equal))
             .then_with(|| a.name.cmp(&b.name))
     });
     scored

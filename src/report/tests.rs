@@ -68,23 +68,28 @@ fn the_overview_counts_read_status_and_the_fleet_trend_averages_each_day() {
     );
     assert_eq!(o.secure_score, Some(46.0));
     assert_eq!(o.secure_score_change_7, Some(-4.0));
-    // Lowest first: a (42%) before b (50%); tenants without a score are left out.
+    // b fell 10 points in 7 days: before a (42%, rising); tenants without a score are left out.
     let order: Vec<&str> = worst_scores_first(&report.tenants)
         .iter()
         .map(|t| t.name.as_str())
         .collect();
-    assert_eq!(order, ["a", "b"]);
+    assert_eq!(order, ["b", "a"]);
 }
 
 #[test]
-fn equal_scores_list_the_steepest_fall_first() {
+fn tenants_falling_fast_come_first_then_the_lowest() {
     let report = assemble(
         String::new(),
         String::new(),
         None,
         vec![
-            scored("steady", &[("2026-11-30", 50.0), ("2026-12-07", 50.0)]),
-            scored("falling", &[("2026-11-30", 60.0), ("2026-12-07", 50.0)]),
+            scored("steady-low", &[("2026-11-30", 30.0), ("2026-12-07", 30.0)]),
+            scored("slipping", &[("2026-11-30", 44.0), ("2026-12-07", 40.0)]),
+            scored("falling", &[("2026-11-30", 90.0), ("2026-12-07", 80.0)]),
+            scored(
+                "falling-more",
+                &[("2026-11-30", 95.0), ("2026-12-07", 75.0)],
+            ),
         ],
         None,
         Vec::new(),
@@ -93,7 +98,35 @@ fn equal_scores_list_the_steepest_fall_first() {
         .iter()
         .map(|t| t.name.as_str())
         .collect();
-    assert_eq!(order, ["falling", "steady"]);
+    assert_eq!(order, ["falling-more", "falling", "steady-low", "slipping"]);
+}
+
+#[test]
+fn the_fleet_trend_carries_each_tenants_last_score_over_days_it_has_none() {
+    let report = assemble(
+        String::new(),
+        String::new(),
+        None,
+        vec![
+            // b's record for the 7th is not made yet: its 6th counts that day.
+            scored("a", &[("2026-12-06", 40.0), ("2026-12-07", 60.0)]),
+            scored("b", &[("2026-12-06", 20.0)]),
+            scored("c", &[("2026-12-07", 30.0)]),
+        ],
+        None,
+        Vec::new(),
+    );
+    let days: Vec<(&str, f64, usize)> = report
+        .fleet_score
+        .iter()
+        .map(|d| (d.date.as_str(), d.percentage, d.tenants))
+        .collect();
+    assert_eq!(days, [("2026-12-06", 30.0, 2), ("2026-12-07", 36.67, 3)]);
+    assert_eq!(
+        report.overview.secure_score,
+        Some(36.67),
+        "each tenant's latest"
+    );
 }
 
 #[test]

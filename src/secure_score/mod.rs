@@ -1,6 +1,6 @@
 //! Secure Score: a tenant's daily records (`security/secureScores`, newest first, about 90
-//! days kept by Microsoft), kept by tenantform beyond that, their trend over 7, 30 and 90 days
-//! and the fleet's, and the open controls worth the most points
+//! days kept by Microsoft), kept by tenantform beyond that, their trend over 7, 30 and 90 days,
+//! and the open controls worth the most points
 //! (`security/secureScoreControlProfiles`). Pure: Graph answers in, figures out.
 //! Sources: microsoft-graph-docs-contrib `resources/securescore.md`, `controlscore`,
 //! `averagecomparativescore`, `securescorecontrolprofile`; GRAPH.md, "Secure Score".
@@ -187,22 +187,6 @@ pub fn trend(history: &[DailyScore]) -> Trend {
 
 fn date(text: &str) -> Option<jiff::civil::Date> {
     text.parse().ok()
-}
-
-/// The fleet's score per day: the mean percentage of the tenants with a record that day,
-/// oldest first, with how many tenants each day averages.
-pub fn fleet_trend(histories: &[&[DailyScore]]) -> Vec<(String, f64, usize)> {
-    let mut days: std::collections::BTreeMap<&str, (f64, usize)> = Default::default();
-    for history in histories {
-        for day in history.iter() {
-            let entry = days.entry(day.date.as_str()).or_default();
-            entry.0 += day.percentage();
-            entry.1 += 1;
-        }
-    }
-    days.into_iter()
-        .map(|(day, (sum, n))| (day.to_string(), sum / n as f64, n))
-        .collect()
 }
 
 /// A control's profile (`secureScoreControlProfile`, the properties kept).
@@ -392,19 +376,6 @@ mod tests {
         assert_eq!(t.since.as_deref(), Some("2026-12-01"));
         assert_eq!(t.change_all, Some(10.0), "50% to 60%");
         assert_eq!(trend(&back[..1]).change_all, None);
-    }
-
-    #[test]
-    fn the_fleet_trend_averages_the_tenants_with_a_record_each_day() {
-        let a = [day("2026-12-01", 100.0), day("2026-12-02", 120.0)];
-        let b = [day("2026-12-02", 160.0)];
-        assert_eq!(
-            fleet_trend(&[&a, &b]),
-            [
-                ("2026-12-01".to_string(), 50.0, 1),
-                ("2026-12-02".to_string(), 70.0, 2)
-            ]
-        );
     }
 
     #[test]

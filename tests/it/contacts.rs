@@ -266,7 +266,8 @@ fn contacts_csv_parses_back_with_formulas_defused() {
             "status",
             "archivedAt",
             "archivedReason",
-            "recordId"
+            "recordId",
+            "licences"
         ]
     );
     let rows = csv_maps(&run.stdout);
@@ -275,7 +276,11 @@ fn contacts_csv_parses_back_with_formulas_defused() {
         .iter()
         .find(|r| r["userId"] == "00000000-0000-4000-8000-000000000007")
         .unwrap();
-    assert_eq!(eve["name"], format!("'{EVIL}"), "the same text, defused");
+    assert_eq!(
+        eve["name"],
+        format!("'{}", EVIL.replace('\u{1b}', "\u{fffd}")),
+        "the same text, defused, with no terminal escape left"
+    );
     assert_eq!(eve["tenant"], "foggy-it");
     assert_eq!(eve["organization"], "foggy-boston");
     assert_eq!(eve["email"], "eve@foggyit.example");
@@ -342,9 +347,10 @@ fn contacts_json_round_trips_names_exactly() {
     assert_eq!(carol["status"], "active");
     assert_eq!(carol["archivedAt"], Value::Null);
     assert_eq!(carol["recordId"], "rec-c1");
+    assert_eq!(carol["licences"], Value::Null, "never read for the tenant");
     assert_eq!(
         carol.as_object().unwrap().len(),
-        18,
+        19,
         "the same fields as the CSV columns"
     );
 }
