@@ -216,6 +216,15 @@ pub fn command_line(args: impl IntoIterator<Item = String>) -> String {
     out.join(" ")
 }
 
+/// The day findings are judged on: `--today` when given (tests), else today in UTC.
+pub fn today_or(given: Option<jiff::civil::Date>) -> jiff::civil::Date {
+    given.unwrap_or_else(|| {
+        jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+    })
+}
+
 /// Connects for a command that cannot do anything without Entra.
 pub fn connect_required(
     args: &GraphArgs,

@@ -64,11 +64,7 @@ pub struct Args {
 
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let options = FindingOptions {
-        today: args.today.unwrap_or_else(|| {
-            jiff::Timestamp::now()
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .date()
-        }),
+        today: crate::cli::common::today_or(args.today),
         ending_within_days: args.ending_within,
         trial_within_days: args.trial_within,
     };

@@ -73,11 +73,7 @@ fn make(
     args: &Args,
     notifier: &Notifier,
 ) -> Result<(u8, serde_json::Value), CliError> {
-    let today = args.today.unwrap_or_else(|| {
-        jiff::Timestamp::now()
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .date()
-    });
+    let today = crate::cli::common::today_or(args.today);
     let reporter = CliReporter::new(cx);
     let mut ws = Workspace::open(settings(&args.location, &args.graph, false), &reporter)?;
     let run = fleet_report(
