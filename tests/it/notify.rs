@@ -607,3 +607,29 @@ mod edge {
         }
     }
 }
+
+#[test]
+fn report_posts_its_overview_signed_and_names_where_it_wrote() {
+    let dir = foggy();
+    let receiver = Receiver::start(vec![status(204)]);
+    let url = receiver.url("/hooks/report");
+    let out = dir.path().join("fleet.html");
+    let run = tf(
+        dir.path(),
+        "report",
+        &["--notify", &url, "--out", out.to_str().unwrap()],
+        ENV,
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(out.is_file());
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1);
+    seen[0].assert_signed_with(SECRET);
+    let payload = seen[0].json();
+    assert_eq!(payload["command"], "report");
+    assert_eq!(payload["exitCode"], 0);
+    let summary = &payload["summary"];
+    assert_eq!(summary["overview"]["tenants"], 1, "{summary}");
+    assert_eq!(summary["unread"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["out"], out.to_str().unwrap());
+}
