@@ -44,11 +44,7 @@ pub fn refresh_holdings(
             .store
             .read_observation(tenant, LICENCE_HOLDINGS)?
             .and_then(|v| holdings_read_at(&v));
-        let fresh = read_at.is_some_and(|at| {
-            now.duration_since(at)
-                .try_into()
-                .is_ok_and(|age: Duration| age < every)
-        });
+        let fresh = read_at.is_some_and(|at| is_fresh(at, now, every));
         if fresh {
             done.fresh += 1;
         } else {
@@ -74,9 +70,7 @@ pub fn refresh_holdings(
             let read = read_licences(&client, &tid).await?;
             let skus = summarize(&read.skus, &read.subscriptions);
             let held = holdings(&skus, &read.users);
-            let read_at = jiff::Timestamp::now()
-                .round(jiff::Unit::Second)
-                .unwrap_or(now);
+            let read_at = jiff::Timestamp::now();
             let value = holdings_value(&read_at.to_string(), &held);
             // Written as the read ends, off the runtime: the users go with this task.
             Ok(tokio::task::spawn_blocking(move || {
@@ -102,4 +96,30 @@ pub fn refresh_holdings(
     }
     done.failures.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(done)
+}
+
+/// Whether holdings read at `read_at` are younger than `every` at `now`; a read stamped after
+/// `now` (another run's, or a clock stepped back) is fresh too.
+fn is_fresh(read_at: jiff::Timestamp, now: jiff::Timestamp, every: Duration) -> bool {
+    let every = jiff::SignedDuration::try_from(every).unwrap_or(jiff::SignedDuration::MAX);
+    now.duration_since(read_at) < every
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holdings_are_fresh_for_the_interval_and_when_stamped_later_than_now() {
+        let at: jiff::Timestamp = "2026-12-07T08:00:00Z".parse().unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        let later = |secs: i64| {
+            at.checked_add(jiff::SignedDuration::from_secs(secs))
+                .unwrap()
+        };
+        assert!(is_fresh(at, later(3600), day));
+        assert!(!is_fresh(at, later(24 * 3600), day), "a day old: due");
+        assert!(is_fresh(at, later(-1), day), "stamped a moment after now");
+        assert!(!is_fresh(at, later(1), Duration::ZERO), "0s: always due");
+    }
 }
