@@ -186,9 +186,11 @@ pub fn fleet_report(
                 Err(f) => {
                     p.problems.push(format!("Secure Score: {}", f.describe()));
                     // The days kept still show, as of their last day.
-                    if let Ok(history) =
-                        crate::ops::score_history::stored_history(ws.store.as_ref(), &name)
-                        && !history.is_empty()
+                    if let Ok(history) = crate::ops::score_history::stored_history(
+                        ws.store.as_ref(),
+                        &name,
+                        &crate::ops::score_history::former_names(ws, &name),
+                    ) && !history.is_empty()
                     {
                         p.secure_score = Some(ScoreView::of(&history, None, Vec::new()));
                     }

@@ -52,7 +52,8 @@ pub fn record_histories(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(slot) = slots.get(i) else { break };
                     let (tenant, days) = slot.lock().expect("slot").take().expect("taken once");
-                    let result = record_one(store, &tenant, &days)
+                    let former = former_names(ws, &tenant);
+                    let result = record_one(store, &tenant, &former, &days)
                         .map_err(|e| (days, state_failure("Secure Score history", &e)));
                     *results[i].lock().expect("result") = Some((tenant, result));
                 }
@@ -70,28 +71,52 @@ pub fn record_histories(
 }
 
 /// One tenant's history as kept, without reading anything live (a tenant whose read failed
-/// still shows the days kept).
+/// still shows the days kept), with the days kept under its former names (`formerNames`: a
+/// renamed tenant keeps its history; the next write keeps them under the new name).
 pub fn stored_history(
     store: &(dyn StateStore + Send + Sync),
     tenant: &str,
+    former_names: &[String],
 ) -> Result<Vec<DailyScore>, StateError> {
-    Ok(store
+    let mut history: Vec<DailyScore> = store
         .read_observation(tenant, SECURE_SCORE)?
         .map(|v| history_from_value(&v))
-        .unwrap_or_default())
+        .unwrap_or_default();
+    for former in former_names {
+        // A former name that is no valid tenant name any more has nothing kept.
+        if let Ok(Some(kept)) = store.read_observation(former, SECURE_SCORE) {
+            merge(&mut history, history_from_value(&kept));
+        }
+    }
+    Ok(history)
 }
 
 fn record_one(
     store: &(dyn StateStore + Send + Sync),
     tenant: &str,
+    former_names: &[String],
     read: &[DailyScore],
 ) -> Result<Recorded, StateError> {
-    let mut history = stored_history(store, tenant)?;
+    let stored = store.read_observation(tenant, SECURE_SCORE)?;
+    let mut history = stored_history(store, tenant, former_names)?;
     let added = merge(&mut history, read.to_vec());
-    if added > 0 {
+    let kept_here = stored.map_or(0, |v| history_from_value(&v).len());
+    // Written when this run adds a day, or the history came (partly) from a former name.
+    if added > 0 || kept_here < history.len() {
         store.write_observation(tenant, SECURE_SCORE, &history_value(&history))?;
     }
     Ok(Recorded { history, added })
+}
+
+/// The tenant's former names in the manifests (none for a tenant no longer declared).
+pub fn former_names(ws: &Workspace, tenant: &str) -> Vec<String> {
+    ws.manifests
+        .fleet
+        .catalog
+        .tenants
+        .get(tenant)
+        .map(|t| t.former_names.clone())
+        .unwrap_or_default()
 }
 
 /// A state error as a tenant's failure: `what` was not kept.

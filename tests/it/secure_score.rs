@@ -214,3 +214,53 @@ fn the_history_is_kept_in_state_beyond_what_graph_still_returns_and_reruns_add_n
         "nothing new: nothing rewritten"
     );
 }
+
+#[test]
+fn a_renamed_tenant_keeps_its_secure_score_history_through_its_former_name() {
+    use crate::support::{edit_world_tenant, example_fixture, foggy_it, tf_on};
+    const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+    let dir = foggy_it();
+    let (_elsewhere, fixture) = example_fixture();
+    let fixture = fixture.to_str().unwrap();
+    let scores = || -> serde_json::Value {
+        let run = tf_on(
+            dir.path(),
+            dir.path(),
+            &[
+                "secure-score",
+                "--sandbox",
+                "--sandbox-world",
+                fixture,
+                "--output",
+                "json",
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()["tenants"][0].clone()
+    };
+    let days = scores()["daysKept"].as_u64().unwrap();
+    // Microsoft now lists only the last week, and the tenant is renamed in the manifests.
+    edit_world_tenant(dir.path(), FOGGY, |t| {
+        t["secureScore"]["days"] = 7.into();
+    });
+    for file in ["tenant.yaml", "support.yaml"] {
+        let path = dir.path().join(file);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("foggy-it", "foggy-services")
+            .replace(
+                "formerNames: [foggy-boston]",
+                "formerNames: [foggy-boston, foggy-it]",
+            );
+        std::fs::write(&path, text).unwrap();
+    }
+    let renamed = scores();
+    assert_eq!(renamed["tenant"], "foggy-services");
+    assert_eq!(renamed["daysKept"], days, "{renamed}");
+    assert!(
+        dir.path()
+            .join("state.d/observations/foggy-services/secure_score.json")
+            .is_file(),
+        "kept under the new name from now on"
+    );
+}
