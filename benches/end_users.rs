@@ -39,25 +39,11 @@ struct Run {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut parallelism = 64;
-    let mut users = 500;
-    let mut sizes = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--parallelism" => parallelism = it.next().and_then(|n| n.parse().ok()).expect("N"),
-            "--users" => users = it.next().and_then(|n| n.parse().ok()).expect("M"),
-            _ => {
-                if let Ok(n) = a.parse() {
-                    sizes.push(n)
-                }
-            }
-        }
-    }
-    if sizes.is_empty() {
-        sizes = vec![250, 1_000];
-    }
+    let common::LiveArgs {
+        sizes,
+        users,
+        parallelism,
+    } = common::live_args(&[250, 1_000]);
     println!(
         "tenantform end-user sync benchmark ({} cores): {users} users a tenant, sandbox latency {LATENCY_MS} ms, --parallelism {parallelism}",
         std::thread::available_parallelism().map_or(1, |n| n.get())

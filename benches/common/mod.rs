@@ -76,6 +76,42 @@ pub fn sizes(defaults: &[usize]) -> Vec<usize> {
     }
 }
 
+/// What the live benchmarks take from their command line: sizes, `--users M`,
+/// `--parallelism N`.
+pub struct LiveArgs {
+    pub sizes: Vec<usize>,
+    pub users: usize,
+    pub parallelism: usize,
+}
+
+/// `cargo bench --bench X -- [TENANTS...] [--users M] [--parallelism N]`, with defaults.
+pub fn live_args(default_sizes: &[usize]) -> LiveArgs {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut parsed = LiveArgs {
+        sizes: Vec::new(),
+        users: 500,
+        parallelism: 64,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--parallelism" => {
+                parsed.parallelism = it.next().and_then(|n| n.parse().ok()).expect("N")
+            }
+            "--users" => parsed.users = it.next().and_then(|n| n.parse().ok()).expect("M"),
+            _ => {
+                if let Ok(n) = a.parse() {
+                    parsed.sizes.push(n)
+                }
+            }
+        }
+    }
+    if parsed.sizes.is_empty() {
+        parsed.sizes = default_sizes.to_vec();
+    }
+    parsed
+}
+
 /// Returns freed heap pages to the kernel. Call before spawning the measured binary: a child
 /// starts as a copy of this process, and pages this process still holds would count in the
 /// child's peak memory (`ru_maxrss`) until it execs.
