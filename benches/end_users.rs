@@ -15,8 +15,6 @@ mod common;
 
 use std::time::Instant;
 
-use tenantform::synthetic::{Shape, fleet_shaped};
-
 const LATENCY_MS: u64 = 50;
 /// Users a users/delta page holds (the sandbox's, as Graph's: about 200).
 const DELTA_PAGE: usize = 200;
@@ -127,13 +125,7 @@ fn main() {
 fn measure(tenants: usize, users: usize, parallelism: usize) -> Figures {
     let root = tempfile::tempdir().unwrap();
     let tree = root.path().join("tree");
-    let shape = Shape {
-        guests_per_tenant: 0,
-        roles_per_guest: 0,
-        fleet_wide_guests: false,
-        end_user_sync: true,
-    };
-    common::write_files(&tree, fleet_shaped(tenants, shape));
+    common::write_end_user_fleet(&tree, tenants);
     let setup = Instant::now();
     let latency = format!("latency={LATENCY_MS}ms");
     let server = common::serve_sandbox(&[

@@ -13,8 +13,6 @@ mod common;
 
 use std::time::Instant;
 
-use tenantform::synthetic::{Shape, fleet_shaped};
-
 const LATENCY_MS: u64 = 50;
 
 fn main() {
@@ -35,13 +33,7 @@ fn main() {
 fn measure(tenants: usize, users: usize, parallelism: usize) {
     let root = tempfile::tempdir().unwrap();
     let tree = root.path().join("tree");
-    let shape = Shape {
-        guests_per_tenant: 0,
-        roles_per_guest: 0,
-        fleet_wide_guests: false,
-        end_user_sync: true,
-    };
-    common::write_files(&tree, fleet_shaped(tenants, shape));
+    common::write_end_user_fleet(&tree, tenants);
     let latency = format!("latency={LATENCY_MS}ms");
     let server = common::serve_sandbox(&[
         "--tenants",

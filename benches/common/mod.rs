@@ -112,6 +112,18 @@ pub fn live_args(default_sizes: &[usize]) -> LiveArgs {
     parsed
 }
 
+/// A synthetic fleet of `tenants` with an end-user sync each (no guests, no roles), written
+/// under `tree`: what the end-user and report benchmarks plan from.
+pub fn write_end_user_fleet(tree: &Path, tenants: usize) {
+    let shape = tenantform::synthetic::Shape {
+        guests_per_tenant: 0,
+        roles_per_guest: 0,
+        fleet_wide_guests: false,
+        end_user_sync: true,
+    };
+    write_files(tree, tenantform::synthetic::fleet_shaped(tenants, shape));
+}
+
 /// Returns freed heap pages to the kernel. Call before spawning the measured binary: a child
 /// starts as a copy of this process, and pages this process still holds would count in the
 /// child's peak memory (`ru_maxrss`) until it execs.

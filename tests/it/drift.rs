@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::support::{edit_world_tenant, foggy_it_applied, repo_root, tf_on, write_tree};
 
-const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
 const DANA: &str = "dana.whitfield@contoso-msp.example";
 const GUEST: &str = "guest.foggy-it.dana-support";
 

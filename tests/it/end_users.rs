@@ -13,7 +13,7 @@ use tenantform::sandbox::fixture::{Fixture, FixtureTenant, FixtureUser, UserProf
 use crate::standalone::StandaloneSandbox;
 use crate::support::{Run, run_against, write_tree};
 
-const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
 
 fn uid(n: u32) -> String {
     format!("00000000-0000-4000-8000-0000000000{n:02}")

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::{assert_hermetic, edit_world, foggy_it, tf_on, workspace, world, write_tree};
 
-const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
 const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
 const DANA: &str = "dana.whitfield@contoso-msp.example";
 

@@ -8,7 +8,7 @@ use tenantform::graph::{BatchRequest, Credential, GraphClient, GraphConfig, Retr
 use tenantform::sandbox::fixture::SANDBOX_CLIENT_ID;
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
 
-const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
 const BIRCHWOOD: &str = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f";
 
 fn sandbox(faults: Faults) -> SandboxHandle {

@@ -118,7 +118,7 @@ fn a_tenant_without_the_permission_fails_the_read_naming_it() {
 #[test]
 fn the_licenses_command_prints_products_findings_and_csv_and_fails_a_tenant_it_cannot_read() {
     use crate::support::{edit_world_tenant, example_fixture, foggy_it, tf_on};
-    const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+    const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
     let dir = foggy_it();
     let (_elsewhere, fixture) = example_fixture();
     let fixture = fixture.to_str().unwrap();
@@ -269,7 +269,7 @@ fn seats_per_organization_follow_the_contacts_routes_for_invoicing() {
 #[test]
 fn sync_keeps_which_contact_holds_which_licence_on_its_own_schedule() {
     use crate::support::{edit_world_tenant, example_fixture, foggy_it, tf_on};
-    const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+    const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
     let dir = foggy_it();
     std::fs::copy(
         crate::support::repo_root().join("examples/foggy-it/end-users.yaml"),

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Run, edit_world_tenant, example_fixture, foggy_it, tf_on, write_tree};
 
-const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
 
 /// Foggy IT (its tenant and support manifests) with `policy` beside them, applied through the
 /// sandbox seeded with the example fixture; the fixture's own directory is kept alive with it.

@@ -144,7 +144,7 @@ fn a_premium_tenant_gives_numbers_and_its_admin_without_mfa_others_are_not_avail
 fn the_secure_score_command_shows_the_posture_says_not_available_and_fails_without_the_permission()
 {
     use crate::support::{edit_world_tenant, example_fixture, foggy_it, tf_on};
-    const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+    const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
     let dir = foggy_it();
     let (_elsewhere, fixture) = example_fixture();
     let fixture = fixture.to_str().unwrap();

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::{edit_world_tenant, foggy_it_applied, tf_on, write_tree};
 
-const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
 const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
 const PRIV_ROLE_ADMIN: &str = "e8611ab8-c189-46e8-94e1-60213ab1f814";
 const APP_ADMIN: &str = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3";

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::support::{edit_world_tenant, example_fixture, repo_root, tf_on};
 
-const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
 
 /// The example fleet (examples/foggy-it, every manifest) applied through the sandbox, with
 /// markup and script in two of the customer's names: `(dir, fixture dir, fixture path)`.

@@ -10,7 +10,7 @@ use tenantform::sandbox::fixture::{
 };
 use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
 
-const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
 const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
 
 fn fixture() -> Fixture {

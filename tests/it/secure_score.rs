@@ -96,7 +96,7 @@ fn ninety_days_of_scores_newest_first_give_a_trend_and_the_open_controls() {
 fn the_secure_score_command_prints_trends_controls_and_the_fleet_and_fails_a_tenant_it_cannot_read()
 {
     use crate::support::{edit_world_tenant, example_fixture, foggy_it, tf_on};
-    const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+    const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
     let dir = foggy_it();
     let (_elsewhere, fixture) = example_fixture();
     let fixture = fixture.to_str().unwrap();
@@ -162,7 +162,7 @@ fn the_secure_score_command_prints_trends_controls_and_the_fleet_and_fails_a_ten
 #[test]
 fn the_history_is_kept_in_state_beyond_what_graph_still_returns_and_reruns_add_nothing() {
     use crate::support::{edit_world_tenant, example_fixture, foggy_it, tf_on};
-    const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+    const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
     let dir = foggy_it();
     let (_elsewhere, fixture) = example_fixture();
     let fixture = fixture.to_str().unwrap();
@@ -218,7 +218,7 @@ fn the_history_is_kept_in_state_beyond_what_graph_still_returns_and_reruns_add_n
 #[test]
 fn a_renamed_tenant_keeps_its_secure_score_history_through_its_former_name() {
     use crate::support::{edit_world_tenant, example_fixture, foggy_it, tf_on};
-    const FOGGY: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+    const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
     let dir = foggy_it();
     let (_elsewhere, fixture) = example_fixture();
     let fixture = fixture.to_str().unwrap();

@@ -914,6 +914,9 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// Foggy IT's Microsoft tenant id in examples/foggy-it and examples/sandbox/fixture.yaml.
+pub const FOGGY_TENANT_ID: &str = "3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b";
+
 /// A copy of examples/sandbox/fixture.yaml (Foggy IT's people, licences and Secure Score) in a
 /// temporary directory of its own, outside any manifests tree: for `--sandbox-world`.
 pub fn example_fixture() -> (tempfile::TempDir, PathBuf) {
