@@ -28,6 +28,10 @@ struct Figures {
 struct Run {
     wall: f64,
     floor: f64,
+    /// CPU seconds of tenantform and of the sandbox during the run: with both on the same
+    /// cores, their sum over the core count is a second floor (the CPU's).
+    cpu: f64,
+    sandbox_cpu: f64,
     peak: u64,
     graph_per_tenant: f64,
     tokens_per_tenant: f64,
@@ -52,12 +56,14 @@ fn main() {
         .collect();
     println!();
     println!(
-        "{:>8} {:>12} {:>8} {:>8} {:>6} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "{:>8} {:>12} {:>8} {:>8} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
         "tenants",
         "sync",
         "wall s",
         "floor s",
         "ratio",
+        "cpu s",
+        "sbx cpu",
         "peak MB",
         "graph/t",
         "token/t",
@@ -67,12 +73,14 @@ fn main() {
     for f in &figures {
         for (name, r) in [("first", &f.first), ("no-change", &f.quiet)] {
             println!(
-                "{:>8} {:>12} {:>8.2} {:>8.2} {:>6.2} {:>8.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                "{:>8} {:>12} {:>8.2} {:>8.2} {:>6.2} {:>7.2} {:>8.2} {:>8.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
                 f.tenants,
                 name,
                 r.wall,
                 r.floor,
                 r.wall / r.floor,
+                r.cpu,
+                r.sandbox_cpu,
                 r.peak as f64 / 1e6,
                 r.graph_per_tenant,
                 r.tokens_per_tenant,
@@ -80,6 +88,18 @@ fn main() {
                 r.groups_per_tenant
             );
         }
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    for f in &figures {
+        let r = &f.first;
+        println!(
+            "{} tenants, first sync: tenantform {:.1} us CPU a contact, the sandbox {:.1} us a user; the CPU's floor (both over {cores} cores) {:.2} s, {:.2}x the latency floor",
+            f.tenants,
+            r.cpu * 1e6 / r.created.max(1) as f64,
+            r.sandbox_cpu * 1e6 / r.created.max(1) as f64,
+            (r.cpu + r.sandbox_cpu) / cores,
+            (r.cpu + r.sandbox_cpu) / cores / r.floor
+        );
     }
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     let runs = || figures.iter().flat_map(|f| [&f.first, &f.quiet]);
@@ -158,8 +178,10 @@ fn measure(tenants: usize, users: usize, parallelism: usize) -> Figures {
             log.as_array().cloned().unwrap_or_default()
         })
     };
+    let sandbox_pid = server.pid();
     let sync = || {
         common::release_memory();
+        let sandbox_before = common::process_cpu_seconds(sandbox_pid);
         let run = common::run_tenantform_with_env(
             &[
                 "sync",
@@ -177,10 +199,12 @@ fn measure(tenants: usize, users: usize, parallelism: usize) -> Figures {
         assert_eq!(run.exit_code, 0, "sync failed:\n{}", run.stdout);
         let summary: serde_json::Value = serde_json::from_str(run.stdout.trim())
             .unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
-        (run, summary)
+        let sandbox_cpu = common::process_cpu_seconds(sandbox_pid) - sandbox_before;
+        (run, summary, sandbox_cpu)
     };
     let per_tenant = |n: usize| n as f64 / tenants as f64;
-    let figures_of = |run: common::Measured, summary: serde_json::Value, round_trips: f64| {
+    let figures_of = |(run, summary, sandbox_cpu): (common::Measured, serde_json::Value, f64),
+                      round_trips: f64| {
         let log = requests(true);
         let path = |r: &serde_json::Value| r["path"].as_str().unwrap_or("").to_string();
         let graph: Vec<String> = log
@@ -197,6 +221,8 @@ fn measure(tenants: usize, users: usize, parallelism: usize) -> Figures {
         Run {
             wall: run.wall_seconds,
             floor: tenants as f64 * round_trips * LATENCY_MS as f64 / 1000.0 / parallelism as f64,
+            cpu: run.cpu_seconds,
+            sandbox_cpu,
             peak: run.peak_rss_bytes,
             graph_per_tenant: per_tenant(graph.len()),
             tokens_per_tenant: per_tenant(tokens),
@@ -208,22 +234,24 @@ fn measure(tenants: usize, users: usize, parallelism: usize) -> Figures {
     requests(true);
     // First sync: a token, then users/delta page by page (the named group's lookup and
     // members alongside), every contact created.
-    let (run, summary) = sync();
     let first_round_trips = 1.0 + users.div_ceil(DELTA_PAGE).max(2) as f64;
-    let first = figures_of(run, summary, first_round_trips);
+    let first = figures_of(sync(), first_round_trips);
     println!(
-        "{tenants} tenants, first sync: {:.2} s, {} contacts, peak {:.1} MB",
+        "{tenants} tenants, first sync: {:.2} s, {} contacts, peak {:.1} MB, CPU {:.2} s (sandbox {:.2} s)",
         first.wall,
         first.created,
-        first.peak as f64 / 1e6
+        first.peak as f64 / 1e6,
+        first.cpu,
+        first.sandbox_cpu
     );
     // No change: a token, then the stored delta link and the group's members at once.
-    let (run, summary) = sync();
-    let quiet = figures_of(run, summary, 2.0);
+    let quiet = figures_of(sync(), 2.0);
     println!(
-        "{tenants} tenants, no-change sync: {:.2} s, peak {:.1} MB",
+        "{tenants} tenants, no-change sync: {:.2} s, peak {:.1} MB, CPU {:.2} s (sandbox {:.2} s)",
         quiet.wall,
-        quiet.peak as f64 / 1e6
+        quiet.peak as f64 / 1e6,
+        quiet.cpu,
+        quiet.sandbox_cpu
     );
     drop(server);
     Figures {

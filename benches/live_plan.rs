@@ -292,6 +292,7 @@ fn measure(tenants: usize, parallelism: usize, postgres: Option<&str>) -> Figure
     });
     let run = common::Measured {
         wall_seconds: wall,
+        cpu_seconds: 0.0,
         peak_rss_bytes: peak,
         exit_code: 0,
         stdout: String::new(),

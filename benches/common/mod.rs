@@ -24,6 +24,9 @@ pub fn write_files(dir: &Path, files: Vec<tenantform::synthetic::GeneratedFile>)
 
 pub struct Measured {
     pub wall_seconds: f64,
+    /// CPU time the child used (user + system, wait4's rusage): on a machine with few cores a
+    /// run can be CPU-bound rather than latency-bound, and this says how far.
+    pub cpu_seconds: f64,
     pub peak_rss_bytes: u64,
     pub exit_code: i32,
     pub stdout: String,
@@ -143,6 +146,23 @@ pub fn serve_sandbox(args: &[&str]) -> standalone::StandaloneSandbox {
     standalone::StandaloneSandbox::serve(args, Stdio::inherit())
 }
 
+/// CPU seconds (user + system) process `pid` has used so far, from `/proc/PID/stat`: what a
+/// running server (the sandbox) spent during a measured run is the difference of two readings.
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces, inside parentheses): utime and
+    // stime are the 12th and 13th of them, in clock ticks.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    // SAFETY: sysconf reads a constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks / per_second
+}
+
 /// A `tenantform` child started by [`spawn_tenantform_with_env`]; [`Running::wait`] measures
 /// it. Several can run at once (each has its own output and peak-memory files).
 pub struct Running {
@@ -196,8 +216,10 @@ impl Running {
             .ok()
             .and_then(|t| t.trim().parse().ok());
         let _ = std::fs::remove_file(&self.peak_path);
+        let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
         Measured {
             wall_seconds,
+            cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
             peak_rss_bytes: own_peak_kb.unwrap_or(usage.ru_maxrss as u64) * 1024,
             exit_code: if libc::WIFEXITED(status) {
                 libc::WEXITSTATUS(status)
