@@ -277,6 +277,242 @@ pub fn authorize(
     }
 }
 
+/// What Graph checks for a token: a delegated one (a person's, `scp` + `wids`) against the
+/// delegated table, an app-only one against [`authorize`].
+pub fn authorize_token(
+    world: &mut super::World,
+    call: &super::graph::Call,
+    token: &super::world::Token,
+) -> Result<(), GraphError> {
+    match &token.delegated {
+        None => authorize(world, call, &token.roles),
+        Some(d) => {
+            let segments: Vec<&str> = call
+                .path
+                .trim_matches('/')
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .collect();
+            let b2b = world
+                .tenants
+                .get(call.tenant)
+                .is_none_or(|dir| dir.b2b_invitations);
+            check_delegated(call.method, &segments, &d.scopes, &d.wids, b2b)
+        }
+    }
+}
+
+/// A delegated request's rule: the delegated permissions (any one) and, when the operation
+/// is not open to every member, the directory roles (any one, by name) the signed-in user
+/// must hold. In delegated scenarios Graph allows the intersection of what the app was
+/// granted and what the user may do ("In delegated scenarios with work or school accounts,
+/// the signed-in user must be assigned a supported Microsoft Entra role...", the
+/// `rbac-for-apis` includes of each page).
+pub struct DelegatedRule {
+    pub scopes: &'static [&'static str],
+    /// `None`: any member may (default user permissions).
+    pub roles: Option<&'static [&'static str]>,
+}
+
+const GLOBAL_ADMIN: &str = "Global Administrator";
+
+/// The delegated ("work or school account") rows of the same Learn pages as [`accepted`]:
+/// - invitation-post-permissions.md: User.Invite.All; higher Directory.ReadWrite.All,
+///   User.ReadWrite.All. Roles: none by default (the tenant's default guest invite setting
+///   lets any member invite); when invitations are restricted (`b2bInvitations: false`),
+///   Guest Inviter or User Administrator (*role list unconfirmed*).
+/// - user-list / user-get: User.ReadBasic.All; higher User.Read.All, User.ReadWrite.All,
+///   Directory.Read.All, Directory.ReadWrite.All; any member (default user permissions).
+/// - user-update: User.ReadWrite.All, Directory.ReadWrite.All; User Administrator (or
+///   higher) to update other users. user-delete: User.ReadWrite.All; User Administrator,
+///   Privileged Authentication Administrator.
+/// - directory deleted items: the application lists; User Administrator to list, restore or
+///   delete users (rbac-directory-deleted-items-apis.md, *read roles unconfirmed*).
+/// - roleDefinitions / roleAssignments GET: RoleManagement.Read.Directory and the same
+///   higher ones; any member may read them (*unconfirmed*). POST/DELETE:
+///   RoleManagement.ReadWrite.Directory (rbacapplication-post-roleassignments.md);
+///   Privileged Role Administrator.
+/// - roleEligibilitySchedules: the application list; Global Reader, Security Reader,
+///   Security Administrator, Privileged Role Administrator (rbac-pim-entra-roles-apis.md).
+/// - groups, transitiveMembers, contracts: the application lists (plus User.ReadBasic.All
+///   where listed); any member.
+/// - organization: User.Read; higher Organization.Read.All, Directory.Read.All, ...; the
+///   roles include `User` (rbac-organization-apis-read.md): any member.
+/// - subscribedSkus, directory/subscriptions: the application lists; Global Reader,
+///   Directory Readers, License Administrator, Billing Administrator (*unconfirmed*).
+/// - secureScores: SecurityEvents.Read.All; Security Reader, Security Administrator, Global
+///   Reader. userRegistrationDetails: AuditLog.Read.All; Reports Reader, Security Reader,
+///   Security Administrator, Global Reader. Security defaults: Policy.Read.All; Security
+///   Reader, Security Administrator, Global Reader, Conditional Access Administrator.
+///
+/// Global Administrator holds every role permission and is accepted wherever roles are
+/// required.
+pub fn delegated_rule(method: &str, segments: &[&str], b2b_open: bool) -> Option<DelegatedRule> {
+    const ANY: Option<&[&str]> = None;
+    let rule = |scopes, roles| Some(DelegatedRule { scopes, roles });
+    match (method, segments) {
+        ("POST", ["invitations"]) => rule(
+            INVITE,
+            if b2b_open {
+                ANY
+            } else {
+                Some(&["Guest Inviter", "User Administrator"])
+            },
+        ),
+        ("GET", ["users"] | ["users", _]) => rule(
+            &[
+                "User.ReadBasic.All",
+                "User.Read.All",
+                "User.ReadWrite.All",
+                "Directory.Read.All",
+                "Directory.ReadWrite.All",
+            ],
+            ANY,
+        ),
+        ("PATCH", ["users", _]) => rule(USER_WRITE, Some(&["User Administrator"])),
+        ("DELETE", ["users", _]) => rule(
+            USER_DELETE,
+            Some(&[
+                "User Administrator",
+                "Privileged Authentication Administrator",
+            ]),
+        ),
+        ("GET", ["directory", "deletedItems", ..]) => {
+            rule(DELETED_READ, Some(&["User Administrator", "Global Reader"]))
+        }
+        ("DELETE", ["directory", "deletedItems", _])
+        | ("POST", ["directory", "deletedItems", _, "restore"]) => {
+            rule(DELETED_WRITE, Some(&["User Administrator"]))
+        }
+        (
+            "GET",
+            [
+                "roleManagement",
+                "directory",
+                "roleDefinitions" | "roleAssignments",
+                ..,
+            ],
+        ) => rule(ROLES_READ, ANY),
+        ("POST" | "DELETE", ["roleManagement", "directory", "roleAssignments", ..]) => {
+            rule(ROLES_WRITE, Some(&["Privileged Role Administrator"]))
+        }
+        (
+            "GET",
+            [
+                "roleManagement",
+                "directory",
+                "roleEligibilitySchedules",
+                ..,
+            ],
+        ) => rule(
+            ELIGIBILITY_READ,
+            Some(&[
+                "Global Reader",
+                "Security Reader",
+                "Security Administrator",
+                "Privileged Role Administrator",
+            ]),
+        ),
+        ("GET", ["groups", _, "transitiveMembers", ..]) => rule(GROUP_MEMBERS_READ, ANY),
+        ("GET", ["groups"] | ["groups", _]) => rule(GROUPS_READ, ANY),
+        ("GET", ["contracts", ..]) => rule(CONTRACTS_READ, ANY),
+        ("GET", ["organization", ..]) => rule(
+            &[
+                "User.Read",
+                "Organization.Read.All",
+                "Directory.Read.All",
+                "Organization.ReadWrite.All",
+                "Directory.ReadWrite.All",
+            ],
+            ANY,
+        ),
+        ("GET", ["subscribedSkus", ..]) | ("GET", ["directory", "subscriptions", ..]) => rule(
+            SUBSCRIBED_SKUS_READ,
+            Some(&[
+                "Global Reader",
+                "Directory Readers",
+                "License Administrator",
+                "Billing Administrator",
+            ]),
+        ),
+        (
+            "GET",
+            [
+                "security",
+                "secureScores" | "secureScoreControlProfiles",
+                ..,
+            ],
+        ) => rule(
+            SECURITY_READ,
+            Some(&["Security Reader", "Security Administrator", "Global Reader"]),
+        ),
+        (
+            "GET",
+            [
+                "reports",
+                "authenticationMethods",
+                "userRegistrationDetails",
+                ..,
+            ],
+        ) => rule(
+            REGISTRATION_DETAILS_READ,
+            Some(&[
+                "Reports Reader",
+                "Security Reader",
+                "Security Administrator",
+                "Global Reader",
+            ]),
+        ),
+        ("GET", ["policies", "identitySecurityDefaultsEnforcementPolicy"]) => rule(
+            SECURITY_DEFAULTS_READ,
+            Some(&[
+                "Security Reader",
+                "Security Administrator",
+                "Global Reader",
+                "Conditional Access Administrator",
+            ]),
+        ),
+        _ => None,
+    }
+}
+
+/// Whether the template ids `wids` hold one of the roles `names` (or Global Administrator).
+pub fn holds_any_role(wids: &[String], names: &[&str]) -> bool {
+    let catalog = crate::roles::RoleCatalog::builtin();
+    names.iter().chain([&GLOBAL_ADMIN]).any(|name| {
+        catalog
+            .by_name(name)
+            .is_some_and(|r| wids.iter().any(|w| w.eq_ignore_ascii_case(r.template_id)))
+    })
+}
+
+/// A delegated token's check: a scope that covers the request and, where needed, a role of
+/// the person's that allows it; Graph's 403 otherwise (the same answer for both).
+pub fn check_delegated(
+    method: &str,
+    segments: &[&str],
+    scopes: &[String],
+    wids: &[String],
+    b2b_open: bool,
+) -> Result<(), GraphError> {
+    let Some(rule) = delegated_rule(method, segments, b2b_open) else {
+        return Ok(());
+    };
+    let scoped = rule.scopes.iter().any(|p| scopes.iter().any(|s| s == p));
+    let role_ok = rule.roles.is_none_or(|names| holds_any_role(wids, names));
+    if scoped && role_ok {
+        Ok(())
+    } else if segments.first() == Some(&"security") {
+        Err(GraphError::new(
+            403,
+            "AccessDenied",
+            "The user does not have any of the required permissions to access this resource.",
+        ))
+    } else {
+        Err(denied())
+    }
+}
+
 const PRIVILEGED_TABLE: &str = include_str!("../../data/entra_privileged_roles.tsv");
 
 /// Template ids of the built-in roles Microsoft labels privileged.
@@ -389,6 +625,64 @@ mod tests {
     fn the_privileged_table_has_global_administrator() {
         assert!(privileged_role_ids().contains(&SENSITIVE_ACTION_ROLES[0].to_string()));
         assert!(privileged_role_ids().contains(&SENSITIVE_ACTION_ROLES[1].to_string()));
+    }
+
+    #[test]
+    fn delegated_requests_need_a_scope_and_the_persons_role() {
+        let catalog = crate::roles::RoleCatalog::builtin();
+        let id = |n: &str| catalog.by_name(n).unwrap().template_id.to_string();
+        let scopes = vec!["RoleManagement.ReadWrite.Directory".to_string()];
+        let post = ["roleManagement", "directory", "roleAssignments"];
+        assert!(check_delegated("POST", &post, &scopes, &[], true).is_err());
+        assert!(
+            check_delegated(
+                "POST",
+                &post,
+                &scopes,
+                &[id("Privileged Role Administrator")],
+                true
+            )
+            .is_ok()
+        );
+        assert!(
+            check_delegated("POST", &post, &scopes, &[id("Global Administrator")], true).is_ok()
+        );
+        assert!(check_delegated("POST", &post, &[], &[id("Global Administrator")], true).is_err());
+        // Reading users needs no role; every role named in the table exists.
+        let read = vec!["User.ReadBasic.All".to_string()];
+        assert!(check_delegated("GET", &["users"], &read, &[], true).is_ok());
+        for (m, p) in [
+            ("POST", &["invitations"][..]),
+            ("PATCH", &["users", "x"]),
+            ("DELETE", &["users", "x"]),
+            ("GET", &["directory", "deletedItems"]),
+            ("GET", &["security", "secureScores"]),
+            (
+                "GET",
+                &[
+                    "reports",
+                    "authenticationMethods",
+                    "userRegistrationDetails",
+                ],
+            ),
+            (
+                "GET",
+                &["policies", "identitySecurityDefaultsEnforcementPolicy"],
+            ),
+            ("GET", &["subscribedSkus"]),
+            (
+                "GET",
+                &["roleManagement", "directory", "roleEligibilitySchedules"],
+            ),
+        ] {
+            for b2b in [true, false] {
+                if let Some(roles) = delegated_rule(m, p, b2b).unwrap().roles {
+                    for r in roles {
+                        assert!(catalog.by_name(r).is_some(), "{r}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
