@@ -472,7 +472,8 @@ impl GraphClient {
             .map_err(fail)?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            let stderr = stderr.trim();
+            // Entra's trace and correlation ids are noise here, as in token errors.
+            let stderr = stderr.split(" Trace ID:").next().unwrap_or("").trim();
             let tail: String = stderr
                 .chars()
                 .rev()

@@ -32,7 +32,8 @@ pub const DEFAULT_IMDS: &str = "http://169.254.169.254";
 /// through it), used as the client id in messages when AZURE_CLIENT_ID is not set.
 pub const AZURE_CLI_APP_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 
-/// How long `az account get-access-token` may take before it is stopped.
+/// How long `az account get-access-token` may take before it is stopped
+/// (TENANTFORM_AZ_TIMEOUT_SECS changes it).
 pub const AZ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One credential source.
@@ -355,7 +356,10 @@ fn detect(kind: SourceKind, env: &Env<'_>, picked: bool) -> Result<Present, Stri
                     .unwrap_or_else(|| AZURE_CLI_APP_ID.to_string()),
                 credential: Credential::AzureCli {
                     program,
-                    timeout: AZ_TIMEOUT,
+                    timeout: env
+                        .var("TENANTFORM_AZ_TIMEOUT_SECS")
+                        .and_then(|s| s.trim().parse().ok())
+                        .map_or(AZ_TIMEOUT, Duration::from_secs),
                 },
             })
         }
