@@ -94,6 +94,26 @@ impl GraphClientError {
         };
         let message = match self {
             GraphClientError::Api(e) if cause == Cause::PermissionMissing => match &e.permission {
+                Some(PermissionGap {
+                    person: Some(person),
+                    ..
+                }) => format!(
+                    "{} in tenant {} ({} {}): the signed-in person's token there has {} and directory roles {}",
+                    person.missing,
+                    e.tenant,
+                    e.method,
+                    e.path,
+                    if person.scopes.is_empty() {
+                        "no scopes".to_string()
+                    } else {
+                        format!("scopes {}", person.scopes.join(" "))
+                    },
+                    if person.roles.is_empty() {
+                        "none".to_string()
+                    } else {
+                        person.roles.join(", ")
+                    }
+                ),
                 Some(gap) => format!(
                     "{} in tenant {} ({} {}): {}",
                     super::permissions::describe_any_of(&gap.any_of),
@@ -151,18 +171,50 @@ pub struct PermissionGap {
     pub granted: Vec<String>,
     /// The token holds one of `any_of`: the refusal is not about the permission.
     pub granted_one: bool,
+    /// A person's token: the scope or directory role they lack (`None`: they have both, so
+    /// the refusal is about something else).
+    pub person: Option<PersonGap>,
+}
+
+/// What a person's (delegated) token lacked for a refused request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonGap {
+    /// `directory role Privileged Role Administrator (or ...) for the signed-in person`.
+    pub missing: String,
+    pub scopes: Vec<String>,
+    pub roles: Vec<String>,
 }
 
 impl PermissionGap {
-    /// For a 403 on `method path` with a token holding `roles`; `None` when the request or
-    /// the roles are unknown.
-    pub fn of(method: &str, path: &str, roles: Option<&[String]>) -> Option<PermissionGap> {
+    /// For a 403 on `method path` with a token holding `grants`; `None` when the request or
+    /// the grants are unknown.
+    pub fn of(
+        method: &str,
+        path: &str,
+        grants: Option<&super::permissions::Grants>,
+    ) -> Option<PermissionGap> {
+        use super::permissions::{Grants, delegated_for, satisfied};
         let any_of = super::permissions::needed(method, path)?;
-        let roles = roles?;
-        Some(PermissionGap {
-            any_of: any_of.to_vec(),
-            granted: roles.to_vec(),
-            granted_one: super::permissions::satisfied(any_of, roles),
+        Some(match grants? {
+            Grants::App(roles) => PermissionGap {
+                any_of: any_of.to_vec(),
+                granted: roles.to_vec(),
+                granted_one: satisfied(any_of, roles),
+                person: None,
+            },
+            Grants::Person(person) => {
+                let missing = person.missing(&delegated_for(any_of));
+                PermissionGap {
+                    any_of: any_of.to_vec(),
+                    granted: Vec::new(),
+                    granted_one: missing.is_none(),
+                    person: missing.map(|missing| PersonGap {
+                        missing,
+                        scopes: person.scopes.clone(),
+                        roles: person.role_names(),
+                    }),
+                }
+            }
         })
     }
 }
@@ -203,8 +255,8 @@ pub struct BatchResponse {
     /// The request's method and URL, for error messages.
     pub method: String,
     pub url: String,
-    /// The `roles` claim of the token the batch was sent with (to explain a 403).
-    pub roles: Option<Vec<String>>,
+    /// What the token the batch was sent with was granted (to explain a 403).
+    pub grants: Option<super::permissions::Grants>,
 }
 
 impl BatchResponse {
@@ -220,7 +272,7 @@ impl BatchResponse {
                 self.status,
                 &self.body,
                 None,
-                self.roles.as_deref(),
+                self.grants.as_ref(),
             ))
         }
     }
@@ -708,7 +760,7 @@ impl GraphClient {
         loop {
             attempt += 1;
             let token = self.token(tenant).await?;
-            let roles = || super::permissions::token_roles(&token);
+            let grants = || super::permissions::token_grants(&token);
             let mut request = self
                 .http
                 .request(method.parse().expect("HTTP method"), self.url(path))
@@ -768,7 +820,7 @@ impl GraphClient {
                                     status,
                                     &body,
                                     header_request_id,
-                                    (status == 403).then(roles).flatten().as_deref(),
+                                    (status == 403).then(grants).flatten().as_ref(),
                                 );
                                 // 500/502 are transient too, but only reads are safe to repeat.
                                 let transient = matches!(status, 429 | 503 | 504)
@@ -854,8 +906,8 @@ impl GraphClient {
                     .send_request(tenant, "POST", "/$batch", Some(&body), read_only)
                     .await?;
                 // The token just used (cached): its roles explain an inner 403.
-                let roles = match self.token(tenant).await {
-                    Ok(token) => super::permissions::token_roles(&token),
+                let grants = match self.token(tenant).await {
+                    Ok(token) => super::permissions::token_grants(&token),
                     Err(_) => None,
                 };
                 let responses = match answer.body["responses"].take() {
@@ -898,7 +950,7 @@ impl GraphClient {
                                 .unwrap_or(Value::Null),
                             method: request.method.clone(),
                             url: request.url.clone(),
-                            roles: roles.clone(),
+                            grants: grants.clone(),
                         },
                     );
                 }
@@ -964,11 +1016,11 @@ fn api_error(
     status: u16,
     body: &Value,
     header_request_id: Option<String>,
-    roles: Option<&[String]>,
+    grants: Option<&super::permissions::Grants>,
 ) -> GraphClientError {
     let error = &body["error"];
     let permission = if status == 403 {
-        PermissionGap::of(method, path, roles)
+        PermissionGap::of(method, path, grants)
     } else {
         None
     };

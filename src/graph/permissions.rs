@@ -348,6 +348,21 @@ pub fn token_delegation(token: &str) -> Option<Delegation> {
     })
 }
 
+/// What a token was granted: application permissions (`roles`) or a person's delegation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grants {
+    App(Vec<String>),
+    Person(Delegation),
+}
+
+/// A token's grants, read from its payload (not verified); `None` for an opaque token.
+pub fn token_grants(token: &str) -> Option<Grants> {
+    match token_delegation(token) {
+        Some(person) => Some(Grants::Person(person)),
+        None => token_roles(token).map(Grants::App),
+    }
+}
+
 impl Delegation {
     /// The person's directory roles by name (template ids the role table does not know
     /// stay ids).

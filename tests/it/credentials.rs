@@ -584,7 +584,14 @@ fn a_persons_token_is_judged_by_its_scopes_and_the_persons_roles() {
     );
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let shown = format!("{}{}", run.stdout, run.stderr);
-    assert!(shown.contains("t1"), "{shown}");
+    let t1 = shown
+        .lines()
+        .find(|l| l.starts_with("  t1 (Customer 1 Ltd): permission missing: "))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        t1.contains(&format!("directory role Privileged Role Administrator (or Global Administrator) for the signed-in person in tenant {} (POST /roleManagement/directory/roleAssignments): the signed-in person's token there has scopes User.ReadWrite.All RoleManagement.ReadWrite.Directory Organization.Read.All Directory.Read.All and directory roles none", FLEET_IDS[1])),
+        "{t1}"
+    );
     let assigned = |tenant: &str| {
         sandbox.with_world(|w| {
             w.tenants[tenant]
