@@ -93,8 +93,10 @@ while [ $# -gt 0 ]; do
 done
 echo "$tenant $resource" >> "$SANDBOX_AZ_LOG"
 if [ -n "$SANDBOX_AZ_SLEEP" ]; then sleep "$SANDBOX_AZ_SLEEP"; fi
+scopes=""
+if [ -n "$SANDBOX_AZ_SCOPES" ]; then scopes=$(printf '"%s",' $SANDBOX_AZ_SCOPES | sed 's/,$//'); fi
 out=$(curl -s -w '\n%{http_code}' -X POST -H 'Content-Type: application/json' \
-  -d "{\"user\":\"$SANDBOX_AZ_USER\"}" "$SANDBOX_AZ_BASE/_sandbox/tenants/$tenant/delegated-token")
+  -d "{\"user\":\"$SANDBOX_AZ_USER\",\"scopes\":[$scopes]}" "$SANDBOX_AZ_BASE/_sandbox/tenants/$tenant/delegated-token")
 code=$(printf '%s' "$out" | tail -n1)
 body=$(printf '%s' "$out" | sed '$d')
 if [ "$code" != 200 ]; then
@@ -610,6 +612,53 @@ fn a_persons_token_is_judged_by_its_scopes_and_the_persons_roles() {
         (1, 0, 1)
     );
 
+    // A plan as that person: t1's PIM eligibility needs a role they do not hold there, so
+    // Graph refuses it and it is "not checked" (report-only); with a token scoped to the
+    // organization only, nothing a kind needs can be read and no read is sent.
+    let run = tf(
+        &sandbox,
+        dir.path(),
+        &["plan", ".", "--output", "json"],
+        &signed_in,
+    );
+    let plan: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}{}", run.stderr));
+    let t1 = plan["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tenant"] == "t1")
+        .unwrap();
+    assert_eq!(
+        t1["sources"]["roleEligibility"]["status"], "not-checked",
+        "{t1}"
+    );
+    assert!(
+        t1["sources"]["roleEligibility"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("403 Authorization_RequestDenied"),
+        "{t1}"
+    );
+    assert_eq!(t1["sources"]["guests"]["status"], "read");
+    let mut narrow = signed_in.clone();
+    narrow.push(("SANDBOX_AZ_SCOPES".into(), "Organization.Read.All".into()));
+    sandbox.clear_requests();
+    let run = tf(&sandbox, dir.path(), &["plan", "."], &narrow);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("User.ReadBasic.All (or User.Read.All, User.ReadWrite.All, Directory.Read.All, Directory.ReadWrite.All) (delegated) and RoleManagement.Read.Directory"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !sandbox
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/v1.0")),
+        "nothing read"
+    );
+
     // Someone not in the tenants: `az`'s own message (stderr) is shown, per tenant.
     let mut stranger = signed_in.clone();
     stranger.retain(|(k, _)| k != "SANDBOX_AZ_USER");
@@ -682,7 +731,7 @@ fn no_secret_assertion_or_token_is_written_or_printed() {
         let mut env = source.env.clone();
         env.push(("TENANTFORM_AUTH".into(), source.name.into()));
         let commands: [&[&str]; 7] = [
-            &["plan", ".", "--out", "plan.tfp"],
+            &["plan", ".", "--out", "plan.tfp", "-vv"],
             &["apply", "plan.tfp", "--auto-approve"],
             &["auth", "check", "."],
             &["auth", "check", ".", "--output", "json"],
