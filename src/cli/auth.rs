@@ -19,7 +19,7 @@ pub struct Args {
 enum AuthCommand {
     /// Get a token for every mapped tenant and read its `/organization`; exit 1 if any fails.
     #[command(
-        after_help = "Examples:\n  tenantform auth check customers/\n  tenantform auth check customers/ --tenants 'tier in (gold)' --output json\n  tenantform auth check customers/ --reports   # also what licenses, secure-score and report need"
+        after_help = "Examples:\n  tenantform auth check customers/\n  tenantform auth check customers/ --tenants 'tier in (gold)' --output json\n  tenantform auth check customers/ --reports   # also what licenses, secure-score and report need\n  tenantform auth check customers/ --auth azure-cli   # your own (delegated) access, via `az login`\n\nThe first lines say which credential source was used and why each other one was not\n(e.g. `client-secret: AZURE_CLIENT_SECRET not set`). With a person's token (azure-cli) the\ntable shows its delegated scopes and the person's directory roles in each tenant, and a\nmissing permission is a missing scope or a missing role."
     )]
     Check {
         #[command(flatten)]
@@ -47,8 +47,17 @@ struct Row {
     name_in_entra: Option<String>,
     token_ok: bool,
     graph_ok: bool,
+    /// `application` (the app's token) or `delegated` (a person's, from the Azure CLI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_kind: Option<&'static str>,
     /// Application permissions in the token (`roles` claim).
     roles: Vec<String>,
+    /// A delegated token's scopes (`scp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scopes: Option<Vec<String>>,
+    /// A delegated token's person's directory roles in this tenant (`wids`, by name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    directory_roles: Option<Vec<String>>,
     /// What the manifests' kinds need here (each satisfied by any one permission).
     permissions_needed: Vec<Need>,
     /// The needs the token satisfies none of, e.g. `User.Invite.All (or User.ReadWrite.All,
@@ -58,6 +67,8 @@ struct Row {
     error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     consent_url: Option<String>,
+    /// Which credential source was used, why, and why each other one was not.
+    credential: crate::graph::credentials::CredentialChoice,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -69,6 +80,27 @@ struct Need {
     purpose: &'static str,
     /// Any one of these (least privileged first).
     any_of: Vec<&'static str>,
+    /// What a person's (delegated) token needs instead: a scope and maybe a role.
+    delegated: crate::graph::permissions::DelegatedNeed,
+}
+
+impl Need {
+    fn new(purpose: &'static str, any_of: &'static [&'static str]) -> Need {
+        Need {
+            purpose,
+            any_of: any_of.to_vec(),
+            delegated: crate::graph::permissions::delegated_for(any_of),
+        }
+    }
+
+    /// Reading deleted users: the same application list as reading users (so it cannot be
+    /// told apart by value), but a person needs a role for it.
+    fn deleted_users(purpose: &'static str) -> Need {
+        Need {
+            delegated: crate::graph::permissions::DELETED_READ_DELEGATED,
+            ..Need::new(purpose, crate::graph::permissions::DELETED_READ)
+        }
+    }
 }
 
 /// What the manifests' kinds need in `tenant`: reading (guests and role assignments, for any
@@ -83,10 +115,7 @@ fn needs(model: &crate::model::DesiredModel, tenant: &str) -> Vec<Need> {
     let mut out = Vec::new();
     let mut add = |purpose, list: Vec<&'static [&'static str]>| {
         for any_of in list {
-            out.push(Need {
-                purpose,
-                any_of: any_of.to_vec(),
-            });
+            out.push(Need::new(purpose, any_of));
         }
     };
     if guests || roles {
@@ -116,39 +145,37 @@ fn policy_needs(policy: &crate::policy::TenantPolicy) -> Vec<Need> {
             p::SUBSCRIBED_SKUS_READ,
             p::SUBSCRIPTIONS_READ,
             p::USERS_READ,
-            p::DELETED_READ,
         ]);
     }
     if policy.needs_secure_score() {
         lists.push(p::SECURE_SCORE_READ);
     }
-    lists
+    let mut out: Vec<Need> = lists
         .into_iter()
-        .map(|any_of| Need {
-            purpose: "policy",
-            any_of: any_of.to_vec(),
-        })
-        .collect()
+        .map(|any_of| Need::new("policy", any_of))
+        .collect();
+    if policy.needs_licences() {
+        out.insert(3, Need::deleted_users("policy"));
+    }
+    out
 }
 
 /// What `licenses`, `secure-score` and `report` read in every tenant.
 fn report_needs() -> Vec<Need> {
     use crate::graph::permissions as p;
-    [
+    let mut out: Vec<Need> = [
         p::SUBSCRIBED_SKUS_READ,
         p::SUBSCRIPTIONS_READ,
         p::USERS_READ,
-        p::DELETED_READ,
         p::SECURE_SCORE_READ,
         p::REGISTRATION_DETAILS_READ,
         p::SECURITY_DEFAULTS_READ,
     ]
     .into_iter()
-    .map(|any_of| Need {
-        purpose: "reports",
-        any_of: any_of.to_vec(),
-    })
-    .collect()
+    .map(|any_of| Need::new("reports", any_of))
+    .collect();
+    out.insert(3, Need::deleted_users("reports"));
+    out
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
@@ -188,12 +215,14 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         }
     }
     let client = connection.client.clone();
+    let choice = client.config().choice.clone();
     let redirect = graph.consent_redirect_uri.clone();
     let mut rows: Vec<Row> = connection.runtime.block_on(
         futures_util::stream::iter(targets)
             .map(|(tenant, id, needed)| {
                 let client = client.clone();
                 let redirect = redirect.clone();
+                let choice = choice.clone();
                 async move {
                     let mut row = Row {
                         tenant,
@@ -201,26 +230,43 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                         name_in_entra: None,
                         token_ok: false,
                         graph_ok: false,
+                        token_kind: None,
                         roles: Vec::new(),
+                        scopes: None,
+                        directory_roles: None,
                         permissions_needed: needed,
                         permissions_missing: Vec::new(),
                         error: None,
                         consent_url: None,
+                        credential: choice,
                     };
                     match client.token(&id).await {
                         Ok(token) => {
+                            use crate::graph::permissions as p;
                             row.token_ok = true;
-                            row.roles =
-                                crate::graph::permissions::token_roles(&token).unwrap_or_default();
-                            row.permissions_missing = row
-                                .permissions_needed
-                                .iter()
-                                .filter(|n| {
-                                    !crate::graph::permissions::satisfied(&n.any_of, &row.roles)
-                                })
-                                .map(|n| crate::graph::permissions::describe_any_of(&n.any_of))
-                                .collect();
-                            row.permissions_missing.dedup();
+                            if let Some(person) = p::token_delegation(&token) {
+                                // A person's token: what it may do is its scopes AND the
+                                // person's directory roles, never app permissions.
+                                row.token_kind = Some("delegated");
+                                row.permissions_missing = row
+                                    .permissions_needed
+                                    .iter()
+                                    .filter_map(|n| person.missing(&n.delegated))
+                                    .collect();
+                                row.directory_roles = Some(person.role_names());
+                                row.scopes = Some(person.scopes);
+                            } else {
+                                row.token_kind = Some("application");
+                                row.roles = p::token_roles(&token).unwrap_or_default();
+                                row.permissions_missing = row
+                                    .permissions_needed
+                                    .iter()
+                                    .filter(|n| !p::satisfied(&n.any_of, &row.roles))
+                                    .map(|n| p::describe_any_of(&n.any_of))
+                                    .collect();
+                            }
+                            let mut seen = std::collections::HashSet::new();
+                            row.permissions_missing.retain(|m| seen.insert(m.clone()));
                         }
                         Err(e) => {
                             if e.is_consent_needed() {
@@ -259,15 +305,36 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             serde_json::to_string_pretty(&rows).expect("rows serialize")
         ),
         OutputFormat::Text => {
+            println!(
+                "Credential: {} ({})",
+                terminal_safe(&choice.source),
+                terminal_safe(&choice.reason)
+            );
+            for other in &choice.not_used {
+                println!(
+                    "  not used: {}: {}",
+                    terminal_safe(&other.source),
+                    terminal_safe(&other.why)
+                );
+            }
+            println!();
             let tick = |ok: bool| if ok { "✓" } else { "✗" };
             println!(
                 "{:<24} {:<36} {:<28} {:<5} {:<5} {:<5} ROLES / ERROR",
                 "TENANT", "MICROSOFT TENANT ID", "NAME IN ENTRA", "TOKEN", "GRAPH", "PERMS"
             );
             for r in &rows {
-                let tail = match &r.error {
-                    Some(e) => terminal_safe(e),
-                    None => r.roles.join(", "),
+                let tail = match (&r.error, &r.scopes) {
+                    (Some(e), _) => terminal_safe(e),
+                    (None, Some(scopes)) => terminal_safe(&format!(
+                        "delegated: {}; directory roles: {}",
+                        scopes.join(" "),
+                        match r.directory_roles.as_deref() {
+                            Some([]) | None => "none".to_string(),
+                            Some(roles) => roles.join(", "),
+                        }
+                    )),
+                    (None, None) => r.roles.join(", "),
                 };
                 println!(
                     "{:<24} {:<36} {:<28} {:<5} {:<5} {:<5} {}",

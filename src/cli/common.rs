@@ -122,6 +122,19 @@ pub struct GraphArgs {
     /// How many tenants are read (and applied) at once.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub parallelism: usize,
+    /// The credential source to use instead of the default chain (client-secret,
+    /// certificate, federated-token-file, github-actions, azure-pipelines, then
+    /// managed-identity when its endpoint variables are set, then azure-cli when `az` is
+    /// signed in). A picked source whose variables are missing is an error naming them;
+    /// managed-identity asks IMDS (169.254.169.254) only when picked. `tenantform auth
+    /// check` shows which source was used and why the others were not.
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        env = "TENANTFORM_AUTH",
+        value_parser = ["client-secret", "certificate", "federated-token-file", "github-actions", "azure-pipelines", "managed-identity", "azure-cli"]
+    )]
+    pub auth: Option<String>,
     /// Admin-consent redirect URI shown in "consent needed" links.
     #[arg(
         long,
@@ -163,7 +176,10 @@ impl GraphArgs {
                         self.sandbox_world.clone(),
                     )
                 }),
-                |k| std::env::var(k).ok(),
+                |k| match k {
+                    "TENANTFORM_AUTH" => self.auth.clone(),
+                    _ => std::env::var(k).ok(),
+                },
             ),
             parallelism: self.parallelism,
             consent_redirect_uri: self.consent_redirect_uri.clone(),

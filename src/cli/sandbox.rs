@@ -49,7 +49,17 @@ PUT   /_sandbox/tenants/T/consent {\"consent\": false}\n  \
 POST  /_sandbox/tenants/T/users             create a user (a fixture user as JSON)\n  \
 POST|DELETE /_sandbox/tenants/T/groups/G/members/U   change a group's members\n  \
 POST  /_sandbox/tenants/T/delta/expire      every delta link issued counts as older than 7 days\n  \
-PUT   /_sandbox/tenants/T/delta/reset       old delta links answer 410 Gone\n\n\
+PUT   /_sandbox/tenants/T/delta/reset       old delta links answer 410 Gone\n  \
+POST  /_sandbox/tenants/T/delegated-token {\"user\": UPN} a person's token, as `az account get-access-token` prints it\n  \
+GET|PUT    /_sandbox/emulators         what the emulators below issue (githubSubject, adoSubject,\n  \
+                                       managedIdentityObjectId, lifetimeSecs)\n\n\
+Secretless credentials' endpoints (the fixture's app trusts their issuer and subject):\n  \
+ACTIONS_ID_TOKEN_REQUEST_URL=BASE/_emulators/github/token?api-version=2.0\n  \
+ACTIONS_ID_TOKEN_REQUEST_TOKEN=sandbox-actions-request-token\n  \
+SYSTEM_OIDCREQUESTURI=BASE/_emulators/azure-devops/oidctoken  SYSTEM_ACCESSTOKEN=sandbox-system-accesstoken\n  \
+AZURESUBSCRIPTION_SERVICE_CONNECTION_ID=6f5e4d3c-0000-4000-8000-00000000c0ee\n  \
+TENANTFORM_IMDS_ENDPOINT=BASE/_emulators/imds  (IMDS), or IDENTITY_ENDPOINT=BASE/_emulators/app-service/msi/token\n  \
+with IDENTITY_HEADER=sandbox-identity-header; TENANTFORM_MANAGED_IDENTITY_CLIENT_ID=7a6b5c4d-0000-4000-8000-0000000000c1\n\n\
 Examples:\n  \
 tenantform sandbox serve --fixture examples/sandbox/fixture.yaml --port 8080\n  \
 tenantform sandbox serve --tenants 50 --users 20 --faults latency=50ms,throttle=0.05\n  \

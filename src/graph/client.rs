@@ -94,6 +94,26 @@ impl GraphClientError {
         };
         let message = match self {
             GraphClientError::Api(e) if cause == Cause::PermissionMissing => match &e.permission {
+                Some(PermissionGap {
+                    person: Some(person),
+                    ..
+                }) => format!(
+                    "{} in tenant {} ({} {}): the signed-in person's token there has {} and directory roles {}",
+                    person.missing,
+                    e.tenant,
+                    e.method,
+                    e.path,
+                    if person.scopes.is_empty() {
+                        "no scopes".to_string()
+                    } else {
+                        format!("scopes {}", person.scopes.join(" "))
+                    },
+                    if person.roles.is_empty() {
+                        "none".to_string()
+                    } else {
+                        person.roles.join(", ")
+                    }
+                ),
                 Some(gap) => format!(
                     "{} in tenant {} ({} {}): {}",
                     super::permissions::describe_any_of(&gap.any_of),
@@ -151,18 +171,50 @@ pub struct PermissionGap {
     pub granted: Vec<String>,
     /// The token holds one of `any_of`: the refusal is not about the permission.
     pub granted_one: bool,
+    /// A person's token: the scope or directory role they lack (`None`: they have both, so
+    /// the refusal is about something else).
+    pub person: Option<PersonGap>,
+}
+
+/// What a person's (delegated) token lacked for a refused request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonGap {
+    /// `directory role Privileged Role Administrator (or ...) for the signed-in person`.
+    pub missing: String,
+    pub scopes: Vec<String>,
+    pub roles: Vec<String>,
 }
 
 impl PermissionGap {
-    /// For a 403 on `method path` with a token holding `roles`; `None` when the request or
-    /// the roles are unknown.
-    pub fn of(method: &str, path: &str, roles: Option<&[String]>) -> Option<PermissionGap> {
+    /// For a 403 on `method path` with a token holding `grants`; `None` when the request or
+    /// the grants are unknown.
+    pub fn of(
+        method: &str,
+        path: &str,
+        grants: Option<&super::permissions::Grants>,
+    ) -> Option<PermissionGap> {
+        use super::permissions::{Grants, delegated_for, satisfied};
         let any_of = super::permissions::needed(method, path)?;
-        let roles = roles?;
-        Some(PermissionGap {
-            any_of: any_of.to_vec(),
-            granted: roles.to_vec(),
-            granted_one: super::permissions::satisfied(any_of, roles),
+        Some(match grants? {
+            Grants::App(roles) => PermissionGap {
+                any_of: any_of.to_vec(),
+                granted: roles.to_vec(),
+                granted_one: satisfied(any_of, roles),
+                person: None,
+            },
+            Grants::Person(person) => {
+                let missing = person.missing(&delegated_for(any_of));
+                PermissionGap {
+                    any_of: any_of.to_vec(),
+                    granted: Vec::new(),
+                    granted_one: missing.is_none(),
+                    person: missing.map(|missing| PersonGap {
+                        missing,
+                        scopes: person.scopes.clone(),
+                        roles: person.role_names(),
+                    }),
+                }
+            }
         })
     }
 }
@@ -203,8 +255,8 @@ pub struct BatchResponse {
     /// The request's method and URL, for error messages.
     pub method: String,
     pub url: String,
-    /// The `roles` claim of the token the batch was sent with (to explain a 403).
-    pub roles: Option<Vec<String>>,
+    /// What the token the batch was sent with was granted (to explain a 403).
+    pub grants: Option<super::permissions::Grants>,
 }
 
 impl BatchResponse {
@@ -220,7 +272,7 @@ impl BatchResponse {
                 self.status,
                 &self.body,
                 None,
-                self.roles.as_deref(),
+                self.grants.as_ref(),
             ))
         }
     }
@@ -275,6 +327,60 @@ pub struct GraphClient {
     uses: AtomicU64,
     requests: AtomicU64,
     token_requests: AtomicU64,
+    /// The federated assertion (GitHub Actions, Azure DevOps, managed identity) shared by
+    /// every tenant's token request, with its expiry (epoch seconds): fetched again when
+    /// less than a minute of it is left.
+    assertion: tokio::sync::Mutex<Option<(String, i64)>>,
+    assertion_requests: AtomicU64,
+}
+
+/// Runs `command` (stdin closed, stdout and stderr captured), killing it after `timeout`.
+fn run_with_timeout(
+    mut command: std::process::Command,
+    timeout: Duration,
+) -> Result<std::process::Output, String> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "`{program} account get-access-token` did not answer within {}s",
+                    timeout.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(format!("waiting for {program}: {e}")),
+        }
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
 }
 
 /// AADSTS codes that mean "the app is not consented in this tenant".
@@ -301,6 +407,8 @@ impl GraphClient {
             uses: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
+            assertion: tokio::sync::Mutex::new(None),
+            assertion_requests: AtomicU64::new(0),
         })
     }
 
@@ -315,6 +423,130 @@ impl GraphClient {
 
     pub fn token_request_count(&self) -> u64 {
         self.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// Federated assertions fetched from the pipeline's or the managed identity's endpoint.
+    pub fn assertion_request_count(&self) -> u64 {
+        self.assertion_requests.load(Ordering::Relaxed)
+    }
+
+    /// The federated assertion, from the cache unless less than a minute of it is left.
+    async fn federated_assertion(&self, tenant: &str) -> Result<String, GraphClientError> {
+        use super::credentials as c;
+        let mut cached = self.assertion.lock().await;
+        let now = jiff::Timestamp::now().as_second();
+        if let Some((jwt, exp)) = cached.as_ref()
+            && exp - now > c::ASSERTION_MARGIN_SECS
+        {
+            return Ok(jwt.clone());
+        }
+        let source = self.config.choice.source.clone();
+        let fail = |message: String| GraphClientError::Token {
+            tenant: tenant.to_string(),
+            code: None,
+            message: format!("{source}: cannot get the federated token: {message}"),
+            consent_needed: false,
+        };
+        let request = c::assertion_request(&self.config.credential)
+            .ok_or_else(|| fail("the endpoint's URL is not a URL".into()))?;
+        self.assertion_requests.fetch_add(1, Ordering::Relaxed);
+        let mut builder = match request.method {
+            "POST" => self.http.post(&request.url),
+            _ => self.http.get(&request.url),
+        };
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        let response = builder
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        let body = body_value(&bytes);
+        if !(200..300).contains(&status) {
+            // The error's own words (never the whole body: a success holds the token).
+            let said = ["error_description", "message", "error"]
+                .iter()
+                .find_map(|k| body[*k].as_str())
+                .map(|m| m.chars().take(300).collect::<String>())
+                .unwrap_or_default();
+            return Err(fail(format!("HTTP {status} {said}").trim_end().to_string()));
+        }
+        let jwt = body[request.field]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| fail(format!("the answer has no `{}`", request.field)))?
+            .to_string();
+        let exp = c::assertion_expiry(&jwt, &body, now);
+        *cached = Some((jwt.clone(), exp));
+        Ok(jwt)
+    }
+
+    /// A person's token for `tenant` from `az account get-access-token` (stopped after
+    /// `timeout`); its stderr is shown on failure (it holds no secret), never its stdout.
+    async fn azure_cli_token(
+        &self,
+        tenant: &str,
+        program: &std::path::Path,
+        timeout: Duration,
+    ) -> Result<(String, Duration), GraphClientError> {
+        let fail = |message: String| GraphClientError::Token {
+            tenant: tenant.to_string(),
+            code: message
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .find(|w| w.starts_with("AADSTS"))
+                .map(str::to_string),
+            message: format!("azure-cli: {message}"),
+            consent_needed: false,
+        };
+        if tenant.starts_with('-') {
+            return Err(fail(format!("`{tenant}` is not a tenant id")));
+        }
+        let mut command = std::process::Command::new(program);
+        command
+            .args([
+                "account",
+                "get-access-token",
+                "--tenant",
+                tenant,
+                "--resource",
+            ])
+            .arg(self.config.resource())
+            .args(["--output", "json"]);
+        let output = tokio::task::spawn_blocking(move || run_with_timeout(command, timeout))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(fail)?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            // Entra's trace and correlation ids are noise here, as in token errors.
+            let stderr = stderr.split(" Trace ID:").next().unwrap_or("").trim();
+            let tail: String = stderr
+                .chars()
+                .rev()
+                .take(600)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            return Err(fail(format!(
+                "`az account get-access-token` failed ({}): {}",
+                output.status,
+                if tail.is_empty() { "no message" } else { &tail }
+            )));
+        }
+        let now = jiff::Timestamp::now().as_second();
+        let (token, expires) =
+            super::credentials::parse_az_token(&output.stdout, now).map_err(fail)?;
+        Ok((
+            token,
+            Duration::from_secs(expires.saturating_sub(now).max(1) as u64),
+        ))
     }
 
     /// A token for `tenant`, from the cache unless it expires within five minutes.
@@ -368,6 +600,9 @@ impl GraphClient {
             code,
             message,
         };
+        if let Credential::AzureCli { program, timeout } = &self.config.credential {
+            return self.azure_cli_token(tenant, program, *timeout).await;
+        }
         let token_url = TokenUrl::new(self.config.token_url(tenant))
             .map_err(|e| token_error(None, e.to_string()))?;
         let mut client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
@@ -400,6 +635,10 @@ impl GraphClient {
                 )
                 .map_err(|e| token_error(None, e))?,
             ),
+            Credential::GithubActions { .. }
+            | Credential::AzurePipelines { .. }
+            | Credential::ManagedIdentity { .. } => Some(self.federated_assertion(tenant).await?),
+            Credential::AzureCli { .. } => unreachable!("answered above"),
         };
         let http = self.http.clone();
         let send = move |request: oauth2::HttpRequest| {
@@ -521,7 +760,7 @@ impl GraphClient {
         loop {
             attempt += 1;
             let token = self.token(tenant).await?;
-            let roles = || super::permissions::token_roles(&token);
+            let grants = || super::permissions::token_grants(&token);
             let mut request = self
                 .http
                 .request(method.parse().expect("HTTP method"), self.url(path))
@@ -581,7 +820,7 @@ impl GraphClient {
                                     status,
                                     &body,
                                     header_request_id,
-                                    (status == 403).then(roles).flatten().as_deref(),
+                                    (status == 403).then(grants).flatten().as_ref(),
                                 );
                                 // 500/502 are transient too, but only reads are safe to repeat.
                                 let transient = matches!(status, 429 | 503 | 504)
@@ -667,8 +906,8 @@ impl GraphClient {
                     .send_request(tenant, "POST", "/$batch", Some(&body), read_only)
                     .await?;
                 // The token just used (cached): its roles explain an inner 403.
-                let roles = match self.token(tenant).await {
-                    Ok(token) => super::permissions::token_roles(&token),
+                let grants = match self.token(tenant).await {
+                    Ok(token) => super::permissions::token_grants(&token),
                     Err(_) => None,
                 };
                 let responses = match answer.body["responses"].take() {
@@ -711,7 +950,7 @@ impl GraphClient {
                                 .unwrap_or(Value::Null),
                             method: request.method.clone(),
                             url: request.url.clone(),
-                            roles: roles.clone(),
+                            grants: grants.clone(),
                         },
                     );
                 }
@@ -777,11 +1016,11 @@ fn api_error(
     status: u16,
     body: &Value,
     header_request_id: Option<String>,
-    roles: Option<&[String]>,
+    grants: Option<&super::permissions::Grants>,
 ) -> GraphClientError {
     let error = &body["error"];
     let permission = if status == 403 {
-        PermissionGap::of(method, path, roles)
+        PermissionGap::of(method, path, grants)
     } else {
         None
     };

@@ -30,6 +30,8 @@ impl fmt::Display for Secret {
     }
 }
 
+/// How the app proves itself to each customer tenant's token endpoint (or, for the Azure
+/// CLI, where a person's token comes from). See `graph::credentials` for the sources.
 #[derive(Clone, Debug)]
 pub enum Credential {
     /// AZURE_CLIENT_SECRET.
@@ -39,6 +41,29 @@ pub enum Credential {
     FederatedTokenFile(PathBuf),
     /// AZURE_CLIENT_CERTIFICATE_PATH: a PEM file with the certificate and its private key.
     Certificate(PathBuf),
+    /// GitHub Actions' OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL / _TOKEN) as the assertion.
+    GithubActions {
+        request_url: String,
+        request_token: Secret,
+    },
+    /// An Azure DevOps service connection's OIDC token (workload identity federation).
+    AzurePipelines {
+        request_uri: String,
+        access_token: Secret,
+        service_connection_id: String,
+    },
+    /// A user-assigned managed identity's token for `api://AzureADTokenExchange`, trusted
+    /// by a federated identity credential of the app, as the assertion.
+    ManagedIdentity {
+        endpoint: super::credentials::IdentityEndpoint,
+        /// The identity's own client id (TENANTFORM_MANAGED_IDENTITY_CLIENT_ID), not the app's.
+        identity_client_id: String,
+    },
+    /// A person's delegated token per tenant from `az account get-access-token`.
+    AzureCli {
+        program: PathBuf,
+        timeout: std::time::Duration,
+    },
 }
 
 /// Login and Graph base URLs of a national cloud.
@@ -80,22 +105,28 @@ pub struct GraphConfig {
     /// The MSP's own tenant (AZURE_TENANT_ID): partner calls such as `/contracts` go there.
     pub home_tenant_id: Option<String>,
     pub credential: Credential,
+    /// Which credential source was used and why the others were not (for `auth check`).
+    pub choice: super::credentials::CredentialChoice,
     /// e.g. `https://login.microsoftonline.com` (token URL: `{login}/{tenant}/oauth2/v2.0/token`).
     pub login_url: String,
     /// e.g. `https://graph.microsoft.com/v1.0`.
     pub graph_url: String,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
     #[error(
         "AZURE_CLIENT_ID is not set: set it to the application (client) id of the MSP's multi-tenant app"
     )]
     NoClientId,
     #[error(
-        "no credential: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE"
+        "no credential: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, run in a GitHub Actions job with `permissions: id-token: write` or an Azure DevOps task with a workload identity service connection, or pick one with --auth (client-secret, certificate, federated-token-file, github-actions, azure-pipelines, managed-identity, azure-cli)"
     )]
     NoCredential,
+    #[error("--auth {name}: {missing}")]
+    SourceMissing { name: &'static str, missing: String },
+    #[error("unknown credential source `{0}` (TENANTFORM_AUTH or --auth: {names})", names = super::credentials::SourceKind::names())]
+    UnknownSource(String),
     #[error("unknown cloud `{0}` (global, usgov or china)")]
     UnknownCloud(String),
 }
@@ -104,18 +135,26 @@ impl GraphConfig {
     /// From the environment: AZURE_CLIENT_ID, AZURE_TENANT_ID, one of AZURE_CLIENT_SECRET /
     /// AZURE_CLIENT_CERTIFICATE_PATH / AZURE_FEDERATED_TOKEN_FILE; TENANTFORM_CLOUD, or
     /// TENANTFORM_LOGIN_URL and TENANTFORM_GRAPH_URL for the sandbox or a proxy.
+    /// The source is TENANTFORM_AUTH's when set, else the default chain's.
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<GraphConfig, ConfigError> {
-        let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-        let client_id = get("AZURE_CLIENT_ID").ok_or(ConfigError::NoClientId)?;
-        let credential = if let Some(secret) = get("AZURE_CLIENT_SECRET") {
-            Credential::ClientSecret(Secret::new(secret))
-        } else if let Some(path) = get("AZURE_CLIENT_CERTIFICATE_PATH") {
-            Credential::Certificate(path.into())
-        } else if let Some(path) = get("AZURE_FEDERATED_TOKEN_FILE") {
-            Credential::FederatedTokenFile(path.into())
-        } else {
-            return Err(ConfigError::NoCredential);
+        let picked = match env("TENANTFORM_AUTH").filter(|v| !v.trim().is_empty()) {
+            Some(name) => Some(
+                super::credentials::SourceKind::parse(&name)
+                    .ok_or(ConfigError::UnknownSource(name))?,
+            ),
+            None => None,
         };
+        Self::from_env_picking(env, picked)
+    }
+
+    /// [`GraphConfig::from_env`] with the source `picked` (`--auth`), or the default chain.
+    pub fn from_env_picking(
+        env: impl Fn(&str) -> Option<String>,
+        picked: Option<super::credentials::SourceKind>,
+    ) -> Result<GraphConfig, ConfigError> {
+        let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        let (client_id, credential, choice) =
+            super::credentials::choose(&env, picked)?.ok_or(ConfigError::NoClientId)?;
         let cloud = match get("TENANTFORM_CLOUD") {
             Some(name) => Cloud::parse(&name).ok_or(ConfigError::UnknownCloud(name))?,
             None => Cloud::Global,
@@ -124,6 +163,7 @@ impl GraphConfig {
             client_id,
             home_tenant_id: get("AZURE_TENANT_ID"),
             credential,
+            choice,
             login_url: get("TENANTFORM_LOGIN_URL")
                 .unwrap_or_else(|| cloud.login_url().to_string())
                 .trim_end_matches('/')
@@ -137,6 +177,17 @@ impl GraphConfig {
 
     pub fn token_url(&self, tenant: &str) -> String {
         format!("{}/{tenant}/oauth2/v2.0/token", self.login_url)
+    }
+
+    /// The resource (audience) of this cloud's Graph, e.g. `https://graph.microsoft.com`: what
+    /// `az account get-access-token --resource` asks for.
+    pub fn resource(&self) -> String {
+        self.scope().trim_end_matches("/.default").to_string()
+    }
+
+    /// Whether tokens are a person's (delegated, from the Azure CLI), not the app's.
+    pub fn is_delegated(&self) -> bool {
+        matches!(self.credential, Credential::AzureCli { .. })
     }
 
     /// The `.default` scope of this cloud's Graph (e.g. `https://graph.microsoft.com/.default`).

@@ -11,8 +11,6 @@
 //! user-delete, rbacapplication-list-roleassignments, rbacapplication-post-roleassignments,
 //! unifiedroleassignment-delete, directory-deleteditems-list, contract-list, organization-list.
 
-use base64::Engine;
-
 /// `POST /invitations` (invitation-post.md).
 pub const INVITE: &[&str] = &[
     "User.Invite.All",
@@ -229,14 +227,196 @@ pub fn missing(
     out
 }
 
+/// What a person's (delegated) token needs for one of the application-permission lists
+/// above: a delegated permission (any one) and, where the operation is not open to every
+/// member, a directory role of the person's (any one; Global Administrator always does).
+/// From the "Delegated (work or school account)" rows of the same Learn pages and their
+/// `rbac-for-apis` notes ("the signed-in user must be assigned a supported Microsoft Entra
+/// role"). Kept apart from the sandbox's table on purpose, like the application one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegatedNeed {
+    pub scopes: &'static [&'static str],
+    /// `None`: any member may.
+    pub roles: Option<&'static [&'static str]>,
+}
+
+/// `GET /directory/deletedItems/microsoft.graph.user` for a person: the same list as
+/// reading users (so it cannot be told from [`USERS_READ`] by value), and User
+/// Administrator or Global Reader.
+pub const DELETED_READ_DELEGATED: DelegatedNeed = DelegatedNeed {
+    scopes: DELETED_READ,
+    roles: Some(&["User Administrator", "Global Reader"]),
+};
+
+/// The delegated need matching an application-permission list (by its permissions).
+pub fn delegated_for(any_of: &[&str]) -> DelegatedNeed {
+    let open = |scopes| DelegatedNeed {
+        scopes,
+        roles: None,
+    };
+    let with = |scopes, roles| DelegatedNeed {
+        scopes,
+        roles: Some(roles),
+    };
+    const READERS: &[&str] = &["Security Reader", "Security Administrator", "Global Reader"];
+    match any_of {
+        a if a == USERS_READ => open(&[
+            "User.ReadBasic.All",
+            "User.Read.All",
+            "User.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ]),
+        a if a == INVITE => open(INVITE),
+        a if a == GROUPS_READ => open(GROUPS_READ),
+        a if a == ROLES_READ => open(ROLES_READ),
+        a if a == CONTRACTS_READ => open(CONTRACTS_READ),
+        a if a == ORGANIZATION_READ => open(&[
+            "User.Read",
+            "Organization.Read.All",
+            "Directory.Read.All",
+            "Organization.ReadWrite.All",
+            "Directory.ReadWrite.All",
+        ]),
+        a if a == USERS_WRITE => with(USERS_WRITE, &["User Administrator"]),
+        a if a == USERS_DELETE => with(
+            USERS_DELETE,
+            &[
+                "User Administrator",
+                "Privileged Authentication Administrator",
+            ],
+        ),
+        a if a == ROLES_WRITE => with(ROLES_WRITE, &["Privileged Role Administrator"]),
+        a if a == SUBSCRIBED_SKUS_READ || a == SUBSCRIPTIONS_READ => with(
+            SUBSCRIBED_SKUS_READ,
+            &[
+                "Global Reader",
+                "Directory Readers",
+                "License Administrator",
+                "Billing Administrator",
+            ],
+        ),
+        a if a == SECURE_SCORE_READ => with(SECURE_SCORE_READ, READERS),
+        a if a == REGISTRATION_DETAILS_READ => with(
+            REGISTRATION_DETAILS_READ,
+            &[
+                "Reports Reader",
+                "Security Reader",
+                "Security Administrator",
+                "Global Reader",
+            ],
+        ),
+        a if a == SECURITY_DEFAULTS_READ => with(
+            SECURITY_DEFAULTS_READ,
+            &[
+                "Security Reader",
+                "Security Administrator",
+                "Global Reader",
+                "Conditional Access Administrator",
+            ],
+        ),
+        // Unknown: the same permissions, any member (Graph's 403 will say otherwise).
+        _ => DelegatedNeed {
+            scopes: &[],
+            roles: None,
+        },
+    }
+}
+
+/// A person's token: its delegated permissions (`scp`) and directory role template ids in
+/// the token's tenant (`wids`). `None` for an app-only token or an opaque one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delegation {
+    pub scopes: Vec<String>,
+    pub wids: Vec<String>,
+}
+
+pub fn token_delegation(token: &str) -> Option<Delegation> {
+    let claims = super::credentials::jwt_claims(token)?;
+    let scp = claims["scp"].as_str()?;
+    Some(Delegation {
+        scopes: scp.split_whitespace().map(str::to_string).collect(),
+        wids: claims["wids"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_lowercase))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// What a token was granted: application permissions (`roles`) or a person's delegation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grants {
+    App(Vec<String>),
+    Person(Delegation),
+}
+
+/// A token's grants, read from its payload (not verified); `None` for an opaque token.
+pub fn token_grants(token: &str) -> Option<Grants> {
+    match token_delegation(token) {
+        Some(person) => Some(Grants::Person(person)),
+        None => token_roles(token).map(Grants::App),
+    }
+}
+
+impl Delegation {
+    /// The person's directory roles by name (template ids the role table does not know
+    /// stay ids).
+    pub fn role_names(&self) -> Vec<String> {
+        let catalog = crate::roles::RoleCatalog::builtin();
+        self.wids
+            .iter()
+            .map(|id| {
+                catalog
+                    .by_template_id(id)
+                    .map_or_else(|| id.clone(), |r| r.name.to_string())
+            })
+            .collect()
+    }
+
+    /// What this person's token lacks for `need`: `None` when a scope covers it and a role
+    /// of the person's allows it; else the missing scope or role, described.
+    pub fn missing(&self, need: &DelegatedNeed) -> Option<String> {
+        if !need.scopes.is_empty()
+            && !need
+                .scopes
+                .iter()
+                .any(|p| self.scopes.iter().any(|s| s == p))
+        {
+            return Some(format!("{} (delegated)", describe_any_of(need.scopes)));
+        }
+        let roles = need.roles?;
+        let names = self.role_names();
+        let held = roles
+            .iter()
+            .chain(&["Global Administrator"])
+            .any(|r| names.iter().any(|n| n.eq_ignore_ascii_case(r)));
+        if held {
+            None
+        } else {
+            let mut any_of: Vec<&str> = roles.to_vec();
+            any_of.push("Global Administrator");
+            Some(format!(
+                "directory role {} for the signed-in person",
+                describe_any_of(&any_of)
+            ))
+        }
+    }
+}
+
 /// The `roles` claim of a JWT access token (the payload is read, not verified: tenantform only
 /// uses it to explain a refusal). Not a JWT, or no claim: `None`.
+/// A person's (delegated) token has no `roles`: `None`, so what it may read is not judged
+/// from application permissions (see [`token_delegation`]).
 pub fn token_roles(token: &str) -> Option<Vec<String>> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let claims = super::credentials::jwt_claims(token)?;
+    if claims.get("scp").is_some() && claims.get("roles").is_none() {
+        return None;
+    }
     Some(
         claims["roles"]
             .as_array()
@@ -305,6 +485,7 @@ mod tests {
 
     #[test]
     fn roles_come_from_the_payload() {
+        use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let token = format!(
             "{}.{}.sig",
@@ -313,5 +494,33 @@ mod tests {
         );
         assert_eq!(token_roles(&token), Some(vec!["User.Read.All".to_string()]));
         assert_eq!(token_roles("opaque"), None);
+        // A person's token: no roles to judge by, its scopes and roles instead.
+        let person = format!(
+            "{}.{}.x",
+            b64.encode(b"{}"),
+            b64.encode(br#"{"scp":"User.Read.All RoleManagement.ReadWrite.Directory","wids":["E8611AB8-C189-46E8-94E1-60213AB1F814"]}"#)
+        );
+        assert_eq!(token_roles(&person), None);
+        let d = token_delegation(&person).unwrap();
+        assert_eq!(d.role_names(), vec!["Privileged Role Administrator"]);
+        assert_eq!(d.missing(&delegated_for(ROLES_WRITE)), None);
+        assert_eq!(
+            d.missing(&delegated_for(INVITE)).as_deref(),
+            Some("User.Invite.All (or User.ReadWrite.All, Directory.ReadWrite.All) (delegated)")
+        );
+        assert_eq!(
+            d.missing(&delegated_for(SECURE_SCORE_READ)).as_deref(),
+            Some("SecurityEvents.Read.All (or SecurityEvents.ReadWrite.All) (delegated)")
+        );
+        let reader = Delegation {
+            scopes: vec!["SecurityEvents.Read.All".into()],
+            wids: Vec::new(),
+        };
+        assert_eq!(
+            reader.missing(&delegated_for(SECURE_SCORE_READ)).as_deref(),
+            Some(
+                "directory role Security Reader (or Security Administrator, Global Reader, Global Administrator) for the signed-in person"
+            )
+        );
     }
 }

@@ -6,7 +6,7 @@ use crate::graph::GraphClientError;
 use crate::graph::config::ConfigError;
 
 /// What to tell someone who ran a command that needs Entra without credentials.
-pub const CREDENTIALS_HELP: &str = "set AZURE_CLIENT_ID (the MSP's multi-tenant app) and AZURE_TENANT_ID (the partner tenant) with one of AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE";
+pub const CREDENTIALS_HELP: &str = "set AZURE_CLIENT_ID (the MSP's multi-tenant app) and AZURE_TENANT_ID (the partner tenant) with one of AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, or run where a secretless source is present (GitHub Actions with `id-token: write`, an Azure DevOps workload identity service connection, a managed identity with --auth managed-identity, or `az login` with --auth azure-cli)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {

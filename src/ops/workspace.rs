@@ -144,7 +144,7 @@ pub fn connect(
                 command: command.to_string(),
             }),
         },
-        GraphTarget::Misconfigured(e) => Err(OpsError::Credentials(clone_config_error(e))),
+        GraphTarget::Misconfigured(e) => Err(OpsError::Credentials(e.clone())),
     }
 }
 
@@ -159,15 +159,6 @@ pub fn connect_required(
             command: command.to_string(),
         }
     })
-}
-
-fn clone_config_error(e: &crate::graph::config::ConfigError) -> crate::graph::config::ConfigError {
-    use crate::graph::config::ConfigError;
-    match e {
-        ConfigError::NoClientId => ConfigError::NoClientId,
-        ConfigError::NoCredential => ConfigError::NoCredential,
-        ConfigError::UnknownCloud(c) => ConfigError::UnknownCloud(c.clone()),
-    }
 }
 
 /// The sandbox's world: the saved one, plus a consented tenant for every mapped tenant.
@@ -197,6 +188,7 @@ fn sandbox_fixture(
             client_id: SANDBOX_CLIENT_ID.into(),
             client_secret: SANDBOX_CLIENT_SECRET.into(),
             roles: crate::sandbox::fixture::default_app_roles(),
+            federated_credentials: crate::sandbox::fixture::default_federated_credentials(),
         });
     }
     for tenant in model.tenants.values() {

@@ -10,10 +10,10 @@ use std::time::Instant;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::world::{Token, World};
+use super::world::{Delegation, Token, World};
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-pub const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+pub use crate::graph::credentials::FEDERATED_AUDIENCE;
 
 /// An AADSTS error in Entra's body shape.
 pub fn aadsts(status: u16, error: &str, code: u32, message: &str) -> (u16, Value) {
@@ -130,16 +130,35 @@ pub fn token(
                 ));
             }
             let aud = claims["aud"].as_str().unwrap_or("");
-            let federated = aud == FEDERATED_AUDIENCE;
-            let certificate_ok = aud == token_url
-                && claims["iss"].as_str() == Some(client_id.as_str())
-                && claims["sub"].as_str() == Some(client_id.as_str());
-            if !federated && !certificate_ok {
+            let iss = claims["iss"].as_str().unwrap_or("");
+            let sub = claims["sub"].as_str().unwrap_or("");
+            // The app's own assertion (a certificate): iss = sub = its client id.
+            let own = iss == client_id && sub == client_id;
+            if own && aud != token_url {
                 return some_tenant(aadsts(
                     401,
                     "invalid_client",
                     700027,
                     "Client assertion failed signature validation or has the wrong audience, issuer or subject.",
+                ));
+            }
+            // Anything else is a federated assertion: Entra accepts it only when a federated
+            // identity credential of the app has its issuer and subject (exact match) and
+            // its audience. Otherwise AADSTS70021, whose message names the three (as
+            // reported in Azure/azure-workload-identity#340 and Azure DevOps' WIF
+            // troubleshooting page).
+            if !own
+                && !app.federated_credentials.iter().any(|f| {
+                    f.issuer == iss && f.subject == sub && f.audiences.iter().any(|a| a == aud)
+                })
+            {
+                return some_tenant(aadsts(
+                    400,
+                    "invalid_request",
+                    70021,
+                    &format!(
+                        "No matching federated identity record found for presented assertion. Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'. Assertion Audience: '{aud}'. https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
+                    ),
                 ));
             }
         }
@@ -182,6 +201,7 @@ pub fn token(
             client_id,
             expires: Instant::now() + lifetime,
             roles,
+            delegated: None,
         },
     );
     (
@@ -193,5 +213,126 @@ pub fn token(
             "access_token": access_token,
         }),
         Some(tenant_id),
+    )
+}
+
+/// The Graph scopes a person's token gets when the caller names none: what tenantform's
+/// commands use (the sandbox's choice; the Azure CLI's real token carries the scopes its app
+/// was granted in the tenant).
+pub const DEFAULT_DELEGATED_SCOPES: &[&str] = &[
+    "User.ReadWrite.All",
+    "RoleManagement.ReadWrite.Directory",
+    "Organization.Read.All",
+    "Directory.Read.All",
+];
+
+/// A person's (delegated) token for `user` (UPN, mail or object id) in `tenant_key`, as the
+/// Azure CLI would get it: `scp` holds `scopes`, `wids` the template ids of the directory
+/// roles assigned to the user there (tenant-wide), no `roles`. Answered in the shape `az
+/// account get-access-token --output json` prints. Unknown tenant or user: the AADSTS error
+/// Entra gives at sign-in.
+pub fn delegated_token(
+    world: &mut World,
+    tenant_key: &str,
+    user: &str,
+    scopes: &[String],
+) -> (u16, Value) {
+    let Some(tenant_id) = world.resolve_tenant(tenant_key) else {
+        return aadsts(
+            400,
+            "invalid_request",
+            90002,
+            &format!(
+                "Tenant '{tenant_key}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        );
+    };
+    let dir = &world.tenants[&tenant_id];
+    let wanted = user.to_lowercase();
+    let Some(found) = dir.users.values().find(|u| {
+        u.id.to_lowercase() == wanted
+            || u.user_principal_name.to_lowercase() == wanted
+            || u.mail
+                .as_deref()
+                .is_some_and(|m| m.to_lowercase() == wanted)
+    }) else {
+        return aadsts(
+            400,
+            "invalid_grant",
+            50034,
+            &format!(
+                "The user account {user} does not exist in the {tenant_id} directory. To sign into this application, the account must be added to the directory."
+            ),
+        );
+    };
+    let mut wids: Vec<String> = dir
+        .role_assignments
+        .values()
+        .filter(|ra| ra.principal_id == found.id && ra.directory_scope_id == "/")
+        .map(|ra| ra.role_definition_id.to_lowercase())
+        .collect();
+    wids.sort();
+    wids.dedup();
+    let scopes: Vec<String> = if scopes.is_empty() {
+        DEFAULT_DELEGATED_SCOPES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        scopes.to_vec()
+    };
+    let lifetime = world.token_lifetime;
+    let now = jiff::Timestamp::now().as_second();
+    let exp = now + lifetime.as_secs() as i64;
+    let claims = json!({
+        "aud": "https://graph.microsoft.com",
+        "iss": format!("https://sts.windows.net/{tenant_id}/"),
+        "tid": tenant_id,
+        "appid": crate::graph::credentials::AZURE_CLI_APP_ID,
+        "oid": found.id,
+        "upn": found.user_principal_name,
+        "scp": scopes.join(" "),
+        "wids": wids,
+        "exp": exp,
+        "uti": uuid::Uuid::new_v4().simple().to_string(),
+    });
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let access_token = format!(
+        "{}.{}.sandbox",
+        b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        b64.encode(claims.to_string())
+    );
+    let user_id = found.id.clone();
+    world.tokens.insert(
+        access_token.clone(),
+        Token {
+            tenant_id: tenant_id.clone(),
+            client_id: crate::graph::credentials::AZURE_CLI_APP_ID.to_string(),
+            expires: Instant::now() + lifetime,
+            roles: Vec::new(),
+            delegated: Some(Delegation {
+                user_id,
+                scopes,
+                wids,
+            }),
+        },
+    );
+    let local = jiff::Timestamp::from_second(exp)
+        .map(|t| {
+            t.to_zoned(jiff::tz::TimeZone::system())
+                .strftime("%Y-%m-%d %H:%M:%S.000000")
+                .to_string()
+        })
+        .unwrap_or_default();
+    (
+        200,
+        json!({
+            "accessToken": access_token,
+            "expiresOn": local,
+            "expires_on": exp,
+            "subscription": "",
+            "tenant": tenant_id,
+            "tokenType": "Bearer",
+        }),
     )
 }

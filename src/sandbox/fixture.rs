@@ -12,6 +12,53 @@ pub struct FixtureApp {
     /// Application permissions granted to the app (the `roles` claim of its tokens).
     #[serde(default = "default_app_roles")]
     pub roles: Vec<String>,
+    /// Federated identity credentials: the external tokens (a pipeline's OIDC token, a
+    /// managed identity's) the app accepts as client assertions. Absent: the ones the
+    /// sandbox's own emulators issue (`/_emulators/...`), see [`default_federated_credentials`].
+    #[serde(default = "default_federated_credentials")]
+    pub federated_credentials: Vec<FederatedCredential>,
+}
+
+/// A federated identity credential on the app (Graph's `federatedIdentityCredential`): an
+/// assertion is accepted when its `iss` and `sub` equal these exactly (case-sensitive, as
+/// Entra matches since 2025) and its `aud` is one of `audiences`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FederatedCredential {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub issuer: String,
+    pub subject: String,
+    #[serde(default = "default_audiences")]
+    pub audiences: Vec<String>,
+}
+
+fn default_audiences() -> Vec<String> {
+    vec![crate::graph::credentials::FEDERATED_AUDIENCE.to_string()]
+}
+
+/// What the sandbox's emulators issue by default: GitHub Actions for `msp/tenants` on main,
+/// an Azure DevOps service connection, and the MSP's user-assigned managed identity (issuer:
+/// its home tenant's v2.0 authority, subject: its object id; GRAPH.md).
+pub fn default_federated_credentials() -> Vec<FederatedCredential> {
+    use super::emulators as e;
+    [
+        (
+            "github-main",
+            e::GITHUB_ISSUER.to_string(),
+            e::GITHUB_SUBJECT,
+        ),
+        ("azure-devops", e::ado_issuer(), e::ADO_SUBJECT),
+        ("managed-identity", e::mi_issuer(), e::MI_OBJECT_ID),
+    ]
+    .into_iter()
+    .map(|(name, issuer, subject)| FederatedCredential {
+        name: Some(name.to_string()),
+        issuer,
+        subject: subject.to_string(),
+        audiences: default_audiences(),
+    })
+    .collect()
 }
 
 /// What tenantform's app asks for: guests and directory roles, organization and (in the
@@ -403,6 +450,7 @@ impl Fixture {
             client_id: SANDBOX_CLIENT_ID.into(),
             client_secret: SANDBOX_CLIENT_SECRET.into(),
             roles: default_app_roles(),
+            federated_credentials: default_federated_credentials(),
         };
         let mut customers: Vec<FixtureTenant> = (0..tenants)
             .map(|i| FixtureTenant {

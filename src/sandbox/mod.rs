@@ -10,6 +10,7 @@ pub mod auth;
 pub mod changes;
 pub mod delta;
 pub mod directory;
+pub mod emulators;
 pub mod faults;
 pub mod fixture;
 pub mod graph;
@@ -104,6 +105,11 @@ impl SandboxHandle {
             client_id: fixture::SANDBOX_CLIENT_ID.into(),
             home_tenant_id: None,
             credential: Credential::ClientSecret(Secret::new(fixture::SANDBOX_CLIENT_SECRET)),
+            choice: crate::graph::credentials::CredentialChoice {
+                source: "client-secret".into(),
+                reason: "the sandbox's own app (--sandbox)".into(),
+                not_used: Vec::new(),
+            },
             login_url: self.base_url.clone(),
             graph_url: self.graph_url(),
         }

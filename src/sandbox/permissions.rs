@@ -277,6 +277,248 @@ pub fn authorize(
     }
 }
 
+/// What Graph checks for a token: a delegated one (a person's, `scp` + `wids`) against the
+/// delegated table, an app-only one against [`authorize`].
+pub fn authorize_token(
+    world: &mut super::World,
+    call: &super::graph::Call,
+    token: &super::world::Token,
+) -> Result<(), GraphError> {
+    match &token.delegated {
+        None => authorize(world, call, &token.roles),
+        Some(d) => {
+            let segments: Vec<&str> = call
+                .path
+                .trim_matches('/')
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .collect();
+            let b2b = world
+                .tenants
+                .get(call.tenant)
+                .is_none_or(|dir| dir.b2b_invitations);
+            check_delegated(call.method, &segments, &d.scopes, &d.wids, b2b)?;
+            match world.tenants.get(call.tenant) {
+                Some(dir) => {
+                    check_sensitive_for_person(dir, call.method, &segments, call.body, &d.wids)
+                }
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// A delegated request's rule: the delegated permissions (any one) and, when the operation
+/// is not open to every member, the directory roles (any one, by name) the signed-in user
+/// must hold. In delegated scenarios Graph allows the intersection of what the app was
+/// granted and what the user may do ("In delegated scenarios with work or school accounts,
+/// the signed-in user must be assigned a supported Microsoft Entra role...", the
+/// `rbac-for-apis` includes of each page).
+pub struct DelegatedRule {
+    pub scopes: &'static [&'static str],
+    /// `None`: any member may (default user permissions).
+    pub roles: Option<&'static [&'static str]>,
+}
+
+const GLOBAL_ADMIN: &str = "Global Administrator";
+
+/// The delegated ("work or school account") rows of the same Learn pages as [`accepted`]:
+/// - invitation-post-permissions.md: User.Invite.All; higher Directory.ReadWrite.All,
+///   User.ReadWrite.All. Roles: none by default (the tenant's default guest invite setting
+///   lets any member invite); when invitations are restricted (`b2bInvitations: false`),
+///   Guest Inviter or User Administrator (*role list unconfirmed*).
+/// - user-list / user-get: User.ReadBasic.All; higher User.Read.All, User.ReadWrite.All,
+///   Directory.Read.All, Directory.ReadWrite.All; any member (default user permissions).
+/// - user-update: User.ReadWrite.All, Directory.ReadWrite.All; User Administrator (or
+///   higher) to update other users. user-delete: User.ReadWrite.All; User Administrator,
+///   Privileged Authentication Administrator.
+/// - directory deleted items: the application lists; User Administrator to list, restore or
+///   delete users (rbac-directory-deleted-items-apis.md, *read roles unconfirmed*).
+/// - roleDefinitions / roleAssignments GET: RoleManagement.Read.Directory and the same
+///   higher ones; any member may read them (*unconfirmed*). POST/DELETE:
+///   RoleManagement.ReadWrite.Directory (rbacapplication-post-roleassignments.md);
+///   Privileged Role Administrator.
+/// - roleEligibilitySchedules: the application list; Global Reader, Security Reader,
+///   Security Administrator, Privileged Role Administrator (rbac-pim-entra-roles-apis.md).
+/// - groups, transitiveMembers, contracts: the application lists (plus User.ReadBasic.All
+///   where listed); any member.
+/// - organization: User.Read; higher Organization.Read.All, Directory.Read.All, ...; the
+///   roles include `User` (rbac-organization-apis-read.md): any member.
+/// - subscribedSkus, directory/subscriptions: the application lists; Global Reader,
+///   Directory Readers, License Administrator, Billing Administrator (*unconfirmed*).
+/// - secureScores: SecurityEvents.Read.All; Security Reader, Security Administrator, Global
+///   Reader. userRegistrationDetails: AuditLog.Read.All; Reports Reader, Security Reader,
+///   Security Administrator, Global Reader. Security defaults: Policy.Read.All; Security
+///   Reader, Security Administrator, Global Reader, Conditional Access Administrator.
+///
+/// Global Administrator holds every role permission and is accepted wherever roles are
+/// required.
+pub fn delegated_rule(method: &str, segments: &[&str], b2b_open: bool) -> Option<DelegatedRule> {
+    const ANY: Option<&[&str]> = None;
+    let rule = |scopes, roles| Some(DelegatedRule { scopes, roles });
+    match (method, segments) {
+        ("POST", ["invitations"]) => rule(
+            INVITE,
+            if b2b_open {
+                ANY
+            } else {
+                Some(&["Guest Inviter", "User Administrator"])
+            },
+        ),
+        ("GET", ["users"] | ["users", _]) => rule(
+            &[
+                "User.ReadBasic.All",
+                "User.Read.All",
+                "User.ReadWrite.All",
+                "Directory.Read.All",
+                "Directory.ReadWrite.All",
+            ],
+            ANY,
+        ),
+        ("PATCH", ["users", _]) => rule(USER_WRITE, Some(&["User Administrator"])),
+        ("DELETE", ["users", _]) => rule(
+            USER_DELETE,
+            Some(&[
+                "User Administrator",
+                "Privileged Authentication Administrator",
+            ]),
+        ),
+        ("GET", ["directory", "deletedItems", ..]) => {
+            rule(DELETED_READ, Some(&["User Administrator", "Global Reader"]))
+        }
+        ("DELETE", ["directory", "deletedItems", _])
+        | ("POST", ["directory", "deletedItems", _, "restore"]) => {
+            rule(DELETED_WRITE, Some(&["User Administrator"]))
+        }
+        (
+            "GET",
+            [
+                "roleManagement",
+                "directory",
+                "roleDefinitions" | "roleAssignments",
+                ..,
+            ],
+        ) => rule(ROLES_READ, ANY),
+        ("POST" | "DELETE", ["roleManagement", "directory", "roleAssignments", ..]) => {
+            rule(ROLES_WRITE, Some(&["Privileged Role Administrator"]))
+        }
+        (
+            "GET",
+            [
+                "roleManagement",
+                "directory",
+                "roleEligibilitySchedules",
+                ..,
+            ],
+        ) => rule(
+            ELIGIBILITY_READ,
+            Some(&[
+                "Global Reader",
+                "Security Reader",
+                "Security Administrator",
+                "Privileged Role Administrator",
+            ]),
+        ),
+        ("GET", ["groups", _, "transitiveMembers", ..]) => rule(GROUP_MEMBERS_READ, ANY),
+        ("GET", ["groups"] | ["groups", _]) => rule(GROUPS_READ, ANY),
+        ("GET", ["contracts", ..]) => rule(CONTRACTS_READ, ANY),
+        ("GET", ["organization", ..]) => rule(
+            &[
+                "User.Read",
+                "Organization.Read.All",
+                "Directory.Read.All",
+                "Organization.ReadWrite.All",
+                "Directory.ReadWrite.All",
+            ],
+            ANY,
+        ),
+        ("GET", ["subscribedSkus", ..]) | ("GET", ["directory", "subscriptions", ..]) => rule(
+            SUBSCRIBED_SKUS_READ,
+            Some(&[
+                "Global Reader",
+                "Directory Readers",
+                "License Administrator",
+                "Billing Administrator",
+            ]),
+        ),
+        (
+            "GET",
+            [
+                "security",
+                "secureScores" | "secureScoreControlProfiles",
+                ..,
+            ],
+        ) => rule(
+            SECURITY_READ,
+            Some(&["Security Reader", "Security Administrator", "Global Reader"]),
+        ),
+        (
+            "GET",
+            [
+                "reports",
+                "authenticationMethods",
+                "userRegistrationDetails",
+                ..,
+            ],
+        ) => rule(
+            REGISTRATION_DETAILS_READ,
+            Some(&[
+                "Reports Reader",
+                "Security Reader",
+                "Security Administrator",
+                "Global Reader",
+            ]),
+        ),
+        ("GET", ["policies", "identitySecurityDefaultsEnforcementPolicy"]) => rule(
+            SECURITY_DEFAULTS_READ,
+            Some(&[
+                "Security Reader",
+                "Security Administrator",
+                "Global Reader",
+                "Conditional Access Administrator",
+            ]),
+        ),
+        _ => None,
+    }
+}
+
+/// Whether the template ids `wids` hold one of the roles `names` (or Global Administrator).
+pub fn holds_any_role(wids: &[String], names: &[&str]) -> bool {
+    let catalog = crate::roles::RoleCatalog::builtin();
+    names.iter().chain([&GLOBAL_ADMIN]).any(|name| {
+        catalog
+            .by_name(name)
+            .is_some_and(|r| wids.iter().any(|w| w.eq_ignore_ascii_case(r.template_id)))
+    })
+}
+
+/// A delegated token's check: a scope that covers the request and, where needed, a role of
+/// the person's that allows it; Graph's 403 otherwise (the same answer for both).
+pub fn check_delegated(
+    method: &str,
+    segments: &[&str],
+    scopes: &[String],
+    wids: &[String],
+    b2b_open: bool,
+) -> Result<(), GraphError> {
+    let Some(rule) = delegated_rule(method, segments, b2b_open) else {
+        return Ok(());
+    };
+    let scoped = rule.scopes.iter().any(|p| scopes.iter().any(|s| s == p));
+    let role_ok = rule.roles.is_none_or(|names| holds_any_role(wids, names));
+    if scoped && role_ok {
+        Ok(())
+    } else if segments.first() == Some(&"security") {
+        Err(GraphError::new(
+            403,
+            "AccessDenied",
+            "The user does not have any of the required permissions to access this resource.",
+        ))
+    } else {
+        Err(denied())
+    }
+}
+
 const PRIVILEGED_TABLE: &str = include_str!("../../data/entra_privileged_roles.tsv");
 
 /// Template ids of the built-in roles Microsoft labels privileged.
@@ -341,6 +583,51 @@ fn sensitive_denied(what: &str) -> GraphError {
     )
 }
 
+/// A person's sensitive actions: deleting a user who holds an administrative role, or changing
+/// such a user's sensitive properties, needs the person to be Global Administrator or
+/// Privileged Authentication Administrator (user-delete.md and user-update.md, "who can
+/// perform sensitive actions"; a User Administrator may act only on non-admins).
+pub fn check_sensitive_for_person(
+    dir: &Directory,
+    method: &str,
+    segments: &[&str],
+    body: Option<&Value>,
+    wids: &[String],
+) -> Result<(), GraphError> {
+    let privileged_person = wids.iter().any(|w| {
+        SENSITIVE_ACTION_ROLES
+            .iter()
+            .any(|r| w.eq_ignore_ascii_case(r))
+    });
+    match (method, segments) {
+        ("DELETE", ["users", id])
+            if holds_privileged_role(dir, &id.to_lowercase()) && !privileged_person =>
+        {
+            Err(sensitive_denied_person("Deleting"))
+        }
+        ("PATCH", ["users", id])
+            if body
+                .and_then(Value::as_object)
+                .is_some_and(|b| b.keys().any(|k| SENSITIVE_PROPERTIES.contains(&k.as_str())))
+                && holds_privileged_role(dir, &id.to_lowercase())
+                && !privileged_person =>
+        {
+            Err(sensitive_denied_person("Changing sensitive properties of"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn sensitive_denied_person(what: &str) -> GraphError {
+    GraphError::new(
+        403,
+        "Authorization_RequestDenied",
+        format!(
+            "Insufficient privileges to complete the operation. {what} a user who holds an administrative role needs the signed-in user to hold a sufficiently privileged directory role (e.g. Privileged Authentication Administrator)."
+        ),
+    )
+}
+
 /// The checks beyond the permission: deleting a user holding an administrative role, or
 /// changing such a user's sensitive properties, needs the app itself to hold a privileged
 /// directory role in app-only mode (Microsoft Learn: user-delete.md and user-update.md,
@@ -389,6 +676,94 @@ mod tests {
     fn the_privileged_table_has_global_administrator() {
         assert!(privileged_role_ids().contains(&SENSITIVE_ACTION_ROLES[0].to_string()));
         assert!(privileged_role_ids().contains(&SENSITIVE_ACTION_ROLES[1].to_string()));
+    }
+
+    #[test]
+    fn delegated_requests_need_a_scope_and_the_persons_role() {
+        let catalog = crate::roles::RoleCatalog::builtin();
+        let id = |n: &str| catalog.by_name(n).unwrap().template_id.to_string();
+        let scopes = vec!["RoleManagement.ReadWrite.Directory".to_string()];
+        let post = ["roleManagement", "directory", "roleAssignments"];
+        assert!(check_delegated("POST", &post, &scopes, &[], true).is_err());
+        assert!(
+            check_delegated(
+                "POST",
+                &post,
+                &scopes,
+                &[id("Privileged Role Administrator")],
+                true
+            )
+            .is_ok()
+        );
+        assert!(
+            check_delegated("POST", &post, &scopes, &[id("Global Administrator")], true).is_ok()
+        );
+        assert!(check_delegated("POST", &post, &[], &[id("Global Administrator")], true).is_err());
+        // Reading users needs no role; every role named in the table exists.
+        let read = vec!["User.ReadBasic.All".to_string()];
+        assert!(check_delegated("GET", &["users"], &read, &[], true).is_ok());
+        for (m, p) in [
+            ("POST", &["invitations"][..]),
+            ("PATCH", &["users", "x"]),
+            ("DELETE", &["users", "x"]),
+            ("GET", &["directory", "deletedItems"]),
+            ("GET", &["security", "secureScores"]),
+            (
+                "GET",
+                &[
+                    "reports",
+                    "authenticationMethods",
+                    "userRegistrationDetails",
+                ],
+            ),
+            (
+                "GET",
+                &["policies", "identitySecurityDefaultsEnforcementPolicy"],
+            ),
+            ("GET", &["subscribedSkus"]),
+            (
+                "GET",
+                &["roleManagement", "directory", "roleEligibilitySchedules"],
+            ),
+        ] {
+            for b2b in [true, false] {
+                if let Some(roles) = delegated_rule(m, p, b2b).unwrap().roles {
+                    for r in roles {
+                        assert!(catalog.by_name(r).is_some(), "{r}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_person_acts_on_admins_only_with_a_privileged_role() {
+        use crate::sandbox::fixture::{FixtureRoleAssignment, FixtureTenant};
+        let mut t = FixtureTenant::new("t", "T", "t.onmicrosoft.com");
+        t.role_assignments.push(FixtureRoleAssignment {
+            id: None,
+            principal_id: "admin-1".into(),
+            role_definition_id: SENSITIVE_ACTION_ROLES[0].into(),
+            directory_scope_id: "/".into(),
+        });
+        let dir = Directory::from_fixture(&t);
+        let user_admin = vec!["fe930be7-5e62-47db-91af-98c3a49a38b1".to_string()];
+        let global = vec![SENSITIVE_ACTION_ROLES[0].to_uppercase()];
+        let delete = ["users", "admin-1"];
+        assert!(check_sensitive_for_person(&dir, "DELETE", &delete, None, &user_admin).is_err());
+        assert!(check_sensitive_for_person(&dir, "DELETE", &delete, None, &global).is_ok());
+        assert!(
+            check_sensitive_for_person(&dir, "DELETE", &["users", "someone"], None, &user_admin)
+                .is_ok()
+        );
+        let phone = serde_json::json!({"mobilePhone": "1"});
+        assert!(
+            check_sensitive_for_person(&dir, "PATCH", &delete, Some(&phone), &user_admin).is_err()
+        );
+        let name = serde_json::json!({"displayName": "x"});
+        assert!(
+            check_sensitive_for_person(&dir, "PATCH", &delete, Some(&name), &user_admin).is_ok()
+        );
     }
 
     #[test]

@@ -163,7 +163,7 @@ fn handle_call(
     }
     // After authentication (the token is valid), as Graph does: the token's roles must hold
     // one of the permissions the endpoint accepts, and sensitive actions need more.
-    if let Err(denied) = super::permissions::authorize(world, call, &token.roles) {
+    if let Err(denied) = super::permissions::authorize_token(world, call, token) {
         return Ok(Reply::error(&denied));
     }
     let reply = dispatch(world, call);
@@ -248,7 +248,8 @@ async fn graph_call(
         }
     };
     let tenant = token.tenant_id.clone();
-    if !world.tenants.get(&tenant).is_some_and(|d| d.consent) {
+    // Consent is the MSP app's; a person's token (the Azure CLI, a first-party app) needs none.
+    if token.delegated.is_none() && !world.tenants.get(&tenant).is_some_and(|d| d.consent) {
         let reply = Reply::error(&GraphError::new(
             403,
             "Authorization_RequestDenied",
@@ -507,6 +508,87 @@ async fn redeem(
 
 type ControlResult = Result<Response, (StatusCode, String)>;
 
+fn header_map(headers: &HeaderMap) -> HashMap<String, String> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect()
+}
+
+/// `/_emulators/{github,azure-devops,imds,app-service}`: the secretless credentials'
+/// endpoints (see `emulators`), each request logged like Graph's.
+async fn emulator(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    QueryParams(q): QueryParams<HashMap<String, String>>,
+) -> Response {
+    use super::emulators as e;
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let headers = header_map(&headers);
+    let path = uri.path().to_string();
+    let (status, body) = match (method.as_str(), path.as_str()) {
+        ("GET", "/_emulators/github/token") => e::github(&mut world.emulators, &q, &headers),
+        ("POST", "/_emulators/azure-devops/oidctoken") => {
+            e::azure_devops(&mut world.emulators, &q, &headers)
+        }
+        ("GET", "/_emulators/imds/metadata/identity/oauth2/token") => {
+            e::managed_identity(&mut world.emulators, false, &q, &headers)
+        }
+        ("GET", "/_emulators/app-service/msi/token") => {
+            e::managed_identity(&mut world.emulators, true, &q, &headers)
+        }
+        _ => (404, json!({"message": "no such emulator endpoint"})),
+    };
+    record(&mut world, method.as_str(), &path, None, status, false);
+    json_response(status, Some(&body), &[])
+}
+
+/// `GET|PUT /_sandbox/emulators`: what the emulators issue (`githubSubject`, `adoSubject`,
+/// `managedIdentityObjectId`, `lifetimeSecs`); PUT replaces the fields given.
+async fn control_emulators(
+    State(shared): State<Shared>,
+    method: Method,
+    body: Bytes,
+) -> ControlResult {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    if method == Method::PUT {
+        let patch: Value =
+            serde_json::from_slice(&body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+        world
+            .emulators
+            .update(&patch)
+            .map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+    }
+    let mut shown = serde_json::to_value(&world.emulators).expect("serializes");
+    shown["issued"] = json!(world.emulators.issued.len());
+    Ok(json_response(200, Some(&shown), &[]))
+}
+
+/// `POST /_sandbox/tenants/T/delegated-token` with `{"user": UPN|mail|id, "scopes": [...]}`:
+/// a person's token in T, answered as `az account get-access-token` prints it (what the
+/// tests' stub `az` calls).
+async fn control_delegated_token(
+    State(shared): State<Shared>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let user = request["user"].as_str().unwrap_or("").to_string();
+    let scopes: Vec<String> = request["scopes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (status, body) = super::auth::delegated_token(&mut world, &tenant, &user, &scopes);
+    json_response(status, Some(&body), &[])
+}
+
 fn control_error(e: GraphError) -> (StatusCode, String) {
     (
         StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
@@ -754,6 +836,15 @@ pub fn router(shared: Shared) -> Router {
         .route(
             "/_sandbox/tenants/{tenant}/permissions",
             get(control_permissions).put(control_permissions),
+        )
+        .route("/_emulators/{*rest}", axum::routing::any(emulator))
+        .route(
+            "/_sandbox/emulators",
+            get(control_emulators).put(control_emulators),
+        )
+        .route(
+            "/_sandbox/tenants/{tenant}/delegated-token",
+            post(control_delegated_token),
         )
         .route("/v1.0/{*rest}", axum::routing::any(graph))
         .with_state(shared)

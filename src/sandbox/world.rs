@@ -21,6 +21,18 @@ pub struct Token {
     pub expires: Instant,
     /// Application permissions in the token's `roles` claim (granted when it was issued).
     pub roles: Vec<String>,
+    /// A person's token (the Azure CLI): delegated scopes and directory roles instead of
+    /// `roles`.
+    pub delegated: Option<Delegation>,
+}
+
+/// What a delegated token carries: the signed-in user, the delegated permissions (`scp`) and
+/// the user's directory role template ids in the token's tenant (`wids`).
+#[derive(Clone, Debug)]
+pub struct Delegation {
+    pub user_id: String,
+    pub scopes: Vec<String>,
+    pub wids: Vec<String>,
 }
 
 /// One request as served, for tests and benchmarks to count.
@@ -48,6 +60,8 @@ pub struct World {
     pub requests: Vec<RecordedRequest>,
     /// Seconds a token lives; tests shorten it to exercise refresh.
     pub token_lifetime: Duration,
+    /// The secretless credentials' endpoints (`/_emulators/...`).
+    pub emulators: super::emulators::Emulators,
 }
 
 impl World {
@@ -69,6 +83,7 @@ impl World {
             budgets: Budgets::default(),
             requests: Vec::new(),
             token_lifetime: TOKEN_LIFETIME,
+            emulators: Default::default(),
         }
     }
 

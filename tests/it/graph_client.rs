@@ -242,6 +242,7 @@ fn with_credential(sandbox: &SandboxHandle, credential: Credential) -> GraphClie
         client_id: SANDBOX_CLIENT_ID.into(),
         home_tenant_id: None,
         credential,
+        choice: Default::default(),
         login_url: sandbox.base_url().into(),
         graph_url: sandbox.graph_url(),
     };

@@ -4,6 +4,7 @@
 mod browser;
 mod concurrent_apply;
 mod contacts;
+mod credentials;
 mod delta;
 mod drift;
 mod end_users;

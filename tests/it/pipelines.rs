@@ -115,7 +115,35 @@ fn github_actions_workflow_plans_applies_and_reports_drift() {
     );
     let text = std::fs::read_to_string(repo_root().join("examples/ci/github-actions.yml")).unwrap();
     assert!(text.contains("--output junit") && text.contains("--output markdown"));
-    assert!(text.contains("AZURE_FEDERATED_TOKEN_FILE"));
+    // Secretless: tenantform asks GitHub for the job's OIDC token itself (fresh near its
+    // expiry), so no step writes a token file and no secret names Entra.
+    assert_secretless(&w, "github-actions");
+    assert!(
+        text.contains("issuer   https://token.actions.githubusercontent.com")
+            && text.contains("repo:<org>/<repo>:environment:production")
+            && text.contains("audience api://AzureADTokenExchange"),
+        "the federated credentials the app needs"
+    );
+}
+
+/// The file signs in with `source` (a real `--auth` value), and holds no secret for Entra and
+/// no token file.
+fn assert_secretless(file: &Value, source: &str) {
+    let auth = file["env"]["TENANTFORM_AUTH"]
+        .as_str()
+        .or(file["variables"]["TENANTFORM_AUTH"].as_str());
+    assert_eq!(auth, Some(source));
+    let help = run(&["plan", "--help"]).stdout;
+    assert!(help.contains(source), "`--auth {source}` exists");
+    let text = file.to_string();
+    for gone in [
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "AZURE_CLIENT_SECRET",
+        "idToken",
+        "oidc-token",
+    ] {
+        assert!(!text.contains(gone), "{gone} in {text}");
+    }
 }
 
 #[test]
@@ -128,6 +156,17 @@ fn azure_pipelines_plans_applies_and_reports_drift() {
     assert!(text.contains("environment: production"));
     let calls = check_calls("azure-pipelines.yml");
     assert!(calls.iter().any(|(s, _)| s == "drift"));
+    // Workload identity federation through the service connection: every AzureCLI@2 task
+    // that runs tenantform maps System.AccessToken (the OIDC token request needs it).
+    assert_secretless(&p, "azure-pipelines");
+    let tasks = text.matches("task: AzureCLI@2").count();
+    assert!(tasks >= 4);
+    assert_eq!(
+        text.matches("SYSTEM_ACCESSTOKEN: $(System.AccessToken)")
+            .count(),
+        tasks
+    );
+    assert!(text.contains("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"));
     assert!(
         calls
             .iter()
@@ -147,6 +186,8 @@ fn the_sharded_workflow_splits_apply_and_drift_over_one_postgres_state() {
         assert_eq!(w["jobs"][job]["strategy"]["fail-fast"], false);
     }
     assert_eq!(w["env"]["TENANTFORM_STATE"], "${{ vars.STATE_URL }}");
+    assert_eq!(w["permissions"]["id-token"], "write");
+    assert_secretless(&w, "github-actions");
     let calls = check_calls("github-actions-sharded.yml");
     for sub in ["apply", "drift"] {
         assert!(

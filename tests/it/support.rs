@@ -32,6 +32,8 @@ pub fn command() -> assert_cmd::Command {
     for var in HERMETIC_VARS {
         cmd.env_remove(var);
     }
+    // A developer's signed-in `az` must not become the default chain's credential.
+    cmd.env("AZURE_CONFIG_DIR", "/nonexistent/tenantform-tests/azure");
     cmd
 }
 
@@ -309,12 +311,28 @@ fn workspaces_copy_what_is_committed_not_local_state() {
 }
 
 /// Environment variables that would point a child process at a real tenant or another state.
-pub const HERMETIC_VARS: [&str; 8] = [
+pub const HERMETIC_VARS: &[&str] = &[
     "AZURE_CLIENT_ID",
     "AZURE_TENANT_ID",
     "AZURE_CLIENT_SECRET",
     "AZURE_CLIENT_CERTIFICATE_PATH",
     "AZURE_FEDERATED_TOKEN_FILE",
+    // The secretless sources: a suite run inside GitHub Actions or Azure DevOps must not
+    // sign in with the runner's own identity.
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "SYSTEM_OIDCREQUESTURI",
+    "SYSTEM_ACCESSTOKEN",
+    "AZURESUBSCRIPTION_CLIENT_ID",
+    "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
+    "TENANTFORM_SERVICE_CONNECTION_ID",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "TENANTFORM_IMDS_ENDPOINT",
+    "TENANTFORM_MANAGED_IDENTITY_CLIENT_ID",
+    "TENANTFORM_AUTH",
     "TENANTFORM_STATE",
     // The CI the suite runs in must not become the actor apply history records.
     "GITHUB_ACTIONS",
