@@ -12,6 +12,7 @@ pub mod delta;
 pub mod directory;
 pub mod faults;
 pub mod fixture;
+pub mod gdap;
 pub mod graph;
 pub mod licences;
 pub mod odata;

@@ -1,0 +1,578 @@
+//! GDAP (issue 17): the sandbox's delegated admin relationships over real HTTP, as Graph
+//! documents them (statuses, etags, validation, permissions), and the controls that play the
+//! customer and time.
+
+use serde_json::{Value, json};
+use tenantform::sandbox::fixture::{FixtureGroup, SANDBOX_PARTNER_TENANT_ID};
+use tenantform::sandbox::gdap::Relationship;
+use tenantform::sandbox::{Faults, Fixture, SandboxHandle};
+
+use crate::support::{RawGraph, block_on as run};
+
+const RELATIONSHIPS: &str = "/tenantRelationships/delegatedAdminRelationships";
+const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
+const HELPDESK_ADMIN: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+const USER_ADMIN: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+const SUPPORT_GROUP: &str = "5d1e0c2a-0000-4000-8000-0000000005a1";
+
+/// A partner with two customers and a security group "Helpdesk agents".
+fn partner_world() -> Fixture {
+    let mut fixture = Fixture::generated(2, 1);
+    fixture.tenants[0].groups.push(FixtureGroup {
+        id: SUPPORT_GROUP.into(),
+        display_name: "Helpdesk agents".into(),
+        mail: None,
+        is_assignable_to_role: false,
+        members: Vec::new(),
+    });
+    fixture
+}
+
+fn customer(fixture: &Fixture) -> String {
+    fixture.tenants[1].id.clone()
+}
+
+fn relationship_body(name: &str, customer: &str, roles: &[&str], auto_extend: &str) -> Value {
+    json!({
+        "displayName": name,
+        "duration": "P730D",
+        "customer": {"tenantId": customer, "displayName": "Customer 0 Holdings"},
+        "accessDetails": {"unifiedRoles": roles.iter().map(|r| json!({"roleDefinitionId": r})).collect::<Vec<_>>()},
+        "autoExtendDuration": auto_extend,
+    })
+}
+
+async fn control(sandbox: &SandboxHandle, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/_sandbox/tenants/{SANDBOX_PARTNER_TENANT_ID}/delegatedAdminRelationships/{path}",
+            sandbox.base_url()
+        ))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+#[test]
+fn a_relationship_is_created_locked_approved_and_given_access_assignments() {
+    let fixture = partner_world();
+    let customer = customer(&fixture);
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    run(async {
+        let graph = RawGraph::connect(&sandbox, SANDBOX_PARTNER_TENANT_ID).await;
+        let (status, created) = graph
+            .send(
+                "POST",
+                RELATIONSHIPS,
+                Some(relationship_body(
+                    "Contoso helpdesk",
+                    &customer,
+                    &[GLOBAL_ADMIN, HELPDESK_ADMIN],
+                    "PT0S",
+                )),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["status"], "created");
+        assert_eq!(created["endDateTime"], Value::Null, "not active yet");
+        assert!(created["id"].as_str().unwrap().starts_with(&customer));
+        let id = created["id"].as_str().unwrap().to_string();
+        let etag = created["@odata.etag"].as_str().unwrap().to_string();
+        assert!(etag.starts_with("W/\""), "{etag}");
+        let path = format!("{RELATIONSHIPS}/{id}");
+
+        // The display name is unique across the partner's relationships (any case).
+        let (status, body) = graph
+            .send(
+                "POST",
+                RELATIONSHIPS,
+                Some(relationship_body(
+                    "CONTOSO HELPDESK",
+                    &customer,
+                    &[HELPDESK_ADMIN],
+                    "PT0S",
+                )),
+            )
+            .await;
+        assert_eq!((status, code(&body)), (409, "conflict"), "{body}");
+
+        // Updates and deletes need the current etag.
+        let patch = json!({"duration": "P365D"});
+        let (status, body) = graph.send("PATCH", &path, Some(patch.clone())).await;
+        assert_eq!(status, 400, "no If-Match: {body}");
+        let (status, body) = graph
+            .send_with(
+                "PATCH",
+                &path,
+                &[("If-Match", "W/\"stale\"")],
+                Some(patch.clone()),
+            )
+            .await;
+        assert_eq!((status, code(&body)), (412, "preconditionFailed"));
+        let (status, patched) = graph
+            .send_with("PATCH", &path, &[("If-Match", &etag)], Some(patch.clone()))
+            .await;
+        assert_eq!(status, 200, "{patched}");
+        assert_eq!(patched["duration"], "P365D");
+        assert_ne!(
+            patched["@odata.etag"],
+            etag.as_str(),
+            "a change makes a new etag"
+        );
+        let (status, _) = graph
+            .send_with("PATCH", &path, &[("If-Match", &etag)], Some(patch))
+            .await;
+        assert_eq!(status, 412, "the old etag is stale now");
+
+        // Access assignments wait for an active relationship.
+        let assignment = json!({
+            "accessContainer": {"accessContainerId": SUPPORT_GROUP, "accessContainerType": "securityGroup"},
+            "accessDetails": {"unifiedRoles": [{"roleDefinitionId": HELPDESK_ADMIN}]},
+        });
+        let assignments = format!("{path}/accessAssignments");
+        let (status, body) = graph
+            .send("POST", &assignments, Some(assignment.clone()))
+            .await;
+        assert_eq!(status, 400, "{body}");
+
+        // Locked for approval: no If-Match (the requests page documents none).
+        let (status, request) = graph
+            .send(
+                "POST",
+                &format!("{path}/requests"),
+                Some(json!({"action": "lockForApproval"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{request}");
+        assert_eq!(request["action"], "lockForApproval");
+        let (_, pending) = graph.send("GET", &path, None).await;
+        assert_eq!(pending["status"], "approvalPending");
+        let pending_etag = pending["@odata.etag"].as_str().unwrap().to_string();
+        let (status, _) = graph
+            .send_with(
+                "PATCH",
+                &path,
+                &[("If-Match", &pending_etag)],
+                Some(json!({"displayName": "Renamed"})),
+            )
+            .await;
+        assert_eq!(status, 400, "editable only while created");
+        let (status, _) = graph
+            .send_with("DELETE", &path, &[("If-Match", &pending_etag)], None)
+            .await;
+        assert_eq!(status, 400, "deletable only while created");
+        // Approving is the customer's action, not the partner's.
+        let (status, body) = graph
+            .send(
+                "POST",
+                &format!("{path}/requests"),
+                Some(json!({"action": "approve"})),
+            )
+            .await;
+        assert_eq!(status, 403, "{body}");
+
+        // The customer approves: active for the duration from now.
+        let (status, active) = control(&sandbox, &format!("{id}/approve"), json!({})).await;
+        assert_eq!(status, 200, "{active}");
+        assert_eq!(active["status"], "active");
+        let activated: jiff::Timestamp = active["activatedDateTime"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let end: jiff::Timestamp = active["endDateTime"].as_str().unwrap().parse().unwrap();
+        assert_eq!(end.duration_since(activated).as_hours(), 365 * 24);
+
+        // Access assignments: a partner group, roles of the relationship only.
+        let mut elsewhere = assignment.clone();
+        elsewhere["accessContainer"]["accessContainerId"] =
+            json!("00000000-0000-4000-8000-000000000bad");
+        let (status, body) = graph.send("POST", &assignments, Some(elsewhere)).await;
+        assert_eq!(status, 400, "not a group of the partner: {body}");
+        let mut more = assignment.clone();
+        more["accessDetails"]["unifiedRoles"] = json!([{"roleDefinitionId": USER_ADMIN}]);
+        let (status, body) = graph.send("POST", &assignments, Some(more)).await;
+        assert_eq!(status, 400, "a role the relationship lacks: {body}");
+        let (status, made) = graph
+            .send("POST", &assignments, Some(assignment.clone()))
+            .await;
+        assert_eq!(status, 201, "{made}");
+        assert_eq!(made["status"], "pending");
+        let (status, body) = graph.send("POST", &assignments, Some(assignment)).await;
+        assert_eq!(status, 409, "one assignment a group: {body}");
+        let (_, listed) = graph.send("GET", &assignments, None).await;
+        assert_eq!(listed["value"][0]["status"], "active", "provisioned");
+
+        // Active: Global Administrator can go, nothing else changes in place.
+        let (_, current) = graph.send("GET", &path, None).await;
+        let current_etag = current["@odata.etag"].as_str().unwrap().to_string();
+        let (status, body) = graph
+            .send_with(
+                "PATCH",
+                &path,
+                &[("If-Match", &current_etag)],
+                Some(json!({"accessDetails": {"unifiedRoles": [{"roleDefinitionId": HELPDESK_ADMIN}, {"roleDefinitionId": USER_ADMIN}]}})),
+            )
+            .await;
+        assert_eq!(
+            status, 400,
+            "other role changes need a new relationship: {body}"
+        );
+        let (status, body) = graph
+            .send_with(
+                "PATCH",
+                &path,
+                &[("If-Match", &current_etag)],
+                Some(json!({"accessDetails": {"unifiedRoles": [{"roleDefinitionId": HELPDESK_ADMIN}]}})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = graph
+            .send_with(
+                "PATCH",
+                &path,
+                &[("If-Match", body["@odata.etag"].as_str().unwrap())],
+                Some(json!({"autoExtendDuration": "P180D"})),
+            )
+            .await;
+        assert_eq!(status, 200, "auto-extend may change while active: {body}");
+        assert_eq!(body["autoExtendDuration"], "P180D");
+
+        // The customer terminates it.
+        let (status, ended) = control(&sandbox, &format!("{id}/terminate"), json!({})).await;
+        assert_eq!(status, 200);
+        assert_eq!(ended["status"], "terminated");
+        let (_, listed) = graph.send("GET", RELATIONSHIPS, None).await;
+        assert_eq!(listed["value"][0]["status"], "terminated");
+    });
+}
+
+#[test]
+fn graph_refuses_what_it_documents_as_invalid() {
+    let fixture = partner_world();
+    let customer = customer(&fixture);
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    run(async {
+        let graph = RawGraph::connect(&sandbox, SANDBOX_PARTNER_TENANT_ID).await;
+        let refused = |mut body: Value, edit: &dyn Fn(&mut Value)| {
+            edit(&mut body);
+            body
+        };
+        let base = relationship_body("Valid", &customer, &[HELPDESK_ADMIN], "PT0S");
+        let cases: Vec<(&str, Value)> = vec![
+            (
+                "51 characters",
+                refused(base.clone(), &|b| b["displayName"] = json!("x".repeat(51))),
+            ),
+            (
+                "over two years",
+                refused(base.clone(), &|b| b["duration"] = json!("P731D")),
+            ),
+            (
+                "under a day",
+                refused(base.clone(), &|b| b["duration"] = json!("PT1H")),
+            ),
+            (
+                "no duration",
+                refused(base.clone(), &|b| {
+                    b.as_object_mut().unwrap().remove("duration");
+                }),
+            ),
+            (
+                "90 days' extension",
+                refused(base.clone(), &|b| b["autoExtendDuration"] = json!("P90D")),
+            ),
+            (
+                "auto-extend with Global Administrator",
+                relationship_body("GA", &customer, &[GLOBAL_ADMIN], "P180D"),
+            ),
+            (
+                "an unknown role",
+                relationship_body(
+                    "Unknown",
+                    &customer,
+                    &["00000000-0000-0000-0000-000000000000"],
+                    "PT0S",
+                ),
+            ),
+            (
+                "no roles",
+                relationship_body("None", &customer, &[], "PT0S"),
+            ),
+            (
+                "a read-only property",
+                refused(base.clone(), &|b| b["status"] = json!("active")),
+            ),
+            (
+                "a customer that is no tenant id",
+                refused(base.clone(), &|b| {
+                    b["customer"]["tenantId"] = json!("contoso")
+                }),
+            ),
+        ];
+        for (why, body) in cases {
+            let (status, answer) = graph.send("POST", RELATIONSHIPS, Some(body)).await;
+            assert_eq!(status, 400, "{why}: {answer}");
+            assert_eq!(code(&answer), "badRequest", "{why}");
+            assert!(
+                answer["error"]["innerError"]["request-id"].is_string(),
+                "Graph's error shape"
+            );
+        }
+        let (status, answer) = graph.send("GET", RELATIONSHIPS, None).await;
+        assert_eq!(status, 200);
+        assert_eq!(answer["value"], json!([]), "nothing was created");
+        // Two years written as years, and exactly 50 characters, are fine.
+        let mut ok = refused(base.clone(), &|b| b["duration"] = json!("P2Y"));
+        ok["displayName"] = json!("y".repeat(50));
+        let (status, answer) = graph.send("POST", RELATIONSHIPS, Some(ok)).await;
+        assert_eq!(status, 201, "{answer}");
+        // A created relationship can be deleted, with its etag.
+        let path = format!("{RELATIONSHIPS}/{}", answer["id"].as_str().unwrap());
+        let (status, _) = graph.send("DELETE", &path, None).await;
+        assert_eq!(status, 400, "If-Match is required");
+        let (status, _) = graph
+            .send_with(
+                "DELETE",
+                &path,
+                &[("If-Match", answer["@odata.etag"].as_str().unwrap())],
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+        let (status, answer) = graph.send("GET", &path, None).await;
+        assert_eq!((status, code(&answer)), (404, "notFound"));
+        // Options the sandbox does not serve are refused, not ignored.
+        let (status, _) = graph
+            .send(
+                "GET",
+                &format!("{RELATIONSHIPS}?$orderby=displayName"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 400);
+        let (status, _) = graph
+            .send("GET", &format!("{RELATIONSHIPS}?$top=301"), None)
+            .await;
+        assert_eq!(status, 400, "$top supports up to 300");
+    });
+}
+
+#[test]
+fn only_a_partner_with_the_permission_and_the_service_principal_manages_relationships() {
+    let mut fixture = partner_world();
+    let customer = customer(&fixture);
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    run(async {
+        // A customer tenant is no partner.
+        let graph = RawGraph::connect(&sandbox, &customer).await;
+        let (status, body) = graph.send("GET", RELATIONSHIPS, None).await;
+        assert_eq!(status, 403, "{body}");
+    });
+    drop(sandbox);
+
+    // Read.All reads but does not write; without either, nothing.
+    fixture.tenants[0].permissions = Some(vec!["DelegatedAdminRelationship.Read.All".into()]);
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    run(async {
+        let graph = RawGraph::connect(&sandbox, SANDBOX_PARTNER_TENANT_ID).await;
+        assert_eq!(graph.send("GET", RELATIONSHIPS, None).await.0, 200);
+        let (status, body) = graph
+            .send(
+                "POST",
+                RELATIONSHIPS,
+                Some(relationship_body("R", &customer, &[HELPDESK_ADMIN], "PT0S")),
+            )
+            .await;
+        assert_eq!((status, code(&body)), (403, "Authorization_RequestDenied"));
+    });
+    drop(sandbox);
+    fixture.tenants[0].permissions = Some(vec!["Directory.Read.All".into()]);
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    run(async {
+        let graph = RawGraph::connect(&sandbox, SANDBOX_PARTNER_TENANT_ID).await;
+        assert_eq!(graph.send("GET", RELATIONSHIPS, None).await.0, 403);
+    });
+    drop(sandbox);
+
+    // App-only calls need the Partner Customer Delegated Administration service principal.
+    fixture.tenants[0].permissions = None;
+    fixture.tenants[0].service_principals.clear();
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    run(async {
+        let graph = RawGraph::connect(&sandbox, SANDBOX_PARTNER_TENANT_ID).await;
+        let (status, body) = graph.send("GET", RELATIONSHIPS, None).await;
+        assert_eq!(status, 403);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("2832473f-ec63-45fb-976f-5d45a7d4bb91"),
+            "{body}"
+        );
+    });
+}
+
+fn fixture_relationship(
+    name: &str,
+    customer: &str,
+    roles: &[&str],
+    auto_extend: &str,
+) -> Relationship {
+    serde_json::from_value(json!({
+        "displayName": name,
+        "customerTenantId": customer,
+        "roles": roles,
+        "autoExtendDuration": auto_extend,
+        "accessAssignments": [{"groupId": SUPPORT_GROUP, "roles": ["Helpdesk Administrator"]}],
+    }))
+    .unwrap()
+}
+
+#[test]
+fn time_passes_relationships_expire_or_extend_and_fixtures_hold_existing_ones() {
+    let mut fixture = partner_world();
+    let customer = customer(&fixture);
+    fixture.tenants[0].delegated_admin_relationships = vec![
+        fixture_relationship("Ends", &customer, &["Helpdesk Administrator"], "PT0S"),
+        fixture_relationship("Extends", &customer, &["Helpdesk Administrator"], "P180D"),
+    ];
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    run(async {
+        let graph = RawGraph::connect(&sandbox, SANDBOX_PARTNER_TENANT_ID).await;
+        let (_, listed) = graph.send("GET", RELATIONSHIPS, None).await;
+        let all = listed["value"].as_array().unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|r| r["status"] == "active"), "{listed}");
+        assert_eq!(
+            all[0]["accessDetails"]["unifiedRoles"][0]["roleDefinitionId"], HELPDESK_ADMIN,
+            "role names in fixtures become template ids"
+        );
+        let ends = all[0]["id"].as_str().unwrap().to_string();
+        let extends = all[1]["id"].as_str().unwrap().to_string();
+        let (_, assignments) = graph
+            .send(
+                "GET",
+                &format!("{RELATIONSHIPS}/{ends}/accessAssignments"),
+                None,
+            )
+            .await;
+        assert_eq!(assignments["value"][0]["status"], "active");
+        assert_eq!(
+            assignments["value"][0]["accessContainer"]["accessContainerId"],
+            SUPPORT_GROUP
+        );
+
+        // 725 days pass: five days left.
+        let (status, aged) = control(&sandbox, &format!("{ends}/age"), json!({"days": 725})).await;
+        assert_eq!(status, 200, "{aged}");
+        let end: jiff::Timestamp = aged["endDateTime"].as_str().unwrap().parse().unwrap();
+        let left = end.duration_since(jiff::Timestamp::now()).as_hours();
+        assert!((4 * 24..=5 * 24).contains(&left), "{left} hours left");
+        assert_eq!(aged["status"], "active");
+        // Past the end: it expires; the auto-extending one gains 180 days.
+        let (_, expired) = control(&sandbox, &format!("{ends}/age"), json!({"days": 6})).await;
+        assert_eq!(expired["status"], "expired");
+        let (_, extended) =
+            control(&sandbox, &format!("{extends}/age"), json!({"days": 731})).await;
+        assert_eq!(extended["status"], "active");
+        let end: jiff::Timestamp = extended["endDateTime"].as_str().unwrap().parse().unwrap();
+        let left = end.duration_since(jiff::Timestamp::now()).as_hours();
+        assert!((178 * 24..=180 * 24).contains(&left), "{left} hours left");
+        // An expired relationship cannot be terminated or expired again.
+        let (status, _) = control(&sandbox, &format!("{ends}/expire"), json!({})).await;
+        assert_eq!(status, 400);
+        let (status, _) = control(&sandbox, &format!("{extends}/expire"), json!({})).await;
+        assert_eq!(status, 200);
+
+        // An access assignment in error, as provisioning can leave it.
+        let assignment = assignments["value"][0]["id"].as_str().unwrap();
+        let response = reqwest::Client::new()
+            .put(format!(
+                "{}/_sandbox/tenants/{SANDBOX_PARTNER_TENANT_ID}/delegatedAdminRelationships/{ends}/accessAssignments/{assignment}/status",
+                sandbox.base_url()
+            ))
+            .json(&json!({"status": "error"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let (_, assignments) = graph
+            .send(
+                "GET",
+                &format!("{RELATIONSHIPS}/{ends}/accessAssignments"),
+                None,
+            )
+            .await;
+        assert_eq!(assignments["value"][0]["status"], "error");
+    });
+    // The saved world keeps them.
+    let saved = sandbox.with_world(|w| w.to_fixture());
+    assert_eq!(saved.tenants[0].delegated_admin_relationships.len(), 2);
+    let again = tenantform::sandbox::World::new(&saved, Faults::default());
+    assert_eq!(
+        again.tenants[SANDBOX_PARTNER_TENANT_ID]
+            .gdap
+            .relationships
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn batched_writes_carry_their_own_if_match() {
+    let fixture = partner_world();
+    let customer = customer(&fixture);
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    run(async {
+        let graph = RawGraph::connect(&sandbox, SANDBOX_PARTNER_TENANT_ID).await;
+        let (_, created) = graph
+            .send(
+                "POST",
+                RELATIONSHIPS,
+                Some(relationship_body(
+                    "Batched",
+                    &customer,
+                    &[HELPDESK_ADMIN],
+                    "PT0S",
+                )),
+            )
+            .await;
+        let url = format!("{RELATIONSHIPS}/{}", created["id"].as_str().unwrap());
+        let (status, answer) = graph
+            .send(
+                "POST",
+                "/$batch",
+                Some(json!({"requests": [
+                    {"id": "1", "method": "PATCH", "url": url, "body": {"duration": "P30D"},
+                     "headers": {"Content-Type": "application/json"}},
+                    {"id": "2", "method": "PATCH", "url": url, "body": {"duration": "P30D"},
+                     "headers": {"Content-Type": "application/json", "If-Match": created["@odata.etag"]}},
+                ]})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let by_id = |id: &str| {
+            answer["responses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == id)
+                .unwrap()["status"]
+                .clone()
+        };
+        assert_eq!(by_id("1"), 400);
+        assert_eq!(by_id("2"), 200);
+    });
+}
