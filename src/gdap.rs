@@ -128,6 +128,108 @@ pub mod status {
     }
 }
 
+/// A relationship as Graph shows it (delegatedadminrelationship.md), the planner's live
+/// input; roles are lowercase template ids in Graph's order.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveRelationship {
+    pub id: String,
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_tenant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_display_name: Option<String>,
+    pub roles: Vec<String>,
+    pub duration: String,
+    pub auto_extend_duration: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date_time: Option<String>,
+    /// `@odata.etag`: what an update or delete sends as `If-Match`.
+    #[serde(default)]
+    pub etag: String,
+    /// Read only for active relationships (Graph manages them only then).
+    #[serde(default)]
+    pub access_assignments: Vec<LiveAccessAssignment>,
+}
+
+/// An access assignment as Graph shows it (delegatedadminaccessassignment.md).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveAccessAssignment {
+    pub id: String,
+    /// The partner security group (`accessContainer.accessContainerId`), lowercase.
+    pub group_id: String,
+    pub roles: Vec<String>,
+    /// pending, active, deleting, deleted, error.
+    pub status: String,
+    #[serde(default)]
+    pub etag: String,
+}
+
+fn text(v: &serde_json::Value, key: &str) -> Option<String> {
+    v[key]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn unified_roles(v: &serde_json::Value) -> Option<Vec<String>> {
+    v["accessDetails"]["unifiedRoles"]
+        .as_array()?
+        .iter()
+        .map(|r| r["roleDefinitionId"].as_str().map(str::to_lowercase))
+        .collect()
+}
+
+impl LiveRelationship {
+    /// From Graph's JSON; `None` when an identifying field is missing.
+    pub fn from_graph(v: &serde_json::Value) -> Option<LiveRelationship> {
+        Some(LiveRelationship {
+            id: text(v, "id")?,
+            display_name: text(v, "displayName")?,
+            customer_tenant_id: text(&v["customer"], "tenantId").map(|t| t.to_lowercase()),
+            customer_display_name: text(&v["customer"], "displayName"),
+            roles: unified_roles(v)?,
+            duration: text(v, "duration").unwrap_or_default(),
+            auto_extend_duration: text(v, "autoExtendDuration").unwrap_or_else(|| "PT0S".into()),
+            status: text(v, "status")?,
+            activated_date_time: text(v, "activatedDateTime"),
+            end_date_time: text(v, "endDateTime"),
+            etag: text(v, "@odata.etag").unwrap_or_default(),
+            access_assignments: Vec::new(),
+        })
+    }
+
+    /// Whether it auto-extends (P180D).
+    pub fn auto_extends(&self) -> bool {
+        check_auto_extend(&self.auto_extend_duration) == Ok(true)
+    }
+
+    /// The access assignments that still give access or are on their way to (not deleted
+    /// or being deleted).
+    pub fn current_assignments(&self) -> impl Iterator<Item = &LiveAccessAssignment> {
+        self.access_assignments
+            .iter()
+            .filter(|a| !matches!(a.status.as_str(), "deleted" | "deleting"))
+    }
+}
+
+impl LiveAccessAssignment {
+    pub fn from_graph(v: &serde_json::Value) -> Option<LiveAccessAssignment> {
+        let container = &v["accessContainer"];
+        Some(LiveAccessAssignment {
+            id: text(v, "id")?,
+            group_id: text(container, "accessContainerId")?.to_lowercase(),
+            roles: unified_roles(v)?,
+            status: text(v, "status")?,
+            etag: text(v, "@odata.etag").unwrap_or_default(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -576,3 +576,138 @@ fn batched_writes_carry_their_own_if_match() {
         assert_eq!(by_id("2"), 200);
     });
 }
+
+/// The typed client (`tenantform::graph::gdap`) against the sandbox: what the executor uses.
+#[test]
+fn the_graph_client_creates_finds_and_updates_relationships_with_their_etags() {
+    use tenantform::graph::gdap::{self, NewRelationship};
+    use tenantform::graph::{GraphClient, RetryPolicy};
+    let fixture = partner_world();
+    let customer = customer(&fixture);
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    let client = GraphClient::new(sandbox.graph_config(), RetryPolicy::default()).unwrap();
+    let partner = SANDBOX_PARTNER_TENANT_ID;
+    run(async {
+        let new = NewRelationship {
+            display_name: "Contoso helpdesk".into(),
+            customer_tenant_id: customer.clone(),
+            customer_display_name: "Customer 0 Holdings".into(),
+            roles: vec![GLOBAL_ADMIN.into(), HELPDESK_ADMIN.into()],
+            duration: "P2Y".into(),
+            auto_extend_duration: "PT0S".into(),
+        };
+        assert_eq!(
+            gdap::find_by_name(&client, partner, "contoso HELPDESK")
+                .await
+                .unwrap(),
+            None
+        );
+        let made = gdap::create(&client, partner, &new).await.unwrap();
+        assert_eq!(made.status, "created");
+        assert_eq!(made.customer_tenant_id.as_deref(), Some(customer.as_str()));
+        assert_eq!(
+            made.roles,
+            vec![GLOBAL_ADMIN.to_string(), HELPDESK_ADMIN.to_string()]
+        );
+        let again = gdap::create(&client, partner, &new).await.unwrap_err();
+        assert_eq!(again.status(), Some(409), "names are unique: {again}");
+        let found = gdap::find_by_name(&client, partner, "contoso HELPDESK")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, made.id);
+
+        gdap::request(&client, partner, &made.id, "lockForApproval")
+            .await
+            .unwrap();
+        assert_eq!(
+            gdap::get(&client, partner, &made.id).await.unwrap().status,
+            "approvalPending"
+        );
+        control(&sandbox, &format!("{}/approve", made.id), json!({})).await;
+
+        let assignment = gdap::create_assignment(
+            &client,
+            partner,
+            &made.id,
+            SUPPORT_GROUP,
+            &[HELPDESK_ADMIN.to_string()],
+        )
+        .await
+        .unwrap();
+        assert_eq!(assignment.status, "pending");
+        let listed = gdap::list(&client, partner).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        let active = &listed[0];
+        assert_eq!(active.status, "active");
+        assert!(active.end_date_time.is_some());
+        assert_eq!(active.access_assignments.len(), 1);
+        assert_eq!(active.access_assignments[0].status, "active");
+        assert_eq!(active.access_assignments[0].group_id, SUPPORT_GROUP);
+
+        // A stale etag is Graph's 412, never a silent overwrite.
+        let stale = gdap::update(
+            &client,
+            partner,
+            &made.id,
+            &made.etag,
+            &gdap::roles_patch(&[HELPDESK_ADMIN.into()]),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(stale.status(), Some(412), "{stale}");
+        let without_ga = gdap::update(
+            &client,
+            partner,
+            &made.id,
+            &active.etag,
+            &gdap::roles_patch(&[HELPDESK_ADMIN.into()]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(without_ga.roles, vec![HELPDESK_ADMIN.to_string()]);
+
+        let a = &active.access_assignments[0];
+        gdap::delete_assignment(&client, partner, &made.id, &a.id, &a.etag)
+            .await
+            .unwrap();
+        let listed = gdap::list(&client, partner).await.unwrap();
+        assert_eq!(listed[0].access_assignments[0].status, "deleted");
+        assert_eq!(listed[0].current_assignments().count(), 0);
+
+        gdap::request(&client, partner, &made.id, "terminate")
+            .await
+            .unwrap();
+        assert_eq!(
+            gdap::get(&client, partner, &made.id).await.unwrap().status,
+            "terminated"
+        );
+    });
+}
+
+#[test]
+fn a_refused_gdap_request_names_the_missing_permission() {
+    use tenantform::graph::{GraphClient, RetryPolicy};
+    let mut fixture = partner_world();
+    fixture.tenants[0].permissions = Some(vec!["Directory.Read.All".into()]);
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    let client = GraphClient::new(sandbox.graph_config(), RetryPolicy::default()).unwrap();
+    let error = run(tenantform::graph::gdap::list(
+        &client,
+        SANDBOX_PARTNER_TENANT_ID,
+    ))
+    .unwrap_err();
+    let failure = error.failure();
+    assert_eq!(
+        failure.cause,
+        tenantform::outcome::Cause::PermissionMissing,
+        "{failure:?}"
+    );
+    assert!(
+        failure.message.contains(
+            "DelegatedAdminRelationship.Read.All (or DelegatedAdminRelationship.ReadWrite.All)"
+        ),
+        "{}",
+        failure.message
+    );
+}

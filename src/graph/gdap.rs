@@ -1,0 +1,264 @@
+//! GDAP over Graph: the partner tenant's delegated admin relationships and their access
+//! assignments, read into [`crate::gdap::LiveRelationship`] and written with the etags Graph
+//! requires. Every call acts in the partner tenant (the MSP's own): relationships live there,
+//! not in the customer's tenant.
+//!
+//! Requests (microsoft-graph-docs-contrib, api-reference/v1.0):
+//! `GET/POST /tenantRelationships/delegatedAdminRelationships`
+//! (tenantrelationship-list-/-post-delegatedadminrelationships.md), `PATCH`/`DELETE .../{id}`
+//! with `If-Match` (delegatedadminrelationship-update.md, -delete.md), `POST .../{id}/requests`
+//! `{action}` (delegatedadminrelationship-post-requests.md: Authorization and Content-Type
+//! only), `GET/POST .../{id}/accessAssignments` and `PATCH`/`DELETE
+//! .../accessAssignments/{id}` with `If-Match` (delegatedadminaccessassignment-*.md).
+
+use serde_json::{Value, json};
+
+use super::read::all_items;
+use super::{BatchRequest, GraphClient, GraphClientError};
+use crate::gdap::{LiveAccessAssignment, LiveRelationship};
+
+pub const RELATIONSHIPS: &str = "/tenantRelationships/delegatedAdminRelationships";
+
+/// What a new relationship asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRelationship {
+    pub display_name: String,
+    pub customer_tenant_id: String,
+    pub customer_display_name: String,
+    /// Role template ids.
+    pub roles: Vec<String>,
+    pub duration: String,
+    pub auto_extend_duration: String,
+}
+
+fn unreadable(tenant: &str, method: &str, path: &str, what: &str) -> GraphClientError {
+    GraphClientError::Transport {
+        tenant: tenant.to_string(),
+        method: method.to_string(),
+        path: path.to_string(),
+        message: format!("the answer is not what Graph documents: {what}"),
+    }
+}
+
+fn relationship(
+    partner: &str,
+    method: &str,
+    path: &str,
+    v: &Value,
+) -> Result<LiveRelationship, GraphClientError> {
+    LiveRelationship::from_graph(v).ok_or_else(|| {
+        unreadable(
+            partner,
+            method,
+            path,
+            "a relationship without id, name, roles or status",
+        )
+    })
+}
+
+fn assignment(
+    partner: &str,
+    method: &str,
+    path: &str,
+    v: &Value,
+) -> Result<LiveAccessAssignment, GraphClientError> {
+    LiveAccessAssignment::from_graph(v).ok_or_else(|| {
+        unreadable(
+            partner,
+            method,
+            path,
+            "an access assignment without id, group, roles or status",
+        )
+    })
+}
+
+fn access_details(roles: &[String]) -> Value {
+    json!({
+        "unifiedRoles": roles.iter().map(|r| json!({"roleDefinitionId": r})).collect::<Vec<_>>(),
+    })
+}
+
+/// Every relationship of the partner, with the access assignments of the active ones (read
+/// in `$batch`es of 20: the others have none Graph would manage).
+pub async fn list(
+    client: &GraphClient,
+    partner: &str,
+) -> Result<Vec<LiveRelationship>, GraphClientError> {
+    let items = client.get_all(partner, RELATIONSHIPS).await?;
+    let mut relationships = items
+        .iter()
+        .map(|v| relationship(partner, "GET", RELATIONSHIPS, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let requests: Vec<BatchRequest> = relationships
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.status == crate::gdap::status::ACTIVE)
+        .map(|(i, r)| BatchRequest {
+            id: i.to_string(),
+            method: "GET".into(),
+            url: format!("{RELATIONSHIPS}/{}/accessAssignments", r.id),
+            body: None,
+            depends_on: Vec::new(),
+        })
+        .collect();
+    if requests.is_empty() {
+        return Ok(relationships);
+    }
+    for answer in client.batch(partner, requests).await? {
+        answer.ok(partner)?;
+        let index: usize = answer.id.parse().expect("ids are positions");
+        let items = all_items(client, partner, answer.body.clone()).await?;
+        relationships[index].access_assignments = items
+            .iter()
+            .map(|v| assignment(partner, "GET", &answer.url, v))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(relationships)
+}
+
+/// The partner's relationship with this display name (Graph keeps them unique, any case),
+/// so a repeated create finds the first one instead of making a second.
+pub async fn find_by_name(
+    client: &GraphClient,
+    partner: &str,
+    display_name: &str,
+) -> Result<Option<LiveRelationship>, GraphClientError> {
+    Ok(list(client, partner)
+        .await?
+        .into_iter()
+        .find(|r| r.display_name.eq_ignore_ascii_case(display_name.trim())))
+}
+
+/// Reads one relationship (without its access assignments).
+pub async fn get(
+    client: &GraphClient,
+    partner: &str,
+    id: &str,
+) -> Result<LiveRelationship, GraphClientError> {
+    let path = format!("{RELATIONSHIPS}/{id}");
+    let v = client.get(partner, &path).await?;
+    relationship(partner, "GET", &path, &v)
+}
+
+/// Creates a relationship (status `created`).
+pub async fn create(
+    client: &GraphClient,
+    partner: &str,
+    new: &NewRelationship,
+) -> Result<LiveRelationship, GraphClientError> {
+    let body = json!({
+        "displayName": new.display_name,
+        "duration": new.duration,
+        "customer": {
+            "tenantId": new.customer_tenant_id,
+            "displayName": new.customer_display_name,
+        },
+        "accessDetails": access_details(&new.roles),
+        "autoExtendDuration": new.auto_extend_duration,
+    });
+    let answer = client
+        .send(partner, "POST", RELATIONSHIPS, Some(&body))
+        .await?;
+    relationship(partner, "POST", RELATIONSHIPS, &answer.body)
+}
+
+/// `POST .../{id}/requests {action}`: `lockForApproval` (created -> approvalPending) or
+/// `terminate`.
+pub async fn request(
+    client: &GraphClient,
+    partner: &str,
+    id: &str,
+    action: &str,
+) -> Result<(), GraphClientError> {
+    let path = format!("{RELATIONSHIPS}/{id}/requests");
+    client
+        .send(partner, "POST", &path, Some(&json!({"action": action})))
+        .await?;
+    Ok(())
+}
+
+/// Updates a relationship with the etag last read; a stale etag answers 412.
+pub async fn update(
+    client: &GraphClient,
+    partner: &str,
+    id: &str,
+    etag: &str,
+    patch: &Value,
+) -> Result<LiveRelationship, GraphClientError> {
+    let path = format!("{RELATIONSHIPS}/{id}");
+    let answer = client
+        .send_if_match(partner, "PATCH", &path, Some(patch), etag)
+        .await?;
+    relationship(partner, "PATCH", &path, &answer.body)
+}
+
+/// `{"accessDetails": ...}` for [`update`]: the roles a relationship keeps.
+pub fn roles_patch(roles: &[String]) -> Value {
+    json!({ "accessDetails": access_details(roles) })
+}
+
+/// Deletes a relationship that is still `created`.
+pub async fn delete(
+    client: &GraphClient,
+    partner: &str,
+    id: &str,
+    etag: &str,
+) -> Result<(), GraphClientError> {
+    let path = format!("{RELATIONSHIPS}/{id}");
+    client
+        .send_if_match(partner, "DELETE", &path, None, etag)
+        .await?;
+    Ok(())
+}
+
+/// Gives a partner security group some of an active relationship's roles.
+pub async fn create_assignment(
+    client: &GraphClient,
+    partner: &str,
+    relationship_id: &str,
+    group_id: &str,
+    roles: &[String],
+) -> Result<LiveAccessAssignment, GraphClientError> {
+    let path = format!("{RELATIONSHIPS}/{relationship_id}/accessAssignments");
+    let body = json!({
+        "accessContainer": {
+            "accessContainerId": group_id,
+            "accessContainerType": "securityGroup",
+        },
+        "accessDetails": access_details(roles),
+    });
+    let answer = client.send(partner, "POST", &path, Some(&body)).await?;
+    assignment(partner, "POST", &path, &answer.body)
+}
+
+/// Changes the roles an access assignment gives.
+pub async fn update_assignment(
+    client: &GraphClient,
+    partner: &str,
+    relationship_id: &str,
+    assignment_id: &str,
+    etag: &str,
+    roles: &[String],
+) -> Result<LiveAccessAssignment, GraphClientError> {
+    let path = format!("{RELATIONSHIPS}/{relationship_id}/accessAssignments/{assignment_id}");
+    let body = json!({ "accessDetails": access_details(roles) });
+    let answer = client
+        .send_if_match(partner, "PATCH", &path, Some(&body), etag)
+        .await?;
+    assignment(partner, "PATCH", &path, &answer.body)
+}
+
+/// Removes an access assignment (it goes through `deleting` to `deleted`).
+pub async fn delete_assignment(
+    client: &GraphClient,
+    partner: &str,
+    relationship_id: &str,
+    assignment_id: &str,
+    etag: &str,
+) -> Result<(), GraphClientError> {
+    let path = format!("{RELATIONSHIPS}/{relationship_id}/accessAssignments/{assignment_id}");
+    client
+        .send_if_match(partner, "DELETE", &path, None, etag)
+        .await?;
+    Ok(())
+}
