@@ -128,6 +128,40 @@ pub mod status {
     }
 }
 
+/// A relationship the manifests declare for one customer tenant (`kind: GdapRelationship`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredRelationship {
+    /// The document's stable name.
+    pub name: String,
+    /// The customer tenant's stable name.
+    pub tenant: String,
+    /// `{tenant}` already replaced.
+    pub display_name: String,
+    /// Lowercase template ids, as declared, each once.
+    pub roles: Vec<String>,
+    pub duration: String,
+    pub auto_extend: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_assignments: Vec<DesiredAssignment>,
+}
+
+/// A partner security group and the roles of its relationship it gets.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredAssignment {
+    /// Lowercase object id.
+    pub group_id: String,
+    pub roles: Vec<String>,
+}
+
+impl DesiredRelationship {
+    /// `autoExtendDuration` as Graph spells it.
+    pub fn auto_extend_duration(&self) -> &'static str {
+        if self.auto_extend { "P180D" } else { "PT0S" }
+    }
+}
+
 /// A relationship as Graph shows it (delegatedadminrelationship.md), the planner's live
 /// input; roles are lowercase template ids in Graph's order.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

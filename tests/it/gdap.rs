@@ -711,3 +711,50 @@ fn a_refused_gdap_request_names_the_missing_permission() {
         failure.message
     );
 }
+
+/// A valid GdapRelationship resolves per tenant: `{tenant}` replaced, roles by template id,
+/// the defaults filled in; `validate` counts it.
+#[test]
+fn a_gdap_relationship_validates_and_resolves_per_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::write_tree(
+        dir.path(),
+        &[(
+            "fleet.yaml",
+            "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: 3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b\nlabels: {tier: gold}\n---\n\
+             kind: Tenant\nname: birchwood\nmicrosoftTenantId: 7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f\nlabels: {tier: gold}\n---\n\
+             kind: GdapRelationship\nname: gold-helpdesk\ntenants: {selector: {tier: gold}}\n\
+             displayName: \"Contoso helpdesk {tenant}\"\nroles: [Helpdesk Administrator, fe930be7-5e62-47db-91af-98c3a49a38b1]\n\
+             autoExtend: P180D\naccessAssignments:\n  - group: 5D1E0C2A-0000-4000-8000-0000000005A1\n    roles: [User Administrator]\n",
+        )],
+    );
+    let run = crate::support::run_in(dir.path(), &["validate", "fleet.yaml"], None);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stdout.contains("2 GDAP relationships"),
+        "{}",
+        run.stdout
+    );
+
+    let (mut sources, diags) = tenantform::load::load_path(&dir.path().join("fleet.yaml")).unwrap();
+    let validation = tenantform::validate_sources(&mut sources, diags).unwrap();
+    assert_eq!(validation.errors(), 0);
+    let model = validation.model().unwrap();
+    let foggy = &model.gdap_relationships["foggy-it"][0];
+    assert_eq!(foggy.display_name, "Contoso helpdesk foggy-it");
+    assert_eq!(
+        foggy.roles,
+        vec![HELPDESK_ADMIN.to_string(), USER_ADMIN.to_string()]
+    );
+    assert_eq!(foggy.duration, "P730D");
+    assert_eq!(foggy.auto_extend_duration(), "P180D");
+    assert_eq!(foggy.access_assignments[0].group_id, SUPPORT_GROUP);
+    assert_eq!(
+        foggy.access_assignments[0].roles,
+        vec![USER_ADMIN.to_string()]
+    );
+    assert_eq!(
+        model.gdap_relationships["birchwood"][0].display_name,
+        "Contoso helpdesk birchwood"
+    );
+}
