@@ -81,6 +81,29 @@ tenantform sandbox serve --tenants 3 --print-env > sandbox.env &"
         #[arg(long)]
         print_env: bool,
     },
+    /// Play the customer (or time) for a GDAP relationship in a saved sandbox world.
+    #[command(
+        long_about = "Play the customer, or time, for a GDAP relationship in the world `--sandbox` keeps (sandbox-world.json beside the state): the customer's admin approves it (approvalPending -> active, ending its duration from now) or terminates it; `expire` ends it now; `age --days N` moves its dates N days into the past (it may expire, or auto-extend by 180 days). The next plan, apply or drift sees the change. The same controls exist over HTTP for `sandbox serve` (POST /_sandbox/tenants/P/delegatedAdminRelationships/R/approve|terminate|expire|age).",
+        after_help = "Examples:\n  \
+tenantform apply --sandbox --sandbox-world examples/sandbox/fixture.yaml examples/foggy-it\n  \
+tenantform sandbox gdap approve --world examples/foggy-it/.tenantform/sandbox-world.json 'Contoso MSP support - Foggy IT'\n  \
+tenantform apply --sandbox examples/foggy-it        # now creates the access assignments\n  \
+tenantform sandbox gdap age --days 725 --world examples/foggy-it/.tenantform/sandbox-world.json 'Contoso MSP support - Foggy IT'\n  \
+tenantform drift --sandbox examples/foggy-it        # expiring within 7 days (without auto-extend)"
+    )]
+    Gdap {
+        /// approve, terminate, expire or age.
+        #[arg(value_parser = ["approve", "terminate", "expire", "age"])]
+        action: String,
+        /// The relationship: its id or its display name.
+        relationship: String,
+        /// The saved world (sandbox-world.json).
+        #[arg(long, value_name = "FILE")]
+        world: PathBuf,
+        /// For `age`: how many days pass.
+        #[arg(long, value_name = "N", required_if_eq("action", "age"))]
+        days: Option<i64>,
+    },
 }
 
 /// One line of the environment block: a variable, or a comment explaining a choice.
@@ -199,16 +222,47 @@ fn print_flushed(lines: impl IntoIterator<Item = String>) -> Result<(), CliError
     Ok(())
 }
 
+/// `sandbox gdap`: loads the saved world, acts on the relationship, writes the world back.
+fn gdap(
+    action: &str,
+    relationship: &str,
+    world: &std::path::Path,
+    days: Option<i64>,
+) -> Result<u8, CliError> {
+    let fixture = Fixture::load(world).map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut loaded = crate::sandbox::World::new(&fixture, Faults::default());
+    let answer = crate::sandbox::gdap::control(&mut loaded, relationship, action, days)
+        .map_err(|e| CliError::Usage(format!("sandbox gdap {action}: {}", e.message)))?;
+    let text = serde_json::to_vec_pretty(&loaded.to_fixture()).expect("fixture serializes");
+    crate::ops::workspace::write_private_file(world, &text)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    println!(
+        "{}: {} (ends {})",
+        crate::render::terminal_safe(answer["displayName"].as_str().unwrap_or_default()),
+        answer["status"].as_str().unwrap_or_default(),
+        answer["endDateTime"].as_str().unwrap_or("-")
+    );
+    Ok(exit::OK)
+}
+
 pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
-    let SandboxCommand::Serve {
-        fixture,
-        tenants,
-        users,
-        profiles,
-        port,
-        faults,
-        print_env,
-    } = args.command;
+    let (fixture, tenants, users, profiles, port, faults, print_env) = match args.command {
+        SandboxCommand::Gdap {
+            action,
+            relationship,
+            world,
+            days,
+        } => return gdap(&action, &relationship, &world, days),
+        SandboxCommand::Serve {
+            fixture,
+            tenants,
+            users,
+            profiles,
+            port,
+            faults,
+            print_env,
+        } => (fixture, tenants, users, profiles, port, faults, print_env),
+    };
     let fixture = match (fixture, tenants) {
         (Some(path), _) => Fixture::load(&path).map_err(|e| CliError::Usage(e.to_string()))?,
         (None, Some(n)) if profiles => Fixture::generated_with_profiles(n, users),

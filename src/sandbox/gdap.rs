@@ -980,3 +980,36 @@ fn customer_of(body: &Value) -> Result<(Option<String>, Option<String>), GraphEr
         )),
     }
 }
+
+/// A control on the relationship `key` (id or display name) in whichever partner tenant of
+/// `world` holds it: `approve` (the customer named on it approves), `terminate`, `expire`,
+/// `age` (`days`). What `tenantform sandbox gdap` and tests of saved worlds use.
+pub fn control(
+    world: &mut super::World,
+    key: &str,
+    action: &str,
+    days: Option<i64>,
+) -> Result<Value, GraphError> {
+    let holder = world.tenants.iter_mut().find_map(|(_, dir)| {
+        let id = dir
+            .gdap
+            .relationships
+            .values()
+            .find(|r| r.id == key || r.display_name.eq_ignore_ascii_case(key.trim()))
+            .map(|r| r.id.clone())?;
+        Some((dir, id))
+    });
+    let Some((dir, id)) = holder else {
+        return Err(not_found("delegatedAdminRelationship", key));
+    };
+    let store = &mut dir.gdap;
+    match action {
+        "approve" => store.approve(&id, None),
+        "terminate" => store.terminate(&id),
+        "expire" => store.expire(&id),
+        "age" => store.age(&id, days.unwrap_or(0)),
+        other => Err(bad_request(format!(
+            "no control '{other}' (approve, terminate, expire, age)"
+        ))),
+    }
+}

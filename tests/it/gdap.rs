@@ -758,3 +758,290 @@ fn a_gdap_relationship_validates_and_resolves_per_tenant() {
         "Contoso helpdesk birchwood"
     );
 }
+
+// ---- the kind end to end: the binary against `--sandbox` ----------------------------------
+
+const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
+const EXAMPLE: &str = "gdap_relationship.foggy-it.foggy-it-support";
+
+fn partner_relationships(dir: &std::path::Path) -> Vec<Value> {
+    let world = crate::support::world(dir);
+    world["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == SANDBOX_PARTNER_TENANT_ID)
+        .map(|t| {
+            t["delegatedAdminRelationships"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+}
+
+fn sandbox_gdap(dir: &std::path::Path, args: &[&str]) -> crate::support::Run {
+    let world = dir.join("sandbox-world.json");
+    let mut all = vec!["sandbox", "gdap"];
+    all.extend_from_slice(args);
+    all.extend(["--world", world.to_str().unwrap()]);
+    crate::support::run_in(dir, &all, None)
+}
+
+/// The issue's "done when": the example's relationship is created and locked, plan and drift
+/// show approval pending with the URL, a re-run creates no second one; after the customer's
+/// approval the next apply creates the access assignments and the plan is then empty.
+#[test]
+fn apply_creates_the_relationship_waits_for_approval_then_assigns_and_converges() {
+    use crate::support::tf;
+    let ws = crate::support::workspace(&["examples/foggy-it", "examples/sandbox/fixture.yaml"]);
+    let d = ws.path();
+    let manifests = d.join("examples/foggy-it");
+    let m = manifests.to_str().unwrap();
+    let seed = d.join("examples/sandbox/fixture.yaml");
+    let first = tf(
+        d,
+        &[
+            "--color",
+            "never",
+            "apply",
+            "--auto-approve",
+            "--sandbox-world",
+            seed.to_str().unwrap(),
+            m,
+        ],
+    );
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    assert!(
+        first
+            .stdout
+            .contains(&format!("{EXAMPLE}: creating... done")),
+        "{}",
+        first.stdout
+    );
+    let made = partner_relationships(d);
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0]["status"], "approvalPending", "locked for approval");
+    assert_eq!(made[0]["displayName"], "Contoso MSP support - Foggy IT");
+    assert_eq!(made[0]["customerTenantId"], FOGGY);
+    let id = made[0]["id"].as_str().unwrap().to_string();
+    let url = format!(
+        "https://admin.microsoft.com/AdminPortal/Home#/partners/invitation/granularAdminRelationships/{id}"
+    );
+
+    // Pending: shown with the URL, nothing to do; a re-run makes no second relationship.
+    let plan = tf(d, &["--color", "never", "plan", "--detailed-exitcode", m]);
+    assert_eq!(
+        plan.code,
+        0,
+        "nothing the partner can do: {}",
+        plan.transcript()
+    );
+    assert!(
+        plan.stdout.contains(&format!(
+            "{EXAMPLE}  approval pending: the customer's admin approves at {url}"
+        )),
+        "{}",
+        plan.stdout
+    );
+    let again = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert_eq!(
+        partner_relationships(d).len(),
+        1,
+        "never a second relationship"
+    );
+    let drift = tf(d, &["--color", "never", "drift", m]);
+    assert_eq!(drift.code, 2, "{}", drift.transcript());
+    assert!(
+        drift.stdout.contains(&format!("! {EXAMPLE}  [GDAP approval pending] approval pending: the customer's admin approves at {url}")),
+        "{}",
+        drift.stdout
+    );
+
+    // The customer approves: the next apply gives the partner's groups their roles.
+    let approved = sandbox_gdap(d, &["approve", "Contoso MSP support - Foggy IT"]);
+    assert_eq!(approved.code, 0, "{}", approved.transcript());
+    let assign = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    assert_eq!(assign.code, 0, "{}", assign.transcript());
+    assert!(assign.stdout.contains("1 updated"), "{}", assign.stdout);
+    let live = partner_relationships(d);
+    assert_eq!(live[0]["status"], "active");
+    let assignments = live[0]["accessAssignments"].as_array().unwrap();
+    assert_eq!(assignments.len(), 2, "{assignments:?}");
+    let helpdesk = assignments
+        .iter()
+        .find(|a| a["groupId"] == SUPPORT_GROUP)
+        .unwrap();
+    assert_eq!(
+        helpdesk["roles"],
+        json!([HELPDESK_ADMIN, USER_ADMIN]),
+        "the roles the manifest gives the helpdesk"
+    );
+    let settled = tf(d, &["--color", "never", "plan", "--detailed-exitcode", m]);
+    assert_eq!(settled.code, 0, "{}", settled.transcript());
+    assert!(
+        settled.stdout.starts_with("No changes."),
+        "{}",
+        settled.stdout
+    );
+    assert!(
+        !settled.stdout.contains("GDAP relationships:"),
+        "{}",
+        settled.stdout
+    );
+
+    // An access assignment removed in the portal is drift, and apply puts it back.
+    crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
+        t["delegatedAdminRelationships"][0]["accessAssignments"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|a| a["groupId"] != SUPPORT_GROUP);
+    });
+    let drift = tf(d, &["--color", "never", "drift", m]);
+    assert_eq!(drift.code, 2, "{}", drift.transcript());
+    assert!(
+        drift
+            .stdout
+            .contains(&format!("! {EXAMPLE}  [changed in Entra]")),
+        "{}",
+        drift.stdout
+    );
+    let repaired = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    assert_eq!(repaired.code, 0, "{}", repaired.transcript());
+    let settled = tf(d, &["--color", "never", "plan", "--detailed-exitcode", m]);
+    assert_eq!(settled.code, 0, "{}", settled.transcript());
+}
+
+/// A relationship of its own (no auto-extension, 90 days) for expiry: 30/7/1-day notices,
+/// expired, terminated by the customer, and a relationship nobody declared.
+#[test]
+fn expiry_termination_and_undeclared_relationships_show_in_drift() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &format!(
+                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+                 kind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
+                 displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\nduration: P90D\n\
+                 accessAssignments:\n  - group: {SUPPORT_GROUP}\n    roles: [Helpdesk Administrator]\n"
+            ),
+        )],
+    );
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    let apply = || tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    let drift = || tf(d, &["--color", "never", "drift", m]);
+    assert_eq!(apply().code, 0);
+    assert_eq!(sandbox_gdap(d, &["approve", "Foggy helpdesk"]).code, 0);
+    let assigned = apply();
+    assert_eq!(assigned.code, 0, "{}", assigned.transcript());
+    let clean = drift();
+    assert_eq!(clean.code, 0, "{}", clean.transcript());
+
+    // 60 days pass: 30 days left, Microsoft's first notice.
+    assert_eq!(
+        sandbox_gdap(d, &["age", "--days", "60", "Foggy helpdesk"]).code,
+        0
+    );
+    let notice = drift();
+    assert_eq!(notice.code, 2, "{}", notice.transcript());
+    assert!(
+        notice
+            .stdout
+            .contains("[GDAP relationship expiring] expires in 30 days (")
+            && notice
+                .stdout
+                .contains("without auto-extend (within 30 days)"),
+        "{}",
+        notice.stdout
+    );
+    assert_eq!(
+        sandbox_gdap(d, &["age", "--days", "25", "Foggy helpdesk"]).code,
+        0
+    );
+    assert!(drift().stdout.contains("(within 7 days)"));
+    assert_eq!(
+        sandbox_gdap(d, &["age", "--days", "4", "Foggy helpdesk"]).code,
+        0
+    );
+    assert!(
+        drift().stdout.contains("expires in 1 day ("),
+        "one day left"
+    );
+    assert!(drift().stdout.contains("(within 1 day)"));
+    // Past its end: expired, and a plan replaces it (a new relationship to approve).
+    assert_eq!(
+        sandbox_gdap(d, &["age", "--days", "2", "Foggy helpdesk"]).code,
+        0
+    );
+    let expired = drift();
+    assert!(
+        expired
+            .stdout
+            .contains("[GDAP relationship expired] expired on "),
+        "{}",
+        expired.stdout
+    );
+    let replaced = apply();
+    assert_eq!(replaced.code, 0, "{}", replaced.transcript());
+    let all = partner_relationships(d);
+    assert_eq!(all.len(), 2, "a new one beside the expired one");
+    let new = all
+        .iter()
+        .find(|r| r["status"] == "approvalPending")
+        .unwrap();
+    assert!(
+        new["displayName"]
+            .as_str()
+            .unwrap()
+            .starts_with("Foggy helpdesk 20"),
+        "a new unique name: {new}"
+    );
+    assert!(drift().stdout.contains("[GDAP approval pending]"));
+
+    // The customer approves the new one, then terminates it.
+    assert_eq!(
+        sandbox_gdap(d, &["approve", new["id"].as_str().unwrap()]).code,
+        0
+    );
+    assert_eq!(apply().code, 0);
+    assert_eq!(drift().code, 0);
+    assert_eq!(
+        sandbox_gdap(d, &["terminate", new["id"].as_str().unwrap()]).code,
+        0
+    );
+    let terminated = drift();
+    assert!(
+        terminated
+            .stdout
+            .contains("[GDAP relationship terminated by the customer] terminated on "),
+        "{}",
+        terminated.stdout
+    );
+
+    // A relationship with Foggy IT that no manifest declares: reported as adoptable.
+    crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
+        t["delegatedAdminRelationships"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({
+                "id": format!("{FOGGY}-0000"),
+                "displayName": "Old MSP full access",
+                "customerTenantId": FOGGY,
+                "roles": [GLOBAL_ADMIN],
+            }));
+    });
+    let undeclared = drift();
+    assert!(
+        undeclared.stdout.contains(&format!(
+            "! {FOGGY}-0000  [unmanaged object in Entra] GDAP relationship \"Old MSP full access\" (active; Global Administrator) is declared by no manifest"
+        )),
+        "{}",
+        undeclared.stdout
+    );
+}
