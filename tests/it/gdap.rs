@@ -1045,3 +1045,105 @@ fn expiry_termination_and_undeclared_relationships_show_in_drift() {
         undeclared.stdout
     );
 }
+
+/// On an active relationship Global Administrator goes in place; any other role change is a
+/// new relationship (a new name, approved), and the old one ends once the new one is active.
+#[test]
+fn removing_global_administrator_is_in_place_other_role_changes_replace_the_relationship() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let manifest = |roles: &str| {
+        format!(
+            "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+             kind: GdapRelationship\nname: foggy-admin\ntenants: [foggy-it]\n\
+             displayName: Foggy admin\nroles: [{roles}]\n\
+             accessAssignments:\n  - group: {SUPPORT_GROUP}\n    roles: [Helpdesk Administrator]\n"
+        )
+    };
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &manifest("Global Administrator, Helpdesk Administrator"),
+        )],
+    );
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    let apply = || tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    assert_eq!(apply().code, 0);
+    assert_eq!(sandbox_gdap(d, &["approve", "Foggy admin"]).code, 0);
+    assert_eq!(apply().code, 0);
+    let first = partner_relationships(d)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Without Global Administrator: the same relationship, updated in place.
+    crate::support::write_tree(d, &[("m/fleet.yaml", &manifest("Helpdesk Administrator"))]);
+    let plan = tf(d, &["--color", "never", "plan", m]);
+    assert!(plan.stdout.contains("~ roles"), "{}", plan.stdout);
+    let removed = apply();
+    assert_eq!(removed.code, 0, "{}", removed.transcript());
+    let all = partner_relationships(d);
+    assert_eq!(all.len(), 1, "in place");
+    assert_eq!(all[0]["roles"], json!([HELPDESK_ADMIN]));
+    assert_eq!(all[0]["status"], "active");
+    let plan = tf(d, &["--color", "never", "plan", "--detailed-exitcode", m]);
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+
+    // Another role: a new relationship to approve; the first stays until then.
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &manifest("Helpdesk Administrator, User Administrator"),
+        )],
+    );
+    let replaced = apply();
+    assert_eq!(replaced.code, 0, "{}", replaced.transcript());
+    let all = partner_relationships(d);
+    assert_eq!(all.len(), 2);
+    let old = all.iter().find(|r| r["id"] == first.as_str()).unwrap();
+    assert_eq!(
+        old["status"], "active",
+        "access stays until the new one is approved"
+    );
+    let new = all.iter().find(|r| r["id"] != first.as_str()).unwrap();
+    assert_eq!(new["status"], "approvalPending");
+    assert_ne!(new["displayName"], "Foggy admin", "names are unique");
+    assert_eq!(new["roles"], json!([HELPDESK_ADMIN, USER_ADMIN]));
+    let plan = tf(d, &["--color", "never", "plan", m]);
+    assert!(plan.stdout.contains("approval pending"), "{}", plan.stdout);
+    assert_eq!(partner_relationships(d).len(), 2, "a plan changes nothing");
+    let again = apply();
+    assert_eq!(again.code, 0);
+    assert_eq!(partner_relationships(d).len(), 2, "no third one");
+
+    // Approved: the next apply assigns the new one and ends the old one.
+    assert_eq!(
+        sandbox_gdap(d, &["approve", new["id"].as_str().unwrap()]).code,
+        0
+    );
+    let switched = apply();
+    assert_eq!(switched.code, 0, "{}", switched.transcript());
+    let all = partner_relationships(d);
+    let old = all.iter().find(|r| r["id"] == first.as_str()).unwrap();
+    // Graph finishes a termination in the background (terminationRequested, then terminated).
+    assert!(
+        old["status"] == "terminationRequested" || old["status"] == "terminated",
+        "{old}"
+    );
+    let new = all.iter().find(|r| r["id"] != first.as_str()).unwrap();
+    assert_eq!(new["status"], "active");
+    assert_eq!(new["accessAssignments"].as_array().unwrap().len(), 1);
+    let plan = tf(d, &["--color", "never", "plan", "--detailed-exitcode", m]);
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+    let drift = tf(d, &["--color", "never", "drift", m]);
+    assert_eq!(
+        drift.code,
+        0,
+        "the old one is no undeclared relationship: {}",
+        drift.transcript()
+    );
+}
