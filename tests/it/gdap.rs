@@ -1147,3 +1147,100 @@ fn removing_global_administrator_is_in_place_other_role_changes_replace_the_rela
         drift.transcript()
     );
 }
+
+/// Onboarding: `export` writes a GdapRelationship for each relationship still in force, and
+/// importing the export records them as they are: the next plan is empty, nothing written.
+#[test]
+fn exported_relationships_adopt_into_an_empty_plan() {
+    let mut fixture = partner_world();
+    let first = fixture.tenants[1].id.clone();
+    let second = fixture.tenants[2].id.clone();
+    let mut pending = fixture_relationship(
+        "Pending for customer 1",
+        &second,
+        &["Helpdesk Administrator"],
+        "PT0S",
+    );
+    pending.status = "approvalPending".into();
+    pending.access_assignments.clear();
+    let mut ended = fixture_relationship(
+        "Ended long ago",
+        &first,
+        &["Helpdesk Administrator"],
+        "PT0S",
+    );
+    ended.status = "terminated".into();
+    fixture.tenants[0].delegated_admin_relationships = vec![
+        fixture_relationship(
+            "Contoso \"support\": customer 0",
+            &first,
+            &["Helpdesk Administrator", "User Administrator"],
+            "P180D",
+        ),
+        pending,
+        ended,
+    ];
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("customers");
+    let state = dir.path().join("state.json");
+    let (o, s) = (out.to_str().unwrap(), state.to_str().unwrap());
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(crate::support::binary())
+            .current_dir(dir.path())
+            .args(args)
+            .envs(crate::support::partner_env(sandbox.base_url()))
+            .env_remove("TENANTFORM_STATE")
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).to_string()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (code, said) = run(&["export", "--all-customers", "--out", o]);
+    assert_eq!(code, 0, "{said}");
+    let customer0 = std::fs::read_to_string(out.join("tenants/customer-0-holdings.yaml")).unwrap();
+    assert!(
+        customer0.contains(
+            "kind: GdapRelationship\nname: customer-0-holdings-contoso-support-customer-0\ntenants: [customer-0-holdings]\ndisplayName: \"Contoso \\\"support\\\": customer 0\"\nroles: [Helpdesk Administrator, User Administrator]\nduration: P730D\nautoExtend: P180D\naccessAssignments:\n  - group: 5d1e0c2a-0000-4000-8000-0000000005a1\n    roles: [Helpdesk Administrator]\n"
+        ),
+        "{customer0}"
+    );
+    assert!(
+        !customer0.contains("Ended long ago"),
+        "ended ones are history"
+    );
+    let (code, said) = run(&["validate", o]);
+    assert_eq!(code, 0, "{said}");
+
+    sandbox.clear_requests();
+    let (code, said) = run(&["import", o, "--state", s]);
+    assert_eq!(code, 0, "{said}");
+    let writes: Vec<_> = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method != "GET" && !r.path.ends_with("/$batch") && !r.path.ends_with("/token")
+        })
+        .collect();
+    assert!(writes.is_empty(), "import changed Graph: {writes:?}");
+    let (code, said) = run(&[
+        "plan",
+        o,
+        "--state",
+        s,
+        "--detailed-exitcode",
+        "--color",
+        "never",
+    ]);
+    assert_eq!(code, 0, "{said}");
+    assert!(
+        said.contains("approval pending"),
+        "the pending one is shown: {said}"
+    );
+    let (code, said) = run(&["drift", o, "--state", s, "--color", "never"]);
+    assert!(!said.contains("declared by no manifest"), "{said}");
+    assert_eq!(code, 2, "approval pending is a finding: {said}");
+}
