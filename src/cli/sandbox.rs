@@ -85,11 +85,11 @@ tenantform sandbox serve --tenants 3 --print-env > sandbox.env &"
     #[command(
         long_about = "Play the customer, or time, for a GDAP relationship in the world `--sandbox` keeps (sandbox-world.json beside the state): the customer's admin approves it (approvalPending -> active, ending its duration from now) or terminates it; `expire` ends it now; `age --days N` moves its dates N days into the past (it may expire, or auto-extend by 180 days). The next plan, apply or drift sees the change. The same controls exist over HTTP for `sandbox serve` (POST /_sandbox/tenants/P/delegatedAdminRelationships/R/approve|terminate|expire|age).",
         after_help = "Examples:\n  \
-tenantform apply --sandbox --sandbox-world examples/sandbox/fixture.yaml examples/foggy-it\n  \
-tenantform sandbox gdap approve --world examples/foggy-it/.tenantform/sandbox-world.json 'Contoso MSP support - Foggy IT'\n  \
-tenantform apply --sandbox examples/foggy-it        # now creates the access assignments\n  \
-tenantform sandbox gdap age --days 725 --world examples/foggy-it/.tenantform/sandbox-world.json 'Contoso MSP support - Foggy IT'\n  \
-tenantform drift --sandbox examples/foggy-it        # expiring within 7 days (without auto-extend)"
+tenantform apply --sandbox examples/msp-fleet       # creates and locks each relationship\n  \
+tenantform sandbox gdap approve --world examples/msp-fleet/.tenantform/sandbox-world.json 'Contoso MSP support - alder-dental'\n  \
+tenantform apply --sandbox examples/msp-fleet       # now creates its access assignments\n  \
+tenantform sandbox gdap terminate --world examples/msp-fleet/.tenantform/sandbox-world.json 'Contoso MSP support - alder-dental'\n  \
+tenantform drift --sandbox examples/msp-fleet       # terminated by the customer"
     )]
     Gdap {
         /// approve, terminate, expire or age.

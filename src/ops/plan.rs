@@ -907,8 +907,7 @@ impl TenantPlanning<'_> {
     /// add reasons to read.
     fn to_read_from_manifests(&self, desired: &DesiredModel, name: &str) -> Option<String> {
         let id = desired.tenants.get(name)?.microsoft_tenant_id.clone()?;
-        let wanted =
-            self.every_mapped || !crate::ops::workspace::desired_live_tenants(desired).is_empty();
+        let wanted = self.every_mapped || needs_customer_read(desired);
         wanted.then_some(id)
     }
 
@@ -926,14 +925,37 @@ impl TenantPlanning<'_> {
                     .and_then(|v| v.as_str())
                     .map(str::to_string)
             })?;
-        let wanted = !crate::ops::workspace::desired_live_tenants(desired).is_empty()
+        let wanted = needs_customer_read(desired)
             || (self.every_mapped && declared.is_some())
             || crate::resources::KINDS
                 .iter()
-                .filter(|k| k.live.is_some())
+                .filter(|k| k.live.is_some() && !read_in_partner(k))
                 .any(|k| state.objects_of_kind(k.name).next().is_some());
         wanted.then_some(id)
     }
+}
+
+/// Kinds read in the partner tenant, not in the customer's `$batch` (GDAP relationships).
+fn read_in_partner(kind: &crate::resources::ResourceKind) -> bool {
+    kind.sources() == [crate::live::source::GDAP]
+}
+
+/// Whether the manifests ask for objects read in the customer's own tenant. A tenant with
+/// only GDAP relationships needs no token of its own: GDAP is how a partner gets access
+/// before (or instead of) the app's consent there.
+fn needs_customer_read(desired: &DesiredModel) -> bool {
+    crate::resources::KINDS
+        .iter()
+        .filter(|k| !read_in_partner(k))
+        .filter_map(|k| k.live.as_ref())
+        .any(|rules| {
+            (rules.tenants)(desired).iter().any(|t| {
+                desired
+                    .tenants
+                    .get(t)
+                    .is_some_and(|t| t.microsoft_tenant_id.is_some())
+            })
+        })
 }
 
 /// Tenant `name`'s stored sync position.

@@ -33,7 +33,7 @@ fn readme_first_command_keeps_state_beside_the_example_and_converges() {
     let first = run_in(ws.path(), &readme, None);
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
     assert!(
-        first.stdout.contains("Apply complete: 13 created"),
+        first.stdout.contains("Apply complete: 12 created"),
         "{}",
         first.stdout
     );
@@ -53,14 +53,8 @@ fn readme_first_command_keeps_state_beside_the_example_and_converges() {
         "{}",
         plan.stdout
     );
-    // The example's GDAP relationship waits for Foggy IT's admin, with the URL to send them.
-    assert!(
-        plan.stdout.contains("gdap_relationship.foggy-it.foggy-it-support  approval pending: the customer's admin approves at https://admin.microsoft.com/AdminPortal/Home#/partners/invitation/granularAdminRelationships/3f2a9c4e-5b61-4d7e-9a8b-0c1d2e3f4a5b-"),
-        "{}",
-        plan.stdout
-    );
     // The example's TenantPolicy promises no paid licence on a disabled user; Dora Departed
-    // (disabled) still holds E3, so drift reports that breach.
+    // (disabled) still holds E3, so drift reports that breach, and only that.
     let drift = run_in(
         ws.path(),
         &[
@@ -80,18 +74,10 @@ fn readme_first_command_keeps_state_beside_the_example_and_converges() {
         "{}",
         drift.stdout
     );
-    // And the GDAP relationship still waiting for the customer's approval.
-    assert!(
-        drift.stdout.contains(
-            "  ! gdap_relationship.foggy-it.foggy-it-support  [GDAP approval pending] approval pending: the customer's admin approves at https://admin.microsoft.com/"
-        ),
-        "{}",
-        drift.stdout
-    );
     assert!(
         drift
             .stdout
-            .contains("Drift: 2 finding(s) in 1 of 1 tenant(s)"),
+            .contains("Drift: 1 finding(s) in 1 of 1 tenant(s)"),
         "{}",
         drift.stdout
     );
@@ -135,7 +121,7 @@ fn foggy_it_is_one_tenant_with_three_billed_organizations() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "valid: 5 files, 9 documents: 1 tenant (0 implicit), 3 organizations, 1 guest, 1 role assignment, end users synced in 1 tenant, policies for 1 tenant, 1 GDAP relationship\n"
+        "valid: 4 files, 8 documents: 1 tenant (0 implicit), 3 organizations, 1 guest, 1 role assignment, end users synced in 1 tenant, policies for 1 tenant\n"
     );
 
     let model = load("examples/foggy-it");
@@ -174,19 +160,24 @@ fn foggy_it_is_one_tenant_with_three_billed_organizations() {
         ra.msp_roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         ["TenantAdmin"]
     );
-    // GDAP: the MSP's helpdesk and security groups, without Global Administrator, extending.
-    let gdap = &model.gdap_relationships["foggy-it"];
-    assert_eq!(gdap.len(), 1);
-    assert_eq!(gdap[0].display_name, "Contoso MSP support - Foggy IT");
-    assert!(gdap[0].auto_extend);
-    assert_eq!(gdap[0].roles.len(), 3);
-    assert_eq!(gdap[0].access_assignments.len(), 2);
 }
 
 #[test]
 fn msp_fleet_selectors_pick_the_right_tenants() {
     let model = load("examples/msp-fleet");
     assert_eq!(model.tenants.len(), 21);
+    // GDAP: one relationship with each gold tenant, each under its own display name.
+    let gdap: Vec<(&str, &str)> = model
+        .gdap_relationships
+        .iter()
+        .flat_map(|(t, rs)| {
+            rs.iter()
+                .map(move |r| (t.as_str(), r.display_name.as_str()))
+        })
+        .collect();
+    assert_eq!(gdap.len(), 7, "{gdap:?}");
+    assert!(gdap.contains(&("alder-dental", "Contoso MSP support - alder-dental")));
+    assert!(gdap.iter().all(|(_, name)| name.chars().count() <= 50));
     assert!(
         model.tenants["vista-bakery"].implicit,
         "organization without tenant gets a 1:1 tenant"

@@ -762,7 +762,8 @@ fn a_gdap_relationship_validates_and_resolves_per_tenant() {
 // ---- the kind end to end: the binary against `--sandbox` ----------------------------------
 
 const FOGGY: &str = crate::support::FOGGY_TENANT_ID;
-const EXAMPLE: &str = "gdap_relationship.foggy-it.foggy-it-support";
+const EXAMPLE: &str = "gdap_relationship.alder-dental.gold-support";
+const ALDER: &str = "Contoso MSP support - alder-dental";
 
 fn partner_relationships(dir: &std::path::Path) -> Vec<Value> {
     let world = crate::support::world(dir);
@@ -788,29 +789,18 @@ fn sandbox_gdap(dir: &std::path::Path, args: &[&str]) -> crate::support::Run {
     crate::support::run_in(dir, &all, None)
 }
 
-/// The issue's "done when": the example's relationship is created and locked, plan and drift
-/// show approval pending with the URL, a re-run creates no second one; after the customer's
-/// approval the next apply creates the access assignments and the plan is then empty.
+/// The issue's "done when", on the msp-fleet example: each gold tenant's relationship is
+/// created and locked, plan and drift show approval pending with the URL, a re-run creates no
+/// second one; after the customer's approval the next apply creates the access assignments
+/// and the plan is then empty.
 #[test]
 fn apply_creates_the_relationship_waits_for_approval_then_assigns_and_converges() {
     use crate::support::tf;
-    let ws = crate::support::workspace(&["examples/foggy-it", "examples/sandbox/fixture.yaml"]);
+    let ws = crate::support::workspace(&["examples/msp-fleet"]);
     let d = ws.path();
-    let manifests = d.join("examples/foggy-it");
+    let manifests = d.join("examples/msp-fleet");
     let m = manifests.to_str().unwrap();
-    let seed = d.join("examples/sandbox/fixture.yaml");
-    let first = tf(
-        d,
-        &[
-            "--color",
-            "never",
-            "apply",
-            "--auto-approve",
-            "--sandbox-world",
-            seed.to_str().unwrap(),
-            m,
-        ],
-    );
+    let first = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
     assert_eq!(first.code, 0, "{}", first.transcript());
     assert!(
         first
@@ -820,11 +810,17 @@ fn apply_creates_the_relationship_waits_for_approval_then_assigns_and_converges(
         first.stdout
     );
     let made = partner_relationships(d);
-    assert_eq!(made.len(), 1);
-    assert_eq!(made[0]["status"], "approvalPending", "locked for approval");
-    assert_eq!(made[0]["displayName"], "Contoso MSP support - Foggy IT");
-    assert_eq!(made[0]["customerTenantId"], FOGGY);
-    let id = made[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(made.len(), 7, "one per gold tenant");
+    assert!(
+        made.iter().all(|r| r["status"] == "approvalPending"),
+        "locked for approval"
+    );
+    let alder = made.iter().find(|r| r["displayName"] == ALDER).unwrap();
+    assert_eq!(
+        alder["customerTenantId"],
+        "b6aafcfd-72d0-5e44-809c-389af099d100"
+    );
+    let id = alder["id"].as_str().unwrap().to_string();
     let url = format!(
         "https://admin.microsoft.com/AdminPortal/Home#/partners/invitation/granularAdminRelationships/{id}"
     );
@@ -848,26 +844,29 @@ fn apply_creates_the_relationship_waits_for_approval_then_assigns_and_converges(
     assert_eq!(again.code, 0, "{}", again.transcript());
     assert_eq!(
         partner_relationships(d).len(),
-        1,
+        7,
         "never a second relationship"
     );
     let drift = tf(d, &["--color", "never", "drift", m]);
     assert_eq!(drift.code, 2, "{}", drift.transcript());
     assert!(
-        drift.stdout.contains(&format!("! {EXAMPLE}  [GDAP approval pending] approval pending: the customer's admin approves at {url}")),
+        drift.stdout.contains(&format!(
+            "! {EXAMPLE}  [GDAP approval pending] approval pending: the customer's admin approves at {url}"
+        )),
         "{}",
         drift.stdout
     );
 
     // The customer approves: the next apply gives the partner's groups their roles.
-    let approved = sandbox_gdap(d, &["approve", "Contoso MSP support - Foggy IT"]);
+    let approved = sandbox_gdap(d, &["approve", ALDER]);
     assert_eq!(approved.code, 0, "{}", approved.transcript());
     let assign = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
     assert_eq!(assign.code, 0, "{}", assign.transcript());
     assert!(assign.stdout.contains("1 updated"), "{}", assign.stdout);
     let live = partner_relationships(d);
-    assert_eq!(live[0]["status"], "active");
-    let assignments = live[0]["accessAssignments"].as_array().unwrap();
+    let alder = live.iter().find(|r| r["displayName"] == ALDER).unwrap();
+    assert_eq!(alder["status"], "active");
+    let assignments = alder["accessAssignments"].as_array().unwrap();
     assert_eq!(assignments.len(), 2, "{assignments:?}");
     let helpdesk = assignments
         .iter()
@@ -886,17 +885,21 @@ fn apply_creates_the_relationship_waits_for_approval_then_assigns_and_converges(
         settled.stdout
     );
     assert!(
-        !settled.stdout.contains("GDAP relationships:"),
-        "{}",
+        !settled.stdout.contains(&format!("{EXAMPLE}  ")),
+        "nothing to say about an active relationship: {}",
         settled.stdout
     );
 
     // An access assignment removed in the portal is drift, and apply puts it back.
     crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
-        t["delegatedAdminRelationships"][0]["accessAssignments"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|a| a["groupId"] != SUPPORT_GROUP);
+        for r in t["delegatedAdminRelationships"].as_array_mut().unwrap() {
+            if r["displayName"] == ALDER {
+                r["accessAssignments"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|a| a["groupId"] != SUPPORT_GROUP);
+            }
+        }
     });
     let drift = tf(d, &["--color", "never", "drift", m]);
     assert_eq!(drift.code, 2, "{}", drift.transcript());
@@ -1243,4 +1246,53 @@ fn exported_relationships_adopt_into_an_empty_plan() {
     let (code, said) = run(&["drift", o, "--state", s, "--color", "never"]);
     assert!(!said.contains("declared by no manifest"), "{said}");
     assert_eq!(code, 2, "approval pending is a finding: {said}");
+}
+
+/// GDAP is how a partner gets in before the app is consented in a customer: a tenant with
+/// only a GDAP relationship is planned and applied from the partner tenant, without a token
+/// of its own.
+#[test]
+fn a_tenant_without_consent_gets_its_gdap_relationship() {
+    use crate::support::tf;
+    let mut fixture = partner_world();
+    fixture.tenants[1].consent = false;
+    let customer = customer(&fixture);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let seed = d.join("fixture.json");
+    std::fs::write(&seed, serde_json::to_vec(&fixture).unwrap()).unwrap();
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &format!(
+                "kind: Tenant\nname: newco\nmicrosoftTenantId: {customer}\n---\n\
+                 kind: GdapRelationship\nname: newco-onboarding\ntenants: [newco]\n\
+                 displayName: NewCo onboarding\nroles: [Helpdesk Administrator]\n"
+            ),
+        )],
+    );
+    let m = d.join("m");
+    let applied = tf(
+        d,
+        &[
+            "--color",
+            "never",
+            "apply",
+            "--auto-approve",
+            "--sandbox-world",
+            seed.to_str().unwrap(),
+            m.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.transcript());
+    let made = partner_relationships(d);
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0]["status"], "approvalPending");
+    let requests_to_customer = crate::support::world(d)["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == customer.as_str() && t["consent"] == true);
+    assert!(!requests_to_customer, "still not consented");
 }
