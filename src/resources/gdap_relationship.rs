@@ -205,7 +205,7 @@ fn find(
         ),
         status::ACTIVE => (
             json!(status::ACTIVE),
-            expiry_note(r, dir.gdap_read_at.as_deref()),
+            replacement_note(r, attributes).or_else(|| expiry_note(r, dir.gdap_read_at.as_deref())),
         ),
         ended => (
             json!(ended),
@@ -272,6 +272,34 @@ fn find(
         .collect(),
         note,
         pending_invitation: false,
+    })
+}
+
+/// Why an active relationship cannot become what the manifests ask in place (Graph changes
+/// only the auto-extension and removes Global Administrator): a new one replaces it.
+fn replacement_note(r: &LiveRelationship, attributes: &Attributes) -> Option<String> {
+    let desired: Vec<String> = attributes
+        .get("roles")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let live = sorted(r.roles.clone());
+    let without_ga = sorted(
+        live.iter()
+            .filter(|x| !x.eq_ignore_ascii_case(crate::gdap::GLOBAL_ADMINISTRATOR))
+            .cloned()
+            .collect(),
+    );
+    let desired = sorted(desired);
+    let roles_in_place = live == desired || without_ga == desired;
+    let same_length = crate::gdap::duration_days(&r.duration).ok()
+        == crate::gdap::duration_days(attr_str(attributes, "duration")).ok();
+    (!roles_in_place || !same_length).then(|| {
+        "its roles or duration cannot change in place: a new relationship (approved by the customer) replaces it, and it keeps access until then".to_string()
     })
 }
 

@@ -1103,6 +1103,12 @@ fn removing_global_administrator_is_in_place_other_role_changes_replace_the_rela
             &manifest("Helpdesk Administrator, User Administrator"),
         )],
     );
+    let plan = tf(d, &["--color", "never", "plan", m]);
+    assert!(
+        plan.stdout.contains("its roles or duration cannot change in place: a new relationship (approved by the customer) replaces it"),
+        "{}",
+        plan.stdout
+    );
     let replaced = apply();
     assert_eq!(replaced.code, 0, "{}", replaced.transcript());
     let all = partner_relationships(d);
