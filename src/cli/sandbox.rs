@@ -49,7 +49,10 @@ PUT   /_sandbox/tenants/T/consent {\"consent\": false}\n  \
 POST  /_sandbox/tenants/T/users             create a user (a fixture user as JSON)\n  \
 POST|DELETE /_sandbox/tenants/T/groups/G/members/U   change a group's members\n  \
 POST  /_sandbox/tenants/T/delta/expire      every delta link issued counts as older than 7 days\n  \
-PUT   /_sandbox/tenants/T/delta/reset       old delta links answer 410 Gone\n\n\
+PUT   /_sandbox/tenants/T/delta/reset       old delta links answer 410 Gone\n  \
+POST  /_sandbox/tenants/P/delegatedAdminRelationships/R/approve|terminate|expire   the customer, or the end\n  \
+POST  /_sandbox/tenants/P/delegatedAdminRelationships/R/age {\"days\": N}   N days pass for it\n  \
+PUT   /_sandbox/tenants/P/delegatedAdminRelationships/R/accessAssignments/A/status {\"status\": \"error\"}\n\n\
 Examples:\n  \
 tenantform sandbox serve --fixture examples/sandbox/fixture.yaml --port 8080\n  \
 tenantform sandbox serve --tenants 50 --users 20 --faults latency=50ms,throttle=0.05\n  \

@@ -43,6 +43,9 @@ use crate::roles::RoleCatalog;
 /// "Important").
 pub const PARTNER_ADMIN_APP_ID: &str = "2832473f-ec63-45fb-976f-5d45a7d4bb91";
 
+/// Days the customer has to approve a relationship locked for approval.
+pub const APPROVAL_WINDOW_DAYS: i64 = 90;
+
 /// One delegated admin relationship, as the saved world and fixtures keep it. In fixtures,
 /// roles may be names; everything but `displayName`, `customerTenantId` and `roles` has a
 /// default (an active relationship of two years, activated now).
@@ -286,6 +289,15 @@ impl GdapStore {
             if r.status == status::APPROVED || r.status == status::ACTIVATING {
                 r.activate(at);
             }
+            // GRAPH.md ("GDAP details"): approval requests expire after 90 days. What status
+            // the relationship takes then is *unconfirmed*; the sandbox says `expired`.
+            if r.status == status::APPROVAL_PENDING
+                && timestamp(&r.last_modified_date_time)
+                    .is_some_and(|locked| at.duration_since(locked) >= days(APPROVAL_WINDOW_DAYS))
+            {
+                r.status = status::EXPIRED.into();
+                changed = true;
+            }
             if r.status == status::ACTIVE
                 && let Some(mut end) = timestamp(&r.end_date_time)
                 && end <= at
@@ -388,6 +400,7 @@ impl GdapStore {
             }
         };
         shift(&mut r.created_date_time);
+        shift(&mut r.last_modified_date_time);
         shift(&mut r.activated_date_time);
         shift(&mut r.end_date_time);
         self.settle(now());

@@ -1302,3 +1302,121 @@ fn a_tenant_without_consent_gets_its_gdap_relationship() {
         .any(|t| t["id"] == customer.as_str() && t["consent"] == true);
     assert!(!requests_to_customer, "still not consented");
 }
+
+/// A relationship nobody approves within 90 days expires (GRAPH.md: approval requests expire
+/// after 90 days).
+#[test]
+fn an_unapproved_relationship_expires_after_90_days() {
+    let mut fixture = partner_world();
+    let customer = customer(&fixture);
+    let mut waiting =
+        fixture_relationship("Waiting", &customer, &["Helpdesk Administrator"], "PT0S");
+    waiting.status = "approvalPending".into();
+    waiting.access_assignments.clear();
+    fixture.tenants[0].delegated_admin_relationships = vec![waiting];
+    let sandbox = SandboxHandle::start(&fixture, Faults::default()).unwrap();
+    run(async {
+        let graph = RawGraph::connect(&sandbox, SANDBOX_PARTNER_TENANT_ID).await;
+        let (_, listed) = graph.send("GET", RELATIONSHIPS, None).await;
+        let id = listed["value"][0]["id"].as_str().unwrap().to_string();
+        let (_, aged) = control(&sandbox, &format!("{id}/age"), json!({"days": 89})).await;
+        assert_eq!(aged["status"], "approvalPending");
+        let (_, aged) = control(&sandbox, &format!("{id}/age"), json!({"days": 1})).await;
+        assert_eq!(aged["status"], "expired");
+        let (status, _) = control(&sandbox, &format!("{id}/approve"), json!({})).await;
+        assert_eq!(status, 400, "too late to approve");
+    });
+}
+
+/// A relationship removed from the manifests is ended only with --allow-delete: terminated
+/// when active (a created one would be deleted).
+#[test]
+fn a_relationship_no_longer_declared_is_terminated_only_with_allow_delete() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tenant = format!("kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n");
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &format!(
+                "{tenant}---\nkind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
+                 displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n"
+            ),
+        )],
+    );
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    assert_eq!(tf(d, &["apply", "--auto-approve", m]).code, 0);
+    assert_eq!(sandbox_gdap(d, &["approve", "Foggy helpdesk"]).code, 0);
+    assert_eq!(tf(d, &["apply", "--auto-approve", m]).code, 0);
+    crate::support::write_tree(d, &[("m/fleet.yaml", &tenant)]);
+    let blocked = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    assert!(
+        blocked.stdout.contains("allow-delete"),
+        "{}",
+        blocked.transcript()
+    );
+    assert_eq!(partner_relationships(d)[0]["status"], "active");
+    let ended = tf(
+        d,
+        &[
+            "--color",
+            "never",
+            "apply",
+            "--auto-approve",
+            "--allow-delete",
+            m,
+        ],
+    );
+    assert_eq!(ended.code, 0, "{}", ended.transcript());
+    let status = partner_relationships(d)[0]["status"].clone();
+    assert!(
+        status == "terminationRequested" || status == "terminated",
+        "{status}"
+    );
+    let state = std::fs::read_to_string(d.join("state.d/tenants/foggy-it.json")).unwrap();
+    assert!(!state.contains("gdap_relationship"), "forgotten: {state}");
+}
+
+/// Without DelegatedAdminRelationship.Read.All in the partner tenant, the tenants with GDAP
+/// relationships fail by name (exit 1) while their other kinds are planned.
+#[test]
+fn a_partner_without_the_gdap_permission_fails_the_tenants_that_need_it() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &format!(
+                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+                 kind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
+                 displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n"
+            ),
+        )],
+    );
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    assert_eq!(tf(d, &["plan", m]).code, 0, "the world is made");
+    crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
+        t["permissions"] = json!(["Directory.Read.All"]);
+    });
+    let plan = tf(d, &["--color", "never", "plan", m]);
+    assert_eq!(plan.code, 1, "{}", plan.transcript());
+    assert!(
+        plan.transcript().contains(
+            "DelegatedAdminRelationship.Read.All (or DelegatedAdminRelationship.ReadWrite.All)"
+        ),
+        "{}",
+        plan.transcript()
+    );
+    assert!(
+        plan.transcript().contains("foggy-it"),
+        "{}",
+        plan.transcript()
+    );
+    assert!(partner_relationships(d).is_empty(), "nothing created");
+}
