@@ -106,6 +106,8 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
                     ("customerDisplayName".to_string(), json!(customer_name)),
                     ("displayName".to_string(), json!(r.display_name)),
                     ("roles".to_string(), json!(sorted(r.roles.clone()))),
+                    // For people reading a plan: the roles by name (not compared).
+                    ("roleNames".to_string(), json!(role_names(&r.roles))),
                     ("duration".to_string(), json!(r.duration)),
                     (
                         "autoExtendDuration".to_string(),
@@ -127,6 +129,21 @@ fn desired(model: &DesiredModel) -> Vec<DesiredObject> {
         }
     }
     out
+}
+
+/// Built-in role names for template ids, sorted (an unknown id as it is).
+fn role_names(ids: &[String]) -> Vec<String> {
+    let catalog = crate::roles::RoleCatalog::builtin();
+    let mut names: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            catalog
+                .by_template_id(id)
+                .map_or_else(|| id.clone(), |r| r.name.to_string())
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 fn tenants(model: &DesiredModel) -> std::collections::BTreeSet<String> {
