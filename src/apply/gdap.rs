@@ -196,9 +196,17 @@ impl EntraExecutor<'_> {
                     ));
                 };
                 if action.op == Op::Adopt {
+                    // Recovered: an apply that died after creating it; finish what it started
+                    // (lock it for approval). Adopting (`--adopt`, import) writes nothing.
+                    let recovered = action.reason == Some(crate::plan::Reason::Recovered);
+                    let live = if recovered {
+                        self.lock(action, client, &partner, live).await?
+                    } else {
+                        live
+                    };
                     return Ok(Executed {
                         ids: ids(&live, None),
-                        external: false,
+                        external: recovered,
                     });
                 }
                 let previous = id_of("previousRelationshipId");

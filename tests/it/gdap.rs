@@ -1420,3 +1420,52 @@ fn a_partner_without_the_gdap_permission_fails_the_tenants_that_need_it() {
     );
     assert!(partner_relationships(d).is_empty(), "nothing created");
 }
+
+/// An apply that dies between creating the relationship and locking it: the next apply finds
+/// it by its name (recovered from the write-ahead intent), locks it, and never makes a second.
+#[test]
+fn an_interrupted_create_is_recovered_by_name_and_locked() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &format!(
+                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+                 kind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
+                 displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n"
+            ),
+        )],
+    );
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    // Every request about one relationship (its lock) fails; creating it does not.
+    let faults = format!("fail=500:/tenantRelationships/delegatedAdminRelationships/{FOGGY}");
+    let broken = tf(
+        d,
+        &[
+            "--color",
+            "never",
+            "apply",
+            "--auto-approve",
+            "--sandbox-faults",
+            &faults,
+            m,
+        ],
+    );
+    assert_eq!(broken.code, 1, "{}", broken.transcript());
+    let made = partner_relationships(d);
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0]["status"], "created", "created, never locked");
+
+    let recovered = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    assert_eq!(recovered.code, 0, "{}", recovered.transcript());
+    let made = partner_relationships(d);
+    assert_eq!(made.len(), 1, "never a second relationship");
+    assert_eq!(made[0]["status"], "approvalPending");
+    let plan = tf(d, &["--color", "never", "plan", "--detailed-exitcode", m]);
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+    assert!(plan.stdout.contains("approval pending"), "{}", plan.stdout);
+}
