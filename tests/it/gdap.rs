@@ -1469,3 +1469,56 @@ fn an_interrupted_create_is_recovered_by_name_and_locked() {
     assert_eq!(plan.code, 0, "{}", plan.transcript());
     assert!(plan.stdout.contains("approval pending"), "{}", plan.stdout);
 }
+
+/// An access assignment Graph left in `error` is drift, and apply makes it again.
+#[test]
+fn an_access_assignment_in_error_is_drift_and_made_again() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &format!(
+                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+                 kind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
+                 displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n\
+                 accessAssignments:\n  - group: {SUPPORT_GROUP}\n    roles: [Helpdesk Administrator]\n"
+            ),
+        )],
+    );
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    assert_eq!(tf(d, &["apply", "--auto-approve", m]).code, 0);
+    assert_eq!(sandbox_gdap(d, &["approve", "Foggy helpdesk"]).code, 0);
+    assert_eq!(tf(d, &["apply", "--auto-approve", m]).code, 0);
+    let before = partner_relationships(d)[0]["accessAssignments"][0]["id"].clone();
+    crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
+        t["delegatedAdminRelationships"][0]["accessAssignments"][0]["status"] = json!("error");
+    });
+    let drift = tf(d, &["--color", "never", "drift", m]);
+    assert_eq!(drift.code, 2, "{}", drift.transcript());
+    assert!(
+        drift
+            .stdout
+            .contains("gdap_relationship.foggy-it.foggy-helpdesk  [changed in Entra]")
+            && drift.stdout.contains("\"status\":\"error\""),
+        "{}",
+        drift.stdout
+    );
+    let repaired = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    assert_eq!(repaired.code, 0, "{}", repaired.transcript());
+    let assignments = partner_relationships(d)[0]["accessAssignments"].clone();
+    let current: Vec<&Value> = assignments
+        .as_array()
+        .unwrap()
+        .iter()
+        // Graph provisions it in the background: pending until the next read shows it active.
+        .filter(|a| a["status"] == "active" || a["status"] == "pending")
+        .collect();
+    assert_eq!(current.len(), 1, "{assignments}");
+    assert_ne!(current[0]["id"], before, "made again");
+    let plan = tf(d, &["--color", "never", "plan", "--detailed-exitcode", m]);
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+}
