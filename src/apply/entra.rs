@@ -29,14 +29,18 @@ pub struct EntraExecutor<'a> {
 }
 
 /// A Graph error on `action`, with its cause, code and request id.
-fn failed(action: &Action, e: GraphClientError) -> ApplyError {
+pub(super) fn failed(action: &Action, e: GraphClientError) -> ApplyError {
     ApplyError::Failed {
         address: action.address.clone(),
         failure: Box::new(e.failure()),
     }
 }
 
-fn failed_because(action: &Action, cause: Cause, message: impl Into<String>) -> ApplyError {
+pub(super) fn failed_because(
+    action: &Action,
+    cause: Cause,
+    message: impl Into<String>,
+) -> ApplyError {
     ApplyError::Failed {
         address: action.address.clone(),
         failure: Box::new(Failure::new(cause, message)),

@@ -12,29 +12,15 @@
 
 use serde_json::{Value, json};
 
-use super::entra::EntraExecutor;
+use super::entra::{EntraExecutor, failed, failed_because};
 use super::{ApplyError, Executed};
 use crate::gdap::{LiveRelationship, status};
+use crate::graph::GraphClient;
 use crate::graph::gdap::{self, NewRelationship};
-use crate::graph::{GraphClient, GraphClientError};
-use crate::outcome::{Cause, Failure};
+use crate::outcome::Cause;
 use crate::plan::{Action, Op};
 use crate::resources::attr_str;
 use crate::state::{Attributes, Ids, StateObject};
-
-fn failed(action: &Action, e: GraphClientError) -> ApplyError {
-    ApplyError::Failed {
-        address: action.address.clone(),
-        failure: Box::new(e.failure()),
-    }
-}
-
-fn failed_because(action: &Action, cause: Cause, message: impl Into<String>) -> ApplyError {
-    ApplyError::Failed {
-        address: action.address.clone(),
-        failure: Box::new(Failure::new(cause, message)),
-    }
-}
 
 fn roles_of(attributes: &Attributes, key: &str) -> Vec<String> {
     attributes

@@ -106,7 +106,20 @@ pub async fn list(
     }
     for answer in client.batch(partner, requests).await? {
         answer.ok(partner)?;
-        let index: usize = answer.id.parse().expect("ids are positions");
+        // Ids are the positions the requests were made with; anything else is not our answer.
+        let Some(index) = answer
+            .id
+            .parse::<usize>()
+            .ok()
+            .filter(|i| *i < relationships.len())
+        else {
+            return Err(unreadable(
+                partner,
+                "POST",
+                "/$batch",
+                "an answer to a request that was not sent",
+            ));
+        };
         let items = all_items(client, partner, answer.body.clone()).await?;
         relationships[index].access_assignments = items
             .iter()

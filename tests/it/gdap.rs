@@ -1522,3 +1522,34 @@ fn an_access_assignment_in_error_is_drift_and_made_again() {
     let plan = tf(d, &["--color", "never", "plan", "--detailed-exitcode", m]);
     assert_eq!(plan.code, 0, "{}", plan.transcript());
 }
+
+/// A pull-request comment (`plan --output markdown`) shows what waits for the customer.
+#[test]
+fn the_markdown_plan_shows_approval_pending() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &format!(
+                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+                 kind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
+                 displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n"
+            ),
+        )],
+    );
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    assert_eq!(tf(d, &["apply", "--auto-approve", m]).code, 0);
+    let plan = tf(d, &["plan", "--output", "markdown", m]);
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+    assert!(
+        plan.stdout.contains(
+            "> **GDAP:** gdap\\_relationship\\.foggy\\-it\\.foggy\\-helpdesk: approval pending: the customer's admin approves at https://admin\\.microsoft\\.com/"
+        ),
+        "{}",
+        plan.stdout
+    );
+}
