@@ -747,9 +747,12 @@ impl TenantPlanning<'_> {
         }
         // GDAP relationships live in the partner tenant: read there once a run, each
         // customer's handed to its directory.
+        // Drift of a fleet that manages GDAP checks every mapped tenant for relationships
+        // nobody declared; a fleet without GDAP manifests never reads them.
+        let drift_gdap = self.every_mapped && !self.fleet.catalog.gdap_relationships.is_empty();
         if let Some(connection) = self.connection
             && self.plans_gdap
-            && needs_gdap(&desired, &state, &job.name)
+            && (drift_gdap || needs_gdap(&desired, &state, &job.name))
         {
             let customer = desired
                 .tenants

@@ -1553,3 +1553,58 @@ fn the_markdown_plan_shows_approval_pending() {
         plan.stdout
     );
 }
+
+/// Drift of a fleet that manages GDAP reports relationships nobody declared in every mapped
+/// tenant, also those that declare none; a fleet without GDAP manifests never reads them.
+#[test]
+fn drift_reports_undeclared_relationships_in_every_mapped_tenant() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let other = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f";
+    let tenants = format!(
+        "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+         kind: Tenant\nname: birchwood\nmicrosoftTenantId: {other}\n"
+    );
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &format!(
+                "{tenants}---\nkind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
+                 displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n"
+            ),
+        )],
+    );
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    assert_eq!(tf(d, &["apply", "--auto-approve", m]).code, 0);
+    crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
+        t["delegatedAdminRelationships"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({
+                "id": format!("{other}-0001"),
+                "displayName": "Birchwood from the old MSP",
+                "customerTenantId": other,
+                "roles": ["Global Reader"],
+            }));
+    });
+    let drift = tf(d, &["--color", "never", "drift", m]);
+    assert_eq!(drift.code, 2, "{}", drift.transcript());
+    assert!(
+        drift.stdout.contains(&format!(
+            "! {other}-0001  [unmanaged object in Entra] GDAP relationship \"Birchwood from the old MSP\" (active; Global Reader) is declared by no manifest"
+        )),
+        "{}",
+        drift.stdout
+    );
+    // Without GDAP manifests, the partner's relationships are not read at all.
+    crate::support::write_tree(d, &[("m/fleet.yaml", &tenants)]);
+    let drift = tf(d, &["--color", "never", "drift", m]);
+    assert!(
+        !drift.stdout.contains("GDAP relationship \"Birchwood"),
+        "{}",
+        drift.stdout
+    );
+}
