@@ -139,24 +139,31 @@ impl EntraExecutor<'_> {
                 .or_else(|| stored.and_then(|s| s.ids.get(key).cloned()))
                 .filter(|id| !id.is_empty())
         };
-        let all = gdap::list(client, &partner)
-            .await
-            .map_err(|e| failed(action, e))?;
-        let current = id_of("relationshipId")
-            .and_then(|id| all.iter().find(|r| r.id == id))
-            .cloned();
+        // Only the relationships this action is about are read (by id, or by name), never
+        // the partner's whole list: an apply creating many relationships stays linear.
+        let partner_id = partner.as_str();
+        let read = move |id: Option<String>| async move {
+            match id {
+                Some(id) => gdap::read_one(client, partner_id, &id)
+                    .await
+                    .map_err(|e| failed(action, e)),
+                None => Ok(None),
+            }
+        };
+        let current = read(id_of("relationshipId")).await?;
         match action.op {
             Op::Create => {
                 let after = action.after.as_ref().expect("create has attributes");
                 let name = attr_str(after, "displayName").trim();
                 // Convergent: a relationship with this name is this one (Graph keeps names
                 // unique), made by an earlier run that died before recording it.
-                let found = all
-                    .iter()
+                let found = gdap::with_name(client, &partner, name)
+                    .await
+                    .map_err(|e| failed(action, e))?
+                    .into_iter()
                     .find(|r| {
                         r.display_name.eq_ignore_ascii_case(name) && !status::is_ended(&r.status)
-                    })
-                    .cloned();
+                    });
                 let relationship = match found {
                     Some(r) => r,
                     None => self.create(action, client, &partner, after, name).await?,
@@ -169,12 +176,20 @@ impl EntraExecutor<'_> {
             }
             Op::Update | Op::Adopt => {
                 let after = action.after.as_ref().expect("update has attributes");
-                let Some(live) = current.or_else(|| {
-                    let name = attr_str(after, "displayName").trim();
-                    all.iter()
-                        .find(|r| r.display_name.eq_ignore_ascii_case(name))
-                        .cloned()
-                }) else {
+                let live = match current {
+                    Some(live) => Some(live),
+                    None => {
+                        let name = attr_str(after, "displayName").trim();
+                        match gdap::find_by_name(client, &partner, name)
+                            .await
+                            .map_err(|e| failed(action, e))?
+                        {
+                            Some(found) => read(Some(found.id)).await?,
+                            None => None,
+                        }
+                    }
+                };
+                let Some(live) = live else {
                     return Err(failed_because(
                         action,
                         Cause::GraphError,
@@ -197,21 +212,18 @@ impl EntraExecutor<'_> {
                 }
                 let previous = id_of("previousRelationshipId");
                 if needs_replacement(&live, after) {
-                    return self
-                        .replace(action, client, &partner, &all, &live, after)
-                        .await;
+                    return self.replace(action, client, &partner, &live, after).await;
                 }
                 let live = self
                     .update_in_place(action, client, &partner, live, after)
                     .await?;
                 // A replacement that is active now ends the relationship it replaces.
                 let mut still_previous = previous.clone();
-                if live.status == status::ACTIVE
-                    && let Some(old) = previous
-                        .as_deref()
-                        .and_then(|id| all.iter().find(|r| r.id == id))
-                {
-                    if !status::is_ended(&old.status) {
+                if live.status == status::ACTIVE {
+                    if let Some(old) = read(previous.clone())
+                        .await?
+                        .filter(|old| !status::is_ended(&old.status))
+                    {
                         gdap::request(client, &partner, &old.id, "terminate")
                             .await
                             .map_err(|e| failed(action, e))?;
@@ -236,8 +248,8 @@ impl EntraExecutor<'_> {
                     }
                 }
                 // The replaced one too, if it is still there.
-                if let Some(old) = id_of("previousRelationshipId")
-                    .and_then(|id| all.iter().find(|r| r.id == id))
+                if let Some(old) = read(id_of("previousRelationshipId"))
+                    .await?
                     .filter(|r| !status::is_ended(&r.status))
                 {
                     gdap::request(client, &partner, &old.id, "terminate")
@@ -301,69 +313,55 @@ impl EntraExecutor<'_> {
         action: &Action,
         client: &GraphClient,
         partner: &str,
-        all: &[LiveRelationship],
         old: &LiveRelationship,
         after: &Attributes,
     ) -> Result<Executed, ApplyError> {
         let base = attr_str(after, "displayName").trim().to_string();
-        let taken = |name: &str| {
-            all.iter()
-                .any(|r| r.id != old.id && r.display_name.eq_ignore_ascii_case(name))
-        };
-        // An earlier run may have made the replacement already and died before recording it:
-        // a pending or created relationship with a derived name of the same customer is it.
         let today = jiff::Timestamp::now()
             .to_zoned(jiff::tz::TimeZone::UTC)
             .date()
             .to_string();
-        let candidates: Vec<String> = (1..=9)
-            .map(|n| {
-                let suffix = if n == 1 {
-                    format!(" {today}")
-                } else {
-                    format!(" {today}-{n}")
-                };
-                let keep = crate::gdap::MAX_DISPLAY_NAME - suffix.chars().count();
-                let head: String = base.chars().take(keep).collect();
-                format!("{}{suffix}", head.trim_end())
-            })
-            .collect();
-        if let Some(made) = all.iter().find(|r| {
-            r.id != old.id
-                && !status::is_ended(&r.status)
-                && candidates
-                    .iter()
-                    .any(|c| c.eq_ignore_ascii_case(&r.display_name))
-        }) {
-            let made = self.lock(action, client, partner, made.clone()).await?;
+        // The desired name when it is free, else the name with the day (and a number): each
+        // looked up by name. A relationship found under one that is not ended, other than the
+        // old one, is the replacement an earlier run made and died before recording.
+        let candidates = std::iter::once(base.clone()).chain((1..=9).map(|n| {
+            let suffix = if n == 1 {
+                format!(" {today}")
+            } else {
+                format!(" {today}-{n}")
+            };
+            let keep = crate::gdap::MAX_DISPLAY_NAME - suffix.chars().count();
+            let head: String = base.chars().take(keep).collect();
+            format!("{}{suffix}", head.trim_end())
+        }));
+        let previous = (!status::is_ended(&old.status)).then_some(old.id.as_str());
+        for name in candidates {
+            let holders: Vec<LiveRelationship> = gdap::with_name(client, partner, &name)
+                .await
+                .map_err(|e| failed(action, e))?
+                .into_iter()
+                .filter(|r| r.display_name.eq_ignore_ascii_case(&name))
+                .collect();
+            let made = match holders
+                .iter()
+                .find(|r| r.id != old.id && !status::is_ended(&r.status))
+            {
+                Some(made) => made.clone(),
+                // Taken: by the old one, or by one that ended (names stay unique).
+                None if !holders.is_empty() => continue,
+                None => self.create(action, client, partner, after, &name).await?,
+            };
+            let made = self.lock(action, client, partner, made).await?;
             return Ok(Executed {
-                ids: ids(
-                    &made,
-                    (!status::is_ended(&old.status)).then_some(old.id.as_str()),
-                ),
+                ids: ids(&made, previous),
                 external: true,
             });
         }
-        let name = std::iter::once(base.clone())
-            .filter(|b| !b.eq_ignore_ascii_case(&old.display_name) && !taken(b))
-            .chain(candidates.into_iter().filter(|c| !taken(c)))
-            .next()
-            .ok_or_else(|| {
-                failed_because(
-                    action,
-                    Cause::GraphError,
-                    format!("no free display name for a new relationship from `{base}`"),
-                )
-            })?;
-        let made = self.create(action, client, partner, after, &name).await?;
-        let made = self.lock(action, client, partner, made).await?;
-        Ok(Executed {
-            ids: ids(
-                &made,
-                (!status::is_ended(&old.status)).then_some(old.id.as_str()),
-            ),
-            external: true,
-        })
+        Err(failed_because(
+            action,
+            Cause::GraphError,
+            format!("no free display name for a new relationship from `{base}`"),
+        ))
     }
 
     /// What the relationship's status allows now: a `created` one is edited and locked; an

@@ -129,17 +129,64 @@ pub async fn list(
     Ok(relationships)
 }
 
-/// The partner's relationship with this display name (Graph keeps them unique, any case),
-/// so a repeated create finds the first one instead of making a second.
+/// The partner's relationships with this display name (`$filter`, which the list page
+/// documents; without their access assignments): Graph keeps names unique, so a repeated
+/// create finds the first one instead of making a second, without listing every relationship.
+pub async fn with_name(
+    client: &GraphClient,
+    partner: &str,
+    display_name: &str,
+) -> Result<Vec<LiveRelationship>, GraphClientError> {
+    let filter = format!(
+        "displayName eq '{}'",
+        display_name.trim().replace('\'', "''")
+    );
+    let path = format!(
+        "{RELATIONSHIPS}?$filter={}",
+        url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+    );
+    client
+        .get_all(partner, &path)
+        .await?
+        .iter()
+        .map(|v| relationship(partner, "GET", RELATIONSHIPS, v))
+        .collect()
+}
+
+/// The partner's relationship with this display name, if any.
 pub async fn find_by_name(
     client: &GraphClient,
     partner: &str,
     display_name: &str,
 ) -> Result<Option<LiveRelationship>, GraphClientError> {
-    Ok(list(client, partner)
+    Ok(with_name(client, partner, display_name)
         .await?
         .into_iter()
         .find(|r| r.display_name.eq_ignore_ascii_case(display_name.trim())))
+}
+
+/// One relationship with its access assignments when it is active; `None` when Graph no
+/// longer has it (404).
+pub async fn read_one(
+    client: &GraphClient,
+    partner: &str,
+    id: &str,
+) -> Result<Option<LiveRelationship>, GraphClientError> {
+    let mut r = match get(client, partner, id).await {
+        Ok(r) => r,
+        Err(e) if e.status() == Some(404) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if r.status == crate::gdap::status::ACTIVE {
+        let path = format!("{RELATIONSHIPS}/{id}/accessAssignments");
+        r.access_assignments = client
+            .get_all(partner, &path)
+            .await?
+            .iter()
+            .map(|v| assignment(partner, "GET", &path, v))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(Some(r))
 }
 
 /// Reads one relationship (without its access assignments).
