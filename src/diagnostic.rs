@@ -74,6 +74,9 @@ codes! {
     DuplicateSync = "TF412", "duplicate-sync";
     RouteNeverMatches = "TF413", "route-never-matches";
     DuplicatePolicy = "TF414", "duplicate-policy";
+    AutoExtendGlobalAdministrator = "TF415", "auto-extend-global-administrator";
+    RoleNotInRelationship = "TF416", "role-not-in-relationship";
+    DuplicateDisplayName = "TF417", "duplicate-display-name";
     SelectorMatchesNothing = "TF500", "selector-matches-nothing";
     DuplicateRole = "TF501", "duplicate-role";
 }

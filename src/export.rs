@@ -1,5 +1,5 @@
-//! Manifests written from live tenants (onboarding): Tenant, GuestUser and RoleAssignment
-//! documents formatted like hand-written ones. Pure: live data in, files out.
+//! Manifests written from live tenants (onboarding): Tenant, GuestUser, RoleAssignment and
+//! GdapRelationship documents formatted like hand-written ones. Pure: live data in, files out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -62,6 +62,7 @@ pub fn manifests(tenants: &[ExportedTenant]) -> Vec<GeneratedFile> {
     let catalog = RoleCatalog::builtin();
     let mut taken_tenants = BTreeSet::new();
     let mut taken_people = BTreeSet::new();
+    let mut taken_relationships = BTreeSet::new();
     let mut files = Vec::new();
     // email (lowercase) -> (display name, email as written, [(tenant, [(scope, role)])])
     type Roles = BTreeMap<String, BTreeSet<String>>;
@@ -81,6 +82,55 @@ pub fn manifests(tenants: &[ExportedTenant]) -> Vec<GeneratedFile> {
             yaml_str(&t.display_name),
             t.microsoft_tenant_id.to_lowercase()
         );
+        // Its GDAP relationships (the partner's, still in force), each its own document:
+        // applied with `--adopt`, they are recorded as they are and the plan is empty.
+        let mut relationships: Vec<&crate::gdap::LiveRelationship> = t
+            .directory
+            .gdap_relationships
+            .iter()
+            .filter(|r| !crate::gdap::status::is_ended(&r.status))
+            .collect();
+        relationships.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+        for r in relationships {
+            let slug = unique_slug(
+                &format!("{name} {}", r.display_name),
+                "gdap",
+                &mut taken_relationships,
+            );
+            let role_names = |ids: &[String]| -> String {
+                ids.iter()
+                    .map(|id| {
+                        yaml_str(
+                            catalog
+                                .by_template_id(id)
+                                .map_or(id.as_str(), |role| role.name),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = write!(
+                text,
+                "---\nkind: GdapRelationship\nname: {slug}\ntenants: [{name}]\ndisplayName: {}\nroles: [{}]\nduration: {}\nautoExtend: {}\n",
+                yaml_str(&r.display_name),
+                role_names(&r.roles),
+                yaml_str(&r.duration),
+                if r.auto_extends() { "P180D" } else { "none" },
+            );
+            let assignments: Vec<&crate::gdap::LiveAccessAssignment> =
+                r.current_assignments().collect();
+            if !assignments.is_empty() {
+                text.push_str("accessAssignments:\n");
+                for a in assignments {
+                    let _ = write!(
+                        text,
+                        "  - group: {}\n    roles: [{}]\n",
+                        a.group_id,
+                        role_names(&a.roles)
+                    );
+                }
+            }
+        }
         files.push(GeneratedFile {
             path: format!("tenants/{name}.yaml"),
             text,

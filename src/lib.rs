@@ -14,6 +14,7 @@ pub mod diagnostic;
 pub mod drift;
 pub mod end_users;
 pub mod export;
+pub mod gdap;
 pub mod git;
 pub mod graph;
 pub mod licences;

@@ -26,6 +26,9 @@ pub mod source {
     pub const GROUP_MEMBERS: &str = "groupMembers";
     /// The users the end-user sync reads (`/users/delta` and the groups its rules name).
     pub const USERS: &str = "users";
+    /// The partner's GDAP relationships with this customer (read once per run in the
+    /// partner tenant, `graph::gdap`, and handed to each customer's directory).
+    pub const GDAP: &str = "gdapRelationships";
 }
 
 /// How one source of a tenant's directory was read.
@@ -85,6 +88,12 @@ pub struct LiveDirectory {
     /// The users the end-user sync read (source `users`), for tenants that sync end users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users: Option<Box<LiveUsers>>,
+    /// The partner's GDAP relationships whose customer is this tenant (source `gdap`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gdap_relationships: Vec<crate::gdap::LiveRelationship>,
+    /// When the partner's relationships were read (RFC 3339): what expiry is judged against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gdap_read_at: Option<String>,
     /// How each source was read, by source name ([`source`]). A source that is not listed
     /// was not read: its data above is empty, not known to be empty.
     #[serde(default)]

@@ -24,17 +24,23 @@ pub struct EntraExecutor<'a> {
     pub replication_wait: Duration,
     /// Set by Ctrl-C / SIGTERM: waits for replication end early.
     pub stop: &'a std::sync::atomic::AtomicBool,
+    /// The partner (MSP) tenant, where GDAP relationships live.
+    pub partner_tenant: Option<&'a str>,
 }
 
 /// A Graph error on `action`, with its cause, code and request id.
-fn failed(action: &Action, e: GraphClientError) -> ApplyError {
+pub(super) fn failed(action: &Action, e: GraphClientError) -> ApplyError {
     ApplyError::Failed {
         address: action.address.clone(),
         failure: Box::new(e.failure()),
     }
 }
 
-fn failed_because(action: &Action, cause: Cause, message: impl Into<String>) -> ApplyError {
+pub(super) fn failed_because(
+    action: &Action,
+    cause: Cause,
+    message: impl Into<String>,
+) -> ApplyError {
     ApplyError::Failed {
         address: action.address.clone(),
         failure: Box::new(Failure::new(cause, message)),
@@ -462,6 +468,7 @@ impl Executor for EntraExecutor<'_> {
         match crate::resources::kind(&action.kind).map(|k| k.id) {
             Some(KindId::Guest) => Box::pin(self.guest(action, stored, state)),
             Some(KindId::DirectoryRole) => Box::pin(self.directory_role(action, stored, state)),
+            Some(KindId::GdapRelationship) => Box::pin(self.gdap_relationship(action, stored)),
             // Kinds that live only in state: the record is the change.
             // Contacts are MSP-side records synced *from* Entra: nothing is written there.
             Some(
@@ -481,7 +488,7 @@ impl Executor for EntraExecutor<'_> {
 }
 
 /// The kinds this executor writes to Entra (a test keeps it equal to the registry's live kinds).
-pub const ENTRA_KINDS: &[&str] = &["guest", "directory_role"];
+pub const ENTRA_KINDS: &[&str] = &["guest", "directory_role", "gdap_relationship"];
 
 enum GuestWriteError {
     Graph(GraphClientError),

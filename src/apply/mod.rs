@@ -6,6 +6,7 @@
 //! forgotten, nothing is done twice.
 
 pub mod entra;
+mod gdap;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};

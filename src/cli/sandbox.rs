@@ -50,6 +50,9 @@ POST  /_sandbox/tenants/T/users             create a user (a fixture user as JSO
 POST|DELETE /_sandbox/tenants/T/groups/G/members/U   change a group's members\n  \
 POST  /_sandbox/tenants/T/delta/expire      every delta link issued counts as older than 7 days\n  \
 PUT   /_sandbox/tenants/T/delta/reset       old delta links answer 410 Gone\n  \
+POST  /_sandbox/tenants/P/delegatedAdminRelationships/R/approve|terminate|expire   the customer, or the end\n  \
+POST  /_sandbox/tenants/P/delegatedAdminRelationships/R/age {\"days\": N}   N days pass for it\n  \
+PUT   /_sandbox/tenants/P/delegatedAdminRelationships/R/accessAssignments/A/status {\"status\": \"error\"}\n  \
 POST  /_sandbox/tenants/T/delegated-token {\"user\": UPN} a person's token, as `az account get-access-token` prints it\n  \
 GET|PUT    /_sandbox/emulators         what the emulators below issue (githubSubject, adoSubject,\n  \
                                        managedIdentityObjectId, lifetimeSecs)\n\n\
@@ -90,6 +93,29 @@ tenantform sandbox serve --tenants 3 --print-env > sandbox.env &"
         /// second shell sources); the banner goes to stderr. The sandbox keeps serving.
         #[arg(long)]
         print_env: bool,
+    },
+    /// Play the customer (or time) for a GDAP relationship in a saved sandbox world.
+    #[command(
+        long_about = "Play the customer, or time, for a GDAP relationship in the world `--sandbox` keeps (sandbox-world.json beside the state): the customer's admin approves it (approvalPending -> active, ending its duration from now) or terminates it; `expire` ends it now; `age --days N` moves its dates N days into the past (it may expire, or auto-extend by 180 days). The next plan, apply or drift sees the change. The same controls exist over HTTP for `sandbox serve` (POST /_sandbox/tenants/P/delegatedAdminRelationships/R/approve|terminate|expire|age).",
+        after_help = "Examples:\n  \
+tenantform apply --sandbox examples/msp-fleet       # creates and locks each relationship\n  \
+tenantform sandbox gdap approve --world examples/msp-fleet/.tenantform/sandbox-world.json 'Contoso MSP support - alder-dental'\n  \
+tenantform apply --sandbox examples/msp-fleet       # now creates its access assignments\n  \
+tenantform sandbox gdap terminate --world examples/msp-fleet/.tenantform/sandbox-world.json 'Contoso MSP support - alder-dental'\n  \
+tenantform drift --sandbox examples/msp-fleet       # terminated by the customer"
+    )]
+    Gdap {
+        /// approve, terminate, expire or age.
+        #[arg(value_parser = ["approve", "terminate", "expire", "age"])]
+        action: String,
+        /// The relationship: its id or its display name.
+        relationship: String,
+        /// The saved world (sandbox-world.json).
+        #[arg(long, value_name = "FILE")]
+        world: PathBuf,
+        /// For `age`: how many days pass.
+        #[arg(long, value_name = "N", required_if_eq("action", "age"))]
+        days: Option<i64>,
     },
 }
 
@@ -209,16 +235,47 @@ fn print_flushed(lines: impl IntoIterator<Item = String>) -> Result<(), CliError
     Ok(())
 }
 
+/// `sandbox gdap`: loads the saved world, acts on the relationship, writes the world back.
+fn gdap(
+    action: &str,
+    relationship: &str,
+    world: &std::path::Path,
+    days: Option<i64>,
+) -> Result<u8, CliError> {
+    let fixture = Fixture::load(world).map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut loaded = crate::sandbox::World::new(&fixture, Faults::default());
+    let answer = crate::sandbox::gdap::control(&mut loaded, relationship, action, days)
+        .map_err(|e| CliError::Usage(format!("sandbox gdap {action}: {}", e.message)))?;
+    let text = serde_json::to_vec_pretty(&loaded.to_fixture()).expect("fixture serializes");
+    crate::ops::workspace::write_private_file(world, &text)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    println!(
+        "{}: {} (ends {})",
+        crate::render::terminal_safe(answer["displayName"].as_str().unwrap_or_default()),
+        answer["status"].as_str().unwrap_or_default(),
+        answer["endDateTime"].as_str().unwrap_or("-")
+    );
+    Ok(exit::OK)
+}
+
 pub fn run(_cx: &Context, args: Args) -> Result<u8, CliError> {
-    let SandboxCommand::Serve {
-        fixture,
-        tenants,
-        users,
-        profiles,
-        port,
-        faults,
-        print_env,
-    } = args.command;
+    let (fixture, tenants, users, profiles, port, faults, print_env) = match args.command {
+        SandboxCommand::Gdap {
+            action,
+            relationship,
+            world,
+            days,
+        } => return gdap(&action, &relationship, &world, days),
+        SandboxCommand::Serve {
+            fixture,
+            tenants,
+            users,
+            profiles,
+            port,
+            faults,
+            print_env,
+        } => (fixture, tenants, users, profiles, port, faults, print_env),
+    };
     let fixture = match (fixture, tenants) {
         (Some(path), _) => Fixture::load(&path).map_err(|e| CliError::Usage(e.to_string()))?,
         (None, Some(n)) if profiles => Fixture::generated_with_profiles(n, users),

@@ -38,6 +38,9 @@ struct Summary {
     end_user_sync_tenants: usize,
     /// Tenants a TenantPolicy holds to its expectations.
     policy_tenants: usize,
+    /// GDAP relationships declared (one per targeted tenant).
+    #[serde(skip_serializing_if = "is_zero")]
+    gdap_relationships: usize,
     errors: usize,
     warnings: usize,
 }
@@ -106,6 +109,12 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                     plural(summary.policy_tenants, "tenant")
                 ));
             }
+            if summary.gdap_relationships > 0 {
+                counts.push_str(&format!(
+                    ", {}",
+                    plural(summary.gdap_relationships, "GDAP relationship")
+                ));
+            }
             if valid {
                 let warnings = match summary.warnings {
                     0 => String::new(),
@@ -146,7 +155,19 @@ fn summarize(files: usize, v: &Validation) -> Summary {
         role_assignments: v.fleet.role_assignment_count(),
         end_user_sync_tenants: v.fleet.catalog.end_user_syncs.len(),
         policy_tenants: v.fleet.catalog.tenant_policies.len(),
+        gdap_relationships: v
+            .fleet
+            .catalog
+            .gdap_relationships
+            .values()
+            .map(Vec::len)
+            .sum(),
         errors: v.errors(),
         warnings: v.warnings(),
     }
+}
+
+/// JSON keeps its shape for fleets without GDAP relationships.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -45,6 +45,15 @@ pub enum Cause {
     /// or falling too fast, paid licences wasted, a subscription about to end), with the
     /// numbers. Addressed `policy.<tenant>.<expectation>`.
     PolicyBreach,
+    /// A GDAP relationship waits for the customer's approval (the note has the URL).
+    GdapApprovalPending,
+    /// A GDAP relationship without auto-extension ends within 30 days (Microsoft's notices
+    /// come 30, 7 and 1 days before).
+    GdapExpiring,
+    /// A GDAP relationship expired: access is gone until a new one is approved.
+    GdapExpired,
+    /// The customer terminated a GDAP relationship.
+    GdapTerminated,
 }
 
 impl Cause {
@@ -61,6 +70,10 @@ impl Cause {
             Cause::UnmappedCustomer => "customer not mapped to a tenant",
             Cause::PrivilegedAccessUndeclared => "privileged access nobody declared",
             Cause::PolicyBreach => "policy not kept",
+            Cause::GdapApprovalPending => "GDAP approval pending",
+            Cause::GdapExpiring => "GDAP relationship expiring",
+            Cause::GdapExpired => "GDAP relationship expired",
+            Cause::GdapTerminated => "GDAP relationship terminated by the customer",
         }
     }
 }
@@ -166,6 +179,43 @@ impl DriftReport {
 /// allowed): a streaming drift run keeps only those of the unchanged objects.
 pub fn note_is_finding(note: &str, today: jiff::civil::Date, max_pending_days: i64) -> bool {
     pending_days(note, today).is_some_and(|days| days > max_pending_days)
+        || gdap_note_cause(note).is_some()
+}
+
+/// The GDAP finding a relationship's note is (`resources::gdap_relationship` writes them).
+fn gdap_note_cause(note: &str) -> Option<Cause> {
+    if note.starts_with("approval pending") {
+        Some(Cause::GdapApprovalPending)
+    } else if note.starts_with("expires in ") {
+        Some(Cause::GdapExpiring)
+    } else if note.starts_with("expired") {
+        Some(Cause::GdapExpired)
+    } else if note.starts_with("terminated") {
+        Some(Cause::GdapTerminated)
+    } else {
+        None
+    }
+}
+
+fn gdap_cause(a: &crate::plan::Action) -> Option<Cause> {
+    if a.kind != crate::resources::gdap_relationship::KIND.name {
+        return None;
+    }
+    gdap_note_cause(a.note.as_deref()?)
+}
+
+/// Which of Microsoft's notices (30, 7, 1 days before) an expiry note is within.
+fn expiry_notice(note: &str) -> String {
+    let days: Option<i64> = note
+        .strip_prefix("expires in ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|d| d.parse().ok());
+    match days {
+        Some(d) if d <= 1 => " (within 1 day)".into(),
+        Some(d) if d <= 7 => " (within 7 days)".into(),
+        Some(_) => " (within 30 days)".into(),
+        None => String::new(),
+    }
 }
 
 fn pending_days(note: &str, today: jiff::civil::Date) -> Option<i64> {
@@ -252,6 +302,24 @@ pub fn report(
             .push(finding);
     };
     for a in &plan.actions {
+        if let Some(cause) = gdap_cause(a) {
+            let note = a.note.as_deref().unwrap_or("");
+            add(
+                &a.tenant,
+                Finding {
+                    address: a.address.clone(),
+                    cause,
+                    detail: match cause {
+                        Cause::GdapExpiring => format!("{note}{}", expiry_notice(note)),
+                        _ => note.to_string(),
+                    },
+                    changes: a.changes.clone(),
+                    exception: None,
+                    privileged: None,
+                },
+            );
+            continue;
+        }
         let cause = match (a.op, a.reason) {
             (Op::NoOp, _) => {
                 if let Some(days) = a.note.as_deref().and_then(|n| pending_days(n, today))

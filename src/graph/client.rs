@@ -712,6 +712,25 @@ impl GraphClient {
             .await
     }
 
+    /// [`Self::send`] with `If-Match: etag`, which GDAP's updates and deletes require
+    /// (delegatedadminrelationship-update.md, -delete.md). Not repeated on 500/502: a write.
+    pub async fn send_if_match(
+        &self,
+        tenant: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        etag: &str,
+    ) -> Result<GraphResponse, GraphClientError> {
+        let (status, bytes) = self
+            .send_raw_with(tenant, method, path, body, false, Some(etag))
+            .await?;
+        Ok(GraphResponse {
+            status,
+            body: body_value(&bytes),
+        })
+    }
+
     /// [`Self::send`], saying whether the request only reads (so a server error may be
     /// repeated): a `$batch` of GETs is a read although it is POSTed.
     async fn send_request(
@@ -755,6 +774,20 @@ impl GraphClient {
         body: Option<&Value>,
         read_only: bool,
     ) -> Result<(u16, bytes::Bytes), GraphClientError> {
+        self.send_raw_with(tenant, method, path, body, read_only, None)
+            .await
+    }
+
+    /// [`Self::send_raw`] with an optional `If-Match` header.
+    async fn send_raw_with(
+        &self,
+        tenant: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        read_only: bool,
+        if_match: Option<&str>,
+    ) -> Result<(u16, bytes::Bytes), GraphClientError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -768,6 +801,9 @@ impl GraphClient {
                 .header("client-request-id", uuid::Uuid::new_v4().to_string());
             if let Some(body) = body {
                 request = request.json(body);
+            }
+            if let Some(etag) = if_match {
+                request = request.header("If-Match", etag);
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
             let transport = |message: String| GraphClientError::Transport {

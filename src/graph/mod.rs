@@ -5,6 +5,7 @@ pub mod assertion;
 pub mod client;
 pub mod config;
 pub mod credentials;
+pub mod gdap;
 pub mod licences;
 pub mod permissions;
 pub mod posture;

@@ -98,6 +98,19 @@ pub const REGISTRATION_DETAILS_READ: &[&str] = &["AuditLog.Read.All"];
 pub const SECURITY_DEFAULTS_READ: &[&str] =
     &["Policy.Read.All", "Policy.ReadWrite.SecurityDefaults"];
 
+/// `GET tenantRelationships/delegatedAdminRelationships[/{id}[/accessAssignments]]`
+/// (tenantrelationship-list-delegatedadminrelationships.md, delegatedadminrelationship-get.md,
+/// delegatedadminrelationship-list-accessassignments.md).
+pub const GDAP_READ: &[&str] = &[
+    "DelegatedAdminRelationship.Read.All",
+    "DelegatedAdminRelationship.ReadWrite.All",
+];
+/// Creating, updating, deleting relationships and access assignments, and their `requests`
+/// (tenantrelationship-post-delegatedadminrelationships.md and the pages beside it: "Not
+/// available" as higher). App-only also needs the Partner Customer Delegated Administration
+/// service principal in the partner tenant.
+pub const GDAP_WRITE: &[&str] = &["DelegatedAdminRelationship.ReadWrite.All"];
+
 /// The permissions (any one of them) a request tenantform sends needs, from its method and
 /// path (query and version prefix ignored); `None` for a request this table does not know.
 pub fn needed(method: &str, path: &str) -> Option<&'static [&'static str]> {
@@ -154,6 +167,11 @@ pub fn needed(method: &str, path: &str) -> Option<&'static [&'static str]> {
             ("GET", ["policies", "identitySecurityDefaultsEnforcementPolicy"]) => {
                 SECURITY_DEFAULTS_READ
             }
+            ("GET", ["tenantRelationships", "delegatedAdminRelationships", ..]) => GDAP_READ,
+            (
+                "POST" | "PATCH" | "DELETE",
+                ["tenantRelationships", "delegatedAdminRelationships", ..],
+            ) => GDAP_WRITE,
             _ => return None,
         },
     )

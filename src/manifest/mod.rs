@@ -7,6 +7,7 @@ pub mod decode;
 pub mod drift_exception;
 pub mod end_user_sync;
 pub mod format;
+pub mod gdap_relationship;
 pub mod guest_user;
 pub mod organization;
 pub mod role_assignment;
@@ -26,6 +27,7 @@ use yaml::{Node, Value};
 
 pub use drift_exception::DriftExceptionDoc;
 pub use end_user_sync::{EndUserSyncDoc, RouteDoc, UserRuleDoc};
+pub use gdap_relationship::{AccessAssignmentDoc, GdapRelationshipDoc};
 pub use guest_user::{GuestUserDoc, InvitationDoc};
 pub use organization::OrganizationDoc;
 pub use role_assignment::{MspRole, PrincipalDoc, RoleAssignmentDoc};
@@ -46,6 +48,7 @@ pub enum Manifest {
     DriftException(Box<DriftExceptionDoc>),
     EndUserSync(Box<EndUserSyncDoc>),
     TenantPolicy(Box<TenantPolicyDoc>),
+    GdapRelationship(Box<GdapRelationshipDoc>),
 }
 
 /// Every kind's name, for "unknown kind" suggestions.
@@ -57,6 +60,7 @@ pub const KINDS: &[&str] = &[
     DriftExceptionDoc::KIND,
     EndUserSyncDoc::KIND,
     TenantPolicyDoc::KIND,
+    GdapRelationshipDoc::KIND,
 ];
 
 /// A decoded document and where it starts.
@@ -131,6 +135,7 @@ fn decode_manifest(cx: &mut Cx, node: &Node) -> Option<Document> {
         DriftExceptionDoc::KIND => Manifest::DriftException(Box::new(decode_kind(cx, node)?)),
         EndUserSyncDoc::KIND => Manifest::EndUserSync(Box::new(decode_kind(cx, node)?)),
         TenantPolicyDoc::KIND => Manifest::TenantPolicy(Box::new(decode_kind(cx, node)?)),
+        GdapRelationshipDoc::KIND => Manifest::GdapRelationship(Box::new(decode_kind(cx, node)?)),
         other => {
             let help = did_you_mean(&nearest(other, KINDS.iter().copied()))
                 .unwrap_or_else(|| format!("kinds are: {}", KINDS.join(", ")));

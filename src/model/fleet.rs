@@ -130,6 +130,12 @@ fn digest(catalog: &DesiredModel, sum: [u64; 4]) -> String {
         hasher.update(&policies);
         hasher.update(b"\n");
     }
+    // Likewise GDAP relationships.
+    if !catalog.gdap_relationships.is_empty() {
+        let gdap = serde_json::to_vec(&catalog.gdap_relationships).expect("GDAP serializes");
+        hasher.update(&gdap);
+        hasher.update(b"\n");
+    }
     for lane in sum {
         hasher.update(lane.to_le_bytes());
     }
@@ -415,6 +421,11 @@ impl DesiredFleet {
             slice
                 .end_user_syncs
                 .insert(tenant.to_string(), sync.clone());
+        }
+        if let Some(relationships) = catalog.gdap_relationships.get(tenant) {
+            slice
+                .gdap_relationships
+                .insert(tenant.to_string(), relationships.clone());
         }
         for name in self.exceptions_by_tenant.get(tenant).into_iter().flatten() {
             slice

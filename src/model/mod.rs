@@ -12,6 +12,7 @@
 
 mod end_users;
 mod fleet;
+mod gdap;
 mod guests;
 mod keys;
 mod policies;

@@ -138,6 +138,7 @@ impl Resolver {
                 Manifest::DriftException(e) => self.exceptions.push(*e),
                 Manifest::EndUserSync(s) => self.syncs.take(*s),
                 Manifest::TenantPolicy(p) => self.policies.push((*p, doc.clean)),
+                Manifest::GdapRelationship(g) => self.gdap.push((*g, doc.clean)),
             }
         }
         self.merge_new_tenants();
@@ -286,6 +287,8 @@ impl Resolver {
         let (policies, clean): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.policies).into_iter().unzip();
         self.finish_policies(policies, clean);
+        let gdap = std::mem::take(&mut self.gdap);
+        self.finish_gdap(gdap);
 
         let mut exception_names = HashMap::new();
         for e in std::mem::take(&mut self.exceptions) {
@@ -346,6 +349,8 @@ pub struct Resolver {
     /// `TenantPolicy` documents (few: one per tenant at most), each with whether it decoded
     /// cleanly.
     policies: Vec<(crate::manifest::TenantPolicyDoc, bool)>,
+    /// `GdapRelationship` documents (a few per tenant), each with whether it decoded cleanly.
+    gdap: Vec<(crate::manifest::GdapRelationshipDoc, bool)>,
     pub(super) syncs: super::end_users::PendingSyncs,
     pub(super) pending_guests: Spill,
     pub(super) guest_keys: Spill,
@@ -372,6 +377,7 @@ impl Default for Resolver {
             organizations: Spill::new(),
             exceptions: Vec::new(),
             policies: Vec::new(),
+            gdap: Vec::new(),
             syncs: Default::default(),
             pending_guests: Spill::new(),
             guest_keys: Spill::new(),

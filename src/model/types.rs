@@ -26,6 +26,10 @@ pub struct DesiredModel {
     /// live. It changes no plan.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tenant_policies: BTreeMap<String, crate::policy::TenantPolicy>,
+    /// Each customer tenant's GDAP relationships (`GdapRelationship`), by tenant, in document
+    /// order.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub gdap_relationships: BTreeMap<String, Vec<crate::gdap::DesiredRelationship>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -403,6 +403,7 @@ impl Run<'_, '_> {
                     client: c.client.as_ref(),
                     replication_wait: Duration::from_secs(120),
                     stop: self.stop,
+                    partner_tenant: c.partner_tenant.as_deref(),
                 };
                 c.runtime.block_on(crate::apply::apply(
                     plan, ledger, &executor, &source, &control,

@@ -82,6 +82,29 @@ pub fn export(
             Err(f) => failures.push(f),
         }
     }
+    // The partner's GDAP relationships, each with its customer's tenant (when there is a
+    // partner tenant: AZURE_TENANT_ID, or the sandbox's). A read that fails fails the export.
+    if let Some(partner) = connection.partner_tenant.clone() {
+        match connection
+            .runtime
+            .block_on(crate::graph::gdap::list(client, &partner))
+        {
+            Ok(all) => {
+                for t in &mut tenants {
+                    t.directory.gdap_relationships = all
+                        .iter()
+                        .filter(|r| {
+                            r.customer_tenant_id
+                                .as_deref()
+                                .is_some_and(|c| c.eq_ignore_ascii_case(&t.microsoft_tenant_id))
+                        })
+                        .cloned()
+                        .collect();
+                }
+            }
+            Err(e) => failures.push((partner, e.failure().with_source(crate::live::source::GDAP))),
+        }
+    }
     tenants.sort_by(|a, b| a.microsoft_tenant_id.cmp(&b.microsoft_tenant_id));
     failures.sort_by(|a, b| a.0.cmp(&b.0));
     let files = manifests(&tenants);

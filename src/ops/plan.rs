@@ -374,6 +374,8 @@ pub fn plan_into_applying(
         every_mapped,
         applier,
         store: ws.store.as_ref(),
+        plans_gdap: options.plans_kind(crate::resources::gdap_relationship::KIND.name),
+        gdap: tokio::sync::OnceCell::new(),
         options: PlanOptions {
             only_tenants: None,
             ..options.clone()
@@ -598,6 +600,79 @@ struct TenantPlanning<'a> {
     store: &'a (dyn crate::state::StateStore + Send + Sync),
     options: PlanOptions,
     now: jiff::Timestamp,
+    /// Whether this plan plans GDAP relationships (`--only` may leave them out).
+    plans_gdap: bool,
+    /// The partner's GDAP relationships, read once on first need (`with_gdap`).
+    gdap: tokio::sync::OnceCell<GdapRead>,
+}
+
+/// The partner's relationships as read, with when, or why they could not be.
+type GdapRead = Result<(Vec<crate::gdap::LiveRelationship>, String), crate::outcome::Failure>;
+
+/// Reads the partner's relationships (and the active ones' access assignments).
+async fn read_gdap(connection: &crate::ops::Connection) -> GdapRead {
+    let Some(partner) = connection.partner_tenant.as_deref() else {
+        return Err(crate::outcome::Failure::new(
+            crate::outcome::Cause::NotRead,
+            "GDAP relationships live in the partner tenant: set AZURE_TENANT_ID to the MSP's own tenant",
+        )
+        .with_source(crate::live::source::GDAP));
+    };
+    let at = crate::state::now_rfc3339();
+    crate::graph::gdap::list(&connection.client, partner)
+        .await
+        .map(|all| (all, at))
+        .map_err(|e| e.failure().with_source(crate::live::source::GDAP))
+}
+
+/// Whether tenant `name` has GDAP relationships to plan: declared, or recorded.
+fn needs_gdap(desired: &DesiredModel, state: &State, name: &str) -> bool {
+    desired.gdap_relationships.contains_key(name)
+        || state
+            .objects_of_kind(crate::resources::gdap_relationship::KIND.name)
+            .next()
+            .is_some()
+}
+
+/// The Microsoft tenant id state records for tenant `name`.
+fn microsoft_id_in_state(state: &State, name: &str) -> Option<String> {
+    state
+        .objects
+        .get(&format!("tenant.{name}"))
+        .and_then(|t| t.attributes.get("microsoftTenantId"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+/// A tenant's live read with the partner's relationships with it added (source `gdap`): a
+/// read that failed fails only that source.
+fn with_gdap(live: Option<LiveTenant>, read: GdapRead, customer: Option<&str>) -> LiveTenant {
+    let mut dir = match live {
+        Some(LiveTenant::Read(dir)) => dir,
+        Some(failed @ LiveTenant::Failed(_)) => return failed,
+        None => crate::live::LiveDirectory::default(),
+    };
+    match read {
+        Ok((all, at)) => {
+            dir.gdap_relationships = all
+                .into_iter()
+                .filter(|r| {
+                    customer.is_some_and(|c| {
+                        r.customer_tenant_id
+                            .as_deref()
+                            .is_some_and(|t| t.eq_ignore_ascii_case(c))
+                    })
+                })
+                .collect();
+            dir.gdap_read_at = Some(at);
+            dir.set_source(crate::live::source::GDAP, crate::live::SourceStatus::Read);
+        }
+        Err(failure) => dir.set_source(
+            crate::live::source::GDAP,
+            crate::live::SourceStatus::Failed(Box::new(failure)),
+        ),
+    }
+    LiveTenant::Read(dir)
 }
 
 /// One tenant planned.
@@ -669,6 +744,27 @@ impl TenantPlanning<'_> {
                 }
             }
             live = Some(with_users(live, users));
+        }
+        // GDAP relationships live in the partner tenant: read there once a run, each
+        // customer's handed to its directory.
+        // Drift of a fleet that manages GDAP checks every mapped tenant for relationships
+        // nobody declared; a fleet without GDAP manifests never reads them.
+        let drift_gdap = self.every_mapped && !self.fleet.catalog.gdap_relationships.is_empty();
+        if let Some(connection) = self.connection
+            && self.plans_gdap
+            && (drift_gdap || needs_gdap(&desired, &state, &job.name))
+        {
+            let customer = desired
+                .tenants
+                .get(&job.name)
+                .and_then(|t| t.microsoft_tenant_id.clone())
+                .or_else(|| microsoft_id_in_state(&state, &job.name));
+            let read = self
+                .gdap
+                .get_or_init(|| read_gdap(connection))
+                .await
+                .clone();
+            live = Some(with_gdap(live, read, customer.as_deref()));
         }
         let failed = live.as_ref().is_some_and(LiveTenant::is_failed);
         let snapshot = self.connection.map(|_| LiveSnapshot {
@@ -814,8 +910,7 @@ impl TenantPlanning<'_> {
     /// add reasons to read.
     fn to_read_from_manifests(&self, desired: &DesiredModel, name: &str) -> Option<String> {
         let id = desired.tenants.get(name)?.microsoft_tenant_id.clone()?;
-        let wanted =
-            self.every_mapped || !crate::ops::workspace::desired_live_tenants(desired).is_empty();
+        let wanted = self.every_mapped || needs_customer_read(desired);
         wanted.then_some(id)
     }
 
@@ -833,14 +928,37 @@ impl TenantPlanning<'_> {
                     .and_then(|v| v.as_str())
                     .map(str::to_string)
             })?;
-        let wanted = !crate::ops::workspace::desired_live_tenants(desired).is_empty()
+        let wanted = needs_customer_read(desired)
             || (self.every_mapped && declared.is_some())
             || crate::resources::KINDS
                 .iter()
-                .filter(|k| k.live.is_some())
+                .filter(|k| k.live.is_some() && !read_in_partner(k))
                 .any(|k| state.objects_of_kind(k.name).next().is_some());
         wanted.then_some(id)
     }
+}
+
+/// Kinds read in the partner tenant, not in the customer's `$batch` (GDAP relationships).
+fn read_in_partner(kind: &crate::resources::ResourceKind) -> bool {
+    kind.sources() == [crate::live::source::GDAP]
+}
+
+/// Whether the manifests ask for objects read in the customer's own tenant. A tenant with
+/// only GDAP relationships needs no token of its own: GDAP is how a partner gets access
+/// before (or instead of) the app's consent there.
+fn needs_customer_read(desired: &DesiredModel) -> bool {
+    crate::resources::KINDS
+        .iter()
+        .filter(|k| !read_in_partner(k))
+        .filter_map(|k| k.live.as_ref())
+        .any(|rules| {
+            (rules.tenants)(desired).iter().any(|t| {
+                desired
+                    .tenants
+                    .get(t)
+                    .is_some_and(|t| t.microsoft_tenant_id.is_some())
+            })
+        })
 }
 
 /// Tenant `name`'s stored sync position.

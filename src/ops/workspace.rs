@@ -66,6 +66,9 @@ pub enum Need<'a> {
 pub struct Connection {
     pub client: std::sync::Arc<GraphClient>,
     pub runtime: tokio::runtime::Runtime,
+    /// The partner (MSP) tenant, where GDAP relationships live: `AZURE_TENANT_ID` against
+    /// Graph; in the sandbox, its tenant with customers (`contracts`).
+    pub partner_tenant: Option<String>,
     sandbox: Option<(crate::sandbox::SandboxHandle, std::path::PathBuf)>,
 }
 
@@ -119,9 +122,15 @@ pub fn connect(
                 .map_err(OpsError::io("127.0.0.1"))?;
             let client = GraphClient::new(handle.graph_config(), RetryPolicy::default())
                 .map_err(graph_error)?;
+            let partner_tenant = fixture
+                .tenants
+                .iter()
+                .find(|t| !t.contracts.is_empty())
+                .map(|t| t.id.to_lowercase());
             Ok(Some(Connection {
                 client: client.into(),
                 runtime: runtime()?,
+                partner_tenant,
                 sandbox: Some((handle, saved)),
             }))
         }
@@ -131,6 +140,7 @@ pub fn connect(
             Ok(Some(Connection {
                 client: client.into(),
                 runtime: runtime()?,
+                partner_tenant: config.home_tenant_id.clone(),
                 sandbox: None,
             }))
         }
@@ -208,7 +218,64 @@ fn sandbox_fixture(
             &format!("{}.onmicrosoft.com", tenant.name.replace('-', "")),
         ));
     }
+    add_sandbox_partner(&mut fixture, model);
     Ok(fixture)
+}
+
+/// GDAP relationships live in a partner tenant: when the manifests declare some and the
+/// world has no partner (no tenant with customers), the sandbox plays the MSP's own tenant
+/// as it plays each customer's: a partner with every mapped tenant as a customer, the
+/// Partner Customer Delegated Administration service principal and the security groups the
+/// access assignments name. A world that has a partner is left as it is (a fixture decides).
+fn add_sandbox_partner(fixture: &mut crate::sandbox::Fixture, model: &DesiredModel) {
+    use crate::sandbox::fixture::{
+        FixtureContract, FixtureGroup, FixtureServicePrincipal, FixtureTenant,
+        SANDBOX_PARTNER_TENANT_ID,
+    };
+    if model.gdap_relationships.is_empty()
+        || fixture.tenants.iter().any(|t| {
+            !t.contracts.is_empty() || t.id.eq_ignore_ascii_case(SANDBOX_PARTNER_TENANT_ID)
+        })
+    {
+        return;
+    }
+    let mut groups: Vec<String> = model
+        .gdap_relationships
+        .values()
+        .flatten()
+        .flat_map(|r| r.access_assignments.iter().map(|a| a.group_id.clone()))
+        .collect();
+    groups.sort();
+    groups.dedup();
+    let partner = FixtureTenant {
+        contracts: fixture
+            .tenants
+            .iter()
+            .map(|t| FixtureContract {
+                customer_id: t.id.clone(),
+                display_name: t.display_name.clone(),
+                default_domain_name: t.domain.clone(),
+                contract_type: "ResellerPartner".into(),
+            })
+            .collect(),
+        service_principals: vec![FixtureServicePrincipal::partner_customer_delegated_admin()],
+        groups: groups
+            .into_iter()
+            .map(|id| FixtureGroup {
+                display_name: format!("Partner group {id}"),
+                id,
+                mail: None,
+                is_assignable_to_role: false,
+                members: Vec::new(),
+            })
+            .collect(),
+        ..FixtureTenant::new(
+            SANDBOX_PARTNER_TENANT_ID,
+            "Contoso MSP (partner)",
+            "contoso-msp.onmicrosoft.com",
+        )
+    };
+    fixture.tenants.insert(0, partner);
 }
 
 /// The tenants with Entra objects (guests, directory roles) the manifests ask for, by name,

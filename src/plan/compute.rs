@@ -80,7 +80,11 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
                 live.tenants
                     .iter()
                     .filter(|(_, t)| match t {
-                        crate::live::LiveTenant::Failed(_) => true,
+                        // GDAP relationships are read in the partner tenant: a customer whose
+                        // own read failed says nothing about them.
+                        crate::live::LiveTenant::Failed(_) => {
+                            k.id != crate::resources::KindId::GdapRelationship
+                        }
                         crate::live::LiveTenant::Read(dir) => {
                             k.sources().iter().any(|s| dir.sources.contains_key(*s))
                         }

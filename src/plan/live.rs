@@ -22,6 +22,7 @@ pub(super) fn unowned_role_assignments(
     // Owned ids per tenant, gathered in one pass over the actions.
     let mut managed: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     let mut owned: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut gdap_owned: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for a in actions {
         let ids = a.live_ids.as_ref();
         match a.kind.as_str() {
@@ -41,7 +42,53 @@ pub(super) fn unowned_role_assignments(
                         .insert(id.clone());
                 }
             }
+            "gdap_relationship" => {
+                for key in ["relationshipId", "previousRelationshipId"] {
+                    if let Some(id) = ids.and_then(|i| i.get(key)) {
+                        gdap_owned
+                            .entry(a.tenant.as_str())
+                            .or_default()
+                            .insert(id.clone());
+                    }
+                }
+            }
             _ => {}
+        }
+    }
+    // GDAP relationships with a tenant that no manifest declares (and state does not
+    // record): reported as adoptable, never ended.
+    for (tenant, status) in &live.tenants {
+        let LiveTenant::Read(dir) = status else {
+            continue;
+        };
+        if !dir.is_read(source::GDAP) {
+            continue;
+        }
+        let owned = gdap_owned.get(tenant.as_str());
+        for r in &dir.gdap_relationships {
+            if crate::gdap::status::is_ended(&r.status) || owned.is_some_and(|o| o.contains(&r.id))
+            {
+                continue;
+            }
+            let roles: Vec<&str> = r
+                .roles
+                .iter()
+                .map(|id| {
+                    catalog
+                        .by_template_id(id)
+                        .map_or(id.as_str(), |role| role.name)
+                })
+                .collect();
+            notes.push(Unmanaged {
+                tenant: tenant.clone(),
+                id: r.id.clone(),
+                description: format!(
+                    "GDAP relationship \"{}\" ({}; {}) is declared by no manifest: declare it as a GdapRelationship with this display name to adopt it (`tenantform export` writes one)",
+                    r.display_name,
+                    r.status,
+                    roles.join(", ")
+                ),
+            });
         }
     }
     let empty = BTreeSet::new();

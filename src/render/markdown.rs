@@ -164,6 +164,24 @@ pub fn render(plan: &Plan, max_len: usize) -> String {
         let more = failed.len() - MAX_NOTES;
         let _ = writeln!(head, "> _{more} more tenants not planned._\n");
     }
+    // GDAP: what waits for a customer's admin (with the URL to send them) or will end.
+    let gdap: Vec<&Action> = plan
+        .actions
+        .iter()
+        .filter(|a| a.kind == crate::resources::gdap_relationship::KIND.name && a.note.is_some())
+        .collect();
+    for a in gdap.iter().take(MAX_NOTES) {
+        let _ = writeln!(
+            head,
+            "> **GDAP:** {}: {}\n",
+            escape_inline(&a.address),
+            escape_inline(a.note.as_deref().unwrap_or(""))
+        );
+    }
+    if gdap.len() > MAX_NOTES {
+        let more = gdap.len() - MAX_NOTES;
+        let _ = writeln!(head, "> _{more} more GDAP notes: see `tenantform plan`._\n");
+    }
 
     let mut by_tenant: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
     for action in plan.actions.iter().filter(|a| a.op != Op::NoOp) {

@@ -270,6 +270,15 @@ pub fn render(plan: &Plan, color: bool) -> String {
                     .is_some_and(|n| n.starts_with("PendingAcceptance"))
         }),
     );
+    // GDAP: what waits for the customer (approval, with the URL to send their admin) or will
+    // end (expiry without auto-extend, terminated, expired).
+    note_list(
+        &mut out,
+        "GDAP relationships:",
+        plan.actions.iter().filter(|a| {
+            a.kind == crate::resources::gdap_relationship::KIND.name && a.note.is_some()
+        }),
+    );
     if plan.notes_omitted > 0 {
         let _ = writeln!(
             out,

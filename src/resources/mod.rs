@@ -6,6 +6,7 @@
 
 pub mod contact;
 pub mod directory_role;
+pub mod gdap_relationship;
 pub mod guest;
 pub mod msp_role;
 pub mod organization;
@@ -39,6 +40,7 @@ pub enum KindId {
     MspRole,
     Contact,
     UserSync,
+    GdapRelationship,
 }
 
 /// Where a kind's objects live, which decides how apply orders them and which state partition
@@ -143,6 +145,7 @@ pub const KINDS: &[ResourceKind] = &[
     msp_role::KIND,
     contact::KIND,
     user_sync::KIND,
+    gdap_relationship::KIND,
 ];
 
 pub fn kind(name: &str) -> Option<&'static ResourceKind> {

@@ -231,6 +231,8 @@ pub struct Directory {
     pub security_defaults: bool,
     /// Every write to a user, for `GET /users/delta`.
     pub changes: super::changes::ChangeLog,
+    /// A partner tenant's delegated admin relationships (GDAP).
+    pub gdap: super::gdap::GdapStore,
 }
 
 #[derive(Clone, Debug)]
@@ -324,6 +326,7 @@ impl Directory {
                 })
                 .collect(),
             changes: Default::default(),
+            gdap: super::gdap::GdapStore::from_fixture(&t.delegated_admin_relationships),
         };
         let replicated = Instant::now() - Duration::from_secs(3600);
         for u in &t.users {
@@ -485,6 +488,7 @@ impl Directory {
             subscriptions: self.subscriptions.clone(),
             secure_score: self.secure_score.clone(),
             security_defaults: self.security_defaults,
+            delegated_admin_relationships: self.gdap.to_fixture(),
         }
     }
 

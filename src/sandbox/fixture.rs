@@ -62,8 +62,8 @@ pub fn default_federated_credentials() -> Vec<FederatedCredential> {
 }
 
 /// What tenantform's app asks for: guests and directory roles, organization and (in the
-/// partner tenant) contracts, Secure Score, and the sign-in posture (the MFA registration
-/// report, AuditLog.Read.All; security defaults, Policy.Read.All).
+/// partner tenant) contracts and GDAP relationships, Secure Score, and the sign-in posture
+/// (the MFA registration report, AuditLog.Read.All; security defaults, Policy.Read.All).
 pub fn default_app_roles() -> Vec<String> {
     [
         "User.ReadWrite.All",
@@ -73,6 +73,7 @@ pub fn default_app_roles() -> Vec<String> {
         "SecurityEvents.Read.All",
         "AuditLog.Read.All",
         "Policy.Read.All",
+        "DelegatedAdminRelationship.ReadWrite.All",
     ]
     .map(String::from)
     .to_vec()
@@ -144,6 +145,10 @@ pub struct FixtureTenant {
     /// Absent: on, as Microsoft turns them on in new tenants.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub security_defaults: bool,
+    /// In a partner tenant: its delegated admin relationships (GDAP) with their access
+    /// assignments (`sandbox::gdap::Relationship`; roles by name or template id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delegated_admin_relationships: Vec<super::gdap::Relationship>,
 }
 
 /// A tenant's Secure Score over its last `days` days: `startPercent` of the maximum on the
@@ -227,6 +232,18 @@ pub struct FixtureServicePrincipal {
     pub display_name: String,
     #[serde(default)]
     pub app_id: Option<String>,
+}
+
+impl FixtureServicePrincipal {
+    /// The "Partner Customer Delegated Administration" app's service principal, which a
+    /// partner tenant needs for app-only GDAP calls (`sandbox::gdap`).
+    pub fn partner_customer_delegated_admin() -> FixtureServicePrincipal {
+        FixtureServicePrincipal {
+            id: "6a1c0d2e-0000-4000-8000-00000000d0a9".into(),
+            display_name: "Partner Customer Delegated Administration".into(),
+            app_id: Some(super::gdap::PARTNER_ADMIN_APP_ID.into()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -484,6 +501,7 @@ impl Fixture {
                     contract_type: "ResellerPartner".into(),
                 })
                 .collect(),
+            service_principals: vec![FixtureServicePrincipal::partner_customer_delegated_admin()],
             ..FixtureTenant::new(
                 SANDBOX_PARTNER_TENANT_ID,
                 "Contoso MSP (partner)",
@@ -801,6 +819,7 @@ impl FixtureTenant {
             subscriptions: Vec::new(),
             secure_score: None,
             security_defaults: true,
+            delegated_admin_relationships: Vec::new(),
         }
     }
 }

@@ -136,6 +136,8 @@ pub struct Call<'a> {
     pub eventual: bool,
     /// Sent with `Prefer: return=minimal` (user-delta.md: only changed properties).
     pub prefer_minimal: bool,
+    /// The `If-Match` header (an etag), which GDAP's updates and deletes require.
+    pub if_match: Option<&'a str>,
 }
 
 /// Whether a `Prefer` header's value asks for `return=minimal` (RFC 7240: a comma-separated
@@ -343,6 +345,33 @@ fn documented_options(method: &str, segments: &[&str]) -> Option<&'static [&'sta
         // identitysecuritydefaultsenforcementpolicy-get.md: "supports the select OData query
         // parameter".
         ("GET", ["policies", "identitySecurityDefaultsEnforcementPolicy"]) => &["$select"],
+        // tenantrelationship-list-delegatedadminrelationships.md documents $select, $filter,
+        // $top (up to 300), $orderby, $count and $skipToken; the sandbox serves the first three
+        // and refuses the others rather than ignore them (the access assignment list alike).
+        ("GET", ["tenantRelationships", "delegatedAdminRelationships"]) => {
+            &["$select", "$filter", "$top"]
+        }
+        // One object: the sandbox serves it whole, so it refuses even $select.
+        ("GET", ["tenantRelationships", "delegatedAdminRelationships", _]) => &[],
+        (
+            "GET",
+            [
+                "tenantRelationships",
+                "delegatedAdminRelationships",
+                _,
+                "accessAssignments",
+            ],
+        ) => &["$select", "$filter", "$top"],
+        (
+            "GET",
+            [
+                "tenantRelationships",
+                "delegatedAdminRelationships",
+                _,
+                _,
+                _,
+            ],
+        ) => &[],
         ("POST" | "PATCH" | "DELETE", _) => &[],
         _ => return None,
     })
@@ -393,6 +422,33 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
     let base = call.base_url.to_string();
     let dir = world.directory(call.tenant)?;
     let catalog = RoleCatalog::builtin();
+    if let [
+        "tenantRelationships",
+        "delegatedAdminRelationships",
+        rest @ ..,
+    ] = segments.as_slice()
+    {
+        if query.top.is_some_and(|top| top > 300) {
+            return Err(GraphError::new(
+                400,
+                "badRequest",
+                "$top supports up to 300 delegated admin relationships.",
+            ));
+        }
+        return super::gdap::serve(dir, call, rest, |items, context| {
+            let items = filtered(items.into_iter(), &query)?
+                .into_iter()
+                .map(|v| {
+                    let etag = v["@odata.etag"].clone();
+                    let mut v = project(v, query.select.as_deref(), None);
+                    // Every object carries its etag, whatever is selected.
+                    v["@odata.etag"] = etag;
+                    v
+                })
+                .collect();
+            Ok(collection(items, &query, call, context))
+        });
+    }
     match (call.method, segments.as_slice()) {
         ("POST", ["invitations"]) => Ok(Reply::json(
             201,

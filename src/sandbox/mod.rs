@@ -13,6 +13,7 @@ pub mod directory;
 pub mod emulators;
 pub mod faults;
 pub mod fixture;
+pub mod gdap;
 pub mod graph;
 pub mod licences;
 pub mod odata;

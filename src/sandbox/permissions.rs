@@ -43,6 +43,14 @@
 //!   with 403 `Authentication_MSGraphPermissionMissing`, "Calling principal does not have
 //!   required MSGraph permissions AuditLog.Read.All" (microsoft-graph-docs-contrib#1852): the
 //!   sandbox answers the same.
+//! - `tenantRelationships/delegatedAdminRelationships` and their `accessAssignments`
+//!   (tenantrelationship-list-delegatedadminrelationships.md, delegatedadminrelationship-get.md,
+//!   delegatedadminrelationship-list-accessassignments.md): reads
+//!   DelegatedAdminRelationship.Read.All, higher DelegatedAdminRelationship.ReadWrite.All;
+//!   writes (tenantrelationship-post-delegatedadminrelationships.md, -update.md, -delete.md,
+//!   delegatedadminrelationship-post-requests.md, -post-accessassignments.md,
+//!   delegatedadminaccessassignment-update.md, -delete.md): DelegatedAdminRelationship.ReadWrite.All,
+//!   "Not available" as higher.
 //! - `GET /policies/identitySecurityDefaultsEnforcementPolicy`
 //!   (identitysecuritydefaultsenforcementpolicy-get.md): Policy.Read.All; higher
 //!   Policy.ReadWrite.SecurityDefaults.
@@ -153,6 +161,13 @@ const REGISTRATION_DETAILS_READ: &[&str] = &["AuditLog.Read.All"];
 /// Policy.ReadWrite.SecurityDefaults.
 const SECURITY_DEFAULTS_READ: &[&str] = &["Policy.Read.All", "Policy.ReadWrite.SecurityDefaults"];
 
+/// GDAP reads and writes (see the sources above).
+const GDAP_READ: &[&str] = &[
+    "DelegatedAdminRelationship.Read.All",
+    "DelegatedAdminRelationship.ReadWrite.All",
+];
+const GDAP_WRITE: &[&str] = &["DelegatedAdminRelationship.ReadWrite.All"];
+
 /// The application permissions any one of which lets a request through, or `None` for a path
 /// this table does not know (the endpoint's own 400/405 answers it).
 pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static str]> {
@@ -209,6 +224,11 @@ pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static st
         ("GET", ["policies", "identitySecurityDefaultsEnforcementPolicy"]) => {
             SECURITY_DEFAULTS_READ
         }
+        ("GET", ["tenantRelationships", "delegatedAdminRelationships", ..]) => GDAP_READ,
+        (
+            "POST" | "PATCH" | "DELETE",
+            ["tenantRelationships", "delegatedAdminRelationships", ..],
+        ) => GDAP_WRITE,
         _ => return None,
     })
 }

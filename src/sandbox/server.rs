@@ -304,6 +304,10 @@ async fn graph_call(
         );
         return reply_response(&reply);
     }
+    let if_match = headers
+        .get("if-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let call = Call {
         tenant: &tenant,
         base_url: &shared.base_url,
@@ -320,6 +324,7 @@ async fn graph_call(
             .iter()
             .filter_map(|v| v.to_str().ok())
             .any(super::graph::prefers_minimal),
+        if_match: if_match.as_deref(),
     };
     match handle_call(&mut world, &token, &call, true) {
         Ok(reply) => {
@@ -420,6 +425,11 @@ fn batch(
             };
             let eventual = header("consistencylevel", &|v| v.eq_ignore_ascii_case("eventual"));
             let prefer_minimal = header("prefer", &super::graph::prefers_minimal);
+            let if_match = request["headers"].as_object().and_then(|h| {
+                h.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("if-match"))
+                    .and_then(|(_, v)| v.as_str())
+            });
             let call = Call {
                 tenant,
                 base_url,
@@ -429,6 +439,7 @@ fn batch(
                 body: request.get("body"),
                 eventual,
                 prefer_minimal,
+                if_match,
             };
             let reply =
                 handle_call(world, token, &call, false).unwrap_or_else(|_| server_error(503));
@@ -795,6 +806,79 @@ async fn control_permissions(
     .into_response())
 }
 
+/// `POST /_sandbox/tenants/P/delegatedAdminRelationships/R/{approve|terminate|expire|age}`,
+/// in partner tenant P: the customer's admin approves (`{"customerTenantId": ..}` when the
+/// relationship names no customer) or terminates relationship R; `expire` ends it now
+/// without auto-extension; `age` with `{"days": N}` moves its dates N days into the past
+/// (time passing: it may expire or auto-extend, and expiry comes N days closer). Answers
+/// the relationship as Graph shows it.
+async fn control_gdap(
+    State(shared): State<Shared>,
+    Path((tenant, id, action)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ControlResult {
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?
+    };
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let customer = body["customerTenantId"].as_str().map(|t| {
+        let name = world
+            .directory(t)
+            .map(|d| d.display_name.clone())
+            .unwrap_or_default();
+        (t.to_string(), name)
+    });
+    let dir = world.directory(&tenant).map_err(control_error)?;
+    let store = &mut dir.gdap;
+    let answer = match action.as_str() {
+        "approve" => {
+            let customer = customer.as_ref().map(|(t, n)| (t.as_str(), n.as_str()));
+            store.approve(&id, customer)
+        }
+        "terminate" => store.terminate(&id),
+        "expire" => store.expire(&id),
+        "age" => {
+            let days = body["days"].as_i64().ok_or((
+                StatusCode::BAD_REQUEST,
+                "expected {\"days\": N}".to_string(),
+            ))?;
+            store.age(&id, days)
+        }
+        other => {
+            return Err((
+                StatusCode::NOT_FOUND,
+                format!("no control '{other}' (approve, terminate, expire, age)"),
+            ));
+        }
+    }
+    .map_err(control_error)?;
+    Ok(axum::Json(answer).into_response())
+}
+
+/// `PUT /_sandbox/tenants/P/delegatedAdminRelationships/R/accessAssignments/A/status` with
+/// `{"status": "error"}` (or another status): what Graph's provisioning did to the assignment.
+async fn control_gdap_assignment(
+    State(shared): State<Shared>,
+    Path((tenant, id, assignment)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ControlResult {
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    let to = body["status"].as_str().ok_or((
+        StatusCode::BAD_REQUEST,
+        "expected {\"status\": ..}".to_string(),
+    ))?;
+    let mut world = shared.world.lock().expect("sandbox lock");
+    let dir = world.directory(&tenant).map_err(control_error)?;
+    let answer = dir
+        .gdap
+        .set_assignment_status(&id, &assignment, to)
+        .map_err(control_error)?;
+    Ok(axum::Json(answer).into_response())
+}
+
 pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
@@ -845,6 +929,14 @@ pub fn router(shared: Shared) -> Router {
         .route(
             "/_sandbox/tenants/{tenant}/delegated-token",
             post(control_delegated_token),
+        )
+        .route(
+            "/_sandbox/tenants/{tenant}/delegatedAdminRelationships/{id}/{action}",
+            post(control_gdap),
+        )
+        .route(
+            "/_sandbox/tenants/{tenant}/delegatedAdminRelationships/{id}/accessAssignments/{assignment}/status",
+            axum::routing::put(control_gdap_assignment),
         )
         .route("/v1.0/{*rest}", axum::routing::any(graph))
         .with_state(shared)

@@ -199,7 +199,8 @@ mod tests {
                 "directory_role",
                 "msp_role",
                 "contact",
-                "user_sync"
+                "user_sync",
+                "gdap_relationship"
             ]
         );
     }

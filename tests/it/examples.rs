@@ -166,6 +166,18 @@ fn foggy_it_is_one_tenant_with_three_billed_organizations() {
 fn msp_fleet_selectors_pick_the_right_tenants() {
     let model = load("examples/msp-fleet");
     assert_eq!(model.tenants.len(), 21);
+    // GDAP: one relationship with each gold tenant, each under its own display name.
+    let gdap: Vec<(&str, &str)> = model
+        .gdap_relationships
+        .iter()
+        .flat_map(|(t, rs)| {
+            rs.iter()
+                .map(move |r| (t.as_str(), r.display_name.as_str()))
+        })
+        .collect();
+    assert_eq!(gdap.len(), 7, "{gdap:?}");
+    assert!(gdap.contains(&("alder-dental", "Contoso MSP support - alder-dental")));
+    assert!(gdap.iter().all(|(_, name)| name.chars().count() <= 50));
     assert!(
         model.tenants["vista-bakery"].implicit,
         "organization without tenant gets a 1:1 tenant"

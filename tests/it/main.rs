@@ -10,6 +10,7 @@ mod drift;
 mod end_users;
 mod entra;
 mod examples;
+mod gdap;
 mod gitops;
 mod graph_client;
 mod history;

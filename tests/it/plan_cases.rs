@@ -83,6 +83,7 @@ cases!(
     contacts_mass_removal_allowed,
     contacts_unreadable_tenant_kept,
     contacts_sync_removed_archives,
+    gdap_relationships,
 );
 
 fn cases_dir() -> PathBuf {

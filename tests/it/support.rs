@@ -483,10 +483,24 @@ impl RawGraph {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        self.send_with(method, path, &[], body).await
+    }
+
+    /// [`Self::send`] with extra request headers (e.g. `If-Match`).
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let mut request = self
             .http
             .request(method.parse().unwrap(), format!("{}{path}", self.base))
             .bearer_auth(&self.token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
