@@ -153,6 +153,33 @@ const REGISTRATION_DETAILS_READ: &[&str] = &["AuditLog.Read.All"];
 /// Policy.ReadWrite.SecurityDefaults.
 const SECURITY_DEFAULTS_READ: &[&str] = &["Policy.Read.All", "Policy.ReadWrite.SecurityDefaults"];
 
+/// serviceprincipal-list.md, serviceprincipal-get.md, serviceprincipal-list-approleassignedto.md:
+/// Application.Read.All; higher Application.ReadWrite.All, Directory.Read.All,
+/// Directory.ReadWrite.All.
+const SERVICE_PRINCIPALS_READ: &[&str] = &[
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+/// serviceprincipal-post-serviceprincipals.md: Application.ReadWrite.OwnedBy; higher
+/// Application.ReadWrite.All, Directory.ReadWrite.All (delegated: Application.ReadWrite.All,
+/// Directory.ReadWrite.All).
+const SERVICE_PRINCIPALS_CREATE: &[&str] = &[
+    "Application.ReadWrite.OwnedBy",
+    "Application.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+/// serviceprincipal-post-approleassignedto.md, serviceprincipal-delete-approleassignedto.md:
+/// "AppRoleAssignment.ReadWrite.All and Application.Read.All" (higher: "... and
+/// Directory.Read.All"): both halves are checked ([`check`]).
+const APP_ROLE_GRANT: &[&str] = &["AppRoleAssignment.ReadWrite.All"];
+
+/// Whether the first segment is `servicePrincipals` or `servicePrincipals(appId='...')`.
+fn is_service_principals(segment: &str) -> bool {
+    segment == "servicePrincipals" || segment.starts_with("servicePrincipals(")
+}
+
 /// The application permissions any one of which lets a request through, or `None` for a path
 /// this table does not know (the endpoint's own 400/405 answers it).
 pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static str]> {
@@ -197,6 +224,13 @@ pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static st
         ("GET", ["groups"] | ["groups", _]) => GROUPS_READ,
         ("GET", ["contracts", ..]) => CONTRACTS_READ,
         ("GET", ["organization", ..]) => ORGANIZATION_READ,
+        ("GET", [sp, ..]) if is_service_principals(sp) => SERVICE_PRINCIPALS_READ,
+        ("POST", ["servicePrincipals"]) => SERVICE_PRINCIPALS_CREATE,
+        ("POST" | "DELETE", [sp, .., "appRoleAssignedTo"] | [sp, .., "appRoleAssignedTo", _])
+            if is_service_principals(sp) =>
+        {
+            APP_ROLE_GRANT
+        }
         (
             "GET",
             [
@@ -253,6 +287,16 @@ pub fn check(method: &str, path: &str, roles: &[String]) -> Result<(), GraphErro
                 denied()
             })
         }
+        // A grant also reads the resource: "AppRoleAssignment.ReadWrite.All and
+        // Application.Read.All" (or Directory.Read.All, or higher).
+        Some(any_of)
+            if any_of == APP_ROLE_GRANT
+                && !SERVICE_PRINCIPALS_READ
+                    .iter()
+                    .any(|p| roles.iter().any(|r| r == p)) =>
+        {
+            Err(denied())
+        }
         _ => Ok(()),
     }
 }
@@ -297,7 +341,16 @@ pub fn authorize_token(
                 .tenants
                 .get(call.tenant)
                 .is_none_or(|dir| dir.b2b_invitations);
-            check_delegated(call.method, &segments, &d.scopes, &d.wids, b2b)
+            check_delegated(call.method, &segments, &d.scopes, &d.wids, b2b)?;
+            // Microsoft Graph's app roles are granted only by Privileged Role Administrator
+            // (or Global Administrator): Entra's built-in roles reference lets application
+            // administrators grant "application permissions excluding ... Microsoft Graph".
+            if super::consent::is_graph_grant(call.tenant, call.method, &segments)
+                && !holds_any_role(&d.wids, &["Privileged Role Administrator"])
+            {
+                return Err(denied());
+            }
+            Ok(())
         }
     }
 }
@@ -416,6 +469,35 @@ pub fn delegated_rule(method: &str, segments: &[&str], b2b_open: bool) -> Option
         ("GET", ["groups", _, "transitiveMembers", ..]) => rule(GROUP_MEMBERS_READ, ANY),
         ("GET", ["groups"] | ["groups", _]) => rule(GROUPS_READ, ANY),
         ("GET", ["contracts", ..]) => rule(CONTRACTS_READ, ANY),
+        // Reading service principals is a default member permission.
+        ("GET", [sp, ..]) if is_service_principals(sp) => rule(SERVICE_PRINCIPALS_READ, ANY),
+        // serviceprincipal-post-serviceprincipals.md: for a multi-tenant app, Application
+        // Administrator or Cloud Application Administrator.
+        ("POST", ["servicePrincipals"]) => rule(
+            &["Application.ReadWrite.All", "Directory.ReadWrite.All"],
+            Some(&[
+                "Cloud Application Administrator",
+                "Application Administrator",
+            ]),
+        ),
+        // serviceprincipal-post-approleassignedto.md's roles (Microsoft Graph's own app
+        // roles need more: `authorize_token`).
+        ("POST" | "DELETE", [sp, .., "appRoleAssignedTo"] | [sp, .., "appRoleAssignedTo", _])
+            if is_service_principals(sp) =>
+        {
+            rule(
+                APP_ROLE_GRANT,
+                Some(&[
+                    "Privileged Role Administrator",
+                    "Cloud Application Administrator",
+                    "Application Administrator",
+                    "User Administrator",
+                    "Directory Writers",
+                    "Hybrid Identity Administrator",
+                    "Identity Governance Administrator",
+                ]),
+            )
+        }
         ("GET", ["organization", ..]) => rule(
             &[
                 "User.Read",
