@@ -145,3 +145,82 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     }
     Ok(exit::ERROR)
 }
+
+/// The consent a person's apply would make, as a plan section (empty when nothing is
+/// planned and nothing failed): each change with its address and why.
+pub fn render_plan(plan: &crate::ops::consent::ConsentPlan) -> String {
+    use crate::render::terminal_safe;
+    let mut out = String::new();
+    if !plan.has_changes() && plan.failed().next().is_none() {
+        return out;
+    }
+    out.push_str(
+        "Consent (signed in as a person: tenantform's app consented in the customer's Entra):\n",
+    );
+    for t in &plan.tenants {
+        for c in &t.changes {
+            let what = match &c.op {
+                crate::consent::ConsentOp::ServicePrincipal => "service principal".to_string(),
+                crate::consent::ConsentOp::Grant { permission, .. } => {
+                    format!("app role assignment {permission}")
+                }
+            };
+            out.push_str(&format!(
+                "  + {}  ({what}; {})\n",
+                terminal_safe(&c.address),
+                terminal_safe(&c.why())
+            ));
+        }
+        if let Some(f) = &t.failure {
+            out.push_str(&format!(
+                "  ! {}: consent not read: {}\n",
+                terminal_safe(&t.label()),
+                terminal_safe(&f.describe())
+            ));
+        }
+    }
+    let n = plan.changes().count();
+    out.push_str(&format!(
+        "Consent: {n} to add in {} tenant(s).\n\n",
+        plan.tenants
+            .iter()
+            .filter(|t| !t.changes.is_empty())
+            .count()
+    ));
+    out
+}
+
+/// stderr lines for tenants whose consent could not be read or made; whether there were any.
+pub fn report_failures(
+    plan: &crate::ops::consent::ConsentPlan,
+    done: &[crate::ops::consent::ConsentDone],
+) -> bool {
+    use crate::render::terminal_safe;
+    let mut lines = Vec::new();
+    for t in plan.failed() {
+        if let Some(f) = &t.failure {
+            lines.push(format!("  {}: consent: {}", t.label(), f.describe()));
+        }
+    }
+    for d in done {
+        if let Some(f) = &d.failure {
+            lines.push(format!(
+                "  {} ({}): consent: {}",
+                d.tenant,
+                d.display_name,
+                f.describe()
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return false;
+    }
+    eprintln!(
+        "error: {} tenant(s) without the consent they need:",
+        lines.len()
+    );
+    for l in lines {
+        eprintln!("{}", terminal_safe(&l));
+    }
+    true
+}
