@@ -410,3 +410,173 @@ fn an_application_administrator_cannot_grant_microsoft_graph_permissions() {
     );
     assert_eq!(granted(&sandbox, FLEET_IDS[1]), (false, None));
 }
+
+/// An app-only token for `tenant` from the sandbox's token endpoint.
+async fn app_token(sandbox: &SandboxHandle, tenant: &str) -> String {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/{tenant}/oauth2/v2.0/token", sandbox.base_url()))
+        .form(&[
+            ("client_id", SANDBOX_CLIENT_ID),
+            ("client_secret", SANDBOX_CLIENT_SECRET),
+            ("grant_type", "client_credentials"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["access_token"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn service_principal_endpoints_check_permissions_and_validate_like_graph() {
+    let mut f = fixture();
+    f.tenants[1].consent = true;
+    f.tenants[1].permissions = Some(vec!["User.Read.All".into()]);
+    f.tenants[2].consent = true;
+    f.tenants[2].permissions = Some(vec![
+        "Application.ReadWrite.All".into(),
+        "AppRoleAssignment.ReadWrite.All".into(),
+    ]);
+    let sandbox = SandboxHandle::start(&f, Default::default()).unwrap();
+    let graph_url = sandbox.graph_url().to_string();
+    crate::support::block_on(async {
+        let http = reqwest::Client::new();
+        let call = |token: String,
+                    method: reqwest::Method,
+                    path: String,
+                    body: Option<serde_json::Value>| {
+            let mut request = http
+                .request(method, format!("{graph_url}{path}"))
+                .bearer_auth(token);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                (status, body)
+            }
+        };
+        let get = reqwest::Method::GET;
+        let post = reqwest::Method::POST;
+        // Without Application.Read.All (or higher) service principals are not listed.
+        let reader = app_token(&sandbox, FLEET_IDS[0]).await;
+        let (status, body) = call(reader, get.clone(), "/servicePrincipals".into(), None).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("Authorization_RequestDenied"))
+        );
+
+        let admin = app_token(&sandbox, FLEET_IDS[1]).await;
+        let (status, body) = call(
+            admin.clone(),
+            get.clone(),
+            format!(
+                "/servicePrincipals?$filter=appId eq '{}'",
+                tenantform::consent::GRAPH_APP_ID
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let graph = &body["value"][0];
+        assert_eq!(body["value"].as_array().unwrap().len(), 1);
+        assert!(
+            graph["appRoles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["value"] == "User.Read.All"
+                    && r["id"] == "df021288-bdef-4463-88db-98f22de89214")
+        );
+        let graph_id = graph["id"].as_str().unwrap().to_string();
+        let (status, app) = call(
+            admin.clone(),
+            get.clone(),
+            format!("/servicePrincipals(appId='{SANDBOX_CLIENT_ID}')"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let grant = |role: &str| json!({"principalId": app["id"], "resourceId": graph_id, "appRoleId": role});
+        let path = format!("/servicePrincipals/{graph_id}/appRoleAssignedTo");
+        // An app role Graph does not define; a mismatched resource; a repeated grant.
+        let (status, body) = call(
+            admin.clone(),
+            post.clone(),
+            path.clone(),
+            Some(grant("00000000-0000-4000-8000-000000000000")),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("Request_BadRequest"))
+        );
+        let mut wrong = grant("df021288-bdef-4463-88db-98f22de89214");
+        wrong["resourceId"] = json!(app["id"]);
+        let (status, _) = call(admin.clone(), post.clone(), path.clone(), Some(wrong)).await;
+        assert_eq!(status, 400);
+        let (status, made) = call(
+            admin.clone(),
+            post.clone(),
+            path.clone(),
+            Some(grant("df021288-bdef-4463-88db-98f22de89214")),
+        )
+        .await;
+        assert_eq!(status, 201, "{made}");
+        assert_eq!(made["principalType"], "ServicePrincipal");
+        let (status, body) = call(
+            admin.clone(),
+            post.clone(),
+            path.clone(),
+            Some(grant("df021288-bdef-4463-88db-98f22de89214")),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("already exists")
+        );
+        // The next token carries the grant in `roles`; removing it removes it from the next.
+        let token = app_token(&sandbox, FLEET_IDS[1]).await;
+        let (status, _) = call(token.clone(), get.clone(), "/users".into(), None).await;
+        assert_eq!(status, 200);
+        let (status, _) = call(
+            admin.clone(),
+            reqwest::Method::DELETE,
+            format!("{path}/{}", made["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+        assert_eq!(status, 204);
+        let token = app_token(&sandbox, FLEET_IDS[1]).await;
+        let (status, _) = call(token, get.clone(), "/users".into(), None).await;
+        assert_eq!(status, 403);
+        // A principal that exists already; an app id no application has.
+        let (status, _) = call(
+            admin.clone(),
+            post.clone(),
+            "/servicePrincipals".into(),
+            Some(json!({"appId": SANDBOX_CLIENT_ID})),
+        )
+        .await;
+        assert_eq!(status, 409);
+        let (status, body) = call(
+            admin,
+            post.clone(),
+            "/servicePrincipals".into(),
+            Some(json!({"appId": "9d0c0000-0000-4000-8000-000000000000"})),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("Request_BadRequest"))
+        );
+    });
+}
