@@ -51,6 +51,7 @@ POST|DELETE /_sandbox/tenants/T/groups/G/members/U   change a group's members\n 
 POST  /_sandbox/tenants/T/delta/expire      every delta link issued counts as older than 7 days\n  \
 PUT   /_sandbox/tenants/T/delta/reset       old delta links answer 410 Gone\n  \
 POST  /_sandbox/tenants/T/delegated-token {\"user\": UPN} a person's token, as `az account get-access-token` prints it\n  \
+      (+ {\"partnerTenant\": ID, \"roles\": [\"Cloud Application Administrator\"]}: a partner's engineer through GDAP)\n  \
 GET|PUT    /_sandbox/emulators         what the emulators below issue (githubSubject, adoSubject,\n  \
                                        managedIdentityObjectId, lifetimeSecs)\n\n\
 Secretless credentials' endpoints (the fixture's app trusts their issuer and subject):\n  \
