@@ -12,7 +12,8 @@
 
 use std::sync::OnceLock;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::graph::permissions as p;
 
@@ -179,20 +180,22 @@ pub struct LiveConsent {
 }
 
 /// One change of consent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "op")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case", tag = "change")]
 pub enum ConsentOp {
     /// Create tenantform's app's service principal (`POST /servicePrincipals {appId}`).
     ServicePrincipal,
     /// Grant an application permission of Microsoft Graph (an app role assignment).
+    #[serde(rename_all = "camelCase")]
     Grant {
-        permission: &'static str,
-        app_role_id: &'static str,
+        permission: String,
+        app_role_id: String,
     },
 }
 
-/// A planned consent change, with why it is needed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A planned consent change, with why it is needed: made in the customer's Entra by a person
+/// signed in with the Azure CLI, never recorded in state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsentChange {
     /// `consent.<tenant>` or `consent.<tenant>.<Permission>`.
@@ -201,19 +204,20 @@ pub struct ConsentChange {
     #[serde(flatten)]
     pub op: ConsentOp,
     /// The purposes that need it (`guests`, `reading`, ...).
-    pub needed_for: Vec<&'static str>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needed_for: Vec<String>,
+    /// Why, in words.
+    pub why: String,
 }
+
+/// Why a service principal is planned.
+const PRINCIPAL_WHY: &str =
+    "tenantform's app is not in this tenant: its service principal holds the grants";
 
 impl ConsentChange {
     /// "needed for guests, reading".
     pub fn why(&self) -> String {
-        match self.op {
-            ConsentOp::ServicePrincipal => {
-                "tenantform's app is not in this tenant: its service principal holds the grants"
-                    .to_string()
-            }
-            ConsentOp::Grant { .. } => format!("needed for {}", self.needed_for.join(", ")),
-        }
+        self.why.clone()
     }
 }
 
@@ -229,6 +233,7 @@ pub fn plan_tenant(tenant: &str, needs: &[Need], live: &LiveConsent) -> Vec<Cons
             tenant: tenant.to_string(),
             op: ConsentOp::ServicePrincipal,
             needed_for: Vec::new(),
+            why: PRINCIPAL_WHY.to_string(),
         });
     }
     let mut grants: Vec<ConsentChange> = Vec::new();
@@ -240,13 +245,14 @@ pub fn plan_tenant(tenant: &str, needs: &[Need], live: &LiveConsent) -> Vec<Cons
         {
             continue;
         }
-        let planned = grants.iter_mut().find(|c| match c.op {
-            ConsentOp::Grant { permission, .. } => need.any_of.contains(&permission),
+        let planned = grants.iter_mut().find(|c| match &c.op {
+            ConsentOp::Grant { permission, .. } => need.any_of.contains(&permission.as_str()),
             ConsentOp::ServicePrincipal => false,
         });
         if let Some(change) = planned {
-            if !change.needed_for.contains(&need.purpose) {
-                change.needed_for.push(need.purpose);
+            if !change.needed_for.iter().any(|p| p == need.purpose) {
+                change.needed_for.push(need.purpose.to_string());
+                change.why = format!("needed for {}", change.needed_for.join(", "));
             }
             continue;
         }
@@ -261,10 +267,11 @@ pub fn plan_tenant(tenant: &str, needs: &[Need], live: &LiveConsent) -> Vec<Cons
             address: format!("consent.{tenant}.{permission}"),
             tenant: tenant.to_string(),
             op: ConsentOp::Grant {
-                permission,
-                app_role_id,
+                permission: permission.to_string(),
+                app_role_id: app_role_id.to_string(),
             },
-            needed_for: vec![need.purpose],
+            needed_for: vec![need.purpose.to_string()],
+            why: format!("needed for {}", need.purpose),
         });
     }
     out.extend(grants);

@@ -188,6 +188,7 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
             args.auto_approve,
             &out,
             quiet,
+            cx.color,
             &stop,
         )?
     };
@@ -224,6 +225,7 @@ fn consent_first(
     auto_approve: bool,
     out: &Out,
     quiet: bool,
+    color: bool,
     stop: &std::sync::Arc<AtomicBool>,
 ) -> Result<bool, CliError> {
     let need = crate::ops::Need::Plan {
@@ -237,7 +239,7 @@ fn consent_first(
         return Ok(crate::cli::consent::report_failures(&plan, &[]));
     }
     if !quiet {
-        out.print(&crate::cli::consent::render_plan(&plan));
+        out.print(&crate::cli::consent::render_plan(&plan, color));
     }
     if !auto_approve {
         if !std::io::stdin().is_terminal() {

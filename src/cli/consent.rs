@@ -146,48 +146,10 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     Ok(exit::ERROR)
 }
 
-/// The consent a person's apply would make, as a plan section (empty when nothing is
-/// planned and nothing failed): each change with its address and why.
-pub fn render_plan(plan: &crate::ops::consent::ConsentPlan) -> String {
-    use crate::render::terminal_safe;
-    let mut out = String::new();
-    if !plan.has_changes() && plan.failed().next().is_none() {
-        return out;
-    }
-    out.push_str(
-        "Consent (signed in as a person: tenantform's app consented in the customer's Entra):\n",
-    );
-    for t in &plan.tenants {
-        for c in &t.changes {
-            let what = match &c.op {
-                crate::consent::ConsentOp::ServicePrincipal => "service principal".to_string(),
-                crate::consent::ConsentOp::Grant { permission, .. } => {
-                    format!("app role assignment {permission}")
-                }
-            };
-            out.push_str(&format!(
-                "  + {}  ({what}; {})\n",
-                terminal_safe(&c.address),
-                terminal_safe(&c.why())
-            ));
-        }
-        if let Some(f) = &t.failure {
-            out.push_str(&format!(
-                "  ! {}: consent not read: {}\n",
-                terminal_safe(&t.label()),
-                terminal_safe(&f.describe())
-            ));
-        }
-    }
-    let n = plan.changes().count();
-    out.push_str(&format!(
-        "Consent: {n} to add in {} tenant(s).\n\n",
-        plan.tenants
-            .iter()
-            .filter(|t| !t.changes.is_empty())
-            .count()
-    ));
-    out
+/// The consent a person's apply would make, as a plan section (empty when none).
+pub fn render_plan(plan: &crate::ops::consent::ConsentPlan, color: bool) -> String {
+    let changes: Vec<crate::consent::ConsentChange> = plan.changes().cloned().collect();
+    crate::render::text::consent_section(&changes, color)
 }
 
 /// stderr lines for tenants whose consent could not be read or made; whether there were any.

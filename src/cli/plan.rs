@@ -130,7 +130,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         )?,
         None => crate::ops::plan::plan_into(&mut ws, request, &mut collect, &reporter)?,
     };
-    let PlanRun { plan, .. } = collect.into_run(false);
+    let PlanRun { mut plan, .. } = collect.into_run(false);
     // Signed in as a person (azure-cli): the consent each tenant still needs.
     let consent = if args.planning.offline {
         None
@@ -145,6 +145,9 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         )?
     };
     ws.close()?;
+    if let Some(consent) = &consent {
+        plan.consent = consent.changes().cloned().collect();
+    }
     if let Some(out) = &args.out {
         eprintln!(
             "Saved the plan to {}; apply it with: tenantform apply {}",
@@ -156,12 +159,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         PlanFormat::Text if cx.verbosity == Verbosity::Quiet => {
             println!("{}", render::text::summary_line(&plan))
         }
-        PlanFormat::Text => {
-            if let Some(consent) = &consent {
-                print!("{}", crate::cli::consent::render_plan(consent));
-            }
-            print!("{}", render::text::render(&plan, cx.color))
-        }
+        PlanFormat::Text => print!("{}", render::text::render(&plan, cx.color)),
         PlanFormat::Markdown => print!(
             "{}",
             render::markdown::render(&plan, render::markdown::GITHUB_COMMENT_LIMIT)
