@@ -187,8 +187,7 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
             command,
             args.auto_approve,
             &out,
-            quiet,
-            cx.color,
+            cx,
             &stop,
         )?
     };
@@ -224,10 +223,10 @@ fn consent_first(
     command: &str,
     auto_approve: bool,
     out: &Out,
-    quiet: bool,
-    color: bool,
+    cx: &Context,
     stop: &std::sync::Arc<AtomicBool>,
 ) -> Result<bool, CliError> {
+    let quiet = cx.verbosity == Verbosity::Quiet;
     let need = crate::ops::Need::Plan {
         command,
         offline: false,
@@ -239,7 +238,7 @@ fn consent_first(
         return Ok(crate::cli::consent::report_failures(&plan, &[]));
     }
     if !quiet {
-        out.print(&crate::cli::consent::render_plan(&plan, color));
+        out.print(&crate::cli::consent::render_plan(&plan, cx.color));
     }
     if !auto_approve {
         if !std::io::stdin().is_terminal() {
