@@ -165,7 +165,15 @@ fn a_partner_engineer_consents_for_a_customer_through_gdap() {
         &app(),
     );
     assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(run.stderr.contains("consent"), "{}", run.transcript());
+    assert!(
+        run.transcript().contains(&format!(
+            "{}/{}/v2.0/adminconsent?client_id={SANDBOX_CLIENT_ID}",
+            sandbox.base_url(),
+            FLEET_IDS[0]
+        )),
+        "consent needed, with its URL: {}",
+        run.transcript()
+    );
     assert!(!run.stdout.contains("+ consent."), "{}", run.stdout);
 
     // The engineer's plan shows the consent t0 needs, each grant with why.
@@ -409,6 +417,51 @@ fn an_application_administrator_cannot_grant_microsoft_graph_permissions() {
         run.transcript()
     );
     assert_eq!(granted(&sandbox, FLEET_IDS[1]), (false, None));
+
+    // Someone with both roles finishes t0's consent later: the principal is found, not made
+    // again; only the grants are planned and made, once each.
+    let both = engineer(
+        &sandbox,
+        scratch.path(),
+        &[CLOUD_APP_ADMIN, PRIVILEGED_ROLE_ADMIN],
+    );
+    let run = tf(
+        &sandbox,
+        dir.path(),
+        &[
+            "apply",
+            ".",
+            "--auth",
+            "azure-cli",
+            "--auto-approve",
+            "--tenant",
+            "t0",
+        ],
+        &both,
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(
+        consent_lines(&run),
+        vec![
+            "+ consent.t0.User.Read.All  (app role assignment User.Read.All; needed for reading)",
+            "+ consent.t0.RoleManagement.Read.Directory  (app role assignment RoleManagement.Read.Directory; needed for reading)",
+            "+ consent.t0.User.Invite.All  (app role assignment User.Invite.All; needed for guests)",
+        ],
+        "{}",
+        run.stdout
+    );
+    let posts = |suffix: &str| {
+        sandbox.with_world(|w| {
+            w.requests
+                .iter()
+                .filter(|r| r.method == "POST" && r.status < 300 && r.path.ends_with(suffix))
+                .count()
+        })
+    };
+    assert_eq!(
+        (posts("/servicePrincipals"), posts("/appRoleAssignedTo")),
+        (1, 3)
+    );
 }
 
 /// An app-only token for `tenant` from the sandbox's token endpoint.
