@@ -366,10 +366,20 @@ fn detect(kind: SourceKind, env: &Env<'_>, picked: bool) -> Result<Present, Stri
     }
 }
 
-/// The first `name` on `path` that is a file.
+/// The first `name` on `path` that is a file (on Windows also `name.cmd`, as the Azure CLI
+/// installs itself).
 fn find_program(name: &str, path: Option<&str>) -> Option<PathBuf> {
+    let names: Vec<String> = if cfg!(windows) {
+        vec![
+            format!("{name}.cmd"),
+            format!("{name}.exe"),
+            name.to_string(),
+        ]
+    } else {
+        vec![name.to_string()]
+    };
     std::env::split_paths(path?)
-        .map(|dir| dir.join(name))
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
         .find(|p| p.is_file())
 }
 

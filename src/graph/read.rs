@@ -112,13 +112,37 @@ async fn read_tenant(
     let mut dir = LiveDirectory::default();
     // The token says what was granted: a source the app may not read is named with the
     // permission it lacks, and its request is not sent.
-    let roles = match client.token(tenant_id).await {
-        Ok(token) => super::permissions::token_roles(&token),
+    let (roles, person) = match client.token(tenant_id).await {
+        Ok(token) => (
+            super::permissions::token_roles(&token),
+            super::permissions::token_delegation(&token),
+        ),
         Err(e) => return LiveTenant::Failed(failed(e)),
     };
     let mut to_read: Vec<&'static Source> = Vec::new();
     let mut missing: Vec<&'static [&'static str]> = Vec::new();
+    let mut person_missing: Vec<String> = Vec::new();
     for s in sources {
+        // A person's token: a source is read when a scope covers it and one of the person's
+        // directory roles allows it (the same judgement as `auth check`).
+        if let Some(person) = &person {
+            let gap = (!s.permissions.is_empty())
+                .then(|| person.missing(&super::permissions::delegated_for(s.permissions)))
+                .flatten();
+            match gap {
+                Some(gap) => {
+                    let message = format!("{gap} in tenant {tenant_id}");
+                    if !person_missing.contains(&gap) {
+                        person_missing.push(gap);
+                    }
+                    let failure =
+                        Failure::new(Cause::PermissionMissing, message).with_source(s.name);
+                    dir.set_source(s.name, unread_status(s, failure));
+                }
+                None => to_read.push(s),
+            }
+            continue;
+        }
         match &roles {
             Some(roles)
                 if !s.permissions.is_empty()
@@ -134,6 +158,12 @@ async fn read_tenant(
             }
             _ => to_read.push(s),
         }
+    }
+    if !person_missing.is_empty() && !to_read.iter().any(|s| !s.report_only) {
+        return LiveTenant::Failed(Failure::new(
+            Cause::PermissionMissing,
+            format!("{} in tenant {tenant_id}", person_missing.join(" and ")),
+        ));
     }
     if !missing.is_empty() && !to_read.iter().any(|s| !s.report_only) {
         // Nothing a kind needs can be read: the tenant is not read, as one failure.

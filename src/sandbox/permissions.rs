@@ -350,7 +350,12 @@ pub fn authorize_token(
             {
                 return Err(denied());
             }
-            Ok(())
+            match world.tenants.get(call.tenant) {
+                Some(dir) => {
+                    check_sensitive_for_person(dir, call.method, &segments, call.body, &d.wids)
+                }
+                None => Ok(()),
+            }
         }
     }
 }
@@ -659,6 +664,51 @@ fn sensitive_denied(what: &str) -> GraphError {
     )
 }
 
+/// A person's sensitive actions: deleting a user who holds an administrative role, or changing
+/// such a user's sensitive properties, needs the person to be Global Administrator or
+/// Privileged Authentication Administrator (user-delete.md and user-update.md, "who can
+/// perform sensitive actions"; a User Administrator may act only on non-admins).
+pub fn check_sensitive_for_person(
+    dir: &Directory,
+    method: &str,
+    segments: &[&str],
+    body: Option<&Value>,
+    wids: &[String],
+) -> Result<(), GraphError> {
+    let privileged_person = wids.iter().any(|w| {
+        SENSITIVE_ACTION_ROLES
+            .iter()
+            .any(|r| w.eq_ignore_ascii_case(r))
+    });
+    match (method, segments) {
+        ("DELETE", ["users", id])
+            if holds_privileged_role(dir, &id.to_lowercase()) && !privileged_person =>
+        {
+            Err(sensitive_denied_person("Deleting"))
+        }
+        ("PATCH", ["users", id])
+            if body
+                .and_then(Value::as_object)
+                .is_some_and(|b| b.keys().any(|k| SENSITIVE_PROPERTIES.contains(&k.as_str())))
+                && holds_privileged_role(dir, &id.to_lowercase())
+                && !privileged_person =>
+        {
+            Err(sensitive_denied_person("Changing sensitive properties of"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn sensitive_denied_person(what: &str) -> GraphError {
+    GraphError::new(
+        403,
+        "Authorization_RequestDenied",
+        format!(
+            "Insufficient privileges to complete the operation. {what} a user who holds an administrative role needs the signed-in user to hold a sufficiently privileged directory role (e.g. Privileged Authentication Administrator)."
+        ),
+    )
+}
+
 /// The checks beyond the permission: deleting a user holding an administrative role, or
 /// changing such a user's sensitive properties, needs the app itself to hold a privileged
 /// directory role in app-only mode (Microsoft Learn: user-delete.md and user-update.md,
@@ -765,6 +815,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_person_acts_on_admins_only_with_a_privileged_role() {
+        use crate::sandbox::fixture::{FixtureRoleAssignment, FixtureTenant};
+        let mut t = FixtureTenant::new("t", "T", "t.onmicrosoft.com");
+        t.role_assignments.push(FixtureRoleAssignment {
+            id: None,
+            principal_id: "admin-1".into(),
+            role_definition_id: SENSITIVE_ACTION_ROLES[0].into(),
+            directory_scope_id: "/".into(),
+        });
+        let dir = Directory::from_fixture(&t);
+        let user_admin = vec!["fe930be7-5e62-47db-91af-98c3a49a38b1".to_string()];
+        let global = vec![SENSITIVE_ACTION_ROLES[0].to_uppercase()];
+        let delete = ["users", "admin-1"];
+        assert!(check_sensitive_for_person(&dir, "DELETE", &delete, None, &user_admin).is_err());
+        assert!(check_sensitive_for_person(&dir, "DELETE", &delete, None, &global).is_ok());
+        assert!(
+            check_sensitive_for_person(&dir, "DELETE", &["users", "someone"], None, &user_admin)
+                .is_ok()
+        );
+        let phone = serde_json::json!({"mobilePhone": "1"});
+        assert!(
+            check_sensitive_for_person(&dir, "PATCH", &delete, Some(&phone), &user_admin).is_err()
+        );
+        let name = serde_json::json!({"displayName": "x"});
+        assert!(
+            check_sensitive_for_person(&dir, "PATCH", &delete, Some(&name), &user_admin).is_ok()
+        );
     }
 
     #[test]

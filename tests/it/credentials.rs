@@ -93,8 +93,10 @@ while [ $# -gt 0 ]; do
 done
 echo "$tenant $resource" >> "$SANDBOX_AZ_LOG"
 if [ -n "$SANDBOX_AZ_SLEEP" ]; then sleep "$SANDBOX_AZ_SLEEP"; fi
+scopes=""
+if [ -n "$SANDBOX_AZ_SCOPES" ]; then scopes=$(printf '"%s",' $SANDBOX_AZ_SCOPES | sed 's/,$//'); fi
 out=$(curl -s -w '\n%{http_code}' -X POST -H 'Content-Type: application/json' \
-  -d "{\"user\":\"$SANDBOX_AZ_USER\"}" "$SANDBOX_AZ_BASE/_sandbox/tenants/$tenant/delegated-token")
+  -d "{\"user\":\"$SANDBOX_AZ_USER\",\"scopes\":[$scopes]}" "$SANDBOX_AZ_BASE/_sandbox/tenants/$tenant/delegated-token")
 code=$(printf '%s' "$out" | tail -n1)
 body=$(printf '%s' "$out" | sed '$d')
 if [ "$code" != 200 ]; then
@@ -610,6 +612,53 @@ fn a_persons_token_is_judged_by_its_scopes_and_the_persons_roles() {
         (1, 0, 1)
     );
 
+    // A plan as that person: t1's PIM eligibility needs a role they do not hold there, so
+    // Graph refuses it and it is "not checked" (report-only); with a token scoped to the
+    // organization only, nothing a kind needs can be read and no read is sent.
+    let run = tf(
+        &sandbox,
+        dir.path(),
+        &["plan", ".", "--output", "json"],
+        &signed_in,
+    );
+    let plan: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}{}", run.stderr));
+    let t1 = plan["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tenant"] == "t1")
+        .unwrap();
+    assert_eq!(
+        t1["sources"]["roleEligibility"]["status"], "not-checked",
+        "{t1}"
+    );
+    assert!(
+        t1["sources"]["roleEligibility"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("403 Authorization_RequestDenied"),
+        "{t1}"
+    );
+    assert_eq!(t1["sources"]["guests"]["status"], "read");
+    let mut narrow = signed_in.clone();
+    narrow.push(("SANDBOX_AZ_SCOPES".into(), "Organization.Read.All".into()));
+    sandbox.clear_requests();
+    let run = tf(&sandbox, dir.path(), &["plan", "."], &narrow);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("User.ReadBasic.All (or User.Read.All, User.ReadWrite.All, Directory.Read.All, Directory.ReadWrite.All) (delegated) and RoleManagement.Read.Directory"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !sandbox
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/v1.0")),
+        "nothing read"
+    );
+
     // Someone not in the tenants: `az`'s own message (stderr) is shown, per tenant.
     let mut stranger = signed_in.clone();
     stranger.retain(|(k, _)| k != "SANDBOX_AZ_USER");
@@ -682,7 +731,7 @@ fn no_secret_assertion_or_token_is_written_or_printed() {
         let mut env = source.env.clone();
         env.push(("TENANTFORM_AUTH".into(), source.name.into()));
         let commands: [&[&str]; 7] = [
-            &["plan", ".", "--out", "plan.tfp"],
+            &["plan", ".", "--out", "plan.tfp", "-vv"],
             &["apply", "plan.tfp", "--auto-approve"],
             &["auth", "check", "."],
             &["auth", "check", ".", "--output", "json"],
@@ -751,4 +800,147 @@ fn no_secret_assertion_or_token_is_written_or_printed() {
             );
         }
     }
+}
+
+#[test]
+fn the_emulators_check_what_the_real_endpoints_check() {
+    let sandbox = SandboxHandle::start(&fixture(), Default::default()).unwrap();
+    let base = sandbox.base_url().to_string();
+    let status = |method: &str, path: &str, headers: &[(&str, &str)]| {
+        crate::support::block_on(async {
+            let http = reqwest::Client::new();
+            let mut request = match method {
+                "POST" => http.post(format!("{base}{path}")),
+                _ => http.get(format!("{base}{path}")),
+            };
+            for (k, v) in headers {
+                request = request.header(*k, *v);
+            }
+            let answer = request.send().await.unwrap();
+            let code = answer.status().as_u16();
+            (code, answer.json::<Value>().await.unwrap())
+        })
+    };
+    let gh = "/_emulators/github/token?api-version=2.0&audience=api://AzureADTokenExchange";
+    assert_eq!(status("GET", gh, &[]).0, 401);
+    assert_eq!(
+        status("GET", gh, &[("Authorization", "bearer wrong")]).0,
+        401
+    );
+    let ado = format!(
+        "/_emulators/azure-devops/oidctoken?api-version=7.1&serviceConnectionId={}",
+        emu::ADO_SERVICE_CONNECTION_ID
+    );
+    let bearer = format!("Bearer {}", emu::ADO_ACCESS_TOKEN);
+    assert_eq!(status("POST", &ado, &[]).0, 401);
+    assert_eq!(
+        status(
+            "POST",
+            &ado.replace("7.1", "5.0"),
+            &[("Authorization", &bearer)]
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        status(
+            "POST",
+            &ado.replace(emu::ADO_SERVICE_CONNECTION_ID, "other"),
+            &[("Authorization", &bearer)]
+        )
+        .0,
+        404
+    );
+    let (code, answer) = status("POST", &ado, &[("Authorization", &bearer)]);
+    assert_eq!(code, 200);
+    let claims =
+        tenantform::graph::credentials::jwt_claims(answer["oidcToken"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (claims["iss"].as_str(), claims["sub"].as_str()),
+        (Some(emu::ado_issuer().as_str()), Some(emu::ADO_SUBJECT))
+    );
+    let imds = format!(
+        "/_emulators/imds/metadata/identity/oauth2/token?api-version=2018-02-01&resource=api://AzureADTokenExchange&client_id={}",
+        emu::MI_CLIENT_ID
+    );
+    let (code, answer) = status("GET", &imds, &[]);
+    assert_eq!(
+        (code, answer["error_description"].as_str()),
+        (400, Some("Required metadata header not specified"))
+    );
+    let (code, answer) = status(
+        "GET",
+        &imds.replace(emu::MI_CLIENT_ID, "someone-else"),
+        &[("Metadata", "true")],
+    );
+    assert_eq!(
+        (code, answer["error_description"].as_str()),
+        (400, Some("Identity not found"))
+    );
+    let (code, answer) = status("GET", &imds, &[("Metadata", "true")]);
+    assert_eq!(code, 200);
+    assert!(
+        answer["expires_on"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .is_ok(),
+        "{answer}"
+    );
+    let claims =
+        tenantform::graph::credentials::jwt_claims(answer["access_token"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(claims["aud"], "api://AzureADTokenExchange");
+    assert_eq!(claims["sub"], emu::MI_OBJECT_ID);
+    let app = format!(
+        "/_emulators/app-service/msi/token?api-version=2019-08-01&resource=api://AzureADTokenExchange&client_id={}",
+        emu::MI_CLIENT_ID
+    );
+    assert_eq!(
+        status("GET", &app, &[("X-IDENTITY-HEADER", "wrong")]).0,
+        401
+    );
+    assert_eq!(
+        status("GET", &app, &[("X-IDENTITY-HEADER", emu::IDENTITY_HEADER)]).0,
+        200
+    );
+    let legacy = format!(
+        "/_emulators/app-service/msi/token?api-version=2017-09-01&resource=api://AzureADTokenExchange&clientid={}",
+        emu::MI_CLIENT_ID
+    );
+    let (code, answer) = status("GET", &legacy, &[("Secret", emu::MSI_SECRET)]);
+    assert_eq!(code, 200);
+    assert!(
+        answer["expires_on"].as_str().unwrap().contains('/'),
+        "2017-09-01 wrote a date: {answer}"
+    );
+
+    // Refused by the endpoint: every tenant fails naming the source and the endpoint's words,
+    // never the request token.
+    let dir = manifests();
+    let env: Vec<(String, String)> = vec![
+        ("AZURE_CLIENT_ID".into(), SANDBOX_CLIENT_ID.into()),
+        (
+            "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
+            format!("{base}/_emulators/github/token?api-version=2.0"),
+        ),
+        (
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
+            "not-the-runners-token".into(),
+        ),
+    ];
+    let run = tf(&sandbox, dir.path(), &["auth", "check", "."], &env);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stdout
+            .matches("github-actions: cannot get the federated token: HTTP 401 Unauthorized")
+            .count(),
+        3,
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("not-the-runners-token")
+            && !run.stderr.contains("not-the-runners-token")
+    );
 }

@@ -171,6 +171,16 @@ fn token_endpoint_answers_like_entra() {
         assert_eq!(bad.1["error_codes"][0], 700024);
         let federated = jwt(json!({"aud": "api://AzureADTokenExchange", "iss": "https://token.actions.githubusercontent.com", "sub": "repo:msp/tenants:ref:refs/heads/main", "nbf": now, "exp": now + 600}));
         assert_eq!(token(&http, &sandbox, FOGGY, &[assertion[0], ("client_assertion", federated.as_str())]).await.0, 200);
+        // Federated assertions must match one of the app's federated identity credentials
+        // exactly (issuer, subject, audience); otherwise AADSTS70021, naming them.
+        for (aud, sub) in [("api://AzureADTokenExchange", "repo:msp/tenants:pull_request"), ("api://other", "repo:msp/tenants:ref:refs/heads/main"), ("api://AzureADTokenExchange", "repo:MSP/tenants:ref:refs/heads/main")] {
+            let untrusted = jwt(json!({"aud": aud, "iss": "https://token.actions.githubusercontent.com", "sub": sub, "nbf": now, "exp": now + 600}));
+            let refused = token(&http, &sandbox, FOGGY, &[assertion[0], ("client_assertion", untrusted.as_str())]).await;
+            assert_eq!((refused.0, refused.1["error"].as_str(), refused.1["error_codes"][0].as_u64()), (400, Some("invalid_request"), Some(70021)));
+            let description = refused.1["error_description"].as_str().unwrap();
+            assert!(description.starts_with("AADSTS70021: No matching federated identity record found for presented assertion. Assertion Issuer: 'https://token.actions.githubusercontent.com'."), "{description}");
+            assert!(description.contains(&format!("Assertion Subject: '{sub}'. Assertion Audience: '{aud}'.")), "{description}");
+        }
 
         // Graph without a token, or with a made-up one.
         let anonymous = http.get(sandbox.graph_url() + "/users").send().await.unwrap();
