@@ -806,6 +806,12 @@ mod tests {
                 "GET",
                 &["roleManagement", "directory", "roleEligibilitySchedules"],
             ),
+            ("POST", &["servicePrincipals"]),
+            ("POST", &["servicePrincipals", "g", "appRoleAssignedTo"]),
+            (
+                "DELETE",
+                &["servicePrincipals", "g", "appRoleAssignedTo", "a"],
+            ),
         ] {
             for b2b in [true, false] {
                 if let Some(roles) = delegated_rule(m, p, b2b).unwrap().roles {
@@ -815,6 +821,87 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn creating_a_principal_and_granting_graph_roles_need_their_roles() {
+        let catalog = crate::roles::RoleCatalog::builtin();
+        let id = |n: &str| catalog.by_name(n).unwrap().template_id.to_string();
+        let scopes: Vec<String> = [
+            "Application.ReadWrite.All",
+            "AppRoleAssignment.ReadWrite.All",
+        ]
+        .map(String::from)
+        .to_vec();
+        let create = ["servicePrincipals"];
+        assert!(check_delegated("POST", &create, &scopes, &[], true).is_err());
+        for role in [
+            "Cloud Application Administrator",
+            "Application Administrator",
+            "Global Administrator",
+        ] {
+            assert!(
+                check_delegated("POST", &create, &scopes, &[id(role)], true).is_ok(),
+                "{role}"
+            );
+        }
+        // Application.Read.All alone creates nothing.
+        let read = vec!["Application.Read.All".to_string()];
+        assert!(
+            check_delegated("POST", &create, &read, &[id("Global Administrator")], true).is_err()
+        );
+        // Graph's own app roles: the generic rule lets an application administrator through,
+        // `authorize_token` does not (tested over HTTP in tests/it/consent.rs).
+        let graph = super::super::consent::graph_principal_id("t");
+        assert!(super::super::consent::is_graph_grant(
+            "t",
+            "POST",
+            &["servicePrincipals", &graph, "appRoleAssignedTo"]
+        ));
+        assert!(!super::super::consent::is_graph_grant(
+            "t",
+            "POST",
+            &["servicePrincipals", "other", "appRoleAssignedTo"]
+        ));
+        assert!(super::super::consent::is_graph_grant(
+            "t",
+            "DELETE",
+            &[
+                "servicePrincipals(appId='00000003-0000-0000-c000-000000000000')",
+                "appRoleAssignedTo",
+                "x"
+            ]
+        ));
+        // App-only: a grant needs AppRoleAssignment.ReadWrite.All and a read of the resource.
+        let grant = format!("/servicePrincipals/{graph}/appRoleAssignedTo");
+        assert!(check("POST", &grant, &["AppRoleAssignment.ReadWrite.All".into()]).is_err());
+        assert!(
+            check(
+                "POST",
+                &grant,
+                &[
+                    "AppRoleAssignment.ReadWrite.All".into(),
+                    "Application.Read.All".into()
+                ]
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                "GET",
+                "/servicePrincipals(appId='x')",
+                &["Directory.Read.All".into()]
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                "POST",
+                "/servicePrincipals",
+                &["Application.Read.All".into()]
+            )
+            .is_err()
+        );
     }
 
     #[test]
