@@ -254,10 +254,8 @@ fn consent_first(
         }
     }
     let done = crate::ops::consent::apply(ws, &plan, stop);
-    for d in &done {
-        for made in &d.made {
-            out.line(&format!("{}: created", render::terminal_safe(made)));
-        }
+    for made in done.iter().flat_map(|d| &d.made).filter(|_| !quiet) {
+        out.line(&format!("{}: created", render::terminal_safe(made)));
     }
     Ok(crate::cli::consent::report_failures(&plan, &done))
 }
