@@ -10,6 +10,7 @@ pub mod access;
 pub mod allocator;
 pub mod apply;
 pub mod cli;
+pub mod consent;
 pub mod diagnostic;
 pub mod drift;
 pub mod end_users;

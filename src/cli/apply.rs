@@ -176,6 +176,21 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
         quiet,
     };
     let mut ws = Workspace::open(settings, &reporter.inner)?;
+    // Signed in as a person (azure-cli) with AZURE_CLIENT_ID set: first the consent each
+    // tenant needs (tenantform's app's service principal and its Microsoft Graph grants).
+    let consent_failed = if args.planning.offline {
+        false
+    } else {
+        consent_first(
+            &mut ws,
+            &selection,
+            command,
+            args.auto_approve,
+            &out,
+            cx,
+            &stop,
+        )?
+    };
     let mut approve = |plan: &Plan| {
         if !quiet {
             out.print(&render::text::render(plan, cx.color));
@@ -195,9 +210,66 @@ fn run_mode(cx: &Context, args: Args, import_only: bool) -> Result<u8, CliError>
     };
     let run = crate::ops::apply::apply(&mut ws, source, command, &mut approve, &stop, &reporter)?;
     ws.close()?;
+    let code = finish(cx, &run, &out, quiet)?;
+    Ok(if consent_failed { exit::ERROR } else { code })
+}
+
+/// Plans and makes the consent a person's apply needs; whether a tenant's consent failed
+/// (named on stderr). The person's other changes do not depend on the app's consent, so they
+/// are applied all the same.
+fn consent_first(
+    ws: &mut Workspace,
+    selection: &crate::ops::Selection,
+    command: &str,
+    auto_approve: bool,
+    out: &Out,
+    cx: &Context,
+    stop: &std::sync::Arc<AtomicBool>,
+) -> Result<bool, CliError> {
+    let quiet = cx.verbosity == Verbosity::Quiet;
+    let need = crate::ops::Need::Plan {
+        command,
+        offline: false,
+    };
+    let Some(plan) = crate::ops::consent::plan(ws, selection, need)? else {
+        return Ok(false);
+    };
+    if !plan.has_changes() {
+        return Ok(crate::cli::consent::report_failures(&plan, &[]));
+    }
+    if !quiet {
+        out.print(&crate::cli::consent::render_plan(&plan, cx.color));
+    }
+    if !auto_approve {
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::Refused(
+                "not consenting without confirmation: no terminal to ask on. Pass --auto-approve"
+                    .into(),
+            ));
+        }
+        if !matches!(confirm(), Ok(true)) {
+            return Err(CliError::Refused(
+                "consent cancelled; nothing was changed".into(),
+            ));
+        }
+    }
+    let done = crate::ops::consent::apply(ws, &plan, stop);
+    for made in done.iter().flat_map(|d| &d.made).filter(|_| !quiet) {
+        out.line(&format!("{}: created", render::terminal_safe(made)));
+    }
+    Ok(crate::cli::consent::report_failures(&plan, &done))
+}
+
+/// The apply's summary and exit code.
+fn finish(
+    cx: &Context,
+    run: &crate::ops::apply::ApplyRun,
+    out: &Out,
+    quiet: bool,
+) -> Result<u8, CliError> {
     let Some(report) = &run.report else {
-        return match run.approval {
-            Approval::Refused(why) => Err(CliError::Refused(why)),
+        return match &run.approval {
+            Approval::Refused(why) => Err(CliError::Refused(why.clone())),
             Approval::Cancelled => {
                 eprintln!("Apply cancelled; nothing was changed.");
                 Ok(exit::ERROR)

@@ -71,112 +71,7 @@ struct Row {
     credential: crate::graph::credentials::CredentialChoice,
 }
 
-#[derive(Serialize, Debug, Clone)]
-#[serde(rename_all = "camelCase")]
-struct Need {
-    /// What the manifests manage there that needs it: `guests`, `directory roles`, `reading`,
-    /// `end users`, `policy` (a `TenantPolicy`'s reads), `reports` (with `--reports`).
-    #[serde(rename = "for")]
-    purpose: &'static str,
-    /// Any one of these (least privileged first).
-    any_of: Vec<&'static str>,
-    /// What a person's (delegated) token needs instead: a scope and maybe a role.
-    delegated: crate::graph::permissions::DelegatedNeed,
-}
-
-impl Need {
-    fn new(purpose: &'static str, any_of: &'static [&'static str]) -> Need {
-        Need {
-            purpose,
-            any_of: any_of.to_vec(),
-            delegated: crate::graph::permissions::delegated_for(any_of),
-        }
-    }
-
-    /// Reading deleted users: the same application list as reading users (so it cannot be
-    /// told apart by value), but a person needs a role for it.
-    fn deleted_users(purpose: &'static str) -> Need {
-        Need {
-            delegated: crate::graph::permissions::DELETED_READ_DELEGATED,
-            ..Need::new(purpose, crate::graph::permissions::DELETED_READ)
-        }
-    }
-}
-
-/// What the manifests' kinds need in `tenant`: reading (guests and role assignments, for any
-/// tenant with Entra objects), inviting guests, assigning directory roles.
-fn needs(model: &crate::model::DesiredModel, tenant: &str) -> Vec<Need> {
-    use crate::graph::permissions as p;
-    let guests = model.guests.values().any(|g| g.tenants.contains(tenant));
-    let roles = model
-        .role_assignments
-        .values()
-        .any(|r| !r.directory_roles.is_empty() && r.tenants.contains(tenant));
-    let mut out = Vec::new();
-    let mut add = |purpose, list: Vec<&'static [&'static str]>| {
-        for any_of in list {
-            out.push(Need::new(purpose, any_of));
-        }
-    };
-    if guests || roles {
-        add("reading", p::needs_for_read());
-    }
-    if guests {
-        add("guests", vec![p::INVITE]);
-    }
-    if roles {
-        add("directory roles", p::needs_for_directory_roles());
-    }
-    if let Some(sync) = model.end_user_syncs.get(tenant) {
-        add("end users", vec![crate::graph::users::USERS_READ]);
-        if !sync.rules.groups().is_empty() {
-            add("end users", vec![crate::graph::users::GROUPS_READ]);
-        }
-    }
-    out
-}
-
-/// What `drift` reads for a tenant's `TenantPolicy`: its licences, its Secure Score, or both.
-fn policy_needs(policy: &crate::policy::TenantPolicy) -> Vec<Need> {
-    use crate::graph::permissions as p;
-    let mut lists: Vec<&'static [&'static str]> = Vec::new();
-    if policy.needs_licences() {
-        lists.extend([
-            p::SUBSCRIBED_SKUS_READ,
-            p::SUBSCRIPTIONS_READ,
-            p::USERS_READ,
-        ]);
-    }
-    if policy.needs_secure_score() {
-        lists.push(p::SECURE_SCORE_READ);
-    }
-    let mut out: Vec<Need> = lists
-        .into_iter()
-        .map(|any_of| Need::new("policy", any_of))
-        .collect();
-    if policy.needs_licences() {
-        out.insert(3, Need::deleted_users("policy"));
-    }
-    out
-}
-
-/// What `licenses`, `secure-score` and `report` read in every tenant.
-fn report_needs() -> Vec<Need> {
-    use crate::graph::permissions as p;
-    let mut out: Vec<Need> = [
-        p::SUBSCRIBED_SKUS_READ,
-        p::SUBSCRIPTIONS_READ,
-        p::USERS_READ,
-        p::SECURE_SCORE_READ,
-        p::REGISTRATION_DETAILS_READ,
-        p::SECURITY_DEFAULTS_READ,
-    ]
-    .into_iter()
-    .map(|any_of| Need::new("reports", any_of))
-    .collect();
-    out.insert(3, Need::deleted_users("reports"));
-    out
-}
+use crate::consent::{Need, report_needs, tenant_needs};
 
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let AuthCommand::Check {
@@ -204,10 +99,7 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             let slice = fleet
                 .slice(&t.name)
                 .map_err(crate::ops::OpsError::io(crate::model::STORE_PATH))?;
-            let mut needed = needs(&slice, &t.name);
-            if let Some(policy) = model.tenant_policies.get(&t.name) {
-                needed.extend(policy_needs(policy));
-            }
+            let mut needed = tenant_needs(&slice, &t.name, model.tenant_policies.get(&t.name));
             if reports {
                 needed.extend(report_needs());
             }

@@ -145,3 +145,44 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     }
     Ok(exit::ERROR)
 }
+
+/// The consent a person's apply would make, as a plan section (empty when none).
+pub fn render_plan(plan: &crate::ops::consent::ConsentPlan, color: bool) -> String {
+    let changes: Vec<crate::consent::ConsentChange> = plan.changes().cloned().collect();
+    crate::render::text::consent_section(&changes, color)
+}
+
+/// stderr lines for tenants whose consent could not be read or made; whether there were any.
+pub fn report_failures(
+    plan: &crate::ops::consent::ConsentPlan,
+    done: &[crate::ops::consent::ConsentDone],
+) -> bool {
+    use crate::render::terminal_safe;
+    let mut lines = Vec::new();
+    for t in plan.failed() {
+        if let Some(f) = &t.failure {
+            lines.push(format!("  {}: consent: {}", t.label(), f.describe()));
+        }
+    }
+    for d in done {
+        if let Some(f) = &d.failure {
+            lines.push(format!(
+                "  {} ({}): consent: {}",
+                d.tenant,
+                d.display_name,
+                f.describe()
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return false;
+    }
+    eprintln!(
+        "error: {} tenant(s) without the consent they need:",
+        lines.len()
+    );
+    for l in lines {
+        eprintln!("{}", terminal_safe(&l));
+    }
+    true
+}

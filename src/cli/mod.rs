@@ -83,7 +83,7 @@ would make, each with its reason (new, changed, renamed or removed in manifests,
 in Entra). Nothing is changed.\n\n\
 Deletes are listed as blocked unless --allow-delete is given. Every tenant ends with an outcome \
 (changes, nothing to do, or failed with its cause); any failed tenant makes the exit code 1.",
-        after_help = "Examples:\n  tenantform plan examples/foggy-it\n  tenantform plan --output markdown > plan.md        # pull-request comment\n  tenantform plan --out plan.tfp && tenantform apply plan.tfp\n  tenantform plan --detailed-exitcode                # exit 2 when there are changes"
+        after_help = "Examples:\n  tenantform plan examples/foggy-it\n  tenantform plan --output markdown > plan.md        # pull-request comment\n  tenantform plan --out plan.tfp && tenantform apply plan.tfp\n  tenantform plan --detailed-exitcode                # exit 2 when there are changes\n  AZURE_CLIENT_ID=<app> tenantform plan --auth azure-cli --tenant acme   # as a person: also the consent acme needs\n\nSigned in as a person (--auth azure-cli, e.g. an MSP engineer with GDAP roles) with AZURE_CLIENT_ID\nnaming tenantform's app, the plan starts with the consent each tenant still needs: the app's\nservice principal (consent.<tenant>) and one Microsoft Graph permission per need\n(consent.<tenant>.<Permission>), each with why."
     )]
     Plan(plan::Args),
     /// Carry out a plan: computed now, or saved with `plan --out`.
@@ -91,7 +91,7 @@ Deletes are listed as blocked unless --allow-delete is given. Every tenant ends 
         long_about = "Apply the manifests (or exactly a saved plan) and record every change in state as it \
 is made. On a terminal it asks for confirmation; without one it refuses unless --auto-approve. A \
 saved plan is refused when state or the manifests changed since it was made.",
-        after_help = "Examples:\n  tenantform apply examples/foggy-it\n  tenantform apply --auto-approve plan.tfp          # CI, after review\n  tenantform apply --allow-delete --lock-timeout 2m"
+        after_help = "Examples:\n  tenantform apply examples/foggy-it\n  tenantform apply --auto-approve plan.tfp          # CI, after review\n  tenantform apply --allow-delete --lock-timeout 2m\n  AZURE_CLIENT_ID=<app> tenantform apply --auth azure-cli --tenant acme   # consent for acme through GDAP\n\nSigned in as a person with Cloud Application Administrator and Privileged Role Administrator in\na customer (GDAP), apply first consents tenantform's app there: it creates the service principal\nand grants the Microsoft Graph permissions the manifests' kinds need, then applies the rest."
     )]
     Apply(apply::Args),
     /// Report drift: differences between the manifests and state and Entra, with causes.

@@ -8,7 +8,7 @@ use crate::cli::common::{
     CliReporter, GraphArgs, Location, Need, PlanningArgs, TenantSelection, settings,
 };
 use crate::cli::progress::Verbosity;
-use crate::cli::{CliError, Context};
+use crate::cli::{CliError, Context, exit};
 use crate::ops::Workspace;
 use crate::ops::plan::{PlanCollector, PlanRequest, PlanRun};
 use crate::ops::plan_file::{Both, SavedPlanOrigin, SavedPlanWriter};
@@ -111,10 +111,11 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         }
         None => None,
     };
+    let selection = args.selection.to_ops();
     let request = PlanRequest {
         options,
         changed_since: args.changed_since.as_deref(),
-        selection: &args.selection.to_ops(),
+        selection: &selection,
         need: Need::Plan {
             command: "plan",
             offline: args.planning.offline,
@@ -129,8 +130,24 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         )?,
         None => crate::ops::plan::plan_into(&mut ws, request, &mut collect, &reporter)?,
     };
-    let PlanRun { plan, .. } = collect.into_run(false);
+    let PlanRun { mut plan, .. } = collect.into_run(false);
+    // Signed in as a person (azure-cli): the consent each tenant still needs.
+    let consent = if args.planning.offline {
+        None
+    } else {
+        crate::ops::consent::plan(
+            &mut ws,
+            &selection,
+            Need::Plan {
+                command: "plan",
+                offline: false,
+            },
+        )?
+    };
     ws.close()?;
+    if let Some(consent) = &consent {
+        plan.consent = consent.changes().cloned().collect();
+    }
     if let Some(out) = &args.out {
         eprintln!(
             "Saved the plan to {}; apply it with: tenantform apply {}",
@@ -153,7 +170,12 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
         ),
     }
     report_failed_tenants(&plan, "planned");
-    Ok(plan.exit_code(args.detailed_exitcode))
+    let code = plan.exit_code(args.detailed_exitcode);
+    Ok(match &consent {
+        Some(c) if crate::cli::consent::report_failures(c, &[]) => exit::ERROR,
+        Some(c) if c.has_changes() && args.detailed_exitcode && code == exit::OK => exit::CHANGES,
+        _ => code,
+    })
 }
 
 /// One stderr line per tenant that did not succeed, whatever the output format: CI logs show

@@ -54,6 +54,7 @@ POST  /_sandbox/tenants/P/delegatedAdminRelationships/R/approve|terminate|expire
 POST  /_sandbox/tenants/P/delegatedAdminRelationships/R/age {\"days\": N}   N days pass for it\n  \
 PUT   /_sandbox/tenants/P/delegatedAdminRelationships/R/accessAssignments/A/status {\"status\": \"error\"}\n  \
 POST  /_sandbox/tenants/T/delegated-token {\"user\": UPN} a person's token, as `az account get-access-token` prints it\n  \
+      (+ {\"partnerTenant\": ID, \"roles\": [\"Cloud Application Administrator\"]}: a partner's engineer through GDAP)\n  \
 GET|PUT    /_sandbox/emulators         what the emulators below issue (githubSubject, adoSubject,\n  \
                                        managedIdentityObjectId, lifetimeSecs)\n\n\
 Secretless credentials' endpoints (the fixture's app trusts their issuer and subject):\n  \

@@ -4,6 +4,7 @@
 pub mod assertion;
 pub mod client;
 pub mod config;
+pub mod consent;
 pub mod credentials;
 pub mod gdap;
 pub mod licences;

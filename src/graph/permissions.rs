@@ -110,6 +110,28 @@ pub const GDAP_READ: &[&str] = &[
 /// available" as higher). App-only also needs the Partner Customer Delegated Administration
 /// service principal in the partner tenant.
 pub const GDAP_WRITE: &[&str] = &["DelegatedAdminRelationship.ReadWrite.All"];
+/// `GET /servicePrincipals` (by `$filter` or `(appId='...')`), `GET /servicePrincipals/{id}`
+/// and its `appRoleAssignedTo` (serviceprincipal-list.md, serviceprincipal-get.md,
+/// serviceprincipal-list-approleassignedto.md): Application.Read.All; higher
+/// Application.ReadWrite.All, Directory.Read.All, Directory.ReadWrite.All.
+pub const SERVICE_PRINCIPALS_READ: &[&str] = &[
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+/// `POST /servicePrincipals` (serviceprincipal-post-serviceprincipals.md): application
+/// Application.ReadWrite.OwnedBy; higher Application.ReadWrite.All, Directory.ReadWrite.All.
+pub const SERVICE_PRINCIPALS_CREATE: &[&str] = &[
+    "Application.ReadWrite.OwnedBy",
+    "Application.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+/// `POST`/`DELETE /servicePrincipals/{id}/appRoleAssignedTo`
+/// (serviceprincipal-post-approleassignedto.md, serviceprincipal-delete-approleassignedto.md):
+/// AppRoleAssignment.ReadWrite.All, together with Application.Read.All (or Directory.Read.All)
+/// to read the resource: only the first half is listed here, the part a grant is about.
+pub const APP_ROLE_GRANT: &[&str] = &["AppRoleAssignment.ReadWrite.All"];
 
 /// The permissions (any one of them) a request tenantform sends needs, from its method and
 /// path (query and version prefix ignored); `None` for a request this table does not know.
@@ -155,6 +177,13 @@ pub fn needed(method: &str, path: &str) -> Option<&'static [&'static str]> {
             }
             ("GET", ["contracts", ..]) => CONTRACTS_READ,
             ("GET", ["organization", ..]) => ORGANIZATION_READ,
+            ("GET", [sp, ..]) if sp.starts_with("servicePrincipals") => SERVICE_PRINCIPALS_READ,
+            ("POST", ["servicePrincipals"]) => SERVICE_PRINCIPALS_CREATE,
+            ("POST" | "DELETE", [sp, _, "appRoleAssignedTo", ..])
+                if sp.starts_with("servicePrincipals") =>
+            {
+                APP_ROLE_GRANT
+            }
             (
                 "GET",
                 [
@@ -316,6 +345,22 @@ pub fn delegated_for(any_of: &[&str]) -> DelegatedNeed {
             ],
         ),
         a if a == SECURE_SCORE_READ => with(SECURE_SCORE_READ, READERS),
+        // Reading service principals is a default member permission.
+        a if a == SERVICE_PRINCIPALS_READ => open(SERVICE_PRINCIPALS_READ),
+        // serviceprincipal-post-serviceprincipals.md: for a multi-tenant app the caller must
+        // be Application Administrator or Cloud Application Administrator.
+        a if a == SERVICE_PRINCIPALS_CREATE => with(
+            &["Application.ReadWrite.All", "Directory.ReadWrite.All"],
+            &[
+                "Cloud Application Administrator",
+                "Application Administrator",
+            ],
+        ),
+        // Granting an app role of Microsoft Graph: Privileged Role Administrator. The page
+        // lists application administrators too, but Entra's built-in roles reference says
+        // they may grant "application permissions excluding ... Microsoft Graph"; tenantform
+        // grants only Microsoft Graph's.
+        a if a == APP_ROLE_GRANT => with(APP_ROLE_GRANT, &["Privileged Role Administrator"]),
         a if a == REGISTRATION_DETAILS_READ => with(
             REGISTRATION_DETAILS_READ,
             &[
@@ -470,6 +515,18 @@ mod tests {
             Some(ROLES_WRITE)
         );
         assert_eq!(needed("POST", "/$batch"), None);
+        assert_eq!(
+            needed("GET", "/servicePrincipals(appId='x')?$select=id"),
+            Some(SERVICE_PRINCIPALS_READ)
+        );
+        assert_eq!(
+            needed("POST", "/servicePrincipals"),
+            Some(SERVICE_PRINCIPALS_CREATE)
+        );
+        assert_eq!(
+            needed("POST", "/servicePrincipals/g/appRoleAssignedTo"),
+            Some(APP_ROLE_GRANT)
+        );
         assert_eq!(
             needed(
                 "GET",

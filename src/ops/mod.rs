@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod catalog;
+pub mod consent;
 pub mod contacts;
 pub mod drift;
 pub mod error;

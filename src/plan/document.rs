@@ -37,6 +37,11 @@ pub struct Plan {
     /// Where each synced tenant's end-user sync stands once this plan is applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub positions: Vec<SyncPositionUpdate>,
+    /// Consent a person signed in with the Azure CLI would make first (`consent.<tenant>`,
+    /// `consent.<tenant>.<Permission>`): planned from live Entra, never recorded in state.
+    /// Only in plans shown (`plan`), not in saved plans.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consent: Vec<crate::consent::ConsentChange>,
     /// Plan-wide notes (hints about likely mistakes).
     pub warnings: Vec<String>,
     /// Tenants whose Entra objects could not be planned (consent needed, read failed, not
@@ -265,6 +270,7 @@ impl Plan {
             summary: Summary::default(),
             notes_omitted: 0,
             tenants_unlisted: 0,
+            consent: Vec::new(),
         }
     }
 

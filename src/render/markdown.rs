@@ -182,6 +182,27 @@ pub fn render(plan: &Plan, max_len: usize) -> String {
         let more = gdap.len() - MAX_NOTES;
         let _ = writeln!(head, "> _{more} more GDAP notes: see `tenantform plan`._\n");
     }
+    // Consent a person's apply makes first (bounded like the notes: one line a grant).
+    if !plan.consent.is_empty() {
+        let _ = writeln!(
+            head,
+            "**Consent** (signed in as a person; made in the customers' Entra first):\n"
+        );
+        const MAX_CONSENT: usize = 50;
+        for c in plan.consent.iter().take(MAX_CONSENT) {
+            let _ = writeln!(
+                head,
+                "- `{}`: {}",
+                c.address.replace('`', "'"),
+                escape_inline(&c.why)
+            );
+        }
+        if plan.consent.len() > MAX_CONSENT {
+            let more = plan.consent.len() - MAX_CONSENT;
+            let _ = writeln!(head, "- _{more} more: see `tenantform plan`._");
+        }
+        head.push('\n');
+    }
 
     let mut by_tenant: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
     for action in plan.actions.iter().filter(|a| a.op != Op::NoOp) {

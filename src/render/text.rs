@@ -54,6 +54,42 @@ fn verb(op: Op) -> &'static str {
     }
 }
 
+/// The consent a person's apply makes first (empty when none): each change with its address,
+/// what it is and why.
+pub fn consent_section(changes: &[crate::consent::ConsentChange], color: bool) -> String {
+    use crate::consent::ConsentOp;
+    let style = Style { color };
+    let mut out = String::new();
+    if changes.is_empty() {
+        return out;
+    }
+    out.push_str(
+        "Consent (signed in as a person: tenantform's app consented in the customer's Entra):\n",
+    );
+    for c in changes {
+        let what = match &c.op {
+            ConsentOp::ServicePrincipal => "service principal".to_string(),
+            ConsentOp::Grant { permission, .. } => format!("app role assignment {permission}"),
+        };
+        let _ = writeln!(
+            out,
+            "  {}  ({}; {})",
+            style.op(Op::Create, &format!("+ {}", terminal_safe(&c.address))),
+            terminal_safe(&what),
+            terminal_safe(&c.why)
+        );
+    }
+    let tenants: std::collections::BTreeSet<&str> =
+        changes.iter().map(|c| c.tenant.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "Consent: {} to add in {}.\n",
+        changes.len(),
+        plural(tenants.len(), "tenant")
+    );
+    out
+}
+
 /// Strings longer than this (or with line breaks) are shown as a diff, not old -> new.
 const LONG_VALUE: usize = 72;
 
@@ -215,7 +251,7 @@ fn note_list<'a>(out: &mut String, title: &str, actions: impl Iterator<Item = &'
 /// The whole plan for a terminal.
 pub fn render(plan: &Plan, color: bool) -> String {
     let style = Style { color };
-    let mut out = String::new();
+    let mut out = consent_section(&plan.consent, color);
     let changed: Vec<&Action> = plan.actions.iter().filter(|a| a.op != Op::NoOp).collect();
     let failed = plan.failed_tenants().count();
     let blocked_only = !changed.is_empty() && !changed.iter().any(|a| a.is_change());

@@ -226,16 +226,30 @@ pub const DEFAULT_DELEGATED_SCOPES: &[&str] = &[
     "Directory.Read.All",
 ];
 
+/// A partner engineer's access to a customer tenant through GDAP: the partner tenant the
+/// person belongs to and the relationship's roles they hold there (through its access
+/// assignments).
+#[derive(Clone, Debug)]
+pub struct Gdap {
+    pub partner_tenant: String,
+    pub roles: Vec<String>,
+}
+
 /// A person's (delegated) token for `user` (UPN, mail or object id) in `tenant_key`, as the
 /// Azure CLI would get it: `scp` holds `scopes`, `wids` the template ids of the directory
 /// roles assigned to the user there (tenant-wide), no `roles`. Answered in the shape `az
 /// account get-access-token --output json` prints. Unknown tenant or user: the AADSTS error
 /// Entra gives at sign-in.
+/// With `gdap`, the person is a partner engineer signing in to a customer tenant through a
+/// GDAP relationship: looked up in the partner tenant, with `wids` the relationship's roles
+/// (names or template ids) instead of roles assigned in the customer's directory, as Entra
+/// issues such a token (the customer's `tid`, the partner user's `oid`).
 pub fn delegated_token(
     world: &mut World,
     tenant_key: &str,
     user: &str,
     scopes: &[String],
+    gdap: Option<&Gdap>,
 ) -> (u16, Value) {
     let Some(tenant_id) = world.resolve_tenant(tenant_key) else {
         return aadsts(
@@ -247,7 +261,21 @@ pub fn delegated_token(
             ),
         );
     };
-    let dir = &world.tenants[&tenant_id];
+    let home_id = match gdap {
+        Some(g) => match world.resolve_tenant(&g.partner_tenant) {
+            Some(id) => id,
+            None => {
+                return aadsts(
+                    400,
+                    "invalid_request",
+                    90002,
+                    &format!("Tenant '{}' not found.", g.partner_tenant),
+                );
+            }
+        },
+        None => tenant_id.clone(),
+    };
+    let dir = &world.tenants[&home_id];
     let wanted = user.to_lowercase();
     let Some(found) = dir.users.values().find(|u| {
         u.id.to_lowercase() == wanted
@@ -261,16 +289,29 @@ pub fn delegated_token(
             "invalid_grant",
             50034,
             &format!(
-                "The user account {user} does not exist in the {tenant_id} directory. To sign into this application, the account must be added to the directory."
+                "The user account {user} does not exist in the {home_id} directory. To sign into this application, the account must be added to the directory."
             ),
         );
     };
-    let mut wids: Vec<String> = dir
-        .role_assignments
-        .values()
-        .filter(|ra| ra.principal_id == found.id && ra.directory_scope_id == "/")
-        .map(|ra| ra.role_definition_id.to_lowercase())
-        .collect();
+    let mut wids: Vec<String> = match gdap {
+        Some(g) => {
+            let catalog = crate::roles::RoleCatalog::builtin();
+            g.roles
+                .iter()
+                .map(|r| {
+                    catalog
+                        .by_name(r)
+                        .map_or_else(|| r.to_lowercase(), |role| role.template_id.to_string())
+                })
+                .collect()
+        }
+        None => dir
+            .role_assignments
+            .values()
+            .filter(|ra| ra.principal_id == found.id && ra.directory_scope_id == "/")
+            .map(|ra| ra.role_definition_id.to_lowercase())
+            .collect(),
+    };
     wids.sort();
     wids.dedup();
     let scopes: Vec<String> = if scopes.is_empty() {

@@ -214,7 +214,7 @@ fn check_advanced_user_properties(
     }
 }
 
-fn collection(items: Vec<Value>, query: &Query, call: &Call, context: &str) -> Reply {
+pub(super) fn collection(items: Vec<Value>, query: &Query, call: &Call, context: &str) -> Reply {
     let page = query.top.unwrap_or(100);
     let start = query.skip_token.unwrap_or(0);
     let total = items.len();
@@ -419,6 +419,13 @@ fn serve(world: &mut World, call: &Call) -> Result<Reply, GraphError> {
     } else {
         crate::sandbox::faults::ReplicationShape::Principal
     };
+    // Service principals and their app role assignments read the world's apps too.
+    if segments
+        .first()
+        .is_some_and(|s| s.starts_with("servicePrincipals"))
+    {
+        return super::consent::serve(world, call, &segments);
+    }
     let base = call.base_url.to_string();
     let dir = world.directory(call.tenant)?;
     let catalog = RoleCatalog::builtin();

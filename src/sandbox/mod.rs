@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod changes;
+pub mod consent;
 pub mod delta;
 pub mod directory;
 pub mod emulators;

@@ -168,6 +168,33 @@ const GDAP_READ: &[&str] = &[
 ];
 const GDAP_WRITE: &[&str] = &["DelegatedAdminRelationship.ReadWrite.All"];
 
+/// serviceprincipal-list.md, serviceprincipal-get.md, serviceprincipal-list-approleassignedto.md:
+/// Application.Read.All; higher Application.ReadWrite.All, Directory.Read.All,
+/// Directory.ReadWrite.All.
+const SERVICE_PRINCIPALS_READ: &[&str] = &[
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+/// serviceprincipal-post-serviceprincipals.md: Application.ReadWrite.OwnedBy; higher
+/// Application.ReadWrite.All, Directory.ReadWrite.All (delegated: Application.ReadWrite.All,
+/// Directory.ReadWrite.All).
+const SERVICE_PRINCIPALS_CREATE: &[&str] = &[
+    "Application.ReadWrite.OwnedBy",
+    "Application.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+/// serviceprincipal-post-approleassignedto.md, serviceprincipal-delete-approleassignedto.md:
+/// "AppRoleAssignment.ReadWrite.All and Application.Read.All" (higher: "... and
+/// Directory.Read.All"): both halves are checked ([`check`]).
+const APP_ROLE_GRANT: &[&str] = &["AppRoleAssignment.ReadWrite.All"];
+
+/// Whether the first segment is `servicePrincipals` or `servicePrincipals(appId='...')`.
+fn is_service_principals(segment: &str) -> bool {
+    segment == "servicePrincipals" || segment.starts_with("servicePrincipals(")
+}
+
 /// The application permissions any one of which lets a request through, or `None` for a path
 /// this table does not know (the endpoint's own 400/405 answers it).
 pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static str]> {
@@ -212,6 +239,13 @@ pub fn accepted(method: &str, segments: &[&str]) -> Option<&'static [&'static st
         ("GET", ["groups"] | ["groups", _]) => GROUPS_READ,
         ("GET", ["contracts", ..]) => CONTRACTS_READ,
         ("GET", ["organization", ..]) => ORGANIZATION_READ,
+        ("GET", [sp, ..]) if is_service_principals(sp) => SERVICE_PRINCIPALS_READ,
+        ("POST", ["servicePrincipals"]) => SERVICE_PRINCIPALS_CREATE,
+        ("POST" | "DELETE", [sp, .., "appRoleAssignedTo"] | [sp, .., "appRoleAssignedTo", _])
+            if is_service_principals(sp) =>
+        {
+            APP_ROLE_GRANT
+        }
         (
             "GET",
             [
@@ -273,6 +307,16 @@ pub fn check(method: &str, path: &str, roles: &[String]) -> Result<(), GraphErro
                 denied()
             })
         }
+        // A grant also reads the resource: "AppRoleAssignment.ReadWrite.All and
+        // Application.Read.All" (or Directory.Read.All, or higher).
+        Some(any_of)
+            if any_of == APP_ROLE_GRANT
+                && !SERVICE_PRINCIPALS_READ
+                    .iter()
+                    .any(|p| roles.iter().any(|r| r == p)) =>
+        {
+            Err(denied())
+        }
         _ => Ok(()),
     }
 }
@@ -318,6 +362,14 @@ pub fn authorize_token(
                 .get(call.tenant)
                 .is_none_or(|dir| dir.b2b_invitations);
             check_delegated(call.method, &segments, &d.scopes, &d.wids, b2b)?;
+            // Microsoft Graph's app roles are granted only by Privileged Role Administrator
+            // (or Global Administrator): Entra's built-in roles reference lets application
+            // administrators grant "application permissions excluding ... Microsoft Graph".
+            if super::consent::is_graph_grant(call.tenant, call.method, &segments)
+                && !holds_any_role(&d.wids, &["Privileged Role Administrator"])
+            {
+                return Err(denied());
+            }
             match world.tenants.get(call.tenant) {
                 Some(dir) => {
                     check_sensitive_for_person(dir, call.method, &segments, call.body, &d.wids)
@@ -442,6 +494,35 @@ pub fn delegated_rule(method: &str, segments: &[&str], b2b_open: bool) -> Option
         ("GET", ["groups", _, "transitiveMembers", ..]) => rule(GROUP_MEMBERS_READ, ANY),
         ("GET", ["groups"] | ["groups", _]) => rule(GROUPS_READ, ANY),
         ("GET", ["contracts", ..]) => rule(CONTRACTS_READ, ANY),
+        // Reading service principals is a default member permission.
+        ("GET", [sp, ..]) if is_service_principals(sp) => rule(SERVICE_PRINCIPALS_READ, ANY),
+        // serviceprincipal-post-serviceprincipals.md: for a multi-tenant app, Application
+        // Administrator or Cloud Application Administrator.
+        ("POST", ["servicePrincipals"]) => rule(
+            &["Application.ReadWrite.All", "Directory.ReadWrite.All"],
+            Some(&[
+                "Cloud Application Administrator",
+                "Application Administrator",
+            ]),
+        ),
+        // serviceprincipal-post-approleassignedto.md's roles (Microsoft Graph's own app
+        // roles need more: `authorize_token`).
+        ("POST" | "DELETE", [sp, .., "appRoleAssignedTo"] | [sp, .., "appRoleAssignedTo", _])
+            if is_service_principals(sp) =>
+        {
+            rule(
+                APP_ROLE_GRANT,
+                Some(&[
+                    "Privileged Role Administrator",
+                    "Cloud Application Administrator",
+                    "Application Administrator",
+                    "User Administrator",
+                    "Directory Writers",
+                    "Hybrid Identity Administrator",
+                    "Identity Governance Administrator",
+                ]),
+            )
+        }
         ("GET", ["organization", ..]) => rule(
             &[
                 "User.Read",
@@ -745,6 +826,12 @@ mod tests {
                 "GET",
                 &["roleManagement", "directory", "roleEligibilitySchedules"],
             ),
+            ("POST", &["servicePrincipals"]),
+            ("POST", &["servicePrincipals", "g", "appRoleAssignedTo"]),
+            (
+                "DELETE",
+                &["servicePrincipals", "g", "appRoleAssignedTo", "a"],
+            ),
         ] {
             for b2b in [true, false] {
                 if let Some(roles) = delegated_rule(m, p, b2b).unwrap().roles {
@@ -754,6 +841,87 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn creating_a_principal_and_granting_graph_roles_need_their_roles() {
+        let catalog = crate::roles::RoleCatalog::builtin();
+        let id = |n: &str| catalog.by_name(n).unwrap().template_id.to_string();
+        let scopes: Vec<String> = [
+            "Application.ReadWrite.All",
+            "AppRoleAssignment.ReadWrite.All",
+        ]
+        .map(String::from)
+        .to_vec();
+        let create = ["servicePrincipals"];
+        assert!(check_delegated("POST", &create, &scopes, &[], true).is_err());
+        for role in [
+            "Cloud Application Administrator",
+            "Application Administrator",
+            "Global Administrator",
+        ] {
+            assert!(
+                check_delegated("POST", &create, &scopes, &[id(role)], true).is_ok(),
+                "{role}"
+            );
+        }
+        // Application.Read.All alone creates nothing.
+        let read = vec!["Application.Read.All".to_string()];
+        assert!(
+            check_delegated("POST", &create, &read, &[id("Global Administrator")], true).is_err()
+        );
+        // Graph's own app roles: the generic rule lets an application administrator through,
+        // `authorize_token` does not (tested over HTTP in tests/it/consent.rs).
+        let graph = super::super::consent::graph_principal_id("t");
+        assert!(super::super::consent::is_graph_grant(
+            "t",
+            "POST",
+            &["servicePrincipals", &graph, "appRoleAssignedTo"]
+        ));
+        assert!(!super::super::consent::is_graph_grant(
+            "t",
+            "POST",
+            &["servicePrincipals", "other", "appRoleAssignedTo"]
+        ));
+        assert!(super::super::consent::is_graph_grant(
+            "t",
+            "DELETE",
+            &[
+                "servicePrincipals(appId='00000003-0000-0000-c000-000000000000')",
+                "appRoleAssignedTo",
+                "x"
+            ]
+        ));
+        // App-only: a grant needs AppRoleAssignment.ReadWrite.All and a read of the resource.
+        let grant = format!("/servicePrincipals/{graph}/appRoleAssignedTo");
+        assert!(check("POST", &grant, &["AppRoleAssignment.ReadWrite.All".into()]).is_err());
+        assert!(
+            check(
+                "POST",
+                &grant,
+                &[
+                    "AppRoleAssignment.ReadWrite.All".into(),
+                    "Application.Read.All".into()
+                ]
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                "GET",
+                "/servicePrincipals(appId='x')",
+                &["Directory.Read.All".into()]
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                "POST",
+                "/servicePrincipals",
+                &["Application.Read.All".into()]
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -577,7 +577,8 @@ async fn control_emulators(
     Ok(json_response(200, Some(&shown), &[]))
 }
 
-/// `POST /_sandbox/tenants/T/delegated-token` with `{"user": UPN|mail|id, "scopes": [...]}`:
+/// `POST /_sandbox/tenants/T/delegated-token` with `{"user": UPN|mail|id, "scopes": [...]}`
+/// (and, for a partner's engineer through GDAP, `"partnerTenant"` and `"roles"`):
 /// a person's token in T, answered as `az account get-access-token` prints it (what the
 /// tests' stub `az` calls).
 async fn control_delegated_token(
@@ -596,7 +597,23 @@ async fn control_delegated_token(
                 .collect()
         })
         .unwrap_or_default();
-    let (status, body) = super::auth::delegated_token(&mut world, &tenant, &user, &scopes);
+    // GDAP: `{"partnerTenant": id, "roles": [names]}` signs a partner's engineer in to the
+    // customer tenant with the relationship's roles.
+    let gdap = request["partnerTenant"]
+        .as_str()
+        .map(|partner| super::auth::Gdap {
+            partner_tenant: partner.to_string(),
+            roles: request["roles"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+    let (status, body) =
+        super::auth::delegated_token(&mut world, &tenant, &user, &scopes, gdap.as_ref());
     json_response(status, Some(&body), &[])
 }
 

@@ -3,6 +3,7 @@
 
 mod browser;
 mod concurrent_apply;
+mod consent;
 mod contacts;
 mod credentials;
 mod delta;
