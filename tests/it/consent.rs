@@ -12,7 +12,7 @@ use tenantform::sandbox::fixture::{
 };
 use tenantform::sandbox::{Fixture, SandboxHandle};
 
-use crate::support::{FLEET_IDS, Run, command, write_tree};
+use crate::support::{FLEET_IDS, Run, write_tree};
 
 /// The partner's engineer (a member of the MSP's own tenant, not of the customers').
 const ENGINEER: &str = "eng@contoso-msp.onmicrosoft.com";
@@ -100,19 +100,7 @@ fn app() -> Vec<(String, String)> {
 }
 
 fn tf(sandbox: &SandboxHandle, dir: &Path, args: &[&str], env: &[(String, String)]) -> Run {
-    let out = command()
-        .current_dir(dir)
-        .env("TENANTFORM_LOGIN_URL", sandbox.base_url())
-        .env("TENANTFORM_GRAPH_URL", sandbox.graph_url())
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .args(args)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    crate::support::tf_against(sandbox, dir, args, env)
 }
 
 /// Two customers; Dana invited to t0; `extra` appended.

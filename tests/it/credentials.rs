@@ -14,7 +14,7 @@ use tenantform::sandbox::fixture::{
 };
 use tenantform::sandbox::{Fixture, SandboxHandle};
 
-use crate::support::{FLEET_IDS, Run, command, write_tree};
+use crate::support::{FLEET_IDS, Run, write_tree};
 
 fn role_id(name: &str) -> &'static str {
     tenantform::roles::RoleCatalog::builtin()
@@ -273,21 +273,8 @@ fn sources(sandbox: &SandboxHandle, scratch: &Path) -> Vec<Source> {
     ]
 }
 
-/// `tenantform ARGS` in `dir` against `sandbox` with `env` (no other credentials).
 fn tf(sandbox: &SandboxHandle, dir: &Path, args: &[&str], env: &[(String, String)]) -> Run {
-    let out = command()
-        .current_dir(dir)
-        .env("TENANTFORM_LOGIN_URL", sandbox.base_url())
-        .env("TENANTFORM_GRAPH_URL", sandbox.graph_url())
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .args(args)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    crate::support::tf_against(sandbox, dir, args, env)
 }
 
 fn json_rows(run: &Run) -> Vec<Value> {

@@ -229,12 +229,7 @@ fn tf(dir: &Path, command: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         .current_dir(dir)
         .args(&all)
         .envs(env.iter().copied());
-    let out = cmd.output().expect("tenantform runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    Run::of(cmd.output().expect("tenantform runs"))
 }
 
 /// The secret, and a backoff of 20 ms so retries do not slow the suite.

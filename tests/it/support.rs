@@ -12,6 +12,15 @@ pub struct Run {
 }
 
 impl Run {
+    /// A finished command's exit code (-1 for a signal) and both streams.
+    pub fn of(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Exit code and both streams, the form snapshots store.
     pub fn transcript(&self) -> String {
         format!(
@@ -174,12 +183,7 @@ pub fn run_with_env(cwd: &Path, args: &[&str], input: Option<&[u8]>, env: &[(&st
     if let Some(input) = input {
         cmd.write_stdin(input.to_vec());
     }
-    let out = cmd.output().expect("tenantform runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
+    Run::of(cmd.output().expect("tenantform runs"))
 }
 
 /// Runs a read-only command (`validate`, `schema`, `roles`, `--help`) from the repository root.
@@ -922,18 +926,35 @@ pub fn run_against(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Run {
-    let out = command()
-        .envs(sandbox.env())
-        .envs(env.iter().copied())
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::of(
+        command()
+            .envs(sandbox.env())
+            .envs(env.iter().copied())
+            .current_dir(cwd)
+            .args(args)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// `tenantform ARGS` in `dir` against the in-process `sandbox` with only `env`'s credentials
+/// (the credential tests choose every variable themselves).
+pub fn tf_against(
+    sandbox: &tenantform::sandbox::SandboxHandle,
+    dir: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+) -> Run {
+    Run::of(
+        command()
+            .current_dir(dir)
+            .env("TENANTFORM_LOGIN_URL", sandbox.base_url())
+            .env("TENANTFORM_GRAPH_URL", sandbox.graph_url())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(args)
+            .output()
+            .unwrap(),
+    )
 }
 
 /// Runs a future to completion on a runtime of its own (one thread), for tests that call the
