@@ -73,6 +73,10 @@ struct Row {
 
 use crate::consent::{Need, report_needs, tenant_needs};
 
+/// The row of the MSP's own tenant, checked when the selection declares GDAP relationships
+/// (not a tenant name manifests can use: names never hold parentheses).
+const PARTNER_ROW: &str = "(partner tenant)";
+
 pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
     let AuthCommand::Check {
         location,
@@ -104,6 +108,23 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
                 needed.extend(report_needs());
             }
             targets.push((t.name.clone(), id, needed));
+        }
+    }
+    // GDAP relationships are read and written in the partner tenant (AZURE_TENANT_ID), with a
+    // permission of their own there: checked like a customer's when any selected tenant has one.
+    let gdap = targets
+        .iter()
+        .any(|(tenant, _, _)| model.gdap_relationships.contains_key(tenant));
+    let mut partner_missing = false;
+    if gdap {
+        use crate::graph::permissions as p;
+        let needed = vec![
+            Need::new("gdap", p::GDAP_READ),
+            Need::new("gdap", p::GDAP_WRITE),
+        ];
+        match connection.partner_tenant.clone() {
+            Some(id) => targets.push((PARTNER_ROW.to_string(), id, needed)),
+            None => partner_missing = true,
         }
     }
     let client = connection.client.clone();
@@ -186,6 +207,27 @@ pub fn run(cx: &Context, args: Args) -> Result<u8, CliError> {
             .buffer_unordered(graph.parallelism.max(1))
             .collect(),
     );
+    if partner_missing {
+        rows.push(Row {
+            tenant: PARTNER_ROW.to_string(),
+            microsoft_tenant_id: String::new(),
+            name_in_entra: None,
+            token_ok: false,
+            graph_ok: false,
+            token_kind: None,
+            roles: Vec::new(),
+            scopes: None,
+            directory_roles: None,
+            permissions_needed: Vec::new(),
+            permissions_missing: Vec::new(),
+            error: Some(
+                "AZURE_TENANT_ID is not set: GDAP relationships are managed in the MSP's own (partner) tenant"
+                    .to_string(),
+            ),
+            consent_url: None,
+            credential: choice.clone(),
+        });
+    }
     rows.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     let failed = rows
         .iter()

@@ -437,3 +437,63 @@ fn plan_names_the_read_permissions_a_tenant_lacks_without_sending_the_read() {
     assert!(sent.iter().all(|p| p.ends_with("/token")), "{sent:?}");
     assert!(!sent.is_empty());
 }
+
+/// GDAP relationships are managed in the partner tenant: `auth check` checks a token there and
+/// the GDAP permission, and fails by name when the partner lacks it.
+#[test]
+fn auth_check_checks_the_partner_tenant_when_gdap_is_declared() {
+    use crate::support::{FOGGY_TENANT_ID, tf};
+    use tenantform::sandbox::fixture::SANDBOX_PARTNER_TENANT_ID;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &format!(
+                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY_TENANT_ID}\n---\n\
+                 kind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
+                 displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n"
+            ),
+        )],
+    );
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    assert_eq!(tf(d, &["plan", m]).code, 0, "the world is made");
+    let check = |d| tf(d, &["auth", "check", "--sandbox", "--output", "json", m]);
+    let ok = check(d);
+    assert_eq!(ok.code, 0, "{}", ok.transcript());
+    let rows: Vec<Value> = serde_json::from_str(&ok.stdout).unwrap();
+    let partner = rows
+        .iter()
+        .find(|r| r["microsoftTenantId"] == SANDBOX_PARTNER_TENANT_ID)
+        .unwrap_or_else(|| panic!("no partner row: {}", ok.stdout));
+    assert_eq!(partner["tenant"], "(partner tenant)");
+    assert_eq!(partner["permissionsNeeded"][0]["for"], "gdap", "{partner}");
+    crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
+        t["permissions"] = json!(["Directory.Read.All"]);
+    });
+    let refused = tf(d, &["--color", "never", "auth", "check", "--sandbox", m]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(
+        refused.stdout.contains(
+            "permission missing: DelegatedAdminRelationship.Read.All (or DelegatedAdminRelationship.ReadWrite.All)"
+        ),
+        "{}",
+        refused.stdout
+    );
+    // Without GDAP in the selection, no partner row.
+    write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &format!("kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY_TENANT_ID}\n"),
+        )],
+    );
+    let without = check(d);
+    assert!(
+        !without.stdout.contains("(partner tenant)"),
+        "{}",
+        without.stdout
+    );
+}
