@@ -14,6 +14,7 @@ use super::world::{Delegation, Token, World};
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 pub use crate::graph::credentials::FEDERATED_AUDIENCE;
+use crate::graph::credentials::jwt_claims;
 
 /// An AADSTS error in Entra's body shape.
 pub fn aadsts(status: u16, error: &str, code: u32, message: &str) -> (u16, Value) {
@@ -34,13 +35,6 @@ pub fn aadsts(status: u16, error: &str, code: u32, message: &str) -> (u16, Value
     )
 }
 
-fn jwt_claims(jwt: &str) -> Option<Value> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
 
 /// Handles a token request for `tenant_key` (GUID or domain); returns status and body.
 pub fn token(
