@@ -284,6 +284,11 @@ pub fn missing(
 #[serde(rename_all = "camelCase")]
 pub struct DelegatedNeed {
     pub scopes: &'static [&'static str],
+    /// A second permission the request needs as well (any one of these); empty: none. A grant
+    /// of an app role needs AppRoleAssignment.ReadWrite.All *and* a read of the resource
+    /// service principal (serviceprincipal-post-approleassignedto.md).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub and_one_of: &'static [&'static str],
     /// `None`: any member may.
     pub roles: Option<&'static [&'static str]>,
 }
@@ -293,6 +298,7 @@ pub struct DelegatedNeed {
 /// Administrator or Global Reader.
 pub const DELETED_READ_DELEGATED: DelegatedNeed = DelegatedNeed {
     scopes: DELETED_READ,
+    and_one_of: &[],
     roles: Some(&["User Administrator", "Global Reader"]),
 };
 
@@ -300,10 +306,12 @@ pub const DELETED_READ_DELEGATED: DelegatedNeed = DelegatedNeed {
 pub fn delegated_for(any_of: &[&str]) -> DelegatedNeed {
     let open = |scopes| DelegatedNeed {
         scopes,
+        and_one_of: &[],
         roles: None,
     };
     let with = |scopes, roles| DelegatedNeed {
         scopes,
+        and_one_of: &[],
         roles: Some(roles),
     };
     const READERS: &[&str] = &["Security Reader", "Security Administrator", "Global Reader"];
@@ -360,7 +368,12 @@ pub fn delegated_for(any_of: &[&str]) -> DelegatedNeed {
         // lists application administrators too, but Entra's built-in roles reference says
         // they may grant "application permissions excluding ... Microsoft Graph"; tenantform
         // grants only Microsoft Graph's.
-        a if a == APP_ROLE_GRANT => with(APP_ROLE_GRANT, &["Privileged Role Administrator"]),
+        // The page's delegated row, like its application row, is "AppRoleAssignment.ReadWrite.All
+        // and Application.Read.All" (higher: "... and Directory.Read.All"): both halves.
+        a if a == APP_ROLE_GRANT => DelegatedNeed {
+            and_one_of: SERVICE_PRINCIPALS_READ,
+            ..with(APP_ROLE_GRANT, &["Privileged Role Administrator"])
+        },
         a if a == REGISTRATION_DETAILS_READ => with(
             REGISTRATION_DETAILS_READ,
             &[
@@ -382,6 +395,7 @@ pub fn delegated_for(any_of: &[&str]) -> DelegatedNeed {
         // Unknown: the same permissions, any member (Graph's 403 will say otherwise).
         _ => DelegatedNeed {
             scopes: &[],
+            and_one_of: &[],
             roles: None,
         },
     }
@@ -451,6 +465,14 @@ impl Delegation {
                 .any(|p| self.scopes.iter().any(|s| s == p))
         {
             return Some(format!("{} (delegated)", describe_any_of(need.scopes)));
+        }
+        if !need.and_one_of.is_empty()
+            && !need
+                .and_one_of
+                .iter()
+                .any(|p| self.scopes.iter().any(|s| s == p))
+        {
+            return Some(format!("{} (delegated)", describe_any_of(need.and_one_of)));
         }
         let roles = need.roles?;
         let names = self.role_names();
@@ -556,6 +578,31 @@ mod tests {
     #[test]
     fn reading_needs_what_the_required_sources_need() {
         assert_eq!(needs_for_read(), vec![USERS_READ, ROLES_READ]);
+    }
+
+    #[test]
+    fn a_persons_grant_needs_a_read_of_the_resource_too() {
+        let pra = "e8611ab8-c189-46e8-94e1-60213ab1f814".to_string();
+        let only_grant = Delegation {
+            scopes: vec!["AppRoleAssignment.ReadWrite.All".into()],
+            wids: vec![pra.clone()],
+        };
+        assert_eq!(
+            only_grant
+                .missing(&delegated_for(APP_ROLE_GRANT))
+                .as_deref(),
+            Some(
+                "Application.Read.All (or Application.ReadWrite.All, Directory.Read.All, Directory.ReadWrite.All) (delegated)"
+            )
+        );
+        let both = Delegation {
+            scopes: vec![
+                "AppRoleAssignment.ReadWrite.All".into(),
+                "Directory.Read.All".into(),
+            ],
+            wids: vec![pra],
+        };
+        assert_eq!(both.missing(&delegated_for(APP_ROLE_GRANT)), None);
     }
 
     #[test]

@@ -35,7 +35,6 @@ pub fn aadsts(status: u16, error: &str, code: u32, message: &str) -> (u16, Value
     )
 }
 
-
 /// Handles a token request for `tenant_key` (GUID or domain); returns status and body.
 pub fn token(
     world: &mut World,

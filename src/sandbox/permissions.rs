@@ -605,7 +605,12 @@ pub fn check_delegated(
     let Some(rule) = delegated_rule(method, segments, b2b_open) else {
         return Ok(());
     };
-    let scoped = rule.scopes.iter().any(|p| scopes.iter().any(|s| s == p));
+    let has = |any_of: &[&str]| any_of.iter().any(|p| scopes.iter().any(|s| s == p));
+    // A grant also reads the resource, for a person as for an app: the delegated row is
+    // "AppRoleAssignment.ReadWrite.All and Application.Read.All" (higher: "... and
+    // Directory.Read.All"), serviceprincipal-post-approleassignedto.md.
+    let scoped =
+        has(rule.scopes) && (rule.scopes != APP_ROLE_GRANT || has(SERVICE_PRINCIPALS_READ));
     let role_ok = rule.roles.is_none_or(|names| holds_any_role(wids, names));
     if scoped && role_ok {
         Ok(())
@@ -922,6 +927,30 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_persons_grant_needs_both_halves_like_an_apps() {
+        let catalog = crate::roles::RoleCatalog::builtin();
+        let pra = vec![
+            catalog
+                .by_name("Privileged Role Administrator")
+                .unwrap()
+                .template_id
+                .to_string(),
+        ];
+        let grant = ["servicePrincipals", "g", "appRoleAssignedTo"];
+        let only_grant = vec!["AppRoleAssignment.ReadWrite.All".to_string()];
+        assert!(check_delegated("POST", &grant, &only_grant, &pra, true).is_err());
+        for read in ["Application.Read.All", "Directory.Read.All"] {
+            let both = vec!["AppRoleAssignment.ReadWrite.All".to_string(), read.into()];
+            assert!(
+                check_delegated("POST", &grant, &both, &pra, true).is_ok(),
+                "{read}"
+            );
+        }
+        let revoke = ["servicePrincipals", "g", "appRoleAssignedTo", "a"];
+        assert!(check_delegated("DELETE", &revoke, &only_grant, &pra, true).is_err());
     }
 
     #[test]
