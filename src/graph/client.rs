@@ -455,7 +455,7 @@ impl GraphClient {
             _ => self.http.get(&request.url),
         };
         for (name, value) in &request.headers {
-            builder = builder.header(*name, value);
+            builder = builder.header(*name, value.expose());
         }
         let response = builder
             .timeout(Duration::from_secs(30))

@@ -469,8 +469,9 @@ pub fn jwt_claims(jwt: &str) -> Option<serde_json::Value> {
 pub struct AssertionRequest {
     pub method: &'static str,
     pub url: String,
-    /// Headers; values may be secrets (never logged).
-    pub headers: Vec<(&'static str, String)>,
+    /// Headers. Every value is a `Secret` (some are bearer tokens or identity headers), so
+    /// this request's `Debug` never shows one.
+    pub headers: Vec<(&'static str, Secret)>,
     /// The answer's field holding the JWT.
     pub field: &'static str,
 }
@@ -492,7 +493,7 @@ pub fn assertion_request(credential: &Credential) -> Option<AssertionRequest> {
                 url: url.to_string(),
                 headers: vec![(
                     "Authorization",
-                    format!("bearer {}", request_token.expose()),
+                    Secret::new(format!("bearer {}", request_token.expose())),
                 )],
                 field: "value",
             })
@@ -513,9 +514,12 @@ pub fn assertion_request(credential: &Credential) -> Option<AssertionRequest> {
                 method: "POST",
                 url: url.to_string(),
                 headers: vec![
-                    ("Authorization", format!("Bearer {}", access_token.expose())),
-                    ("X-TFS-FedAuthRedirect", "Suppress".to_string()),
-                    ("Content-Type", "application/json".to_string()),
+                    (
+                        "Authorization",
+                        Secret::new(format!("Bearer {}", access_token.expose())),
+                    ),
+                    ("X-TFS-FedAuthRedirect", Secret::new("Suppress")),
+                    ("Content-Type", Secret::new("application/json")),
                 ],
                 field: "oidcToken",
             })
@@ -527,20 +531,20 @@ pub fn assertion_request(credential: &Credential) -> Option<AssertionRequest> {
             let (url, headers, version, id_param) = match endpoint {
                 IdentityEndpoint::Imds { base } => (
                     format!("{base}/metadata/identity/oauth2/token"),
-                    vec![("Metadata", "true".to_string())],
+                    vec![("Metadata", Secret::new("true"))],
                     "2018-02-01",
                     "client_id",
                 ),
                 IdentityEndpoint::AppService { endpoint, header } => (
                     endpoint.clone(),
-                    vec![("X-IDENTITY-HEADER", header.expose().to_string())],
+                    vec![("X-IDENTITY-HEADER", header.clone())],
                     "2019-08-01",
                     "client_id",
                 ),
                 // 2017-09-01 names the user-assigned identity `clientid`.
                 IdentityEndpoint::AppServiceLegacy { endpoint, secret } => (
                     endpoint.clone(),
-                    vec![("Secret", secret.expose().to_string())],
+                    vec![("Secret", secret.clone())],
                     "2017-09-01",
                     "clientid",
                 ),
@@ -744,7 +748,8 @@ mod tests {
         );
         assert!(
             r.headers
-                .contains(&("X-TFS-FedAuthRedirect", "Suppress".into()))
+                .iter()
+                .any(|(n, v)| *n == "X-TFS-FedAuthRedirect" && v.expose() == "Suppress")
         );
         let gh = Credential::GithubActions {
             request_url: "https://pipelines.example/_apis/token?api-version=2.0".into(),
@@ -756,6 +761,45 @@ mod tests {
                 .ends_with("api-version=2.0&audience=api%3A%2F%2FAzureADTokenExchange")
         );
         assert_eq!(r.field, "value");
+    }
+
+    #[test]
+    fn an_assertion_request_never_debug_prints_its_header_values() {
+        let credentials = [
+            Credential::GithubActions {
+                request_url: "https://gh.example/token?x=1".into(),
+                request_token: Secret::new("gh-request-token-value"),
+            },
+            Credential::AzurePipelines {
+                request_uri: "https://dev.azure.com/o/p/_apis/oidctoken".into(),
+                access_token: Secret::new("ado-access-token-value"),
+                service_connection_id: "sc".into(),
+            },
+            Credential::ManagedIdentity {
+                endpoint: IdentityEndpoint::AppService {
+                    endpoint: "http://127.0.0.1:1/msi/token".into(),
+                    header: Secret::new("identity-header-value"),
+                },
+                identity_client_id: "mi".into(),
+            },
+            Credential::ManagedIdentity {
+                endpoint: IdentityEndpoint::AppServiceLegacy {
+                    endpoint: "http://127.0.0.1:1/msi/token".into(),
+                    secret: Secret::new("msi-secret-value"),
+                },
+                identity_client_id: "mi".into(),
+            },
+        ];
+        for credential in &credentials {
+            let request = assertion_request(credential).unwrap();
+            let shown = format!("{request:?}");
+            assert!(
+                !shown.contains("-value") && shown.contains("***"),
+                "{shown}"
+            );
+            // The value is still sent as is.
+            assert!(request.headers[0].1.expose().ends_with("-value"));
+        }
     }
 
     #[test]

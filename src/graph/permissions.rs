@@ -284,15 +284,35 @@ pub fn missing(
 #[serde(rename_all = "camelCase")]
 pub struct DelegatedNeed {
     pub scopes: &'static [&'static str],
+    /// A second permission the request needs as well (any one of these); empty: none. A grant
+    /// of an app role needs AppRoleAssignment.ReadWrite.All *and* a read of the resource
+    /// service principal (serviceprincipal-post-approleassignedto.md).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub and_one_of: &'static [&'static str],
+    /// Whether [`ACCESS_AS_USER`] also covers it (the directory's own objects).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub as_user: bool,
     /// `None`: any member may.
     pub roles: Option<&'static [&'static str]>,
 }
+
+/// "Access directory as the signed in user": what the Azure CLI's token for Graph carries
+/// instead of the least privileged scopes (Azure/azure-powershell#24334 shows it in such a
+/// token). Learn lists it as a higher privileged delegated permission on the directory's
+/// pages, and Graph's permission metadata describes it as "the same access to information in
+/// the directory as the signed-in user": it covers a need whose `as_user` is set (the
+/// directory's own objects), not security, reports or policies (#24334: refused reading a
+/// policy). Which pages list it is *unconfirmed* page by page; a person's reads are sent
+/// anyway and Graph's 403 decides (`read::read_tenant`).
+pub const ACCESS_AS_USER: &str = "Directory.AccessAsUser.All";
 
 /// `GET /directory/deletedItems/microsoft.graph.user` for a person: the same list as
 /// reading users (so it cannot be told from [`USERS_READ`] by value), and User
 /// Administrator or Global Reader.
 pub const DELETED_READ_DELEGATED: DelegatedNeed = DelegatedNeed {
     scopes: DELETED_READ,
+    and_one_of: &[],
+    as_user: true,
     roles: Some(&["User Administrator", "Global Reader"]),
 };
 
@@ -300,11 +320,20 @@ pub const DELETED_READ_DELEGATED: DelegatedNeed = DelegatedNeed {
 pub fn delegated_for(any_of: &[&str]) -> DelegatedNeed {
     let open = |scopes| DelegatedNeed {
         scopes,
+        and_one_of: &[],
+        as_user: true,
         roles: None,
     };
     let with = |scopes, roles| DelegatedNeed {
         scopes,
+        and_one_of: &[],
+        as_user: true,
         roles: Some(roles),
+    };
+    // Other services than the directory: Directory.AccessAsUser.All does not cover them.
+    let not_as_user = |need: DelegatedNeed| DelegatedNeed {
+        as_user: false,
+        ..need
     };
     const READERS: &[&str] = &["Security Reader", "Security Administrator", "Global Reader"];
     match any_of {
@@ -344,7 +373,7 @@ pub fn delegated_for(any_of: &[&str]) -> DelegatedNeed {
                 "Billing Administrator",
             ],
         ),
-        a if a == SECURE_SCORE_READ => with(SECURE_SCORE_READ, READERS),
+        a if a == SECURE_SCORE_READ => not_as_user(with(SECURE_SCORE_READ, READERS)),
         // Reading service principals is a default member permission.
         a if a == SERVICE_PRINCIPALS_READ => open(SERVICE_PRINCIPALS_READ),
         // serviceprincipal-post-serviceprincipals.md: for a multi-tenant app the caller must
@@ -360,8 +389,13 @@ pub fn delegated_for(any_of: &[&str]) -> DelegatedNeed {
         // lists application administrators too, but Entra's built-in roles reference says
         // they may grant "application permissions excluding ... Microsoft Graph"; tenantform
         // grants only Microsoft Graph's.
-        a if a == APP_ROLE_GRANT => with(APP_ROLE_GRANT, &["Privileged Role Administrator"]),
-        a if a == REGISTRATION_DETAILS_READ => with(
+        // The page's delegated row, like its application row, is "AppRoleAssignment.ReadWrite.All
+        // and Application.Read.All" (higher: "... and Directory.Read.All"): both halves.
+        a if a == APP_ROLE_GRANT => DelegatedNeed {
+            and_one_of: SERVICE_PRINCIPALS_READ,
+            ..with(APP_ROLE_GRANT, &["Privileged Role Administrator"])
+        },
+        a if a == REGISTRATION_DETAILS_READ => not_as_user(with(
             REGISTRATION_DETAILS_READ,
             &[
                 "Reports Reader",
@@ -369,8 +403,8 @@ pub fn delegated_for(any_of: &[&str]) -> DelegatedNeed {
                 "Security Administrator",
                 "Global Reader",
             ],
-        ),
-        a if a == SECURITY_DEFAULTS_READ => with(
+        )),
+        a if a == SECURITY_DEFAULTS_READ => not_as_user(with(
             SECURITY_DEFAULTS_READ,
             &[
                 "Security Reader",
@@ -378,10 +412,12 @@ pub fn delegated_for(any_of: &[&str]) -> DelegatedNeed {
                 "Global Reader",
                 "Conditional Access Administrator",
             ],
-        ),
+        )),
         // Unknown: the same permissions, any member (Graph's 403 will say otherwise).
         _ => DelegatedNeed {
             scopes: &[],
+            and_one_of: &[],
+            as_user: false,
             roles: None,
         },
     }
@@ -395,6 +431,8 @@ pub struct Delegation {
     pub wids: Vec<String>,
 }
 
+/// For a partner engineer signed in to a customer through GDAP, whether `wids` holds the
+/// relationship's roles is *unconfirmed* (no source found): the roles only explain a refusal.
 pub fn token_delegation(token: &str) -> Option<Delegation> {
     let claims = super::credentials::jwt_claims(token)?;
     let scp = claims["scp"].as_str()?;
@@ -444,13 +482,24 @@ impl Delegation {
     /// What this person's token lacks for `need`: `None` when a scope covers it and a role
     /// of the person's allows it; else the missing scope or role, described.
     pub fn missing(&self, need: &DelegatedNeed) -> Option<String> {
-        if !need.scopes.is_empty()
+        let as_user = need.as_user && self.scopes.iter().any(|s| s == ACCESS_AS_USER);
+        if !as_user
+            && !need.scopes.is_empty()
             && !need
                 .scopes
                 .iter()
                 .any(|p| self.scopes.iter().any(|s| s == p))
         {
             return Some(format!("{} (delegated)", describe_any_of(need.scopes)));
+        }
+        if !as_user
+            && !need.and_one_of.is_empty()
+            && !need
+                .and_one_of
+                .iter()
+                .any(|p| self.scopes.iter().any(|s| s == p))
+        {
+            return Some(format!("{} (delegated)", describe_any_of(need.and_one_of)));
         }
         let roles = need.roles?;
         let names = self.role_names();
@@ -556,6 +605,70 @@ mod tests {
     #[test]
     fn reading_needs_what_the_required_sources_need() {
         assert_eq!(needs_for_read(), vec![USERS_READ, ROLES_READ]);
+    }
+
+    #[test]
+    fn directory_access_as_user_covers_directory_needs_only() {
+        let cli = Delegation {
+            scopes: [
+                "AuditLog.Read.All",
+                "Directory.AccessAsUser.All",
+                "email",
+                "Group.ReadWrite.All",
+                "openid",
+                "profile",
+                "User.ReadWrite.All",
+            ]
+            .map(String::from)
+            .to_vec(),
+            // Global Administrator.
+            wids: vec!["62e90394-69f5-4237-9190-012177145e10".into()],
+        };
+        for need in [
+            USERS_READ,
+            ROLES_READ,
+            ROLES_WRITE,
+            SERVICE_PRINCIPALS_CREATE,
+            APP_ROLE_GRANT,
+            SUBSCRIBED_SKUS_READ,
+        ] {
+            assert_eq!(cli.missing(&delegated_for(need)), None, "{need:?}");
+        }
+        assert_eq!(cli.missing(&DELETED_READ_DELEGATED), None);
+        assert_eq!(
+            cli.missing(&delegated_for(SECURE_SCORE_READ)).as_deref(),
+            Some("SecurityEvents.Read.All (or SecurityEvents.ReadWrite.All) (delegated)")
+        );
+        assert!(
+            cli.missing(&delegated_for(SECURITY_DEFAULTS_READ))
+                .is_some()
+        );
+        assert_eq!(cli.missing(&delegated_for(REGISTRATION_DETAILS_READ)), None);
+    }
+
+    #[test]
+    fn a_persons_grant_needs_a_read_of_the_resource_too() {
+        let pra = "e8611ab8-c189-46e8-94e1-60213ab1f814".to_string();
+        let only_grant = Delegation {
+            scopes: vec!["AppRoleAssignment.ReadWrite.All".into()],
+            wids: vec![pra.clone()],
+        };
+        assert_eq!(
+            only_grant
+                .missing(&delegated_for(APP_ROLE_GRANT))
+                .as_deref(),
+            Some(
+                "Application.Read.All (or Application.ReadWrite.All, Directory.Read.All, Directory.ReadWrite.All) (delegated)"
+            )
+        );
+        let both = Delegation {
+            scopes: vec![
+                "AppRoleAssignment.ReadWrite.All".into(),
+                "Directory.Read.All".into(),
+            ],
+            wids: vec![pra],
+        };
+        assert_eq!(both.missing(&delegated_for(APP_ROLE_GRANT)), None);
     }
 
     #[test]

@@ -121,26 +121,14 @@ async fn read_tenant(
     };
     let mut to_read: Vec<&'static Source> = Vec::new();
     let mut missing: Vec<&'static [&'static str]> = Vec::new();
-    let mut person_missing: Vec<String> = Vec::new();
     for s in sources {
-        // A person's token: a source is read when a scope covers it and one of the person's
-        // directory roles allows it (the same judgement as `auth check`).
-        if let Some(person) = &person {
-            let gap = (!s.permissions.is_empty())
-                .then(|| person.missing(&super::permissions::delegated_for(s.permissions)))
-                .flatten();
-            match gap {
-                Some(gap) => {
-                    let message = format!("{gap} in tenant {tenant_id}");
-                    if !person_missing.contains(&gap) {
-                        person_missing.push(gap);
-                    }
-                    let failure =
-                        Failure::new(Cause::PermissionMissing, message).with_source(s.name);
-                    dir.set_source(s.name, unread_status(s, failure));
-                }
-                None => to_read.push(s),
-            }
+        // A person's token: every source is sent and Graph's 403 decides. What its scopes
+        // and roles are judged to lack only explains a refusal (`PermissionGap`): the Azure
+        // CLI's token carries the scopes its app was pre-authorized for (e.g.
+        // Directory.AccessAsUser.All), not the ones tenantform's table names, so judging up
+        // front would refuse reads Graph serves.
+        if person.is_some() {
+            to_read.push(s);
             continue;
         }
         match &roles {
@@ -158,12 +146,6 @@ async fn read_tenant(
             }
             _ => to_read.push(s),
         }
-    }
-    if !person_missing.is_empty() && !to_read.iter().any(|s| !s.report_only) {
-        return LiveTenant::Failed(Failure::new(
-            Cause::PermissionMissing,
-            format!("{} in tenant {tenant_id}", person_missing.join(" and ")),
-        ));
     }
     if !missing.is_empty() && !to_read.iter().any(|s| !s.report_only) {
         // Nothing a kind needs can be read: the tenant is not read, as one failure.

@@ -14,6 +14,7 @@ use super::world::{Delegation, Token, World};
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 pub use crate::graph::credentials::FEDERATED_AUDIENCE;
+use crate::graph::credentials::jwt_claims;
 
 /// An AADSTS error in Entra's body shape.
 pub fn aadsts(status: u16, error: &str, code: u32, message: &str) -> (u16, Value) {
@@ -32,14 +33,6 @@ pub fn aadsts(status: u16, error: &str, code: u32, message: &str) -> (u16, Value
             "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
         }),
     )
-}
-
-fn jwt_claims(jwt: &str) -> Option<Value> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 /// Handles a token request for `tenant_key` (GUID or domain); returns status and body.
@@ -216,14 +209,25 @@ pub fn token(
     )
 }
 
-/// The Graph scopes a person's token gets when the caller names none: what tenantform's
-/// commands use (the sandbox's choice; the Azure CLI's real token carries the scopes its app
-/// was granted in the tenant).
+/// The Graph scopes a person's token gets when the caller names none: those the Azure CLI's
+/// first-party app (04b07795-8ddb-461a-bbee-02f9e1bf7b46) is pre-authorized for on Microsoft
+/// Graph, which is what `az account get-access-token --resource-type ms-graph` carries in
+/// `scp`, not the scopes tenantform's requests list as least privileged.
+/// Sources: the list is the one the review of issue 17 gave (a decoded CLI token); I found no
+/// public copy of the whole list, so beyond the two facts below it is *unconfirmed*, and
+/// Graph's 403 (not this list) decides what a person may read. Confirmed: such Graph tokens
+/// carry `Directory.AccessAsUser.All` and still fail requests the person could make in the
+/// portal, e.g. reading a policy (Azure/azure-powershell#24334, Az's own first-party token);
+/// the CLI's token has no `RoleManagement.ReadWrite.Directory` (Graph answers
+/// `PermissionScopeNotGranted` naming it for PIM requests: Azure/azure-cli#26471, #33778).
 pub const DEFAULT_DELEGATED_SCOPES: &[&str] = &[
+    "AuditLog.Read.All",
+    "Directory.AccessAsUser.All",
+    "email",
+    "Group.ReadWrite.All",
+    "openid",
+    "profile",
     "User.ReadWrite.All",
-    "RoleManagement.ReadWrite.Directory",
-    "Organization.Read.All",
-    "Directory.Read.All",
 ];
 
 /// A partner engineer's access to a customer tenant through GDAP: the partner tenant the
@@ -242,8 +246,12 @@ pub struct Gdap {
 /// Entra gives at sign-in.
 /// With `gdap`, the person is a partner engineer signing in to a customer tenant through a
 /// GDAP relationship: looked up in the partner tenant, with `wids` the relationship's roles
-/// (names or template ids) instead of roles assigned in the customer's directory, as Entra
-/// issues such a token (the customer's `tid`, the partner user's `oid`).
+/// (names or template ids) instead of roles assigned in the customer's directory (the
+/// customer's `tid`, the partner user's `oid`). That Entra puts a partner user's GDAP roles
+/// into `wids` of the customer tenant's token is *unconfirmed*: I found no source saying so
+/// (the `wids` claim is documented for roles assigned in the tenant; GDAP roles come through
+/// the relationship's security groups). tenantform only explains with `wids`; Graph's 403
+/// decides.
 pub fn delegated_token(
     world: &mut World,
     tenant_key: &str,

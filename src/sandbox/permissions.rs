@@ -583,6 +583,46 @@ pub fn delegated_rule(method: &str, segments: &[&str], b2b_open: bool) -> Option
     }
 }
 
+/// "Access directory as the signed in user": the delegated permission the Azure CLI's token
+/// for Graph carries (see `auth::DEFAULT_DELEGATED_SCOPES`). Learn lists it as a higher
+/// privileged delegated permission on the directory pages; Graph's metadata describes it as
+/// "the same access to information in the directory as the signed-in user"
+/// (msgraph-metadata permissions.json). The person's roles still apply.
+pub const ACCESS_AS_USER: &str = "Directory.AccessAsUser.All";
+
+/// Whether [`ACCESS_AS_USER`] covers a request: the directory's own objects (users,
+/// invitations, deleted items, role definitions and assignments, groups, contracts,
+/// organization, subscriptions, service principals and their app role assignments). Not the
+/// other services behind Graph: security (SecurityEvents.*), reports (AuditLog.*), policies
+/// (Policy.*: Azure/azure-powershell#24334 shows such a token refused reading a policy),
+/// PIM schedules (Azure/azure-cli#26471) and GDAP (DelegatedAdminRelationship.*).
+/// Which directory pages list it is *unconfirmed* page by page (read from memory of Learn's
+/// tables, not from a stored copy of each page).
+pub fn access_as_user_applies(segments: &[&str]) -> bool {
+    match segments {
+        [
+            "roleManagement",
+            "directory",
+            "roleEligibilitySchedules",
+            ..,
+        ] => false,
+        [first, ..] => {
+            matches!(
+                *first,
+                "users"
+                    | "invitations"
+                    | "directory"
+                    | "roleManagement"
+                    | "groups"
+                    | "contracts"
+                    | "organization"
+                    | "subscribedSkus"
+            ) || is_service_principals(first)
+        }
+        [] => false,
+    }
+}
+
 /// Whether the template ids `wids` hold one of the roles `names` (or Global Administrator).
 pub fn holds_any_role(wids: &[String], names: &[&str]) -> bool {
     let catalog = crate::roles::RoleCatalog::builtin();
@@ -605,7 +645,12 @@ pub fn check_delegated(
     let Some(rule) = delegated_rule(method, segments, b2b_open) else {
         return Ok(());
     };
-    let scoped = rule.scopes.iter().any(|p| scopes.iter().any(|s| s == p));
+    let has = |any_of: &[&str]| any_of.iter().any(|p| scopes.iter().any(|s| s == p));
+    // A grant also reads the resource, for a person as for an app: the delegated row is
+    // "AppRoleAssignment.ReadWrite.All and Application.Read.All" (higher: "... and
+    // Directory.Read.All"), serviceprincipal-post-approleassignedto.md.
+    let scoped = (access_as_user_applies(segments) && has(&[ACCESS_AS_USER]))
+        || (has(rule.scopes) && (rule.scopes != APP_ROLE_GRANT || has(SERVICE_PRINCIPALS_READ)));
     let role_ok = rule.roles.is_none_or(|names| holds_any_role(wids, names));
     if scoped && role_ok {
         Ok(())
@@ -922,6 +967,80 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn the_azure_clis_scopes_reach_the_directory_but_not_other_services() {
+        let catalog = crate::roles::RoleCatalog::builtin();
+        let ga = vec![
+            catalog
+                .by_name("Global Administrator")
+                .unwrap()
+                .template_id
+                .to_string(),
+        ];
+        let cli: Vec<String> = super::super::auth::DEFAULT_DELEGATED_SCOPES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for (method, segments) in [
+            ("GET", &["users"][..]),
+            (
+                "POST",
+                &["roleManagement", "directory", "roleAssignments"][..],
+            ),
+            ("POST", &["servicePrincipals"][..]),
+            ("POST", &["servicePrincipals", "g", "appRoleAssignedTo"][..]),
+            ("GET", &["subscribedSkus"][..]),
+        ] {
+            assert!(
+                check_delegated(method, segments, &cli, &ga, true).is_ok(),
+                "{method} {segments:?}"
+            );
+        }
+        for (method, segments) in [
+            ("GET", &["security", "secureScores"][..]),
+            (
+                "GET",
+                &["policies", "identitySecurityDefaultsEnforcementPolicy"][..],
+            ),
+            (
+                "GET",
+                &["roleManagement", "directory", "roleEligibilitySchedules"][..],
+            ),
+        ] {
+            assert!(
+                check_delegated(method, segments, &cli, &ga, true).is_err(),
+                "{method} {segments:?}"
+            );
+        }
+        // The person's roles still apply.
+        let post = ["roleManagement", "directory", "roleAssignments"];
+        assert!(check_delegated("POST", &post, &cli, &[], true).is_err());
+    }
+
+    #[test]
+    fn a_persons_grant_needs_both_halves_like_an_apps() {
+        let catalog = crate::roles::RoleCatalog::builtin();
+        let pra = vec![
+            catalog
+                .by_name("Privileged Role Administrator")
+                .unwrap()
+                .template_id
+                .to_string(),
+        ];
+        let grant = ["servicePrincipals", "g", "appRoleAssignedTo"];
+        let only_grant = vec!["AppRoleAssignment.ReadWrite.All".to_string()];
+        assert!(check_delegated("POST", &grant, &only_grant, &pra, true).is_err());
+        for read in ["Application.Read.All", "Directory.Read.All"] {
+            let both = vec!["AppRoleAssignment.ReadWrite.All".to_string(), read.into()];
+            assert!(
+                check_delegated("POST", &grant, &both, &pra, true).is_ok(),
+                "{read}"
+            );
+        }
+        let revoke = ["servicePrincipals", "g", "appRoleAssignedTo", "a"];
+        assert!(check_delegated("DELETE", &revoke, &only_grant, &pra, true).is_err());
     }
 
     #[test]

@@ -18,8 +18,6 @@ use crate::support::{FLEET_IDS, Run, write_tree};
 const ENGINEER: &str = "eng@contoso-msp.onmicrosoft.com";
 const CLOUD_APP_ADMIN: &str = "Cloud Application Administrator";
 const PRIVILEGED_ROLE_ADMIN: &str = "Privileged Role Administrator";
-/// Scopes the Azure CLI's token for Graph carries that this story uses.
-const SCOPES: &str = "User.ReadWrite.All RoleManagement.ReadWrite.Directory Directory.Read.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All";
 
 /// The MSP's tenant (with its engineer) and two customers that never consented.
 fn fixture() -> Fixture {
@@ -87,7 +85,8 @@ fn engineer(sandbox: &SandboxHandle, scratch: &Path, roles: &[&str]) -> Vec<(Str
             SANDBOX_PARTNER_TENANT_ID.into(),
         ),
         ("SANDBOX_AZ_ROLES".into(), roles.join(",")),
-        ("SANDBOX_AZ_SCOPES".into(), SCOPES.into()),
+        // No scopes named: the sandbox issues the Azure CLI's own (Directory.AccessAsUser.All
+        // and a fixed list, `sandbox::auth::DEFAULT_DELEGATED_SCOPES`), as a real `az` would.
     ]
 }
 

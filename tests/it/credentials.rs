@@ -534,7 +534,8 @@ fn a_persons_token_is_judged_by_its_scopes_and_the_persons_roles() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|s| s == "RoleManagement.ReadWrite.Directory")
+            .any(|s| s == "Directory.AccessAsUser.All"),
+        "the Azure CLI's own scopes, not tenantform's least privileged ones"
     );
     assert_eq!(by["t0"]["permissionsMissing"], json!([]));
     assert_eq!(
@@ -578,7 +579,7 @@ fn a_persons_token_is_judged_by_its_scopes_and_the_persons_roles() {
         .find(|l| l.starts_with("  t1 (Customer 1 Ltd): permission missing: "))
         .unwrap_or_else(|| panic!("{shown}"));
     assert!(
-        t1.contains(&format!("directory role Privileged Role Administrator (or Global Administrator) for the signed-in person in tenant {} (POST /roleManagement/directory/roleAssignments): the signed-in person's token there has scopes User.ReadWrite.All RoleManagement.ReadWrite.Directory Organization.Read.All Directory.Read.All and directory roles none", FLEET_IDS[1])),
+        t1.contains(&format!("directory role Privileged Role Administrator (or Global Administrator) for the signed-in person in tenant {} (POST /roleManagement/directory/roleAssignments): the signed-in person's token there has scopes AuditLog.Read.All Directory.AccessAsUser.All email Group.ReadWrite.All openid profile User.ReadWrite.All and directory roles none", FLEET_IDS[1])),
         "{t1}"
     );
     let assigned = |tenant: &str| {
@@ -601,7 +602,8 @@ fn a_persons_token_is_judged_by_its_scopes_and_the_persons_roles() {
 
     // A plan as that person: t1's PIM eligibility needs a role they do not hold there, so
     // Graph refuses it and it is "not checked" (report-only); with a token scoped to the
-    // organization only, nothing a kind needs can be read and no read is sent.
+    // organization only, every read is still sent (Graph decides, not tenantform's reading
+    // of the scopes) and Graph refuses what a kind needs: exit 1 naming the missing scopes.
     let run = tf(
         &sandbox,
         dir.path(),
@@ -628,23 +630,37 @@ fn a_persons_token_is_judged_by_its_scopes_and_the_persons_roles() {
         "{t1}"
     );
     assert_eq!(t1["sources"]["guests"]["status"], "read");
+    // The CLI's token names none of tenantform's role-reading scopes, only
+    // Directory.AccessAsUser.All: the role assignments are read all the same, as Graph would.
+    for t in plan["tenants"].as_array().unwrap() {
+        assert_eq!(t["sources"]["roleAssignments"]["status"], "read", "{t}");
+    }
     let mut narrow = signed_in.clone();
     narrow.push(("SANDBOX_AZ_SCOPES".into(), "Organization.Read.All".into()));
     sandbox.clear_requests();
     let run = tf(&sandbox, dir.path(), &["plan", "."], &narrow);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("User.ReadBasic.All (or User.Read.All, User.ReadWrite.All, Directory.Read.All, Directory.ReadWrite.All) (delegated) and RoleManagement.Read.Directory"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        !sandbox
-            .requests()
-            .iter()
-            .any(|r| r.path.starts_with("/v1.0")),
-        "nothing read"
-    );
+    for tenant in ["t0", "t1", "t2"] {
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{tenant} (")))
+            .unwrap_or_else(|| panic!("{tenant}: {}", run.stderr));
+        assert!(
+            line.contains("permission missing: User.ReadBasic.All (or User.Read.All, User.ReadWrite.All, Directory.Read.All, Directory.ReadWrite.All) (delegated)")
+                && line.contains("(GET /users)")
+                && line.contains("RoleManagement.Read.Directory")
+                && line.contains("scopes Organization.Read.All")
+                && line.contains("Authorization_RequestDenied"),
+            "{line}"
+        );
+    }
+    let refused = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1.0/users" && r.status == 403)
+        .count();
+    assert_eq!(refused, 3, "Graph was asked (and refused) in each tenant");
 
     // Someone not in the tenants: `az`'s own message (stderr) is shown, per tenant.
     let mut stranger = signed_in.clone();
