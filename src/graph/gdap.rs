@@ -153,6 +153,30 @@ pub async fn with_name(
         .collect()
 }
 
+/// The partner's relationships with one customer (`$filter=customer/tenantId eq '...'`; the
+/// list page documents `$filter`, the property path is *unconfirmed*): where a replacement an
+/// earlier run made is found whatever name it was given.
+pub async fn for_customer(
+    client: &GraphClient,
+    partner: &str,
+    customer_tenant_id: &str,
+) -> Result<Vec<LiveRelationship>, GraphClientError> {
+    let filter = format!(
+        "customer/tenantId eq '{}'",
+        customer_tenant_id.trim().replace('\'', "''")
+    );
+    let path = format!(
+        "{RELATIONSHIPS}?$filter={}",
+        url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+    );
+    client
+        .get_all(partner, &path)
+        .await?
+        .iter()
+        .map(|v| relationship(partner, "GET", RELATIONSHIPS, v))
+        .collect()
+}
+
 /// The partner's relationship with this display name, if any.
 pub async fn find_by_name(
     client: &GraphClient,

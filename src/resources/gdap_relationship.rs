@@ -196,7 +196,8 @@ fn find(
         .and_then(|s| s.ids.get("previousRelationshipId"))
         .filter(|id| !id.is_empty())
         .and_then(|id| dir.gdap_relationships.iter().find(|p| p.id == *id))
-        .filter(|p| !status::is_ended(&p.status));
+        // Never the relationship itself (a replacement that vanished leaves the old one).
+        .filter(|p| p.id != r.id && !status::is_ended(&p.status));
     let pending = matches!(
         r.status.as_str(),
         status::APPROVAL_PENDING | status::APPROVED | status::ACTIVATING
