@@ -119,7 +119,11 @@ pub mod status {
     pub const TERMINATING: &str = "terminating";
     pub const TERMINATED: &str = "terminated";
 
-    /// Statuses a relationship never leaves: a new relationship is needed.
+    /// Statuses a relationship never leaves: a new relationship is needed. `expiring` is one:
+    /// Learn's "delegatedAdminRelationshipStatus values" (delegatedadminrelationship.md) says
+    /// "The relationship has passed its expiration date" (`expired`: "The system completes
+    /// the deprovisioning"), so it is past its end and being deprovisioned, as `terminating`
+    /// is after a termination; a relationship still within its duration reads `active`.
     pub fn is_ended(status: &str) -> bool {
         matches!(
             status,
@@ -311,6 +315,22 @@ mod tests {
         );
         assert!(check_display_name(&"x".repeat(51)).is_err());
         assert!(check_display_name("  ").is_err());
+    }
+
+    #[test]
+    fn expiring_is_past_the_end_date_so_ended_while_pending_statuses_are_not() {
+        assert!(status::is_ended(status::EXPIRING));
+        assert!(status::is_ended(status::EXPIRED));
+        assert!(status::is_ended(status::TERMINATING));
+        for s in [
+            status::CREATED,
+            status::APPROVAL_PENDING,
+            status::APPROVED,
+            status::ACTIVATING,
+            status::ACTIVE,
+        ] {
+            assert!(!status::is_ended(s), "{s}");
+        }
     }
 
     #[test]

@@ -237,12 +237,18 @@ fn find(
                             .unwrap_or_default()
                     )
                 }
+                // `expiring`: past its end date, its access being removed (src/gdap.rs).
                 _ => format!(
-                    "expired{}: a new relationship is needed",
+                    "expired{}{}: a new relationship is needed",
                     r.end_date_time
                         .as_deref()
                         .map(|d| format!(" on {}", day(d)))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if ended == status::EXPIRING {
+                        " (Graph is removing its access)"
+                    } else {
+                        ""
+                    }
                 ),
             }),
         ),
