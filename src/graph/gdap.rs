@@ -261,7 +261,11 @@ pub async fn request(
     Ok(())
 }
 
-/// Updates a relationship with the etag last read; a stale etag answers 412.
+/// Updates a relationship with the etag last read; a stale etag answers 412. Removing Global
+/// Administrator from an active relationship is a long-running operation
+/// (delegatedadminrelationship-update.md): Graph may answer `202 Accepted` without the
+/// relationship, which is then read again (it may not show the change yet; the next plan
+/// converges).
 pub async fn update(
     client: &GraphClient,
     partner: &str,
@@ -273,6 +277,9 @@ pub async fn update(
     let answer = client
         .send_if_match(partner, "PATCH", &path, Some(patch), etag)
         .await?;
+    if answer.status == 202 {
+        return get(client, partner, id).await;
+    }
     relationship(partner, "PATCH", &path, &answer.body)
 }
 

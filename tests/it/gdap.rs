@@ -237,7 +237,14 @@ fn a_relationship_is_created_locked_approved_and_given_access_assignments() {
                 Some(json!({"accessDetails": {"unifiedRoles": [{"roleDefinitionId": HELPDESK_ADMIN}]}})),
             )
             .await;
-        assert_eq!(status, 200, "{body}");
+        // A long-running operation (delegatedadminrelationship-update.md): 202, no body.
+        assert_eq!(status, 202, "{body}");
+        assert!(body.is_null() || body == "", "no body: {body}");
+        let (_, body) = graph.send("GET", &path, None).await;
+        assert_eq!(
+            body["accessDetails"]["unifiedRoles"],
+            json!([{"roleDefinitionId": HELPDESK_ADMIN}])
+        );
         let (status, body) = graph
             .send_with(
                 "PATCH",
