@@ -108,36 +108,10 @@ fn ids(relationship: &LiveRelationship, previous: Option<&str>) -> Ids {
     ids
 }
 
-/// What a relationship's roles may become in place: the same, or without Global
-/// Administrator while active (GRAPH.md, "GDAP, corrections").
-fn roles_in_place(live: &LiveRelationship, desired: &[String]) -> bool {
-    let live_roles = sorted(live.roles.clone());
-    let desired = sorted(desired.to_vec());
-    if live_roles == desired {
-        return true;
-    }
-    live.status == status::CREATED
-        || (live.status == status::ACTIVE
-            && sorted(
-                live_roles
-                    .iter()
-                    .filter(|r| !r.eq_ignore_ascii_case(crate::gdap::GLOBAL_ADMINISTRATOR))
-                    .cloned()
-                    .collect(),
-            ) == desired)
-}
-
-/// Whether `live` can become what `after` asks without a new relationship.
+/// Whether `live` cannot become what `after` asks without a new relationship (the planner's
+/// note uses the same rule: [`crate::gdap::changes_in_place`]).
 fn needs_replacement(live: &LiveRelationship, after: &Attributes) -> bool {
-    if status::is_ended(&live.status) {
-        return true;
-    }
-    if live.status == status::CREATED {
-        return false;
-    }
-    let same_length = crate::gdap::duration_days(&live.duration).ok()
-        == crate::gdap::duration_days(attr_str(after, "duration")).ok();
-    !roles_in_place(live, &roles_of(after, "roles")) || !same_length
+    !crate::gdap::changes_in_place(live, &roles_of(after, "roles"), attr_str(after, "duration"))
 }
 
 impl EntraExecutor<'_> {

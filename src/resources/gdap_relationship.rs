@@ -136,11 +136,7 @@ fn role_names(ids: &[String]) -> Vec<String> {
     let catalog = crate::roles::RoleCatalog::builtin();
     let mut names: Vec<String> = ids
         .iter()
-        .map(|id| {
-            catalog
-                .by_template_id(id)
-                .map_or_else(|| id.clone(), |r| r.name.to_string())
-        })
+        .map(|id| catalog.name_or_id(id).to_string())
         .collect();
     names.sort();
     names
@@ -311,18 +307,8 @@ fn replacement_note(r: &LiveRelationship, attributes: &Attributes) -> Option<Str
                 .collect()
         })
         .unwrap_or_default();
-    let live = sorted(r.roles.clone());
-    let without_ga = sorted(
-        live.iter()
-            .filter(|x| !x.eq_ignore_ascii_case(crate::gdap::GLOBAL_ADMINISTRATOR))
-            .cloned()
-            .collect(),
-    );
-    let desired = sorted(desired);
-    let roles_in_place = live == desired || without_ga == desired;
-    let same_length = crate::gdap::duration_days(&r.duration).ok()
-        == crate::gdap::duration_days(attr_str(attributes, "duration")).ok();
-    (!roles_in_place || !same_length).then(|| {
+    let in_place = crate::gdap::changes_in_place(r, &desired, attr_str(attributes, "duration"));
+    (!in_place).then(|| {
         "its roles or duration cannot change in place: a new relationship (approved by the customer) replaces it, and it keeps access until then".to_string()
     })
 }
