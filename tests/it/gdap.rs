@@ -1823,3 +1823,103 @@ fn a_vanished_replacement_never_ends_the_relationship_kept() {
     assert_eq!(ids["relationshipId"], first.as_str());
     assert_ne!(ids["previousRelationshipId"], first.as_str());
 }
+
+/// Renaming the document (its `name`) moves the relationship in state: never an adopt at the
+/// new address plus a delete at the old one, which --allow-delete would turn into
+/// terminating the relationship just adopted.
+#[test]
+fn renaming_the_document_moves_the_relationship_and_ends_nothing() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    let first = foggy_admin_active(d, m);
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &foggy_admin("Helpdesk Administrator")
+                .replace("name: foggy-admin", "name: foggy-support"),
+        )],
+    );
+    let plan = tf(d, &["--color", "never", "plan", "--allow-delete", m]);
+    assert!(
+        !plan.stdout.contains("will be deleted") && !plan.stdout.contains("- gdap_relationship"),
+        "{}",
+        plan.stdout
+    );
+    let applied = tf(
+        d,
+        &[
+            "--color",
+            "never",
+            "apply",
+            "--auto-approve",
+            "--allow-delete",
+            m,
+        ],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.transcript());
+    let all = partner_relationships(d);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["status"], "active", "{}", applied.transcript());
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("state.d/tenants/foggy-it.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        state["objects"]["gdap_relationship.foggy-it.foggy-support"]["ids"]["relationshipId"],
+        first.as_str()
+    );
+    assert!(state["objects"]["gdap_relationship.foggy-it.foggy-admin"].is_null());
+    let again = tf(d, &["--color", "never", "plan", "--detailed-exitcode", m]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+}
+
+/// A delete whose relationship another address of the same plan keeps (here the document
+/// was renamed and the relationship's display name changed outside tenantform, so the
+/// rename is not recognised) is held back, naming that address: never terminated.
+#[test]
+fn a_delete_never_ends_a_relationship_another_address_keeps() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    let first = foggy_admin_active(d, m);
+    crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
+        t["delegatedAdminRelationships"][0]["displayName"] = json!("Foggy team");
+    });
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &foggy_admin("Helpdesk Administrator")
+                .replace("name: foggy-admin", "name: foggy-team")
+                .replace("displayName: Foggy admin", "displayName: Foggy team"),
+        )],
+    );
+    let applied = tf(
+        d,
+        &[
+            "--color",
+            "never",
+            "apply",
+            "--auto-approve",
+            "--allow-delete",
+            m,
+        ],
+    );
+    assert!(
+        applied
+            .transcript()
+            .contains("its relationship is also gdap_relationship.foggy-it.foggy-team's"),
+        "{}",
+        applied.transcript()
+    );
+    let all = partner_relationships(d);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["id"], first.as_str());
+    assert_eq!(all[0]["status"], "active", "{}", applied.transcript());
+}
