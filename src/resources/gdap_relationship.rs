@@ -55,6 +55,42 @@ const COMPARED: &[&str] = &[
     "accessAssignments",
 ];
 
+/// What a relationship's note reports, for drift: each note starts with its finding's
+/// prefix, written and read only here, so the two cannot drift apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finding {
+    ApprovalPending,
+    Expiring,
+    Expired,
+    Terminated,
+}
+
+impl Finding {
+    const ALL: [Finding; 4] = [
+        Finding::ApprovalPending,
+        Finding::Expiring,
+        Finding::Expired,
+        Finding::Terminated,
+    ];
+
+    /// How a note reporting it starts.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            Finding::ApprovalPending => "approval pending",
+            Finding::Expiring => "expires in ",
+            Finding::Expired => "expired",
+            Finding::Terminated => "terminated",
+        }
+    }
+
+    /// The finding a note of this kind reports, if any.
+    pub fn of_note(note: &str) -> Option<Finding> {
+        Finding::ALL
+            .into_iter()
+            .find(|f| note.starts_with(f.prefix()))
+    }
+}
+
 /// Days before the end of a relationship without auto-extension from which it is reported
 /// (Microsoft sends its notices 30, 7 and 1 days before: GRAPH.md, "GDAP details").
 pub const EXPIRY_NOTICE_DAYS: i64 = 30;
@@ -206,7 +242,8 @@ fn find(
         _ if pending => (
             desired_value("status"),
             Some(format!(
-                "approval pending: the customer's admin approves at {}",
+                "{}: the customer's admin approves at {}",
+                Finding::ApprovalPending.prefix(),
                 approval_url(&r.id)
             )),
         ),
@@ -226,7 +263,8 @@ fn find(
             Some(match ended {
                 status::TERMINATED | status::TERMINATING | status::TERMINATION_REQUESTED => {
                     format!(
-                        "terminated{}: a new relationship is needed",
+                        "{}{}: a new relationship is needed",
+                        Finding::Terminated.prefix(),
                         r.end_date_time
                             .as_deref()
                             .map(|d| format!(" on {}", day(d)))
@@ -235,7 +273,8 @@ fn find(
                 }
                 // `expiring`: past its end date, its access being removed (src/gdap.rs).
                 _ => format!(
-                    "expired{}{}: a new relationship is needed",
+                    "{}{}{}: a new relationship is needed",
+                    Finding::Expired.prefix(),
                     r.end_date_time
                         .as_deref()
                         .map(|d| format!(" on {}", day(d)))
@@ -325,9 +364,40 @@ fn expiry_note(r: &LiveRelationship, read_at: Option<&str>) -> Option<String> {
     let days = (hours + 23).div_euclid(24).max(0);
     (days <= EXPIRY_NOTICE_DAYS).then(|| {
         format!(
-            "expires in {days} day{} ({}) without auto-extend",
+            "{}{days} day{} ({}) without auto-extend",
+            Finding::Expiring.prefix(),
             if days == 1 { "" } else { "s" },
             day(&end.to_string())
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Finding;
+
+    #[test]
+    fn every_note_names_its_finding() {
+        for f in Finding::ALL {
+            assert_eq!(Finding::of_note(&format!("{}x", f.prefix())), Some(f));
+        }
+        assert_eq!(
+            Finding::of_note("expires in 5 days (2026-12-13) without auto-extend"),
+            Some(Finding::Expiring)
+        );
+        assert_eq!(
+            Finding::of_note(
+                "expired on 2026-12-01 (Graph is removing its access): a new relationship is needed"
+            ),
+            Some(Finding::Expired)
+        );
+        assert_eq!(
+            Finding::of_note("created, not yet locked for approval"),
+            None
+        );
+        assert_eq!(
+            Finding::of_note("replaces relationship r, which ends once this one is active"),
+            None
+        );
+    }
 }
