@@ -105,6 +105,42 @@ pub fn has_global_administrator<'a>(roles: impl IntoIterator<Item = &'a str>) ->
         .any(|r| r.eq_ignore_ascii_case(GLOBAL_ADMINISTRATOR))
 }
 
+/// Whether `live` can become a relationship with `desired_roles` and `desired_duration` without
+/// a new one: anything while `created`; otherwise the same length and the same roles, or the
+/// same without Global Administrator while `active` (delegatedadminrelationship-update.md:
+/// updates only while created, "remove the Microsoft Entra Global Administrator role when the
+/// status property is active"; GRAPH.md, "GDAP, corrections"); nothing once ended. The
+/// planner's note and apply both decide with it.
+pub fn changes_in_place(
+    live: &LiveRelationship,
+    desired_roles: &[String],
+    desired_duration: &str,
+) -> bool {
+    if status::is_ended(&live.status) {
+        return false;
+    }
+    if live.status == status::CREATED {
+        return true;
+    }
+    let set = |roles: &mut dyn Iterator<Item = &String>| {
+        roles
+            .map(|r| r.to_lowercase())
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    let live_roles = set(&mut live.roles.iter());
+    let desired = set(&mut desired_roles.iter());
+    let without_ga = set(&mut live
+        .roles
+        .iter()
+        .filter(|r| !r.eq_ignore_ascii_case(GLOBAL_ADMINISTRATOR)));
+    let roles = live_roles == desired
+        || (live.status == status::ACTIVE
+            && without_ga.len() < live_roles.len()
+            && without_ga == desired);
+    let same_length = duration_days(&live.duration).ok() == duration_days(desired_duration).ok();
+    roles && same_length
+}
+
 /// Relationship statuses (delegatedadminrelationship.md, "delegatedAdminRelationshipStatus
 /// values").
 pub mod status {
@@ -119,7 +155,11 @@ pub mod status {
     pub const TERMINATING: &str = "terminating";
     pub const TERMINATED: &str = "terminated";
 
-    /// Statuses a relationship never leaves: a new relationship is needed.
+    /// Statuses a relationship never leaves: a new relationship is needed. `expiring` is one:
+    /// Learn's "delegatedAdminRelationshipStatus values" (delegatedadminrelationship.md) says
+    /// "The relationship has passed its expiration date" (`expired`: "The system completes
+    /// the deprovisioning"), so it is past its end and being deprovisioned, as `terminating`
+    /// is after a termination; a relationship still within its duration reads `active`.
     pub fn is_ended(status: &str) -> bool {
         matches!(
             status,
@@ -311,6 +351,85 @@ mod tests {
         );
         assert!(check_display_name(&"x".repeat(51)).is_err());
         assert!(check_display_name("  ").is_err());
+    }
+
+    #[test]
+    fn expiring_is_past_the_end_date_so_ended_while_pending_statuses_are_not() {
+        assert!(status::is_ended(status::EXPIRING));
+        assert!(status::is_ended(status::EXPIRED));
+        assert!(status::is_ended(status::TERMINATING));
+        for s in [
+            status::CREATED,
+            status::APPROVAL_PENDING,
+            status::APPROVED,
+            status::ACTIVATING,
+            status::ACTIVE,
+        ] {
+            assert!(!status::is_ended(s), "{s}");
+        }
+    }
+
+    fn relationship(status: &str, roles: &[&str], duration: &str) -> LiveRelationship {
+        LiveRelationship {
+            id: "r".into(),
+            display_name: "R".into(),
+            customer_tenant_id: None,
+            customer_display_name: None,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            duration: duration.into(),
+            auto_extend_duration: "PT0S".into(),
+            status: status.into(),
+            activated_date_time: None,
+            end_date_time: None,
+            etag: String::new(),
+            access_assignments: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn what_changes_in_place_is_decided_once() {
+        const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+        const USERS: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+        let helpdesk = vec![HELPDESK.to_string()];
+        let with_ga = [GLOBAL_ADMINISTRATOR, HELPDESK];
+        // Active: Global Administrator goes in place; another role or length does not.
+        assert!(changes_in_place(
+            &relationship("active", &with_ga, "P730D"),
+            &helpdesk,
+            "P2Y"
+        ));
+        assert!(!changes_in_place(
+            &relationship("active", &[HELPDESK], "P730D"),
+            &[HELPDESK.to_string(), USERS.to_string()],
+            "P730D"
+        ));
+        assert!(!changes_in_place(
+            &relationship("active", &[HELPDESK], "P730D"),
+            &helpdesk,
+            "P90D"
+        ));
+        // Pending approval: nothing can change, not even removing Global Administrator.
+        assert!(!changes_in_place(
+            &relationship("approvalPending", &with_ga, "P730D"),
+            &helpdesk,
+            "P730D"
+        ));
+        assert!(changes_in_place(
+            &relationship("approvalPending", &[HELPDESK], "P730D"),
+            &helpdesk,
+            "P730D"
+        ));
+        // Created: anything; ended: nothing.
+        assert!(changes_in_place(
+            &relationship("created", &[USERS], "P90D"),
+            &helpdesk,
+            "P730D"
+        ));
+        assert!(!changes_in_place(
+            &relationship("expired", &[HELPDESK], "P730D"),
+            &helpdesk,
+            "P730D"
+        ));
     }
 
     #[test]

@@ -93,6 +93,12 @@ impl RoleCatalog {
     pub fn by_template_id(&self, id: &str) -> Option<&BuiltinRole> {
         self.by_id.get(&id.to_lowercase()).map(|&i| &self.roles[i])
     }
+
+    /// A template id's built-in role name, or the id as it is when unknown: how roles are
+    /// shown to people (plans, drift, GDAP, a person's roles).
+    pub fn name_or_id<'a>(&'a self, id: &'a str) -> &'a str {
+        self.by_template_id(id).map_or(id, |r| r.name)
+    }
 }
 
 #[cfg(test)]

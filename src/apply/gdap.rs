@@ -67,7 +67,34 @@ fn assignments_of(attributes: &Attributes) -> Vec<(String, Vec<String>)> {
         .unwrap_or_default()
 }
 
+/// The customer tenant the manifests give the relationship, lowercase.
+fn customer_of(attributes: &Attributes) -> String {
+    attr_str(attributes, "customerTenantId")
+        .trim()
+        .to_lowercase()
+}
+
+/// Whether a relationship Graph has is with this customer: display names are unique across
+/// the partner, so a name found may be another customer's, never to be adopted.
+fn with_customer(r: &LiveRelationship, customer: &str) -> bool {
+    r.customer_tenant_id
+        .as_deref()
+        .unwrap_or_default()
+        .eq_ignore_ascii_case(customer)
+}
+
+/// "relationship X with customer Y": for a name held by another customer's relationship.
+fn held_by(r: &LiveRelationship) -> String {
+    format!(
+        "relationship {} with customer {}",
+        r.id,
+        r.customer_tenant_id.as_deref().unwrap_or("(none)")
+    )
+}
+
 fn ids(relationship: &LiveRelationship, previous: Option<&str>) -> Ids {
+    // Never "replaces itself" (a replacement that vanished leaves only the old one).
+    let previous = previous.filter(|p| *p != relationship.id);
     let mut ids: Ids = [
         ("relationshipId".to_string(), relationship.id.clone()),
         ("displayName".to_string(), relationship.display_name.clone()),
@@ -81,36 +108,10 @@ fn ids(relationship: &LiveRelationship, previous: Option<&str>) -> Ids {
     ids
 }
 
-/// What a relationship's roles may become in place: the same, or without Global
-/// Administrator while active (GRAPH.md, "GDAP, corrections").
-fn roles_in_place(live: &LiveRelationship, desired: &[String]) -> bool {
-    let live_roles = sorted(live.roles.clone());
-    let desired = sorted(desired.to_vec());
-    if live_roles == desired {
-        return true;
-    }
-    live.status == status::CREATED
-        || (live.status == status::ACTIVE
-            && sorted(
-                live_roles
-                    .iter()
-                    .filter(|r| !r.eq_ignore_ascii_case(crate::gdap::GLOBAL_ADMINISTRATOR))
-                    .cloned()
-                    .collect(),
-            ) == desired)
-}
-
-/// Whether `live` can become what `after` asks without a new relationship.
+/// Whether `live` cannot become what `after` asks without a new relationship (the planner's
+/// note uses the same rule: [`crate::gdap::changes_in_place`]).
 fn needs_replacement(live: &LiveRelationship, after: &Attributes) -> bool {
-    if status::is_ended(&live.status) {
-        return true;
-    }
-    if live.status == status::CREATED {
-        return false;
-    }
-    let same_length = crate::gdap::duration_days(&live.duration).ok()
-        == crate::gdap::duration_days(attr_str(after, "duration")).ok();
-    !roles_in_place(live, &roles_of(after, "roles")) || !same_length
+    !crate::gdap::changes_in_place(live, &roles_of(after, "roles"), attr_str(after, "duration"))
 }
 
 impl EntraExecutor<'_> {
@@ -155,18 +156,34 @@ impl EntraExecutor<'_> {
             Op::Create => {
                 let after = action.after.as_ref().expect("create has attributes");
                 let name = attr_str(after, "displayName").trim();
-                // Convergent: a relationship with this name is this one (Graph keeps names
-                // unique), made by an earlier run that died before recording it.
-                let found = gdap::with_name(client, &partner, name)
-                    .await
-                    .map_err(|e| failed(action, e))?
-                    .into_iter()
-                    .find(|r| {
-                        r.display_name.eq_ignore_ascii_case(name) && !status::is_ended(&r.status)
-                    });
-                let relationship = match found {
-                    Some(r) => r,
-                    None => self.create(action, client, &partner, after, name).await?,
+                let customer = customer_of(after);
+                // Convergent: a relationship with this name and customer is this one (Graph
+                // keeps names unique), made by an earlier run that died before recording it.
+                // One with another customer is not ours: adopting it would change (and with
+                // --allow-delete end) another customer's access.
+                let (mine, theirs): (Vec<LiveRelationship>, Vec<LiveRelationship>) =
+                    gdap::with_name(client, &partner, name)
+                        .await
+                        .map_err(|e| failed(action, e))?
+                        .into_iter()
+                        .filter(|r| {
+                            r.display_name.eq_ignore_ascii_case(name)
+                                && !status::is_ended(&r.status)
+                        })
+                        .partition(|r| with_customer(r, &customer));
+                let relationship = match (mine.into_iter().next(), theirs.first()) {
+                    (Some(r), _) => r,
+                    (None, Some(other)) => {
+                        return Err(failed_because(
+                            action,
+                            Cause::GraphError,
+                            format!(
+                                "the display name `{name}` is already used by {} (names are unique across the partner's relationships): give this relationship another displayName",
+                                held_by(other)
+                            ),
+                        ));
+                    }
+                    (None, None) => self.create(action, client, &partner, after, name).await?,
                 };
                 let relationship = self.lock(action, client, &partner, relationship).await?;
                 Ok(Executed {
@@ -180,10 +197,15 @@ impl EntraExecutor<'_> {
                     Some(live) => Some(live),
                     None => {
                         let name = attr_str(after, "displayName").trim();
-                        match gdap::find_by_name(client, &partner, name)
+                        let customer = customer_of(after);
+                        match gdap::with_name(client, &partner, name)
                             .await
                             .map_err(|e| failed(action, e))?
-                        {
+                            .into_iter()
+                            .find(|r| {
+                                r.display_name.eq_ignore_ascii_case(name)
+                                    && with_customer(r, &customer)
+                            }) {
                             Some(found) => read(Some(found.id)).await?,
                             None => None,
                         }
@@ -210,9 +232,20 @@ impl EntraExecutor<'_> {
                         external: recovered,
                     });
                 }
-                let previous = id_of("previousRelationshipId");
+                // Never the live one itself (a replacement that vanished leaves the old one).
+                let previous = id_of("previousRelationshipId").filter(|p| *p != live.id);
                 if needs_replacement(&live, after) {
-                    return self.replace(action, client, &partner, &live, after).await;
+                    // The relationship still in force stays recorded until its successor is
+                    // active: the one being replaced when it is, else the one it replaced
+                    // (a replacement that expired unapproved).
+                    let keep = if status::is_ended(&live.status) {
+                        previous.clone()
+                    } else {
+                        Some(live.id.clone())
+                    };
+                    return self
+                        .replace(action, client, &partner, &live, keep.as_deref(), after)
+                        .await;
                 }
                 let live = self
                     .update_in_place(action, client, &partner, live, after)
@@ -222,7 +255,7 @@ impl EntraExecutor<'_> {
                 if live.status == status::ACTIVE {
                     if let Some(old) = read(previous.clone())
                         .await?
-                        .filter(|old| !status::is_ended(&old.status))
+                        .filter(|old| old.id != live.id && !status::is_ended(&old.status))
                     {
                         gdap::request(client, &partner, &old.id, "terminate")
                             .await
@@ -236,6 +269,7 @@ impl EntraExecutor<'_> {
                 })
             }
             Op::Delete => {
+                let ended = current.as_ref().map(|c| c.id.clone());
                 if let Some(live) = current {
                     match live.status.as_str() {
                         status::CREATED => gdap::delete(client, &partner, &live.id, &live.etag)
@@ -247,10 +281,11 @@ impl EntraExecutor<'_> {
                             .map_err(|e| failed(action, e))?,
                     }
                 }
-                // The replaced one too, if it is still there.
-                if let Some(old) = read(id_of("previousRelationshipId"))
-                    .await?
-                    .filter(|r| !status::is_ended(&r.status))
+                // The replaced one too, if it is still there (and not the one just ended).
+                if let Some(old) =
+                    read(id_of("previousRelationshipId").filter(|p| Some(p) != ended.as_ref()))
+                        .await?
+                        .filter(|r| !status::is_ended(&r.status))
                 {
                     gdap::request(client, &partner, &old.id, "terminate")
                         .await
@@ -306,24 +341,54 @@ impl EntraExecutor<'_> {
     }
 
     /// A new relationship for what Graph cannot change in place: the desired display name
-    /// when it is free, else the name with the day (unique), locked for approval; the old
-    /// one is recorded and ended once the new one is active.
+    /// when it is free, else the name with the day (unique), locked for approval; `previous`
+    /// (the one still in force) is recorded and ended once the new one is active.
     async fn replace(
         &self,
         action: &Action,
         client: &GraphClient,
         partner: &str,
         old: &LiveRelationship,
+        previous: Option<&str>,
         after: &Attributes,
     ) -> Result<Executed, ApplyError> {
         let base = attr_str(after, "displayName").trim().to_string();
+        let customer = customer_of(after);
+        // A replacement an earlier run made and died before recording, whatever day it was
+        // named on: the customer's relationship, not ended, neither the old one nor the one
+        // in force, with the desired roles and a name made from the desired one.
+        let desired_roles = sorted(roles_of(after, "roles"));
+        let head: String = base
+            .chars()
+            .take(crate::gdap::MAX_DISPLAY_NAME - " 2026-12-08-9".len())
+            .collect::<String>()
+            .trim_end()
+            .to_lowercase();
+        let earlier = gdap::for_customer(client, partner, &customer)
+            .await
+            .map_err(|e| failed(action, e))?
+            .into_iter()
+            .find(|r| {
+                r.id != old.id
+                    && Some(r.id.as_str()) != previous
+                    && with_customer(r, &customer)
+                    && !status::is_ended(&r.status)
+                    && sorted(r.roles.clone()) == desired_roles
+                    && r.display_name.to_lowercase().starts_with(&head)
+            });
+        if let Some(made) = earlier {
+            let made = self.lock(action, client, partner, made).await?;
+            return Ok(Executed {
+                ids: ids(&made, previous),
+                external: true,
+            });
+        }
         let today = jiff::Timestamp::now()
             .to_zoned(jiff::tz::TimeZone::UTC)
             .date()
             .to_string();
         // The desired name when it is free, else the name with the day (and a number): each
-        // looked up by name. A relationship found under one that is not ended, other than the
-        // old one, is the replacement an earlier run made and died before recording.
+        // looked up by name.
         let candidates = std::iter::once(base.clone()).chain((1..=9).map(|n| {
             let suffix = if n == 1 {
                 format!(" {today}")
@@ -334,23 +399,18 @@ impl EntraExecutor<'_> {
             let head: String = base.chars().take(keep).collect();
             format!("{}{suffix}", head.trim_end())
         }));
-        let previous = (!status::is_ended(&old.status)).then_some(old.id.as_str());
         for name in candidates {
-            let holders: Vec<LiveRelationship> = gdap::with_name(client, partner, &name)
+            let taken = gdap::with_name(client, partner, &name)
                 .await
                 .map_err(|e| failed(action, e))?
                 .into_iter()
-                .filter(|r| r.display_name.eq_ignore_ascii_case(&name))
-                .collect();
-            let made = match holders
-                .iter()
-                .find(|r| r.id != old.id && !status::is_ended(&r.status))
-            {
-                Some(made) => made.clone(),
-                // Taken: by the old one, or by one that ended (names stay unique).
-                None if !holders.is_empty() => continue,
-                None => self.create(action, client, partner, after, &name).await?,
-            };
+                .any(|r| r.display_name.eq_ignore_ascii_case(&name));
+            // Taken (by the old one, one that ended, or another customer's: names are unique
+            // across the partner): the next candidate.
+            if taken {
+                continue;
+            }
+            let made = self.create(action, client, partner, after, &name).await?;
             let made = self.lock(action, client, partner, made).await?;
             return Ok(Executed {
                 ids: ids(&made, previous),

@@ -184,17 +184,13 @@ pub fn note_is_finding(note: &str, today: jiff::civil::Date, max_pending_days: i
 
 /// The GDAP finding a relationship's note is (`resources::gdap_relationship` writes them).
 fn gdap_note_cause(note: &str) -> Option<Cause> {
-    if note.starts_with("approval pending") {
-        Some(Cause::GdapApprovalPending)
-    } else if note.starts_with("expires in ") {
-        Some(Cause::GdapExpiring)
-    } else if note.starts_with("expired") {
-        Some(Cause::GdapExpired)
-    } else if note.starts_with("terminated") {
-        Some(Cause::GdapTerminated)
-    } else {
-        None
-    }
+    use crate::resources::gdap_relationship::Finding;
+    Some(match Finding::of_note(note)? {
+        Finding::ApprovalPending => Cause::GdapApprovalPending,
+        Finding::Expiring => Cause::GdapExpiring,
+        Finding::Expired => Cause::GdapExpired,
+        Finding::Terminated => Cause::GdapTerminated,
+    })
 }
 
 fn gdap_cause(a: &crate::plan::Action) -> Option<Cause> {
@@ -207,7 +203,7 @@ fn gdap_cause(a: &crate::plan::Action) -> Option<Cause> {
 /// Which of Microsoft's notices (30, 7, 1 days before) an expiry note is within.
 fn expiry_notice(note: &str) -> String {
     let days: Option<i64> = note
-        .strip_prefix("expires in ")
+        .strip_prefix(crate::resources::gdap_relationship::Finding::Expiring.prefix())
         .and_then(|rest| rest.split(' ').next())
         .and_then(|d| d.parse().ok());
     match days {

@@ -153,6 +153,30 @@ pub async fn with_name(
         .collect()
 }
 
+/// The partner's relationships with one customer (`$filter=customer/tenantId eq '...'`; the
+/// list page documents `$filter`, the property path is *unconfirmed*): where a replacement an
+/// earlier run made is found whatever name it was given.
+pub async fn for_customer(
+    client: &GraphClient,
+    partner: &str,
+    customer_tenant_id: &str,
+) -> Result<Vec<LiveRelationship>, GraphClientError> {
+    let filter = format!(
+        "customer/tenantId eq '{}'",
+        customer_tenant_id.trim().replace('\'', "''")
+    );
+    let path = format!(
+        "{RELATIONSHIPS}?$filter={}",
+        url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+    );
+    client
+        .get_all(partner, &path)
+        .await?
+        .iter()
+        .map(|v| relationship(partner, "GET", RELATIONSHIPS, v))
+        .collect()
+}
+
 /// The partner's relationship with this display name, if any.
 pub async fn find_by_name(
     client: &GraphClient,
@@ -237,7 +261,11 @@ pub async fn request(
     Ok(())
 }
 
-/// Updates a relationship with the etag last read; a stale etag answers 412.
+/// Updates a relationship with the etag last read; a stale etag answers 412. Removing Global
+/// Administrator from an active relationship is a long-running operation
+/// (delegatedadminrelationship-update.md): Graph may answer `202 Accepted` without the
+/// relationship, which is then read again (it may not show the change yet; the next plan
+/// converges).
 pub async fn update(
     client: &GraphClient,
     partner: &str,
@@ -249,6 +277,9 @@ pub async fn update(
     let answer = client
         .send_if_match(partner, "PATCH", &path, Some(patch), etag)
         .await?;
+    if answer.status == 202 {
+        return get(client, partner, id).await;
+    }
     relationship(partner, "PATCH", &path, &answer.body)
 }
 

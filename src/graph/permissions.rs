@@ -471,11 +471,7 @@ impl Delegation {
         let catalog = crate::roles::RoleCatalog::builtin();
         self.wids
             .iter()
-            .map(|id| {
-                catalog
-                    .by_template_id(id)
-                    .map_or_else(|| id.clone(), |r| r.name.to_string())
-            })
+            .map(|id| catalog.name_or_id(id).to_string())
             .collect()
     }
 

@@ -157,6 +157,8 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
         }
     }
 
+    gdap_renames(&desired, &desired_addresses, &mut stored, &mut moved_from);
+
     // Renames were found over both parts' objects (a tenant's rename moves its objects); each
     // part plans only its own kinds (objects of unknown kinds belong to the catalog part).
     stored.retain(|_, o| {
@@ -352,6 +354,8 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
                 None => reason = Reason::MissingInEntra,
             }
         }
+        // Never end a GDAP relationship another address of this plan keeps.
+        let kept_by = kept_relationship(&actions, &object.kind, live_ids.as_ref());
         actions.push(Action {
             changes: diff(&object.attributes, &Attributes::new()),
             address: addr,
@@ -362,7 +366,13 @@ pub fn plan_part(input: &PlanInput, part: Part) -> PlanPart {
             moved_from: None,
             before: Some(object.attributes.clone()),
             after: None,
-            blocked: delete_blocked(),
+            blocked: kept_by
+                .map(|other| {
+                    format!(
+                        "its relationship is also {other}'s: ending it would end that one; remove it from state (`tenantform state rm`) instead"
+                    )
+                })
+                .or_else(delete_blocked),
             warnings: Vec::new(),
             live_ids,
             note: None,
@@ -534,6 +544,68 @@ fn state_only_move(
         note: Some(
             "moved in state with its tenant; Entra was not read, so it is not compared".into(),
         ),
+    }
+}
+
+/// The address of a planned, not deleted, GDAP relationship with the same relationship id.
+fn kept_relationship(
+    actions: &[Action],
+    kind: &str,
+    live_ids: Option<&crate::state::Ids>,
+) -> Option<String> {
+    if kind != crate::resources::gdap_relationship::KIND.name {
+        return None;
+    }
+    let id = live_ids?
+        .get("relationshipId")
+        .filter(|id| !id.is_empty())?;
+    actions
+        .iter()
+        .find(|a| {
+            a.kind == kind
+                && a.op != Op::Delete
+                && a.live_ids
+                    .as_ref()
+                    .and_then(|i| i.get("relationshipId"))
+                    .is_some_and(|other| other == id)
+        })
+        .map(|a| a.address.clone())
+}
+
+/// A `GdapRelationship` document renamed (its `name`, not its display name): the stored
+/// relationship of the same tenant with the same display name, whose address no manifest
+/// declares any more, is the same relationship, so its state moves to the new address.
+/// Planned as an adopt at the new address and a delete at the old one, `--allow-delete`
+/// would terminate the very relationship just adopted.
+fn gdap_renames(
+    desired: &[DesiredObject],
+    desired_addresses: &BTreeSet<&str>,
+    stored: &mut BTreeMap<String, &StateObject>,
+    moved_from: &mut BTreeMap<String, String>,
+) {
+    let gdap = crate::resources::gdap_relationship::KIND;
+    let display_name = |attributes: &Attributes| {
+        crate::resources::attr_str(attributes, "displayName")
+            .trim()
+            .to_lowercase()
+    };
+    for d in desired.iter().filter(|d| d.kind == gdap.name) {
+        if stored.contains_key(&d.address) {
+            continue;
+        }
+        let name = display_name(&d.attributes);
+        let old = stored
+            .iter()
+            .find(|(a, o)| {
+                o.kind == gdap.name
+                    && !desired_addresses.contains(a.as_str())
+                    && (gdap.tenant_of)(a, o) == d.tenant
+                    && display_name(&o.attributes) == name
+            })
+            .map(|(a, _)| a.clone());
+        if let Some(old) = old {
+            move_object(stored, moved_from, &old, &d.address);
+        }
     }
 }
 

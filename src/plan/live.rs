@@ -70,15 +70,7 @@ pub(super) fn unowned_role_assignments(
             {
                 continue;
             }
-            let roles: Vec<&str> = r
-                .roles
-                .iter()
-                .map(|id| {
-                    catalog
-                        .by_template_id(id)
-                        .map_or(id.as_str(), |role| role.name)
-                })
-                .collect();
+            let roles: Vec<&str> = r.roles.iter().map(|id| catalog.name_or_id(id)).collect();
             notes.push(Unmanaged {
                 tenant: tenant.clone(),
                 id: r.id.clone(),

@@ -55,6 +55,42 @@ const COMPARED: &[&str] = &[
     "accessAssignments",
 ];
 
+/// What a relationship's note reports, for drift: each note starts with its finding's
+/// prefix, written and read only here, so the two cannot drift apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finding {
+    ApprovalPending,
+    Expiring,
+    Expired,
+    Terminated,
+}
+
+impl Finding {
+    const ALL: [Finding; 4] = [
+        Finding::ApprovalPending,
+        Finding::Expiring,
+        Finding::Expired,
+        Finding::Terminated,
+    ];
+
+    /// How a note reporting it starts.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            Finding::ApprovalPending => "approval pending",
+            Finding::Expiring => "expires in ",
+            Finding::Expired => "expired",
+            Finding::Terminated => "terminated",
+        }
+    }
+
+    /// The finding a note of this kind reports, if any.
+    pub fn of_note(note: &str) -> Option<Finding> {
+        Finding::ALL
+            .into_iter()
+            .find(|f| note.starts_with(f.prefix()))
+    }
+}
+
 /// Days before the end of a relationship without auto-extension from which it is reported
 /// (Microsoft sends its notices 30, 7 and 1 days before: GRAPH.md, "GDAP details").
 pub const EXPIRY_NOTICE_DAYS: i64 = 30;
@@ -136,11 +172,7 @@ fn role_names(ids: &[String]) -> Vec<String> {
     let catalog = crate::roles::RoleCatalog::builtin();
     let mut names: Vec<String> = ids
         .iter()
-        .map(|id| {
-            catalog
-                .by_template_id(id)
-                .map_or_else(|| id.clone(), |r| r.name.to_string())
-        })
+        .map(|id| catalog.name_or_id(id).to_string())
         .collect();
     names.sort();
     names
@@ -196,7 +228,8 @@ fn find(
         .and_then(|s| s.ids.get("previousRelationshipId"))
         .filter(|id| !id.is_empty())
         .and_then(|id| dir.gdap_relationships.iter().find(|p| p.id == *id))
-        .filter(|p| !status::is_ended(&p.status));
+        // Never the relationship itself (a replacement that vanished leaves the old one).
+        .filter(|p| p.id != r.id && !status::is_ended(&p.status));
     let pending = matches!(
         r.status.as_str(),
         status::APPROVAL_PENDING | status::APPROVED | status::ACTIVATING
@@ -209,7 +242,8 @@ fn find(
         _ if pending => (
             desired_value("status"),
             Some(format!(
-                "approval pending: the customer's admin approves at {}",
+                "{}: the customer's admin approves at {}",
+                Finding::ApprovalPending.prefix(),
                 approval_url(&r.id)
             )),
         ),
@@ -229,19 +263,27 @@ fn find(
             Some(match ended {
                 status::TERMINATED | status::TERMINATING | status::TERMINATION_REQUESTED => {
                     format!(
-                        "terminated{}: a new relationship is needed",
+                        "{}{}: a new relationship is needed",
+                        Finding::Terminated.prefix(),
                         r.end_date_time
                             .as_deref()
                             .map(|d| format!(" on {}", day(d)))
                             .unwrap_or_default()
                     )
                 }
+                // `expiring`: past its end date, its access being removed (src/gdap.rs).
                 _ => format!(
-                    "expired{}: a new relationship is needed",
+                    "{}{}{}: a new relationship is needed",
+                    Finding::Expired.prefix(),
                     r.end_date_time
                         .as_deref()
                         .map(|d| format!(" on {}", day(d)))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if ended == status::EXPIRING {
+                        " (Graph is removing its access)"
+                    } else {
+                        ""
+                    }
                 ),
             }),
         ),
@@ -304,18 +346,8 @@ fn replacement_note(r: &LiveRelationship, attributes: &Attributes) -> Option<Str
                 .collect()
         })
         .unwrap_or_default();
-    let live = sorted(r.roles.clone());
-    let without_ga = sorted(
-        live.iter()
-            .filter(|x| !x.eq_ignore_ascii_case(crate::gdap::GLOBAL_ADMINISTRATOR))
-            .cloned()
-            .collect(),
-    );
-    let desired = sorted(desired);
-    let roles_in_place = live == desired || without_ga == desired;
-    let same_length = crate::gdap::duration_days(&r.duration).ok()
-        == crate::gdap::duration_days(attr_str(attributes, "duration")).ok();
-    (!roles_in_place || !same_length).then(|| {
+    let in_place = crate::gdap::changes_in_place(r, &desired, attr_str(attributes, "duration"));
+    (!in_place).then(|| {
         "its roles or duration cannot change in place: a new relationship (approved by the customer) replaces it, and it keeps access until then".to_string()
     })
 }
@@ -332,9 +364,40 @@ fn expiry_note(r: &LiveRelationship, read_at: Option<&str>) -> Option<String> {
     let days = (hours + 23).div_euclid(24).max(0);
     (days <= EXPIRY_NOTICE_DAYS).then(|| {
         format!(
-            "expires in {days} day{} ({}) without auto-extend",
+            "{}{days} day{} ({}) without auto-extend",
+            Finding::Expiring.prefix(),
             if days == 1 { "" } else { "s" },
             day(&end.to_string())
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Finding;
+
+    #[test]
+    fn every_note_names_its_finding() {
+        for f in Finding::ALL {
+            assert_eq!(Finding::of_note(&format!("{}x", f.prefix())), Some(f));
+        }
+        assert_eq!(
+            Finding::of_note("expires in 5 days (2026-12-13) without auto-extend"),
+            Some(Finding::Expiring)
+        );
+        assert_eq!(
+            Finding::of_note(
+                "expired on 2026-12-01 (Graph is removing its access): a new relationship is needed"
+            ),
+            Some(Finding::Expired)
+        );
+        assert_eq!(
+            Finding::of_note("created, not yet locked for approval"),
+            None
+        );
+        assert_eq!(
+            Finding::of_note("replaces relationship r, which ends once this one is active"),
+            None
+        );
+    }
 }

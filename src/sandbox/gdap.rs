@@ -10,7 +10,8 @@
 //! - delegatedadminrelationship-update.md: "A relationship can only be updated if it's in the
 //!   `created` status"; `If-Match` with the last known etag, required; `200 OK` with the
 //!   relationship. GRAPH.md ("GDAP details", "GDAP, corrections"): autoExtendDuration may also
-//!   change while active, and Global Administrator may be removed from an active one.
+//!   change while active, and Global Administrator may be removed from an active one, which
+//!   the current page calls a long-running operation: `202 Accepted` here (*unconfirmed*).
 //! - delegatedadminrelationship-delete.md: only while `created`; `If-Match` required; 204.
 //! - delegatedadminrelationship-post-requests.md: `{action}`, the partner's actions being
 //!   `lockForApproval` and `terminate` (Authorization and Content-Type only: no If-Match);
@@ -752,9 +753,24 @@ pub fn serve(
                 }
             }
             no_extension_with_global_admin(&next.roles, &next.auto_extend_duration)?;
+            // Removing Global Administrator from an active relationship "indicates a
+            // long-running operation" (delegatedadminrelationship-update.md; its operation type
+            // is `delegatedAdminRelationshipUpdate`, delegatedadminrelationshipoperation.md):
+            // answered `202 Accepted` with the operation's Location and no body. The 202 shape
+            // is *unconfirmed* (the page shows only the 200); the sandbox finishes the
+            // operation at once.
+            let long_running = current.status == status::ACTIVE && next.roles != current.roles;
             next.touch(at);
             let answer = next.to_json();
             store.relationships.insert(id.to_string(), next);
+            if long_running {
+                let mut reply = Reply::empty(202);
+                reply.headers.push((
+                    "Location".into(),
+                    format!("{base}/{id}/operations/{}", uuid::Uuid::new_v4()),
+                ));
+                return Ok(reply);
+            }
             Ok(Reply::json(200, answer))
         }
         ("DELETE", [id]) => {

@@ -269,19 +269,20 @@ impl Filter {
                 _ => a == b,
             }
         }
+        // A complex property's member by its path (`customer/tenantId`), as OData reads it.
+        fn at<'v>(object: &'v Value, path: &str) -> Option<&'v Value> {
+            path.split('/').try_fold(object, |v, key| v.get(key))
+        }
         match self {
-            Filter::Eq(p, v) => same(object.get(p).unwrap_or(&Value::Null), v),
-            Filter::Ne(p, v) => !same(object.get(p).unwrap_or(&Value::Null), v),
-            Filter::StartsWith(p, prefix) => object
-                .get(p)
+            Filter::Eq(p, v) => same(at(object, p).unwrap_or(&Value::Null), v),
+            Filter::Ne(p, v) => !same(at(object, p).unwrap_or(&Value::Null), v),
+            Filter::StartsWith(p, prefix) => at(object, p)
                 .and_then(Value::as_str)
                 .is_some_and(|s| s.to_lowercase().starts_with(&prefix.to_lowercase())),
-            Filter::EndsWith(p, suffix) => object
-                .get(p)
+            Filter::EndsWith(p, suffix) => at(object, p)
                 .and_then(Value::as_str)
                 .is_some_and(|s| s.to_lowercase().ends_with(&suffix.to_lowercase())),
-            Filter::AnyEq(p, v) => object
-                .get(p)
+            Filter::AnyEq(p, v) => at(object, p)
                 .and_then(Value::as_array)
                 .is_some_and(|items| items.iter().any(|i| same(i, v))),
             Filter::And(a, b) => a.matches(object) && b.matches(object),

@@ -237,7 +237,14 @@ fn a_relationship_is_created_locked_approved_and_given_access_assignments() {
                 Some(json!({"accessDetails": {"unifiedRoles": [{"roleDefinitionId": HELPDESK_ADMIN}]}})),
             )
             .await;
-        assert_eq!(status, 200, "{body}");
+        // A long-running operation (delegatedadminrelationship-update.md): 202, no body.
+        assert_eq!(status, 202, "{body}");
+        assert!(body.is_null() || body == "", "no body: {body}");
+        let (_, body) = graph.send("GET", &path, None).await;
+        assert_eq!(
+            body["accessDetails"]["unifiedRoles"],
+            json!([{"roleDefinitionId": HELPDESK_ADMIN}])
+        );
         let (status, body) = graph
             .send_with(
                 "PATCH",
@@ -1607,4 +1614,312 @@ fn drift_reports_undeclared_relationships_in_every_mapped_tenant() {
         "{}",
         drift.stdout
     );
+}
+
+/// Foggy IT's manifest with one relationship and these roles (by name).
+fn foggy_admin(roles: &str) -> String {
+    format!(
+        "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+         kind: GdapRelationship\nname: foggy-admin\ntenants: [foggy-it]\n\
+         displayName: Foggy admin\nroles: [{roles}]\n"
+    )
+}
+
+fn state_ids(d: &std::path::Path) -> Value {
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("state.d/tenants/foggy-it.json")).unwrap(),
+    )
+    .unwrap();
+    let found = state
+        .pointer("/objects")
+        .and_then(|o| o.as_object())
+        .and_then(|o| o.get("gdap_relationship.foggy-it.foggy-admin"))
+        .map(|o| o["ids"].clone());
+    found.unwrap_or_else(|| panic!("no gdap_relationship in {state}"))
+}
+
+/// A display name another customer's relationship holds is never adopted: the create fails
+/// naming that relationship, which stays as it was (names are unique across the partner, but
+/// a relationship is only ever this customer's).
+#[test]
+fn a_display_name_held_by_another_customer_is_a_conflict_not_an_adoption() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::support::write_tree(
+        d,
+        &[("m/fleet.yaml", &foggy_admin("Helpdesk Administrator"))],
+    );
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    assert_eq!(tf(d, &["plan", m]).code, 0);
+    let other = "0b0b0b0b-1111-4222-8333-444455556666";
+    crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
+        t["delegatedAdminRelationships"] = json!([{
+            "id": format!("{other}-0000"),
+            "displayName": "Foggy admin",
+            "customerTenantId": other,
+            "roles": [HELPDESK_ADMIN],
+        }]);
+    });
+    let refused = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(
+        refused.transcript().contains(&format!(
+            "already used by relationship {other}-0000 with customer {other}"
+        )),
+        "{}",
+        refused.transcript()
+    );
+    let all = partner_relationships(d);
+    assert_eq!(all.len(), 1, "nothing made");
+    let state =
+        std::fs::read_to_string(d.join("state.d/tenants/foggy-it.json")).unwrap_or_default();
+    assert!(
+        !state.contains(&format!("{other}-0000")),
+        "not recorded: {state}"
+    );
+}
+
+/// Approved and active with Helpdesk Administrator; returns the relationship's id.
+fn foggy_admin_active(d: &std::path::Path, m: &str) -> String {
+    use crate::support::tf;
+    crate::support::write_tree(
+        d,
+        &[("m/fleet.yaml", &foggy_admin("Helpdesk Administrator"))],
+    );
+    assert_eq!(tf(d, &["apply", "--auto-approve", m]).code, 0);
+    assert_eq!(sandbox_gdap(d, &["approve", "Foggy admin"]).code, 0);
+    assert_eq!(tf(d, &["apply", "--auto-approve", m]).code, 0);
+    partner_relationships(d)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A crash between creating a replacement and recording it, with the next run on a later
+/// day: the replacement is found by customer and roles, not by a name with today's date, so
+/// the customer never gets a second approval request.
+#[test]
+fn a_replacement_made_on_an_earlier_day_before_a_crash_is_found_again() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    let first = foggy_admin_active(d, m);
+    let state = d.join("state.d/tenants/foggy-it.json");
+    let before = std::fs::read(&state).unwrap();
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &foggy_admin("Helpdesk Administrator, User Administrator"),
+        )],
+    );
+    let replaced = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    assert_eq!(replaced.code, 0, "{}", replaced.transcript());
+    assert_eq!(partner_relationships(d).len(), 2);
+    // The crash: the state as before the apply, and the replacement named on another day.
+    std::fs::write(&state, before).unwrap();
+    crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
+        for r in t["delegatedAdminRelationships"].as_array_mut().unwrap() {
+            if r["id"] != first.as_str() {
+                r["displayName"] = json!("Foggy admin 2001-01-01");
+            }
+        }
+    });
+    let again = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    let all = partner_relationships(d);
+    assert_eq!(all.len(), 2, "no second replacement: {all:?}");
+    let ids = state_ids(d);
+    assert_eq!(ids["previousRelationshipId"], first.as_str());
+    assert_ne!(ids["relationshipId"], first.as_str());
+}
+
+/// A replacement that expires unapproved is replaced again, and the original relationship,
+/// still in force, stays recorded and is ended once the new one is active.
+#[test]
+fn the_original_stays_recorded_when_its_replacement_expires_unapproved() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    let first = foggy_admin_active(d, m);
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &foggy_admin("Helpdesk Administrator, User Administrator"),
+        )],
+    );
+    let apply = || tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    assert_eq!(apply().code, 0);
+    let second = state_ids(d)["relationshipId"].as_str().unwrap().to_string();
+    assert_eq!(sandbox_gdap(d, &["age", &second, "--days", "91"]).code, 0);
+    let third = apply();
+    assert_eq!(third.code, 0, "{}", third.transcript());
+    let ids = state_ids(d);
+    assert_eq!(ids["previousRelationshipId"], first.as_str(), "{ids}");
+    let third = ids["relationshipId"].as_str().unwrap().to_string();
+    assert!(third != first && third != second);
+    assert_eq!(sandbox_gdap(d, &["approve", &third]).code, 0);
+    let switched = apply();
+    assert_eq!(switched.code, 0, "{}", switched.transcript());
+    let all = partner_relationships(d);
+    let old = all.iter().find(|r| r["id"] == first.as_str()).unwrap();
+    assert!(
+        old["status"] == "terminationRequested" || old["status"] == "terminated",
+        "the original is ended: {old}"
+    );
+}
+
+/// The recorded replacement vanished (404): the original is found by name again, changed in
+/// place, and never terminated as "the relationship it replaced".
+#[test]
+fn a_vanished_replacement_never_ends_the_relationship_kept() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    let first = foggy_admin_active(d, m);
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &foggy_admin("Helpdesk Administrator, User Administrator"),
+        )],
+    );
+    let apply = || tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    assert_eq!(apply().code, 0);
+    // The replacement is gone, and the manifest goes back to the original's roles.
+    crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
+        t["delegatedAdminRelationships"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|r| r["id"] == first.as_str());
+    });
+    // ... and extends automatically (an in-place change).
+    let back = format!(
+        "{}autoExtend: P180D\n",
+        foggy_admin("Helpdesk Administrator")
+    );
+    crate::support::write_tree(d, &[("m/fleet.yaml", &back)]);
+    let kept = apply();
+    assert_eq!(kept.code, 0, "{}", kept.transcript());
+    let all = partner_relationships(d);
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        all[0]["status"],
+        "active",
+        "never terminated: {}",
+        kept.transcript()
+    );
+    assert_eq!(all[0]["autoExtendDuration"], "P180D");
+    let ids = state_ids(d);
+    assert_eq!(ids["relationshipId"], first.as_str());
+    assert_ne!(ids["previousRelationshipId"], first.as_str());
+}
+
+/// Renaming the document (its `name`) moves the relationship in state: never an adopt at the
+/// new address plus a delete at the old one, which --allow-delete would turn into
+/// terminating the relationship just adopted.
+#[test]
+fn renaming_the_document_moves_the_relationship_and_ends_nothing() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    let first = foggy_admin_active(d, m);
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &foggy_admin("Helpdesk Administrator")
+                .replace("name: foggy-admin", "name: foggy-support"),
+        )],
+    );
+    let plan = tf(d, &["--color", "never", "plan", "--allow-delete", m]);
+    assert!(
+        !plan.stdout.contains("will be deleted") && !plan.stdout.contains("- gdap_relationship"),
+        "{}",
+        plan.stdout
+    );
+    let applied = tf(
+        d,
+        &[
+            "--color",
+            "never",
+            "apply",
+            "--auto-approve",
+            "--allow-delete",
+            m,
+        ],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.transcript());
+    let all = partner_relationships(d);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["status"], "active", "{}", applied.transcript());
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("state.d/tenants/foggy-it.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        state["objects"]["gdap_relationship.foggy-it.foggy-support"]["ids"]["relationshipId"],
+        first.as_str()
+    );
+    assert!(state["objects"]["gdap_relationship.foggy-it.foggy-admin"].is_null());
+    let again = tf(d, &["--color", "never", "plan", "--detailed-exitcode", m]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+}
+
+/// A delete whose relationship another address of the same plan keeps (here the document
+/// was renamed and the relationship's display name changed outside tenantform, so the
+/// rename is not recognised) is held back, naming that address: never terminated.
+#[test]
+fn a_delete_never_ends_a_relationship_another_address_keeps() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    let first = foggy_admin_active(d, m);
+    crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
+        t["delegatedAdminRelationships"][0]["displayName"] = json!("Foggy team");
+    });
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &foggy_admin("Helpdesk Administrator")
+                .replace("name: foggy-admin", "name: foggy-team")
+                .replace("displayName: Foggy admin", "displayName: Foggy team"),
+        )],
+    );
+    let applied = tf(
+        d,
+        &[
+            "--color",
+            "never",
+            "apply",
+            "--auto-approve",
+            "--allow-delete",
+            m,
+        ],
+    );
+    assert!(
+        applied
+            .transcript()
+            .contains("its relationship is also gdap_relationship.foggy-it.foggy-team's"),
+        "{}",
+        applied.transcript()
+    );
+    let all = partner_relationships(d);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["id"], first.as_str());
+    assert_eq!(all[0]["status"], "active", "{}", applied.transcript());
 }
