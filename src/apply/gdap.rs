@@ -83,6 +83,38 @@ fn with_customer(r: &LiveRelationship, customer: &str) -> bool {
         .eq_ignore_ascii_case(customer)
 }
 
+/// `base` cut so that `suffix` fits in Graph's 50 characters, then `suffix`: a replacement's
+/// display name.
+fn with_suffix(base: &str, suffix: &str) -> String {
+    let keep = crate::gdap::MAX_DISPLAY_NAME.saturating_sub(suffix.chars().count());
+    let head: String = base.chars().take(keep).collect();
+    format!("{}{suffix}", head.trim_end())
+}
+
+/// Whether `name` is one [`GdapExecutor::replace`] makes from `base`: `base` itself, or `base`
+/// with a day (` 2026-12-08`) and perhaps a number (`-2` to `-9`), ignoring case. Exactly
+/// that, never a name merely starting with `base` ("Helpdesk Tier2" is another relationship).
+fn is_replacement_name(name: &str, base: &str) -> bool {
+    if name.eq_ignore_ascii_case(base) {
+        return true;
+    }
+    let Some((_, suffix)) = name.rsplit_once(' ') else {
+        return false;
+    };
+    let (day, number) = if suffix.len() > 10 && suffix.is_char_boundary(10) {
+        suffix.split_at(10)
+    } else {
+        (suffix, "")
+    };
+    let day_ok = day.parse::<jiff::civil::Date>().is_ok() && day.len() == 10;
+    let number_ok = number.is_empty()
+        || number
+            .strip_prefix('-')
+            .and_then(|n| n.parse::<u8>().ok())
+            .is_some_and(|n| (2..=9).contains(&n));
+    day_ok && number_ok && name.eq_ignore_ascii_case(&with_suffix(base, &format!(" {suffix}")))
+}
+
 /// "relationship X with customer Y": for a name held by another customer's relationship.
 fn held_by(r: &LiveRelationship) -> String {
     format!(
@@ -151,6 +183,20 @@ impl EntraExecutor<'_> {
                 None => Ok(None),
             }
         };
+        // A relationship made or matched by name must be this customer's: with no customer
+        // tenant id (a tenant without microsoftTenantId) nothing could tell them apart.
+        if matches!(action.op, Op::Create | Op::Update | Op::Adopt)
+            && action
+                .after
+                .as_ref()
+                .is_some_and(|after| customer_of(after).is_empty())
+        {
+            return Err(failed_because(
+                action,
+                Cause::NotRead,
+                "the tenant has no microsoftTenantId: a GDAP relationship is made with a customer tenant",
+            ));
+        }
         let current = read(id_of("relationshipId")).await?;
         match action.op {
             Op::Create => {
@@ -238,10 +284,14 @@ impl EntraExecutor<'_> {
                     // The relationship still in force stays recorded until its successor is
                     // active: the one being replaced when it is, else the one it replaced
                     // (a replacement that expired unapproved).
-                    let keep = if status::is_ended(&live.status) {
+                    // A replacement still waiting for approval is replaced again: the one
+                    // in force is still the original it was to replace.
+                    let keep = if live.status == status::ACTIVE {
+                        Some(live.id.clone())
+                    } else if status::is_ended(&live.status) {
                         previous.clone()
                     } else {
-                        Some(live.id.clone())
+                        previous.clone().or_else(|| Some(live.id.clone()))
                     };
                     return self
                         .replace(action, client, &partner, &live, keep.as_deref(), after)
@@ -358,12 +408,6 @@ impl EntraExecutor<'_> {
         // named on: the customer's relationship, not ended, neither the old one nor the one
         // in force, with the desired roles and a name made from the desired one.
         let desired_roles = sorted(roles_of(after, "roles"));
-        let head: String = base
-            .chars()
-            .take(crate::gdap::MAX_DISPLAY_NAME - " 2026-12-08-9".len())
-            .collect::<String>()
-            .trim_end()
-            .to_lowercase();
         let earlier = gdap::for_customer(client, partner, &customer)
             .await
             .map_err(|e| failed(action, e))?
@@ -374,7 +418,7 @@ impl EntraExecutor<'_> {
                     && with_customer(r, &customer)
                     && !status::is_ended(&r.status)
                     && sorted(r.roles.clone()) == desired_roles
-                    && r.display_name.to_lowercase().starts_with(&head)
+                    && is_replacement_name(&r.display_name, &base)
             });
         if let Some(made) = earlier {
             let made = self.lock(action, client, partner, made).await?;
@@ -395,9 +439,7 @@ impl EntraExecutor<'_> {
             } else {
                 format!(" {today}-{n}")
             };
-            let keep = crate::gdap::MAX_DISPLAY_NAME - suffix.chars().count();
-            let head: String = base.chars().take(keep).collect();
-            format!("{}{suffix}", head.trim_end())
+            with_suffix(&base, &suffix)
         }));
         for name in candidates {
             let taken = gdap::with_name(client, partner, &name)
@@ -550,5 +592,42 @@ impl EntraExecutor<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_replace_makes_count_as_an_earlier_replacement() {
+        let base = "Contoso Helpdesk";
+        for name in [
+            "Contoso Helpdesk",
+            "contoso helpdesk 2026-12-08",
+            "Contoso Helpdesk 2026-12-08-2",
+            "Contoso Helpdesk 2026-12-08-9",
+        ] {
+            assert!(is_replacement_name(name, base), "{name}");
+        }
+        for name in [
+            "Contoso Helpdesk Tier2",
+            "Contoso Helpdesk 2026-12-08-10",
+            "Contoso Helpdesk 2026-13-08",
+            "Contoso Helpdesk 2026-12-08-1",
+            "Contoso Helpdesk EU 2026-12-08",
+            "Contoso",
+        ] {
+            assert!(!is_replacement_name(name, base), "{name}");
+        }
+        // A long name is cut to fit the day, as replace names it.
+        let long = "A very long relationship display name of fifty ch";
+        assert_eq!(long.chars().count(), 49);
+        let made = with_suffix(long, " 2026-12-08");
+        assert!(
+            made.chars().count() <= crate::gdap::MAX_DISPLAY_NAME,
+            "{made}"
+        );
+        assert!(is_replacement_name(&made, long), "{made}");
     }
 }

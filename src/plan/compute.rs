@@ -556,9 +556,15 @@ fn kept_relationship(
     if kind != crate::resources::gdap_relationship::KIND.name {
         return None;
     }
-    let id = live_ids?
-        .get("relationshipId")
-        .filter(|id| !id.is_empty())?;
+    // A delete ends its relationship and the one it replaced: neither may be one another
+    // planned address keeps (as its relationship or the one it replaces).
+    let both = |ids: &crate::state::Ids| -> Vec<String> {
+        ["relationshipId", "previousRelationshipId"]
+            .iter()
+            .filter_map(|k| ids.get(*k).filter(|id| !id.is_empty()).cloned())
+            .collect()
+    };
+    let ended = both(live_ids?);
     actions
         .iter()
         .find(|a| {
@@ -566,8 +572,7 @@ fn kept_relationship(
                 && a.op != Op::Delete
                 && a.live_ids
                     .as_ref()
-                    .and_then(|i| i.get("relationshipId"))
-                    .is_some_and(|other| other == id)
+                    .is_some_and(|i| both(i).iter().any(|id| ended.contains(id)))
         })
         .map(|a| a.address.clone())
 }

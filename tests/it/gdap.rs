@@ -1923,3 +1923,47 @@ fn a_delete_never_ends_a_relationship_another_address_keeps() {
     assert_eq!(all[0]["id"], first.as_str());
     assert_eq!(all[0]["status"], "active", "{}", applied.transcript());
 }
+
+/// A replacement still waiting for approval whose roles change again is replaced in turn:
+/// the original, still in force, stays recorded and is ended only once the last one is active.
+#[test]
+fn a_pending_replacement_replaced_again_keeps_the_original_recorded() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    let first = foggy_admin_active(d, m);
+    let apply = || tf(d, &["--color", "never", "apply", "--auto-approve", m]);
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &foggy_admin("Helpdesk Administrator, User Administrator"),
+        )],
+    );
+    assert_eq!(apply().code, 0);
+    let second = state_ids(d)["relationshipId"].as_str().unwrap().to_string();
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &foggy_admin("Helpdesk Administrator, Password Administrator"),
+        )],
+    );
+    let again = apply();
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    let ids = state_ids(d);
+    assert_eq!(ids["previousRelationshipId"], first.as_str(), "{ids}");
+    let third = ids["relationshipId"].as_str().unwrap().to_string();
+    assert!(third != first && third != second, "{ids}");
+    assert_eq!(sandbox_gdap(d, &["approve", &third]).code, 0);
+    let switched = apply();
+    assert_eq!(switched.code, 0, "{}", switched.transcript());
+    let all = partner_relationships(d);
+    let old = all.iter().find(|r| r["id"] == first.as_str()).unwrap();
+    assert!(
+        old["status"] == "terminationRequested" || old["status"] == "terminated",
+        "the original is ended: {old}"
+    );
+}
