@@ -532,6 +532,19 @@ impl EntraExecutor<'_> {
                     let fresh = gdap::get(client, partner, &live.id)
                         .await
                         .map_err(|e| failed(action, e))?;
+                    // Removing Global Administrator is a long-running operation (202): until
+                    // it ends Graph refuses auto-extension, so say that rather than its refusal.
+                    if auto_extend == "P180D"
+                        && crate::gdap::has_global_administrator(
+                            fresh.roles.iter().map(String::as_str),
+                        )
+                    {
+                        return Err(failed_because(
+                            action,
+                            Cause::GraphError,
+                            "Global Administrator is still being removed (Graph's long-running operation): auto-extension can be set once it has ended; apply again later",
+                        ));
+                    }
                     live = gdap::update(
                         client,
                         partner,
