@@ -198,6 +198,27 @@ impl EntraExecutor<'_> {
             ));
         }
         let current = read(id_of("relationshipId")).await?;
+        // The recorded or planned id is trusted only for this customer's relationship: never
+        // write to, adopt or end another customer's (a state file edited by hand, an id reused).
+        let customer = action
+            .after
+            .as_ref()
+            .or(action.before.as_ref())
+            .map(customer_of)
+            .unwrap_or_default();
+        if let Some(other) = current
+            .as_ref()
+            .filter(|c| !customer.is_empty() && !with_customer(c, &customer))
+        {
+            return Err(failed_because(
+                action,
+                Cause::GraphError,
+                format!(
+                    "the recorded relationship is {}, not this customer's ({customer}): nothing changed; `state rm` the address and plan again",
+                    held_by(other)
+                ),
+            ));
+        }
         match action.op {
             Op::Create => {
                 let after = action.after.as_ref().expect("create has attributes");

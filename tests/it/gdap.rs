@@ -1967,3 +1967,49 @@ fn a_pending_replacement_replaced_again_keeps_the_original_recorded() {
         "the original is ended: {old}"
     );
 }
+
+/// The recorded relationship turns out to be another customer's (an id reused, a state file
+/// edited by hand): removing the document with --allow-delete ends nothing and says why.
+#[test]
+fn a_recorded_relationship_of_another_customer_is_never_ended() {
+    use crate::support::tf;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    let first = foggy_admin_active(d, m);
+    crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
+        for r in t["delegatedAdminRelationships"].as_array_mut().unwrap() {
+            if r["id"] == first.as_str() {
+                r["customerTenantId"] = json!("22222222-2222-4222-8222-222222222222");
+            }
+        }
+    });
+    crate::support::write_tree(
+        d,
+        &[(
+            "m/fleet.yaml",
+            &format!("kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n"),
+        )],
+    );
+    let apply = tf(
+        d,
+        &[
+            "--color",
+            "never",
+            "apply",
+            "--auto-approve",
+            "--allow-delete",
+            m,
+        ],
+    );
+    assert_eq!(apply.code, 1, "{}", apply.transcript());
+    assert!(
+        apply.transcript().contains("not this customer's"),
+        "{}",
+        apply.transcript()
+    );
+    let all = partner_relationships(d);
+    let kept = all.iter().find(|r| r["id"] == first.as_str()).unwrap();
+    assert_eq!(kept["status"], "active", "never ended: {kept}");
+}
