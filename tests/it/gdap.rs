@@ -930,17 +930,14 @@ fn expiry_termination_and_undeclared_relationships_show_in_drift() {
     use crate::support::tf;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &format!(
-                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+        &format!(
+            "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
                  kind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
                  displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\nduration: P90D\n\
                  accessAssignments:\n  - group: {SUPPORT_GROUP}\n    roles: [Helpdesk Administrator]\n"
-            ),
-        )],
+        ),
     );
     let m = d.join("m");
     let m = m.to_str().unwrap();
@@ -1071,13 +1068,7 @@ fn removing_global_administrator_is_in_place_other_role_changes_replace_the_rela
              accessAssignments:\n  - group: {SUPPORT_GROUP}\n    roles: [Helpdesk Administrator]\n"
         )
     };
-    crate::support::write_tree(
-        d,
-        &[(
-            "m/fleet.yaml",
-            &manifest("Global Administrator, Helpdesk Administrator"),
-        )],
-    );
+    write_fleet(d, &manifest("Global Administrator, Helpdesk Administrator"));
     let m = d.join("m");
     let m = m.to_str().unwrap();
     let apply = || tf(d, &["--color", "never", "apply", "--auto-approve", m]);
@@ -1090,7 +1081,7 @@ fn removing_global_administrator_is_in_place_other_role_changes_replace_the_rela
         .to_string();
 
     // Without Global Administrator: the same relationship, updated in place.
-    crate::support::write_tree(d, &[("m/fleet.yaml", &manifest("Helpdesk Administrator"))]);
+    write_fleet(d, &manifest("Helpdesk Administrator"));
     let plan = tf(d, &["--color", "never", "plan", m]);
     assert!(plan.stdout.contains("~ roles"), "{}", plan.stdout);
     let removed = apply();
@@ -1103,13 +1094,7 @@ fn removing_global_administrator_is_in_place_other_role_changes_replace_the_rela
     assert_eq!(plan.code, 0, "{}", plan.transcript());
 
     // Another role: a new relationship to approve; the first stays until then.
-    crate::support::write_tree(
-        d,
-        &[(
-            "m/fleet.yaml",
-            &manifest("Helpdesk Administrator, User Administrator"),
-        )],
-    );
+    write_fleet(d, &manifest("Helpdesk Administrator, User Administrator"));
     let plan = tf(d, &["--color", "never", "plan", m]);
     assert!(
         plan.stdout.contains("its roles or duration cannot change in place: a new relationship (approved by the customer) replaces it"),
@@ -1274,16 +1259,13 @@ fn a_tenant_without_consent_gets_its_gdap_relationship() {
     let d = dir.path();
     let seed = d.join("fixture.json");
     std::fs::write(&seed, serde_json::to_vec(&fixture).unwrap()).unwrap();
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &format!(
-                "kind: Tenant\nname: newco\nmicrosoftTenantId: {customer}\n---\n\
+        &format!(
+            "kind: Tenant\nname: newco\nmicrosoftTenantId: {customer}\n---\n\
                  kind: GdapRelationship\nname: newco-onboarding\ntenants: [newco]\n\
                  displayName: NewCo onboarding\nroles: [Helpdesk Administrator]\n"
-            ),
-        )],
+        ),
     );
     let m = d.join("m");
     let applied = tf(
@@ -1343,22 +1325,19 @@ fn a_relationship_no_longer_declared_is_terminated_only_with_allow_delete() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let tenant = format!("kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n");
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &format!(
-                "{tenant}---\nkind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
+        &format!(
+            "{tenant}---\nkind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
                  displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n"
-            ),
-        )],
+        ),
     );
     let m = d.join("m");
     let m = m.to_str().unwrap();
     assert_eq!(tf(d, &["apply", "--auto-approve", m]).code, 0);
     assert_eq!(sandbox_gdap(d, &["approve", "Foggy helpdesk"]).code, 0);
     assert_eq!(tf(d, &["apply", "--auto-approve", m]).code, 0);
-    crate::support::write_tree(d, &[("m/fleet.yaml", &tenant)]);
+    write_fleet(d, &tenant);
     let blocked = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
     assert!(
         blocked.stdout.contains("allow-delete"),
@@ -1394,16 +1373,13 @@ fn a_partner_without_the_gdap_permission_fails_the_tenants_that_need_it() {
     use crate::support::tf;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &format!(
-                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+        &format!(
+            "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
                  kind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
                  displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n"
-            ),
-        )],
+        ),
     );
     let m = d.join("m");
     let m = m.to_str().unwrap();
@@ -1435,16 +1411,13 @@ fn an_interrupted_create_is_recovered_by_name_and_locked() {
     use crate::support::tf;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &format!(
-                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+        &format!(
+            "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
                  kind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
                  displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n"
-            ),
-        )],
+        ),
     );
     let m = d.join("m");
     let m = m.to_str().unwrap();
@@ -1483,17 +1456,14 @@ fn an_access_assignment_in_error_is_drift_and_made_again() {
     use crate::support::tf;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &format!(
-                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+        &format!(
+            "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
                  kind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
                  displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n\
                  accessAssignments:\n  - group: {SUPPORT_GROUP}\n    roles: [Helpdesk Administrator]\n"
-            ),
-        )],
+        ),
     );
     let m = d.join("m");
     let m = m.to_str().unwrap();
@@ -1536,16 +1506,13 @@ fn the_markdown_plan_shows_approval_pending() {
     use crate::support::tf;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &format!(
-                "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
+        &format!(
+            "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
                  kind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
                  displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n"
-            ),
-        )],
+        ),
     );
     let m = d.join("m");
     let m = m.to_str().unwrap();
@@ -1573,15 +1540,12 @@ fn drift_reports_undeclared_relationships_in_every_mapped_tenant() {
         "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
          kind: Tenant\nname: birchwood\nmicrosoftTenantId: {other}\n"
     );
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &format!(
-                "{tenants}---\nkind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
+        &format!(
+            "{tenants}---\nkind: GdapRelationship\nname: foggy-helpdesk\ntenants: [foggy-it]\n\
                  displayName: Foggy helpdesk\nroles: [Helpdesk Administrator]\n"
-            ),
-        )],
+        ),
     );
     let m = d.join("m");
     let m = m.to_str().unwrap();
@@ -1607,7 +1571,7 @@ fn drift_reports_undeclared_relationships_in_every_mapped_tenant() {
         drift.stdout
     );
     // Without GDAP manifests, the partner's relationships are not read at all.
-    crate::support::write_tree(d, &[("m/fleet.yaml", &tenants)]);
+    write_fleet(d, &tenants);
     let drift = tf(d, &["--color", "never", "drift", m]);
     assert!(
         !drift.stdout.contains("GDAP relationship \"Birchwood"),
@@ -1617,6 +1581,11 @@ fn drift_reports_undeclared_relationships_in_every_mapped_tenant() {
 }
 
 /// Foggy IT's manifest with one relationship and these roles (by name).
+/// Writes the manifests' one file, `m/fleet.yaml` under `d`.
+fn write_fleet(d: &std::path::Path, text: &str) {
+    crate::support::write_tree(d, &[("m/fleet.yaml", text)]);
+}
+
 fn foggy_admin(roles: &str) -> String {
     format!(
         "kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n---\n\
@@ -1646,10 +1615,7 @@ fn a_display_name_held_by_another_customer_is_a_conflict_not_an_adoption() {
     use crate::support::tf;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    crate::support::write_tree(
-        d,
-        &[("m/fleet.yaml", &foggy_admin("Helpdesk Administrator"))],
-    );
+    write_fleet(d, &foggy_admin("Helpdesk Administrator"));
     let m = d.join("m");
     let m = m.to_str().unwrap();
     assert_eq!(tf(d, &["plan", m]).code, 0);
@@ -1684,10 +1650,7 @@ fn a_display_name_held_by_another_customer_is_a_conflict_not_an_adoption() {
 /// Approved and active with Helpdesk Administrator; returns the relationship's id.
 fn foggy_admin_active(d: &std::path::Path, m: &str) -> String {
     use crate::support::tf;
-    crate::support::write_tree(
-        d,
-        &[("m/fleet.yaml", &foggy_admin("Helpdesk Administrator"))],
-    );
+    write_fleet(d, &foggy_admin("Helpdesk Administrator"));
     assert_eq!(tf(d, &["apply", "--auto-approve", m]).code, 0);
     assert_eq!(sandbox_gdap(d, &["approve", "Foggy admin"]).code, 0);
     assert_eq!(tf(d, &["apply", "--auto-approve", m]).code, 0);
@@ -1710,12 +1673,9 @@ fn a_replacement_made_on_an_earlier_day_before_a_crash_is_found_again() {
     let first = foggy_admin_active(d, m);
     let state = d.join("state.d/tenants/foggy-it.json");
     let before = std::fs::read(&state).unwrap();
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &foggy_admin("Helpdesk Administrator, User Administrator"),
-        )],
+        &foggy_admin("Helpdesk Administrator, User Administrator"),
     );
     let replaced = tf(d, &["--color", "never", "apply", "--auto-approve", m]);
     assert_eq!(replaced.code, 0, "{}", replaced.transcript());
@@ -1748,12 +1708,9 @@ fn the_original_stays_recorded_when_its_replacement_expires_unapproved() {
     let m = d.join("m");
     let m = m.to_str().unwrap();
     let first = foggy_admin_active(d, m);
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &foggy_admin("Helpdesk Administrator, User Administrator"),
-        )],
+        &foggy_admin("Helpdesk Administrator, User Administrator"),
     );
     let apply = || tf(d, &["--color", "never", "apply", "--auto-approve", m]);
     assert_eq!(apply().code, 0);
@@ -1786,12 +1743,9 @@ fn a_vanished_replacement_never_ends_the_relationship_kept() {
     let m = d.join("m");
     let m = m.to_str().unwrap();
     let first = foggy_admin_active(d, m);
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &foggy_admin("Helpdesk Administrator, User Administrator"),
-        )],
+        &foggy_admin("Helpdesk Administrator, User Administrator"),
     );
     let apply = || tf(d, &["--color", "never", "apply", "--auto-approve", m]);
     assert_eq!(apply().code, 0);
@@ -1807,7 +1761,7 @@ fn a_vanished_replacement_never_ends_the_relationship_kept() {
         "{}autoExtend: P180D\n",
         foggy_admin("Helpdesk Administrator")
     );
-    crate::support::write_tree(d, &[("m/fleet.yaml", &back)]);
+    write_fleet(d, &back);
     let kept = apply();
     assert_eq!(kept.code, 0, "{}", kept.transcript());
     let all = partner_relationships(d);
@@ -1835,13 +1789,9 @@ fn renaming_the_document_moves_the_relationship_and_ends_nothing() {
     let m = d.join("m");
     let m = m.to_str().unwrap();
     let first = foggy_admin_active(d, m);
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &foggy_admin("Helpdesk Administrator")
-                .replace("name: foggy-admin", "name: foggy-support"),
-        )],
+        &foggy_admin("Helpdesk Administrator").replace("name: foggy-admin", "name: foggy-support"),
     );
     let plan = tf(d, &["--color", "never", "plan", "--allow-delete", m]);
     assert!(
@@ -1891,14 +1841,11 @@ fn a_delete_never_ends_a_relationship_another_address_keeps() {
     crate::support::edit_world_tenant(d, SANDBOX_PARTNER_TENANT_ID, |t| {
         t["delegatedAdminRelationships"][0]["displayName"] = json!("Foggy team");
     });
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &foggy_admin("Helpdesk Administrator")
-                .replace("name: foggy-admin", "name: foggy-team")
-                .replace("displayName: Foggy admin", "displayName: Foggy team"),
-        )],
+        &foggy_admin("Helpdesk Administrator")
+            .replace("name: foggy-admin", "name: foggy-team")
+            .replace("displayName: Foggy admin", "displayName: Foggy team"),
     );
     let applied = tf(
         d,
@@ -1935,21 +1882,15 @@ fn a_pending_replacement_replaced_again_keeps_the_original_recorded() {
     let m = m.to_str().unwrap();
     let first = foggy_admin_active(d, m);
     let apply = || tf(d, &["--color", "never", "apply", "--auto-approve", m]);
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &foggy_admin("Helpdesk Administrator, User Administrator"),
-        )],
+        &foggy_admin("Helpdesk Administrator, User Administrator"),
     );
     assert_eq!(apply().code, 0);
     let second = state_ids(d)["relationshipId"].as_str().unwrap().to_string();
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &foggy_admin("Helpdesk Administrator, Password Administrator"),
-        )],
+        &foggy_admin("Helpdesk Administrator, Password Administrator"),
     );
     let again = apply();
     assert_eq!(again.code, 0, "{}", again.transcript());
@@ -1985,12 +1926,9 @@ fn a_recorded_relationship_of_another_customer_is_never_ended() {
             }
         }
     });
-    crate::support::write_tree(
+    write_fleet(
         d,
-        &[(
-            "m/fleet.yaml",
-            &format!("kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n"),
-        )],
+        &format!("kind: Tenant\nname: foggy-it\nmicrosoftTenantId: {FOGGY}\n"),
     );
     let apply = tf(
         d,
